@@ -1,0 +1,230 @@
+//! Command-line definitions (clap derive). Also the source of the shell
+//! completions. Nothing outside `main.rs` and this file sees clap types: flags
+//! become a [`FlagLayer`] of settings here.
+//!
+//! Options that also live in the config file are `Option<T>` without a clap
+//! default, so a clap default can never mask a file or environment value.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::FlagLayer;
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  runtime failure (connection refused, TLS or authentication failed, ...)
+  2  usage or configuration error
+  check uses more codes per failing stage: see `tcpplay check --help`.
+
+Settings come from, lowest to highest: built-in defaults < config file
+(--config, TCPPLAY_CONFIG, ./tcpplay.toml, ~/.config/tcpplay/config.toml)
+< TCPPLAY_SECTION__KEY environment variables < flags < prompts.";
+
+#[derive(Debug, Parser)]
+#[command(name = "tcpplay", version, about = "Multi-client TCP chat: plaintext, TLS or a password-protected secure room", after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Read settings from this TOML file (see examples/tcpplay.toml).
+    #[arg(long, global = true, value_name = "PATH", env = "TCPPLAY_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Never prompt; fail if a required value is missing.
+    #[arg(long, global = true)]
+    pub no_input: bool,
+
+    /// More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a chat server.
+    Serve(ServeArgs),
+    /// Join a chat server.
+    Join(JoinArgs),
+    /// Make a self-signed (or local-CA) certificate and key for TLS.
+    GenCert(GenCertArgs),
+    /// Diagnose settings, certificate files and a live server.
+    Check(CheckArgs),
+    /// Print a shell completion script (or write all of them with --dir).
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to bind: 0.0.0.0 (all IPv4, the default), :: (all IPv6) or one address.
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// TCP port (0 picks a free one) [default: 12345]
+    #[arg(short, long)]
+    pub port: Option<u16>,
+    /// Drop clients idle for this many seconds (0 = never) [default: 0]
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Password-protected secure room (requires TLS).
+    #[arg(long)]
+    pub secure: bool,
+    /// Room password (visible to other users in the process list: prefer
+    /// --password-file, TCPPLAY_PASSWORD or the prompt).
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// Read the room password from the first line of this file.
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// Serve over TLS (needs --cert and --key; see `tcpplay gen-cert`).
+    #[arg(long)]
+    pub tls: bool,
+    /// Certificate chain (PEM).
+    #[arg(long, value_name = "PATH")]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM).
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+    /// Do not echo chat lines on the console.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl ServeArgs {
+    pub fn flags(&self) -> FlagLayer {
+        let mut f = FlagLayer::default();
+        f.set("serve.bind", self.bind.clone());
+        f.set("serve.port", self.port);
+        f.set("serve.timeout", self.timeout);
+        f.set("serve.secure", self.secure.then_some(true));
+        f.set("serve.tls", self.tls.then_some(true));
+        f.set_path("serve.cert", self.cert.as_deref());
+        f.set_path("serve.key", self.key.as_deref());
+        f.set_path("serve.password_file", self.password_file.as_deref());
+        f.set("serve.quiet", self.quiet.then_some(true));
+        f
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// Server host name or IP address [default: 127.0.0.1]
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Server port [default: 12345]
+    #[arg(short, long)]
+    pub port: Option<u16>,
+    /// Your name in the room (1-24 characters).
+    #[arg(short, long)]
+    pub name: Option<String>,
+    /// Connect and handshake timeout in seconds (0 = none) [default: 10]
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Room password for a secure server (visible in the process list: prefer
+    /// --password-file, TCPPLAY_PASSWORD or the prompt).
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// Read the room password from the first line of this file.
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// Require TLS (never fall back to plaintext).
+    #[arg(long, conflicts_with = "no_tls")]
+    pub tls: bool,
+    /// Plaintext only (do not try TLS first).
+    #[arg(long)]
+    pub no_tls: bool,
+    /// Trust this certificate or CA (PEM) instead of the public roots; implies --tls.
+    #[arg(long, value_name = "PATH")]
+    pub cert: Option<PathBuf>,
+    /// Do not verify the server certificate (testing only: anyone can impersonate the server).
+    #[arg(long)]
+    pub tls_insecure: bool,
+    /// Print one JSON object per received event (for scripts).
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl JoinArgs {
+    pub fn flags(&self) -> FlagLayer {
+        let mut f = FlagLayer::default();
+        f.set("join.host", self.host.clone());
+        f.set("join.port", self.port);
+        f.set("join.name", self.name.clone());
+        f.set("join.timeout", self.timeout);
+        let tls = match (self.tls, self.no_tls) {
+            (true, _) => Some("on"),
+            (_, true) => Some("off"),
+            _ => None,
+        };
+        f.set("join.tls", tls);
+        f.set_path("join.cert", self.cert.as_deref());
+        f.set("join.tls_insecure", self.tls_insecure.then_some(true));
+        f.set_path("join.password_file", self.password_file.as_deref());
+        f
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyType {
+    EcdsaP256,
+    EcdsaP384,
+    Ed25519,
+}
+
+#[derive(Debug, Args)]
+pub struct GenCertArgs {
+    /// Directory to write into [default: current directory]
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Certificate file name or path [default: cert.pem]
+    #[arg(long, value_name = "PATH")]
+    pub cert_file: Option<PathBuf>,
+    /// Private key file name or path [default: key.pem]
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+    /// Days of validity (browsers and Apple refuse more than 825).
+    #[arg(long, default_value_t = 365, allow_negative_numbers = true)]
+    pub days: i64,
+    /// Extra subject alternative name: a DNS name or an IP address (repeatable).
+    #[arg(long = "san", value_name = "NAME")]
+    pub sans: Vec<String>,
+    /// Key algorithm.
+    #[arg(long, value_enum, default_value_t = KeyType::EcdsaP256)]
+    pub key_type: KeyType,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Server to probe, HOST:PORT (default: the join settings).
+    pub target: Option<String>,
+    /// Only check local settings and files; do not connect.
+    #[arg(long)]
+    pub local: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to print the script for.
+    #[arg(value_enum, required_unless_present = "dir")]
+    pub shell: Option<clap_complete::Shell>,
+    /// Write the scripts for every shell into DIR (how completions/ is made).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,342 @@
+//! The client side of the protocol: connect (TCP, then TLS or not), read the
+//! server's `hello`, authenticate, and hand a [`Connection`] to the UI.
+//! Never a silent downgrade: plaintext after a failed TLS attempt is only
+//! taken in `tls = auto`, never after a certificate failure, and is announced.
+
+pub mod ui;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_util::codec::FramedRead;
+
+use crate::config::TlsMode;
+use crate::protocol::{self, Auth, FrameCodec, Hello, Packet};
+use crate::tls::{self, HandshakeFailure, Trust};
+
+/// A byte stream the client can speak over: TCP or TLS over TCP.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// Client-side frame limit: servers are trusted a little more than clients, but
+/// not with unbounded memory.
+pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub host: String,
+    pub port: u16,
+    pub timeout: Option<Duration>,
+    pub tls: TlsMode,
+    pub trust: Trust,
+}
+
+/// How the transport ended up.
+#[derive(Debug, Clone)]
+pub struct TransportInfo {
+    pub addr: SocketAddr,
+    /// `None`: plaintext.
+    pub tls: Option<TlsInfo>,
+    /// TLS was tried and the server did not speak it (auto mode).
+    pub fell_back: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsInfo {
+    pub version: String,
+    pub fingerprint: Option<String>,
+}
+
+/// An open connection after `hello`.
+pub struct Connection {
+    pub reader: FramedRead<ReadHalf<Box<dyn Stream>>, FrameCodec>,
+    pub writer: WriteHalf<Box<dyn Stream>>,
+    pub hello: Hello,
+    pub transport: TransportInfo,
+}
+
+/// Client errors, each with what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {target}: {reason}")]
+    Connect { target: String, reason: String },
+    #[error(
+        "TLS certificate verification failed for {target}: {detail}\n  \
+         trust the server's certificate with --cert cert.pem (the file `tcpplay gen-cert` wrote), \
+         or, for local testing only, skip verification with --tls-insecure"
+    )]
+    Certificate { target: String, detail: String },
+    #[error("TLS handshake with {target} failed: {detail}")]
+    Tls { target: String, detail: String },
+    #[error("{0}")]
+    Protocol(String),
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    #[error(
+        "timed out after {secs} s while {phase} ({target}); raise --timeout if the network is slow"
+    )]
+    Timeout {
+        phase: &'static str,
+        target: String,
+        secs: f64,
+    },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Run `fut`, naming the phase if it takes longer than `limit`.
+pub async fn with_timeout<T, F>(
+    fut: F,
+    phase: &'static str,
+    target: &str,
+    limit: Option<Duration>,
+) -> Result<T, ClientError>
+where
+    F: std::future::Future<Output = Result<T, ClientError>>,
+{
+    match limit {
+        None => fut.await,
+        Some(d) => tokio::time::timeout(d, fut).await.unwrap_or_else(|_| {
+            Err(ClientError::Timeout {
+                phase,
+                target: target.to_string(),
+                secs: d.as_secs_f64(),
+            })
+        }),
+    }
+}
+
+fn target(opts: &ConnectOptions) -> String {
+    if opts.host.contains(':') && !opts.host.starts_with('[') {
+        format!("[{}]:{}", opts.host, opts.port)
+    } else {
+        format!("{}:{}", opts.host, opts.port)
+    }
+}
+
+async fn tcp(opts: &ConnectOptions) -> Result<TcpStream, ClientError> {
+    let t = target(opts);
+    let host = opts
+        .host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let fut = async {
+        let s = TcpStream::connect((host.as_str(), opts.port)).await.map_err(|e| {
+            let reason = match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => {
+                    "connection refused: is the server running, and is the host/port right (or a firewall in the way)?".to_string()
+                }
+                _ => e.to_string(),
+            };
+            ClientError::Connect {
+                target: t.clone(),
+                reason,
+            }
+        })?;
+        let _ = s.set_nodelay(true);
+        Ok(s)
+    };
+    with_timeout(fut, "connecting", &t, opts.timeout).await
+}
+
+/// Connect as `opts` asks and read the server's `hello`.
+pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ClientError> {
+    let t = target(opts);
+    let mut fell_back = false;
+    let (stream, tls_info, addr): (Box<dyn Stream>, Option<TlsInfo>, SocketAddr) = match opts.tls {
+        TlsMode::Off => {
+            let s = tcp(opts).await?;
+            let addr = s.peer_addr()?;
+            (Box::new(s), None, addr)
+        }
+        TlsMode::On | TlsMode::Auto => {
+            let s = tcp(opts).await?;
+            let addr = s.peer_addr()?;
+            match tls_handshake(s, opts).await {
+                Ok((tls, info)) => (tls, Some(info), addr),
+                Err(HandshakeError::NotTls(detail)) if opts.tls == TlsMode::Auto => {
+                    tracing::debug!("TLS attempt failed ({detail}); retrying in plaintext");
+                    fell_back = true;
+                    let s = tcp(opts).await?;
+                    (Box::new(s), None, addr)
+                }
+                Err(HandshakeError::NotTls(detail)) => {
+                    return Err(ClientError::Tls {
+                        target: t,
+                        detail: format!(
+                            "{detail} — the server does not seem to speak TLS (start it with --tls, or join without --tls/--cert)"
+                        ),
+                    })
+                }
+                Err(HandshakeError::Client(e)) => return Err(e),
+            }
+        }
+    };
+    let (r, w) = tokio::io::split(stream);
+    let mut reader = FramedRead::new(r, FrameCodec::new(MAX_FRAME_BYTES));
+    let hello = with_timeout(
+        read_hello(&mut reader),
+        "waiting for the server's hello",
+        &t,
+        opts.timeout,
+    )
+    .await?;
+    Ok(Connection {
+        reader,
+        writer: w,
+        hello,
+        transport: TransportInfo {
+            addr,
+            tls: tls_info,
+            fell_back,
+        },
+    })
+}
+
+enum HandshakeError {
+    NotTls(String),
+    Client(ClientError),
+}
+
+async fn tls_handshake(
+    s: TcpStream,
+    opts: &ConnectOptions,
+) -> Result<(Box<dyn Stream>, TlsInfo), HandshakeError> {
+    let t = target(opts);
+    let config: Arc<rustls::ClientConfig> = tls::client_config(&opts.trust)
+        .map_err(|e| HandshakeError::Client(ClientError::Other(e)))?;
+    let name =
+        tls::server_name(&opts.host).map_err(|e| HandshakeError::Client(ClientError::Other(e)))?;
+    let connector = TlsConnector::from(config);
+    let fut = async { connector.connect(name, s).await.map_err(ClientError::Io) };
+    let tls = match with_timeout(fut, "in the TLS handshake", &t, opts.timeout).await {
+        Ok(tls) => tls,
+        Err(ClientError::Io(e)) => {
+            let detail = e.to_string();
+            return Err(match tls::classify(&e) {
+                HandshakeFailure::NotTls => HandshakeError::NotTls(detail),
+                HandshakeFailure::Certificate => {
+                    HandshakeError::Client(ClientError::Certificate { target: t, detail })
+                }
+                HandshakeFailure::Other => {
+                    HandshakeError::Client(ClientError::Tls { target: t, detail })
+                }
+            });
+        }
+        Err(e) => return Err(HandshakeError::Client(e)),
+    };
+    let conn = tls.get_ref().1;
+    let info = TlsInfo {
+        version: tls::version_name(conn.protocol_version()),
+        fingerprint: conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| tls::fingerprint(c)),
+    };
+    Ok((Box::new(tls), info))
+}
+
+async fn read_hello<R: AsyncRead + Unpin>(
+    reader: &mut FramedRead<R, FrameCodec>,
+) -> Result<Hello, ClientError> {
+    loop {
+        match read_packet(reader).await? {
+            Some(Packet::Hello(h)) => return Ok(h),
+            Some(Packet::Error(e)) => {
+                return Err(ClientError::Protocol(format!("the server refused: {} ({})", e.message, e.code)))
+            }
+            Some(other) => {
+                return Err(ClientError::Protocol(format!(
+                    "the server's first packet was not a hello ({other:?}): is this a tcpplay or TCP-Playground server?"
+                )))
+            }
+            None => continue,
+        }
+    }
+}
+
+/// The next packet from the server; `Ok(None)` for a line we skip.
+pub async fn read_packet<R: AsyncRead + Unpin>(
+    reader: &mut FramedRead<R, FrameCodec>,
+) -> Result<Option<Packet>, ClientError> {
+    match reader.next().await {
+        None => Err(ClientError::Protocol(
+            "the server closed the connection".into(),
+        )),
+        Some(Err(e)) => Err(ClientError::Protocol(format!(
+            "reading from the server: {e}"
+        ))),
+        Some(Ok(line)) => match protocol::parse(&line) {
+            Ok(p) => Ok(Some(p)),
+            Err(e) => {
+                tracing::debug!("skipped an unreadable line from the server: {e}");
+                Ok(None)
+            }
+        },
+    }
+}
+
+/// Send one packet.
+pub async fn send<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    packet: &Packet,
+) -> Result<(), ClientError> {
+    writer.write_all(&packet.to_line()).await?;
+    writer.flush().await?;
+    Ok(())
+}
+
+/// Join as `name` in a plaintext room; returns the name the server gave us.
+pub async fn authenticate(
+    conn: &mut Connection,
+    name: &str,
+    timeout: Option<Duration>,
+) -> Result<String, ClientError> {
+    if conn.hello.secure {
+        return Err(ClientError::Auth(
+            "this server runs a secure room, which this build of tcpplay cannot join yet".into(),
+        ));
+    }
+    let auth = Packet::Auth(Auth {
+        name: name.to_string(),
+        ..Default::default()
+    });
+    send(&mut conn.writer, &auth).await?;
+    let t = conn.transport.addr.to_string();
+    with_timeout(
+        await_auth_result(conn),
+        "waiting for the auth result",
+        &t,
+        timeout,
+    )
+    .await
+}
+
+async fn await_auth_result(conn: &mut Connection) -> Result<String, ClientError> {
+    loop {
+        match read_packet(&mut conn.reader).await? {
+            Some(Packet::AuthResult(r)) if r.ok => {
+                return Ok(r.client_name.unwrap_or_else(|| "unknown".into()))
+            }
+            Some(Packet::AuthResult(r)) => {
+                return Err(ClientError::Auth(
+                    r.reason
+                        .unwrap_or_else(|| "the server refused without a reason".into()),
+                ))
+            }
+            Some(Packet::Error(e)) => {
+                return Err(ClientError::Auth(format!("{} ({})", e.message, e.code)))
+            }
+            _ => continue,
+        }
+    }
+}

@@ -1,0 +1,514 @@
+//! Settings: the structs, their one `impl Default`, and the figment layering
+//! defaults < TOML file < `TCPPLAY_…` environment < command-line flags, with the
+//! source of every value kept for error messages and `tcpplay check`.
+//! Prompts (the last layer) live in `prompt.rs`; secrets never live here.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider, Source};
+use serde::{Deserialize, Serialize};
+
+/// A usage or configuration error: the binary exits with code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl ConfigError {
+    pub fn new(msg: impl Into<String>) -> Self {
+        ConfigError(msg.into())
+    }
+}
+
+/// Every setting, as read from the file (sections `[serve]`, `[join]`, `[limits]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub serve: ServeSettings,
+    pub join: JoinSettings,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeSettings {
+    /// Address to bind: `0.0.0.0` (all IPv4), `::` (all IPv6), or one address.
+    pub bind: String,
+    /// TCP port; 0 picks a free one (printed in the readiness line).
+    #[serde(deserialize_with = "de::port")]
+    pub port: u16,
+    /// Idle timeout for clients in seconds (0 = none), the original's `--timeout`.
+    pub timeout: f64,
+    pub tls: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// Password-protected room (implies TLS).
+    pub secure: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// Do not echo chat lines on the server console.
+    pub quiet: bool,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        ServeSettings {
+            bind: "0.0.0.0".into(),
+            port: 12345,
+            timeout: 0.0,
+            tls: false,
+            cert: None,
+            key: None,
+            secure: false,
+            password_file: None,
+            quiet: false,
+        }
+    }
+}
+
+/// How `join` uses TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Try TLS; if the server does not speak it, fall back to plaintext and say so.
+    #[default]
+    Auto,
+    /// TLS only; never fall back.
+    On,
+    /// Plaintext only.
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JoinSettings {
+    pub host: String,
+    #[serde(deserialize_with = "de::port")]
+    pub port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Connect and handshake timeout in seconds (0 = none).
+    pub timeout: f64,
+    #[serde(deserialize_with = "de::tls_mode")]
+    pub tls: TlsMode,
+    /// A certificate or CA (PEM) to trust instead of the public roots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// Accept any certificate (testing only; loudly warned).
+    pub tls_insecure: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+}
+
+impl Default for JoinSettings {
+    fn default() -> Self {
+        JoinSettings {
+            host: "127.0.0.1".into(),
+            port: 12345,
+            name: None,
+            timeout: 10.0,
+            tls: TlsMode::Auto,
+            cert: None,
+            tls_insecure: false,
+            password_file: None,
+        }
+    }
+}
+
+/// Everything a peer could otherwise grow or hold. See `docs/LIMITS.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Connected clients at most; more get an `error` `server_full`.
+    pub max_clients: usize,
+    /// Longest line a peer may send, in bytes.
+    pub max_frame_bytes: usize,
+    /// Longest chat text, in characters.
+    pub max_text_chars: usize,
+    /// Seconds for TLS handshake + `auth` after connecting.
+    pub handshake_timeout: f64,
+    /// Bytes a client may fall behind the room before it is dropped as too slow.
+    pub send_queue_bytes: usize,
+    /// Messages kept in the room's shared broadcast ring.
+    pub room_buffer: usize,
+    /// Seconds a single write to a client may take before it is dropped.
+    pub write_timeout: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_clients: 4096,
+            max_frame_bytes: 64 * 1024,
+            max_text_chars: 4000,
+            handshake_timeout: 10.0,
+            send_queue_bytes: 1024 * 1024,
+            room_buffer: 4096,
+            write_timeout: 30.0,
+        }
+    }
+}
+
+mod de {
+    use serde::de::{self, Deserializer, Visitor};
+
+    use super::TlsMode;
+
+    /// A port from an integer or a numeric string, with a message that names the value.
+    pub fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = u16;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a port number 0-65535")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<u16, E> {
+                u16::try_from(v)
+                    .map_err(|_| E::custom(format!("port {v} is out of range: must be 0-65535")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<u16, E> {
+                u16::try_from(v)
+                    .map_err(|_| E::custom(format!("port {v} is out of range: must be 0-65535")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<u16, E> {
+                v.trim()
+                    .parse::<i64>()
+                    .map_err(|_| E::custom(format!("port '{v}' is not a number: must be 0-65535")))
+                    .and_then(|n| self.visit_i64(n))
+            }
+        }
+        d.deserialize_any(V)
+    }
+
+    /// `tls = true | false | "auto" | "on" | "off"`.
+    pub fn tls_mode<'de, D: Deserializer<'de>>(d: D) -> Result<TlsMode, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = TlsMode;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false, \"auto\", \"on\" or \"off\"")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<TlsMode, E> {
+                Ok(if v { TlsMode::On } else { TlsMode::Off })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<TlsMode, E> {
+                match v.to_ascii_lowercase().as_str() {
+                    "auto" => Ok(TlsMode::Auto),
+                    "on" | "true" | "yes" => Ok(TlsMode::On),
+                    "off" | "false" | "no" => Ok(TlsMode::Off),
+                    _ => Err(E::custom(format!("tls '{v}' is not one of auto, on, off"))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One layer of command-line flags, named so errors can say `--port`.
+#[derive(Debug, Default, Clone)]
+pub struct FlagLayer {
+    values: serde_json::Map<String, serde_json::Value>,
+}
+
+impl FlagLayer {
+    /// Set `section.key` when the flag was given.
+    pub fn set<T: Into<serde_json::Value>>(&mut self, key: &str, value: Option<T>) {
+        let Some(value) = value else { return };
+        let (section, field) = key.split_once('.').expect("flag keys are section.field");
+        let entry = self
+            .values
+            .entry(section.to_string())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        if let serde_json::Value::Object(m) = entry {
+            m.insert(field.to_string(), value.into());
+        }
+    }
+
+    pub fn set_path(&mut self, key: &str, value: Option<&Path>) {
+        self.set(key, value.map(|p| p.to_string_lossy().into_owned()));
+    }
+}
+
+impl Provider for FlagLayer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("command-line flag").interpolater(|_, keys| {
+            format!(
+                "--{}",
+                keys.last().copied().unwrap_or_default().replace('_', "-")
+            )
+        })
+    }
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Serialized::defaults(&self.values).data()
+    }
+}
+
+struct DefaultLayer;
+
+impl Provider for DefaultLayer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("built-in default")
+    }
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Serialized::defaults(Settings::default()).data()
+    }
+}
+
+/// Environment variables that are read on their own, never as settings.
+pub const ENV_CONFIG: &str = "TCPPLAY_CONFIG";
+pub const ENV_PASSWORD: &str = "TCPPLAY_PASSWORD";
+
+/// Which config file to read: `--config`, else `TCPPLAY_CONFIG`, else
+/// `./tcpplay.toml`, else the user's config dir. An explicit path must exist.
+pub fn config_file(explicit: Option<&Path>) -> Result<Option<PathBuf>, ConfigError> {
+    if let Some(p) = explicit {
+        return must_exist(p, "--config");
+    }
+    if let Some(p) = std::env::var_os(ENV_CONFIG).filter(|v| !v.is_empty()) {
+        return must_exist(Path::new(&p), ENV_CONFIG);
+    }
+    let local = PathBuf::from("tcpplay.toml");
+    if local.is_file() {
+        return Ok(Some(local));
+    }
+    Ok(user_config_file().filter(|p| p.is_file()))
+}
+
+/// `~/.config/tcpplay/config.toml` on Linux, the platform's equivalent elsewhere.
+pub fn user_config_file() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "tcpplay").map(|d| d.config_dir().join("config.toml"))
+}
+
+fn must_exist(p: &Path, via: &str) -> Result<Option<PathBuf>, ConfigError> {
+    if p.is_file() {
+        Ok(Some(p.to_path_buf()))
+    } else {
+        Err(ConfigError::new(format!(
+            "config file {} (from {via}) does not exist or is not a file: create it \
+             (see examples/tcpplay.toml) or point {via} elsewhere",
+            p.display()
+        )))
+    }
+}
+
+/// Settings after layering, with their provenance.
+pub struct Loaded {
+    pub settings: Settings,
+    pub file: Option<PathBuf>,
+    figment: Figment,
+}
+
+impl Loaded {
+    /// Where `key` (e.g. `serve.port`) came from, for people.
+    pub fn source_of(&self, key: &str) -> String {
+        match self.figment.find_metadata(key) {
+            Some(m) => describe_source(m, key),
+            None => "built-in default".into(),
+        }
+    }
+
+    /// True when no layer above the built-in defaults set `key`.
+    pub fn is_default(&self, key: &str) -> bool {
+        self.figment
+            .find_metadata(key)
+            .is_none_or(|m| m.name == "built-in default")
+    }
+}
+
+fn describe_source(m: &Metadata, key: &str) -> String {
+    let keys: Vec<&str> = key.split('.').collect();
+    match &m.source {
+        Some(Source::File(p)) => format!("config file {}", p.display()),
+        _ if m.name.contains("environment") => {
+            format!(
+                "environment variable {}",
+                m.interpolate(&Profile::Default, &keys)
+            )
+        }
+        _ if m.name == "command-line flag" => {
+            format!("flag {}", m.interpolate(&Profile::Default, &keys))
+        }
+        _ => m.name.to_string(),
+    }
+}
+
+/// Layer defaults < file < environment < flags and validate the result.
+pub fn load(explicit_file: Option<&Path>, flags: FlagLayer) -> Result<Loaded, ConfigError> {
+    let file = config_file(explicit_file)?;
+    let mut figment = Figment::from(DefaultLayer);
+    if let Some(f) = &file {
+        figment = figment.merge(Toml::file_exact(f));
+    }
+    let env = Env::prefixed("TCPPLAY_")
+        .filter(|k| {
+            let k = k.as_str().to_ascii_lowercase();
+            ["serve__", "join__", "limits__"]
+                .iter()
+                .any(|s| k.starts_with(s))
+        })
+        .split("__");
+    figment = figment.merge(env).merge(flags);
+    let settings: Settings = figment.extract().map_err(explain)?;
+    let loaded = Loaded {
+        settings,
+        file,
+        figment,
+    };
+    validate(&loaded)?;
+    Ok(loaded)
+}
+
+/// Turn figment's error into one line per problem that names the key, the
+/// value's source and what is expected.
+fn explain(err: figment::Error) -> ConfigError {
+    let lines: Vec<String> = err
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| describe_source(m, &key))
+                .unwrap_or_else(|| "settings".into());
+            if key.is_empty() {
+                format!("invalid settings from {source}: {}", e.kind)
+            } else {
+                format!("invalid {key} from {source}: {}", e.kind)
+            }
+        })
+        .collect();
+    ConfigError::new(lines.join("\n"))
+}
+
+fn validate(l: &Loaded) -> Result<(), ConfigError> {
+    let s = &l.settings;
+    let secs = [
+        ("serve.timeout", s.serve.timeout),
+        ("join.timeout", s.join.timeout),
+        ("limits.handshake_timeout", s.limits.handshake_timeout),
+        ("limits.write_timeout", s.limits.write_timeout),
+    ];
+    for (key, v) in secs {
+        if !v.is_finite() || v < 0.0 || v > 86_400.0 * 365.0 {
+            return Err(ConfigError::new(format!(
+                "{key} {v} from {}: must be a number of seconds, 0 or more",
+                l.source_of(key)
+            )));
+        }
+    }
+    let sizes = [
+        ("limits.max_clients", s.limits.max_clients),
+        ("limits.max_frame_bytes", s.limits.max_frame_bytes),
+        ("limits.max_text_chars", s.limits.max_text_chars),
+        ("limits.send_queue_bytes", s.limits.send_queue_bytes),
+        ("limits.room_buffer", s.limits.room_buffer),
+    ];
+    for (key, v) in sizes {
+        if v == 0 {
+            return Err(ConfigError::new(format!(
+                "{key} 0 from {}: must be at least 1",
+                l.source_of(key)
+            )));
+        }
+    }
+    if s.limits.max_frame_bytes < 256 {
+        return Err(ConfigError::new(format!(
+            "limits.max_frame_bytes {} from {}: must be at least 256",
+            s.limits.max_frame_bytes,
+            l.source_of("limits.max_frame_bytes")
+        )));
+    }
+    Ok(())
+}
+
+/// Seconds as a `Duration`, with 0 meaning "none".
+pub fn secs(v: f64) -> Option<std::time::Duration> {
+    (v > 0.0).then(|| std::time::Duration::from_secs_f64(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn layers_apply_in_order_and_name_their_source() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "tcpplay.toml",
+                "[serve]\nport = 2000\nbind = \"127.0.0.1\"\n[join]\nhost = \"filehost\"\n",
+            )?;
+            jail.set_env("TCPPLAY_SERVE__PORT", "3000");
+            let mut flags = FlagLayer::default();
+            flags.set("join.host", Some("flaghost"));
+            let l = load(None, flags).map_err(|e| e.to_string())?;
+            assert_eq!(l.settings.serve.port, 3000);
+            assert_eq!(l.settings.serve.bind, "127.0.0.1");
+            assert_eq!(l.settings.join.host, "flaghost");
+            assert_eq!(
+                l.source_of("serve.port"),
+                "environment variable TCPPLAY_SERVE__PORT"
+            );
+            assert_eq!(l.source_of("serve.bind"), "config file tcpplay.toml");
+            assert_eq!(l.source_of("join.host"), "flag --host");
+            assert_eq!(l.source_of("join.port"), "built-in default");
+            assert!(l.is_default("join.port") && !l.is_default("join.host"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_names_its_source() {
+        Jail::expect_with(|jail| {
+            jail.set_env("TCPPLAY_SERVE__PORT", "70000");
+            let err = load(None, FlagLayer::default()).err().expect("must fail");
+            let msg = err.to_string();
+            assert!(msg.contains("serve.port"), "{msg}");
+            assert!(msg.contains("TCPPLAY_SERVE__PORT"), "{msg}");
+            assert!(msg.contains("70000") && msg.contains("0-65535"), "{msg}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors() {
+        Jail::expect_with(|jail| {
+            jail.create_file("tcpplay.toml", "[serve]\nprot = 1\n")?;
+            let msg = load(None, FlagLayer::default())
+                .err()
+                .expect("must fail")
+                .to_string();
+            assert!(
+                msg.contains("prot") && msg.contains("tcpplay.toml"),
+                "{msg}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn tls_mode_accepts_bools_and_words() {
+        Jail::expect_with(|jail| {
+            jail.set_env("TCPPLAY_JOIN__TLS", "true");
+            let l = load(None, FlagLayer::default()).map_err(|e| e.to_string())?;
+            assert_eq!(l.settings.join.tls, TlsMode::On);
+            jail.set_env("TCPPLAY_JOIN__TLS", "off");
+            let l = load(None, FlagLayer::default()).map_err(|e| e.to_string())?;
+            assert_eq!(l.settings.join.tls, TlsMode::Off);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unrelated_tcpplay_variables_are_not_settings() {
+        Jail::expect_with(|jail| {
+            jail.set_env("TCPPLAY_PASSWORD", "x");
+            jail.set_env("TCPPLAY_LOG", "debug");
+            assert!(load(None, FlagLayer::default()).is_ok());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,28 @@
+//! tcpplay: a multi-client TCP chat in plaintext, over TLS, or in a
+//! password-protected secure room, and the tools around it.
+//!
+//! # Layout
+//!
+//! - [`cli`]: clap definitions (also the source of shell completions)
+//! - [`config`]: settings structs and figment layering with provenance
+//! - [`app`]: the subcommands, from settings to the library
+//! - [`protocol`]: packet types, the bounded line codec, limits
+//! - [`names`]: name rules and terminal-safe rendering of untrusted text
+//! - [`tls`]: rustls server and client configurations, fingerprints
+//! - [`server`]: accept loop, room (registry + broadcast), sessions, console
+//! - [`client`]: connect + handshake, and the chat UI of `join`
+//! - [`certgen`]: `gen-cert` on rcgen
+//! - [`check`]: diagnostics of settings, files and a live server
+//! - [`prompt`]: the only place that prompts on a terminal (dialoguer)
+
+pub mod app;
+pub mod certgen;
+pub mod check;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod names;
+pub mod prompt;
+pub mod protocol;
+pub mod server;
+pub mod tls;

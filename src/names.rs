@@ -1,0 +1,144 @@
+//! Name rules shared by server and client, and terminal-safe rendering of
+//! untrusted text. Nothing from the network reaches a terminal unescaped.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Longest name, in Unicode scalar values.
+pub const MAX_NAME_CHARS: usize = 24;
+
+/// Names no client may take (compared case-insensitively).
+pub const RESERVED: [&str; 2] = ["server", "system"];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("a name cannot be empty")]
+    Empty,
+    #[error("a name must be at most {MAX_NAME_CHARS} characters (this one has {0})")]
+    TooLong(usize),
+    #[error("a name cannot contain control or formatting characters (found {0})")]
+    ControlChar(String),
+    #[error("the name '{0}' is reserved")]
+    Reserved(String),
+}
+
+/// Check a requested name: trimmed; 1–24 characters; no control, format
+/// (bidi) or line-separator characters; not reserved. Inner spaces are allowed
+/// (the Python original allowed them); `/msg` takes such names in quotes.
+pub fn validate_name(raw: &str) -> Result<String, NameError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if let Some(c) = name.chars().find(|&c| is_unsafe_char(c)) {
+        return Err(NameError::ControlChar(c.escape_unicode().to_string()));
+    }
+    let chars = name.chars().count();
+    if chars > MAX_NAME_CHARS {
+        return Err(NameError::TooLong(chars));
+    }
+    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        return Err(NameError::Reserved(name.to_string()));
+    }
+    Ok(name.to_string())
+}
+
+/// `base` with the suffix `-n`, shortened so the result stays within the limit.
+pub fn with_suffix(base: &str, n: u32) -> String {
+    let suffix = format!("-{n}");
+    let keep = MAX_NAME_CHARS.saturating_sub(suffix.chars().count());
+    let mut out: String = base.chars().take(keep).collect();
+    out.truncate(out.trim_end().len());
+    out.push_str(&suffix);
+    out
+}
+
+/// The key under which names are unique (case-insensitive).
+pub fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// True for characters that must never reach a terminal raw: Unicode Cc
+/// (controls, including ESC), Cf (format, including bidi overrides and
+/// zero-width characters), and the line/paragraph separators.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control() || is_format_char(c) || c == '\u{2028}' || c == '\u{2029}'
+}
+
+/// Unicode general category Cf (Unicode 15.1).
+fn is_format_char(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891
+        | 0x08E2 | 0x180E | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064
+        | 0x2066..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD
+        | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0001
+        | 0xE0020..=0xE007F)
+}
+
+/// Render untrusted text for a terminal: unsafe characters are shown escaped
+/// (`\n`, `\t`, `\u{1b}`, `\u{202e}`), everything else as is. One line out.
+pub fn sanitize(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_unsafe_char(c) => {
+                let _ = write!(out, "{}", c.escape_unicode());
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_checked() {
+        assert_eq!(validate_name("  Alice ").unwrap(), "Alice");
+        assert_eq!(validate_name("Jane Doe").unwrap(), "Jane Doe");
+        assert_eq!(validate_name("   "), Err(NameError::Empty));
+        assert_eq!(validate_name(&"x".repeat(25)), Err(NameError::TooLong(25)));
+        assert!(
+            validate_name(&"é".repeat(24)).is_ok(),
+            "limit counts characters"
+        );
+        assert!(matches!(
+            validate_name("a\u{1b}[31m"),
+            Err(NameError::ControlChar(_))
+        ));
+        assert!(matches!(
+            validate_name("evil\u{202e}txt"),
+            Err(NameError::ControlChar(_))
+        ));
+        assert!(matches!(
+            validate_name("Server"),
+            Err(NameError::Reserved(_))
+        ));
+    }
+
+    #[test]
+    fn suffixes_keep_names_within_the_limit() {
+        assert_eq!(with_suffix("Alice", 2), "Alice-2");
+        let long = "x".repeat(24);
+        let s = with_suffix(&long, 13);
+        assert_eq!(s.chars().count(), 24);
+        assert!(s.ends_with("-13"));
+    }
+
+    #[test]
+    fn sanitize_escapes_what_a_terminal_would_obey() {
+        assert_eq!(sanitize("plain é text"), "plain é text");
+        assert_eq!(sanitize("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(sanitize("x\ny"), "x\\ny");
+        assert_eq!(sanitize("abc\u{202e}def"), "abc\\u{202e}def");
+        assert_eq!(sanitize("bell\u{7}"), "bell\\u{7}");
+    }
+}

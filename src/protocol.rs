@@ -1,0 +1,429 @@
+//! Wire protocol v1: packet types (serde), the bounded line codec and encoding.
+//!
+//! One compact JSON object per `\n`-terminated line. The legacy fields of the
+//! Python TCP-Playground are kept exactly; everything else is optional so that
+//! old peers ignore it. Unknown packet types decode to [`Packet::Unknown`] and
+//! unknown fields are ignored (forward compatibility). See `docs/PROTOCOL.md`.
+
+use bytes::{Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+use tokio_util::codec::Decoder;
+
+/// The protocol version this build speaks (`hello.proto`).
+pub const PROTO_VERSION: u32 = 1;
+
+/// `hello.server`: who we are.
+pub const SERVER_SOFTWARE: &str = concat!("tcpplay/", env!("CARGO_PKG_VERSION"));
+
+/// Every packet type of version 1. Fields that the Python original sends are
+/// plain; our additions are `Option`s skipped when absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Packet {
+    Hello(Hello),
+    Auth(Auth),
+    AuthResult(AuthResult),
+    Chat(Chat),
+    System(System),
+    Count(Count),
+    Error(ErrorPacket),
+    Bye(Bye),
+    Ping(Ping),
+    Pong(Ping),
+    /// A packet type this build does not know: skipped, never an error.
+    #[serde(other)]
+    Unknown,
+}
+
+/// First packet on every connection, server to client.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    #[serde(default)]
+    pub secure: bool,
+    /// Absent on a legacy (Python) server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proto: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Secure mode: key-derivation parameters and this connection's challenge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthParams>,
+}
+
+/// Secure-mode parameters carried in `hello.auth` (see `docs/SECURITY.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthParams {
+    pub kdf: String,
+    pub m_kib: u32,
+    pub t: u32,
+    pub p: u32,
+    /// base64 of the room salt.
+    pub salt: String,
+    /// base64 of 32 random bytes, fresh for this connection.
+    pub challenge: String,
+}
+
+/// Client to server: who I am (and, in secure mode, my proof).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Auth {
+    #[serde(default)]
+    pub name: String,
+    /// Legacy secure mode only: a tcpplay server refuses it and never logs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// base64 HMAC proof (secure mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
+}
+
+impl std::fmt::Debug for Auth {
+    // Never print the password or proof, even in debug logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("name", &self.name)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("proof", &self.proof.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuthResult {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Machine word for a refusal (`name_invalid`, `auth_failed`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Secure mode: base64 HMAC proof that the server knows the room key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_proof: Option<String>,
+}
+
+/// A chat line. Client to server it carries `text` (or `payload` when
+/// encrypted); server to client it adds `from`, `port`, `id` and `ts`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Chat {
+    #[serde(default)]
+    pub encrypted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Sender's source port (legacy); absent for the server operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Secure mode: base64(nonce || XChaCha20-Poly1305 ciphertext).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
+    /// Server-assigned, increasing per room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    /// Server time, milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct System {
+    #[serde(default)]
+    pub encrypted: bool,
+    #[serde(default)]
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Count {
+    pub total: u64,
+}
+
+/// A refusal: `code` is a stable machine word, `message` is for people.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorPacket {
+    pub code: String,
+    pub message: String,
+}
+
+/// Sent by the server before it closes a connection on purpose.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bye {
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ping {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<u64>,
+}
+
+/// Stable `error.code` words (documented in `docs/PROTOCOL.md`).
+pub mod codes {
+    pub const BAD_FRAME: &str = "bad_frame";
+    pub const BAD_PACKET: &str = "bad_packet";
+    pub const TOO_LONG: &str = "too_long";
+    pub const EMPTY_TEXT: &str = "empty_text";
+    pub const NOT_AUTHENTICATED: &str = "not_authenticated";
+    pub const ALREADY_AUTHENTICATED: &str = "already_authenticated";
+    pub const NAME_INVALID: &str = "name_invalid";
+    pub const AUTH_FAILED: &str = "auth_failed";
+    pub const AUTH_THROTTLED: &str = "auth_throttled";
+    pub const LEGACY_SECURE: &str = "legacy_secure_unsupported";
+    pub const SERVER_FULL: &str = "server_full";
+    pub const TLS_REQUIRED: &str = "tls_required";
+    pub const TIMEOUT: &str = "timeout";
+    pub const RATE_LIMITED: &str = "rate_limited";
+    pub const DECRYPT_FAILED: &str = "decrypt_failed";
+}
+
+impl Packet {
+    /// Serialize to one compact line, `\n` included, ready for every recipient.
+    pub fn to_line(&self) -> Bytes {
+        // Our packet types are maps with string keys: serialization cannot fail.
+        let mut v = serde_json::to_vec(self).expect("packet types always serialize");
+        v.push(b'\n');
+        Bytes::from(v)
+    }
+
+    pub fn error(code: &str, message: impl Into<String>) -> Packet {
+        Packet::Error(ErrorPacket {
+            code: code.to_string(),
+            message: message.into(),
+        })
+    }
+
+    pub fn system(text: impl Into<String>) -> Packet {
+        Packet::System(System {
+            encrypted: false,
+            text: text.into(),
+        })
+    }
+
+    pub fn bye(reason: impl Into<String>) -> Packet {
+        Packet::Bye(Bye {
+            reason: reason.into(),
+        })
+    }
+}
+
+/// Why a received line is not a packet.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not UTF-8, not JSON, or not a JSON object: the peer is broken, close.
+    #[error("not a JSON object line: {0}")]
+    BadFrame(String),
+    /// A JSON object whose fields do not fit its `type`: refuse, keep going.
+    #[error("malformed packet: {0}")]
+    BadPacket(String),
+}
+
+/// Decode one frame (without its newline) into a packet.
+pub fn parse(line: &[u8]) -> Result<Packet, ParseError> {
+    match serde_json::from_slice::<Packet>(line) {
+        Ok(p) => Ok(p),
+        Err(e) => {
+            let is_object = line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+                && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok();
+            if is_object {
+                Err(ParseError::BadPacket(e.to_string()))
+            } else {
+                Err(ParseError::BadFrame(e.to_string()))
+            }
+        }
+    }
+}
+
+/// Errors of the framing layer.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("line longer than {limit} bytes")]
+    TooLong { limit: usize },
+    #[error("connection closed in the middle of a line")]
+    Truncated,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Splits a byte stream into `\n`-terminated lines of at most `max` bytes.
+///
+/// A longer line (or a partial line growing past `max`) is an error at once:
+/// the codec never buffers more than `max` bytes plus one read of a peer's data.
+/// Empty (whitespace-only) lines are skipped; a trailing `\r` is removed.
+#[derive(Debug, Clone)]
+pub struct FrameCodec {
+    max: usize,
+    /// How far the buffer was already searched for `\n`.
+    scanned: usize,
+}
+
+impl FrameCodec {
+    pub fn new(max: usize) -> Self {
+        FrameCodec { max, scanned: 0 }
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = BytesMut;
+    type Error = FrameError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
+        loop {
+            let from = self.scanned.min(buf.len());
+            let Some(off) = memchr::memchr(b'\n', &buf[from..]) else {
+                if buf.len() > self.max {
+                    return Err(FrameError::TooLong { limit: self.max });
+                }
+                self.scanned = buf.len();
+                return Ok(None);
+            };
+            let end = from + off;
+            self.scanned = 0;
+            if end > self.max {
+                return Err(FrameError::TooLong { limit: self.max });
+            }
+            let mut line = buf.split_to(end + 1);
+            line.truncate(end);
+            if line.last() == Some(&b'\r') {
+                line.truncate(end - 1);
+            }
+            if line.iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            return Ok(Some(line));
+        }
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
+        match self.decode(buf)? {
+            Some(line) => Ok(Some(line)),
+            None if buf.iter().all(|b| b.is_ascii_whitespace()) => {
+                buf.clear();
+                Ok(None)
+            }
+            None => {
+                buf.clear();
+                Err(FrameError::Truncated)
+            }
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, for `chat.ts`.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(codec: &mut FrameCodec, input: &[u8]) -> Vec<Result<Vec<u8>, String>> {
+        let mut buf = BytesMut::from(input);
+        let mut out = Vec::new();
+        loop {
+            match codec.decode(&mut buf) {
+                Ok(Some(l)) => out.push(Ok(l.to_vec())),
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(Err(e.to_string()));
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn legacy_packets_parse_exactly() {
+        let p = parse(br#"{"type": "hello", "secure": false}"#).unwrap();
+        assert_eq!(p, Packet::Hello(Hello::default()));
+        let p =
+            parse(br#"{"type":"chat","encrypted":false,"from":"Alice","port":56582,"text":"hi"}"#)
+                .unwrap();
+        let Packet::Chat(c) = p else {
+            panic!("not chat")
+        };
+        assert_eq!(c.from.as_deref(), Some("Alice"));
+        assert_eq!(c.port, Some(56582));
+        assert_eq!(c.text.as_deref(), Some("hi"));
+    }
+
+    #[test]
+    fn legacy_count_serializes_as_python_does() {
+        let line = Packet::Count(Count { total: 3 }).to_line();
+        assert_eq!(&line[..], b"{\"type\":\"count\",\"total\":3}\n");
+        let line = Packet::system("x").to_line();
+        assert_eq!(
+            &line[..],
+            b"{\"type\":\"system\",\"encrypted\":false,\"text\":\"x\"}\n"
+        );
+    }
+
+    #[test]
+    fn unknown_types_and_fields_are_ignored() {
+        assert_eq!(
+            parse(br#"{"type":"future_thing","x":1}"#),
+            Ok(Packet::Unknown)
+        );
+        let p = parse(br#"{"type":"count","total":2,"extra":[1,2]}"#).unwrap();
+        assert_eq!(p, Packet::Count(Count { total: 2 }));
+    }
+
+    #[test]
+    fn bad_frames_and_bad_packets_are_told_apart() {
+        assert!(matches!(parse(b"not json"), Err(ParseError::BadFrame(_))));
+        assert!(matches!(parse(b"[1,2]"), Err(ParseError::BadFrame(_))));
+        assert!(matches!(
+            parse(b"{\"type\":\"chat\""),
+            Err(ParseError::BadFrame(_))
+        ));
+        assert!(matches!(parse(b"\xff\xfe{}"), Err(ParseError::BadFrame(_))));
+        assert!(matches!(
+            parse(br#"{"text":"no type"}"#),
+            Err(ParseError::BadPacket(_))
+        ));
+        assert!(matches!(
+            parse(br#"{"type":"count","total":"x"}"#),
+            Err(ParseError::BadPacket(_))
+        ));
+    }
+
+    #[test]
+    fn auth_debug_never_shows_secrets() {
+        let a = Auth {
+            name: "a".into(),
+            password: Some("hunter2".into()),
+            proof: Some("c2VjcmV0".into()),
+        };
+        let s = format!("{a:?}");
+        assert!(!s.contains("hunter2") && !s.contains("c2VjcmV0"), "{s}");
+    }
+
+    #[test]
+    fn codec_splits_lines_skips_blanks_and_strips_cr() {
+        let mut c = FrameCodec::new(100);
+        let got = decode_all(&mut c, b"a\r\n\n  \nb\nrest");
+        assert_eq!(got, vec![Ok(b"a".to_vec()), Ok(b"b".to_vec())]);
+    }
+
+    #[test]
+    fn codec_refuses_long_lines_and_never_ending_partials() {
+        let mut c = FrameCodec::new(4);
+        assert!(decode_all(&mut c, b"12345\n")[0].is_err());
+        let mut c = FrameCodec::new(4);
+        assert!(decode_all(&mut c, b"123456789")[0].is_err());
+        let mut c = FrameCodec::new(4);
+        assert_eq!(decode_all(&mut c, b"1234\n"), vec![Ok(b"1234".to_vec())]);
+    }
+
+    #[test]
+    fn codec_reports_a_truncated_last_line() {
+        let mut c = FrameCodec::new(100);
+        let mut buf = BytesMut::from(&b"{\"type\":"[..]);
+        assert!(matches!(c.decode_eof(&mut buf), Err(FrameError::Truncated)));
+    }
+}

@@ -1,0 +1,265 @@
+//! The room: who is here (registry) and the broadcast of packets to them.
+//!
+//! Broadcast is the hot path. A packet is serialized once into [`Bytes`] and
+//! pushed into one shared, bounded ring (`tokio::sync::broadcast`); every
+//! member's session reads the same bytes from it. Publishing never waits for a
+//! recipient: a member that falls more than `send_queue_bytes` behind the room
+//! (or is overrun by the ring) is dropped as too slow by its own session.
+//! The registry lock is a plain mutex, held only for a few map operations and
+//! never across an `.await` or a socket write.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::names;
+use crate::protocol::{now_ms, Chat, Count, Packet};
+
+pub type MemberId = u64;
+
+/// One published packet, shared by every recipient.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// The serialized line, `\n` included.
+    pub bytes: Bytes,
+    /// Bytes published to the room up to and including this frame.
+    pub end: u64,
+    /// `Some(id)`: only that member's session delivers it (direct messages).
+    pub to: Option<MemberId>,
+}
+
+/// Someone in the room, as the registry sees them.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub joined: Instant,
+    /// Cancelled to make this member's session leave (kick, shutdown).
+    pub kick: CancellationToken,
+}
+
+#[derive(Default)]
+struct Registry {
+    members: HashMap<MemberId, Member>,
+    /// Lower-cased name -> member, for case-insensitive uniqueness.
+    by_name: HashMap<String, MemberId>,
+    next_member: MemberId,
+    next_chat: u64,
+}
+
+pub struct Room {
+    /// Also serializes publishing, so ids, counts and byte offsets are in order.
+    registry: Mutex<Registry>,
+    tx: broadcast::Sender<Frame>,
+    /// Total bytes published; a reader compares it with `Frame::end` to know its lag.
+    published: AtomicU64,
+}
+
+/// What a session gets when it joins.
+pub struct Joined {
+    pub id: MemberId,
+    pub name: String,
+    pub rx: broadcast::Receiver<Frame>,
+    pub kick: CancellationToken,
+}
+
+/// Who sent a chat line.
+pub enum Sender<'a> {
+    Member { name: &'a str, port: u16 },
+    Server,
+}
+
+impl Room {
+    /// A room whose shared ring holds `buffer` packets.
+    pub fn new(buffer: usize) -> Arc<Room> {
+        let (tx, _) = broadcast::channel(buffer.max(16));
+        Arc::new(Room {
+            registry: Mutex::new(Registry::default()),
+            tx,
+            published: AtomicU64::new(0),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        // A panic while holding the lock leaves plain maps behind: still usable.
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Publish under the registry lock (callers hold it), keeping order.
+    fn publish_locked(&self, _reg: &mut Registry, bytes: Bytes, to: Option<MemberId>) {
+        let end = self
+            .published
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed)
+            + bytes.len() as u64;
+        // An error only means nobody is subscribed: nothing to deliver.
+        let _ = self.tx.send(Frame { bytes, end, to });
+    }
+
+    /// Add a member under a unique name (`-2`, `-3`, ... on collision), then
+    /// announce the join and the new count to everyone, the joiner included.
+    pub fn join(&self, requested: &str, addr: SocketAddr) -> Joined {
+        let mut reg = self.lock();
+        let mut name = requested.to_string();
+        let mut n = 2;
+        while reg.by_name.contains_key(&names::name_key(&name)) {
+            name = names::with_suffix(requested, n);
+            n += 1;
+        }
+        let id = reg.next_member;
+        reg.next_member += 1;
+        let kick = CancellationToken::new();
+        reg.by_name.insert(names::name_key(&name), id);
+        reg.members.insert(
+            id,
+            Member {
+                name: name.clone(),
+                addr,
+                joined: Instant::now(),
+                kick: kick.clone(),
+            },
+        );
+        let rx = self.tx.subscribe();
+        let total = reg.members.len() as u64;
+        self.publish_locked(
+            &mut reg,
+            Packet::system(format!("{name} joined")).to_line(),
+            None,
+        );
+        self.publish_locked(&mut reg, Packet::Count(Count { total }).to_line(), None);
+        Joined { id, name, rx, kick }
+    }
+
+    /// Remove a member and announce it. Safe to call twice: the second is a no-op.
+    pub fn leave(&self, id: MemberId) -> Option<Member> {
+        let mut reg = self.lock();
+        let member = reg.members.remove(&id)?;
+        reg.by_name.remove(&names::name_key(&member.name));
+        let total = reg.members.len() as u64;
+        let text = format!("{} disconnected.", member.name);
+        self.publish_locked(&mut reg, Packet::system(text).to_line(), None);
+        self.publish_locked(&mut reg, Packet::Count(Count { total }).to_line(), None);
+        Some(member)
+    }
+
+    /// Broadcast a chat line to everyone, its sender included. The packet gets
+    /// the next id and the server time; it is serialized once for all.
+    pub fn chat(&self, from: Sender<'_>, text: Option<String>, payload: Option<String>) {
+        let (from, port) = match from {
+            Sender::Member { name, port } => (name.to_string(), Some(port)),
+            Sender::Server => ("server".to_string(), None),
+        };
+        let mut reg = self.lock();
+        reg.next_chat += 1;
+        let packet = Packet::Chat(Chat {
+            encrypted: payload.is_some(),
+            from: Some(from),
+            port,
+            text,
+            payload,
+            id: Some(reg.next_chat),
+            ts: Some(now_ms()),
+        });
+        self.publish_locked(&mut reg, packet.to_line(), None);
+    }
+
+    /// Broadcast any packet (system notices from the operator, ...).
+    pub fn publish(&self, packet: &Packet) {
+        let bytes = packet.to_line();
+        let mut reg = self.lock();
+        self.publish_locked(&mut reg, bytes, None);
+    }
+
+    /// A receiver of everything published from now on (the console uses one).
+    pub fn subscribe(&self) -> broadcast::Receiver<Frame> {
+        self.tx.subscribe()
+    }
+
+    /// Bytes published so far (see [`Frame::end`]).
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
+    }
+
+    pub fn count(&self) -> usize {
+        self.lock().members.len()
+    }
+
+    /// A snapshot of the members, oldest first.
+    pub fn members(&self) -> Vec<Member> {
+        let reg = self.lock();
+        let mut v: Vec<(MemberId, Member)> =
+            reg.members.iter().map(|(k, m)| (*k, m.clone())).collect();
+        v.sort_by_key(|(k, _)| *k);
+        v.into_iter().map(|(_, m)| m).collect()
+    }
+
+    /// Find a member by name (case-insensitive).
+    pub fn find(&self, name: &str) -> Option<Member> {
+        let reg = self.lock();
+        let id = reg.by_name.get(&names::name_key(name))?;
+        reg.members.get(id).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr() -> SocketAddr {
+        "127.0.0.1:5000".parse().unwrap()
+    }
+
+    #[test]
+    fn names_are_made_unique_case_insensitively() {
+        let room = Room::new(64);
+        let a = room.join("Alice", addr());
+        let b = room.join("alice", addr());
+        let c = room.join("ALICE", addr());
+        assert_eq!(
+            (a.name.as_str(), b.name.as_str(), c.name.as_str()),
+            ("Alice", "alice-2", "ALICE-3")
+        );
+        room.leave(b.id);
+        assert_eq!(room.join("Alice", addr()).name, "Alice-2");
+        assert_eq!(room.count(), 3);
+    }
+
+    #[test]
+    fn joiner_sees_its_join_and_count_and_leave_is_idempotent() {
+        let room = Room::new(64);
+        let mut a = room.join("A", addr());
+        let f1 = a.rx.try_recv().unwrap();
+        let f2 = a.rx.try_recv().unwrap();
+        assert!(std::str::from_utf8(&f1.bytes).unwrap().contains("A joined"));
+        assert_eq!(&f2.bytes[..], b"{\"type\":\"count\",\"total\":1}\n");
+        assert_eq!(f2.end, room.published());
+        assert!(room.leave(a.id).is_some());
+        assert!(room.leave(a.id).is_none());
+    }
+
+    #[test]
+    fn chat_ids_increase() {
+        let room = Room::new(64);
+        let mut rx = room.subscribe();
+        room.chat(Sender::Server, Some("one".into()), None);
+        room.chat(
+            Sender::Member { name: "A", port: 1 },
+            Some("two".into()),
+            None,
+        );
+        let ids: Vec<u64> = (0..2)
+            .map(
+                |_| match crate::protocol::parse(&rx.try_recv().unwrap().bytes[..]) {
+                    Ok(Packet::Chat(c)) => c.id.unwrap(),
+                    other => panic!("{other:?}"),
+                },
+            )
+            .collect();
+        assert_eq!(ids, vec![1, 2]);
+    }
+}

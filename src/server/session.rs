@@ -1,0 +1,473 @@
+//! One client connection: transport set-up (TLS or not), `hello`, auth, then
+//! the session loop that reads the client's lines and writes what the room
+//! publishes. One task per connection, one reader and one writer half.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{timeout, timeout_at, Instant};
+use tokio_util::codec::FramedRead;
+
+use super::room::{Frame, Joined, Sender};
+use super::Ctx;
+use crate::names::{sanitize, validate_name};
+use crate::protocol::{self, codes, AuthResult, FrameError, Hello, Packet, ParseError};
+
+/// First byte of a TLS record carrying a handshake (a ClientHello).
+const TLS_HANDSHAKE: u8 = 0x16;
+/// Largest batch of queued frames written with one syscall.
+const WRITE_BATCH: usize = 64 * 1024;
+/// Initial read buffer per connection: small, so idle clients cost little.
+const READ_BUF: usize = 512;
+/// Name attempts before an unauthenticated connection is closed.
+const MAX_AUTH_ATTEMPTS: u32 = 3;
+
+/// Why a session ended (for the log line).
+#[derive(Debug)]
+enum End {
+    Closed,
+    Protocol(&'static str),
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            End::Closed => f.write_str("connection closed"),
+            End::Protocol(why) => f.write_str(why),
+            End::Io(e) => write!(f, "i/o error: {e}"),
+        }
+    }
+}
+
+/// Serve one accepted connection until it ends. Never panics on peer input.
+pub(super) async fn handle(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Ctx>,
+    slot: Option<OwnedSemaphorePermit>,
+) {
+    let _ = stream.set_nodelay(true);
+    let deadline = Instant::now() + ctx.handshake_timeout;
+    match ctx.tls.clone() {
+        None => {
+            let hello = ctx.hello();
+            let mut stream = stream;
+            if stream.write_all(&hello.to_line()).await.is_err() {
+                return;
+            }
+            // A legacy Python client tries TLS first: spot its ClientHello at once
+            // instead of waiting for a line that never comes.
+            let mut first = [0u8; 1];
+            match timeout_at(deadline, stream.peek(&mut first)).await {
+                Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => {
+                    tracing::info!(%peer, "TLS ClientHello on a plaintext port: closing (the client may retry without TLS; serve with --tls to accept TLS)");
+                    return;
+                }
+                Ok(Ok(0)) | Ok(Err(_)) => return,
+                Err(_) => {
+                    let _ = stream.write_all(&timeout_packet().to_line()).await;
+                    tracing::info!(%peer, "no auth within the handshake deadline: closing");
+                    return;
+                }
+                Ok(Ok(_)) => {}
+            }
+            Session::new(stream, peer, ctx).run(deadline, slot).await;
+        }
+        Some(acceptor) => {
+            let mut first = [0u8; 1];
+            match timeout_at(deadline, stream.peek(&mut first)).await {
+                Ok(Ok(1)) if first[0] != TLS_HANDSHAKE => {
+                    tracing::info!(%peer, "plaintext on the TLS port: closing (the client must use --tls)");
+                    let mut stream = stream;
+                    let msg = Packet::error(
+                        codes::TLS_REQUIRED,
+                        "this server speaks TLS only: connect with --tls (and --cert or --tls-insecure)",
+                    );
+                    let _ = stream.write_all(&msg.to_line()).await;
+                    return;
+                }
+                Ok(Ok(1)) => {}
+                Ok(_) => return,
+                Err(_) => {
+                    tracing::info!(%peer, "no TLS handshake within the deadline: closing");
+                    return;
+                }
+            }
+            match timeout_at(deadline, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    let mut session = Session::new(tls, peer, ctx.clone());
+                    if session.send(&ctx.hello()).await.is_ok() {
+                        session.run(deadline, slot).await;
+                    }
+                }
+                Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),
+                Err(_) => {
+                    tracing::info!(%peer, "TLS handshake did not finish within the deadline: closing")
+                }
+            }
+        }
+    }
+}
+
+fn timeout_packet() -> Packet {
+    Packet::error(
+        codes::TIMEOUT,
+        "no auth packet within the handshake deadline",
+    )
+}
+
+struct Session<S> {
+    reader: FramedRead<ReadHalf<S>, protocol::FrameCodec>,
+    writer: WriteHalf<S>,
+    out: BytesMut,
+    peer: SocketAddr,
+    ctx: Arc<Ctx>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
+    fn new(stream: S, peer: SocketAddr, ctx: Arc<Ctx>) -> Self {
+        let (r, w) = tokio::io::split(stream);
+        let codec = protocol::FrameCodec::new(ctx.limits.max_frame_bytes);
+        Session {
+            reader: FramedRead::with_capacity(r, codec, READ_BUF),
+            writer: w,
+            out: BytesMut::new(),
+            peer,
+            ctx,
+        }
+    }
+
+    async fn send(&mut self, packet: &Packet) -> std::io::Result<()> {
+        let line = packet.to_line();
+        self.write(&line).await
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let w = &mut self.writer;
+        match timeout(self.ctx.write_timeout, async {
+            w.write_all(bytes).await?;
+            w.flush().await
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "write timed out",
+            )),
+        }
+    }
+
+    /// Say why, then close (best effort: the peer may not be reading).
+    async fn close_with(&mut self, packet: Packet) {
+        let line = packet.to_line();
+        let _ = timeout(Duration::from_millis(500), async {
+            let _ = self.writer.write_all(&line).await;
+            let _ = self.writer.shutdown().await;
+        })
+        .await;
+    }
+
+    async fn run(mut self, deadline: Instant, slot: Option<OwnedSemaphorePermit>) {
+        if slot.is_none() {
+            tracing::warn!(peer = %self.peer, limit = self.ctx.limits.max_clients, "server full (limits.max_clients): refusing");
+            let full = Packet::error(codes::SERVER_FULL, "the server is full: try again later");
+            let _ = self.send(&full).await;
+            self.close_with(Packet::bye("server full")).await;
+            return;
+        }
+        let name = match timeout_at(deadline, self.authenticate()).await {
+            Ok(Ok(name)) => name,
+            Ok(Err(end)) => {
+                tracing::debug!(peer = %self.peer, "closed before joining: {end}");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(peer = %self.peer, "no successful auth within the handshake deadline: closing");
+                self.close_with(timeout_packet()).await;
+                return;
+            }
+        };
+        let joined = self.ctx.room.join(&name, self.peer);
+        tracing::info!(peer = %self.peer, name = %sanitize(&joined.name), "joined");
+        let id = joined.id;
+        let end = self.chat(joined).await;
+        if let Some(member) = self.ctx.room.leave(id) {
+            tracing::info!(peer = %self.peer, name = %sanitize(&member.name), "left: {end}");
+        }
+        drop(slot);
+    }
+
+    /// Read packets until a valid `auth`; answer everything else.
+    async fn authenticate(&mut self) -> Result<String, End> {
+        let mut attempts = 0;
+        loop {
+            let packet = match self.next_packet().await? {
+                Some(p) => p,
+                None => continue,
+            };
+            match packet {
+                Packet::Auth(auth) => {
+                    if auth.password.is_some() {
+                        tracing::info!(peer = %self.peer, "a legacy client sent a password to a plaintext room (ignored, not logged)");
+                    }
+                    match validate_name(&auth.name) {
+                        Ok(name) => return Ok(name),
+                        Err(e) => {
+                            attempts += 1;
+                            let refusal = Packet::AuthResult(AuthResult {
+                                ok: false,
+                                reason: Some(format!("invalid name: {e}")),
+                                code: Some(codes::NAME_INVALID.into()),
+                                ..Default::default()
+                            });
+                            self.send(&refusal).await.map_err(End::Io)?;
+                            if attempts >= MAX_AUTH_ATTEMPTS {
+                                return Err(End::Protocol("too many invalid names"));
+                            }
+                        }
+                    }
+                }
+                Packet::Chat(_) => {
+                    let e = Packet::error(
+                        codes::NOT_AUTHENTICATED,
+                        "send an auth packet with your name first",
+                    );
+                    self.send(&e).await.map_err(End::Io)?;
+                }
+                Packet::Ping(p) => self.send(&Packet::Pong(p)).await.map_err(End::Io)?,
+                other => tracing::debug!(peer = %self.peer, "ignored before auth: {other:?}"),
+            }
+        }
+    }
+
+    /// The next packet, `None` for one that was refused but does not end the
+    /// session; `Err` when the session must end (after telling the peer).
+    async fn next_packet(&mut self) -> Result<Option<Packet>, End> {
+        let line = match self.reader.next().await {
+            None => return Err(End::Closed),
+            Some(Ok(line)) => line,
+            Some(Err(e)) => return Err(self.frame_error(e).await),
+        };
+        match protocol::parse(&line) {
+            Ok(p) => Ok(Some(p)),
+            Err(ParseError::BadPacket(m)) => {
+                let e = Packet::error(codes::BAD_PACKET, format!("malformed packet: {m}"));
+                self.send(&e).await.map_err(End::Io)?;
+                Ok(None)
+            }
+            Err(ParseError::BadFrame(m)) => {
+                tracing::info!(peer = %self.peer, "not a JSON object line: closing");
+                let e = Packet::error(
+                    codes::BAD_FRAME,
+                    format!("every line must be one JSON object in UTF-8 ({m}); closing"),
+                );
+                self.close_with(e).await;
+                Err(End::Protocol("bad frame"))
+            }
+        }
+    }
+
+    async fn frame_error(&mut self, e: FrameError) -> End {
+        match e {
+            FrameError::TooLong { limit } => {
+                tracing::info!(peer = %self.peer, limit, "line over limits.max_frame_bytes: closing");
+                let msg =
+                    format!("line longer than {limit} bytes (limits.max_frame_bytes); closing");
+                self.close_with(Packet::error(codes::TOO_LONG, msg)).await;
+                End::Protocol("frame too long")
+            }
+            FrameError::Truncated => End::Protocol("disconnected mid-line"),
+            FrameError::Io(e) => End::Io(e),
+        }
+    }
+
+    /// The session loop: client lines in, room frames out.
+    async fn chat(&mut self, mut joined: Joined) -> End {
+        let ok = Packet::AuthResult(AuthResult {
+            ok: true,
+            client_name: Some(joined.name.clone()),
+            ..Default::default()
+        });
+        if let Err(e) = self.send(&ok).await {
+            return End::Io(e);
+        }
+        let idle = self.ctx.idle_timeout;
+        let mut idle_at = idle.map(|d| Instant::now() + d);
+        let shutdown = self.ctx.shutdown.clone();
+        loop {
+            let idle_sleep = async {
+                match idle_at {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => {
+                    self.close_with(Packet::bye("server shutting down")).await;
+                    return End::Closed;
+                }
+                _ = joined.kick.cancelled() => {
+                    self.close_with(Packet::bye("removed by the operator")).await;
+                    return End::Protocol("kicked");
+                }
+                frame = joined.rx.recv() => {
+                    if let Err(end) = self.deliver(frame, &mut joined).await {
+                        return end;
+                    }
+                }
+                packet = self.next_packet() => {
+                    match packet {
+                        Ok(Some(p)) => {
+                            idle_at = idle.map(|d| Instant::now() + d);
+                            if let Err(end) = self.handle_packet(p, &joined).await {
+                                return end;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(end) => return end,
+                    }
+                }
+                _ = idle_sleep => {
+                    tracing::info!(peer = %self.peer, "idle timeout (serve.timeout): closing");
+                    self.close_with(Packet::bye("idle timeout")).await;
+                    return End::Protocol("idle");
+                }
+            }
+        }
+    }
+
+    /// Write one received frame and everything else already queued, as one batch.
+    async fn deliver(
+        &mut self,
+        first: Result<Frame, RecvError>,
+        joined: &mut Joined,
+    ) -> Result<(), End> {
+        let mut next = first;
+        self.out.clear();
+        loop {
+            match next {
+                Ok(frame) => {
+                    if frame.to.is_some_and(|to| to != joined.id) {
+                        // Addressed to someone else.
+                    } else if self.ctx.room.published() - frame.end
+                        > self.ctx.limits.send_queue_bytes as u64
+                    {
+                        return Err(self.too_slow().await);
+                    } else {
+                        self.out.extend_from_slice(&frame.bytes);
+                    }
+                }
+                Err(RecvError::Lagged(_)) => return Err(self.too_slow().await),
+                Err(RecvError::Closed) => return Err(End::Closed),
+            }
+            if self.out.len() >= WRITE_BATCH {
+                break;
+            }
+            next = match joined.rx.try_recv() {
+                Ok(f) => Ok(f),
+                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => Err(RecvError::Closed),
+            };
+        }
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let out = std::mem::take(&mut self.out);
+        let r = self.write(&out).await;
+        self.out = out;
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(self.too_slow().await),
+            Err(e) => Err(End::Io(e)),
+        }
+    }
+
+    async fn too_slow(&mut self) -> End {
+        tracing::warn!(peer = %self.peer, limit = self.ctx.limits.send_queue_bytes, "client too slow (limits.send_queue_bytes): dropping");
+        self.close_with(Packet::bye("too slow: fell too far behind the room"))
+            .await;
+        End::Protocol("too slow")
+    }
+
+    async fn handle_packet(&mut self, packet: Packet, joined: &Joined) -> Result<(), End> {
+        match packet {
+            Packet::Chat(chat) => {
+                if chat.encrypted || chat.payload.is_some() {
+                    let e = Packet::error(
+                        codes::BAD_PACKET,
+                        "this room is not encrypted: send chat.text",
+                    );
+                    return self.send(&e).await.map_err(End::Io);
+                }
+                let Some(text) = chat.text else {
+                    let e = Packet::error(codes::BAD_PACKET, "a chat packet needs a text field");
+                    return self.send(&e).await.map_err(End::Io);
+                };
+                if let Some(e) = self.check_text(&text) {
+                    return self.send(&e).await.map_err(End::Io);
+                }
+                if !self.ctx.quiet {
+                    tracing::debug!(name = %sanitize(&joined.name), "chat");
+                }
+                let sender = Sender::Member {
+                    name: &joined.name,
+                    port: self.peer.port(),
+                };
+                self.ctx.room.chat(sender, Some(text), None);
+                Ok(())
+            }
+            Packet::Ping(p) => self.send(&Packet::Pong(p)).await.map_err(End::Io),
+            Packet::Auth(_) => {
+                let e = Packet::error(codes::ALREADY_AUTHENTICATED, "already joined");
+                self.send(&e).await.map_err(End::Io)
+            }
+            Packet::Unknown => {
+                tracing::debug!(peer = %self.peer, "skipped a packet of an unknown type");
+                Ok(())
+            }
+            other => {
+                tracing::debug!(peer = %self.peer, "ignored a packet a client does not send: {other:?}");
+                Ok(())
+            }
+        }
+    }
+
+    fn check_text(&self, text: &str) -> Option<Packet> {
+        if text.trim().is_empty() {
+            return Some(Packet::error(
+                codes::EMPTY_TEXT,
+                "empty message (nothing but spaces)",
+            ));
+        }
+        let max = self.ctx.limits.max_text_chars;
+        let n = text.chars().count();
+        (n > max).then(|| {
+            Packet::error(
+                codes::TOO_LONG,
+                format!("message of {n} characters is over the limit of {max} (limits.max_text_chars); not sent"),
+            )
+        })
+    }
+}
+
+impl super::Ctx {
+    fn hello(&self) -> Packet {
+        Packet::Hello(Hello {
+            secure: false,
+            proto: Some(protocol::PROTO_VERSION),
+            server: Some(protocol::SERVER_SOFTWARE.into()),
+            auth: None,
+        })
+    }
+}

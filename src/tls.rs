@@ -1,0 +1,203 @@
+//! rustls configurations: the server's from PEM files, the client's with one of
+//! three trust modes (public roots, a given certificate/CA, or none), and small
+//! helpers to describe a session (version, fingerprint) and classify failures.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use sha2::{Digest, Sha256};
+
+/// The one crypto provider of this build.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Read every certificate in a PEM file.
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("cannot read certificate file {}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("certificate file {} is not valid PEM", path.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!(
+            "certificate file {} holds no CERTIFICATE block: is it the key file? (make a pair with `tcpplay gen-cert`)",
+            path.display()
+        );
+    }
+    Ok(certs)
+}
+
+/// Read the private key in a PEM file (PKCS#8, PKCS#1 or SEC1).
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_file(path).with_context(|| {
+        format!(
+            "cannot read a private key from {} (expected a PEM PRIVATE KEY block; make a pair with `tcpplay gen-cert`)",
+            path.display()
+        )
+    })
+}
+
+/// The server's TLS configuration from a certificate chain and key file.
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
+    let chain = load_certs(cert)?;
+    let key_der = load_key(key)?;
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .with_context(|| {
+            format!(
+                "certificate {} and key {} do not form a usable pair (does the key belong to the certificate?)",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    Ok(Arc::new(config))
+}
+
+/// How a client decides whether to trust the server's certificate.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// The public web roots (Mozilla's list).
+    PublicRoots,
+    /// Only the certificates in this PEM file (a self-signed cert or a CA).
+    File(std::path::PathBuf),
+    /// Anything (testing only).
+    Insecure,
+}
+
+pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?;
+    let config = match trust {
+        Trust::PublicRoots => {
+            let roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        Trust::File(path) => {
+            let mut roots = RootCertStore::empty();
+            for cert in load_certs(path)? {
+                roots.add(cert).with_context(|| {
+                    format!("cannot trust a certificate from {}", path.display())
+                })?;
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        Trust::Insecure => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider())))
+            .with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
+/// The server name to verify: a DNS name or an IP address.
+pub fn server_name(host: &str) -> Result<ServerName<'static>> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host.to_string())
+        .with_context(|| format!("'{host}' is neither a valid host name nor an IP address"))
+}
+
+/// `--tls-insecure`: accepts any certificate but still checks handshake signatures.
+#[derive(Debug)]
+struct AcceptAnything(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnything {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// SHA-256 of a DER certificate, as colon-separated upper-case hex.
+pub fn fingerprint(cert: &[u8]) -> String {
+    let digest = Sha256::digest(cert);
+    digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// What went wrong in a client handshake, for choosing fallback and hints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeFailure {
+    /// The peer does not speak TLS (it sent something else, or hung up).
+    NotTls,
+    /// The certificate was not trusted: never fall back from this.
+    Certificate,
+    /// Any other TLS failure.
+    Other,
+}
+
+pub fn classify(err: &std::io::Error) -> HandshakeFailure {
+    if let Some(e) = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    {
+        return match e {
+            rustls::Error::InvalidCertificate(_) => HandshakeFailure::Certificate,
+            rustls::Error::InvalidMessage(_) => HandshakeFailure::NotTls,
+            _ => HandshakeFailure::Other,
+        };
+    }
+    match err.kind() {
+        std::io::ErrorKind::UnexpectedEof
+        | std::io::ErrorKind::ConnectionReset
+        | std::io::ErrorKind::ConnectionAborted
+        | std::io::ErrorKind::BrokenPipe => HandshakeFailure::NotTls,
+        _ => HandshakeFailure::Other,
+    }
+}
+
+/// "TLSv1.3" style name of a negotiated version.
+pub fn version_name(v: Option<rustls::ProtocolVersion>) -> String {
+    match v {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".into(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".into(),
+        Some(other) => format!("{other:?}"),
+        None => "unknown".into(),
+    }
+}
