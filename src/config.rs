@@ -322,10 +322,11 @@ fn describe_source(m: &Metadata, key: &str) -> String {
     let keys: Vec<&str> = key.split('.').collect();
     match &m.source {
         Some(Source::File(p)) => format!("config file {}", p.display()),
+        // Our Env provider maps TCPPLAY_SECTION__KEY to section.key.
         _ if m.name.contains("environment") => {
             format!(
-                "environment variable {}",
-                m.interpolate(&Profile::Default, &keys)
+                "environment variable TCPPLAY_{}",
+                keys.join("__").to_uppercase()
             )
         }
         _ if m.name == "command-line flag" => {
@@ -392,7 +393,7 @@ fn validate(l: &Loaded) -> Result<(), ConfigError> {
         ("limits.write_timeout", s.limits.write_timeout),
     ];
     for (key, v) in secs {
-        if !v.is_finite() || v < 0.0 || v > 86_400.0 * 365.0 {
+        if !v.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&v) {
             return Err(ConfigError::new(format!(
                 "{key} {v} from {}: must be a number of seconds, 0 or more",
                 l.source_of(key)
@@ -430,6 +431,7 @@ pub fn secs(v: f64) -> Option<std::time::Duration> {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 mod tests {
     use super::*;
     use figment::Jail;

@@ -1,0 +1,133 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[tcpplay] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'tcpplay'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'tcpplay'= {
+            cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
+            cand --no-input 'Never prompt; fail if a required value is missing'
+            cand -v 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand serve 'Run a chat server'
+            cand join 'Join a chat server'
+            cand gen-cert 'Make a self-signed (or local-CA) certificate and key for TLS'
+            cand check 'Diagnose settings, certificate files and a live server'
+            cand completions 'Print a shell completion script (or write all of them with --dir)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tcpplay;serve'= {
+            cand --bind 'Address to bind: 0.0.0.0 (all IPv4, the default), :: (all IPv6) or one address'
+            cand -p 'TCP port (0 picks a free one) [default: 12345]'
+            cand --port 'TCP port (0 picks a free one) [default: 12345]'
+            cand --timeout 'Drop clients idle for this many seconds (0 = never) [default: 0]'
+            cand --password 'Room password (visible to other users in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)'
+            cand --password-file 'Read the room password from the first line of this file'
+            cand --cert 'Certificate chain (PEM)'
+            cand --key 'Private key (PEM)'
+            cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
+            cand --secure 'Password-protected secure room (requires TLS)'
+            cand --tls 'Serve over TLS (needs --cert and --key; see `tcpplay gen-cert`)'
+            cand -q 'Do not echo chat lines on the console'
+            cand --quiet 'Do not echo chat lines on the console'
+            cand --no-input 'Never prompt; fail if a required value is missing'
+            cand -v 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'tcpplay;join'= {
+            cand --host 'Server host name or IP address [default: 127.0.0.1]'
+            cand -p 'Server port [default: 12345]'
+            cand --port 'Server port [default: 12345]'
+            cand -n 'Your name in the room (1-24 characters)'
+            cand --name 'Your name in the room (1-24 characters)'
+            cand --timeout 'Connect and handshake timeout in seconds (0 = none) [default: 10]'
+            cand --password 'Room password for a secure server (visible in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)'
+            cand --password-file 'Read the room password from the first line of this file'
+            cand --cert 'Trust this certificate or CA (PEM) instead of the public roots; implies --tls'
+            cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
+            cand --tls 'Require TLS (never fall back to plaintext)'
+            cand --no-tls 'Plaintext only (do not try TLS first)'
+            cand --tls-insecure 'Do not verify the server certificate (testing only: anyone can impersonate the server)'
+            cand --json 'Print one JSON object per received event (for scripts)'
+            cand --no-input 'Never prompt; fail if a required value is missing'
+            cand -v 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'tcpplay;gen-cert'= {
+            cand --out-dir 'Directory to write into [default: current directory]'
+            cand --cert-file 'Certificate file name or path [default: cert.pem]'
+            cand --key-file 'Private key file name or path [default: key.pem]'
+            cand --days 'Days of validity (browsers and Apple refuse more than 825)'
+            cand --san 'Extra subject alternative name: a DNS name or an IP address (repeatable)'
+            cand --key-type 'Key algorithm'
+            cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
+            cand --force 'Overwrite existing files'
+            cand --json 'Print a JSON summary instead of text'
+            cand --no-input 'Never prompt; fail if a required value is missing'
+            cand -v 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'tcpplay;check'= {
+            cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
+            cand --local 'Only check local settings and files; do not connect'
+            cand --no-input 'Never prompt; fail if a required value is missing'
+            cand -v 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'tcpplay;completions'= {
+            cand --dir 'Write the scripts for every shell into DIR (how completions/ is made)'
+            cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
+            cand --no-input 'Never prompt; fail if a required value is missing'
+            cand -v 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'tcpplay;help'= {
+            cand serve 'Run a chat server'
+            cand join 'Join a chat server'
+            cand gen-cert 'Make a self-signed (or local-CA) certificate and key for TLS'
+            cand check 'Diagnose settings, certificate files and a live server'
+            cand completions 'Print a shell completion script (or write all of them with --dir)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tcpplay;help;serve'= {
+        }
+        &'tcpplay;help;join'= {
+        }
+        &'tcpplay;help;gen-cert'= {
+        }
+        &'tcpplay;help;check'= {
+        }
+        &'tcpplay;help;completions'= {
+        }
+        &'tcpplay;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,96 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_tcpplay_global_optspecs
+    string join \n config= no-input v/verbose h/help V/version
+end
+
+function __fish_tcpplay_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_tcpplay_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_tcpplay_using_subcommand
+    set -l cmd (__fish_tcpplay_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c tcpplay -n "__fish_tcpplay_needs_command" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_needs_command" -l no-input -d 'Never prompt; fail if a required value is missing'
+complete -c tcpplay -n "__fish_tcpplay_needs_command" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+complete -c tcpplay -n "__fish_tcpplay_needs_command" -s h -l help -d 'Print help'
+complete -c tcpplay -n "__fish_tcpplay_needs_command" -s V -l version -d 'Print version'
+complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "serve" -d 'Run a chat server'
+complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "join" -d 'Join a chat server'
+complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "gen-cert" -d 'Make a self-signed (or local-CA) certificate and key for TLS'
+complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "check" -d 'Diagnose settings, certificate files and a live server'
+complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "completions" -d 'Print a shell completion script (or write all of them with --dir)'
+complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l bind -d 'Address to bind: 0.0.0.0 (all IPv4, the default), :: (all IPv6) or one address' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -s p -l port -d 'TCP port (0 picks a free one) [default: 12345]' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l timeout -d 'Drop clients idle for this many seconds (0 = never) [default: 0]' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l password -d 'Room password (visible to other users in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l password-file -d 'Read the room password from the first line of this file' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l cert -d 'Certificate chain (PEM)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l key -d 'Private key (PEM)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l secure -d 'Password-protected secure room (requires TLS)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l tls -d 'Serve over TLS (needs --cert and --key; see `tcpplay gen-cert`)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -s q -l quiet -d 'Do not echo chat lines on the console'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l no-input -d 'Never prompt; fail if a required value is missing'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l host -d 'Server host name or IP address [default: 127.0.0.1]' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -s p -l port -d 'Server port [default: 12345]' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -s n -l name -d 'Your name in the room (1-24 characters)' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l timeout -d 'Connect and handshake timeout in seconds (0 = none) [default: 10]' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l password -d 'Room password for a secure server (visible in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l password-file -d 'Read the room password from the first line of this file' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l cert -d 'Trust this certificate or CA (PEM) instead of the public roots; implies --tls' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l tls -d 'Require TLS (never fall back to plaintext)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l no-tls -d 'Plaintext only (do not try TLS first)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l tls-insecure -d 'Do not verify the server certificate (testing only: anyone can impersonate the server)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l json -d 'Print one JSON object per received event (for scripts)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l no-input -d 'Never prompt; fail if a required value is missing'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -s h -l help -d 'Print help'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l out-dir -d 'Directory to write into [default: current directory]' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l cert-file -d 'Certificate file name or path [default: cert.pem]' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l key-file -d 'Private key file name or path [default: key.pem]' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l days -d 'Days of validity (browsers and Apple refuse more than 825)' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l san -d 'Extra subject alternative name: a DNS name or an IP address (repeatable)' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l key-type -d 'Key algorithm' -r -f -a "ecdsa-p256\t''
+ecdsa-p384\t''
+ed25519\t''"
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l force -d 'Overwrite existing files'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l json -d 'Print a JSON summary instead of text'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l no-input -d 'Never prompt; fail if a required value is missing'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -s h -l help -d 'Print help'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l local -d 'Only check local settings and files; do not connect'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l no-input -d 'Never prompt; fail if a required value is missing'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -s h -l help -d 'Print help'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -l dir -d 'Write the scripts for every shell into DIR (how completions/ is made)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -l no-input -d 'Never prompt; fail if a required value is missing'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check completions help" -f -a "serve" -d 'Run a chat server'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check completions help" -f -a "join" -d 'Join a chat server'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check completions help" -f -a "gen-cert" -d 'Make a self-signed (or local-CA) certificate and key for TLS'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check completions help" -f -a "check" -d 'Diagnose settings, certificate files and a live server'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check completions help" -f -a "completions" -d 'Print a shell completion script (or write all of them with --dir)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,11 @@
+//! Integration tests: the real binary and the real library over real sockets
+//! on 127.0.0.1, with real TLS. One test binary; modules by subject.
+
+mod util;
+
+mod bad_input;
+mod chat;
+mod cli;
+mod legacy;
+mod settings;
+mod tls;

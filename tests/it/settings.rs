@@ -1,0 +1,157 @@
+//! Settings precedence through the binary: defaults < file < environment <
+//! flags, and errors that name the value's source.
+
+use std::sync::Arc;
+
+use crate::util::{tcpplay, Peer, Proc, Server};
+
+fn home() -> Arc<tempfile::TempDir> {
+    Arc::new(tempfile::TempDir::new().unwrap())
+}
+
+#[test]
+fn file_then_env_then_flag_each_win_over_the_one_below() {
+    let home = home();
+    // The file alone: a bind address that is not on this machine would fail,
+    // so a server that starts proves a higher layer replaced it.
+    std::fs::write(
+        home.path().join("tcpplay.toml"),
+        "[serve]\nbind = \"192.0.2.1\"\nport = 0\n",
+    )
+    .unwrap();
+    let mut cmd = tcpplay(home.path());
+    cmd.args(["serve"]);
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the file's bind is used: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("192.0.2.1"));
+
+    // Environment over file.
+    let server = Server::start_with(
+        &["--bind", "127.0.0.1"],
+        &[("TCPPLAY_SERVE__BIND", "192.0.2.1")],
+        home.clone(),
+    );
+    let (_p, _) = Peer::join(server.addr, "flag-over-env");
+    drop(server);
+    let mut cmd = tcpplay(home.path());
+    cmd.args(["serve"]).env("TCPPLAY_SERVE__BIND", "127.0.0.1");
+    let mut env_server = Proc::spawn(cmd);
+    env_server.stdout.expect("listening on 127.0.0.1:");
+
+    // And the sources, as `check --local` reports them.
+    let mut cmd = tcpplay(home.path());
+    cmd.args(["check", "--local"])
+        .env("TCPPLAY_SERVE__PORT", "4321");
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("serve.bind = \"192.0.2.1\"  [config file tcpplay.toml]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("serve.port = 4321  [environment variable TCPPLAY_SERVE__PORT]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("join.host = \"127.0.0.1\"  [built-in default]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn join_flags_override_environment() {
+    let server = Server::start(&[]);
+    let mut cmd = tcpplay(server.home.path());
+    cmd.args(["join", "--no-tls", "--port", &server.port()])
+        .env("TCPPLAY_JOIN__PORT", "1")
+        .env("TCPPLAY_JOIN__NAME", "from-env");
+    let mut j = Proc::spawn(cmd);
+    j.stderr.expect("Authenticated as from-env");
+}
+
+#[test]
+fn an_out_of_range_port_names_its_source_and_exits_2() {
+    let home = home();
+    let mut cmd = tcpplay(home.path());
+    cmd.args(["serve"]).env("TCPPLAY_SERVE__PORT", "70000");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("TCPPLAY_SERVE__PORT") && err.contains("70000") && err.contains("0-65535"),
+        "{err}"
+    );
+
+    std::fs::write(home.path().join("bad.toml"), "[join]\nport = \"abc\"\n").unwrap();
+    let mut cmd = tcpplay(home.path());
+    cmd.args(["--config", "bad.toml", "join", "--name", "x"]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("join.port") && err.contains("bad.toml") && err.contains("abc"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_name_without_a_terminal_is_a_usage_error_naming_flag_and_variable() {
+    let home = home();
+    let mut cmd = tcpplay(home.path());
+    cmd.args(["join", "--port", "9"])
+        .stdin(std::process::Stdio::null());
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--name") && err.contains("TCPPLAY_JOIN__NAME"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_config_file_that_does_not_exist_is_named() {
+    let home = home();
+    let mut cmd = tcpplay(home.path());
+    cmd.args(["--config", "nope.toml", "serve"]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.toml"));
+}
+
+#[test]
+fn the_example_config_is_valid_and_complete() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tcpplay.toml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    // Every key, uncommented, parses; so the example cannot drift from the code.
+    let uncommented: String = text
+        .lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .filter(|r| {
+                    r.split_once(" = ")
+                        .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+                })
+                .unwrap_or(l)
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let parsed: tcpplay::config::Settings =
+        toml::from_str(&uncommented).expect("example parses as settings");
+    let defaults = serde_json::to_value(tcpplay::config::Settings::default()).unwrap();
+    for (section, keys) in defaults.as_object().unwrap() {
+        for key in keys.as_object().unwrap().keys() {
+            let env = format!("TCPPLAY_{}__{}", section.to_uppercase(), key.to_uppercase());
+            assert!(
+                text.contains(&env),
+                "examples/tcpplay.toml does not show {env}"
+            );
+        }
+    }
+    let _ = parsed;
+}

@@ -1,0 +1,415 @@
+//! Test harness: the real `tcpplay` binary with a scrubbed environment, raw
+//! protocol peers over plain and TLS sockets, and certificates made by the
+//! project's own generator. Every wait is bounded; nothing sleeps to sync.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+/// How long any single expectation may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// `tcpplay` with no `TCPPLAY_*` settings, a private HOME and working dir.
+pub fn tcpplay(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tcpplay"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("NO_COLOR", "1")
+        .current_dir(home);
+    cmd
+}
+
+/// Lines of a child's output stream, read on a thread.
+pub struct Lines {
+    rx: Receiver<String>,
+    seen: Vec<String>,
+    name: &'static str,
+}
+
+impl Lines {
+    fn spawn(r: impl Read + Send + 'static, name: &'static str) -> Lines {
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(r).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Lines {
+            rx,
+            seen: Vec::new(),
+            name,
+        }
+    }
+
+    /// Wait for a line containing `pat`; return it.
+    pub fn expect(&mut self, pat: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(pat) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "no {} line containing {pat:?} within {WAIT:?}; saw: {:#?}",
+                        self.name, self.seen
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "{} closed before a line containing {pat:?}; saw: {:#?}",
+                        self.name, self.seen
+                    )
+                }
+            }
+        }
+    }
+
+    /// Everything until the stream closes (bounded by WAIT).
+    pub fn rest(&mut self) -> Vec<String> {
+        let deadline = Instant::now() + WAIT;
+        let mut out = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    out.push(line);
+                }
+                Err(RecvTimeoutError::Disconnected) => return out,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("{} did not close within {WAIT:?}", self.name)
+                }
+            }
+        }
+    }
+
+    pub fn seen(&self) -> &[String] {
+        &self.seen
+    }
+}
+
+/// A running child process, killed on drop.
+pub struct Proc {
+    pub child: Child,
+    pub stdout: Lines,
+    pub stderr: Lines,
+    pub stdin: Option<ChildStdin>,
+}
+
+impl Proc {
+    pub fn spawn(mut cmd: Command) -> Proc {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start tcpplay");
+        let stdout = Lines::spawn(child.stdout.take().unwrap(), "stdout");
+        let stderr = Lines::spawn(child.stderr.take().unwrap(), "stderr");
+        let stdin = child.stdin.take();
+        Proc {
+            child,
+            stdout,
+            stderr,
+            stdin,
+        }
+    }
+
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").expect("write to child stdin");
+        stdin.flush().unwrap();
+    }
+
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    /// Wait for exit (bounded); the exit code.
+    pub fn wait(&mut self) -> i32 {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process did not exit within {WAIT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20)); // polling an exit, not synchronising
+        }
+    }
+
+    #[cfg(unix)]
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `tcpplay serve` on 127.0.0.1, port 0, ready when it said so.
+pub struct Server {
+    pub proc: Proc,
+    pub addr: SocketAddr,
+    pub home: Arc<TempDir>,
+}
+
+impl Server {
+    pub fn start(args: &[&str]) -> Server {
+        Server::start_with(args, &[], Arc::new(TempDir::new().unwrap()))
+    }
+
+    pub fn start_with(args: &[&str], env: &[(&str, &str)], home: Arc<TempDir>) -> Server {
+        let mut cmd = tcpplay(home.path());
+        cmd.arg("serve");
+        if !args.contains(&"--bind") {
+            cmd.args(["--bind", "127.0.0.1"]);
+        }
+        if !args.contains(&"--port") {
+            cmd.args(["--port", "0"]);
+        }
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut proc = Proc::spawn(cmd);
+        let line = proc.stdout.expect("listening on ");
+        let addr = line
+            .split_whitespace()
+            .nth(2)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in readiness line {line:?}"));
+        Server { proc, addr, home }
+    }
+
+    pub fn port(&self) -> String {
+        self.addr.port().to_string()
+    }
+
+    /// Start `tcpplay join` against this server with extra args.
+    pub fn join(&self, args: &[&str]) -> Proc {
+        let mut cmd = tcpplay(self.home.path());
+        cmd.args(["join", "--port", &self.port()]);
+        if !args.contains(&"--host") {
+            cmd.args(["--host", "127.0.0.1"]);
+        }
+        cmd.args(args);
+        Proc::spawn(cmd)
+    }
+}
+
+/// A certificate and key for localhost/127.0.0.1/::1, made by gen-cert's code.
+pub struct CertFiles {
+    pub dir: TempDir,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub fingerprint: String,
+}
+
+pub fn make_cert() -> CertFiles {
+    make_cert_with(tcpplay::certgen::CertRequest::default())
+}
+
+pub fn make_cert_with(req: tcpplay::certgen::CertRequest) -> CertFiles {
+    let dir = TempDir::new().unwrap();
+    let g = tcpplay::certgen::generate(&req).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    tcpplay::certgen::write_new(&cert, &g.cert_pem, false, false).unwrap();
+    tcpplay::certgen::write_new(&key, &g.key_pem, true, false).unwrap();
+    CertFiles {
+        dir,
+        cert,
+        key,
+        fingerprint: tcpplay::tls::fingerprint(&g.cert_der),
+    }
+}
+
+trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}
+
+/// A raw protocol peer: sends and expects JSON lines byte for byte.
+pub struct Peer {
+    stream: Box<dyn ReadWrite>,
+    buf: Vec<u8>,
+    pub local_port: u16,
+}
+
+impl Peer {
+    pub fn connect(addr: SocketAddr) -> Peer {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.set_nodelay(true).unwrap();
+        let local_port = s.local_addr().unwrap().port();
+        Peer {
+            stream: Box::new(s),
+            buf: Vec::new(),
+            local_port,
+        }
+    }
+
+    /// TLS to `addr`, trusting `cert`; also returns the TLS exporter closure's input.
+    pub fn connect_tls(addr: SocketAddr, cert: &Path) -> Peer {
+        let (peer, _) = Peer::connect_tls_raw(addr, cert);
+        peer
+    }
+
+    pub fn connect_tls_raw(addr: SocketAddr, cert: &Path) -> (Peer, [u8; 32]) {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let local_port = s.local_addr().unwrap().port();
+        let config =
+            tcpplay::tls::client_config(&tcpplay::tls::Trust::File(cert.to_path_buf())).unwrap();
+        let name = tcpplay::tls::server_name("localhost").unwrap();
+        let mut conn = rustls::ClientConnection::new(config, name).unwrap();
+        let mut sock = s;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut sock).expect("TLS handshake");
+        }
+        let mut binding = [0u8; 32];
+        conn.export_keying_material(&mut binding, b"EXPORTER-tcpplay-auth-v1", None)
+            .unwrap();
+        let stream = rustls::StreamOwned::new(conn, sock);
+        (
+            Peer {
+                stream: Box::new(stream),
+                buf: Vec::new(),
+                local_port,
+            },
+            binding,
+        )
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+        self.stream.flush().unwrap();
+    }
+
+    pub fn send(&mut self, v: Value) {
+        let mut line = serde_json::to_vec(&v).unwrap();
+        line.push(b'\n');
+        self.send_raw(&line);
+    }
+
+    /// The next raw line (without `\n`); `None` at end of stream.
+    pub fn recv_line(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                return Some(line[..line.len() - 1].to_vec());
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    panic!("no line from the server within {WAIT:?}")
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next packet; panics at end of stream.
+    pub fn recv(&mut self) -> Value {
+        let line = self.recv_line().expect("server closed the connection");
+        serde_json::from_slice(&line)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&line)))
+    }
+
+    /// Skip packets until one of `ty` arrives.
+    pub fn recv_type(&mut self, ty: &str) -> Value {
+        loop {
+            let v = self.recv();
+            if v["type"] == ty {
+                return v;
+            }
+        }
+    }
+
+    /// Skip packets until a chat with this text arrives.
+    pub fn recv_chat(&mut self, text: &str) -> Value {
+        loop {
+            let v = self.recv();
+            if v["type"] == "chat" && v["text"] == text {
+                return v;
+            }
+        }
+    }
+
+    /// Skip packets until a system notice with this text arrives.
+    pub fn recv_system(&mut self, text: &str) -> Value {
+        loop {
+            let v = self.recv();
+            if v["type"] == "system" && v["text"] == text {
+                return v;
+            }
+        }
+    }
+
+    /// Round-trip a marker chat and count the system notices equal to `text`
+    /// that arrive before it (proves nothing more was queued for us).
+    pub fn until_idle_count_of(&mut self, text: &str) -> usize {
+        let marker = format!("marker-{}", self.local_port);
+        self.send(serde_json::json!({"type": "chat", "text": marker}));
+        let mut n = 0;
+        loop {
+            let v = self.recv();
+            if v["type"] == "system" && v["text"] == text {
+                n += 1;
+            }
+            if v["type"] == "chat" && v["text"] == marker.as_str() {
+                return n;
+            }
+        }
+    }
+
+    /// Read until the server closes; the packets seen.
+    pub fn until_closed(&mut self) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Some(line) = self.recv_line() {
+            if let Ok(v) = serde_json::from_slice(&line) {
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    /// Connect, read hello, auth as `name`; the name the server gave.
+    pub fn join(addr: SocketAddr, name: &str) -> (Peer, String) {
+        let mut p = Peer::connect(addr);
+        let hello = p.recv();
+        assert_eq!(hello["type"], "hello");
+        p.send(json!({"type": "auth", "name": name}));
+        let r = p.recv_type("auth_result");
+        assert_eq!(r["ok"], true, "{r}");
+        let name = r["client_name"].as_str().unwrap().to_string();
+        (p, name)
+    }
+}
