@@ -4,6 +4,7 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::CommandFactory;
@@ -15,16 +16,18 @@ use crate::cli::{Cli, Command, CompletionsArgs, JoinArgs, ServeArgs};
 use crate::client::ui::{self, Ending, Output, StdoutOutput};
 use crate::client::{self, ConnectOptions};
 use crate::config::{self, secs, ConfigError, Loaded, TlsMode};
+use crate::crypto::KdfParams;
 use crate::names::{sanitize, validate_name};
+use crate::server::secure::SecureRoom;
 use crate::server::{self, Server, ServerOptions};
 use crate::tls::{self, Trust};
-use crate::{certgen, check, prompt};
+use crate::{certgen, check, prompt, secret};
 
 /// Run the parsed command line; the result is the process exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
     let config = cli.config.clone();
     match cli.command {
-        Command::Serve(args) => serve(config, args).await,
+        Command::Serve(args) => serve(config, cli.no_input, args).await,
         Command::Join(args) => join(config, cli.no_input, args).await,
         Command::GenCert(args) => certgen::run(&args),
         Command::Check(args) => check::run(config, &args).await,
@@ -36,18 +39,41 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
     ConfigError::new(msg).into()
 }
 
-async fn serve(config_file: Option<PathBuf>, args: ServeArgs) -> Result<u8> {
+async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs) -> Result<u8> {
     let loaded = config::load(config_file.as_deref(), args.flags())?;
     let s = loaded.settings.serve.clone();
-    if s.secure {
-        return Err(usage(
-            "secure mode (--secure) is not available in this build yet: serve with --tls for an encrypted connection",
-        ));
-    }
-    if args.password.is_some() {
-        tracing::warn!("--password is ignored without --secure");
-    }
     let tls = server_tls(&loaded)?;
+    let secure = if s.secure {
+        if tls.is_none() {
+            return Err(usage(
+                "secure mode runs over TLS only: make a certificate with `tcpplay gen-cert`, \
+                 then serve --secure --cert cert.pem --key key.pem",
+            ));
+        }
+        let password = secret::room_password(
+            &loaded,
+            s.password_file.as_deref(),
+            secret::Sources {
+                flag: args.password.clone(),
+                file_key: "serve.password_file",
+                confirm: true,
+                can_prompt: prompt::can_prompt(no_input),
+            },
+        )?;
+        let room = tokio::task::spawn_blocking(move || {
+            SecureRoom::new(password.as_bytes(), KdfParams::default())
+        })
+        .await
+        .context("deriving the room key")??;
+        Some(Arc::new(room))
+    } else {
+        if args.password.is_some() || s.password_file.is_some() {
+            tracing::warn!(
+                "a password was given but the room is not secure (--secure): it is not used"
+            );
+        }
+        None
+    };
     let bind = if s.bind.trim().is_empty() {
         "0.0.0.0".to_string()
     } else {
@@ -66,19 +92,24 @@ async fn serve(config_file: Option<PathBuf>, args: ServeArgs) -> Result<u8> {
         };
         anyhow::anyhow!("cannot listen on {bind}:{}: {e} ({hint})", s.port)
     })?;
-    let mode = if tls.is_some() { "tls" } else { "plaintext" };
+    let mode = match (&tls, &secure) {
+        (_, Some(_)) => "tls, secure",
+        (Some(_), None) => "tls",
+        _ => "plaintext",
+    };
     let opts = ServerOptions {
         tls,
         limits: loaded.settings.limits.clone(),
         idle_timeout: secs(s.timeout),
         quiet: s.quiet,
+        secure: secure.clone(),
     };
     let shutdown = CancellationToken::new();
     let server = Server::new(listener, opts, shutdown.clone());
     let addr = server.local_addr()?;
-    server::spawn_console_printer(&server.room(), s.quiet);
+    server::spawn_console_printer(&server.room(), s.quiet, secure.clone());
     println!("listening on {addr} ({mode}; Ctrl-C to stop)");
-    server::spawn_console_input(server.room(), shutdown.clone());
+    server::spawn_console_input(server.room(), shutdown.clone(), secure);
     tokio::spawn(stop_on_signal(shutdown));
     server.run().await;
     println!("server stopped");
@@ -180,9 +211,6 @@ fn plan_join(loaded: &Loaded, no_input: bool) -> Result<JoinPlan> {
 async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) -> Result<u8> {
     let loaded = config::load(config_file.as_deref(), args.flags())?;
     let plan = plan_join(&loaded, no_input)?;
-    if args.password.is_some() {
-        eprintln!("warning: --password is visible to other users of this machine in the process list; prefer --password-file or TCPPLAY_PASSWORD");
-    }
     if matches!(plan.connect.trust, Trust::Insecure) {
         eprintln!("WARNING: --tls-insecure: the server's certificate is NOT verified; anyone on the path can impersonate it. Use only for local tests.");
     }
@@ -202,9 +230,25 @@ async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) -> R
             t.addr
         );
     }
-    let name = client::authenticate(&mut conn, &plan.name, plan.connect.timeout).await?;
-    eprintln!("Authenticated as {}", sanitize(&name));
-    eprintln!("Connected to {} ({security})", conn.transport.addr);
+    let password = || {
+        let j = &loaded.settings.join;
+        let sources = secret::Sources {
+            flag: args.password.clone(),
+            file_key: "join.password_file",
+            confirm: false,
+            can_prompt: prompt::can_prompt(no_input),
+        };
+        secret::room_password(&loaded, j.password_file.as_deref(), sources)
+    };
+    let joined =
+        client::authenticate(&mut conn, &plan.name, plan.connect.timeout, password).await?;
+    let room = if joined.key.is_some() {
+        ", secure room: proofs verified both ways"
+    } else {
+        ""
+    };
+    eprintln!("Authenticated as {}", sanitize(&joined.name));
+    eprintln!("Connected to {} ({security}{room})", conn.transport.addr);
 
     let json = args.json;
     let (tx, rx) = mpsc::channel(64);
@@ -220,7 +264,7 @@ async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) -> R
             Box::new(StdoutOutput)
         }
     };
-    let ending = ui::run(conn, rx, &mut *out, json).await?;
+    let ending = ui::run(conn, rx, &mut *out, json, joined.key).await?;
     match ending {
         Ending::Left => Ok(0),
         Ending::Bye(reason) => {

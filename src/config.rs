@@ -136,6 +136,10 @@ pub struct Limits {
     pub room_buffer: usize,
     /// Seconds a single write to a client may take before it is dropped.
     pub write_timeout: f64,
+    /// Failed secure-mode proofs from one address within a minute before it is refused.
+    pub auth_failures: u32,
+    /// Seconds an address is refused after too many failed proofs.
+    pub auth_block: f64,
 }
 
 impl Default for Limits {
@@ -148,6 +152,8 @@ impl Default for Limits {
             send_queue_bytes: 1024 * 1024,
             room_buffer: 4096,
             write_timeout: 30.0,
+            auth_failures: 5,
+            auth_block: 60.0,
         }
     }
 }
@@ -391,6 +397,7 @@ fn validate(l: &Loaded) -> Result<(), ConfigError> {
         ("join.timeout", s.join.timeout),
         ("limits.handshake_timeout", s.limits.handshake_timeout),
         ("limits.write_timeout", s.limits.write_timeout),
+        ("limits.auth_block", s.limits.auth_block),
     ];
     for (key, v) in secs {
         if !v.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&v) {
@@ -406,6 +413,7 @@ fn validate(l: &Loaded) -> Result<(), ConfigError> {
         ("limits.max_text_chars", s.limits.max_text_chars),
         ("limits.send_queue_bytes", s.limits.send_queue_bytes),
         ("limits.room_buffer", s.limits.room_buffer),
+        ("limits.auth_failures", s.limits.auth_failures as usize),
     ];
     for (key, v) in sizes {
         if v == 0 {

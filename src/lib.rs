@@ -8,11 +8,13 @@
 //! - [`app`]: the subcommands, from settings to the library
 //! - [`protocol`]: packet types, the bounded line codec, limits
 //! - [`names`]: name rules and terminal-safe rendering of untrusted text
+//! - [`crypto`]: secure mode: Argon2id, HKDF, HMAC proofs, XChaCha20-Poly1305
 //! - [`tls`]: rustls server and client configurations, fingerprints
 //! - [`server`]: accept loop, room (registry + broadcast), sessions, console
 //! - [`client`]: connect + handshake, and the chat UI of `join`
 //! - [`certgen`]: `gen-cert` on rcgen
 //! - [`check`]: diagnostics of settings, files and a live server
+//! - [`secret`]: where the room password comes from
 //! - [`prompt`]: the only place that prompts on a terminal (dialoguer)
 
 pub mod app;
@@ -21,8 +23,10 @@ pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod crypto;
 pub mod names;
 pub mod prompt;
 pub mod protocol;
+pub mod secret;
 pub mod server;
 pub mod tls;

@@ -3,6 +3,7 @@
 //! Never a silent downgrade: plaintext after a failed TLS attempt is only
 //! taken in `tls = auto`, never after a certificate failure, and is announced.
 
+pub mod secure;
 pub mod ui;
 
 use std::net::SocketAddr;
@@ -47,10 +48,21 @@ pub struct TransportInfo {
     pub fell_back: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TlsInfo {
     pub version: String,
     pub fingerprint: Option<String>,
+    /// TLS exporter output for the secure-mode proof (never printed).
+    pub binding: [u8; 32],
+}
+
+impl std::fmt::Debug for TlsInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsInfo")
+            .field("version", &self.version)
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An open connection after `hello`.
@@ -235,7 +247,11 @@ async fn tls_handshake(
         Err(e) => return Err(HandshakeError::Client(e)),
     };
     let conn = tls.get_ref().1;
+    let mut binding = [0u8; 32];
+    // Only fails before the handshake completes; it has completed here.
+    let _ = conn.export_keying_material(&mut binding, crate::crypto::EXPORTER_LABEL, None);
     let info = TlsInfo {
+        binding,
         version: tls::version_name(conn.protocol_version()),
         fingerprint: conn
             .peer_certificates()
@@ -295,46 +311,85 @@ pub async fn send<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Join as `name` in a plaintext room; returns the name the server gave us.
+/// The outcome of a successful auth.
+pub struct Joined {
+    /// The name the server gave us (after de-duplication).
+    pub name: String,
+    /// The room key, in a secure room.
+    pub key: Option<secure::SharedKey>,
+}
+
+/// Join as `name`. In a secure room `password` is asked for (only then), the
+/// key derived, and both proofs checked.
 pub async fn authenticate(
     conn: &mut Connection,
     name: &str,
     timeout: Option<Duration>,
-) -> Result<String, ClientError> {
+    password: impl FnOnce() -> anyhow::Result<crate::secret::Password>,
+) -> Result<Joined, ClientError> {
+    let t = conn.transport.addr.to_string();
     if conn.hello.secure {
-        return Err(ClientError::Auth(
-            "this server runs a secure room, which this build of tcpplay cannot join yet".into(),
-        ));
+        let offer = secure::check_offer(conn)?;
+        let key = secure::derive(password()?, &offer).await?;
+        let fut = secure::prove(conn, name, &key, &offer);
+        let name = with_timeout(fut, "waiting for the auth result", &t, timeout).await?;
+        return Ok(Joined {
+            name,
+            key: Some(Arc::new(key)),
+        });
     }
     let auth = Packet::Auth(Auth {
         name: name.to_string(),
         ..Default::default()
     });
     send(&mut conn.writer, &auth).await?;
-    let t = conn.transport.addr.to_string();
-    with_timeout(
+    let result = with_timeout(
         await_auth_result(conn),
         "waiting for the auth result",
         &t,
         timeout,
     )
-    .await
+    .await?;
+    Ok(Joined {
+        name: result.name,
+        key: None,
+    })
 }
 
-async fn await_auth_result(conn: &mut Connection) -> Result<String, ClientError> {
+/// A successful `auth_result`.
+pub(crate) struct AuthOk {
+    pub name: String,
+    pub server_proof: Option<String>,
+}
+
+pub(crate) async fn await_auth_result(conn: &mut Connection) -> Result<AuthOk, ClientError> {
     loop {
         match read_packet(&mut conn.reader).await? {
             Some(Packet::AuthResult(r)) if r.ok => {
-                return Ok(r.client_name.unwrap_or_else(|| "unknown".into()))
+                return Ok(AuthOk {
+                    name: r.client_name.unwrap_or_else(|| "unknown".into()),
+                    server_proof: r.server_proof,
+                })
             }
             Some(Packet::AuthResult(r)) => {
-                return Err(ClientError::Auth(
-                    r.reason
-                        .unwrap_or_else(|| "the server refused without a reason".into()),
-                ))
+                let reason = r
+                    .reason
+                    .unwrap_or_else(|| "the server refused without a reason".into());
+                let hint = match r.code.as_deref() {
+                    Some(protocol::codes::AUTH_FAILED) => ": check the room password",
+                    _ => "",
+                };
+                return Err(ClientError::Auth(format!(
+                    "{}{hint}",
+                    crate::names::sanitize(&reason)
+                )));
             }
             Some(Packet::Error(e)) => {
-                return Err(ClientError::Auth(format!("{} ({})", e.message, e.code)))
+                return Err(ClientError::Auth(format!(
+                    "{} ({})",
+                    crate::names::sanitize(&e.message),
+                    crate::names::sanitize(&e.code)
+                )))
             }
             _ => continue,
         }

@@ -10,7 +10,9 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
+use super::secure::SharedKey;
 use super::{send, ClientError, Connection};
+use crate::crypto::RoomKey;
 use crate::names::sanitize;
 use crate::protocol::{self, Chat, Packet};
 
@@ -51,6 +53,23 @@ pub enum Ending {
     Lost,
 }
 
+/// Decrypt a chat payload in place. What does not open is marked, never shown
+/// as text: `text` stays empty and `encrypted` true.
+pub fn open_chat(c: &mut Chat, key: &RoomKey) {
+    if let Some(p) = c.payload.take() {
+        match key.open("chat", &p) {
+            Ok(text) => {
+                c.text = Some(text);
+                c.encrypted = false;
+            }
+            Err(_) => {
+                c.text = None;
+                c.encrypted = true;
+            }
+        }
+    }
+}
+
 /// Render one packet as a line for people (`None`: nothing to show).
 pub fn render(packet: &Packet) -> Option<String> {
     match packet {
@@ -58,7 +77,7 @@ pub fn render(packet: &Packet) -> Option<String> {
             let from = sanitize(c.from.as_deref().unwrap_or("?")).into_owned();
             let text = match (&c.text, c.encrypted) {
                 (Some(t), false) => sanitize(t).into_owned(),
-                _ => "[encrypted message]".into(),
+                _ => "[undecryptable message: wrong password or altered in transit]".into(),
             };
             Some(format!("{from}: {text}"))
         }
@@ -81,7 +100,7 @@ pub fn render(packet: &Packet) -> Option<String> {
 pub fn render_json(packet: &Packet) -> Option<String> {
     let v = match packet {
         Packet::Chat(c) => serde_json::json!({
-            "event": "chat", "from": c.from, "text": c.text, "encrypted": c.encrypted,
+            "event": "chat", "from": c.from, "text": c.text, "undecryptable": c.encrypted,
             "id": c.id, "ts": c.ts,
         }),
         Packet::System(s) => {
@@ -107,6 +126,7 @@ pub async fn run(
     mut input: mpsc::Receiver<Input>,
     out: &mut dyn Output,
     json: bool,
+    key: Option<SharedKey>,
 ) -> Result<Ending, ClientError> {
     let show = |p: &Packet| if json { render_json(p) } else { render(p) };
     loop {
@@ -115,7 +135,10 @@ pub async fn run(
                 match line {
                     None | Some(Err(_)) => return Ok(Ending::Lost),
                     Some(Ok(line)) => {
-                        let Ok(packet) = protocol::parse(&line) else { continue };
+                        let Ok(mut packet) = protocol::parse(&line) else { continue };
+                        if let (Packet::Chat(c), Some(k)) = (&mut packet, &key) {
+                            open_chat(c, k);
+                        }
                         if let Some(text) = show(&packet) {
                             out.line(text);
                         }
@@ -134,7 +157,10 @@ pub async fn run(
                             Typed::Quit => return leave(conn, out, &show).await,
                         }
                         let text = line.strip_prefix("//").map(|r| format!("/{r}")).unwrap_or(line);
-                        let packet = Packet::Chat(Chat { encrypted: false, text: Some(text), ..Default::default() });
+                        let packet = match &key {
+                            Some(k) => Packet::Chat(Chat { encrypted: true, payload: Some(k.seal("chat", &text)), ..Default::default() }),
+                            None => Packet::Chat(Chat { encrypted: false, text: Some(text), ..Default::default() }),
+                        };
                         if send(&mut conn.writer, &packet).await.is_err() {
                             return Ok(Ending::Lost);
                         }

@@ -9,12 +9,13 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use super::room::{Room, Sender};
+use super::secure::SecureRoom;
 use crate::names::sanitize;
 use crate::protocol::{parse, Packet};
 
 /// Print room events on stdout in the original's style, on its own thread so a
 /// slow terminal never slows the room (a lagging console skips, and says so).
-pub fn spawn_console_printer(room: &Room, quiet: bool) {
+pub fn spawn_console_printer(room: &Room, quiet: bool, secure: Option<Arc<SecureRoom>>) {
     let mut rx = room.subscribe();
     std::thread::spawn(move || {
         let stdout = std::io::stdout();
@@ -37,8 +38,15 @@ pub fn spawn_console_printer(room: &Room, quiet: bool) {
                         Some(p) => format!("{}[{p}]", sanitize(from)),
                         None => sanitize(from).into_owned(),
                     };
-                    let text = c.text.as_deref().unwrap_or("[encrypted]");
-                    format!("..:: {sender}: {}", sanitize(text))
+                    let text = match (&c.text, &c.payload, &secure) {
+                        (Some(t), _, _) => t.clone(),
+                        (None, Some(p), Some(room)) => room
+                            .key
+                            .open("chat", p)
+                            .unwrap_or_else(|_| "[undecryptable message]".into()),
+                        _ => "[encrypted message]".into(),
+                    };
+                    format!("..:: {sender}: {}", sanitize(&text))
                 }
                 Ok(Packet::System(s)) => sanitize(s.text.trim()).into_owned(),
                 Ok(Packet::Count(c)) => format!("+ Total connected clients: [{}]", c.total),
@@ -52,7 +60,11 @@ pub fn spawn_console_printer(room: &Room, quiet: bool) {
 }
 
 /// Read operator lines from stdin on a plain thread (never blocks shutdown).
-pub fn spawn_console_input(room: Arc<Room>, shutdown: CancellationToken) {
+pub fn spawn_console_input(
+    room: Arc<Room>,
+    shutdown: CancellationToken,
+    secure: Option<Arc<SecureRoom>>,
+) {
     std::thread::spawn(move || {
         let stdin = std::io::stdin();
         for line in stdin.lock().lines() {
@@ -61,7 +73,7 @@ pub fn spawn_console_input(room: Arc<Room>, shutdown: CancellationToken) {
             if line.trim().is_empty() {
                 continue;
             }
-            if !operator_line(&room, &shutdown, line) {
+            if !operator_line(&room, &shutdown, secure.as_deref(), line) {
                 return;
             }
         }
@@ -70,14 +82,24 @@ pub fn spawn_console_input(room: Arc<Room>, shutdown: CancellationToken) {
 }
 
 /// Handle one console line; false when the console should stop reading.
-fn operator_line(room: &Room, shutdown: &CancellationToken, line: &str) -> bool {
+fn operator_line(
+    room: &Room,
+    shutdown: &CancellationToken,
+    secure: Option<&SecureRoom>,
+    line: &str,
+) -> bool {
     let out = |s: String| println!("{s}");
+    // In a secure room the operator's lines are sealed like everyone else's.
+    let say = |text: String| match secure {
+        Some(s) => room.chat(Sender::Server, None, Some(s.key.seal("chat", &text))),
+        None => room.chat(Sender::Server, Some(text), None),
+    };
     if let Some(rest) = line.strip_prefix("//") {
-        room.chat(Sender::Server, Some(format!("/{rest}")), None);
+        say(format!("/{rest}"));
         return true;
     }
     let Some(cmd) = line.strip_prefix('/') else {
-        room.chat(Sender::Server, Some(line.to_string()), None);
+        say(line.to_string());
         return true;
     };
     let (word, _args) = cmd.split_once(' ').unwrap_or((cmd, ""));

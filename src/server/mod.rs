@@ -2,8 +2,10 @@
 //! operator console. [`run`] takes its listener and shutdown token from the
 //! caller, so tests bind port 0 and stop it when they like.
 
+mod auth;
 mod console;
 pub mod room;
+pub mod secure;
 mod session;
 
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 pub use console::{spawn_console_input, spawn_console_printer};
 use room::Room;
+use secure::{AuthThrottle, SecureRoom};
 
 use crate::config::{secs, Limits};
 
@@ -29,6 +32,8 @@ pub struct ServerOptions {
     pub idle_timeout: Option<Duration>,
     /// Do not log chat lines.
     pub quiet: bool,
+    /// A password-protected room (needs `tls`).
+    pub secure: Option<Arc<SecureRoom>>,
 }
 
 /// Shared by every session.
@@ -40,6 +45,8 @@ pub(crate) struct Ctx {
     write_timeout: Duration,
     idle_timeout: Option<Duration>,
     quiet: bool,
+    secure: Option<Arc<SecureRoom>>,
+    throttle: AuthThrottle,
     /// Cancelled once at shutdown: sessions say `bye` and close.
     shutdown: CancellationToken,
 }
@@ -55,8 +62,14 @@ pub struct Server {
 
 impl Server {
     pub fn new(listener: TcpListener, opts: ServerOptions, shutdown: CancellationToken) -> Server {
+        let throttle = AuthThrottle::new(
+            opts.limits.auth_failures,
+            secs(opts.limits.auth_block).unwrap_or_default(),
+        );
         let ctx = Ctx {
             room: Room::new(opts.limits.room_buffer),
+            secure: opts.secure,
+            throttle,
             tls: opts.tls.map(TlsAcceptor::from),
             handshake_timeout: secs(opts.limits.handshake_timeout)
                 .unwrap_or(Duration::from_secs(3600)),

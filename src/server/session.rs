@@ -17,8 +17,9 @@ use tokio_util::codec::FramedRead;
 
 use super::room::{Frame, Joined, Sender};
 use super::Ctx;
-use crate::names::{sanitize, validate_name};
-use crate::protocol::{self, codes, AuthResult, FrameError, Hello, Packet, ParseError};
+use crate::crypto;
+use crate::names::sanitize;
+use crate::protocol::{self, codes, AuthResult, Chat, FrameError, Hello, Packet, ParseError};
 
 /// First byte of a TLS record carrying a handshake (a ClientHello).
 const TLS_HANDSHAKE: u8 = 0x16;
@@ -26,12 +27,10 @@ const TLS_HANDSHAKE: u8 = 0x16;
 const WRITE_BATCH: usize = 64 * 1024;
 /// Initial read buffer per connection: small, so idle clients cost little.
 const READ_BUF: usize = 512;
-/// Name attempts before an unauthenticated connection is closed.
-const MAX_AUTH_ATTEMPTS: u32 = 3;
 
 /// Why a session ended (for the log line).
 #[derive(Debug)]
-enum End {
+pub(super) enum End {
     Closed,
     Protocol(&'static str),
     Io(std::io::Error),
@@ -58,7 +57,7 @@ pub(super) async fn handle(
     let deadline = Instant::now() + ctx.handshake_timeout;
     match ctx.tls.clone() {
         None => {
-            let hello = ctx.hello();
+            let hello = ctx.hello(None);
             let mut stream = stream;
             if stream.write_all(&hello.to_line()).await.is_err() {
                 return;
@@ -79,7 +78,9 @@ pub(super) async fn handle(
                 }
                 Ok(Ok(_)) => {}
             }
-            Session::new(stream, peer, ctx).run(deadline, slot).await;
+            Session::new(stream, peer, ctx, None)
+                .run(deadline, slot)
+                .await;
         }
         Some(acceptor) => {
             let mut first = [0u8; 1];
@@ -103,8 +104,10 @@ pub(super) async fn handle(
             }
             match timeout_at(deadline, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
-                    let mut session = Session::new(tls, peer, ctx.clone());
-                    if session.send(&ctx.hello()).await.is_ok() {
+                    let bound = ctx.secure.is_some().then(|| Bound::new(&tls));
+                    let hello = ctx.hello(bound.as_ref().map(|b| &b.challenge));
+                    let mut session = Session::new(tls, peer, ctx.clone(), bound);
+                    if session.send(&hello).await.is_ok() {
                         session.run(deadline, slot).await;
                     }
                 }
@@ -124,16 +127,39 @@ fn timeout_packet() -> Packet {
     )
 }
 
-struct Session<S> {
-    reader: FramedRead<ReadHalf<S>, protocol::FrameCodec>,
+/// Secure mode: this connection's challenge and its TLS channel binding.
+pub(super) struct Bound {
+    pub challenge: [u8; 32],
+    pub binding: [u8; 32],
+}
+
+impl Bound {
+    fn new<IO>(tls: &tokio_rustls::server::TlsStream<IO>) -> Bound {
+        let mut binding = [0u8; 32];
+        // Only fails before the handshake completes; it has completed here.
+        let _ = tls
+            .get_ref()
+            .1
+            .export_keying_material(&mut binding, crypto::EXPORTER_LABEL, None);
+        Bound {
+            challenge: crypto::random_bytes::<32>(),
+            binding,
+        }
+    }
+}
+
+pub(super) struct Session<S> {
+    /// Frames from the client, bounded by `limits.max_frame_bytes`.
+    pub(super) reader: FramedRead<ReadHalf<S>, protocol::FrameCodec>,
     writer: WriteHalf<S>,
     out: BytesMut,
-    peer: SocketAddr,
-    ctx: Arc<Ctx>,
+    pub(super) peer: SocketAddr,
+    pub(super) ctx: Arc<Ctx>,
+    pub(super) bound: Option<Bound>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
-    fn new(stream: S, peer: SocketAddr, ctx: Arc<Ctx>) -> Self {
+    fn new(stream: S, peer: SocketAddr, ctx: Arc<Ctx>, bound: Option<Bound>) -> Self {
         let (r, w) = tokio::io::split(stream);
         let codec = protocol::FrameCodec::new(ctx.limits.max_frame_bytes);
         Session {
@@ -142,10 +168,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             out: BytesMut::new(),
             peer,
             ctx,
+            bound,
         }
     }
 
-    async fn send(&mut self, packet: &Packet) -> std::io::Result<()> {
+    pub(super) async fn send(&mut self, packet: &Packet) -> std::io::Result<()> {
         let line = packet.to_line();
         self.write(&line).await
     }
@@ -167,7 +194,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     }
 
     /// Say why, then close (best effort: the peer may not be reading).
-    async fn close_with(&mut self, packet: Packet) {
+    pub(super) async fn close_with(&mut self, packet: Packet) {
         let line = packet.to_line();
         let _ = timeout(Duration::from_millis(500), async {
             let _ = self.writer.write_all(&line).await;
@@ -206,52 +233,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         drop(slot);
     }
 
-    /// Read packets until a valid `auth`; answer everything else.
-    async fn authenticate(&mut self) -> Result<String, End> {
-        let mut attempts = 0;
-        loop {
-            let packet = match self.next_packet().await? {
-                Some(p) => p,
-                None => continue,
-            };
-            match packet {
-                Packet::Auth(auth) => {
-                    if auth.password.is_some() {
-                        tracing::info!(peer = %self.peer, "a legacy client sent a password to a plaintext room (ignored, not logged)");
-                    }
-                    match validate_name(&auth.name) {
-                        Ok(name) => return Ok(name),
-                        Err(e) => {
-                            attempts += 1;
-                            let refusal = Packet::AuthResult(AuthResult {
-                                ok: false,
-                                reason: Some(format!("invalid name: {e}")),
-                                code: Some(codes::NAME_INVALID.into()),
-                                ..Default::default()
-                            });
-                            self.send(&refusal).await.map_err(End::Io)?;
-                            if attempts >= MAX_AUTH_ATTEMPTS {
-                                return Err(End::Protocol("too many invalid names"));
-                            }
-                        }
-                    }
-                }
-                Packet::Chat(_) => {
-                    let e = Packet::error(
-                        codes::NOT_AUTHENTICATED,
-                        "send an auth packet with your name first",
-                    );
-                    self.send(&e).await.map_err(End::Io)?;
-                }
-                Packet::Ping(p) => self.send(&Packet::Pong(p)).await.map_err(End::Io)?,
-                other => tracing::debug!(peer = %self.peer, "ignored before auth: {other:?}"),
-            }
-        }
-    }
-
     /// The next packet, `None` for one that was refused but does not end the
     /// session; `Err` when the session must end (after telling the peer).
-    async fn next_packet(&mut self) -> Result<Option<Packet>, End> {
+    pub(super) async fn next_packet(&mut self) -> Result<Option<Packet>, End> {
         let line = match self.reader.next().await {
             None => return Err(End::Closed),
             Some(Ok(line)) => line,
@@ -292,9 +276,18 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
 
     /// The session loop: client lines in, room frames out.
     async fn chat(&mut self, mut joined: Joined) -> End {
+        let server_proof = match (&self.ctx.secure, &self.bound) {
+            (Some(room), Some(b)) => Some(crypto::b64(&room.key.server_proof(
+                &b.challenge,
+                &b.binding,
+                &joined.name,
+            ))),
+            _ => None,
+        };
         let ok = Packet::AuthResult(AuthResult {
             ok: true,
             client_name: Some(joined.name.clone()),
+            server_proof,
             ..Default::default()
         });
         if let Err(e) = self.send(&ok).await {
@@ -402,6 +395,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
 
     async fn handle_packet(&mut self, packet: Packet, joined: &Joined) -> Result<(), End> {
         match packet {
+            Packet::Chat(chat) if self.ctx.secure.is_some() => {
+                self.relay_sealed(chat, joined).await
+            }
             Packet::Chat(chat) => {
                 if chat.encrypted || chat.payload.is_some() {
                     let e = Packet::error(
@@ -443,6 +439,30 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         }
     }
 
+    /// Secure room: relay the payload exactly as it came (no decryption, no
+    /// re-encryption), after checking it could not hold more than the limit.
+    async fn relay_sealed(&mut self, chat: Chat, joined: &Joined) -> Result<(), End> {
+        let max = crypto::max_payload_len(self.ctx.limits.max_text_chars);
+        let refusal = match (&chat.payload, &chat.text) {
+            (_, Some(_)) => Some((codes::BAD_PACKET, "this room is encrypted: plaintext chat is refused".to_string())),
+            (None, None) => Some((codes::BAD_PACKET, "a chat packet in a secure room needs a payload".to_string())),
+            (Some(p), None) if p.len() > max => Some((
+                codes::TOO_LONG,
+                format!("encrypted payload over the limit of {max} bytes (limits.max_text_chars); not sent"),
+            )),
+            (Some(_), None) => None,
+        };
+        if let Some((code, msg)) = refusal {
+            return self.send(&Packet::error(code, msg)).await.map_err(End::Io);
+        }
+        let sender = Sender::Member {
+            name: &joined.name,
+            port: self.peer.port(),
+        };
+        self.ctx.room.chat(sender, None, chat.payload);
+        Ok(())
+    }
+
     fn check_text(&self, text: &str) -> Option<Packet> {
         if text.trim().is_empty() {
             return Some(Packet::error(
@@ -462,12 +482,16 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
 }
 
 impl super::Ctx {
-    fn hello(&self) -> Packet {
+    fn hello(&self, challenge: Option<&[u8; 32]>) -> Packet {
+        let auth = match (&self.secure, challenge) {
+            (Some(room), Some(c)) => Some(room.offer(c)),
+            _ => None,
+        };
         Packet::Hello(Hello {
-            secure: false,
+            secure: self.secure.is_some(),
             proto: Some(protocol::PROTO_VERSION),
             server: Some(protocol::SERVER_SOFTWARE.into()),
-            auth: None,
+            auth,
         })
     }
 }

@@ -7,5 +7,6 @@ mod bad_input;
 mod chat;
 mod cli;
 mod legacy;
+mod secure;
 mod settings;
 mod tls;

@@ -278,7 +278,26 @@ impl Peer {
     }
 
     pub fn connect_tls_raw(addr: SocketAddr, cert: &Path) -> (Peer, [u8; 32]) {
-        let s = TcpStream::connect(addr).expect("connect");
+        Peer::connect_tls_from(addr, cert, None)
+    }
+
+    /// TLS from a chosen loopback source address (e.g. 127.0.0.2).
+    pub fn connect_tls_from(
+        addr: SocketAddr,
+        cert: &Path,
+        from: Option<std::net::IpAddr>,
+    ) -> (Peer, [u8; 32]) {
+        let s = match from {
+            None => TcpStream::connect(addr).expect("connect"),
+            Some(ip) => {
+                let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                    .unwrap();
+                sock.bind(&SocketAddr::new(ip, 0).into())
+                    .expect("bind source address");
+                sock.connect(&addr.into()).expect("connect");
+                sock.into()
+            }
+        };
         s.set_read_timeout(Some(WAIT)).unwrap();
         let local_port = s.local_addr().unwrap().port();
         let config =

@@ -1,0 +1,99 @@
+//! Where the room password comes from, in this order: `--password` (warned:
+//! visible in the process list), `--password-file`, `TCPPLAY_PASSWORD`, the
+//! `password_file` setting (config file or environment), then a hidden prompt.
+//! The password is held in a zeroizing buffer and never printed or logged.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use zeroize::Zeroizing;
+
+use crate::config::{ConfigError, Loaded, ENV_PASSWORD};
+use crate::prompt;
+
+pub type Password = Zeroizing<String>;
+
+/// Which settings key and flag value to consult.
+pub struct Sources<'a> {
+    /// `--password`, if given.
+    pub flag: Option<String>,
+    /// `serve.password_file` or `join.password_file`.
+    pub file_key: &'a str,
+    /// Ask twice (setting a room password) rather than once.
+    pub confirm: bool,
+    pub can_prompt: bool,
+}
+
+pub fn room_password(loaded: &Loaded, file: Option<&Path>, src: Sources<'_>) -> Result<Password> {
+    if let Some(p) = src.flag {
+        eprintln!(
+            "warning: --password is visible to other users of this machine in the process list; \
+             prefer --password-file, {ENV_PASSWORD} or the prompt"
+        );
+        return non_empty(Zeroizing::new(p), "--password");
+    }
+    let file_from_flag = loaded.source_of(src.file_key).starts_with("flag");
+    if let (Some(path), true) = (file, file_from_flag) {
+        return read_file(path);
+    }
+    if let Ok(p) = std::env::var(ENV_PASSWORD) {
+        return non_empty(Zeroizing::new(p), ENV_PASSWORD);
+    }
+    if let Some(path) = file {
+        return read_file(path);
+    }
+    if src.can_prompt {
+        let prompt_text = if src.confirm {
+            "Set the room password"
+        } else {
+            "Room password"
+        };
+        return prompt::password(prompt_text, src.confirm);
+    }
+    Err(ConfigError::new(format!(
+        "this room needs a password: pass --password-file PATH, set {ENV_PASSWORD}, \
+         set password_file in the config file, or run on a terminal to be asked"
+    ))
+    .into())
+}
+
+fn non_empty(p: Password, from: &str) -> Result<Password> {
+    if p.is_empty() {
+        return Err(ConfigError::new(format!("the password from {from} is empty")).into());
+    }
+    Ok(p)
+}
+
+/// The first line of `path`, without its line ending.
+fn read_file(path: &Path) -> Result<Password> {
+    warn_if_readable_by_others(path);
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the password file {}", path.display()))?,
+    );
+    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    non_empty(
+        Zeroizing::new(line.to_string()),
+        &path.display().to_string(),
+    )
+}
+
+/// A secret readable by group or world deserves a warning (never a refusal:
+/// the user may have reasons).
+pub fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                eprintln!(
+                    "warning: {} is readable by other users of this machine: chmod 600 {}",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
