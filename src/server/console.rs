@@ -28,7 +28,7 @@ pub fn spawn_console_printer(room: &Room, quiet: bool, secure: Option<Arc<Secure
                 }
                 Err(RecvError::Closed) => return,
             };
-            if frame.to.is_some() {
+            if frame.to.is_some() || (quiet && frame.bytes.starts_with(b"{\"type\":\"chat\"")) {
                 continue;
             }
             let line = match parse(&frame.bytes) {

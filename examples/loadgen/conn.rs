@@ -1,0 +1,207 @@
+//! Connections for the load generator: tcpplay's protocol (plaintext, TLS,
+//! secure) through the library's own client, or raw lines for `ncat --chat`.
+//! And the message identity: sender, sequence number and send time, carried in
+//! the text (or, in secure mode, in the nonce) so receivers can account for
+//! every delivery cheaply.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use tcpplay::client::{self, ConnectOptions, Stream};
+use tcpplay::config::TlsMode;
+use tcpplay::crypto::{self, RoomKey};
+use tcpplay::protocol::FrameCodec;
+use tcpplay::tls::Trust;
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio_util::codec::FramedRead;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    Plain,
+    Tls,
+    Secure,
+    /// Plain text lines (for `ncat --chat`, which prefixes `<userN> `).
+    Lines,
+}
+
+pub struct Conn {
+    pub reader: FramedRead<ReadHalf<Box<dyn Stream>>, FrameCodec>,
+    pub writer: WriteHalf<Box<dyn Stream>>,
+    pub key: Option<Arc<RoomKey>>,
+}
+
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub mode: Mode,
+    pub cert: Option<std::path::PathBuf>,
+    pub password: Option<String>,
+}
+
+pub async fn connect(t: &Target, name: &str) -> Result<Conn> {
+    if t.mode == Mode::Lines {
+        let s = tokio::net::TcpStream::connect((t.host.as_str(), t.port)).await?;
+        s.set_nodelay(true)?;
+        let (r, w) = tokio::io::split(Box::new(s) as Box<dyn Stream>);
+        return Ok(Conn {
+            reader: FramedRead::new(r, FrameCodec::new(1 << 20)),
+            writer: w,
+            key: None,
+        });
+    }
+    let opts = ConnectOptions {
+        host: t.host.clone(),
+        port: t.port,
+        timeout: Some(Duration::from_secs(60)),
+        tls: if t.mode == Mode::Plain {
+            TlsMode::Off
+        } else {
+            TlsMode::On
+        },
+        trust: match &t.cert {
+            Some(c) => Trust::File(c.clone()),
+            None => Trust::Insecure,
+        },
+    };
+    let mut conn = client::connect(&opts).await.context("connect")?;
+    let pw = t.password.clone();
+    let joined = client::authenticate(&mut conn, name, opts.timeout, move || {
+        Ok(zeroize::Zeroizing::new(pw.unwrap_or_default()))
+    })
+    .await
+    .context("auth")?;
+    Ok(Conn {
+        reader: conn.reader,
+        writer: conn.writer,
+        key: joined.key,
+    })
+}
+
+/// Who sent a message, which one, and when (µs since the run's epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Id {
+    pub sender: u32,
+    pub seq: u32,
+    pub ts_us: u64,
+}
+
+/// The text of a message: identity then padding up to `bytes`.
+pub fn text(id: Id, bytes: usize) -> String {
+    let mut s = format!("{:05}|{:09}|{:013}|", id.sender, id.seq, id.ts_us);
+    while s.len() < bytes {
+        s.push('x');
+    }
+    s
+}
+
+/// One message, framed for the wire.
+pub fn frame(mode: Mode, key: Option<&RoomKey>, id: Id, bytes: usize, out: &mut BytesMut) {
+    let t = text(id, bytes);
+    match (mode, key) {
+        (Mode::Lines, _) => {
+            out.extend_from_slice(t.as_bytes());
+            out.extend_from_slice(b"\n");
+        }
+        (Mode::Secure, Some(k)) => {
+            let mut nonce = [0u8; 24];
+            nonce[..4].copy_from_slice(&id.sender.to_be_bytes());
+            nonce[4..8].copy_from_slice(&id.seq.to_be_bytes());
+            nonce[8..16].copy_from_slice(&id.ts_us.to_be_bytes());
+            nonce[16..].copy_from_slice(&crypto::random_bytes::<8>());
+            let payload = k.seal_with_nonce("chat", &t, nonce);
+            out.extend_from_slice(b"{\"type\":\"chat\",\"encrypted\":true,\"payload\":\"");
+            out.extend_from_slice(payload.as_bytes());
+            out.extend_from_slice(b"\"}\n");
+        }
+        _ => {
+            out.extend_from_slice(b"{\"type\":\"chat\",\"encrypted\":false,\"text\":\"");
+            out.extend_from_slice(t.as_bytes());
+            out.extend_from_slice(b"\"}\n");
+        }
+    }
+}
+
+fn field<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let start = memchr::memmem::find(line, name)? + name.len();
+    let len = memchr::memchr(b'"', &line[start..])?;
+    Some(&line[start..start + len])
+}
+
+fn parse_text(t: &[u8], bytes: usize) -> Option<(Id, bool)> {
+    let s = std::str::from_utf8(t).ok()?;
+    let mut it = s.splitn(4, '|');
+    let sender = it.next()?.parse().ok()?;
+    let seq = it.next()?.parse().ok()?;
+    let ts_us = it.next()?.parse().ok()?;
+    let pad = it.next()?;
+    let intact = t.len() == bytes.max(30) && pad.bytes().all(|b| b == b'x');
+    Some((Id { sender, seq, ts_us }, intact))
+}
+
+/// What a received line is: `None` for lines that are not load messages.
+/// `Some((id, intact))`: `intact` is false for a cut or altered message.
+pub fn identify(
+    mode: Mode,
+    line: &[u8],
+    bytes: usize,
+    key: Option<&RoomKey>,
+    open: bool,
+) -> Option<(Id, bool)> {
+    match mode {
+        Mode::Lines => {
+            // ncat --chat prefixes "<userN> "; a cut line has no identity or bad padding.
+            let at = memchr::memchr(b'|', line)?;
+            let start = line[..at]
+                .iter()
+                .rposition(|b| !b.is_ascii_digit())
+                .map_or(0, |i| i + 1);
+            parse_text(&line[start..], bytes)
+        }
+        Mode::Secure => {
+            let payload = field(line, b"\"payload\":\"")?;
+            let head = crypto::unb64(std::str::from_utf8(payload.get(..32)?).ok()?)?;
+            let id = Id {
+                sender: u32::from_be_bytes(head[..4].try_into().ok()?),
+                seq: u32::from_be_bytes(head[4..8].try_into().ok()?),
+                ts_us: u64::from_be_bytes(head[8..16].try_into().ok()?),
+            };
+            if !open {
+                return Some((id, true));
+            }
+            let opened = key.and_then(|k| k.open("chat", std::str::from_utf8(payload).ok()?).ok());
+            let intact = opened.is_some_and(|t| {
+                parse_text(t.as_bytes(), bytes).is_some_and(|(i, ok)| ok && i == id)
+            });
+            Some((id, intact))
+        }
+        _ => {
+            if memchr::memmem::find(line, b"\"type\":\"chat\"").is_none() {
+                return None;
+            }
+            parse_text(field(line, b"\"text\":\"")?, bytes)
+        }
+    }
+}
+
+/// Write everything buffered.
+pub async fn flush(w: &mut WriteHalf<Box<dyn Stream>>, buf: &mut BytesMut) -> Result<()> {
+    if !buf.is_empty() {
+        w.write_all(buf).await?;
+        w.flush().await?;
+        buf.clear();
+    }
+    Ok(())
+}
+
+/// The next line, or `None` at end of stream.
+pub async fn next_line(
+    r: &mut FramedRead<ReadHalf<Box<dyn Stream>>, FrameCodec>,
+) -> Option<BytesMut> {
+    match r.next().await {
+        Some(Ok(l)) => Some(l),
+        _ => None,
+    }
+}

@@ -1,0 +1,378 @@
+//! tcpplay's load generator: fan-out throughput, latency and loss, and idle
+//! clients for memory and join time. Loopback only, bounded in count and time.
+//!
+//! ```sh
+//! cargo run --release --example loadgen -- --addr 127.0.0.1:12345 fanout --clients 50
+//! cargo run --release --example loadgen -- --mode lines --addr 127.0.0.1:9000 fanout --clients 50
+//! cargo run --release --example loadgen -- --addr 127.0.0.1:12345 fanout --clients 100 --rate 100 --duration 20
+//! cargo run --release --example loadgen -- --addr 127.0.0.1:12345 idle --clients 10000 --server-pid PID
+//! ```
+
+mod conn;
+mod stats;
+
+use std::net::ToSocketAddrs;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use bytes::BytesMut;
+use clap::{Parser, Subcommand};
+use tokio::sync::{Notify, Semaphore};
+
+use conn::{Conn, Id, Mode, Target};
+use stats::{Receiver, Summary};
+
+#[derive(Parser)]
+#[command(about = "Load generator for tcpplay (and ncat --chat): loopback only")]
+struct Args {
+    /// Server address (must be loopback).
+    #[arg(long, default_value = "127.0.0.1:12345")]
+    addr: String,
+    #[arg(long, value_enum, default_value = "plain")]
+    mode: Mode,
+    /// Trust this certificate (TLS/secure); without it, no verification.
+    #[arg(long)]
+    cert: Option<std::path::PathBuf>,
+    /// Room password (secure mode).
+    #[arg(long, env = "TCPPLAY_PASSWORD")]
+    password: Option<String>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// C clients, S of them sending M messages of B bytes; everyone receives.
+    Fanout {
+        #[arg(long, default_value_t = 50)]
+        clients: usize,
+        /// Senders (default: every client).
+        #[arg(long)]
+        senders: Option<usize>,
+        /// Messages per sender.
+        #[arg(long, default_value_t = 1000)]
+        messages: u32,
+        /// Text bytes per message (at least 30).
+        #[arg(long, default_value_t = 100)]
+        bytes: usize,
+        /// Total messages per second over all senders; 0 = as fast as possible.
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
+        /// Paced runs: seconds to send for (overrides --messages).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Flat-out runs: messages a sender may be ahead of the slowest receiver
+        /// (default: sized so every receiver stays well inside the server's
+        /// default limits.send_queue_bytes and room_buffer).
+        #[arg(long)]
+        window: Option<u32>,
+        /// Secure mode: decrypt and check every Nth delivery (1 = all).
+        #[arg(long, default_value_t = 16)]
+        open_every: u32,
+        /// Seconds to wait for stragglers after the last send.
+        #[arg(long, default_value_t = 10.0)]
+        drain: f64,
+    },
+    /// N clients join and stay; reports join time (and server RSS with --server-pid).
+    Idle {
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        /// Connections opened at once.
+        #[arg(long, default_value_t = 256)]
+        parallel: usize,
+        /// Seconds to stay connected after everyone joined.
+        #[arg(long, default_value_t = 0.0)]
+        hold: f64,
+        /// Read this process's RSS before and after (Linux).
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let addr = args
+        .addr
+        .to_socket_addrs()
+        .context("--addr")?
+        .next()
+        .context("--addr resolves to nothing")?;
+    if !addr.ip().is_loopback() {
+        bail!("loadgen only targets loopback addresses (127.0.0.0/8, ::1), not {addr}");
+    }
+    let target = Arc::new(Target {
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        mode: args.mode,
+        cert: args.cert.clone(),
+        password: args.password.clone(),
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match args.scenario {
+            Scenario::Fanout {
+                clients,
+                senders,
+                messages,
+                bytes,
+                rate,
+                duration,
+                window,
+                open_every,
+                drain,
+            } => {
+                let senders = senders.unwrap_or(clients).min(clients).max(1);
+                let line = bytes.max(30) as u32 + 160;
+                let window = window.unwrap_or_else(|| {
+                    (2000 / senders as u32)
+                        .min(400_000 / (senders as u32 * line))
+                        .clamp(1, 64)
+                });
+                let plan = Plan {
+                    clients,
+                    senders,
+                    messages,
+                    bytes: bytes.max(30),
+                    rate,
+                    duration,
+                    window,
+                    open_every,
+                    drain,
+                };
+                let s = fanout(target, plan).await?;
+                s.print(args.json);
+            }
+            Scenario::Idle {
+                clients,
+                parallel,
+                hold,
+                server_pid,
+            } => idle(target, clients, parallel, hold, server_pid, args.json).await?,
+        }
+        Ok(())
+    })
+}
+
+#[derive(Clone, Copy)]
+struct Plan {
+    clients: usize,
+    senders: usize,
+    messages: u32,
+    bytes: usize,
+    rate: f64,
+    duration: Option<f64>,
+    window: u32,
+    open_every: u32,
+    drain: f64,
+}
+
+async fn connect_all(target: &Arc<Target>, n: usize, parallel: usize) -> Result<Vec<Conn>> {
+    let gate = Arc::new(Semaphore::new(parallel.max(1)));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let (t, g) = (target.clone(), gate.clone());
+        tasks.push(tokio::spawn(async move {
+            let _p = g.acquire_owned().await;
+            conn::connect(&t, &format!("lg{i}"))
+                .await
+                .with_context(|| format!("client {i}"))
+        }));
+    }
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await??);
+    }
+    Ok(out)
+}
+
+async fn fanout(target: Arc<Target>, plan: Plan) -> Result<Summary> {
+    let conns = connect_all(&target, plan.clients, 64).await?;
+    let key = conns.iter().find_map(|c| c.key.clone());
+    let paced = plan.rate > 0.0;
+    let per_sender = match (paced, plan.duration) {
+        (true, Some(d)) => ((d * plan.rate) / plan.senders as f64).ceil().max(1.0) as u32,
+        _ => plan.messages,
+    };
+    // progress[r * S + s]: how many of sender s's messages receiver r has. A
+    // flat-out sender keeps at most `window` messages ahead of the slowest
+    // receiver, so nobody falls behind far enough to be dropped as too slow.
+    let progress: Arc<Vec<AtomicU32>> = Arc::new(
+        (0..plan.clients * plan.senders)
+            .map(|k| {
+                let (r, s) = (k / plan.senders, k % plan.senders);
+                // ncat does not echo a line to its sender.
+                AtomicU32::new(if target.mode == Mode::Lines && r == s {
+                    u32::MAX
+                } else {
+                    0
+                })
+            })
+            .collect(),
+    );
+    let wake: Arc<Vec<Notify>> = Arc::new((0..plan.senders).map(|_| Notify::new()).collect());
+    let epoch = Instant::now();
+    let (done_tx, done_rx) = tokio::sync::watch::channel(None::<Instant>);
+    let mut receivers = Vec::new();
+    let mut senders = Vec::new();
+    for (i, c) in conns.into_iter().enumerate() {
+        let expected: Vec<u32> = (0..plan.senders)
+            .map(|s| {
+                if target.mode == Mode::Lines && s == i {
+                    0
+                } else {
+                    per_sender
+                }
+            })
+            .collect();
+        let rx = Receiver::new(i, expected, plan, target.mode);
+        let (p, w, d) = (progress.clone(), wake.clone(), done_rx.clone());
+        let k = c.key.clone();
+        receivers.push(tokio::spawn(rx.run(c.reader, k, epoch, p, w, d)));
+        if i < plan.senders {
+            let (p, w, k) = (progress.clone(), wake.clone(), key.clone());
+            let mode = target.mode;
+            senders.push(tokio::spawn(send(
+                c.writer, i, per_sender, plan, mode, k, epoch, p, w,
+            )));
+        } else {
+            // Keep the write half open: closing it would leave the room.
+            std::mem::forget(c.writer);
+        }
+    }
+    let started = Instant::now();
+    for s in senders {
+        s.await??;
+    }
+    let _ = done_tx.send(Some(Instant::now()));
+    let mut results = Vec::new();
+    for r in receivers {
+        results.push(r.await?);
+    }
+    Ok(Summary::new(
+        results,
+        started,
+        epoch,
+        plan.senders,
+        per_sender,
+        target.mode,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn send(
+    mut w: tokio::io::WriteHalf<Box<dyn tcpplay::client::Stream>>,
+    me: usize,
+    count: u32,
+    plan: Plan,
+    mode: Mode,
+    key: Option<Arc<tcpplay::crypto::RoomKey>>,
+    epoch: Instant,
+    progress: Arc<Vec<AtomicU32>>,
+    wake: Arc<Vec<Notify>>,
+) -> Result<()> {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let interval =
+        (plan.rate > 0.0).then(|| Duration::from_secs_f64(plan.senders as f64 / plan.rate));
+    let mut ticker = interval.map(|i| {
+        // Spread senders evenly over one interval.
+        let offset = i.mul_f64(me as f64 / plan.senders as f64);
+        tokio::time::interval_at(tokio::time::Instant::now() + offset, i)
+    });
+    for seq in 0..count {
+        if let Some(t) = ticker.as_mut() {
+            t.tick().await;
+        } else {
+            while seq >= slowest(&progress, me, plan).saturating_add(plan.window) {
+                conn::flush(&mut w, &mut buf).await?;
+                let _ = tokio::time::timeout(Duration::from_millis(100), wake[me].notified()).await;
+            }
+        }
+        let id = Id {
+            sender: me as u32,
+            seq,
+            ts_us: epoch.elapsed().as_micros() as u64,
+        };
+        conn::frame(mode, key.as_deref(), id, plan.bytes, &mut buf);
+        if interval.is_some() || buf.len() >= 16 * 1024 {
+            conn::flush(&mut w, &mut buf).await?;
+        }
+    }
+    conn::flush(&mut w, &mut buf).await?;
+    std::mem::forget(w); // stay in the room until the receivers are done
+    Ok(())
+}
+
+/// The progress of sender `me` at its slowest receiver.
+fn slowest(progress: &[AtomicU32], me: usize, plan: Plan) -> u32 {
+    (0..plan.clients)
+        .map(|r| progress[r * plan.senders + me].load(Ordering::Acquire))
+        .min()
+        .unwrap_or(u32::MAX)
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn idle(
+    target: Arc<Target>,
+    n: usize,
+    parallel: usize,
+    hold: f64,
+    pid: Option<u32>,
+    json: bool,
+) -> Result<()> {
+    let before = pid.and_then(rss_kib);
+    let start = Instant::now();
+    let conns = connect_all(&target, n, parallel).await?;
+    let join_secs = start.elapsed().as_secs_f64();
+    // Keep reading (presence notices) so the server never sees a slow client.
+    let mut readers = Vec::new();
+    let mut writers = Vec::new();
+    for c in conns {
+        let mut r = c.reader;
+        readers.push(tokio::spawn(async move {
+            while conn::next_line(&mut r).await.is_some() {}
+        }));
+        writers.push(c.writer);
+    }
+    // Let the server settle (flush presence) before reading its memory.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = pid.and_then(rss_kib);
+    let per_client = match (before, after) {
+        (Some(b), Some(a)) => Some((a.saturating_sub(b)) as f64 * 1024.0 / n as f64),
+        _ => None,
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"scenario": "idle", "clients": n, "join_secs": join_secs,
+                "rss_before_kib": before, "rss_after_kib": after, "bytes_per_client": per_client})
+        );
+    } else {
+        println!("idle: {n} clients joined in {join_secs:.2} s");
+        if let (Some(b), Some(a), Some(p)) = (before, after, per_client) {
+            println!(
+                "server RSS {b} KiB -> {a} KiB: {:.2} KiB per client",
+                p / 1024.0
+            );
+        }
+    }
+    if hold > 0.0 {
+        tokio::time::sleep(Duration::from_secs_f64(hold)).await;
+    }
+    drop(writers);
+    for r in readers {
+        r.abort();
+    }
+    Ok(())
+}

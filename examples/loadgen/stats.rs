@@ -1,0 +1,227 @@
+//! Per-receiver accounting (lost, duplicated, out of order, altered, latency)
+//! and the summary of a run.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tcpplay::client::Stream;
+use tcpplay::crypto::RoomKey;
+use tcpplay::protocol::FrameCodec;
+use tokio::io::ReadHalf;
+use tokio::sync::Notify;
+use tokio_util::codec::FramedRead;
+
+use crate::conn::{self, Mode};
+use crate::Plan;
+
+pub struct Receiver {
+    me: usize,
+    expected: Vec<u32>,
+    /// Next sequence number expected from each sender.
+    next: Vec<u32>,
+    /// Distinct messages received from each sender.
+    unique: Vec<u32>,
+    pub received: u64,
+    pub duplicated_or_reordered: u64,
+    pub gaps: u64,
+    pub altered: u64,
+    pub latencies_us: Vec<u32>,
+    pub last_delivery: Option<Instant>,
+    plan: Plan,
+    mode: Mode,
+}
+
+impl Receiver {
+    pub fn new(me: usize, expected: Vec<u32>, plan: Plan, mode: Mode) -> Receiver {
+        let n = expected.len();
+        Receiver {
+            me,
+            expected,
+            next: vec![0; n],
+            unique: vec![0; n],
+            received: 0,
+            duplicated_or_reordered: 0,
+            gaps: 0,
+            altered: 0,
+            latencies_us: Vec::new(),
+            last_delivery: None,
+            plan,
+            mode,
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.next.iter().zip(&self.expected).all(|(n, e)| n >= e)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run(
+        mut self,
+        mut reader: FramedRead<ReadHalf<Box<dyn Stream>>, FrameCodec>,
+        key: Option<Arc<RoomKey>>,
+        epoch: Instant,
+        progress: Arc<Vec<AtomicU32>>,
+        wake: Arc<Vec<Notify>>,
+        mut done: tokio::sync::watch::Receiver<Option<Instant>>,
+    ) -> Receiver {
+        let mut n = 0u64;
+        loop {
+            if self.complete() {
+                break;
+            }
+            let deadline = done
+                .borrow()
+                .map(|t| t + Duration::from_secs_f64(self.plan.drain));
+            let line = tokio::select! {
+                l = conn::next_line(&mut reader) => l,
+                _ = done.changed(), if deadline.is_none() => continue,
+                _ = sleep_until(deadline) => break,
+            };
+            let Some(line) = line else { break };
+            n += 1;
+            let open = self.plan.open_every <= 1 || n % self.plan.open_every as u64 == 0;
+            let Some((id, intact)) =
+                conn::identify(self.mode, &line, self.plan.bytes, key.as_deref(), open)
+            else {
+                continue;
+            };
+            let now = Instant::now();
+            let s = id.sender as usize;
+            if s >= self.next.len() {
+                self.altered += 1;
+                continue;
+            }
+            self.received += 1;
+            if !intact {
+                self.altered += 1;
+            }
+            self.last_delivery = Some(now);
+            let sent = epoch + Duration::from_micros(id.ts_us);
+            self.latencies_us.push(
+                now.saturating_duration_since(sent)
+                    .as_micros()
+                    .min(u32::MAX as u128) as u32,
+            );
+            if id.seq < self.next[s] {
+                self.duplicated_or_reordered += 1;
+            } else {
+                if id.seq > self.next[s] {
+                    self.gaps += 1;
+                }
+                self.next[s] = id.seq + 1;
+                self.unique[s] += 1;
+                progress[self.me * self.expected.len() + s].store(self.next[s], Ordering::Release);
+                wake[s].notify_one();
+            }
+        }
+        // Done or gone: never hold a sender back again.
+        let senders = self.expected.len();
+        for s in 0..senders {
+            progress[self.me * senders + s].store(u32::MAX, Ordering::Release);
+            wake[s].notify_one();
+        }
+        self
+    }
+
+    /// Messages never received (by sequence accounting).
+    pub fn lost(&self) -> u64 {
+        self.unique
+            .iter()
+            .zip(&self.expected)
+            .map(|(u, e)| e.saturating_sub(*u) as u64)
+            .sum::<u64>()
+    }
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+pub struct Summary {
+    pub mode: Mode,
+    pub clients: usize,
+    pub senders: usize,
+    pub per_sender: u32,
+    pub deliveries: u64,
+    pub expected: u64,
+    pub lost: u64,
+    pub duplicated_or_reordered: u64,
+    pub altered: u64,
+    pub secs: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Summary {
+    pub fn new(
+        rs: Vec<Receiver>,
+        started: Instant,
+        _epoch: Instant,
+        senders: usize,
+        per_sender: u32,
+        mode: Mode,
+    ) -> Summary {
+        let mut lat: Vec<u32> = rs
+            .iter()
+            .flat_map(|r| r.latencies_us.iter().copied())
+            .collect();
+        lat.sort_unstable();
+        let pct = |p: f64| -> f64 {
+            if lat.is_empty() {
+                return 0.0;
+            }
+            let i = ((lat.len() as f64 - 1.0) * p).round() as usize;
+            lat[i] as f64 / 1000.0
+        };
+        let last = rs
+            .iter()
+            .filter_map(|r| r.last_delivery)
+            .max()
+            .unwrap_or(started);
+        Summary {
+            mode,
+            clients: rs.len(),
+            senders,
+            per_sender,
+            deliveries: rs.iter().map(|r| r.received).sum(),
+            expected: rs
+                .iter()
+                .map(|r| r.expected.iter().map(|e| *e as u64).sum::<u64>())
+                .sum(),
+            lost: rs.iter().map(|r| r.lost()).sum(),
+            duplicated_or_reordered: rs.iter().map(|r| r.duplicated_or_reordered).sum(),
+            altered: rs.iter().map(|r| r.altered).sum(),
+            secs: last.duration_since(started).as_secs_f64(),
+            p50_ms: pct(0.5),
+            p99_ms: pct(0.99),
+            max_ms: pct(1.0),
+        }
+    }
+
+    pub fn print(&self, json: bool) {
+        let rate = self.deliveries as f64 / self.secs.max(1e-9);
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"scenario": "fanout", "mode": format!("{:?}", self.mode).to_lowercase(),
+                    "clients": self.clients, "senders": self.senders, "messages_per_sender": self.per_sender,
+                    "deliveries": self.deliveries, "expected": self.expected, "lost": self.lost,
+                    "duplicated_or_reordered": self.duplicated_or_reordered, "altered": self.altered,
+                    "secs": self.secs, "deliveries_per_sec": rate,
+                    "latency_ms": {"p50": self.p50_ms, "p99": self.p99_ms, "max": self.max_ms}})
+            );
+        } else {
+            println!(
+                "fanout {:?}: {} clients, {} senders x {} msgs: {} of {} deliveries in {:.2} s = {:.0}/s; \
+                 latency p50 {:.3} ms p99 {:.3} ms max {:.3} ms; lost {}, dup/reordered {}, altered {}",
+                self.mode, self.clients, self.senders, self.per_sender, self.deliveries, self.expected, self.secs,
+                rate, self.p50_ms, self.p99_ms, self.max_ms, self.lost, self.duplicated_or_reordered, self.altered
+            );
+        }
+    }
+}
