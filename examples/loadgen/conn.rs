@@ -178,9 +178,7 @@ pub fn identify(
             Some((id, intact))
         }
         _ => {
-            if memchr::memmem::find(line, b"\"type\":\"chat\"").is_none() {
-                return None;
-            }
+            memchr::memmem::find(line, b"\"type\":\"chat\"")?;
             parse_text(field(line, b"\"text\":\"")?, bytes)
         }
     }
