@@ -7,12 +7,18 @@
 //! (or is overrun by the ring) is dropped as too slow by its own session.
 //! The registry lock is a plain mutex, held only for a few map operations and
 //! never across an `.await` or a socket write.
+//!
+//! Presence (join/leave notices and the count) is flushed at most every
+//! [`PRESENCE_INTERVAL`]: a lone join is announced at once, a burst is
+//! coalesced (up to three notices stay individual, more become one summary)
+//! with one count per flush. Without this, N joins would cost N² deliveries.
+//! A chat line flushes pending presence first, so order is kept.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::broadcast;
@@ -44,8 +50,21 @@ pub struct Member {
     pub kick: CancellationToken,
 }
 
+/// Shortest time between two presence broadcasts.
+pub const PRESENCE_INTERVAL: Duration = Duration::from_millis(50);
+/// Pending notices up to this many are sent one by one; more are summarised.
+const PRESENCE_SINGLE: usize = 3;
+
+enum Presence {
+    Joined(String),
+    Left(String),
+}
+
 #[derive(Default)]
 struct Registry {
+    pending: Vec<Presence>,
+    last_flush: Option<Instant>,
+    flush_scheduled: bool,
     members: HashMap<MemberId, Member>,
     /// Lower-cased name -> member, for case-insensitive uniqueness.
     by_name: HashMap<String, MemberId>,
@@ -103,7 +122,7 @@ impl Room {
 
     /// Add a member under a unique name (`-2`, `-3`, ... on collision), then
     /// announce the join and the new count to everyone, the joiner included.
-    pub fn join(&self, requested: &str, addr: SocketAddr) -> Joined {
+    pub fn join(self: &Arc<Self>, requested: &str, addr: SocketAddr) -> Joined {
         let mut reg = self.lock();
         let mut name = requested.to_string();
         let mut n = 2;
@@ -125,25 +144,81 @@ impl Room {
             },
         );
         let rx = self.tx.subscribe();
-        let total = reg.members.len() as u64;
-        self.publish_locked(
-            &mut reg,
-            Packet::system(format!("{name} joined")).to_line(),
-            None,
-        );
-        self.publish_locked(&mut reg, Packet::Count(Count { total }).to_line(), None);
+        reg.pending.push(Presence::Joined(name.clone()));
+        self.presence_changed(&mut reg);
         Joined { id, name, rx, kick }
     }
 
+    /// Flush presence now if the last flush is old enough, else make sure a
+    /// flush is scheduled for when it is.
+    fn presence_changed(self: &Arc<Self>, reg: &mut Registry) {
+        let wait = reg
+            .last_flush
+            .map(|t| PRESENCE_INTERVAL.saturating_sub(t.elapsed()))
+            .unwrap_or_default();
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if !wait.is_zero() => {
+                if !reg.flush_scheduled {
+                    reg.flush_scheduled = true;
+                    let room = Arc::downgrade(self);
+                    h.spawn(async move {
+                        tokio::time::sleep(wait).await;
+                        if let Some(room) = room.upgrade() {
+                            let mut reg = room.lock();
+                            room.flush_presence(&mut reg);
+                        }
+                    });
+                }
+            }
+            _ => self.flush_presence(reg),
+        }
+    }
+
+    /// Publish pending join/leave notices and one count.
+    fn flush_presence(&self, reg: &mut Registry) {
+        reg.flush_scheduled = false;
+        if reg.pending.is_empty() {
+            return;
+        }
+        reg.last_flush = Some(Instant::now());
+        let pending = std::mem::take(&mut reg.pending);
+        if pending.len() <= PRESENCE_SINGLE {
+            for p in pending {
+                let text = match p {
+                    Presence::Joined(n) => format!("{n} joined"),
+                    Presence::Left(n) => format!("{n} disconnected."),
+                };
+                self.publish_locked(reg, Packet::system(text).to_line(), None);
+            }
+        } else {
+            let mut joined = Vec::new();
+            let mut left = Vec::new();
+            for p in pending {
+                match p {
+                    Presence::Joined(n) => joined.push(n),
+                    Presence::Left(n) => left.push(n),
+                }
+            }
+            let mut parts = Vec::new();
+            if !joined.is_empty() {
+                parts.push(summary(&joined, "joined"));
+            }
+            if !left.is_empty() {
+                parts.push(summary(&left, "disconnected"));
+            }
+            self.publish_locked(reg, Packet::system(parts.join("; ")).to_line(), None);
+        }
+        let total = reg.members.len() as u64;
+        self.publish_locked(reg, Packet::Count(Count { total }).to_line(), None);
+    }
+
     /// Remove a member and announce it. Safe to call twice: the second is a no-op.
-    pub fn leave(&self, id: MemberId) -> Option<Member> {
+    pub fn leave(self: &Arc<Self>, id: MemberId) -> Option<Member> {
         let mut reg = self.lock();
         let member = reg.members.remove(&id)?;
         reg.by_name.remove(&names::name_key(&member.name));
-        let total = reg.members.len() as u64;
-        let text = format!("{} disconnected.", member.name);
-        self.publish_locked(&mut reg, Packet::system(text).to_line(), None);
-        self.publish_locked(&mut reg, Packet::Count(Count { total }).to_line(), None);
+        reg.pending.push(Presence::Left(member.name.clone()));
+        self.presence_changed(&mut reg);
         Some(member)
     }
 
@@ -155,6 +230,7 @@ impl Room {
             Sender::Server => ("server".to_string(), None),
         };
         let mut reg = self.lock();
+        self.flush_presence(&mut reg);
         reg.next_chat += 1;
         let packet = Packet::Chat(Chat {
             encrypted: payload.is_some(),
@@ -206,6 +282,21 @@ impl Room {
     }
 }
 
+/// "alice, bob, carol, dave, erin and 95 more joined"
+fn summary(names: &[String], verb: &str) -> String {
+    const SHOWN: usize = 5;
+    let shown = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    match names.len() {
+        n if n > SHOWN => format!("{shown} and {} more {verb}", n - SHOWN),
+        _ => format!("{shown} {verb}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,6 +331,42 @@ mod tests {
         assert_eq!(f2.end, room.published());
         assert!(room.leave(a.id).is_some());
         assert!(room.leave(a.id).is_none());
+    }
+
+    #[tokio::test]
+    async fn bursts_of_presence_are_coalesced_and_flushed_before_chat() {
+        let room = Room::new(1024);
+        let mut rx = room.subscribe();
+        let ids: Vec<_> = (0..10)
+            .map(|i| room.join(&format!("u{i}"), addr()).id)
+            .collect();
+        // The first join went out at once; the other nine wait for the flush,
+        // which a chat line forces.
+        room.chat(Sender::Server, Some("hi".into()), None);
+        let mut texts = Vec::new();
+        while let Ok(f) = rx.try_recv() {
+            texts.push(String::from_utf8(f.bytes.to_vec()).unwrap());
+        }
+        assert_eq!(texts.len(), 5, "{texts:#?}");
+        assert!(texts[0].contains("u0 joined") && texts[1].contains("\"total\":1"));
+        assert!(
+            texts[2].contains("u1, u2, u3, u4, u5 and 4 more joined"),
+            "{}",
+            texts[2]
+        );
+        assert!(texts[3].contains("\"total\":10"));
+        assert!(texts[4].contains("\"text\":\"hi\""));
+        room.leave(ids[0]);
+        let f = tokio::time::timeout(PRESENCE_INTERVAL * 20, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            std::str::from_utf8(&f.bytes)
+                .unwrap()
+                .contains("u0 disconnected."),
+            "flushed by the timer"
+        );
     }
 
     #[test]
