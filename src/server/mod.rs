@@ -7,6 +7,7 @@ mod console;
 pub mod room;
 pub mod secure;
 mod session;
+mod transport;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +52,27 @@ pub(crate) struct Ctx {
     shutdown: CancellationToken,
 }
 
+#[cfg(test)]
+impl Ctx {
+    pub(crate) fn for_tests() -> Ctx {
+        let opts = ServerOptions {
+            tls: None,
+            limits: Limits::default(),
+            idle_timeout: None,
+            quiet: true,
+            secure: None,
+        };
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let s = Server::new(
+            TcpListener::from_std(l).unwrap(),
+            opts,
+            CancellationToken::new(),
+        );
+        Arc::try_unwrap(s.ctx).ok().unwrap()
+    }
+}
+
 /// How long shutdown waits for sessions to say goodbye before it gives up.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 
@@ -67,7 +89,7 @@ impl Server {
             secs(opts.limits.auth_block).unwrap_or_default(),
         );
         let ctx = Ctx {
-            room: Room::new(opts.limits.room_buffer),
+            room: Room::new(opts.limits.room_buffer, shutdown.clone()),
             secure: opts.secure,
             throttle,
             tls: opts.tls.map(TlsAcceptor::from),
@@ -110,7 +132,7 @@ impl Server {
                 Ok((stream, peer)) => {
                     accept_errors = 0;
                     let slot = slots.clone().try_acquire_owned().ok();
-                    tracker.spawn(session::handle(stream, peer, ctx.clone(), slot));
+                    tracker.spawn(transport::handle(stream, peer, ctx.clone(), slot));
                 }
                 Err(e) => {
                     // Out of descriptors and the like: back off, keep serving,

@@ -46,7 +46,8 @@ pub struct Member {
     pub name: String,
     pub addr: SocketAddr,
     pub joined: Instant,
-    /// Cancelled to make this member's session leave (kick, shutdown).
+    /// Cancelled to make this member's session leave: by a kick, or (as a
+    /// child of the server's shutdown token) at shutdown.
     pub kick: CancellationToken,
 }
 
@@ -78,6 +79,8 @@ pub struct Room {
     tx: broadcast::Sender<Frame>,
     /// Total bytes published; a reader compares it with `Frame::end` to know its lag.
     published: AtomicU64,
+    /// The server's shutdown token: every member's kick token is its child.
+    shutdown: CancellationToken,
 }
 
 /// What a session gets when it joins.
@@ -96,12 +99,13 @@ pub enum Sender<'a> {
 
 impl Room {
     /// A room whose shared ring holds `buffer` packets.
-    pub fn new(buffer: usize) -> Arc<Room> {
+    pub fn new(buffer: usize, shutdown: CancellationToken) -> Arc<Room> {
         let (tx, _) = broadcast::channel(buffer.max(16));
         Arc::new(Room {
             registry: Mutex::new(Registry::default()),
             tx,
             published: AtomicU64::new(0),
+            shutdown,
         })
     }
 
@@ -132,7 +136,7 @@ impl Room {
         }
         let id = reg.next_member;
         reg.next_member += 1;
-        let kick = CancellationToken::new();
+        let kick = self.shutdown.child_token();
         reg.by_name.insert(names::name_key(&name), id);
         reg.members.insert(
             id,
@@ -307,7 +311,7 @@ mod tests {
 
     #[test]
     fn names_are_made_unique_case_insensitively() {
-        let room = Room::new(64);
+        let room = Room::new(64, CancellationToken::new());
         let a = room.join("Alice", addr());
         let b = room.join("alice", addr());
         let c = room.join("ALICE", addr());
@@ -322,7 +326,7 @@ mod tests {
 
     #[test]
     fn joiner_sees_its_join_and_count_and_leave_is_idempotent() {
-        let room = Room::new(64);
+        let room = Room::new(64, CancellationToken::new());
         let mut a = room.join("A", addr());
         let f1 = a.rx.try_recv().unwrap();
         let f2 = a.rx.try_recv().unwrap();
@@ -335,7 +339,7 @@ mod tests {
 
     #[tokio::test]
     async fn bursts_of_presence_are_coalesced_and_flushed_before_chat() {
-        let room = Room::new(1024);
+        let room = Room::new(1024, CancellationToken::new());
         let mut rx = room.subscribe();
         let ids: Vec<_> = (0..10)
             .map(|i| room.join(&format!("u{i}"), addr()).id)
@@ -371,7 +375,7 @@ mod tests {
 
     #[test]
     fn chat_ids_increase() {
-        let room = Room::new(64);
+        let room = Room::new(64, CancellationToken::new());
         let mut rx = room.subscribe();
         room.chat(Sender::Server, Some("one".into()), None);
         room.chat(

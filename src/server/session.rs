@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout, timeout_at, Instant};
@@ -21,12 +21,10 @@ use crate::crypto;
 use crate::names::sanitize;
 use crate::protocol::{self, codes, AuthResult, Chat, FrameError, Hello, Packet, ParseError};
 
-/// First byte of a TLS record carrying a handshake (a ClientHello).
-const TLS_HANDSHAKE: u8 = 0x16;
 /// Largest batch of queued frames written with one syscall.
 const WRITE_BATCH: usize = 64 * 1024;
 /// Initial read buffer per connection: small, so idle clients cost little.
-const READ_BUF: usize = 512;
+const READ_BUF: usize = 256;
 
 /// Why a session ended (for the log line).
 #[derive(Debug)]
@@ -46,81 +44,14 @@ impl std::fmt::Display for End {
     }
 }
 
-/// Serve one accepted connection until it ends. Never panics on peer input.
-pub(super) async fn handle(
-    stream: TcpStream,
-    peer: SocketAddr,
-    ctx: Arc<Ctx>,
-    slot: Option<OwnedSemaphorePermit>,
-) {
-    let _ = stream.set_nodelay(true);
-    let deadline = Instant::now() + ctx.handshake_timeout;
-    match ctx.tls.clone() {
-        None => {
-            let hello = ctx.hello(None);
-            let mut stream = stream;
-            if stream.write_all(&hello.to_line()).await.is_err() {
-                return;
-            }
-            // A legacy Python client tries TLS first: spot its ClientHello at once
-            // instead of waiting for a line that never comes.
-            let mut first = [0u8; 1];
-            match timeout_at(deadline, stream.peek(&mut first)).await {
-                Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => {
-                    tracing::info!(%peer, "TLS ClientHello on a plaintext port: closing (the client may retry without TLS; serve with --tls to accept TLS)");
-                    return;
-                }
-                Ok(Ok(0)) | Ok(Err(_)) => return,
-                Err(_) => {
-                    let _ = stream.write_all(&timeout_packet().to_line()).await;
-                    tracing::info!(%peer, "no auth within the handshake deadline: closing");
-                    return;
-                }
-                Ok(Ok(_)) => {}
-            }
-            Session::new(stream, peer, ctx, None)
-                .run(deadline, slot)
-                .await;
-        }
-        Some(acceptor) => {
-            let mut first = [0u8; 1];
-            match timeout_at(deadline, stream.peek(&mut first)).await {
-                Ok(Ok(1)) if first[0] != TLS_HANDSHAKE => {
-                    tracing::info!(%peer, "plaintext on the TLS port: closing (the client must use --tls)");
-                    let mut stream = stream;
-                    let msg = Packet::error(
-                        codes::TLS_REQUIRED,
-                        "this server speaks TLS only: connect with --tls (and --cert or --tls-insecure)",
-                    );
-                    let _ = stream.write_all(&msg.to_line()).await;
-                    return;
-                }
-                Ok(Ok(1)) => {}
-                Ok(_) => return,
-                Err(_) => {
-                    tracing::info!(%peer, "no TLS handshake within the deadline: closing");
-                    return;
-                }
-            }
-            match timeout_at(deadline, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => {
-                    let bound = ctx.secure.is_some().then(|| Bound::new(&tls));
-                    let hello = ctx.hello(bound.as_ref().map(|b| &b.challenge));
-                    let mut session = Session::new(tls, peer, ctx.clone(), bound);
-                    if session.send(&hello).await.is_ok() {
-                        session.run(deadline, slot).await;
-                    }
-                }
-                Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),
-                Err(_) => {
-                    tracing::info!(%peer, "TLS handshake did not finish within the deadline: closing")
-                }
-            }
-        }
+async fn wait_idle(timer: &mut Option<std::pin::Pin<Box<tokio::time::Sleep>>>) {
+    match timer {
+        Some(t) => t.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 
-fn timeout_packet() -> Packet {
+pub(super) fn timeout_packet() -> Packet {
     Packet::error(
         codes::TIMEOUT,
         "no auth packet within the handshake deadline",
@@ -134,7 +65,7 @@ pub(super) struct Bound {
 }
 
 impl Bound {
-    fn new<IO>(tls: &tokio_rustls::server::TlsStream<IO>) -> Bound {
+    pub(super) fn new<IO>(tls: &tokio_rustls::server::TlsStream<IO>) -> Bound {
         let mut binding = [0u8; 32];
         // Only fails before the handshake completes; it has completed here.
         let _ = tls
@@ -159,7 +90,7 @@ pub(super) struct Session<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
-    fn new(stream: S, peer: SocketAddr, ctx: Arc<Ctx>, bound: Option<Bound>) -> Self {
+    pub(super) fn new(stream: S, peer: SocketAddr, ctx: Arc<Ctx>, bound: Option<Bound>) -> Self {
         let (r, w) = tokio::io::split(stream);
         let codec = protocol::FrameCodec::new(ctx.limits.max_frame_bytes);
         Session {
@@ -172,9 +103,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         }
     }
 
-    pub(super) async fn send(&mut self, packet: &Packet) -> std::io::Result<()> {
+    pub(super) fn send(&mut self, packet: &Packet) -> BoxFuture<'_, std::io::Result<()>> {
         let line = packet.to_line();
-        self.write(&line).await
+        Box::pin(async move { self.write(&line).await })
     }
 
     async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
@@ -194,16 +125,19 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     }
 
     /// Say why, then close (best effort: the peer may not be reading).
-    pub(super) async fn close_with(&mut self, packet: Packet) {
-        let line = packet.to_line();
-        let _ = timeout(Duration::from_millis(500), async {
-            let _ = self.writer.write_all(&line).await;
-            let _ = self.writer.shutdown().await;
+    pub(super) fn close_with(&mut self, packet: Packet) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let line = packet.to_line();
+            let _ = timeout(Duration::from_millis(500), async {
+                let _ = self.writer.write_all(&line).await;
+                let _ = self.writer.shutdown().await;
+            })
+            .await;
         })
-        .await;
     }
 
-    async fn run(mut self, deadline: Instant, slot: Option<OwnedSemaphorePermit>) {
+    /// Authenticate, join, chat, leave. (`hello` was said by the transport.)
+    pub(super) async fn run(mut self, deadline: Instant, slot: Option<OwnedSemaphorePermit>) {
         if slot.is_none() {
             tracing::warn!(peer = %self.peer, limit = self.ctx.limits.max_clients, "server full (limits.max_clients): refusing");
             let full = Packet::error(codes::SERVER_FULL, "the server is full: try again later");
@@ -211,7 +145,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             self.close_with(Packet::bye("server full")).await;
             return;
         }
-        let name = match timeout_at(deadline, self.authenticate()).await {
+        let name = match timeout_at(deadline, Box::pin(self.authenticate())).await {
             Ok(Ok(name)) => name,
             Ok(Err(end)) => {
                 tracing::debug!(peer = %self.peer, "closed before joining: {end}");
@@ -236,93 +170,107 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     /// The next packet, `None` for one that was refused but does not end the
     /// session; `Err` when the session must end (after telling the peer).
     pub(super) async fn next_packet(&mut self) -> Result<Option<Packet>, End> {
-        let line = match self.reader.next().await {
+        let parsed = match self.reader.next().await {
             None => return Err(End::Closed),
-            Some(Ok(line)) => line,
+            Some(Ok(line)) => protocol::parse(&line),
             Some(Err(e)) => return Err(self.frame_error(e).await),
         };
-        match protocol::parse(&line) {
+        match parsed {
             Ok(p) => Ok(Some(p)),
-            Err(ParseError::BadPacket(m)) => {
-                let e = Packet::error(codes::BAD_PACKET, format!("malformed packet: {m}"));
-                self.send(&e).await.map_err(End::Io)?;
-                Ok(None)
-            }
-            Err(ParseError::BadFrame(m)) => {
-                tracing::info!(peer = %self.peer, "not a JSON object line: closing");
-                let e = Packet::error(
-                    codes::BAD_FRAME,
-                    format!("every line must be one JSON object in UTF-8 ({m}); closing"),
-                );
-                self.close_with(e).await;
-                Err(End::Protocol("bad frame"))
-            }
+            Err(e) => self.refuse(e).await,
         }
     }
 
-    async fn frame_error(&mut self, e: FrameError) -> End {
-        match e {
-            FrameError::TooLong { limit } => {
-                tracing::info!(peer = %self.peer, limit, "line over limits.max_frame_bytes: closing");
-                let msg =
-                    format!("line longer than {limit} bytes (limits.max_frame_bytes); closing");
-                self.close_with(Packet::error(codes::TOO_LONG, msg)).await;
-                End::Protocol("frame too long")
+    /// Answer a line that is not a packet (boxed: rare, and its state would
+    /// otherwise be carried by every idle session).
+    fn refuse(&mut self, e: ParseError) -> BoxFuture<'_, Result<Option<Packet>, End>> {
+        Box::pin(async move {
+            match e {
+                ParseError::BadPacket(m) => {
+                    let e = Packet::error(codes::BAD_PACKET, format!("malformed packet: {m}"));
+                    self.send(&e).await.map_err(End::Io)?;
+                    Ok(None)
+                }
+                ParseError::BadFrame(m) => {
+                    tracing::info!(peer = %self.peer, "not a JSON object line: closing");
+                    let e = Packet::error(
+                        codes::BAD_FRAME,
+                        format!("every line must be one JSON object in UTF-8 ({m}); closing"),
+                    );
+                    self.close_with(e).await;
+                    Err(End::Protocol("bad frame"))
+                }
             }
-            FrameError::Truncated => End::Protocol("disconnected mid-line"),
-            FrameError::Io(e) => End::Io(e),
-        }
+        })
+    }
+
+    fn frame_error(&mut self, e: FrameError) -> BoxFuture<'_, End> {
+        Box::pin(async move {
+            match e {
+                FrameError::TooLong { limit } => {
+                    tracing::info!(peer = %self.peer, limit, "line over limits.max_frame_bytes: closing");
+                    let msg =
+                        format!("line longer than {limit} bytes (limits.max_frame_bytes); closing");
+                    self.close_with(Packet::error(codes::TOO_LONG, msg)).await;
+                    End::Protocol("frame too long")
+                }
+                FrameError::Truncated => End::Protocol("disconnected mid-line"),
+                FrameError::Io(e) => End::Io(e),
+            }
+        })
     }
 
     /// The session loop: client lines in, room frames out.
-    async fn chat(&mut self, mut joined: Joined) -> End {
+    /// Tell the client it is in, with the server's proof in a secure room.
+    fn welcome(&mut self, name: &str) -> BoxFuture<'_, std::io::Result<()>> {
         let server_proof = match (&self.ctx.secure, &self.bound) {
             (Some(room), Some(b)) => Some(crypto::b64(&room.key.server_proof(
                 &b.challenge,
                 &b.binding,
-                &joined.name,
+                name,
             ))),
             _ => None,
         };
         let ok = Packet::AuthResult(AuthResult {
             ok: true,
-            client_name: Some(joined.name.clone()),
+            client_name: Some(name.to_string()),
             server_proof,
             ..Default::default()
         });
-        if let Err(e) = self.send(&ok).await {
+        self.send(&ok)
+    }
+
+    async fn chat(&mut self, mut joined: Joined) -> End {
+        if let Err(e) = self.welcome(&joined.name).await {
             return End::Io(e);
         }
         let idle = self.ctx.idle_timeout;
-        let mut idle_at = idle.map(|d| Instant::now() + d);
-        let shutdown = self.ctx.shutdown.clone();
+        // Allocated only when an idle timeout is configured.
+        let mut idle_timer = idle.map(|d| Box::pin(tokio::time::sleep(d)));
         loop {
-            let idle_sleep = async {
-                match idle_at {
-                    Some(t) => tokio::time::sleep_until(t).await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => {
-                    self.close_with(Packet::bye("server shutting down")).await;
-                    return End::Closed;
-                }
+                // A child of the server's shutdown token: one wait for both.
                 _ = joined.kick.cancelled() => {
+                    if self.ctx.shutdown.is_cancelled() {
+                        self.close_with(Packet::bye("server shutting down")).await;
+                        return End::Closed;
+                    }
                     self.close_with(Packet::bye("removed by the operator")).await;
                     return End::Protocol("kicked");
                 }
                 frame = joined.rx.recv() => {
-                    if let Err(end) = self.deliver(frame, &mut joined).await {
+                    if let Err(end) = Box::pin(self.deliver(frame, &mut joined)).await {
                         return end;
                     }
                 }
                 packet = self.next_packet() => {
                     match packet {
                         Ok(Some(p)) => {
-                            idle_at = idle.map(|d| Instant::now() + d);
-                            if let Err(end) = self.handle_packet(p, &joined).await {
+                            if let (Some(t), Some(d)) = (idle_timer.as_mut(), idle) {
+                                t.as_mut().reset(Instant::now() + d);
+                            }
+                            if let Err(end) = Box::pin(self.handle_packet(p, &joined)).await {
                                 return end;
                             }
                         }
@@ -330,7 +278,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         Err(end) => return end,
                     }
                 }
-                _ = idle_sleep => {
+                _ = wait_idle(&mut idle_timer) => {
                     tracing::info!(peer = %self.peer, "idle timeout (serve.timeout): closing");
                     self.close_with(Packet::bye("idle timeout")).await;
                     return End::Protocol("idle");
@@ -378,7 +326,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         }
         let out = std::mem::take(&mut self.out);
         let r = self.write(&out).await;
-        self.out = out;
+        // Keep a small buffer for the next batch; let a big one go.
+        if out.capacity() <= 8 * 1024 {
+            self.out = out;
+            self.out.clear();
+        }
         match r {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(self.too_slow().await),
@@ -386,11 +338,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         }
     }
 
-    async fn too_slow(&mut self) -> End {
-        tracing::warn!(peer = %self.peer, limit = self.ctx.limits.send_queue_bytes, "client too slow (limits.send_queue_bytes): dropping");
-        self.close_with(Packet::bye("too slow: fell too far behind the room"))
-            .await;
-        End::Protocol("too slow")
+    fn too_slow(&mut self) -> BoxFuture<'_, End> {
+        Box::pin(async move {
+            tracing::warn!(peer = %self.peer, limit = self.ctx.limits.send_queue_bytes, "client too slow (limits.send_queue_bytes): dropping");
+            self.close_with(Packet::bye("too slow: fell too far behind the room"))
+                .await;
+            End::Protocol("too slow")
+        })
     }
 
     async fn handle_packet(&mut self, packet: Packet, joined: &Joined) -> Result<(), End> {
@@ -482,7 +436,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
 }
 
 impl super::Ctx {
-    fn hello(&self, challenge: Option<&[u8; 32]>) -> Packet {
+    pub(super) fn hello(&self, challenge: Option<&[u8; 32]>) -> Packet {
         let auth = match (&self.secure, challenge) {
             (Some(room), Some(c)) => Some(room.offer(c)),
             _ => None,

@@ -1,0 +1,158 @@
+//! From an accepted TCP connection to a session: `hello` and the TLS-first
+//! probe on a plaintext port, or the TLS handshake (with the plaintext probe)
+//! on a TLS port. Every step is bounded by the handshake deadline.
+//!
+//! Memory note: a task keeps its future for the connection's whole life, and
+//! an async fn's state keeps room for every local it ever held. So set-up runs
+//! in its own boxed future that is freed when it returns, and hands back the
+//! session's (boxed) run future; the long-lived state holds only that.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{timeout_at, Instant};
+use tokio_rustls::TlsAcceptor;
+
+use super::session::{timeout_packet, Bound, Session};
+use super::Ctx;
+use crate::protocol::{codes, Packet};
+
+/// First byte of a TLS record carrying a handshake (a ClientHello).
+const TLS_HANDSHAKE: u8 = 0x16;
+
+type Run = BoxFuture<'static, ()>;
+
+/// Serve one accepted connection until it ends. Never panics on peer input.
+pub(super) async fn handle(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Ctx>,
+    slot: Option<OwnedSemaphorePermit>,
+) {
+    let _ = stream.set_nodelay(true);
+    let deadline = Instant::now() + ctx.handshake_timeout;
+    let run = match ctx.tls.clone() {
+        None => Box::pin(plain(stream, peer, ctx, slot, deadline)).await,
+        Some(acceptor) => Box::pin(over_tls(acceptor, stream, peer, ctx, slot, deadline)).await,
+    };
+    if let Some(run) = run {
+        run.await;
+    }
+}
+
+async fn plain(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Ctx>,
+    slot: Option<OwnedSemaphorePermit>,
+    deadline: Instant,
+) -> Option<Run> {
+    if stream.write_all(&ctx.hello(None).to_line()).await.is_err() {
+        return None;
+    }
+    // A legacy Python client tries TLS first: spot its ClientHello at once
+    // instead of waiting for a line that never comes.
+    let mut first = [0u8; 1];
+    match timeout_at(deadline, stream.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => {
+            tracing::info!(%peer, "TLS ClientHello on a plaintext port: closing (the client may retry without TLS; serve with --tls to accept TLS)");
+            None
+        }
+        Ok(Ok(0)) | Ok(Err(_)) => None,
+        Err(_) => {
+            let _ = stream.write_all(&timeout_packet().to_line()).await;
+            tracing::info!(%peer, "no auth within the handshake deadline: closing");
+            None
+        }
+        Ok(Ok(_)) => Some(Box::pin(
+            Session::new(stream, peer, ctx, None).run(deadline, slot),
+        )),
+    }
+}
+
+async fn over_tls(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Ctx>,
+    slot: Option<OwnedSemaphorePermit>,
+    deadline: Instant,
+) -> Option<Run> {
+    let mut first = [0u8; 1];
+    match timeout_at(deadline, stream.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] != TLS_HANDSHAKE => {
+            tracing::info!(%peer, "plaintext on the TLS port: closing (the client must use --tls)");
+            let mut stream = stream;
+            let msg = Packet::error(
+                codes::TLS_REQUIRED,
+                "this server speaks TLS only: connect with --tls (and --cert or --tls-insecure)",
+            );
+            let _ = stream.write_all(&msg.to_line()).await;
+            return None;
+        }
+        Ok(Ok(1)) => {}
+        Ok(_) => return None,
+        Err(_) => {
+            tracing::info!(%peer, "no TLS handshake within the deadline: closing");
+            return None;
+        }
+    }
+    match timeout_at(deadline, acceptor.accept(stream)).await {
+        Ok(Ok(mut tls)) => {
+            let bound = ctx.secure.is_some().then(|| Bound::new(&tls));
+            let hello = ctx.hello(bound.as_ref().map(|b| &b.challenge)).to_line();
+            let said = timeout_at(deadline, async {
+                tls.write_all(&hello).await.and(tls.flush().await)
+            })
+            .await;
+            if !matches!(said, Ok(Ok(()))) {
+                return None;
+            }
+            Some(Box::pin(
+                Session::new(tls, peer, ctx, bound).run(deadline, slot),
+            ))
+        }
+        Ok(Err(e)) => {
+            tracing::info!(%peer, "TLS handshake failed: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::info!(%peer, "TLS handshake did not finish within the deadline: closing");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connected client keeps these futures for its whole life: their
+    /// size is idle memory per client (docs/BENCHMARKS.md). Guard the budget.
+    #[tokio::test]
+    async fn long_lived_futures_stay_small() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = l.local_addr().unwrap();
+        let _c = TcpStream::connect(a).await.unwrap();
+        let (s, peer) = l.accept().await.unwrap();
+        let ctx = Arc::new(Ctx::for_tests());
+        let task = handle(s, peer, ctx.clone(), None);
+        let task_size = std::mem::size_of_val(&task);
+        let _c2 = TcpStream::connect(a).await.unwrap();
+        let (s2, _) = l.accept().await.unwrap();
+        let run = Session::new(s2, peer, ctx, None).run(Instant::now(), None);
+        let run_size = std::mem::size_of_val(&run);
+        assert!(
+            task_size <= 256,
+            "the per-connection task future grew to {task_size} bytes"
+        );
+        assert!(
+            run_size <= 1536,
+            "the session future grew to {run_size} bytes"
+        );
+    }
+}
