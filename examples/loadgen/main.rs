@@ -285,13 +285,26 @@ async fn send(
         let offset = i.mul_f64(me as f64 / plan.senders as f64);
         tokio::time::interval_at(tokio::time::Instant::now() + offset, i)
     });
+    // A server that loses lines (ncat does) can starve the window: after a
+    // second without progress this sender stops waiting, so the run ends.
+    let mut flow = true;
     for seq in 0..count {
         if let Some(t) = ticker.as_mut() {
             t.tick().await;
-        } else {
-            while seq >= slowest(&progress, me, plan).saturating_add(plan.window) {
+        } else if flow {
+            let mut seen = slowest(&progress, me, plan);
+            let mut since = Instant::now();
+            while seq >= seen.saturating_add(plan.window) {
                 conn::flush(&mut w, &mut buf).await?;
                 let _ = tokio::time::timeout(Duration::from_millis(100), wake[me].notified()).await;
+                let now = slowest(&progress, me, plan);
+                if now != seen {
+                    (seen, since) = (now, Instant::now());
+                } else if since.elapsed() > Duration::from_secs(1) {
+                    eprintln!("sender {me}: a receiver stopped progressing at message {now}; sending on without flow control");
+                    flow = false;
+                    break;
+                }
             }
         }
         let id = Id {

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Side-by-side load runs on this machine, loopback only, bounded in time:
+# tcpplay (plaintext, TLS, secure) and `ncat --chat`, same parameters, back to
+# back. Writes docs/BENCHMARKS.md's generated section (between the markers).
+#
+#   bash benches/compare.sh            # full run (~3 minutes on 2 cores)
+#   QUICK=1 bash benches/compare.sh    # smaller runs, for a smoke test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MSGS=${MSGS:-1000}
+IDLE=${IDLE:-10000}
+if [ -n "${QUICK:-}" ]; then MSGS=200; IDLE=1000; fi
+
+cargo build --release --quiet --bin tcpplay --example loadgen --example kdf_time
+BIN=target/release/tcpplay
+LG=target/release/examples/loadgen
+if ! command -v ncat >/dev/null 2>&1; then
+  echo "installing ncat (Debian package) for the comparison"
+  (apt-get update -qq && apt-get install -y -qq ncat) >/dev/null || echo "ncat unavailable: its rows will be empty"
+fi
+ulimit -n "$(ulimit -Hn)" || true
+
+WORK=$(mktemp -d)
+RESULTS="$WORK/results.jsonl"
+SERVER_PID=""
+cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+"$BIN" gen-cert --out-dir "$WORK" >/dev/null
+echo "bench room password" > "$WORK/pw"; chmod 600 "$WORK/pw"
+
+start_tcpplay() { # mode -> sets SERVER_PID and PORT
+  local args=(serve --bind 127.0.0.1 --port 0 --quiet)
+  case "$1" in
+    tls) args+=(--tls --cert "$WORK/cert.pem" --key "$WORK/key.pem") ;;
+    secure) args+=(--secure --password-file "$WORK/pw" --cert "$WORK/cert.pem" --key "$WORK/key.pem") ;;
+  esac
+  TCPPLAY_LIMITS__MAX_CLIENTS=20000 "$BIN" "${args[@]}" >"$WORK/server.out" 2>"$WORK/server.err" </dev/null &
+  SERVER_PID=$!
+  for _ in $(seq 100); do grep -q "listening on" "$WORK/server.out" 2>/dev/null && break; sleep 0.1; done
+  PORT=$(grep -o '127.0.0.1:[0-9]*' "$WORK/server.out" | head -1 | cut -d: -f2)
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+start_ncat() {
+  PORT=$(free_port)
+  ncat --chat --max-conns 20000 -l 127.0.0.1 "$PORT" >/dev/null 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$PORT" 2>/dev/null && break
+    sleep 0.1
+  done
+}
+stop() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
+
+run() { # label server-mode loadgen-mode loadgen-args...
+  local label=$1 smode=$2 lmode=$3; shift 3
+  if [ "$smode" = ncat ]; then
+    command -v ncat >/dev/null 2>&1 || return 0
+    start_ncat
+  else
+    start_tcpplay "$smode"
+  fi
+  local extra=()
+  [ "$lmode" = secure ] && extra=(--password "bench room password")
+  [ "$lmode" = tls ] || [ "$lmode" = secure ] && extra+=(--cert "$WORK/cert.pem")
+  local args=()
+  for a in "$@"; do args+=("${a/@PID/$SERVER_PID}"); done
+  echo "== $label: loadgen --mode $lmode ${args[*]}" >&2
+  if out=$(timeout 300 "$LG" --addr "127.0.0.1:$PORT" --mode "$lmode" --json "${extra[@]}" "${args[@]}" 2>"$WORK/lg.err"); then
+    echo "$out" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); d["label"]=sys.argv[1]; print(json.dumps(d))' "$label" >>"$RESULTS"
+  else
+    echo "{\"label\": \"$label\", \"failed\": true}" >>"$RESULTS"; tail -3 "$WORK/lg.err" >&2
+  fi
+  stop
+}
+
+for c in 50 100; do
+  run "tcpplay plaintext fan-out $c" plain plain fanout --clients "$c" --messages "$MSGS"
+  run "ncat --chat fan-out $c" ncat lines fanout --clients "$c" --messages "$MSGS"
+  run "tcpplay TLS fan-out $c" tls tls fanout --clients "$c" --messages "$MSGS"
+  run "tcpplay secure fan-out $c" secure secure fanout --clients "$c" --messages "$MSGS"
+done
+run "tcpplay plaintext paced 100" plain plain fanout --clients 100 --rate 100 --duration 20
+run "ncat --chat paced 100" ncat lines fanout --clients 100 --rate 100 --duration 20
+run "tcpplay plaintext idle $IDLE" plain plain idle --clients "$IDLE" --server-pid @PID
+run "tcpplay TLS idle $IDLE" tls tls idle --clients "$IDLE" --server-pid @PID
+
+KDF=$(target/release/examples/kdf_time)
+python3 benches/report.py "$RESULTS" "$KDF" "$MSGS"
