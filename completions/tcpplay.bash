@@ -117,7 +117,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__gen__subcmd__cert)
-            opts="-v -h --out-dir --cert-file --key-file --days --san --key-type --force --json --config --no-input --verbose --help"
+            opts="-v -h --out-dir --cert-file --key-file --days --san --key-type --lan --ca --ca-cert --ca-key --client --force --json --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -145,6 +145,18 @@ _tcpplay() {
                     ;;
                 --key-type)
                     COMPREPLY=($(compgen -W "ecdsa-p256 ecdsa-p384 ed25519" -- "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -257,7 +269,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__join)
-            opts="-p -n -v -h --host --port --name --timeout --password --password-file --tls --no-tls --cert --tls-insecure --json --config --no-input --verbose --help"
+            opts="-p -n -v -h --host --port --name --timeout --password --password-file --tls --no-tls --cert --tls-insecure --client-cert --client-key --json --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -299,6 +311,14 @@ _tcpplay() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -311,7 +331,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__serve)
-            opts="-p -q -v -h --bind --port --timeout --secure --password --password-file --tls --cert --key --quiet --config --no-input --verbose --help"
+            opts="-p -q -v -h --bind --port --timeout --secure --password --password-file --tls --cert --key --client-ca --quiet --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -346,6 +366,10 @@ _tcpplay() {
                     return 0
                     ;;
                 --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

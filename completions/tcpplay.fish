@@ -42,6 +42,7 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l password -d 'R
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l password-file -d 'Read the room password from the first line of this file' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l cert -d 'Certificate chain (PEM)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l key -d 'Private key (PEM)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l client-ca -d 'Require client certificates issued by this CA (mutual TLS; see `gen-cert --client`)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l secure -d 'Password-protected secure room (requires TLS)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l tls -d 'Serve over TLS (needs --cert and --key; see `tcpplay gen-cert`)'
@@ -56,6 +57,8 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l timeout -d 'Con
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l password -d 'Room password for a secure server (visible in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l password-file -d 'Read the room password from the first line of this file' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l cert -d 'Trust this certificate or CA (PEM) instead of the public roots; implies --tls' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l client-cert -d 'Present this client certificate (PEM) to a server that asks for one' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l client-key -d 'The client certificate\'s private key (PEM)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l tls -d 'Require TLS (never fall back to plaintext)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l no-tls -d 'Plaintext only (do not try TLS first)'
@@ -69,10 +72,15 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l cert-file -
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l key-file -d 'Private key file name or path [default: key.pem]' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l days -d 'Days of validity (browsers and Apple refuse more than 825)' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l san -d 'Extra subject alternative name: a DNS name or an IP address (repeatable)' -r
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l key-type -d 'Key algorithm' -r -f -a "ecdsa-p256\t''
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l key-type -d 'Key algorithm (RSA keys cannot be generated with this build\'s crypto backend)' -r -f -a "ecdsa-p256\t''
 ecdsa-p384\t''
 ed25519\t''"
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l ca-cert -d 'An existing CA certificate to issue from [default: OUT_DIR/ca.pem]' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l ca-key -d 'The CA\'s private key [default: OUT_DIR/ca-key.pem]' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l client -d 'Issue a client certificate for NAME (mutual TLS; needs the local CA)' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l lan -d 'Also add this machine\'s host name and LAN addresses, so other machines can verify it'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l ca -d 'Issue from a local CA (ca.pem, ca-key.pem): created once, reused after'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l force -d 'Overwrite existing files'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l json -d 'Print a JSON summary instead of text'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l no-input -d 'Never prompt; fail if a required value is missing'

@@ -120,7 +120,11 @@ async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs) ->
 fn server_tls(loaded: &Loaded) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
     let s = &loaded.settings.serve;
     match (&s.cert, &s.key) {
-        (Some(cert), Some(key)) => Ok(Some(tls::server_config(cert, key)?)),
+        (Some(cert), Some(key)) => Ok(Some(tls::server_config_mtls(
+            cert,
+            key,
+            s.client_ca.as_deref(),
+        )?)),
         (None, None) if !s.tls => Ok(None),
         (cert, _) => {
             let missing = if cert.is_none() { "--cert" } else { "--key" };
@@ -203,6 +207,7 @@ fn plan_join(loaded: &Loaded, no_input: bool) -> Result<JoinPlan> {
             timeout: secs(j.timeout),
             tls,
             trust,
+            client_auth: j.client_cert.clone().zip(j.client_key.clone()),
         },
         name,
     })

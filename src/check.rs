@@ -112,6 +112,7 @@ async fn remote(loaded: &Loaded, target: Option<&str>, report: &mut Report) -> R
         timeout: secs(j.timeout).or(Some(Duration::from_secs(10))),
         tls: if j.cert.is_some() { TlsMode::On } else { j.tls },
         trust,
+        client_auth: j.client_cert.clone().zip(j.client_key.clone()),
     };
     let start = Instant::now();
     match client::connect(&opts).await {

@@ -85,6 +85,9 @@ pub struct ServeArgs {
     /// Private key (PEM).
     #[arg(long, value_name = "PATH")]
     pub key: Option<PathBuf>,
+    /// Require client certificates issued by this CA (mutual TLS; see `gen-cert --client`).
+    #[arg(long, value_name = "PATH")]
+    pub client_ca: Option<PathBuf>,
     /// Do not echo chat lines on the console.
     #[arg(short, long)]
     pub quiet: bool,
@@ -102,6 +105,7 @@ impl ServeArgs {
         f.set_path("serve.key", self.key.as_deref());
         f.set_path("serve.password_file", self.password_file.as_deref());
         f.set("serve.quiet", self.quiet.then_some(true));
+        f.set_path("serve.client_ca", self.client_ca.as_deref());
         f
     }
 }
@@ -139,6 +143,12 @@ pub struct JoinArgs {
     /// Do not verify the server certificate (testing only: anyone can impersonate the server).
     #[arg(long)]
     pub tls_insecure: bool,
+    /// Present this client certificate (PEM) to a server that asks for one.
+    #[arg(long, value_name = "PATH", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "PATH", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// Print one JSON object per received event (for scripts).
     #[arg(long)]
     pub json: bool,
@@ -160,6 +170,8 @@ impl JoinArgs {
         f.set_path("join.cert", self.cert.as_deref());
         f.set("join.tls_insecure", self.tls_insecure.then_some(true));
         f.set_path("join.password_file", self.password_file.as_deref());
+        f.set_path("join.client_cert", self.client_cert.as_deref());
+        f.set_path("join.client_key", self.client_key.as_deref());
         f
     }
 }
@@ -188,9 +200,24 @@ pub struct GenCertArgs {
     /// Extra subject alternative name: a DNS name or an IP address (repeatable).
     #[arg(long = "san", value_name = "NAME")]
     pub sans: Vec<String>,
-    /// Key algorithm.
+    /// Key algorithm (RSA keys cannot be generated with this build's crypto backend).
     #[arg(long, value_enum, default_value_t = KeyType::EcdsaP256)]
     pub key_type: KeyType,
+    /// Also add this machine's host name and LAN addresses, so other machines can verify it.
+    #[arg(long)]
+    pub lan: bool,
+    /// Issue from a local CA (ca.pem, ca-key.pem): created once, reused after.
+    #[arg(long)]
+    pub ca: bool,
+    /// An existing CA certificate to issue from [default: OUT_DIR/ca.pem]
+    #[arg(long, value_name = "PATH", requires = "ca_key")]
+    pub ca_cert: Option<PathBuf>,
+    /// The CA's private key [default: OUT_DIR/ca-key.pem]
+    #[arg(long, value_name = "PATH", requires = "ca_cert")]
+    pub ca_key: Option<PathBuf>,
+    /// Issue a client certificate for NAME (mutual TLS; needs the local CA).
+    #[arg(long, value_name = "NAME")]
+    pub client: Option<String>,
     /// Overwrite existing files.
     #[arg(long)]
     pub force: bool,

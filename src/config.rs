@@ -51,6 +51,9 @@ pub struct ServeSettings {
     pub password_file: Option<PathBuf>,
     /// Do not echo chat lines on the server console.
     pub quiet: bool,
+    /// Require client certificates issued by this CA (mutual TLS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
 }
 
 impl Default for ServeSettings {
@@ -65,6 +68,7 @@ impl Default for ServeSettings {
             secure: false,
             password_file: None,
             quiet: false,
+            client_ca: None,
         }
     }
 }
@@ -101,6 +105,11 @@ pub struct JoinSettings {
     pub tls_insecure: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
+    /// A client certificate and key to present (mutual TLS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<PathBuf>,
 }
 
 impl Default for JoinSettings {
@@ -114,6 +123,8 @@ impl Default for JoinSettings {
             cert: None,
             tls_insecure: false,
             password_file: None,
+            client_cert: None,
+            client_key: None,
         }
     }
 }

@@ -44,21 +44,54 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
 
 /// The server's TLS configuration from a certificate chain and key file.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
+    server_config_mtls(cert, key, None)
+}
+
+/// As [`server_config`], and when `client_ca` is given, require client
+/// certificates issued by that CA (mutual TLS).
+pub fn server_config_mtls(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<Arc<ServerConfig>> {
     let chain = load_certs(cert)?;
     let key_der = load_key(key)?;
-    let config = ServerConfig::builder_with_provider(provider())
+    let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
-        .with_single_cert(chain, key_der)
-        .with_context(|| {
-            format!(
-                "certificate {} and key {} do not form a usable pair (does the key belong to the certificate?)",
-                cert.display(),
-                key.display()
+        .context("TLS protocol versions")?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let roots = roots_from(ca)?;
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider(),
             )
-        })?;
+            .build()
+            .with_context(|| {
+                format!("cannot use {} to verify client certificates", ca.display())
+            })?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder.with_single_cert(chain, key_der).with_context(|| {
+        format!(
+            "certificate {} and key {} do not form a usable pair (does the key belong to the certificate?)",
+            cert.display(),
+            key.display()
+        )
+    })?;
     Ok(Arc::new(config))
+}
+
+fn roots_from(path: &Path) -> Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    for cert in load_certs(path)? {
+        roots
+            .add(cert)
+            .with_context(|| format!("cannot trust a certificate from {}", path.display()))?;
+    }
+    Ok(roots)
 }
 
 /// How a client decides whether to trust the server's certificate.
@@ -73,27 +106,37 @@ pub enum Trust {
 }
 
 pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>> {
+    client_config_mtls(trust, None)
+}
+
+/// As [`client_config`], presenting a client certificate and key when given.
+pub fn client_config_mtls(
+    trust: &Trust,
+    client: Option<(&Path, &Path)>,
+) -> Result<Arc<ClientConfig>> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?;
-    let config = match trust {
-        Trust::PublicRoots => {
-            let roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            builder.with_root_certificates(roots).with_no_client_auth()
-        }
-        Trust::File(path) => {
-            let mut roots = RootCertStore::empty();
-            for cert in load_certs(path)? {
-                roots.add(cert).with_context(|| {
-                    format!("cannot trust a certificate from {}", path.display())
-                })?;
-            }
-            builder.with_root_certificates(roots).with_no_client_auth()
-        }
+    let builder = match trust {
+        Trust::PublicRoots => builder.with_root_certificates(RootCertStore::from_iter(
+            webpki_roots::TLS_SERVER_ROOTS.iter().cloned(),
+        )),
+        Trust::File(path) => builder.with_root_certificates(roots_from(path)?),
         Trust::Insecure => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider())))
-            .with_no_client_auth(),
+            .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider()))),
+    };
+    let config = match client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder
+            .with_client_auth_cert(load_certs(cert)?, load_key(key)?)
+            .with_context(|| {
+                format!(
+                    "client certificate {} and key {} do not form a pair",
+                    cert.display(),
+                    key.display()
+                )
+            })?,
     };
     Ok(Arc::new(config))
 }

@@ -65,6 +65,7 @@ pub async fn connect(t: &Target, name: &str) -> Result<Conn> {
             Some(c) => Trust::File(c.clone()),
             None => Trust::Insecure,
         },
+        client_auth: None,
     };
     let mut conn = client::connect(&opts).await.context("connect")?;
     let pw = t.password.clone();

@@ -36,6 +36,8 @@ pub struct ConnectOptions {
     pub timeout: Option<Duration>,
     pub tls: TlsMode,
     pub trust: Trust,
+    /// A client certificate and key to present (mutual TLS).
+    pub client_auth: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// How the transport ended up.
@@ -224,7 +226,11 @@ async fn tls_handshake(
     opts: &ConnectOptions,
 ) -> Result<(Box<dyn Stream>, TlsInfo), HandshakeError> {
     let t = target(opts);
-    let config: Arc<rustls::ClientConfig> = tls::client_config(&opts.trust)
+    let client_auth = opts
+        .client_auth
+        .as_ref()
+        .map(|(c, k)| (c.as_path(), k.as_path()));
+    let config: Arc<rustls::ClientConfig> = tls::client_config_mtls(&opts.trust, client_auth)
         .map_err(|e| HandshakeError::Client(ClientError::Other(e)))?;
     let name =
         tls::server_name(&opts.host).map_err(|e| HandshakeError::Client(ClientError::Other(e)))?;

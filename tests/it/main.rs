@@ -6,6 +6,7 @@ mod util;
 mod bad_input;
 mod chat;
 mod cli;
+mod gencert;
 mod legacy;
 mod secure;
 mod settings;
