@@ -106,8 +106,20 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             break
         }
         'tcpplay;check' {
+            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'Server host (instead of HOST:PORT)')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Server port (instead of HOST:PORT)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Server port (instead of HOST:PORT)')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Also join as NAME, run ping round trips, and leave')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Also join as NAME, run ping round trips, and leave')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Room password file (secure rooms; or TCPPLAY_PASSWORD)')
+            [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Trust this certificate or CA when verifying the server')
+            [CompletionResult]::new('--pings', '--pings', [CompletionResultType]::ParameterName, 'Ping round trips after joining')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds each network step may take')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file (see examples/tcpplay.toml)')
             [CompletionResult]::new('--local', '--local', [CompletionResultType]::ParameterName, 'Only check local settings and files; do not connect')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Probe the server named by the join settings')
+            [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'Exit 1 when there are warnings')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout (logs stay on stderr)')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail if a required value is missing')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides')

@@ -86,8 +86,18 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l json -d 'Pr
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l no-input -d 'Never prompt; fail if a required value is missing'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -s h -l help -d 'Print help'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l host -d 'Server host (instead of HOST:PORT)' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -s p -l port -d 'Server port (instead of HOST:PORT)' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -s n -l name -d 'Also join as NAME, run ping round trips, and leave' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l password-file -d 'Room password file (secure rooms; or TCPPLAY_PASSWORD)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l cert -d 'Trust this certificate or CA when verifying the server' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l pings -d 'Ping round trips after joining' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l timeout -d 'Seconds each network step may take' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l local -d 'Only check local settings and files; do not connect'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l remote -d 'Probe the server named by the join settings'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l strict -d 'Exit 1 when there are warnings'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l json -d 'Print one JSON document on stdout (logs stay on stderr)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l no-input -d 'Never prompt; fail if a required value is missing'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -s h -l help -d 'Print help'

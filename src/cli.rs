@@ -226,13 +226,57 @@ pub struct GenCertArgs {
     pub json: bool,
 }
 
+pub const CHECK_EXIT_CODES: &str = "\
+Exit codes:
+  0  every check passed (or only warnings, without --strict)
+  1  warnings only, with --strict
+  2  usage or configuration error
+  3  resolve: the host name does not resolve
+  4  connect: nothing accepts connections there
+  5  tls: TLS failed, or TLS was required and the server is plaintext
+  6  certificate: the server's certificate does not verify (untrusted, expired, wrong name)
+  7  protocol: the server does not speak tcpplay's protocol (or says nothing)
+  8  auth: joining failed (name refused, wrong password, proofs did not verify)
+  9  local: a local file or setting is broken (certificate, key, password file)";
+
 #[derive(Debug, Args)]
+#[command(after_help = CHECK_EXIT_CODES)]
 pub struct CheckArgs {
-    /// Server to probe, HOST:PORT (default: the join settings).
+    /// Server to probe, HOST:PORT. Without it (and without --host/--port/--remote) only local checks run.
     pub target: Option<String>,
     /// Only check local settings and files; do not connect.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["target", "remote"])]
     pub local: bool,
+    /// Probe the server named by the join settings.
+    #[arg(long)]
+    pub remote: bool,
+    /// Server host (instead of HOST:PORT).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Server port (instead of HOST:PORT).
+    #[arg(short, long)]
+    pub port: Option<u16>,
+    /// Also join as NAME, run ping round trips, and leave.
+    #[arg(short, long)]
+    pub name: Option<String>,
+    /// Room password file (secure rooms; or TCPPLAY_PASSWORD).
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// Trust this certificate or CA when verifying the server.
+    #[arg(long, value_name = "PATH")]
+    pub cert: Option<PathBuf>,
+    /// Ping round trips after joining.
+    #[arg(long, default_value_t = 5)]
+    pub pings: u32,
+    /// Seconds each network step may take.
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
+    /// Exit 1 when there are warnings.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print one JSON document on stdout (logs stay on stderr).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ mod util;
 
 mod bad_input;
 mod chat;
+mod check;
 mod cli;
 mod gencert;
 mod legacy;
