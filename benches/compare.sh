@@ -36,7 +36,10 @@ start_tcpplay() { # mode -> sets SERVER_PID and PORT
     tls) args+=(--tls --cert "$WORK/cert.pem" --key "$WORK/key.pem") ;;
     secure) args+=(--secure --password-file "$WORK/pw" --cert "$WORK/cert.pem" --key "$WORK/key.pem") ;;
   esac
-  TCPPLAY_LIMITS__MAX_CLIENTS=20000 "$BIN" "${args[@]}" >"$WORK/server.out" 2>"$WORK/server.err" </dev/null &
+  # Load from one loopback address: lift the per-address and per-client chat limits.
+  TCPPLAY_LIMITS__MAX_CLIENTS=20000 TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS=0 \
+  TCPPLAY_LIMITS__NEW_CONNECTIONS_PER_MINUTE=0 TCPPLAY_LIMITS__MESSAGES_PER_SECOND=0 \
+  "$BIN" "${args[@]}" >"$WORK/server.out" 2>"$WORK/server.err" </dev/null &
   SERVER_PID=$!
   for _ in $(seq 100); do grep -q "listening on" "$WORK/server.out" 2>/dev/null && break; sleep 0.1; done
   PORT=$(grep -o '127.0.0.1:[0-9]*' "$WORK/server.out" | head -1 | cut -d: -f2)

@@ -135,6 +135,14 @@ impl Default for JoinSettings {
 pub struct Limits {
     /// Connected clients at most; more get an `error` `server_full`.
     pub max_clients: usize,
+    /// Connections from one source address at most (0 = no limit).
+    pub max_clients_per_address: usize,
+    /// New connections from one source address per minute at most (0 = no limit).
+    pub new_connections_per_minute: usize,
+    /// Chat lines per second per client, refilled continuously (0 = no limit).
+    pub messages_per_second: f64,
+    /// Chat lines a client may send at once before the rate applies.
+    pub message_burst: u32,
     /// Longest line a peer may send, in bytes.
     pub max_frame_bytes: usize,
     /// Longest chat text, in characters.
@@ -157,6 +165,10 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_clients: 4096,
+            max_clients_per_address: 64,
+            new_connections_per_minute: 240,
+            messages_per_second: 10.0,
+            message_burst: 20,
             max_frame_bytes: 64 * 1024,
             max_text_chars: 4000,
             handshake_timeout: 10.0,
@@ -409,6 +421,7 @@ fn validate(l: &Loaded) -> Result<(), ConfigError> {
         ("limits.handshake_timeout", s.limits.handshake_timeout),
         ("limits.write_timeout", s.limits.write_timeout),
         ("limits.auth_block", s.limits.auth_block),
+        ("limits.messages_per_second", s.limits.messages_per_second),
     ];
     for (key, v) in secs {
         if !v.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&v) {
@@ -425,6 +438,7 @@ fn validate(l: &Loaded) -> Result<(), ConfigError> {
         ("limits.send_queue_bytes", s.limits.send_queue_bytes),
         ("limits.room_buffer", s.limits.room_buffer),
         ("limits.auth_failures", s.limits.auth_failures as usize),
+        ("limits.message_burst", s.limits.message_burst as usize),
     ];
     for (key, v) in sizes {
         if v == 0 {

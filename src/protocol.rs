@@ -174,6 +174,7 @@ pub mod codes {
     pub const TLS_REQUIRED: &str = "tls_required";
     pub const TIMEOUT: &str = "timeout";
     pub const RATE_LIMITED: &str = "rate_limited";
+    pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
     pub const DECRYPT_FAILED: &str = "decrypt_failed";
 }
 

@@ -4,6 +4,7 @@
 
 mod auth;
 mod console;
+pub mod limits;
 pub mod room;
 pub mod secure;
 mod session;
@@ -48,6 +49,10 @@ pub(crate) struct Ctx {
     quiet: bool,
     secure: Option<Arc<SecureRoom>>,
     throttle: AuthThrottle,
+    /// Open and recent connections per source address.
+    addresses: Arc<limits::Addresses>,
+    /// Every refusal, by limit (logged at shutdown).
+    counters: limits::Counters,
     /// Cancelled once at shutdown: sessions say `bye` and close.
     shutdown: CancellationToken,
 }
@@ -92,6 +97,8 @@ impl Server {
             room: Room::new(opts.limits.room_buffer, shutdown.clone()),
             secure: opts.secure,
             throttle,
+            addresses: Arc::default(),
+            counters: limits::Counters::default(),
             tls: opts.tls.map(TlsAcceptor::from),
             handshake_timeout: secs(opts.limits.handshake_timeout)
                 .unwrap_or(Duration::from_secs(3600)),
@@ -157,5 +164,6 @@ impl Server {
         {
             tracing::warn!("some clients did not take their goodbye in time; closing anyway");
         }
+        tracing::info!("refusals and drops by limit: {}", ctx.counters.summary());
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -15,6 +16,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_util::codec::FramedRead;
 
+use super::limits::{Bucket, Counters, Verdict};
 use super::room::{Frame, Joined, Sender};
 use super::Ctx;
 use crate::crypto;
@@ -25,6 +27,8 @@ use crate::protocol::{self, codes, AuthResult, Chat, FrameError, Hello, Packet, 
 const WRITE_BATCH: usize = 64 * 1024;
 /// Initial read buffer per connection: small, so idle clients cost little.
 const READ_BUF: usize = 256;
+/// How often a blocked write re-checks how far behind the room it is.
+const LAG_POLL: Duration = Duration::from_millis(200);
 
 /// Why a session ended (for the log line).
 #[derive(Debug)]
@@ -87,6 +91,10 @@ pub(super) struct Session<S> {
     pub(super) peer: SocketAddr,
     pub(super) ctx: Arc<Ctx>,
     pub(super) bound: Option<Bound>,
+    /// Chat lines allowed per second (limits.messages_per_second).
+    bucket: Bucket,
+    /// The last write found the client's socket buffer full.
+    stalled: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
@@ -98,6 +106,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             writer: w,
             out: BytesMut::new(),
             peer,
+            bucket: Bucket::new(&ctx.limits),
+            stalled: false,
             ctx,
             bound,
         }
@@ -108,19 +118,39 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         Box::pin(async move { self.write(&line).await })
     }
 
+    /// Write and flush. A write that cannot finish at once means the client's
+    /// socket buffer is full: remembered in `stalled` for the lag check.
     async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_behind(bytes, None).await
+    }
+
+    /// As [`write`](Self::write); `upto` is the room offset this batch ends at:
+    /// while the write is blocked, the session gives up as soon as the room is
+    /// more than `limits.send_queue_bytes` past it (not only after the timeout).
+    async fn write_behind(&mut self, bytes: &[u8], upto: Option<u64>) -> std::io::Result<()> {
         let w = &mut self.writer;
-        match timeout(self.ctx.write_timeout, async {
+        let mut fut = std::pin::pin!(async {
             w.write_all(bytes).await?;
             w.flush().await
-        })
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "write timed out",
-            )),
+        });
+        if let Some(r) = fut.as_mut().now_or_never() {
+            self.stalled = false;
+            return r;
+        }
+        self.stalled = true;
+        let too_slow = || std::io::Error::new(std::io::ErrorKind::TimedOut, "client too slow");
+        let deadline = Instant::now() + self.ctx.write_timeout;
+        let (room, limit) = (&self.ctx.room, self.ctx.limits.send_queue_bytes as u64);
+        loop {
+            tokio::select! {
+                r = fut.as_mut() => return r,
+                _ = tokio::time::sleep(LAG_POLL) => {
+                    let behind = upto.is_some_and(|u| room.published().saturating_sub(u) > limit);
+                    if behind || Instant::now() >= deadline {
+                        return Err(too_slow());
+                    }
+                }
+            }
         }
     }
 
@@ -295,14 +325,20 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     ) -> Result<(), End> {
         let mut next = first;
         self.out.clear();
+        let mut upto;
         loop {
             match next {
                 Ok(frame) => {
+                    upto = frame.end;
                     if frame.to.is_some_and(|to| to != joined.id) {
                         // Addressed to someone else.
-                    } else if self.ctx.room.published() - frame.end
-                        > self.ctx.limits.send_queue_bytes as u64
+                    } else if self.stalled
+                        && self.ctx.room.published() - frame.end
+                            > self.ctx.limits.send_queue_bytes as u64
                     {
+                        // Behind the room by more than allowed, and not taking
+                        // what we write: too slow. (Merely behind because this
+                        // task was not scheduled yet is not the client's fault.)
                         return Err(self.too_slow().await);
                     } else {
                         self.out.extend_from_slice(&frame.bytes);
@@ -325,7 +361,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             return Ok(());
         }
         let out = std::mem::take(&mut self.out);
-        let r = self.write(&out).await;
+        let r = self.write_behind(&out, Some(upto)).await;
         // Keep a small buffer for the next batch; let a big one go.
         if out.capacity() <= 8 * 1024 {
             self.out = out;
@@ -349,6 +385,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
 
     async fn handle_packet(&mut self, packet: Packet, joined: &Joined) -> Result<(), End> {
         match packet {
+            Packet::Chat(_) if self.rate_limited() != Verdict::Pass => self.refuse_rate().await,
             Packet::Chat(chat) if self.ctx.secure.is_some() => {
                 self.relay_sealed(chat, joined).await
             }
@@ -415,6 +452,32 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         };
         self.ctx.room.chat(sender, None, chat.payload);
         Ok(())
+    }
+
+    fn rate_limited(&mut self) -> Verdict {
+        let limits = self.ctx.limits.clone();
+        self.bucket.take(&limits)
+    }
+
+    /// Over the rate: drop the line and say so; flooding on: disconnect.
+    fn refuse_rate(&mut self) -> BoxFuture<'_, Result<(), End>> {
+        Box::pin(async move {
+            let l = &self.ctx.limits;
+            let (rate, burst) = (l.messages_per_second, l.message_burst);
+            if self.bucket.flooding(l) {
+                Counters::bump(&self.ctx.counters.flooding);
+                tracing::warn!(peer = %self.peer, rate, "flooding past limits.messages_per_second: disconnecting");
+                self.close_with(Packet::bye("flooding: too many messages"))
+                    .await;
+                return Err(End::Protocol("flooding"));
+            }
+            Counters::bump(&self.ctx.counters.rate_limited);
+            tracing::info!(peer = %self.peer, rate, burst, "line dropped: over limits.messages_per_second");
+            let msg = format!("slow down: at most {rate} lines per second (bursts of {burst}); this line was not sent");
+            self.send(&Packet::error(codes::RATE_LIMITED, msg))
+                .await
+                .map_err(End::Io)
+        })
     }
 
     fn check_text(&self, text: &str) -> Option<Packet> {

@@ -17,6 +17,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsAcceptor;
 
+use super::limits::{AddrRefusal, Counters};
 use super::session::{timeout_packet, Bound, Session};
 use super::Ctx;
 use crate::protocol::{codes, Packet};
@@ -34,6 +35,10 @@ pub(super) async fn handle(
     slot: Option<OwnedSemaphorePermit>,
 ) {
     let _ = stream.set_nodelay(true);
+    let _guard = match ctx.addresses.admit(peer.ip(), &ctx.limits) {
+        Ok(g) => g,
+        Err(refusal) => return Box::pin(refuse_address(stream, peer, &ctx, refusal)).await,
+    };
     let deadline = Instant::now() + ctx.handshake_timeout;
     let run = match ctx.tls.clone() {
         None => Box::pin(plain(stream, peer, ctx, slot, deadline)).await,
@@ -41,6 +46,28 @@ pub(super) async fn handle(
     };
     if let Some(run) = run {
         run.await;
+    }
+}
+
+/// Too many connections from one address: say so (in plaintext, when the
+/// server is plaintext) and close.
+async fn refuse_address(mut stream: TcpStream, peer: SocketAddr, ctx: &Ctx, refusal: AddrRefusal) {
+    let (msg, counter) = match refusal {
+        AddrRefusal::TooMany(n) => (
+            format!("too many connections from your address (limits.max_clients_per_address = {n})"),
+            &ctx.counters.per_address,
+        ),
+        AddrRefusal::TooFast(n) => (
+            format!("too many new connections from your address (limits.new_connections_per_minute = {n}): wait a minute"),
+            &ctx.counters.connection_rate,
+        ),
+    };
+    Counters::bump(counter);
+    tracing::warn!(%peer, "refused: {msg}");
+    if ctx.tls.is_none() {
+        let _ = stream
+            .write_all(&Packet::error(codes::TOO_MANY_CONNECTIONS, msg).to_line())
+            .await;
     }
 }
 
@@ -147,7 +174,7 @@ mod tests {
         let run = Session::new(s2, peer, ctx, None).run(Instant::now(), None);
         let run_size = std::mem::size_of_val(&run);
         assert!(
-            task_size <= 256,
+            task_size <= 320,
             "the per-connection task future grew to {task_size} bytes"
         );
         assert!(

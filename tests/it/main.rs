@@ -9,6 +9,7 @@ mod check;
 mod cli;
 mod gencert;
 mod legacy;
+mod limits;
 mod secure;
 mod settings;
 mod tls;

@@ -1,0 +1,180 @@
+//! Limits through the real binary: the chat rate (token bucket), connections
+//! per address, and a slow reader that is dropped while everyone else keeps up.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::util::{Peer, Server};
+
+fn server(env: &[(&str, &str)]) -> Server {
+    Server::start_with(&[], env, Arc::new(tempfile::TempDir::new().unwrap()))
+}
+
+#[test]
+fn over_the_rate_lines_are_dropped_with_rate_limited_and_a_flood_is_disconnected() {
+    let mut s = server(&[
+        ("TCPPLAY_LIMITS__MESSAGES_PER_SECOND", "1"),
+        ("TCPPLAY_LIMITS__MESSAGE_BURST", "3"),
+    ]);
+    let (mut w, _) = Peer::join(s.addr, "witness");
+    let (mut f, _) = Peer::join(s.addr, "flooder");
+    for i in 0..4 {
+        f.send(json!({"type": "chat", "text": format!("line {i}")}));
+    }
+    let e = f.recv_type("error");
+    assert_eq!(e["code"], "rate_limited");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1 lines per second"),
+        "{e}"
+    );
+    // The burst went through, the fourth line did not.
+    for i in 0..3 {
+        w.recv_chat(&format!("line {i}"));
+    }
+    s.proc
+        .stderr
+        .expect("line dropped: over limits.messages_per_second");
+    // Keep flooding: disconnected with a goodbye.
+    for i in 0..20 {
+        f.send_raw(format!("{{\"type\":\"chat\",\"text\":\"flood {i}\"}}\n").as_bytes());
+    }
+    let rest = f.until_closed();
+    assert!(
+        rest.iter()
+            .any(|v| v["type"] == "bye" && v["reason"].as_str().unwrap().contains("flooding")),
+        "{rest:?}"
+    );
+    w.recv_system("flooder disconnected.");
+}
+
+#[test]
+fn connections_per_address_are_capped() {
+    let mut s = server(&[("TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS", "2")]);
+    let (_a, _) = Peer::join(s.addr, "a");
+    let (_b, _) = Peer::join(s.addr, "b");
+    let mut c = Peer::connect(s.addr);
+    let e = c.recv();
+    assert_eq!(e["type"], "error");
+    assert_eq!(e["code"], "too_many_connections");
+    assert!(c.recv_line().is_none());
+    s.proc.stderr.expect("limits.max_clients_per_address = 2");
+}
+
+/// A member on its own thread: joins, sends `share` lines (each after the echo
+/// of its previous one, as a person or a polite bot would), and reads until it
+/// has seen `expect` chat lines. Returns the round numbers it saw, in order.
+fn member(
+    addr: std::net::SocketAddr,
+    id: usize,
+    share: Vec<usize>,
+    expect: usize,
+    all_in: Arc<std::sync::Barrier>,
+) -> std::thread::JoinHandle<Vec<usize>> {
+    use std::io::{BufRead, BufReader, Write};
+    std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(crate::util::WAIT)).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap(); // hello
+        writeln!(s, "{}", json!({"type": "auth", "name": format!("p{id}")})).unwrap();
+        while !line.contains("auth_result") {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+        }
+        all_in.wait(); // nobody speaks before everyone is in the room
+        let text = "x".repeat(3000);
+        let mut seen = Vec::new();
+        let mut next = share.into_iter();
+        let mut waiting = next.next();
+        if let Some(k) = waiting {
+            writeln!(
+                s,
+                "{}",
+                json!({"type": "chat", "text": format!("{k} {text}")})
+            )
+            .unwrap();
+        }
+        while seen.len() < expect {
+            line.clear();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                let mut missing: Vec<usize> = (0..expect).filter(|r| !seen.contains(r)).collect();
+                missing.truncate(10);
+                panic!(
+                    "member p{id} stopped after {} lines; missing rounds {missing:?}",
+                    seen.len()
+                );
+            }
+            if !line.starts_with("{\"type\":\"chat\"") {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let round: usize = v["text"]
+                .as_str()
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            seen.push(round);
+            if Some(round) == waiting {
+                waiting = next.next();
+                if let Some(k) = waiting {
+                    writeln!(
+                        s,
+                        "{}",
+                        json!({"type": "chat", "text": format!("{k} {text}")})
+                    )
+                    .unwrap();
+                }
+            }
+        }
+        seen
+    })
+}
+
+#[test]
+fn a_reader_that_never_reads_is_dropped_and_the_others_get_everything() {
+    // Default send queue (1 MiB); no chat rate limit.
+    let mut s = server(&[("TCPPLAY_LIMITS__MESSAGES_PER_SECOND", "0")]);
+    let (_stalled, _) = Peer::join(s.addr, "stalled"); // never reads again
+                                                       // 7.2 MB of chat: past the stalled client's kernel buffers and its 1 MiB allowance.
+    const N: usize = 2400;
+    const M: usize = 5;
+    let all_in = Arc::new(std::sync::Barrier::new(M));
+    let members: Vec<_> = (0..M)
+        .map(|i| {
+            member(
+                s.addr,
+                i,
+                (0..N).filter(|r| r % M == i).collect(),
+                N,
+                all_in.clone(),
+            )
+        })
+        .collect();
+    for h in members {
+        let got = match h.join() {
+            Ok(g) => g,
+            Err(_) => {
+                s.proc.child.kill().unwrap();
+                panic!("server log: {:#?}", s.proc.stderr.rest());
+            }
+        };
+        assert_eq!(got.len(), N, "every line reaches every member that reads");
+        for sender in 0..M {
+            let mine: Vec<usize> = got.iter().copied().filter(|r| r % M == sender).collect();
+            let want: Vec<usize> = (0..N).filter(|r| r % M == sender).collect();
+            assert_eq!(
+                mine, want,
+                "sender {sender}'s lines arrive complete and in order"
+            );
+        }
+    }
+    s.proc.stderr.expect("client too slow");
+}
