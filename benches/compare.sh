@@ -5,6 +5,9 @@
 #
 #   bash benches/compare.sh            # full run (~3 minutes on 2 cores)
 #   QUICK=1 bash benches/compare.sh    # smaller runs, for a smoke test
+#   PYTHON_HOST=/path/to/host.py bash benches/compare.sh
+#                                      # also the Python TCP-Playground server (not shipped
+#                                      # here: point at your copy of the original)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,13 +57,25 @@ start_ncat() {
     sleep 0.1
   done
 }
-stop() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
+start_python() {
+  PORT=$(free_port)
+  ( (echo n; sleep 900) | python3 -u "$PYTHON_HOST" --bind 127.0.0.1 --port "$PORT" >/dev/null 2>&1 ) &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$PORT" 2>/dev/null && break
+    sleep 0.1
+  done
+}
+stop() { pkill -P "$SERVER_PID" 2>/dev/null || true; kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
 
 run() { # label server-mode loadgen-mode loadgen-args...
   local label=$1 smode=$2 lmode=$3; shift 3
   if [ "$smode" = ncat ]; then
     command -v ncat >/dev/null 2>&1 || return 0
     start_ncat
+  elif [ "$smode" = python ]; then
+    [ -n "${PYTHON_HOST:-}" ] || return 0
+    start_python
   else
     start_tcpplay "$smode"
   fi
@@ -81,13 +96,37 @@ run() { # label server-mode loadgen-mode loadgen-args...
 for c in 50 100; do
   run "tcpplay plaintext fan-out $c" plain plain fanout --clients "$c" --messages "$MSGS"
   run "ncat --chat fan-out $c" ncat lines fanout --clients "$c" --messages "$MSGS"
+  run "Python TCP-Playground fan-out $c" python plain fanout --clients "$c" --messages 100
   run "tcpplay TLS fan-out $c" tls tls fanout --clients "$c" --messages "$MSGS"
   run "tcpplay secure fan-out $c" secure secure fanout --clients "$c" --messages "$MSGS"
 done
+# A secure payload (base64 of nonce + ciphertext + tag) of a 100-byte text is 188
+# bytes: TLS with 188-byte texts moves the same bytes per line as secure mode.
+run "tcpplay TLS fan-out 50, 188-byte texts" tls tls fanout --clients 50 --messages "$MSGS" --bytes 188
 run "tcpplay plaintext paced 100" plain plain fanout --clients 100 --rate 100 --duration 20
 run "ncat --chat paced 100" ncat lines fanout --clients 100 --rate 100 --duration 20
+run "Python TCP-Playground paced 100" python plain fanout --clients 100 --rate 100 --duration 20
 run "tcpplay plaintext idle $IDLE" plain plain idle --clients "$IDLE" --server-pid @PID
 run "tcpplay TLS idle $IDLE" tls tls idle --clients "$IDLE" --server-pid @PID
+
+# Scale: SCALE clients connected and joined, and 100 more chatting at 10 msg/s
+# among them (every line goes to all SCALE+100 members).
+SCALE=${SCALE:-19000}; [ -n "${QUICK:-}" ] && SCALE=2000
+start_tcpplay plain
+"$LG" --addr "127.0.0.1:$PORT" --json idle --clients "$SCALE" --hold 60 --server-pid "$SERVER_PID" >"$WORK/idle.json" 2>"$WORK/idle.err" &
+IDLE_PID=$!
+for _ in $(seq 600); do [ -s "$WORK/idle.json" ] && break; sleep 0.1; done
+if [ -s "$WORK/idle.json" ]; then
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["label"]="tcpplay scale: %d idle clients" % d["clients"]; print(json.dumps(d))' "$WORK/idle.json" >>"$RESULTS"
+  echo "== scale: paced chat beside $SCALE idle clients" >&2
+  if out=$(timeout 120 "$LG" --addr "127.0.0.1:$PORT" --json fanout --clients 100 --rate 10 --duration 15 2>>"$WORK/lg.err"); then
+    echo "$out" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); d["label"]="tcpplay paced 100 beside %s idle" % sys.argv[1]; print(json.dumps(d))' "$SCALE" >>"$RESULTS"
+  fi
+else
+  echo "{\"label\": \"tcpplay scale: $SCALE idle clients\", \"failed\": true}" >>"$RESULTS"; tail -3 "$WORK/idle.err" >&2
+fi
+kill "$IDLE_PID" 2>/dev/null || true; wait "$IDLE_PID" 2>/dev/null || true
+stop
 
 KDF=$(target/release/examples/kdf_time)
 python3 benches/report.py "$RESULTS" "$KDF" "$MSGS"
