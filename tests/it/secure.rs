@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tcpplay::crypto::{self, KdfParams, RoomKey};
 
-use crate::util::{make_cert, CertFiles, Peer, Server};
+use crate::util::{make_cert, tls_once, CertFiles, Peer, Server};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -182,30 +182,16 @@ fn plaintext_chat_in_a_secure_room_is_refused() {
 /// real server: what a man in the middle does.
 fn mitm_proxy(upstream: SocketAddr, upstream_cert: &Path) -> (SocketAddr, CertFiles) {
     let own = make_cert();
-    let acceptor =
-        tokio_rustls::TlsAcceptor::from(tcpplay::tls::server_config(&own.cert, &own.key).unwrap());
     let connector = tokio_rustls::TlsConnector::from(
         tcpplay::tls::client_config(&tcpplay::tls::Trust::File(upstream_cert.to_path_buf()))
             .unwrap(),
     );
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            // One victim is enough; the relay ends with it.
-            let (s, _) = listener.accept().await.unwrap();
-            let mut down = acceptor.accept(s).await.unwrap();
-            let up = tokio::net::TcpStream::connect(upstream).await.unwrap();
-            let name = tcpplay::tls::server_name("localhost").unwrap();
-            let mut up = connector.connect(name, up).await.unwrap();
-            let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
-        });
+    // One victim is enough; the relay ends with it.
+    let addr = tls_once(&own, move |mut down| async move {
+        let up = tokio::net::TcpStream::connect(upstream).await.unwrap();
+        let name = tcpplay::tls::server_name("localhost").unwrap();
+        let mut up = connector.connect(name, up).await.unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
     });
     (addr, own)
 }
@@ -263,33 +249,17 @@ fn a_tampered_payload_is_shown_as_undecryptable_not_as_text() {
 
 /// A TLS server that offers absurd Argon2 parameters.
 fn hostile_server(cert: &CertFiles) -> SocketAddr {
-    let acceptor = tokio_rustls::TlsAcceptor::from(
-        tcpplay::tls::server_config(&cert.cert, &cert.key).unwrap(),
-    );
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+    tls_once(cert, |mut tls| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let hello = json!({"type": "hello", "secure": true, "proto": 1, "server": "evil/1",
+            "auth": {"kdf": "argon2id", "m_kib": 4_000_000u32, "t": 1000, "p": 1,
+                     "salt": crypto::b64(&[1; 16]), "challenge": crypto::b64(&[2; 32])}});
+        tls.write_all(format!("{hello}\n").as_bytes())
+            .await
             .unwrap();
-        rt.block_on(async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let (s, _) = listener.accept().await.unwrap();
-            let mut tls = acceptor.accept(s).await.unwrap();
-            let hello = json!({"type": "hello", "secure": true, "proto": 1, "server": "evil/1",
-                "auth": {"kdf": "argon2id", "m_kib": 4_000_000u32, "t": 1000, "p": 1,
-                         "salt": crypto::b64(&[1; 16]), "challenge": crypto::b64(&[2; 32])}});
-            tls.write_all(format!("{hello}\n").as_bytes())
-                .await
-                .unwrap();
-            let mut buf = [0u8; 256];
-            let _ = tls.read(&mut buf).await;
-        });
-    });
-    addr
+        let mut buf = [0u8; 256];
+        let _ = tls.read(&mut buf).await;
+    })
 }
 
 #[test]
@@ -374,30 +344,15 @@ fn the_python_clients_password_is_refused_with_a_reason_and_never_logged() {
 #[test]
 fn tcpplay_join_refuses_a_legacy_python_secure_server() {
     let cert = make_cert();
-    let acceptor = tokio_rustls::TlsAcceptor::from(
-        tcpplay::tls::server_config(&cert.cert, &cert.key).unwrap(),
-    );
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+    let addr = tls_once(&cert, move |mut tls| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        tls.write_all(b"{\"type\":\"hello\",\"secure\":true}\n")
+            .await
             .unwrap();
-        rt.block_on(async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let (s, _) = listener.accept().await.unwrap();
-            let mut tls = acceptor.accept(s).await.unwrap();
-            tls.write_all(b"{\"type\":\"hello\",\"secure\":true}\n")
-                .await
-                .unwrap();
-            let mut got = Vec::new();
-            let _ = tls.read_to_end(&mut got).await;
-            let _ = tx.send(got);
-        });
+        let mut got = Vec::new();
+        let _ = tls.read_to_end(&mut got).await;
+        let _ = tx.send(got);
     });
     let home = tempfile::TempDir::new().unwrap();
     let mut cmd = crate::util::tcpplay(home.path());

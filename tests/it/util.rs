@@ -432,3 +432,32 @@ impl Peer {
         (p, name)
     }
 }
+
+/// A TLS server on 127.0.0.1 that accepts one connection, completes the
+/// handshake with `cert`, and hands the stream to `serve` on its own thread.
+pub fn tls_once<F, Fut>(cert: &CertFiles, serve: F) -> SocketAddr
+where
+    F: FnOnce(tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let acceptor = tokio_rustls::TlsAcceptor::from(
+        tcpplay::tls::server_config(&cert.cert, &cert.key).unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let (s, _) = listener.accept().await.unwrap();
+            if let Ok(tls) = acceptor.accept(s).await {
+                serve(tls).await;
+            }
+        });
+    });
+    addr
+}
