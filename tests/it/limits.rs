@@ -178,3 +178,43 @@ fn a_reader_that_never_reads_is_dropped_and_the_others_get_everything() {
     }
     s.proc.stderr.expect("client too slow");
 }
+
+#[test]
+fn an_idle_client_gets_a_goodbye_after_serve_timeout() {
+    let s = Server::start_with(
+        &["--timeout", "1"],
+        &[],
+        Arc::new(tempfile::TempDir::new().unwrap()),
+    );
+    let (mut idle, _) = Peer::join(s.addr, "sleepy");
+    let rest = idle.until_closed();
+    assert!(
+        rest.iter()
+            .any(|v| v["type"] == "bye" && v["reason"] == "idle timeout"),
+        "{rest:?}"
+    );
+}
+
+#[test]
+fn a_hundred_silent_connections_do_not_stop_a_normal_join() {
+    let mut s = server(&[
+        ("TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS", "0"),
+        ("TCPPLAY_LIMITS__HANDSHAKE_TIMEOUT", "2"),
+    ]);
+    // Slowloris: connect and never say anything (not even finish a line).
+    let silent: Vec<std::net::TcpStream> = (0..100)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+            std::io::Write::write_all(&mut c, b"{\"type\":\"au").unwrap();
+            c
+        })
+        .collect();
+    let (mut ok, _) = Peer::join(s.addr, "normal");
+    ok.send(json!({"type": "chat", "text": "not held up"}));
+    ok.recv_chat("not held up");
+    // And the silent ones are cut off at the handshake deadline.
+    s.proc
+        .stderr
+        .expect("no successful auth within the handshake deadline");
+    drop(silent);
+}
