@@ -428,3 +428,90 @@ mod tests {
         assert!(matches!(c.decode_eof(&mut buf), Err(FrameError::Truncated)));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        // Any Unicode, newlines and quotes included: framing must still hold.
+        proptest::string::string_regex("(?s).{0,40}").unwrap()
+    }
+
+    fn opt<T: std::fmt::Debug + Clone + 'static>(s: impl Strategy<Value = T> + 'static) -> BoxedStrategy<Option<T>> {
+        proptest::option::of(s).boxed()
+    }
+
+    fn packet() -> impl Strategy<Value = Packet> {
+        let auth_params = (text(), any::<u32>(), any::<u32>(), any::<u32>(), text(), text()).prop_map(
+            |(kdf, m_kib, t, p, salt, challenge)| AuthParams { kdf, m_kib, t, p, salt, challenge },
+        );
+        prop_oneof![
+            (any::<bool>(), opt(any::<u32>()), opt(text()), opt(auth_params))
+                .prop_map(|(secure, proto, server, auth)| Packet::Hello(Hello { secure, proto, server, auth })),
+            (text(), opt(text()), opt(text())).prop_map(|(name, password, proof)| Packet::Auth(Auth { name, password, proof })),
+            (any::<bool>(), opt(text()), opt(text()), opt(text()), opt(text())).prop_map(
+                |(ok, client_name, reason, code, server_proof)| Packet::AuthResult(AuthResult {
+                    ok,
+                    client_name,
+                    reason,
+                    code,
+                    server_proof
+                })
+            ),
+            (any::<bool>(), opt(text()), opt(any::<u16>()), opt(text()), opt(text()), opt(any::<u64>()), opt(any::<u64>()))
+                .prop_map(|(encrypted, from, port, text, payload, id, ts)| Packet::Chat(Chat {
+                    encrypted,
+                    from,
+                    port,
+                    text,
+                    payload,
+                    id,
+                    ts
+                })),
+            (any::<bool>(), text()).prop_map(|(encrypted, text)| Packet::System(System { encrypted, text })),
+            any::<u64>().prop_map(|total| Packet::Count(Count { total })),
+            (text(), text()).prop_map(|(code, message)| Packet::Error(ErrorPacket { code, message })),
+            text().prop_map(|reason| Packet::Bye(Bye { reason })),
+            opt(any::<u64>()).prop_map(|token| Packet::Ping(Ping { token })),
+            opt(any::<u64>()).prop_map(|token| Packet::Pong(Ping { token })),
+            Just(Packet::Unknown),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_packet_round_trips_as_one_line(p in packet()) {
+            let line = p.to_line();
+            prop_assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1, "one frame, one newline");
+            let mut codec = FrameCodec::new(1 << 20);
+            let mut buf = BytesMut::from(&line[..]);
+            let frame = codec.decode(&mut buf).unwrap().unwrap();
+            prop_assert_eq!(parse(&frame).unwrap(), p);
+        }
+
+        #[test]
+        fn random_bytes_never_panic_and_never_grow_the_buffer(
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..20)
+        ) {
+            let max = 256;
+            let mut codec = FrameCodec::new(max);
+            let mut buf = BytesMut::new();
+            'feed: for chunk in chunks {
+                buf.extend_from_slice(&chunk);
+                loop {
+                    match codec.decode(&mut buf) {
+                        Ok(Some(line)) => {
+                            prop_assert!(line.len() <= max);
+                            let _ = parse(&line);
+                        }
+                        Ok(None) => break,
+                        Err(_) => break 'feed, // the session closes here
+                    }
+                }
+                prop_assert!(buf.len() <= max, "a partial line is bounded");
+            }
+        }
+    }
+}
