@@ -439,40 +439,90 @@ mod properties {
         proptest::string::string_regex("(?s).{0,40}").unwrap()
     }
 
-    fn opt<T: std::fmt::Debug + Clone + 'static>(s: impl Strategy<Value = T> + 'static) -> BoxedStrategy<Option<T>> {
+    fn opt<T: std::fmt::Debug + Clone + 'static>(
+        s: impl Strategy<Value = T> + 'static,
+    ) -> BoxedStrategy<Option<T>> {
         proptest::option::of(s).boxed()
     }
 
     fn packet() -> impl Strategy<Value = Packet> {
-        let auth_params = (text(), any::<u32>(), any::<u32>(), any::<u32>(), text(), text()).prop_map(
-            |(kdf, m_kib, t, p, salt, challenge)| AuthParams { kdf, m_kib, t, p, salt, challenge },
-        );
+        let auth_params = (
+            text(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            text(),
+            text(),
+        )
+            .prop_map(|(kdf, m_kib, t, p, salt, challenge)| AuthParams {
+                kdf,
+                m_kib,
+                t,
+                p,
+                salt,
+                challenge,
+            });
         prop_oneof![
-            (any::<bool>(), opt(any::<u32>()), opt(text()), opt(auth_params))
-                .prop_map(|(secure, proto, server, auth)| Packet::Hello(Hello { secure, proto, server, auth })),
-            (text(), opt(text()), opt(text())).prop_map(|(name, password, proof)| Packet::Auth(Auth { name, password, proof })),
-            (any::<bool>(), opt(text()), opt(text()), opt(text()), opt(text())).prop_map(
-                |(ok, client_name, reason, code, server_proof)| Packet::AuthResult(AuthResult {
-                    ok,
-                    client_name,
-                    reason,
-                    code,
-                    server_proof
-                })
-            ),
-            (any::<bool>(), opt(text()), opt(any::<u16>()), opt(text()), opt(text()), opt(any::<u64>()), opt(any::<u64>()))
-                .prop_map(|(encrypted, from, port, text, payload, id, ts)| Packet::Chat(Chat {
-                    encrypted,
-                    from,
-                    port,
-                    text,
-                    payload,
-                    id,
-                    ts
+            (
+                any::<bool>(),
+                opt(any::<u32>()),
+                opt(text()),
+                opt(auth_params)
+            )
+                .prop_map(|(secure, proto, server, auth)| Packet::Hello(Hello {
+                    secure,
+                    proto,
+                    server,
+                    auth
                 })),
-            (any::<bool>(), text()).prop_map(|(encrypted, text)| Packet::System(System { encrypted, text })),
+            (text(), opt(text()), opt(text())).prop_map(|(name, password, proof)| Packet::Auth(
+                Auth {
+                    name,
+                    password,
+                    proof
+                }
+            )),
+            (
+                any::<bool>(),
+                opt(text()),
+                opt(text()),
+                opt(text()),
+                opt(text())
+            )
+                .prop_map(|(ok, client_name, reason, code, server_proof)| {
+                    Packet::AuthResult(AuthResult {
+                        ok,
+                        client_name,
+                        reason,
+                        code,
+                        server_proof,
+                    })
+                }),
+            (
+                any::<bool>(),
+                opt(text()),
+                opt(any::<u16>()),
+                opt(text()),
+                opt(text()),
+                opt(any::<u64>()),
+                opt(any::<u64>())
+            )
+                .prop_map(|(encrypted, from, port, text, payload, id, ts)| {
+                    Packet::Chat(Chat {
+                        encrypted,
+                        from,
+                        port,
+                        text,
+                        payload,
+                        id,
+                        ts,
+                    })
+                }),
+            (any::<bool>(), text())
+                .prop_map(|(encrypted, text)| Packet::System(System { encrypted, text })),
             any::<u64>().prop_map(|total| Packet::Count(Count { total })),
-            (text(), text()).prop_map(|(code, message)| Packet::Error(ErrorPacket { code, message })),
+            (text(), text())
+                .prop_map(|(code, message)| Packet::Error(ErrorPacket { code, message })),
             text().prop_map(|reason| Packet::Bye(Bye { reason })),
             opt(any::<u64>()).prop_map(|token| Packet::Ping(Ping { token })),
             opt(any::<u64>()).prop_map(|token| Packet::Pong(Ping { token })),
