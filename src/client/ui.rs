@@ -142,8 +142,16 @@ pub async fn run(
                         if let Some(text) = show(&packet) {
                             out.line(text);
                         }
-                        if let Packet::Bye(b) = packet {
-                            return Ok(Ending::Bye(b.reason));
+                        match packet {
+                            Packet::Bye(b) => return Ok(Ending::Bye(b.reason)),
+                            // The server asks whether we are alive (serve --timeout).
+                            Packet::Ping(p) => {
+                                let answered = send(&mut conn.writer, &Packet::Pong(p)).await;
+                                if answered.is_err() {
+                                    return Ok(Ending::Lost);
+                                }
+                            }
+                            _ => {}
                         }
                     }
                 }

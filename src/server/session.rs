@@ -277,6 +277,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         let idle = self.ctx.idle_timeout;
         // Allocated only when an idle timeout is configured.
         let mut idle_timer = idle.map(|d| Box::pin(tokio::time::sleep(d)));
+        let mut pinged = false;
         loop {
             tokio::select! {
                 biased;
@@ -297,6 +298,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 packet = self.next_packet() => {
                     match packet {
                         Ok(Some(p)) => {
+                            pinged = false;
                             if let (Some(t), Some(d)) = (idle_timer.as_mut(), idle) {
                                 t.as_mut().reset(Instant::now() + d);
                             }
@@ -309,7 +311,20 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     }
                 }
                 _ = wait_idle(&mut idle_timer) => {
-                    tracing::info!(peer = %self.peer, "idle timeout (serve.timeout): closing");
+                    // Silent for a whole period: ask once (a live tcpplay client
+                    // answers `pong` by itself); silent for another: drop it.
+                    if !pinged {
+                        pinged = true;
+                        if let (Some(t), Some(d)) = (idle_timer.as_mut(), idle) {
+                            t.as_mut().reset(Instant::now() + d);
+                        }
+                        if let Err(e) = self.send(&Packet::Ping(crate::protocol::Ping { token: None })).await {
+                            return End::Io(e);
+                        }
+                        continue;
+                    }
+                    Counters::bump(&self.ctx.counters.idle);
+                    tracing::info!(peer = %self.peer, "idle timeout (serve.timeout), no answer to a ping: closing");
                     self.close_with(Packet::bye("idle timeout")).await;
                     return End::Protocol("idle");
                 }
