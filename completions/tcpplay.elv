@@ -71,6 +71,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --no-tls 'Plaintext only (do not try TLS first)'
             cand --tls-insecure 'Do not verify the server certificate (testing only: anyone can impersonate the server)'
             cand --json 'Print one JSON object per received event (for scripts)'
+            cand --reconnect 'When the connection is lost (not closed by the server), reconnect with back-off'
             cand --no-input 'Never prompt; fail if a required value is missing'
             cand -v 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
             cand --verbose 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'

@@ -219,6 +219,51 @@ async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) -> R
     if matches!(plan.connect.trust, Trust::Insecure) {
         eprintln!("WARNING: --tls-insecure: the server's certificate is NOT verified; anyone on the path can impersonate it. Use only for local tests.");
     }
+    let (conn, joined) = open(&plan, &loaded, &args, no_input).await?;
+    let json = args.json;
+    let (tx, rx) = mpsc::channel(64);
+    let terminal = !json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let _guard = terminal.then(ui::terminal::TermGuard::save);
+    let mut out: Box<dyn Output> = match terminal
+        .then(|| ui::terminal::start(tx.clone(), "> ".into()))
+        .flatten()
+    {
+        Some(o) => o,
+        None => {
+            ui::spawn_stdin_lines(tx);
+            Box::new(StdoutOutput)
+        }
+    };
+    let mut rx = rx;
+    let (mut conn, mut key) = (conn, joined.key);
+    loop {
+        match ui::run(conn, &mut rx, &mut *out, json, key).await? {
+            Ending::Left => return Ok(0),
+            Ending::Bye(reason) => {
+                eprintln!("disconnected by the server: {}", sanitize(&reason));
+                return Ok(0);
+            }
+            Ending::Lost if args.reconnect => {
+                eprintln!(
+                    "the connection to the server was lost; reconnecting (Ctrl-C to give up)"
+                );
+                (conn, key) = reconnect(&plan, &loaded, &args, no_input).await;
+            }
+            Ending::Lost => {
+                eprintln!("the connection to the server was lost (the server stopped or the network failed); --reconnect retries");
+                return Ok(1);
+            }
+        }
+    }
+}
+
+/// Connect, say how, and authenticate.
+async fn open(
+    plan: &JoinPlan,
+    loaded: &Loaded,
+    args: &JoinArgs,
+    no_input: bool,
+) -> Result<(client::Connection, client::Joined)> {
     let mut conn = client::connect(&plan.connect).await?;
     let t = &conn.transport;
     let security = match &t.tls {
@@ -236,14 +281,17 @@ async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) -> R
         );
     }
     let password = || {
-        let j = &loaded.settings.join;
         let sources = secret::Sources {
             flag: args.password.clone(),
             file_key: "join.password_file",
             confirm: false,
             can_prompt: prompt::can_prompt(no_input),
         };
-        secret::room_password(&loaded, j.password_file.as_deref(), sources)
+        secret::room_password(
+            loaded,
+            loaded.settings.join.password_file.as_deref(),
+            sources,
+        )
     };
     let joined =
         client::authenticate(&mut conn, &plan.name, plan.connect.timeout, password).await?;
@@ -254,33 +302,31 @@ async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) -> R
     };
     eprintln!("Authenticated as {}", sanitize(&joined.name));
     eprintln!("Connected to {} ({security}{room})", conn.transport.addr);
+    Ok((conn, joined))
+}
 
-    let json = args.json;
-    let (tx, rx) = mpsc::channel(64);
-    let terminal = !json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let _guard = terminal.then(ui::terminal::TermGuard::save);
-    let mut out: Box<dyn Output> = match terminal
-        .then(|| ui::terminal::start(tx.clone(), "> ".into()))
-        .flatten()
-    {
-        Some(o) => o,
-        None => {
-            ui::spawn_stdin_lines(tx);
-            Box::new(StdoutOutput)
-        }
-    };
-    let ending = ui::run(conn, rx, &mut *out, json, joined.key).await?;
-    match ending {
-        Ending::Left => Ok(0),
-        Ending::Bye(reason) => {
-            eprintln!("disconnected by the server: {}", sanitize(&reason));
-            Ok(0)
-        }
-        Ending::Lost => {
-            eprintln!(
-                "the connection to the server was lost (the server stopped or the network failed)"
-            );
-            Ok(1)
+/// Try again with exponential back-off (0.5 s doubling to 30 s) until it works.
+async fn reconnect(
+    plan: &JoinPlan,
+    loaded: &Loaded,
+    args: &JoinArgs,
+    no_input: bool,
+) -> (client::Connection, Option<client::secure::SharedKey>) {
+    let mut wait = std::time::Duration::from_millis(500);
+    loop {
+        tokio::time::sleep(wait).await;
+        match open(plan, loaded, args, no_input).await {
+            Ok((conn, joined)) => {
+                eprintln!("reconnected");
+                return (conn, joined.key);
+            }
+            Err(e) => {
+                wait = (wait * 2).min(std::time::Duration::from_secs(30));
+                eprintln!(
+                    "reconnect failed: {e:#}; next try in {:.1} s",
+                    wait.as_secs_f64()
+                );
+            }
         }
     }
 }

@@ -152,6 +152,9 @@ pub struct JoinArgs {
     /// Print one JSON object per received event (for scripts).
     #[arg(long)]
     pub json: bool,
+    /// When the connection is lost (not closed by the server), reconnect with back-off.
+    #[arg(long)]
+    pub reconnect: bool,
 }
 
 impl JoinArgs {

@@ -123,7 +123,7 @@ const HELP: &str = "commands: /help this list, /quit leave; //text sends a line 
 /// Run the chat until the user leaves or the connection ends.
 pub async fn run(
     mut conn: Connection,
-    mut input: mpsc::Receiver<Input>,
+    input: &mut mpsc::Receiver<Input>,
     out: &mut dyn Output,
     json: bool,
     key: Option<SharedKey>,

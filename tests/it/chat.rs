@@ -165,3 +165,36 @@ fn ipv6_loopback_bind_works() {
     a.send(json!({"type": "chat", "text": "over v6"}));
     a.recv_chat("over v6");
 }
+
+#[test]
+fn join_reconnect_comes_back_when_the_server_does() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port().to_string();
+    drop(free);
+    let home = std::sync::Arc::new(tempfile::TempDir::new().unwrap());
+    let first = Server::start_with(&["--port", &port], &[], home.clone());
+    let mut j = first.join(&["--name", "phoenix", "--no-tls", "--reconnect"]);
+    j.stderr.expect("Authenticated as phoenix");
+    drop(first); // killed: no goodbye
+    j.stderr
+        .expect("connection to the server was lost; reconnecting");
+    let second = Server::start_with(&["--port", &port], &[], home);
+    j.stderr.expect("reconnected");
+    j.send_line("back again");
+    j.stdout.expect("phoenix: back again");
+    drop(second);
+}
+
+#[test]
+fn without_reconnect_a_lost_connection_exits_1_and_says_so() {
+    let server = Server::start(&[]);
+    let mut j = server.join(&["--name", "mortal", "--no-tls"]);
+    j.stderr.expect("Authenticated as mortal");
+    drop(server);
+    assert_eq!(j.wait(), 1);
+    let err = j.stderr.rest().join("\n");
+    assert!(
+        err.contains("connection to the server was lost") && err.contains("--reconnect"),
+        "{err}"
+    );
+}
