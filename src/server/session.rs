@@ -169,6 +169,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     /// Authenticate, join, chat, leave. (`hello` was said by the transport.)
     pub(super) async fn run(mut self, deadline: Instant, slot: Option<OwnedSemaphorePermit>) {
         if slot.is_none() {
+            Counters::bump(&self.ctx.counters.server_full);
             tracing::warn!(peer = %self.peer, limit = self.ctx.limits.max_clients, "server full (limits.max_clients): refusing");
             let full = Packet::error(codes::SERVER_FULL, "the server is full: try again later");
             let _ = self.send(&full).await;

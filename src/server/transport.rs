@@ -81,6 +81,12 @@ async fn plain(
     if stream.write_all(&ctx.hello(None).to_line()).await.is_err() {
         return None;
     }
+    if slot.is_none() {
+        // Full: say so now rather than after the client's first line.
+        return Some(Box::pin(
+            Session::new(stream, peer, ctx, None).run(deadline, None),
+        ));
+    }
     // A legacy Python client tries TLS first: spot its ClientHello at once
     // instead of waiting for a line that never comes.
     let mut first = [0u8; 1];

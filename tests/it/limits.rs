@@ -218,3 +218,92 @@ fn a_hundred_silent_connections_do_not_stop_a_normal_join() {
         .expect("no successful auth within the handshake deadline");
     drop(silent);
 }
+
+#[test]
+fn a_full_server_says_so_and_new_connections_per_minute_are_capped() {
+    let full = server(&[("TCPPLAY_LIMITS__MAX_CLIENTS", "1")]);
+    let (_one, _) = Peer::join(full.addr, "one");
+    let mut two = Peer::connect(full.addr);
+    let rest = two.until_closed();
+    assert!(
+        rest.iter()
+            .any(|v| v["type"] == "error" && v["code"] == "server_full"),
+        "{rest:?}"
+    );
+    assert!(rest.iter().any(|v| v["type"] == "bye"), "{rest:?}");
+
+    let mut rate = server(&[("TCPPLAY_LIMITS__NEW_CONNECTIONS_PER_MINUTE", "2")]);
+    let (_a, _) = Peer::join(rate.addr, "a");
+    let (_b, _) = Peer::join(rate.addr, "b");
+    let mut c = Peer::connect(rate.addr);
+    let e = c.recv();
+    assert_eq!(e["code"], "too_many_connections");
+    assert!(e["message"].as_str().unwrap().contains("wait a minute"));
+    rate.proc
+        .stderr
+        .expect("limits.new_connections_per_minute = 2");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn accept_errors_back_off_log_once_and_the_server_keeps_serving() {
+    // Run the server with a tiny descriptor limit, so accept() fails with EMFILE.
+    let home = tempfile::TempDir::new().unwrap();
+    let bin = env!("CARGO_BIN_EXE_tcpplay");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "ulimit -n 48 && exec {bin} serve --bind 127.0.0.1 --port 0"
+        ))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS", "0")
+        .current_dir(home.path());
+    cmd.stdin(std::process::Stdio::null());
+    let mut proc = crate::util::Proc::spawn(cmd);
+    let line = proc.stdout.expect("listening on ");
+    let addr: std::net::SocketAddr = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    // More connections than descriptors: the kernel completes them, accept() cannot.
+    let flood: Vec<std::net::TcpStream> = (0..80)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    proc.stderr.expect("accept failed");
+    drop(flood);
+    let (mut back, _) = Peer::join(addr, "after-the-storm");
+    back.send(json!({"type": "chat", "text": "served"}));
+    back.recv_chat("served");
+    let logged = proc
+        .stderr
+        .seen()
+        .iter()
+        .filter(|l| l.contains("accept failed"))
+        .count();
+    assert!(
+        logged <= 3,
+        "logged once per burst, not per attempt: {logged} lines"
+    );
+}
+
+#[test]
+fn a_live_join_client_answers_the_servers_ping_and_stays() {
+    let s = Server::start_with(
+        &["--timeout", "1"],
+        &[],
+        Arc::new(tempfile::TempDir::new().unwrap()),
+    );
+    // `tcpplay join` answers the server's pings by itself.
+    let mut live = s.join(&["--name", "live", "--no-tls"]);
+    live.stderr.expect("Authenticated as live");
+    // A raw peer that never answers (like a vanished one) is asked, then dropped.
+    let (mut silent, _) = Peer::join(s.addr, "silent");
+    let rest = silent.until_closed();
+    let ping = rest.iter().position(|v| v["type"] == "ping");
+    let bye = rest
+        .iter()
+        .position(|v| v["type"] == "bye" && v["reason"] == "idle timeout");
+    assert!(ping.is_some() && bye.is_some() && ping < bye, "{rest:?}");
+    // By now `live` has been idle longer than that too: it is still in the room.
+    live.send_line("still here");
+    live.stdout.expect("live: still here");
+}
