@@ -132,18 +132,32 @@ fn server_params(req: &CertRequest) -> Result<(CertificateParams, Vec<String>)> 
             names.push(s.clone());
         }
     }
-    let mut params = CertificateParams::default();
+    let mut params = leaf_params(
+        "localhost",
+        "tcpplay local certificate",
+        ExtendedKeyUsagePurpose::ServerAuth,
+        req,
+    )?;
     params.subject_alt_names = names.iter().map(|n| parse_san(n)).collect::<Result<_>>()?;
+    Ok((params, names))
+}
+
+/// An end-entity certificate's parameters: names, one extended key usage, validity.
+fn leaf_params(
+    cn: &str,
+    org: &str,
+    usage: ExtendedKeyUsagePurpose,
+    req: &CertRequest,
+) -> Result<CertificateParams> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, cn);
     params
         .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "tcpplay local certificate");
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        .push(DnType::OrganizationName, org);
+    params.extended_key_usages = vec![usage];
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     validity(&mut params, req)?;
-    Ok((params, names))
+    Ok(params)
 }
 
 /// A self-signed server certificate.
@@ -232,14 +246,12 @@ impl Ca {
 
     /// A client certificate (clientAuth) for `name`, for mutual TLS.
     pub fn issue_client(&self, name: &str, req: &CertRequest) -> Result<Generated> {
-        let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "tcpplay client");
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        validity(&mut params, req)?;
+        let params = leaf_params(
+            name,
+            "tcpplay client",
+            ExtendedKeyUsagePurpose::ClientAuth,
+            req,
+        )?;
         self.sign(params, req.key_type, vec![name.to_string()])
     }
 

@@ -78,6 +78,15 @@ fn secure_join(addr: SocketAddr, cert: &Path, password: &str, name: &str) -> Res
     secure_join_from(addr, cert, password, name, None)
 }
 
+/// `tcpplay join NAME` to `server`, trusting `cert`, with `password` in TCPPLAY_PASSWORD.
+fn join_secure(server: &Server, cert: &CertFiles, name: &str, password: &str) -> crate::util::Proc {
+    let mut cmd = crate::util::tcpplay(server.home.path());
+    cmd.args(["join", "--port", &server.port()])
+        .args(join_args(cert, name))
+        .env("TCPPLAY_PASSWORD", password);
+    crate::util::Proc::spawn(cmd)
+}
+
 fn join_args<'a>(cert: &'a CertFiles, name: &'a str) -> Vec<&'a str> {
     vec![
         "--host",
@@ -93,11 +102,7 @@ fn join_args<'a>(cert: &'a CertFiles, name: &'a str) -> Vec<&'a str> {
 fn right_password_chats_and_the_server_relays_only_ciphertext() {
     let cert = make_cert();
     let server = secure_server(&cert, &[]);
-    let mut cmd = crate::util::tcpplay(server.home.path());
-    cmd.args(["join", "--port", &server.port()])
-        .args(join_args(&cert, "Ann"))
-        .env("TCPPLAY_PASSWORD", PASSWORD);
-    let mut ann = crate::util::Proc::spawn(cmd);
+    let mut ann = join_secure(&server, &cert, "Ann", PASSWORD);
     let connected = ann.stderr.expect("Connected to");
     assert!(
         connected.contains("secure room: proofs verified both ways"),
@@ -138,11 +143,7 @@ fn wrong_password_is_refused_generically_with_exit_1_and_others_keep_chatting() 
     let cert = make_cert();
     let mut server = secure_server(&cert, &[]);
     let mut good = secure_join(server.addr, &cert.cert, PASSWORD, "good").unwrap();
-    let mut cmd = crate::util::tcpplay(server.home.path());
-    cmd.args(["join", "--port", &server.port()])
-        .args(join_args(&cert, "eve"))
-        .env("TCPPLAY_PASSWORD", "not the password");
-    let mut eve = crate::util::Proc::spawn(cmd);
+    let mut eve = join_secure(&server, &cert, "eve", "not the password");
     assert_eq!(eve.wait(), 1);
     let err = eve.stderr.rest().join("\n");
     assert!(
@@ -229,11 +230,7 @@ fn a_relaying_man_in_the_middle_is_detected_even_with_tls_insecure() {
 fn a_tampered_payload_is_shown_as_undecryptable_not_as_text() {
     let cert = make_cert();
     let server = secure_server(&cert, &[]);
-    let mut cmd = crate::util::tcpplay(server.home.path());
-    cmd.args(["join", "--port", &server.port()])
-        .args(join_args(&cert, "reader"))
-        .env("TCPPLAY_PASSWORD", PASSWORD);
-    let mut reader = crate::util::Proc::spawn(cmd);
+    let mut reader = join_secure(&server, &cert, "reader", PASSWORD);
     reader.stderr.expect("Connected to");
     let mut mallory = secure_join(server.addr, &cert.cert, PASSWORD, "mallory").unwrap();
     let mut raw = crypto::unb64(&mallory.key.seal("chat", "pay 100 to alice")).unwrap();
