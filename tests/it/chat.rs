@@ -198,3 +198,47 @@ fn without_reconnect_a_lost_connection_exits_1_and_says_so() {
         "{err}"
     );
 }
+
+#[test]
+fn the_example_bot_answers_time_and_echo() {
+    // `cargo test` builds the examples next to the test binaries.
+    let bot = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/bot");
+    if !bot.exists() {
+        eprintln!(
+            "skipping: {} was not built (run the whole `cargo test`)",
+            bot.display()
+        );
+        return;
+    }
+    let server = Server::start(&[]);
+    let mut cmd = std::process::Command::new(&bot);
+    cmd.args(["--port", &server.port(), "--name", "helper"]);
+    let mut b = crate::util::Proc::spawn(cmd);
+    b.stdout.expect("bot ready as helper");
+    let (mut me, _) = Peer::join(server.addr, "asker");
+    me.send(json!({"type": "chat", "text": "!echo hello bot"}));
+    let echo = loop {
+        let v = me.recv_type("chat");
+        if v["from"] == "helper" {
+            break v;
+        }
+    };
+    assert_eq!(echo["text"], "hello bot");
+    me.send(json!({"type": "chat", "text": "!time"}));
+    let t = loop {
+        let v = me.recv_type("chat");
+        if v["from"] == "helper" {
+            break v;
+        }
+    };
+    assert!(
+        t["text"].as_str().unwrap().starts_with("the time is 20"),
+        "{t}"
+    );
+}
