@@ -77,6 +77,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server certificate (testing only: anyone can impersonate the server)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object per received event (for scripts)')
             [CompletionResult]::new('--reconnect', '--reconnect', [CompletionResultType]::ParameterName, 'When the connection is lost (not closed by the server), reconnect with back-off')
+            [CompletionResult]::new('--show-wire', '--show-wire', [CompletionResultType]::ParameterName, 'Print every protocol line sent (->) and received (<-) on stderr, secrets redacted')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail if a required value is missing')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides')

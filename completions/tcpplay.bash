@@ -305,7 +305,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__join)
-            opts="-p -n -v -h --host --port --name --timeout --password --password-file --tls --no-tls --cert --tls-insecure --client-cert --client-key --json --reconnect --config --no-input --verbose --help"
+            opts="-p -n -v -h --host --port --name --timeout --password --password-file --tls --no-tls --cert --tls-insecure --client-cert --client-key --json --reconnect --show-wire --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

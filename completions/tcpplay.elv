@@ -72,6 +72,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --tls-insecure 'Do not verify the server certificate (testing only: anyone can impersonate the server)'
             cand --json 'Print one JSON object per received event (for scripts)'
             cand --reconnect 'When the connection is lost (not closed by the server), reconnect with back-off'
+            cand --show-wire 'Print every protocol line sent (->) and received (<-) on stderr, secrets redacted'
             cand --no-input 'Never prompt; fail if a required value is missing'
             cand -v 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
             cand --verbose 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'

@@ -65,6 +65,7 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l no-tls -d 'Plai
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l tls-insecure -d 'Do not verify the server certificate (testing only: anyone can impersonate the server)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l json -d 'Print one JSON object per received event (for scripts)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l reconnect -d 'When the connection is lost (not closed by the server), reconnect with back-off'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l show-wire -d 'Print every protocol line sent (->) and received (<-) on stderr, secrets redacted'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l no-input -d 'Never prompt; fail if a required value is missing'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -s h -l help -d 'Print help'

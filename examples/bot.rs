@@ -61,6 +61,7 @@ async fn main() -> Result<()> {
             .map(Trust::File)
             .unwrap_or(Trust::PublicRoots),
         client_auth: None,
+        show_wire: false,
     };
     let mut conn = client::connect(&opts).await.context("connecting")?;
     let password = || {

@@ -208,6 +208,7 @@ fn plan_join(loaded: &Loaded, no_input: bool) -> Result<JoinPlan> {
             tls,
             trust,
             client_auth: j.client_cert.clone().zip(j.client_key.clone()),
+            show_wire: false,
         },
         name,
     })
@@ -215,7 +216,8 @@ fn plan_join(loaded: &Loaded, no_input: bool) -> Result<JoinPlan> {
 
 async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) -> Result<u8> {
     let loaded = config::load(config_file.as_deref(), args.flags())?;
-    let plan = plan_join(&loaded, no_input)?;
+    let mut plan = plan_join(&loaded, no_input)?;
+    plan.connect.show_wire = args.show_wire;
     if matches!(plan.connect.trust, Trust::Insecure) {
         eprintln!("WARNING: --tls-insecure: the server's certificate is NOT verified; anyone on the path can impersonate it. Use only for local tests.");
     }

@@ -155,6 +155,9 @@ pub struct JoinArgs {
     /// When the connection is lost (not closed by the server), reconnect with back-off.
     #[arg(long)]
     pub reconnect: bool,
+    /// Print every protocol line sent (->) and received (<-) on stderr, secrets redacted.
+    #[arg(long)]
+    pub show_wire: bool,
 }
 
 impl JoinArgs {

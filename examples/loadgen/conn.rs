@@ -66,6 +66,7 @@ pub async fn connect(t: &Target, name: &str) -> Result<Conn> {
             None => Trust::Insecure,
         },
         client_auth: None,
+        show_wire: false,
     };
     let mut conn = client::connect(&opts).await.context("connect")?;
     let pw = t.password.clone();

@@ -5,6 +5,7 @@
 
 pub mod secure;
 pub mod ui;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct ConnectOptions {
     pub trust: Trust,
     /// A client certificate and key to present (mutual TLS).
     pub client_auth: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Print every line sent and received on stderr (secrets redacted).
+    pub show_wire: bool,
 }
 
 /// How the transport ended up.
@@ -194,6 +197,11 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ClientError> {
                 Err(HandshakeError::Client(e)) => return Err(e),
             }
         }
+    };
+    let stream: Box<dyn Stream> = if opts.show_wire {
+        Box::new(wire::Tap::new(stream))
+    } else {
+        stream
     };
     let (r, w) = tokio::io::split(stream);
     let mut reader = FramedRead::new(r, FrameCodec::new(MAX_FRAME_BYTES));

@@ -384,3 +384,33 @@ fn secure_without_tls_is_a_start_up_error_naming_gen_cert() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("tcpplay gen-cert"));
 }
+
+#[test]
+fn show_wire_prints_the_protocol_with_secrets_redacted() {
+    let cert = make_cert();
+    let server = secure_server(&cert, &[]);
+    let mut cmd = crate::util::tcpplay(server.home.path());
+    cmd.args(["join", "--port", &server.port(), "--show-wire"])
+        .args(join_args(&cert, "learner"))
+        .env("TCPPLAY_PASSWORD", PASSWORD);
+    let mut j = crate::util::Proc::spawn(cmd);
+    let hello = j.stderr.expect("<- ");
+    assert!(
+        hello.contains(r#""type":"hello""#) && hello.contains("argon2id"),
+        "{hello}"
+    );
+    let auth = j.stderr.expect(r#""type":"auth""#);
+    assert!(
+        auth.starts_with("-> ") && auth.contains(r#""proof":"***""#),
+        "{auth}"
+    );
+    let result = j.stderr.expect(r#""type":"auth_result""#);
+    assert!(result.contains(r#""server_proof":"***""#), "{result}");
+    j.send_line("watch me");
+    let sent = j.stderr.expect(r#"-> "#);
+    assert!(
+        sent.contains(r#""encrypted":true"#) && !sent.contains("watch me"),
+        "the wire shows ciphertext: {sent}"
+    );
+    j.stdout.expect("learner: watch me");
+}
