@@ -175,7 +175,6 @@ pub mod codes {
     pub const TIMEOUT: &str = "timeout";
     pub const RATE_LIMITED: &str = "rate_limited";
     pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
-    pub const DECRYPT_FAILED: &str = "decrypt_failed";
 }
 
 impl Packet {

@@ -52,6 +52,23 @@ pub struct Generated {
     pub names: Vec<String>,
 }
 
+impl Generated {
+    fn new(
+        cert: &rcgen::Certificate,
+        key: &KeyPair,
+        not_after: OffsetDateTime,
+        names: Vec<String>,
+    ) -> Generated {
+        Generated {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            cert_der: cert.der().to_vec(),
+            not_after,
+            names,
+        }
+    }
+}
+
 /// The names every server certificate carries, before the requested ones.
 pub const DEFAULT_SANS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
@@ -167,13 +184,7 @@ pub fn generate(req: &CertRequest) -> Result<Generated> {
     let cert = params
         .self_signed(&key)
         .context("signing the certificate")?;
-    Ok(Generated {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        cert_der: cert.der().to_vec(),
-        not_after: params.not_after,
-        names,
-    })
+    Ok(Generated::new(&cert, &key, params.not_after, names))
 }
 
 /// A local certificate authority that issues server and client certificates.
@@ -271,13 +282,7 @@ impl Ca {
         let cert = params
             .signed_by(&key, &self.issuer)
             .context("signing with the CA")?;
-        Ok(Generated {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            cert_der: cert.der().to_vec(),
-            not_after: params.not_after,
-            names,
-        })
+        Ok(Generated::new(&cert, &key, params.not_after, names))
     }
 }
 

@@ -38,6 +38,19 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// The stage's name, as in `--json`'s `failed_stage`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Stage::Resolve => "resolve",
+            Stage::Connect => "connect",
+            Stage::Tls => "tls",
+            Stage::Certificate => "certificate",
+            Stage::Protocol => "protocol",
+            Stage::Auth => "auth",
+            Stage::Local => "local",
+        }
+    }
+
     pub fn exit_code(self) -> u8 {
         match self {
             Stage::Resolve => 3,
@@ -209,16 +222,11 @@ fn human(report: &Report, verdict: &str, code: u8) -> String {
     }
     let line = match (verdict, report.failed_stage()) {
         ("failed", Some(stage)) => {
-            format!("verdict: FAILED at {stage:?} (exit {code})").replace("at ", "at stage ")
+            format!("verdict: FAILED at stage {} (exit {code})", stage.word())
         }
         ("warnings", _) => format!("verdict: passed with warnings (exit {code})"),
         _ => "verdict: all checks passed".to_string(),
     };
-    let _ = writeln!(
-        o,
-        "{}",
-        line.to_lowercase()
-            .replacen("verdict: failed", "verdict: FAILED", 1)
-    );
+    let _ = writeln!(o, "{line}");
     o
 }

@@ -248,13 +248,6 @@ impl Room {
         self.publish_locked(&mut reg, packet.to_line(), None);
     }
 
-    /// Broadcast any packet (system notices from the operator, ...).
-    pub fn publish(&self, packet: &Packet) {
-        let bytes = packet.to_line();
-        let mut reg = self.lock();
-        self.publish_locked(&mut reg, bytes, None);
-    }
-
     /// A receiver of everything published from now on (the console uses one).
     pub fn subscribe(&self) -> broadcast::Receiver<Frame> {
         self.tx.subscribe()
@@ -276,13 +269,6 @@ impl Room {
             reg.members.iter().map(|(k, m)| (*k, m.clone())).collect();
         v.sort_by_key(|(k, _)| *k);
         v.into_iter().map(|(_, m)| m).collect()
-    }
-
-    /// Find a member by name (case-insensitive).
-    pub fn find(&self, name: &str) -> Option<Member> {
-        let reg = self.lock();
-        let id = reg.by_name.get(&names::name_key(name))?;
-        reg.members.get(id).cloned()
     }
 }
 

@@ -400,8 +400,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     }
 
     async fn handle_packet(&mut self, packet: Packet, joined: &Joined) -> Result<(), End> {
+        if matches!(packet, Packet::Chat(_)) && self.bucket.take(&self.ctx.limits) != Verdict::Pass
+        {
+            return self.refuse_rate().await;
+        }
         match packet {
-            Packet::Chat(_) if self.rate_limited() != Verdict::Pass => self.refuse_rate().await,
             Packet::Chat(chat) if self.ctx.secure.is_some() => {
                 self.relay_sealed(chat, joined).await
             }
@@ -468,11 +471,6 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         };
         self.ctx.room.chat(sender, None, chat.payload);
         Ok(())
-    }
-
-    fn rate_limited(&mut self) -> Verdict {
-        let limits = self.ctx.limits.clone();
-        self.bucket.take(&limits)
     }
 
     /// Over the rate: drop the line and say so; flooding on: disconnect.

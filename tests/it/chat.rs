@@ -61,19 +61,15 @@ fn chat_ids_increase_in_delivery_order() {
             texts.push(v["text"].as_str().unwrap().to_string());
         }
     }
-    let evens: Vec<_> = texts
-        .iter()
-        .filter(|t| t[1..].parse::<u32>().unwrap() % 2 == 0)
-        .collect();
-    assert_eq!(
-        evens,
-        (0..20)
-            .step_by(2)
-            .map(|i| format!("m{i}"))
-            .collect::<Vec<_>>()
+    // Each sender's lines arrive complete and in the order it sent them.
+    for sender in 0..2 {
+        let mine: Vec<&String> = texts
             .iter()
-            .collect::<Vec<_>>()
-    );
+            .filter(|t| t[1..].parse::<u32>().unwrap() % 2 == sender)
+            .collect();
+        let sent: Vec<String> = (sender..20).step_by(2).map(|i| format!("m{i}")).collect();
+        assert_eq!(mine, sent.iter().collect::<Vec<_>>());
+    }
 }
 
 #[test]
