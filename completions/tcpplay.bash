@@ -305,7 +305,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__join)
-            opts="-p -n -v -h --host --port --name --timeout --password --password-file --tls --no-tls --cert --tls-insecure --client-cert --client-key --json --reconnect --show-wire --config --no-input --verbose --help"
+            opts="-p -n -v -h --host --port --name --timeout --password --password-file --tls --no-tls --cert --tls-insecure --client-cert --client-key --json --reconnect --show-wire --timestamps --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -367,7 +367,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__serve)
-            opts="-p -q -v -h --bind --port --timeout --secure --password --password-file --tls --cert --key --client-ca --quiet --config --no-input --verbose --help"
+            opts="-p -q -v -h --bind --port --timeout --secure --password --password-file --tls --cert --key --client-ca --quiet --history --no-history --motd --motd-file --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -406,6 +406,18 @@ _tcpplay() {
                     return 0
                     ;;
                 --client-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --motd)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --motd-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

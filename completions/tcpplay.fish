@@ -43,10 +43,14 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l password-file 
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l cert -d 'Certificate chain (PEM)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l key -d 'Private key (PEM)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l client-ca -d 'Require client certificates issued by this CA (mutual TLS; see `gen-cert --client`)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l history -d 'Keep chat history in this SQLite file [default: history.sqlite3 in the user\'s data dir]' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l motd -d 'Message of the day, sent to each member after joining' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l motd-file -d 'Read the message of the day from this file' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l secure -d 'Password-protected secure room (requires TLS)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l tls -d 'Serve over TLS (needs --cert and --key; see `tcpplay gen-cert`)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -s q -l quiet -d 'Do not echo chat lines on the console'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l no-history -d 'Keep no chat history (nothing is written to disk)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l no-input -d 'Never prompt; fail if a required value is missing'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -s h -l help -d 'Print help'
@@ -66,6 +70,7 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l tls-insecure -d
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l json -d 'Print one JSON object per received event (for scripts)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l reconnect -d 'When the connection is lost (not closed by the server), reconnect with back-off'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l show-wire -d 'Print every protocol line sent (->) and received (<-) on stderr, secrets redacted'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l timestamps -d 'Show the time before each line'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l no-input -d 'Never prompt; fail if a required value is missing'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -s h -l help -d 'Print help'

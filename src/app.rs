@@ -19,6 +19,8 @@ use crate::config::{self, secs, ConfigError, Loaded, TlsMode};
 use crate::crypto::KdfParams;
 use crate::names::{sanitize, validate_name};
 use crate::server::secure::SecureRoom;
+use crate::server::history::{HistoryDb, Retention};
+use crate::server::room::HistorySetup;
 use crate::server::{self, Server, ServerOptions};
 use crate::tls::{self, Trust};
 use crate::{certgen, check, prompt, secret};
@@ -43,6 +45,8 @@ async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs) ->
     let loaded = config::load(config_file.as_deref(), args.flags())?;
     let s = loaded.settings.serve.clone();
     let tls = server_tls(&loaded)?;
+    let motd = read_motd(&loaded)?;
+    let db = open_history(&loaded.settings.history, s.secure);
     let secure = if s.secure {
         if tls.is_none() {
             return Err(usage(
@@ -60,8 +64,19 @@ async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs) ->
                 can_prompt: prompt::can_prompt(no_input),
             },
         )?;
+        // With history, the salt is kept beside it: the same password reads
+        // the stored messages after a restart.
+        let fresh = crate::crypto::random_bytes::<16>();
+        let salt = match db.as_ref().map(|db| db.salt_or(fresh)) {
+            Some(Ok(salt)) => salt,
+            Some(Err(e)) => {
+                tracing::warn!("history: cannot keep the room salt ({e}); stored messages will not be readable after a restart");
+                fresh
+            }
+            None => fresh,
+        };
         let room = tokio::task::spawn_blocking(move || {
-            SecureRoom::new(password.as_bytes(), KdfParams::default())
+            SecureRoom::with_salt(password.as_bytes(), salt, KdfParams::default())
         })
         .await
         .context("deriving the room key")??;
@@ -97,23 +112,168 @@ async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs) ->
         (Some(_), None) => "tls",
         _ => "plaintext",
     };
+    let history = start_history(db, &loaded.settings.history);
     let opts = ServerOptions {
         tls,
         limits: loaded.settings.limits.clone(),
         idle_timeout: secs(s.timeout),
         quiet: s.quiet,
         secure: secure.clone(),
+        history,
+        motd,
     };
     let shutdown = CancellationToken::new();
     let server = Server::new(listener, opts, shutdown.clone());
     let addr = server.local_addr()?;
     server::spawn_console_printer(&server.room(), s.quiet, secure.clone());
     println!("listening on {addr} ({mode}; Ctrl-C to stop)");
-    server::spawn_console_input(server.room(), shutdown.clone(), secure);
+    server::spawn_console_input(server.handle());
     tokio::spawn(stop_on_signal(shutdown));
+    tokio::spawn(reload_on_request(server.handle(), config_file, args, loaded));
     server.run().await;
     println!("server stopped");
     Ok(0)
+}
+
+/// The message of the day: `serve.motd`, else the first 2000 characters of
+/// `serve.motd_file`.
+fn read_motd(loaded: &Loaded) -> Result<Option<String>> {
+    let s = &loaded.settings.serve;
+    if let Some(m) = s.motd.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+        return Ok(Some(m.to_string()));
+    }
+    let Some(path) = &s.motd_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        usage(format!(
+            "cannot read the message of the day from {} (serve.motd_file, from {}): {e}",
+            path.display(),
+            loaded.source_of("serve.motd_file")
+        ))
+    })?;
+    let text: String = text.trim().chars().take(2000).collect();
+    Ok((!text.is_empty()).then_some(text))
+}
+
+/// Open the history database; a failure is a warning and chat goes on.
+fn open_history(h: &config::HistorySettings, secure: bool) -> Option<HistoryDb> {
+    if !h.enabled {
+        return None;
+    }
+    let Some(path) = h.resolved_path() else {
+        tracing::warn!("history: no data directory on this system; pass --history PATH (or --no-history). Chat goes on without history");
+        return None;
+    };
+    match HistoryDb::open(&path, secure) {
+        Ok(db) => Some(db),
+        Err(e) => {
+            tracing::warn!("history: cannot open {e}; chat goes on WITHOUT history (fix the path, pass --history PATH, or --no-history)");
+            None
+        }
+    }
+}
+
+/// Seed the room from the database and start its writer.
+fn start_history(db: Option<HistoryDb>, h: &config::HistorySettings) -> HistorySetup {
+    let Some(db) = db else {
+        return HistorySetup::default();
+    };
+    let (recent, last_id) = match db.recent(h.replay) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("history: cannot read {e}; chat goes on WITHOUT history");
+            return HistorySetup::default();
+        }
+    };
+    tracing::info!(path = %db.path().display(), "history kept ({} recent messages)", recent.len());
+    let store = db.spawn(Retention {
+        max_messages: h.max_messages,
+        max_age: secs(h.max_age_days * 86_400.0),
+        store_direct: h.store_direct_messages,
+    });
+    HistorySetup {
+        store: Some(store),
+        recent,
+        last_id,
+        replay: h.replay,
+    }
+}
+
+/// SIGHUP or the console's `/reload`: re-read the settings and apply what
+/// can change live; log what changed and what needs a restart.
+async fn reload_on_request(
+    server: server::ServerHandle,
+    config_file: Option<PathBuf>,
+    args: ServeArgs,
+    mut current: Loaded,
+) {
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match hup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<()>();
+        tokio::select! {
+            _ = hangup => tracing::info!("SIGHUP: reloading settings"),
+            _ = server.reload_requested() => tracing::info!("reloading settings"),
+        }
+        match reload(&server, config_file.as_deref(), &args, &current) {
+            Ok(next) => current = next,
+            Err(e) => tracing::error!("reload failed, the current settings stay: {e:#}"),
+        }
+    }
+}
+
+fn reload(
+    server: &server::ServerHandle,
+    config_file: Option<&std::path::Path>,
+    args: &ServeArgs,
+    current: &Loaded,
+) -> Result<Loaded> {
+    let loaded = config::load(config_file, args.flags())?;
+    let motd = read_motd(&loaded)?;
+    let tls = server_tls(&loaded)?;
+    let (old, new) = (&current.settings, &loaded.settings);
+    let mut report = Vec::new();
+    let restart = [
+        ("serve.bind", old.serve.bind != new.serve.bind),
+        ("serve.port", old.serve.port != new.serve.port),
+        ("serve.timeout", old.serve.timeout != new.serve.timeout),
+        ("serve.secure", old.serve.secure != new.serve.secure),
+        (
+            "serve.tls",
+            tls.is_some() != (old.serve.cert.is_some() && old.serve.key.is_some()),
+        ),
+        ("serve.client_ca", old.serve.client_ca != new.serve.client_ca),
+        ("serve.quiet", old.serve.quiet != new.serve.quiet),
+        ("history", old.history != new.history),
+    ];
+    for (key, changed) in restart {
+        if changed {
+            report.push(format!("{key} changed (needs a restart)"));
+        }
+    }
+    report.extend(server.apply(server::Reload {
+        limits: new.limits.clone(),
+        motd,
+        tls,
+    }));
+    if report.is_empty() {
+        tracing::info!("reloaded: nothing changed");
+    }
+    for line in report {
+        tracing::info!("reloaded: {line}");
+    }
+    Ok(loaded)
 }
 
 /// TLS for `serve`: on with `--tls`, or when both a certificate and key are set.
@@ -225,9 +385,15 @@ async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) -> R
     let json = args.json;
     let (tx, rx) = mpsc::channel(64);
     let terminal = !json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let view = ui::View {
+        json,
+        timestamps: loaded.settings.join.timestamps,
+        color: !json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    let names: ui::Names = Default::default();
     let _guard = terminal.then(ui::terminal::TermGuard::save);
     let mut out: Box<dyn Output> = match terminal
-        .then(|| ui::terminal::start(tx.clone(), "> ".into()))
+        .then(|| ui::terminal::start(tx.clone(), "> ".into(), names.clone()))
         .flatten()
     {
         Some(o) => o,
@@ -237,9 +403,9 @@ async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) -> R
         }
     };
     let mut rx = rx;
-    let (mut conn, mut key) = (conn, joined.key);
+    let (mut conn, mut key, mut me) = (conn, joined.key, joined.name);
     loop {
-        match ui::run(conn, &mut rx, &mut *out, json, key).await? {
+        match ui::run(conn, &mut rx, &mut *out, view, key, me, names.clone()).await? {
             Ending::Left => return Ok(0),
             Ending::Bye(reason) => {
                 eprintln!("disconnected by the server: {}", sanitize(&reason));
@@ -249,7 +415,7 @@ async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) -> R
                 eprintln!(
                     "the connection to the server was lost; reconnecting (Ctrl-C to give up)"
                 );
-                (conn, key) = reconnect(&plan, &loaded, &args, no_input).await;
+                (conn, key, me) = reconnect(&plan, &loaded, &args, no_input).await;
             }
             Ending::Lost => {
                 eprintln!("the connection to the server was lost (the server stopped or the network failed); --reconnect retries");
@@ -313,14 +479,14 @@ async fn reconnect(
     loaded: &Loaded,
     args: &JoinArgs,
     no_input: bool,
-) -> (client::Connection, Option<client::secure::SharedKey>) {
+) -> (client::Connection, Option<client::secure::SharedKey>, String) {
     let mut wait = std::time::Duration::from_millis(500);
     loop {
         tokio::time::sleep(wait).await;
         match open(plan, loaded, args, no_input).await {
             Ok((conn, joined)) => {
                 eprintln!("reconnected");
-                return (conn, joined.key);
+                return (conn, joined.key, joined.name);
             }
             Err(e) => {
                 wait = (wait * 2).min(std::time::Duration::from_secs(30));

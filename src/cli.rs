@@ -91,6 +91,18 @@ pub struct ServeArgs {
     /// Do not echo chat lines on the console.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Keep chat history in this SQLite file [default: history.sqlite3 in the user's data dir]
+    #[arg(long, value_name = "PATH", conflicts_with = "no_history")]
+    pub history: Option<PathBuf>,
+    /// Keep no chat history (nothing is written to disk).
+    #[arg(long)]
+    pub no_history: bool,
+    /// Message of the day, sent to each member after joining.
+    #[arg(long, value_name = "TEXT")]
+    pub motd: Option<String>,
+    /// Read the message of the day from this file.
+    #[arg(long, value_name = "PATH")]
+    pub motd_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -106,6 +118,10 @@ impl ServeArgs {
         f.set_path("serve.password_file", self.password_file.as_deref());
         f.set("serve.quiet", self.quiet.then_some(true));
         f.set_path("serve.client_ca", self.client_ca.as_deref());
+        f.set_path("history.path", self.history.as_deref());
+        f.set("history.enabled", self.no_history.then_some(false));
+        f.set("serve.motd", self.motd.clone());
+        f.set_path("serve.motd_file", self.motd_file.as_deref());
         f
     }
 }
@@ -158,6 +174,9 @@ pub struct JoinArgs {
     /// Print every protocol line sent (->) and received (<-) on stderr, secrets redacted.
     #[arg(long)]
     pub show_wire: bool,
+    /// Show the time before each line.
+    #[arg(long)]
+    pub timestamps: bool,
 }
 
 impl JoinArgs {
@@ -178,6 +197,7 @@ impl JoinArgs {
         f.set_path("join.password_file", self.password_file.as_deref());
         f.set_path("join.client_cert", self.client_cert.as_deref());
         f.set_path("join.client_key", self.client_key.as_deref());
+        f.set("join.timestamps", self.timestamps.then_some(true));
         f
     }
 }

@@ -28,6 +28,49 @@ pub struct Settings {
     pub serve: ServeSettings,
     pub join: JoinSettings,
     pub limits: Limits,
+    pub history: HistorySettings,
+}
+
+/// Chat history kept by `serve` (SQLite). See `docs/PROTOCOL.md`, History.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistorySettings {
+    /// Keep history at all (`--no-history` turns it off).
+    pub enabled: bool,
+    /// The database file; default: `history.sqlite3` in the user's data directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Messages replayed to each new member (0 = none).
+    pub replay: usize,
+    /// Keep at most this many messages (0 = no count limit).
+    pub max_messages: u64,
+    /// Forget messages older than this many days (0 = no age limit).
+    pub max_age_days: f64,
+    /// Also store direct messages (never replayed; for the operator's records).
+    pub store_direct_messages: bool,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        HistorySettings {
+            enabled: true,
+            path: None,
+            replay: 20,
+            max_messages: 100_000,
+            max_age_days: 30.0,
+            store_direct_messages: false,
+        }
+    }
+}
+
+impl HistorySettings {
+    /// The database path: the setting, else the user's data directory.
+    pub fn resolved_path(&self) -> Option<PathBuf> {
+        self.path.clone().or_else(|| {
+            directories::ProjectDirs::from("", "", "tcpplay")
+                .map(|d| d.data_dir().join("history.sqlite3"))
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +97,12 @@ pub struct ServeSettings {
     /// Require client certificates issued by this CA (mutual TLS).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_ca: Option<PathBuf>,
+    /// Message of the day, sent to each member after joining.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub motd: Option<String>,
+    /// Read the message of the day from this file (used when `motd` is not set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub motd_file: Option<PathBuf>,
 }
 
 impl Default for ServeSettings {
@@ -69,6 +118,8 @@ impl Default for ServeSettings {
             password_file: None,
             quiet: false,
             client_ca: None,
+            motd: None,
+            motd_file: None,
         }
     }
 }
@@ -110,6 +161,8 @@ pub struct JoinSettings {
     pub client_cert: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_key: Option<PathBuf>,
+    /// Show the time before each line.
+    pub timestamps: bool,
 }
 
 impl Default for JoinSettings {
@@ -125,6 +178,7 @@ impl Default for JoinSettings {
             password_file: None,
             client_cert: None,
             client_key: None,
+            timestamps: false,
         }
     }
 }
@@ -263,11 +317,13 @@ impl FlagLayer {
 
 impl Provider for FlagLayer {
     fn metadata(&self) -> Metadata {
-        Metadata::named("command-line flag").interpolater(|_, keys| {
-            format!(
+        Metadata::named("command-line flag").interpolater(|_, keys| match keys {
+            ["history", "enabled"] => "--no-history".into(),
+            ["history", "path"] => "--history".into(),
+            _ => format!(
                 "--{}",
                 keys.last().copied().unwrap_or_default().replace('_', "-")
-            )
+            ),
         })
     }
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
@@ -375,7 +431,7 @@ pub fn load(explicit_file: Option<&Path>, flags: FlagLayer) -> Result<Loaded, Co
     let env = Env::prefixed("TCPPLAY_")
         .filter(|k| {
             let k = k.as_str().to_ascii_lowercase();
-            ["serve__", "join__", "limits__"]
+            ["serve__", "join__", "limits__", "history__"]
                 .iter()
                 .any(|s| k.starts_with(s))
         })
@@ -447,6 +503,13 @@ fn validate(l: &Loaded) -> Result<(), ConfigError> {
                 l.source_of(key)
             )));
         }
+    }
+    let days = s.history.max_age_days;
+    if !days.is_finite() || !(0.0..=36_500.0).contains(&days) {
+        return Err(ConfigError::new(format!(
+            "history.max_age_days {days} from {}: must be a number of days from 0 (keep forever) to 36500",
+            l.source_of("history.max_age_days")
+        )));
     }
     if s.limits.max_frame_bytes < 256 {
         return Err(ConfigError::new(format!(

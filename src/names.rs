@@ -22,6 +22,39 @@ pub enum NameError {
     Reserved(String),
 }
 
+/// Split `NAME REST` where NAME may contain spaces: a name in double quotes;
+/// else the longest of `known` the line starts with (case-insensitively,
+/// followed by a space or the end); else the first word.
+pub fn split_name<'a>(line: &'a str, known: &[String]) -> (String, &'a str) {
+    let line = line.trim_start();
+    if let Some(rest) = line.strip_prefix('"') {
+        if let Some((name, after)) = rest.split_once('"') {
+            return (name.to_string(), after.trim_start());
+        }
+    }
+    let lower = line.to_lowercase();
+    let best = known
+        .iter()
+        .filter(|k| {
+            let k = k.to_lowercase();
+            lower.starts_with(&k) && lower[k.len()..].chars().next().is_none_or(|c| c == ' ')
+        })
+        .max_by_key(|k| k.len());
+    if let Some(k) = best {
+        // Same length in bytes after lowercasing is not guaranteed for all
+        // scripts: take the name's own character count from the line.
+        let end = line
+            .char_indices()
+            .nth(k.chars().count())
+            .map_or(line.len(), |(i, _)| i);
+        return (line[..end].to_string(), line[end..].trim_start());
+    }
+    match line.split_once(' ') {
+        Some((name, rest)) => (name.to_string(), rest.trim_start()),
+        None => (line.to_string(), ""),
+    }
+}
+
 /// Check a requested name: trimmed; 1–24 characters; no control, format
 /// (bidi) or line-separator characters; not reserved. Inner spaces are allowed
 /// (the Python original allowed them); `/msg` takes such names in quotes.
@@ -99,6 +132,17 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_with_spaces_split_by_quotes_or_known_names() {
+        let known = vec!["bob smith".to_string(), "bob".to_string()];
+        assert_eq!(split_name("bob smith hi there", &known), ("bob smith".into(), "hi there"));
+        assert_eq!(split_name("BOB hi", &known), ("BOB".into(), "hi"));
+        assert_eq!(split_name("\"ann lee\" hello", &[]), ("ann lee".into(), "hello"));
+        assert_eq!(split_name("carol hey you", &known), ("carol".into(), "hey you"));
+        assert_eq!(split_name("dave", &[]), ("dave".into(), ""));
+        assert_eq!(split_name("bobby x", &known), ("bobby".into(), "x"));
+    }
 
     #[test]
     fn names_are_trimmed_and_checked() {

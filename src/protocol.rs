@@ -30,6 +30,18 @@ pub enum Packet {
     Bye(Bye),
     Ping(Ping),
     Pong(Ping),
+    /// A direct message: client to server `to` + text; server to both ends with `from`.
+    Dm(Dm),
+    /// Client to server: rename me.
+    Nick(Nick),
+    /// Client to server: who is here (empty); server to client: the answer.
+    Users(Users),
+    /// Server to client: a chat line from before (replay on join, or fetched).
+    History(Chat),
+    /// Server to client: the end of a run of `history` packets.
+    HistoryEnd(HistoryEnd),
+    /// Client to server: send me older history.
+    FetchHistory(FetchHistory),
     /// A packet type this build does not know: skipped, never an error.
     #[serde(other)]
     Unknown,
@@ -124,7 +136,84 @@ pub struct Chat {
     /// Server time, milliseconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ts: Option<u64>,
+    /// `/me`: the text is an action ("alice waves").
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub action: bool,
 }
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A direct message. Client to server: `to` and `text` (or `payload` in a
+/// secure room). Server to the recipient and, as an echo, to the sender: the
+/// same with `from` and `ts`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dm {
+    #[serde(default)]
+    pub encrypted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<u64>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub action: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Nick {
+    #[serde(default)]
+    pub name: String,
+}
+
+/// One member in a `users` answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    /// When they joined, milliseconds since the Unix epoch.
+    pub since: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Users {
+    /// Empty in the request; oldest member first in the answer (at most
+    /// [`MAX_USERS_LISTED`]; `total` says how many there are).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<UserInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+}
+
+/// Most names one `users` answer lists (keeps it well under a frame).
+pub const MAX_USERS_LISTED: usize = 500;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEnd {
+    /// `history` packets in this run.
+    pub count: u64,
+    /// Older messages exist (fetch them with `fetch_history`).
+    #[serde(default)]
+    pub more: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FetchHistory {
+    /// Only messages with an id below this (default: the newest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
+    /// How many at most (default 20, capped at [`MAX_HISTORY_FETCH`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// Most messages one `fetch_history` returns.
+pub const MAX_HISTORY_FETCH: u32 = 100;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct System {
@@ -132,6 +221,17 @@ pub struct System {
     pub encrypted: bool,
     #[serde(default)]
     pub text: String,
+    /// What happened, for clients that track the room: `join`, `leave`,
+    /// `rename`, `kick`, `motd`. Absent on plain notices (and from legacy servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// Who it is about (`join`/`leave`/`kick`: absent on a coalesced summary;
+    /// `rename`: the old name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `rename`: the new name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -175,6 +275,10 @@ pub mod codes {
     pub const TIMEOUT: &str = "timeout";
     pub const RATE_LIMITED: &str = "rate_limited";
     pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
+    pub const NO_SUCH_USER: &str = "no_such_user";
+    pub const NAME_TAKEN: &str = "name_taken";
+    pub const HISTORY_UNAVAILABLE: &str = "history_unavailable";
+    pub const INBOX_FULL: &str = "inbox_full";
 }
 
 impl Packet {
@@ -195,8 +299,18 @@ impl Packet {
 
     pub fn system(text: impl Into<String>) -> Packet {
         Packet::System(System {
-            encrypted: false,
             text: text.into(),
+            ..Default::default()
+        })
+    }
+
+    /// A notice about `name` that clients tracking the room can act on.
+    pub fn event(event: &str, name: Option<&str>, text: impl Into<String>) -> Packet {
+        Packet::System(System {
+            text: text.into(),
+            event: Some(event.into()),
+            name: name.map(Into::into),
+            ..Default::default()
         })
     }
 
@@ -444,6 +558,31 @@ mod properties {
         proptest::option::of(s).boxed()
     }
 
+    fn chat() -> impl Strategy<Value = Chat> {
+        (
+            any::<bool>(),
+            opt(text()),
+            opt(any::<u16>()),
+            opt(text()),
+            opt(text()),
+            opt(any::<u64>()),
+            opt(any::<u64>()),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(encrypted, from, port, text, payload, id, ts, action)| Chat {
+                    encrypted,
+                    from,
+                    port,
+                    text,
+                    payload,
+                    id,
+                    ts,
+                    action,
+                },
+            )
+    }
+
     fn packet() -> impl Strategy<Value = Packet> {
         let auth_params = (
             text(),
@@ -497,28 +636,54 @@ mod properties {
                         server_proof,
                     })
                 }),
+            (chat(), any::<bool>()).prop_map(|(c, past)| if past {
+                Packet::History(c)
+            } else {
+                Packet::Chat(c)
+            }),
+            (any::<bool>(), text(), opt(text()), opt(text()), opt(text())).prop_map(
+                |(encrypted, text, event, name, new_name)| Packet::System(System {
+                    encrypted,
+                    text,
+                    event,
+                    name,
+                    new_name
+                })
+            ),
             (
                 any::<bool>(),
                 opt(text()),
-                opt(any::<u16>()),
+                text(),
                 opt(text()),
                 opt(text()),
                 opt(any::<u64>()),
-                opt(any::<u64>())
+                any::<bool>()
             )
-                .prop_map(|(encrypted, from, port, text, payload, id, ts)| {
-                    Packet::Chat(Chat {
+                .prop_map(|(encrypted, from, to, text, payload, ts, action)| {
+                    Packet::Dm(Dm {
                         encrypted,
                         from,
-                        port,
+                        to,
                         text,
                         payload,
-                        id,
                         ts,
+                        action,
                     })
                 }),
-            (any::<bool>(), text())
-                .prop_map(|(encrypted, text)| Packet::System(System { encrypted, text })),
+            text().prop_map(|name| Packet::Nick(Nick { name })),
+            (
+                proptest::collection::vec(
+                    (text(), any::<u64>()).prop_map(|(name, since)| UserInfo { name, since }),
+                    0..4
+                ),
+                opt(any::<u64>())
+            )
+                .prop_map(|(users, total)| Packet::Users(Users { users, total })),
+            (any::<u64>(), any::<bool>())
+                .prop_map(|(count, more)| Packet::HistoryEnd(HistoryEnd { count, more })),
+            (opt(any::<u64>()), opt(any::<u32>())).prop_map(|(before, limit)| {
+                Packet::FetchHistory(FetchHistory { before, limit })
+            }),
             any::<u64>().prop_map(|total| Packet::Count(Count { total })),
             (text(), text())
                 .prop_map(|(code, message)| Packet::Error(ErrorPacket { code, message })),

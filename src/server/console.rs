@@ -6,11 +6,11 @@ use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 use tokio::sync::broadcast::error::RecvError;
-use tokio_util::sync::CancellationToken;
 
 use super::room::{Room, Sender};
 use super::secure::SecureRoom;
-use crate::names::sanitize;
+use super::ServerHandle;
+use crate::names::{sanitize, split_name};
 use crate::protocol::{parse, Packet};
 
 /// Print room events on stdout in the original's style, on its own thread so a
@@ -28,7 +28,7 @@ pub fn spawn_console_printer(room: &Room, quiet: bool, secure: Option<Arc<Secure
                 }
                 Err(RecvError::Closed) => return,
             };
-            if frame.to.is_some() || (quiet && frame.bytes.starts_with(b"{\"type\":\"chat\"")) {
+            if quiet && frame.bytes.starts_with(b"{\"type\":\"chat\"") {
                 continue;
             }
             let line = match parse(&frame.bytes) {
@@ -46,7 +46,11 @@ pub fn spawn_console_printer(room: &Room, quiet: bool, secure: Option<Arc<Secure
                             .unwrap_or_else(|_| "[undecryptable message]".into()),
                         _ => "[encrypted message]".into(),
                     };
-                    format!("..:: {sender}: {}", sanitize(&text))
+                    if c.action {
+                        format!("..:: * {sender} {}", sanitize(&text))
+                    } else {
+                        format!("..:: {sender}: {}", sanitize(&text))
+                    }
                 }
                 Ok(Packet::System(s)) => sanitize(s.text.trim()).into_owned(),
                 Ok(Packet::Count(c)) => format!("+ Total connected clients: [{}]", c.total),
@@ -60,11 +64,7 @@ pub fn spawn_console_printer(room: &Room, quiet: bool, secure: Option<Arc<Secure
 }
 
 /// Read operator lines from stdin on a plain thread (never blocks shutdown).
-pub fn spawn_console_input(
-    room: Arc<Room>,
-    shutdown: CancellationToken,
-    secure: Option<Arc<SecureRoom>>,
-) {
+pub fn spawn_console_input(server: ServerHandle) {
     std::thread::spawn(move || {
         let stdin = std::io::stdin();
         for line in stdin.lock().lines() {
@@ -73,7 +73,7 @@ pub fn spawn_console_input(
             if line.trim().is_empty() {
                 continue;
             }
-            if !operator_line(&room, &shutdown, secure.as_deref(), line) {
+            if !operator_line(&server, line) {
                 return;
             }
         }
@@ -81,18 +81,22 @@ pub fn spawn_console_input(
     });
 }
 
+const CONSOLE_HELP: &str = "console: a plain line is sent to everyone as `server`; //text sends a line starting with /
+  /users                 who is connected, from where, for how long
+  /kick NAME [REASON]    remove someone (they are told the reason)
+  /motd [TEXT]           show, or set, the message of the day (/motd - clears it)
+  /reload                re-read the settings (like SIGHUP): limits, MOTD, certificate
+  /quit                  stop the server (everyone gets a goodbye)";
+
 /// Handle one console line; false when the console should stop reading.
-fn operator_line(
-    room: &Room,
-    shutdown: &CancellationToken,
-    secure: Option<&SecureRoom>,
-    line: &str,
-) -> bool {
+fn operator_line(server: &ServerHandle, line: &str) -> bool {
     let out = |s: String| println!("{s}");
+    let room = server.room();
+    let secure = server.secure();
     // In a secure room the operator's lines are sealed like everyone else's.
-    let say = |text: String| match secure {
-        Some(s) => room.chat(Sender::Server, None, Some(s.key.seal("chat", &text))),
-        None => room.chat(Sender::Server, Some(text), None),
+    let say = |text: String| match &secure {
+        Some(s) => room.chat(Sender::Server, None, Some(s.key.seal("chat", &text)), false),
+        None => room.chat(Sender::Server, Some(text), None, false),
     };
     if let Some(rest) = line.strip_prefix("//") {
         say(format!("/{rest}"));
@@ -102,7 +106,8 @@ fn operator_line(
         say(line.to_string());
         return true;
     };
-    let (word, _args) = cmd.split_once(' ').unwrap_or((cmd, ""));
+    let (word, args) = cmd.split_once(' ').unwrap_or((cmd, ""));
+    let args = args.trim();
     match word {
         "users" => {
             let members = room.members();
@@ -112,16 +117,45 @@ fn operator_line(
                 out(format!("  {} from {} ({secs} s)", sanitize(&m.name), m.addr));
             }
         }
+        "kick" if args.is_empty() => out("usage: /kick NAME [REASON]".into()),
+        "kick" => {
+            let known: Vec<String> = room.members().into_iter().map(|m| m.name).collect();
+            let (name, reason) = split_name(args, &known);
+            let reason = if reason.is_empty() { "no reason given" } else { reason };
+            match room.kick(&name, reason) {
+                Some(n) => {
+                    tracing::info!(name = %sanitize(&n), "kicked by the operator");
+                    out(format!("removed {}", sanitize(&n)));
+                }
+                None => out(format!("nobody called '{}' is here: /users lists who is", sanitize(&name))),
+            }
+        }
+        "motd" if args.is_empty() => match server.motd() {
+            Some(m) => out(format!("message of the day: {}", sanitize(&m))),
+            None => out("no message of the day (/motd TEXT sets one)".into()),
+        },
+        "motd" => {
+            let motd = (args != "-").then(|| args.to_string());
+            server.set_motd(motd.clone());
+            match motd {
+                Some(m) => {
+                    room.notice(&Packet::event("motd", None, m));
+                    out("message of the day set (and shown to everyone here)".into());
+                }
+                None => out("message of the day cleared".into()),
+            }
+        }
+        "reload" => {
+            out("reloading settings".into());
+            server.request_reload();
+        }
         "quit" => {
             out("shutting down".into());
-            shutdown.cancel();
+            server.shutdown().cancel();
             return false;
         }
-        "help" => out(
-            "console: a plain line is sent to everyone as `server`; //text sends a line starting with /\n  /users  who is connected\n  /quit   stop the server"
-                .into(),
-        ),
-        other => out(format!("unknown console command /{other}: try /help")),
+        "help" => out(CONSOLE_HELP.into()),
+        other => out(format!("unknown console command /{}: try /help", sanitize(other))),
     }
     true
 }

@@ -14,18 +14,19 @@
 //! with one count per flush. Without this, N joins would cost N² deliveries.
 //! A chat line flushes pending presence first, so order is kept.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::history::HistoryStore;
 use crate::names;
-use crate::protocol::{now_ms, Chat, Count, Packet};
+use crate::protocol::{now_ms, Chat, Count, Dm, Packet, System, UserInfo, MAX_USERS_LISTED};
 
 pub type MemberId = u64;
 
@@ -36,8 +37,70 @@ pub struct Frame {
     pub bytes: Bytes,
     /// Bytes published to the room up to and including this frame.
     pub end: u64,
-    /// `Some(id)`: only that member's session delivers it (direct messages).
-    pub to: Option<MemberId>,
+}
+
+/// Lines for one member only (direct messages), beside the shared ring, and
+/// the reason of a kick. Small: every member has one.
+#[derive(Debug, Default)]
+pub struct Link {
+    inbox: Mutex<VecDeque<Bytes>>,
+    /// Woken when the inbox gets a line.
+    pub notify: Notify,
+    kick_reason: Mutex<Option<String>>,
+}
+
+/// Lines waiting in one member's inbox at most; more are refused to the sender.
+pub const INBOX_MAX: usize = 256;
+
+impl Link {
+    /// Everything waiting, in order.
+    pub fn take(&self) -> VecDeque<Bytes> {
+        std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn kick_reason(&self) -> Option<String> {
+        self.kick_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn push(&self, line: Bytes) -> bool {
+        let mut q = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() >= INBOX_MAX {
+            return false;
+        }
+        q.push_back(line);
+        drop(q);
+        self.notify.notify_one();
+        true
+    }
+}
+
+/// Why a rename was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RenameError {
+    Taken(String),
+    Gone,
+}
+
+/// Why a direct message was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DirectError {
+    NoSuchUser,
+    InboxFull(String),
+}
+
+/// What the room keeps of its past, and where it stores it.
+#[derive(Default)]
+pub struct HistorySetup {
+    pub store: Option<HistoryStore>,
+    /// Newest stored messages, oldest first (seeds the replay ring).
+    pub recent: Vec<Chat>,
+    /// Highest chat id ever stored: ids go on from here.
+    pub last_id: u64,
+    /// Messages replayed to each new member.
+    pub replay: usize,
 }
 
 /// Someone in the room, as the registry sees them.
@@ -46,9 +109,12 @@ pub struct Member {
     pub name: String,
     pub addr: SocketAddr,
     pub joined: Instant,
+    /// When they joined, milliseconds since the Unix epoch.
+    pub since: u64,
     /// Cancelled to make this member's session leave: by a kick, or (as a
     /// child of the server's shutdown token) at shutdown.
     pub kick: CancellationToken,
+    pub link: Arc<Link>,
 }
 
 /// Shortest time between two presence broadcasts.
@@ -58,7 +124,7 @@ const PRESENCE_SINGLE: usize = 3;
 
 enum Presence {
     Joined(String),
-    Left(String),
+    Left(String, Option<String>),
 }
 
 #[derive(Default)]
@@ -71,6 +137,8 @@ struct Registry {
     by_name: HashMap<String, MemberId>,
     next_member: MemberId,
     next_chat: u64,
+    /// The newest room messages, for replay to new members.
+    recent: VecDeque<Arc<Chat>>,
 }
 
 pub struct Room {
@@ -81,14 +149,22 @@ pub struct Room {
     published: AtomicU64,
     /// The server's shutdown token: every member's kick token is its child.
     shutdown: CancellationToken,
+    history: Option<HistoryStore>,
+    replay: usize,
 }
 
 /// What a session gets when it joins.
 pub struct Joined {
     pub id: MemberId,
+    /// The member's name, kept current by renames.
     pub name: String,
     pub rx: broadcast::Receiver<Frame>,
     pub kick: CancellationToken,
+    pub link: Arc<Link>,
+    /// The newest messages from before the join, oldest first.
+    pub history: Vec<Arc<Chat>>,
+    /// Older messages exist in the store.
+    pub more_history: bool,
 }
 
 /// Who sent a chat line.
@@ -98,15 +174,39 @@ pub enum Sender<'a> {
 }
 
 impl Room {
-    /// A room whose shared ring holds `buffer` packets.
+    /// A room whose shared ring holds `buffer` packets, without history.
     pub fn new(buffer: usize, shutdown: CancellationToken) -> Arc<Room> {
+        Room::with_history(buffer, shutdown, HistorySetup::default())
+    }
+
+    /// A room that keeps (and replays) history as `h` says. Without a store
+    /// there is no history at all: nothing kept, nothing replayed.
+    pub fn with_history(
+        buffer: usize,
+        shutdown: CancellationToken,
+        h: HistorySetup,
+    ) -> Arc<Room> {
         let (tx, _) = broadcast::channel(buffer.max(16));
+        let replay = if h.store.is_some() { h.replay } else { 0 };
+        let skip = h.recent.len().saturating_sub(replay);
+        let registry = Registry {
+            next_chat: h.last_id,
+            recent: h.recent.into_iter().skip(skip).map(Arc::new).collect(),
+            ..Default::default()
+        };
         Arc::new(Room {
-            registry: Mutex::new(Registry::default()),
+            registry: Mutex::new(registry),
             tx,
             published: AtomicU64::new(0),
             shutdown,
+            history: h.store,
+            replay,
         })
+    }
+
+    /// The history store, when history is kept.
+    pub fn history(&self) -> Option<&HistoryStore> {
+        self.history.as_ref()
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
@@ -115,13 +215,13 @@ impl Room {
     }
 
     /// Publish under the registry lock (callers hold it), keeping order.
-    fn publish_locked(&self, _reg: &mut Registry, bytes: Bytes, to: Option<MemberId>) {
+    fn publish_locked(&self, _reg: &mut Registry, bytes: Bytes) {
         let end = self
             .published
             .fetch_add(bytes.len() as u64, Ordering::Relaxed)
             + bytes.len() as u64;
         // An error only means nobody is subscribed: nothing to deliver.
-        let _ = self.tx.send(Frame { bytes, end, to });
+        let _ = self.tx.send(Frame { bytes, end });
     }
 
     /// Add a member under a unique name (`-2`, `-3`, ... on collision), then
@@ -137,6 +237,7 @@ impl Room {
         let id = reg.next_member;
         reg.next_member += 1;
         let kick = self.shutdown.child_token();
+        let link = Arc::new(Link::default());
         reg.by_name.insert(names::name_key(&name), id);
         reg.members.insert(
             id,
@@ -144,13 +245,27 @@ impl Room {
                 name: name.clone(),
                 addr,
                 joined: Instant::now(),
+                since: now_ms(),
                 kick: kick.clone(),
+                link: link.clone(),
             },
         );
+        // Subscribing and copying the replay ring under one lock: the joiner
+        // gets every message exactly once, as history or live.
         let rx = self.tx.subscribe();
+        let history: Vec<Arc<Chat>> = reg.recent.iter().cloned().collect();
+        let more_history = self.replay > 0 && history.len() >= self.replay;
         reg.pending.push(Presence::Joined(name.clone()));
         self.presence_changed(&mut reg);
-        Joined { id, name, rx, kick }
+        Joined {
+            id,
+            name,
+            rx,
+            kick,
+            link,
+            history,
+            more_history,
+        }
     }
 
     /// Flush presence now if the last flush is old enough, else make sure a
@@ -188,11 +303,16 @@ impl Room {
         let pending = std::mem::take(&mut reg.pending);
         if pending.len() <= PRESENCE_SINGLE {
             for p in pending {
-                let text = match p {
-                    Presence::Joined(n) => format!("{n} joined"),
-                    Presence::Left(n) => format!("{n} disconnected."),
+                let packet = match p {
+                    Presence::Joined(n) => Packet::event("join", Some(&n), format!("{n} joined")),
+                    Presence::Left(n, None) => {
+                        Packet::event("leave", Some(&n), format!("{n} disconnected."))
+                    }
+                    Presence::Left(n, Some(why)) => {
+                        Packet::event("leave", Some(&n), format!("{n} left ({why})"))
+                    }
                 };
-                self.publish_locked(reg, Packet::system(text).to_line(), None);
+                self.publish_locked(reg, packet.to_line());
             }
         } else {
             let mut joined = Vec::new();
@@ -200,7 +320,7 @@ impl Room {
             for p in pending {
                 match p {
                     Presence::Joined(n) => joined.push(n),
-                    Presence::Left(n) => left.push(n),
+                    Presence::Left(n, _) => left.push(n),
                 }
             }
             let mut parts = Vec::new();
@@ -210,25 +330,36 @@ impl Room {
             if !left.is_empty() {
                 parts.push(summary(&left, "disconnected"));
             }
-            self.publish_locked(reg, Packet::system(parts.join("; ")).to_line(), None);
+            // No single name: a client tracking the room asks for `users` again.
+            let event = if left.is_empty() { "join" } else { "leave" };
+            let packet = Packet::event(event, None, parts.join("; "));
+            self.publish_locked(reg, packet.to_line());
         }
         let total = reg.members.len() as u64;
-        self.publish_locked(reg, Packet::Count(Count { total }).to_line(), None);
+        self.publish_locked(reg, Packet::Count(Count { total }).to_line());
     }
 
-    /// Remove a member and announce it. Safe to call twice: the second is a no-op.
-    pub fn leave(self: &Arc<Self>, id: MemberId) -> Option<Member> {
+    /// Remove a member and announce it (with the reason they gave, if any).
+    /// Safe to call twice: the second is a no-op.
+    pub fn leave(self: &Arc<Self>, id: MemberId, reason: Option<String>) -> Option<Member> {
         let mut reg = self.lock();
         let member = reg.members.remove(&id)?;
         reg.by_name.remove(&names::name_key(&member.name));
-        reg.pending.push(Presence::Left(member.name.clone()));
+        reg.pending.push(Presence::Left(member.name.clone(), reason));
         self.presence_changed(&mut reg);
         Some(member)
     }
 
     /// Broadcast a chat line to everyone, its sender included. The packet gets
     /// the next id and the server time; it is serialized once for all.
-    pub fn chat(&self, from: Sender<'_>, text: Option<String>, payload: Option<String>) {
+    /// `action`: a `/me` line.
+    pub fn chat(
+        &self,
+        from: Sender<'_>,
+        text: Option<String>,
+        payload: Option<String>,
+        action: bool,
+    ) {
         let (from, port) = match from {
             Sender::Member { name, port } => (name.to_string(), Some(port)),
             Sender::Server => ("server".to_string(), None),
@@ -244,8 +375,122 @@ impl Room {
             payload,
             id: Some(reg.next_chat),
             ts: Some(now_ms()),
+            action,
         });
-        self.publish_locked(&mut reg, packet.to_line(), None);
+        self.publish_locked(&mut reg, packet.to_line());
+        if let (Some(store), Packet::Chat(chat)) = (&self.history, packet) {
+            let chat = Arc::new(chat);
+            if self.replay > 0 {
+                if reg.recent.len() >= self.replay {
+                    reg.recent.pop_front();
+                }
+                reg.recent.push_back(chat.clone());
+            }
+            store.record(chat);
+        }
+    }
+
+    /// Rename member `id` to `new` (already validated); everyone is told.
+    /// A change of case only is allowed; another member's name is not.
+    pub fn rename(&self, id: MemberId, new: &str) -> Result<String, RenameError> {
+        let mut reg = self.lock();
+        let key = names::name_key(new);
+        if let Some(&other) = reg.by_name.get(&key) {
+            if other != id {
+                let taken = reg.members.get(&other).map(|m| m.name.clone());
+                return Err(RenameError::Taken(taken.unwrap_or_default()));
+            }
+        }
+        let member = reg.members.get_mut(&id).ok_or(RenameError::Gone)?;
+        let old = std::mem::replace(&mut member.name, new.to_string());
+        reg.by_name.remove(&names::name_key(&old));
+        reg.by_name.insert(key, id);
+        self.flush_presence(&mut reg);
+        let packet = Packet::System(System {
+            text: format!("{old} is now {new}"),
+            event: Some("rename".into()),
+            name: Some(old.clone()),
+            new_name: Some(new.into()),
+            ..Default::default()
+        });
+        self.publish_locked(&mut reg, packet.to_line());
+        Ok(old)
+    }
+
+    /// Deliver a direct message from `from` to the member named `dm.to`
+    /// (case-insensitively). Returns the line as sent, for the sender's echo.
+    pub fn direct(&self, from: &str, mut dm: Dm) -> Result<Bytes, DirectError> {
+        let mut reg = self.lock();
+        let to = *reg
+            .by_name
+            .get(&names::name_key(dm.to.trim()))
+            .ok_or(DirectError::NoSuchUser)?;
+        let member = reg.members.get(&to).ok_or(DirectError::NoSuchUser)?;
+        dm.from = Some(from.to_string());
+        dm.to = member.name.clone();
+        dm.ts = Some(now_ms());
+        let line = Packet::Dm(dm.clone()).to_line();
+        let is_self = names::name_key(from) == names::name_key(&dm.to);
+        if !is_self && !member.link.push(line.clone()) {
+            return Err(DirectError::InboxFull(member.name.clone()));
+        }
+        if let Some(store) = &self.history {
+            // A direct message takes an id too, so stored rows never collide.
+            reg.next_chat += 1;
+            let chat = Chat {
+                encrypted: dm.encrypted,
+                from: dm.from,
+                text: dm.text,
+                payload: dm.payload,
+                id: Some(reg.next_chat),
+                ts: dm.ts,
+                action: dm.action,
+                port: None,
+            };
+            store.record_direct(Arc::new(chat), &dm.to);
+        }
+        Ok(line)
+    }
+
+    /// Make the member called `name` leave with `reason`; everyone is told.
+    /// Their actual name, or `None` when nobody is called that.
+    pub fn kick(&self, name: &str, reason: &str) -> Option<String> {
+        let mut reg = self.lock();
+        let id = *reg.by_name.get(&names::name_key(name.trim()))?;
+        let member = reg.members.get(&id)?;
+        let name = member.name.clone();
+        *member
+            .link
+            .kick_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(reason.to_string());
+        member.kick.cancel();
+        self.flush_presence(&mut reg);
+        let text = format!("{name} was removed by the operator: {reason}");
+        self.publish_locked(&mut reg, Packet::event("kick", Some(&name), text).to_line());
+        Some(name)
+    }
+
+    /// Broadcast a notice (not stored, not a chat line).
+    pub fn notice(&self, packet: &Packet) {
+        let mut reg = self.lock();
+        self.flush_presence(&mut reg);
+        self.publish_locked(&mut reg, packet.to_line());
+    }
+
+    /// Who is here, oldest first (at most [`MAX_USERS_LISTED`]), and how many.
+    pub fn users(&self) -> (Vec<UserInfo>, u64) {
+        let members = self.members();
+        let total = members.len() as u64;
+        let users = members
+            .into_iter()
+            .take(MAX_USERS_LISTED)
+            .map(|m| UserInfo {
+                name: m.name,
+                since: m.since,
+            })
+            .collect();
+        (users, total)
     }
 
     /// A receiver of everything published from now on (the console uses one).
@@ -305,7 +550,7 @@ mod tests {
             (a.name.as_str(), b.name.as_str(), c.name.as_str()),
             ("Alice", "alice-2", "ALICE-3")
         );
-        room.leave(b.id);
+        room.leave(b.id, None);
         assert_eq!(room.join("Alice", addr()).name, "Alice-2");
         assert_eq!(room.count(), 3);
     }
@@ -319,8 +564,8 @@ mod tests {
         assert!(std::str::from_utf8(&f1.bytes).unwrap().contains("A joined"));
         assert_eq!(&f2.bytes[..], b"{\"type\":\"count\",\"total\":1}\n");
         assert_eq!(f2.end, room.published());
-        assert!(room.leave(a.id).is_some());
-        assert!(room.leave(a.id).is_none());
+        assert!(room.leave(a.id, None).is_some());
+        assert!(room.leave(a.id, None).is_none());
     }
 
     #[tokio::test]
@@ -332,7 +577,7 @@ mod tests {
             .collect();
         // The first join went out at once; the other nine wait for the flush,
         // which a chat line forces.
-        room.chat(Sender::Server, Some("hi".into()), None);
+        room.chat(Sender::Server, Some("hi".into()), None, false);
         let mut texts = Vec::new();
         while let Ok(f) = rx.try_recv() {
             texts.push(String::from_utf8(f.bytes.to_vec()).unwrap());
@@ -346,7 +591,7 @@ mod tests {
         );
         assert!(texts[3].contains("\"total\":10"));
         assert!(texts[4].contains("\"text\":\"hi\""));
-        room.leave(ids[0]);
+        room.leave(ids[0], None);
         let f = tokio::time::timeout(PRESENCE_INTERVAL * 20, rx.recv())
             .await
             .unwrap()
@@ -363,11 +608,12 @@ mod tests {
     fn chat_ids_increase() {
         let room = Room::new(64, CancellationToken::new());
         let mut rx = room.subscribe();
-        room.chat(Sender::Server, Some("one".into()), None);
+        room.chat(Sender::Server, Some("one".into()), None, false);
         room.chat(
             Sender::Member { name: "A", port: 1 },
             Some("two".into()),
             None,
+            false,
         );
         let ids: Vec<u64> = (0..2)
             .map(

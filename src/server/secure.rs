@@ -28,7 +28,15 @@ impl std::fmt::Debug for SecureRoom {
 impl SecureRoom {
     /// Derive the room key from the password with a fresh random salt.
     pub fn new(password: &[u8], params: KdfParams) -> Result<SecureRoom, CryptoError> {
-        let salt = crypto::random_bytes::<16>();
+        SecureRoom::with_salt(password, crypto::random_bytes::<16>(), params)
+    }
+
+    /// Derive the room key with a kept salt (stored with the history).
+    pub fn with_salt(
+        password: &[u8],
+        salt: [u8; 16],
+        params: KdfParams,
+    ) -> Result<SecureRoom, CryptoError> {
         let key = RoomKey::derive(password, &salt, params)?;
         Ok(SecureRoom { key, salt, params })
     }

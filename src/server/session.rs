@@ -17,11 +17,14 @@ use tokio::time::{timeout, timeout_at, Instant};
 use tokio_util::codec::FramedRead;
 
 use super::limits::{Bucket, Counters, Verdict};
-use super::room::{Frame, Joined, Sender};
+use super::room::{DirectError, Frame, Joined, RenameError, Sender};
 use super::Ctx;
 use crate::crypto;
-use crate::names::sanitize;
-use crate::protocol::{self, codes, AuthResult, Chat, FrameError, Hello, Packet, ParseError};
+use crate::names::{sanitize, validate_name};
+use crate::protocol::{
+    self, codes, AuthResult, Chat, FrameError, Hello, HistoryEnd, Packet, ParseError, Users,
+    MAX_HISTORY_FETCH,
+};
 
 /// Largest batch of queued frames written with one syscall.
 const WRITE_BATCH: usize = 64 * 1024;
@@ -29,11 +32,15 @@ const WRITE_BATCH: usize = 64 * 1024;
 const READ_BUF: usize = 256;
 /// How often a blocked write re-checks how far behind the room it is.
 const LAG_POLL: Duration = Duration::from_millis(200);
+/// Longest reason a leaving client may give (`/quit REASON`).
+const MAX_REASON_CHARS: usize = 200;
 
 /// Why a session ended (for the log line).
 #[derive(Debug)]
 pub(super) enum End {
     Closed,
+    /// The client said goodbye, perhaps with a reason.
+    Left(Option<String>),
     Protocol(&'static str),
     Io(std::io::Error),
 }
@@ -42,6 +49,7 @@ impl std::fmt::Display for End {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             End::Closed => f.write_str("connection closed"),
+            End::Left(_) => f.write_str("said goodbye"),
             End::Protocol(why) => f.write_str(why),
             End::Io(e) => write!(f, "i/o error: {e}"),
         }
@@ -100,13 +108,13 @@ pub(super) struct Session<S> {
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     pub(super) fn new(stream: S, peer: SocketAddr, ctx: Arc<Ctx>, bound: Option<Bound>) -> Self {
         let (r, w) = tokio::io::split(stream);
-        let codec = protocol::FrameCodec::new(ctx.limits.max_frame_bytes);
+        let codec = protocol::FrameCodec::new(ctx.limits().max_frame_bytes);
         Session {
             reader: FramedRead::with_capacity(r, codec, READ_BUF),
             writer: w,
             out: BytesMut::new(),
             peer,
-            bucket: Bucket::new(&ctx.limits),
+            bucket: Bucket::new(&ctx.limits()),
             stalled: false,
             ctx,
             bound,
@@ -139,8 +147,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         }
         self.stalled = true;
         let too_slow = || std::io::Error::new(std::io::ErrorKind::TimedOut, "client too slow");
-        let deadline = Instant::now() + self.ctx.write_timeout;
-        let (room, limit) = (&self.ctx.room, self.ctx.limits.send_queue_bytes as u64);
+        let deadline = Instant::now() + self.ctx.write_timeout();
+        let (room, limit) = (&self.ctx.room, self.ctx.limits().send_queue_bytes as u64);
         loop {
             tokio::select! {
                 r = fut.as_mut() => return r,
@@ -170,7 +178,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     pub(super) async fn run(mut self, deadline: Instant, slot: Option<OwnedSemaphorePermit>) {
         if slot.is_none() {
             Counters::bump(&self.ctx.counters.server_full);
-            tracing::warn!(peer = %self.peer, limit = self.ctx.limits.max_clients, "server full (limits.max_clients): refusing");
+            tracing::warn!(peer = %self.peer, limit = self.ctx.limits().max_clients, "server full (limits.max_clients): refusing");
             let full = Packet::error(codes::SERVER_FULL, "the server is full: try again later");
             let _ = self.send(&full).await;
             self.close_with(Packet::bye("server full")).await;
@@ -192,7 +200,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         tracing::info!(peer = %self.peer, name = %sanitize(&joined.name), "joined");
         let id = joined.id;
         let end = self.chat(joined).await;
-        if let Some(member) = self.ctx.room.leave(id) {
+        let reason = match &end {
+            End::Left(r) => r.clone(),
+            _ => None,
+        };
+        if let Some(member) = self.ctx.room.leave(id, reason) {
             tracing::info!(peer = %self.peer, name = %sanitize(&member.name), "left: {end}");
         }
         drop(slot);
@@ -275,6 +287,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         if let Err(e) = self.welcome(&joined.name).await {
             return End::Io(e);
         }
+        if let Err(end) = self.greet(&mut joined).await {
+            return end;
+        }
         let idle = self.ctx.idle_timeout;
         // Allocated only when an idle timeout is configured.
         let mut idle_timer = idle.map(|d| Box::pin(tokio::time::sleep(d)));
@@ -288,8 +303,14 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         self.close_with(Packet::bye("server shutting down")).await;
                         return End::Closed;
                     }
-                    self.close_with(Packet::bye("removed by the operator")).await;
+                    let reason = joined.link.kick_reason().unwrap_or_default();
+                    self.close_with(Packet::bye(format!("removed by the operator: {reason}"))).await;
                     return End::Protocol("kicked");
+                }
+                _ = joined.link.notify.notified() => {
+                    if let Err(end) = self.deliver_inbox(&joined).await {
+                        return end;
+                    }
                 }
                 frame = joined.rx.recv() => {
                     if let Err(end) = Box::pin(self.deliver(frame, &mut joined)).await {
@@ -303,7 +324,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                             if let (Some(t), Some(d)) = (idle_timer.as_mut(), idle) {
                                 t.as_mut().reset(Instant::now() + d);
                             }
-                            if let Err(end) = Box::pin(self.handle_packet(p, &joined)).await {
+                            if let Err(end) = Box::pin(self.handle_packet(p, &mut joined)).await {
                                 return end;
                             }
                         }
@@ -346,11 +367,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             match next {
                 Ok(frame) => {
                     upto = frame.end;
-                    if frame.to.is_some_and(|to| to != joined.id) {
-                        // Addressed to someone else.
-                    } else if self.stalled
+                    if self.stalled
                         && self.ctx.room.published() - frame.end
-                            > self.ctx.limits.send_queue_bytes as u64
+                            > self.ctx.limits().send_queue_bytes as u64
                     {
                         // Behind the room by more than allowed, and not taking
                         // what we write: too slow. (Merely behind because this
@@ -390,37 +409,58 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         }
     }
 
+    /// After `auth_result`: the history from before the join (marked as
+    /// such), then the message of the day.
+    fn greet<'a>(&'a mut self, joined: &'a mut Joined) -> BoxFuture<'a, Result<(), End>> {
+        Box::pin(async move {
+            let history = std::mem::take(&mut joined.history);
+            if !history.is_empty() {
+                self.send_history(history.into_iter(), joined.more_history)
+                    .await?;
+            }
+            if let Some(motd) = self.ctx.motd.load_full() {
+                let p = Packet::event("motd", None, motd.as_str());
+                self.send(&p).await.map_err(End::Io)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Write what waits in this member's own inbox (direct messages).
+    fn deliver_inbox<'a>(&'a mut self, joined: &'a Joined) -> BoxFuture<'a, Result<(), End>> {
+        Box::pin(async move {
+            let lines = joined.link.take();
+            if lines.is_empty() {
+                return Ok(());
+            }
+            let mut out = Vec::with_capacity(lines.iter().map(|l| l.len()).sum());
+            for l in lines {
+                out.extend_from_slice(&l);
+            }
+            self.write(&out).await.map_err(End::Io)
+        })
+    }
+
     fn too_slow(&mut self) -> BoxFuture<'_, End> {
         Box::pin(async move {
-            tracing::warn!(peer = %self.peer, limit = self.ctx.limits.send_queue_bytes, "client too slow (limits.send_queue_bytes): dropping");
+            tracing::warn!(peer = %self.peer, limit = self.ctx.limits().send_queue_bytes, "client too slow (limits.send_queue_bytes): dropping");
             self.close_with(Packet::bye("too slow: fell too far behind the room"))
                 .await;
             End::Protocol("too slow")
         })
     }
 
-    async fn handle_packet(&mut self, packet: Packet, joined: &Joined) -> Result<(), End> {
-        if matches!(packet, Packet::Chat(_)) && self.bucket.take(&self.ctx.limits) != Verdict::Pass
-        {
+    async fn handle_packet(&mut self, packet: Packet, joined: &mut Joined) -> Result<(), End> {
+        let limited = matches!(
+            packet,
+            Packet::Chat(_) | Packet::Dm(_) | Packet::Nick(_) | Packet::FetchHistory(_)
+        );
+        if limited && self.bucket.take(&self.ctx.limits()) != Verdict::Pass {
             return self.refuse_rate().await;
         }
         match packet {
-            Packet::Chat(chat) if self.ctx.secure.is_some() => {
-                self.relay_sealed(chat, joined).await
-            }
             Packet::Chat(chat) => {
-                if chat.encrypted || chat.payload.is_some() {
-                    let e = Packet::error(
-                        codes::BAD_PACKET,
-                        "this room is not encrypted: send chat.text",
-                    );
-                    return self.send(&e).await.map_err(End::Io);
-                }
-                let Some(text) = chat.text else {
-                    let e = Packet::error(codes::BAD_PACKET, "a chat packet needs a text field");
-                    return self.send(&e).await.map_err(End::Io);
-                };
-                if let Some(e) = self.check_text(&text) {
+                if let Err(e) = self.check_body(chat.encrypted, &chat.text, &chat.payload) {
                     return self.send(&e).await.map_err(End::Io);
                 }
                 if !self.ctx.quiet {
@@ -430,7 +470,10 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     name: &joined.name,
                     port: self.peer.port(),
                 };
-                self.ctx.room.chat(sender, Some(text), None);
+                // In a secure room the payload is relayed exactly as it came.
+                self.ctx
+                    .room
+                    .chat(sender, chat.text, chat.payload, chat.action);
                 Ok(())
             }
             Packet::Ping(p) => self.send(&Packet::Pong(p)).await.map_err(End::Io),
@@ -438,45 +481,152 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 let e = Packet::error(codes::ALREADY_AUTHENTICATED, "already joined");
                 self.send(&e).await.map_err(End::Io)
             }
+            Packet::Bye(b) => {
+                // The client leaves, perhaps saying why (`/quit REASON`).
+                let reason: String = b
+                    .reason
+                    .trim()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_REASON_CHARS)
+                    .collect();
+                Err(End::Left((!reason.is_empty()).then_some(reason)))
+            }
             Packet::Unknown => {
                 tracing::debug!(peer = %self.peer, "skipped a packet of an unknown type");
                 Ok(())
             }
-            other => {
-                tracing::debug!(peer = %self.peer, "ignored a packet a client does not send: {other:?}");
-                Ok(())
-            }
+            other => Box::pin(self.handle_command(other, joined)).await,
         }
     }
 
-    /// Secure room: relay the payload exactly as it came (no decryption, no
-    /// re-encryption), after checking it could not hold more than the limit.
-    async fn relay_sealed(&mut self, chat: Chat, joined: &Joined) -> Result<(), End> {
-        let max = crypto::max_payload_len(self.ctx.limits.max_text_chars);
-        let refusal = match (&chat.payload, &chat.text) {
-            (_, Some(_)) => Some((codes::BAD_PACKET, "this room is encrypted: plaintext chat is refused".to_string())),
-            (None, None) => Some((codes::BAD_PACKET, "a chat packet in a secure room needs a payload".to_string())),
-            (Some(p), None) if p.len() > max => Some((
-                codes::TOO_LONG,
-                format!("encrypted payload over the limit of {max} bytes (limits.max_text_chars); not sent"),
-            )),
-            (Some(_), None) => None,
+    /// The less frequent packets: direct messages, renames, the user list,
+    /// history fetches (boxed: their state stays out of every idle session).
+    async fn handle_command(&mut self, packet: Packet, joined: &mut Joined) -> Result<(), End> {
+        let reply = match packet {
+            Packet::Dm(dm) => match self.check_body(dm.encrypted, &dm.text, &dm.payload) {
+                Err(e) => e,
+                Ok(()) => {
+                    let to = dm.to.clone();
+                    match self.ctx.room.direct(&joined.name, dm) {
+                        // The sender's copy: the same line the recipient got.
+                        Ok(line) => return self.write(&line).await.map_err(End::Io),
+                        Err(DirectError::NoSuchUser) => Packet::error(
+                            codes::NO_SUCH_USER,
+                            format!("nobody called '{}' is here (/users lists who is); not sent", sanitize(to.trim())),
+                        ),
+                        Err(DirectError::InboxFull(n)) => Packet::error(
+                            codes::INBOX_FULL,
+                            format!("{} has too many unread direct messages; not sent", sanitize(&n)),
+                        ),
+                    }
+                }
+            },
+            Packet::Nick(n) => match validate_name(&n.name) {
+                Err(e) => Packet::error(
+                    codes::NAME_INVALID,
+                    format!("'{}' cannot be a name: {e}", sanitize(&n.name)),
+                ),
+                Ok(new) => match self.ctx.room.rename(joined.id, &new) {
+                    Ok(old) => {
+                        tracing::info!(peer = %self.peer, old = %sanitize(&old), new = %sanitize(&new), "renamed");
+                        joined.name = new;
+                        return Ok(());
+                    }
+                    Err(RenameError::Taken(other)) => Packet::error(
+                        codes::NAME_TAKEN,
+                        format!("the name '{}' is taken; pick another", sanitize(&other)),
+                    ),
+                    Err(RenameError::Gone) => return Err(End::Closed),
+                },
+            },
+            Packet::Users(_) => {
+                let (users, total) = self.ctx.room.users();
+                Packet::Users(Users {
+                    users,
+                    total: Some(total),
+                })
+            }
+            Packet::FetchHistory(f) => {
+                let Some(store) = self.ctx.room.history() else {
+                    let e = Packet::error(
+                        codes::HISTORY_UNAVAILABLE,
+                        "this server keeps no history",
+                    );
+                    return self.send(&e).await.map_err(End::Io);
+                };
+                let limit = f.limit.unwrap_or(20).clamp(1, MAX_HISTORY_FETCH) as usize;
+                match store.fetch(f.before, limit).await {
+                    Ok((rows, more)) => {
+                        return self.send_history(rows.into_iter().map(Arc::new), more).await
+                    }
+                    Err(why) => Packet::error(codes::HISTORY_UNAVAILABLE, why),
+                }
+            }
+            other => {
+                tracing::debug!(peer = %self.peer, "ignored a packet a client does not send: {other:?}");
+                return Ok(());
+            }
         };
-        if let Some((code, msg)) = refusal {
-            return self.send(&Packet::error(code, msg)).await.map_err(End::Io);
+        self.send(&reply).await.map_err(End::Io)
+    }
+
+    /// A run of `history` packets and its `history_end`, in one write.
+    fn send_history(
+        &mut self,
+        rows: impl Iterator<Item = Arc<Chat>> + Send + 'static,
+        more: bool,
+    ) -> BoxFuture<'_, Result<(), End>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            let mut count = 0;
+            for chat in rows {
+                count += 1;
+                out.extend_from_slice(&Packet::History((*chat).clone()).to_line());
+            }
+            out.extend_from_slice(&Packet::HistoryEnd(HistoryEnd { count, more }).to_line());
+            self.write(&out).await.map_err(End::Io)
+        })
+    }
+
+    /// A chat or direct message body fits this room: plaintext `text` in a
+    /// plaintext room, a sealed `payload` in a secure one, within the limits.
+    fn check_body(
+        &self,
+        encrypted: bool,
+        text: &Option<String>,
+        payload: &Option<String>,
+    ) -> Result<(), Packet> {
+        let bad = |m: &str| Err(Packet::error(codes::BAD_PACKET, m));
+        if self.ctx.secure.is_some() {
+            let max = crypto::max_payload_len(self.ctx.limits().max_text_chars);
+            return match (payload, text) {
+                (_, Some(_)) => bad("this room is encrypted: plaintext is refused"),
+                (None, None) => bad("a message in a secure room needs a payload"),
+                (Some(p), None) if p.len() > max => Err(Packet::error(
+                    codes::TOO_LONG,
+                    format!("encrypted payload over the limit of {max} bytes (limits.max_text_chars); not sent"),
+                )),
+                (Some(_), None) => Ok(()),
+            };
         }
-        let sender = Sender::Member {
-            name: &joined.name,
-            port: self.peer.port(),
+        if encrypted || payload.is_some() {
+            return bad("this room is not encrypted: send text");
+        }
+        let Some(text) = text else {
+            return bad("a message needs a text field");
         };
-        self.ctx.room.chat(sender, None, chat.payload);
-        Ok(())
+        match self.check_text(text) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Over the rate: drop the line and say so; flooding on: disconnect.
     fn refuse_rate(&mut self) -> BoxFuture<'_, Result<(), End>> {
         Box::pin(async move {
-            let l = &self.ctx.limits;
+            let l = self.ctx.limits();
+            let l = &*l;
             let (rate, burst) = (l.messages_per_second, l.message_burst);
             if self.bucket.flooding(l) {
                 Counters::bump(&self.ctx.counters.flooding);
@@ -501,7 +651,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 "empty message (nothing but spaces)",
             ));
         }
-        let max = self.ctx.limits.max_text_chars;
+        let max = self.ctx.limits().max_text_chars;
         let n = text.chars().count();
         (n > max).then(|| {
             Packet::error(

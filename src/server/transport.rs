@@ -35,12 +35,12 @@ pub(super) async fn handle(
     slot: Option<OwnedSemaphorePermit>,
 ) {
     let _ = stream.set_nodelay(true);
-    let _guard = match ctx.addresses.admit(peer.ip(), &ctx.limits) {
+    let _guard = match ctx.addresses.admit(peer.ip(), &ctx.limits()) {
         Ok(g) => g,
         Err(refusal) => return Box::pin(refuse_address(stream, peer, &ctx, refusal)).await,
     };
-    let deadline = Instant::now() + ctx.handshake_timeout;
-    let run = match ctx.tls.clone() {
+    let deadline = Instant::now() + ctx.handshake_timeout();
+    let run = match ctx.tls() {
         None => Box::pin(plain(stream, peer, ctx, slot, deadline)).await,
         Some(acceptor) => Box::pin(over_tls(acceptor, stream, peer, ctx, slot, deadline)).await,
     };
@@ -64,7 +64,7 @@ async fn refuse_address(mut stream: TcpStream, peer: SocketAddr, ctx: &Ctx, refu
     };
     Counters::bump(counter);
     tracing::warn!(%peer, "refused: {msg}");
-    if ctx.tls.is_none() {
+    if !ctx.is_tls() {
         let _ = stream
             .write_all(&Packet::error(codes::TOO_MANY_CONNECTIONS, msg).to_line())
             .await;
@@ -183,8 +183,9 @@ mod tests {
             task_size <= 320,
             "the per-connection task future grew to {task_size} bytes"
         );
+        // 1536 before direct messages; their inbox wait added 120 bytes.
         assert!(
-            run_size <= 1536,
+            run_size <= 1664,
             "the session future grew to {run_size} bytes"
         );
     }

@@ -407,9 +407,9 @@ fn show_wire_prints_the_protocol_with_secrets_redacted() {
     let result = j.stderr.expect(r#""type":"auth_result""#);
     assert!(result.contains(r#""server_proof":"***""#), "{result}");
     j.send_line("watch me");
-    let sent = j.stderr.expect(r#"-> "#);
+    let sent = j.stderr.expect(r#""type":"chat""#);
     assert!(
-        sent.contains(r#""encrypted":true"#) && !sent.contains("watch me"),
+        sent.starts_with("-> ") && sent.contains(r#""encrypted":true"#) && !sent.contains("watch me"),
         "the wire shows ciphertext: {sent}"
     );
     j.stdout.expect("learner: watch me");
