@@ -18,9 +18,9 @@ use crate::client::{self, ConnectOptions};
 use crate::config::{self, secs, ConfigError, Loaded, TlsMode};
 use crate::crypto::KdfParams;
 use crate::names::{sanitize, validate_name};
-use crate::server::secure::SecureRoom;
 use crate::server::history::{HistoryDb, Retention};
 use crate::server::room::HistorySetup;
+use crate::server::secure::SecureRoom;
 use crate::server::{self, Server, ServerOptions};
 use crate::tls::{self, Trust};
 use crate::{certgen, check, prompt, secret};
@@ -129,8 +129,19 @@ async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs) ->
     println!("listening on {addr} ({mode}; Ctrl-C to stop)");
     server::spawn_console_input(server.handle());
     tokio::spawn(stop_on_signal(shutdown));
-    tokio::spawn(reload_on_request(server.handle(), config_file, args, loaded));
+    tokio::spawn(reload_on_request(
+        server.handle(),
+        config_file,
+        args,
+        loaded,
+    ));
+    let room = server.room();
     server.run().await;
+    if let Some(history) = room.history() {
+        if !tokio::task::block_in_place(|| history.flush(std::time::Duration::from_secs(5))) {
+            tracing::warn!("history: the last messages may not have been written");
+        }
+    }
     println!("server stopped");
     Ok(0)
 }
@@ -253,7 +264,10 @@ fn reload(
             "serve.tls",
             tls.is_some() != (old.serve.cert.is_some() && old.serve.key.is_some()),
         ),
-        ("serve.client_ca", old.serve.client_ca != new.serve.client_ca),
+        (
+            "serve.client_ca",
+            old.serve.client_ca != new.serve.client_ca,
+        ),
         ("serve.quiet", old.serve.quiet != new.serve.quiet),
         ("history", old.history != new.history),
     ];
@@ -388,7 +402,9 @@ async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) -> R
     let view = ui::View {
         json,
         timestamps: loaded.settings.join.timestamps,
-        color: !json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        color: !json
+            && std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
     let names: ui::Names = Default::default();
     let _guard = terminal.then(ui::terminal::TermGuard::save);
@@ -479,7 +495,11 @@ async fn reconnect(
     loaded: &Loaded,
     args: &JoinArgs,
     no_input: bool,
-) -> (client::Connection, Option<client::secure::SharedKey>, String) {
+) -> (
+    client::Connection,
+    Option<client::secure::SharedKey>,
+    String,
+) {
     let mut wait = std::time::Duration::from_millis(500);
     loop {
         tokio::time::sleep(wait).await;

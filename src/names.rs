@@ -136,10 +136,19 @@ mod tests {
     #[test]
     fn names_with_spaces_split_by_quotes_or_known_names() {
         let known = vec!["bob smith".to_string(), "bob".to_string()];
-        assert_eq!(split_name("bob smith hi there", &known), ("bob smith".into(), "hi there"));
+        assert_eq!(
+            split_name("bob smith hi there", &known),
+            ("bob smith".into(), "hi there")
+        );
         assert_eq!(split_name("BOB hi", &known), ("BOB".into(), "hi"));
-        assert_eq!(split_name("\"ann lee\" hello", &[]), ("ann lee".into(), "hello"));
-        assert_eq!(split_name("carol hey you", &known), ("carol".into(), "hey you"));
+        assert_eq!(
+            split_name("\"ann lee\" hello", &[]),
+            ("ann lee".into(), "hello")
+        );
+        assert_eq!(
+            split_name("carol hey you", &known),
+            ("carol".into(), "hey you")
+        );
         assert_eq!(split_name("dave", &[]), ("dave".into(), ""));
         assert_eq!(split_name("bobby x", &known), ("bobby".into(), "x"));
     }

@@ -86,6 +86,10 @@ pub struct Auth {
     /// base64 HMAC proof (secure mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof: Option<String>,
+    /// The protocol version the client speaks; absent from a legacy client,
+    /// which then only gets the packet types it knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proto: Option<u32>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -95,6 +99,7 @@ impl std::fmt::Debug for Auth {
             .field("name", &self.name)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("proof", &self.proof.as_ref().map(|_| "***"))
+            .field("proto", &self.proto)
             .finish()
     }
 }
@@ -512,6 +517,7 @@ mod tests {
             name: "a".into(),
             password: Some("hunter2".into()),
             proof: Some("c2VjcmV0".into()),
+            proto: None,
         };
         let s = format!("{a:?}");
         assert!(!s.contains("hunter2") && !s.contains("c2VjcmV0"), "{s}");
@@ -613,13 +619,14 @@ mod properties {
                     server,
                     auth
                 })),
-            (text(), opt(text()), opt(text())).prop_map(|(name, password, proof)| Packet::Auth(
-                Auth {
+            (text(), opt(text()), opt(text()), opt(any::<u32>())).prop_map(
+                |(name, password, proof, proto)| Packet::Auth(Auth {
                     name,
                     password,
-                    proof
-                }
-            )),
+                    proof,
+                    proto,
+                })
+            ),
             (
                 any::<bool>(),
                 opt(text()),

@@ -354,6 +354,8 @@ pub async fn authenticate(
     }
     let auth = Packet::Auth(Auth {
         name: name.to_string(),
+        // Only to a tcpplay server: the Python host gets exactly what it knows.
+        proto: conn.hello.proto.map(|_| crate::protocol::PROTO_VERSION),
         ..Default::default()
     });
     send(&mut conn.writer, &auth).await?;

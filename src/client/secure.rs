@@ -114,6 +114,7 @@ pub async fn prove(
     let auth = Packet::Auth(Auth {
         name: name.to_string(),
         proof: Some(crypto::b64(&proof)),
+        proto: Some(crate::protocol::PROTO_VERSION),
         ..Default::default()
     });
     send(&mut conn.writer, &auth).await?;

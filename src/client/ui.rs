@@ -214,9 +214,10 @@ pub fn render(packet: &Packet, view: &View, me: &str) -> Option<String> {
                 &format!("-- {} earlier messages above{older} --", h.count),
             )
         }
-        Packet::System(s) if s.event.as_deref() == Some("motd") => {
-            paint.wrap("1", &format!("* message of the day: {}", sanitize(s.text.trim())))
-        }
+        Packet::System(s) if s.event.as_deref() == Some("motd") => paint.wrap(
+            "1",
+            &format!("* message of the day: {}", sanitize(s.text.trim())),
+        ),
         Packet::System(s) => format!(
             "{}{}",
             stamp(None),
@@ -286,7 +287,10 @@ pub const COMMANDS: [(&str, &str); 8] = [
     ("/help", "this list"),
     ("/users", "who is here, and for how long"),
     ("/nick NEW", "change your name"),
-    ("/msg NAME TEXT", "a direct message (only NAME sees it; quote names with spaces)"),
+    (
+        "/msg NAME TEXT",
+        "a direct message (only NAME sees it; quote names with spaces)",
+    ),
     ("/me ACTION", "an action: /me waves"),
     ("/history [N]", "fetch N older messages (default 20)"),
     ("/quit [REASON]", "leave, saying why"),
@@ -394,7 +398,9 @@ impl Session<'_> {
     }
 
     async fn send(&mut self, p: &Packet) -> std::io::Result<()> {
-        send(&mut self.conn.writer, p).await.map_err(std::io::Error::other)
+        send(&mut self.conn.writer, p)
+            .await
+            .map_err(std::io::Error::other)
     }
 
     async fn ask_users(&mut self, silent: bool) -> std::io::Result<()> {
@@ -451,7 +457,11 @@ impl Session<'_> {
         match packet {
             Packet::Bye(b) => Some(Ending::Bye(b.reason)),
             // The server asks whether we are alive (serve --timeout).
-            Packet::Ping(p) => self.send(&Packet::Pong(p)).await.err().map(|_| Ending::Lost),
+            Packet::Ping(p) => self
+                .send(&Packet::Pong(p))
+                .await
+                .err()
+                .map(|_| Ending::Lost),
             _ => None,
         }
     }
@@ -768,12 +778,19 @@ mod tests {
 
     #[test]
     fn tab_completes_commands_and_names() {
-        let names = vec!["alice".to_string(), "Alan Turing".to_string(), "bob".to_string()];
+        let names = vec![
+            "alice".to_string(),
+            "Alan Turing".to_string(),
+            "bob".to_string(),
+        ];
         assert_eq!(complete("/ni", 3, &names), (0, vec!["/nick ".to_string()]));
         assert_eq!(complete("/h", 2, &names).1, vec!["/help ", "/history "]);
         assert_eq!(
             complete("/msg al", 7, &names),
-            (5, vec!["\"Alan Turing\" ".to_string(), "alice ".to_string()])
+            (
+                5,
+                vec!["\"Alan Turing\" ".to_string(), "alice ".to_string()]
+            )
         );
         assert_eq!(complete("hi B", 4, &names), (3, vec!["bob ".to_string()]));
     }
@@ -793,19 +810,37 @@ mod tests {
             "* bob waves\\u{1b}[2J"
         );
         let past = render(&Packet::History(chat.clone()), &plain, "me").unwrap();
-        assert!(past.starts_with("[history ") && past.ends_with("* bob waves\\u{1b}[2J"), "{past}");
+        assert!(
+            past.starts_with("[history ") && past.ends_with("* bob waves\\u{1b}[2J"),
+            "{past}"
+        );
         let dm = Dm {
             from: Some("me".into()),
             to: "bob".into(),
             text: Some("psst".into()),
             ..Default::default()
         };
-        assert_eq!(render(&Packet::Dm(dm), &plain, "me").unwrap(), "[dm to bob] psst");
-        let coloured = View { color: true, ..View::default() };
+        assert_eq!(
+            render(&Packet::Dm(dm), &plain, "me").unwrap(),
+            "[dm to bob] psst"
+        );
+        let coloured = View {
+            color: true,
+            ..View::default()
+        };
         let line = render(&Packet::Chat(chat), &coloured, "me").unwrap();
-        assert!(line.contains("\x1b[3") && !line.contains("\x1b[2J"), "{line:?}");
-        let stamped = View { timestamps: true, ..View::default() };
+        assert!(
+            line.contains("\x1b[3") && !line.contains("\x1b[2J"),
+            "{line:?}"
+        );
+        let stamped = View {
+            timestamps: true,
+            ..View::default()
+        };
         let line = render(&Packet::system("x"), &stamped, "me").unwrap();
-        assert!(line.starts_with('[') && line[1..9].chars().filter(|c| *c == ':').count() == 2, "{line}");
+        assert!(
+            line.starts_with('[') && line[1..9].chars().filter(|c| *c == ':').count() == 2,
+            "{line}"
+        );
     }
 }

@@ -23,7 +23,8 @@ fn refusal(code: &str, reason: impl Into<String>) -> Packet {
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     /// Read packets until a valid `auth`; answer everything else.
-    pub(super) async fn authenticate(&mut self) -> Result<String, End> {
+    /// The name, and whether the client is a legacy one (no `auth.proto`).
+    pub(super) async fn authenticate(&mut self) -> Result<(String, bool), End> {
         let mut attempts = 0;
         loop {
             let Some(packet) = self.next_packet().await? else {
@@ -37,7 +38,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         tracing::info!(peer = %self.peer, "a client sent a password to a room without one (ignored, not logged)");
                     }
                     match validate_name(&auth.name) {
-                        Ok(name) => return Ok(name),
+                        Ok(name) => return Ok((name, auth.proto.is_none())),
                         Err(e) => {
                             attempts += 1;
                             let r = refusal(codes::NAME_INVALID, format!("invalid name: {e}"));

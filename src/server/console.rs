@@ -81,7 +81,8 @@ pub fn spawn_console_input(server: ServerHandle) {
     });
 }
 
-const CONSOLE_HELP: &str = "console: a plain line is sent to everyone as `server`; //text sends a line starting with /
+const CONSOLE_HELP: &str =
+    "console: a plain line is sent to everyone as `server`; //text sends a line starting with /
   /users                 who is connected, from where, for how long
   /kick NAME [REASON]    remove someone (they are told the reason)
   /motd [TEXT]           show, or set, the message of the day (/motd - clears it)
@@ -114,20 +115,31 @@ fn operator_line(server: &ServerHandle, line: &str) -> bool {
             out(format!("{} connected:", members.len()));
             for m in members {
                 let secs = m.joined.elapsed().as_secs();
-                out(format!("  {} from {} ({secs} s)", sanitize(&m.name), m.addr));
+                out(format!(
+                    "  {} from {} ({secs} s)",
+                    sanitize(&m.name),
+                    m.addr
+                ));
             }
         }
         "kick" if args.is_empty() => out("usage: /kick NAME [REASON]".into()),
         "kick" => {
             let known: Vec<String> = room.members().into_iter().map(|m| m.name).collect();
             let (name, reason) = split_name(args, &known);
-            let reason = if reason.is_empty() { "no reason given" } else { reason };
+            let reason = if reason.is_empty() {
+                "no reason given"
+            } else {
+                reason
+            };
             match room.kick(&name, reason) {
                 Some(n) => {
                     tracing::info!(name = %sanitize(&n), "kicked by the operator");
                     out(format!("removed {}", sanitize(&n)));
                 }
-                None => out(format!("nobody called '{}' is here: /users lists who is", sanitize(&name))),
+                None => out(format!(
+                    "nobody called '{}' is here: /users lists who is",
+                    sanitize(&name)
+                )),
             }
         }
         "motd" if args.is_empty() => match server.motd() {
@@ -155,7 +167,10 @@ fn operator_line(server: &ServerHandle, line: &str) -> bool {
             return false;
         }
         "help" => out(CONSOLE_HELP.into()),
-        other => out(format!("unknown console command /{}: try /help", sanitize(other))),
+        other => out(format!(
+            "unknown console command /{}: try /help",
+            sanitize(other)
+        )),
     }
     true
 }

@@ -63,6 +63,8 @@ enum Job {
         limit: usize,
         reply: oneshot::Sender<Result<(Vec<Chat>, bool), String>>,
     },
+    /// Answered once everything queued before it is written.
+    Barrier(std::sync::mpsc::Sender<()>),
 }
 
 impl HistoryDb {
@@ -206,9 +208,23 @@ impl HistoryStore {
         }
     }
 
+    /// Wait (at most `timeout`) until everything queued so far is written:
+    /// called at shutdown so that the last messages are not lost.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let (done, wait) = std::sync::mpsc::channel();
+        if self.tx.send(Job::Barrier(done)).is_err() {
+            return false;
+        }
+        wait.recv_timeout(timeout).is_ok()
+    }
+
     /// Messages older than `before` (newest `limit`, returned oldest first)
     /// and whether there are more before them.
-    pub async fn fetch(&self, before: Option<u64>, limit: usize) -> Result<(Vec<Chat>, bool), String> {
+    pub async fn fetch(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<Chat>, bool), String> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .try_send(Job::Fetch {
@@ -228,6 +244,9 @@ fn writer(db: HistoryDb, rx: Receiver<Job>, retention: Retention) {
     while let Ok(job) = rx.recv() {
         match job {
             fetch_job @ Job::Fetch { .. } => answer(&db, fetch_job),
+            Job::Barrier(done) => {
+                let _ = done.send(());
+            }
             Job::Insert(first) => {
                 let mut batch = vec![first];
                 let mut fetches = Vec::new();
@@ -273,13 +292,17 @@ fn writer(db: HistoryDb, rx: Receiver<Job>, retention: Retention) {
 
 /// Answer a fetch (oldest first).
 fn answer(db: &HistoryDb, job: Job) {
-    let Job::Fetch {
-        before,
-        limit,
-        reply,
-    } = job
-    else {
-        return;
+    let (before, limit, reply) = match job {
+        Job::Fetch {
+            before,
+            limit,
+            reply,
+        } => (before, limit, reply),
+        Job::Barrier(done) => {
+            let _ = done.send(());
+            return;
+        }
+        Job::Insert(_) => return,
     };
     let r = fetch(&db.conn, db.secure, before, limit)
         .map(|(mut rows, more)| {
@@ -416,8 +439,14 @@ mod tests {
     fn the_salt_is_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.sqlite3");
-        let first = HistoryDb::open(&path, true).unwrap().salt_or([1; 16]).unwrap();
-        let again = HistoryDb::open(&path, true).unwrap().salt_or([2; 16]).unwrap();
+        let first = HistoryDb::open(&path, true)
+            .unwrap()
+            .salt_or([1; 16])
+            .unwrap();
+        let again = HistoryDb::open(&path, true)
+            .unwrap()
+            .salt_or([2; 16])
+            .unwrap();
         assert_eq!((first, again), ([1; 16], [1; 16]));
     }
 }

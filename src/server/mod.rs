@@ -4,8 +4,8 @@
 
 mod auth;
 mod console;
-pub mod limits;
 pub mod history;
+pub mod limits;
 pub mod room;
 pub mod secure;
 mod session;
@@ -216,12 +216,7 @@ pub struct Reload {
 }
 
 /// Settings whose change needs a restart (for the reload's report).
-pub const RESTART_LIMITS: [&str; 4] = [
-    "max_clients",
-    "room_buffer",
-    "auth_failures",
-    "auth_block",
-];
+pub const RESTART_LIMITS: [&str; 4] = ["max_clients", "room_buffer", "auth_failures", "auth_block"];
 
 /// The operator's handle on a running server: the room, the message of the
 /// day, and reloads.

@@ -115,6 +115,8 @@ pub struct Member {
     /// child of the server's shutdown token) at shutdown.
     pub kick: CancellationToken,
     pub link: Arc<Link>,
+    /// A legacy (Python) client: it only gets the packet types it knows.
+    pub legacy: bool,
 }
 
 /// Shortest time between two presence broadcasts.
@@ -181,11 +183,7 @@ impl Room {
 
     /// A room that keeps (and replays) history as `h` says. Without a store
     /// there is no history at all: nothing kept, nothing replayed.
-    pub fn with_history(
-        buffer: usize,
-        shutdown: CancellationToken,
-        h: HistorySetup,
-    ) -> Arc<Room> {
+    pub fn with_history(buffer: usize, shutdown: CancellationToken, h: HistorySetup) -> Arc<Room> {
         let (tx, _) = broadcast::channel(buffer.max(16));
         let replay = if h.store.is_some() { h.replay } else { 0 };
         let skip = h.recent.len().saturating_sub(replay);
@@ -226,7 +224,8 @@ impl Room {
 
     /// Add a member under a unique name (`-2`, `-3`, ... on collision), then
     /// announce the join and the new count to everyone, the joiner included.
-    pub fn join(self: &Arc<Self>, requested: &str, addr: SocketAddr) -> Joined {
+    /// A `legacy` member gets no history replay (a packet type it does not know).
+    pub fn join(self: &Arc<Self>, requested: &str, addr: SocketAddr, legacy: bool) -> Joined {
         let mut reg = self.lock();
         let mut name = requested.to_string();
         let mut n = 2;
@@ -248,12 +247,16 @@ impl Room {
                 since: now_ms(),
                 kick: kick.clone(),
                 link: link.clone(),
+                legacy,
             },
         );
         // Subscribing and copying the replay ring under one lock: the joiner
         // gets every message exactly once, as history or live.
         let rx = self.tx.subscribe();
-        let history: Vec<Arc<Chat>> = reg.recent.iter().cloned().collect();
+        let history: Vec<Arc<Chat>> = match legacy {
+            true => Vec::new(),
+            false => reg.recent.iter().cloned().collect(),
+        };
         let more_history = self.replay > 0 && history.len() >= self.replay;
         reg.pending.push(Presence::Joined(name.clone()));
         self.presence_changed(&mut reg);
@@ -345,7 +348,8 @@ impl Room {
         let mut reg = self.lock();
         let member = reg.members.remove(&id)?;
         reg.by_name.remove(&names::name_key(&member.name));
-        reg.pending.push(Presence::Left(member.name.clone(), reason));
+        reg.pending
+            .push(Presence::Left(member.name.clone(), reason));
         self.presence_changed(&mut reg);
         Some(member)
     }
@@ -431,7 +435,19 @@ impl Room {
         dm.ts = Some(now_ms());
         let line = Packet::Dm(dm.clone()).to_line();
         let is_self = names::name_key(from) == names::name_key(&dm.to);
-        if !is_self && !member.link.push(line.clone()) {
+        // A legacy client knows no `dm`: it gets a chat line only it receives.
+        let theirs = match member.legacy {
+            true => Packet::Chat(Chat {
+                from: Some(format!("{from} (direct)")),
+                text: dm.text.clone(),
+                ts: dm.ts,
+                action: dm.action,
+                ..Default::default()
+            })
+            .to_line(),
+            false => line.clone(),
+        };
+        if !is_self && !member.link.push(theirs) {
             return Err(DirectError::InboxFull(member.name.clone()));
         }
         if let Some(store) = &self.history {
@@ -543,22 +559,22 @@ mod tests {
     #[test]
     fn names_are_made_unique_case_insensitively() {
         let room = Room::new(64, CancellationToken::new());
-        let a = room.join("Alice", addr());
-        let b = room.join("alice", addr());
-        let c = room.join("ALICE", addr());
+        let a = room.join("Alice", addr(), false);
+        let b = room.join("alice", addr(), false);
+        let c = room.join("ALICE", addr(), false);
         assert_eq!(
             (a.name.as_str(), b.name.as_str(), c.name.as_str()),
             ("Alice", "alice-2", "ALICE-3")
         );
         room.leave(b.id, None);
-        assert_eq!(room.join("Alice", addr()).name, "Alice-2");
+        assert_eq!(room.join("Alice", addr(), false).name, "Alice-2");
         assert_eq!(room.count(), 3);
     }
 
     #[test]
     fn joiner_sees_its_join_and_count_and_leave_is_idempotent() {
         let room = Room::new(64, CancellationToken::new());
-        let mut a = room.join("A", addr());
+        let mut a = room.join("A", addr(), false);
         let f1 = a.rx.try_recv().unwrap();
         let f2 = a.rx.try_recv().unwrap();
         assert!(std::str::from_utf8(&f1.bytes).unwrap().contains("A joined"));
@@ -573,7 +589,7 @@ mod tests {
         let room = Room::new(1024, CancellationToken::new());
         let mut rx = room.subscribe();
         let ids: Vec<_> = (0..10)
-            .map(|i| room.join(&format!("u{i}"), addr()).id)
+            .map(|i| room.join(&format!("u{i}"), addr(), false).id)
             .collect();
         // The first join went out at once; the other nine wait for the flush,
         // which a chat line forces.

@@ -184,8 +184,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             self.close_with(Packet::bye("server full")).await;
             return;
         }
-        let name = match timeout_at(deadline, Box::pin(self.authenticate())).await {
-            Ok(Ok(name)) => name,
+        let (name, legacy) = match timeout_at(deadline, Box::pin(self.authenticate())).await {
+            Ok(Ok(joined)) => joined,
             Ok(Err(end)) => {
                 tracing::debug!(peer = %self.peer, "closed before joining: {end}");
                 return;
@@ -196,7 +196,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 return;
             }
         };
-        let joined = self.ctx.room.join(&name, self.peer);
+        let joined = self.ctx.room.join(&name, self.peer, legacy);
         tracing::info!(peer = %self.peer, name = %sanitize(&joined.name), "joined");
         let id = joined.id;
         let end = self.chat(joined).await;
@@ -460,7 +460,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         }
         match packet {
             Packet::Chat(chat) => {
-                if let Err(e) = self.check_body(chat.encrypted, &chat.text, &chat.payload) {
+                if let Some(e) = self.check_body(chat.encrypted, &chat.text, &chat.payload) {
                     return self.send(&e).await.map_err(End::Io);
                 }
                 if !self.ctx.quiet {
@@ -505,19 +505,25 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     async fn handle_command(&mut self, packet: Packet, joined: &mut Joined) -> Result<(), End> {
         let reply = match packet {
             Packet::Dm(dm) => match self.check_body(dm.encrypted, &dm.text, &dm.payload) {
-                Err(e) => e,
-                Ok(()) => {
+                Some(e) => e,
+                None => {
                     let to = dm.to.clone();
                     match self.ctx.room.direct(&joined.name, dm) {
                         // The sender's copy: the same line the recipient got.
                         Ok(line) => return self.write(&line).await.map_err(End::Io),
                         Err(DirectError::NoSuchUser) => Packet::error(
                             codes::NO_SUCH_USER,
-                            format!("nobody called '{}' is here (/users lists who is); not sent", sanitize(to.trim())),
+                            format!(
+                                "nobody called '{}' is here (/users lists who is); not sent",
+                                sanitize(to.trim())
+                            ),
                         ),
                         Err(DirectError::InboxFull(n)) => Packet::error(
                             codes::INBOX_FULL,
-                            format!("{} has too many unread direct messages; not sent", sanitize(&n)),
+                            format!(
+                                "{} has too many unread direct messages; not sent",
+                                sanitize(&n)
+                            ),
                         ),
                     }
                 }
@@ -549,16 +555,16 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             }
             Packet::FetchHistory(f) => {
                 let Some(store) = self.ctx.room.history() else {
-                    let e = Packet::error(
-                        codes::HISTORY_UNAVAILABLE,
-                        "this server keeps no history",
-                    );
+                    let e =
+                        Packet::error(codes::HISTORY_UNAVAILABLE, "this server keeps no history");
                     return self.send(&e).await.map_err(End::Io);
                 };
                 let limit = f.limit.unwrap_or(20).clamp(1, MAX_HISTORY_FETCH) as usize;
                 match store.fetch(f.before, limit).await {
                     Ok((rows, more)) => {
-                        return self.send_history(rows.into_iter().map(Arc::new), more).await
+                        return self
+                            .send_history(rows.into_iter().map(Arc::new), more)
+                            .await
                     }
                     Err(why) => Packet::error(codes::HISTORY_UNAVAILABLE, why),
                 }
@@ -596,29 +602,26 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         encrypted: bool,
         text: &Option<String>,
         payload: &Option<String>,
-    ) -> Result<(), Packet> {
-        let bad = |m: &str| Err(Packet::error(codes::BAD_PACKET, m));
+    ) -> Option<Packet> {
+        let bad = |m: &str| Some(Packet::error(codes::BAD_PACKET, m));
         if self.ctx.secure.is_some() {
             let max = crypto::max_payload_len(self.ctx.limits().max_text_chars);
             return match (payload, text) {
                 (_, Some(_)) => bad("this room is encrypted: plaintext is refused"),
                 (None, None) => bad("a message in a secure room needs a payload"),
-                (Some(p), None) if p.len() > max => Err(Packet::error(
+                (Some(p), None) if p.len() > max => Some(Packet::error(
                     codes::TOO_LONG,
                     format!("encrypted payload over the limit of {max} bytes (limits.max_text_chars); not sent"),
                 )),
-                (Some(_), None) => Ok(()),
+                (Some(_), None) => None,
             };
         }
         if encrypted || payload.is_some() {
             return bad("this room is not encrypted: send text");
         }
-        let Some(text) = text else {
-            return bad("a message needs a text field");
-        };
-        match self.check_text(text) {
-            Some(e) => Err(e),
-            None => Ok(()),
+        match text {
+            None => bad("a message needs a text field"),
+            Some(text) => self.check_text(text),
         }
     }
 

@@ -7,6 +7,7 @@ mod bad_input;
 mod chat;
 mod check;
 mod cli;
+mod features;
 mod gencert;
 mod legacy;
 mod limits;

@@ -13,7 +13,14 @@ use crate::util::{make_cert, tls_once, CertFiles, Peer, Server};
 const PASSWORD: &str = "correct horse battery staple";
 
 fn secure_server(cert: &CertFiles, env: &[(&str, &str)]) -> Server {
-    let home = Arc::new(tempfile::TempDir::new().unwrap());
+    secure_server_in(cert, env, Arc::new(tempfile::TempDir::new().unwrap()))
+}
+
+fn secure_server_in(
+    cert: &CertFiles,
+    env: &[(&str, &str)],
+    home: Arc<tempfile::TempDir>,
+) -> Server {
     let pw = home.path().join("room-password");
     std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
     let mut args = vec!["--secure", "--password-file", pw.to_str().unwrap()];
@@ -409,8 +416,53 @@ fn show_wire_prints_the_protocol_with_secrets_redacted() {
     j.send_line("watch me");
     let sent = j.stderr.expect(r#""type":"chat""#);
     assert!(
-        sent.starts_with("-> ") && sent.contains(r#""encrypted":true"#) && !sent.contains("watch me"),
+        sent.starts_with("-> ")
+            && sent.contains(r#""encrypted":true"#)
+            && !sent.contains("watch me"),
         "the wire shows ciphertext: {sent}"
     );
     j.stdout.expect("learner: watch me");
+}
+
+#[test]
+fn history_is_stored_as_ciphertext_and_the_same_password_reads_it_after_a_restart() {
+    let cert = make_cert();
+    let home = Arc::new(tempfile::TempDir::new().unwrap());
+    let mut server = secure_server_in(&cert, &[], home.clone());
+    let mut alice = join_secure(&server, &cert, "alice", PASSWORD);
+    alice.stdout.expect("alice joined");
+    alice.send_line("classified plan 42");
+    alice.stdout.expect("alice: classified plan 42");
+    alice.send_line("/msg alice a note to self 17");
+    alice.stdout.expect("[dm to alice] a note to self 17");
+    alice.close_stdin();
+    assert_eq!(alice.wait(), 0);
+    server.proc.signal(libc::SIGTERM);
+    assert_eq!(server.proc.wait(), 0);
+    // The database (and its write-ahead log) holds no plaintext of the message.
+    let dir = home.path().join(".local/share/tcpplay");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        files += 1;
+        let hay = String::from_utf8_lossy(&bytes);
+        assert!(
+            !hay.contains("classified plan") && !hay.contains("note to self"),
+            "plaintext on disk"
+        );
+    }
+    assert!(files >= 1, "a database in {}", dir.display());
+
+    let server = secure_server_in(&cert, &[], home.clone());
+    let mut bob = join_secure(&server, &cert, "bob", PASSWORD);
+    let line = bob.stdout.expect("classified plan 42");
+    assert!(
+        line.starts_with("[history ") && line.contains("alice: classified plan 42"),
+        "{line}"
+    );
+    bob.stdout.expect("earlier messages above");
+    // A wrong password cannot read it, and cannot join either.
+    let mut eve = join_secure(&server, &cert, "eve", "wrong password");
+    assert_eq!(eve.wait(), 1);
+    assert!(eve.stdout.seen().iter().all(|l| !l.contains("classified")));
 }

@@ -420,12 +420,22 @@ impl Peer {
         out
     }
 
-    /// Connect, read hello, auth as `name`; the name the server gave.
+    /// Connect, read hello, auth as `name` the way the Python client does
+    /// (no `proto`); the name the server gave.
     pub fn join(addr: SocketAddr, name: &str) -> (Peer, String) {
+        Peer::join_as(addr, json!({"type": "auth", "name": name}))
+    }
+
+    /// As [`join`](Self::join), declaring protocol version 1 as `tcpplay join` does.
+    pub fn join_v1(addr: SocketAddr, name: &str) -> (Peer, String) {
+        Peer::join_as(addr, json!({"type": "auth", "name": name, "proto": 1}))
+    }
+
+    fn join_as(addr: SocketAddr, auth: Value) -> (Peer, String) {
         let mut p = Peer::connect(addr);
         let hello = p.recv();
         assert_eq!(hello["type"], "hello");
-        p.send(json!({"type": "auth", "name": name}));
+        p.send(auth);
         let r = p.recv_type("auth_result");
         assert_eq!(r["ok"], true, "{r}");
         let name = r["client_name"].as_str().unwrap().to_string();
