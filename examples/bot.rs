@@ -62,6 +62,7 @@ async fn main() -> Result<()> {
             .unwrap_or(Trust::PublicRoots),
         client_auth: None,
         show_wire: false,
+        progress: None,
     };
     let mut conn = client::connect(&opts).await.context("connecting")?;
     let password = || {

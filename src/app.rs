@@ -383,6 +383,7 @@ fn plan_join(loaded: &Loaded, no_input: bool) -> Result<JoinPlan> {
             trust,
             client_auth: j.client_cert.clone().zip(j.client_key.clone()),
             show_wire: false,
+            progress: None,
         },
         name,
     })
@@ -448,7 +449,7 @@ async fn open(
     args: &JoinArgs,
     no_input: bool,
 ) -> Result<(client::Connection, client::Joined)> {
-    let mut conn = client::connect(&plan.connect).await?;
+    let mut conn = connect_with_pins(plan, no_input).await?;
     let t = &conn.transport;
     let security = match &t.tls {
         Some(info) => format!(
@@ -487,6 +488,92 @@ async fn open(
     eprintln!("Authenticated as {}", sanitize(&joined.name));
     eprintln!("Connected to {} ({security}{room})", conn.transport.addr);
     Ok((conn, joined))
+}
+
+/// A spinner on stderr while `fut` runs (only on a terminal).
+fn spinner() -> Option<indicatif::ProgressBar> {
+    std::io::stderr().is_terminal().then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.enable_steady_tick(std::time::Duration::from_millis(100));
+        pb
+    })
+}
+
+/// Connect; with the default trust (public roots), use and offer trust on
+/// first use: a pinned host:port accepts only its pinned certificate, and a
+/// certificate nobody vouches for can be pinned after the user saw its
+/// fingerprint (on a terminal). A changed pinned certificate is refused.
+async fn connect_with_pins(plan: &JoinPlan, no_input: bool) -> Result<client::Connection> {
+    let mut opts = plan.connect.clone();
+    opts.progress = spinner();
+    let done = |opts: &ConnectOptions| {
+        if let Some(pb) = &opts.progress {
+            pb.finish_and_clear();
+        }
+    };
+    let target = format!("{}:{}", opts.host, opts.port);
+    let file = client::known_hosts::default_path();
+    let tofu = matches!(opts.trust, Trust::PublicRoots) && opts.tls != TlsMode::Off;
+    let pin = file
+        .as_deref()
+        .filter(|_| tofu)
+        .and_then(|f| client::known_hosts::lookup(f, &target));
+    if let Some(pin) = &pin {
+        opts.trust = Trust::Pinned(pin.clone());
+        opts.tls = TlsMode::On;
+    }
+    let first = client::connect(&opts).await;
+    done(&opts);
+    let err = match first {
+        Ok(conn) => return Ok(conn),
+        Err(e @ client::ClientError::Certificate { .. }) if tofu => e,
+        // A pinned certificate that does not match fails inside the handshake.
+        Err(e @ client::ClientError::Tls { .. }) if pin.is_some() => e,
+        Err(e) => return Err(e.into()),
+    };
+    // Which certificate does the server show? (Verified only as far as the
+    // server holding its key; nothing is sent but the TLS handshake.)
+    let mut probe = opts.clone();
+    probe.trust = Trust::Insecure;
+    probe.progress = None;
+    let seen = client::connect(&probe)
+        .await
+        .ok()
+        .and_then(|c| c.transport.tls.and_then(|t| t.fingerprint));
+    let (Some(seen), Some(file)) = (seen, file) else {
+        return Err(err.into());
+    };
+    if let Some(pin) = pin {
+        anyhow::bail!(
+            "THE CERTIFICATE OF {target} HAS CHANGED. Refusing to connect.
+               pinned:  SHA-256 {pin}
+  now:     SHA-256 {seen}
+               Someone may be impersonating the server — or it got a new certificate.              Ask its operator for the fingerprint (`tcpplay gen-cert` printed it); if the new one is right,              delete the line for {target} from {} and connect again.",
+            file.display()
+        );
+    }
+    if !prompt::can_prompt(no_input) {
+        return Err(anyhow::Error::new(err).context(format!(
+            "the certificate of {target} (SHA-256 {seen}) is not trusted; on a terminal, tcpplay join offers to pin it"
+        )));
+    }
+    eprintln!(
+        "The certificate of {target} is not signed by anyone this computer trusts.
+  SHA-256 {seen}
+Compare it with the fingerprint the server's operator gives you (`tcpplay gen-cert` prints it)."
+    );
+    if !prompt::confirm("Trust this certificate and remember it for this server?")? {
+        anyhow::bail!("not connected: the certificate of {target} was not trusted");
+    }
+    client::known_hosts::pin(&file, &target, &seen)
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    eprintln!("Pinned in {}", file.display());
+    opts.trust = Trust::Pinned(seen);
+    opts.tls = TlsMode::On;
+    opts.progress = spinner();
+    let conn = client::connect(&opts).await;
+    done(&opts);
+    Ok(conn?)
 }
 
 /// Try again with exponential back-off (0.5 s doubling to 30 s) until it works.

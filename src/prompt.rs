@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 
 use dialoguer::theme::ColorfulTheme;
-use dialoguer::{Input, Password};
+use dialoguer::{Confirm, Input, Password};
 
 use crate::names::validate_name;
 
@@ -15,6 +15,14 @@ pub fn can_prompt(no_input: bool) -> bool {
 
 fn theme() -> ColorfulTheme {
     ColorfulTheme::default()
+}
+
+/// A yes/no question; no is the default.
+pub fn confirm(question: &str) -> anyhow::Result<bool> {
+    Ok(Confirm::with_theme(&theme())
+        .with_prompt(question)
+        .default(false)
+        .interact()?)
 }
 
 pub fn host(default: &str) -> anyhow::Result<String> {

@@ -103,6 +103,9 @@ pub enum Trust {
     File(std::path::PathBuf),
     /// Anything (testing only).
     Insecure,
+    /// Only a certificate with this SHA-256 fingerprint (trust on first use,
+    /// like SSH: names, issuer and dates are not checked; the key is).
+    Pinned(String),
 }
 
 pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>> {
@@ -124,7 +127,13 @@ pub fn client_config_mtls(
         Trust::File(path) => builder.with_root_certificates(roots_from(path)?),
         Trust::Insecure => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider()))),
+            .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider(), None))),
+        Trust::Pinned(pin) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnything(
+                provider(),
+                Some(pin.clone()),
+            ))),
     };
     let config = match client {
         None => builder.with_no_client_auth(),
@@ -148,20 +157,30 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>> {
         .with_context(|| format!("'{host}' is neither a valid host name nor an IP address"))
 }
 
-/// `--tls-insecure`: accepts any certificate but still checks handshake signatures.
+/// `--tls-insecure` (no pin): accepts any certificate; with a pin, only the
+/// certificate with that fingerprint. Handshake signatures are always checked,
+/// so the server must hold the certificate's key.
 #[derive(Debug)]
-struct AcceptAnything(Arc<rustls::crypto::CryptoProvider>);
+struct AcceptAnything(Arc<rustls::crypto::CryptoProvider>, Option<String>);
 
 impl ServerCertVerifier for AcceptAnything {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
+        end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        match &self.1 {
+            Some(pin) if !pin.eq_ignore_ascii_case(&fingerprint(end_entity)) => {
+                Err(rustls::Error::General(format!(
+                    "the certificate is not the pinned one (SHA-256 {}, pinned {pin})",
+                    fingerprint(end_entity)
+                )))
+            }
+            _ => Ok(ServerCertVerified::assertion()),
+        }
     }
     fn verify_tls12_signature(
         &self,
@@ -337,6 +356,14 @@ pub fn verify_chain(
 ) -> Result<(), String> {
     let roots = match trust {
         Trust::Insecure => return Ok(()),
+        Trust::Pinned(pin) => {
+            let leaf = chain.first().ok_or("the server sent no certificate")?;
+            let got = fingerprint(leaf);
+            return match pin.eq_ignore_ascii_case(&got) {
+                true => Ok(()),
+                false => Err(format!("SHA-256 {got} is not the pinned {pin}")),
+            };
+        }
         Trust::PublicRoots => {
             RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned())
         }

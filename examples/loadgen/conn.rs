@@ -67,6 +67,7 @@ pub async fn connect(t: &Target, name: &str) -> Result<Conn> {
         },
         client_auth: None,
         show_wire: false,
+        progress: None,
     };
     let mut conn = client::connect(&opts).await.context("connect")?;
     let pw = t.password.clone();

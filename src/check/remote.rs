@@ -289,6 +289,7 @@ fn certificate(
     let how = match trust {
         Trust::File(p) => format!("trusting only {}", p.display()),
         Trust::PublicRoots => "with the public roots".into(),
+        Trust::Pinned(pin) => format!("pinned to SHA-256 {pin}"),
         Trust::Insecure => "skipped (--tls-insecure)".into(),
     };
     match tls::verify_chain(trust, chain, &t.host) {

@@ -3,6 +3,7 @@
 //! Never a silent downgrade: plaintext after a failed TLS attempt is only
 //! taken in `tls = auto`, never after a certificate failure, and is announced.
 
+pub mod known_hosts;
 pub mod secure;
 pub mod ui;
 pub mod wire;
@@ -41,6 +42,16 @@ pub struct ConnectOptions {
     pub client_auth: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// Print every line sent and received on stderr (secrets redacted).
     pub show_wire: bool,
+    /// A spinner to tell what is going on (resolving, connecting, TLS).
+    pub progress: Option<indicatif::ProgressBar>,
+}
+
+impl ConnectOptions {
+    fn phase(&self, what: impl Into<std::borrow::Cow<'static, str>>) {
+        if let Some(pb) = &self.progress {
+            pb.set_message(what);
+        }
+    }
 }
 
 /// How the transport ended up.
@@ -147,7 +158,7 @@ async fn tcp(opts: &ConnectOptions) -> Result<TcpStream, ClientError> {
         .trim_end_matches(']')
         .to_string();
     let fut = async {
-        let s = TcpStream::connect((host.as_str(), opts.port)).await.map_err(|e| {
+        let fail = |e: std::io::Error| {
             let reason = match e.kind() {
                 std::io::ErrorKind::ConnectionRefused => {
                     "connection refused: is the server running, and is the host/port right (or a firewall in the way)?".to_string()
@@ -158,9 +169,29 @@ async fn tcp(opts: &ConnectOptions) -> Result<TcpStream, ClientError> {
                 target: t.clone(),
                 reason,
             }
-        })?;
-        let _ = s.set_nodelay(true);
-        Ok(s)
+        };
+        opts.phase(format!("resolving {host}"));
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), opts.port))
+            .await
+            .map_err(fail)?
+            .collect();
+        let mut last = None;
+        for addr in addrs {
+            opts.phase(format!("connecting to {addr}"));
+            match TcpStream::connect(addr).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    return Ok(s);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(fail(last.unwrap_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the name resolved to no address",
+            )
+        })))
     };
     with_timeout(fut, "connecting", &t, opts.timeout).await
 }
@@ -178,6 +209,7 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ClientError> {
         TlsMode::On | TlsMode::Auto => {
             let s = tcp(opts).await?;
             let addr = s.peer_addr()?;
+            opts.phase(format!("TLS handshake with {addr}"));
             match tls_handshake(s, opts).await {
                 Ok((tls, info)) => (tls, Some(info), addr),
                 Err(HandshakeError::NotTls(detail)) if opts.tls == TlsMode::Auto => {
@@ -205,6 +237,7 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ClientError> {
     };
     let (r, w) = tokio::io::split(stream);
     let mut reader = FramedRead::new(r, FrameCodec::new(MAX_FRAME_BYTES));
+    opts.phase("waiting for the server's hello");
     let hello = with_timeout(
         read_hello(&mut reader),
         "waiting for the server's hello",

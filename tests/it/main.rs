@@ -11,6 +11,7 @@ mod features;
 mod gencert;
 mod legacy;
 mod limits;
+mod pty;
 mod secure;
 mod settings;
 mod tls;

@@ -1,0 +1,170 @@
+//! `tcpplay join` as a person uses it: in a pseudo-terminal (rexpect), with
+//! the prompts, the line editor, Ctrl-C and trust on first use.
+#![cfg(unix)]
+
+use std::process::Command;
+
+use rexpect::process::WaitStatus;
+use rexpect::session::{spawn_command, PtySession};
+use serde_json::json;
+
+use crate::util::{make_cert, tcpplay, Peer, Server, WAIT};
+
+fn pty(cmd: Command) -> PtySession {
+    spawn_command(cmd, Some(WAIT.as_millis() as u64)).expect("spawn in a pty")
+}
+
+/// The output ends (bounded by the session's timeout), then the exit status.
+fn exited_ok(p: &mut PtySession) -> bool {
+    p.exp_eof().expect("the client exits");
+    match p.process().wait().unwrap() {
+        WaitStatus::Exited(_, code) => code == 0,
+        other => panic!("ended by {other:?}"),
+    }
+}
+
+/// Send raw keys (no Enter).
+fn keys(p: &mut PtySession, s: &str) {
+    p.send(s).unwrap();
+    p.flush().unwrap();
+}
+
+/// Type `s` into the line editor as a person does: a key, then its echo.
+fn type_text(p: &mut PtySession, s: &str) {
+    for c in s.chars() {
+        keys(p, &c.to_string());
+        p.exp_char(c).unwrap();
+    }
+}
+
+#[test]
+fn prompts_ask_re_ask_a_bad_port_and_the_typed_line_survives_incoming_messages() {
+    let server = Server::start(&[]);
+    let (mut bob, _) = Peer::join_v1(server.addr, "bob");
+    let mut cmd = tcpplay(server.home.path());
+    cmd.args(["join", "--no-tls"]);
+    let mut p = pty(cmd);
+    p.exp_string("Server host or IP address").unwrap();
+    p.send_line("127.0.0.1").unwrap();
+    p.exp_string("Server port").unwrap();
+    p.send_line("70000").unwrap();
+    p.exp_string("'70000' is not a port: enter a number from 1 to 65535")
+        .unwrap();
+    // Clear the rejected text, then the right port.
+    for _ in 0..5 {
+        keys(&mut p, "\x7f");
+    }
+    p.send_line(&server.port()).unwrap();
+    p.exp_string("Your user name").unwrap();
+    p.send_line("pty user").unwrap();
+    p.exp_string("Authenticated as pty user").unwrap();
+    bob.recv_system("pty user joined");
+    p.exp_string("> ").unwrap();
+    // Half a line typed when a message arrives...
+    type_text(&mut p, "half typed");
+    bob.send(json!({"type": "chat", "text": "interrupting line"}));
+    p.exp_string("interrupting line").unwrap();
+    // ...is still there to finish and send.
+    type_text(&mut p, " and finished");
+    keys(&mut p, "\r");
+    assert_eq!(bob.recv_chat("half typed and finished")["from"], "pty user");
+    // Tab completes a command.
+    type_text(&mut p, "/us");
+    keys(&mut p, "\t");
+    p.exp_string("ers").unwrap();
+    keys(&mut p, "\r");
+    p.exp_string("2 here: bob (").unwrap();
+    type_text(&mut p, "/quit");
+    keys(&mut p, "\r");
+    assert!(exited_ok(&mut p));
+}
+
+#[test]
+fn ctrl_c_leaves_and_restores_the_terminal() {
+    let server = Server::start(&[]);
+    let bin = env!("CARGO_BIN_EXE_tcpplay");
+    let mut cmd = tcpplay(server.home.path());
+    // The shell prints the terminal's mode after join returns.
+    cmd.env("TCPPLAY_BIN", bin).env("PORT", server.port());
+    // The terminal's settings before and after join (and during, for contrast).
+    let script = r#"before=$(stty -g); "$TCPPLAY_BIN" join --no-tls --host 127.0.0.1 --port "$PORT" --name ctrl; echo "exit=$?"; if [ "$before" = "$(stty -g)" ]; then echo "terminal RESTORED"; else echo "terminal CHANGED"; fi"#;
+    let mut sh = Command::new("sh");
+    sh.args(["-c", script]);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    sh.current_dir(server.home.path());
+    let mut p = pty(sh);
+    p.exp_string("Authenticated as ctrl").unwrap();
+    p.exp_string("> ").unwrap();
+    type_text(&mut p, "half typed");
+    p.send_control('c').unwrap();
+    p.flush().unwrap();
+    p.exp_string("exit=0").unwrap();
+    let (_, verdict) = p.exp_regex("terminal (RESTORED|CHANGED)").unwrap();
+    assert_eq!(verdict, "terminal RESTORED");
+}
+
+#[test]
+fn trust_on_first_use_pins_the_certificate_and_refuses_a_changed_one() {
+    let cert = make_cert();
+    let other = make_cert();
+    let server = Server::start(&[
+        "--cert",
+        cert.cert.to_str().unwrap(),
+        "--key",
+        cert.key.to_str().unwrap(),
+    ]);
+    let home = tempfile::TempDir::new().unwrap();
+    let join = |name: &str| {
+        let mut c = tcpplay(home.path());
+        c.args([
+            "join",
+            "--host",
+            "localhost",
+            "--port",
+            &server.port(),
+            "--name",
+            name,
+        ]);
+        c
+    };
+    let mut p = pty(join("first"));
+    p.exp_string(&cert.fingerprint).unwrap();
+    p.exp_string("Trust this certificate").unwrap();
+    keys(&mut p, "y");
+    p.exp_string("Pinned in").unwrap();
+    p.exp_string("Authenticated as first").unwrap();
+    p.exp_string("> ").unwrap();
+    type_text(&mut p, "/quit");
+    keys(&mut p, "\r");
+    assert!(exited_ok(&mut p));
+    let file = home.path().join(".local/share/tcpplay/known_hosts");
+    let pins = std::fs::read_to_string(&file).unwrap();
+    let target = format!("localhost:{}", server.port());
+    assert!(
+        pins.contains(&format!("{target} {}", cert.fingerprint)),
+        "{pins}"
+    );
+
+    // Pinned: the next join asks nothing (not even on a pipe) and connects.
+    let mut again = crate::util::Proc::spawn(join("second"));
+    again.stderr.expect("Authenticated as second");
+    again.close_stdin();
+    assert_eq!(again.wait(), 0);
+
+    // The pin no longer matches what the server shows: refused, loudly.
+    std::fs::write(&file, format!("{target} {}\n", other.fingerprint)).unwrap();
+    let mut changed = crate::util::Proc::spawn(join("third"));
+    changed.stderr.expect("HAS CHANGED");
+    assert_eq!(changed.wait(), 1);
+    let rest = changed.stderr.rest();
+    let said = [changed.stderr.seen(), &rest[..]].concat().join("\n");
+    assert!(
+        said.contains(&other.fingerprint) && said.contains(&cert.fingerprint),
+        "both fingerprints shown: {said}"
+    );
+}
