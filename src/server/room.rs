@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::{broadcast, Notify};
+use futures_util::task::AtomicWaker;
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::history::HistoryStore;
@@ -40,39 +41,58 @@ pub struct Frame {
 }
 
 /// Lines for one member only (direct messages), beside the shared ring, and
-/// the reason of a kick. Small: every member has one.
+/// the reason of a kick. Small, because every member has one: one lock, and
+/// an `AtomicWaker` (the session's wait for its inbox is a one-pointer future).
 #[derive(Debug, Default)]
 pub struct Link {
-    inbox: Mutex<VecDeque<Bytes>>,
-    /// Woken when the inbox gets a line.
-    pub notify: Notify,
-    kick_reason: Mutex<Option<String>>,
+    state: Mutex<LinkState>,
+    waker: AtomicWaker,
+}
+
+#[derive(Debug, Default)]
+struct LinkState {
+    inbox: VecDeque<Bytes>,
+    kick_reason: Option<Box<str>>,
 }
 
 /// Lines waiting in one member's inbox at most; more are refused to the sender.
 pub const INBOX_MAX: usize = 256;
 
 impl Link {
+    fn lock(&self) -> MutexGuard<'_, LinkState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Everything waiting, in order.
     pub fn take(&self) -> VecDeque<Bytes> {
-        std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut self.lock().inbox)
+    }
+
+    /// Resolves when the inbox has lines (the caller then `take`s them).
+    pub fn ready(&self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            // Register first, then look: a push in between wakes us again.
+            self.waker.register(cx.waker());
+            if self.lock().inbox.is_empty() {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
     }
 
     pub fn kick_reason(&self) -> Option<String> {
-        self.kick_reason
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.lock().kick_reason.as_deref().map(str::to_string)
     }
 
     fn push(&self, line: Bytes) -> bool {
-        let mut q = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
-        if q.len() >= INBOX_MAX {
+        let mut s = self.lock();
+        if s.inbox.len() >= INBOX_MAX {
             return false;
         }
-        q.push_back(line);
-        drop(q);
-        self.notify.notify_one();
+        s.inbox.push_back(line);
+        drop(s);
+        self.waker.wake();
         true
     }
 }
@@ -475,11 +495,7 @@ impl Room {
         let id = *reg.by_name.get(&names::name_key(name.trim()))?;
         let member = reg.members.get(&id)?;
         let name = member.name.clone();
-        *member
-            .link
-            .kick_reason
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(reason.to_string());
+        member.link.lock().kick_reason = Some(reason.into());
         member.kick.cancel();
         self.flush_presence(&mut reg);
         let text = format!("{name} was removed by the operator: {reason}");

@@ -307,7 +307,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     self.close_with(Packet::bye(format!("removed by the operator: {reason}"))).await;
                     return End::Protocol("kicked");
                 }
-                _ = joined.link.notify.notified() => {
+                _ = joined.link.ready() => {
                     if let Err(end) = self.deliver_inbox(&joined).await {
                         return end;
                     }

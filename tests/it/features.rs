@@ -372,3 +372,38 @@ fn join_speaks_the_commands() {
     bob.recv_system("ally left (off to lunch)");
     assert_eq!(j.wait(), 0);
 }
+
+#[test]
+fn join_json_prints_one_parseable_event_per_line() {
+    let server = Server::start(&[]);
+    let (mut bob, _) = Peer::join_v1(server.addr, "bob");
+    let mut j = server.join(&["--name", "scripted", "--json"]);
+    bob.recv_system("scripted joined");
+    j.send_line("hello as json");
+    bob.recv_chat("hello as json");
+    bob.send(json!({"type": "dm", "to": "scripted", "text": "a secret"}));
+    j.send_line("/users");
+    let mut events = std::collections::HashMap::new();
+    while events.len() < 5 {
+        let line = j.stdout.expect("{");
+        let v: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let kind = v["event"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no event: {v}"))
+            .to_string();
+        events.insert(kind, v);
+    }
+    assert_eq!(events["chat"]["from"], "scripted");
+    assert_eq!(events["chat"]["text"], "hello as json");
+    assert!(events["chat"]["ts"].as_u64().is_some());
+    assert_eq!(
+        (&events["dm"]["from"], &events["dm"]["text"]),
+        (&json!("bob"), &json!("a secret"))
+    );
+    assert_eq!(events["system"]["kind"], "join");
+    assert!(events["count"]["total"].as_u64().is_some());
+    assert_eq!(events["users"]["total"], 2);
+    j.close_stdin();
+    assert_eq!(j.wait(), 0);
+}
