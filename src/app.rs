@@ -126,6 +126,9 @@ async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs) ->
     let server = Server::new(listener, opts, shutdown.clone());
     let addr = server.local_addr()?;
     server::spawn_console_printer(&server.room(), s.quiet, secure.clone());
+    // SIGHUP is caught from before the readiness line on (by default it ends the process).
+    #[cfg(unix)]
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     println!("listening on {addr} ({mode}; Ctrl-C to stop)");
     server::spawn_console_input(server.handle());
     tokio::spawn(stop_on_signal(shutdown));
@@ -134,6 +137,8 @@ async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs) ->
         config_file,
         args,
         loaded,
+        #[cfg(unix)]
+        hup,
     ));
     let room = server.room();
     server.run().await;
@@ -218,9 +223,8 @@ async fn reload_on_request(
     config_file: Option<PathBuf>,
     args: ServeArgs,
     mut current: Loaded,
+    #[cfg(unix)] mut hup: Option<tokio::signal::unix::Signal>,
 ) {
-    #[cfg(unix)]
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
         #[cfg(unix)]
         let hangup = async {
