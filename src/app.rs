@@ -264,10 +264,7 @@ fn reload(
         ("serve.port", old.serve.port != new.serve.port),
         ("serve.timeout", old.serve.timeout != new.serve.timeout),
         ("serve.secure", old.serve.secure != new.serve.secure),
-        (
-            "serve.tls",
-            tls.is_some() != (old.serve.cert.is_some() && old.serve.key.is_some()),
-        ),
+        ("serve.tls (on/off)", tls.is_some() != server.is_tls()),
         (
             "serve.client_ca",
             old.serve.client_ca != new.serve.client_ca,

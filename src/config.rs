@@ -63,13 +63,15 @@ impl Default for HistorySettings {
     }
 }
 
+/// Most messages `history.replay` may ask for (each join writes them all).
+pub const MAX_REPLAY: usize = 1000;
+
 impl HistorySettings {
     /// The database path: the setting, else the user's data directory.
     pub fn resolved_path(&self) -> Option<PathBuf> {
-        self.path.clone().or_else(|| {
-            directories::ProjectDirs::from("", "", "tcpplay")
-                .map(|d| d.data_dir().join("history.sqlite3"))
-        })
+        self.path
+            .clone()
+            .or_else(|| data_dir().map(|d| d.join("history.sqlite3")))
     }
 }
 
@@ -362,9 +364,19 @@ pub fn config_file(explicit: Option<&Path>) -> Result<Option<PathBuf>, ConfigErr
     Ok(user_config_file().filter(|p| p.is_file()))
 }
 
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "tcpplay")
+}
+
 /// `~/.config/tcpplay/config.toml` on Linux, the platform's equivalent elsewhere.
 pub fn user_config_file() -> Option<PathBuf> {
-    directories::ProjectDirs::from("", "", "tcpplay").map(|d| d.config_dir().join("config.toml"))
+    project_dirs().map(|d| d.config_dir().join("config.toml"))
+}
+
+/// Where tcpplay keeps its data (history, known hosts): `~/.local/share/tcpplay`
+/// on Linux, the platform's equivalent elsewhere.
+pub fn data_dir() -> Option<PathBuf> {
+    project_dirs().map(|d| d.data_dir().to_path_buf())
 }
 
 fn must_exist(p: &Path, via: &str) -> Result<Option<PathBuf>, ConfigError> {
@@ -503,6 +515,13 @@ fn validate(l: &Loaded) -> Result<(), ConfigError> {
                 l.source_of(key)
             )));
         }
+    }
+    if s.history.replay > MAX_REPLAY {
+        return Err(ConfigError::new(format!(
+            "history.replay {} from {}: at most {MAX_REPLAY} messages are replayed to a new member",
+            s.history.replay,
+            l.source_of("history.replay")
+        )));
     }
     let days = s.history.max_age_days;
     if !days.is_finite() || !(0.0..=36_500.0).contains(&days) {

@@ -127,10 +127,10 @@ pub fn client_config_mtls(
         Trust::File(path) => builder.with_root_certificates(roots_from(path)?),
         Trust::Insecure => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider(), None))),
+            .with_custom_certificate_verifier(Arc::new(UncheckedChain(provider(), None))),
         Trust::Pinned(pin) => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnything(
+            .with_custom_certificate_verifier(Arc::new(UncheckedChain(
                 provider(),
                 Some(pin.clone()),
             ))),
@@ -161,9 +161,9 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>> {
 /// certificate with that fingerprint. Handshake signatures are always checked,
 /// so the server must hold the certificate's key.
 #[derive(Debug)]
-struct AcceptAnything(Arc<rustls::crypto::CryptoProvider>, Option<String>);
+struct UncheckedChain(Arc<rustls::crypto::CryptoProvider>, Option<String>);
 
-impl ServerCertVerifier for AcceptAnything {
+impl ServerCertVerifier for UncheckedChain {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// `known_hosts` in the user's data directory (`~/.local/share/tcpplay` on Linux).
 pub fn default_path() -> Option<PathBuf> {
-    directories::ProjectDirs::from("", "", "tcpplay").map(|d| d.data_dir().join("known_hosts"))
+    crate::config::data_dir().map(|d| d.join("known_hosts"))
 }
 
 /// The pinned fingerprint of `target` (`host:port`), if any.

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use console::{Color, Style};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -134,27 +135,37 @@ fn ago(ms: u64) -> String {
     }
 }
 
-/// ANSI styles, or nothing.
+/// Styles when colour is on ([`View::color`]), plain text otherwise.
 struct Paint(bool);
 
 impl Paint {
-    fn wrap(&self, code: &str, s: &str) -> String {
+    fn with(&self, style: Style, s: &str) -> String {
         if self.0 {
-            format!("\x1b[{code}m{s}\x1b[0m")
+            style.force_styling(true).apply_to(s).to_string()
         } else {
             s.to_string()
         }
     }
-    /// A stable colour per sender name (same name, same colour).
+    fn dim(&self, s: &str) -> String {
+        self.with(Style::new().dim(), s)
+    }
+    /// A stable colour per sender name (same name, same colour); own name bold.
     fn sender(&self, name: &str, me: &str) -> String {
         if name_key(name) == name_key(me) {
-            return self.wrap("1", name);
+            return self.with(Style::new().bold(), name);
         }
-        const COLOURS: [&str; 6] = ["31", "32", "33", "34", "35", "36"];
+        const COLOURS: [Color; 6] = [
+            Color::Red,
+            Color::Green,
+            Color::Yellow,
+            Color::Blue,
+            Color::Magenta,
+            Color::Cyan,
+        ];
         let h = name_key(name)
             .bytes()
             .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
-        self.wrap(COLOURS[h as usize % COLOURS.len()], name)
+        self.with(Style::new().fg(COLOURS[h as usize % COLOURS.len()]), name)
     }
 }
 
@@ -186,7 +197,7 @@ pub fn render(packet: &Packet, view: &View, me: &str) -> Option<String> {
             match packet {
                 Packet::History(_) => {
                     let when = clock(c.ts.unwrap_or_default());
-                    paint.wrap("2", &format!("[history {when}] {line}"))
+                    paint.dim(&format!("[history {when}] {line}"))
                 }
                 _ => format!("{}{line}", stamp(c.ts)),
             }
@@ -204,26 +215,27 @@ pub fn render(packet: &Packet, view: &View, me: &str) -> Option<String> {
             } else {
                 text
             };
-            format!("{}{} {text}", stamp(d.ts), paint.wrap("1;35", &head))
-        }
-        Packet::HistoryEnd(h) if h.count == 0 => paint.wrap("2", "-- no older messages --"),
-        Packet::HistoryEnd(h) => {
-            let older = if h.more { "; /history for older" } else { "" };
-            paint.wrap(
-                "2",
-                &format!("-- {} earlier messages above{older} --", h.count),
+            format!(
+                "{}{} {text}",
+                stamp(d.ts),
+                paint.with(Style::new().bold().magenta(), &head)
             )
         }
-        Packet::System(s) if s.event.as_deref() == Some("motd") => paint.wrap(
-            "1",
+        Packet::HistoryEnd(h) if h.count == 0 => paint.dim("-- no older messages --"),
+        Packet::HistoryEnd(h) => {
+            let older = if h.more { "; /history for older" } else { "" };
+            paint.dim(&format!("-- {} earlier messages above{older} --", h.count))
+        }
+        Packet::System(s) if s.event.as_deref() == Some("motd") => paint.with(
+            Style::new().bold(),
             &format!("* message of the day: {}", sanitize(s.text.trim())),
         ),
         Packet::System(s) => format!(
             "{}{}",
             stamp(None),
-            paint.wrap("2", &format!("* {}", sanitize(s.text.trim())))
+            paint.dim(&format!("* {}", sanitize(s.text.trim())))
         ),
-        Packet::Count(c) => paint.wrap("2", &format!("* {} connected", c.total)),
+        Packet::Count(c) => paint.dim(&format!("* {} connected", c.total)),
         Packet::Users(u) => {
             let list: Vec<String> = u
                 .users
@@ -239,8 +251,8 @@ pub fn render(packet: &Packet, view: &View, me: &str) -> Option<String> {
             };
             format!("* {total} here: {}{more}", list.join(", "))
         }
-        Packet::Error(e) => paint.wrap(
-            "31",
+        Packet::Error(e) => paint.with(
+            Style::new().red(),
             &format!("! {} ({})", sanitize(&e.message), sanitize(&e.code)),
         ),
         Packet::Bye(b) => format!("* server closed the connection: {}", sanitize(&b.reason)),
@@ -305,6 +317,16 @@ fn help() -> String {
     s
 }
 
+/// After a typed line: go on, or leave (with the reason given to `/quit`).
+enum Next {
+    Stay,
+    Leave(Option<String>),
+}
+
+/// The names are refreshed after a coalesced join/leave summary at most this
+/// often (every client asking at every summary would load a busy server).
+const NAMES_REFRESH: Duration = Duration::from_secs(10);
+
 /// One session: the connection and what the client knows of the room.
 struct Session<'a> {
     conn: Connection,
@@ -318,6 +340,8 @@ struct Session<'a> {
     oldest: Option<u64>,
     /// `users` answers still due that only refresh the names (not shown).
     silent_users: u32,
+    /// When the names were last asked for.
+    names_asked: Option<std::time::Instant>,
     /// The server is tcpplay (not the Python original): it knows the commands.
     tcpplay: bool,
 }
@@ -343,6 +367,7 @@ pub async fn run(
         names,
         oldest: None,
         silent_users: 0,
+        names_asked: None,
         tcpplay,
     };
     if s.tcpplay && s.ask_users(true).await.is_err() {
@@ -367,8 +392,8 @@ pub async fn run(
                     Some(Input::Quit) | None => return s.leave(None).await,
                 };
                 match s.typed(&line).await {
-                    Ok(None) => {}
-                    Ok(Some(reason)) => return s.leave(reason).await,
+                    Ok(Next::Stay) => {}
+                    Ok(Next::Leave(reason)) => return s.leave(reason).await,
                     Err(_) => return Ok(Ending::Lost),
                 }
             }
@@ -407,6 +432,7 @@ impl Session<'_> {
         if silent {
             self.silent_users += 1;
         }
+        self.names_asked = Some(std::time::Instant::now());
         self.send(&Packet::Users(Users::default())).await
     }
 
@@ -441,10 +467,13 @@ impl Session<'_> {
                             self.me = new.clone();
                         }
                     }
-                    // A coalesced summary names only some: ask again.
+                    // A coalesced summary names only some: ask again, now and then.
                     (Some("join" | "leave"), None, _) => {
                         drop(names);
-                        if self.ask_users(true).await.is_err() {
+                        let due = self
+                            .names_asked
+                            .is_none_or(|t| t.elapsed() >= NAMES_REFRESH);
+                        if self.silent_users == 0 && due && self.ask_users(true).await.is_err() {
                             return Some(Ending::Lost);
                         }
                     }
@@ -474,8 +503,8 @@ impl Session<'_> {
         }
     }
 
-    /// A typed line: a message or a command. `Ok(Some(reason))`: leave.
-    async fn typed(&mut self, line: &str) -> std::io::Result<Option<Option<String>>> {
+    /// A typed line: a message or a command.
+    async fn typed(&mut self, line: &str) -> std::io::Result<Next> {
         let text = if let Some(rest) = line.strip_prefix("//") {
             format!("/{rest}")
         } else if let Some(cmd) = line.strip_prefix('/') {
@@ -490,11 +519,11 @@ impl Session<'_> {
             payload,
             ..Default::default()
         };
-        self.send(&Packet::Chat(chat)).await.map(|_| None)
+        self.send(&Packet::Chat(chat)).await.map(|_| Next::Stay)
     }
 
     /// A `/command` (without its slash). Unknown ones never leave this client.
-    async fn command(&mut self, cmd: &str) -> std::io::Result<Option<Option<String>>> {
+    async fn command(&mut self, cmd: &str) -> std::io::Result<Next> {
         let (word, args) = cmd.split_once(' ').unwrap_or((cmd, ""));
         let args = args.trim();
         let needs_tcpplay = matches!(word, "users" | "nick" | "msg" | "me" | "history");
@@ -502,24 +531,24 @@ impl Session<'_> {
             self.note(format!(
                 "! /{word} needs a tcpplay server; this one is the original Python host (not sent)"
             ));
-            return Ok(None);
+            return Ok(Next::Stay);
         }
         let usage = |u: &str| format!("! usage: {u} (not sent)");
         let packet = match word {
             "quit" | "exit" => {
-                return Ok(Some((!args.is_empty()).then(|| args.to_string())));
+                return Ok(Next::Leave((!args.is_empty()).then(|| args.to_string())));
             }
             "help" => {
                 self.note(help());
-                return Ok(None);
+                return Ok(Next::Stay);
             }
             "users" => {
                 self.ask_users(false).await?;
-                return Ok(None);
+                return Ok(Next::Stay);
             }
             "nick" if args.is_empty() => {
                 self.note(usage("/nick NEW"));
-                return Ok(None);
+                return Ok(Next::Stay);
             }
             "nick" => Packet::Nick(Nick { name: args.into() }),
             "msg" => {
@@ -527,7 +556,7 @@ impl Session<'_> {
                 let (to, text) = split_name(args, &known);
                 if to.is_empty() || text.trim().is_empty() {
                     self.note(usage("/msg NAME TEXT"));
-                    return Ok(None);
+                    return Ok(Next::Stay);
                 }
                 let (encrypted, text, payload) = self.body("dm", text.to_string());
                 Packet::Dm(Dm {
@@ -540,7 +569,7 @@ impl Session<'_> {
             }
             "me" if args.is_empty() => {
                 self.note(usage("/me ACTION"));
-                return Ok(None);
+                return Ok(Next::Stay);
             }
             "me" => {
                 let (encrypted, text, payload) = self.body("chat", args.to_string());
@@ -563,7 +592,7 @@ impl Session<'_> {
                                 protocol::MAX_HISTORY_FETCH,
                                 sanitize(n)
                             ));
-                            return Ok(None);
+                            return Ok(Next::Stay);
                         }
                     },
                 };
@@ -577,10 +606,10 @@ impl Session<'_> {
                     "! unknown command /{} (not sent): try /help, or //text to send a line starting with /",
                     sanitize(other)
                 ));
-                return Ok(None);
+                return Ok(Next::Stay);
             }
         };
-        self.send(&packet).await.map(|_| None)
+        self.send(&packet).await.map(|_| Next::Stay)
     }
 
     /// Leave cleanly: say goodbye (with the reason), half-close so the server

@@ -42,12 +42,21 @@ pub struct HistoryDb {
     secure: bool,
 }
 
+/// The database could not be opened or read: its path and why.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {source}")]
+#[error("{path}: {reason}")]
 pub struct HistoryError {
     path: String,
-    #[source]
-    source: rusqlite::Error,
+    reason: String,
+}
+
+impl HistoryError {
+    fn new(path: &Path, reason: impl std::fmt::Display) -> HistoryError {
+        HistoryError {
+            path: path.display().to_string(),
+            reason: reason.to_string(),
+        }
+    }
 }
 
 /// One stored line and, for a direct message, its recipient.
@@ -70,16 +79,14 @@ enum Job {
 impl HistoryDb {
     /// Open (creating the file, its directory and the tables if needed).
     pub fn open(path: &Path, secure: bool) -> Result<HistoryDb, HistoryError> {
-        let err = |source| HistoryError {
-            path: path.display().to_string(),
-            source,
-        };
+        let err = |e: rusqlite::Error| HistoryError::new(path, e);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Err(e) = std::fs::create_dir_all(dir) {
-                return Err(err(rusqlite::Error::InvalidPath(
-                    format!("cannot create directory {}: {e}", dir.display()).into(),
-                )));
-            }
+            std::fs::create_dir_all(dir).map_err(|e| {
+                HistoryError::new(
+                    path,
+                    format!("cannot create directory {}: {e}", dir.display()),
+                )
+            })?;
         }
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(2)).map_err(err)?;
@@ -121,10 +128,7 @@ impl HistoryDb {
     /// password derives the same key after a restart: the stored one, or
     /// `fresh` (then stored).
     pub fn salt_or(&self, fresh: [u8; 16]) -> Result<[u8; 16], HistoryError> {
-        let err = |source| HistoryError {
-            path: self.path.display().to_string(),
-            source,
-        };
+        let err = |e: rusqlite::Error| HistoryError::new(&self.path, e);
         if let Some(v) = self.meta("salt").map_err(err)? {
             if let Ok(salt) = <[u8; 16]>::try_from(v.as_slice()) {
                 return Ok(salt);
@@ -142,10 +146,7 @@ impl HistoryDb {
     /// The newest `n` room messages (oldest first) and the highest id ever
     /// used, so the room's ids go on increasing.
     pub fn recent(&self, n: usize) -> Result<(Vec<Chat>, u64), HistoryError> {
-        let err = |source| HistoryError {
-            path: self.path.display().to_string(),
-            source,
-        };
+        let err = |e: rusqlite::Error| HistoryError::new(&self.path, e);
         let last: u64 = self
             .conn
             .query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
@@ -190,14 +191,17 @@ impl HistoryStore {
         self.push(Record { chat, to: None });
     }
 
-    /// Queue a direct message, when the settings say to keep them.
+    /// Direct messages are kept too (`history.store_direct_messages`).
+    pub fn keeps_direct(&self) -> bool {
+        self.store_direct
+    }
+
+    /// Queue a direct message (callers check [`keeps_direct`](Self::keeps_direct)).
     pub fn record_direct(&self, chat: Arc<Chat>, to: &str) {
-        if self.store_direct {
-            self.push(Record {
-                chat,
-                to: Some(to.to_string()),
-            });
-        }
+        self.push(Record {
+            chat,
+            to: Some(to.to_string()),
+        });
     }
 
     fn push(&self, r: Record) {
@@ -241,38 +245,51 @@ impl HistoryStore {
 fn writer(db: HistoryDb, rx: Receiver<Job>, retention: Retention) {
     let mut inserted = 0u64;
     let mut failing = false;
-    while let Ok(job) = rx.recv() {
+    // A job that ended a batch early, handled next (keeps the queue's order).
+    let mut next = None;
+    while let Some(job) = next.take().or_else(|| rx.recv().ok()) {
         match job {
-            fetch_job @ Job::Fetch { .. } => answer(&db, fetch_job),
+            Job::Fetch {
+                before,
+                limit,
+                reply,
+            } => {
+                let r = fetch(&db.conn, db.secure, before, limit)
+                    .map(|(mut rows, more)| {
+                        rows.reverse();
+                        (rows, more)
+                    })
+                    .map_err(|e| {
+                        tracing::warn!(path = %db.path.display(), "history: cannot read: {e}");
+                        "the history could not be read".to_string()
+                    });
+                let _ = reply.send(r);
+            }
             Job::Barrier(done) => {
                 let _ = done.send(());
             }
             Job::Insert(first) => {
                 let mut batch = vec![first];
-                let mut fetches = Vec::new();
                 while batch.len() < BATCH {
                     match rx.try_recv() {
                         Ok(Job::Insert(r)) => batch.push(r),
-                        Ok(fetch) => {
-                            fetches.push(fetch);
+                        Ok(other) => {
+                            next = Some(other);
                             break;
                         }
                         Err(_) => break,
                     }
                 }
-                match insert(&db.conn, &batch) {
-                    Ok(()) => {
-                        if failing {
-                            tracing::info!(path = %db.path.display(), "history: writing again");
-                            failing = false;
-                        }
+                match (insert(&db.conn, &batch), failing) {
+                    (Ok(()), true) => {
+                        tracing::info!(path = %db.path.display(), "history: writing again");
+                        failing = false;
                     }
-                    Err(e) => {
-                        if !failing {
-                            tracing::warn!(path = %db.path.display(), "history: cannot write ({e}); chat goes on, these messages are not stored");
-                            failing = true;
-                        }
+                    (Err(e), false) => {
+                        tracing::warn!(path = %db.path.display(), "history: cannot write ({e}); chat goes on, these messages are not stored");
+                        failing = true;
                     }
+                    _ => {}
                 }
                 let before = inserted / PRUNE_EVERY;
                 inserted += batch.len() as u64;
@@ -281,39 +298,9 @@ fn writer(db: HistoryDb, rx: Receiver<Job>, retention: Retention) {
                         tracing::warn!(path = %db.path.display(), "history: cannot prune: {e}");
                     }
                 }
-                // A fetch that arrived behind the batch is answered after it.
-                for job in fetches {
-                    answer(&db, job);
-                }
             }
         }
     }
-}
-
-/// Answer a fetch (oldest first).
-fn answer(db: &HistoryDb, job: Job) {
-    let (before, limit, reply) = match job {
-        Job::Fetch {
-            before,
-            limit,
-            reply,
-        } => (before, limit, reply),
-        Job::Barrier(done) => {
-            let _ = done.send(());
-            return;
-        }
-        Job::Insert(_) => return,
-    };
-    let r = fetch(&db.conn, db.secure, before, limit)
-        .map(|(mut rows, more)| {
-            rows.reverse();
-            (rows, more)
-        })
-        .map_err(|e| {
-            tracing::warn!(path = %db.path.display(), "history: cannot read: {e}");
-            "the history could not be read".to_string()
-        });
-    let _ = reply.send(r);
 }
 
 fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<()> {
@@ -414,7 +401,10 @@ mod tests {
         for i in 1..=1200 {
             store.record(chat(i, &format!("m{i}")));
         }
-        store.record_direct(chat(1201, "secret dm"), "b");
+        assert!(
+            !store.keeps_direct(),
+            "direct messages are not kept by default"
+        );
         let (page, more) = store.fetch(None, 10).await.unwrap();
         let ids: Vec<u64> = page.iter().map(|c| c.id.unwrap()).collect();
         assert_eq!(ids, (1191..=1200).collect::<Vec<_>>());

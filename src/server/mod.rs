@@ -238,6 +238,11 @@ impl ServerHandle {
         self.ctx.secure.clone()
     }
 
+    /// Serving TLS (a reload can change the certificate, not this).
+    pub fn is_tls(&self) -> bool {
+        self.ctx.is_tls()
+    }
+
     pub fn motd(&self) -> Option<Arc<String>> {
         self.ctx.motd.load_full()
     }
@@ -282,11 +287,9 @@ impl ServerHandle {
             report.push("message of the day changed (applied to new joins)".into());
             self.set_motd(new.motd);
         }
-        if let Some(tls) = new.tls {
-            if self.ctx.is_tls() {
-                self.ctx.tls.store(Some(tls));
-                report.push("certificate and key reloaded (new connections use them)".into());
-            }
+        if let Some(tls) = new.tls.filter(|_| self.ctx.is_tls()) {
+            self.ctx.tls.store(Some(tls));
+            report.push("certificate and key reloaded (new connections use them)".into());
         }
         report
     }

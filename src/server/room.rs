@@ -16,7 +16,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -41,11 +41,13 @@ pub struct Frame {
 }
 
 /// Lines for one member only (direct messages), beside the shared ring, and
-/// the reason of a kick. Small, because every member has one: one lock, and
-/// an `AtomicWaker` (the session's wait for its inbox is a one-pointer future).
+/// the reason of a kick. Small, because every member has one: one lock, a
+/// flag and an `AtomicWaker` (the session's wait for its inbox is a
+/// one-pointer future that reads the flag, never the lock).
 #[derive(Debug, Default)]
 pub struct Link {
     state: Mutex<LinkState>,
+    has_mail: AtomicBool,
     waker: AtomicWaker,
 }
 
@@ -65,7 +67,9 @@ impl Link {
 
     /// Everything waiting, in order.
     pub fn take(&self) -> VecDeque<Bytes> {
-        std::mem::take(&mut self.lock().inbox)
+        let mut s = self.lock();
+        self.has_mail.store(false, Ordering::Release);
+        std::mem::take(&mut s.inbox)
     }
 
     /// Resolves when the inbox has lines (the caller then `take`s them).
@@ -73,10 +77,10 @@ impl Link {
         std::future::poll_fn(move |cx| {
             // Register first, then look: a push in between wakes us again.
             self.waker.register(cx.waker());
-            if self.lock().inbox.is_empty() {
-                std::task::Poll::Pending
-            } else {
+            if self.has_mail.load(Ordering::Acquire) {
                 std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
             }
         })
     }
@@ -91,6 +95,7 @@ impl Link {
             return false;
         }
         s.inbox.push_back(line);
+        self.has_mail.store(true, Ordering::Release);
         drop(s);
         self.waker.wake();
         true
@@ -146,7 +151,18 @@ const PRESENCE_SINGLE: usize = 3;
 
 enum Presence {
     Joined(String),
-    Left(String, Option<String>),
+    Left(String, Departure),
+}
+
+/// How a member left, for the notice everyone gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Departure {
+    /// The connection ended: "NAME disconnected."
+    Gone,
+    /// The client said goodbye with a reason: "NAME left (REASON)".
+    Said(String),
+    /// The operator removed them: "NAME was removed by the operator: REASON".
+    Kicked(String),
 }
 
 #[derive(Default)]
@@ -328,12 +344,17 @@ impl Room {
             for p in pending {
                 let packet = match p {
                     Presence::Joined(n) => Packet::event("join", Some(&n), format!("{n} joined")),
-                    Presence::Left(n, None) => {
+                    Presence::Left(n, Departure::Gone) => {
                         Packet::event("leave", Some(&n), format!("{n} disconnected."))
                     }
-                    Presence::Left(n, Some(why)) => {
+                    Presence::Left(n, Departure::Said(why)) => {
                         Packet::event("leave", Some(&n), format!("{n} left ({why})"))
                     }
+                    Presence::Left(n, Departure::Kicked(why)) => Packet::event(
+                        "kick",
+                        Some(&n),
+                        format!("{n} was removed by the operator: {why}"),
+                    ),
                 };
                 self.publish_locked(reg, packet.to_line());
             }
@@ -362,14 +383,18 @@ impl Room {
         self.publish_locked(reg, Packet::Count(Count { total }).to_line());
     }
 
-    /// Remove a member and announce it (with the reason they gave, if any).
-    /// Safe to call twice: the second is a no-op.
-    pub fn leave(self: &Arc<Self>, id: MemberId, reason: Option<String>) -> Option<Member> {
+    /// Remove a member and announce how they left (one notice, coalesced
+    /// with other presence); a member the operator kicked is announced as
+    /// such. Safe to call twice: the second is a no-op.
+    pub fn leave(self: &Arc<Self>, id: MemberId, how: Departure) -> Option<Member> {
         let mut reg = self.lock();
         let member = reg.members.remove(&id)?;
+        let how = match member.link.kick_reason() {
+            Some(why) => Departure::Kicked(why),
+            None => how,
+        };
         reg.by_name.remove(&names::name_key(&member.name));
-        reg.pending
-            .push(Presence::Left(member.name.clone(), reason));
+        reg.pending.push(Presence::Left(member.name.clone(), how));
         self.presence_changed(&mut reg);
         Some(member)
     }
@@ -470,8 +495,8 @@ impl Room {
         if !is_self && !member.link.push(theirs) {
             return Err(DirectError::InboxFull(member.name.clone()));
         }
-        if let Some(store) = &self.history {
-            // A direct message takes an id too, so stored rows never collide.
+        if let Some(store) = self.history.as_ref().filter(|h| h.keeps_direct()) {
+            // A stored direct message takes an id too, so rows never collide.
             reg.next_chat += 1;
             let chat = Chat {
                 encrypted: dm.encrypted,
@@ -488,19 +513,17 @@ impl Room {
         Ok(line)
     }
 
-    /// Make the member called `name` leave with `reason`; everyone is told.
-    /// Their actual name, or `None` when nobody is called that.
+    /// Make the member called `name` leave with `reason`: their session says
+    /// `bye` with it, and their leave is announced as a kick. Their actual
+    /// name, or `None` when nobody is called that.
     pub fn kick(&self, name: &str, reason: &str) -> Option<String> {
-        let mut reg = self.lock();
-        let id = *reg.by_name.get(&names::name_key(name.trim()))?;
-        let member = reg.members.get(&id)?;
-        let name = member.name.clone();
+        let reg = self.lock();
+        let member = reg
+            .members
+            .get(reg.by_name.get(&names::name_key(name.trim()))?)?;
         member.link.lock().kick_reason = Some(reason.into());
         member.kick.cancel();
-        self.flush_presence(&mut reg);
-        let text = format!("{name} was removed by the operator: {reason}");
-        self.publish_locked(&mut reg, Packet::event("kick", Some(&name), text).to_line());
-        Some(name)
+        Some(member.name.clone())
     }
 
     /// Broadcast a notice (not stored, not a chat line).
@@ -512,17 +535,18 @@ impl Room {
 
     /// Who is here, oldest first (at most [`MAX_USERS_LISTED`]), and how many.
     pub fn users(&self) -> (Vec<UserInfo>, u64) {
-        let members = self.members();
-        let total = members.len() as u64;
-        let users = members
+        let reg = self.lock();
+        let mut v: Vec<(&MemberId, &Member)> = reg.members.iter().collect();
+        v.sort_unstable_by_key(|(id, _)| **id);
+        let users = v
             .into_iter()
             .take(MAX_USERS_LISTED)
-            .map(|m| UserInfo {
-                name: m.name,
+            .map(|(_, m)| UserInfo {
+                name: m.name.clone(),
                 since: m.since,
             })
             .collect();
-        (users, total)
+        (users, reg.members.len() as u64)
     }
 
     /// A receiver of everything published from now on (the console uses one).
@@ -582,7 +606,7 @@ mod tests {
             (a.name.as_str(), b.name.as_str(), c.name.as_str()),
             ("Alice", "alice-2", "ALICE-3")
         );
-        room.leave(b.id, None);
+        room.leave(b.id, Departure::Gone);
         assert_eq!(room.join("Alice", addr(), false).name, "Alice-2");
         assert_eq!(room.count(), 3);
     }
@@ -596,8 +620,8 @@ mod tests {
         assert!(std::str::from_utf8(&f1.bytes).unwrap().contains("A joined"));
         assert_eq!(&f2.bytes[..], b"{\"type\":\"count\",\"total\":1}\n");
         assert_eq!(f2.end, room.published());
-        assert!(room.leave(a.id, None).is_some());
-        assert!(room.leave(a.id, None).is_none());
+        assert!(room.leave(a.id, Departure::Gone).is_some());
+        assert!(room.leave(a.id, Departure::Gone).is_none());
     }
 
     #[tokio::test]
@@ -623,7 +647,7 @@ mod tests {
         );
         assert!(texts[3].contains("\"total\":10"));
         assert!(texts[4].contains("\"text\":\"hi\""));
-        room.leave(ids[0], None);
+        room.leave(ids[0], Departure::Gone);
         let f = tokio::time::timeout(PRESENCE_INTERVAL * 20, rx.recv())
             .await
             .unwrap()

@@ -17,7 +17,7 @@ use tokio::time::{timeout, timeout_at, Instant};
 use tokio_util::codec::FramedRead;
 
 use super::limits::{Bucket, Counters, Verdict};
-use super::room::{DirectError, Frame, Joined, RenameError, Sender};
+use super::room::{Departure, DirectError, Frame, Joined, RenameError, Sender};
 use super::Ctx;
 use crate::crypto;
 use crate::names::{sanitize, validate_name};
@@ -41,6 +41,8 @@ pub(super) enum End {
     Closed,
     /// The client said goodbye, perhaps with a reason.
     Left(Option<String>),
+    /// The operator removed the client (the room knows why).
+    Kicked,
     Protocol(&'static str),
     Io(std::io::Error),
 }
@@ -50,6 +52,7 @@ impl std::fmt::Display for End {
         match self {
             End::Closed => f.write_str("connection closed"),
             End::Left(_) => f.write_str("said goodbye"),
+            End::Kicked => f.write_str("kicked by the operator"),
             End::Protocol(why) => f.write_str(why),
             End::Io(e) => write!(f, "i/o error: {e}"),
         }
@@ -200,11 +203,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         tracing::info!(peer = %self.peer, name = %sanitize(&joined.name), "joined");
         let id = joined.id;
         let end = self.chat(joined).await;
-        let reason = match &end {
-            End::Left(r) => r.clone(),
-            _ => None,
+        let how = match &end {
+            End::Left(Some(why)) => Departure::Said(why.clone()),
+            _ => Departure::Gone,
         };
-        if let Some(member) = self.ctx.room.leave(id, reason) {
+        if let Some(member) = self.ctx.room.leave(id, how) {
             tracing::info!(peer = %self.peer, name = %sanitize(&member.name), "left: {end}");
         }
         drop(slot);
@@ -305,7 +308,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     }
                     let reason = joined.link.kick_reason().unwrap_or_default();
                     self.close_with(Packet::bye(format!("removed by the operator: {reason}"))).await;
-                    return End::Protocol("kicked");
+                    return End::Kicked;
                 }
                 _ = joined.link.ready() => {
                     if let Err(end) = self.deliver_inbox(&joined).await {
@@ -453,7 +456,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     async fn handle_packet(&mut self, packet: Packet, joined: &mut Joined) -> Result<(), End> {
         let limited = matches!(
             packet,
-            Packet::Chat(_) | Packet::Dm(_) | Packet::Nick(_) | Packet::FetchHistory(_)
+            Packet::Chat(_)
+                | Packet::Dm(_)
+                | Packet::Nick(_)
+                | Packet::Users(_)
+                | Packet::FetchHistory(_)
         );
         if limited && self.bucket.take(&self.ctx.limits()) != Verdict::Pass {
             return self.refuse_rate().await;

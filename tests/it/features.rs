@@ -9,13 +9,16 @@ use serde_json::{json, Value};
 
 use crate::util::{make_cert, Peer, Server};
 
-/// The next packet that is not presence bookkeeping (join/leave notices, counts).
+/// The next packet that is not presence bookkeeping (join/leave notices,
+/// counts) or replayed history.
 fn next_non_presence(p: &mut Peer) -> Value {
     loop {
         let v = p.recv();
-        let presence = v["type"] == "count"
-            || (v["type"] == "system"
-                && matches!(v["event"].as_str(), Some("join") | Some("leave")));
+        let presence = matches!(
+            v["type"].as_str(),
+            Some("count" | "history" | "history_end")
+        ) || (v["type"] == "system"
+            && matches!(v["event"].as_str(), Some("join") | Some("leave")));
         if !presence {
             return v;
         }
@@ -137,6 +140,11 @@ fn the_operator_kicks_with_a_reason_and_sets_the_motd() {
     assert!(b.recv_line().is_none(), "closed after the bye");
     let notice = a.recv_system("bob was removed by the operator: spamming the room");
     assert_eq!(notice["event"], "kick");
+    assert_eq!(
+        a.until_idle_count_of("bob disconnected."),
+        0,
+        "one notice for a kick, not a second 'disconnected'"
+    );
     server.proc.send_line("/kick nobody");
     server.proc.stdout.expect("nobody called 'nobody' is here");
     server.proc.send_line("/motd new rules");

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -85,13 +86,25 @@ fn secure_join(addr: SocketAddr, cert: &Path, password: &str, name: &str) -> Res
     secure_join_from(addr, cert, password, name, None)
 }
 
-/// `tcpplay join NAME` to `server`, trusting `cert`, with `password` in TCPPLAY_PASSWORD.
-fn join_secure(server: &Server, cert: &CertFiles, name: &str, password: &str) -> crate::util::Proc {
-    let mut cmd = crate::util::tcpplay(server.home.path());
-    cmd.args(["join", "--port", &server.port()])
+/// `tcpplay join NAME` to `localhost:port`, trusting `cert`, with `password`
+/// in TCPPLAY_PASSWORD.
+fn join_command(home: &Path, port: u16, cert: &CertFiles, name: &str, password: &str) -> Command {
+    let mut cmd = crate::util::tcpplay(home);
+    cmd.args(["join", "--port", &port.to_string()])
         .args(join_args(cert, name))
         .env("TCPPLAY_PASSWORD", password);
-    crate::util::Proc::spawn(cmd)
+    cmd
+}
+
+/// [`join_command`] to `server`, running.
+fn join_secure(server: &Server, cert: &CertFiles, name: &str, password: &str) -> crate::util::Proc {
+    crate::util::Proc::spawn(join_command(
+        server.home.path(),
+        server.addr.port(),
+        cert,
+        name,
+        password,
+    ))
 }
 
 fn join_args<'a>(cert: &'a CertFiles, name: &'a str) -> Vec<&'a str> {
@@ -271,17 +284,9 @@ fn absurd_kdf_parameters_are_refused_before_any_derivation() {
     let cert = make_cert();
     let addr = hostile_server(&cert);
     let home = tempfile::TempDir::new().unwrap();
-    let mut cmd = crate::util::tcpplay(home.path());
-    cmd.args([
-        "join",
-        "--host",
-        "localhost",
-        "--port",
-        &addr.port().to_string(),
-    ])
-    .args(["--cert", cert.cert.to_str().unwrap(), "--name", "x"])
-    .env("TCPPLAY_PASSWORD", PASSWORD);
-    let out = cmd.output().unwrap();
+    let out = join_command(home.path(), addr.port(), &cert, "x", PASSWORD)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -359,17 +364,9 @@ fn tcpplay_join_refuses_a_legacy_python_secure_server() {
         let _ = tx.send(got);
     });
     let home = tempfile::TempDir::new().unwrap();
-    let mut cmd = crate::util::tcpplay(home.path());
-    cmd.args([
-        "join",
-        "--host",
-        "localhost",
-        "--port",
-        &addr.port().to_string(),
-    ])
-    .args(["--cert", cert.cert.to_str().unwrap(), "--name", "x"])
-    .env("TCPPLAY_PASSWORD", "legacy-secret");
-    let out = cmd.output().unwrap();
+    let out = join_command(home.path(), addr.port(), &cert, "x", "legacy-secret")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("old secure mode"), "{err}");
