@@ -34,7 +34,13 @@ trap cleanup EXIT
 echo "bench room password" > "$WORK/pw"; chmod 600 "$WORK/pw"
 
 start_tcpplay() { # mode -> sets SERVER_PID and PORT
+  # History on (the default), in a fresh file per start: never the user's own.
+  rm -f "$WORK"/history.sqlite3*
   local args=(serve --bind 127.0.0.1 --port 0 --quiet)
+  case "$1" in
+    plain-nohist) args+=(--no-history) ;;
+    *) args+=(--history "$WORK/history.sqlite3") ;;
+  esac
   case "$1" in
     tls) args+=(--tls --cert "$WORK/cert.pem" --key "$WORK/key.pem") ;;
     secure) args+=(--secure --password-file "$WORK/pw" --cert "$WORK/cert.pem" --key "$WORK/key.pem") ;;
@@ -95,6 +101,7 @@ run() { # label server-mode loadgen-mode loadgen-args...
 
 for c in 50 100; do
   run "tcpplay plaintext fan-out $c" plain plain fanout --clients "$c" --messages "$MSGS"
+  run "tcpplay plaintext fan-out $c, --no-history" plain-nohist plain fanout --clients "$c" --messages "$MSGS"
   run "ncat --chat fan-out $c" ncat lines fanout --clients "$c" --messages "$MSGS"
   run "Python TCP-Playground fan-out $c" python plain fanout --clients "$c" --messages 100
   run "tcpplay TLS fan-out $c" tls tls fanout --clients "$c" --messages "$MSGS"

@@ -12,7 +12,7 @@ CLIENTS=${CLIENTS:-1000}; SENDERS=${SENDERS:-100}; RATE=${RATE:-100}; MINUTES=${
 cargo build --release --quiet --bin tcpplay --example loadgen
 WORK=$(mktemp -d); trap 'kill $SP 2>/dev/null || true; rm -rf "$WORK"' EXIT
 TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS=0 TCPPLAY_LIMITS__NEW_CONNECTIONS_PER_MINUTE=0 \
-  target/release/tcpplay serve --bind 127.0.0.1 --port 0 --quiet >"$WORK/out" 2>"$WORK/err" </dev/null &
+  target/release/tcpplay serve --bind 127.0.0.1 --port 0 --quiet --history "$WORK/history.sqlite3" >"$WORK/out" 2>"$WORK/err" </dev/null &
 SP=$!
 for _ in $(seq 100); do grep -q "listening on" "$WORK/out" 2>/dev/null && break; sleep 0.1; done
 PORT=$(grep -o '127.0.0.1:[0-9]*' "$WORK/out" | cut -d: -f2)

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ use crate::protocol::{now_ms, Chat};
 const QUEUE: usize = 8192;
 /// Inserts per transaction at most.
 const BATCH: usize = 512;
+/// How long a busy writer waits for more lines before it looks again.
+const TICK: Duration = Duration::from_millis(50);
 /// Prune old rows after this many inserts.
 const PRUNE_EVERY: u64 = 1000;
 
@@ -247,7 +249,25 @@ fn writer(db: HistoryDb, rx: Receiver<Job>, retention: Retention) {
     let mut failing = false;
     // A job that ended a batch early, handled next (keeps the queue's order).
     let mut next = None;
-    while let Some(job) = next.take().or_else(|| rx.recv().ok()) {
+    // While busy, the writer polls the queue every TICK instead of blocking
+    // on it, so that senders (the room, on the chat path) never have to wake
+    // it: only the first line after a quiet spell does.
+    let mut busy = false;
+    loop {
+        let job = match next.take().map(Ok).unwrap_or_else(|| rx.try_recv()) {
+            Ok(job) => job,
+            Err(TryRecvError::Empty) if busy => {
+                busy = false;
+                std::thread::sleep(TICK);
+                continue;
+            }
+            Err(TryRecvError::Empty) => match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+            Err(TryRecvError::Disconnected) => return,
+        };
+        busy = true;
         match job {
             Job::Fetch {
                 before,

@@ -435,6 +435,8 @@ impl Room {
                 }
                 reg.recent.push_back(chat.clone());
             }
+            // Queued after the lock is released: the room never waits on it.
+            drop(reg);
             store.record(chat);
         }
     }
