@@ -11,7 +11,7 @@ use super::room::{Room, Sender};
 use super::secure::SecureRoom;
 use super::ServerHandle;
 use crate::names::{sanitize, split_name};
-use crate::protocol::{parse, Packet};
+use crate::protocol::{now_ms, parse, Packet};
 
 /// Print room events on stdout in the original's style, on its own thread so a
 /// slow terminal never slows the room (a lagging console skips, and says so).
@@ -114,7 +114,7 @@ fn operator_line(server: &ServerHandle, line: &str) -> bool {
             let members = room.members();
             out(format!("{} connected:", members.len()));
             for m in members {
-                let secs = m.joined.elapsed().as_secs();
+                let secs = now_ms().saturating_sub(m.since) / 1000;
                 out(format!(
                     "  {} from {} ({secs} s)",
                     sanitize(&m.name),

@@ -41,12 +41,13 @@ pub struct Frame {
 }
 
 /// Lines for one member only (direct messages), beside the shared ring, and
-/// the reason of a kick. Small, because every member has one: one lock, a
-/// flag and an `AtomicWaker` (the session's wait for its inbox is a
-/// one-pointer future that reads the flag, never the lock).
+/// the reason of a kick. Small, because every member has one: a lock over
+/// state allocated only when first needed (most members never get a direct
+/// message or a kick), a flag and an `AtomicWaker` (the session's wait for its
+/// inbox is a one-pointer future that reads the flag, never the lock).
 #[derive(Debug, Default)]
 pub struct Link {
-    state: Mutex<LinkState>,
+    state: Mutex<Option<Box<LinkState>>>,
     has_mail: AtomicBool,
     waker: AtomicWaker,
 }
@@ -61,7 +62,7 @@ struct LinkState {
 pub const INBOX_MAX: usize = 256;
 
 impl Link {
-    fn lock(&self) -> MutexGuard<'_, LinkState> {
+    fn lock(&self) -> MutexGuard<'_, Option<Box<LinkState>>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -69,7 +70,9 @@ impl Link {
     pub fn take(&self) -> VecDeque<Bytes> {
         let mut s = self.lock();
         self.has_mail.store(false, Ordering::Release);
-        std::mem::take(&mut s.inbox)
+        s.as_mut()
+            .map(|s| std::mem::take(&mut s.inbox))
+            .unwrap_or_default()
     }
 
     /// Resolves when the inbox has lines (the caller then `take`s them).
@@ -86,17 +89,27 @@ impl Link {
     }
 
     pub fn kick_reason(&self) -> Option<String> {
-        self.lock().kick_reason.as_deref().map(str::to_string)
+        self.lock()
+            .as_ref()?
+            .kick_reason
+            .as_deref()
+            .map(str::to_string)
+    }
+
+    fn set_kick_reason(&self, reason: &str) {
+        self.lock().get_or_insert_default().kick_reason = Some(reason.into());
     }
 
     fn push(&self, line: Bytes) -> bool {
-        let mut s = self.lock();
-        if s.inbox.len() >= INBOX_MAX {
-            return false;
+        {
+            let mut guard = self.lock();
+            let s = guard.get_or_insert_default();
+            if s.inbox.len() >= INBOX_MAX {
+                return false;
+            }
+            s.inbox.push_back(line);
+            self.has_mail.store(true, Ordering::Release);
         }
-        s.inbox.push_back(line);
-        self.has_mail.store(true, Ordering::Release);
-        drop(s);
         self.waker.wake();
         true
     }
@@ -133,7 +146,6 @@ pub struct HistorySetup {
 pub struct Member {
     pub name: String,
     pub addr: SocketAddr,
-    pub joined: Instant,
     /// When they joined, milliseconds since the Unix epoch.
     pub since: u64,
     /// Cancelled to make this member's session leave: by a kick, or (as a
@@ -279,7 +291,6 @@ impl Room {
             Member {
                 name: name.clone(),
                 addr,
-                joined: Instant::now(),
                 since: now_ms(),
                 kick: kick.clone(),
                 link: link.clone(),
@@ -523,7 +534,7 @@ impl Room {
         let member = reg
             .members
             .get(reg.by_name.get(&names::name_key(name.trim()))?)?;
-        member.link.lock().kick_reason = Some(reason.into());
+        member.link.set_kick_reason(reason);
         member.kick.cancel();
         Some(member.name.clone())
     }
