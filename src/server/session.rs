@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use futures_util::StreamExt;
@@ -28,6 +28,8 @@ use crate::protocol::{
 
 /// Largest batch of queued frames written with one syscall.
 const WRITE_BATCH: usize = 64 * 1024;
+/// First allocation of a batch buffer (it doubles as frames are added).
+const BATCH_START: usize = 4 * 1024;
 /// Initial read buffer per connection: small, so idle clients cost little.
 const READ_BUF: usize = 256;
 /// How often a blocked write re-checks how far behind the room it is.
@@ -98,7 +100,6 @@ pub(super) struct Session<S> {
     /// Frames from the client, bounded by `limits.max_frame_bytes`.
     pub(super) reader: FramedRead<ReadHalf<S>, protocol::FrameCodec>,
     writer: WriteHalf<S>,
-    out: BytesMut,
     pub(super) peer: SocketAddr,
     pub(super) ctx: Arc<Ctx>,
     pub(super) bound: Option<Bound>,
@@ -115,7 +116,6 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         Session {
             reader: FramedRead::with_capacity(r, codec, READ_BUF),
             writer: w,
-            out: BytesMut::new(),
             peer,
             bucket: Bucket::new(&ctx.limits()),
             stalled: false,
@@ -363,8 +363,12 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         first: Result<Frame, RecvError>,
         joined: &mut Joined,
     ) -> Result<(), End> {
+        // One frame is written as it is (the room's shared bytes, no copy).
+        // More queued: one batch, copied into a buffer that lives only for
+        // this write, so that an idle member keeps no buffer at all.
         let mut next = first;
-        self.out.clear();
+        let mut single: Option<Bytes> = None;
+        let mut batch = BytesMut::new();
         let mut upto;
         loop {
             match next {
@@ -378,14 +382,22 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         // what we write: too slow. (Merely behind because this
                         // task was not scheduled yet is not the client's fault.)
                         return Err(self.too_slow().await);
-                    } else {
-                        self.out.extend_from_slice(&frame.bytes);
+                    }
+                    match single.take() {
+                        None if batch.is_empty() => single = Some(frame.bytes),
+                        earlier => {
+                            if let Some(e) = earlier {
+                                batch.reserve(BATCH_START.max(e.len() + frame.bytes.len()));
+                                batch.extend_from_slice(&e);
+                            }
+                            batch.extend_from_slice(&frame.bytes);
+                        }
                     }
                 }
                 Err(RecvError::Lagged(_)) => return Err(self.too_slow().await),
                 Err(RecvError::Closed) => return Err(End::Closed),
             }
-            if self.out.len() >= WRITE_BATCH {
+            if batch.len() >= WRITE_BATCH {
                 break;
             }
             next = match joined.rx.try_recv() {
@@ -395,17 +407,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 Err(TryRecvError::Closed) => Err(RecvError::Closed),
             };
         }
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let out = std::mem::take(&mut self.out);
-        let r = self.write_behind(&out, Some(upto)).await;
-        // Keep a small buffer for the next batch; let a big one go.
-        if out.capacity() <= 8 * 1024 {
-            self.out = out;
-            self.out.clear();
-        }
-        match r {
+        let bytes: &[u8] = match &single {
+            Some(one) => one,
+            None => &batch,
+        };
+        match self.write_behind(bytes, Some(upto)).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(self.too_slow().await),
             Err(e) => Err(End::Io(e)),
