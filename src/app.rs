@@ -491,22 +491,13 @@ async fn open(
     Ok((conn, joined))
 }
 
-/// A spinner on stderr while `fut` runs (only on a terminal).
-fn spinner() -> Option<indicatif::ProgressBar> {
-    std::io::stderr().is_terminal().then(|| {
-        let pb = indicatif::ProgressBar::new_spinner();
-        pb.enable_steady_tick(std::time::Duration::from_millis(100));
-        pb
-    })
-}
-
 /// Connect; with the default trust (public roots), use and offer trust on
 /// first use: a pinned host:port accepts only its pinned certificate, and a
 /// certificate nobody vouches for can be pinned after the user saw its
 /// fingerprint (on a terminal). A changed pinned certificate is refused.
 async fn connect_with_pins(plan: &JoinPlan, no_input: bool) -> Result<client::Connection> {
     let mut opts = plan.connect.clone();
-    opts.progress = spinner();
+    opts.progress = crate::progress::spinner("connecting");
     let done = |opts: &ConnectOptions| {
         if let Some(pb) = &opts.progress {
             pb.finish_and_clear();
@@ -546,10 +537,12 @@ async fn connect_with_pins(plan: &JoinPlan, no_input: bool) -> Result<client::Co
     };
     if let Some(pin) = pin {
         anyhow::bail!(
-            "THE CERTIFICATE OF {target} HAS CHANGED. Refusing to connect.
-               pinned:  SHA-256 {pin}
-  now:     SHA-256 {seen}
-               Someone may be impersonating the server — or it got a new certificate.              Ask its operator for the fingerprint (`tcpplay gen-cert` printed it); if the new one is right,              delete the line for {target} from {} and connect again.",
+            "THE CERTIFICATE OF {target} HAS CHANGED. Refusing to connect.\n  \
+             pinned: SHA-256 {pin}\n  \
+             now:    SHA-256 {seen}\n\
+             Someone may be impersonating the server, or it got a new certificate. \
+             Ask its operator for the fingerprint (`tcpplay gen-cert` printed it); if the new one is right, \
+             delete the line for {target} from {} and connect again.",
             file.display()
         );
     }
@@ -559,9 +552,9 @@ async fn connect_with_pins(plan: &JoinPlan, no_input: bool) -> Result<client::Co
         )));
     }
     eprintln!(
-        "The certificate of {target} is not signed by anyone this computer trusts.
-  SHA-256 {seen}
-Compare it with the fingerprint the server's operator gives you (`tcpplay gen-cert` prints it)."
+        "The certificate of {target} is not signed by anyone this computer trusts.\n  \
+         SHA-256 {seen}\n\
+         Compare it with the fingerprint the server's operator gives you (`tcpplay gen-cert` prints it)."
     );
     if !prompt::confirm("Trust this certificate and remember it for this server?")? {
         anyhow::bail!("not connected: the certificate of {target} was not trusted");
@@ -571,7 +564,7 @@ Compare it with the fingerprint the server's operator gives you (`tcpplay gen-ce
     eprintln!("Pinned in {}", file.display());
     opts.trust = Trust::Pinned(seen);
     opts.tls = TlsMode::On;
-    opts.progress = spinner();
+    opts.progress = crate::progress::spinner("connecting");
     let conn = client::connect(&opts).await;
     done(&opts);
     Ok(conn?)

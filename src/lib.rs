@@ -16,6 +16,7 @@
 //! - [`check`]: diagnostics of settings, files and a live server
 //! - [`secret`]: where the room password comes from
 //! - [`prompt`]: the only place that prompts on a terminal (dialoguer)
+//! - [`progress`]: spinners on a terminal (indicatif)
 
 pub mod app;
 pub mod certgen;
@@ -25,6 +26,7 @@ pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod names;
+pub mod progress;
 pub mod prompt;
 pub mod protocol;
 pub mod secret;

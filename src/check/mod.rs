@@ -150,12 +150,8 @@ pub async fn run(config_file: Option<PathBuf>, args: &CheckArgs) -> Result<u8> {
         local::files(&loaded, &mut report);
     }
     if let Some(t) = remote_target.filter(|_| !args.local) {
-        let spinner = (!args.json && std::io::stderr().is_terminal()).then(|| {
-            let pb = indicatif::ProgressBar::new_spinner()
-                .with_message(format!("probing {}:{}", t.host, t.port));
-            pb.enable_steady_tick(Duration::from_millis(100));
-            pb
-        });
+        let spinner = crate::progress::spinner(format!("probing {}:{}", t.host, t.port))
+            .filter(|_| !args.json);
         remote::probe(&loaded, args, &t, &mut report).await;
         if let Some(pb) = spinner {
             pb.finish_and_clear();

@@ -2,9 +2,7 @@
 //! work), derive the room key, prove knowledge bound to this TLS session, and
 //! verify the server's proof before anything is shown.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::{send, ClientError, Connection};
 use crate::crypto::{self, KdfParams, RoomKey};
@@ -72,14 +70,10 @@ pub fn check_offer(conn: &Connection) -> Result<Offer, ClientError> {
 
 /// Argon2id on a blocking thread, with a spinner on a terminal.
 pub async fn derive(password: Password, offer: &Offer) -> Result<RoomKey, ClientError> {
-    let spinner = std::io::stderr().is_terminal().then(|| {
-        let pb = indicatif::ProgressBar::new_spinner().with_message(format!(
-            "deriving the room key (Argon2id, {} MiB)",
-            offer.params.m_kib / 1024
-        ));
-        pb.enable_steady_tick(Duration::from_millis(100));
-        pb
-    });
+    let spinner = crate::progress::spinner(format!(
+        "deriving the room key (Argon2id, {} MiB)",
+        offer.params.m_kib / 1024
+    ));
     let (salt, params) = (offer.salt.clone(), offer.params);
     let started = std::time::Instant::now();
     let key =
