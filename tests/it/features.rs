@@ -375,7 +375,7 @@ fn join_speaks_the_commands() {
     j.send_line("/msg nobody x");
     j.stdout.expect("no_such_user");
     j.send_line("/history");
-    j.stdout.expect("--");
+    j.stdout.expect("-- no older messages --");
     j.send_line("/quit off to lunch");
     bob.recv_system("ally left (off to lunch)");
     assert_eq!(j.wait(), 0);
