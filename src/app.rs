@@ -126,12 +126,14 @@ async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs) ->
     let server = Server::new(listener, opts, shutdown.clone());
     let addr = server.local_addr()?;
     server::spawn_console_printer(&server.room(), s.quiet, secure.clone());
-    // SIGHUP is caught from before the readiness line on (by default it ends the process).
+    // Signals are caught from before the readiness line on (by default SIGINT,
+    // SIGTERM and SIGHUP end the process at once, without goodbyes).
+    let stop = stop_on_signal(shutdown);
     #[cfg(unix)]
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     println!("listening on {addr} ({mode}; Ctrl-C to stop)");
     server::spawn_console_input(server.handle());
-    tokio::spawn(stop_on_signal(shutdown));
+    tokio::spawn(stop);
     tokio::spawn(reload_on_request(
         server.handle(),
         config_file,
@@ -227,14 +229,7 @@ async fn reload_on_request(
 ) {
     loop {
         #[cfg(unix)]
-        let hangup = async {
-            match hup.as_mut() {
-                Some(h) => {
-                    h.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
+        let hangup = next_signal(&mut hup);
         #[cfg(not(unix))]
         let hangup = std::future::pending::<()>();
         tokio::select! {
@@ -311,24 +306,40 @@ fn server_tls(loaded: &Loaded) -> Result<Option<std::sync::Arc<rustls::ServerCon
     }
 }
 
-/// Ctrl-C or SIGTERM: start the graceful shutdown.
-async fn stop_on_signal(shutdown: CancellationToken) {
+/// Ctrl-C or SIGTERM: start the graceful shutdown. The handlers are installed
+/// when this is called (before the readiness line, so that an early signal is
+/// never the default "terminate at once"); the returned future waits.
+fn stop_on_signal(shutdown: CancellationToken) -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let (mut int, mut term) = {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return,
-        };
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+            _ = next_signal(&mut int) => {}
+            _ = next_signal(&mut term) => {}
         }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: telling clients goodbye");
+        shutdown.cancel();
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("shutting down: telling clients goodbye");
-    shutdown.cancel();
+}
+
+/// The next delivery of a signal (never, when it could not be installed).
+#[cfg(unix)]
+async fn next_signal(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// The join settings after prompts, ready to connect.
