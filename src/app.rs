@@ -131,7 +131,11 @@ async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs) ->
     let stop = stop_on_signal(shutdown);
     #[cfg(unix)]
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    println!("listening on {addr} ({mode}; Ctrl-C to stop)");
+    crate::output::out(format!("listening on {addr} ({mode}; Ctrl-C to stop)"));
+    // The console's line editor may still be in `readline` when we return.
+    let _term = std::io::stdin()
+        .is_terminal()
+        .then(crate::terminal::TermGuard::save);
     server::spawn_console_input(server.handle());
     tokio::spawn(stop);
     tokio::spawn(reload_on_request(
@@ -149,7 +153,8 @@ async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs) ->
             tracing::warn!("history: the last messages may not have been written");
         }
     }
-    println!("server stopped");
+    crate::output::clear_printer();
+    crate::output::out("server stopped");
     Ok(0)
 }
 
@@ -420,7 +425,7 @@ async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) -> R
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
     let names: ui::Names = Default::default();
-    let _guard = terminal.then(ui::terminal::TermGuard::save);
+    let _guard = terminal.then(crate::terminal::TermGuard::save);
     let mut out: Box<dyn Output> = match terminal
         .then(|| ui::terminal::start(tx.clone(), "> ".into(), names.clone()))
         .flatten()

@@ -17,6 +17,8 @@
 //! - [`secret`]: where the room password comes from
 //! - [`prompt`]: the only place that prompts on a terminal (dialoguer)
 //! - [`progress`]: spinners on a terminal (indicatif)
+//! - [`terminal`]: the terminal's mode, restored on exit
+//! - [`output`]: stdout/stderr lines that never panic, and never block `serve`
 
 pub mod app;
 pub mod certgen;
@@ -26,9 +28,11 @@ pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod names;
+pub mod output;
 pub mod progress;
 pub mod prompt;
 pub mod protocol;
 pub mod secret;
 pub mod server;
+pub mod terminal;
 pub mod tls;

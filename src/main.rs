@@ -10,6 +10,10 @@ use tcpplay::config::ConfigError;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Serve(_)) {
+        // A server never waits for whoever reads its output.
+        tcpplay::output::install_nonblocking();
+    }
     init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -24,19 +28,23 @@ fn main() -> ExitCode {
     let result = runtime.block_on(tcpplay::app::run(cli));
     // Do not wait for threads blocked on stdin (console, line editor).
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
-    match result {
-        Ok(code) => ExitCode::from(code),
+    let code = match result {
+        Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => 0,
         Err(err) => {
-            if is_broken_pipe(&err) {
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("tcpplay: error: {err:#}");
+            tcpplay::output::err(format!("tcpplay: error: {err:#}"));
             let usage = err
                 .chain()
                 .any(|c| c.downcast_ref::<ConfigError>().is_some());
-            ExitCode::from(if usage { 2 } else { 1 })
+            if usage {
+                2
+            } else {
+                1
+            }
         }
-    }
+    };
+    tcpplay::output::flush(std::time::Duration::from_millis(500));
+    ExitCode::from(code)
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -55,13 +63,18 @@ fn init_logging(cli: &Cli) {
         (1, _) => "debug",
         _ => "trace",
     };
+    // Libraries' own log lines (rustls, rusqlite) are for -v: their wording is
+    // not written for the user, and each refusal is already said by tcpplay.
+    let others = if cli.verbose > 0 { "warn" } else { "error" };
     let filter = std::env::var("TCPPLAY_LOG")
         .ok()
         .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(format!("tcpplay={base},warn")));
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(format!("tcpplay={base},{others}")));
+    // Through `output`: never a panic on a closed terminal, and for `serve`
+    // never a wait on a reader that stopped reading.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(tcpplay::output::LogWriter)
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_target(false)
         .init();

@@ -1,8 +1,12 @@
 //! The operator console: prints what happens in the room on stdout, and reads
 //! lines from stdin (plain lines are chat as `server`, `/commands` are
-//! operator commands). End of stdin is not a shutdown.
+//! operator commands). On a terminal the input is a line editor (history,
+//! incoming lines above the prompt, Ctrl-C stops the server). End of stdin,
+//! or losing the terminal, is not a shutdown: the server goes on, and signals
+//! still stop it. Output goes through [`crate::output`], so a console nobody
+//! reads never slows the room.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal};
 use std::sync::Arc;
 
 use tokio::sync::broadcast::error::RecvError;
@@ -11,74 +15,114 @@ use super::room::{Room, Sender};
 use super::secure::SecureRoom;
 use super::ServerHandle;
 use crate::names::{sanitize, split_name};
+use crate::output;
 use crate::protocol::{now_ms, parse, Packet};
 
 /// Print room events on stdout in the original's style, on its own thread so a
 /// slow terminal never slows the room (a lagging console skips, and says so).
 pub fn spawn_console_printer(room: &Room, quiet: bool, secure: Option<Arc<SecureRoom>>) {
     let mut rx = room.subscribe();
-    std::thread::spawn(move || {
-        let stdout = std::io::stdout();
-        loop {
-            let frame = match rx.blocking_recv() {
-                Ok(f) => f,
-                Err(RecvError::Lagged(n)) => {
-                    let _ = writeln!(stdout.lock(), "(console fell behind: {n} events not shown)");
-                    continue;
-                }
-                Err(RecvError::Closed) => return,
-            };
-            if quiet && frame.bytes.starts_with(b"{\"type\":\"chat\"") {
+    std::thread::spawn(move || loop {
+        let frame = match rx.blocking_recv() {
+            Ok(f) => f,
+            Err(RecvError::Lagged(n)) => {
+                output::out(format!("(console fell behind: {n} events not shown)"));
                 continue;
             }
-            let line = match parse(&frame.bytes) {
-                Ok(Packet::Chat(c)) if !quiet => {
-                    let from = c.from.as_deref().unwrap_or("?");
-                    let sender = match c.port {
-                        Some(p) => format!("{}[{p}]", sanitize(from)),
-                        None => sanitize(from).into_owned(),
-                    };
-                    let text = match (&c.text, &c.payload, &secure) {
-                        (Some(t), _, _) => t.clone(),
-                        (None, Some(p), Some(room)) => room
-                            .key
-                            .open("chat", p)
-                            .unwrap_or_else(|_| "[undecryptable message]".into()),
-                        _ => "[encrypted message]".into(),
-                    };
-                    if c.action {
-                        format!("..:: * {sender} {}", sanitize(&text))
-                    } else {
-                        format!("..:: {sender}: {}", sanitize(&text))
-                    }
-                }
-                Ok(Packet::System(s)) => sanitize(s.text.trim()).into_owned(),
-                Ok(Packet::Count(c)) => format!("+ Total connected clients: [{}]", c.total),
-                _ => continue,
-            };
-            if writeln!(stdout.lock(), "{line}").is_err() {
-                return;
-            }
+            Err(RecvError::Closed) => return,
+        };
+        if quiet && frame.bytes.starts_with(b"{\"type\":\"chat\"") {
+            continue;
         }
+        let line = match parse(&frame.bytes) {
+            Ok(Packet::Chat(c)) if !quiet => {
+                let from = c.from.as_deref().unwrap_or("?");
+                let sender = match c.port {
+                    Some(p) => format!("{}[{p}]", sanitize(from)),
+                    None => sanitize(from).into_owned(),
+                };
+                let text = match (&c.text, &c.payload, &secure) {
+                    (Some(t), _, _) => t.clone(),
+                    (None, Some(p), Some(room)) => room
+                        .key
+                        .open("chat", p)
+                        .unwrap_or_else(|_| "[undecryptable message]".into()),
+                    _ => "[encrypted message]".into(),
+                };
+                if c.action {
+                    format!("..:: * {sender} {}", sanitize(&text))
+                } else {
+                    format!("..:: {sender}: {}", sanitize(&text))
+                }
+            }
+            Ok(Packet::System(s)) => sanitize(s.text.trim()).into_owned(),
+            Ok(Packet::Count(c)) => format!("+ Total connected clients: [{}]", c.total),
+            _ => continue,
+        };
+        output::out(line);
     });
 }
 
-/// Read operator lines from stdin on a plain thread (never blocks shutdown).
+/// Read operator lines from stdin on a plain thread (never blocks shutdown):
+/// a line editor when stdin and stdout are a terminal, else plain lines.
 pub fn spawn_console_input(server: ServerHandle) {
     std::thread::spawn(move || {
-        let stdin = std::io::stdin();
-        for line in stdin.lock().lines() {
-            let Ok(line) = line else { break };
-            let line = line.trim_end_matches(['\r', '\n']);
-            if line.trim().is_empty() {
-                continue;
-            }
-            if !operator_line(&server, line) {
-                return;
-            }
+        let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+        if !(terminal && edit_lines(&server)) {
+            plain_lines(&server);
         }
         tracing::info!("console input closed; still serving (Ctrl-C or SIGTERM stops the server)");
     });
+}
+
+/// Lines from a pipe or file, until its end or an error (a closed terminal).
+fn plain_lines(server: &ServerHandle) {
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { return };
+        let line = line.trim_end_matches(['\r', '\n']);
+        if !line.trim().is_empty() && !operator_line(server, line) {
+            return;
+        }
+    }
+}
+
+/// Lines from a line editor whose printer shows output above the prompt;
+/// false when the editor cannot drive this terminal.
+fn edit_lines(server: &ServerHandle) -> bool {
+    use rustyline::error::ReadlineError;
+    use rustyline::ExternalPrinter;
+    let Ok(mut editor) = rustyline::DefaultEditor::new() else {
+        return false;
+    };
+    let Ok(mut printer) = editor.create_external_printer() else {
+        return false;
+    };
+    output::set_printer(Box::new(move |line: &str| {
+        printer
+            .print(line.to_string())
+            .map_err(std::io::Error::other)
+    }));
+    loop {
+        match editor.readline("> ") {
+            Ok(line) if line.trim().is_empty() => {}
+            Ok(line) => {
+                let _ = editor.add_history_entry(line.as_str());
+                if !operator_line(server, &line) {
+                    break;
+                }
+            }
+            // The terminal's Ctrl-C is a key here (raw mode), not a signal.
+            Err(ReadlineError::Interrupted) => {
+                output::out("shutting down");
+                server.shutdown().cancel();
+                break;
+            }
+            // Ctrl-D, or the terminal went away.
+            Err(_) => break,
+        }
+    }
+    output::clear_printer();
+    true
 }
 
 const CONSOLE_HELP: &str =
@@ -91,7 +135,7 @@ const CONSOLE_HELP: &str =
 
 /// Handle one console line; false when the console should stop reading.
 fn operator_line(server: &ServerHandle, line: &str) -> bool {
-    let out = |s: String| println!("{s}");
+    let out = |s: String| output::out(s);
     let room = server.room();
     let secure = server.secure();
     // In a secure room the operator's lines are sealed like everyone else's.
