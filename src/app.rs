@@ -13,11 +13,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Cli, Command, CompletionsArgs, JoinArgs, ServeArgs};
-use crate::client::ui::{self, Ending, Output, StdoutOutput};
+use crate::client::ui::{self, Ending, StdoutOutput};
 use crate::client::{self, ConnectOptions};
 use crate::config::{self, secs, ConfigError, Loaded, TlsMode};
 use crate::crypto::KdfParams;
 use crate::names::{sanitize, validate_name};
+use crate::protocol::codes;
 use crate::server::history::{HistoryDb, Retention};
 use crate::server::room::HistorySetup;
 use crate::server::secure::SecureRoom;
@@ -426,37 +427,63 @@ async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) -> R
     };
     let names: ui::Names = Default::default();
     let _guard = terminal.then(crate::terminal::TermGuard::save);
-    let mut out: Box<dyn Output> = match terminal
+    let editor = terminal
         .then(|| ui::terminal::start(tx.clone(), "> ".into(), names.clone()))
-        .flatten()
-    {
-        Some(o) => o,
-        None => {
-            ui::spawn_stdin_lines(tx);
-            Box::new(StdoutOutput)
-        }
+        .flatten();
+    let piped = editor.is_none() && !std::io::stdin().is_terminal();
+    let read_stdin = editor.is_none();
+    let mut client = match editor {
+        Some(out) => ui::Client::new(rx, out, view, false),
+        None => ui::Client::new(rx, Box::new(StdoutOutput), view, piped),
     };
-    let mut rx = rx;
+    client.names = names;
+    if read_stdin {
+        ui::input::spawn_stdin_lines(tx, client.tally.clone());
+    }
     let (mut conn, mut key, mut me) = (conn, joined.key, joined.name);
     loop {
-        match ui::run(conn, &mut rx, &mut *out, view, key, me, names.clone()).await? {
-            Ending::Left => return Ok(0),
-            Ending::Bye(reason) => {
+        let lost = match ui::run(&mut client, conn, key, me).await? {
+            Ending::Left => break,
+            Ending::Bye { code, reason } => {
                 eprintln!("disconnected by the server: {}", sanitize(&reason));
-                return Ok(0);
-            }
-            Ending::Lost if args.reconnect => {
-                eprintln!(
-                    "the connection to the server was lost; reconnecting (Ctrl-C to give up)"
+                let comes_back = matches!(
+                    code.as_deref(),
+                    Some(codes::SHUTDOWN | codes::TOO_SLOW | codes::IDLE)
                 );
-                (conn, key, me) = reconnect(&plan, &loaded, &args, no_input).await;
+                if !(args.reconnect && comes_back) {
+                    return Ok(give_up(&mut client));
+                }
+                "the server said goodbye"
             }
-            Ending::Lost => {
-                eprintln!("the connection to the server was lost (the server stopped or the network failed); --reconnect retries");
-                return Ok(1);
-            }
+            Ending::Lost => "the connection to the server was lost",
+        };
+        if !args.reconnect {
+            eprintln!("{lost} (the server stopped or the network failed); --reconnect retries");
+            return Ok(give_up(&mut client));
+        }
+        eprintln!("{lost}; reconnecting (Ctrl-C to give up)");
+        match reconnect(&plan, &loaded, &args, no_input, &mut client).await {
+            Some(again) => (conn, key, me) = again,
+            None => return Ok(give_up(&mut client)),
         }
     }
+    let failed = client.tally.failed();
+    if failed > 0 {
+        eprintln!("tcpplay: {failed} line(s) could not be sent (each is named above)");
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+/// The session ended without the user leaving: what was still to send is
+/// not sent, and said; the exit code is 1.
+fn give_up(client: &mut ui::Client) -> u8 {
+    let left = client.outbox.abandon();
+    if left > 0 {
+        client.tally.unsent(left);
+        eprintln!("tcpplay: {left} line(s) were not sent (or not confirmed by the server)");
+    }
+    1
 }
 
 /// Connect, say how, and authenticate.
@@ -586,24 +613,36 @@ async fn connect_with_pins(plan: &JoinPlan, no_input: bool) -> Result<client::Co
     Ok(conn?)
 }
 
-/// Try again with exponential back-off (0.5 s doubling to 30 s) until it works.
+/// Try again with exponential back-off (0.5 s doubling to 30 s) until it
+/// works, or (`None`) the user gives up with Ctrl-C. Lines typed meanwhile
+/// wait in the client's queue.
 async fn reconnect(
     plan: &JoinPlan,
     loaded: &Loaded,
     args: &JoinArgs,
     no_input: bool,
-) -> (
+    client: &mut ui::Client,
+) -> Option<(
     client::Connection,
     Option<client::secure::SharedKey>,
     String,
-) {
+)> {
     let mut wait = std::time::Duration::from_millis(500);
     loop {
-        tokio::time::sleep(wait).await;
+        let pause = tokio::time::sleep(wait);
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                _ = &mut pause => break,
+                gave_up = client.wait_input(), if !client.input_done => if gave_up {
+                    return None;
+                },
+            }
+        }
         match open(plan, loaded, args, no_input).await {
             Ok((conn, joined)) => {
                 eprintln!("reconnected");
-                return (conn, joined.key, joined.name);
+                return Some((conn, joined.key, joined.name));
             }
             Err(e) => {
                 wait = (wait * 2).min(std::time::Duration::from_secs(30));

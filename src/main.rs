@@ -9,6 +9,8 @@ use tcpplay::cli::{Cli, Command};
 use tcpplay::config::ConfigError;
 
 fn main() -> ExitCode {
+    // While this is the only thread (see the function).
+    tcpplay::client::ui::render::init_local_offset();
     let cli = Cli::parse();
     if matches!(cli.command, Command::Serve(_)) {
         // A server never waits for whoever reads its output.

@@ -315,12 +315,17 @@ async fn read_hello<R: AsyncRead + Unpin>(
         match read_packet(reader).await? {
             Some(Packet::Hello(h)) => return Ok(h),
             Some(Packet::Error(e)) => {
-                return Err(ClientError::Protocol(format!("the server refused: {} ({})", e.message, e.code)))
-            }
-            Some(other) => {
                 return Err(ClientError::Protocol(format!(
-                    "the server's first packet was not a hello ({other:?}): is this a tcpplay or TCP-Playground server?"
+                    "the server refused: {} ({})",
+                    crate::names::sanitize(&e.message),
+                    crate::names::sanitize(&e.code)
                 )))
+            }
+            Some(_) => {
+                return Err(ClientError::Protocol(
+                    "the server's first packet was not a hello: is this a tcpplay or TCP-Playground server?"
+                        .into(),
+                ))
             }
             None => continue,
         }

@@ -372,6 +372,7 @@ fn fetch(
             text: r.get(5)?,
             encrypted: payload.is_some(),
             payload,
+            seq: None,
         })
     })?;
     let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;

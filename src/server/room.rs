@@ -436,6 +436,7 @@ impl Room {
             id: Some(reg.next_chat),
             ts: Some(now_ms()),
             action,
+            seq: None,
         });
         self.publish_locked(&mut reg, packet.to_line());
         if let (Some(store), Packet::Chat(chat)) = (&self.history, packet) {
@@ -490,6 +491,7 @@ impl Room {
         let member = reg.members.get(&to).ok_or(DirectError::NoSuchUser)?;
         dm.from = Some(from.to_string());
         dm.to = member.name.clone();
+        dm.seq = None;
         dm.ts = Some(now_ms());
         let line = Packet::Dm(dm.clone()).to_line();
         let is_self = names::name_key(from) == names::name_key(&dm.to);
@@ -520,6 +522,7 @@ impl Room {
                 ts: dm.ts,
                 action: dm.action,
                 port: None,
+                seq: None,
             };
             store.record_direct(Arc::new(chat), &dm.to);
         }

@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use futures_util::StreamExt;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout, timeout_at, Instant};
@@ -36,6 +36,10 @@ const READ_BUF: usize = 256;
 const LAG_POLL: Duration = Duration::from_millis(200);
 /// Longest reason a leaving client may give (`/quit REASON`).
 const MAX_REASON_CHARS: usize = 200;
+/// How long a goodbye may take to write.
+const CLOSE_WRITE: Duration = Duration::from_millis(500);
+/// How long a closing session reads (and discards) what the peer still sends.
+const LINGER: Duration = Duration::from_millis(1000);
 
 /// Why a session ended (for the log line).
 #[derive(Debug)]
@@ -107,6 +111,8 @@ pub(super) struct Session<S> {
     bucket: Bucket,
     /// The last write found the client's socket buffer full.
     stalled: bool,
+    /// A legacy (Python) client: it knows no `bye`, so goodbyes are `system`.
+    legacy: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
@@ -119,6 +125,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             peer,
             bucket: Bucket::new(&ctx.limits()),
             stalled: false,
+            legacy: false,
             ctx,
             bound,
         }
@@ -166,26 +173,51 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     }
 
     /// Say why, then close (best effort: the peer may not be reading).
+    ///
+    /// After our last line and the FIN, what the peer still sends is read and
+    /// thrown away for a moment (a "lingering close"): closing a socket with
+    /// unread input makes the kernel send a reset, and a reset makes the
+    /// peer's kernel discard what we wrote, the goodbye included. A flooding
+    /// client is exactly one with unread input.
     pub(super) fn close_with(&mut self, packet: Packet) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let line = packet.to_line();
-            let _ = timeout(Duration::from_millis(500), async {
-                let _ = self.writer.write_all(&line).await;
-                let _ = self.writer.shutdown().await;
+            let said = timeout(CLOSE_WRITE, async {
+                self.writer.write_all(&line).await?;
+                self.writer.shutdown().await
             })
             .await;
+            if matches!(said, Ok(Ok(()))) {
+                let raw = self.reader.get_mut();
+                let mut scratch = vec![0u8; 4096];
+                let _ = timeout(LINGER, async {
+                    while matches!(raw.read(&mut scratch).await, Ok(n) if n > 0) {}
+                })
+                .await;
+            }
+        })
+    }
+
+    /// The server ends this session on purpose: `bye` with its code, and
+    /// before it, for a legacy client (which shows no `bye`), a `system`
+    /// line it shows.
+    pub(super) fn goodbye(&mut self, code: &str, reason: String) -> BoxFuture<'_, ()> {
+        let notice = self
+            .legacy
+            .then(|| Packet::system(format!("Disconnected by the server: {reason}")));
+        let bye = Packet::bye_because(code, reason);
+        Box::pin(async move {
+            if let Some(n) = notice {
+                let _ = timeout(CLOSE_WRITE, self.writer.write_all(&n.to_line())).await;
+            }
+            self.close_with(bye).await
         })
     }
 
     /// Authenticate, join, chat, leave. (`hello` was said by the transport.)
     pub(super) async fn run(mut self, deadline: Instant, slot: Option<OwnedSemaphorePermit>) {
         if slot.is_none() {
-            Counters::bump(&self.ctx.counters.server_full);
-            tracing::warn!(peer = %self.peer, limit = self.ctx.limits().max_clients, "server full (limits.max_clients): refusing");
-            let full = Packet::error(codes::SERVER_FULL, "the server is full: try again later");
-            let _ = self.send(&full).await;
-            self.close_with(Packet::bye("server full")).await;
-            return;
+            return self.full().await;
         }
         let (name, legacy) = match timeout_at(deadline, Box::pin(self.authenticate())).await {
             Ok(Ok(joined)) => joined,
@@ -199,8 +231,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 return;
             }
         };
+        self.legacy = legacy;
         let joined = self.ctx.room.join(&name, self.peer, legacy);
-        tracing::info!(peer = %self.peer, name = %sanitize(&joined.name), "joined");
+        tracing::debug!(peer = %self.peer, name = %sanitize(&joined.name), "joined");
         let id = joined.id;
         let end = self.chat(joined).await;
         let how = match &end {
@@ -208,7 +241,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             _ => Departure::Gone,
         };
         if let Some(member) = self.ctx.room.leave(id, how) {
-            tracing::info!(peer = %self.peer, name = %sanitize(&member.name), "left: {end}");
+            tracing::debug!(peer = %self.peer, name = %sanitize(&member.name), "left: {end}");
         }
         drop(slot);
     }
@@ -239,11 +272,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 }
                 ParseError::BadFrame(m) => {
                     tracing::info!(peer = %self.peer, "not a JSON object line: closing");
-                    let e = Packet::error(
-                        codes::BAD_FRAME,
-                        format!("every line must be one JSON object in UTF-8 ({m}); closing"),
-                    );
-                    self.close_with(e).await;
+                    let why = format!("every line must be one JSON object in UTF-8 ({m})");
+                    self.goodbye(codes::BAD_FRAME, why).await;
                     Err(End::Protocol("bad frame"))
                 }
             }
@@ -255,9 +285,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             match e {
                 FrameError::TooLong { limit } => {
                     tracing::info!(peer = %self.peer, limit, "line over limits.max_frame_bytes: closing");
-                    let msg =
-                        format!("line longer than {limit} bytes (limits.max_frame_bytes); closing");
-                    self.close_with(Packet::error(codes::TOO_LONG, msg)).await;
+                    let why = format!("a line longer than {limit} bytes (limits.max_frame_bytes)");
+                    self.goodbye(codes::TOO_LONG, why).await;
                     End::Protocol("frame too long")
                 }
                 FrameError::Truncated => End::Protocol("disconnected mid-line"),
@@ -301,15 +330,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             tokio::select! {
                 biased;
                 // A child of the server's shutdown token: one wait for both.
-                _ = joined.kick.cancelled() => {
-                    if self.ctx.shutdown.is_cancelled() {
-                        self.close_with(Packet::bye("server shutting down")).await;
-                        return End::Closed;
-                    }
-                    let reason = joined.link.kick_reason().unwrap_or_default();
-                    self.close_with(Packet::bye(format!("removed by the operator: {reason}"))).await;
-                    return End::Kicked;
-                }
+                _ = joined.kick.cancelled() => return self.removed(&joined).await,
                 _ = joined.link.ready() => {
                     if let Err(end) = self.deliver_inbox(&joined).await {
                         return end;
@@ -348,13 +369,52 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         }
                         continue;
                     }
-                    Counters::bump(&self.ctx.counters.idle);
-                    tracing::info!(peer = %self.peer, "idle timeout (serve.timeout), no answer to a ping: closing");
-                    self.close_with(Packet::bye("idle timeout")).await;
-                    return End::Protocol("idle");
+                    return self.idle_out(idle.unwrap_or_default()).await;
                 }
             }
         }
+    }
+
+    /// No free client slot: say so and close.
+    fn full(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            Counters::bump(&self.ctx.counters.server_full);
+            tracing::warn!(peer = %self.peer, limit = self.ctx.limits().max_clients, "server full (limits.max_clients): refusing");
+            let full = Packet::error(codes::SERVER_FULL, "the server is full: try again later");
+            let _ = self.send(&full).await;
+            let why = "server full: try again later".to_string();
+            self.goodbye(codes::SERVER_FULL, why).await;
+        })
+    }
+
+    /// Shutdown or a kick: say which, and end (boxed: rare, and its state
+    /// would otherwise be carried by every idle session).
+    fn removed<'a>(&'a mut self, joined: &'a Joined) -> BoxFuture<'a, End> {
+        Box::pin(async move {
+            if self.ctx.shutdown.is_cancelled() {
+                self.goodbye(codes::SHUTDOWN, "server shutting down".into())
+                    .await;
+                return End::Closed;
+            }
+            let reason = joined.link.kick_reason().unwrap_or_default();
+            let why = format!("removed by the operator: {reason}");
+            self.goodbye(codes::KICKED, why).await;
+            End::Kicked
+        })
+    }
+
+    /// Silent for two idle periods: drop the client, saying why.
+    fn idle_out(&mut self, period: Duration) -> BoxFuture<'_, End> {
+        Box::pin(async move {
+            Counters::bump(&self.ctx.counters.idle);
+            tracing::info!(peer = %self.peer, "idle timeout (serve.timeout), no answer to a ping: closing");
+            let why = format!(
+                "idle timeout: silent for {} s twice (the server's --timeout)",
+                period.as_secs_f64()
+            );
+            self.goodbye(codes::IDLE, why).await;
+            End::Protocol("idle")
+        })
     }
 
     /// Write one received frame and everything else already queued, as one batch.
@@ -453,8 +513,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     fn too_slow(&mut self) -> BoxFuture<'_, End> {
         Box::pin(async move {
             tracing::warn!(peer = %self.peer, limit = self.ctx.limits().send_queue_bytes, "client too slow (limits.send_queue_bytes): dropping");
-            self.close_with(Packet::bye("too slow: fell too far behind the room"))
-                .await;
+            let why = "too slow: fell too far behind the room (limits.send_queue_bytes)";
+            self.goodbye(codes::TOO_SLOW, why.into()).await;
             End::Protocol("too slow")
         })
     }
@@ -468,13 +528,14 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 | Packet::Users(_)
                 | Packet::FetchHistory(_)
         );
+        let seq = packet.seq();
         if limited && self.bucket.take(&self.ctx.limits()) != Verdict::Pass {
-            return self.refuse_rate().await;
+            return self.refuse_rate(seq).await;
         }
         match packet {
             Packet::Chat(chat) => {
                 if let Some(e) = self.check_body(chat.encrypted, &chat.text, &chat.payload) {
-                    return self.send(&e).await.map_err(End::Io);
+                    return self.send(&e.answering(seq)).await.map_err(End::Io);
                 }
                 if !self.ctx.quiet {
                     tracing::debug!(name = %sanitize(&joined.name), "chat");
@@ -516,6 +577,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     /// The less frequent packets: direct messages, renames, the user list,
     /// history fetches (boxed: their state stays out of every idle session).
     async fn handle_command(&mut self, packet: Packet, joined: &mut Joined) -> Result<(), End> {
+        let seq = packet.seq();
         let reply = match packet {
             Packet::Dm(dm) => match self.check_body(dm.encrypted, &dm.text, &dm.payload) {
                 Some(e) => e,
@@ -587,7 +649,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 return Ok(());
             }
         };
-        self.send(&reply).await.map_err(End::Io)
+        self.send(&reply.answering(seq)).await.map_err(End::Io)
     }
 
     /// A run of `history` packets and its `history_end`, in one write.
@@ -639,7 +701,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     }
 
     /// Over the rate: drop the line and say so; flooding on: disconnect.
-    fn refuse_rate(&mut self) -> BoxFuture<'_, Result<(), End>> {
+    fn refuse_rate(&mut self, seq: Option<u64>) -> BoxFuture<'_, Result<(), End>> {
         Box::pin(async move {
             let l = self.ctx.limits();
             let l = &*l;
@@ -647,14 +709,16 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             if self.bucket.flooding(l) {
                 Counters::bump(&self.ctx.counters.flooding);
                 tracing::warn!(peer = %self.peer, rate, "flooding past limits.messages_per_second: disconnecting");
-                self.close_with(Packet::bye("flooding: too many messages"))
-                    .await;
+                let why = format!(
+                    "flooding: far more than {rate} lines per second (limits.messages_per_second)"
+                );
+                self.goodbye(codes::FLOODING, why).await;
                 return Err(End::Protocol("flooding"));
             }
             Counters::bump(&self.ctx.counters.rate_limited);
             tracing::info!(peer = %self.peer, rate, burst, "line dropped: over limits.messages_per_second");
             let msg = format!("slow down: at most {rate} lines per second (bursts of {burst}); this line was not sent");
-            self.send(&Packet::error(codes::RATE_LIMITED, msg))
+            self.send(&Packet::error(codes::RATE_LIMITED, msg).answering(seq))
                 .await
                 .map_err(End::Io)
         })
@@ -684,11 +748,18 @@ impl super::Ctx {
             (Some(room), Some(c)) => Some(room.offer(c)),
             _ => None,
         };
+        let l = self.limits();
         Packet::Hello(Hello {
             secure: self.secure.is_some(),
             proto: Some(protocol::PROTO_VERSION),
             server: Some(protocol::SERVER_SOFTWARE.into()),
             auth,
+            limits: Some(protocol::HelloLimits {
+                messages_per_second: l.messages_per_second,
+                message_burst: l.message_burst,
+                max_text_chars: l.max_text_chars,
+                max_frame_bytes: l.max_frame_bytes,
+            }),
         })
     }
 }

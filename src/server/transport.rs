@@ -92,7 +92,8 @@ async fn plain(
     let mut first = [0u8; 1];
     match timeout_at(deadline, stream.peek(&mut first)).await {
         Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => {
-            tracing::info!(%peer, "TLS ClientHello on a plaintext port: closing (the client may retry without TLS; serve with --tls to accept TLS)");
+            // Routine: the Python client (and an old `tcpplay join`) tries TLS first.
+            tracing::debug!(%peer, "TLS ClientHello on a plaintext port: closing (the client may retry without TLS; serve with --tls to accept TLS)");
             None
         }
         Ok(Ok(0)) | Ok(Err(_)) => None,

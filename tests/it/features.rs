@@ -364,8 +364,10 @@ fn join_speaks_the_commands() {
     j.send_line("/me waves");
     assert_eq!(bob.recv_chat("waves")["action"], true);
     j.stdout.expect("* alice waves");
+    // A piped line that cannot be sent is named on stderr, by its number.
     j.send_line("/bogus stuff");
-    j.stdout.expect("unknown command /bogus (not sent)");
+    j.stderr
+        .expect("line 3 not sent: unknown command /bogus: try /help");
     j.send_line("//bogus is literal");
     bob.recv_chat("/bogus is literal");
     j.send_line("/users");
@@ -373,12 +375,15 @@ fn join_speaks_the_commands() {
     j.send_line("/nick ally");
     j.stdout.expect("alice is now ally");
     j.send_line("/msg nobody x");
-    j.stdout.expect("no_such_user");
+    j.stderr
+        .expect("line 7 not sent: nobody called 'nobody' is here");
     j.send_line("/history");
     j.stdout.expect("-- no older messages --");
     j.send_line("/quit off to lunch");
     bob.recv_system("ally left (off to lunch)");
-    assert_eq!(j.wait(), 0);
+    // Two lines were not sent: the exit code says so.
+    j.stderr.expect("2 line(s) could not be sent");
+    assert_eq!(j.wait(), 1);
 }
 
 #[test]

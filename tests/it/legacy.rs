@@ -40,7 +40,8 @@ fn the_python_client_protocol_works_against_tcpplay_serve() {
 /// once (not after a timeout) so the client's plaintext retry goes ahead.
 #[test]
 fn a_tls_first_attempt_on_a_plaintext_port_is_closed_and_the_retry_works() {
-    let mut server = Server::start(&[]);
+    // Routine, so said only with -v.
+    let mut server = Server::start(&["-v"]);
     let mut p = Peer::connect(server.addr);
     assert_eq!(p.recv()["type"], "hello");
     // The first bytes of a TLS ClientHello record.

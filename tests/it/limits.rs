@@ -189,8 +189,9 @@ fn an_idle_client_gets_a_goodbye_after_serve_timeout() {
     let (mut idle, _) = Peer::join(s.addr, "sleepy");
     let rest = idle.until_closed();
     assert!(
-        rest.iter()
-            .any(|v| v["type"] == "bye" && v["reason"] == "idle timeout"),
+        rest.iter().any(
+            |v| v["type"] == "bye" && v["reason"].as_str().unwrap().starts_with("idle timeout")
+        ),
         "{rest:?}"
     );
 }
@@ -299,9 +300,9 @@ fn a_live_join_client_answers_the_servers_ping_and_stays() {
     let (mut silent, _) = Peer::join(s.addr, "silent");
     let rest = silent.until_closed();
     let ping = rest.iter().position(|v| v["type"] == "ping");
-    let bye = rest
-        .iter()
-        .position(|v| v["type"] == "bye" && v["reason"] == "idle timeout");
+    let bye = rest.iter().position(|v| {
+        v["type"] == "bye" && v["reason"].as_str().unwrap().starts_with("idle timeout")
+    });
     assert!(ping.is_some() && bye.is_some() && ping < bye, "{rest:?}");
     // By now `live` has been idle longer than that too: it is still in the room.
     live.send_line("still here");

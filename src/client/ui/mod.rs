@@ -1,0 +1,530 @@
+//! The chat loop of `join`: input lines become packets, packets become output
+//! lines. Two faces: a line editor on a terminal (incoming lines print above
+//! the half-typed input, Tab completes commands and names), and a clean line
+//! filter when stdin/stdout are pipes (one message per input line, one event
+//! per output line, `--json` optional). Either way, what is typed leaves
+//! through the [`outbox`] at the server's pace, and every line that cannot be
+//! sent is said, with its reason.
+//!
+//! - [`commands`]: a line → what it asks for (pure)
+//! - [`render`]: a packet → a line for people, or a JSON event
+//! - [`outbox`]: pacing, lines in flight, the tally of what was not sent
+//! - [`input`]: lines from a pipe or file, checked one by one
+//! - [`terminal`]: the line editor
+
+pub mod commands;
+pub mod input;
+pub mod outbox;
+pub mod render;
+pub mod terminal;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use super::secure::SharedKey;
+use super::{send, ClientError, Connection};
+use crate::names::{sanitize, validate_name};
+use crate::protocol::{self, codes, Bye, Chat, Dm, FetchHistory, HelloLimits, Nick, Packet, Users};
+use commands::Action;
+use outbox::{Item, Outbox, Tally, MAX_QUEUED};
+pub use render::{open_chat, render, render_json, View};
+
+/// What the user did.
+#[derive(Debug)]
+pub enum Input {
+    /// A line, with its number when it came from a pipe or file.
+    Line(Option<u64>, String),
+    /// Ctrl-D, or the end of piped input: leave once queued lines are sent.
+    Quit,
+    /// Ctrl-C: leave now.
+    Interrupt,
+}
+
+/// Where rendered lines go. An error (a closed pipe) ends the session.
+pub trait Output: Send {
+    fn line(&mut self, text: String) -> std::io::Result<()>;
+}
+
+/// Plain stdout, one line per event (pipes, `--json`). Blocks while the
+/// reader is slow: a filter's output is never dropped.
+pub struct StdoutOutput;
+
+impl Output for StdoutOutput {
+    fn line(&mut self, text: String) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{text}").and_then(|_| out.flush())
+    }
+}
+
+/// How the session ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The user left (or the input ended and everything was sent).
+    Left,
+    /// The server said goodbye (`bye`), with its code when it gave one.
+    Bye {
+        code: Option<String>,
+        reason: String,
+    },
+    /// The connection dropped without a goodbye.
+    Lost,
+}
+
+/// The names in the room, shared with the line editor's completer.
+pub type Names = Arc<Mutex<Vec<String>>>;
+
+/// Most names kept for Tab completion (a hostile server cannot grow it).
+const MAX_NAMES: usize = 10_000;
+
+/// The names are refreshed after a coalesced join/leave summary at most this
+/// often (every client asking at every summary would load a busy server).
+const NAMES_REFRESH: Duration = Duration::from_secs(10);
+
+/// What lives across connections (a `--reconnect` keeps it): the input,
+/// where output goes, what is still to send and what could not be sent.
+pub struct Client {
+    pub input: mpsc::Receiver<Input>,
+    pub out: Box<dyn Output>,
+    pub view: View,
+    pub names: Names,
+    pub outbox: Outbox,
+    pub tally: Arc<Tally>,
+    /// Input comes from a pipe or file: refusals go to stderr with line numbers.
+    pub piped: bool,
+    /// The input ended (or `/quit`): leave once the queue is empty.
+    pub input_done: bool,
+    /// The reason given to `/quit`.
+    pub quit_reason: Option<String>,
+    /// Lines typed while there was no connection, handled first by the next.
+    pending: std::collections::VecDeque<(Option<u64>, String)>,
+}
+
+impl Client {
+    pub fn new(
+        input: mpsc::Receiver<Input>,
+        out: Box<dyn Output>,
+        view: View,
+        piped: bool,
+    ) -> Self {
+        Client {
+            input,
+            out,
+            view,
+            names: Names::default(),
+            outbox: Outbox::default(),
+            tally: Arc::default(),
+            piped,
+            input_done: false,
+            quit_reason: None,
+            pending: Default::default(),
+        }
+    }
+
+    /// While there is no connection: wait for the next input event and keep
+    /// it for the next session. True when the user gave up (Ctrl-C).
+    pub async fn wait_input(&mut self) -> bool {
+        if self.pending.len() >= MAX_QUEUED {
+            return std::future::pending().await;
+        }
+        match self.input.recv().await {
+            Some(Input::Line(n, line)) => self.pending.push_back((n, line)),
+            Some(Input::Quit) | None => self.input_done = true,
+            Some(Input::Interrupt) => return true,
+        }
+        false
+    }
+
+    /// Say that something was not sent: on stderr for piped input (the
+    /// output stays the received events), else among the output lines.
+    fn not_sent(&mut self, what: &str, why: &str) -> std::io::Result<()> {
+        self.tally.refused();
+        self.report(format!("{what} not sent: {why}"))
+    }
+
+    fn report(&mut self, text: String) -> std::io::Result<()> {
+        if self.piped {
+            crate::output::err(format!("tcpplay: {text}"));
+            Ok(())
+        } else if self.view.json {
+            let v = serde_json::json!({"event": "local", "text": text});
+            self.out.line(render::json_safe(&v.to_string()))
+        } else {
+            self.out.line(format!("! {text}"))
+        }
+    }
+}
+
+/// One connection's session: the connection and what we know of the room.
+struct Session<'a> {
+    conn: Connection,
+    c: &'a mut Client,
+    key: Option<SharedKey>,
+    /// Our current name (renames change it).
+    me: String,
+    /// The server's limits (`hello.limits`), when it said them.
+    limits: Option<HelloLimits>,
+    /// The oldest message id seen, for `/history`.
+    oldest: Option<u64>,
+    /// `users` answers still due that only refresh the names (not shown).
+    silent_users: u32,
+    /// When the names were last asked for.
+    names_asked: Option<std::time::Instant>,
+    /// The server is tcpplay (not the Python original): it knows the commands.
+    tcpplay: bool,
+}
+
+/// Run the chat until the user leaves or the connection ends. `me` is the
+/// name the server gave.
+pub async fn run(
+    c: &mut Client,
+    conn: Connection,
+    key: Option<SharedKey>,
+    me: String,
+) -> Result<Ending, ClientError> {
+    let tcpplay = conn.hello.proto.is_some();
+    let limits = conn.hello.limits;
+    c.outbox.pace_for(limits.as_ref());
+    let mut s = Session {
+        conn,
+        c,
+        key,
+        me,
+        limits,
+        oldest: None,
+        silent_users: 0,
+        names_asked: None,
+        tcpplay,
+    };
+    let resent = s.c.outbox.resend_in_flight();
+    if resent > 0 {
+        s.c.report(format!(
+            "sending again {resent} line(s) the server had not confirmed before the connection was lost"
+        ))?;
+    }
+    if s.tcpplay {
+        s.ask_users(true);
+    }
+    while let Some((number, line)) = s.c.pending.pop_front() {
+        s.typed(number, &line)?;
+    }
+    loop {
+        if s.c.input_done && s.c.outbox.queued() == 0 {
+            let reason = s.c.quit_reason.take();
+            return s.leave(reason).await;
+        }
+        let due = s.c.outbox.due();
+        let reading = !s.c.input_done && s.c.outbox.queued() < MAX_QUEUED;
+        tokio::select! {
+            line = s.conn.reader.next() => {
+                let Some(Ok(line)) = line else { return Ok(Ending::Lost) };
+                let Ok(packet) = protocol::parse(&line) else { continue };
+                if let Some(end) = s.received(packet).await? {
+                    return Ok(end);
+                }
+            }
+            event = s.c.input.recv(), if reading => match event {
+                Some(Input::Line(number, line)) => s.typed(number, &line)?,
+                Some(Input::Quit) | None => s.c.input_done = true,
+                Some(Input::Interrupt) => {
+                    let left = s.c.outbox.abandon();
+                    if left > 0 {
+                        s.c.tally.unsent(left);
+                        s.c.report(format!("{left} queued line(s) were not sent: you left before they were"))?;
+                    }
+                    return s.leave(None).await;
+                }
+            },
+            _ = sleep_until(due), if due.is_some() => {
+                if s.send_next().await.is_err() {
+                    return Ok(Ending::Lost);
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<std::time::Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+impl Session<'_> {
+    fn show(&mut self, packet: &Packet) -> std::io::Result<()> {
+        let text = if self.c.view.json {
+            render_json(packet)
+        } else {
+            render(packet, &self.c.view, &self.me)
+        };
+        match text {
+            Some(t) => self.c.out.line(t),
+            None => Ok(()),
+        }
+    }
+
+    fn ask_users(&mut self, silent: bool) {
+        if silent {
+            self.silent_users += 1;
+        }
+        self.names_asked = Some(std::time::Instant::now());
+        self.c.outbox.push(Item {
+            line: None,
+            action: Action::Users,
+            quiet: silent,
+        });
+    }
+
+    fn names(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.c.names.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A typed or piped line: queued to send, or handled here.
+    fn typed(&mut self, number: Option<u64>, line: &str) -> std::io::Result<()> {
+        let known = self.names().clone();
+        let action = commands::parse(line, &known, self.tcpplay);
+        let item = Item {
+            line: number,
+            action,
+            quiet: false,
+        };
+        match &item.action {
+            Action::Help => self.c.out.line(commands::help()),
+            Action::Quit(reason) => {
+                self.c.quit_reason = reason.clone();
+                self.c.input_done = true;
+                Ok(())
+            }
+            Action::Refuse(why) => {
+                let why = why.clone();
+                self.c.not_sent(&item.label(), &why)
+            }
+            Action::Say { text, .. } | Action::Direct { text, .. } => match self.too_long(text) {
+                Some(why) => self.c.not_sent(&item.label(), &why),
+                None => {
+                    self.c.outbox.push(item);
+                    Ok(())
+                }
+            },
+            _ => {
+                self.c.outbox.push(item);
+                Ok(())
+            }
+        }
+    }
+
+    /// Over the server's text limit (said in `hello.limits`)?
+    fn too_long(&self, text: &str) -> Option<String> {
+        let max = self.limits?.max_text_chars;
+        let n = text.chars().count();
+        (n > max).then(|| {
+            format!(
+                "it has {n} characters, over this server's limit of {max} (limits.max_text_chars)"
+            )
+        })
+    }
+
+    /// Seal for a secure room, or plaintext.
+    fn body(&self, kind: &str, text: String) -> (bool, Option<String>, Option<String>) {
+        match &self.key {
+            Some(k) => (true, None, Some(k.seal(kind, &text))),
+            None => (false, Some(text), None),
+        }
+    }
+
+    /// Send the next queued line, if the pace allows it now.
+    async fn send_next(&mut self) -> Result<(), ClientError> {
+        let Some((seq, item)) = self.c.outbox.pop() else {
+            return Ok(());
+        };
+        let seq_field = self.tcpplay.then_some(seq);
+        let packet = match &item.action {
+            Action::Say { text, action } => {
+                let (encrypted, text, payload) = self.body("chat", text.clone());
+                Packet::Chat(Chat {
+                    encrypted,
+                    text,
+                    payload,
+                    action: *action,
+                    seq: seq_field,
+                    ..Default::default()
+                })
+            }
+            Action::Direct { to, text } => {
+                let (encrypted, text, payload) = self.body("dm", text.clone());
+                Packet::Dm(Dm {
+                    encrypted,
+                    to: to.clone(),
+                    text,
+                    payload,
+                    seq: seq_field,
+                    ..Default::default()
+                })
+            }
+            Action::Nick(name) => Packet::Nick(Nick { name: name.clone() }),
+            Action::Users => Packet::Users(Users::default()),
+            Action::History(n) => Packet::FetchHistory(FetchHistory {
+                before: self.oldest,
+                limit: Some(*n),
+            }),
+            Action::Help | Action::Quit(_) | Action::Refuse(_) => return Ok(()),
+        };
+        let line = packet.to_line();
+        if let Some(max) = self.limits.map(|l| l.max_frame_bytes) {
+            if line.len() > max {
+                self.c.outbox.forget(seq);
+                let why = format!(
+                    "encoded it is {} bytes, over this server's limit of {max} (limits.max_frame_bytes)",
+                    line.len()
+                );
+                return Ok(self.c.not_sent(&item.label(), &why)?);
+            }
+        }
+        self.conn.writer.write_all(&line).await?;
+        self.conn.writer.flush().await?;
+        Ok(())
+    }
+
+    /// Handle a packet from the server; `Some` when the session is over.
+    async fn received(&mut self, mut packet: Packet) -> Result<Option<Ending>, ClientError> {
+        if let Some(k) = &self.key {
+            render::open_packet(&mut packet, k);
+        }
+        match &packet {
+            Packet::Chat(c) | Packet::History(c) => {
+                if let Some(id) = c.id {
+                    self.oldest = Some(self.oldest.map_or(id, |o| o.min(id)));
+                }
+                if matches!(packet, Packet::Chat(_)) && c.from.as_deref() == Some(&self.me) {
+                    self.c.outbox.confirm_say();
+                }
+            }
+            Packet::Dm(d) if d.from.as_deref() == Some(&self.me) => self.c.outbox.confirm_direct(),
+            Packet::Error(e) => {
+                if let Some(item) = e.seq.and_then(|s| self.c.outbox.refused(s)) {
+                    return self.refused(item, e).map(|()| None);
+                }
+            }
+            Packet::Users(u) => {
+                *self.names() = u
+                    .users
+                    .iter()
+                    .filter(|u| validate_name(&u.name).is_ok())
+                    .take(MAX_NAMES)
+                    .map(|u| u.name.clone())
+                    .collect();
+                if self.silent_users > 0 {
+                    self.silent_users -= 1;
+                    return Ok(None);
+                }
+            }
+            Packet::System(sys) => self.track(sys.event.as_deref(), &sys.name, &sys.new_name),
+            _ => {}
+        }
+        self.show(&packet)?;
+        match packet {
+            Packet::Bye(b) => Ok(Some(Ending::Bye {
+                code: b.code,
+                reason: b.reason,
+            })),
+            // The server asks whether we are alive (serve --timeout).
+            Packet::Ping(p) => match send(&mut self.conn.writer, &Packet::Pong(p)).await {
+                Ok(()) => Ok(None),
+                Err(_) => Ok(Some(Ending::Lost)),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    /// The server refused one of our lines (its `error` named our `seq`).
+    fn refused(&mut self, item: Item, e: &protocol::ErrorPacket) -> Result<(), ClientError> {
+        let why = format!("{} ({})", sanitize(&e.message), sanitize(&e.code));
+        if self.c.view.json {
+            let v = serde_json::json!({
+                "event": "error", "code": e.code, "message": e.message, "line": item.line,
+            });
+            self.c.out.line(render::json_safe(&v.to_string()))?;
+        }
+        if e.code == codes::RATE_LIMITED {
+            // Paced inside the server's rate, yet refused (a delayed burst
+            // on the way): slow down and send it again.
+            self.c.report(format!(
+                "{} was refused by the server's rate limit; sending it again (it may arrive after later lines)",
+                item.label()
+            ))?;
+            self.c.outbox.retry_first(item);
+            return Ok(());
+        }
+        Ok(self.c.not_sent(&item.label(), &why)?)
+    }
+
+    /// Keep the name list current from a `system` event.
+    fn track(&mut self, event: Option<&str>, name: &Option<String>, new_name: &Option<String>) {
+        let valid = |n: &String| validate_name(n).is_ok();
+        let mut names = self.names();
+        match (event, name, new_name) {
+            (Some("join"), Some(n), _) if valid(n) && names.len() < MAX_NAMES => {
+                names.push(n.clone())
+            }
+            (Some("leave" | "kick"), Some(n), _) => names.retain(|x| x != n),
+            (Some("rename"), Some(old), Some(new)) => {
+                names.retain(|x| x != old);
+                if valid(new) && names.len() < MAX_NAMES {
+                    names.push(new.clone());
+                }
+                drop(names);
+                if *old == self.me {
+                    self.me = new.clone();
+                }
+            }
+            // A coalesced summary names only some: ask again, now and then.
+            (Some("join" | "leave"), None, _) => {
+                drop(names);
+                let due = self
+                    .names_asked
+                    .is_none_or(|t| t.elapsed() >= NAMES_REFRESH);
+                if self.silent_users == 0 && due {
+                    self.ask_users(true);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Leave cleanly: say goodbye (with the reason), half-close so the server
+    /// reads everything we sent, then show what it still sends until it
+    /// closes (bounded in time). Lines still unconfirmed then are counted.
+    async fn leave(mut self, reason: Option<String>) -> Result<Ending, ClientError> {
+        if self.tcpplay {
+            let bye = Packet::Bye(Bye {
+                reason: reason.unwrap_or_default(),
+                code: None,
+            });
+            let _ = send(&mut self.conn.writer, &bye).await;
+        }
+        let _ = self.conn.writer.shutdown().await;
+        let drain = async {
+            while let Some(Ok(line)) = self.conn.reader.next().await {
+                if let Ok(p) = protocol::parse(&line) {
+                    if !matches!(p, Packet::Bye(_)) {
+                        self.received(p).await?;
+                    }
+                }
+            }
+            Ok::<(), ClientError>(())
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+        let unconfirmed = self.c.outbox.abandon();
+        if unconfirmed > 0 {
+            self.c.tally.unsent(unconfirmed);
+            self.c.report(format!(
+                "{unconfirmed} line(s) were sent but the server never confirmed them before it closed"
+            ))?;
+        }
+        Ok(Ending::Left)
+    }
+}

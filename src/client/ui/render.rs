@@ -1,0 +1,348 @@
+//! How received packets are shown: one line for people (terminal-safe,
+//! optionally coloured and timestamped), or one JSON object per event
+//! (`--json`, escaped so that it is terminal-safe too).
+
+use console::{Color, Style};
+
+use crate::crypto::RoomKey;
+use crate::names::{name_key, sanitize};
+use crate::protocol::{self, Chat, Packet};
+
+/// How received events are shown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct View {
+    /// One JSON object per event.
+    pub json: bool,
+    /// `[HH:MM:SS]` before each line (local time).
+    pub timestamps: bool,
+    /// ANSI colours (only on a terminal, never with `NO_COLOR`).
+    pub color: bool,
+}
+
+/// Decrypt a chat payload in place. What does not open is marked, never shown
+/// as text: `text` stays empty and `encrypted` true.
+pub fn open_chat(c: &mut Chat, key: &RoomKey) {
+    open_payload("chat", &mut c.text, &mut c.payload, &mut c.encrypted, key);
+}
+
+fn open_payload(
+    kind: &str,
+    text: &mut Option<String>,
+    payload: &mut Option<String>,
+    encrypted: &mut bool,
+    key: &RoomKey,
+) {
+    if let Some(p) = payload.take() {
+        match key.open(kind, &p) {
+            Ok(t) => {
+                *text = Some(t);
+                *encrypted = false;
+            }
+            Err(_) => {
+                *text = None;
+                *encrypted = true;
+            }
+        }
+    }
+}
+
+/// Decrypt whatever this packet carries sealed.
+pub(super) fn open_packet(packet: &mut Packet, key: &RoomKey) {
+    match packet {
+        Packet::Chat(c) | Packet::History(c) => open_chat(c, key),
+        Packet::Dm(d) => open_payload("dm", &mut d.text, &mut d.payload, &mut d.encrypted, key),
+        _ => {}
+    }
+}
+
+const UNDECRYPTABLE: &str = "[undecryptable message: wrong password or altered in transit]";
+
+/// `HH:MM:SS` of a time in ms since the epoch, in local time where known.
+pub fn clock(ms: u64) -> String {
+    let utc = time::OffsetDateTime::from_unix_timestamp((ms / 1000) as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t = utc.to_offset(local_offset());
+    format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
+}
+
+static LOCAL_OFFSET: std::sync::OnceLock<time::UtcOffset> = std::sync::OnceLock::new();
+
+/// Read the local time zone's offset. Call at start-up, while the program
+/// has one thread: the `time` crate will not read it later (reading the
+/// environment beside other threads is not sound on Unix).
+pub fn init_local_offset() {
+    let offset = time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC);
+    let _ = LOCAL_OFFSET.set(offset);
+}
+
+fn local_offset() -> time::UtcOffset {
+    *LOCAL_OFFSET.get().unwrap_or(&time::UtcOffset::UTC)
+}
+
+/// "3 s", "12 min", "2 h", "4 d".
+fn ago(ms: u64) -> String {
+    let s = protocol::now_ms().saturating_sub(ms) / 1000;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => format!("{} h", s / 3600),
+        _ => format!("{} d", s / 86_400),
+    }
+}
+
+/// Styles when colour is on ([`View::color`]), plain text otherwise.
+struct Paint(bool);
+
+impl Paint {
+    fn with(&self, style: Style, s: &str) -> String {
+        if self.0 {
+            style.force_styling(true).apply_to(s).to_string()
+        } else {
+            s.to_string()
+        }
+    }
+    fn dim(&self, s: &str) -> String {
+        self.with(Style::new().dim(), s)
+    }
+    /// A stable colour per sender name (same name, same colour); own name bold.
+    fn sender(&self, name: &str, me: &str) -> String {
+        if name_key(name) == name_key(me) {
+            return self.with(Style::new().bold(), name);
+        }
+        const COLOURS: [Color; 6] = [
+            Color::Red,
+            Color::Green,
+            Color::Yellow,
+            Color::Blue,
+            Color::Magenta,
+            Color::Cyan,
+        ];
+        let h = name_key(name)
+            .bytes()
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
+        self.with(Style::new().fg(COLOURS[h as usize % COLOURS.len()]), name)
+    }
+}
+
+/// Render one packet as a line for people (`None`: nothing to show). `me` is
+/// our current name (own lines and direct messages are shown as such).
+pub fn render(packet: &Packet, view: &View, me: &str) -> Option<String> {
+    let paint = Paint(view.color);
+    let stamp = |ts: Option<u64>| {
+        if view.timestamps {
+            format!("[{}] ", clock(ts.unwrap_or_else(protocol::now_ms)))
+        } else {
+            String::new()
+        }
+    };
+    let body = |text: &Option<String>, encrypted: bool| match (text, encrypted) {
+        (Some(t), false) => sanitize(t).into_owned(),
+        _ => UNDECRYPTABLE.into(),
+    };
+    let line = match packet {
+        Packet::Chat(c) | Packet::History(c) => {
+            let raw_from = c.from.as_deref().unwrap_or("?");
+            let from = paint.sender(&sanitize(raw_from), me);
+            let text = body(&c.text, c.encrypted);
+            let line = if c.action {
+                format!("* {from} {text}")
+            } else {
+                format!("{from}: {text}")
+            };
+            match packet {
+                Packet::History(_) => {
+                    let when = clock(c.ts.unwrap_or_default());
+                    paint.dim(&format!("[history {when}] {line}"))
+                }
+                _ => format!("{}{line}", stamp(c.ts)),
+            }
+        }
+        Packet::Dm(d) => {
+            let from = d.from.as_deref().unwrap_or("?");
+            let text = body(&d.text, d.encrypted);
+            let head = if name_key(from) == name_key(me) {
+                format!("[dm to {}]", sanitize(&d.to))
+            } else {
+                format!("[dm from {}]", sanitize(from))
+            };
+            let text = if d.action {
+                format!("* {} {text}", sanitize(from))
+            } else {
+                text
+            };
+            format!(
+                "{}{} {text}",
+                stamp(d.ts),
+                paint.with(Style::new().bold().magenta(), &head)
+            )
+        }
+        Packet::HistoryEnd(h) if h.count == 0 => paint.dim("-- no older messages --"),
+        Packet::HistoryEnd(h) => {
+            let older = if h.more { "; /history for older" } else { "" };
+            paint.dim(&format!("-- {} earlier messages above{older} --", h.count))
+        }
+        Packet::System(s) if s.event.as_deref() == Some("motd") => paint.with(
+            Style::new().bold(),
+            &format!("* message of the day: {}", sanitize(s.text.trim())),
+        ),
+        Packet::System(s) => format!(
+            "{}{}",
+            stamp(None),
+            paint.dim(&format!("* {}", sanitize(s.text.trim())))
+        ),
+        Packet::Count(c) => paint.dim(&format!("* {} connected", c.total)),
+        Packet::Users(u) => {
+            let list: Vec<String> = u
+                .users
+                .iter()
+                .map(|x| format!("{} ({})", sanitize(&x.name), ago(x.since)))
+                .collect();
+            let total = u.total.unwrap_or(u.users.len() as u64);
+            let more = total.saturating_sub(u.users.len() as u64);
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            format!("* {total} here: {}{more}", list.join(", "))
+        }
+        Packet::Error(e) => paint.with(
+            Style::new().red(),
+            &format!("! {} ({})", sanitize(&e.message), sanitize(&e.code)),
+        ),
+        _ => return None,
+    };
+    Some(line)
+}
+
+/// Render one packet as a JSON event (`None`: nothing to show).
+pub fn render_json(packet: &Packet) -> Option<String> {
+    let now = protocol::now_ms();
+    let v = match packet {
+        Packet::Chat(c) | Packet::History(c) => serde_json::json!({
+            "event": if matches!(packet, Packet::History(_)) { "history" } else { "chat" },
+            "from": c.from, "text": c.text, "action": c.action,
+            "undecryptable": c.encrypted, "id": c.id, "ts": c.ts,
+        }),
+        Packet::Dm(d) => serde_json::json!({
+            "event": "dm", "from": d.from, "to": d.to, "text": d.text, "action": d.action,
+            "undecryptable": d.encrypted, "ts": d.ts,
+        }),
+        Packet::HistoryEnd(h) => {
+            serde_json::json!({"event": "history_end", "count": h.count, "more": h.more})
+        }
+        Packet::System(s) => serde_json::json!({
+            "event": "system", "text": s.text.trim(), "kind": s.event, "name": s.name,
+            "new_name": s.new_name, "ts": now,
+        }),
+        Packet::Count(c) => serde_json::json!({"event": "count", "total": c.total, "ts": now}),
+        Packet::Users(u) => serde_json::json!({
+            "event": "users", "users": u.users, "total": u.total, "ts": now,
+        }),
+        Packet::Error(e) => {
+            serde_json::json!({"event": "error", "code": e.code, "message": e.message})
+        }
+        Packet::Bye(b) => serde_json::json!({"event": "bye", "reason": b.reason, "code": b.code}),
+        _ => return None,
+    };
+    Some(json_safe(&v.to_string()))
+}
+
+/// JSON text that is also safe on a terminal: serde_json leaves C1 controls,
+/// DEL, bidi overrides and line separators raw; escape them as `\\uXXXX`
+/// (still the same JSON value).
+pub fn json_safe(json: &str) -> String {
+    if !json.chars().any(needs_json_escape) {
+        return json.to_string();
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if needs_json_escape(c) {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn needs_json_escape(c: char) -> bool {
+    // ASCII controls other than DEL are escaped by serde_json already.
+    c == '\u{7f}' || (c as u32 >= 0x80 && crate::names::is_unsafe_char(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Dm;
+
+    #[test]
+    fn rendering_marks_history_dms_actions_and_colours_only_when_asked() {
+        let chat = Chat {
+            from: Some("bob".into()),
+            text: Some("waves\u{1b}[2J".into()),
+            action: true,
+            ts: Some(0),
+            ..Default::default()
+        };
+        let plain = View::default();
+        assert_eq!(
+            render(&Packet::Chat(chat.clone()), &plain, "me").unwrap(),
+            "* bob waves\\u{1b}[2J"
+        );
+        let past = render(&Packet::History(chat.clone()), &plain, "me").unwrap();
+        assert!(
+            past.starts_with("[history ") && past.ends_with("* bob waves\\u{1b}[2J"),
+            "{past}"
+        );
+        let dm = Dm {
+            from: Some("me".into()),
+            to: "bob".into(),
+            text: Some("psst".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            render(&Packet::Dm(dm), &plain, "me").unwrap(),
+            "[dm to bob] psst"
+        );
+        let coloured = View {
+            color: true,
+            ..View::default()
+        };
+        let line = render(&Packet::Chat(chat), &coloured, "me").unwrap();
+        assert!(
+            line.contains("\x1b[3") && !line.contains("\x1b[2J"),
+            "{line:?}"
+        );
+        let stamped = View {
+            timestamps: true,
+            ..View::default()
+        };
+        let line = render(&Packet::system("x"), &stamped, "me").unwrap();
+        assert!(
+            line.starts_with('[') && line[1..9].chars().filter(|c| *c == ':').count() == 2,
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn json_output_escapes_what_a_terminal_would_obey() {
+        let chat = Chat {
+            from: Some("m\u{202e}x".into()),
+            text: Some("a\u{9b}31m\u{7f}\u{2028}b\u{1b}[2J".into()),
+            ..Default::default()
+        };
+        let line = render_json(&Packet::Chat(chat.clone())).unwrap();
+        assert!(
+            line.chars()
+                .all(|c| !c.is_control() && !crate::names::is_unsafe_char(c)),
+            "{line:?}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["text"].as_str(), chat.text.as_deref(), "same value");
+        assert_eq!(v["from"].as_str(), chat.from.as_deref());
+    }
+}

@@ -1,0 +1,137 @@
+//! The terminal face of `join`: a rustyline editor on its own thread, whose
+//! external printer puts incoming lines above the line being typed; Tab
+//! completes commands and names.
+
+use rustyline::completion::Completer;
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
+use rustyline::{Context, Editor, ExternalPrinter, Helper};
+use tokio::sync::mpsc;
+
+use super::commands::COMMANDS;
+use super::{Input, Names, Output};
+
+/// Tab: command names after a leading `/`, else the names in the room.
+pub struct ChatHelper {
+    pub names: Names,
+}
+
+/// Completions of the word that ends at `pos`: where it starts, and the candidates.
+pub fn complete(line: &str, pos: usize, names: &[String]) -> (usize, Vec<String>) {
+    let head = &line[..pos];
+    if !head.contains(' ') && head.starts_with('/') {
+        let mut c: Vec<String> = COMMANDS
+            .iter()
+            .filter_map(|(c, _)| c.split(' ').next())
+            .filter(|c| c.starts_with(head) && *c != "//text")
+            .map(|c| format!("{c} "))
+            .collect();
+        c.dedup();
+        return (0, c);
+    }
+    let start = head.rfind(' ').map_or(0, |i| i + 1);
+    let word = head[start..].to_lowercase();
+    let mut c: Vec<String> = names
+        .iter()
+        .filter(|n| n.to_lowercase().starts_with(&word))
+        .map(|n| {
+            if n.contains(' ') {
+                format!("\"{n}\" ")
+            } else {
+                format!("{n} ")
+            }
+        })
+        .collect();
+    c.sort();
+    (start, c)
+}
+
+impl Completer for ChatHelper {
+    type Candidate = String;
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        let names = self.names.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Ok(complete(line, pos, &names))
+    }
+}
+impl Hinter for ChatHelper {
+    type Hint = String;
+}
+impl Highlighter for ChatHelper {}
+impl Validator for ChatHelper {}
+impl Helper for ChatHelper {}
+
+pub struct EditorOutput<P: ExternalPrinter + Send>(P);
+
+impl<P: ExternalPrinter + Send> Output for EditorOutput<P> {
+    fn line(&mut self, text: String) -> std::io::Result<()> {
+        // The terminal going away ends the editor, which ends the session.
+        let _ = self.0.print(format!("{text}\n"));
+        Ok(())
+    }
+}
+
+/// Start the editor; `None` when this is not a terminal it can drive.
+pub fn start(tx: mpsc::Sender<Input>, prompt: String, names: Names) -> Option<Box<dyn Output>> {
+    let mut editor: Editor<ChatHelper, DefaultHistory> = Editor::new().ok()?;
+    editor.set_helper(Some(ChatHelper { names }));
+    let printer = editor.create_external_printer().ok()?;
+    std::thread::spawn(move || loop {
+        match editor.readline(&prompt) {
+            Ok(line) => {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let _ = editor.add_history_entry(line.as_str());
+                if tx.blocking_send(Input::Line(None, line)).is_err() {
+                    return;
+                }
+            }
+            // Ctrl-C: leave now; Ctrl-D: leave once queued lines are sent.
+            Err(ReadlineError::Interrupted) => {
+                let _ = tx.blocking_send(Input::Interrupt);
+                return;
+            }
+            Err(ReadlineError::Eof) => {
+                let _ = tx.blocking_send(Input::Quit);
+                return;
+            }
+            Err(_) => {
+                let _ = tx.blocking_send(Input::Quit);
+                return;
+            }
+        }
+    });
+    Some(Box::new(EditorOutput(printer)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tab_completes_commands_and_names() {
+        let names = vec![
+            "alice".to_string(),
+            "Alan Turing".to_string(),
+            "bob".to_string(),
+        ];
+        assert_eq!(complete("/ni", 3, &names), (0, vec!["/nick ".to_string()]));
+        assert_eq!(complete("/h", 2, &names).1, vec!["/help ", "/history "]);
+        assert_eq!(
+            complete("/msg al", 7, &names),
+            (
+                5,
+                vec!["\"Alan Turing\" ".to_string(), "alice ".to_string()]
+            )
+        );
+        assert_eq!(complete("hi B", 4, &names), (3, vec!["bob ".to_string()]));
+    }
+}
