@@ -357,10 +357,11 @@ struct JoinPlan {
 fn plan_join(loaded: &Loaded, no_input: bool) -> Result<JoinPlan> {
     let mut j = loaded.settings.join.clone();
     let interactive = prompt::can_prompt(no_input);
-    if interactive && loaded.is_default("join.host") {
+    // Where to connect is asked only when nothing said it: given a host (or
+    // a port), the other one's default is the answer, as for any flag.
+    let said = !loaded.is_default("join.host") || !loaded.is_default("join.port");
+    if interactive && !said {
         j.host = prompt::host(&j.host)?;
-    }
-    if interactive && loaded.is_default("join.port") {
         j.port = prompt::port(j.port)?;
     }
     if j.port == 0 {

@@ -33,6 +33,10 @@ fn main() -> ExitCode {
     let code = match result {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => 0,
+        Err(err) if err.downcast_ref::<tcpplay::prompt::Cancelled>().is_some() => {
+            tcpplay::output::err("tcpplay: cancelled");
+            130
+        }
         Err(err) => {
             tcpplay::output::err(format!("tcpplay: error: {err:#}"));
             let usage = err

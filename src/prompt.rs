@@ -1,77 +1,105 @@
-//! The only place that talks to a TTY through dialoguer. Prompts are asked only
+//! The only place that asks questions on a terminal. Prompts are asked only
 //! when stdin and stderr are terminals and `--no-input` was not given.
+//!
+//! Plain questions use a line editor (rustyline): Enter takes the default,
+//! Ctrl-C or Ctrl-D cancel ([`Cancelled`], exit 130) with the terminal as it
+//! was. The hidden password prompt is dialoguer's; while it has echo off, a
+//! Ctrl-C restores the terminal before the process ends.
 
 use std::io::IsTerminal;
 
 use dialoguer::theme::ColorfulTheme;
-use dialoguer::{Confirm, Input, Password};
+use dialoguer::Password;
+use rustyline::error::ReadlineError;
 
 use crate::names::validate_name;
+
+/// The user cancelled a prompt: the binary exits with 130, like a shell's Ctrl-C.
+#[derive(Debug, thiserror::Error)]
+#[error("cancelled at the prompt")]
+pub struct Cancelled;
 
 /// True when prompting is allowed and possible.
 pub fn can_prompt(no_input: bool) -> bool {
     !no_input && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
-fn theme() -> ColorfulTheme {
-    ColorfulTheme::default()
+/// Ask until `check` accepts the answer (an empty answer is `default`, when
+/// there is one); a refusal is said and the question asked again.
+fn ask<T>(
+    question: &str,
+    default: Option<&str>,
+    check: impl Fn(&str) -> Result<T, String>,
+) -> anyhow::Result<T> {
+    let mut editor = rustyline::DefaultEditor::new()
+        .map_err(|e| anyhow::anyhow!("cannot ask on this terminal: {e}"))?;
+    let prompt = match default {
+        // A yes/no question shows its choices instead.
+        Some(_) if question.ends_with(']') => format!("{question} "),
+        Some(d) => format!("{question} [{d}]: "),
+        None => format!("{question}: "),
+    };
+    loop {
+        let answer = match editor.readline(&prompt) {
+            Ok(a) => a,
+            Err(ReadlineError::Interrupted | ReadlineError::Eof) => return Err(Cancelled.into()),
+            Err(e) => anyhow::bail!("cannot read the answer from the terminal: {e}"),
+        };
+        let answer = answer.trim();
+        let answer = match (answer.is_empty(), default) {
+            (true, Some(d)) => d,
+            _ => answer,
+        };
+        match check(answer) {
+            Ok(v) => return Ok(v),
+            Err(why) => eprintln!("  {why}"),
+        }
+    }
 }
 
 /// A yes/no question; no is the default.
 pub fn confirm(question: &str) -> anyhow::Result<bool> {
-    Ok(Confirm::with_theme(&theme())
-        .with_prompt(question)
-        .default(false)
-        .interact()?)
+    ask(&format!("{question} [y/N]"), Some("n"), |a| {
+        match a.to_ascii_lowercase().as_str() {
+            "y" | "yes" => Ok(true),
+            "n" | "no" => Ok(false),
+            _ => Err("answer y (yes) or n (no)".into()),
+        }
+    })
 }
 
 pub fn host(default: &str) -> anyhow::Result<String> {
-    Ok(Input::with_theme(&theme())
-        .with_prompt("Server host or IP address")
-        .default(default.to_string())
-        .validate_with(|s: &String| -> Result<(), String> {
-            let s = s.trim();
-            if s.is_empty() || s.contains(char::is_whitespace) {
-                Err("a host name or IP address, e.g. 127.0.0.1 or chat.lan".into())
-            } else {
-                Ok(())
-            }
-        })
-        .interact_text()?
-        .trim()
-        .to_string())
+    ask("Server host or IP address", Some(default), |s| {
+        if s.is_empty() || s.contains(char::is_whitespace) {
+            Err("a host name or IP address, e.g. 127.0.0.1 or chat.lan".into())
+        } else {
+            Ok(s.to_string())
+        }
+    })
 }
 
 pub fn port(default: u16) -> anyhow::Result<u16> {
-    let text: String = Input::with_theme(&theme())
-        .with_prompt("Server port")
-        .default(default.to_string())
-        .validate_with(|s: &String| -> Result<(), String> {
-            match s.trim().parse::<u32>() {
-                Ok(p) if (1..=65535).contains(&p) => Ok(()),
-                _ => Err(format!(
-                    "'{}' is not a port: enter a number from 1 to 65535",
-                    s.trim()
-                )),
-            }
-        })
-        .interact_text()?;
-    Ok(text.trim().parse()?)
+    ask("Server port", Some(&default.to_string()), |s| {
+        match s.parse::<u32>() {
+            Ok(p) if (1..=65535).contains(&p) => Ok(p as u16),
+            _ => Err(format!(
+                "'{}' is not a port: enter a number from 1 to 65535",
+                crate::names::sanitize(s)
+            )),
+        }
+    })
 }
 
 pub fn name() -> anyhow::Result<String> {
-    let text: String = Input::with_theme(&theme())
-        .with_prompt("Your user name")
-        .validate_with(|s: &String| -> Result<(), String> {
-            validate_name(s).map(|_| ()).map_err(|e| e.to_string())
-        })
-        .interact_text()?;
-    Ok(validate_name(&text)?)
+    ask("Your user name", None, |s| {
+        validate_name(s).map_err(|e| e.to_string())
+    })
 }
 
 /// A hidden password; `confirm` asks twice (setting a room password).
 pub fn password(prompt: &str, confirm: bool) -> anyhow::Result<zeroize::Zeroizing<String>> {
-    let theme = theme();
+    let _restore = crate::terminal::restore_on_interrupt();
+    let theme = ColorfulTheme::default();
     let mut p = Password::with_theme(&theme).with_prompt(prompt);
     if confirm {
         p = p.with_confirmation("Repeat the password", "the passwords do not match");
@@ -84,6 +112,14 @@ pub fn password(prompt: &str, confirm: bool) -> anyhow::Result<zeroize::Zeroizin
                 Ok(())
             }
         })
-        .interact()?;
+        .interact()
+        .map_err(|e| match e {
+            dialoguer::Error::IO(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                anyhow::Error::new(Cancelled)
+            }
+            dialoguer::Error::IO(io) => {
+                anyhow::anyhow!("cannot read the password from the terminal: {io}")
+            }
+        })?;
     Ok(zeroize::Zeroizing::new(pw))
 }

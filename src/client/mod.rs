@@ -207,26 +207,34 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ClientError> {
             (Box::new(s), None, addr)
         }
         TlsMode::On | TlsMode::Auto => {
+            let started = std::time::Instant::now();
             let s = tcp(opts).await?;
             let addr = s.peer_addr()?;
-            opts.phase(format!("TLS handshake with {addr}"));
-            match tls_handshake(s, opts).await {
-                Ok((tls, info)) => (tls, Some(info), addr),
-                Err(HandshakeError::NotTls(detail)) if opts.tls == TlsMode::Auto => {
-                    tracing::debug!("TLS attempt failed ({detail}); retrying in plaintext");
-                    fell_back = true;
-                    let s = tcp(opts).await?;
-                    (Box::new(s), None, addr)
+            if opts.tls == TlsMode::Auto && speaks_first(&s, started.elapsed()).await {
+                // A plaintext server greets at once; a TLS server waits for
+                // our ClientHello. No failed handshake in anyone's log.
+                fell_back = true;
+                (Box::new(s) as Box<dyn Stream>, None, addr)
+            } else {
+                opts.phase(format!("TLS handshake with {addr}"));
+                match tls_handshake(s, opts).await {
+                    Ok((tls, info)) => (tls, Some(info), addr),
+                    Err(HandshakeError::NotTls(detail)) if opts.tls == TlsMode::Auto => {
+                        tracing::debug!("TLS attempt failed ({detail}); retrying in plaintext");
+                        fell_back = true;
+                        let s = tcp(opts).await?;
+                        (Box::new(s) as Box<dyn Stream>, None, addr)
+                    }
+                    Err(HandshakeError::NotTls(detail)) => {
+                        return Err(ClientError::Tls {
+                            target: t,
+                            detail: format!(
+                                "{detail} — the server does not seem to speak TLS (start it with --tls, or join without --tls/--cert)"
+                            ),
+                        })
+                    }
+                    Err(HandshakeError::Client(e)) => return Err(e),
                 }
-                Err(HandshakeError::NotTls(detail)) => {
-                    return Err(ClientError::Tls {
-                        target: t,
-                        detail: format!(
-                            "{detail} — the server does not seem to speak TLS (start it with --tls, or join without --tls/--cert)"
-                        ),
-                    })
-                }
-                Err(HandshakeError::Client(e)) => return Err(e),
             }
         }
     };
@@ -255,6 +263,19 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ClientError> {
             fell_back,
         },
     })
+}
+
+/// Does the server talk before we do? A plaintext tcpplay or TCP-Playground
+/// server sends its `hello` as soon as it accepts; a TLS server says nothing
+/// until it has our ClientHello. Wait a little longer than the connection
+/// took to set up (two round trips and some slack, at most a second).
+async fn speaks_first(s: &TcpStream, connect_took: Duration) -> bool {
+    let wait = (connect_took * 2 + Duration::from_millis(150)).min(Duration::from_secs(1));
+    let mut first = [0u8; 1];
+    matches!(
+        tokio::time::timeout(wait, s.peek(&mut first)).await,
+        Ok(Ok(1)) if first[0] == b'{'
+    )
 }
 
 enum HandshakeError {

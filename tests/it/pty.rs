@@ -135,7 +135,7 @@ fn trust_on_first_use_pins_the_certificate_and_refuses_a_changed_one() {
     let mut p = pty(join("first"));
     p.exp_string(&cert.fingerprint).unwrap();
     p.exp_string("Trust this certificate").unwrap();
-    keys(&mut p, "y");
+    keys(&mut p, "y\r");
     p.exp_string("Pinned in").unwrap();
     p.exp_string("Authenticated as first").unwrap();
     p.exp_string("> ").unwrap();
