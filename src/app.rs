@@ -47,7 +47,25 @@ async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs) ->
     let s = loaded.settings.serve.clone();
     let tls = server_tls(&loaded)?;
     let motd = read_motd(&loaded)?;
-    let db = open_history(&loaded.settings.history, s.secure);
+    let bind = if s.bind.trim().is_empty() {
+        "0.0.0.0".to_string()
+    } else {
+        s.bind.trim().to_string()
+    };
+    let bind_host = bind
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let listener = TcpListener::bind((bind_host.as_str(), s.port)).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => "another program (or tcpplay) already uses it: pick another --port, or --port 0 for a free one",
+            std::io::ErrorKind::PermissionDenied => "ports below 1024 need privileges: pick a port from 1024 up",
+            std::io::ErrorKind::AddrNotAvailable => "that address is not on this machine: use 0.0.0.0, ::, or one of its addresses",
+            _ => "check --bind and --port",
+        };
+        anyhow::anyhow!("cannot listen on {bind}:{}: {e} ({hint})", s.port)
+    })?;
+    let db = open_history(&loaded.settings.history, s.secure, listener.local_addr()?)?;
     let secure = if s.secure {
         if tls.is_none() {
             return Err(usage(
@@ -90,24 +108,6 @@ async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs) ->
         }
         None
     };
-    let bind = if s.bind.trim().is_empty() {
-        "0.0.0.0".to_string()
-    } else {
-        s.bind.trim().to_string()
-    };
-    let bind_host = bind
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let listener = TcpListener::bind((bind_host.as_str(), s.port)).await.map_err(|e| {
-        let hint = match e.kind() {
-            std::io::ErrorKind::AddrInUse => "another program (or tcpplay) already uses it: pick another --port, or --port 0 for a free one",
-            std::io::ErrorKind::PermissionDenied => "ports below 1024 need privileges: pick a port from 1024 up",
-            std::io::ErrorKind::AddrNotAvailable => "that address is not on this machine: use 0.0.0.0, ::, or one of its addresses",
-            _ => "check --bind and --port",
-        };
-        anyhow::anyhow!("cannot listen on {bind}:{}: {e} ({hint})", s.port)
-    })?;
     let mode = match (&tls, &secure) {
         (_, Some(_)) => "tls, secure",
         (Some(_), None) => "tls",
@@ -180,20 +180,51 @@ fn read_motd(loaded: &Loaded) -> Result<Option<String>> {
     Ok((!text.is_empty()).then_some(text))
 }
 
-/// Open the history database; a failure is a warning and chat goes on.
-fn open_history(h: &config::HistorySettings, secure: bool) -> Option<HistoryDb> {
+/// Open this server's history database. Another server already using it is
+/// an error (two servers must never share one); so is a `--history` whose
+/// folder does not exist. Other failures are warnings, and chat goes on.
+fn open_history(
+    h: &config::HistorySettings,
+    secure: bool,
+    addr: std::net::SocketAddr,
+) -> Result<Option<HistoryDb>> {
     if !h.enabled {
-        return None;
+        return Ok(None);
     }
-    let Some(path) = h.resolved_path() else {
-        tracing::warn!("history: no data directory on this system; pass --history PATH (or --no-history). Chat goes on without history");
-        return None;
+    let path = match &h.path {
+        Some(p) => {
+            let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+            if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+                return Err(usage(format!(
+                    "history file {}: its folder {} does not exist; create it, or pick another --history PATH",
+                    p.display(),
+                    dir.display()
+                )));
+            }
+            p.clone()
+        }
+        None => {
+            let Some(p) = config::HistorySettings::default_path(addr) else {
+                tracing::warn!("history: no data directory on this system; pass --history PATH (or --no-history). Chat goes on without history");
+                return Ok(None);
+            };
+            if let Some(dir) = p.parent() {
+                if let Err(e) = crate::files::private_dir(dir) {
+                    tracing::warn!("history: cannot create {} ({e}); chat goes on WITHOUT history (pass --history PATH, or --no-history)", dir.display());
+                    return Ok(None);
+                }
+            }
+            p
+        }
     };
     match HistoryDb::open(&path, secure) {
-        Ok(db) => Some(db),
+        Ok(db) => Ok(Some(db)),
+        Err(e) if e.in_use => Err(usage(format!(
+            "history {e}: give this server its own with --history PATH (or --no-history)"
+        ))),
         Err(e) => {
             tracing::warn!("history: cannot open {e}; chat goes on WITHOUT history (fix the path, pass --history PATH, or --no-history)");
-            None
+            Ok(None)
         }
     }
 }

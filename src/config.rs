@@ -37,7 +37,8 @@ pub struct Settings {
 pub struct HistorySettings {
     /// Keep history at all (`--no-history` turns it off).
     pub enabled: bool,
-    /// The database file; default: `history.sqlite3` in the user's data directory.
+    /// The database file; default: one per server (bind address and port) in
+    /// the `history` folder of the user's data directory.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
     /// Messages replayed to each new member (0 = none).
@@ -67,11 +68,11 @@ impl Default for HistorySettings {
 pub const MAX_REPLAY: usize = 1000;
 
 impl HistorySettings {
-    /// The database path: the setting, else the user's data directory.
-    pub fn resolved_path(&self) -> Option<PathBuf> {
-        self.path
-            .clone()
-            .or_else(|| data_dir().map(|d| d.join("history.sqlite3")))
+    /// The default database of the server listening on `addr`: each server
+    /// keeps its own (`history/0.0.0.0-12345.sqlite3` in the data directory).
+    pub fn default_path(addr: std::net::SocketAddr) -> Option<PathBuf> {
+        let key = format!("{}-{}", addr.ip(), addr.port()).replace([':', '%'], "_");
+        data_dir().map(|d| d.join("history").join(format!("{key}.sqlite3")))
     }
 }
 

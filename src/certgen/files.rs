@@ -2,8 +2,6 @@
 //! owner-only on Unix, through a temporary name so a failure leaves nothing
 //! half-written.
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -17,41 +15,12 @@ pub fn write_new(path: &Path, contents: &str, private: bool, force: bool) -> Res
             path.display()
         );
     }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp: PathBuf = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("tcpplay"),
-        std::process::id()
-    ));
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(if private { 0o600 } else { 0o644 });
-    }
-    #[cfg(not(unix))]
-    let _ = private;
-    let result = (|| -> Result<()> {
-        let mut f = opts.open(&tmp).with_context(|| {
-            format!(
-                "cannot create a file in {} (does it exist, and is it writable?)",
-                dir.display()
-            )
-        })?;
-        f.write_all(contents.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::files::write_atomic(path, contents.as_bytes(), private).with_context(|| {
+        format!(
+            "cannot write {} (does its directory exist, and is it writable?)",
+            path.display()
+        )
+    })
 }
 
 /// Write several files; if any fails, remove the ones this call wrote.

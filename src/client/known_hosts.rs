@@ -3,7 +3,6 @@
 //! user's data directory (like SSH's). A later connection to that host and
 //! port accepts only the pinned certificate.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// `known_hosts` in the user's data directory (`~/.local/share/tcpplay` on Linux).
@@ -25,7 +24,7 @@ pub fn lookup(file: &Path, target: &str) -> Option<String> {
 /// Pin `fingerprint` for `target`, replacing an older pin (file mode 0600).
 pub fn pin(file: &Path, target: &str, fingerprint: &str) -> std::io::Result<()> {
     if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)?;
+        crate::files::private_dir(dir)?;
     }
     let old = std::fs::read_to_string(file).unwrap_or_default();
     let mut text = String::new();
@@ -42,11 +41,7 @@ pub fn pin(file: &Path, target: &str, fingerprint: &str) -> std::io::Result<()> 
         }
     }
     text.push_str(&format!("{target} {fingerprint}\n"));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(file)?.write_all(text.as_bytes())
+    crate::files::write_atomic(file, text.as_bytes(), true)
 }
 
 #[cfg(test)]

@@ -42,6 +42,8 @@ pub struct HistoryDb {
     path: PathBuf,
     /// Secure rooms store payloads, plaintext rooms text: each sees only its own.
     secure: bool,
+    /// Held while the server runs: no second server writes this file.
+    _lock: std::fs::File,
 }
 
 /// The database could not be opened or read: its path and why.
@@ -50,6 +52,8 @@ pub struct HistoryDb {
 pub struct HistoryError {
     path: String,
     reason: String,
+    /// Another running server holds this file.
+    pub in_use: bool,
 }
 
 impl HistoryError {
@@ -57,8 +61,56 @@ impl HistoryError {
         HistoryError {
             path: path.display().to_string(),
             reason: reason.to_string(),
+            in_use: false,
         }
     }
+}
+
+/// Take the file's lock (`PATH.lock`, holding the owner's pid), or say who
+/// has it. Two servers must never write one history.
+fn lock(path: &Path) -> Result<std::fs::File, HistoryError> {
+    use std::io::{Read, Seek, Write};
+    let lock_path = path.with_extension("sqlite3.lock");
+    let mut file = private_file(&lock_path).map_err(|e| {
+        HistoryError::new(path, format!("cannot create {}: {e}", lock_path.display()))
+    })?;
+    if !try_lock(&file) {
+        let mut pid = String::new();
+        let _ = file.read_to_string(&mut pid);
+        let who = match pid.trim().parse::<u32>() {
+            Ok(p) => format!("another running tcpplay server (pid {p})"),
+            Err(_) => "another running tcpplay server".into(),
+        };
+        return Err(HistoryError {
+            in_use: true,
+            ..HistoryError::new(path, format!("in use by {who}"))
+        });
+    }
+    let _ = file.set_len(0);
+    let _ = file.rewind();
+    let _ = write!(file, "{}", std::process::id());
+    Ok(file)
+}
+
+#[cfg(unix)]
+fn try_lock(f: &std::fs::File) -> bool {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: flock on a descriptor we own; released when it is closed.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+#[cfg(not(unix))]
+fn try_lock(_: &std::fs::File) -> bool {
+    true
+}
+
+/// Open (creating it readable by the owner only) a file for reading and writing.
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)
 }
 
 /// One stored line and, for a direct message, its recipient.
@@ -79,17 +131,14 @@ enum Job {
 }
 
 impl HistoryDb {
-    /// Open (creating the file, its directory and the tables if needed).
+    /// Open (creating the file and the tables if needed; the directory must
+    /// exist), locked for this server. A new file is readable by its owner
+    /// only; SQLite gives its `-wal` and `-shm` files the same mode.
     pub fn open(path: &Path, secure: bool) -> Result<HistoryDb, HistoryError> {
         let err = |e: rusqlite::Error| HistoryError::new(path, e);
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                HistoryError::new(
-                    path,
-                    format!("cannot create directory {}: {e}", dir.display()),
-                )
-            })?;
-        }
+        let lock = lock(path)?;
+        private_file(path).map_err(|e| HistoryError::new(path, e))?;
+        warn_if_shared(path);
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(2)).map_err(err)?;
         conn.execute_batch(
@@ -113,6 +162,7 @@ impl HistoryDb {
             conn,
             path: path.to_path_buf(),
             secure,
+            _lock: lock,
         })
     }
 
@@ -131,18 +181,16 @@ impl HistoryDb {
     /// `fresh` (then stored).
     pub fn salt_or(&self, fresh: [u8; 16]) -> Result<[u8; 16], HistoryError> {
         let err = |e: rusqlite::Error| HistoryError::new(&self.path, e);
-        if let Some(v) = self.meta("salt").map_err(err)? {
-            if let Ok(salt) = <[u8; 16]>::try_from(v.as_slice()) {
-                return Ok(salt);
-            }
-        }
+        // Never replaced: the stored salt is what old messages need.
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('salt', ?1)",
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('salt', ?1)",
                 [&fresh[..]],
             )
             .map_err(err)?;
-        Ok(fresh)
+        let stored = self.meta("salt").map_err(err)?.unwrap_or_default();
+        <[u8; 16]>::try_from(stored.as_slice())
+            .map_err(|_| HistoryError::new(&self.path, "the stored room salt is damaged"))
     }
 
     /// The newest `n` room messages (oldest first) and the highest id ever
@@ -166,7 +214,7 @@ impl HistoryDb {
         let dropped = Arc::new(AtomicU64::new(0));
         let path = self.path.display().to_string();
         let _ = prune(&self.conn, retention);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("history".into())
             .spawn(move || writer(self, rx, retention))
             .expect("spawn the history thread");
@@ -175,6 +223,24 @@ impl HistoryDb {
             dropped,
             path,
             store_direct: retention.store_direct,
+            thread: Some(thread),
+        }
+    }
+}
+
+/// A history readable by other users of the machine deserves a warning.
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    "history {} is readable by other users of this machine: chmod 600 {}",
+                    path.display(),
+                    path.display()
+                );
+            }
         }
     }
 }
@@ -185,6 +251,7 @@ pub struct HistoryStore {
     dropped: Arc<AtomicU64>,
     path: String,
     store_direct: bool,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl HistoryStore {
@@ -222,6 +289,15 @@ impl HistoryStore {
             return false;
         }
         wait.recv_timeout(timeout).is_ok()
+    }
+
+    /// Write what is queued, close the database and release its lock.
+    pub fn close(mut self) {
+        let thread = self.thread.take();
+        drop(self);
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
     }
 
     /// Messages older than `before` (newest `limit`, returned oldest first)
@@ -327,7 +403,7 @@ fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<()> {
     let tx = conn.unchecked_transaction()?;
     {
         let mut stmt = tx.prepare_cached(
-            "INSERT OR REPLACE INTO messages (id, ts, sender, port, action, text, payload, to_name)
+            "INSERT INTO messages (id, ts, sender, port, action, text, payload, to_name)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         for r in batch {
@@ -432,7 +508,7 @@ mod tests {
         assert!(more);
         let (page, _) = store.fetch(Some(1191), 3).await.unwrap();
         assert_eq!(page[0].text.as_deref(), Some("m1188"));
-        drop(store);
+        store.close();
         // Reopened: pruned to about the limit (pruning runs every 1000
         // inserts), ids go on from the last one.
         let db = HistoryDb::open(&path, false).unwrap();
@@ -459,5 +535,28 @@ mod tests {
             .salt_or([2; 16])
             .unwrap();
         assert_eq!((first, again), ([1; 16], [1; 16]));
+    }
+
+    #[test]
+    fn a_second_server_cannot_open_a_history_in_use_and_files_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite3");
+        let first = HistoryDb::open(&path, false).unwrap();
+        let second = HistoryDb::open(&path, false).err().expect("locked");
+        assert!(second.in_use, "{second}");
+        assert!(
+            second
+                .to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{second}"
+        );
+        drop(first);
+        assert!(HistoryDb::open(&path, false).is_ok(), "free again");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 }

@@ -197,11 +197,15 @@ fn history_survives_a_restart_and_older_pages_can_be_fetched() {
     assert_eq!(a.recv_chat("/me-like")["action"], true);
     server.proc.signal(libc::SIGTERM);
     assert_eq!(server.proc.wait(), 0);
-    // The default place: the data directory under HOME.
-    let db = home.path().join(".local/share/tcpplay/history.sqlite3");
+    // The default place: this server's own file in the data directory.
+    let port = server.port();
+    let db = home.path().join(format!(
+        ".local/share/tcpplay/history/127.0.0.1-{port}.sqlite3"
+    ));
     assert!(db.is_file(), "history at {}", db.display());
 
-    let server = Server::start_with(&[], &[], home.clone());
+    // Restarted on the same address: the same history.
+    let server = Server::start_with(&["--port", &port], &[], home.clone());
     let (mut b, _) = Peer::join_v1(server.addr, "bob");
     let (rows, end) = replay(&mut b);
     assert_eq!(rows.len(), 20, "the last 20 by default");
@@ -298,13 +302,12 @@ fn history_can_be_turned_off() {
 #[test]
 fn an_unwritable_history_path_is_a_warning_and_chat_goes_on() {
     let home = Arc::new(tempfile::TempDir::new().unwrap());
-    // A path below a regular file can never be created.
-    let blocker = home.path().join("not-a-dir");
-    std::fs::write(&blocker, "x").unwrap();
-    let path = blocker.join("history.sqlite3");
+    // A directory where the database file should be: it cannot be opened.
+    let path = home.path().join("a-directory");
+    std::fs::create_dir(&path).unwrap();
     let mut server = Server::start_with(&["--history", path.to_str().unwrap()], &[], home);
     let warning = server.proc.stderr.expect("WITHOUT history");
-    assert!(warning.contains("not-a-dir"), "names the path: {warning}");
+    assert!(warning.contains("a-directory"), "names the path: {warning}");
     let (mut a, _) = Peer::join_v1(server.addr, "alice");
     let (mut b, _) = Peer::join_v1(server.addr, "bob");
     a.send(json!({"type": "chat", "text": "still chatting"}));

@@ -14,17 +14,24 @@ use crate::util::{make_cert, tls_once, CertFiles, Peer, Server};
 const PASSWORD: &str = "correct horse battery staple";
 
 fn secure_server(cert: &CertFiles, env: &[(&str, &str)]) -> Server {
-    secure_server_in(cert, env, Arc::new(tempfile::TempDir::new().unwrap()))
+    secure_server_in(cert, env, Arc::new(tempfile::TempDir::new().unwrap()), "0")
 }
 
 fn secure_server_in(
     cert: &CertFiles,
     env: &[(&str, &str)],
     home: Arc<tempfile::TempDir>,
+    port: &str,
 ) -> Server {
     let pw = home.path().join("room-password");
     std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
-    let mut args = vec!["--secure", "--password-file", pw.to_str().unwrap()];
+    let mut args = vec![
+        "--secure",
+        "--password-file",
+        pw.to_str().unwrap(),
+        "--port",
+        port,
+    ];
     args.extend([
         "--cert",
         cert.cert.to_str().unwrap(),
@@ -425,7 +432,8 @@ fn show_wire_prints_the_protocol_with_secrets_redacted() {
 fn history_is_stored_as_ciphertext_and_the_same_password_reads_it_after_a_restart() {
     let cert = make_cert();
     let home = Arc::new(tempfile::TempDir::new().unwrap());
-    let mut server = secure_server_in(&cert, &[], home.clone());
+    let mut server = secure_server_in(&cert, &[], home.clone(), "0");
+    let port = server.port();
     let mut alice = join_secure(&server, &cert, "alice", PASSWORD);
     alice.stdout.expect("alice joined");
     alice.send_line("classified plan 42");
@@ -437,7 +445,7 @@ fn history_is_stored_as_ciphertext_and_the_same_password_reads_it_after_a_restar
     server.proc.signal(libc::SIGTERM);
     assert_eq!(server.proc.wait(), 0);
     // The database (and its write-ahead log) holds no plaintext of the message.
-    let dir = home.path().join(".local/share/tcpplay");
+    let dir = home.path().join(".local/share/tcpplay/history");
     let mut files = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
@@ -450,7 +458,8 @@ fn history_is_stored_as_ciphertext_and_the_same_password_reads_it_after_a_restar
     }
     assert!(files >= 1, "a database in {}", dir.display());
 
-    let server = secure_server_in(&cert, &[], home.clone());
+    // Restarted on the same address: the same history.
+    let server = secure_server_in(&cert, &[], home.clone(), &port);
     let mut bob = join_secure(&server, &cert, "bob", PASSWORD);
     let line = bob.stdout.expect("classified plan 42");
     assert!(
