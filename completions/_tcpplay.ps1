@@ -120,6 +120,8 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Also join as NAME, run ping round trips, and leave')
             [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Room password file (secure rooms; or TCPPLAY_PASSWORD)')
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Trust this certificate or CA when verifying the server')
+            [CompletionResult]::new('--client-cert', '--client-cert', [CompletionResultType]::ParameterName, 'Present this client certificate (PEM) to a server that requires one (mutual TLS)')
+            [CompletionResult]::new('--client-key', '--client-key', [CompletionResultType]::ParameterName, 'The client certificate''s private key (PEM)')
             [CompletionResult]::new('--pings', '--pings', [CompletionResultType]::ParameterName, 'Ping round trips after joining')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds each network step may take')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file (see examples/tcpplay.toml)')

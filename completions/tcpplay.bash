@@ -77,7 +77,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__check)
-            opts="-p -n -v -h --local --remote --host --port --name --password-file --cert --pings --timeout --strict --json --config --no-input --verbose --help"
+            opts="-p -n -v -h --local --remote --host --port --name --password-file --cert --client-cert --client-key --pings --timeout --strict --json --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -108,6 +108,14 @@ _tcpplay() {
                     return 0
                     ;;
                 --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

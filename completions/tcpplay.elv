@@ -113,6 +113,8 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --name 'Also join as NAME, run ping round trips, and leave'
             cand --password-file 'Room password file (secure rooms; or TCPPLAY_PASSWORD)'
             cand --cert 'Trust this certificate or CA when verifying the server'
+            cand --client-cert 'Present this client certificate (PEM) to a server that requires one (mutual TLS)'
+            cand --client-key 'The client certificate''s private key (PEM)'
             cand --pings 'Ping round trips after joining'
             cand --timeout 'Seconds each network step may take'
             cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'

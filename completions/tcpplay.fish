@@ -98,6 +98,8 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -s p -l port -d '
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -s n -l name -d 'Also join as NAME, run ping round trips, and leave' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l password-file -d 'Room password file (secure rooms; or TCPPLAY_PASSWORD)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l cert -d 'Trust this certificate or CA when verifying the server' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l client-cert -d 'Present this client certificate (PEM) to a server that requires one (mutual TLS)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l client-key -d 'The client certificate\'s private key (PEM)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l pings -d 'Ping round trips after joining' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l timeout -d 'Seconds each network step may take' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F

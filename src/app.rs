@@ -33,7 +33,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Serve(args) => serve(config, cli.no_input, args).await,
         Command::Join(args) => join(config, cli.no_input, args).await,
         Command::GenCert(args) => certgen::run(&args),
-        Command::Check(args) => check::run(config, &args).await,
+        Command::Check(args) => check::run(config, &args, cli.verbose > 0).await,
         Command::Completions(args) => completions(&args),
     }
 }
@@ -46,6 +46,9 @@ async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs) ->
     let loaded = config::load(config_file.as_deref(), args.flags())?;
     let s = loaded.settings.serve.clone();
     let tls = server_tls(&loaded)?;
+    for warning in check::serve_warnings(&loaded) {
+        tracing::warn!("{warning}");
+    }
     let motd = read_motd(&loaded)?;
     let bind = if s.bind.trim().is_empty() {
         "0.0.0.0".to_string()
@@ -327,11 +330,16 @@ fn reload(
 fn server_tls(loaded: &Loaded) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
     let s = &loaded.settings.serve;
     match (&s.cert, &s.key) {
-        (Some(cert), Some(key)) => Ok(Some(tls::server_config_mtls(
-            cert,
-            key,
-            s.client_ca.as_deref(),
-        )?)),
+        // A file that cannot serve is a configuration error (exit 2).
+        (Some(cert), Some(key)) => tls::server_config_mtls(cert, key, s.client_ca.as_deref())
+            .map(Some)
+            .map_err(|e| {
+                usage(format!(
+                    "{e:#} (serve.cert from {}, serve.key from {})",
+                    loaded.source_of("serve.cert"),
+                    loaded.source_of("serve.key")
+                ))
+            }),
         (None, None) if !s.tls => Ok(None),
         (cert, _) => {
             let missing = if cert.is_none() { "--cert" } else { "--key" };
@@ -419,6 +427,14 @@ fn plan_join(loaded: &Loaded, no_input: bool) -> Result<JoinPlan> {
     } else {
         Trust::PublicRoots
     };
+    // The files to trust and present must be usable before we connect.
+    let client_auth = j.client_cert.clone().zip(j.client_key.clone());
+    let files = client_auth
+        .as_ref()
+        .map(|(c, k)| (c.as_path(), k.as_path()));
+    if let Err(e) = tls::client_config_mtls(&trust, files) {
+        return Err(usage(format!("{e:#}")));
+    }
     // Asking for a certificate policy is asking for TLS: never fall back then.
     let tls = match j.tls {
         TlsMode::Auto if j.cert.is_some() || j.tls_insecure => TlsMode::On,
@@ -431,7 +447,7 @@ fn plan_join(loaded: &Loaded, no_input: bool) -> Result<JoinPlan> {
             timeout: secs(j.timeout),
             tls,
             trust,
-            client_auth: j.client_cert.clone().zip(j.client_key.clone()),
+            client_auth,
             show_wire: false,
             progress: None,
         },

@@ -22,6 +22,22 @@ Settings come from, lowest to highest: built-in defaults < config file
 (--config, TCPPLAY_CONFIG, ./tcpplay.toml, ~/.config/tcpplay/config.toml)
 < TCPPLAY_SECTION__KEY environment variables < flags < prompts.";
 
+/// `--port`: said in words when it is not a port (clap's own message names
+/// a Rust range).
+fn port_number(s: &str) -> Result<u16, String> {
+    s.trim()
+        .parse::<u16>()
+        .map_err(|_| "a port is a whole number from 0 to 65535".to_string())
+}
+
+/// `--timeout` and the like: seconds, 0 or more, fractions allowed.
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err("give a number of seconds, like 5 or 0.5 (0 means none)".to_string()),
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "tcpplay", version, about = "Multi-client TCP chat: plaintext, TLS or a password-protected secure room", after_help = EXIT_CODES)]
 pub struct Cli {
@@ -61,10 +77,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<String>,
     /// TCP port (0 picks a free one) [default: 12345]
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = port_number)]
     pub port: Option<u16>,
     /// Drop clients idle for this many seconds (0 = never) [default: 0]
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
     pub timeout: Option<f64>,
     /// Password-protected secure room (requires TLS).
     #[arg(long)]
@@ -132,13 +148,13 @@ pub struct JoinArgs {
     #[arg(long)]
     pub host: Option<String>,
     /// Server port [default: 12345]
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = port_number)]
     pub port: Option<u16>,
     /// Your name in the room (1-24 characters).
     #[arg(short, long)]
     pub name: Option<String>,
     /// Connect and handshake timeout in seconds (0 = none) [default: 10]
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
     pub timeout: Option<f64>,
     /// Room password for a secure server (visible in the process list: prefer
     /// --password-file, TCPPLAY_PASSWORD or the prompt).
@@ -280,7 +296,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub host: Option<String>,
     /// Server port (instead of HOST:PORT).
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = port_number)]
     pub port: Option<u16>,
     /// Also join as NAME, run ping round trips, and leave.
     #[arg(short, long)]
@@ -291,11 +307,17 @@ pub struct CheckArgs {
     /// Trust this certificate or CA when verifying the server.
     #[arg(long, value_name = "PATH")]
     pub cert: Option<PathBuf>,
+    /// Present this client certificate (PEM) to a server that requires one (mutual TLS).
+    #[arg(long, value_name = "PATH", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "PATH", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// Ping round trips after joining.
     #[arg(long, default_value_t = 5)]
     pub pings: u32,
     /// Seconds each network step may take.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, value_parser = seconds)]
     pub timeout: f64,
     /// Exit 1 when there are warnings.
     #[arg(long)]
@@ -303,6 +325,25 @@ pub struct CheckArgs {
     /// Print one JSON document on stdout (logs stay on stderr).
     #[arg(long)]
     pub json: bool,
+}
+
+impl CheckArgs {
+    /// Flags as settings: with --local, `--port` is the server's own port;
+    /// for a probe, the target's.
+    pub fn flags(&self) -> FlagLayer {
+        let mut f = FlagLayer::default();
+        if self.local {
+            f.set("serve.port", self.port);
+        } else {
+            f.set("join.port", self.port);
+            f.set("join.host", self.host.clone());
+        }
+        f.set_path("join.cert", self.cert.as_deref());
+        f.set_path("join.client_cert", self.client_cert.as_deref());
+        f.set_path("join.client_key", self.client_key.as_deref());
+        f.set_path("join.password_file", self.password_file.as_deref());
+        f
+    }
 }
 
 #[derive(Debug, Args)]

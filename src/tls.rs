@@ -74,9 +74,13 @@ pub fn server_config_mtls(
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let config = builder.with_single_cert(chain, key_der).with_context(|| {
-        format!(
-            "certificate {} and key {} do not form a usable pair (does the key belong to the certificate?)",
+    let config = builder.with_single_cert(chain, key_der).map_err(|e| {
+        let why = match e {
+            rustls::Error::InconsistentKeys(_) => "the key does not belong to the certificate".into(),
+            other => explain(&other),
+        };
+        anyhow::anyhow!(
+            "certificate {} and key {} do not form a usable pair: {why} (make a matching pair with `tcpplay gen-cert`)",
             cert.display(),
             key.display()
         )
@@ -124,7 +128,9 @@ pub fn client_config_mtls(
         Trust::PublicRoots => builder.with_root_certificates(RootCertStore::from_iter(
             webpki_roots::TLS_SERVER_ROOTS.iter().cloned(),
         )),
-        Trust::File(path) => builder.with_root_certificates(roots_from(path)?),
+        Trust::File(path) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(FileVerifier::new(path)?)),
         Trust::Insecure => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(UncheckedChain(provider(), None))),
@@ -148,6 +154,171 @@ pub fn client_config_mtls(
             })?,
     };
     Ok(Arc::new(config))
+}
+
+/// `--cert FILE`: the file's certificates are trust anchors (a CA, or a
+/// chain), and a certificate that is itself in the file is trusted as that
+/// very certificate — its dates and names still checked, and the handshake
+/// signature always — as OpenSSL-based clients do. OpenSSL 3 makes
+/// self-signed certificates with `CA:TRUE`, which WebPKI refuses as a
+/// server's own; the original's users all have such a `cert.pem`.
+#[derive(Debug)]
+struct FileVerifier {
+    chain: Arc<rustls::client::WebPkiServerVerifier>,
+    exact: Vec<CertificateDer<'static>>,
+}
+
+impl FileVerifier {
+    fn new(path: &Path) -> Result<FileVerifier> {
+        let exact = load_certs(path)?;
+        let chain = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots_from(path)?),
+            provider(),
+        )
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot trust the certificates in {}: {e}", path.display()))?;
+        Ok(FileVerifier { chain, exact })
+    }
+}
+
+/// The dates and names of `cert`, checked as a verifier would.
+fn check_leaf(
+    cert: &CertificateDer<'_>,
+    name: &ServerName<'_>,
+    now: UnixTime,
+) -> Result<(), rustls::Error> {
+    use rustls::CertificateError as E;
+    let bad = |e: E| rustls::Error::InvalidCertificate(e);
+    let (_, x) = x509_parser::parse_x509_certificate(cert).map_err(|_| bad(E::BadEncoding))?;
+    let t = now.as_secs() as i64;
+    let v = x.validity();
+    if t > v.not_after.timestamp() {
+        return Err(bad(E::ExpiredContext {
+            time: now,
+            not_after: UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                v.not_after.timestamp().max(0) as u64,
+            )),
+        }));
+    }
+    if t < v.not_before.timestamp() {
+        return Err(bad(E::NotValidYetContext {
+            time: now,
+            not_before: UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                v.not_before.timestamp().max(0) as u64,
+            )),
+        }));
+    }
+    let parsed = rustls::server::ParsedCertificate::try_from(cert)?;
+    rustls::client::verify_server_name(&parsed, name)
+}
+
+impl ServerCertVerifier for FileVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .chain
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Ok(v) => Ok(v),
+            Err(e) if self.exact.iter().any(|c| c.as_ref() == end_entity.as_ref()) => {
+                check_leaf(end_entity, server_name, now).map_err(|leaf| match leaf {
+                    // The chain's own verdict says more than a parse failure.
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding) => e,
+                    other => other,
+                })?;
+                Ok(ServerCertVerified::assertion())
+            }
+            Err(e) => Err(e),
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chain.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chain.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.chain.supported_verify_schemes()
+    }
+}
+
+/// A TLS failure, for people: dates as dates, names listed, no Rust words.
+pub fn explain(e: &rustls::Error) -> String {
+    use rustls::AlertDescription as A;
+    use rustls::CertificateError as E;
+    let date = |t: &UnixTime| {
+        time::OffsetDateTime::from_unix_timestamp(t.as_secs() as i64)
+            .map(|d| format!("{} {:02}:{:02} UTC", d.date(), d.hour(), d.minute()))
+            .unwrap_or_else(|_| "an unknown date".into())
+    };
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            E::ExpiredContext { not_after, .. } => {
+                format!("the server's certificate expired on {}", date(not_after))
+            }
+            E::Expired => "the server's certificate has expired".into(),
+            E::NotValidYetContext { not_before, .. } => format!(
+                "the server's certificate is not valid before {} (is this computer's clock right?)",
+                date(not_before)
+            ),
+            E::NotValidYet => "the server's certificate is not valid yet (is this computer's clock right?)".into(),
+            E::NotValidForNameContext { expected, presented } => format!(
+                "the server's certificate is for {}, not for {}",
+                if presented.is_empty() { "no names at all".into() } else { presented.join(", ") },
+                expected.to_str()
+            ),
+            E::NotValidForName => "the server's certificate is not for this host name".into(),
+            E::UnknownIssuer => "the server's certificate is not signed by anyone this computer trusts".into(),
+            E::BadSignature => "the server's certificate has a signature that does not verify".into(),
+            E::BadEncoding => "the server's certificate is not a readable X.509 certificate".into(),
+            E::Other(o) if o.to_string().contains("CaUsedAsEndEntity") => {
+                "the server's certificate is a CA certificate (CA:TRUE); trust that exact certificate with --cert FILE".into()
+            }
+            other => format!(
+                "the server's certificate was refused ({})",
+                crate::names::sanitize(&other.to_string())
+            ),
+        },
+        rustls::Error::AlertReceived(a) => match a {
+            A::CertificateRequired => "the server requires a client certificate (--client-cert and --client-key)".into(),
+            A::BadCertificate | A::UnknownCA | A::CertificateUnknown | A::AccessDenied => {
+                "the server did not accept the certificate it was given".into()
+            }
+            A::ProtocolVersion | A::HandshakeFailure | A::InsufficientSecurity => {
+                "the server and this client have no TLS version or cipher in common".into()
+            }
+            other => format!("the server ended the TLS handshake (alert {})", u8::from(*other)),
+        },
+        rustls::Error::General(m) => crate::names::sanitize(m).into_owned(),
+        other => crate::names::sanitize(&other.to_string()).into_owned(),
+    }
+}
+
+/// [`explain`] for an I/O error that carries a TLS error; else its text.
+pub fn explain_io(e: &std::io::Error) -> String {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(tls) => explain(tls),
+        None => e.to_string(),
+    }
 }
 
 /// The server name to verify: a DNS name or an IP address.
@@ -367,12 +538,23 @@ pub fn verify_chain(
         Trust::PublicRoots => {
             RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned())
         }
-        Trust::File(p) => roots_from(p).map_err(|e| format!("{e:#}"))?,
+        Trust::File(p) => {
+            let v = FileVerifier::new(p).map_err(|e| format!("{e:#}"))?;
+            return verify_with(&v, chain, host);
+        }
     };
     let verifier =
         rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
             .build()
             .map_err(|e| e.to_string())?;
+    verify_with(verifier.as_ref(), chain, host)
+}
+
+fn verify_with(
+    verifier: &dyn ServerCertVerifier,
+    chain: &[CertificateDer<'static>],
+    host: &str,
+) -> Result<(), String> {
     let name = server_name(host).map_err(|e| format!("{e:#}"))?;
     let (leaf, rest) = chain
         .split_first()
@@ -380,5 +562,5 @@ pub fn verify_chain(
     verifier
         .verify_server_cert(leaf, rest, &name, &[], UnixTime::now())
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| explain(&e))
 }

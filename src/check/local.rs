@@ -116,21 +116,31 @@ fn cert_pair(loaded: &Loaded, cert: &Path, key: &Path, report: &mut Report) {
         Some(took),
     );
     validity(&info, report, "serve certificate validity", Stage::Local);
+    names(&info, &s.serve.bind, &s.join.host, report);
+    key_permissions(key, report);
+}
+
+/// Do the certificate's names cover how clients will reach the server? A
+/// given bind address must be among them; a server on every interface
+/// (0.0.0.0, ::) is reached from other machines by a name or address that
+/// is not loopback, so a certificate for loopback names only is warned.
+fn names(info: &crate::tls::CertInfo, bind: &str, join_host: &str, report: &mut Report) {
+    let bind_ip = bind
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .ok();
     let mut wanted: Vec<String> = Vec::new();
-    if let Ok(ip) = s.serve.bind.parse::<IpAddr>() {
-        if !ip.is_unspecified() {
-            wanted.push(ip.to_string());
-        }
+    match bind_ip {
+        Some(ip) if !ip.is_unspecified() => wanted.push(ip.to_string()),
+        _ => {}
     }
-    wanted.push(s.join.host.clone());
+    wanted.push(join_host.to_string());
     let missing: Vec<&String> = wanted.iter().filter(|n| !info.covers(n)).collect();
-    if missing.is_empty() {
-        report.ok(
-            "certificate names",
-            format!("covers {}", wanted.join(", ")),
-            None,
-        );
-    } else {
+    let loopback_only = info.sans.iter().all(|n| {
+        n.eq_ignore_ascii_case("localhost") || n.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    });
+    if !missing.is_empty() {
         report.warn(
             "certificate names",
             format!(
@@ -140,8 +150,48 @@ fn cert_pair(loaded: &Loaded, cert: &Path, key: &Path, report: &mut Report) {
             ),
             None,
         );
+    } else if bind_ip.is_none_or(|ip| ip.is_unspecified()) && loopback_only {
+        report.warn(
+            "certificate names",
+            format!(
+                "the server listens on every interface ({bind}) but the certificate names only this machine's loopback ({}): \
+                 clients on other machines will refuse it; `tcpplay gen-cert --lan` adds this machine's names",
+                info.sans.join(", ")
+            ),
+            None,
+        );
+    } else {
+        report.ok(
+            "certificate names",
+            format!("covers {}", wanted.join(", ")),
+            None,
+        );
     }
-    key_permissions(key, report);
+}
+
+/// What `serve` should warn about before it starts: every warning and
+/// failure of the local certificate checks, and `--client-ca` without TLS.
+pub fn serve_warnings(loaded: &Loaded) -> Vec<String> {
+    let s = &loaded.settings.serve;
+    let mut report = Report::default();
+    match (&s.cert, &s.key) {
+        (Some(cert), Some(key)) => cert_pair(loaded, cert, key, &mut report),
+        _ if s.client_ca.is_some() => report.warn(
+            "client CA",
+            format!(
+                "--client-ca {} is set but the server is not serving TLS (no --cert/--key): it runs in PLAINTEXT and asks nobody for a certificate",
+                s.client_ca.as_deref().unwrap_or(Path::new("")).display()
+            ),
+            None,
+        ),
+        _ => {}
+    }
+    report
+        .checks
+        .into_iter()
+        .filter(|c| c.status != super::Status::Ok)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect()
 }
 
 /// Expired: FAIL; not yet valid: FAIL; under 30 days left: warn.

@@ -6,6 +6,8 @@
 mod local;
 mod remote;
 
+pub use local::serve_warnings;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::CheckArgs;
-use crate::config::{self, FlagLayer};
+use crate::config;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -141,12 +143,17 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (v, t.elapsed())
 }
 
-pub async fn run(config_file: Option<PathBuf>, args: &CheckArgs) -> Result<u8> {
-    let loaded = config::load(config_file.as_deref(), FlagLayer::default())?;
+/// `verbose`: also list every setting and its source for a remote probe
+/// (a local check always does).
+pub async fn run(config_file: Option<PathBuf>, args: &CheckArgs, verbose: bool) -> Result<u8> {
+    let loaded = config::load(config_file.as_deref(), args.flags())?;
     let mut report = Report::default();
-    local::settings(&loaded, &mut report);
     let remote_target = remote::target(&loaded, args)?;
-    if remote_target.is_none() || args.local {
+    let local_only = remote_target.is_none() || args.local;
+    if local_only || verbose {
+        local::settings(&loaded, &mut report);
+    }
+    if local_only {
         local::files(&loaded, &mut report);
     }
     if let Some(t) = remote_target.filter(|_| !args.local) {

@@ -58,7 +58,7 @@ async fn within<T>(limit: Duration, f: impl std::future::Future<Output = T>) -> 
 pub async fn probe(loaded: &Loaded, args: &CheckArgs, t: &Target, report: &mut Report) {
     let limit = Duration::from_secs_f64(args.timeout.max(0.1));
     let j = &loaded.settings.join;
-    let cert = args.cert.clone().or_else(|| j.cert.clone());
+    let cert = j.cert.clone();
     let trust = match (&cert, j.tls_insecure) {
         (Some(c), _) => Trust::File(c.clone()),
         (None, true) => Trust::Insecure,
@@ -101,21 +101,23 @@ pub async fn probe(loaded: &Loaded, args: &CheckArgs, t: &Target, report: &mut R
     let Some((tcp, addr)) = connect(&addrs, limit, report).await else {
         return;
     };
-    let (stream, tls_info) = match handshake(tcp, t, &trust, limit, require_tls, report).await {
-        Step::Tls(s, info) => (s, Some(info)),
-        Step::Plain => match within(limit, TcpStream::connect(addr)).await {
-            Some(Ok(s)) => (Box::new(s) as Box<dyn Stream>, None),
-            _ => {
-                return report.fail(
-                    Stage::Connect,
-                    "connect",
-                    "the plaintext reconnect failed",
-                    None,
-                )
-            }
-        },
-        Step::Stop => return,
-    };
+    let client_auth = j.client_cert.clone().zip(j.client_key.clone());
+    let (stream, tls_info) =
+        match handshake(tcp, t, &trust, client_auth, limit, require_tls, report).await {
+            Step::Tls(s, info) => (s, Some(info)),
+            Step::Plain => match within(limit, TcpStream::connect(addr)).await {
+                Some(Ok(s)) => (Box::new(s) as Box<dyn Stream>, None),
+                _ => {
+                    return report.fail(
+                        Stage::Connect,
+                        "connect",
+                        "the plaintext reconnect failed",
+                        None,
+                    )
+                }
+            },
+            Step::Stop => return,
+        };
     let (r, w) = tokio::io::split(stream);
     let mut reader = FramedRead::new(r, FrameCodec::new(client::MAX_FRAME_BYTES));
     let Some(hello) = read_hello(&mut reader, limit, report).await else {
@@ -171,15 +173,23 @@ async fn handshake(
     tcp: TcpStream,
     t: &Target,
     trust: &Trust,
+    client_auth: Option<(std::path::PathBuf, std::path::PathBuf)>,
     limit: Duration,
     require: bool,
     report: &mut Report,
 ) -> Step {
     let start = Instant::now();
-    let (Ok(config), Ok(name)) = (
-        tls::client_config(&Trust::Insecure),
-        tls::server_name(&t.host),
-    ) else {
+    let files = client_auth
+        .as_ref()
+        .map(|(c, k)| (c.as_path(), k.as_path()));
+    let config = match tls::client_config_mtls(&Trust::Insecure, files) {
+        Ok(c) => c,
+        Err(e) => {
+            report.fail(Stage::Local, "client certificate", format!("{e:#}"), None);
+            return Step::Stop;
+        }
+    };
+    let Ok(name) = tls::server_name(&t.host) else {
         report.fail(
             Stage::Tls,
             "tls",
@@ -206,7 +216,7 @@ async fn handshake(
             report.fail(
                 Stage::Tls,
                 "tls",
-                format!("handshake failed: {e}"),
+                format!("handshake failed: {}", tls::explain_io(&e)),
                 Some(start.elapsed()),
             );
             return Step::Stop;
@@ -312,6 +322,18 @@ async fn read_hello<R: tokio::io::AsyncRead + Unpin>(
     let start = Instant::now();
     let line = match within(limit, reader.next()).await {
         Some(Some(Ok(l))) => l,
+        Some(Some(Err(crate::protocol::FrameError::Io(e)))) if tls_refusal(&e) => {
+            report.fail(
+                Stage::Tls,
+                "hello",
+                format!(
+                    "the server ended the connection after the TLS handshake: {}",
+                    tls::explain_io(&e)
+                ),
+                Some(start.elapsed()),
+            );
+            return None;
+        }
         Some(_) => {
             report.fail(
                 Stage::Protocol,
@@ -361,6 +383,13 @@ async fn read_hello<R: tokio::io::AsyncRead + Unpin>(
         }
     }
     Some(h)
+}
+
+/// An I/O error that is the server's TLS alert (e.g. a client certificate
+/// it requires, said after the handshake in TLS 1.3).
+fn tls_refusal(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
 }
 
 async fn join(

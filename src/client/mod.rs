@@ -94,12 +94,13 @@ pub struct Connection {
 pub enum ClientError {
     #[error("cannot connect to {target}: {reason}")]
     Connect { target: String, reason: String },
-    #[error(
-        "TLS certificate verification failed for {target}: {detail}\n  \
-         trust the server's certificate with --cert cert.pem (the file `tcpplay gen-cert` wrote), \
-         or, for local testing only, skip verification with --tls-insecure"
-    )]
-    Certificate { target: String, detail: String },
+    #[error("TLS certificate verification failed for {target}: {detail}\n  {hint}")]
+    Certificate {
+        target: String,
+        detail: String,
+        /// What to do, given what was trusted.
+        hint: String,
+    },
     #[error("TLS handshake with {target} failed: {detail}")]
     Tls { target: String, detail: String },
     #[error("{0}")]
@@ -265,6 +266,22 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ClientError> {
     })
 }
 
+/// What to do about a certificate that did not verify, given the trust used.
+fn trust_hint(trust: &Trust) -> String {
+    match trust {
+        Trust::File(p) => format!(
+            "(trusting only {}): is it the server's certificate, or the CA that issued it? \
+             `tcpplay check HOST:PORT --cert {}` shows what the server presents",
+            p.display(),
+            p.display()
+        ),
+        Trust::Pinned(_) => "the server's certificate is not the one pinned in known_hosts".into(),
+        _ => "trust the server's certificate with --cert cert.pem (the file `tcpplay gen-cert` or \
+              `openssl req` wrote), or, for local testing only, skip verification with --tls-insecure"
+            .into(),
+    }
+}
+
 /// Does the server talk before we do? A plaintext tcpplay or TCP-Playground
 /// server sends its `hello` as soon as it accepts; a TLS server says nothing
 /// until it has our ClientHello. Wait a little longer than the connection
@@ -301,12 +318,14 @@ async fn tls_handshake(
     let tls = match with_timeout(fut, "in the TLS handshake", &t, opts.timeout).await {
         Ok(tls) => tls,
         Err(ClientError::Io(e)) => {
-            let detail = e.to_string();
+            let detail = tls::explain_io(&e);
             return Err(match tls::classify(&e) {
                 HandshakeFailure::NotTls => HandshakeError::NotTls(detail),
-                HandshakeFailure::Certificate => {
-                    HandshakeError::Client(ClientError::Certificate { target: t, detail })
-                }
+                HandshakeFailure::Certificate => HandshakeError::Client(ClientError::Certificate {
+                    target: t,
+                    detail,
+                    hint: trust_hint(&opts.trust),
+                }),
                 HandshakeFailure::Other => {
                     HandshakeError::Client(ClientError::Tls { target: t, detail })
                 }
@@ -361,6 +380,10 @@ pub async fn read_packet<R: AsyncRead + Unpin>(
         None => Err(ClientError::Protocol(
             "the server closed the connection".into(),
         )),
+        Some(Err(protocol::FrameError::Io(e))) => Err(ClientError::Protocol(format!(
+            "reading from the server: {}",
+            tls::explain_io(&e)
+        ))),
         Some(Err(e)) => Err(ClientError::Protocol(format!(
             "reading from the server: {e}"
         ))),
