@@ -280,7 +280,11 @@ pub fn explain(e: &rustls::Error) -> String {
             E::NotValidYet => "the server's certificate is not valid yet (is this computer's clock right?)".into(),
             E::NotValidForNameContext { expected, presented } => format!(
                 "the server's certificate is for {}, not for {}",
-                if presented.is_empty() { "no names at all".into() } else { presented.join(", ") },
+                if presented.is_empty() {
+                    "no names at all".into()
+                } else {
+                    presented.iter().map(|n| plain_name(n)).collect::<Vec<_>>().join(", ")
+                },
                 expected.to_str()
             ),
             E::NotValidForName => "the server's certificate is not for this host name".into(),
@@ -307,6 +311,46 @@ pub fn explain(e: &rustls::Error) -> String {
         },
         rustls::Error::General(m) => crate::names::sanitize(m).into_owned(),
         other => crate::names::sanitize(&other.to_string()).into_owned(),
+    }
+}
+
+/// A presented name as written in the certificate (rustls gives them as
+/// `DnsName("host")` and `IpAddress(1.2.3.4)`).
+fn plain_name(n: &str) -> String {
+    let inner = n
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or(n);
+    crate::names::sanitize(inner.trim_matches('"')).into_owned()
+}
+
+/// A failed handshake as the server sees it (for its log).
+pub fn explain_server_side(e: &std::io::Error) -> String {
+    use rustls::AlertDescription as A;
+    let tls = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match tls {
+        Some(rustls::Error::AlertReceived(a)) => {
+            let why = match a {
+                A::CertificateExpired => "it finds this server's certificate expired",
+                A::UnknownCA => "it does not trust this server's certificate (unknown issuer)",
+                A::BadCertificate | A::CertificateUnknown => {
+                    "it does not accept this server's certificate (its names or dates)"
+                }
+                A::ProtocolVersion | A::HandshakeFailure => "no TLS version or cipher in common",
+                _ => "it ended the handshake",
+            };
+            format!("the client refused: {why}")
+        }
+        Some(rustls::Error::NoCertificatesPresented) => {
+            "the client presented no certificate, and this server requires one (--client-ca)".into()
+        }
+        Some(rustls::Error::InvalidCertificate(_)) => {
+            "the client's certificate is not issued by the --client-ca".into()
+        }
+        Some(other) => crate::names::sanitize(&other.to_string()).into_owned(),
+        None => e.to_string(),
     }
 }
 

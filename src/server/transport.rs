@@ -151,7 +151,8 @@ async fn over_tls(
             ))
         }
         Ok(Err(e)) => {
-            tracing::info!(%peer, "TLS handshake failed: {e}");
+            let why = crate::tls::explain_server_side(&e);
+            tracing::info!(%peer, "TLS handshake failed: {why}");
             None
         }
         Err(_) => {

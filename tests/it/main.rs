@@ -11,6 +11,7 @@ mod features;
 mod gencert;
 mod legacy;
 mod limits;
+mod outside;
 mod pty;
 mod secure;
 mod settings;

@@ -471,3 +471,154 @@ where
     });
     addr
 }
+
+/// `tcpplay ARGS` run to completion (bounded), for its exit code and output.
+pub struct Run {
+    cmd: Command,
+    stdin: Vec<u8>,
+}
+
+/// What a finished run printed, and how it ended.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(home: &Path, args: &[&str]) -> Run {
+    let mut cmd = tcpplay(home);
+    cmd.args(args);
+    Run {
+        cmd,
+        stdin: Vec::new(),
+    }
+}
+
+impl Run {
+    pub fn env(mut self, k: &str, v: &str) -> Run {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn stdin(mut self, bytes: &[u8]) -> Run {
+        self.stdin = bytes.to_vec();
+        self
+    }
+
+    pub fn go(mut self) -> Ran {
+        self.cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.cmd.spawn().expect("start tcpplay");
+        let mut stdin = child.stdin.take().unwrap();
+        let input = std::mem::take(&mut self.stdin);
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let mut out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let o = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = out.read_to_end(&mut s);
+            s
+        });
+        let e = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = err.read_to_end(&mut s);
+            s
+        });
+        let deadline = Instant::now() + WAIT * 4;
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("tcpplay did not finish within {:?}", WAIT * 4);
+            }
+            std::thread::sleep(Duration::from_millis(20)); // polling an exit, not synchronising
+        };
+        Ran {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.join().unwrap()).into_owned(),
+            stderr: String::from_utf8_lossy(&e.join().unwrap()).into_owned(),
+        }
+    }
+}
+
+impl Ran {
+    pub fn code(&self, code: i32) -> &Ran {
+        assert_eq!(self.code, code, "exit code; {self:#?}");
+        self
+    }
+
+    pub fn stderr_has(&self, s: &str) -> &Ran {
+        assert!(self.stderr.contains(s), "stderr lacks {s:?}: {self:#?}");
+        self
+    }
+
+    pub fn stdout_has(&self, s: &str) -> &Ran {
+        assert!(self.stdout.contains(s), "stdout lacks {s:?}: {self:#?}");
+        self
+    }
+
+    /// Nothing a user reads is Rust's: no debug output, type names or URLs.
+    pub fn for_people(&self) -> &Ran {
+        for bad in [
+            "Other(",
+            "OtherError",
+            "KeyMismatch",
+            "UnknownIssuer",
+            "usize",
+            "signed int",
+            "invalid float literal",
+            "https://",
+            "(UNIX)",
+            "Kind(",
+            "Error {",
+        ] {
+            assert!(
+                !self.stderr.contains(bad) && !self.stdout.contains(bad),
+                "{bad:?} shown to a user: {self:#?}"
+            );
+        }
+        self
+    }
+}
+
+/// A script in tests/fixtures (written for these tests, run by python3).
+pub fn python(script: &str) -> Command {
+    let mut cmd = Command::new("python3");
+    cmd.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(script),
+    );
+    cmd
+}
+
+/// Run the `openssl` command line in `dir`; it must succeed.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl (install it: apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A port that was free a moment ago (for a server that must come back on
+/// the same address).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
