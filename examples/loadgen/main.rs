@@ -41,6 +41,10 @@ struct Args {
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
+    /// The server's process id: its CPU time (and RSS) is read from /proc
+    /// over the run, for server CPU per delivery (Linux).
+    #[arg(long, global = true)]
+    server_pid: Option<u32>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -88,9 +92,6 @@ enum Scenario {
         /// Seconds to stay connected after everyone joined.
         #[arg(long, default_value_t = 0.0)]
         hold: f64,
-        /// Read this process's RSS before and after (Linux).
-        #[arg(long)]
-        server_pid: Option<u32>,
     },
 }
 
@@ -146,15 +147,14 @@ fn main() -> Result<()> {
                     open_every,
                     drain,
                 };
-                let s = fanout(target, plan).await?;
+                let s = fanout(target, plan, args.server_pid).await?;
                 s.print(args.json);
             }
             Scenario::Idle {
                 clients,
                 parallel,
                 hold,
-                server_pid,
-            } => idle(target, clients, parallel, hold, server_pid, args.json).await?,
+            } => idle(target, clients, parallel, hold, args.server_pid, args.json).await?,
         }
         Ok(())
     })
@@ -192,7 +192,7 @@ async fn connect_all(target: &Arc<Target>, n: usize, parallel: usize) -> Result<
     Ok(out)
 }
 
-async fn fanout(target: Arc<Target>, plan: Plan) -> Result<Summary> {
+async fn fanout(target: Arc<Target>, plan: Plan, server_pid: Option<u32>) -> Result<Summary> {
     let conns = connect_all(&target, plan.clients, 64).await?;
     let key = conns.iter().find_map(|c| c.key.clone());
     let paced = plan.rate > 0.0;
@@ -246,6 +246,7 @@ async fn fanout(target: Arc<Target>, plan: Plan) -> Result<Summary> {
             std::mem::forget(c.writer);
         }
     }
+    let cpu_before = server_pid.and_then(stats::cpu_ns);
     let started = Instant::now();
     for s in senders {
         s.await??;
@@ -255,14 +256,17 @@ async fn fanout(target: Arc<Target>, plan: Plan) -> Result<Summary> {
     for r in receivers {
         results.push(r.await?);
     }
-    Ok(Summary::new(
+    let cpu_after = server_pid.and_then(stats::cpu_ns);
+    let mut summary = Summary::new(
         results,
         started,
         epoch,
         plan.senders,
         per_sender,
         target.mode,
-    ))
+    );
+    summary.server_cpu_ns = cpu_before.zip(cpu_after).map(|(b, a)| a.saturating_sub(b));
+    Ok(summary)
 }
 
 #[allow(clippy::too_many_arguments)]

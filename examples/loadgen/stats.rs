@@ -155,6 +155,34 @@ pub struct Summary {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// The server's CPU time (user + system, all threads) over the run.
+    pub server_cpu_ns: Option<u64>,
+}
+
+/// CPU time used so far by process `pid`, all threads, in nanoseconds: the
+/// sum of each thread's `schedstat` (nanosecond precision), else `stat`'s
+/// utime + stime (clock ticks).
+pub fn cpu_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0u64;
+    let mut any = false;
+    for t in tasks.flatten() {
+        let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) else {
+            continue;
+        };
+        if let Some(ns) = s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()) {
+            total += ns;
+            any = true;
+        }
+    }
+    if any {
+        return Some(total);
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks * 10_000_000)
 }
 
 impl Summary {
@@ -200,7 +228,14 @@ impl Summary {
             p50_ms: pct(0.5),
             p99_ms: pct(0.99),
             max_ms: pct(1.0),
+            server_cpu_ns: None,
         }
+    }
+
+    /// Server CPU per delivery, in µs.
+    pub fn cpu_us_per_delivery(&self) -> Option<f64> {
+        let ns = self.server_cpu_ns?;
+        (self.deliveries > 0).then(|| ns as f64 / 1000.0 / self.deliveries as f64)
     }
 
     pub fn print(&self, json: bool) {
@@ -213,6 +248,7 @@ impl Summary {
                     "deliveries": self.deliveries, "expected": self.expected, "lost": self.lost,
                     "duplicated_or_reordered": self.duplicated_or_reordered, "altered": self.altered,
                     "secs": self.secs, "deliveries_per_sec": rate,
+                    "server_cpu_us_per_delivery": self.cpu_us_per_delivery(),
                     "latency_ms": {"p50": self.p50_ms, "p99": self.p99_ms, "max": self.max_ms}})
             );
         } else {
@@ -222,6 +258,9 @@ impl Summary {
                 self.mode, self.clients, self.senders, self.per_sender, self.deliveries, self.expected, self.secs,
                 rate, self.p50_ms, self.p99_ms, self.max_ms, self.lost, self.duplicated_or_reordered, self.altered
             );
+            if let Some(us) = self.cpu_us_per_delivery() {
+                println!("server CPU {us:.3} µs per delivery");
+            }
         }
     }
 }

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Server CPU per delivery for tcpplay binaries side by side, in one sitting:
+# a flow-controlled blast (100-byte texts), history on (the default, in a
+# fresh file) unless NOHIST=1, RUNS runs per row alternating the binaries,
+# medians reported.
+#   bash benches/fanout_cpu.sh BIN_A [BIN_B ...]
+# e.g. A/B a change: build the old commit into /tmp/old/tcpplay, then
+#   bash benches/fanout_cpu.sh /tmp/old/tcpplay target/release/tcpplay
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+CLIENTS=${CLIENTS:-"10 50 100"}
+MSGS=${MSGS:-1000}
+cargo build --release --quiet --example loadgen
+LG=target/release/examples/loadgen
+WORK=$(mktemp -d)
+PID=""
+trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$WORK"' EXIT
+one() { # bin clients -> prints "cpu_us deliveries_per_s lost"
+  local bin=$1 n=$2 hist=(--history "$WORK/h.sqlite3")
+  rm -f "$WORK"/h.sqlite3*
+  [ -n "${NOHIST:-}" ] && hist=(--no-history)
+  TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS=0 TCPPLAY_LIMITS__NEW_CONNECTIONS_PER_MINUTE=0 \
+  TCPPLAY_LIMITS__MESSAGES_PER_SECOND=0 HOME=$WORK \
+    "$bin" serve --bind 127.0.0.1 --port 0 --quiet "${hist[@]}" >"$WORK/out" 2>"$WORK/err" </dev/null &
+  PID=$!
+  until grep -q "listening on" "$WORK/out" 2>/dev/null; do sleep 0.05; done
+  local port; port=$(grep -o '127.0.0.1:[0-9]*' "$WORK/out" | head -1 | cut -d: -f2)
+  "$LG" --addr "127.0.0.1:$port" --json --server-pid $PID fanout --clients "$n" --messages "$MSGS" \
+    | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["server_cpu_us_per_delivery"], r["deliveries_per_sec"], r["lost"])'
+  kill $PID; wait $PID 2>/dev/null || true; PID=""
+}
+printf "%-40s %8s %14s %14s %6s\n" binary clients "cpu µs/deliv" "deliveries/s" lost
+for n in $CLIENTS; do
+  declare -A cpu=() rate=() lost=()
+  for r in $(seq "$RUNS"); do
+    for bin in "$@"; do
+      read -r c d l < <(one "$bin" "$n")
+      cpu[$bin]+="$c "; rate[$bin]+="$d "; lost[$bin]=$(( ${lost[$bin]:-0} + l ))
+    done
+  done
+  for bin in "$@"; do
+    med() { python3 -c 'import sys,statistics; print(statistics.median(map(float, sys.argv[1:])))' $1; }
+    printf "%-40s %8s %14.3f %14.0f %6s\n" "$bin" "$n" "$(med "${cpu[$bin]}")" "$(med "${rate[$bin]}")" "${lost[$bin]}"
+  done
+  unset cpu rate lost
+done
