@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use tcpplay::client::{self, ui::open_chat, ConnectOptions};
-use tcpplay::config::TlsMode;
-use tcpplay::protocol::{Chat, Packet};
-use tcpplay::tls::Trust;
+use tcpplay::client::{self, ConnectOptions};
+use tcpplay::hostport::HostPort;
+use tcpplay::protocol::Packet;
+use tcpplay::tls::{TlsMode, Trust};
 
 #[derive(Parser)]
 struct Args {
@@ -47,8 +47,7 @@ fn reply(text: &str) -> Option<String> {
 async fn main() -> Result<()> {
     let args = Args::parse();
     let opts = ConnectOptions {
-        host: args.host.clone(),
-        port: args.port,
+        target: HostPort::new(&args.host, args.port),
         timeout: Some(Duration::from_secs(10)),
         tls: if args.cert.is_some() {
             TlsMode::On
@@ -72,16 +71,11 @@ async fn main() -> Result<()> {
     };
     let joined = client::authenticate(&mut conn, &args.name, opts.timeout, password).await?;
     println!("bot ready as {}", joined.name);
-    loop {
-        let Some(packet) = client::read_packet(&mut conn.reader).await? else {
+    // The connection opens sealed messages in a secure room and seals ours.
+    while let Some(packet) = conn.next().await? {
+        let Packet::Chat(chat) = packet else {
             continue;
         };
-        let Packet::Chat(mut chat) = packet else {
-            continue;
-        };
-        if let Some(key) = &joined.key {
-            open_chat(&mut chat, key);
-        }
         // Never answer ourselves (no loops), only people.
         if chat.from.as_deref() == Some(joined.name.as_str()) {
             continue;
@@ -89,17 +83,8 @@ async fn main() -> Result<()> {
         let Some(answer) = chat.text.as_deref().and_then(reply) else {
             continue;
         };
-        let out = match &joined.key {
-            Some(key) => Chat {
-                encrypted: true,
-                payload: Some(key.seal("chat", &answer)),
-                ..Default::default()
-            },
-            None => Chat {
-                text: Some(answer),
-                ..Default::default()
-            },
-        };
-        client::send(&mut conn.writer, &Packet::Chat(out)).await?;
+        let line = conn.chat(&answer, false, None);
+        conn.send(&line).await?;
     }
+    Ok(())
 }

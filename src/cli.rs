@@ -328,6 +328,34 @@ pub struct CheckArgs {
 }
 
 impl CheckArgs {
+    /// The checks asked for, once the settings are known (`--remote` probes
+    /// the server the join settings name).
+    pub fn options(
+        &self,
+        loaded: &crate::config::Loaded,
+        verbose: bool,
+    ) -> anyhow::Result<crate::check::CheckOptions> {
+        use crate::hostport::HostPort;
+        let j = &loaded.settings.join;
+        let target = match &self.target {
+            _ if self.local => None,
+            Some(t) => Some(HostPort::parse(t).map_err(crate::config::usage)?),
+            None if self.host.is_some() || self.port.is_some() || self.remote => {
+                Some(HostPort::new(&j.host, j.port))
+            }
+            None => None,
+        };
+        Ok(crate::check::CheckOptions {
+            target,
+            name: self.name.clone(),
+            pings: self.pings,
+            timeout: std::time::Duration::from_secs_f64(self.timeout.max(0.1)),
+            strict: self.strict,
+            json: self.json,
+            verbose,
+        })
+    }
+
     /// Flags as settings: with --local, `--port` is the server's own port;
     /// for a probe, the target's.
     pub fn flags(&self) -> FlagLayer {

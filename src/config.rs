@@ -21,6 +21,11 @@ impl ConfigError {
     }
 }
 
+/// A usage or configuration error for `?`: the binary exits with code 2.
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    ConfigError::new(msg).into()
+}
+
 /// Every setting, as read from the file (sections `[serve]`, `[join]`, `[limits]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -127,18 +132,7 @@ impl Default for ServeSettings {
     }
 }
 
-/// How `join` uses TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsMode {
-    /// Try TLS; if the server does not speak it, fall back to plaintext and say so.
-    #[default]
-    Auto,
-    /// TLS only; never fall back.
-    On,
-    /// Plaintext only.
-    Off,
-}
+pub use crate::tls::TlsMode;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -17,6 +17,7 @@
 //! - [`secret`]: where the room password comes from
 //! - [`prompt`]: the only place that prompts on a terminal (dialoguer)
 //! - [`progress`]: spinners on a terminal (indicatif)
+//! - [`hostport`]: HOST:PORT as users write it (IPv6 brackets in one place)
 //! - [`files`]: whole-or-nothing writes of the user's files, private modes
 //! - [`terminal`]: the terminal's mode, restored on exit
 //! - [`output`]: stdout/stderr lines that never panic, and never block `serve`
@@ -29,6 +30,7 @@ pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod files;
+pub mod hostport;
 pub mod names;
 pub mod output;
 pub mod progress;

@@ -98,6 +98,19 @@ fn roots_from(path: &Path) -> Result<RootCertStore> {
     Ok(roots)
 }
 
+/// How `join` uses TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Try TLS; if the server does not speak it, fall back to plaintext and say so.
+    #[default]
+    Auto,
+    /// TLS only; never fall back.
+    On,
+    /// Plaintext only.
+    Off,
+}
+
 /// How a client decides whether to trust the server's certificate.
 #[derive(Debug, Clone)]
 pub enum Trust {
@@ -363,6 +376,16 @@ pub fn explain_io(e: &std::io::Error) -> String {
         Some(tls) => explain(tls),
         None => e.to_string(),
     }
+}
+
+/// This TLS session's channel binding for secure rooms: 32 bytes of TLS
+/// exporter output (RFC 5705, as RFC 9266 uses it), the same on both ends of
+/// one session and different on any other.
+pub fn channel_binding<D>(conn: &rustls::ConnectionCommon<D>) -> [u8; 32] {
+    let mut binding = [0u8; 32];
+    // Only fails before the handshake completes; callers have completed it.
+    let _ = conn.export_keying_material(&mut binding, crate::crypto::EXPORTER_LABEL, None);
+    binding
 }
 
 /// The server name to verify: a DNS name or an IP address.

@@ -11,9 +11,9 @@ use anyhow::{Context, Result};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use tcpplay::client::{self, ConnectOptions, Stream};
-use tcpplay::config::TlsMode;
 use tcpplay::crypto::{self, RoomKey};
 use tcpplay::protocol::FrameCodec;
+use tcpplay::tls::TlsMode;
 use tcpplay::tls::Trust;
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio_util::codec::FramedRead;
@@ -53,8 +53,7 @@ pub async fn connect(t: &Target, name: &str) -> Result<Conn> {
         });
     }
     let opts = ConnectOptions {
-        host: t.host.clone(),
-        port: t.port,
+        target: tcpplay::hostport::HostPort::new(&t.host, t.port),
         timeout: Some(Duration::from_secs(60)),
         tls: if t.mode == Mode::Plain {
             TlsMode::Off
@@ -76,10 +75,13 @@ pub async fn connect(t: &Target, name: &str) -> Result<Conn> {
     })
     .await
     .context("auth")?;
+    let _ = joined;
+    let key = conn.key.clone();
+    let (reader, writer) = conn.conn.into_parts();
     Ok(Conn {
-        reader: conn.reader,
-        writer: conn.writer,
-        key: joined.key,
+        reader,
+        writer,
+        key,
     })
 }
 

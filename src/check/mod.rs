@@ -9,14 +9,30 @@ mod remote;
 pub use local::serve_warnings;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
 use serde::Serialize;
 
-use crate::cli::CheckArgs;
-use crate::config;
+use crate::config::Loaded;
+use crate::hostport::HostPort;
+
+/// What to check, from the command line (resolved by the binary).
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// The server to probe; `None`: local checks only.
+    pub target: Option<HostPort>,
+    /// Join as this name, ping and leave.
+    pub name: Option<String>,
+    pub pings: u32,
+    /// How long each network step may take.
+    pub timeout: Duration,
+    /// Warnings make the exit code 1.
+    pub strict: bool,
+    /// One JSON document on stdout.
+    pub json: bool,
+    /// A probe also lists the settings and their sources.
+    pub verbose: bool,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -143,23 +159,18 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (v, t.elapsed())
 }
 
-/// `verbose`: also list every setting and its source for a remote probe
-/// (a local check always does).
-pub async fn run(config_file: Option<PathBuf>, args: &CheckArgs, verbose: bool) -> Result<u8> {
-    let loaded = config::load(config_file.as_deref(), args.flags())?;
+/// Run the checks; the exit code.
+pub async fn run(loaded: &Loaded, args: &CheckOptions) -> u8 {
     let mut report = Report::default();
-    let remote_target = remote::target(&loaded, args)?;
-    let local_only = remote_target.is_none() || args.local;
-    if local_only || verbose {
-        local::settings(&loaded, &mut report);
+    if args.target.is_none() || args.verbose {
+        local::settings(loaded, &mut report);
     }
-    if local_only {
-        local::files(&loaded, &mut report);
+    if args.target.is_none() {
+        local::files(loaded, &mut report);
     }
-    if let Some(t) = remote_target.filter(|_| !args.local) {
-        let spinner = crate::progress::spinner(format!("probing {}:{}", t.host, t.port))
-            .filter(|_| !args.json);
-        remote::probe(&loaded, args, &t, &mut report).await;
+    if let Some(t) = &args.target {
+        let spinner = crate::progress::spinner(format!("probing {t}")).filter(|_| !args.json);
+        remote::probe(loaded, args, t, &mut report).await;
         if let Some(pb) = spinner {
             pb.finish_and_clear();
         }
@@ -187,7 +198,7 @@ pub async fn run(config_file: Option<PathBuf>, args: &CheckArgs, verbose: bool) 
     } else {
         emit(&human(&report, verdict, code));
     }
-    Ok(code)
+    code
 }
 
 /// Write the whole report at once; a closed pipe means the reader is done.

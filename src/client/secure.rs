@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use super::{send, ClientError, Connection};
+use super::{ClientError, Connection};
 use crate::crypto::{self, KdfParams, RoomKey};
-use crate::protocol::{Auth, Packet};
+use crate::protocol::{Auth, Chat, Packet};
 use crate::secret::Password;
 
 /// What the server's `hello.auth` offers, checked.
@@ -111,7 +111,7 @@ pub async fn prove(
         proto: Some(crate::protocol::PROTO_VERSION),
         ..Default::default()
     });
-    send(&mut conn.writer, &auth).await?;
+    conn.send(&auth).await?;
     let result = super::await_auth_result(conn).await?;
     let server_proof = result.server_proof.as_deref().and_then(crypto::unb64);
     let verified = server_proof
@@ -124,6 +124,42 @@ pub async fn prove(
         ));
     }
     Ok(result.name)
+}
+
+/// Decrypt a chat payload in place. What does not open is marked, never shown
+/// as text: `text` stays empty and `encrypted` true.
+pub fn open_chat(c: &mut Chat, key: &RoomKey) {
+    open_payload("chat", &mut c.text, &mut c.payload, &mut c.encrypted, key);
+}
+
+fn open_payload(
+    kind: &str,
+    text: &mut Option<String>,
+    payload: &mut Option<String>,
+    encrypted: &mut bool,
+    key: &RoomKey,
+) {
+    if let Some(p) = payload.take() {
+        match key.open(kind, &p) {
+            Ok(t) => {
+                *text = Some(t);
+                *encrypted = false;
+            }
+            Err(_) => {
+                *text = None;
+                *encrypted = true;
+            }
+        }
+    }
+}
+
+/// Decrypt whatever this packet carries sealed.
+pub fn open_packet(packet: &mut Packet, key: &RoomKey) {
+    match packet {
+        Packet::Chat(c) | Packet::History(c) => open_chat(c, key),
+        Packet::Dm(d) => open_payload("dm", &mut d.text, &mut d.payload, &mut d.encrypted, key),
+        _ => {}
+    }
 }
 
 /// A room key shared by the UI's reader and writer.

@@ -7,12 +7,10 @@
 //! reads never slows the room.
 
 use std::io::{BufRead, IsTerminal};
-use std::sync::Arc;
 
 use tokio::sync::broadcast::error::RecvError;
 
-use super::room::{Room, Sender};
-use super::secure::SecureRoom;
+use super::room::Sender;
 use super::ServerHandle;
 use crate::names::{sanitize, split_name};
 use crate::output;
@@ -20,8 +18,9 @@ use crate::protocol::{now_ms, parse, Packet};
 
 /// Print room events on stdout in the original's style, on its own thread so a
 /// slow terminal never slows the room (a lagging console skips, and says so).
-pub fn spawn_console_printer(room: &Room, quiet: bool, secure: Option<Arc<SecureRoom>>) {
-    let mut rx = room.subscribe();
+pub fn spawn_console_printer(server: &ServerHandle, quiet: bool) {
+    let secure = server.secure();
+    let mut rx = server.room().subscribe();
     std::thread::spawn(move || loop {
         let frame = match rx.blocking_recv() {
             Ok(f) => f,

@@ -1,13 +1,17 @@
-//! The chat server: accept loop, per-connection sessions, the room, the
-//! operator console. [`run`] takes its listener and shutdown token from the
-//! caller, so tests bind port 0 and stop it when they like.
+//! The chat server: the accept loop (here), each connection's transport
+//! set-up ([`transport`]) and session ([`session`]), the room and its history,
+//! limits, the operator console and reloads. [`Server::run`] takes its
+//! listener and shutdown token from the caller, so tests bind port 0 and stop
+//! it when they like. Nothing here sees clap or figment: the binary hands in
+//! [`ServerOptions`].
 
-mod auth;
 mod console;
-pub mod history;
-pub mod limits;
-pub mod room;
-pub mod secure;
+mod ctx;
+mod history;
+mod limits;
+mod reload;
+mod room;
+mod secure;
 mod session;
 mod transport;
 
@@ -17,13 +21,17 @@ use std::time::Duration;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use console::{spawn_console_input, spawn_console_printer};
-use room::{HistorySetup, Room};
-use secure::{AuthThrottle, SecureRoom};
+pub(crate) use ctx::Ctx;
+pub use history::{open_for as open_history, HistoryDb, HistoryError, HistorySetup};
+use limits::addresses::AuthThrottle;
+pub use limits::{Counters, Limit};
+pub use reload::Reload;
+use room::Room;
+pub use secure::SecureRoom;
 
 use crate::config::{secs, Limits};
 
@@ -33,36 +41,12 @@ pub struct ServerOptions {
     pub limits: Limits,
     /// Drop clients silent for this long (`serve.timeout`).
     pub idle_timeout: Option<Duration>,
-    /// Do not log chat lines.
-    pub quiet: bool,
     /// A password-protected room (needs `tls`).
     pub secure: Option<Arc<SecureRoom>>,
     /// Where history is kept (default: nowhere).
     pub history: HistorySetup,
     /// Message of the day, sent to each member after joining.
     pub motd: Option<String>,
-}
-
-/// Shared by every session.
-pub(crate) struct Ctx {
-    room: Arc<Room>,
-    /// Swapped by a reload: new connections use the new certificate.
-    tls: ArcSwapOption<rustls::ServerConfig>,
-    /// Swapped by a reload; read where used.
-    limits: ArcSwap<Limits>,
-    motd: ArcSwapOption<String>,
-    /// Rung by the console's `/reload` (SIGHUP is caught by the binary).
-    reload: Notify,
-    idle_timeout: Option<Duration>,
-    quiet: bool,
-    secure: Option<Arc<SecureRoom>>,
-    throttle: AuthThrottle,
-    /// Open and recent connections per source address.
-    addresses: Arc<limits::Addresses>,
-    /// Every refusal, by limit (logged at shutdown).
-    counters: limits::Counters,
-    /// Cancelled once at shutdown: sessions say `bye` and close.
-    shutdown: CancellationToken,
 }
 
 #[cfg(test)]
@@ -72,7 +56,6 @@ impl Ctx {
             tls: None,
             limits: Limits::default(),
             idle_timeout: None,
-            quiet: true,
             secure: None,
             history: HistorySetup::default(),
             motd: None,
@@ -108,23 +91,18 @@ impl Server {
             secure: opts.secure,
             throttle,
             addresses: Arc::default(),
-            counters: limits::Counters::default(),
+            counters: Counters::default(),
             tls: ArcSwapOption::new(opts.tls),
             limits: ArcSwap::from_pointee(opts.limits),
             motd: ArcSwapOption::new(opts.motd.map(Arc::new)),
             reload: Notify::new(),
             idle_timeout: opts.idle_timeout,
-            quiet: opts.quiet,
             shutdown,
         };
         Server {
             listener,
             ctx: Arc::new(ctx),
         }
-    }
-
-    pub fn room(&self) -> Arc<Room> {
-        self.ctx.room.clone()
     }
 
     /// A handle for the console and the reload task.
@@ -180,43 +158,19 @@ impl Server {
         {
             tracing::warn!("some clients did not take their goodbye in time; closing anyway");
         }
+        // What was said last is written before the process ends.
+        let room = ctx.room.clone();
+        let flushed = tokio::task::spawn_blocking(move || {
+            room.history()
+                .is_none_or(|h| h.flush(Duration::from_secs(5)))
+        })
+        .await;
+        if !matches!(flushed, Ok(true)) {
+            tracing::warn!("history: the last messages may not have been written");
+        }
         tracing::info!("refusals and drops by limit: {}", ctx.counters.summary());
     }
 }
-
-impl Ctx {
-    pub(crate) fn limits(&self) -> arc_swap::Guard<Arc<Limits>> {
-        self.limits.load()
-    }
-
-    fn handshake_timeout(&self) -> Duration {
-        secs(self.limits().handshake_timeout).unwrap_or(Duration::from_secs(3600))
-    }
-
-    fn write_timeout(&self) -> Duration {
-        secs(self.limits().write_timeout).unwrap_or(Duration::from_secs(3600))
-    }
-
-    /// The acceptor for a new connection (`None`: a plaintext server).
-    fn tls(&self) -> Option<TlsAcceptor> {
-        self.tls.load_full().map(TlsAcceptor::from)
-    }
-
-    fn is_tls(&self) -> bool {
-        self.tls.load().is_some()
-    }
-}
-
-/// What a reload can change while the server runs.
-pub struct Reload {
-    pub limits: Limits,
-    pub motd: Option<String>,
-    /// A new certificate/key (only for a server that already serves TLS).
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-}
-
-/// Settings whose change needs a restart (for the reload's report).
-pub const RESTART_LIMITS: [&str; 4] = ["max_clients", "room_buffer", "auth_failures", "auth_block"];
 
 /// The operator's handle on a running server: the room, the message of the
 /// day, and reloads.
@@ -226,7 +180,7 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    pub fn room(&self) -> Arc<Room> {
+    pub(crate) fn room(&self) -> Arc<Room> {
         self.ctx.room.clone()
     }
 
@@ -259,38 +213,5 @@ impl ServerHandle {
     /// Wait for the next `request_reload`.
     pub async fn reload_requested(&self) {
         self.ctx.reload.notified().await
-    }
-
-    /// Apply what can change live; one line per change, saying whether it
-    /// applies now or needs a restart.
-    pub fn apply(&self, new: Reload) -> Vec<String> {
-        let mut report = Vec::new();
-        let old = self.ctx.limits.load_full();
-        let (a, b) = (
-            serde_json::to_value(&*old).unwrap_or_default(),
-            serde_json::to_value(&new.limits).unwrap_or_default(),
-        );
-        if let (Some(a), Some(b)) = (a.as_object(), b.as_object()) {
-            for (key, value) in b {
-                if a.get(key) != Some(value) {
-                    let was = a.get(key).map(|v| v.to_string()).unwrap_or_default();
-                    if RESTART_LIMITS.contains(&key.as_str()) {
-                        report.push(format!("limits.{key}: {was} -> {value} (needs a restart)"));
-                    } else {
-                        report.push(format!("limits.{key}: {was} -> {value} (applied)"));
-                    }
-                }
-            }
-        }
-        self.ctx.limits.store(Arc::new(new.limits));
-        if self.motd().as_deref() != new.motd.as_ref() {
-            report.push("message of the day changed (applied to new joins)".into());
-            self.set_motd(new.motd);
-        }
-        if let Some(tls) = new.tls.filter(|_| self.ctx.is_tls()) {
-            self.ctx.tls.store(Some(tls));
-            report.push("certificate and key reloaded (new connections use them)".into());
-        }
-        report
     }
 }

@@ -25,7 +25,7 @@ use futures_util::task::AtomicWaker;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::history::HistoryStore;
+use super::history::{HistorySetup, HistoryStore};
 use crate::names;
 use crate::protocol::{now_ms, Chat, Count, Dm, Packet, System, UserInfo, MAX_USERS_LISTED};
 
@@ -129,18 +129,6 @@ pub enum DirectError {
     InboxFull(String),
 }
 
-/// What the room keeps of its past, and where it stores it.
-#[derive(Default)]
-pub struct HistorySetup {
-    pub store: Option<HistoryStore>,
-    /// Newest stored messages, oldest first (seeds the replay ring).
-    pub recent: Vec<Chat>,
-    /// Highest chat id ever stored: ids go on from here.
-    pub last_id: u64,
-    /// Messages replayed to each new member.
-    pub replay: usize,
-}
-
 /// Someone in the room, as the registry sees them.
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -203,8 +191,8 @@ pub struct Room {
     replay: usize,
 }
 
-/// What a session gets when it joins.
-pub struct Joined {
+/// What a session gets when it joins: its place in the room.
+pub struct Membership {
     pub id: MemberId,
     /// The member's name, kept current by renames.
     pub name: String,
@@ -225,6 +213,7 @@ pub enum Sender<'a> {
 
 impl Room {
     /// A room whose shared ring holds `buffer` packets, without history.
+    #[cfg(test)]
     pub fn new(buffer: usize, shutdown: CancellationToken) -> Arc<Room> {
         Room::with_history(buffer, shutdown, HistorySetup::default())
     }
@@ -273,7 +262,7 @@ impl Room {
     /// Add a member under a unique name (`-2`, `-3`, ... on collision), then
     /// announce the join and the new count to everyone, the joiner included.
     /// A `legacy` member gets no history replay (a packet type it does not know).
-    pub fn join(self: &Arc<Self>, requested: &str, addr: SocketAddr, legacy: bool) -> Joined {
+    pub fn join(self: &Arc<Self>, requested: &str, addr: SocketAddr, legacy: bool) -> Membership {
         let mut reg = self.lock();
         let mut name = requested.to_string();
         let mut n = 2;
@@ -307,7 +296,7 @@ impl Room {
         let more_history = self.replay > 0 && history.len() >= self.replay;
         reg.pending.push(Presence::Joined(name.clone()));
         self.presence_changed(&mut reg);
-        Joined {
+        Membership {
             id,
             name,
             rx,
@@ -575,6 +564,7 @@ impl Room {
         self.published.load(Ordering::Relaxed)
     }
 
+    #[cfg(test)]
     pub fn count(&self) -> usize {
         self.lock().members.len()
     }

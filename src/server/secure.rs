@@ -1,11 +1,7 @@
-//! The server's half of secure mode: the room key, the `hello.auth` it offers,
-//! and the per-address throttle of failed proofs. The server relays chat
-//! payloads as they came; it only decrypts for its own console.
-
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! The server's half of secure mode: the room key and the `hello.auth` it
+//! offers. The server relays chat payloads as they came; it only decrypts
+//! for its own console. (Failed proofs are throttled per address in
+//! `limits::addresses`.)
 
 use crate::crypto::{self, CryptoError, KdfParams, RoomKey};
 use crate::protocol::AuthParams;
@@ -54,97 +50,27 @@ impl SecureRoom {
     }
 }
 
-/// Failed proofs per source address: after `max_failures` within a minute the
-/// address is refused for `block`. Bounded: at most `MAX_TRACKED` addresses.
-pub struct AuthThrottle {
-    max_failures: u32,
-    block: Duration,
-    state: Mutex<HashMap<IpAddr, Failures>>,
-}
-
-#[derive(Clone, Copy)]
-struct Failures {
-    count: u32,
-    window_start: Instant,
-    blocked_until: Option<Instant>,
-}
-
-const WINDOW: Duration = Duration::from_secs(60);
-const MAX_TRACKED: usize = 10_000;
-
-impl AuthThrottle {
-    pub fn new(max_failures: u32, block: Duration) -> AuthThrottle {
-        AuthThrottle {
-            max_failures: max_failures.max(1),
-            block,
-            state: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Failures>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// `Some(remaining)` while `ip` is refused.
-    pub fn blocked(&self, ip: IpAddr) -> Option<Duration> {
-        let now = Instant::now();
-        let until = self.lock().get(&ip)?.blocked_until?;
-        until.checked_duration_since(now).filter(|d| !d.is_zero())
-    }
-
-    /// Count a failure; true when this one started a block.
-    pub fn fail(&self, ip: IpAddr) -> bool {
-        let now = Instant::now();
-        let mut map = self.lock();
-        if map.len() >= MAX_TRACKED && !map.contains_key(&ip) {
-            map.retain(|_, f| {
-                now.duration_since(f.window_start) < WINDOW
-                    || f.blocked_until.is_some_and(|u| u > now)
-            });
-            if map.len() >= MAX_TRACKED {
-                // Still full of live entries: forget the oldest window.
-                if let Some(oldest) = map
-                    .iter()
-                    .min_by_key(|(_, f)| f.window_start)
-                    .map(|(k, _)| *k)
-                {
-                    map.remove(&oldest);
-                }
+impl SecureRoom {
+    /// Set up the room from its password: the salt kept with the history
+    /// (so the same password reads the stored messages after a restart; a
+    /// fresh one without history), then Argon2id on a blocking thread.
+    pub async fn start(
+        password: crate::secret::Password,
+        history: Option<&super::history::HistoryDb>,
+    ) -> Result<SecureRoom, CryptoError> {
+        let fresh = crypto::random_bytes::<16>();
+        let salt = match history.map(|db| db.salt_or(fresh)) {
+            Some(Ok(salt)) => salt,
+            Some(Err(e)) => {
+                tracing::warn!("history: cannot keep the room salt ({e}); stored messages will not be readable after a restart");
+                fresh
             }
-        }
-        let f = map.entry(ip).or_insert(Failures {
-            count: 0,
-            window_start: now,
-            blocked_until: None,
-        });
-        if now.duration_since(f.window_start) >= WINDOW {
-            f.count = 0;
-            f.window_start = now;
-        }
-        f.count += 1;
-        if f.count >= self.max_failures {
-            f.blocked_until = Some(now + self.block);
-            f.count = 0;
-            f.window_start = now;
-            return true;
-        }
-        false
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failures_block_one_address_and_not_another() {
-        let t = AuthThrottle::new(3, Duration::from_secs(60));
-        let a: IpAddr = "127.0.0.1".parse().unwrap();
-        let b: IpAddr = "127.0.0.2".parse().unwrap();
-        assert!(!t.fail(a) && !t.fail(a));
-        assert!(t.blocked(a).is_none());
-        assert!(t.fail(a));
-        assert!(t.blocked(a).is_some());
-        assert!(t.blocked(b).is_none());
+            None => fresh,
+        };
+        tokio::task::spawn_blocking(move || {
+            SecureRoom::with_salt(password.as_bytes(), salt, KdfParams::default())
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     }
 }

@@ -17,7 +17,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsAcceptor;
 
-use super::limits::{AddrRefusal, Counters};
+use super::limits::addresses::AddrRefusal;
+use super::limits::Limit;
 use super::session::{timeout_packet, Bound, Session};
 use super::Ctx;
 use crate::protocol::{codes, Packet};
@@ -52,17 +53,17 @@ pub(super) async fn handle(
 /// Too many connections from one address: say so (in plaintext, when the
 /// server is plaintext) and close.
 async fn refuse_address(mut stream: TcpStream, peer: SocketAddr, ctx: &Ctx, refusal: AddrRefusal) {
-    let (msg, counter) = match refusal {
+    let (msg, limit) = match refusal {
         AddrRefusal::TooMany(n) => (
             format!("too many connections from your address (limits.max_clients_per_address = {n})"),
-            &ctx.counters.per_address,
+            Limit::MaxClientsPerAddress,
         ),
         AddrRefusal::TooFast(n) => (
             format!("too many new connections from your address (limits.new_connections_per_minute = {n}): wait a minute"),
-            &ctx.counters.connection_rate,
+            Limit::NewConnectionsPerMinute,
         ),
     };
-    Counters::bump(counter);
+    ctx.counters.bump(limit);
     tracing::warn!(%peer, "refused: {msg}");
     if !ctx.is_tls() {
         let _ = stream
@@ -98,6 +99,7 @@ async fn plain(
         }
         Ok(Ok(0)) | Ok(Err(_)) => None,
         Err(_) => {
+            ctx.counters.bump(Limit::HandshakeTimeout);
             let _ = stream.write_all(&timeout_packet().to_line()).await;
             tracing::info!(%peer, "no auth within the handshake deadline: closing");
             None
@@ -131,6 +133,7 @@ async fn over_tls(
         Ok(Ok(1)) => {}
         Ok(_) => return None,
         Err(_) => {
+            ctx.counters.bump(Limit::HandshakeTimeout);
             tracing::info!(%peer, "no TLS handshake within the deadline: closing");
             return None;
         }
@@ -156,6 +159,7 @@ async fn over_tls(
             None
         }
         Err(_) => {
+            ctx.counters.bump(Limit::HandshakeTimeout);
             tracing::info!(%peer, "TLS handshake did not finish within the deadline: closing");
             None
         }

@@ -22,17 +22,14 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-use super::secure::SharedKey;
-use super::{send, ClientError, Connection};
+use super::{ClientError, Connection};
 use crate::names::{sanitize, validate_name};
-use crate::protocol::{self, codes, Bye, Chat, Dm, FetchHistory, HelloLimits, Nick, Packet, Users};
+use crate::protocol::{self, codes, FetchHistory, HelloLimits, Nick, Packet, Users};
 use commands::Action;
 use outbox::{Item, Outbox, Tally, MAX_QUEUED};
-pub use render::{open_chat, render, render_json, View};
+pub use render::{render, render_json, View};
 
 /// What the user did.
 #[derive(Debug)]
@@ -163,7 +160,6 @@ impl Client {
 struct Session<'a> {
     conn: Connection,
     c: &'a mut Client,
-    key: Option<SharedKey>,
     /// Our current name (renames change it).
     me: String,
     /// The server's limits (`hello.limits`), when it said them.
@@ -180,19 +176,13 @@ struct Session<'a> {
 
 /// Run the chat until the user leaves or the connection ends. `me` is the
 /// name the server gave.
-pub async fn run(
-    c: &mut Client,
-    conn: Connection,
-    key: Option<SharedKey>,
-    me: String,
-) -> Result<Ending, ClientError> {
-    let tcpplay = conn.hello.proto.is_some();
+pub async fn run(c: &mut Client, conn: Connection, me: String) -> Result<Ending, ClientError> {
+    let tcpplay = conn.is_tcpplay();
     let limits = conn.hello.limits;
     c.outbox.pace_for(limits.as_ref());
     let mut s = Session {
         conn,
         c,
-        key,
         me,
         limits,
         oldest: None,
@@ -220,9 +210,8 @@ pub async fn run(
         let due = s.c.outbox.due();
         let reading = !s.c.input_done && s.c.outbox.queued() < MAX_QUEUED;
         tokio::select! {
-            line = s.conn.reader.next() => {
-                let Some(Ok(line)) = line else { return Ok(Ending::Lost) };
-                let Ok(packet) = protocol::parse(&line) else { continue };
+            packet = s.conn.next() => {
+                let Ok(Some(packet)) = packet else { return Ok(Ending::Lost) };
                 if let Some(end) = s.received(packet).await? {
                     return Ok(end);
                 }
@@ -328,43 +317,14 @@ impl Session<'_> {
         })
     }
 
-    /// Seal for a secure room, or plaintext.
-    fn body(&self, kind: &str, text: String) -> (bool, Option<String>, Option<String>) {
-        match &self.key {
-            Some(k) => (true, None, Some(k.seal(kind, &text))),
-            None => (false, Some(text), None),
-        }
-    }
-
     /// Send the next queued line, if the pace allows it now.
     async fn send_next(&mut self) -> Result<(), ClientError> {
         let Some((seq, item)) = self.c.outbox.pop() else {
             return Ok(());
         };
-        let seq_field = self.tcpplay.then_some(seq);
         let packet = match &item.action {
-            Action::Say { text, action } => {
-                let (encrypted, text, payload) = self.body("chat", text.clone());
-                Packet::Chat(Chat {
-                    encrypted,
-                    text,
-                    payload,
-                    action: *action,
-                    seq: seq_field,
-                    ..Default::default()
-                })
-            }
-            Action::Direct { to, text } => {
-                let (encrypted, text, payload) = self.body("dm", text.clone());
-                Packet::Dm(Dm {
-                    encrypted,
-                    to: to.clone(),
-                    text,
-                    payload,
-                    seq: seq_field,
-                    ..Default::default()
-                })
-            }
+            Action::Say { text, action } => self.conn.chat(text, *action, Some(seq)),
+            Action::Direct { to, text } => self.conn.dm(to, text, Some(seq)),
             Action::Nick(name) => Packet::Nick(Nick { name: name.clone() }),
             Action::Users => Packet::Users(Users::default()),
             Action::History(n) => Packet::FetchHistory(FetchHistory {
@@ -384,16 +344,11 @@ impl Session<'_> {
                 return Ok(self.c.not_sent(&item.label(), &why)?);
             }
         }
-        self.conn.writer.write_all(&line).await?;
-        self.conn.writer.flush().await?;
-        Ok(())
+        Ok(self.conn.conn.write_bytes(&line).await?)
     }
 
     /// Handle a packet from the server; `Some` when the session is over.
-    async fn received(&mut self, mut packet: Packet) -> Result<Option<Ending>, ClientError> {
-        if let Some(k) = &self.key {
-            render::open_packet(&mut packet, k);
-        }
+    async fn received(&mut self, packet: Packet) -> Result<Option<Ending>, ClientError> {
         match &packet {
             Packet::Chat(c) | Packet::History(c) => {
                 if let Some(id) = c.id {
@@ -432,7 +387,7 @@ impl Session<'_> {
                 reason: b.reason,
             })),
             // The server asks whether we are alive (serve --timeout).
-            Packet::Ping(p) => match send(&mut self.conn.writer, &Packet::Pong(p)).await {
+            Packet::Ping(p) => match self.conn.send(&Packet::Pong(p)).await {
                 Ok(()) => Ok(None),
                 Err(_) => Ok(Some(Ending::Lost)),
             },
@@ -499,20 +454,11 @@ impl Session<'_> {
     /// reads everything we sent, then show what it still sends until it
     /// closes (bounded in time). Lines still unconfirmed then are counted.
     async fn leave(mut self, reason: Option<String>) -> Result<Ending, ClientError> {
-        if self.tcpplay {
-            let bye = Packet::Bye(Bye {
-                reason: reason.unwrap_or_default(),
-                code: None,
-            });
-            let _ = send(&mut self.conn.writer, &bye).await;
-        }
-        let _ = self.conn.writer.shutdown().await;
+        self.conn.leave(reason).await;
         let drain = async {
-            while let Some(Ok(line)) = self.conn.reader.next().await {
-                if let Ok(p) = protocol::parse(&line) {
-                    if !matches!(p, Packet::Bye(_)) {
-                        self.received(p).await?;
-                    }
+            while let Ok(Some(p)) = self.conn.next().await {
+                if !matches!(p, Packet::Bye(_)) {
+                    self.received(p).await?;
                 }
             }
             Ok::<(), ClientError>(())

@@ -4,9 +4,8 @@
 
 use console::{Color, Style};
 
-use crate::crypto::RoomKey;
 use crate::names::{name_key, sanitize};
-use crate::protocol::{self, Chat, Packet};
+use crate::protocol::{self, Packet};
 
 /// How received events are shown.
 #[derive(Debug, Clone, Copy, Default)]
@@ -17,42 +16,6 @@ pub struct View {
     pub timestamps: bool,
     /// ANSI colours (only on a terminal, never with `NO_COLOR`).
     pub color: bool,
-}
-
-/// Decrypt a chat payload in place. What does not open is marked, never shown
-/// as text: `text` stays empty and `encrypted` true.
-pub fn open_chat(c: &mut Chat, key: &RoomKey) {
-    open_payload("chat", &mut c.text, &mut c.payload, &mut c.encrypted, key);
-}
-
-fn open_payload(
-    kind: &str,
-    text: &mut Option<String>,
-    payload: &mut Option<String>,
-    encrypted: &mut bool,
-    key: &RoomKey,
-) {
-    if let Some(p) = payload.take() {
-        match key.open(kind, &p) {
-            Ok(t) => {
-                *text = Some(t);
-                *encrypted = false;
-            }
-            Err(_) => {
-                *text = None;
-                *encrypted = true;
-            }
-        }
-    }
-}
-
-/// Decrypt whatever this packet carries sealed.
-pub(super) fn open_packet(packet: &mut Packet, key: &RoomKey) {
-    match packet {
-        Packet::Chat(c) | Packet::History(c) => open_chat(c, key),
-        Packet::Dm(d) => open_payload("dm", &mut d.text, &mut d.payload, &mut d.encrypted, key),
-        _ => {}
-    }
 }
 
 const UNDECRYPTABLE: &str = "[undecryptable message: wrong password or altered in transit]";
@@ -277,7 +240,7 @@ fn needs_json_escape(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Dm;
+    use crate::protocol::{Chat, Dm};
 
     #[test]
     fn rendering_marks_history_dms_actions_and_colours_only_when_asked() {

@@ -4,10 +4,26 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::session::{End, Session};
+use super::{End, Session};
 use crate::crypto;
 use crate::names::validate_name;
 use crate::protocol::{codes, Auth, AuthResult, Packet};
+use crate::server::limits::Limit;
+
+/// Secure mode: this connection's challenge and its TLS channel binding.
+pub(in crate::server) struct Bound {
+    pub challenge: [u8; 32],
+    pub binding: [u8; 32],
+}
+
+impl Bound {
+    pub(in crate::server) fn new<IO>(tls: &tokio_rustls::server::TlsStream<IO>) -> Bound {
+        Bound {
+            challenge: crypto::random_bytes::<32>(),
+            binding: crate::tls::channel_binding(tls.get_ref().1),
+        }
+    }
+}
 
 /// Name attempts before an unauthenticated connection is closed.
 const MAX_AUTH_ATTEMPTS: u32 = 3;
@@ -22,6 +38,18 @@ fn refusal(code: &str, reason: impl Into<String>) -> Packet {
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
+    /// The server's proof for `auth_result`, in a secure room.
+    pub(super) fn server_proof(&self, name: &str) -> Option<String> {
+        match (&self.ctx.secure, &self.bound) {
+            (Some(room), Some(b)) => Some(crypto::b64(&room.key.server_proof(
+                &b.challenge,
+                &b.binding,
+                name,
+            ))),
+            _ => None,
+        }
+    }
+
     /// Read packets until a valid `auth`; answer everything else.
     /// The name, and whether the client is a legacy one (no `auth.proto`).
     pub(super) async fn authenticate(&mut self) -> Result<(String, bool), End> {
@@ -102,6 +130,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         if ok {
             return Ok(());
         }
+        self.count(Limit::AuthFailures);
         let started_block = self.ctx.throttle.fail(ip);
         tracing::warn!(
             peer = %self.peer,

@@ -1,0 +1,246 @@
+//! `tcpplay join`, wired: settings and prompts → a plan; connect (trust on
+//! first use), authenticate, run the chat; reconnect when asked; the exit
+//! code says whether every line was sent.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use tokio::sync::mpsc;
+
+use crate::cli::JoinArgs;
+use crate::client::ui::{self, Ending, StdoutOutput};
+use crate::client::{self, known_hosts, ConnectOptions};
+use crate::config::{self, secs, usage, Loaded};
+use crate::hostport::HostPort;
+use crate::names::{sanitize, validate_name};
+use crate::protocol::codes;
+use crate::tls::{TlsMode, Trust};
+use crate::{prompt, secret};
+
+/// The join settings after prompts, ready to connect.
+struct JoinPlan {
+    connect: ConnectOptions,
+    name: String,
+}
+
+fn plan_join(loaded: &Loaded, no_input: bool) -> Result<JoinPlan> {
+    let mut j = loaded.settings.join.clone();
+    let interactive = prompt::can_prompt(no_input);
+    // Where to connect is asked only when nothing said it: given a host (or
+    // a port), the other one's default is the answer, as for any flag.
+    let said = !loaded.is_default("join.host") || !loaded.is_default("join.port");
+    if interactive && !said {
+        j.host = prompt::host(&j.host)?;
+        j.port = prompt::port(j.port)?;
+    }
+    if j.port == 0 {
+        return Err(usage(format!(
+            "port 0 from {}: a server port is 1-65535",
+            loaded.source_of("join.port")
+        )));
+    }
+    let name = match &j.name {
+        Some(n) => validate_name(n).map_err(|e| {
+            usage(format!("name '{}' from {}: {e}", sanitize(n), loaded.source_of("join.name")))
+        })?,
+        None if interactive => prompt::name()?,
+        None => {
+            return Err(usage(
+                "no name given: pass --name NAME, or set TCPPLAY_JOIN__NAME or name in the [join] section of the config file",
+            ))
+        }
+    };
+    let trust = if j.tls_insecure {
+        Trust::Insecure
+    } else if let Some(c) = &j.cert {
+        Trust::File(c.clone())
+    } else {
+        Trust::PublicRoots
+    };
+    // Asking for a certificate policy is asking for TLS: never fall back then.
+    let tls = match j.tls {
+        TlsMode::Auto if j.cert.is_some() || j.tls_insecure => TlsMode::On,
+        m => m,
+    };
+    let connect = ConnectOptions {
+        target: HostPort::new(&j.host, j.port),
+        timeout: secs(j.timeout),
+        tls,
+        trust,
+        client_auth: j.client_cert.clone().zip(j.client_key.clone()),
+        show_wire: false,
+        progress: None,
+    };
+    // The files to trust and present must be usable before we connect.
+    if let Err(e) = connect.tls_config(&connect.trust) {
+        return Err(usage(format!("{e:#}")));
+    }
+    Ok(JoinPlan { connect, name })
+}
+
+pub async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) -> Result<u8> {
+    let loaded = config::load(config_file.as_deref(), args.flags())?;
+    let mut plan = plan_join(&loaded, no_input)?;
+    plan.connect.show_wire = args.show_wire;
+    if matches!(plan.connect.trust, Trust::Insecure) {
+        eprintln!("WARNING: --tls-insecure: the server's certificate is NOT verified; anyone on the path can impersonate it. Use only for local tests.");
+    }
+    let (conn, joined) = open(&plan, &loaded, &args, no_input).await?;
+    let json = args.json;
+    let (tx, rx) = mpsc::channel(64);
+    let terminal = !json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let view = ui::View {
+        json,
+        timestamps: loaded.settings.join.timestamps,
+        color: !json
+            && std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    let names: ui::Names = Default::default();
+    let _guard = terminal.then(crate::terminal::TermGuard::save);
+    let editor = terminal
+        .then(|| ui::terminal::start(tx.clone(), "> ".into(), names.clone()))
+        .flatten();
+    let piped = editor.is_none() && !std::io::stdin().is_terminal();
+    let read_stdin = editor.is_none();
+    let mut client = match editor {
+        Some(out) => ui::Client::new(rx, out, view, false),
+        None => ui::Client::new(rx, Box::new(StdoutOutput), view, piped),
+    };
+    client.names = names;
+    if read_stdin {
+        ui::input::spawn_stdin_lines(tx, client.tally.clone());
+    }
+    let (mut conn, mut me) = (conn, joined.name);
+    loop {
+        let lost = match ui::run(&mut client, conn, me).await? {
+            Ending::Left => break,
+            Ending::Bye { code, reason } => {
+                eprintln!("disconnected by the server: {}", sanitize(&reason));
+                let comes_back = matches!(
+                    code.as_deref(),
+                    Some(codes::SHUTDOWN | codes::TOO_SLOW | codes::IDLE)
+                );
+                if !(args.reconnect && comes_back) {
+                    return Ok(give_up(&mut client));
+                }
+                "the server said goodbye"
+            }
+            Ending::Lost => "the connection to the server was lost",
+        };
+        if !args.reconnect {
+            eprintln!("{lost} (the server stopped or the network failed); --reconnect retries");
+            return Ok(give_up(&mut client));
+        }
+        eprintln!("{lost}; reconnecting (Ctrl-C to give up)");
+        match reconnect(&plan, &loaded, &args, no_input, &mut client).await {
+            Some(again) => (conn, me) = again,
+            None => return Ok(give_up(&mut client)),
+        }
+    }
+    let failed = client.tally.failed();
+    if failed > 0 {
+        eprintln!("tcpplay: {failed} line(s) could not be sent (each is named above)");
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+/// The session ended without the user leaving: what was still to send is
+/// not sent, and said; the exit code is 1.
+fn give_up(client: &mut ui::Client) -> u8 {
+    let left = client.outbox.abandon();
+    if left > 0 {
+        client.tally.unsent(left);
+        eprintln!("tcpplay: {left} line(s) were not sent (or not confirmed by the server)");
+    }
+    1
+}
+
+/// Connect, say how, and authenticate.
+async fn open(
+    plan: &JoinPlan,
+    loaded: &Loaded,
+    args: &JoinArgs,
+    no_input: bool,
+) -> Result<(client::Connection, client::Joined)> {
+    let mut conn =
+        known_hosts::connect_with_pins(&plan.connect, prompt::can_prompt(no_input)).await?;
+    let t = &conn.transport;
+    let security = match &t.tls {
+        Some(info) => format!(
+            "{}, certificate SHA-256 {}",
+            info.version,
+            info.fingerprint.as_deref().unwrap_or("?")
+        ),
+        None => "NOT ENCRYPTED".to_string(),
+    };
+    if t.fell_back {
+        eprintln!(
+            "warning: {} does not speak TLS, so this connection is NOT ENCRYPTED: anyone on the network can read it (use --tls to refuse plaintext)",
+            t.addr
+        );
+    }
+    let password = || {
+        let sources = secret::Sources {
+            flag: args.password.clone(),
+            file_key: "join.password_file",
+            confirm: false,
+            can_prompt: prompt::can_prompt(no_input),
+        };
+        secret::room_password(
+            loaded,
+            loaded.settings.join.password_file.as_deref(),
+            sources,
+        )
+    };
+    let joined =
+        client::authenticate(&mut conn, &plan.name, plan.connect.timeout, password).await?;
+    let room = if conn.key.is_some() {
+        ", secure room: proofs verified both ways"
+    } else {
+        ""
+    };
+    eprintln!("Authenticated as {}", sanitize(&joined.name));
+    eprintln!("Connected to {} ({security}{room})", conn.transport.addr);
+    Ok((conn, joined))
+}
+
+/// Try again with exponential back-off (0.5 s doubling to 30 s) until it
+/// works, or (`None`) the user gives up with Ctrl-C. Lines typed meanwhile
+/// wait in the client's queue.
+async fn reconnect(
+    plan: &JoinPlan,
+    loaded: &Loaded,
+    args: &JoinArgs,
+    no_input: bool,
+    client: &mut ui::Client,
+) -> Option<(client::Connection, String)> {
+    let mut wait = std::time::Duration::from_millis(500);
+    loop {
+        let pause = tokio::time::sleep(wait);
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                _ = &mut pause => break,
+                gave_up = client.wait_input(), if !client.input_done => if gave_up {
+                    return None;
+                },
+            }
+        }
+        match open(plan, loaded, args, no_input).await {
+            Ok((conn, joined)) => {
+                eprintln!("reconnected");
+                return Some((conn, joined.name));
+            }
+            Err(e) => {
+                wait = (wait * 2).min(std::time::Duration::from_secs(30));
+                eprintln!(
+                    "reconnect failed: {e:#}; next try in {:.1} s",
+                    wait.as_secs_f64()
+                );
+            }
+        }
+    }
+}

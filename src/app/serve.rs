@@ -1,0 +1,249 @@
+//! `tcpplay serve`, wired: settings → certificate, listener, history, the
+//! secure room, the console; then run until a signal or `/quit`, reloading
+//! on SIGHUP or `/reload`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Result;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::ServeArgs;
+use crate::config::{self, secs, usage, Loaded};
+use crate::hostport;
+use crate::server::{self, HistorySetup, SecureRoom, Server, ServerHandle, ServerOptions};
+use crate::{check, output, prompt, secret, tls};
+
+pub async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs) -> Result<u8> {
+    let loaded = config::load(config_file.as_deref(), args.flags())?;
+    let s = loaded.settings.serve.clone();
+    let tls = server_tls(&loaded)?;
+    if s.secure && tls.is_none() {
+        return Err(usage(
+            "secure mode runs over TLS only: make a certificate with `tcpplay gen-cert`, \
+             then serve --secure --cert cert.pem --key key.pem",
+        ));
+    }
+    for warning in check::serve_warnings(&loaded) {
+        tracing::warn!("{warning}");
+    }
+    let motd = read_motd(&loaded)?;
+    let listener = bind(&s.bind, s.port).await?;
+    let addr = listener.local_addr()?;
+    let db = server::open_history(&loaded.settings.history, s.secure, addr).map_err(|e| {
+        usage(format!(
+            "history {e}: give this server its own with --history PATH (or --no-history)"
+        ))
+    })?;
+    let secure = if s.secure {
+        let password = secret::room_password(
+            &loaded,
+            s.password_file.as_deref(),
+            secret::Sources {
+                flag: args.password.clone(),
+                file_key: "serve.password_file",
+                confirm: true,
+                can_prompt: prompt::can_prompt(no_input),
+            },
+        )?;
+        Some(Arc::new(SecureRoom::start(password, db.as_ref()).await?))
+    } else {
+        if args.password.is_some() || s.password_file.is_some() {
+            tracing::warn!(
+                "a password was given but the room is not secure (--secure): it is not used"
+            );
+        }
+        None
+    };
+    let mode = match (&tls, &secure) {
+        (_, Some(_)) => "tls, secure",
+        (Some(_), None) => "tls",
+        _ => "plaintext",
+    };
+    let opts = ServerOptions {
+        tls,
+        limits: loaded.settings.limits.clone(),
+        idle_timeout: secs(s.timeout),
+        secure,
+        history: HistorySetup::start(db, &loaded.settings.history),
+        motd,
+    };
+    let shutdown = CancellationToken::new();
+    let server = Server::new(listener, opts, shutdown.clone());
+    server::spawn_console_printer(&server.handle(), s.quiet);
+    // Signals are caught from before the readiness line on (by default SIGINT,
+    // SIGTERM and SIGHUP end the process at once, without goodbyes).
+    let stop = stop_on_signal(shutdown);
+    #[cfg(unix)]
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    output::out(format!("listening on {addr} ({mode}; Ctrl-C to stop)"));
+    // The console's line editor may still be in `readline` when we return.
+    let _term = std::io::stdin()
+        .is_terminal()
+        .then(crate::terminal::TermGuard::save);
+    server::spawn_console_input(server.handle());
+    tokio::spawn(stop);
+    tokio::spawn(reload_on_request(
+        server.handle(),
+        config_file,
+        args,
+        loaded,
+        #[cfg(unix)]
+        hup,
+    ));
+    server.run().await;
+    output::clear_printer();
+    output::out("server stopped");
+    Ok(0)
+}
+
+/// Listen on `bind:port`, or say why not and what to do.
+async fn bind(bind: &str, port: u16) -> Result<TcpListener> {
+    let host = match hostport::bare(bind) {
+        "" => "0.0.0.0",
+        h => h,
+    };
+    TcpListener::bind((host, port)).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => "another program (or tcpplay) already uses it: pick another --port, or --port 0 for a free one",
+            std::io::ErrorKind::PermissionDenied => "ports below 1024 need privileges: pick a port from 1024 up",
+            std::io::ErrorKind::AddrNotAvailable => "that address is not on this machine: use 0.0.0.0, ::, or one of its addresses",
+            _ => "check --bind and --port",
+        };
+        anyhow::anyhow!("cannot listen on {}: {e} ({hint})", hostport::HostPort::new(host, port))
+    })
+}
+
+/// The message of the day: `serve.motd`, else the first 2000 characters of
+/// `serve.motd_file`.
+fn read_motd(loaded: &Loaded) -> Result<Option<String>> {
+    let s = &loaded.settings.serve;
+    if let Some(m) = s.motd.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+        return Ok(Some(m.to_string()));
+    }
+    let Some(path) = &s.motd_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        usage(format!(
+            "cannot read the message of the day from {} (serve.motd_file, from {}): {e}",
+            path.display(),
+            loaded.source_of("serve.motd_file")
+        ))
+    })?;
+    let text: String = text.trim().chars().take(2000).collect();
+    Ok((!text.is_empty()).then_some(text))
+}
+
+/// TLS for `serve`: on with `--tls`, or when both a certificate and key are
+/// set. A file that cannot serve is a configuration error (exit 2).
+fn server_tls(loaded: &Loaded) -> Result<Option<Arc<rustls::ServerConfig>>> {
+    let s = &loaded.settings.serve;
+    match (&s.cert, &s.key) {
+        (Some(cert), Some(key)) => tls::server_config_mtls(cert, key, s.client_ca.as_deref())
+            .map(Some)
+            .map_err(|e| {
+                usage(format!(
+                    "{e:#} (serve.cert from {}, serve.key from {})",
+                    loaded.source_of("serve.cert"),
+                    loaded.source_of("serve.key")
+                ))
+            }),
+        (None, None) if !s.tls => Ok(None),
+        (cert, _) => {
+            let missing = if cert.is_none() { "--cert" } else { "--key" };
+            Err(usage(format!(
+                "TLS needs both --cert and --key ({missing} is missing): make a pair with `tcpplay gen-cert`, \
+                 then serve with --tls --cert cert.pem --key key.pem"
+            )))
+        }
+    }
+}
+
+/// SIGHUP or the console's `/reload`: re-read the settings and apply what
+/// can change live; log what changed and what needs a restart.
+async fn reload_on_request(
+    server: ServerHandle,
+    config_file: Option<PathBuf>,
+    args: ServeArgs,
+    mut current: Loaded,
+    #[cfg(unix)] mut hup: Option<tokio::signal::unix::Signal>,
+) {
+    loop {
+        #[cfg(unix)]
+        let hangup = next_signal(&mut hup);
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<()>();
+        tokio::select! {
+            _ = hangup => tracing::info!("SIGHUP: reloading settings"),
+            _ = server.reload_requested() => tracing::info!("reloading settings"),
+        }
+        let reread = config::load(config_file.as_deref(), args.flags())
+            .map_err(anyhow::Error::from)
+            .and_then(|loaded| {
+                let motd = read_motd(&loaded)?;
+                let tls = server_tls(&loaded)?;
+                Ok((loaded, motd, tls))
+            });
+        let (loaded, motd, tls) = match reread {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("reload failed, the current settings stay: {e:#}");
+                continue;
+            }
+        };
+        let report = server.reload(
+            &current.settings,
+            server::Reload {
+                settings: loaded.settings.clone(),
+                motd,
+                tls,
+            },
+        );
+        if report.is_empty() {
+            tracing::info!("reloaded: nothing changed");
+        }
+        for line in report {
+            tracing::info!("reloaded: {line}");
+        }
+        current = loaded;
+    }
+}
+
+/// Ctrl-C or SIGTERM: start the graceful shutdown. The handlers are installed
+/// when this is called (before the readiness line, so that an early signal is
+/// never the default "terminate at once"); the returned future waits.
+fn stop_on_signal(shutdown: CancellationToken) -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let (mut int, mut term) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = next_signal(&mut int) => {}
+            _ = next_signal(&mut term) => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: telling clients goodbye");
+        shutdown.cancel();
+    }
+}
+
+/// The next delivery of a signal (never, when it could not be installed).
+#[cfg(unix)]
+async fn next_signal(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}

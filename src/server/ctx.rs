@@ -1,0 +1,85 @@
+//! What every session shares: the room, the settings that a reload can swap
+//! (limits, certificate, message of the day), the per-address limits, the
+//! counters, and the shutdown token; and the `hello` each connection gets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use tokio::sync::Notify;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use super::limits::addresses::{Addresses, AuthThrottle};
+use super::limits::Counters;
+use super::room::Room;
+use super::secure::SecureRoom;
+use crate::config::{secs, Limits};
+use crate::protocol::{self, Hello, HelloLimits, Packet};
+
+pub(crate) struct Ctx {
+    pub(super) room: Arc<Room>,
+    /// Swapped by a reload: new connections use the new certificate.
+    pub(super) tls: ArcSwapOption<rustls::ServerConfig>,
+    /// Swapped by a reload; read where used.
+    pub(super) limits: ArcSwap<Limits>,
+    pub(super) motd: ArcSwapOption<String>,
+    /// Rung by the console's `/reload` (SIGHUP is caught by the binary).
+    pub(super) reload: Notify,
+    pub(super) idle_timeout: Option<Duration>,
+    pub(super) secure: Option<Arc<SecureRoom>>,
+    /// Failed secure-room logins per source address.
+    pub(super) throttle: AuthThrottle,
+    /// Open and recent connections per source address.
+    pub(super) addresses: Arc<Addresses>,
+    /// Every limit that fired (summed at shutdown).
+    pub(super) counters: Counters,
+    /// Cancelled once at shutdown: sessions say `bye` and close.
+    pub(super) shutdown: CancellationToken,
+}
+
+impl Ctx {
+    pub(crate) fn limits(&self) -> arc_swap::Guard<Arc<Limits>> {
+        self.limits.load()
+    }
+
+    pub(super) fn handshake_timeout(&self) -> Duration {
+        secs(self.limits().handshake_timeout).unwrap_or(Duration::from_secs(3600))
+    }
+
+    pub(super) fn write_timeout(&self) -> Duration {
+        secs(self.limits().write_timeout).unwrap_or(Duration::from_secs(3600))
+    }
+
+    /// The acceptor for a new connection (`None`: a plaintext server).
+    pub(super) fn tls(&self) -> Option<TlsAcceptor> {
+        self.tls.load_full().map(TlsAcceptor::from)
+    }
+
+    pub(super) fn is_tls(&self) -> bool {
+        self.tls.load().is_some()
+    }
+
+    /// The first packet of every connection: who we are, the secure room's
+    /// parameters (with this connection's `challenge`), and the limits a
+    /// client paces itself by.
+    pub(super) fn hello(&self, challenge: Option<&[u8; 32]>) -> Packet {
+        let auth = match (&self.secure, challenge) {
+            (Some(room), Some(c)) => Some(room.offer(c)),
+            _ => None,
+        };
+        let l = self.limits();
+        Packet::Hello(Hello {
+            secure: self.secure.is_some(),
+            proto: Some(protocol::PROTO_VERSION),
+            server: Some(protocol::SERVER_SOFTWARE.into()),
+            auth,
+            limits: Some(HelloLimits {
+                messages_per_second: l.messages_per_second,
+                message_burst: l.message_burst,
+                max_text_chars: l.max_text_chars,
+                max_frame_bytes: l.max_frame_bytes,
+            }),
+        })
+    }
+}

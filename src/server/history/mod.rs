@@ -1,0 +1,392 @@
+//! Chat history in SQLite: opened once at start (its newest messages seed the
+//! room's replay ring, its salt keeps a secure room readable after a
+//! restart), then owned by one writer thread fed through a bounded queue.
+//!
+//! The room never waits for the disk: a full queue drops the record (counted
+//! and logged), a failed write is logged and chat goes on. In a secure room
+//! only the ciphertext the server relayed is stored (names and times are
+//! metadata and stay readable).
+
+//!
+//! - here: finding, locking and opening this server's database; what it
+//!   seeds the room with ([`HistorySetup`])
+//! - [`writer`]: the writer thread, its queue, and the SQL
+
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension};
+
+pub use writer::HistoryStore;
+
+use crate::config::{secs, HistorySettings};
+use crate::protocol::Chat;
+
+/// How much history to keep.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// 0 = no count limit.
+    pub max_messages: u64,
+    pub max_age: Option<Duration>,
+    pub store_direct: bool,
+}
+
+/// The database, before its writer thread starts.
+pub struct HistoryDb {
+    conn: Connection,
+    path: PathBuf,
+    /// Secure rooms store payloads, plaintext rooms text: each sees only its own.
+    secure: bool,
+    /// Held while the server runs: no second server writes this file.
+    _lock: std::fs::File,
+}
+
+/// The database could not be opened or read: its path and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct HistoryError {
+    path: String,
+    reason: String,
+    /// Another running server holds this file, or its folder is missing:
+    /// the settings must change (the others are worth a warning).
+    pub fatal: bool,
+}
+
+impl HistoryError {
+    fn new(path: &Path, reason: impl std::fmt::Display) -> HistoryError {
+        HistoryError {
+            path: path.display().to_string(),
+            reason: reason.to_string(),
+            fatal: false,
+        }
+    }
+}
+
+/// What the room keeps of its past, and where it stores it.
+#[derive(Default)]
+pub struct HistorySetup {
+    pub store: Option<HistoryStore>,
+    /// Newest stored messages, oldest first (seeds the replay ring).
+    pub recent: Vec<Chat>,
+    /// Highest chat id ever stored: ids go on from here.
+    pub last_id: u64,
+    /// Messages replayed to each new member.
+    pub replay: usize,
+}
+
+/// Open the history of the server listening on `addr` as the settings say
+/// (`None`: history is off, or there is no data directory). A database in
+/// use by another server, or a `--history` whose folder does not exist, is a
+/// [`HistoryError::fatal`] error; any other failure is a warning, and the
+/// server goes on without history.
+pub fn open_for(
+    h: &HistorySettings,
+    secure: bool,
+    addr: std::net::SocketAddr,
+) -> Result<Option<HistoryDb>, HistoryError> {
+    if !h.enabled {
+        return Ok(None);
+    }
+    let path = match &h.path {
+        Some(p) => {
+            let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+            if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+                return Err(HistoryError {
+                    fatal: true,
+                    ..HistoryError::new(
+                        p,
+                        format!("its folder {} does not exist; create it, or pick another --history PATH", dir.display()),
+                    )
+                });
+            }
+            p.clone()
+        }
+        None => {
+            let Some(p) = HistorySettings::default_path(addr) else {
+                tracing::warn!("history: no data directory on this system; pass --history PATH (or --no-history). Chat goes on without history");
+                return Ok(None);
+            };
+            if let Some(dir) = p.parent() {
+                if let Err(e) = crate::files::private_dir(dir) {
+                    tracing::warn!("history: cannot create {} ({e}); chat goes on WITHOUT history (pass --history PATH, or --no-history)", dir.display());
+                    return Ok(None);
+                }
+            }
+            p
+        }
+    };
+    match HistoryDb::open(&path, secure) {
+        Ok(db) => Ok(Some(db)),
+        Err(e) if e.fatal => Err(e),
+        Err(e) => {
+            tracing::warn!("history: cannot open {e}; chat goes on WITHOUT history (fix the path, pass --history PATH, or --no-history)");
+            Ok(None)
+        }
+    }
+}
+
+impl HistorySetup {
+    /// Seed the room from the database and start its writer (no database:
+    /// no history at all).
+    pub fn start(db: Option<HistoryDb>, h: &HistorySettings) -> HistorySetup {
+        let Some(db) = db else {
+            return HistorySetup::default();
+        };
+        let (recent, last_id) = match db.recent(h.replay) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("history: cannot read {e}; chat goes on WITHOUT history");
+                return HistorySetup::default();
+            }
+        };
+        tracing::info!(path = %db.path().display(), "history kept ({} recent messages)", recent.len());
+        let store = db.spawn(Retention {
+            max_messages: h.max_messages,
+            max_age: secs(h.max_age_days * 86_400.0),
+            store_direct: h.store_direct_messages,
+        });
+        HistorySetup {
+            store: Some(store),
+            recent,
+            last_id,
+            replay: h.replay,
+        }
+    }
+}
+
+/// Take the file's lock (`PATH.lock`, holding the owner's pid), or say who
+/// has it. Two servers must never write one history.
+fn lock(path: &Path) -> Result<std::fs::File, HistoryError> {
+    use std::io::{Read, Seek, Write};
+    let lock_path = path.with_extension("sqlite3.lock");
+    let mut file = private_file(&lock_path).map_err(|e| {
+        HistoryError::new(path, format!("cannot create {}: {e}", lock_path.display()))
+    })?;
+    if !try_lock(&file) {
+        let mut pid = String::new();
+        let _ = file.read_to_string(&mut pid);
+        let who = match pid.trim().parse::<u32>() {
+            Ok(p) => format!("another running tcpplay server (pid {p})"),
+            Err(_) => "another running tcpplay server".into(),
+        };
+        return Err(HistoryError {
+            fatal: true,
+            ..HistoryError::new(path, format!("in use by {who}"))
+        });
+    }
+    let _ = file.set_len(0);
+    let _ = file.rewind();
+    let _ = write!(file, "{}", std::process::id());
+    Ok(file)
+}
+
+#[cfg(unix)]
+fn try_lock(f: &std::fs::File) -> bool {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: flock on a descriptor we own; released when it is closed.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+#[cfg(not(unix))]
+fn try_lock(_: &std::fs::File) -> bool {
+    true
+}
+
+/// Open (creating it readable by the owner only) a file for reading and writing.
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)
+}
+
+impl HistoryDb {
+    /// Open (creating the file and the tables if needed; the directory must
+    /// exist), locked for this server. A new file is readable by its owner
+    /// only; SQLite gives its `-wal` and `-shm` files the same mode.
+    pub fn open(path: &Path, secure: bool) -> Result<HistoryDb, HistoryError> {
+        let err = |e: rusqlite::Error| HistoryError::new(path, e);
+        let lock = lock(path)?;
+        private_file(path).map_err(|e| HistoryError::new(path, e))?;
+        warn_if_shared(path);
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(2)).map_err(err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+             CREATE TABLE IF NOT EXISTS messages (
+                 id INTEGER PRIMARY KEY,
+                 ts INTEGER NOT NULL,
+                 sender TEXT NOT NULL,
+                 port INTEGER,
+                 action INTEGER NOT NULL DEFAULT 0,
+                 text TEXT,
+                 payload TEXT,
+                 to_name TEXT
+             );
+             CREATE INDEX IF NOT EXISTS messages_ts ON messages(ts);",
+        )
+        .map_err(err)?;
+        Ok(HistoryDb {
+            conn,
+            path: path.to_path_buf(),
+            secure,
+            _lock: lock,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn meta(&self, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+    }
+
+    /// The secure room's salt, stored with the history so that the same
+    /// password derives the same key after a restart: the stored one, or
+    /// `fresh` (then stored).
+    pub fn salt_or(&self, fresh: [u8; 16]) -> Result<[u8; 16], HistoryError> {
+        let err = |e: rusqlite::Error| HistoryError::new(&self.path, e);
+        // Never replaced: the stored salt is what old messages need.
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('salt', ?1)",
+                [&fresh[..]],
+            )
+            .map_err(err)?;
+        let stored = self.meta("salt").map_err(err)?.unwrap_or_default();
+        <[u8; 16]>::try_from(stored.as_slice())
+            .map_err(|_| HistoryError::new(&self.path, "the stored room salt is damaged"))
+    }
+
+    /// The newest `n` room messages (oldest first) and the highest id ever
+    /// used, so the room's ids go on increasing.
+    pub fn recent(&self, n: usize) -> Result<(Vec<Chat>, u64), HistoryError> {
+        let err = |e: rusqlite::Error| HistoryError::new(&self.path, e);
+        let last: u64 = self
+            .conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(err)? as u64;
+        let (mut rows, _) = writer::fetch(&self.conn, self.secure, None, n).map_err(err)?;
+        rows.reverse();
+        Ok((rows, last))
+    }
+}
+
+/// A history readable by other users of the machine deserves a warning.
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    "history {} is readable by other users of this machine: chmod 600 {}",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::now_ms;
+    use std::sync::Arc;
+
+    fn chat(id: u64, text: &str) -> Arc<Chat> {
+        Arc::new(Chat {
+            from: Some("a".into()),
+            text: Some(text.into()),
+            id: Some(id),
+            ts: Some(now_ms()),
+            ..Default::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn stores_fetches_in_pages_and_prunes_by_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite3");
+        let db = HistoryDb::open(&path, false).unwrap();
+        let store = db.spawn(Retention {
+            max_messages: 50,
+            max_age: None,
+            store_direct: false,
+        });
+        for i in 1..=1200 {
+            store.record(chat(i, &format!("m{i}")));
+        }
+        assert!(
+            !store.keeps_direct(),
+            "direct messages are not kept by default"
+        );
+        let (page, more) = store.fetch(None, 10).await.unwrap();
+        let ids: Vec<u64> = page.iter().map(|c| c.id.unwrap()).collect();
+        assert_eq!(ids, (1191..=1200).collect::<Vec<_>>());
+        assert!(more);
+        let (page, _) = store.fetch(Some(1191), 3).await.unwrap();
+        assert_eq!(page[0].text.as_deref(), Some("m1188"));
+        store.close();
+        // Reopened: pruned to about the limit (pruning runs every 1000
+        // inserts), ids go on from the last one.
+        let db = HistoryDb::open(&path, false).unwrap();
+        let (recent, last) = db.recent(5).unwrap();
+        assert_eq!(last, 1200);
+        assert_eq!(recent.last().unwrap().text.as_deref(), Some("m1200"));
+        let n: i64 = db
+            .conn
+            .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+            .unwrap();
+        assert!(n <= 250, "pruned: {n}");
+    }
+
+    #[test]
+    fn the_salt_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite3");
+        let first = HistoryDb::open(&path, true)
+            .unwrap()
+            .salt_or([1; 16])
+            .unwrap();
+        let again = HistoryDb::open(&path, true)
+            .unwrap()
+            .salt_or([2; 16])
+            .unwrap();
+        assert_eq!((first, again), ([1; 16], [1; 16]));
+    }
+
+    #[test]
+    fn a_second_server_cannot_open_a_history_in_use_and_files_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite3");
+        let first = HistoryDb::open(&path, false).unwrap();
+        let second = HistoryDb::open(&path, false).err().expect("locked");
+        assert!(second.fatal, "{second}");
+        assert!(
+            second
+                .to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{second}"
+        );
+        drop(first);
+        assert!(HistoryDb::open(&path, false).is_ok(), "free again");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

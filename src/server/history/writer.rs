@@ -1,0 +1,287 @@
+//! The history's writer thread: one owner of the database, fed through a
+//! bounded queue (the room never waits for the disk), inserting in batches,
+//! pruning, and answering `fetch_history`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{params, Connection};
+use tokio::sync::oneshot;
+
+use super::{HistoryDb, Retention};
+use crate::protocol::{now_ms, Chat};
+
+/// Records waiting for the writer at most; more are dropped (and counted).
+const QUEUE: usize = 8192;
+/// Inserts per transaction at most.
+const BATCH: usize = 512;
+/// How long a busy writer waits for more lines before it looks again.
+const TICK: Duration = Duration::from_millis(50);
+/// Prune old rows after this many inserts.
+const PRUNE_EVERY: u64 = 1000;
+
+/// One stored line and, for a direct message, its recipient.
+struct Record {
+    chat: Arc<Chat>,
+    to: Option<String>,
+}
+
+enum Job {
+    Insert(Record),
+    Fetch {
+        before: Option<u64>,
+        limit: usize,
+        reply: oneshot::Sender<Result<(Vec<Chat>, bool), String>>,
+    },
+    /// Answered once everything queued before it is written.
+    Barrier(std::sync::mpsc::Sender<()>),
+}
+
+impl HistoryDb {
+    /// Start the writer thread; the database is its own from now on.
+    pub fn spawn(self, retention: Retention) -> HistoryStore {
+        let (tx, rx) = sync_channel(QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let path = self.path.display().to_string();
+        let _ = prune(&self.conn, retention);
+        let thread = std::thread::Builder::new()
+            .name("history".into())
+            .spawn(move || writer(self, rx, retention))
+            .expect("spawn the history thread");
+        HistoryStore {
+            tx,
+            dropped,
+            path,
+            store_direct: retention.store_direct,
+            thread: Some(thread),
+        }
+    }
+}
+
+/// The room's handle on the writer thread.
+pub struct HistoryStore {
+    tx: SyncSender<Job>,
+    dropped: Arc<AtomicU64>,
+    path: String,
+    store_direct: bool,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HistoryStore {
+    /// Queue a room message (never waits).
+    pub fn record(&self, chat: Arc<Chat>) {
+        self.push(Record { chat, to: None });
+    }
+
+    /// Direct messages are kept too (`history.store_direct_messages`).
+    pub fn keeps_direct(&self) -> bool {
+        self.store_direct
+    }
+
+    /// Queue a direct message (callers check [`keeps_direct`](Self::keeps_direct)).
+    pub fn record_direct(&self, chat: Arc<Chat>, to: &str) {
+        self.push(Record {
+            chat,
+            to: Some(to.to_string()),
+        });
+    }
+
+    fn push(&self, r: Record) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(Job::Insert(r)) {
+            if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                tracing::warn!(path = %self.path, "history: the disk is not keeping up; some messages are not stored");
+            }
+        }
+    }
+
+    /// Wait (at most `timeout`) until everything queued so far is written:
+    /// called at shutdown so that the last messages are not lost.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let (done, wait) = std::sync::mpsc::channel();
+        if self.tx.send(Job::Barrier(done)).is_err() {
+            return false;
+        }
+        wait.recv_timeout(timeout).is_ok()
+    }
+
+    /// Write what is queued, close the database and release its lock.
+    pub fn close(mut self) {
+        let thread = self.thread.take();
+        drop(self);
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+
+    /// Messages older than `before` (newest `limit`, returned oldest first)
+    /// and whether there are more before them.
+    pub async fn fetch(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<Chat>, bool), String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .try_send(Job::Fetch {
+                before,
+                limit,
+                reply,
+            })
+            .map_err(|_| "the history is busy; try again in a moment".to_string())?;
+        rx.await
+            .map_err(|_| "the history is not available".to_string())?
+    }
+}
+
+fn writer(db: HistoryDb, rx: Receiver<Job>, retention: Retention) {
+    let mut inserted = 0u64;
+    let mut failing = false;
+    // A job that ended a batch early, handled next (keeps the queue's order).
+    let mut next = None;
+    // While busy, the writer polls the queue every TICK instead of blocking
+    // on it, so that senders (the room, on the chat path) never have to wake
+    // it: only the first line after a quiet spell does.
+    let mut busy = false;
+    loop {
+        let job = match next.take().map(Ok).unwrap_or_else(|| rx.try_recv()) {
+            Ok(job) => job,
+            Err(TryRecvError::Empty) if busy => {
+                busy = false;
+                std::thread::sleep(TICK);
+                continue;
+            }
+            Err(TryRecvError::Empty) => match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+            Err(TryRecvError::Disconnected) => return,
+        };
+        busy = true;
+        match job {
+            Job::Fetch {
+                before,
+                limit,
+                reply,
+            } => {
+                let r = fetch(&db.conn, db.secure, before, limit)
+                    .map(|(mut rows, more)| {
+                        rows.reverse();
+                        (rows, more)
+                    })
+                    .map_err(|e| {
+                        tracing::warn!(path = %db.path.display(), "history: cannot read: {e}");
+                        "the history could not be read".to_string()
+                    });
+                let _ = reply.send(r);
+            }
+            Job::Barrier(done) => {
+                let _ = done.send(());
+            }
+            Job::Insert(first) => {
+                let mut batch = vec![first];
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(Job::Insert(r)) => batch.push(r),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                match (insert(&db.conn, &batch), failing) {
+                    (Ok(()), true) => {
+                        tracing::info!(path = %db.path.display(), "history: writing again");
+                        failing = false;
+                    }
+                    (Err(e), false) => {
+                        tracing::warn!(path = %db.path.display(), "history: cannot write ({e}); chat goes on, these messages are not stored");
+                        failing = true;
+                    }
+                    _ => {}
+                }
+                let before = inserted / PRUNE_EVERY;
+                inserted += batch.len() as u64;
+                if inserted / PRUNE_EVERY != before {
+                    if let Err(e) = prune(&db.conn, retention) {
+                        tracing::warn!(path = %db.path.display(), "history: cannot prune: {e}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO messages (id, ts, sender, port, action, text, payload, to_name)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for r in batch {
+            let c = &r.chat;
+            stmt.execute(params![
+                c.id.map(|i| i as i64),
+                c.ts.unwrap_or_else(now_ms) as i64,
+                c.from.as_deref().unwrap_or("?"),
+                c.port,
+                c.action,
+                c.text,
+                c.payload,
+                r.to,
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+/// Newest first: up to `limit` room messages below `before`, and whether more exist.
+pub(super) fn fetch(
+    conn: &Connection,
+    secure: bool,
+    before: Option<u64>,
+    limit: usize,
+) -> rusqlite::Result<(Vec<Chat>, bool)> {
+    let before = before.map(|b| b as i64).unwrap_or(i64::MAX);
+    let column = if secure { "payload" } else { "text" };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT id, ts, sender, port, action, text, payload FROM messages
+         WHERE id < ?1 AND to_name IS NULL AND {column} IS NOT NULL
+         ORDER BY id DESC LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![before, limit as i64 + 1], |r| {
+        let payload: Option<String> = r.get(6)?;
+        Ok(Chat {
+            id: Some(r.get::<_, i64>(0)? as u64),
+            ts: Some(r.get::<_, i64>(1)? as u64),
+            from: Some(r.get(2)?),
+            port: r.get(3)?,
+            action: r.get(4)?,
+            text: r.get(5)?,
+            encrypted: payload.is_some(),
+            payload,
+            seq: None,
+        })
+    })?;
+    let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    let more = out.len() > limit;
+    out.truncate(limit);
+    Ok((out, more))
+}
+
+fn prune(conn: &Connection, r: Retention) -> rusqlite::Result<()> {
+    if let Some(age) = r.max_age {
+        let cutoff = now_ms().saturating_sub(age.as_millis() as u64) as i64;
+        conn.execute("DELETE FROM messages WHERE ts < ?1", [cutoff])?;
+    }
+    if r.max_messages > 0 {
+        conn.execute(
+            "DELETE FROM messages WHERE id <= (SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+            [r.max_messages as i64],
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! What is counted per source address, in one windowed map: open
+//! connections and new ones per minute ([`Addresses`]), failed logins to a
+//! secure room and the block that follows ([`AuthThrottle`]). An IPv6 client
+//! is counted by its /64 (one host's usual allocation), so an address-hopping
+//! client cannot step around a limit. Bounded: entries that are neither in
+//! their window nor holding anything are pruned.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::Limits;
+
+/// Length of the counting window.
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// The key an address is counted under: IPv4 as it is, IPv6 by its /64
+/// (an IPv4-mapped IPv6 address as the IPv4 one).
+pub fn key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+/// One address's window and the caller's own state.
+#[derive(Debug)]
+pub struct Slot<S> {
+    window_start: Instant,
+    /// Events counted in the current window.
+    pub in_window: u32,
+    pub state: S,
+}
+
+/// State that keeps its slot alive beyond the window.
+pub trait Holds {
+    fn holds(&self, now: Instant) -> bool;
+}
+
+/// Per-address windowed counts, bounded to `max` addresses.
+pub struct Windowed<S> {
+    map: Mutex<HashMap<IpAddr, Slot<S>>>,
+    max: usize,
+}
+
+impl<S: Default + Holds> Windowed<S> {
+    pub fn new(max: usize) -> Self {
+        Windowed {
+            map: Mutex::new(HashMap::new()),
+            max,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, Slot<S>>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Work on `ip`'s slot (created if new; its window restarted if over).
+    pub fn with<R>(&self, ip: IpAddr, f: impl FnOnce(&mut Slot<S>, Instant) -> R) -> R {
+        let now = Instant::now();
+        let k = key(ip);
+        let mut map = self.lock();
+        if map.len() >= self.max && !map.contains_key(&k) {
+            map.retain(|_, s| s.state.holds(now) || now.duration_since(s.window_start) < WINDOW);
+            if map.len() >= self.max {
+                // Still full of live entries: forget the oldest window.
+                if let Some(oldest) = map
+                    .iter()
+                    .min_by_key(|(_, s)| s.window_start)
+                    .map(|(k, _)| *k)
+                {
+                    map.remove(&oldest);
+                }
+            }
+        }
+        let slot = map.entry(k).or_insert_with(|| Slot {
+            window_start: now,
+            in_window: 0,
+            state: S::default(),
+        });
+        if now.duration_since(slot.window_start) >= WINDOW {
+            slot.window_start = now;
+            slot.in_window = 0;
+        }
+        f(slot, now)
+    }
+
+    /// Work on `ip`'s slot if there is one, and drop it when it no longer
+    /// holds anything and its window is over.
+    fn update(&self, ip: IpAddr, f: impl FnOnce(&mut S)) {
+        let now = Instant::now();
+        let k = key(ip);
+        let mut map = self.lock();
+        if let Some(s) = map.get_mut(&k) {
+            f(&mut s.state);
+            if !s.state.holds(now) && now.duration_since(s.window_start) >= WINDOW {
+                map.remove(&k);
+            }
+        }
+    }
+}
+
+/// Connections open from an address.
+#[derive(Debug, Default)]
+pub struct Open(u32);
+
+impl Holds for Open {
+    fn holds(&self, _: Instant) -> bool {
+        self.0 > 0
+    }
+}
+
+/// Connections per source address: how many are open, how many were opened
+/// in the last minute.
+pub struct Addresses(Windowed<Open>);
+
+impl Default for Addresses {
+    fn default() -> Self {
+        Addresses(Windowed::new(50_000))
+    }
+}
+
+/// Which address limit refused a connection.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AddrRefusal {
+    TooMany(usize),
+    TooFast(usize),
+}
+
+impl Addresses {
+    /// Admit a new connection from `ip`, or say which limit refuses it.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr, limits: &Limits) -> Result<AddrGuard, AddrRefusal> {
+        self.0.with(ip, |s, _| {
+            let cap = limits.max_clients_per_address;
+            if cap > 0 && s.state.0 as usize >= cap {
+                return Err(AddrRefusal::TooMany(cap));
+            }
+            let rate = limits.new_connections_per_minute;
+            if rate > 0 && s.in_window as usize >= rate {
+                return Err(AddrRefusal::TooFast(rate));
+            }
+            s.state.0 += 1;
+            s.in_window += 1;
+            Ok(())
+        })?;
+        Ok(AddrGuard {
+            addrs: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// Held for a connection's life; counts it out on drop.
+pub struct AddrGuard {
+    addrs: Arc<Addresses>,
+    ip: IpAddr,
+}
+
+impl Drop for AddrGuard {
+    fn drop(&mut self) {
+        self.addrs
+            .0
+            .update(self.ip, |o| o.0 = o.0.saturating_sub(1));
+    }
+}
+
+/// An address refused until then, after too many failed logins.
+#[derive(Debug, Default)]
+pub struct Blocked(Option<Instant>);
+
+impl Holds for Blocked {
+    fn holds(&self, now: Instant) -> bool {
+        self.0.is_some_and(|u| u > now)
+    }
+}
+
+/// Failed proofs per source address: after `max_failures` within a minute the
+/// address is refused for `block`.
+pub struct AuthThrottle {
+    max_failures: u32,
+    block: Duration,
+    failures: Windowed<Blocked>,
+}
+
+impl AuthThrottle {
+    pub fn new(max_failures: u32, block: Duration) -> AuthThrottle {
+        AuthThrottle {
+            max_failures: max_failures.max(1),
+            block,
+            failures: Windowed::new(10_000),
+        }
+    }
+
+    /// `Some(remaining)` while `ip` is refused.
+    pub fn blocked(&self, ip: IpAddr) -> Option<Duration> {
+        self.failures.with(ip, |s, now| {
+            s.state
+                .0
+                .and_then(|u| u.checked_duration_since(now))
+                .filter(|d| !d.is_zero())
+        })
+    }
+
+    /// Count a failure; true when this one started a block.
+    pub fn fail(&self, ip: IpAddr) -> bool {
+        self.failures.with(ip, |s, now| {
+            s.in_window += 1;
+            if s.in_window >= self.max_failures {
+                s.state.0 = Some(now + self.block);
+                s.in_window = 0;
+                return true;
+            }
+            false
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn addresses_are_capped_per_address_and_per_minute_and_freed() {
+        let limits = Limits {
+            max_clients_per_address: 2,
+            new_connections_per_minute: 3,
+            ..Limits::default()
+        };
+        let a = Arc::new(Addresses::default());
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let g1 = a.admit(ip, &limits).unwrap();
+        let _g2 = a.admit(ip, &limits).unwrap();
+        assert_eq!(a.admit(ip, &limits).err(), Some(AddrRefusal::TooMany(2)));
+        assert!(
+            a.admit("127.0.0.2".parse().unwrap(), &limits).is_ok(),
+            "another address"
+        );
+        drop(g1);
+        let g3 = a.admit(ip, &limits).unwrap();
+        drop(g3);
+        assert_eq!(a.admit(ip, &limits).err(), Some(AddrRefusal::TooFast(3)));
+        tokio::time::advance(WINDOW).await;
+        assert!(a.admit(ip, &limits).is_ok(), "a new minute");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_block_one_address_for_a_while_and_not_another() {
+        let t = AuthThrottle::new(3, Duration::from_secs(60));
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        assert!(!t.fail(a) && !t.fail(a));
+        assert!(t.blocked(a).is_none());
+        assert!(t.fail(a));
+        assert!(t.blocked(a).is_some());
+        assert!(t.blocked(b).is_none());
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(t.blocked(a).is_none(), "the block ends");
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let elsewhere: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(key(one), key(other));
+        assert_ne!(key(one), key(elsewhere));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(key(mapped), "10.0.0.1".parse::<IpAddr>().unwrap());
+    }
+}

@@ -1,0 +1,266 @@
+//! What the session reads: the next packet (refusing what is not one), and
+//! what each packet asks for — chat, direct messages, renames, the user
+//! list, history — with the body, text and rate checks.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{rare, End, Session};
+use crate::crypto;
+use crate::names::{sanitize, validate_name};
+use crate::protocol::connection::Read;
+use crate::protocol::{codes, FrameError, Packet, ParseError, Users, MAX_HISTORY_FETCH};
+use crate::server::limits::{Limit, Verdict};
+use crate::server::room::{DirectError, Membership, RenameError, Sender};
+
+/// Longest reason a leaving client may give (`/quit REASON`).
+const MAX_REASON_CHARS: usize = 200;
+
+impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
+    /// The next packet, `None` for one that was refused but does not end the
+    /// session; `Err` when the session must end (after telling the peer).
+    pub(super) async fn next_packet(&mut self) -> Result<Option<Packet>, End> {
+        match self.conn.read_packet().await {
+            Ok(Read::Packet(p)) => Ok(Some(p)),
+            Ok(Read::End) => Err(End::Closed),
+            Ok(Read::Unreadable(e)) => self.refuse(e).await,
+            Err(e) => Err(self.frame_error(e).await),
+        }
+    }
+
+    /// Answer a line that is not a packet.
+    fn refuse(&mut self, e: ParseError) -> BoxFuture<'_, Result<Option<Packet>, End>> {
+        rare(async move {
+            match e {
+                ParseError::BadPacket(m) => {
+                    let e = Packet::error(codes::BAD_PACKET, format!("malformed packet: {m}"));
+                    self.send(&e).await.map_err(End::Io)?;
+                    Ok(None)
+                }
+                ParseError::BadFrame(m) => {
+                    tracing::info!(peer = %self.peer, "not a JSON object line: closing");
+                    let why = format!("every line must be one JSON object in UTF-8 ({m})");
+                    self.goodbye(codes::BAD_FRAME, why).await;
+                    Err(End::Protocol("bad frame"))
+                }
+            }
+        })
+    }
+
+    fn frame_error(&mut self, e: FrameError) -> BoxFuture<'_, End> {
+        rare(async move {
+            match e {
+                FrameError::TooLong { limit } => {
+                    self.count(Limit::MaxFrameBytes);
+                    tracing::info!(peer = %self.peer, limit, "line over limits.max_frame_bytes: closing");
+                    let why = format!("a line longer than {limit} bytes (limits.max_frame_bytes)");
+                    self.goodbye(codes::TOO_LONG, why).await;
+                    End::Protocol("frame too long")
+                }
+                FrameError::Truncated => End::Protocol("disconnected mid-line"),
+                FrameError::Io(e) => End::Io(e),
+            }
+        })
+    }
+
+    pub(super) async fn handle_packet(
+        &mut self,
+        packet: Packet,
+        joined: &mut Membership,
+    ) -> Result<(), End> {
+        let seq = packet.seq();
+        if packet.rate_limited() && self.bucket.take(&self.ctx.limits()) != Verdict::Pass {
+            return self.refuse_rate(seq).await;
+        }
+        match packet {
+            Packet::Chat(chat) => {
+                if let Some(e) = self.check_body(chat.encrypted, &chat.text, &chat.payload) {
+                    return self.send(&e.answering(seq)).await.map_err(End::Io);
+                }
+                let sender = Sender::Member {
+                    name: &joined.name,
+                    port: self.peer.port(),
+                };
+                // In a secure room the payload is relayed exactly as it came.
+                self.ctx
+                    .room
+                    .chat(sender, chat.text, chat.payload, chat.action);
+                Ok(())
+            }
+            Packet::Ping(p) => self.send(&Packet::Pong(p)).await.map_err(End::Io),
+            Packet::Auth(_) => {
+                let e = Packet::error(codes::ALREADY_AUTHENTICATED, "already joined");
+                self.send(&e).await.map_err(End::Io)
+            }
+            Packet::Bye(b) => {
+                // The client leaves, perhaps saying why (`/quit REASON`).
+                let reason: String = b
+                    .reason
+                    .trim()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_REASON_CHARS)
+                    .collect();
+                Err(End::Left((!reason.is_empty()).then_some(reason)))
+            }
+            Packet::Unknown => {
+                tracing::debug!(peer = %self.peer, "skipped a packet of an unknown type");
+                Ok(())
+            }
+            other => rare(self.handle_command(other, joined)).await,
+        }
+    }
+
+    /// The less frequent packets: direct messages, renames, the user list,
+    /// history fetches.
+    async fn handle_command(&mut self, packet: Packet, joined: &mut Membership) -> Result<(), End> {
+        let seq = packet.seq();
+        let reply = match packet {
+            Packet::Dm(dm) => match self.check_body(dm.encrypted, &dm.text, &dm.payload) {
+                Some(e) => e,
+                None => {
+                    let to = dm.to.clone();
+                    match self.ctx.room.direct(&joined.name, dm) {
+                        // The sender's copy: the same line the recipient got.
+                        Ok(line) => return self.conn.write_bytes(&line).await.map_err(End::Io),
+                        Err(DirectError::NoSuchUser) => Packet::error(
+                            codes::NO_SUCH_USER,
+                            format!(
+                                "nobody called '{}' is here (/users lists who is); not sent",
+                                sanitize(to.trim())
+                            ),
+                        ),
+                        Err(DirectError::InboxFull(n)) => Packet::error(
+                            codes::INBOX_FULL,
+                            format!(
+                                "{} has too many unread direct messages; not sent",
+                                sanitize(&n)
+                            ),
+                        ),
+                    }
+                }
+            },
+            Packet::Nick(n) => match validate_name(&n.name) {
+                Err(e) => Packet::error(
+                    codes::NAME_INVALID,
+                    format!("'{}' cannot be a name: {e}", sanitize(&n.name)),
+                ),
+                Ok(new) => match self.ctx.room.rename(joined.id, &new) {
+                    Ok(old) => {
+                        tracing::info!(peer = %self.peer, old = %sanitize(&old), new = %sanitize(&new), "renamed");
+                        joined.name = new;
+                        return Ok(());
+                    }
+                    Err(RenameError::Taken(other)) => Packet::error(
+                        codes::NAME_TAKEN,
+                        format!("the name '{}' is taken; pick another", sanitize(&other)),
+                    ),
+                    Err(RenameError::Gone) => return Err(End::Closed),
+                },
+            },
+            Packet::Users(_) => {
+                let (users, total) = self.ctx.room.users();
+                Packet::Users(Users {
+                    users,
+                    total: Some(total),
+                })
+            }
+            Packet::FetchHistory(f) => {
+                let Some(store) = self.ctx.room.history() else {
+                    let e =
+                        Packet::error(codes::HISTORY_UNAVAILABLE, "this server keeps no history");
+                    return self.send(&e).await.map_err(End::Io);
+                };
+                let limit = f.limit.unwrap_or(20).clamp(1, MAX_HISTORY_FETCH) as usize;
+                match store.fetch(f.before, limit).await {
+                    Ok((rows, more)) => {
+                        return self
+                            .send_history(rows.into_iter().map(Arc::new), more)
+                            .await
+                    }
+                    Err(why) => Packet::error(codes::HISTORY_UNAVAILABLE, why),
+                }
+            }
+            other => {
+                tracing::debug!(peer = %self.peer, "ignored a packet a client does not send: {other:?}");
+                return Ok(());
+            }
+        };
+        self.send(&reply.answering(seq)).await.map_err(End::Io)
+    }
+
+    /// A chat or direct message body fits this room: plaintext `text` in a
+    /// plaintext room, a sealed `payload` in a secure one, within the limits.
+    fn check_body(
+        &self,
+        encrypted: bool,
+        text: &Option<String>,
+        payload: &Option<String>,
+    ) -> Option<Packet> {
+        let bad = |m: &str| Some(Packet::error(codes::BAD_PACKET, m));
+        if self.ctx.secure.is_some() {
+            let max = crypto::max_payload_len(self.ctx.limits().max_text_chars);
+            return match (payload, text) {
+                (_, Some(_)) => bad("this room is encrypted: plaintext is refused"),
+                (None, None) => bad("a message in a secure room needs a payload"),
+                (Some(p), None) if p.len() > max => Some(Packet::error(
+                    codes::TOO_LONG,
+                    format!("encrypted payload over the limit of {max} bytes (limits.max_text_chars); not sent"),
+                )),
+                (Some(_), None) => None,
+            };
+        }
+        if encrypted || payload.is_some() {
+            return bad("this room is not encrypted: send text");
+        }
+        match text {
+            None => bad("a message needs a text field"),
+            Some(text) => self.check_text(text),
+        }
+    }
+
+    fn check_text(&self, text: &str) -> Option<Packet> {
+        if text.trim().is_empty() {
+            return Some(Packet::error(
+                codes::EMPTY_TEXT,
+                "empty message (nothing but spaces)",
+            ));
+        }
+        let max = self.ctx.limits().max_text_chars;
+        let n = text.chars().count();
+        (n > max).then(|| {
+            self.count(Limit::MaxTextChars);
+            Packet::error(
+                codes::TOO_LONG,
+                format!("message of {n} characters is over the limit of {max} (limits.max_text_chars); not sent"),
+            )
+        })
+    }
+
+    /// Over the rate: drop the line and say so; flooding on: disconnect.
+    fn refuse_rate(&mut self, seq: Option<u64>) -> BoxFuture<'_, Result<(), End>> {
+        rare(async move {
+            let l = self.ctx.limits();
+            let (rate, burst) = (l.messages_per_second, l.message_burst);
+            if self.bucket.flooding(&l) {
+                drop(l);
+                self.count(Limit::Flooding);
+                tracing::warn!(peer = %self.peer, rate, "flooding past limits.messages_per_second: disconnecting");
+                let why = format!(
+                    "flooding: far more than {rate} lines per second (limits.messages_per_second)"
+                );
+                self.goodbye(codes::FLOODING, why).await;
+                return Err(End::Protocol("flooding"));
+            }
+            drop(l);
+            self.count(Limit::MessagesPerSecond);
+            tracing::info!(peer = %self.peer, rate, burst, "line dropped: over limits.messages_per_second");
+            let msg = format!("slow down: at most {rate} lines per second (bursts of {burst}); this line was not sent");
+            self.send(&Packet::error(codes::RATE_LIMITED, msg).answering(seq))
+                .await
+                .map_err(End::Io)
+        })
+    }
+}

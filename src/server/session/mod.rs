@@ -1,0 +1,193 @@
+//! One client's session after the transport said `hello`: auth, joining the
+//! room, then the chat loop that reads the client's packets ([`inbound`])
+//! and writes what the room publishes ([`outbound`]), until either side
+//! leaves. One task per connection; the [`Connection`] holds both halves.
+//!
+//! Memory note: every connected client keeps this task's future for its
+//! whole life, and an async fn's state keeps room for every local of every
+//! await in it. So what is rare — refusals, goodbyes, commands, history —
+//! runs in futures boxed with [`rare`], allocated only when it happens; the
+//! size guard test in `transport.rs` keeps this honest.
+
+mod auth;
+mod inbound;
+mod outbound;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{timeout_at, Instant};
+
+pub(super) use auth::Bound;
+
+use super::limits::{Bucket, Limit};
+use super::room::{Departure, Membership};
+use super::Ctx;
+use crate::names::sanitize;
+use crate::protocol::{codes, Connection, Packet};
+
+/// Initial read buffer per connection: small, so idle clients cost little.
+const READ_BUF: usize = 256;
+
+/// Box a future that runs rarely, so its state is not part of every idle
+/// session's (see the module's memory note).
+fn rare<'a, T>(f: impl std::future::Future<Output = T> + Send + 'a) -> BoxFuture<'a, T> {
+    Box::pin(f)
+}
+
+/// Why a session ended (for the log line).
+#[derive(Debug)]
+pub(super) enum End {
+    Closed,
+    /// The client said goodbye, perhaps with a reason.
+    Left(Option<String>),
+    /// The operator removed the client (the room knows why).
+    Kicked,
+    Protocol(&'static str),
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            End::Closed => f.write_str("connection closed"),
+            End::Left(_) => f.write_str("said goodbye"),
+            End::Kicked => f.write_str("kicked by the operator"),
+            End::Protocol(why) => f.write_str(why),
+            End::Io(e) => write!(f, "i/o error: {e}"),
+        }
+    }
+}
+
+pub(super) fn timeout_packet() -> Packet {
+    Packet::error(
+        codes::TIMEOUT,
+        "no auth packet within the handshake deadline",
+    )
+}
+
+pub(super) struct Session<S> {
+    conn: Connection<S>,
+    peer: SocketAddr,
+    ctx: Arc<Ctx>,
+    /// Secure rooms: this connection's challenge and TLS channel binding.
+    bound: Option<Bound>,
+    /// Chat lines allowed per second (limits.messages_per_second).
+    bucket: Bucket,
+    /// A legacy (Python) client: it knows no `bye`, so goodbyes are `system`.
+    legacy: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
+    pub(super) fn new(stream: S, peer: SocketAddr, ctx: Arc<Ctx>, bound: Option<Bound>) -> Self {
+        let conn = Connection::new(stream, ctx.limits().max_frame_bytes, READ_BUF);
+        Session {
+            conn,
+            peer,
+            bucket: Bucket::new(&ctx.limits()),
+            legacy: false,
+            ctx,
+            bound,
+        }
+    }
+
+    /// Authenticate, join, chat, leave. (`hello` was said by the transport.)
+    pub(super) async fn run(mut self, deadline: Instant, slot: Option<OwnedSemaphorePermit>) {
+        if slot.is_none() {
+            return self.full().await;
+        }
+        let (name, legacy) = match timeout_at(deadline, rare(self.authenticate())).await {
+            Ok(Ok(joined)) => joined,
+            Ok(Err(end)) => {
+                tracing::debug!(peer = %self.peer, "closed before joining: {end}");
+                return;
+            }
+            Err(_) => return self.handshake_timeout().await,
+        };
+        self.legacy = legacy;
+        let joined = self.ctx.room.join(&name, self.peer, legacy);
+        tracing::debug!(peer = %self.peer, name = %sanitize(&joined.name), "joined");
+        let id = joined.id;
+        let end = self.chat(joined).await;
+        let how = match &end {
+            End::Left(Some(why)) => Departure::Said(why.clone()),
+            _ => Departure::Gone,
+        };
+        if let Some(member) = self.ctx.room.leave(id, how) {
+            tracing::debug!(peer = %self.peer, name = %sanitize(&member.name), "left: {end}");
+        }
+        drop(slot);
+    }
+
+    /// The chat loop: client packets in, room frames and direct messages out,
+    /// a kick or shutdown, and the idle timer.
+    async fn chat(&mut self, mut joined: Membership) -> End {
+        if let Err(end) = self.welcome(&mut joined).await {
+            return end;
+        }
+        let idle = self.ctx.idle_timeout;
+        // Allocated only when an idle timeout is configured.
+        let mut idle_timer = idle.map(|d| Box::pin(tokio::time::sleep(d)));
+        let mut pinged = false;
+        loop {
+            tokio::select! {
+                biased;
+                // A child of the server's shutdown token: one wait for both.
+                _ = joined.kick.cancelled() => return self.removed(&joined).await,
+                _ = joined.link.ready() => {
+                    if let Err(end) = self.deliver_inbox(&joined).await {
+                        return end;
+                    }
+                }
+                frame = joined.rx.recv() => {
+                    if let Err(end) = rare(self.deliver(frame, &mut joined)).await {
+                        return end;
+                    }
+                }
+                packet = self.next_packet() => match packet {
+                    Ok(Some(p)) => {
+                        pinged = false;
+                        if let (Some(t), Some(d)) = (idle_timer.as_mut(), idle) {
+                            t.as_mut().reset(Instant::now() + d);
+                        }
+                        if let Err(end) = rare(self.handle_packet(p, &mut joined)).await {
+                            return end;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(end) => return end,
+                },
+                _ = wait_idle(&mut idle_timer) => {
+                    // Silent for a whole period: ask once (a live tcpplay client
+                    // answers `pong` by itself); silent for another: drop it.
+                    if pinged {
+                        return self.idle_out(idle.unwrap_or_default()).await;
+                    }
+                    pinged = true;
+                    if let (Some(t), Some(d)) = (idle_timer.as_mut(), idle) {
+                        t.as_mut().reset(Instant::now() + d);
+                    }
+                    let ping = Packet::Ping(crate::protocol::Ping { token: None });
+                    if let Err(e) = self.send(&ping).await {
+                        return End::Io(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Count a limit that fired (for the shutdown summary and metrics).
+    fn count(&self, limit: Limit) {
+        self.ctx.counters.bump(limit);
+    }
+}
+
+async fn wait_idle(timer: &mut Option<std::pin::Pin<Box<tokio::time::Sleep>>>) {
+    match timer {
+        Some(t) => t.as_mut().await,
+        None => std::future::pending().await,
+    }
+}

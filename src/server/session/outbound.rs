@@ -1,0 +1,240 @@
+//! What the session writes: the welcome (auth result, history, message of
+//! the day), frames from the room (batched, with the slow-reader rule),
+//! direct messages from the member's inbox, history pages, and every goodbye.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::future::BoxFuture;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+use super::{rare, End, Session};
+use crate::protocol::connection::WriteError;
+use crate::protocol::{codes, AuthResult, Chat, HistoryEnd, Packet};
+use crate::server::limits::Limit;
+use crate::server::room::{Frame, Membership};
+
+/// Largest batch of queued frames written with one syscall.
+const WRITE_BATCH: usize = 64 * 1024;
+/// First allocation of a batch buffer (it doubles as frames are added).
+const BATCH_START: usize = 4 * 1024;
+/// How long a closing session reads (and discards) what the peer still sends.
+const LINGER: Duration = Duration::from_millis(1000);
+
+impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
+    /// One packet to this client.
+    pub(super) fn send(&mut self, packet: &Packet) -> BoxFuture<'_, std::io::Result<()>> {
+        let line = packet.to_line();
+        rare(async move { self.conn.write_bytes(&line).await })
+    }
+
+    /// Tell the client it is in (with the server's proof in a secure room),
+    /// then the history from before the join (marked as such), then the
+    /// message of the day.
+    pub(super) fn welcome<'a>(
+        &'a mut self,
+        joined: &'a mut Membership,
+    ) -> BoxFuture<'a, Result<(), End>> {
+        rare(async move {
+            let ok = Packet::AuthResult(AuthResult {
+                ok: true,
+                client_name: Some(joined.name.clone()),
+                server_proof: self.server_proof(&joined.name),
+                ..Default::default()
+            });
+            self.send(&ok).await.map_err(End::Io)?;
+            let history = std::mem::take(&mut joined.history);
+            if !history.is_empty() {
+                self.send_history(history.into_iter(), joined.more_history)
+                    .await?;
+            }
+            if let Some(motd) = self.ctx.motd.load_full() {
+                let p = Packet::event("motd", None, motd.as_str());
+                self.send(&p).await.map_err(End::Io)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Write one received frame and everything else already queued, as one batch.
+    pub(super) async fn deliver(
+        &mut self,
+        first: Result<Frame, RecvError>,
+        joined: &mut Membership,
+    ) -> Result<(), End> {
+        // One frame is written as it is (the room's shared bytes, no copy).
+        // More queued: one batch, copied into a buffer that lives only for
+        // this write, so that an idle member keeps no buffer at all.
+        let limit = self.ctx.limits().send_queue_bytes as u64;
+        let mut next = first;
+        let mut single: Option<Bytes> = None;
+        let mut batch = BytesMut::new();
+        let mut upto;
+        loop {
+            match next {
+                Ok(frame) => {
+                    upto = frame.end;
+                    if self.conn.stalled() && self.ctx.room.published() - frame.end > limit {
+                        // Behind the room by more than allowed, and not taking
+                        // what we write: too slow. (Merely behind because this
+                        // task was not scheduled yet is not the client's fault.)
+                        return Err(self.too_slow().await);
+                    }
+                    match single.take() {
+                        None if batch.is_empty() => single = Some(frame.bytes),
+                        earlier => {
+                            if let Some(e) = earlier {
+                                batch.reserve(BATCH_START.max(e.len() + frame.bytes.len()));
+                                batch.extend_from_slice(&e);
+                            }
+                            batch.extend_from_slice(&frame.bytes);
+                        }
+                    }
+                }
+                Err(RecvError::Lagged(_)) => return Err(self.too_slow().await),
+                Err(RecvError::Closed) => return Err(End::Closed),
+            }
+            if batch.len() >= WRITE_BATCH {
+                break;
+            }
+            next = match joined.rx.try_recv() {
+                Ok(f) => Ok(f),
+                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => Err(RecvError::Closed),
+            };
+        }
+        let bytes: &[u8] = match &single {
+            Some(one) => one,
+            None => &batch,
+        };
+        let (room, deadline) = (&self.ctx.room, self.ctx.write_timeout());
+        // While the write is blocked, give up as soon as the room is more
+        // than `send_queue_bytes` past it (not only after the timeout).
+        let behind = || room.published().saturating_sub(upto) > limit;
+        match self.conn.write_behind(bytes, Some(deadline), behind).await {
+            Ok(()) => Ok(()),
+            Err(WriteError::TooSlow) => Err(self.too_slow().await),
+            Err(WriteError::Io(e)) => Err(End::Io(e)),
+        }
+    }
+
+    /// Write what waits in this member's own inbox (direct messages).
+    pub(super) fn deliver_inbox<'a>(
+        &'a mut self,
+        joined: &'a Membership,
+    ) -> BoxFuture<'a, Result<(), End>> {
+        rare(async move {
+            let lines = joined.link.take();
+            if lines.is_empty() {
+                return Ok(());
+            }
+            let mut out = Vec::with_capacity(lines.iter().map(|l| l.len()).sum());
+            for l in lines {
+                out.extend_from_slice(&l);
+            }
+            self.conn.write_bytes(&out).await.map_err(End::Io)
+        })
+    }
+
+    /// A run of `history` packets and its `history_end`, in one write.
+    pub(super) fn send_history(
+        &mut self,
+        rows: impl Iterator<Item = Arc<Chat>> + Send + 'static,
+        more: bool,
+    ) -> BoxFuture<'_, Result<(), End>> {
+        rare(async move {
+            let mut out = Vec::new();
+            let mut count = 0;
+            for chat in rows {
+                count += 1;
+                out.extend_from_slice(&Packet::History((*chat).clone()).to_line());
+            }
+            out.extend_from_slice(&Packet::HistoryEnd(HistoryEnd { count, more }).to_line());
+            self.conn.write_bytes(&out).await.map_err(End::Io)
+        })
+    }
+
+    pub(super) fn too_slow(&mut self) -> BoxFuture<'_, End> {
+        rare(async move {
+            self.count(Limit::TooSlow);
+            tracing::warn!(peer = %self.peer, limit = self.ctx.limits().send_queue_bytes, "client too slow (limits.send_queue_bytes): dropping");
+            let why = "too slow: fell too far behind the room (limits.send_queue_bytes)";
+            self.goodbye(codes::TOO_SLOW, why.into()).await;
+            End::Protocol("too slow")
+        })
+    }
+
+    /// No free client slot: say so and close.
+    pub(super) fn full(&mut self) -> BoxFuture<'_, ()> {
+        rare(async move {
+            self.count(Limit::MaxClients);
+            tracing::warn!(peer = %self.peer, limit = self.ctx.limits().max_clients, "server full (limits.max_clients): refusing");
+            let full = Packet::error(codes::SERVER_FULL, "the server is full: try again later");
+            let _ = self.send(&full).await;
+            let why = "server full: try again later".to_string();
+            self.goodbye(codes::SERVER_FULL, why).await;
+        })
+    }
+
+    /// No successful auth in time: say so and close.
+    pub(super) fn handshake_timeout(&mut self) -> BoxFuture<'_, ()> {
+        rare(async move {
+            self.count(Limit::HandshakeTimeout);
+            tracing::info!(peer = %self.peer, "no successful auth within the handshake deadline (limits.handshake_timeout): closing");
+            self.close_with(super::timeout_packet()).await;
+        })
+    }
+
+    /// Shutdown or a kick: say which, and end.
+    pub(super) fn removed<'a>(&'a mut self, joined: &'a Membership) -> BoxFuture<'a, End> {
+        rare(async move {
+            if self.ctx.shutdown.is_cancelled() {
+                self.goodbye(codes::SHUTDOWN, "server shutting down".into())
+                    .await;
+                return End::Closed;
+            }
+            let reason = joined.link.kick_reason().unwrap_or_default();
+            let why = format!("removed by the operator: {reason}");
+            self.goodbye(codes::KICKED, why).await;
+            End::Kicked
+        })
+    }
+
+    /// Silent for two idle periods: drop the client, saying why.
+    pub(super) fn idle_out(&mut self, period: Duration) -> BoxFuture<'_, End> {
+        rare(async move {
+            self.count(Limit::Idle);
+            tracing::info!(peer = %self.peer, "idle timeout (serve.timeout), no answer to a ping: closing");
+            let why = format!(
+                "idle timeout: silent for {} s twice (the server's --timeout)",
+                period.as_secs_f64()
+            );
+            self.goodbye(codes::IDLE, why).await;
+            End::Protocol("idle")
+        })
+    }
+
+    /// The server ends this session on purpose: `bye` with its code, and
+    /// before it, for a legacy client (which shows no `bye`), a `system`
+    /// line it shows.
+    pub(super) fn goodbye(&mut self, code: &str, reason: String) -> BoxFuture<'_, ()> {
+        let notice = self
+            .legacy
+            .then(|| Packet::system(format!("Disconnected by the server: {reason}")));
+        let bye = Packet::bye_because(code, reason);
+        rare(async move {
+            if let Some(n) = notice {
+                let _ = tokio::time::timeout(LINGER, self.conn.write_packet(&n)).await;
+            }
+            self.close_with(bye).await
+        })
+    }
+
+    /// Say `packet` and close, without losing it to unread input.
+    pub(super) fn close_with(&mut self, packet: Packet) -> BoxFuture<'_, ()> {
+        rare(async move { self.conn.close_with(&packet, LINGER).await })
+    }
+}
