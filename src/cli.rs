@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::certgen::{GenCertPlan, KeyType};
 use crate::config::FlagLayer;
 
 pub const EXIT_CODES: &str = "\
@@ -218,11 +219,18 @@ impl JoinArgs {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum KeyType {
-    EcdsaP256,
-    EcdsaP384,
-    Ed25519,
+/// `--key-type`: the words for [`KeyType`] (which lives with the generator).
+impl ValueEnum for KeyType {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[KeyType::EcdsaP256, KeyType::EcdsaP384, KeyType::Ed25519]
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            KeyType::EcdsaP256 => "ecdsa-p256",
+            KeyType::EcdsaP384 => "ecdsa-p384",
+            KeyType::Ed25519 => "ed25519",
+        }))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -266,6 +274,27 @@ pub struct GenCertArgs {
     /// Print a JSON summary instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+impl GenCertArgs {
+    /// What to make, as plain options.
+    pub fn plan(&self) -> GenCertPlan {
+        GenCertPlan {
+            out_dir: self.out_dir.clone(),
+            cert_file: self.cert_file.clone(),
+            key_file: self.key_file.clone(),
+            days: self.days,
+            sans: self.sans.clone(),
+            key_type: self.key_type,
+            lan: self.lan,
+            ca: self.ca,
+            ca_cert: self.ca_cert.clone(),
+            ca_key: self.ca_key.clone(),
+            client: self.client.clone(),
+            force: self.force,
+            json: self.json,
+        }
+    }
 }
 
 pub const CHECK_EXIT_CODES: &str = "\

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use zeroize::Zeroizing;
 
-use crate::config::{ConfigError, Loaded, ENV_PASSWORD};
+use crate::config::{ConfigError, Loaded, Source, ENV_PASSWORD};
 use crate::prompt;
 
 pub type Password = Zeroizing<String>;
@@ -32,7 +32,7 @@ pub fn room_password(loaded: &Loaded, file: Option<&Path>, src: Sources<'_>) -> 
         );
         return non_empty(Zeroizing::new(p), "--password");
     }
-    let file_from_flag = loaded.source_of(src.file_key).starts_with("flag");
+    let file_from_flag = matches!(loaded.source(src.file_key), Source::Flag(_));
     if let (Some(path), true) = (file, file_from_flag) {
         return read_file(path);
     }

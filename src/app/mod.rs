@@ -22,7 +22,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Serve(args) => serve::serve(config, cli.no_input, args).await,
         Command::Join(args) => join::join(config, cli.no_input, args).await,
-        Command::GenCert(args) => certgen::run(&args),
+        Command::GenCert(args) => certgen::run(&args.plan()),
         Command::Check(args) => {
             let loaded = crate::config::load(config.as_deref(), args.flags())?;
             let opts = args.options(&loaded, cli.verbose > 0)?;

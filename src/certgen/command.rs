@@ -6,16 +6,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::files::write_all;
+use super::GenCertPlan;
 use super::{generate, parse_san, san_warning, Ca, CertRequest, Generated};
-use crate::cli::GenCertArgs;
-use crate::config::ConfigError;
+use crate::config::usage;
 
 /// A CA is trusted once by clients, so it lives long (as mkcert's does).
 const CA_DAYS: i64 = 3650;
-
-fn usage(msg: impl Into<String>) -> anyhow::Error {
-    ConfigError::new(msg).into()
-}
 
 /// `p` inside `dir` unless `p` is absolute; shown without a leading `./`.
 fn place(dir: &Option<PathBuf>, p: PathBuf) -> PathBuf {
@@ -51,7 +47,7 @@ struct Written {
     sha256: Option<String>,
 }
 
-pub fn run(args: &GenCertArgs) -> Result<u8> {
+pub fn run(args: &GenCertPlan) -> Result<u8> {
     if args.days <= 0 {
         return Err(usage(format!(
             "--days {} must be a positive number of days",
@@ -188,14 +184,14 @@ pub fn run(args: &GenCertArgs) -> Result<u8> {
     Ok(0)
 }
 
-fn cert_path(args: &GenCertArgs) -> PathBuf {
+fn cert_path(args: &GenCertPlan) -> PathBuf {
     place(
         &args.out_dir,
         args.cert_file.clone().unwrap_or_else(|| "cert.pem".into()),
     )
 }
 
-fn key_path(args: &GenCertArgs) -> PathBuf {
+fn key_path(args: &GenCertPlan) -> PathBuf {
     place(
         &args.out_dir,
         args.key_file.clone().unwrap_or_else(|| "key.pem".into()),
@@ -203,7 +199,7 @@ fn key_path(args: &GenCertArgs) -> PathBuf {
 }
 
 fn load_or_create_ca(
-    args: &GenCertArgs,
+    args: &GenCertPlan,
     cert: &Path,
     key: &Path,
     req: &CertRequest,
@@ -252,7 +248,7 @@ fn load_or_create_ca(
 }
 
 fn report(
-    args: &GenCertArgs,
+    args: &GenCertPlan,
     leaf: &Generated,
     written: &[Written],
     cert: &Path,

@@ -18,7 +18,36 @@ use time::{Duration, OffsetDateTime};
 pub use command::run;
 pub use files::write_new;
 
-use crate::cli::KeyType;
+/// Key algorithms this build can generate (RSA keys cannot be, with ring).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    EcdsaP256,
+    EcdsaP384,
+    Ed25519,
+}
+
+/// `gen-cert`, as plain options (the binary turns its flags into this).
+#[derive(Debug, Clone)]
+pub struct GenCertPlan {
+    /// Directory to write into (default: the current one).
+    pub out_dir: Option<std::path::PathBuf>,
+    pub cert_file: Option<std::path::PathBuf>,
+    pub key_file: Option<std::path::PathBuf>,
+    pub days: i64,
+    /// Extra names: DNS names or IP addresses.
+    pub sans: Vec<String>,
+    pub key_type: KeyType,
+    /// Add this machine's host name and LAN addresses.
+    pub lan: bool,
+    /// Issue from a local CA (made once, reused after).
+    pub ca: bool,
+    pub ca_cert: Option<std::path::PathBuf>,
+    pub ca_key: Option<std::path::PathBuf>,
+    /// Issue a client certificate for this name.
+    pub client: Option<String>,
+    pub force: bool,
+    pub json: bool,
+}
 
 /// What to make.
 #[derive(Debug, Clone)]

@@ -2,13 +2,22 @@
 //! defaults < TOML file < `TCPPLAY_…` environment < command-line flags, with the
 //! source of every value kept for error messages and `tcpplay check`.
 //! Prompts (the last layer) live in `prompt.rs`; secrets never live here.
+//!
+//! - here: the settings, their one `impl Default`, and their checks
+//! - [`load`]: the layers and where each value came from
+//! - [`explain`]: what a bad value means, in words
 
-use std::path::{Path, PathBuf};
+mod explain;
+mod load;
 
-use figment::providers::{Env, Format, Serialized, Toml};
-use figment::value::{Dict, Map};
-use figment::{Figment, Metadata, Profile, Provider, Source};
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
+
+pub use load::{
+    config_file, data_dir, load, user_config_file, FlagLayer, Loaded, Source, ENV_CONFIG,
+    ENV_PASSWORD,
+};
 
 /// A usage or configuration error: the binary exits with code 2.
 #[derive(Debug, thiserror::Error)]
@@ -287,267 +296,7 @@ mod de {
     }
 }
 
-/// One layer of command-line flags, named so errors can say `--port`.
-#[derive(Debug, Default, Clone)]
-pub struct FlagLayer {
-    values: serde_json::Map<String, serde_json::Value>,
-}
-
-impl FlagLayer {
-    /// Set `section.key` when the flag was given.
-    pub fn set<T: Into<serde_json::Value>>(&mut self, key: &str, value: Option<T>) {
-        let Some(value) = value else { return };
-        let (section, field) = key.split_once('.').expect("flag keys are section.field");
-        let entry = self
-            .values
-            .entry(section.to_string())
-            .or_insert_with(|| serde_json::Value::Object(Default::default()));
-        if let serde_json::Value::Object(m) = entry {
-            m.insert(field.to_string(), value.into());
-        }
-    }
-
-    pub fn set_path(&mut self, key: &str, value: Option<&Path>) {
-        self.set(key, value.map(|p| p.to_string_lossy().into_owned()));
-    }
-}
-
-impl Provider for FlagLayer {
-    fn metadata(&self) -> Metadata {
-        Metadata::named("command-line flag").interpolater(|_, keys| match keys {
-            ["history", "enabled"] => "--no-history".into(),
-            ["history", "path"] => "--history".into(),
-            _ => format!(
-                "--{}",
-                keys.last().copied().unwrap_or_default().replace('_', "-")
-            ),
-        })
-    }
-    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        Serialized::defaults(&self.values).data()
-    }
-}
-
-struct DefaultLayer;
-
-impl Provider for DefaultLayer {
-    fn metadata(&self) -> Metadata {
-        Metadata::named("built-in default")
-    }
-    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        Serialized::defaults(Settings::default()).data()
-    }
-}
-
-/// Environment variables that are read on their own, never as settings.
-pub const ENV_CONFIG: &str = "TCPPLAY_CONFIG";
-pub const ENV_PASSWORD: &str = "TCPPLAY_PASSWORD";
-
-/// Which config file to read: `--config`, else `TCPPLAY_CONFIG`, else
-/// `./tcpplay.toml`, else the user's config dir. An explicit path must exist.
-pub fn config_file(explicit: Option<&Path>) -> Result<Option<PathBuf>, ConfigError> {
-    if let Some(p) = explicit {
-        return must_exist(p, "--config");
-    }
-    if let Some(p) = std::env::var_os(ENV_CONFIG).filter(|v| !v.is_empty()) {
-        return must_exist(Path::new(&p), ENV_CONFIG);
-    }
-    let local = PathBuf::from("tcpplay.toml");
-    if local.is_file() {
-        return Ok(Some(local));
-    }
-    Ok(user_config_file().filter(|p| p.is_file()))
-}
-
-fn project_dirs() -> Option<directories::ProjectDirs> {
-    directories::ProjectDirs::from("", "", "tcpplay")
-}
-
-/// `~/.config/tcpplay/config.toml` on Linux, the platform's equivalent elsewhere.
-pub fn user_config_file() -> Option<PathBuf> {
-    project_dirs().map(|d| d.config_dir().join("config.toml"))
-}
-
-/// Where tcpplay keeps its data (history, known hosts): `~/.local/share/tcpplay`
-/// on Linux, the platform's equivalent elsewhere.
-pub fn data_dir() -> Option<PathBuf> {
-    project_dirs().map(|d| d.data_dir().to_path_buf())
-}
-
-fn must_exist(p: &Path, via: &str) -> Result<Option<PathBuf>, ConfigError> {
-    if p.is_file() {
-        Ok(Some(p.to_path_buf()))
-    } else {
-        Err(ConfigError::new(format!(
-            "config file {} (from {via}) does not exist or is not a file: create it \
-             (see examples/tcpplay.toml) or point {via} elsewhere",
-            p.display()
-        )))
-    }
-}
-
-/// Settings after layering, with their provenance.
-pub struct Loaded {
-    pub settings: Settings,
-    pub file: Option<PathBuf>,
-    figment: Figment,
-}
-
-impl Loaded {
-    /// Where `key` (e.g. `serve.port`) came from, for people.
-    pub fn source_of(&self, key: &str) -> String {
-        match self.figment.find_metadata(key) {
-            Some(m) => describe_source(m, key),
-            None => "built-in default".into(),
-        }
-    }
-
-    /// True when no layer above the built-in defaults set `key`.
-    pub fn is_default(&self, key: &str) -> bool {
-        self.figment
-            .find_metadata(key)
-            .is_none_or(|m| m.name == "built-in default")
-    }
-}
-
-fn describe_source(m: &Metadata, key: &str) -> String {
-    let keys: Vec<&str> = key.split('.').collect();
-    match &m.source {
-        Some(Source::File(p)) => format!("config file {}", p.display()),
-        // Our Env provider maps TCPPLAY_SECTION__KEY to section.key.
-        _ if m.name.contains("environment") => {
-            format!(
-                "environment variable TCPPLAY_{}",
-                keys.join("__").to_uppercase()
-            )
-        }
-        _ if m.name == "command-line flag" => {
-            format!("flag {}", m.interpolate(&Profile::Default, &keys))
-        }
-        _ => m.name.to_string(),
-    }
-}
-
-/// Layer defaults < file < environment < flags and validate the result.
-pub fn load(explicit_file: Option<&Path>, flags: FlagLayer) -> Result<Loaded, ConfigError> {
-    let file = config_file(explicit_file)?;
-    let mut figment = Figment::from(DefaultLayer);
-    if let Some(f) = &file {
-        figment = figment.merge(Toml::file_exact(f));
-    }
-    let env = Env::prefixed("TCPPLAY_")
-        .filter(|k| {
-            let k = k.as_str().to_ascii_lowercase();
-            ["serve__", "join__", "limits__", "history__"]
-                .iter()
-                .any(|s| k.starts_with(s))
-        })
-        .split("__");
-    figment = figment.merge(env).merge(flags);
-    let settings: Settings = figment.extract().map_err(explain)?;
-    let loaded = Loaded {
-        settings,
-        file,
-        figment,
-    };
-    validate(&loaded)?;
-    Ok(loaded)
-}
-
-/// Turn figment's error into one line per problem that names the key, the
-/// value, where it came from and what is expected (never a Rust type name).
-fn explain(err: figment::Error) -> ConfigError {
-    let lines: Vec<String> = err
-        .into_iter()
-        .map(|e| {
-            let key = e.path.join(".");
-            let source = e
-                .metadata
-                .as_ref()
-                .map(|m| describe_source(m, &key))
-                .unwrap_or_else(|| "settings".into());
-            let what = describe_kind(&e.kind, &e.path);
-            if key.is_empty() {
-                format!("invalid settings from {source}: {what}")
-            } else {
-                format!("invalid {key} from {source}: {what}")
-            }
-        })
-        .collect();
-    ConfigError::new(lines.join("\n"))
-}
-
-/// One problem, for people.
-fn describe_kind(kind: &figment::error::Kind, path: &[String]) -> String {
-    use figment::error::Kind;
-    match kind {
-        Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
-            format!("{} is not {}", shown(actual), wanted(expected))
-        }
-        Kind::UnknownField(field, known) => {
-            let section = match path.first() {
-                Some(s) if path.len() > 1 || !known.contains(&s.as_str()) => format!(" in [{s}]"),
-                _ => String::new(),
-            };
-            let hint = closest(field, known)
-                .map(|k| format!("did you mean `{k}`? "))
-                .unwrap_or_default();
-            format!(
-                "there is no setting `{field}`{section}: {hint}(the settings there: {})",
-                known.join(", ")
-            )
-        }
-        Kind::UnknownVariant(v, known) => {
-            format!("'{v}' is not one of {}", known.join(", "))
-        }
-        Kind::ISizeOutOfRange(v) => format!("{v} is out of range"),
-        Kind::USizeOutOfRange(v) => format!("{v} is out of range"),
-        Kind::Message(m) => m.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// A value as the user wrote it.
-fn shown(a: &figment::error::Actual) -> String {
-    use figment::error::Actual;
-    match a {
-        Actual::Bool(b) => b.to_string(),
-        Actual::Unsigned(n) => n.to_string(),
-        Actual::Signed(n) => n.to_string(),
-        Actual::Float(f) => f.to_string(),
-        Actual::Char(c) => format!("'{c}'"),
-        Actual::Str(s) => format!("'{}'", crate::names::sanitize(s)),
-        Actual::Seq => "a list".into(),
-        Actual::Map => "a section (a table)".into(),
-        Actual::Unit | Actual::Option => "nothing".into(),
-        _ => "this value".into(),
-    }
-}
-
-/// What serde expected, in words.
-fn wanted(expected: &str) -> &str {
-    match expected {
-        "usize" | "u64" | "u32" | "u16" | "u8" | "u128" => "a whole number, 0 or more",
-        "isize" | "i64" | "i32" | "i16" | "i8" => "a whole number",
-        "f64" | "f32" => "a number (like 5 or 0.5)",
-        "a boolean" | "bool" => "true or false",
-        "a string" | "string" => "text (in quotes in a config file)",
-        "path" | "a path" => "a file path",
-        other => other,
-    }
-}
-
-/// The known name nearest to a misspelt one, when it is near enough.
-fn closest<'a>(typo: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| (strsim::jaro_winkler(typo, k), *k))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| k)
-}
-
-fn validate(l: &Loaded) -> Result<(), ConfigError> {
+pub(crate) fn validate(l: &Loaded) -> Result<(), ConfigError> {
     let s = &l.settings;
     let secs = [
         ("serve.timeout", s.serve.timeout),

@@ -1,0 +1,99 @@
+//! Settings errors for people: one line per problem naming the key, the
+//! value, where it came from and what is expected — never a Rust type name —
+//! with "did you mean" for a misspelt key.
+
+use super::load::Source;
+use super::ConfigError;
+
+/// Turn figment's error into one line per problem that names the key, the
+/// value, where it came from and what is expected (never a Rust type name).
+pub(super) fn explain(err: figment::Error) -> ConfigError {
+    let lines: Vec<String> = err
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| Source::of(m, &key).to_string())
+                .unwrap_or_else(|| "settings".into());
+            let what = describe_kind(&e.kind, &e.path);
+            if key.is_empty() {
+                format!("invalid settings from {source}: {what}")
+            } else {
+                format!("invalid {key} from {source}: {what}")
+            }
+        })
+        .collect();
+    ConfigError::new(lines.join("\n"))
+}
+
+/// One problem, for people.
+fn describe_kind(kind: &figment::error::Kind, path: &[String]) -> String {
+    use figment::error::Kind;
+    match kind {
+        Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
+            format!("{} is not {}", shown(actual), wanted(expected))
+        }
+        Kind::UnknownField(field, known) => {
+            let section = match path.first() {
+                Some(s) if path.len() > 1 || !known.contains(&s.as_str()) => format!(" in [{s}]"),
+                _ => String::new(),
+            };
+            let hint = closest(field, known)
+                .map(|k| format!("did you mean `{k}`? "))
+                .unwrap_or_default();
+            format!(
+                "there is no setting `{field}`{section}: {hint}(the settings there: {})",
+                known.join(", ")
+            )
+        }
+        Kind::UnknownVariant(v, known) => {
+            format!("'{v}' is not one of {}", known.join(", "))
+        }
+        Kind::ISizeOutOfRange(v) => format!("{v} is out of range"),
+        Kind::USizeOutOfRange(v) => format!("{v} is out of range"),
+        Kind::Message(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A value as the user wrote it.
+fn shown(a: &figment::error::Actual) -> String {
+    use figment::error::Actual;
+    match a {
+        Actual::Bool(b) => b.to_string(),
+        Actual::Unsigned(n) => n.to_string(),
+        Actual::Signed(n) => n.to_string(),
+        Actual::Float(f) => f.to_string(),
+        Actual::Char(c) => format!("'{c}'"),
+        Actual::Str(s) => format!("'{}'", crate::names::sanitize(s)),
+        Actual::Seq => "a list".into(),
+        Actual::Map => "a section (a table)".into(),
+        Actual::Unit | Actual::Option => "nothing".into(),
+        _ => "this value".into(),
+    }
+}
+
+/// What serde expected, in words.
+fn wanted(expected: &str) -> &str {
+    match expected {
+        "usize" | "u64" | "u32" | "u16" | "u8" | "u128" => "a whole number, 0 or more",
+        "isize" | "i64" | "i32" | "i16" | "i8" => "a whole number",
+        "f64" | "f32" => "a number (like 5 or 0.5)",
+        "a boolean" | "bool" => "true or false",
+        "a string" | "string" => "text (in quotes in a config file)",
+        "path" | "a path" => "a file path",
+        other => other,
+    }
+}
+
+/// The known name nearest to a misspelt one, when it is near enough.
+fn closest<'a>(typo: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(typo, k), *k))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
