@@ -77,7 +77,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__check)
-            opts="-p -n -v -h --local --remote --host --port --name --password-file --cert --client-cert --client-key --pings --timeout --strict --json --config --no-input --verbose --help"
+            opts="-p -n -v -h --local --remote --host --port --cert --client-cert --client-key --name --password-file --pings --timeout --strict --json --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -95,18 +95,6 @@ _tcpplay() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --name)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -n)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --password-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -116,6 +104,18 @@ _tcpplay() {
                     return 0
                     ;;
                 --client-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -313,7 +313,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__join)
-            opts="-p -n -v -h --host --port --name --timeout --password --password-file --tls --no-tls --cert --tls-insecure --client-cert --client-key --json --reconnect --show-wire --timestamps --config --no-input --verbose --help"
+            opts="-p -n -v -h --host --port --cert --client-cert --client-key --name --timeout --password --password-file --tls --no-tls --tls-insecure --json --reconnect --show-wire --timestamps --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -328,6 +328,18 @@ _tcpplay() {
                     return 0
                     ;;
                 -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -348,18 +360,6 @@ _tcpplay() {
                     return 0
                     ;;
                 --password-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --cert)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --client-cert)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --client-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -56,13 +56,13 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -s v -l verbose -
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l host -d 'Server host name or IP address [default: 127.0.0.1]' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -s p -l port -d 'Server port [default: 12345]' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l cert -d 'Trust this certificate or CA (PEM) instead of the public roots; implies --tls' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l client-cert -d 'Present this client certificate (PEM) to a server that asks for one (mutual TLS)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l client-key -d 'The client certificate\'s private key (PEM)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -s n -l name -d 'Your name in the room (1-24 characters)' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l timeout -d 'Connect and handshake timeout in seconds (0 = none) [default: 10]' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l password -d 'Room password for a secure server (visible in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l password-file -d 'Read the room password from the first line of this file' -r -F
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l cert -d 'Trust this certificate or CA (PEM) instead of the public roots; implies --tls' -r -F
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l client-cert -d 'Present this client certificate (PEM) to a server that asks for one' -r -F
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l client-key -d 'The client certificate\'s private key (PEM)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l tls -d 'Require TLS (never fall back to plaintext)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l no-tls -d 'Plaintext only (do not try TLS first)'
@@ -93,13 +93,13 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l json -d 'Pr
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -l no-input -d 'Never prompt; fail if a required value is missing'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-cert" -s h -l help -d 'Print help'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l host -d 'Server host (instead of HOST:PORT)' -r
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -s p -l port -d 'Server port (instead of HOST:PORT)' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l host -d 'Server host name or IP address [default: 127.0.0.1]' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -s p -l port -d 'Server port [default: 12345]' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l cert -d 'Trust this certificate or CA (PEM) instead of the public roots; implies --tls' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l client-cert -d 'Present this client certificate (PEM) to a server that asks for one (mutual TLS)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l client-key -d 'The client certificate\'s private key (PEM)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -s n -l name -d 'Also join as NAME, run ping round trips, and leave' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l password-file -d 'Room password file (secure rooms; or TCPPLAY_PASSWORD)' -r -F
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l cert -d 'Trust this certificate or CA when verifying the server' -r -F
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l client-cert -d 'Present this client certificate (PEM) to a server that requires one (mutual TLS)' -r -F
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l client-key -d 'The client certificate\'s private key (PEM)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l pings -d 'Ping round trips after joining' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l timeout -d 'Seconds each network step may take' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F

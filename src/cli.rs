@@ -143,14 +143,45 @@ impl ServeArgs {
     }
 }
 
+/// Which server, and the certificates to trust and present: shared by
+/// `join` and `check`.
 #[derive(Debug, Args)]
-pub struct JoinArgs {
+pub struct TargetArgs {
     /// Server host name or IP address [default: 127.0.0.1]
     #[arg(long)]
     pub host: Option<String>,
     /// Server port [default: 12345]
     #[arg(short, long, value_parser = port_number)]
     pub port: Option<u16>,
+    /// Trust this certificate or CA (PEM) instead of the public roots; implies --tls.
+    #[arg(long, value_name = "PATH")]
+    pub cert: Option<PathBuf>,
+    /// Present this client certificate (PEM) to a server that asks for one (mutual TLS).
+    #[arg(long, value_name = "PATH", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "PATH", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+}
+
+impl TargetArgs {
+    /// The server's address as settings (`check --local` means its own port
+    /// instead, so it passes `with_address: false`).
+    fn flags(&self, f: &mut FlagLayer, with_address: bool) {
+        if with_address {
+            f.set("join.host", self.host.clone());
+            f.set("join.port", self.port);
+        }
+        f.set_path("join.cert", self.cert.as_deref());
+        f.set_path("join.client_cert", self.client_cert.as_deref());
+        f.set_path("join.client_key", self.client_key.as_deref());
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    #[command(flatten)]
+    pub server: TargetArgs,
     /// Your name in the room (1-24 characters).
     #[arg(short, long)]
     pub name: Option<String>,
@@ -170,18 +201,9 @@ pub struct JoinArgs {
     /// Plaintext only (do not try TLS first).
     #[arg(long)]
     pub no_tls: bool,
-    /// Trust this certificate or CA (PEM) instead of the public roots; implies --tls.
-    #[arg(long, value_name = "PATH")]
-    pub cert: Option<PathBuf>,
     /// Do not verify the server certificate (testing only: anyone can impersonate the server).
     #[arg(long)]
     pub tls_insecure: bool,
-    /// Present this client certificate (PEM) to a server that asks for one.
-    #[arg(long, value_name = "PATH", requires = "client_key")]
-    pub client_cert: Option<PathBuf>,
-    /// The client certificate's private key (PEM).
-    #[arg(long, value_name = "PATH", requires = "client_cert")]
-    pub client_key: Option<PathBuf>,
     /// Print one JSON object per received event (for scripts).
     #[arg(long)]
     pub json: bool,
@@ -199,8 +221,7 @@ pub struct JoinArgs {
 impl JoinArgs {
     pub fn flags(&self) -> FlagLayer {
         let mut f = FlagLayer::default();
-        f.set("join.host", self.host.clone());
-        f.set("join.port", self.port);
+        self.server.flags(&mut f, true);
         f.set("join.name", self.name.clone());
         f.set("join.timeout", self.timeout);
         let tls = match (self.tls, self.no_tls) {
@@ -209,11 +230,8 @@ impl JoinArgs {
             _ => None,
         };
         f.set("join.tls", tls);
-        f.set_path("join.cert", self.cert.as_deref());
         f.set("join.tls_insecure", self.tls_insecure.then_some(true));
         f.set_path("join.password_file", self.password_file.as_deref());
-        f.set_path("join.client_cert", self.client_cert.as_deref());
-        f.set_path("join.client_key", self.client_key.as_deref());
         f.set("join.timestamps", self.timestamps.then_some(true));
         f
     }
@@ -321,27 +339,14 @@ pub struct CheckArgs {
     /// Probe the server named by the join settings.
     #[arg(long)]
     pub remote: bool,
-    /// Server host (instead of HOST:PORT).
-    #[arg(long)]
-    pub host: Option<String>,
-    /// Server port (instead of HOST:PORT).
-    #[arg(short, long, value_parser = port_number)]
-    pub port: Option<u16>,
+    #[command(flatten)]
+    pub server: TargetArgs,
     /// Also join as NAME, run ping round trips, and leave.
     #[arg(short, long)]
     pub name: Option<String>,
     /// Room password file (secure rooms; or TCPPLAY_PASSWORD).
     #[arg(long, value_name = "PATH")]
     pub password_file: Option<PathBuf>,
-    /// Trust this certificate or CA when verifying the server.
-    #[arg(long, value_name = "PATH")]
-    pub cert: Option<PathBuf>,
-    /// Present this client certificate (PEM) to a server that requires one (mutual TLS).
-    #[arg(long, value_name = "PATH", requires = "client_key")]
-    pub client_cert: Option<PathBuf>,
-    /// The client certificate's private key (PEM).
-    #[arg(long, value_name = "PATH", requires = "client_cert")]
-    pub client_key: Option<PathBuf>,
     /// Ping round trips after joining.
     #[arg(long, default_value_t = 5)]
     pub pings: u32,
@@ -369,7 +374,7 @@ impl CheckArgs {
         let target = match &self.target {
             _ if self.local => None,
             Some(t) => Some(HostPort::parse(t).map_err(crate::config::usage)?),
-            None if self.host.is_some() || self.port.is_some() || self.remote => {
+            None if self.server.host.is_some() || self.server.port.is_some() || self.remote => {
                 Some(HostPort::new(&j.host, j.port))
             }
             None => None,
@@ -390,14 +395,9 @@ impl CheckArgs {
     pub fn flags(&self) -> FlagLayer {
         let mut f = FlagLayer::default();
         if self.local {
-            f.set("serve.port", self.port);
-        } else {
-            f.set("join.port", self.port);
-            f.set("join.host", self.host.clone());
+            f.set("serve.port", self.server.port);
         }
-        f.set_path("join.cert", self.cert.as_deref());
-        f.set_path("join.client_cert", self.client_cert.as_deref());
-        f.set_path("join.client_key", self.client_key.as_deref());
+        self.server.flags(&mut f, !self.local);
         f.set_path("join.password_file", self.password_file.as_deref());
         f
     }
