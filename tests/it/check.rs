@@ -3,11 +3,10 @@
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::util::{make_cert, make_cert_with, tcpplay, CertFiles, Server};
+use crate::util::{make_cert, make_cert_with, tcpplay, Server};
 
 struct Outcome {
     code: i32,
@@ -65,20 +64,6 @@ fn expect(o: &Outcome, code: i32, verdict: &str, stage: Option<&str>) {
     }
 }
 
-fn tls_server(cert: &CertFiles, extra: &[&str]) -> Server {
-    let mut args = vec![
-        "--tls",
-        "--cert",
-        cert.cert.to_str().unwrap(),
-        "--key",
-        cert.key.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let args: Vec<String> = args.into_iter().map(String::from).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Server::start_with(&args, &[], Arc::new(tempfile::TempDir::new().unwrap()))
-}
-
 fn target(s: &Server) -> String {
     format!("127.0.0.1:{}", s.port())
 }
@@ -100,7 +85,7 @@ fn a_healthy_plaintext_server_passes_with_a_warning_and_strict_makes_it_exit_1()
 #[test]
 fn tls_with_a_trusted_certificate_passes_and_shows_the_certificate() {
     let cert = make_cert();
-    let server = tls_server(&cert, &[]);
+    let server = Server::tls(&cert.cert, &cert.key, &[]);
     let t = format!("localhost:{}", server.port());
     let o = check(
         &[&t, "--cert", cert.cert.to_str().unwrap(), "--name", "probe"],
@@ -119,7 +104,7 @@ fn tls_with_a_trusted_certificate_passes_and_shows_the_certificate() {
 #[test]
 fn an_untrusted_certificate_fails_at_the_certificate_stage() {
     let cert = make_cert();
-    let server = tls_server(&cert, &[]);
+    let server = Server::tls(&cert.cert, &cert.key, &[]);
     let o = check(&[&target(&server)], &[]);
     expect(&o, 6, "failed", Some("certificate"));
     assert!(
@@ -137,7 +122,7 @@ fn an_expired_certificate_fails_at_the_certificate_stage() {
         ..Default::default()
     };
     let cert = make_cert_with(req);
-    let server = tls_server(&cert, &[]);
+    let server = Server::tls(&cert.cert, &cert.key, &[]);
     let t = format!("localhost:{}", server.port());
     let o = check(&[&t, "--cert", cert.cert.to_str().unwrap()], &[]);
     expect(&o, 6, "failed", Some("certificate"));
@@ -150,8 +135,9 @@ fn a_secure_room_with_the_right_and_the_wrong_password() {
     let dir = tempfile::TempDir::new().unwrap();
     let pw = dir.path().join("pw");
     std::fs::write(&pw, "sesame\n").unwrap();
-    let server = tls_server(
-        &cert,
+    let server = Server::tls(
+        &cert.cert,
+        &cert.key,
         &["--secure", "--password-file", pw.to_str().unwrap()],
     );
     let t = format!("localhost:{}", server.port());

@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 
 use crate::util::{tcpplay, Server};
 
@@ -41,17 +40,6 @@ fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
-/// Start `serve --tls` from `dir`'s files; extra args appended.
-fn tls_server(dir: &Path, cert: &str, key: &str, extra: &[&str]) -> Server {
-    let home = Arc::new(tempfile::TempDir::new().unwrap());
-    let (c, k) = (dir.join(cert), dir.join(key));
-    let mut args = vec!["--tls", "--cert", s(&c), "--key", s(&k)];
-    args.extend_from_slice(extra);
-    let args: Vec<String> = args.into_iter().map(String::from).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Server::start_with(&args, &[], home)
-}
-
 #[test]
 fn default_certificate_works_with_rustls_and_openssl_and_its_key_is_private() {
     let dir = tempfile::TempDir::new().unwrap();
@@ -66,7 +54,7 @@ fn default_certificate_works_with_rustls_and_openssl_and_its_key_is_private() {
     #[cfg(unix)]
     assert_eq!(mode(&key), 0o600);
 
-    let server = tls_server(dir.path(), "cert.pem", "key.pem", &[]);
+    let server = Server::tls(dir.path().join("cert.pem"), dir.path().join("key.pem"), &[]);
     for host in ["localhost", "127.0.0.1"] {
         let mut j = server.join(&["--host", host, "--cert", s(&cert), "--name", "v"]);
         j.stderr.expect("Authenticated as");
@@ -185,7 +173,7 @@ fn a_local_ca_is_made_once_reused_and_alone_is_enough_to_trust() {
         "the CA is reused, not replaced"
     );
 
-    let server = tls_server(dir.path(), "cert.pem", "key.pem", &[]);
+    let server = Server::tls(dir.path().join("cert.pem"), dir.path().join("key.pem"), &[]);
     let mut j = server.join(&[
         "--host",
         "localhost",
@@ -214,7 +202,11 @@ fn client_certificates_from_the_ca_are_required_and_others_refused() {
     let o = gen(dir.path(), &["--client", "alice"]);
     assert!(o.status.success(), "{}", text(&o));
     let ca = dir.path().join("ca.pem");
-    let mut server = tls_server(dir.path(), "cert.pem", "key.pem", &["--client-ca", s(&ca)]);
+    let mut server = Server::tls(
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+        &["--client-ca", s(&ca)],
+    );
 
     let (cc, ck) = (
         dir.path().join("client-alice.pem"),

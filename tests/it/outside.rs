@@ -183,10 +183,6 @@ impl Pki {
     }
 }
 
-fn tls_server(cert: &str, key: &str) -> Server {
-    Server::start(&["--tls", "--cert", cert, "--key", key, "--no-history"])
-}
-
 /// `join --host HOST --cert TRUST` saying one line; its run.
 fn join_tls(server: &Server, host: &str, trust: &str) -> crate::util::Ran {
     let port = server.port();
@@ -205,7 +201,7 @@ fn the_originals_openssl_certificate_is_trusted_by_join_and_check() {
     // Item 8: `openssl req -x509 ...` as the original's README makes it.
     let pki = Pki::new();
     let (cert, key) = pki.original();
-    let server = tls_server(&cert, &key);
+    let server = Server::tls(&cert, &key, &["--no-history"]);
     for host in ["localhost", "127.0.0.1"] {
         join_tls(&server, host, &cert)
             .code(0)
@@ -223,7 +219,12 @@ fn the_originals_openssl_certificate_is_trusted_by_join_and_check() {
 fn openssl_ec_and_chain_certificates_work_and_a_bundle_of_cas_is_trusted() {
     let pki = Pki::new();
     let (cert, key) = pki.ec("ec", "DNS:localhost,IP:127.0.0.1");
-    join_tls(&tls_server(&cert, &key), "localhost", &cert).code(0);
+    join_tls(
+        &Server::tls(&cert, &key, &["--no-history"]),
+        "localhost",
+        &cert,
+    )
+    .code(0);
     // A two-level chain: the client trusts the CA, the server presents a
     // certificate the CA issued.
     let ca = pki.ca();
@@ -233,7 +234,7 @@ fn openssl_ec_and_chain_certificates_work_and_a_bundle_of_cas_is_trusted() {
         "20240101000000Z",
         "20991231000000Z",
     );
-    let server = tls_server(&leaf, &leaf_key);
+    let server = Server::tls(&leaf, &leaf_key, &["--no-history"]);
     join_tls(&server, "127.0.0.1", &ca).code(0);
     // A file of several CAs, the issuer among them.
     let (other_ca, _) = pki.ec("other-ca", "DNS:elsewhere");
@@ -271,7 +272,7 @@ fn expired_future_and_misnamed_certificates_are_refused_in_words() {
             "is for example.com, not for 127.0.0.1",
         ),
     ] {
-        let mut server = tls_server(cert, key);
+        let mut server = Server::tls(cert, key, &["--no-history"]);
         join_tls(&server, "127.0.0.1", cert)
             .code(1)
             .stderr_has(says)
@@ -314,7 +315,7 @@ fn expired_future_and_misnamed_certificates_are_refused_in_words() {
 fn pythons_ssl_client_joins_a_tls_server_with_an_openssl_certificate() {
     let pki = Pki::new();
     let (cert, key) = pki.original();
-    let server = tls_server(&cert, &key);
+    let server = Server::tls(&cert, &key, &["--no-history"]);
     let mut py = python("legacy_client.py");
     py.args([
         "localhost",
@@ -744,9 +745,9 @@ fn serve_warns_about_what_it_would_do_silently() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let (elsewhere, elsewhere_key) = pki.ec("elsewhere", "DNS:example.com");
-    let mut s = tls_server(&cert, &key);
+    let mut s = Server::tls(&cert, &key, &["--no-history"]);
     s.proc.stderr.expect("other users can read the private key");
-    let mut s = tls_server(&elsewhere, &elsewhere_key);
+    let mut s = Server::tls(&elsewhere, &elsewhere_key, &["--no-history"]);
     s.proc
         .stderr
         .expect("127.0.0.1 not among the certificate's names (example.com)");

@@ -50,7 +50,7 @@ struct Member {
     name: String,
 }
 
-fn secure_join_from(
+fn raw_member_from(
     addr: SocketAddr,
     cert: &Path,
     password: &str,
@@ -89,8 +89,8 @@ fn secure_join_from(
     })
 }
 
-fn secure_join(addr: SocketAddr, cert: &Path, password: &str, name: &str) -> Result<Member, Value> {
-    secure_join_from(addr, cert, password, name, None)
+fn raw_member(addr: SocketAddr, cert: &Path, password: &str, name: &str) -> Result<Member, Value> {
+    raw_member_from(addr, cert, password, name, None)
 }
 
 /// `tcpplay join NAME` to `localhost:port`, trusting `cert`, with `password`
@@ -104,7 +104,7 @@ fn join_command(home: &Path, port: u16, cert: &CertFiles, name: &str, password: 
 }
 
 /// [`join_command`] to `server`, running.
-fn join_secure(server: &Server, cert: &CertFiles, name: &str, password: &str) -> crate::util::Proc {
+fn join_binary(server: &Server, cert: &CertFiles, name: &str, password: &str) -> crate::util::Proc {
     crate::util::Proc::spawn(join_command(
         server.home.path(),
         server.addr.port(),
@@ -129,14 +129,14 @@ fn join_args<'a>(cert: &'a CertFiles, name: &'a str) -> Vec<&'a str> {
 fn right_password_chats_and_the_server_relays_only_ciphertext() {
     let cert = make_cert();
     let server = secure_server(&cert, &[]);
-    let mut ann = join_secure(&server, &cert, "Ann", PASSWORD);
+    let mut ann = join_binary(&server, &cert, "Ann", PASSWORD);
     let connected = ann.stderr.expect("Connected to");
     assert!(
         connected.contains("secure room: proofs verified both ways"),
         "{connected}"
     );
 
-    let mut watcher = secure_join(server.addr, &cert.cert, PASSWORD, "watcher").unwrap();
+    let mut watcher = raw_member(server.addr, &cert.cert, PASSWORD, "watcher").unwrap();
     ann.send_line("the eagle lands at noon");
     ann.stdout.expect("Ann: the eagle lands at noon");
     // What the server sent to another member: the raw line holds no plaintext.
@@ -169,8 +169,8 @@ fn right_password_chats_and_the_server_relays_only_ciphertext() {
 fn wrong_password_is_refused_generically_with_exit_1_and_others_keep_chatting() {
     let cert = make_cert();
     let mut server = secure_server(&cert, &[]);
-    let mut good = secure_join(server.addr, &cert.cert, PASSWORD, "good").unwrap();
-    let mut eve = join_secure(&server, &cert, "eve", "not the password");
+    let mut good = raw_member(server.addr, &cert.cert, PASSWORD, "good").unwrap();
+    let mut eve = join_binary(&server, &cert, "eve", "not the password");
     assert_eq!(eve.wait(), 1);
     let err = eve.stderr.rest().join("\n");
     assert!(
@@ -199,7 +199,7 @@ fn wrong_password_is_refused_generically_with_exit_1_and_others_keep_chatting() 
 fn plaintext_chat_in_a_secure_room_is_refused() {
     let cert = make_cert();
     let server = secure_server(&cert, &[]);
-    let mut m = secure_join(server.addr, &cert.cert, PASSWORD, "m").unwrap();
+    let mut m = raw_member(server.addr, &cert.cert, PASSWORD, "m").unwrap();
     m.peer
         .send(json!({"type": "chat", "text": "oops in clear"}));
     let e = m.peer.recv_type("error");
@@ -257,9 +257,9 @@ fn a_relaying_man_in_the_middle_is_detected_even_with_tls_insecure() {
 fn a_tampered_payload_is_shown_as_undecryptable_not_as_text() {
     let cert = make_cert();
     let server = secure_server(&cert, &[]);
-    let mut reader = join_secure(&server, &cert, "reader", PASSWORD);
+    let mut reader = join_binary(&server, &cert, "reader", PASSWORD);
     reader.stderr.expect("Connected to");
-    let mut mallory = secure_join(server.addr, &cert.cert, PASSWORD, "mallory").unwrap();
+    let mut mallory = raw_member(server.addr, &cert.cert, PASSWORD, "mallory").unwrap();
     let mut raw = crypto::unb64(&mallory.key.seal("chat", "pay 100 to alice")).unwrap();
     let last = raw.len() - 20;
     raw[last] ^= 0x01;
@@ -307,12 +307,12 @@ fn repeated_failures_from_one_address_are_throttled_and_another_address_is_not()
     let cert = make_cert();
     let mut server = secure_server(&cert, &[("TCPPLAY_LIMITS__AUTH_FAILURES", "3")]);
     for _ in 0..3 {
-        let r = secure_join(server.addr, &cert.cert, "guess", "bot")
+        let r = raw_member(server.addr, &cert.cert, "guess", "bot")
             .err()
             .expect("wrong password refused");
         assert_eq!(r["code"], "auth_failed");
     }
-    let r = secure_join(server.addr, &cert.cert, PASSWORD, "owner")
+    let r = raw_member(server.addr, &cert.cert, PASSWORD, "owner")
         .err()
         .expect("blocked address");
     assert_eq!(r["code"], "auth_throttled");
@@ -323,7 +323,7 @@ fn repeated_failures_from_one_address_are_throttled_and_another_address_is_not()
         .expect("address blocked after repeated failures");
     // Linux routes all of 127.0.0.0/8 to loopback; other systems only 127.0.0.1.
     if cfg!(target_os = "linux") {
-        let ok = secure_join_from(
+        let ok = raw_member_from(
             server.addr,
             &cert.cert,
             PASSWORD,
@@ -434,7 +434,7 @@ fn history_is_stored_as_ciphertext_and_the_same_password_reads_it_after_a_restar
     let home = Arc::new(tempfile::TempDir::new().unwrap());
     let mut server = secure_server_in(&cert, &[], home.clone(), "0");
     let port = server.port();
-    let mut alice = join_secure(&server, &cert, "alice", PASSWORD);
+    let mut alice = join_binary(&server, &cert, "alice", PASSWORD);
     alice.stdout.expect("alice joined");
     alice.send_line("classified plan 42");
     alice.stdout.expect("alice: classified plan 42");
@@ -460,7 +460,7 @@ fn history_is_stored_as_ciphertext_and_the_same_password_reads_it_after_a_restar
 
     // Restarted on the same address: the same history.
     let server = secure_server_in(&cert, &[], home.clone(), &port);
-    let mut bob = join_secure(&server, &cert, "bob", PASSWORD);
+    let mut bob = join_binary(&server, &cert, "bob", PASSWORD);
     let line = bob.stdout.expect("classified plan 42");
     assert!(
         line.starts_with("[history ") && line.contains("alice: classified plan 42"),
@@ -468,7 +468,7 @@ fn history_is_stored_as_ciphertext_and_the_same_password_reads_it_after_a_restar
     );
     bob.stdout.expect("earlier messages above");
     // A wrong password cannot read it, and cannot join either.
-    let mut eve = join_secure(&server, &cert, "eve", "wrong password");
+    let mut eve = join_binary(&server, &cert, "eve", "wrong password");
     assert_eq!(eve.wait(), 1);
     assert!(eve.stdout.seen().iter().all(|l| !l.contains("classified")));
 }

@@ -5,20 +5,10 @@ use serde_json::json;
 
 use crate::util::{make_cert, Peer, Server};
 
-fn tls_server(cert: &crate::util::CertFiles) -> Server {
-    Server::start(&[
-        "--tls",
-        "--cert",
-        cert.cert.to_str().unwrap(),
-        "--key",
-        cert.key.to_str().unwrap(),
-    ])
-}
-
 #[test]
 fn join_with_cert_verifies_for_localhost_and_127_0_0_1() {
     let cert = make_cert();
-    let server = tls_server(&cert);
+    let server = Server::tls(&cert.cert, &cert.key, &[]);
     assert!(server
         .proc
         .stdout
@@ -48,7 +38,7 @@ fn join_with_cert_verifies_for_localhost_and_127_0_0_1() {
 #[test]
 fn join_without_trust_fails_and_names_cert_and_tls_insecure() {
     let cert = make_cert();
-    let server = tls_server(&cert);
+    let server = Server::tls(&cert.cert, &cert.key, &[]);
     for args in [&["--tls"][..], &[][..]] {
         let mut a = vec!["--name", "x"];
         a.extend_from_slice(args);
@@ -71,7 +61,7 @@ fn join_without_trust_fails_and_names_cert_and_tls_insecure() {
 #[test]
 fn tls_insecure_connects_and_warns() {
     let cert = make_cert();
-    let server = tls_server(&cert);
+    let server = Server::tls(&cert.cert, &cert.key, &[]);
     let mut j = server.join(&["--tls-insecure", "--name", "brave"]);
     j.stderr.expect("WARNING: --tls-insecure");
     j.stderr.expect("Authenticated as brave");
@@ -82,7 +72,7 @@ fn tls_insecure_connects_and_warns() {
 #[test]
 fn plaintext_on_a_tls_port_gets_a_clear_error() {
     let cert = make_cert();
-    let mut server = tls_server(&cert);
+    let mut server = Server::tls(&cert.cert, &cert.key, &[]);
     let mut p = Peer::connect(server.addr);
     p.send(json!({"type": "auth", "name": "plain"}));
     let e = p.recv();

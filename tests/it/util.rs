@@ -205,6 +205,20 @@ impl Server {
         Server { proc, addr, home }
     }
 
+    /// `serve --tls` with this certificate and key (`extra` appended).
+    pub fn tls(cert: impl AsRef<Path>, key: impl AsRef<Path>, extra: &[&str]) -> Server {
+        let (c, k) = (cert.as_ref(), key.as_ref());
+        let mut args = vec![
+            "--tls",
+            "--cert",
+            c.to_str().unwrap(),
+            "--key",
+            k.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        Server::start(&args)
+    }
+
     pub fn port(&self) -> String {
         self.addr.port().to_string()
     }
@@ -309,7 +323,7 @@ impl Peer {
             conn.complete_io(&mut sock).expect("TLS handshake");
         }
         let mut binding = [0u8; 32];
-        conn.export_keying_material(&mut binding, b"EXPORTER-tcpplay-auth-v1", None)
+        conn.export_keying_material(&mut binding, tcpplay::crypto::EXPORTER_LABEL, None)
             .unwrap();
         let stream = rustls::StreamOwned::new(conn, sock);
         (
