@@ -10,7 +10,7 @@ use std::io::{BufRead, IsTerminal};
 
 use tokio::sync::broadcast::error::RecvError;
 
-use super::room::Sender;
+use super::room::Speaker;
 use super::ServerHandle;
 use crate::names::{sanitize, split_name};
 use crate::output;
@@ -139,8 +139,13 @@ fn operator_line(server: &ServerHandle, line: &str) -> bool {
     let secure = server.secure();
     // In a secure room the operator's lines are sealed like everyone else's.
     let say = |text: String| match &secure {
-        Some(s) => room.chat(Sender::Server, None, Some(s.key.seal("chat", &text)), false),
-        None => room.chat(Sender::Server, Some(text), None, false),
+        Some(s) => room.chat(
+            Speaker::Server,
+            None,
+            Some(s.key.seal("chat", &text)),
+            false,
+        ),
+        None => room.chat(Speaker::Server, Some(text), None, false),
     };
     if let Some(rest) = line.strip_prefix("//") {
         say(format!("/{rest}"));

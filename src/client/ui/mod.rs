@@ -156,8 +156,9 @@ impl Client {
     }
 }
 
-/// One connection's session: the connection and what we know of the room.
-struct Session<'a> {
+/// One connection's talk with the server: the connection and what we know
+/// of the room.
+struct Talk<'a> {
     conn: Connection,
     c: &'a mut Client,
     /// Our current name (renames change it).
@@ -180,7 +181,7 @@ pub async fn run(c: &mut Client, conn: Connection, me: String) -> Result<Ending,
     let tcpplay = conn.is_tcpplay();
     let limits = conn.hello.limits;
     c.outbox.pace_for(limits.as_ref());
-    let mut s = Session {
+    let mut s = Talk {
         conn,
         c,
         me,
@@ -243,7 +244,7 @@ async fn sleep_until(at: Option<std::time::Instant>) {
     }
 }
 
-impl Session<'_> {
+impl Talk<'_> {
     fn show(&mut self, packet: &Packet) -> std::io::Result<()> {
         let text = if self.c.view.json {
             render_json(packet)

@@ -13,7 +13,7 @@ use crate::names::{sanitize, validate_name};
 use crate::protocol::connection::Read;
 use crate::protocol::{codes, FrameError, Packet, ParseError, Users, MAX_HISTORY_FETCH};
 use crate::server::limits::{Limit, Verdict};
-use crate::server::room::{DirectError, Membership, RenameError, Sender};
+use crate::server::room::{DirectError, Membership, RenameError, Speaker};
 
 /// Longest reason a leaving client may give (`/quit REASON`).
 const MAX_REASON_CHARS: usize = 200;
@@ -79,7 +79,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 if let Some(e) = self.check_body(chat.encrypted, &chat.text, &chat.payload) {
                     return self.send(&e.answering(seq)).await.map_err(End::Io);
                 }
-                let sender = Sender::Member {
+                let sender = Speaker::Member {
                     name: &joined.name,
                     port: self.peer.port(),
                 };

@@ -8,26 +8,32 @@
 //! The registry lock is a plain mutex, held only for a few map operations and
 //! never across an `.await` or a socket write.
 //!
-//! Presence (join/leave notices and the count) is flushed at most every
-//! [`PRESENCE_INTERVAL`]: a lone join is announced at once, a burst is
-//! coalesced (up to three notices stay individual, more become one summary)
-//! with one count per flush. Without this, N joins would cost N² deliveries.
-//! A chat line flushes pending presence first, so order is kept.
+//! Presence (join/leave notices and the count) is coalesced ([`presence`]);
+//! a chat line flushes pending presence first, so order is kept. Each
+//! member's own inbox (direct messages, a kick) is its [`Link`].
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
-use futures_util::task::AtomicWaker;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::history::{HistorySetup, HistoryStore};
 use crate::names;
-use crate::protocol::{now_ms, Chat, Count, Dm, Packet, System, UserInfo, MAX_USERS_LISTED};
+use crate::protocol::{now_ms, Chat, Dm, Packet, System, UserInfo, MAX_USERS_LISTED};
+
+mod link;
+mod presence;
+
+pub use link::Link;
+pub use presence::Departure;
+use presence::Presence;
+#[cfg(test)]
+use presence::PRESENCE_INTERVAL;
 
 pub type MemberId = u64;
 
@@ -38,81 +44,6 @@ pub struct Frame {
     pub bytes: Bytes,
     /// Bytes published to the room up to and including this frame.
     pub end: u64,
-}
-
-/// Lines for one member only (direct messages), beside the shared ring, and
-/// the reason of a kick. Small, because every member has one: a lock over
-/// state allocated only when first needed (most members never get a direct
-/// message or a kick), a flag and an `AtomicWaker` (the session's wait for its
-/// inbox is a one-pointer future that reads the flag, never the lock).
-#[derive(Debug, Default)]
-pub struct Link {
-    state: Mutex<Option<Box<LinkState>>>,
-    has_mail: AtomicBool,
-    waker: AtomicWaker,
-}
-
-#[derive(Debug, Default)]
-struct LinkState {
-    inbox: VecDeque<Bytes>,
-    kick_reason: Option<Box<str>>,
-}
-
-/// Lines waiting in one member's inbox at most; more are refused to the sender.
-pub const INBOX_MAX: usize = 256;
-
-impl Link {
-    fn lock(&self) -> MutexGuard<'_, Option<Box<LinkState>>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Everything waiting, in order.
-    pub fn take(&self) -> VecDeque<Bytes> {
-        let mut s = self.lock();
-        self.has_mail.store(false, Ordering::Release);
-        s.as_mut()
-            .map(|s| std::mem::take(&mut s.inbox))
-            .unwrap_or_default()
-    }
-
-    /// Resolves when the inbox has lines (the caller then `take`s them).
-    pub fn ready(&self) -> impl std::future::Future<Output = ()> + '_ {
-        std::future::poll_fn(move |cx| {
-            // Register first, then look: a push in between wakes us again.
-            self.waker.register(cx.waker());
-            if self.has_mail.load(Ordering::Acquire) {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        })
-    }
-
-    pub fn kick_reason(&self) -> Option<String> {
-        self.lock()
-            .as_ref()?
-            .kick_reason
-            .as_deref()
-            .map(str::to_string)
-    }
-
-    fn set_kick_reason(&self, reason: &str) {
-        self.lock().get_or_insert_default().kick_reason = Some(reason.into());
-    }
-
-    fn push(&self, line: Bytes) -> bool {
-        {
-            let mut guard = self.lock();
-            let s = guard.get_or_insert_default();
-            if s.inbox.len() >= INBOX_MAX {
-                return false;
-            }
-            s.inbox.push_back(line);
-            self.has_mail.store(true, Ordering::Release);
-        }
-        self.waker.wake();
-        true
-    }
 }
 
 /// Why a rename was refused.
@@ -142,27 +73,6 @@ pub struct Member {
     pub link: Arc<Link>,
     /// A legacy (Python) client: it only gets the packet types it knows.
     pub legacy: bool,
-}
-
-/// Shortest time between two presence broadcasts.
-pub const PRESENCE_INTERVAL: Duration = Duration::from_millis(50);
-/// Pending notices up to this many are sent one by one; more are summarised.
-const PRESENCE_SINGLE: usize = 3;
-
-enum Presence {
-    Joined(String),
-    Left(String, Departure),
-}
-
-/// How a member left, for the notice everyone gets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Departure {
-    /// The connection ended: "NAME disconnected."
-    Gone,
-    /// The client said goodbye with a reason: "NAME left (REASON)".
-    Said(String),
-    /// The operator removed them: "NAME was removed by the operator: REASON".
-    Kicked(String),
 }
 
 #[derive(Default)]
@@ -206,7 +116,7 @@ pub struct Membership {
 }
 
 /// Who sent a chat line.
-pub enum Sender<'a> {
+pub enum Speaker<'a> {
     Member { name: &'a str, port: u16 },
     Server,
 }
@@ -307,82 +217,6 @@ impl Room {
         }
     }
 
-    /// Flush presence now if the last flush is old enough, else make sure a
-    /// flush is scheduled for when it is.
-    fn presence_changed(self: &Arc<Self>, reg: &mut Registry) {
-        let wait = reg
-            .last_flush
-            .map(|t| PRESENCE_INTERVAL.saturating_sub(t.elapsed()))
-            .unwrap_or_default();
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) if !wait.is_zero() => {
-                if !reg.flush_scheduled {
-                    reg.flush_scheduled = true;
-                    let room = Arc::downgrade(self);
-                    h.spawn(async move {
-                        tokio::time::sleep(wait).await;
-                        if let Some(room) = room.upgrade() {
-                            let mut reg = room.lock();
-                            room.flush_presence(&mut reg);
-                        }
-                    });
-                }
-            }
-            _ => self.flush_presence(reg),
-        }
-    }
-
-    /// Publish pending join/leave notices and one count.
-    fn flush_presence(&self, reg: &mut Registry) {
-        reg.flush_scheduled = false;
-        if reg.pending.is_empty() {
-            return;
-        }
-        reg.last_flush = Some(Instant::now());
-        let pending = std::mem::take(&mut reg.pending);
-        if pending.len() <= PRESENCE_SINGLE {
-            for p in pending {
-                let packet = match p {
-                    Presence::Joined(n) => Packet::event("join", Some(&n), format!("{n} joined")),
-                    Presence::Left(n, Departure::Gone) => {
-                        Packet::event("leave", Some(&n), format!("{n} disconnected."))
-                    }
-                    Presence::Left(n, Departure::Said(why)) => {
-                        Packet::event("leave", Some(&n), format!("{n} left ({why})"))
-                    }
-                    Presence::Left(n, Departure::Kicked(why)) => Packet::event(
-                        "kick",
-                        Some(&n),
-                        format!("{n} was removed by the operator: {why}"),
-                    ),
-                };
-                self.publish_locked(reg, packet.to_line());
-            }
-        } else {
-            let mut joined = Vec::new();
-            let mut left = Vec::new();
-            for p in pending {
-                match p {
-                    Presence::Joined(n) => joined.push(n),
-                    Presence::Left(n, _) => left.push(n),
-                }
-            }
-            let mut parts = Vec::new();
-            if !joined.is_empty() {
-                parts.push(summary(&joined, "joined"));
-            }
-            if !left.is_empty() {
-                parts.push(summary(&left, "disconnected"));
-            }
-            // No single name: a client tracking the room asks for `users` again.
-            let event = if left.is_empty() { "join" } else { "leave" };
-            let packet = Packet::event(event, None, parts.join("; "));
-            self.publish_locked(reg, packet.to_line());
-        }
-        let total = reg.members.len() as u64;
-        self.publish_locked(reg, Packet::Count(Count { total }).to_line());
-    }
-
     /// Remove a member and announce how they left (one notice, coalesced
     /// with other presence); a member the operator kicked is announced as
     /// such. Safe to call twice: the second is a no-op.
@@ -404,14 +238,14 @@ impl Room {
     /// `action`: a `/me` line.
     pub fn chat(
         &self,
-        from: Sender<'_>,
+        from: Speaker<'_>,
         text: Option<String>,
         payload: Option<String>,
         action: bool,
     ) {
         let (from, port) = match from {
-            Sender::Member { name, port } => (name.to_string(), Some(port)),
-            Sender::Server => ("server".to_string(), None),
+            Speaker::Member { name, port } => (name.to_string(), Some(port)),
+            Speaker::Server => ("server".to_string(), None),
         };
         let mut reg = self.lock();
         self.flush_presence(&mut reg);
@@ -579,21 +413,6 @@ impl Room {
     }
 }
 
-/// "alice, bob, carol, dave, erin and 95 more joined"
-fn summary(names: &[String], verb: &str) -> String {
-    const SHOWN: usize = 5;
-    let shown = names
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    match names.len() {
-        n if n > SHOWN => format!("{shown} and {} more {verb}", n - SHOWN),
-        _ => format!("{shown} {verb}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -639,7 +458,7 @@ mod tests {
             .collect();
         // The first join went out at once; the other nine wait for the flush,
         // which a chat line forces.
-        room.chat(Sender::Server, Some("hi".into()), None, false);
+        room.chat(Speaker::Server, Some("hi".into()), None, false);
         let mut texts = Vec::new();
         while let Ok(f) = rx.try_recv() {
             texts.push(String::from_utf8(f.bytes.to_vec()).unwrap());
@@ -670,9 +489,9 @@ mod tests {
     fn chat_ids_increase() {
         let room = Room::new(64, CancellationToken::new());
         let mut rx = room.subscribe();
-        room.chat(Sender::Server, Some("one".into()), None, false);
+        room.chat(Speaker::Server, Some("one".into()), None, false);
         room.chat(
-            Sender::Member { name: "A", port: 1 },
+            Speaker::Member { name: "A", port: 1 },
             Some("two".into()),
             None,
             false,

@@ -1,0 +1,84 @@
+//! A member's own inbox beside the shared ring: direct messages, and the
+//! reason of a kick.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::Bytes;
+use futures_util::task::AtomicWaker;
+
+/// Lines for one member only (direct messages), beside the shared ring, and
+/// the reason of a kick. Small, because every member has one: a lock over
+/// state allocated only when first needed (most members never get a direct
+/// message or a kick), a flag and an `AtomicWaker` (the session's wait for its
+/// inbox is a one-pointer future that reads the flag, never the lock).
+#[derive(Debug, Default)]
+pub struct Link {
+    state: Mutex<Option<Box<LinkState>>>,
+    has_mail: AtomicBool,
+    waker: AtomicWaker,
+}
+
+#[derive(Debug, Default)]
+struct LinkState {
+    inbox: VecDeque<Bytes>,
+    kick_reason: Option<Box<str>>,
+}
+
+/// Lines waiting in one member's inbox at most; more are refused to the sender.
+pub const INBOX_MAX: usize = 256;
+
+impl Link {
+    fn lock(&self) -> MutexGuard<'_, Option<Box<LinkState>>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Everything waiting, in order.
+    pub fn take(&self) -> VecDeque<Bytes> {
+        let mut s = self.lock();
+        self.has_mail.store(false, Ordering::Release);
+        s.as_mut()
+            .map(|s| std::mem::take(&mut s.inbox))
+            .unwrap_or_default()
+    }
+
+    /// Resolves when the inbox has lines (the caller then `take`s them).
+    pub fn ready(&self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            // Register first, then look: a push in between wakes us again.
+            self.waker.register(cx.waker());
+            if self.has_mail.load(Ordering::Acquire) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+    }
+
+    pub fn kick_reason(&self) -> Option<String> {
+        self.lock()
+            .as_ref()?
+            .kick_reason
+            .as_deref()
+            .map(str::to_string)
+    }
+
+    pub(super) fn set_kick_reason(&self, reason: &str) {
+        self.lock().get_or_insert_default().kick_reason = Some(reason.into());
+    }
+
+    pub(super) fn push(&self, line: Bytes) -> bool {
+        {
+            let mut guard = self.lock();
+            let s = guard.get_or_insert_default();
+            if s.inbox.len() >= INBOX_MAX {
+                return false;
+            }
+            s.inbox.push_back(line);
+            self.has_mail.store(true, Ordering::Release);
+        }
+        self.waker.wake();
+        true
+    }
+}
