@@ -15,10 +15,11 @@ cargo build --release --quiet --example loadgen
 LG=target/release/examples/loadgen
 WORK=$(mktemp -d)
 PID=""
+ulimit -n "$(ulimit -Hn)" || true
 trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$WORK"' EXIT
 one() { # bin clients -> prints "cpu_us deliveries_per_s lost"
   local bin=$1 n=$2 hist=(--history "$WORK/h.sqlite3")
-  rm -f "$WORK"/h.sqlite3*
+  rm -f "$WORK"/h.sqlite3* "$WORK/out"
   [ -n "${NOHIST:-}" ] && hist=(--no-history)
   TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS=0 TCPPLAY_LIMITS__NEW_CONNECTIONS_PER_MINUTE=0 \
   TCPPLAY_LIMITS__MESSAGES_PER_SECOND=0 HOME=$WORK \
@@ -26,9 +27,12 @@ one() { # bin clients -> prints "cpu_us deliveries_per_s lost"
   PID=$!
   until grep -q "listening on" "$WORK/out" 2>/dev/null; do sleep 0.05; done
   local port; port=$(grep -o '127.0.0.1:[0-9]*' "$WORK/out" | head -1 | cut -d: -f2)
-  "$LG" --addr "127.0.0.1:$port" --json --server-pid $PID fanout --clients "$n" --messages "$MSGS" \
-    | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["server_cpu_us_per_delivery"], r["deliveries_per_sec"], r["lost"])'
-  kill $PID; wait $PID 2>/dev/null || true; PID=""
+  if ! "$LG" --addr "127.0.0.1:$port" --json --server-pid $PID fanout --clients "$n" --messages "$MSGS" \
+      >"$WORK/lg.json" 2>"$WORK/lg.err"; then
+    echo "loadgen failed against $bin with $n clients:" >&2; cat "$WORK/lg.err" >&2
+  fi
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["server_cpu_us_per_delivery"], r["deliveries_per_sec"], r["lost"])' "$WORK/lg.json"
+  kill $PID; while kill -0 $PID 2>/dev/null; do sleep 0.05; done; PID=""
 }
 printf "%-40s %8s %14s %14s %6s\n" binary clients "cpu µs/deliv" "deliveries/s" lost
 for n in $CLIENTS; do
