@@ -3,17 +3,21 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: clap definitions (also the source of shell completions)
-//! - [`config`]: settings structs and figment layering with provenance
-//! - [`app`]: the subcommands, from settings to the library
-//! - [`protocol`]: packet types, the bounded line codec, limits
-//! - [`names`]: name rules and terminal-safe rendering of untrusted text
-//! - [`crypto`]: secure mode: Argon2id, HKDF, HMAC proofs, XChaCha20-Poly1305
-//! - [`tls`]: rustls server and client configurations, fingerprints
-//! - [`server`]: accept loop, room (registry + broadcast), sessions, console
-//! - [`client`]: connect + handshake, and the chat UI of `join`
-//! - [`certgen`]: `gen-cert` on rcgen
+//! The glue (the only code that sees clap or figment):
+//! - [`cli`]: clap definitions (also the source of shell completions), and
+//!   their translation into plain options
+//! - [`app`]: the subcommands, from settings to the library (`serve`, `join`)
+//!
+//! Below it, plain types only:
+//! - [`config`]: the settings, their layering and where each value came from
+//! - [`protocol`]: packet types, the bounded line codec, and [`protocol::Connection`]
+//! - [`server`]: accept loop, sessions, the room, history, limits, console, reload
+//! - [`client`]: transport, authentication, [`client::Connection`], the chat UI of `join`
 //! - [`check`]: diagnostics of settings, files and a live server
+//! - [`certgen`]: `gen-cert` on rcgen
+//! - [`crypto`]: secure mode: Argon2id, HKDF, HMAC proofs, XChaCha20-Poly1305
+//! - [`tls`]: rustls configurations, trust, verification, errors in words
+//! - [`names`]: name rules and terminal-safe rendering of untrusted text
 //! - [`secret`]: where the room password comes from
 //! - [`prompt`]: the only place that prompts on a terminal (dialoguer)
 //! - [`progress`]: spinners on a terminal (indicatif)

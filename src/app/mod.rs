@@ -2,8 +2,8 @@
 //! Each turns the layered settings into plain options once; nothing below
 //! this sees clap or figment.
 //!
-//! - [`serve`]: the server and its console, signals and reloads
-//! - [`join`]: the client, its prompts, trust on first use and reconnects
+//! - `serve`: the server and its console, signals and reloads
+//! - `join`: the client, its prompts, trust on first use and reconnects
 
 mod join;
 mod serve;

@@ -5,7 +5,7 @@
 //!
 //! - here: the settings, their one `impl Default`, and their checks
 //! - [`load`]: the layers and where each value came from
-//! - [`explain`]: what a bad value means, in words
+//! - `explain`: what a bad value means, in words
 
 mod explain;
 mod load;

@@ -7,7 +7,7 @@
 //! sent is said, with its reason.
 //!
 //! - [`commands`]: a line → what it asks for (pure)
-//! - [`render`]: a packet → a line for people, or a JSON event
+//! - [`mod@render`]: a packet → a line for people, or a JSON event
 //! - [`outbox`]: pacing, lines in flight, the tally of what was not sent
 //! - [`input`]: lines from a pipe or file, checked one by one
 //! - [`terminal`]: the line editor
