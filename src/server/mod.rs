@@ -52,10 +52,15 @@ pub struct ServerOptions {
 #[cfg(test)]
 impl Ctx {
     pub(crate) fn for_tests() -> Ctx {
+        Ctx::for_tests_with(None)
+    }
+
+    /// A context with this idle timeout (`serve --timeout`).
+    pub(crate) fn for_tests_with(idle_timeout: Option<Duration>) -> Ctx {
         let opts = ServerOptions {
             tls: None,
             limits: Limits::default(),
-            idle_timeout: None,
+            idle_timeout,
             secure: None,
             history: HistorySetup::default(),
             motd: None,

@@ -191,3 +191,47 @@ async fn wait_idle(timer: &mut Option<std::pin::Pin<Box<tokio::time::Sleep>>>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::protocol::connection::Read;
+
+    /// The idle rule in paused time: silent for a period, a `ping`; silent
+    /// for another, a `bye` with code `idle` — in-process, no sleeping.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_member_is_pinged_then_dropped_after_two_idle_periods() {
+        let ctx = Arc::new(Ctx::for_tests_with(Some(Duration::from_secs(10))));
+        let (server_end, client_end) = tokio::io::duplex(1 << 16);
+        let peer = "127.0.0.1:4000".parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let slot = Arc::new(tokio::sync::Semaphore::new(1))
+            .try_acquire_owned()
+            .ok();
+        let session = tokio::spawn(Session::new(server_end, peer, ctx, None).run(deadline, slot));
+        let mut client = Connection::new(client_end, 1 << 16, 256);
+        let auth = r#"{"type":"auth","name":"sleepy","proto":1}"#;
+        client
+            .write_bytes(format!("{auth}\n").as_bytes())
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let mut seen = Vec::new();
+        loop {
+            match client.read_packet().await.unwrap() {
+                Read::Packet(Packet::Ping(_)) => seen.push(("ping", started.elapsed())),
+                Read::Packet(Packet::Bye(b)) => {
+                    assert_eq!(b.code.as_deref(), Some(codes::IDLE));
+                    seen.push(("bye", started.elapsed()));
+                }
+                Read::End => break,
+                _ => {}
+            }
+        }
+        let secs: Vec<(&str, u64)> = seen.iter().map(|(w, d)| (*w, d.as_secs())).collect();
+        assert_eq!(secs, vec![("ping", 10), ("bye", 20)]);
+        session.await.unwrap();
+    }
+}
