@@ -15,7 +15,7 @@ MSGS=${MSGS:-1000}
 IDLE=${IDLE:-10000}
 if [ -n "${QUICK:-}" ]; then MSGS=200; IDLE=1000; fi
 
-cargo build --release --quiet --bin tcpplay --example loadgen --example kdf_time
+cargo build --release --quiet --bin tcpplay --example loadgen --example secure_login
 BIN=target/release/tcpplay
 LG=target/release/examples/loadgen
 if ! command -v ncat >/dev/null 2>&1; then
@@ -135,5 +135,5 @@ fi
 kill "$IDLE_PID" 2>/dev/null || true; wait "$IDLE_PID" 2>/dev/null || true
 stop
 
-KDF=$(target/release/examples/kdf_time)
+KDF=$(target/release/examples/secure_login)
 python3 benches/report.py "$RESULTS" "$KDF" "$MSGS"

@@ -33,6 +33,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('join', 'join', [CompletionResultType]::ParameterValue, 'Join a chat server')
             [CompletionResult]::new('gen-cert', 'gen-cert', [CompletionResultType]::ParameterValue, 'Make a self-signed (or local-CA) certificate and key for TLS')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Diagnose settings, certificate files and a live server')
+            [CompletionResult]::new('gen-room', 'gen-room', [CompletionResultType]::ParameterValue, 'Make a secure room''s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (or write all of them with --dir)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -44,6 +45,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Drop clients idle for this many seconds (0 = never) [default: 0]')
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Room password (visible to other users in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)')
             [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the room password from the first line of this file')
+            [CompletionResult]::new('--room-record', '--room-record', [CompletionResultType]::ParameterName, 'The secure room''s record (from `tcpplay gen-room`): no password needed')
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Certificate chain (PEM)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Private key (PEM)')
             [CompletionResult]::new('--client-ca', '--client-ca', [CompletionResultType]::ParameterName, 'Require client certificates issued by this CA (mutual TLS; see `gen-cert --client`)')
@@ -52,6 +54,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--motd-file', '--motd-file', [CompletionResultType]::ParameterName, 'Read the message of the day from this file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file (see examples/tcpplay.toml)')
             [CompletionResult]::new('--secure', '--secure', [CompletionResultType]::ParameterName, 'Password-protected secure room (requires TLS)')
+            [CompletionResult]::new('--reset-room', '--reset-room', [CompletionResultType]::ParameterName, 'Give the secure room a new record from the password given (its old sealed messages become unreadable and are removed from the history)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Serve over TLS (needs --cert and --key; see `tcpplay gen-cert`)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Do not echo chat lines on the console')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Do not echo chat lines on the console')
@@ -136,6 +139,18 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'tcpplay;gen-room' {
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Where to write the record (owner-only) [default: room.record]')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the room password from the first line of this file (else TCPPLAY_PASSWORD, else asked twice on the terminal)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file (see examples/tcpplay.toml)')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Overwrite an existing file')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail if a required value is missing')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'tcpplay;completions' {
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Write the scripts for every shell into DIR (how completions/ is made)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file (see examples/tcpplay.toml)')
@@ -151,6 +166,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('join', 'join', [CompletionResultType]::ParameterValue, 'Join a chat server')
             [CompletionResult]::new('gen-cert', 'gen-cert', [CompletionResultType]::ParameterValue, 'Make a self-signed (or local-CA) certificate and key for TLS')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Diagnose settings, certificate files and a live server')
+            [CompletionResult]::new('gen-room', 'gen-room', [CompletionResultType]::ParameterValue, 'Make a secure room''s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (or write all of them with --dir)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -165,6 +181,9 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             break
         }
         'tcpplay;help;check' {
+            break
+        }
+        'tcpplay;help;gen-room' {
             break
         }
         'tcpplay;help;completions' {

@@ -25,6 +25,9 @@ _tcpplay() {
             tcpplay,gen-cert)
                 cmd="tcpplay__subcmd__gen__subcmd__cert"
                 ;;
+            tcpplay,gen-room)
+                cmd="tcpplay__subcmd__gen__subcmd__room"
+                ;;
             tcpplay,help)
                 cmd="tcpplay__subcmd__help"
                 ;;
@@ -43,6 +46,9 @@ _tcpplay() {
             tcpplay__subcmd__help,gen-cert)
                 cmd="tcpplay__subcmd__help__subcmd__gen__subcmd__cert"
                 ;;
+            tcpplay__subcmd__help,gen-room)
+                cmd="tcpplay__subcmd__help__subcmd__gen__subcmd__room"
+                ;;
             tcpplay__subcmd__help,help)
                 cmd="tcpplay__subcmd__help__subcmd__help"
                 ;;
@@ -59,7 +65,7 @@ _tcpplay() {
 
     case "${cmd}" in
         tcpplay)
-            opts="-v -h -V --config --no-input --verbose --help --version serve join gen-cert check completions help"
+            opts="-v -h -V --config --no-input --verbose --help --version serve join gen-cert check gen-room completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -214,8 +220,34 @@ _tcpplay() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tcpplay__subcmd__gen__subcmd__room)
+            opts="-v -h --out --password-file --force --config --no-input --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tcpplay__subcmd__help)
-            opts="serve join gen-cert check completions help"
+            opts="serve join gen-cert check gen-room completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -257,6 +289,20 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__help__subcmd__gen__subcmd__cert)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tcpplay__subcmd__help__subcmd__gen__subcmd__room)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -375,7 +421,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__serve)
-            opts="-p -q -v -h --bind --port --timeout --secure --password --password-file --tls --cert --key --client-ca --quiet --history --no-history --motd --motd-file --config --no-input --verbose --help"
+            opts="-p -q -v -h --bind --port --timeout --secure --password --password-file --room-record --reset-room --tls --cert --key --client-ca --quiet --history --no-history --motd --motd-file --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -402,6 +448,10 @@ _tcpplay() {
                     return 0
                     ;;
                 --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --room-record)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

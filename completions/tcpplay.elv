@@ -30,6 +30,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand join 'Join a chat server'
             cand gen-cert 'Make a self-signed (or local-CA) certificate and key for TLS'
             cand check 'Diagnose settings, certificate files and a live server'
+            cand gen-room 'Make a secure room''s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
             cand completions 'Print a shell completion script (or write all of them with --dir)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -40,6 +41,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --timeout 'Drop clients idle for this many seconds (0 = never) [default: 0]'
             cand --password 'Room password (visible to other users in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)'
             cand --password-file 'Read the room password from the first line of this file'
+            cand --room-record 'The secure room''s record (from `tcpplay gen-room`): no password needed'
             cand --cert 'Certificate chain (PEM)'
             cand --key 'Private key (PEM)'
             cand --client-ca 'Require client certificates issued by this CA (mutual TLS; see `gen-cert --client`)'
@@ -48,6 +50,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --motd-file 'Read the message of the day from this file'
             cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
             cand --secure 'Password-protected secure room (requires TLS)'
+            cand --reset-room 'Give the secure room a new record from the password given (its old sealed messages become unreadable and are removed from the history)'
             cand --tls 'Serve over TLS (needs --cert and --key; see `tcpplay gen-cert`)'
             cand -q 'Do not echo chat lines on the console'
             cand --quiet 'Do not echo chat lines on the console'
@@ -128,6 +131,17 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'tcpplay;gen-room'= {
+            cand --out 'Where to write the record (owner-only) [default: room.record]'
+            cand --password-file 'Read the room password from the first line of this file (else TCPPLAY_PASSWORD, else asked twice on the terminal)'
+            cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
+            cand --force 'Overwrite an existing file'
+            cand --no-input 'Never prompt; fail if a required value is missing'
+            cand -v 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'tcpplay;completions'= {
             cand --dir 'Write the scripts for every shell into DIR (how completions/ is made)'
             cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
@@ -142,6 +156,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand join 'Join a chat server'
             cand gen-cert 'Make a self-signed (or local-CA) certificate and key for TLS'
             cand check 'Diagnose settings, certificate files and a live server'
+            cand gen-room 'Make a secure room''s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
             cand completions 'Print a shell completion script (or write all of them with --dir)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -152,6 +167,8 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
         &'tcpplay;help;gen-cert'= {
         }
         &'tcpplay;help;check'= {
+        }
+        &'tcpplay;help;gen-room'= {
         }
         &'tcpplay;help;completions'= {
         }

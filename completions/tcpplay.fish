@@ -33,6 +33,7 @@ complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "serve" -d 'Run a ch
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "join" -d 'Join a chat server'
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "gen-cert" -d 'Make a self-signed (or local-CA) certificate and key for TLS'
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "check" -d 'Diagnose settings, certificate files and a live server'
+complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "gen-room" -d 'Make a secure room\'s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "completions" -d 'Print a shell completion script (or write all of them with --dir)'
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l bind -d 'Address to bind: 0.0.0.0 (all IPv4, the default), :: (all IPv6) or one address' -r
@@ -40,6 +41,7 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -s p -l port -d '
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l timeout -d 'Drop clients idle for this many seconds (0 = never) [default: 0]' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l password -d 'Room password (visible to other users in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l password-file -d 'Read the room password from the first line of this file' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l room-record -d 'The secure room\'s record (from `tcpplay gen-room`): no password needed' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l cert -d 'Certificate chain (PEM)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l key -d 'Private key (PEM)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l client-ca -d 'Require client certificates issued by this CA (mutual TLS; see `gen-cert --client`)' -r -F
@@ -48,6 +50,7 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l motd -d 'Messa
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l motd-file -d 'Read the message of the day from this file' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l secure -d 'Password-protected secure room (requires TLS)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l reset-room -d 'Give the secure room a new record from the password given (its old sealed messages become unreadable and are removed from the history)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l tls -d 'Serve over TLS (needs --cert and --key; see `tcpplay gen-cert`)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -s q -l quiet -d 'Do not echo chat lines on the console'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l no-history -d 'Keep no chat history (nothing is written to disk)'
@@ -110,14 +113,22 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l json -d 'Print
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l no-input -d 'Never prompt; fail if a required value is missing'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -s h -l help -d 'Print help'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-room" -l out -d 'Where to write the record (owner-only) [default: room.record]' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-room" -l password-file -d 'Read the room password from the first line of this file (else TCPPLAY_PASSWORD, else asked twice on the terminal)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-room" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-room" -l force -d 'Overwrite an existing file'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-room" -l no-input -d 'Never prompt; fail if a required value is missing'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-room" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-room" -s h -l help -d 'Print help'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -l dir -d 'Write the scripts for every shell into DIR (how completions/ is made)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -l no-input -d 'Never prompt; fail if a required value is missing'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check completions help" -f -a "serve" -d 'Run a chat server'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check completions help" -f -a "join" -d 'Join a chat server'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check completions help" -f -a "gen-cert" -d 'Make a self-signed (or local-CA) certificate and key for TLS'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check completions help" -f -a "check" -d 'Diagnose settings, certificate files and a live server'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check completions help" -f -a "completions" -d 'Print a shell completion script (or write all of them with --dir)'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions help" -f -a "serve" -d 'Run a chat server'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions help" -f -a "join" -d 'Join a chat server'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions help" -f -a "gen-cert" -d 'Make a self-signed (or local-CA) certificate and key for TLS'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions help" -f -a "check" -d 'Diagnose settings, certificate files and a live server'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions help" -f -a "gen-room" -d 'Make a secure room\'s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions help" -f -a "completions" -d 'Print a shell completion script (or write all of them with --dir)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -68,6 +68,9 @@ pub enum Command {
     GenCert(GenCertArgs),
     /// Diagnose settings, certificate files and a live server.
     Check(CheckArgs),
+    /// Make a secure room's record from its password, for `serve --room-record`
+    /// (a server holding only the record cannot read the room).
+    GenRoom(GenRoomArgs),
     /// Print a shell completion script (or write all of them with --dir).
     Completions(CompletionsArgs),
 }
@@ -93,6 +96,13 @@ pub struct ServeArgs {
     /// Read the room password from the first line of this file.
     #[arg(long, value_name = "PATH")]
     pub password_file: Option<PathBuf>,
+    /// The secure room's record (from `tcpplay gen-room`): no password needed.
+    #[arg(long, value_name = "PATH")]
+    pub room_record: Option<PathBuf>,
+    /// Give the secure room a new record from the password given (its old
+    /// sealed messages become unreadable and are removed from the history).
+    #[arg(long)]
+    pub reset_room: bool,
     /// Serve over TLS (needs --cert and --key; see `tcpplay gen-cert`).
     #[arg(long)]
     pub tls: bool,
@@ -139,6 +149,7 @@ impl ServeArgs {
         f.set("history.enabled", self.no_history.then_some(false));
         f.set("serve.motd", self.motd.clone());
         f.set_path("serve.motd_file", self.motd_file.as_deref());
+        f.set_path("serve.room_record", self.room_record.as_deref());
         f
     }
 }
@@ -401,6 +412,20 @@ impl CheckArgs {
         f.set_path("join.password_file", self.password_file.as_deref());
         f
     }
+}
+
+#[derive(Debug, Args)]
+pub struct GenRoomArgs {
+    /// Where to write the record (owner-only) [default: room.record]
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Read the room password from the first line of this file (else
+    /// TCPPLAY_PASSWORD, else asked twice on the terminal).
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -18,9 +18,15 @@ pub enum NameError {
     TooLong(usize),
     #[error("a name cannot contain control or formatting characters (found {0})")]
     ControlChar(String),
-    #[error("the name '{0}' is reserved")]
+    #[error("the name '{0}' is reserved (or looks like a reserved one)")]
     Reserved(String),
+    #[error("a name cannot start with '{0}' (it would look like a notice from the server)")]
+    Mark(char),
 }
+
+/// Characters a name may not start with: the marks of system lines (`***`),
+/// history and direct messages (`[`), and errors (`!`).
+pub const MARKS: [char; 3] = ['*', '[', '!'];
 
 /// Split `NAME REST` where NAME may contain spaces: a name in double quotes;
 /// else the longest of `known` the line starts with (case-insensitively,
@@ -59,9 +65,22 @@ pub fn split_name<'a>(line: &'a str, known: &[String]) -> (String, &'a str) {
 /// (bidi) or line-separator characters; not reserved. Inner spaces are allowed
 /// (the Python original allowed them); `/msg` takes such names in quotes.
 pub fn validate_name(raw: &str) -> Result<String, NameError> {
-    let name = raw.trim();
+    use unicode_normalization::UnicodeNormalization;
+    // Far too long is said before any work on it (a peer may send megabytes).
+    let raw = raw.trim();
+    if raw.len() > MAX_NAME_CHARS * 16 {
+        return Err(NameError::TooLong(
+            raw.chars().take(MAX_NAME_CHARS * 16).count(),
+        ));
+    }
+    // One spelling per name: "josé" composed or decomposed is one name.
+    let normal: String = raw.nfc().collect();
+    let name = normal.as_str();
     if name.is_empty() {
         return Err(NameError::Empty);
+    }
+    if let Some(c) = name.chars().next().filter(|c| MARKS.contains(c)) {
+        return Err(NameError::Mark(c));
     }
     if let Some(c) = name.chars().find(|&c| is_unsafe_char(c)) {
         return Err(NameError::ControlChar(c.escape_unicode().to_string()));
@@ -70,7 +89,8 @@ pub fn validate_name(raw: &str) -> Result<String, NameError> {
     if chars > MAX_NAME_CHARS {
         return Err(NameError::TooLong(chars));
     }
-    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+    let key = name_key(name);
+    if RESERVED.iter().any(|r| name_key(r) == key) {
         return Err(NameError::Reserved(name.to_string()));
     }
     Ok(name.to_string())
@@ -86,9 +106,14 @@ pub fn with_suffix(base: &str, n: u32) -> String {
     out
 }
 
-/// The key under which names are unique (case-insensitive).
+/// The key under which names are unique: case-insensitive, compatibility
+/// forms folded (full-width letters), and confusable letters taken as one
+/// (the UTS #39 skeleton: Cyrillic "а" is Latin "a"), so that nobody can
+/// pass for someone else.
 pub fn name_key(name: &str) -> String {
-    name.to_lowercase()
+    use unicode_normalization::UnicodeNormalization;
+    let folded: String = name.nfkc().flat_map(char::to_lowercase).collect();
+    unicode_security::confusable_detection::skeleton(&folded).collect()
 }
 
 /// True for characters that must never reach a terminal raw: Unicode Cc
@@ -175,6 +200,39 @@ mod tests {
             validate_name("Server"),
             Err(NameError::Reserved(_))
         ));
+    }
+
+    #[test]
+    fn look_alike_names_are_one_name_and_marks_cannot_start_one() {
+        let same = [
+            ("alice", "\u{430}lice"),  // Cyrillic a
+            ("alice", "\u{ff41}lice"), // full-width a
+            ("Alice", "ALICE"),
+            ("jos\u{e9}", "jose\u{301}"), // composed, decomposed
+        ];
+        for (a, b) in same {
+            assert_eq!(name_key(a), name_key(b), "{a} ~ {b}");
+        }
+        assert_ne!(name_key("alice"), name_key("alicia"));
+        assert!(
+            matches!(validate_name("\u{455}erver"), Err(NameError::Reserved(_))),
+            "Cyrillic s"
+        );
+        assert!(matches!(
+            validate_name("SYSTEM"),
+            Err(NameError::Reserved(_))
+        ));
+        for marked in ["[history 12:00:00] alice", "*** bob joined", "! error"] {
+            assert!(
+                matches!(validate_name(marked), Err(NameError::Mark(_))),
+                "{marked}"
+            );
+        }
+        assert_eq!(
+            validate_name("jose\u{301}").unwrap(),
+            "jos\u{e9}",
+            "stored composed"
+        );
     }
 
     #[test]

@@ -54,10 +54,27 @@ pub fn server_config_mtls(
     key: &Path,
     client_ca: Option<&Path>,
 ) -> Result<Arc<ServerConfig>> {
+    server_config_with(cert, key, client_ca, false)
+}
+
+/// As [`server_config_mtls`]; `tls13_only` for secure rooms, whose login is
+/// bound to the TLS exporter (safe as a channel binding in TLS 1.3; in TLS
+/// 1.2 only with Extended Master Secret, RFC 9266).
+pub fn server_config_with(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+    tls13_only: bool,
+) -> Result<Arc<ServerConfig>> {
     let chain = load_certs(cert)?;
     let key_der = load_key(key)?;
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls13_only {
+        &[&rustls::version::TLS13]
+    } else {
+        rustls::DEFAULT_VERSIONS
+    };
     let builder = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .context("TLS protocol versions")?;
     let builder = match client_ca {
         None => builder.with_no_client_auth(),

@@ -116,10 +116,16 @@ pub fn frame(mode: Mode, key: Option<&RoomKey>, id: Id, bytes: usize, out: &mut 
             nonce[4..8].copy_from_slice(&id.seq.to_be_bytes());
             nonce[8..16].copy_from_slice(&id.ts_us.to_be_bytes());
             nonce[16..].copy_from_slice(&crypto::random_bytes::<8>());
-            let payload = k.seal_with_nonce("chat", &t, nonce);
+            let from = format!("lg{}", id.sender);
+            let what = crypto::Sealed {
+                from: &from,
+                kind: crypto::Kind::Chat,
+                sent: id.ts_us,
+            };
+            let payload = k.seal_with_nonce(&t, &what, nonce);
             out.extend_from_slice(b"{\"type\":\"chat\",\"encrypted\":true,\"payload\":\"");
             out.extend_from_slice(payload.as_bytes());
-            out.extend_from_slice(b"\"}\n");
+            out.extend_from_slice(format!("\",\"sent\":{}}}\n", id.ts_us).as_bytes());
         }
         _ => {
             out.extend_from_slice(b"{\"type\":\"chat\",\"encrypted\":false,\"text\":\"");
@@ -176,8 +182,15 @@ pub fn identify(
             if !open {
                 return Some((id, true));
             }
-            let opened = key.and_then(|k| k.open("chat", std::str::from_utf8(payload).ok()?).ok());
-            let intact = opened.is_some_and(|t| {
+            // Sealed by "lgN" at its send time (the loadgen's names and clock).
+            let from = format!("lg{}", id.sender);
+            let what = crypto::Sealed {
+                from: &from,
+                kind: crypto::Kind::Chat,
+                sent: id.ts_us,
+            };
+            let opened = key.and_then(|k| k.open(std::str::from_utf8(payload).ok()?, &what).ok());
+            let intact = opened.is_some_and(|(t, _)| {
                 parse_text(t.as_bytes(), bytes).is_some_and(|(i, ok)| ok && i == id)
             });
             Some((id, intact))

@@ -22,9 +22,20 @@ use crate::{prompt, secret};
 struct JoinPlan {
     connect: ConnectOptions,
     name: String,
+    /// A room password was given, or the server is remembered as a secure
+    /// room: nothing is sent unless it answers as one, over TLS.
+    must_be_secure: bool,
 }
 
-fn plan_join(loaded: &Loaded, no_input: bool) -> Result<JoinPlan> {
+/// A room password was given (flag, file or environment): the user expects
+/// a secure room, and a server that says otherwise is refused.
+fn password_given(loaded: &Loaded, args: &JoinArgs) -> bool {
+    args.password.is_some()
+        || loaded.settings.join.password_file.is_some()
+        || std::env::var_os(config::ENV_PASSWORD).is_some_and(|v| !v.is_empty())
+}
+
+fn plan_join(loaded: &Loaded, args: &JoinArgs, no_input: bool) -> Result<JoinPlan> {
     let mut j = loaded.settings.join.clone();
     let interactive = prompt::can_prompt(no_input);
     // Where to connect is asked only when nothing said it: given a host (or
@@ -58,13 +69,26 @@ fn plan_join(loaded: &Loaded, no_input: bool) -> Result<JoinPlan> {
     } else {
         Trust::PublicRoots
     };
-    // Asking for a certificate policy is asking for TLS: never fall back then.
+    let target = HostPort::new(&j.host, j.port);
+    let remembered = match known_hosts::default_path() {
+        Some(f) => known_hosts::is_secure_room(&f, &target.to_string())?,
+        None => false,
+    };
+    let must_be_secure = password_given(loaded, args) || remembered;
+    // Asking for a certificate policy, or for a secure room, is asking for
+    // TLS: never fall back then.
     let tls = match j.tls {
-        TlsMode::Auto if j.cert.is_some() || j.tls_insecure => TlsMode::On,
+        TlsMode::Auto if j.cert.is_some() || j.tls_insecure || must_be_secure => TlsMode::On,
+        TlsMode::Off if must_be_secure => {
+            return Err(usage(
+                "a secure room runs over TLS only: drop --no-tls (a room password was given, or this server is \
+                 remembered as a secure room in known_hosts)",
+            ))
+        }
         m => m,
     };
     let connect = ConnectOptions {
-        target: HostPort::new(&j.host, j.port),
+        target,
         timeout: secs(j.timeout),
         tls,
         trust,
@@ -76,12 +100,16 @@ fn plan_join(loaded: &Loaded, no_input: bool) -> Result<JoinPlan> {
     if let Err(e) = connect.tls_config(&connect.trust) {
         return Err(usage(format!("{e:#}")));
     }
-    Ok(JoinPlan { connect, name })
+    Ok(JoinPlan {
+        connect,
+        name,
+        must_be_secure,
+    })
 }
 
 pub async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) -> Result<u8> {
     let loaded = config::load(config_file.as_deref(), args.flags())?;
-    let mut plan = plan_join(&loaded, no_input)?;
+    let mut plan = plan_join(&loaded, &args, no_input)?;
     plan.connect.show_wire = args.show_wire;
     if matches!(plan.connect.trust, Trust::Insecure) {
         eprintln!("WARNING: --tls-insecure: the server's certificate is NOT verified; anyone on the path can impersonate it. Use only for local tests.");
@@ -182,6 +210,19 @@ async fn open(
             t.addr
         );
     }
+    if plan.must_be_secure && !conn.hello.secure {
+        anyhow::bail!(
+            "refusing {}: it answered that its room is not secure, but {} — someone may be \
+             downgrading the connection. Nothing was sent. (If the room really changed, delete its \
+             `secure-room` line from known_hosts.)",
+            plan.connect.target,
+            if password_given(loaded, args) {
+                "a room password was given"
+            } else {
+                "it was a secure room before"
+            }
+        );
+    }
     let password = || {
         let sources = secret::Sources {
             flag: args.password.clone(),
@@ -198,7 +239,16 @@ async fn open(
     let joined =
         client::authenticate(&mut conn, &plan.name, plan.connect.timeout, password).await?;
     let room = if conn.key.is_some() {
-        ", secure room: proofs verified both ways"
+        if let Some(f) = known_hosts::default_path() {
+            let target = plan.connect.target.to_string();
+            if let Err(e) = known_hosts::mark_secure_room(&f, &target) {
+                eprintln!(
+                    "warning: cannot remember {target} as a secure room in {}: {e}",
+                    f.display()
+                );
+            }
+        }
+        ", secure room: each side proved itself to the other"
     } else {
         ""
     };

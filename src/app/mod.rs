@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, CompletionsArgs};
+use crate::cli::{Cli, Command, CompletionsArgs, GenRoomArgs};
 use crate::{certgen, check};
 
 /// Run the parsed command line; the result is the process exit code.
@@ -28,8 +28,48 @@ pub async fn run(cli: Cli) -> Result<u8> {
             let opts = args.options(&loaded, cli.verbose > 0)?;
             Ok(check::run(&loaded, &opts).await)
         }
+        Command::GenRoom(args) => gen_room(config, cli.no_input, &args).await,
         Command::Completions(args) => completions(&args),
     }
+}
+
+/// `tcpplay gen-room`: register a secure room from its password and write
+/// its record (no password in it) for `serve --room-record`.
+async fn gen_room(config: Option<PathBuf>, no_input: bool, args: &GenRoomArgs) -> Result<u8> {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("room.record"));
+    if out.exists() && !args.force {
+        return Err(crate::config::usage(format!(
+            "{} already exists: pass --force to overwrite it (the room it holds would be gone)",
+            out.display()
+        )));
+    }
+    let mut flags = crate::config::FlagLayer::default();
+    flags.set_path("serve.password_file", args.password_file.as_deref());
+    let loaded = crate::config::load(config.as_deref(), flags)?;
+    crate::crypto::no_core_dumps();
+    let sources = crate::secret::Sources {
+        flag: None,
+        file_key: "serve.password_file",
+        confirm: true,
+        can_prompt: crate::prompt::can_prompt(no_input),
+    };
+    let password = crate::secret::room_password(&loaded, args.password_file.as_deref(), sources)?;
+    let record = tokio::task::spawn_blocking(move || {
+        crate::crypto::room::RoomRecord::register(password.as_bytes())
+    })
+    .await??;
+    let text = crate::server::record_file_text(&record);
+    crate::files::write_atomic(&out, text.as_bytes(), true)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "wrote {} (owner-only; no password in it)\nserve the room with: tcpplay serve --secure --room-record {} --cert cert.pem --key key.pem",
+        out.display(),
+        out.display()
+    );
+    Ok(0)
 }
 
 fn completions(args: &CompletionsArgs) -> Result<u8> {

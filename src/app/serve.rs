@@ -16,7 +16,11 @@ use crate::hostport;
 use crate::server::{self, HistorySetup, SecureRoom, Server, ServerHandle, ServerOptions};
 use crate::{check, output, prompt, secret, tls};
 
-pub async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs) -> Result<u8> {
+pub async fn serve(
+    config_file: Option<PathBuf>,
+    no_input: bool,
+    mut args: ServeArgs,
+) -> Result<u8> {
     let loaded = config::load(config_file.as_deref(), args.flags())?;
     let s = loaded.settings.serve.clone();
     let tls = server_tls(&loaded)?;
@@ -38,17 +42,9 @@ pub async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs
         ))
     })?;
     let secure = if s.secure {
-        let password = secret::room_password(
-            &loaded,
-            s.password_file.as_deref(),
-            secret::Sources {
-                flag: args.password.clone(),
-                file_key: "serve.password_file",
-                confirm: true,
-                can_prompt: prompt::can_prompt(no_input),
-            },
-        )?;
-        Some(Arc::new(SecureRoom::start(password, db.as_ref()).await?))
+        Some(Arc::new(
+            secure_room(&loaded, &mut args, no_input, db.as_ref()).await?,
+        ))
     } else {
         if args.password.is_some() || s.password_file.is_some() {
             tracing::warn!(
@@ -57,6 +53,8 @@ pub async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs
         }
         None
     };
+    // Never kept for reloads: the password is not needed again.
+    args.password = None;
     let mode = match (&tls, &secure) {
         (_, Some(_)) => "tls, secure",
         (Some(_), None) => "tls",
@@ -97,6 +95,61 @@ pub async fn serve(config_file: Option<PathBuf>, no_input: bool, args: ServeArgs
     output::clear_printer();
     output::out("server stopped");
     Ok(0)
+}
+
+/// The secure room: its record from `--room-record`, else from the history,
+/// else registered from the password (asked only then, or when given).
+async fn secure_room(
+    loaded: &Loaded,
+    args: &mut ServeArgs,
+    no_input: bool,
+    db: Option<&server::HistoryDb>,
+) -> Result<SecureRoom> {
+    let s = &loaded.settings.serve;
+    if args.reset_room {
+        match db {
+            Some(db) => db
+                .reset_room()
+                .map_err(|e| anyhow::anyhow!("history {e}"))?,
+            None => {
+                return Err(usage(
+                    "--reset-room needs the history, where the room's record is kept",
+                ))
+            }
+        }
+        tracing::warn!("the room's record was reset: its old sealed messages are gone");
+    }
+    let stored =
+        s.room_record.is_some() || db.is_some_and(|d| matches!(d.room_record(), Ok(Some(_))));
+    let given = args.password.is_some()
+        || s.password_file.is_some()
+        || std::env::var_os(config::ENV_PASSWORD).is_some();
+    let password = if !stored || given {
+        let sources = secret::Sources {
+            flag: args.password.take(),
+            file_key: "serve.password_file",
+            confirm: true,
+            can_prompt: prompt::can_prompt(no_input),
+        };
+        crate::crypto::no_core_dumps();
+        Some(secret::room_password(
+            loaded,
+            s.password_file.as_deref(),
+            sources,
+        )?)
+    } else {
+        None
+    };
+    let from = server::RecordSource {
+        file: s.room_record.as_deref(),
+        history: db,
+    };
+    SecureRoom::start(password, from)
+        .await
+        .map_err(|e| match e {
+            server::SetupError::Usage(m) => usage(m),
+            other => anyhow::anyhow!("setting up the secure room: {other}"),
+        })
 }
 
 /// Listen on `bind:port`, or say why not and what to do.
@@ -142,15 +195,17 @@ fn read_motd(loaded: &Loaded) -> Result<Option<String>> {
 fn server_tls(loaded: &Loaded) -> Result<Option<Arc<rustls::ServerConfig>>> {
     let s = &loaded.settings.serve;
     match (&s.cert, &s.key) {
-        (Some(cert), Some(key)) => tls::server_config_mtls(cert, key, s.client_ca.as_deref())
-            .map(Some)
-            .map_err(|e| {
-                usage(format!(
-                    "{e:#} (serve.cert from {}, serve.key from {})",
-                    loaded.source_of("serve.cert"),
-                    loaded.source_of("serve.key")
-                ))
-            }),
+        (Some(cert), Some(key)) => {
+            tls::server_config_with(cert, key, s.client_ca.as_deref(), s.secure)
+                .map(Some)
+                .map_err(|e| {
+                    usage(format!(
+                        "{e:#} (serve.cert from {}, serve.key from {})",
+                        loaded.source_of("serve.cert"),
+                        loaded.source_of("serve.key")
+                    ))
+                })
+        }
         (None, None) if !s.tls => Ok(None),
         (cert, _) => {
             let missing = if cert.is_none() { "--cert" } else { "--key" };

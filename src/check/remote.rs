@@ -24,7 +24,7 @@ pub async fn probe(loaded: &Loaded, opts: &CheckOptions, t: &HostPort, report: &
         .is_none()
         .then(known_hosts::default_path)
         .flatten()
-        .and_then(|f| known_hosts::lookup(&f, &t.to_string()));
+        .and_then(|f| known_hosts::lookup(&f, &t.to_string()).ok().flatten());
     let trust = match (&j.cert, j.tls_insecure, pin) {
         (Some(c), _, _) => Trust::File(c.clone()),
         (None, true, _) => Trust::Insecure,
@@ -136,16 +136,12 @@ pub async fn probe(loaded: &Loaded, opts: &CheckOptions, t: &HostPort, report: &
             None,
         );
     }
-    let mut conn = Connection {
-        conn,
-        hello,
-        transport: TransportInfo {
-            addr,
-            tls: tls_info,
-            fell_back: false,
-        },
-        key: None,
+    let transport = TransportInfo {
+        addr,
+        tls: tls_info,
+        fell_back: false,
     };
+    let mut conn = Connection::new(conn, hello, transport);
     join(&mut conn, name, loaded, opts, report).await;
 }
 
@@ -244,15 +240,16 @@ async fn hello<S: tokio::io::AsyncRead + tokio::io::AsyncWrite>(
     match (h.proto, h.secure) {
         (None, false) => report.ok("hello", "legacy TCP-Playground (Python) server, plaintext room", took),
         (None, true) => report.warn("hello", "legacy TCP-Playground (Python) server in its old secure mode, which tcpplay cannot join", took),
+        (Some(1), true) => report.warn("hello", "tcpplay with secure rooms v1, which hand any server a crackable proof: upgrade the server; tcpplay will not log in", took),
         (Some(p), secure) => {
-            let kdf = h
+            let scheme = h
                 .auth
                 .as_ref()
-                .map(|a| format!(", secure room ({} m={} KiB t={} p={})", sanitize(&a.kdf), a.m_kib, a.t, a.p))
+                .map(|a| format!(", secure room ({})", sanitize(&a.scheme)))
                 .unwrap_or_default();
             let soft = sanitize(h.server.as_deref().unwrap_or("unknown")).into_owned();
-            let mode = if secure && kdf.is_empty() { ", secure (no parameters!)" } else { "" };
-            report.ok("hello", format!("{soft}, protocol {p}{kdf}{mode}"), took);
+            let mode = if secure && scheme.is_empty() { ", secure (no parameters!)" } else { "" };
+            report.ok("hello", format!("{soft}, protocol {p}{scheme}{mode}"), took);
         }
     }
     Some(h)
@@ -284,7 +281,7 @@ async fn join(
         Err(e) => return report.fail(Stage::Auth, "join", e.to_string(), Some(start.elapsed())),
     };
     let how = if conn.key.is_some() {
-        "; secure room: proofs verified both ways"
+        "; secure room: each side proved itself to the other"
     } else {
         ""
     };

@@ -14,37 +14,107 @@ pub fn default_path() -> Option<PathBuf> {
     crate::config::data_dir().map(|d| d.join("known_hosts"))
 }
 
-/// The pinned fingerprint of `target` (`host:port`), if any.
-pub fn lookup(file: &Path, target: &str) -> Option<String> {
-    let text = std::fs::read_to_string(file).ok()?;
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once(char::is_whitespace))
-        .find(|(t, _)| t.eq_ignore_ascii_case(target))
-        .map(|(_, fp)| fp.trim().to_string())
+/// What a `known_hosts` line says about a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entry {
+    /// Trust only the certificate with this SHA-256 fingerprint.
+    Pin(String),
+    /// A secure room: never accept it answering as anything else.
+    SecureRoom,
 }
 
-/// Pin `fingerprint` for `target`, replacing an older pin (file mode 0600).
+const SECURE_ROOM: &str = "secure-room";
+
+/// Every entry in the file (none when it does not exist). A line that is
+/// not `HOST:PORT FINGERPRINT` or `HOST:PORT secure-room` is an error that
+/// names it: the file is the user's trust, never silently rewritten.
+fn read(file: &Path) -> std::io::Result<Vec<(String, Entry)>> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = || {
+            std::io::Error::other(format!(
+                "line {} of {} is not `HOST:PORT FINGERPRINT` or `HOST:PORT secure-room`: fix or delete that line",
+                i + 1,
+                file.display()
+            ))
+        };
+        let (target, value) = line.split_once(char::is_whitespace).ok_or_else(bad)?;
+        let value = value.trim();
+        let entry = if value == SECURE_ROOM {
+            Entry::SecureRoom
+        } else if !value.is_empty() && value.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
+            Entry::Pin(value.to_string())
+        } else {
+            return Err(bad());
+        };
+        out.push((target.to_ascii_lowercase(), entry));
+    }
+    Ok(out)
+}
+
+/// The pinned fingerprint of `target` (`host:port`), if any.
+pub fn lookup(file: &Path, target: &str) -> std::io::Result<Option<String>> {
+    let target = target.to_ascii_lowercase();
+    Ok(read(file)?.into_iter().find_map(|(t, e)| match e {
+        Entry::Pin(fp) if t == target => Some(fp),
+        _ => None,
+    }))
+}
+
+/// `target` was a secure room: a password is required there, and an answer
+/// that it is not secure is refused (a downgrade).
+pub fn is_secure_room(file: &Path, target: &str) -> std::io::Result<bool> {
+    let target = target.to_ascii_lowercase();
+    Ok(read(file)?
+        .iter()
+        .any(|(t, e)| *t == target && *e == Entry::SecureRoom))
+}
+
+/// Pin `fingerprint` for `target`, replacing an older pin.
 pub fn pin(file: &Path, target: &str, fingerprint: &str) -> std::io::Result<()> {
+    write(file, target, Entry::Pin(fingerprint.to_string()))
+}
+
+/// Remember that `target` is a secure room.
+pub fn mark_secure_room(file: &Path, target: &str) -> std::io::Result<()> {
+    if is_secure_room(file, target)? {
+        return Ok(());
+    }
+    write(file, target, Entry::SecureRoom)
+}
+
+/// Write `entry` for `target` (replacing its line of the same kind), whole or
+/// not at all, owner-only, never through a link.
+fn write(file: &Path, target: &str, entry: Entry) -> std::io::Result<()> {
     if let Some(dir) = file.parent() {
         crate::files::private_dir(dir)?;
     }
-    let old = std::fs::read_to_string(file).unwrap_or_default();
-    let mut text = String::new();
-    if old.is_empty() {
-        text.push_str("# tcpplay known hosts: HOST:PORT SHA-256 fingerprint of a trusted certificate.\n# Delete a line to forget a server.\n");
+    let target = target.to_ascii_lowercase();
+    let mut entries = read(file)?;
+    entries.retain(|(t, e)| {
+        *t != target || std::mem::discriminant(e) != std::mem::discriminant(&entry)
+    });
+    entries.push((target, entry));
+    let mut text = String::from(
+        "# tcpplay known hosts: HOST:PORT and the SHA-256 fingerprint of a trusted certificate,\n\
+         # or `secure-room` for a server whose room needs a password. Delete a line to forget it.\n",
+    );
+    for (t, e) in entries {
+        let value = match e {
+            Entry::Pin(fp) => fp,
+            Entry::SecureRoom => SECURE_ROOM.into(),
+        };
+        text.push_str(&format!("{t} {value}\n"));
     }
-    for line in old.lines() {
-        let same = line
-            .split_once(char::is_whitespace)
-            .is_some_and(|(t, _)| t.eq_ignore_ascii_case(target));
-        if !same {
-            text.push_str(line);
-            text.push('\n');
-        }
-    }
-    text.push_str(&format!("{target} {fingerprint}\n"));
     crate::files::write_atomic(file, text.as_bytes(), true)
 }
 
@@ -69,7 +139,10 @@ pub async fn connect_with_pins(
     let pin = file
         .as_deref()
         .filter(|_| tofu)
-        .and_then(|f| lookup(f, &target));
+        .map(|f| lookup(f, &target))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .flatten();
     if let Some(pin) = &pin {
         opts.trust = Trust::Pinned(pin.clone());
         opts.tls = TlsMode::On;
@@ -138,14 +211,31 @@ mod tests {
     fn pins_are_found_replaced_and_kept_per_host_and_port() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("sub/known_hosts");
-        assert_eq!(lookup(&f, "a:1"), None);
+        assert_eq!(lookup(&f, "a:1").unwrap(), None);
         pin(&f, "a:1", "AA:BB").unwrap();
         pin(&f, "b:2", "CC").unwrap();
         pin(&f, "A:1", "DD").unwrap();
-        assert_eq!(lookup(&f, "a:1").as_deref(), Some("DD"));
-        assert_eq!(lookup(&f, "b:2").as_deref(), Some("CC"));
-        assert_eq!(lookup(&f, "b:3"), None);
+        mark_secure_room(&f, "a:1").unwrap();
+        assert_eq!(lookup(&f, "a:1").unwrap().as_deref(), Some("DD"));
+        assert_eq!(lookup(&f, "b:2").unwrap().as_deref(), Some("CC"));
+        assert_eq!(lookup(&f, "b:3").unwrap(), None);
+        assert!(is_secure_room(&f, "A:1").unwrap() && !is_secure_room(&f, "b:2").unwrap());
         let text = std::fs::read_to_string(&f).unwrap();
-        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 2);
+        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 3);
+    }
+
+    #[test]
+    fn a_malformed_file_is_an_error_and_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("known_hosts");
+        std::fs::write(&f, "a:1 AA:BB\ngarbage line here!\n").unwrap();
+        let e = lookup(&f, "a:1").unwrap_err().to_string();
+        assert!(e.contains("line 2 of"), "{e}");
+        assert!(pin(&f, "b:2", "CC").is_err());
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            "a:1 AA:BB\ngarbage line here!\n",
+            "not wiped"
+        );
     }
 }

@@ -20,9 +20,13 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use transport::{connect, ConnectOptions, TlsInfo, TransportInfo, MAX_FRAME_BYTES};
 
+use crate::crypto::{Kind, Sealed};
 use crate::protocol::connection::Read;
 use crate::protocol::{self, Auth, Chat, Dm, FrameError, Hello, Packet};
 use secure::SharedKey;
+
+/// A message body: `(encrypted, text, payload, sent)`.
+type Body = (bool, Option<String>, Option<String>, Option<u64>);
 
 /// A byte stream the client can speak over: TCP or TLS over TCP.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -37,6 +41,10 @@ pub struct Connection {
     /// sealed by [`chat`](Self::chat) and [`dm`](Self::dm) and opened by
     /// [`next`](Self::next).
     pub key: Option<SharedKey>,
+    /// Our name as the server gave it (sealed messages are bound to it).
+    pub me: String,
+    /// Sealed messages already seen (a second one is a replay).
+    replays: secure::Replays,
 }
 
 /// Client errors, each with what to do next.
@@ -89,6 +97,22 @@ pub(crate) fn read_error(e: FrameError) -> ClientError {
 }
 
 impl Connection {
+    /// A connection over `conn` that has read the server's `hello`.
+    pub fn new(
+        conn: protocol::Connection<Box<dyn Stream>>,
+        hello: Hello,
+        transport: TransportInfo,
+    ) -> Connection {
+        Connection {
+            conn,
+            hello,
+            transport,
+            key: None,
+            me: String::new(),
+            replays: Default::default(),
+        }
+    }
+
     /// Send one packet.
     pub async fn send(&mut self, packet: &Packet) -> Result<(), ClientError> {
         Ok(self.conn.write_packet(packet).await?)
@@ -102,7 +126,7 @@ impl Connection {
             match self.conn.read_packet().await {
                 Ok(Read::Packet(mut p)) => {
                     if let Some(k) = &self.key {
-                        secure::open_packet(&mut p, k);
+                        secure::open_packet(&mut p, k, &mut self.replays);
                     }
                     return Ok(Some(p));
                 }
@@ -115,22 +139,32 @@ impl Connection {
         }
     }
 
-    /// `text` as this room carries it: sealed for `kind` in a secure room,
-    /// plain otherwise. `(encrypted, text, payload)`.
-    fn body(&self, kind: &str, text: &str) -> (bool, Option<String>, Option<String>) {
+    /// `text` as this room carries it: in a secure room sealed as `kind`
+    /// from us, now; plain otherwise. `(encrypted, text, payload, sent)`.
+    fn body(&self, kind: Kind<'_>, text: &str) -> Body {
         match &self.key {
-            Some(k) => (true, None, Some(k.seal(kind, text))),
-            None => (false, Some(text.to_string()), None),
+            Some(k) => {
+                let sent = protocol::now_ms();
+                let what = Sealed {
+                    from: &self.me,
+                    kind,
+                    sent,
+                };
+                (true, None, Some(k.seal(text, &what)), Some(sent))
+            }
+            None => (false, Some(text.to_string()), None, None),
         }
     }
 
     /// A chat line (`action`: `/me`), numbered `seq` for a tcpplay server.
     pub fn chat(&self, text: &str, action: bool, seq: Option<u64>) -> Packet {
-        let (encrypted, text, payload) = self.body("chat", text);
+        let kind = if action { Kind::Action } else { Kind::Chat };
+        let (encrypted, text, payload, sent) = self.body(kind, text);
         Packet::Chat(Chat {
             encrypted,
             text,
             payload,
+            sent,
             action,
             seq: seq.filter(|_| self.is_tcpplay()),
             ..Default::default()
@@ -139,12 +173,13 @@ impl Connection {
 
     /// A direct message to `to`, numbered `seq`.
     pub fn dm(&self, to: &str, text: &str, seq: Option<u64>) -> Packet {
-        let (encrypted, text, payload) = self.body("dm", text);
+        let (encrypted, text, payload, sent) = self.body(Kind::Dm { to }, text);
         Packet::Dm(Dm {
             encrypted,
             to: to.to_string(),
             text,
             payload,
+            sent,
             seq,
             ..Default::default()
         })
@@ -184,10 +219,9 @@ pub async fn authenticate(
     let phase = "waiting for the auth result";
     if conn.hello.secure {
         let offer = secure::check_offer(conn)?;
-        let key = secure::derive(password()?, &offer).await?;
-        let fut = secure::prove(conn, name, &key, &offer);
-        let name = transport::with_timeout(fut, phase, &t, timeout).await?;
+        let (name, key) = secure::login(conn, name, password()?, &offer, timeout).await?;
         conn.key = Some(std::sync::Arc::new(key));
+        conn.me = name.clone();
         return Ok(Joined { name });
     }
     let auth = Packet::Auth(Auth {
@@ -198,13 +232,13 @@ pub async fn authenticate(
     });
     conn.send(&auth).await?;
     let result = transport::with_timeout(await_auth_result(conn), phase, &t, timeout).await?;
+    conn.me = result.name.clone();
     Ok(Joined { name: result.name })
 }
 
 /// A successful `auth_result`.
 pub(crate) struct AuthOk {
     pub name: String,
-    pub server_proof: Option<String>,
 }
 
 pub(crate) async fn await_auth_result(conn: &mut Connection) -> Result<AuthOk, ClientError> {
@@ -218,7 +252,6 @@ pub(crate) async fn await_auth_result(conn: &mut Connection) -> Result<AuthOk, C
             Packet::AuthResult(r) if r.ok => {
                 return Ok(AuthOk {
                     name: r.client_name.unwrap_or_else(|| "unknown".into()),
-                    server_proof: r.server_proof,
                 })
             }
             Packet::AuthResult(r) => {

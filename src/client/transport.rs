@@ -306,16 +306,12 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ClientError> {
     opts.phase("waiting for the server's hello");
     let phase = "waiting for the server's hello";
     let hello = with_timeout(read_hello(&mut conn), phase, &t.to_string(), opts.timeout).await?;
-    Ok(Connection {
-        conn,
-        hello,
-        transport: TransportInfo {
-            addr,
-            tls: tls_info,
-            fell_back,
-        },
-        key: None,
-    })
+    let transport = TransportInfo {
+        addr,
+        tls: tls_info,
+        fell_back,
+    };
+    Ok(Connection::new(conn, hello, transport))
 }
 
 /// The server's first packet, which must be a `hello`.

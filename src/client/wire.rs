@@ -33,7 +33,7 @@ pub fn redact(line: &[u8]) -> String {
     match serde_json::from_slice::<serde_json::Value>(line) {
         Ok(mut v) => {
             if let Some(obj) = v.as_object_mut() {
-                for key in ["password", "proof", "server_proof"] {
+                for key in ["password", "proof", "server_proof", "ke1", "ke2", "ke3"] {
                     if obj.contains_key(key) {
                         obj.insert(key.into(), serde_json::Value::String("***".into()));
                     }

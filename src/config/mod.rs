@@ -120,6 +120,9 @@ pub struct ServeSettings {
     /// Read the message of the day from this file (used when `motd` is not set).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub motd_file: Option<PathBuf>,
+    /// A secure room's record (made by `tcpplay gen-room`): the server then
+    /// needs no password at all.
+    pub room_record: Option<PathBuf>,
 }
 
 impl Default for ServeSettings {
@@ -137,6 +140,7 @@ impl Default for ServeSettings {
             client_ca: None,
             motd: None,
             motd_file: None,
+            room_record: None,
         }
     }
 }
@@ -215,10 +219,17 @@ pub struct Limits {
     pub room_buffer: usize,
     /// Seconds a single write to a client may take before it is dropped.
     pub write_timeout: f64,
-    /// Failed secure-mode proofs from one address within a minute before it is refused.
+    /// Failed secure-room logins an address may make at once before it must
+    /// wait (one more every `auth_block / auth_failures` seconds).
     pub auth_failures: u32,
-    /// Seconds an address is refused after too many failed proofs.
+    /// Seconds over which an address's failed logins are forgiven (it gets
+    /// another try every `auth_block / auth_failures` seconds).
     pub auth_block: f64,
+    /// Failed secure-room logins per minute from all addresses together.
+    pub auth_failures_total: u32,
+    /// Connections still in their handshake (TLS, hello, auth) at most;
+    /// they do not take `max_clients` slots.
+    pub max_handshakes: usize,
 }
 
 impl Default for Limits {
@@ -237,6 +248,8 @@ impl Default for Limits {
             write_timeout: 30.0,
             auth_failures: 5,
             auth_block: 60.0,
+            auth_failures_total: 100,
+            max_handshakes: 512,
         }
     }
 }
@@ -322,6 +335,11 @@ pub(crate) fn validate(l: &Loaded) -> Result<(), ConfigError> {
         ("limits.room_buffer", s.limits.room_buffer),
         ("limits.auth_failures", s.limits.auth_failures as usize),
         ("limits.message_burst", s.limits.message_burst as usize),
+        (
+            "limits.auth_failures_total",
+            s.limits.auth_failures_total as usize,
+        ),
+        ("limits.max_handshakes", s.limits.max_handshakes),
     ];
     for (key, v) in sizes {
         if v == 0 {

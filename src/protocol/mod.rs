@@ -16,8 +16,10 @@ pub use connection::Connection;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-/// The protocol version this build speaks (`hello.proto`).
-pub const PROTO_VERSION: u32 = 1;
+/// The protocol version this build speaks (`hello.proto`, `auth.proto`).
+/// Version 2 changed only secure rooms (OPAQUE); plaintext and TLS rooms
+/// speak with version 1 peers as before.
+pub const PROTO_VERSION: u32 = 2;
 
 /// `hello.server`: who we are.
 pub const SERVER_SOFTWARE: &str = concat!("tcpplay/", env!("CARGO_PKG_VERSION"));
@@ -44,6 +46,8 @@ pub enum Packet {
     Nick(Nick),
     /// Client to server: who is here (empty); server to client: the answer.
     Users(Users),
+    /// Secure rooms: the key exchange's next message (server: KE2, client: KE3).
+    AuthStep(AuthStep),
     /// Server to client: a chat line from before (replay on join, or fetched).
     History(Chat),
     /// Server to client: the end of a run of `history` packets.
@@ -95,14 +99,12 @@ pub struct HelloLimits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 pub struct AuthParams {
-    pub kdf: String,
-    pub m_kib: u32,
-    pub t: u32,
-    pub p: u32,
-    /// base64 of the room salt.
-    pub salt: String,
-    /// base64 of 32 random bytes, fresh for this connection.
-    pub challenge: String,
+    /// The key exchange: `opaque-ristretto255-3dh-sha512-argon2id`.
+    #[serde(default)]
+    pub scheme: String,
+    /// base64 of the room's id (bound into the key exchange and messages).
+    #[serde(default)]
+    pub room: String,
 }
 
 /// Client to server: who I am (and, in secure mode, my proof).
@@ -114,8 +116,10 @@ pub struct Auth {
     pub name: String,
     /// Legacy secure mode only: a tcpplay server refuses it and never logs it.
     pub password: Option<String>,
-    /// base64 HMAC proof (secure mode).
+    /// Secure rooms v1 sent an HMAC proof here: refused (`upgrade_required`).
     pub proof: Option<String>,
+    /// Secure rooms: base64 of OPAQUE's first message (KE1).
+    pub ke1: Option<String>,
     /// The protocol version the client speaks; absent from a legacy client,
     /// which then only gets the packet types it knows.
     pub proto: Option<u32>,
@@ -128,8 +132,24 @@ impl std::fmt::Debug for Auth {
             .field("name", &self.name)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("proof", &self.proof.as_ref().map(|_| "***"))
+            .field("ke1", &self.ke1.as_ref().map(|_| "***"))
             .field("proto", &self.proto)
             .finish()
+    }
+}
+
+/// A step of a secure room's login: the server's KE2, then the client's KE3.
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct AuthStep {
+    pub ke2: Option<String>,
+    pub ke3: Option<String>,
+}
+
+impl std::fmt::Debug for AuthStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthStep").finish_non_exhaustive()
     }
 }
 
@@ -142,8 +162,6 @@ pub struct AuthResult {
     pub reason: Option<String>,
     /// Machine word for a refusal (`name_invalid`, `auth_failed`, ...).
     pub code: Option<String>,
-    /// Secure mode: base64 HMAC proof that the server knows the room key.
-    pub server_proof: Option<String>,
 }
 
 /// A chat line. Client to server it carries `text` (or `payload` when
@@ -160,6 +178,9 @@ pub struct Chat {
     pub text: Option<String>,
     /// Secure mode: base64(nonce || XChaCha20-Poly1305 ciphertext).
     pub payload: Option<String>,
+    /// Secure mode: the sender's clock when it sealed (ms since the epoch),
+    /// bound into the ciphertext; relayed as it came.
+    pub sent: Option<u64>,
     /// Server-assigned, increasing per room.
     pub id: Option<u64>,
     /// Server time, milliseconds since the Unix epoch.
@@ -190,6 +211,8 @@ pub struct Dm {
     pub to: String,
     pub text: Option<String>,
     pub payload: Option<String>,
+    /// As [`Chat::sent`].
+    pub sent: Option<u64>,
     pub ts: Option<u64>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub action: bool,
@@ -328,6 +351,7 @@ pub mod codes {
     pub const NAME_TAKEN: &str = "name_taken";
     pub const HISTORY_UNAVAILABLE: &str = "history_unavailable";
     pub const INBOX_FULL: &str = "inbox_full";
+    pub const UPGRADE_REQUIRED: &str = "upgrade_required";
     // `bye.code` only: why the server closed the connection.
     pub const SHUTDOWN: &str = "shutdown";
     pub const KICKED: &str = "kicked";
@@ -484,9 +508,17 @@ mod tests {
             name: "a".into(),
             password: Some("hunter2".into()),
             proof: Some("c2VjcmV0".into()),
+            ke1: Some("a2UxIGJ5dGVz".into()),
             proto: None,
         };
         let s = format!("{a:?}");
-        assert!(!s.contains("hunter2") && !s.contains("c2VjcmV0"), "{s}");
+        for secret in ["hunter2", "c2VjcmV0", "a2UxIGJ5dGVz"] {
+            assert!(!s.contains(secret), "{s}");
+        }
+        let step = AuthStep {
+            ke2: Some("a2Uy".into()),
+            ke3: None,
+        };
+        assert!(!format!("{step:?}").contains("a2Uy"));
     }
 }

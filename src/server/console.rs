@@ -10,8 +10,9 @@ use std::io::{BufRead, IsTerminal};
 
 use tokio::sync::broadcast::error::RecvError;
 
-use super::room::Speaker;
+use super::room::{Body, Speaker};
 use super::ServerHandle;
+use crate::crypto::{self, Kind};
 use crate::names::{sanitize, split_name};
 use crate::output;
 use crate::protocol::{now_ms, parse, Packet};
@@ -40,13 +41,22 @@ pub fn spawn_console_printer(server: &ServerHandle, quiet: bool) {
                     Some(p) => format!("{}[{p}]", sanitize(from)),
                     None => sanitize(from).into_owned(),
                 };
-                let text = match (&c.text, &c.payload, &secure) {
+                // A sealed line is shown only once the operator unlocked
+                // the console with the room password (the server cannot).
+                let key = secure.as_ref().and_then(|s| s.console_key());
+                let text = match (&c.text, &c.payload, key) {
                     (Some(t), _, _) => t.clone(),
-                    (None, Some(p), Some(room)) => room
-                        .key
-                        .open("chat", p)
-                        .unwrap_or_else(|_| "[undecryptable message]".into()),
-                    _ => "[encrypted message]".into(),
+                    (None, Some(p), Some(key)) => {
+                        let what = crypto::Sealed {
+                            from,
+                            kind: if c.action { Kind::Action } else { Kind::Chat },
+                            sent: c.sent.unwrap_or_default(),
+                        };
+                        key.open(p, &what)
+                            .map(|(t, _)| t)
+                            .unwrap_or_else(|_| "[a sealed line that does not open]".into())
+                    }
+                    _ => "[sealed: /unlock to read]".into(),
                 };
                 if c.action {
                     format!("..:: * {sender} {}", sanitize(&text))
@@ -129,6 +139,7 @@ const CONSOLE_HELP: &str =
   /users                 who is connected, from where, for how long
   /kick NAME [REASON]    remove someone (they are told the reason)
   /motd [TEXT]           show, or set, the message of the day (/motd - clears it)
+  /unlock                a secure room: read and speak (asks the room password; the server keeps none)
   /reload                re-read the settings (like SIGHUP): limits, MOTD, certificate
   /quit                  stop the server (everyone gets a goodbye)";
 
@@ -137,15 +148,29 @@ fn operator_line(server: &ServerHandle, line: &str) -> bool {
     let out = |s: String| output::out(s);
     let room = server.room();
     let secure = server.secure();
-    // In a secure room the operator's lines are sealed like everyone else's.
-    let say = |text: String| match &secure {
-        Some(s) => room.chat(
-            Speaker::Server,
-            None,
-            Some(s.key.seal("chat", &text)),
-            false,
-        ),
-        None => room.chat(Speaker::Server, Some(text), None, false),
+    // In a secure room the operator's lines are sealed like everyone
+    // else's, which needs the console unlocked.
+    let say = |text: String| {
+        match &secure {
+        Some(s) => match s.console_key() {
+            Some(key) => {
+                let sent = now_ms();
+                let what = crypto::Sealed {
+                    from: "server",
+                    kind: Kind::Chat,
+                    sent,
+                };
+                let body = Body {
+                    payload: Some(key.seal(&text, &what)),
+                    sent: Some(sent),
+                    ..Default::default()
+                };
+                room.chat(Speaker::Server, body);
+            }
+            None => out("this room is sealed: /unlock with the room password to speak in it (the server does not keep it); not sent".into()),
+        },
+        None => room.chat(Speaker::Server, Body::text(text)),
+    }
     };
     if let Some(rest) = line.strip_prefix("//") {
         say(format!("/{rest}"));
@@ -203,6 +228,21 @@ fn operator_line(server: &ServerHandle, line: &str) -> bool {
                     out("message of the day set (and shown to everyone here)".into());
                 }
                 None => out("message of the day cleared".into()),
+            }
+        }
+        "unlock" if secure.is_none() => {
+            out("this room is not sealed: there is nothing to unlock".into())
+        }
+        "unlock" => {
+            let Some(room) = &secure else { return true };
+            match crate::prompt::password("Room password", false) {
+                Ok(pw) if room.unlock(pw.as_bytes()) => {
+                    out("unlocked: sealed lines are shown here, and yours are sealed".into())
+                }
+                Ok(_) => out("that is not the room's password; still locked".into()),
+                Err(e) => out(format!(
+                    "cannot ask for the password here ({e:#}): the console must be a terminal"
+                )),
             }
         }
         "reload" => {

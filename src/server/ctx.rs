@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
@@ -29,11 +29,13 @@ pub(crate) struct Ctx {
     pub(super) idle_timeout: Option<Duration>,
     pub(super) secure: Option<Arc<SecureRoom>>,
     /// Failed secure-room logins per source address.
-    pub(super) throttle: AuthThrottle,
+    pub(super) throttle: Arc<AuthThrottle>,
     /// Open and recent connections per source address.
     pub(super) addresses: Arc<Addresses>,
     /// Every limit that fired (summed at shutdown).
     pub(super) counters: Counters,
+    /// A permit per member (`limits.max_clients`), taken when it has joined.
+    pub(super) slots: Arc<Semaphore>,
     /// Cancelled once at shutdown: sessions say `bye` and close.
     pub(super) shutdown: CancellationToken,
 }
@@ -51,6 +53,11 @@ impl Ctx {
         secs(self.limits().write_timeout).unwrap_or(Duration::from_secs(3600))
     }
 
+    /// No member slot is free (said right after `hello`, before auth).
+    pub(super) fn full(&self) -> bool {
+        self.slots.available_permits() == 0
+    }
+
     /// The acceptor for a new connection (`None`: a plaintext server).
     pub(super) fn tls(&self) -> Option<TlsAcceptor> {
         self.tls.load_full().map(TlsAcceptor::from)
@@ -61,13 +68,10 @@ impl Ctx {
     }
 
     /// The first packet of every connection: who we are, the secure room's
-    /// parameters (with this connection's `challenge`), and the limits a
+    /// parameters, and the limits a
     /// client paces itself by.
-    pub(super) fn hello(&self, challenge: Option<&[u8; 32]>) -> Packet {
-        let auth = match (&self.secure, challenge) {
-            (Some(room), Some(c)) => Some(room.offer(c)),
-            _ => None,
-        };
+    pub(super) fn hello(&self) -> Packet {
+        let auth = self.secure.as_ref().map(|room| room.offer());
         let l = self.limits();
         Packet::Hello(Hello {
             secure: self.secure.is_some(),

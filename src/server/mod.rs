@@ -31,7 +31,7 @@ use limits::addresses::AuthThrottle;
 pub use limits::{Counters, Limit};
 pub use reload::Reload;
 use room::Room;
-pub use secure::SecureRoom;
+pub use secure::{record_file_text, RecordSource, SecureRoom, SetupError};
 
 use crate::config::{secs, Limits};
 
@@ -87,16 +87,18 @@ pub struct Server {
 
 impl Server {
     pub fn new(listener: TcpListener, opts: ServerOptions, shutdown: CancellationToken) -> Server {
-        let throttle = AuthThrottle::new(
+        let throttle = Arc::new(AuthThrottle::new(
             opts.limits.auth_failures,
             secs(opts.limits.auth_block).unwrap_or_default(),
-        );
+            opts.limits.auth_failures_total,
+        ));
         let ctx = Ctx {
             room: Room::with_history(opts.limits.room_buffer, shutdown.clone(), opts.history),
             secure: opts.secure,
             throttle,
             addresses: Arc::default(),
             counters: Counters::default(),
+            slots: Arc::new(Semaphore::new(opts.limits.max_clients)),
             tls: ArcSwapOption::new(opts.tls),
             limits: ArcSwap::from_pointee(opts.limits),
             motd: ArcSwapOption::new(opts.motd.map(Arc::new)),
@@ -125,9 +127,10 @@ impl Server {
     pub async fn run(self) {
         let Server { listener, ctx } = self;
         let tracker = TaskTracker::new();
-        // Client slots: a permit per connected client; taken after accept so
-        // that a full server can still say so instead of leaving clients hanging.
-        let slots = Arc::new(Semaphore::new(ctx.limits().max_clients));
+        // Handshake permits bound the connections not yet joined; a member's
+        // slot (`Ctx::slots`) is taken when it has joined, so connections
+        // still in their handshake never hold a member's place.
+        let handshakes = Arc::new(Semaphore::new(ctx.limits().max_handshakes));
         let mut accept_errors = 0u32;
         loop {
             let accepted = tokio::select! {
@@ -137,8 +140,18 @@ impl Server {
             match accepted {
                 Ok((stream, peer)) => {
                     accept_errors = 0;
-                    let slot = slots.clone().try_acquire_owned().ok();
-                    tracker.spawn(transport::handle(stream, peer, ctx.clone(), slot));
+                    match handshakes.clone().try_acquire_owned() {
+                        Ok(admission) => {
+                            tracker.spawn(transport::handle(stream, peer, ctx.clone(), admission));
+                        }
+                        Err(_) => {
+                            tracker.spawn(transport::too_many_handshakes(
+                                stream,
+                                peer,
+                                ctx.clone(),
+                            ));
+                        }
+                    }
                 }
                 Err(e) => {
                     // Out of descriptors and the like: back off, keep serving,

@@ -16,11 +16,13 @@ const LIVE: [&str; 5] = [
     "serve.key",
 ];
 /// Limits that are sized at start (the slots, the ring, the throttle).
-const AT_START: [&str; 4] = [
+const AT_START: [&str; 6] = [
     "limits.max_clients",
+    "limits.max_handshakes",
     "limits.room_buffer",
     "limits.auth_failures",
     "limits.auth_block",
+    "limits.auth_failures_total",
 ];
 
 /// What a reload brings: the new settings and what was read for them.

@@ -13,13 +13,12 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsAcceptor;
 
 use super::limits::addresses::AddrRefusal;
 use super::limits::Limit;
-use super::session::{timeout_packet, Bound, Session};
+use super::session::{timeout_packet, Admission, Bound, Session};
 use super::Ctx;
 use crate::protocol::{codes, Packet};
 
@@ -33,7 +32,7 @@ pub(super) async fn handle(
     stream: TcpStream,
     peer: SocketAddr,
     ctx: Arc<Ctx>,
-    slot: Option<OwnedSemaphorePermit>,
+    admission: Admission,
 ) {
     let _ = stream.set_nodelay(true);
     let _guard = match ctx.addresses.admit(peer.ip(), &ctx.limits()) {
@@ -42,8 +41,10 @@ pub(super) async fn handle(
     };
     let deadline = Instant::now() + ctx.handshake_timeout();
     let run = match ctx.tls() {
-        None => Box::pin(plain(stream, peer, ctx, slot, deadline)).await,
-        Some(acceptor) => Box::pin(over_tls(acceptor, stream, peer, ctx, slot, deadline)).await,
+        None => Box::pin(plain(stream, peer, ctx, admission, deadline)).await,
+        Some(acceptor) => {
+            Box::pin(over_tls(acceptor, stream, peer, ctx, admission, deadline)).await
+        }
     };
     if let Some(run) = run {
         run.await;
@@ -72,20 +73,33 @@ async fn refuse_address(mut stream: TcpStream, peer: SocketAddr, ctx: &Ctx, refu
     }
 }
 
+/// Every handshake permit is taken (`limits.max_handshakes`): say so (in
+/// plaintext, when the server is plaintext) and close.
+pub(super) async fn too_many_handshakes(mut stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>) {
+    ctx.counters.bump(Limit::MaxHandshakes);
+    tracing::warn!(%peer, limit = ctx.limits().max_handshakes, "refused: too many connections still joining (limits.max_handshakes)");
+    if !ctx.is_tls() {
+        let msg = "too many connections are joining at once: try again in a moment";
+        let _ = stream
+            .write_all(&Packet::error(codes::SERVER_FULL, msg).to_line())
+            .await;
+    }
+}
+
 async fn plain(
     mut stream: TcpStream,
     peer: SocketAddr,
     ctx: Arc<Ctx>,
-    slot: Option<OwnedSemaphorePermit>,
+    admission: Admission,
     deadline: Instant,
 ) -> Option<Run> {
-    if stream.write_all(&ctx.hello(None).to_line()).await.is_err() {
+    if stream.write_all(&ctx.hello().to_line()).await.is_err() {
         return None;
     }
-    if slot.is_none() {
+    if ctx.full() {
         // Full: say so now rather than after the client's first line.
         return Some(Box::pin(
-            Session::new(stream, peer, ctx, None).run(deadline, None),
+            Session::new(stream, peer, ctx, None).run(deadline, admission),
         ));
     }
     // A legacy Python client tries TLS first: spot its ClientHello at once
@@ -105,7 +119,7 @@ async fn plain(
             None
         }
         Ok(Ok(_)) => Some(Box::pin(
-            Session::new(stream, peer, ctx, None).run(deadline, slot),
+            Session::new(stream, peer, ctx, None).run(deadline, admission),
         )),
     }
 }
@@ -115,7 +129,7 @@ async fn over_tls(
     stream: TcpStream,
     peer: SocketAddr,
     ctx: Arc<Ctx>,
-    slot: Option<OwnedSemaphorePermit>,
+    admission: Admission,
     deadline: Instant,
 ) -> Option<Run> {
     let mut first = [0u8; 1];
@@ -141,7 +155,7 @@ async fn over_tls(
     match timeout_at(deadline, acceptor.accept(stream)).await {
         Ok(Ok(mut tls)) => {
             let bound = ctx.secure.is_some().then(|| Bound::new(&tls));
-            let hello = ctx.hello(bound.as_ref().map(|b| &b.challenge)).to_line();
+            let hello = ctx.hello().to_line();
             let said = timeout_at(deadline, async {
                 tls.write_all(&hello).await.and(tls.flush().await)
             })
@@ -150,7 +164,7 @@ async fn over_tls(
                 return None;
             }
             Some(Box::pin(
-                Session::new(tls, peer, ctx, bound).run(deadline, slot),
+                Session::new(tls, peer, ctx, bound).run(deadline, admission),
             ))
         }
         Ok(Err(e)) => {
@@ -179,11 +193,17 @@ mod tests {
         let _c = TcpStream::connect(a).await.unwrap();
         let (s, peer) = l.accept().await.unwrap();
         let ctx = Arc::new(Ctx::for_tests());
-        let task = handle(s, peer, ctx.clone(), None);
+        let admission = Arc::new(tokio::sync::Semaphore::new(1))
+            .try_acquire_owned()
+            .unwrap();
+        let task = handle(s, peer, ctx.clone(), admission);
         let task_size = std::mem::size_of_val(&task);
         let _c2 = TcpStream::connect(a).await.unwrap();
         let (s2, _) = l.accept().await.unwrap();
-        let run = Session::new(s2, peer, ctx, None).run(Instant::now(), None);
+        let admission = Arc::new(tokio::sync::Semaphore::new(1))
+            .try_acquire_owned()
+            .unwrap();
+        let run = Session::new(s2, peer, ctx, None).run(Instant::now(), admission);
         let run_size = std::mem::size_of_val(&run);
         assert!(
             task_size <= 320,

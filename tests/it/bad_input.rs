@@ -171,3 +171,33 @@ fn a_client_that_vanishes_mid_line_is_announced_once() {
     assert_eq!(name, "halfway", "the name was freed");
     again.recv_type("count");
 }
+
+/// Names that pass for someone else are one name: a look-alike joiner is
+/// suffixed, a look-alike rename is refused, and names cannot start like a
+/// line from the server.
+#[test]
+fn look_alike_names_are_taken_and_marks_cannot_start_a_name() {
+    let server = Server::start(&["--no-history"]);
+    let (_alice, _) = Peer::join_v1(server.addr, "alice");
+    let (_cyr, name) = Peer::join_v1(server.addr, "\u{430}lice");
+    assert_eq!(name, "\u{430}lice-2", "Cyrillic a is taken as Latin a");
+    let (_wide, name) = Peer::join_v1(server.addr, "\u{ff41}lice");
+    assert!(name.ends_with("-3"), "{name}");
+    let (mut bob, _) = Peer::join_v1(server.addr, "bob");
+    bob.send(json!({"type": "nick", "name": "\u{455}erver"}));
+    assert_eq!(bob.recv_type("error")["code"], "name_invalid");
+    bob.send(json!({"type": "nick", "name": "ALICE"}));
+    assert_eq!(bob.recv_type("error")["code"], "name_taken");
+    let mut p = Peer::connect(server.addr);
+    p.recv();
+    p.send(json!({"type": "auth", "name": "[history 12:00:00] alice", "proto": 2}));
+    let r = p.recv_type("auth_result");
+    assert_eq!(r["code"], "name_invalid");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot start with '['"),
+        "{r}"
+    );
+}

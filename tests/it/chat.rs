@@ -79,7 +79,7 @@ fn join_binary_chats_through_pipes_and_leaves_at_end_of_input() {
     bob.stderr.expect("Authenticated as bob");
     let mut alice = server.join(&["--name", "alice", "--no-tls"]);
     alice.stderr.expect("Authenticated as alice");
-    bob.stdout.expect("* alice joined");
+    bob.stdout.expect("*** alice joined");
 
     alice.send_line("hello bob");
     bob.stdout.expect("alice: hello bob");
@@ -88,8 +88,8 @@ fn join_binary_chats_through_pipes_and_leaves_at_end_of_input() {
     bob.send_line("bye now");
     bob.close_stdin();
     alice.stdout.expect("bob: bye now");
-    alice.stdout.expect("* bob disconnected.");
-    alice.stdout.expect("* 1 connected");
+    alice.stdout.expect("*** bob disconnected.");
+    alice.stdout.expect("*** 1 connected");
     assert_eq!(bob.wait(), 0);
     let out = bob.stdout.rest();
     assert!(

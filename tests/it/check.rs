@@ -148,7 +148,9 @@ fn a_secure_room_with_the_right_and_the_wrong_password() {
     );
     expect(&good, 0, "ok", None);
     assert!(
-        good.text.contains("argon2id m=19456") && good.text.contains("proofs verified both ways"),
+        good.text
+            .contains("secure room (opaque-ristretto255-3dh-sha512-argon2id)")
+            && good.text.contains("each side proved itself to the other"),
         "{}",
         good.text
     );

@@ -129,8 +129,8 @@ fn tcpplay_join_works_against_the_python_server_protocol() {
     let mut join = crate::util::Proc::spawn(cmd);
     join.stderr.expect("NOT ENCRYPTED");
     join.stderr.expect("Authenticated as Zed");
-    join.stdout.expect("* Zed joined from 127.0.0.1:");
-    join.stdout.expect("* 1 connected");
+    join.stdout.expect("*** Zed joined from 127.0.0.1:");
+    join.stdout.expect("*** 1 connected");
     join.send_line("hello legacy");
     join.stdout.expect("Zed: hello legacy");
     let wait = std::time::Duration::from_secs(10);

@@ -308,3 +308,30 @@ fn a_live_join_client_answers_the_servers_ping_and_stays() {
     live.send_line("still here");
     live.stdout.expect("live: still here");
 }
+
+/// Connections that never authenticate hold handshake places, not members'
+/// places: twenty silent sockets on a twenty-member server leave its places
+/// free, and a real member still joins.
+#[test]
+fn silent_connections_do_not_fill_a_small_server() {
+    let home = Arc::new(tempfile::TempDir::new().unwrap());
+    let s = Server::start_with(
+        &["--no-history"],
+        &[
+            ("TCPPLAY_LIMITS__MAX_CLIENTS", "20"),
+            ("TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS", "0"),
+        ],
+        home,
+    );
+    let silent: Vec<Peer> = (0..20)
+        .map(|_| {
+            let mut p = Peer::connect(s.addr);
+            assert_eq!(p.recv()["type"], "hello");
+            p
+        })
+        .collect();
+    let (mut member, _) = Peer::join_v1(s.addr, "member");
+    member.send(serde_json::json!({"type": "chat", "text": "still room"}));
+    member.recv_chat("still room");
+    drop(silent);
+}

@@ -1,5 +1,7 @@
-//! Secure mode over real TLS on 127.0.0.1: the password never leaves the
-//! client, proofs are bound to the TLS session, payloads are end-to-end.
+//! Secure rooms (v2, OPAQUE) over real TLS on 127.0.0.1: the password never
+//! leaves the client in any testable form, the login is bound to the TLS
+//! session, the server relays and stores only what it cannot read, and each
+//! attack found in the review of v1 now fails (docs/SECURITY.md names them).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -7,7 +9,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tcpplay::crypto::{self, KdfParams, RoomKey};
+use tcpplay::crypto::room::{ClientStart, RoomRecord, ServerStart, SCHEME};
+use tcpplay::crypto::{self, Kind, RoomKey, Sealed};
 
 use crate::util::{make_cert, tls_once, CertFiles, Peer, Server};
 
@@ -43,13 +46,50 @@ fn secure_server_in(
     Server::start_with(&args, env, home)
 }
 
-/// A raw peer that joins with a proof computed by the library.
+/// A raw peer that logs in with the library's OPAQUE steps over its own
+/// TLS socket, then speaks raw JSON: a member (or a malicious one) who knows
+/// the password.
 struct Member {
     peer: Peer,
     key: RoomKey,
     name: String,
 }
 
+impl Member {
+    /// `text` sealed as `kind` from `from` (normally our own name), sent now.
+    fn sealed(&self, from: &str, kind: Kind<'_>, text: &str) -> (String, u64) {
+        let sent = tcpplay::protocol::now_ms();
+        let what = Sealed { from, kind, sent };
+        (self.key.seal(text, &what), sent)
+    }
+
+    fn say(&mut self, text: &str) {
+        let (payload, sent) = self.sealed(&self.name.clone(), Kind::Chat, text);
+        self.peer
+            .send(json!({"type": "chat", "encrypted": true, "payload": payload, "sent": sent}));
+    }
+
+    /// Open a received chat packet as what it claims to be.
+    fn open(&self, v: &Value) -> Option<String> {
+        let kind = if v["action"] == true {
+            Kind::Action
+        } else {
+            Kind::Chat
+        };
+        let what = Sealed {
+            from: v["from"].as_str()?,
+            kind,
+            sent: v["sent"].as_u64()?,
+        };
+        self.key
+            .open(v["payload"].as_str()?, &what)
+            .ok()
+            .map(|(t, _)| t)
+    }
+}
+
+/// Log in as `name` from `from` (a loopback address); the server's refusal
+/// (its packet), or `{"client": ...}` when the client refused the server.
 fn raw_member_from(
     addr: SocketAddr,
     cert: &Path,
@@ -60,33 +100,26 @@ fn raw_member_from(
     let (mut peer, binding) = Peer::connect_tls_from(addr, cert, from.map(|f| f.parse().unwrap()));
     let hello = peer.recv();
     assert_eq!(hello["secure"], true);
-    let auth = &hello["auth"];
-    assert_eq!(auth["kdf"], "argon2id");
-    let params = KdfParams {
-        m_kib: auth["m_kib"].as_u64().unwrap() as u32,
-        t: auth["t"].as_u64().unwrap() as u32,
-        p: auth["p"].as_u64().unwrap() as u32,
+    assert_eq!(hello["proto"], 2);
+    assert_eq!(hello["auth"]["scheme"], SCHEME);
+    let room = crypto::unb64(hello["auth"]["room"].as_str().unwrap()).unwrap();
+    let client = ClientStart::new(password.as_bytes()).unwrap();
+    peer.send(json!({"type": "auth", "name": name, "proto": 2, "ke1": crypto::b64(&client.ke1)}));
+    let step = peer.recv();
+    if step["type"] != "auth_step" {
+        return Err(step);
+    }
+    let ke2 = crypto::unb64(step["ke2"].as_str().unwrap()).unwrap();
+    let Ok((ke3, key)) = client.finish(password.as_bytes(), &ke2, &room, &binding) else {
+        return Err(json!({"client": "the server did not prove the room"}));
     };
-    let salt = crypto::unb64(auth["salt"].as_str().unwrap()).unwrap();
-    let challenge = crypto::unb64(auth["challenge"].as_str().unwrap()).unwrap();
-    let key = RoomKey::derive(password.as_bytes(), &salt, params).unwrap();
-    let proof = key.client_proof(&challenge, &binding, name);
-    peer.send(json!({"type": "auth", "name": name, "proof": crypto::b64(&proof)}));
+    peer.send(json!({"type": "auth_step", "ke3": crypto::b64(&ke3)}));
     let r = peer.recv_type("auth_result");
     if r["ok"] != true {
         return Err(r);
     }
-    let final_name = r["client_name"].as_str().unwrap().to_string();
-    let sp = crypto::unb64(r["server_proof"].as_str().unwrap()).unwrap();
-    assert!(
-        key.verify_server(&challenge, &binding, &final_name, &sp),
-        "server proof verifies"
-    );
-    Ok(Member {
-        peer,
-        key,
-        name: final_name,
-    })
+    let name = r["client_name"].as_str().unwrap().to_string();
+    Ok(Member { peer, key, name })
 }
 
 fn raw_member(addr: SocketAddr, cert: &Path, password: &str, name: &str) -> Result<Member, Value> {
@@ -128,11 +161,11 @@ fn join_args<'a>(cert: &'a CertFiles, name: &'a str) -> Vec<&'a str> {
 #[test]
 fn right_password_chats_and_the_server_relays_only_ciphertext() {
     let cert = make_cert();
-    let server = secure_server(&cert, &[]);
+    let mut server = secure_server(&cert, &[]);
     let mut ann = join_binary(&server, &cert, "Ann", PASSWORD);
     let connected = ann.stderr.expect("Connected to");
     assert!(
-        connected.contains("secure room: proofs verified both ways"),
+        connected.contains("secure room: each side proved itself to the other"),
         "{connected}"
     );
 
@@ -140,29 +173,20 @@ fn right_password_chats_and_the_server_relays_only_ciphertext() {
     ann.send_line("the eagle lands at noon");
     ann.stdout.expect("Ann: the eagle lands at noon");
     // What the server sent to another member: the raw line holds no plaintext.
-    let line = loop {
-        let line = watcher.peer.recv_line().expect("open");
-        if line.windows(4).any(|w| w == b"chat") {
-            break line;
-        }
-    };
-    let text = String::from_utf8(line).unwrap();
+    let v = watcher.peer.recv_type("chat");
+    let text = v.to_string();
     assert!(!text.contains("eagle"), "plaintext on the wire: {text}");
-    let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["encrypted"], true);
     assert!(v.get("text").is_none());
-    let opened = watcher
-        .key
-        .open("chat", v["payload"].as_str().unwrap())
-        .unwrap();
-    assert_eq!(opened, "the eagle lands at noon");
+    assert_eq!(watcher.open(&v).unwrap(), "the eagle lands at noon");
 
-    // And the other way: a member's sealed line reaches `tcpplay join` decrypted.
-    let sealed = watcher.key.seal("chat", "copy that");
-    watcher
-        .peer
-        .send(json!({"type": "chat", "encrypted": true, "payload": sealed}));
+    // And the other way: a member's sealed line reaches `tcpplay join` opened.
+    watcher.say("copy that");
     ann.stdout.expect(&format!("{}: copy that", watcher.name));
+    // The server's console cannot read the room (nobody unlocked it).
+    let console = server.proc.stdout.expect("Ann[");
+    assert!(console.contains("[sealed: /unlock to read]"), "{console}");
+    assert!(!console.contains("eagle"), "{console}");
 }
 
 #[test]
@@ -174,25 +198,18 @@ fn wrong_password_is_refused_generically_with_exit_1_and_others_keep_chatting() 
     assert_eq!(eve.wait(), 1);
     let err = eve.stderr.rest().join("\n");
     assert!(
-        err.contains("authentication failed") && err.contains("check the room password"),
+        err.contains("could not prove it holds this room") && err.contains("the password is wrong"),
         "{err}"
     );
     assert!(
         !err.contains("not the password"),
         "the password is never echoed"
     );
-    let log = server.proc.stderr.expect("auth failed");
+    let log = server.proc.stderr.expect("login failed");
     assert!(!log.contains("not the password") && !log.contains(PASSWORD));
-    let sealed = good.key.seal("chat", "still here");
-    good.peer
-        .send(json!({"type": "chat", "encrypted": true, "payload": sealed}));
+    good.say("still here");
     let v = good.peer.recv_type("chat");
-    assert_eq!(
-        good.key
-            .open("chat", v["payload"].as_str().unwrap())
-            .unwrap(),
-        "still here"
-    );
+    assert_eq!(good.open(&v).unwrap(), "still here");
 }
 
 #[test]
@@ -242,15 +259,13 @@ fn a_relaying_man_in_the_middle_is_detected_even_with_tls_insecure() {
     let mut victim = crate::util::Proc::spawn(cmd);
     assert_eq!(victim.wait(), 1);
     let err = victim.stderr.rest().join("\n");
-    assert!(err.contains("authentication failed"), "{err}");
+    assert!(err.contains("could not prove it holds this room"), "{err}");
     assert!(
         !err.contains("Connected to"),
-        "nothing shown after a failed proof: {err}"
+        "nothing shown after a failed login: {err}"
     );
-    server
-        .proc
-        .stderr
-        .expect("auth failed: the password proof did not verify");
+    // The real server saw a login that did not finish: a failed one.
+    server.proc.stderr.expect("login failed");
 }
 
 #[test]
@@ -260,36 +275,100 @@ fn a_tampered_payload_is_shown_as_undecryptable_not_as_text() {
     let mut reader = join_binary(&server, &cert, "reader", PASSWORD);
     reader.stderr.expect("Connected to");
     let mut mallory = raw_member(server.addr, &cert.cert, PASSWORD, "mallory").unwrap();
-    let mut raw = crypto::unb64(&mallory.key.seal("chat", "pay 100 to alice")).unwrap();
+    let (sealed, sent) = mallory.sealed("mallory", Kind::Chat, "pay 100 to alice");
+    let mut raw = crypto::unb64(&sealed).unwrap();
     let last = raw.len() - 20;
     raw[last] ^= 0x01;
-    mallory
-        .peer
-        .send(json!({"type": "chat", "encrypted": true, "payload": crypto::b64(&raw)}));
+    mallory.peer.send(
+        json!({"type": "chat", "encrypted": true, "payload": crypto::b64(&raw), "sent": sent}),
+    );
     let line = reader.stdout.expect("mallory:");
-    assert!(line.contains("[undecryptable message"), "{line}");
+    assert!(
+        line.contains("[a sealed message that does not open here"),
+        "{line}"
+    );
     assert!(!line.contains("pay"), "{line}");
 }
 
-/// A TLS server that offers absurd Argon2 parameters.
-fn hostile_server(cert: &CertFiles) -> SocketAddr {
-    tls_once(cert, |mut tls| async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let hello = json!({"type": "hello", "secure": true, "proto": 1, "server": "evil/1",
-            "auth": {"kdf": "argon2id", "m_kib": 4_000_000u32, "t": 1000, "p": 1,
-                     "salt": crypto::b64(&[1; 16]), "challenge": crypto::b64(&[2; 32])}});
-        tls.write_all(format!("{hello}\n").as_bytes())
-            .await
-            .unwrap();
-        let mut buf = [0u8; 256];
-        let _ = tls.read(&mut buf).await;
+/// A TLS server written here, which plays a secure room it does not hold:
+/// a hello of its own, and for a KE1 a KE2 from a record of its own (the
+/// best it can do without the room's). It reports every line it received.
+fn impostor(cert: &CertFiles, tx: std::sync::mpsc::Sender<Vec<String>>) -> SocketAddr {
+    tls_once(cert, move |tls| async move {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let own = RoomRecord::register(b"the impostor's guess").unwrap();
+        let (r, mut w) = tokio::io::split(tls);
+        let hello = json!({"type": "hello", "secure": true, "proto": 2, "server": "tcpplay/0.2",
+            "auth": {"scheme": SCHEME, "room": crypto::b64(&own.id)}});
+        w.write_all(format!("{hello}\n").as_bytes()).await.unwrap();
+        let mut lines = BufReader::new(r).lines();
+        let mut got = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if let Some(ke1) = v["ke1"].as_str() {
+                let ke1 = crypto::unb64(ke1).unwrap();
+                let s = ServerStart::new(&own, &ke1, &[0; 32]).unwrap();
+                let step = json!({"type": "auth_step", "ke2": crypto::b64(&s.ke2)});
+                w.write_all(format!("{step}\n").as_bytes()).await.unwrap();
+            }
+            got.push(line);
+        }
+        let _ = tx.send(got);
     })
 }
 
 #[test]
-fn absurd_kdf_parameters_are_refused_before_any_derivation() {
+fn an_impostor_server_learns_nothing_it_can_test_a_guess_against() {
     let cert = make_cert();
-    let addr = hostile_server(&cert);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let addr = impostor(&cert, tx);
+    let home = tempfile::TempDir::new().unwrap();
+    let out = join_command(home.path(), addr.port(), &cert, "victim", PASSWORD)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("could not prove it holds this room") && err.contains("impostor"),
+        "{err}"
+    );
+    let got = rx.recv_timeout(crate::util::WAIT).unwrap();
+    // One line: the login's first message, blinded; no KE3 (the client
+    // stopped when the server could not prove the room), no password.
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let auth: Value = serde_json::from_str(&got[0]).unwrap();
+    assert_eq!(auth["type"], "auth");
+    assert!(auth.get("proof").is_none() && auth.get("password").is_none());
+    assert!(!got[0].contains(PASSWORD));
+    // What it holds (KE1) gives no oracle: the server side of a login runs
+    // the same for the right password's record and any other.
+    let ke1 = crypto::unb64(auth["ke1"].as_str().unwrap()).unwrap();
+    for guess in [PASSWORD, "hunter2"] {
+        let record = RoomRecord::register(guess.as_bytes()).unwrap();
+        assert!(ServerStart::new(&record, &ke1, &[0; 32]).is_ok());
+    }
+}
+
+/// A TLS server written here that says what the test tells it, then
+/// reports what it received.
+fn fake_server(cert: &CertFiles, first: Value, tx: std::sync::mpsc::Sender<Vec<u8>>) -> SocketAddr {
+    tls_once(cert, move |mut tls| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        tls.write_all(format!("{first}\n").as_bytes())
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let _ = tls.read_to_end(&mut got).await;
+        let _ = tx.send(got);
+    })
+}
+
+#[test]
+fn a_server_that_says_it_is_not_secure_gets_nothing_from_a_user_with_a_password() {
+    let cert = make_cert();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let hello = json!({"type": "hello", "secure": false, "proto": 2, "server": "tcpplay/0.2"});
+    let addr = fake_server(&cert, hello, tx);
     let home = tempfile::TempDir::new().unwrap();
     let out = join_command(home.path(), addr.port(), &cert, "x", PASSWORD)
         .output()
@@ -297,9 +376,109 @@ fn absurd_kdf_parameters_are_refused_before_any_derivation() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("beyond this client's limits") && err.contains("4000000"),
+        err.contains("downgrading") && err.contains("a room password was given"),
         "{err}"
     );
+    let sent = rx.recv_timeout(crate::util::WAIT).unwrap();
+    assert!(
+        sent.is_empty(),
+        "nothing sent: {:?}",
+        String::from_utf8_lossy(&sent)
+    );
+}
+
+#[test]
+fn a_host_remembered_as_a_secure_room_is_refused_when_it_says_otherwise() {
+    let cert = make_cert();
+    let server = secure_server(&cert, &[]);
+    let home = tempfile::TempDir::new().unwrap();
+    // A successful secure join is remembered.
+    let mut ok = crate::util::Proc::spawn(join_command(
+        home.path(),
+        server.addr.port(),
+        &cert,
+        "first",
+        PASSWORD,
+    ));
+    ok.stderr.expect("Connected to");
+    ok.close_stdin();
+    assert_eq!(ok.wait(), 0);
+    let known = home.path().join(".local/share/tcpplay/known_hosts");
+    let target = format!("localhost:{}", server.port());
+    let text = std::fs::read_to_string(&known).unwrap();
+    assert!(text.contains(&format!("{target} secure-room")), "{text}");
+    // Now a server on such an address answers "not secure" (no password given).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let hello = json!({"type": "hello", "secure": false, "proto": 2});
+    let addr = fake_server(&cert, hello, tx);
+    std::fs::write(&known, format!("localhost:{} secure-room\n", addr.port())).unwrap();
+    let out = crate::util::tcpplay(home.path())
+        .args(["join", "--port", &addr.port().to_string()])
+        .args(join_args(&cert, "second"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("it was a secure room before"), "{err}");
+    assert!(rx.recv_timeout(crate::util::WAIT).unwrap().is_empty());
+}
+
+#[test]
+fn a_password_never_falls_back_to_plaintext() {
+    let server = Server::start(&["--no-history"]);
+    let home = tempfile::TempDir::new().unwrap();
+    let out = crate::util::tcpplay(home.path())
+        .args([
+            "join",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &server.port(),
+            "--name",
+            "x",
+        ])
+        .env("TCPPLAY_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not seem to speak TLS"), "{err}");
+}
+
+#[test]
+fn a_tcpplay_secure_rooms_v1_server_is_refused_before_anything_is_sent() {
+    let cert = make_cert();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let hello = json!({"type": "hello", "secure": true, "proto": 1, "server": "tcpplay/0.1.0",
+        "auth": {"kdf": "argon2id", "m_kib": 8, "t": 1, "p": 1,
+                 "salt": crypto::b64(&[1; 16]), "challenge": crypto::b64(&[2; 32])}});
+    let addr = fake_server(&cert, hello, tx);
+    let home = tempfile::TempDir::new().unwrap();
+    let out = join_command(home.path(), addr.port(), &cert, "x", PASSWORD)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("secure rooms v1") && err.contains("upgrade"),
+        "{err}"
+    );
+    assert!(
+        rx.recv_timeout(crate::util::WAIT).unwrap().is_empty(),
+        "no proof sent"
+    );
+}
+
+#[test]
+fn a_v1_client_is_told_to_upgrade() {
+    let cert = make_cert();
+    let server = secure_server(&cert, &[]);
+    let mut p = Peer::connect_tls(server.addr, &cert.cert);
+    assert_eq!(p.recv()["secure"], true);
+    p.send(json!({"type": "auth", "name": "old", "proto": 1, "proof": crypto::b64(&[0; 32])}));
+    let r = p.recv_type("auth_result");
+    assert_eq!(r["code"], "upgrade_required");
+    assert!(r["reason"].as_str().unwrap().contains("upgrade tcpplay"));
 }
 
 #[test]
@@ -310,17 +489,18 @@ fn repeated_failures_from_one_address_are_throttled_and_another_address_is_not()
         let r = raw_member(server.addr, &cert.cert, "guess", "bot")
             .err()
             .expect("wrong password refused");
-        assert_eq!(r["code"], "auth_failed");
+        assert_eq!(r["client"], "the server did not prove the room", "{r}");
     }
+    // Each of those was counted when the server sent its KE2 (a guess).
     let r = raw_member(server.addr, &cert.cert, PASSWORD, "owner")
         .err()
-        .expect("blocked address");
+        .expect("throttled address");
     assert_eq!(r["code"], "auth_throttled");
     assert!(r["reason"].as_str().unwrap().contains("try again in"));
     server
         .proc
         .stderr
-        .expect("address blocked after repeated failures");
+        .expect("login refused: too many failed logins");
     // Linux routes all of 127.0.0.0/8 to loopback; other systems only 127.0.0.1.
     if cfg!(target_os = "linux") {
         let ok = raw_member_from(
@@ -407,16 +587,17 @@ fn show_wire_prints_the_protocol_with_secrets_redacted() {
     let mut j = crate::util::Proc::spawn(cmd);
     let hello = j.stderr.expect("<- ");
     assert!(
-        hello.contains(r#""type":"hello""#) && hello.contains("argon2id"),
+        hello.contains(r#""type":"hello""#) && hello.contains("opaque"),
         "{hello}"
     );
     let auth = j.stderr.expect(r#""type":"auth""#);
     assert!(
-        auth.starts_with("-> ") && auth.contains(r#""proof":"***""#),
+        auth.starts_with("-> ") && auth.contains(r#""ke1":"***""#),
         "{auth}"
     );
-    let result = j.stderr.expect(r#""type":"auth_result""#);
-    assert!(result.contains(r#""server_proof":"***""#), "{result}");
+    let step = j.stderr.expect(r#""type":"auth_step""#);
+    assert!(step.contains(r#""ke2":"***""#), "{step}");
+    j.stderr.expect(r#""type":"auth_result""#);
     j.send_line("watch me");
     let sent = j.stderr.expect(r#""type":"chat""#);
     assert!(
@@ -471,4 +652,286 @@ fn history_is_stored_as_ciphertext_and_the_same_password_reads_it_after_a_restar
     let mut eve = join_binary(&server, &cert, "eve", "wrong password");
     assert_eq!(eve.wait(), 1);
     assert!(eve.stdout.seen().iter().all(|l| !l.contains("classified")));
+}
+
+#[test]
+fn a_ciphertext_resent_under_another_name_or_as_an_action_does_not_open() {
+    let cert = make_cert();
+    let server = secure_server(&cert, &[]);
+    let mut reader = join_binary(&server, &cert, "reader", PASSWORD);
+    reader.stderr.expect("Connected to");
+    let mut alice = raw_member(server.addr, &cert.cert, PASSWORD, "alice").unwrap();
+    let mut mallory = raw_member(server.addr, &cert.cert, PASSWORD, "mallory").unwrap();
+    alice.say("I owe bob 5");
+    reader.stdout.expect("alice: I owe bob 5");
+    // Mallory knows the password, and has alice's ciphertext from the room.
+    let v = loop {
+        let v = mallory.peer.recv_type("chat");
+        if v["from"] == "alice" {
+            break v;
+        }
+    };
+    let (payload, sent) = (v["payload"].clone(), v["sent"].clone());
+    mallory
+        .peer
+        .send(json!({"type": "chat", "encrypted": true, "payload": payload, "sent": sent}));
+    let line = reader.stdout.expect("mallory:");
+    assert!(
+        line.contains("[a sealed message that does not open here"),
+        "{line}"
+    );
+    mallory.peer.send(
+        json!({"type": "chat", "encrypted": true, "action": true, "payload": payload, "sent": sent}),
+    );
+    let line = reader.stdout.expect("* mallory");
+    assert!(line.contains("[a sealed message"), "{line}");
+    assert!(!reader
+        .stdout
+        .seen()
+        .iter()
+        .any(|l| l.contains("mallory") && l.contains("owe")));
+}
+
+/// A server written here that holds the room's record (a dishonest
+/// operator): it lets a member in, then sends one sealed line twice.
+fn replaying_server(cert: &CertFiles) -> SocketAddr {
+    tls_once(cert, |tls| async move {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let binding = tcpplay::tls::channel_binding(tls.get_ref().1);
+        let room = RoomRecord::register(PASSWORD.as_bytes()).unwrap();
+        let key = room.unlock(PASSWORD.as_bytes()).unwrap();
+        let (r, mut w) = tokio::io::split(tls);
+        let mut lines = BufReader::new(r).lines();
+        let say = |v: Value| format!("{v}\n");
+        let hello = json!({"type": "hello", "secure": true, "proto": 2,
+            "auth": {"scheme": SCHEME, "room": crypto::b64(&room.id)}});
+        w.write_all(say(hello).as_bytes()).await.unwrap();
+        let auth: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        let ke1 = crypto::unb64(auth["ke1"].as_str().unwrap()).unwrap();
+        let s = ServerStart::new(&room, &ke1, &binding).unwrap();
+        let step = json!({"type": "auth_step", "ke2": crypto::b64(&s.ke2)});
+        w.write_all(say(step).as_bytes()).await.unwrap();
+        let fin: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        s.finish(
+            &crypto::unb64(fin["ke3"].as_str().unwrap()).unwrap(),
+            &room.id,
+            &binding,
+        )
+        .unwrap();
+        let ok = json!({"type": "auth_result", "ok": true, "client_name": auth["name"]});
+        w.write_all(say(ok).as_bytes()).await.unwrap();
+        let what = Sealed {
+            from: "alice",
+            kind: Kind::Chat,
+            sent: 1,
+        };
+        let chat = json!({"type": "chat", "encrypted": true, "from": "alice",
+            "payload": key.seal("transfer approved", &what), "sent": 1});
+        for _ in 0..2 {
+            w.write_all(say(chat.clone()).as_bytes()).await.unwrap();
+        }
+        w.write_all(say(json!({"type": "bye", "reason": "done", "code": "shutdown"})).as_bytes())
+            .await
+            .unwrap();
+        while let Ok(Some(_)) = lines.next_line().await {}
+    })
+}
+
+#[test]
+fn a_replayed_ciphertext_is_refused_even_from_the_server() {
+    let cert = make_cert();
+    let addr = replaying_server(&cert);
+    let home = tempfile::TempDir::new().unwrap();
+    let mut j = crate::util::Proc::spawn(join_command(
+        home.path(),
+        addr.port(),
+        &cert,
+        "bob",
+        PASSWORD,
+    ));
+    j.stdout.expect("alice: transfer approved");
+    let again = j.stdout.expect("alice:");
+    assert!(
+        again.contains("[a sealed message that does not open here"),
+        "{again}"
+    );
+    assert_eq!(j.wait(), 1, "closed by the server");
+}
+
+#[test]
+fn check_never_logs_in_to_a_server_whose_certificate_did_not_verify() {
+    let cert = make_cert();
+    let server = secure_server(&cert, &[]);
+    let out = crate::util::run(
+        server.home.path(),
+        &[
+            "check",
+            &format!("localhost:{}", server.port()),
+            "--name",
+            "probe",
+        ],
+    )
+    .env("TCPPLAY_PASSWORD", PASSWORD)
+    .go();
+    assert_eq!(out.code, 6, "{out:#?}");
+    out.stdout_has("join: not attempted: the server's certificate did not verify");
+}
+
+#[test]
+fn a_secure_room_refuses_tls_1_2_and_a_plain_tls_room_does_not() {
+    let cert = make_cert();
+    let script = "import socket,ssl,sys\n\
+        c=ssl.create_default_context(cafile=sys.argv[2]); c.maximum_version=ssl.TLSVersion.TLSv1_2\n\
+        s=socket.create_connection(('localhost',int(sys.argv[1])),5)\n\
+        try:\n  t=c.wrap_socket(s,server_hostname='localhost'); print('ok', t.version())\n\
+        except ssl.SSLError as e: print('refused', e.reason)\n";
+    let probe = |port: String| {
+        let out = Command::new("python3")
+            .args(["-c", script, &port, cert.cert.to_str().unwrap()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let secure = secure_server(&cert, &[]);
+    let said = probe(secure.port());
+    assert!(said.starts_with("refused"), "{said}");
+    let plain_tls = Server::tls(&cert.cert, &cert.key, &["--no-history"]);
+    assert_eq!(probe(plain_tls.port()), "ok TLSv1.2");
+}
+
+#[test]
+fn escapes_in_a_servers_error_never_reach_the_terminal() {
+    let cert = make_cert();
+    let (tx, _rx) = std::sync::mpsc::channel();
+    let evil = json!({"type": "error", "code": "x\u{1b}]52;c;cm0gLXJmIH4=\u{7}",
+        "message": "\u{1b}[2J\u{1b}]0;owned\u{7}\u{9b}31m gotcha"});
+    let addr = fake_server(&cert, evil, tx);
+    let home = tempfile::TempDir::new().unwrap();
+    let out = join_command(home.path(), addr.port(), &cert, "x", PASSWORD)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("gotcha"), "{err}");
+    for raw in ['\u{1b}', '\u{7}', '\u{9b}'] {
+        assert!(
+            !err.contains(raw),
+            "raw {raw:?} reached the terminal: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn the_password_and_room_key_stay_out_of_core_dumps_and_the_console() {
+    let cert = make_cert();
+    let server = secure_server(&cert, &[]);
+    let limits =
+        std::fs::read_to_string(format!("/proc/{}/limits", server.proc.child.id())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert!(core.split_whitespace().nth(4) == Some("0"), "{core}");
+}
+
+#[test]
+fn a_server_with_only_the_rooms_record_serves_it_without_any_password() {
+    let cert = make_cert();
+    let home = Arc::new(tempfile::TempDir::new().unwrap());
+    let pw = home.path().join("pw");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+    let record = home.path().join("room.record");
+    crate::util::run(
+        home.path(),
+        &[
+            "gen-room",
+            "--out",
+            record.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    )
+    .go()
+    .code(0)
+    .stdout_has("no password in it");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&record).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(!std::fs::read_to_string(&record).unwrap().contains(PASSWORD));
+    std::fs::remove_file(&pw).unwrap();
+    let server = Server::start_with(
+        &[
+            "--secure",
+            "--room-record",
+            record.to_str().unwrap(),
+            "--cert",
+            cert.cert.to_str().unwrap(),
+            "--key",
+            cert.key.to_str().unwrap(),
+            "--no-history",
+            "--no-input",
+        ],
+        &[],
+        home,
+    );
+    let mut a = join_binary(&server, &cert, "a", PASSWORD);
+    a.send_line("only members read this");
+    a.stdout.expect("a: only members read this");
+}
+
+/// The operator's console in a real terminal: sealed lines stay sealed until
+/// `/unlock` with the room password; then they show, and the operator's own
+/// lines reach members sealed.
+#[test]
+fn the_console_reads_the_room_only_after_unlock() {
+    use rexpect::session::spawn_command;
+    let cert = make_cert();
+    let home = tempfile::TempDir::new().unwrap();
+    let pw = home.path().join("pw");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+    let mut cmd = crate::util::tcpplay(home.path());
+    cmd.args([
+        "serve",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--no-history",
+        "--secure",
+    ])
+    .args(["--password-file", pw.to_str().unwrap()])
+    .args([
+        "--cert",
+        cert.cert.to_str().unwrap(),
+        "--key",
+        cert.key.to_str().unwrap(),
+    ]);
+    let mut p = spawn_command(cmd, Some(crate::util::WAIT.as_millis() as u64)).unwrap();
+    let (_, ready) = p.exp_regex("listening on [0-9.:]+").unwrap();
+    let addr: SocketAddr = ready.trim_start_matches("listening on ").parse().unwrap();
+    let mut m = raw_member(addr, &cert.cert, PASSWORD, "m").unwrap();
+    m.say("before unlock");
+    p.exp_string("[sealed: /unlock to read]").unwrap();
+    p.send("server line while locked\r").unwrap();
+    p.flush().unwrap();
+    p.exp_string("this room is sealed: /unlock").unwrap();
+    p.send("/unlock\r").unwrap();
+    p.flush().unwrap();
+    p.exp_string("Room password").unwrap();
+    p.send(&format!("{PASSWORD}\r")).unwrap();
+    p.flush().unwrap();
+    p.exp_string("unlocked").unwrap();
+    m.say("after unlock");
+    p.exp_string("m[").unwrap();
+    p.exp_string("after unlock").unwrap();
+    p.send("hello members\r").unwrap();
+    p.flush().unwrap();
+    let v = loop {
+        let v = m.peer.recv_type("chat");
+        if v["from"] == "server" {
+            break v;
+        }
+    };
+    assert!(v.get("text").is_none());
+    assert_eq!(m.open(&v).unwrap(), "hello members");
 }

@@ -78,6 +78,14 @@ pub type Names = Arc<Mutex<Vec<String>>>;
 /// Most names kept for Tab completion (a hostile server cannot grow it).
 const MAX_NAMES: usize = 10_000;
 
+/// Add a name the server announced, for Tab: only a valid name, and never
+/// past [`MAX_NAMES`] (a hostile server must not grow this client).
+fn remember(names: &mut Vec<String>, n: &str) {
+    if names.len() < MAX_NAMES && validate_name(n).is_ok() {
+        names.push(n.to_string());
+    }
+}
+
 /// The names are refreshed after a coalesced join/leave summary at most this
 /// often (every client asking at every summary would load a busy server).
 const NAMES_REFRESH: Duration = Duration::from_secs(10);
@@ -420,18 +428,13 @@ impl Talk<'_> {
 
     /// Keep the name list current from a `system` event.
     fn track(&mut self, event: Option<&str>, name: &Option<String>, new_name: &Option<String>) {
-        let valid = |n: &String| validate_name(n).is_ok();
         let mut names = self.names();
         match (event, name, new_name) {
-            (Some("join"), Some(n), _) if valid(n) && names.len() < MAX_NAMES => {
-                names.push(n.clone())
-            }
+            (Some("join"), Some(n), _) => remember(&mut names, n),
             (Some("leave" | "kick"), Some(n), _) => names.retain(|x| x != n),
             (Some("rename"), Some(old), Some(new)) => {
                 names.retain(|x| x != old);
-                if valid(new) && names.len() < MAX_NAMES {
-                    names.push(new.clone());
-                }
+                remember(&mut names, new);
                 drop(names);
                 if *old == self.me {
                     self.me = new.clone();
@@ -473,5 +476,24 @@ impl Talk<'_> {
             ))?;
         }
         Ok(Ending::Left)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostile_server_cannot_grow_the_name_list() {
+        let mut names = Vec::new();
+        let huge = "x".repeat(900 * 1024);
+        for _ in 0..100 {
+            remember(&mut names, &huge);
+        }
+        for i in 0..MAX_NAMES + 500 {
+            remember(&mut names, &format!("n{i}"));
+        }
+        assert_eq!(names.len(), MAX_NAMES);
+        assert!(names.iter().all(|n| n.len() < 30));
     }
 }

@@ -18,7 +18,13 @@ pub struct View {
     pub color: bool,
 }
 
-const UNDECRYPTABLE: &str = "[undecryptable message: wrong password or altered in transit]";
+/// How a line from the server itself begins. No member's line can: a chat
+/// line begins with a name, an action with `* ` and a name, and names may
+/// not begin with `*`, `[` or `!` (see `names::MARKS`).
+pub const SYSTEM_MARK: &str = "*** ";
+
+const UNDECRYPTABLE: &str =
+    "[a sealed message that does not open here: altered, replayed, or not from whom it says]";
 
 /// `HH:MM:SS` of a time in ms since the epoch, in local time where known.
 pub fn clock(ms: u64) -> String {
@@ -146,14 +152,17 @@ pub fn render(packet: &Packet, view: &View, me: &str) -> Option<String> {
         }
         Packet::System(s) if s.event.as_deref() == Some("motd") => paint.with(
             Style::new().bold(),
-            &format!("* message of the day: {}", sanitize(s.text.trim())),
+            &format!(
+                "{SYSTEM_MARK}message of the day: {}",
+                sanitize(s.text.trim())
+            ),
         ),
         Packet::System(s) => format!(
             "{}{}",
             stamp(None),
-            paint.dim(&format!("* {}", sanitize(s.text.trim())))
+            paint.dim(&format!("{SYSTEM_MARK}{}", sanitize(s.text.trim())))
         ),
-        Packet::Count(c) => paint.dim(&format!("* {} connected", c.total)),
+        Packet::Count(c) => paint.dim(&format!("{SYSTEM_MARK}{} connected", c.total)),
         Packet::Users(u) => {
             let list: Vec<String> = u
                 .users
@@ -167,7 +176,7 @@ pub fn render(packet: &Packet, view: &View, me: &str) -> Option<String> {
             } else {
                 String::new()
             };
-            format!("* {total} here: {}{more}", list.join(", "))
+            format!("{SYSTEM_MARK}{total} here: {}{more}", list.join(", "))
         }
         Packet::Error(e) => paint.with(
             Style::new().red(),

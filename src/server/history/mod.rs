@@ -231,6 +231,15 @@ impl HistoryDb {
              CREATE INDEX IF NOT EXISTS messages_ts ON messages(ts);",
         )
         .map_err(err)?;
+        // Secure rooms v2 bind the sender's clock into each sealed message.
+        let has_sent: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'sent'")
+            .and_then(|mut q| q.exists([]))
+            .map_err(err)?;
+        if !has_sent {
+            conn.execute_batch("ALTER TABLE messages ADD COLUMN sent INTEGER;")
+                .map_err(err)?;
+        }
         Ok(HistoryDb {
             conn,
             path: path.to_path_buf(),
@@ -249,21 +258,33 @@ impl HistoryDb {
             .optional()
     }
 
-    /// The secure room's salt, stored with the history so that the same
-    /// password derives the same key after a restart: the stored one, or
-    /// `fresh` (then stored).
-    pub fn salt_or(&self, fresh: [u8; 16]) -> Result<[u8; 16], HistoryError> {
-        let err = |e: rusqlite::Error| HistoryError::new(&self.path, e);
-        // Never replaced: the stored salt is what old messages need.
+    /// The secure room's OPAQUE record, kept with the history so that a
+    /// restart needs no password (no password is in it).
+    pub fn room_record(&self) -> Result<Option<Vec<u8>>, HistoryError> {
+        self.meta("room_record")
+            .map_err(|e| HistoryError::new(&self.path, e))
+    }
+
+    /// Keep a new room record (never replacing one: see [`reset_room`](Self::reset_room)).
+    pub fn keep_room_record(&self, record: &[u8]) -> Result<(), HistoryError> {
         self.conn
             .execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('salt', ?1)",
-                [&fresh[..]],
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('room_record', ?1)",
+                [record],
             )
-            .map_err(err)?;
-        let stored = self.meta("salt").map_err(err)?.unwrap_or_default();
-        <[u8; 16]>::try_from(stored.as_slice())
-            .map_err(|_| HistoryError::new(&self.path, "the stored room salt is damaged"))
+            .map(|_| ())
+            .map_err(|e| HistoryError::new(&self.path, e))
+    }
+
+    /// Forget the room's record and the sealed messages nobody can read
+    /// without it (`serve --reset-room`).
+    pub fn reset_room(&self) -> Result<(), HistoryError> {
+        self.conn
+            .execute_batch(
+                "DELETE FROM meta WHERE key IN ('room_record', 'salt');
+                 DELETE FROM messages WHERE payload IS NOT NULL;",
+            )
+            .map_err(|e| HistoryError::new(&self.path, e))
     }
 
     /// The newest `n` room messages (oldest first) and the highest id ever
@@ -353,18 +374,18 @@ mod tests {
     }
 
     #[test]
-    fn the_salt_is_kept() {
+    fn the_room_record_is_kept_and_never_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.sqlite3");
-        let first = HistoryDb::open(&path, true)
-            .unwrap()
-            .salt_or([1; 16])
-            .unwrap();
-        let again = HistoryDb::open(&path, true)
-            .unwrap()
-            .salt_or([2; 16])
-            .unwrap();
-        assert_eq!((first, again), ([1; 16], [1; 16]));
+        let db = HistoryDb::open(&path, true).unwrap();
+        assert_eq!(db.room_record().unwrap(), None);
+        db.keep_room_record(&[1, 2, 3]).unwrap();
+        db.keep_room_record(&[9]).unwrap();
+        drop(db);
+        let db = HistoryDb::open(&path, true).unwrap();
+        assert_eq!(db.room_record().unwrap(), Some(vec![1, 2, 3]));
+        db.reset_room().unwrap();
+        assert_eq!(db.room_record().unwrap(), None);
     }
 
     #[test]

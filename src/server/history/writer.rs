@@ -218,8 +218,8 @@ fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<()> {
     let tx = conn.unchecked_transaction()?;
     {
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO messages (id, ts, sender, port, action, text, payload, to_name)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO messages (id, ts, sender, port, action, text, payload, to_name, sent)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         for r in batch {
             let c = &r.chat;
@@ -232,6 +232,7 @@ fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<()> {
                 c.text,
                 c.payload,
                 r.to,
+                c.sent.map(|t| t as i64),
             ])?;
         }
     }
@@ -248,7 +249,7 @@ pub(super) fn fetch(
     let before = before.map(|b| b as i64).unwrap_or(i64::MAX);
     let column = if secure { "payload" } else { "text" };
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id, ts, sender, port, action, text, payload FROM messages
+        "SELECT id, ts, sender, port, action, text, payload, sent FROM messages
          WHERE id < ?1 AND to_name IS NULL AND {column} IS NOT NULL
          ORDER BY id DESC LIMIT ?2"
     ))?;
@@ -263,6 +264,7 @@ pub(super) fn fetch(
             text: r.get(5)?,
             encrypted: payload.is_some(),
             payload,
+            sent: r.get::<_, Option<i64>>(7)?.map(|t| t as u64),
             seq: None,
         })
     })?;

@@ -173,54 +173,115 @@ impl Drop for AddrGuard {
     }
 }
 
-/// An address refused until then, after too many failed logins.
-#[derive(Debug, Default)]
-pub struct Blocked(Option<Instant>);
+/// An address's login tokens: a bucket that a failed login empties by one.
+#[derive(Debug)]
+pub struct Tokens {
+    tokens: f64,
+    last: Option<Instant>,
+}
 
-impl Holds for Blocked {
-    fn holds(&self, now: Instant) -> bool {
-        self.0.is_some_and(|u| u > now)
+impl Default for Tokens {
+    fn default() -> Self {
+        Tokens {
+            tokens: f64::INFINITY,
+            last: None,
+        }
     }
 }
 
-/// Failed proofs per source address: after `max_failures` within a minute the
-/// address is refused for `block`.
+impl Holds for Tokens {
+    fn holds(&self, _: Instant) -> bool {
+        // Kept while not full (the map prunes full buckets after a window).
+        self.tokens.is_finite()
+    }
+}
+
+impl Tokens {
+    /// Refill at `rate` per second up to `burst`; take one if there is one,
+    /// else say how long until there is.
+    fn take(&mut self, now: Instant, burst: f64, rate: f64) -> Result<(), Duration> {
+        let t = match self.last {
+            Some(last) => (self.tokens + now.duration_since(last).as_secs_f64() * rate).min(burst),
+            None => burst,
+        };
+        self.last = Some(now);
+        if t >= 1.0 {
+            self.tokens = t - 1.0;
+            return Ok(());
+        }
+        self.tokens = t;
+        Err(Duration::from_secs_f64((1.0 - t) / rate))
+    }
+
+    fn refund(&mut self, burst: f64) {
+        self.tokens = (self.tokens + 1.0).min(burst);
+        if self.tokens >= burst {
+            *self = Tokens::default();
+        }
+    }
+}
+
+/// Secure-room logins: each one takes a token from its address's bucket
+/// (`auth_failures` at once, refilled over `auth_block`: a blocked address
+/// gets one more try every `auth_block / auth_failures`, so a right password
+/// behind the same NAT as a guesser still gets in) and from the server's own
+/// (`auth_failures_total` a minute, against guessing from many addresses). A
+/// login that succeeds gives its tokens back; one that fails, or never
+/// finishes, has spent them.
 pub struct AuthThrottle {
-    max_failures: u32,
-    block: Duration,
-    failures: Windowed<Blocked>,
+    burst: f64,
+    rate: f64,
+    per_address: Windowed<Tokens>,
+    total: Mutex<Tokens>,
+    total_burst: f64,
+}
+
+/// A login in progress: its tokens are spent unless it [`succeeded`](Self::succeeded).
+pub struct LoginTicket {
+    throttle: Arc<AuthThrottle>,
+    ip: IpAddr,
 }
 
 impl AuthThrottle {
-    pub fn new(max_failures: u32, block: Duration) -> AuthThrottle {
+    pub fn new(max_failures: u32, block: Duration, total_per_minute: u32) -> AuthThrottle {
+        let burst = max_failures.max(1) as f64;
         AuthThrottle {
-            max_failures: max_failures.max(1),
-            block,
-            failures: Windowed::new(10_000),
+            burst,
+            rate: burst / block.as_secs_f64().max(1.0),
+            per_address: Windowed::new(10_000),
+            total: Mutex::new(Tokens::default()),
+            total_burst: total_per_minute.max(1) as f64,
         }
     }
 
-    /// `Some(remaining)` while `ip` is refused.
-    pub fn blocked(&self, ip: IpAddr) -> Option<Duration> {
-        self.failures.with(ip, |s, now| {
-            s.state
-                .0
-                .and_then(|u| u.checked_duration_since(now))
-                .filter(|d| !d.is_zero())
+    /// Start a login from `ip`, or how long it must wait.
+    pub fn start(self: &Arc<Self>, ip: IpAddr) -> Result<LoginTicket, Duration> {
+        let (burst, rate) = (self.burst, self.rate);
+        self.per_address
+            .with(ip, |s, now| s.state.take(now, burst, rate))?;
+        let now = Instant::now();
+        let mut total = self.total.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(wait) = total.take(now, self.total_burst, self.total_burst / 60.0) {
+            drop(total);
+            self.per_address.update(ip, |t| t.refund(burst));
+            return Err(wait);
+        }
+        Ok(LoginTicket {
+            throttle: self.clone(),
+            ip,
         })
     }
+}
 
-    /// Count a failure; true when this one started a block.
-    pub fn fail(&self, ip: IpAddr) -> bool {
-        self.failures.with(ip, |s, now| {
-            s.in_window += 1;
-            if s.in_window >= self.max_failures {
-                s.state.0 = Some(now + self.block);
-                s.in_window = 0;
-                return true;
-            }
-            false
-        })
+impl LoginTicket {
+    /// The login proved the password: its tokens go back.
+    pub fn succeeded(self) {
+        let t = &self.throttle;
+        t.per_address.update(self.ip, |s| s.refund(t.burst));
+        t.total
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .refund(t.total_burst);
     }
 }
 
@@ -253,17 +314,37 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn failures_block_one_address_for_a_while_and_not_another() {
-        let t = AuthThrottle::new(3, Duration::from_secs(60));
+    async fn failed_logins_slow_one_address_and_successes_cost_nothing() {
+        let t = Arc::new(AuthThrottle::new(3, Duration::from_secs(60), 1000));
         let a: IpAddr = "127.0.0.1".parse().unwrap();
         let b: IpAddr = "127.0.0.2".parse().unwrap();
-        assert!(!t.fail(a) && !t.fail(a));
-        assert!(t.blocked(a).is_none());
-        assert!(t.fail(a));
-        assert!(t.blocked(a).is_some());
-        assert!(t.blocked(b).is_none());
-        tokio::time::advance(Duration::from_secs(61)).await;
-        assert!(t.blocked(a).is_none(), "the block ends");
+        for _ in 0..10 {
+            t.start(a).unwrap().succeeded();
+        }
+        let spent: Vec<LoginTicket> = (0..3).map(|_| t.start(a).unwrap()).collect();
+        drop(spent); // three failures
+        let wait = t.start(a).err().expect("blocked");
+        assert!(
+            wait <= Duration::from_secs(20),
+            "one try per 20 s, not {wait:?}"
+        );
+        assert!(t.start(b).is_ok(), "another address");
+        tokio::time::advance(Duration::from_secs(20)).await;
+        assert!(
+            t.start(a).is_ok(),
+            "a blocked address gets another try in time"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_servers_budget_stops_guessing_from_many_addresses() {
+        let t = Arc::new(AuthThrottle::new(5, Duration::from_secs(60), 10));
+        for i in 0..10u8 {
+            drop(t.start(IpAddr::from([10, 0, 0, i])).unwrap());
+        }
+        assert!(t.start("10.0.1.1".parse().unwrap()).is_err());
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert!(t.start("10.0.1.1".parse().unwrap()).is_ok(), "refilled");
     }
 
     #[test]

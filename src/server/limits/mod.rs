@@ -15,6 +15,7 @@ use crate::config::Limits;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     MaxClients,
+    MaxHandshakes,
     MaxClientsPerAddress,
     NewConnectionsPerMinute,
     MessagesPerSecond,
@@ -34,8 +35,9 @@ pub enum Limit {
 
 impl Limit {
     /// Every limit, in the order the summary lists them.
-    pub const ALL: [Limit; 12] = [
+    pub const ALL: [Limit; 13] = [
         Limit::MaxClients,
+        Limit::MaxHandshakes,
         Limit::MaxClientsPerAddress,
         Limit::NewConnectionsPerMinute,
         Limit::MessagesPerSecond,
@@ -53,6 +55,7 @@ impl Limit {
     pub fn name(self) -> &'static str {
         match self {
             Limit::MaxClients => "max_clients",
+            Limit::MaxHandshakes => "max_handshakes",
             Limit::MaxClientsPerAddress => "max_clients_per_address",
             Limit::NewConnectionsPerMinute => "new_connections_per_minute",
             Limit::MessagesPerSecond => "messages_per_second",

@@ -115,6 +115,26 @@ pub struct Membership {
     pub more_history: bool,
 }
 
+/// A chat line's content: text in a plaintext room; in a secure room a
+/// sealed payload and the sender's clock, relayed as they came.
+#[derive(Debug, Default)]
+pub struct Body {
+    pub text: Option<String>,
+    pub payload: Option<String>,
+    pub sent: Option<u64>,
+    /// `/me`.
+    pub action: bool,
+}
+
+impl Body {
+    pub fn text(text: impl Into<String>) -> Body {
+        Body {
+            text: Some(text.into()),
+            ..Default::default()
+        }
+    }
+}
+
 /// Who sent a chat line.
 pub enum Speaker<'a> {
     Member { name: &'a str, port: u16 },
@@ -236,13 +256,13 @@ impl Room {
     /// Broadcast a chat line to everyone, its sender included. The packet gets
     /// the next id and the server time; it is serialized once for all.
     /// `action`: a `/me` line.
-    pub fn chat(
-        &self,
-        from: Speaker<'_>,
-        text: Option<String>,
-        payload: Option<String>,
-        action: bool,
-    ) {
+    pub fn chat(&self, from: Speaker<'_>, body: Body) {
+        let Body {
+            text,
+            payload,
+            sent,
+            action,
+        } = body;
         let (from, port) = match from {
             Speaker::Member { name, port } => (name.to_string(), Some(port)),
             Speaker::Server => ("server".to_string(), None),
@@ -259,6 +279,7 @@ impl Room {
             id: Some(reg.next_chat),
             ts: Some(now_ms()),
             action,
+            sent,
             seq: None,
         });
         self.publish_locked(&mut reg, packet.to_line());
@@ -345,6 +366,7 @@ impl Room {
                 ts: dm.ts,
                 action: dm.action,
                 port: None,
+                sent: dm.sent,
                 seq: None,
             };
             store.record_direct(Arc::new(chat), &dm.to);
@@ -458,7 +480,7 @@ mod tests {
             .collect();
         // The first join went out at once; the other nine wait for the flush,
         // which a chat line forces.
-        room.chat(Speaker::Server, Some("hi".into()), None, false);
+        room.chat(Speaker::Server, Body::text("hi"));
         let mut texts = Vec::new();
         while let Ok(f) = rx.try_recv() {
             texts.push(String::from_utf8(f.bytes.to_vec()).unwrap());
@@ -489,13 +511,8 @@ mod tests {
     fn chat_ids_increase() {
         let room = Room::new(64, CancellationToken::new());
         let mut rx = room.subscribe();
-        room.chat(Speaker::Server, Some("one".into()), None, false);
-        room.chat(
-            Speaker::Member { name: "A", port: 1 },
-            Some("two".into()),
-            None,
-            false,
-        );
+        room.chat(Speaker::Server, Body::text("one"));
+        room.chat(Speaker::Member { name: "A", port: 1 }, Body::text("two"));
         let ids: Vec<u64> = (0..2)
             .map(
                 |_| match crate::protocol::parse(&rx.try_recv().unwrap().bytes[..]) {

@@ -1,32 +1,33 @@
-//! The auth step of a session: names for everyone, and in a secure room the
-//! client's proof, checked against this connection's challenge and TLS
-//! channel binding, with failures throttled per source address.
+//! The auth step of a session: a name for everyone, and in a secure room
+//! the OPAQUE login (KE1 in `auth`, KE2 back in `auth_step`, KE3 in the
+//! client's `auth_step`), bound to this connection's TLS session. Logins
+//! that do not finish count against the address (and the server's overall
+//! budget), so each connection is at most one online guess.
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{End, Session};
-use crate::crypto;
+use crate::crypto::room::ServerStart;
+use crate::crypto::{self};
 use crate::names::validate_name;
-use crate::protocol::{codes, Auth, AuthResult, Packet};
+use crate::protocol::{codes, Auth, AuthResult, AuthStep, Packet};
 use crate::server::limits::Limit;
 
-/// Secure mode: this connection's challenge and its TLS channel binding.
+/// Name attempts before an unauthenticated connection is closed.
+const MAX_AUTH_ATTEMPTS: u32 = 3;
+
+/// A secure room's connection: its TLS channel binding.
 pub(in crate::server) struct Bound {
-    pub challenge: [u8; 32],
     pub binding: [u8; 32],
 }
 
 impl Bound {
     pub(in crate::server) fn new<IO>(tls: &tokio_rustls::server::TlsStream<IO>) -> Bound {
         Bound {
-            challenge: crypto::random_bytes::<32>(),
             binding: crate::tls::channel_binding(tls.get_ref().1),
         }
     }
 }
-
-/// Name attempts before an unauthenticated connection is closed.
-const MAX_AUTH_ATTEMPTS: u32 = 3;
 
 fn refusal(code: &str, reason: impl Into<String>) -> Packet {
     Packet::AuthResult(AuthResult {
@@ -38,20 +39,9 @@ fn refusal(code: &str, reason: impl Into<String>) -> Packet {
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
-    /// The server's proof for `auth_result`, in a secure room.
-    pub(super) fn server_proof(&self, name: &str) -> Option<String> {
-        match (&self.ctx.secure, &self.bound) {
-            (Some(room), Some(b)) => Some(crypto::b64(&room.key.server_proof(
-                &b.challenge,
-                &b.binding,
-                name,
-            ))),
-            _ => None,
-        }
-    }
-
-    /// Read packets until a valid `auth`; answer everything else.
-    /// The name, and whether the client is a legacy one (no `auth.proto`).
+    /// Read packets until a valid `auth` (and in a secure room a finished
+    /// login); answer everything else. The name, and whether the client is
+    /// a legacy one (no `auth.proto`).
     pub(super) async fn authenticate(&mut self) -> Result<(String, bool), End> {
         let mut attempts = 0;
         loop {
@@ -60,13 +50,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             };
             match packet {
                 Packet::Auth(auth) => {
-                    if self.ctx.secure.is_some() {
-                        self.check_proof(&auth).await?;
-                    } else if auth.password.is_some() {
-                        tracing::info!(peer = %self.peer, "a client sent a password to a room without one (ignored, not logged)");
-                    }
-                    match validate_name(&auth.name) {
-                        Ok(name) => return Ok((name, auth.proto.is_none())),
+                    let name = match validate_name(&auth.name) {
+                        Ok(name) => name,
                         Err(e) => {
                             attempts += 1;
                             let r = refusal(codes::NAME_INVALID, format!("invalid name: {e}"));
@@ -74,8 +59,15 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                             if attempts >= MAX_AUTH_ATTEMPTS {
                                 return Err(End::Protocol("too many invalid names"));
                             }
+                            continue;
                         }
+                    };
+                    if self.ctx.secure.is_some() {
+                        self.login(&auth).await?;
+                    } else if auth.password.is_some() {
+                        tracing::info!(peer = %self.peer, "a client sent a password to a room without one (ignored, not logged)");
                     }
+                    return Ok((name, auth.proto.is_none()));
                 }
                 Packet::Chat(_) => {
                     let e = Packet::error(
@@ -90,58 +82,98 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         }
     }
 
-    /// Secure room: a valid proof, or the connection ends (with a generic reason).
-    async fn check_proof(&mut self, auth: &Auth) -> Result<(), End> {
+    /// Refuse and close, with a reason the client shows.
+    async fn refuse_auth(&mut self, code: &str, reason: String, end: &'static str) -> End {
+        self.close_with(refusal(code, reason)).await;
+        End::Protocol(end)
+    }
+
+    /// A secure room's login: the client proves the password and the server
+    /// proves the room, on this TLS session; or the connection ends.
+    async fn login(&mut self, auth: &Auth) -> Result<(), End> {
         let ip = self.peer.ip();
         if auth.password.is_some() {
             // The Python client's secure mode. Its password is dropped unread.
             tracing::info!(peer = %self.peer, "legacy secure-mode client refused (its password was not logged)");
-            let r = refusal(
-                codes::LEGACY_SECURE,
-                "this server's secure room uses tcpplay's scheme, in which the password never leaves the client; \
-                 the Python TCP-Playground client's secure mode (password sent to the server) is not supported: join with `tcpplay join`",
-            );
-            self.close_with(r).await;
-            return Err(End::Protocol("legacy secure client"));
+            let why = "this server's secure room uses tcpplay's scheme, in which the password never leaves the client; \
+                 the Python TCP-Playground client's secure mode (password sent to the server) is not supported: join with `tcpplay join`";
+            return Err(self
+                .refuse_auth(codes::LEGACY_SECURE, why.into(), "legacy secure client")
+                .await);
         }
-        if let Some(left) = self.ctx.throttle.blocked(ip) {
-            tracing::warn!(peer = %self.peer, "auth refused: address blocked after repeated failures (limits.auth_failures)");
-            let r = refusal(
-                codes::AUTH_THROTTLED,
-                format!(
-                    "too many failed attempts from your address: try again in {} s",
+        let Some(ke1) = auth.ke1.as_deref().and_then(crypto::unb64) else {
+            // tcpplay 0.1's secure rooms (v1) sent an HMAC proof here.
+            let why = "this secure room uses secure rooms v2 (OPAQUE, tcpplay protocol 2): upgrade tcpplay to join it";
+            return Err(self
+                .refuse_auth(codes::UPGRADE_REQUIRED, why.into(), "old secure client")
+                .await);
+        };
+        // A login is an online guess from the moment the client gets KE2
+        // (it can tell then whether its password was right): it is counted
+        // from here, and given back only when it succeeds.
+        let ticket = match self.ctx.throttle.start(ip) {
+            Ok(t) => t,
+            Err(left) => {
+                self.count(Limit::AuthBlocked);
+                tracing::warn!(peer = %self.peer, "login refused: too many failed logins (limits.auth_failures, auth_failures_total)");
+                let why = format!(
+                    "too many failed attempts: try again in {} s",
                     left.as_secs().max(1)
-                ),
-            );
-            self.close_with(r).await;
-            return Err(End::Protocol("auth throttled"));
-        }
-        let (Some(room), Some(bound)) = (&self.ctx.secure, &self.bound) else {
+                );
+                return Err(self
+                    .refuse_auth(codes::AUTH_THROTTLED, why, "auth throttled")
+                    .await);
+            }
+        };
+        let (Some(room), Some(bound)) = (self.ctx.secure.clone(), self.bound.as_ref()) else {
             return Err(End::Protocol("secure room without TLS"));
         };
-        let ok = auth
-            .proof
-            .as_deref()
-            .and_then(crypto::unb64)
-            .is_some_and(|p| {
-                room.key
-                    .verify_client(&bound.challenge, &bound.binding, &auth.name, &p)
-            });
-        if ok {
+        let binding = bound.binding;
+        let Ok(server) = ServerStart::new(&room.record, &ke1, &binding) else {
+            let e = Packet::error(
+                codes::BAD_PACKET,
+                "the login's first message (ke1) is malformed",
+            );
+            self.close_with(e).await;
+            return Err(End::Protocol("bad ke1"));
+        };
+        let step = Packet::AuthStep(AuthStep {
+            ke2: Some(crypto::b64(&server.ke2)),
+            ke3: None,
+        });
+        self.send(&step).await.map_err(End::Io)?;
+        // From here an unfinished login is a failed one (a wrong password
+        // leaves without a KE3; so does a client that found us out).
+        let ke3 = loop {
+            match self.next_packet().await {
+                Ok(Some(Packet::AuthStep(AuthStep { ke3: Some(k), .. }))) => {
+                    break crypto::unb64(&k)
+                }
+                Ok(Some(Packet::Ping(p))) => self.send(&Packet::Pong(p)).await.map_err(End::Io)?,
+                Ok(Some(_)) | Ok(None) => break None,
+                Err(end) => {
+                    self.failed_login();
+                    return Err(end);
+                }
+            }
+        };
+        let proven = ke3.is_some_and(|k| server.finish(&k, &room.record.id, &binding).is_ok());
+        if proven {
+            ticket.succeeded();
             return Ok(());
         }
+        self.failed_login();
+        let why = "the login did not verify: check the room password".to_string();
+        Err(self
+            .refuse_auth(codes::AUTH_FAILED, why, "auth failed")
+            .await)
+    }
+
+    fn failed_login(&self) {
         self.count(Limit::AuthFailures);
-        let started_block = self.ctx.throttle.fail(ip);
         tracing::warn!(
             peer = %self.peer,
-            blocked = started_block,
-            "auth failed: the password proof did not verify (wrong password, or a relay between client and server)"
+            "login failed: the client did not prove the room password (a wrong password, or a relay between client and server)"
         );
-        self.close_with(refusal(
-            codes::AUTH_FAILED,
-            "the password proof did not verify",
-        ))
-        .await;
-        Err(End::Protocol("auth failed"))
     }
 }

@@ -13,7 +13,7 @@ use crate::names::{sanitize, validate_name};
 use crate::protocol::connection::Read;
 use crate::protocol::{codes, FrameError, Packet, ParseError, Users, MAX_HISTORY_FETCH};
 use crate::server::limits::{Limit, Verdict};
-use crate::server::room::{DirectError, Membership, RenameError, Speaker};
+use crate::server::room::{Body, DirectError, Membership, RenameError, Speaker};
 
 /// Longest reason a leaving client may give (`/quit REASON`).
 const MAX_REASON_CHARS: usize = 200;
@@ -84,9 +84,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     port: self.peer.port(),
                 };
                 // In a secure room the payload is relayed exactly as it came.
-                self.ctx
-                    .room
-                    .chat(sender, chat.text, chat.payload, chat.action);
+                let body = Body {
+                    text: chat.text,
+                    payload: chat.payload,
+                    sent: chat.sent,
+                    action: chat.action,
+                };
+                self.ctx.room.chat(sender, body);
                 Ok(())
             }
             Packet::Ping(p) => self.send(&Packet::Pong(p)).await.map_err(End::Io),

@@ -62,6 +62,11 @@ impl std::fmt::Display for End {
     }
 }
 
+/// What lets a connection in: a handshake permit while it is not yet a
+/// member (`limits.max_handshakes`: silent or slow connections cannot hold
+/// members' places), then a client slot (`Ctx::slots`) once it has joined.
+pub(in crate::server) type Admission = OwnedSemaphorePermit;
+
 pub(super) fn timeout_packet() -> Packet {
     Packet::error(
         codes::TIMEOUT,
@@ -95,8 +100,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     }
 
     /// Authenticate, join, chat, leave. (`hello` was said by the transport.)
-    pub(super) async fn run(mut self, deadline: Instant, slot: Option<OwnedSemaphorePermit>) {
-        if slot.is_none() {
+    pub(super) async fn run(mut self, deadline: Instant, admission: Admission) {
+        if self.ctx.full() {
             return self.full().await;
         }
         let (name, legacy) = match timeout_at(deadline, rare(self.authenticate())).await {
@@ -107,6 +112,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             }
             Err(_) => return self.handshake_timeout().await,
         };
+        // A member now: from a handshake permit to a client slot.
+        let Ok(slot) = self.ctx.slots.clone().try_acquire_owned() else {
+            return self.full().await;
+        };
+        drop(admission);
         self.legacy = legacy;
         let joined = self.ctx.room.join(&name, self.peer, legacy);
         tracing::debug!(peer = %self.peer, name = %sanitize(&joined.name), "joined");
@@ -198,6 +208,7 @@ mod tests {
 
     use super::*;
     use crate::protocol::connection::Read;
+    use tokio::sync::Semaphore;
 
     /// The idle rule in paused time: silent for a period, a `ping`; silent
     /// for another, a `bye` with code `idle` — in-process, no sleeping.
@@ -207,10 +218,9 @@ mod tests {
         let (server_end, client_end) = tokio::io::duplex(1 << 16);
         let peer = "127.0.0.1:4000".parse().unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
-        let slot = Arc::new(tokio::sync::Semaphore::new(1))
-            .try_acquire_owned()
-            .ok();
-        let session = tokio::spawn(Session::new(server_end, peer, ctx, None).run(deadline, slot));
+        let admission = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
+        let session =
+            tokio::spawn(Session::new(server_end, peer, ctx, None).run(deadline, admission));
         let mut client = Connection::new(client_end, 1 << 16, 256);
         let auth = r#"{"type":"auth","name":"sleepy","proto":1}"#;
         client

@@ -41,7 +41,6 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             let ok = Packet::AuthResult(AuthResult {
                 ok: true,
                 client_name: Some(joined.name.clone()),
-                server_proof: self.server_proof(&joined.name),
                 ..Default::default()
             });
             self.send(&ok).await.map_err(End::Io)?;
