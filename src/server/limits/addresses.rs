@@ -178,6 +178,8 @@ impl Drop for AddrGuard {
 pub struct Tokens {
     tokens: f64,
     last: Option<Instant>,
+    /// When the bucket is full again (kept until then).
+    full_at: Option<Instant>,
 }
 
 impl Default for Tokens {
@@ -185,49 +187,56 @@ impl Default for Tokens {
         Tokens {
             tokens: f64::INFINITY,
             last: None,
+            full_at: None,
         }
     }
 }
 
 impl Holds for Tokens {
-    fn holds(&self, _: Instant) -> bool {
-        // Kept while not full (the map prunes full buckets after a window).
-        self.tokens.is_finite()
+    fn holds(&self, now: Instant) -> bool {
+        // Kept until refilled: forgetting a half-spent bucket early would
+        // hand a guesser its tries back.
+        self.full_at.is_some_and(|t| t > now)
     }
 }
 
 impl Tokens {
-    /// Refill at `rate` per second up to `burst`; take one if there is one,
-    /// else say how long until there is.
-    fn take(&mut self, now: Instant, burst: f64, rate: f64) -> Result<(), Duration> {
+    fn refill(&mut self, now: Instant, burst: f64, rate: f64) {
         let t = match self.last {
             Some(last) => (self.tokens + now.duration_since(last).as_secs_f64() * rate).min(burst),
             None => burst,
         };
-        self.last = Some(now);
-        if t >= 1.0 {
-            self.tokens = t - 1.0;
-            return Ok(());
-        }
         self.tokens = t;
-        Err(Duration::from_secs_f64((1.0 - t) / rate))
+        self.last = Some(now);
     }
 
-    fn refund(&mut self, burst: f64) {
-        self.tokens = (self.tokens + 1.0).min(burst);
-        if self.tokens >= burst {
-            *self = Tokens::default();
+    /// May another login start? Else how long until one may.
+    fn check(&mut self, now: Instant, burst: f64, rate: f64) -> Result<(), Duration> {
+        self.refill(now, burst, rate);
+        if self.tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / rate))
         }
+    }
+
+    /// A failed login: one token, even below zero (many failures started
+    /// at once are all paid for, one refill period each).
+    fn spend(&mut self, now: Instant, burst: f64, rate: f64) {
+        self.refill(now, burst, rate);
+        self.tokens -= 1.0;
+        self.full_at = Some(now + Duration::from_secs_f64((burst - self.tokens) / rate));
     }
 }
 
-/// Secure-room logins: each one takes a token from its address's bucket
-/// (`auth_failures` at once, refilled over `auth_block`: a blocked address
-/// gets one more try every `auth_block / auth_failures`, so a right password
-/// behind the same NAT as a guesser still gets in) and from the server's own
-/// (`auth_failures_total` a minute, against guessing from many addresses). A
-/// login that succeeds gives its tokens back; one that fails, or never
-/// finishes, has spent them.
+/// Secure-room logins: a failed one (wrong password, abandoned, timed out)
+/// spends a token from its address's bucket (`auth_failures` at once,
+/// refilled over `auth_block`: a throttled address gets one more try every
+/// `auth_block / auth_failures`, so a right password behind the same NAT as
+/// a guesser still gets in) and from the server's own (`auth_failures_total`
+/// a minute, against guessing from many addresses). A login may start while
+/// both have a token; logins that succeed cost nothing, so a classroom
+/// joining at once behind one address is never throttled.
 pub struct AuthThrottle {
     burst: f64,
     rate: f64,
@@ -236,10 +245,13 @@ pub struct AuthThrottle {
     total_burst: f64,
 }
 
-/// A login in progress: its tokens are spent unless it [`succeeded`](Self::succeeded).
+/// A login in progress: dropped without [`succeeded`](Self::succeeded), it
+/// counts as a failed one (so a client cannot stall past the deadline to
+/// go uncounted).
 pub struct LoginTicket {
     throttle: Arc<AuthThrottle>,
     ip: IpAddr,
+    done: bool,
 }
 
 impl AuthThrottle {
@@ -254,34 +266,45 @@ impl AuthThrottle {
         }
     }
 
+    fn total_rate(&self) -> f64 {
+        self.total_burst / 60.0
+    }
+
     /// Start a login from `ip`, or how long it must wait.
     pub fn start(self: &Arc<Self>, ip: IpAddr) -> Result<LoginTicket, Duration> {
         let (burst, rate) = (self.burst, self.rate);
         self.per_address
-            .with(ip, |s, now| s.state.take(now, burst, rate))?;
+            .with(ip, |s, now| s.state.check(now, burst, rate))?;
         let now = Instant::now();
         let mut total = self.total.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(wait) = total.take(now, self.total_burst, self.total_burst / 60.0) {
-            drop(total);
-            self.per_address.update(ip, |t| t.refund(burst));
-            return Err(wait);
-        }
+        total.check(now, self.total_burst, self.total_rate())?;
         Ok(LoginTicket {
             throttle: self.clone(),
             ip,
+            done: false,
         })
     }
 }
 
 impl LoginTicket {
-    /// The login proved the password: its tokens go back.
-    pub fn succeeded(self) {
+    /// The login proved the password: it costs nothing.
+    pub fn succeeded(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for LoginTicket {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
         let t = &self.throttle;
-        t.per_address.update(self.ip, |s| s.refund(t.burst));
-        t.total
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .refund(t.total_burst);
+        let (burst, rate) = (t.burst, t.rate);
+        t.per_address
+            .with(self.ip, |s, now| s.state.spend(now, burst, rate));
+        let now = Instant::now();
+        let mut total = t.total.lock().unwrap_or_else(|e| e.into_inner());
+        total.spend(now, t.total_burst, t.total_rate());
     }
 }
 
@@ -343,7 +366,7 @@ mod tests {
             drop(t.start(IpAddr::from([10, 0, 0, i])).unwrap());
         }
         assert!(t.start("10.0.1.1".parse().unwrap()).is_err());
-        tokio::time::advance(Duration::from_secs(6)).await;
+        tokio::time::advance(Duration::from_secs(7)).await;
         assert!(t.start("10.0.1.1".parse().unwrap()).is_ok(), "refilled");
     }
 

@@ -109,8 +109,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 .await);
         };
         // A login is an online guess from the moment the client gets KE2
-        // (it can tell then whether its password was right): it is counted
-        // from here, and given back only when it succeeds.
+        // (it can tell then whether its password was right): the ticket
+        // counts it as a failure unless it succeeds — also when this future
+        // is dropped at the handshake deadline.
         let ticket = match self.ctx.throttle.start(ip) {
             Ok(t) => t,
             Err(left) => {
