@@ -10,7 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 CLIENTS=${CLIENTS:-"10 50 100"}
-MSGS=${MSGS:-1000}
+# Messages per sender: about a million deliveries or more per run at each size.
+msgs_for() { if [ -n "${MSGS:-}" ]; then echo "$MSGS"; elif [ "$1" -le 10 ]; then echo 10000; else echo 1000; fi; }
+# A sender stays at most WINDOW messages ahead of its slowest receiver.
+WINDOW=${WINDOW:-32}
 cargo build --release --quiet --example loadgen
 LG=target/release/examples/loadgen
 WORK=$(mktemp -d)
@@ -27,7 +30,7 @@ one() { # bin clients -> prints "cpu_us deliveries_per_s lost"
   PID=$!
   until grep -q "listening on" "$WORK/out" 2>/dev/null; do sleep 0.05; done
   local port; port=$(grep -o '127.0.0.1:[0-9]*' "$WORK/out" | head -1 | cut -d: -f2)
-  if ! "$LG" --addr "127.0.0.1:$port" --json --server-pid $PID fanout --clients "$n" --messages "$MSGS" \
+  if ! "$LG" --addr "127.0.0.1:$port" --json --server-pid $PID fanout --clients "$n" --messages "$(msgs_for "$n")" --window "$WINDOW" \
       >"$WORK/lg.json" 2>"$WORK/lg.err"; then
     echo "loadgen failed against $bin with $n clients:" >&2; cat "$WORK/lg.err" >&2
   fi

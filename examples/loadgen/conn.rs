@@ -16,7 +16,9 @@ use tcpplay::protocol::FrameCodec;
 use tcpplay::tls::TlsMode;
 use tcpplay::tls::Trust;
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio_util::codec::FramedRead;
+use tokio_util::codec::{Decoder, FramedRead};
+
+use crate::ncat::NcatDemux;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
@@ -27,8 +29,49 @@ pub enum Mode {
     Lines,
 }
 
+/// How received bytes become lines: tcpplay's frames, or ncat's chunks
+/// demultiplexed into each sender's lines.
+pub enum Lines {
+    Frames(FrameCodec),
+    Ncat(NcatDemux),
+}
+
+impl Decoder for Lines {
+    type Item = BytesMut;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> std::io::Result<Option<BytesMut>> {
+        match self {
+            Lines::Frames(f) => f.decode(buf).map_err(std::io::Error::other),
+            Lines::Ncat(d) => d.decode(buf),
+        }
+    }
+}
+
+/// Bytes every client received so far (for bytes per server write).
+pub static RECEIVED_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A read half that counts what it reads into [`RECEIVED_BYTES`].
+pub struct Counted(ReadHalf<Box<dyn Stream>>);
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
+        let n = (buf.filled().len() - before) as u64;
+        RECEIVED_BYTES.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        r
+    }
+}
+
+pub type Reader = FramedRead<Counted, Lines>;
+
 pub struct Conn {
-    pub reader: FramedRead<ReadHalf<Box<dyn Stream>>, FrameCodec>,
+    pub reader: Reader,
     pub writer: WriteHalf<Box<dyn Stream>>,
     pub key: Option<Arc<RoomKey>>,
 }
@@ -43,11 +86,30 @@ pub struct Target {
 
 pub async fn connect(t: &Target, name: &str) -> Result<Conn> {
     if t.mode == Mode::Lines {
-        let s = tokio::net::TcpStream::connect((t.host.as_str(), t.port)).await?;
+        let mut s = tokio::net::TcpStream::connect((t.host.as_str(), t.port)).await?;
         s.set_nodelay(true)?;
+        // Connected is not yet in the room: ncat accepts when it gets to it,
+        // and what others send before then never reaches this client. It
+        // tells a client it accepted who else is here: wait for that.
+        let mut seen = Vec::new();
+        let accepted = |b: &[u8]| {
+            memchr::memmem::find(b, b"<announce> already connected: ")
+                .is_some_and(|at| memchr::memchr(b'\n', &b[at..]).is_some())
+        };
+        while !accepted(&seen) {
+            let mut chunk = [0u8; 4096];
+            let read = tokio::io::AsyncReadExt::read(&mut s, &mut chunk);
+            let n = tokio::time::timeout(Duration::from_secs(10), read)
+                .await
+                .context("ncat did not accept the connection within 10 s")??;
+            anyhow::ensure!(n > 0, "ncat closed the connection before accepting it");
+            seen.extend_from_slice(&chunk[..n]);
+        }
         let (r, w) = tokio::io::split(Box::new(s) as Box<dyn Stream>);
+        let mut reader = FramedRead::new(Counted(r), Lines::Ncat(NcatDemux::new(1 << 20)));
+        reader.read_buffer_mut().extend_from_slice(&seen);
         return Ok(Conn {
-            reader: FramedRead::new(r, FrameCodec::new(1 << 20)),
+            reader,
             writer: w,
             key: None,
         });
@@ -78,6 +140,10 @@ pub async fn connect(t: &Target, name: &str) -> Result<Conn> {
     let _ = joined;
     let key = conn.key.clone();
     let (reader, writer) = conn.conn.into_parts();
+    // Keep what was already read past the handshake.
+    let parts = reader.into_parts();
+    let mut reader = FramedRead::new(Counted(parts.io), Lines::Frames(parts.codec));
+    reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
     Ok(Conn {
         reader,
         writer,
@@ -162,15 +228,8 @@ pub fn identify(
     open: bool,
 ) -> Option<(Id, bool)> {
     match mode {
-        Mode::Lines => {
-            // ncat --chat prefixes "<userN> "; a cut line has no identity or bad padding.
-            let at = memchr::memchr(b'|', line)?;
-            let start = line[..at]
-                .iter()
-                .rposition(|b| !b.is_ascii_digit())
-                .map_or(0, |i| i + 1);
-            parse_text(&line[start..], bytes)
-        }
+        // Already demultiplexed (ncat's prefixes removed, chunks reassembled).
+        Mode::Lines => parse_text(line, bytes),
         Mode::Secure => {
             let payload = field(line, b"\"payload\":\"")?;
             let head = crypto::unb64(std::str::from_utf8(payload.get(..32)?).ok()?)?;
@@ -213,9 +272,7 @@ pub async fn flush(w: &mut WriteHalf<Box<dyn Stream>>, buf: &mut BytesMut) -> Re
 }
 
 /// The next line, or `None` at end of stream.
-pub async fn next_line(
-    r: &mut FramedRead<ReadHalf<Box<dyn Stream>>, FrameCodec>,
-) -> Option<BytesMut> {
+pub async fn next_line(r: &mut Reader) -> Option<BytesMut> {
     match r.next().await {
         Some(Ok(l)) => Some(l),
         _ => None,

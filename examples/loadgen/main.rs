@@ -9,6 +9,8 @@
 //! ```
 
 mod conn;
+mod ncat;
+mod perf;
 mod stats;
 
 use std::net::ToSocketAddrs;
@@ -174,6 +176,13 @@ struct Plan {
 }
 
 async fn connect_all(target: &Arc<Target>, n: usize, parallel: usize) -> Result<Vec<Conn>> {
+    // ncat listens with a backlog of 10: more connections at once than that
+    // overflow its accept queue, and some are never accepted (a client then
+    // waits forever for its welcome). Keep fewer in flight.
+    let parallel = match target.mode {
+        Mode::Lines => parallel.min(8),
+        _ => parallel,
+    };
     let gate = Arc::new(Semaphore::new(parallel.max(1)));
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
@@ -246,10 +255,13 @@ async fn fanout(target: Arc<Target>, plan: Plan, server_pid: Option<u32>) -> Res
             std::mem::forget(c.writer);
         }
     }
+    let perf = server_pid.and_then(perf::Perf::start);
+    let bytes_before = conn::RECEIVED_BYTES.load(Ordering::Relaxed);
     let cpu_before = server_pid.and_then(stats::cpu_ns);
     let started = Instant::now();
+    let mut stalled = 0;
     for s in senders {
-        s.await??;
+        stalled += usize::from(s.await??);
     }
     let _ = done_tx.send(Some(Instant::now()));
     let mut results = Vec::new();
@@ -257,6 +269,8 @@ async fn fanout(target: Arc<Target>, plan: Plan, server_pid: Option<u32>) -> Res
         results.push(r.await?);
     }
     let cpu_after = server_pid.and_then(stats::cpu_ns);
+    let syscalls = perf.and_then(perf::Perf::stop);
+    let bytes = conn::RECEIVED_BYTES.load(Ordering::Relaxed) - bytes_before;
     let mut summary = Summary::new(
         results,
         started,
@@ -266,6 +280,9 @@ async fn fanout(target: Arc<Target>, plan: Plan, server_pid: Option<u32>) -> Res
         target.mode,
     );
     summary.server_cpu_ns = cpu_before.zip(cpu_after).map(|(b, a)| a.saturating_sub(b));
+    summary.stalled_senders = stalled;
+    summary.syscalls = syscalls;
+    summary.bytes_received = bytes;
     Ok(summary)
 }
 
@@ -280,7 +297,7 @@ async fn send(
     epoch: Instant,
     progress: Arc<Vec<AtomicU32>>,
     wake: Arc<Vec<Notify>>,
-) -> Result<()> {
+) -> Result<bool> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let interval =
         (plan.rate > 0.0).then(|| Duration::from_secs_f64(plan.senders as f64 / plan.rate));
@@ -289,8 +306,9 @@ async fn send(
         let offset = i.mul_f64(me as f64 / plan.senders as f64);
         tokio::time::interval_at(tokio::time::Instant::now() + offset, i)
     });
-    // A server that loses lines (ncat does) can starve the window: after a
-    // second without progress this sender stops waiting, so the run ends.
+    // A server that loses lines, or a receiver that fell behind, starves
+    // the window: after a second without progress this sender stops
+    // waiting, so the run ends — and the run is reported as invalid.
     let mut flow = true;
     for seq in 0..count {
         if let Some(t) = ticker.as_mut() {
@@ -323,7 +341,7 @@ async fn send(
     }
     conn::flush(&mut w, &mut buf).await?;
     std::mem::forget(w); // stay in the room until the receivers are done
-    Ok(())
+    Ok(!flow)
 }
 
 /// The progress of sender `me` at its slowest receiver.

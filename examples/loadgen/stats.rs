@@ -5,12 +5,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tcpplay::client::Stream;
 use tcpplay::crypto::RoomKey;
-use tcpplay::protocol::FrameCodec;
-use tokio::io::ReadHalf;
 use tokio::sync::Notify;
-use tokio_util::codec::FramedRead;
 
 use crate::conn::{self, Mode};
 use crate::Plan;
@@ -28,6 +24,8 @@ pub struct Receiver {
     pub altered: u64,
     pub latencies_us: Vec<u32>,
     pub last_delivery: Option<Instant>,
+    /// The connection ended before everything expected arrived.
+    pub ended_early: bool,
     plan: Plan,
     mode: Mode,
 }
@@ -46,6 +44,7 @@ impl Receiver {
             altered: 0,
             latencies_us: Vec::new(),
             last_delivery: None,
+            ended_early: false,
             plan,
             mode,
         }
@@ -58,7 +57,7 @@ impl Receiver {
     #[allow(clippy::too_many_arguments)]
     pub async fn run(
         mut self,
-        mut reader: FramedRead<ReadHalf<Box<dyn Stream>>, FrameCodec>,
+        mut reader: conn::Reader,
         key: Option<Arc<RoomKey>>,
         epoch: Instant,
         progress: Arc<Vec<AtomicU32>>,
@@ -78,7 +77,10 @@ impl Receiver {
                 _ = done.changed(), if deadline.is_none() => continue,
                 _ = sleep_until(deadline) => break,
             };
-            let Some(line) = line else { break };
+            let Some(line) = line else {
+                self.ended_early = true;
+                break;
+            };
             n += 1;
             let open = self.plan.open_every <= 1 || n % self.plan.open_every as u64 == 0;
             let Some((id, intact)) =
@@ -157,6 +159,14 @@ pub struct Summary {
     pub max_ms: f64,
     /// The server's CPU time (user + system, all threads) over the run.
     pub server_cpu_ns: Option<u64>,
+    /// Receivers whose connection ended before they had everything.
+    pub dropped_receivers: usize,
+    /// Senders that gave up on flow control (a receiver stopped progressing).
+    pub stalled_senders: usize,
+    /// The server's system calls over the run (`perf stat`).
+    pub syscalls: Option<crate::perf::Syscalls>,
+    /// Bytes all clients received over the run.
+    pub bytes_received: u64,
 }
 
 /// CPU time used so far by process `pid`, all threads, in nanoseconds: the
@@ -233,7 +243,50 @@ impl Summary {
             p99_ms: pct(0.99),
             max_ms: pct(1.0),
             server_cpu_ns: None,
+            dropped_receivers: rs.iter().filter(|r| r.ended_early).count(),
+            stalled_senders: 0,
+            syscalls: None,
+            bytes_received: 0,
         }
+    }
+
+    /// Why this run does not count (a measurement of a run that lost,
+    /// dropped or stalled is not a throughput figure), or `None`.
+    pub fn invalid(&self) -> Option<String> {
+        let mut why = Vec::new();
+        if self.lost > 0 {
+            why.push(format!("{} deliveries lost", self.lost));
+        }
+        if self.duplicated_or_reordered > 0 {
+            why.push(format!(
+                "{} duplicated or reordered",
+                self.duplicated_or_reordered
+            ));
+        }
+        if self.altered > 0 {
+            why.push(format!("{} altered", self.altered));
+        }
+        if self.dropped_receivers > 0 {
+            why.push(format!("{} clients dropped", self.dropped_receivers));
+        }
+        if self.stalled_senders > 0 {
+            why.push(format!(
+                "{} senders stalled (a receiver stopped progressing)",
+                self.stalled_senders
+            ));
+        }
+        (!why.is_empty()).then(|| why.join(", "))
+    }
+
+    pub fn syscalls_per_delivery(&self) -> Option<f64> {
+        let s = self.syscalls?;
+        (self.deliveries > 0).then(|| s.total as f64 / self.deliveries as f64)
+    }
+
+    /// Bytes the clients received per server write-like syscall.
+    pub fn bytes_per_write(&self) -> Option<f64> {
+        let s = self.syscalls?;
+        (s.writes > 0).then(|| self.bytes_received as f64 / s.writes as f64)
     }
 
     /// Server CPU per delivery, in µs.
@@ -253,6 +306,12 @@ impl Summary {
                     "duplicated_or_reordered": self.duplicated_or_reordered, "altered": self.altered,
                     "secs": self.secs, "deliveries_per_sec": rate,
                     "server_cpu_us_per_delivery": self.cpu_us_per_delivery(),
+                    "syscalls_per_delivery": self.syscalls_per_delivery(),
+                    "bytes_per_write": self.bytes_per_write(),
+                    "server_syscalls": self.syscalls.map(|s| serde_json::json!({"total": s.total, "writes": s.writes, "reads": s.reads})),
+                    "bytes_received": self.bytes_received,
+                    "dropped_receivers": self.dropped_receivers, "stalled_senders": self.stalled_senders,
+                    "invalid": self.invalid(),
                     "latency_ms": {"p50": self.p50_ms, "p99": self.p99_ms, "max": self.max_ms}})
             );
         } else {
@@ -264,6 +323,19 @@ impl Summary {
             );
             if let Some(us) = self.cpu_us_per_delivery() {
                 println!("server CPU {us:.3} µs per delivery");
+            }
+            if let (Some(sc), Some(bw), Some(s)) = (
+                self.syscalls_per_delivery(),
+                self.bytes_per_write(),
+                self.syscalls,
+            ) {
+                println!(
+                    "server syscalls {sc:.3} per delivery ({} in all: {} writes, {} reads), {bw:.0} bytes per write",
+                    s.total, s.writes, s.reads
+                );
+            }
+            if let Some(why) = self.invalid() {
+                println!("INVALID RUN: {why}");
             }
         }
     }

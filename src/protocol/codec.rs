@@ -20,6 +20,9 @@ pub enum ParseError {
 
 /// Decode one frame (without its newline) into a packet.
 pub fn parse(line: &[u8]) -> Result<Packet, ParseError> {
+    if let Some(chat) = super::fast::parse_chat(line) {
+        return Ok(chat);
+    }
     match serde_json::from_slice::<Packet>(line) {
         Ok(p) => Ok(p),
         Err(e) => {

@@ -3,6 +3,7 @@
 //! talk through one of these; what differs is only the stream (TCP, TLS, a
 //! tap that prints the wire).
 
+use std::io::IoSlice;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -42,7 +43,15 @@ pub struct Connection<S> {
     writer: WriteHalf<S>,
     /// The last write found the peer's socket buffer full.
     stalled: bool,
+    /// Room to read into: small for a quiet peer, growing (to
+    /// [`READ_MAX`]) while reads bring several lines at once, shrinking
+    /// back when they bring one.
+    read_room: usize,
+    read_min: usize,
 }
+
+/// Largest read buffer a busy peer gets.
+const READ_MAX: usize = 16 * 1024;
 
 impl<S: AsyncRead + AsyncWrite> Connection<S> {
     /// Lines of at most `max_frame` bytes; the read buffer starts at
@@ -53,18 +62,54 @@ impl<S: AsyncRead + AsyncWrite> Connection<S> {
             reader: FramedRead::with_capacity(r, FrameCodec::new(max_frame), read_capacity),
             writer: w,
             stalled: false,
+            read_room: read_capacity,
+            read_min: read_capacity,
         }
     }
 
     /// The next line as it came (without its `\n`).
     pub async fn read_line(&mut self) -> Option<Result<BytesMut, FrameError>> {
-        self.reader.next().await
+        self.make_read_room();
+        let line = self.reader.next().await;
+        self.adapt_read_room();
+        line
+    }
+
+    /// A whole line is already read (the next packet needs no system call).
+    pub fn has_line(&self) -> bool {
+        memchr::memchr(b'\n', self.reader.read_buffer()).is_some()
+    }
+
+    /// Before reading: room for `read_room` bytes.
+    fn make_read_room(&mut self) {
+        let buf = self.reader.read_buffer_mut();
+        if buf.capacity() - buf.len() < self.read_room / 2 {
+            buf.reserve(self.read_room);
+        }
+    }
+
+    /// After a line: more lines already here means the peer sends in
+    /// bursts (read more at once); none, that one read brought one line
+    /// (read less, and give memory back once it is quiet).
+    fn adapt_read_room(&mut self) {
+        let buf = self.reader.read_buffer_mut();
+        if !buf.is_empty() {
+            self.read_room = (self.read_room * 2).min(READ_MAX);
+        } else if self.read_room > self.read_min {
+            self.read_room = (self.read_room / 2).max(self.read_min);
+            if buf.capacity() > 2 * self.read_room {
+                *buf = BytesMut::with_capacity(self.read_room);
+            }
+        }
     }
 
     /// The next packet. `Err`: the stream is broken (a line too long, cut
     /// off, an I/O error) and nothing more can be read from it.
     pub async fn read_packet(&mut self) -> Result<Read, FrameError> {
-        match self.reader.next().await {
+        self.make_read_room();
+        let next = self.reader.next().await;
+        self.adapt_read_room();
+        match next {
             None => Ok(Read::End),
             Some(Err(e)) => Err(e),
             Some(Ok(line)) => Ok(match parse(&line) {
@@ -98,9 +143,21 @@ impl<S: AsyncRead + AsyncWrite> Connection<S> {
         deadline: Option<Duration>,
         behind: impl Fn() -> bool,
     ) -> Result<(), WriteError> {
+        self.write_pieces_behind(&[bytes], deadline, behind).await
+    }
+
+    /// [`write_behind`](Self::write_behind) for bytes in pieces (shared
+    /// chunks of the room's feed): written with vectored writes, never
+    /// copied into one buffer first.
+    pub async fn write_pieces_behind<B: AsRef<[u8]> + Sync>(
+        &mut self,
+        pieces: &[B],
+        deadline: Option<Duration>,
+        behind: impl Fn() -> bool,
+    ) -> Result<(), WriteError> {
         let w = &mut self.writer;
         let mut fut = std::pin::pin!(async {
-            w.write_all(bytes).await?;
+            write_all_pieces(w, pieces).await?;
             w.flush().await
         });
         if let Some(r) = fut.as_mut().now_or_never() {
@@ -158,6 +215,48 @@ impl<S: AsyncRead + AsyncWrite> Connection<S> {
             .await;
         }
     }
+}
+
+/// Write every piece, in order, a few at a time per system call.
+async fn write_all_pieces<W: AsyncWrite + Unpin, B: AsRef<[u8]>>(
+    w: &mut W,
+    pieces: &[B],
+) -> std::io::Result<()> {
+    const AT_ONCE: usize = 64;
+    let (mut i, mut off) = (0, 0);
+    while i < pieces.len() {
+        let mut slices = [IoSlice::new(&[]); AT_ONCE];
+        let mut n = 0;
+        for (k, p) in pieces[i..].iter().take(AT_ONCE).enumerate() {
+            let p = p.as_ref();
+            slices[k] = IoSlice::new(if k == 0 { &p[off..] } else { p });
+            n = k + 1;
+        }
+        let mut written = match n {
+            1 => w.write(&slices[0]).await?,
+            _ => w.write_vectored(&slices[..n]).await?,
+        };
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            let left = pieces[i].as_ref().len() - off;
+            if written >= left {
+                written -= left;
+                i += 1;
+                off = 0;
+            } else {
+                off += written;
+                written = 0;
+            }
+        }
+        // Skip empty pieces.
+        while i < pieces.len() && pieces[i].as_ref().len() == off {
+            i += 1;
+            off = 0;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

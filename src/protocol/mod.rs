@@ -9,6 +9,7 @@
 
 pub mod codec;
 pub mod connection;
+pub mod fast;
 
 pub use codec::{parse, FrameCodec, FrameError, ParseError};
 pub use connection::Connection;

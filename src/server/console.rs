@@ -7,8 +7,7 @@
 //! reads never slows the room.
 
 use std::io::{BufRead, IsTerminal};
-
-use tokio::sync::broadcast::error::RecvError;
+use std::sync::atomic::Ordering;
 
 use super::room::{Body, Speaker};
 use super::ServerHandle;
@@ -19,22 +18,20 @@ use crate::protocol::{now_ms, parse, Packet};
 
 /// Print room events on stdout in the original's style, on its own thread so a
 /// slow terminal never slows the room (a lagging console skips, and says so).
+/// Quiet: only joins, leaves and notices — the room does not even queue chat
+/// lines for it.
 pub fn spawn_console_printer(server: &ServerHandle, quiet: bool) {
     let secure = server.secure();
-    let mut rx = server.room().subscribe();
+    let Some(feed) = server.room().console_feed(!quiet) else {
+        return;
+    };
     std::thread::spawn(move || loop {
-        let frame = match rx.blocking_recv() {
-            Ok(f) => f,
-            Err(RecvError::Lagged(n)) => {
-                output::out(format!("(console fell behind: {n} events not shown)"));
-                continue;
-            }
-            Err(RecvError::Closed) => return,
-        };
-        if quiet && frame.bytes.starts_with(b"{\"type\":\"chat\"") {
-            continue;
+        let Ok(frame) = feed.rx.recv() else { return };
+        let missed = feed.dropped.swap(0, Ordering::Relaxed);
+        if missed > 0 {
+            output::out(format!("(console fell behind: {missed} events not shown)"));
         }
-        let line = match parse(&frame.bytes) {
+        let line = match parse(&frame) {
             Ok(Packet::Chat(c)) if !quiet => {
                 let from = c.from.as_deref().unwrap_or("?");
                 let sender = match c.port {

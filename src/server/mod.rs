@@ -93,7 +93,16 @@ impl Server {
             opts.limits.auth_failures_total,
         ));
         let ctx = Ctx {
-            room: Room::with_history(opts.limits.room_buffer, shutdown.clone(), opts.history),
+            room: Room::with_history(
+                // Keep twice what a member may lag: one merely not scheduled
+                // yet is never overrun.
+                room::Feed::new(
+                    2 * opts.limits.send_queue_bytes as u64,
+                    opts.limits.room_buffer,
+                ),
+                shutdown.clone(),
+                opts.history,
+            ),
             secure: opts.secure,
             throttle,
             addresses: Arc::default(),

@@ -4,6 +4,7 @@
 mod util;
 
 mod bad_input;
+mod bench;
 mod chat;
 mod check;
 mod cli;

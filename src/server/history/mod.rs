@@ -228,7 +228,9 @@ impl HistoryDb {
                  payload TEXT,
                  to_name TEXT
              );
-             CREATE INDEX IF NOT EXISTS messages_ts ON messages(ts);",
+             -- Pruning by age walks the oldest ids instead (times rise with
+             -- ids): an index on ts would cost every insert.
+             DROP INDEX IF EXISTS messages_ts;",
         )
         .map_err(err)?;
         // Secure rooms v2 bind the sender's clock into each sealed message.
@@ -371,6 +373,38 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
             .unwrap();
         assert!(n <= 250, "pruned: {n}");
+    }
+
+    #[test]
+    fn rows_older_than_max_age_are_pruned_at_start_and_younger_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite3");
+        let db = HistoryDb::open(&path, false).unwrap();
+        let day = 86_400_000;
+        for id in 1..=300u64 {
+            // 100 from ten days ago, 100 from two days ago, 100 from now.
+            let ts = now_ms() - [10 * day, 2 * day, 0][(id as usize - 1) / 100];
+            db.conn
+                .execute(
+                    "INSERT INTO messages (id, ts, sender, text) VALUES (?1, ?2, 'a', 'x')",
+                    [id as i64, ts as i64],
+                )
+                .unwrap();
+        }
+        let store = db.spawn(Retention {
+            max_messages: 250,
+            max_age: Some(Duration::from_secs(3 * 86_400)),
+            store_direct: false,
+        });
+        store.close();
+        let db = HistoryDb::open(&path, false).unwrap();
+        let (min, max, n): (i64, i64, i64) = db
+            .conn
+            .query_row("SELECT min(id), max(id), count(*) FROM messages", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!((min, max, n), (101, 300, 200));
     }
 
     #[test]

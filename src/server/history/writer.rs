@@ -7,7 +7,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendE
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{HistoryDb, Retention};
@@ -214,27 +214,66 @@ fn writer(db: HistoryDb, rx: Receiver<Job>, retention: Retention) {
     }
 }
 
+/// Rows per multi-row INSERT (9 parameters each; SQLite allows 32766).
+const ROWS_PER_INSERT: usize = 32;
+
 fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<()> {
+    use rusqlite::ToSql;
+    static SQL: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+        let sql = |rows: usize| {
+            let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+            format!(
+                "INSERT INTO messages (id, ts, sender, port, action, text, payload, to_name, sent) VALUES {}",
+                vec![row; rows].join(", ")
+            )
+        };
+        [sql(ROWS_PER_INSERT), sql(1)]
+    });
     let tx = conn.unchecked_transaction()?;
-    {
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO messages (id, ts, sender, port, action, text, payload, to_name, sent)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?;
-        for r in batch {
+    let mut rest = batch;
+    while !rest.is_empty() {
+        // Full groups in one statement, the remainder row by row: two
+        // prepared statements in the cache.
+        let (n, sql) = match rest.len() >= ROWS_PER_INSERT {
+            true => (ROWS_PER_INSERT, &SQL[0]),
+            false => (1, &SQL[1]),
+        };
+        let (group, tail) = rest.split_at(n);
+        rest = tail;
+        // Numbers converted first; text borrowed, never copied.
+        let ints: Vec<[Option<i64>; 5]> = group
+            .iter()
+            .map(|r| {
+                let c = &r.chat;
+                [
+                    c.id.map(|i| i as i64),
+                    Some(c.ts.unwrap_or_else(now_ms) as i64),
+                    c.port.map(i64::from),
+                    Some(c.action.into()),
+                    c.sent.map(|t| t as i64),
+                ]
+            })
+            .collect();
+        let mut params: Vec<&dyn ToSql> = Vec::with_capacity(n * 9);
+        for (r, [id, ts, port, action, sent]) in group.iter().zip(&ints) {
             let c = &r.chat;
-            stmt.execute(params![
-                c.id.map(|i| i as i64),
-                c.ts.unwrap_or_else(now_ms) as i64,
-                c.from.as_deref().unwrap_or("?"),
-                c.port,
-                c.action,
-                c.text,
-                c.payload,
-                r.to,
-                c.sent.map(|t| t as i64),
-            ])?;
+            let from: &dyn ToSql = match &c.from {
+                Some(f) => f,
+                None => &"?",
+            };
+            params.extend([
+                id as &dyn ToSql,
+                ts,
+                from,
+                port,
+                action,
+                &c.text,
+                &c.payload,
+                &r.to,
+                sent,
+            ]);
         }
+        tx.prepare_cached(sql)?.execute(params.as_slice())?;
     }
     tx.commit()
 }
@@ -274,16 +313,33 @@ pub(super) fn fetch(
     Ok((out, more))
 }
 
+/// Drop rows past the retention: older than `max_age`, and all but the
+/// newest `max_messages` ids — ranges of the primary key, so pruning costs
+/// what it deletes, not what it keeps.
 fn prune(conn: &Connection, r: Retention) -> rusqlite::Result<()> {
     if let Some(age) = r.max_age {
+        // Times rise with ids: the rows too old are the oldest ids, up to
+        // the first row young enough (found by walking just those).
         let cutoff = now_ms().saturating_sub(age.as_millis() as u64) as i64;
-        conn.execute("DELETE FROM messages WHERE ts < ?1", [cutoff])?;
+        let young: Option<i64> = conn
+            .query_row(
+                "SELECT id FROM messages WHERE ts >= ?1 ORDER BY id LIMIT 1",
+                [cutoff],
+                |row| row.get(0),
+            )
+            .optional()?;
+        match young {
+            Some(id) => conn.execute("DELETE FROM messages WHERE id < ?1", [id])?,
+            None => conn.execute("DELETE FROM messages", [])?,
+        };
     }
     if r.max_messages > 0 {
-        conn.execute(
-            "DELETE FROM messages WHERE id <= (SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET ?1)",
-            [r.max_messages as i64],
-        )?;
+        let newest: Option<i64> =
+            conn.query_row("SELECT max(id) FROM messages", [], |row| row.get(0))?;
+        if let Some(newest) = newest {
+            let keep_from = newest.saturating_sub(r.max_messages as i64 - 1);
+            conn.execute("DELETE FROM messages WHERE id < ?1", [keep_from])?;
+        }
     }
     Ok(())
 }

@@ -1,10 +1,11 @@
 //! The room: who is here (registry) and the broadcast of packets to them.
 //!
-//! Broadcast is the hot path. A packet is serialized once into [`Bytes`] and
-//! pushed into one shared, bounded ring (`tokio::sync::broadcast`); every
-//! member's session reads the same bytes from it. Publishing never waits for a
-//! recipient: a member that falls more than `send_queue_bytes` behind the room
-//! (or is overrun by the ring) is dropped as too slow by its own session.
+//! Broadcast is the hot path. A packet is serialized once and appended to
+//! the room's [`Feed`], one shared byte stream; every member's session reads
+//! the same bytes from it, lines published together in one piece. Publishing
+//! never waits for a recipient: a member that falls more than
+//! `send_queue_bytes` behind the room (or out of what the feed keeps) is
+//! dropped as too slow by its own session.
 //! The registry lock is a plain mutex, held only for a few map operations and
 //! never across an `.await` or a socket write.
 //!
@@ -15,20 +16,22 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::history::{HistorySetup, HistoryStore};
 use crate::names;
-use crate::protocol::{now_ms, Chat, Dm, Packet, System, UserInfo, MAX_USERS_LISTED};
+use crate::protocol::{fast, now_ms, Chat, Dm, Packet, System, UserInfo, MAX_USERS_LISTED};
 
+mod feed;
 mod link;
 mod presence;
 
+pub use feed::{Cursor, Feed, Taken};
 pub use link::Link;
 pub use presence::Departure;
 use presence::Presence;
@@ -36,15 +39,6 @@ use presence::Presence;
 use presence::PRESENCE_INTERVAL;
 
 pub type MemberId = u64;
-
-/// One published packet, shared by every recipient.
-#[derive(Debug, Clone)]
-pub struct Frame {
-    /// The serialized line, `\n` included.
-    pub bytes: Bytes,
-    /// Bytes published to the room up to and including this frame.
-    pub end: u64,
-}
 
 /// Why a rename was refused.
 #[derive(Debug, PartialEq, Eq)]
@@ -89,12 +83,30 @@ struct Registry {
     recent: VecDeque<Arc<Chat>>,
 }
 
+/// The operator console's view of the room: its own bounded queue, fed
+/// without waiting and without waking anyone for what it does not show.
+struct ConsoleTap {
+    tx: SyncSender<Bytes>,
+    /// Chat lines too (not `--quiet`).
+    chat: bool,
+    dropped: Arc<AtomicU64>,
+}
+
+/// What the console printer reads: the room's packets it shows, and how
+/// many it missed because it fell behind.
+pub struct ConsoleFeed {
+    pub rx: Receiver<Bytes>,
+    pub dropped: Arc<AtomicU64>,
+}
+
+/// Packets waiting for the console printer at most.
+const CONSOLE_QUEUE: usize = 4096;
+
 pub struct Room {
     /// Also serializes publishing, so ids, counts and byte offsets are in order.
     registry: Mutex<Registry>,
-    tx: broadcast::Sender<Frame>,
-    /// Total bytes published; a reader compares it with `Frame::end` to know its lag.
-    published: AtomicU64,
+    console: OnceLock<ConsoleTap>,
+    feed: Feed,
     /// The server's shutdown token: every member's kick token is its child.
     shutdown: CancellationToken,
     history: Option<HistoryStore>,
@@ -106,7 +118,8 @@ pub struct Membership {
     pub id: MemberId,
     /// The member's name, kept current by renames.
     pub name: String,
-    pub rx: broadcast::Receiver<Frame>,
+    /// Where this member is in the room's feed.
+    pub cursor: Cursor,
     pub kick: CancellationToken,
     pub link: Arc<Link>,
     /// The newest messages from before the join, oldest first.
@@ -142,16 +155,19 @@ pub enum Speaker<'a> {
 }
 
 impl Room {
-    /// A room whose shared ring holds `buffer` packets, without history.
+    /// A room whose feed keeps `buffer` entries, without history.
     #[cfg(test)]
     pub fn new(buffer: usize, shutdown: CancellationToken) -> Arc<Room> {
-        Room::with_history(buffer, shutdown, HistorySetup::default())
+        Room::with_history(
+            Feed::new(1 << 20, buffer),
+            shutdown,
+            HistorySetup::default(),
+        )
     }
 
     /// A room that keeps (and replays) history as `h` says. Without a store
     /// there is no history at all: nothing kept, nothing replayed.
-    pub fn with_history(buffer: usize, shutdown: CancellationToken, h: HistorySetup) -> Arc<Room> {
-        let (tx, _) = broadcast::channel(buffer.max(16));
+    pub fn with_history(feed: Feed, shutdown: CancellationToken, h: HistorySetup) -> Arc<Room> {
         let replay = if h.store.is_some() { h.replay } else { 0 };
         let skip = h.recent.len().saturating_sub(replay);
         let registry = Registry {
@@ -161,8 +177,8 @@ impl Room {
         };
         Arc::new(Room {
             registry: Mutex::new(registry),
-            tx,
-            published: AtomicU64::new(0),
+            console: OnceLock::new(),
+            feed,
             shutdown,
             history: h.store,
             replay,
@@ -180,13 +196,18 @@ impl Room {
     }
 
     /// Publish under the registry lock (callers hold it), keeping order.
-    fn publish_locked(&self, _reg: &mut Registry, bytes: Bytes) {
-        let end = self
-            .published
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed)
-            + bytes.len() as u64;
-        // An error only means nobody is subscribed: nothing to deliver.
-        let _ = self.tx.send(Frame { bytes, end });
+    /// `chat`: a chat line (the console shows those only when not quiet).
+    fn publish_locked(&self, _reg: &mut Registry, bytes: Bytes, chat: bool) {
+        self.publish_as(bytes, chat, true);
+    }
+
+    fn publish_as(&self, bytes: Bytes, chat: bool, wake: bool) {
+        self.feed.publish(&bytes, wake);
+        if let Some(tap) = self.console.get().filter(|t| t.chat || !chat) {
+            if tap.tx.try_send(bytes).is_err() {
+                tap.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Add a member under a unique name (`-2`, `-3`, ... on collision), then
@@ -218,7 +239,7 @@ impl Room {
         );
         // Subscribing and copying the replay ring under one lock: the joiner
         // gets every message exactly once, as history or live.
-        let rx = self.tx.subscribe();
+        let cursor = self.feed.cursor();
         let history: Vec<Arc<Chat>> = match legacy {
             true => Vec::new(),
             false => reg.recent.iter().cloned().collect(),
@@ -229,7 +250,7 @@ impl Room {
         Membership {
             id,
             name,
-            rx,
+            cursor,
             kick,
             link,
             history,
@@ -255,8 +276,24 @@ impl Room {
 
     /// Broadcast a chat line to everyone, its sender included. The packet gets
     /// the next id and the server time; it is serialized once for all.
-    /// `action`: a `/me` line.
     pub fn chat(&self, from: Speaker<'_>, body: Body) {
+        self.chat_and(from, body, true)
+    }
+
+    /// [`chat`](Self::chat), leaving the readers asleep: a session with more
+    /// lines already read publishes them all, then wakes the readers once
+    /// ([`wake_readers`](Self::wake_readers)), so that they write them in
+    /// one go.
+    pub fn chat_batched(&self, from: Speaker<'_>, body: Body) {
+        self.chat_and(from, body, false)
+    }
+
+    /// Wake the members waiting for what was published.
+    pub fn wake_readers(&self) {
+        self.feed.wake();
+    }
+
+    fn chat_and(&self, from: Speaker<'_>, body: Body, wake: bool) {
         let Body {
             text,
             payload,
@@ -270,7 +307,7 @@ impl Room {
         let mut reg = self.lock();
         self.flush_presence(&mut reg);
         reg.next_chat += 1;
-        let packet = Packet::Chat(Chat {
+        let chat = Chat {
             encrypted: payload.is_some(),
             from: Some(from),
             port,
@@ -281,9 +318,20 @@ impl Room {
             action,
             sent,
             seq: None,
-        });
-        self.publish_locked(&mut reg, packet.to_line());
-        if let (Some(store), Packet::Chat(chat)) = (&self.history, packet) {
+        };
+        // Serialized straight into the feed (the hot path).
+        self.feed
+            .publish_with(wake, |out| fast::write_chat_line(out, &chat));
+        if let Some(tap) = self.console.get().filter(|t| t.chat) {
+            if tap
+                .tx
+                .try_send(Packet::Chat(chat.clone()).to_line())
+                .is_err()
+            {
+                tap.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Some(store) = &self.history {
             let chat = Arc::new(chat);
             if self.replay > 0 {
                 if reg.recent.len() >= self.replay {
@@ -320,7 +368,7 @@ impl Room {
             new_name: Some(new.into()),
             ..Default::default()
         });
-        self.publish_locked(&mut reg, packet.to_line());
+        self.publish_locked(&mut reg, packet.to_line(), false);
         Ok(old)
     }
 
@@ -391,7 +439,7 @@ impl Room {
     pub fn notice(&self, packet: &Packet) {
         let mut reg = self.lock();
         self.flush_presence(&mut reg);
-        self.publish_locked(&mut reg, packet.to_line());
+        self.publish_locked(&mut reg, packet.to_line(), false);
     }
 
     /// Who is here, oldest first (at most [`MAX_USERS_LISTED`]), and how many.
@@ -410,14 +458,33 @@ impl Room {
         (users, reg.members.len() as u64)
     }
 
-    /// A receiver of everything published from now on (the console uses one).
-    pub fn subscribe(&self) -> broadcast::Receiver<Frame> {
-        self.tx.subscribe()
+    /// The room's feed (members read it through their cursor).
+    pub fn feed(&self) -> &Feed {
+        &self.feed
     }
 
-    /// Bytes published so far (see [`Frame::end`]).
-    pub fn published(&self) -> u64 {
-        self.published.load(Ordering::Relaxed)
+    /// Lines published from now on, for tests: a cursor, and a way to read.
+    #[cfg(test)]
+    pub fn subscribe(self: &Arc<Self>) -> TestReader {
+        TestReader {
+            room: self.clone(),
+            cursor: self.feed.cursor(),
+            lines: VecDeque::new(),
+        }
+    }
+
+    /// The console's own feed of what is published from now on: notices
+    /// always, chat lines when `chat`. Once per room (`None` after).
+    pub fn console_feed(&self, chat: bool) -> Option<ConsoleFeed> {
+        let (tx, rx) = sync_channel(CONSOLE_QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let tap = ConsoleTap {
+            tx,
+            chat,
+            dropped: dropped.clone(),
+        };
+        self.console.set(tap).ok()?;
+        Some(ConsoleFeed { rx, dropped })
     }
 
     #[cfg(test)]
@@ -432,6 +499,43 @@ impl Room {
             reg.members.iter().map(|(k, m)| (*k, m.clone())).collect();
         v.sort_by_key(|(k, _)| *k);
         v.into_iter().map(|(_, m)| m).collect()
+    }
+}
+
+/// Reads a room's feed line by line (tests).
+#[cfg(test)]
+pub struct TestReader {
+    room: Arc<Room>,
+    cursor: Cursor,
+    lines: VecDeque<Bytes>,
+}
+
+#[cfg(test)]
+impl TestReader {
+    /// The next line published, if there is one yet.
+    pub fn try_recv(&mut self) -> Option<Bytes> {
+        if self.lines.is_empty() {
+            if let Taken::Bytes(chunks) = self.room.feed.take(&mut self.cursor, usize::MAX) {
+                for c in chunks {
+                    let mut c = c;
+                    while let Some(i) = memchr::memchr(b'\n', &c) {
+                        self.lines.push_back(c.split_to(i + 1));
+                    }
+                }
+            }
+        }
+        self.lines.pop_front()
+    }
+
+    /// The next line, waiting for it.
+    pub async fn recv(&mut self) -> Bytes {
+        loop {
+            if let Some(l) = self.try_recv() {
+                return l;
+            }
+            let (feed, cursor) = (&self.room.feed, &mut self.cursor);
+            std::future::poll_fn(|cx| feed.poll_ready(cursor, cx)).await;
+        }
     }
 }
 
@@ -462,11 +566,15 @@ mod tests {
     fn joiner_sees_its_join_and_count_and_leave_is_idempotent() {
         let room = Room::new(64, CancellationToken::new());
         let mut a = room.join("A", addr(), false);
-        let f1 = a.rx.try_recv().unwrap();
-        let f2 = a.rx.try_recv().unwrap();
-        assert!(std::str::from_utf8(&f1.bytes).unwrap().contains("A joined"));
-        assert_eq!(&f2.bytes[..], b"{\"type\":\"count\",\"total\":1}\n");
-        assert_eq!(f2.end, room.published());
+        let mut seen = Vec::new();
+        if let Taken::Bytes(chunks) = room.feed().take(&mut a.cursor, usize::MAX) {
+            seen = chunks.concat();
+        }
+        let seen = String::from_utf8(seen).unwrap();
+        let lines: Vec<&str> = seen.lines().collect();
+        assert!(lines[0].contains("A joined"), "{lines:?}");
+        assert_eq!(lines[1], "{\"type\":\"count\",\"total\":1}");
+        assert_eq!(room.feed().behind(&a.cursor), 0);
         assert!(room.leave(a.id, Departure::Gone).is_some());
         assert!(room.leave(a.id, Departure::Gone).is_none());
     }
@@ -482,8 +590,8 @@ mod tests {
         // which a chat line forces.
         room.chat(Speaker::Server, Body::text("hi"));
         let mut texts = Vec::new();
-        while let Ok(f) = rx.try_recv() {
-            texts.push(String::from_utf8(f.bytes.to_vec()).unwrap());
+        while let Some(f) = rx.try_recv() {
+            texts.push(String::from_utf8(f.to_vec()).unwrap());
         }
         assert_eq!(texts.len(), 5, "{texts:#?}");
         assert!(texts[0].contains("u0 joined") && texts[1].contains("\"total\":1"));
@@ -497,10 +605,9 @@ mod tests {
         room.leave(ids[0], Departure::Gone);
         let f = tokio::time::timeout(PRESENCE_INTERVAL * 20, rx.recv())
             .await
-            .unwrap()
             .unwrap();
         assert!(
-            std::str::from_utf8(&f.bytes)
+            std::str::from_utf8(&f)
                 .unwrap()
                 .contains("u0 disconnected."),
             "flushed by the timer"
@@ -514,12 +621,10 @@ mod tests {
         room.chat(Speaker::Server, Body::text("one"));
         room.chat(Speaker::Member { name: "A", port: 1 }, Body::text("two"));
         let ids: Vec<u64> = (0..2)
-            .map(
-                |_| match crate::protocol::parse(&rx.try_recv().unwrap().bytes[..]) {
-                    Ok(Packet::Chat(c)) => c.id.unwrap(),
-                    other => panic!("{other:?}"),
-                },
-            )
+            .map(|_| match crate::protocol::parse(&rx.try_recv().unwrap()) {
+                Ok(Packet::Chat(c)) => c.id.unwrap(),
+                other => panic!("{other:?}"),
+            })
             .collect();
         assert_eq!(ids, vec![1, 2]);
     }

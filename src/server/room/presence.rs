@@ -80,7 +80,7 @@ impl Room {
                         format!("{n} was removed by the operator: {why}"),
                     ),
                 };
-                self.publish_locked(reg, packet.to_line());
+                self.publish_locked(reg, packet.to_line(), false);
             }
         } else {
             let mut joined = Vec::new();
@@ -101,10 +101,10 @@ impl Room {
             // No single name: a client tracking the room asks for `users` again.
             let event = if left.is_empty() { "join" } else { "leave" };
             let packet = Packet::event(event, None, parts.join("; "));
-            self.publish_locked(reg, packet.to_line());
+            self.publish_locked(reg, packet.to_line(), false);
         }
         let total = reg.members.len() as u64;
-        self.publish_locked(reg, Packet::Count(Count { total }).to_line());
+        self.publish_locked(reg, Packet::Count(Count { total }).to_line(), false);
     }
 }
 

@@ -15,6 +15,9 @@ use crate::protocol::{codes, FrameError, Packet, ParseError, Users, MAX_HISTORY_
 use crate::server::limits::{Limit, Verdict};
 use crate::server::room::{Body, DirectError, Membership, RenameError, Speaker};
 
+/// Chat lines published at most before the readers are woken.
+const MAX_UNWOKEN: u32 = 64;
+
 /// Longest reason a leaving client may give (`/quit REASON`).
 const MAX_REASON_CHARS: usize = 200;
 
@@ -90,7 +93,16 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     sent: chat.sent,
                     action: chat.action,
                 };
-                self.ctx.room.chat(sender, body);
+                // More lines already here: publish them all before waking
+                // the readers (the chat loop wakes them), so that they write
+                // the lot at once.
+                if self.conn.has_line() && self.unwoken < MAX_UNWOKEN {
+                    self.ctx.room.chat_batched(sender, body);
+                    self.unwoken += 1;
+                } else {
+                    self.ctx.room.chat(sender, body);
+                    self.unwoken = 0;
+                }
                 Ok(())
             }
             Packet::Ping(p) => self.send(&Packet::Pong(p)).await.map_err(End::Io),
@@ -107,6 +119,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     .filter(|c| !c.is_control())
                     .take(MAX_REASON_CHARS)
                     .collect();
+                // It still gets what came before (its own last lines too).
+                self.catch_up(joined).await;
                 Err(End::Left((!reason.is_empty()).then_some(reason)))
             }
             Packet::Unknown => {
@@ -233,6 +247,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             ));
         }
         let max = self.ctx.limits().max_text_chars;
+        if text.len() <= max {
+            return None; // no more characters than bytes
+        }
         let n = text.chars().count();
         (n > max).then(|| {
             self.count(Limit::MaxTextChars);

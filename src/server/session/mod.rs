@@ -84,6 +84,8 @@ pub(super) struct Session<S> {
     bucket: Bucket,
     /// A legacy (Python) client: it knows no `bye`, so goodbyes are `system`.
     legacy: bool,
+    /// Chat lines published without waking the room's readers yet.
+    unwoken: u32,
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
@@ -94,6 +96,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             peer,
             bucket: Bucket::new(&ctx.limits()),
             legacy: false,
+            unwoken: 0,
             ctx,
             bound,
         }
@@ -142,6 +145,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         // Allocated only when an idle timeout is configured.
         let mut idle_timer = idle.map(|d| Box::pin(tokio::time::sleep(d)));
         let mut pinged = false;
+        let room = self.ctx.room.clone();
         loop {
             tokio::select! {
                 biased;
@@ -152,8 +156,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         return end;
                     }
                 }
-                frame = joined.rx.recv() => {
-                    if let Err(end) = rare(self.deliver(frame, &mut joined)).await {
+                _ = std::future::poll_fn(|cx| room.feed().poll_ready(&mut joined.cursor, cx)) => {
+                    if let Err(end) = rare(self.deliver(&mut joined)).await {
                         return end;
                     }
                 }
@@ -163,7 +167,12 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         if let (Some(t), Some(d)) = (idle_timer.as_mut(), idle) {
                             t.as_mut().reset(Instant::now() + d);
                         }
-                        if let Err(end) = rare(self.handle_packet(p, &mut joined)).await {
+                        let handled = rare(self.handle_packet(p, &mut joined)).await;
+                        if self.unwoken > 0 && (handled.is_err() || !self.conn.has_line()) {
+                            room.wake_readers();
+                            self.unwoken = 0;
+                        }
+                        if let Err(end) = handled {
                             return end;
                         }
                     }

@@ -5,21 +5,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
 use futures_util::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::{rare, End, Session};
 use crate::protocol::connection::WriteError;
 use crate::protocol::{codes, AuthResult, Chat, HistoryEnd, Packet};
 use crate::server::limits::Limit;
-use crate::server::room::{Frame, Membership};
+use crate::server::room::{Membership, Taken};
 
-/// Largest batch of queued frames written with one syscall.
-const WRITE_BATCH: usize = 64 * 1024;
-/// First allocation of a batch buffer (it doubles as frames are added).
-const BATCH_START: usize = 4 * 1024;
+/// Bytes of the feed taken for one write at most (then the session looks
+/// at its other work before taking more).
+const WRITE_BATCH: usize = 256 * 1024;
 /// How long a closing session reads (and discards) what the peer still sends.
 const LINGER: Duration = Duration::from_millis(1000);
 
@@ -57,67 +54,53 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         })
     }
 
-    /// Write one received frame and everything else already queued, as one batch.
-    pub(super) async fn deliver(
-        &mut self,
-        first: Result<Frame, RecvError>,
-        joined: &mut Membership,
-    ) -> Result<(), End> {
-        // One frame is written as it is (the room's shared bytes, no copy).
-        // More queued: one batch, copied into a buffer that lives only for
-        // this write, so that an idle member keeps no buffer at all.
+    /// Write what the room published since this member's last batch: the
+    /// feed's shared chunks as they are (no copy), up to `WRITE_BATCH`
+    /// bytes, then come back for more.
+    pub(super) async fn deliver(&mut self, joined: &mut Membership) -> Result<(), End> {
+        let room = self.ctx.room.clone();
+        let feed = room.feed();
         let limit = self.ctx.limits().send_queue_bytes as u64;
-        let mut next = first;
-        let mut single: Option<Bytes> = None;
-        let mut batch = BytesMut::new();
-        let mut upto;
-        loop {
-            match next {
-                Ok(frame) => {
-                    upto = frame.end;
-                    if self.conn.stalled() && self.ctx.room.published() - frame.end > limit {
-                        // Behind the room by more than allowed, and not taking
-                        // what we write: too slow. (Merely behind because this
-                        // task was not scheduled yet is not the client's fault.)
-                        return Err(self.too_slow().await);
-                    }
-                    match single.take() {
-                        None if batch.is_empty() => single = Some(frame.bytes),
-                        earlier => {
-                            if let Some(e) = earlier {
-                                batch.reserve(BATCH_START.max(e.len() + frame.bytes.len()));
-                                batch.extend_from_slice(&e);
-                            }
-                            batch.extend_from_slice(&frame.bytes);
-                        }
-                    }
-                }
-                Err(RecvError::Lagged(_)) => return Err(self.too_slow().await),
-                Err(RecvError::Closed) => return Err(End::Closed),
-            }
-            if batch.len() >= WRITE_BATCH {
-                break;
-            }
-            next = match joined.rx.try_recv() {
-                Ok(f) => Ok(f),
-                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Closed) => Err(RecvError::Closed),
-            };
+        if self.conn.stalled() && feed.behind(&joined.cursor) > limit {
+            // Behind the room by more than allowed, and not taking what we
+            // write: too slow. (Merely behind because this task was not
+            // scheduled yet is not the client's fault.)
+            return Err(self.too_slow().await);
         }
-        let bytes: &[u8] = match &single {
-            Some(one) => one,
-            None => &batch,
+        let pieces = match feed.take(&mut joined.cursor, WRITE_BATCH) {
+            Taken::Bytes(p) if p.is_empty() => return Ok(()),
+            Taken::Bytes(p) => p,
+            Taken::Overrun => return Err(self.too_slow().await),
         };
-        let (room, deadline) = (&self.ctx.room, self.ctx.write_timeout());
+        let deadline = self.ctx.write_timeout();
         // While the write is blocked, give up as soon as the room is more
         // than `send_queue_bytes` past it (not only after the timeout).
-        let behind = || room.published().saturating_sub(upto) > limit;
-        match self.conn.write_behind(bytes, Some(deadline), behind).await {
+        let cursor = &joined.cursor;
+        let behind = || feed.behind(cursor) > limit;
+        match self
+            .conn
+            .write_pieces_behind(&pieces, Some(deadline), behind)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(WriteError::TooSlow) => Err(self.too_slow().await),
             Err(WriteError::Io(e)) => Err(End::Io(e)),
         }
+    }
+
+    /// Before a goodbye: write what the room published up to now.
+    pub(super) fn catch_up<'a>(&'a mut self, joined: &'a mut Membership) -> BoxFuture<'a, ()> {
+        rare(async move {
+            let room = self.ctx.room.clone();
+            room.wake_readers();
+            let target = room.feed().published();
+            while joined.cursor.pos() < target {
+                let before = joined.cursor.pos();
+                if self.deliver(joined).await.is_err() || joined.cursor.pos() == before {
+                    return;
+                }
+            }
+        })
     }
 
     /// Write what waits in this member's own inbox (direct messages).
