@@ -178,6 +178,7 @@ impl Server {
             }
         }
         drop(listener);
+        ctx.room.close();
         tracker.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
             .await

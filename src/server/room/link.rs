@@ -1,5 +1,5 @@
-//! A member's own inbox beside the shared ring: direct messages, and the
-//! reason of a kick.
+//! A member's own inbox beside the shared feed: direct messages, and being
+//! removed (a kick, with its reason, or the server's shutdown).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +17,8 @@ use futures_util::task::AtomicWaker;
 pub struct Link {
     state: Mutex<Option<Box<LinkState>>>,
     has_mail: AtomicBool,
+    /// The member must leave (kicked, or the server is shutting down).
+    removed: AtomicBool,
     waker: AtomicWaker,
 }
 
@@ -43,12 +45,13 @@ impl Link {
             .unwrap_or_default()
     }
 
-    /// Resolves when the inbox has lines (the caller then `take`s them).
+    /// Resolves when the inbox has lines (the caller then `take`s them) or
+    /// the member was [`removed`](Self::removed).
     pub fn ready(&self) -> impl std::future::Future<Output = ()> + '_ {
         std::future::poll_fn(move |cx| {
             // Register first, then look: a push in between wakes us again.
             self.waker.register(cx.waker());
-            if self.has_mail.load(Ordering::Acquire) {
+            if self.has_mail.load(Ordering::Acquire) || self.removed.load(Ordering::Acquire) {
                 std::task::Poll::Ready(())
             } else {
                 std::task::Poll::Pending
@@ -64,8 +67,18 @@ impl Link {
             .map(str::to_string)
     }
 
-    pub(super) fn set_kick_reason(&self, reason: &str) {
-        self.lock().get_or_insert_default().kick_reason = Some(reason.into());
+    /// Make the member leave; `reason` for a kick, none at shutdown.
+    pub(super) fn remove(&self, kick_reason: Option<&str>) {
+        if let Some(reason) = kick_reason {
+            self.lock().get_or_insert_default().kick_reason = Some(reason.into());
+        }
+        self.removed.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// The member must leave.
+    pub fn removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
     }
 
     pub(super) fn push(&self, line: Bytes) -> bool {

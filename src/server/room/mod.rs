@@ -61,9 +61,6 @@ pub struct Member {
     pub addr: SocketAddr,
     /// When they joined, milliseconds since the Unix epoch.
     pub since: u64,
-    /// Cancelled to make this member's session leave: by a kick, or (as a
-    /// child of the server's shutdown token) at shutdown.
-    pub kick: CancellationToken,
     pub link: Arc<Link>,
     /// A legacy (Python) client: it only gets the packet types it knows.
     pub legacy: bool,
@@ -107,7 +104,8 @@ pub struct Room {
     registry: Mutex<Registry>,
     console: OnceLock<ConsoleTap>,
     feed: Feed,
-    /// The server's shutdown token: every member's kick token is its child.
+    /// The server's shutdown token: a member who joins after it was
+    /// cancelled is told to leave at once (see [`close`](Self::close)).
     shutdown: CancellationToken,
     history: Option<HistoryStore>,
     replay: usize,
@@ -120,7 +118,6 @@ pub struct Membership {
     pub name: String,
     /// Where this member is in the room's feed.
     pub cursor: Cursor,
-    pub kick: CancellationToken,
     pub link: Arc<Link>,
     /// The newest messages from before the join, oldest first.
     pub history: Vec<Arc<Chat>>,
@@ -223,8 +220,10 @@ impl Room {
         }
         let id = reg.next_member;
         reg.next_member += 1;
-        let kick = self.shutdown.child_token();
         let link = Arc::new(Link::default());
+        if self.shutdown.is_cancelled() {
+            link.remove(None);
+        }
         reg.by_name.insert(names::name_key(&name), id);
         reg.members.insert(
             id,
@@ -232,7 +231,6 @@ impl Room {
                 name: name.clone(),
                 addr,
                 since: now_ms(),
-                kick: kick.clone(),
                 link: link.clone(),
                 legacy,
             },
@@ -251,7 +249,6 @@ impl Room {
             id,
             name,
             cursor,
-            kick,
             link,
             history,
             more_history,
@@ -430,9 +427,17 @@ impl Room {
         let member = reg
             .members
             .get(reg.by_name.get(&names::name_key(name.trim()))?)?;
-        member.link.set_kick_reason(reason);
-        member.kick.cancel();
+        member.link.remove(Some(reason));
         Some(member.name.clone())
+    }
+
+    /// The server is shutting down (its token is cancelled): every member
+    /// leaves, saying goodbye.
+    pub fn close(&self) {
+        let reg = self.lock();
+        for m in reg.members.values() {
+            m.link.remove(None);
+        }
     }
 
     /// Broadcast a notice (not stored, not a chat line).

@@ -103,42 +103,52 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     }
 
     /// Authenticate, join, chat, leave. (`hello` was said by the transport.)
-    pub(super) async fn run(mut self, deadline: Instant, admission: Admission) {
-        if self.ctx.full() {
-            return self.full().await;
-        }
-        let (name, legacy) = match timeout_at(deadline, rare(self.authenticate())).await {
-            Ok(Ok(joined)) => joined,
-            Ok(Err(end)) => {
-                tracing::debug!(peer = %self.peer, "closed before joining: {end}");
-                return;
+    ///
+    /// Not an `async fn`: its arguments would be kept twice in the future
+    /// (as arguments, and as the locals they are moved into), and every
+    /// member's task holds this future for its whole life.
+    pub(super) fn run(
+        mut self,
+        deadline: Instant,
+        admission: Admission,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        async move {
+            if self.ctx.full() {
+                return self.full().await;
             }
-            Err(_) => return self.handshake_timeout().await,
-        };
-        // A member now: from a handshake permit to a client slot.
-        let Ok(slot) = self.ctx.slots.clone().try_acquire_owned() else {
-            return self.full().await;
-        };
-        drop(admission);
-        self.legacy = legacy;
-        let joined = self.ctx.room.join(&name, self.peer, legacy);
-        tracing::debug!(peer = %self.peer, name = %sanitize(&joined.name), "joined");
-        let id = joined.id;
-        let end = self.chat(joined).await;
-        let how = match &end {
-            End::Left(Some(why)) => Departure::Said(why.clone()),
-            _ => Departure::Gone,
-        };
-        if let Some(member) = self.ctx.room.leave(id, how) {
-            tracing::debug!(peer = %self.peer, name = %sanitize(&member.name), "left: {end}");
+            let (name, legacy) = match timeout_at(deadline, rare(self.authenticate())).await {
+                Ok(Ok(joined)) => joined,
+                Ok(Err(end)) => {
+                    tracing::debug!(peer = %self.peer, "closed before joining: {end}");
+                    return;
+                }
+                Err(_) => return self.handshake_timeout().await,
+            };
+            // A member now: from a handshake permit to a client slot.
+            let Ok(slot) = self.ctx.slots.clone().try_acquire_owned() else {
+                return self.full().await;
+            };
+            drop(admission);
+            self.legacy = legacy;
+            let mut joined = self.ctx.room.join(&name, self.peer, legacy);
+            tracing::debug!(peer = %self.peer, name = %sanitize(&joined.name), "joined");
+            let id = joined.id;
+            let end = self.chat(&mut joined).await;
+            let how = match &end {
+                End::Left(Some(why)) => Departure::Said(why.clone()),
+                _ => Departure::Gone,
+            };
+            if let Some(member) = self.ctx.room.leave(id, how) {
+                tracing::debug!(peer = %self.peer, name = %sanitize(&member.name), "left: {end}");
+            }
+            drop(slot);
         }
-        drop(slot);
     }
 
     /// The chat loop: client packets in, room frames and direct messages out,
     /// a kick or shutdown, and the idle timer.
-    async fn chat(&mut self, mut joined: Membership) -> End {
-        if let Err(end) = self.welcome(&mut joined).await {
+    async fn chat(&mut self, joined: &mut Membership) -> End {
+        if let Err(end) = self.welcome(joined).await {
             return end;
         }
         let idle = self.ctx.idle_timeout;
@@ -149,15 +159,17 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         loop {
             tokio::select! {
                 biased;
-                // A child of the server's shutdown token: one wait for both.
-                _ = joined.kick.cancelled() => return self.removed(&joined).await,
+                // Direct messages, or being removed (a kick, the shutdown).
                 _ = joined.link.ready() => {
-                    if let Err(end) = self.deliver_inbox(&joined).await {
+                    if joined.link.removed() {
+                        return self.removed(joined).await;
+                    }
+                    if let Err(end) = self.deliver_inbox(joined).await {
                         return end;
                     }
                 }
                 _ = std::future::poll_fn(|cx| room.feed().poll_ready(&mut joined.cursor, cx)) => {
-                    if let Err(end) = rare(self.deliver(&mut joined)).await {
+                    if let Err(end) = rare(self.deliver(joined)).await {
                         return end;
                     }
                 }
@@ -167,7 +179,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         if let (Some(t), Some(d)) = (idle_timer.as_mut(), idle) {
                             t.as_mut().reset(Instant::now() + d);
                         }
-                        let handled = rare(self.handle_packet(p, &mut joined)).await;
+                        let handled = rare(self.handle_packet(p, joined)).await;
                         if self.unwoken > 0 && (handled.is_err() || !self.conn.has_line()) {
                             room.wake_readers();
                             self.unwoken = 0;
