@@ -107,6 +107,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     /// Not an `async fn`: its arguments would be kept twice in the future
     /// (as arguments, and as the locals they are moved into), and every
     /// member's task holds this future for its whole life.
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
     pub(super) fn run(
         mut self,
         deadline: Instant,
