@@ -83,6 +83,10 @@ enum Scenario {
         /// Seconds to wait for stragglers after the last send.
         #[arg(long, default_value_t = 10.0)]
         drain: f64,
+        /// Leave each sender's first N messages out of the latency figures
+        /// (still counted for loss): the steady state, after everyone spoke.
+        #[arg(long, default_value_t = 0)]
+        warmup: u32,
     },
     /// N clients join and stay; reports join time (and server RSS with --server-pid).
     Idle {
@@ -130,6 +134,7 @@ fn main() -> Result<()> {
                 window,
                 open_every,
                 drain,
+                warmup,
             } => {
                 let senders = senders.unwrap_or(clients).min(clients).max(1);
                 let line = bytes.max(30) as u32 + 160;
@@ -148,6 +153,7 @@ fn main() -> Result<()> {
                     window,
                     open_every,
                     drain,
+                    warmup,
                 };
                 let s = fanout(target, plan, args.server_pid).await?;
                 s.print(args.json);
@@ -173,6 +179,7 @@ struct Plan {
     window: u32,
     open_every: u32,
     drain: f64,
+    warmup: u32,
 }
 
 async fn connect_all(target: &Arc<Target>, n: usize, parallel: usize) -> Result<Vec<Conn>> {
@@ -281,6 +288,7 @@ async fn fanout(target: Arc<Target>, plan: Plan, server_pid: Option<u32>) -> Res
     );
     summary.server_cpu_ns = cpu_before.zip(cpu_after).map(|(b, a)| a.saturating_sub(b));
     summary.stalled_senders = stalled;
+    summary.warmup = plan.warmup;
     summary.syscalls = syscalls;
     summary.bytes_received = bytes;
     Ok(summary)

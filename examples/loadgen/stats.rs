@@ -100,11 +100,13 @@ impl Receiver {
             }
             self.last_delivery = Some(now);
             let sent = epoch + Duration::from_micros(id.ts_us);
-            self.latencies_us.push(
-                now.saturating_duration_since(sent)
-                    .as_micros()
-                    .min(u32::MAX as u128) as u32,
-            );
+            if id.seq >= self.plan.warmup {
+                self.latencies_us.push(
+                    now.saturating_duration_since(sent)
+                        .as_micros()
+                        .min(u32::MAX as u128) as u32,
+                );
+            }
             if id.seq < self.next[s] {
                 self.duplicated_or_reordered += 1;
             } else {
@@ -144,6 +146,8 @@ async fn sleep_until(t: Option<Instant>) {
 }
 
 pub struct Summary {
+    /// Each sender's first messages left out of the latency figures.
+    pub warmup: u32,
     pub mode: Mode,
     pub clients: usize,
     pub senders: usize,
@@ -226,6 +230,7 @@ impl Summary {
             .max()
             .unwrap_or(started);
         Summary {
+            warmup: 0,
             mode,
             clients: rs.len(),
             senders,
@@ -312,7 +317,8 @@ impl Summary {
                     "bytes_received": self.bytes_received,
                     "dropped_receivers": self.dropped_receivers, "stalled_senders": self.stalled_senders,
                     "invalid": self.invalid(),
-                    "latency_ms": {"p50": self.p50_ms, "p99": self.p99_ms, "max": self.max_ms}})
+                    "latency_ms": {"p50": self.p50_ms, "p99": self.p99_ms, "max": self.max_ms},
+                    "latency_warmup_messages": self.warmup})
             );
         } else {
             println!(
@@ -321,6 +327,12 @@ impl Summary {
                 self.mode, self.clients, self.senders, self.per_sender, self.deliveries, self.expected, self.secs,
                 rate, self.p50_ms, self.p99_ms, self.max_ms, self.lost, self.duplicated_or_reordered, self.altered
             );
+            if self.warmup > 0 {
+                println!(
+                    "(latency from each sender's message {} on; all deliveries counted for loss)",
+                    self.warmup + 1
+                );
+            }
             if let Some(us) = self.cpu_us_per_delivery() {
                 println!("server CPU {us:.3} µs per delivery");
             }

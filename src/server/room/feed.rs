@@ -12,9 +12,10 @@
 //! `Bytes` per chunk; nothing is counted per line or per reader.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -24,6 +25,15 @@ const CHUNK_START: usize = 8 * 1024;
 /// reader of a smaller one copies the lines it needs (cheaper than many
 /// small pieces per write).
 const SEAL_AT: usize = 4 * 1024;
+/// Quiet readers woken at once at most; more are woken in slices of this
+/// many, each after the last has run (see [`Relay`]).
+const SLICE: usize = 128;
+/// The longest wait for a slice to run (readers that are gone never do).
+const SLICE_WAIT: Duration = Duration::from_millis(5);
+/// The longest rest between two passes over the quiet readers.
+const REST_MAX: Duration = Duration::from_millis(250);
+/// A reader that published within this long is woken first.
+const HOT_FOR: Duration = Duration::from_secs(30);
 
 pub struct Feed {
     data: RwLock<Data>,
@@ -33,6 +43,96 @@ pub struct Feed {
     /// publishes several lines read together shows them at once.
     visible: AtomicU64,
     waiters: Mutex<Waiters>,
+    /// Wakes quiet readers in slices, when there are many (`None` outside
+    /// a tokio runtime: then all are woken at once).
+    relay: Option<Arc<Relay>>,
+}
+
+/// Wakes many waiting readers a slice at a time. Beside thousands of quiet
+/// members, waking them all at once would queue thousands of tasks ahead
+/// of the few who are talking, and every line would wait for all of them
+/// (hundreds of milliseconds at 19,000 members). Readers who published
+/// lately are woken at once; the others, one slice per scheduler pass, so
+/// talkers woken by their sockets meanwhile run between slices. A quiet
+/// reader that is still waiting for its slice when more is published takes
+/// it all in one write: under load they cost fewer writes, not more.
+struct Relay {
+    queue: Mutex<VecDeque<Waker>>,
+    notify: tokio::sync::Notify,
+    closed: AtomicBool,
+    /// A pass is under way: readers count themselves in `ran` when they
+    /// find something to take.
+    passing: AtomicBool,
+    ran: AtomicU64,
+}
+
+impl Relay {
+    fn queue(&self) -> MutexGuard<'_, VecDeque<Waker>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn run(self: Arc<Self>) {
+        loop {
+            self.notify.notified().await;
+            if self.closed.load(Ordering::Acquire) {
+                return;
+            }
+            loop {
+                // One pass: the readers queued now (those re-queued by a
+                // publish meanwhile wait for the next pass).
+                let start = tokio::time::Instant::now();
+                let mut left = self.queue().len();
+                if left == 0 {
+                    break;
+                }
+                self.passing.store(true, Ordering::Release);
+                while left > 0 {
+                    if self.closed.load(Ordering::Acquire) {
+                        return;
+                    }
+                    let slice: Vec<Waker> = {
+                        let mut q = self.queue();
+                        let n = q.len().min(SLICE).min(left);
+                        q.drain(..n).collect()
+                    };
+                    if slice.is_empty() {
+                        break;
+                    }
+                    left -= slice.len();
+                    let target = self.ran.load(Ordering::Acquire) + (slice.len() * 7 / 8) as u64;
+                    for w in slice {
+                        w.wake();
+                    }
+                    // Until (most of) the slice has run — a yield alone
+                    // may come back before — so that whatever the sockets
+                    // wake meanwhile waits behind one slice at most.
+                    let woke = std::time::Instant::now();
+                    loop {
+                        tokio::task::yield_now().await;
+                        if self.ran.load(Ordering::Acquire) >= target || woke.elapsed() > SLICE_WAIT
+                        {
+                            break;
+                        }
+                    }
+                }
+                self.passing.store(false, Ordering::Release);
+                // Rest as long as the pass took (at most REST_MAX): when
+                // quiet readers take all the time there is, they get half of
+                // it, and what is published meanwhile reaches each of them
+                // in one write.
+                tokio::time::sleep(start.elapsed().min(REST_MAX)).await;
+            }
+        }
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        if let Some(r) = &self.relay {
+            r.closed.store(true, Ordering::Release);
+            r.notify.notify_one();
+        }
+    }
 }
 
 struct Data {
@@ -49,8 +149,10 @@ struct Data {
 
 #[derive(Default)]
 struct Waiters {
-    /// Readers waiting for the next publish.
+    /// Readers waiting for the next publish who published lately.
     list: Vec<Waker>,
+    /// The others.
+    quiet: Vec<Waker>,
     /// Counts how often the list was woken: a reader registered in the
     /// current round need not register again.
     round: u64,
@@ -67,12 +169,30 @@ pub struct Cursor {
     pos: u64,
     /// The round this reader is registered in, if any.
     waiting: Option<u64>,
+    /// Until when this reader counts as talking (woken first).
+    hot_until: Option<Instant>,
 }
 
 impl Cursor {
     /// Bytes of the feed this reader has taken.
     pub fn pos(&self) -> u64 {
         self.pos
+    }
+
+    /// This reader's member just published: wake it first for a while.
+    pub fn spoke(&mut self, now: Instant) {
+        self.hot_until = Some(now + HOT_FOR);
+    }
+
+    fn hot(&mut self) -> bool {
+        match self.hot_until {
+            Some(t) if t > Instant::now() => true,
+            Some(_) => {
+                self.hot_until = None;
+                false
+            }
+            None => false,
+        }
     }
 }
 
@@ -100,6 +220,17 @@ impl Feed {
             published: AtomicU64::new(0),
             visible: AtomicU64::new(0),
             waiters: Mutex::new(Waiters::default()),
+            relay: tokio::runtime::Handle::try_current().ok().map(|rt| {
+                let relay = Arc::new(Relay {
+                    queue: Mutex::new(VecDeque::new()),
+                    notify: tokio::sync::Notify::new(),
+                    closed: AtomicBool::new(false),
+                    passing: AtomicBool::new(false),
+                    ran: AtomicU64::new(0),
+                });
+                rt.spawn(relay.clone().run());
+                relay
+            }),
         }
     }
 
@@ -146,16 +277,27 @@ impl Feed {
             let _d = self.data.read().unwrap_or_else(|e| e.into_inner());
             self.visible.store(self.published(), Ordering::Release);
         }
-        let list = {
+        let (hot, quiet) = {
             let mut w = self.waiters();
-            if w.list.is_empty() {
+            if w.list.is_empty() && w.quiet.is_empty() {
                 return;
             }
             w.round += 1;
-            std::mem::take(&mut w.list)
+            (std::mem::take(&mut w.list), std::mem::take(&mut w.quiet))
         };
-        for waker in list {
+        for waker in hot {
             waker.wake();
+        }
+        match &self.relay {
+            Some(relay) if quiet.len() > SLICE => {
+                relay.queue().extend(quiet);
+                relay.notify.notify_one();
+            }
+            _ => {
+                for waker in quiet {
+                    waker.wake();
+                }
+            }
         }
     }
 
@@ -168,6 +310,7 @@ impl Feed {
         Cursor {
             pos: self.published(),
             waiting: None,
+            hot_until: None,
         }
     }
 
@@ -179,15 +322,26 @@ impl Feed {
     /// Ready when there is something past `cursor`.
     pub fn poll_ready(&self, cursor: &mut Cursor, cx: &mut Context<'_>) -> Poll<()> {
         if self.visible() > cursor.pos {
+            if let Some(r) = &self.relay {
+                if r.passing.load(Ordering::Relaxed) {
+                    r.ran.fetch_add(1, Ordering::Release);
+                }
+            }
             return Poll::Ready(());
         }
+        let hot = cursor.hot();
         let mut w = self.waiters();
         // Wakers show before they look at the list: seen now, or woken.
         if self.visible() > cursor.pos {
             return Poll::Ready(());
         }
         if cursor.waiting != Some(w.round) {
-            w.list.push(cx.waker().clone());
+            let waker = cx.waker().clone();
+            if hot {
+                w.list.push(waker);
+            } else {
+                w.quiet.push(waker);
+            }
             cursor.waiting = Some(w.round);
         }
         Poll::Pending
@@ -345,10 +499,46 @@ mod tests {
         for _ in 0..3 {
             assert!(feed.poll_ready(&mut c, &mut cx).is_pending());
         }
-        assert_eq!(feed.waiters().list.len(), 1);
+        assert_eq!(feed.waiters().quiet.len(), 1);
         feed.publish(b"x\n", true);
         feed.publish(b"y\n", true);
         assert_eq!(count.0.load(Ordering::Relaxed), 1);
         assert!(feed.poll_ready(&mut c, &mut cx).is_ready());
+    }
+
+    /// Beside many quiet readers, one who spoke is woken first and the
+    /// quiet ones after, in slices — every one of them exactly once.
+    #[tokio::test]
+    async fn a_talker_is_woken_before_many_quiet_readers_and_every_reader_once() {
+        let feed = Arc::new(Feed::new(1 << 20, 1024));
+        let quiet = 5 * SLICE + 7;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..=quiet {
+            let mut c = feed.cursor();
+            if i == quiet {
+                c.spoke(Instant::now());
+            }
+            let (feed, order) = (feed.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                std::future::poll_fn(|cx| feed.poll_ready(&mut c, cx)).await;
+                order.lock().unwrap().push(i);
+            }));
+        }
+        let waiting = || {
+            let w = feed.waiters();
+            w.quiet.len() + w.list.len()
+        };
+        while waiting() < quiet + 1 {
+            tokio::task::yield_now().await;
+        }
+        feed.publish(b"hello\n", true);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut order = order.lock().unwrap().clone();
+        assert_eq!(order[0], quiet, "the talker first");
+        order.sort_unstable();
+        assert_eq!(order, (0..=quiet).collect::<Vec<_>>(), "everyone once");
     }
 }

@@ -93,6 +93,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     sent: chat.sent,
                     action: chat.action,
                 };
+                // A talker's own feed is woken first (see Feed).
+                joined.cursor.spoke(std::time::Instant::now());
                 // More lines already here: publish them all before waking
                 // the readers (the chat loop wakes them), so that they write
                 // the lot at once.
