@@ -46,6 +46,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Room password (visible to other users in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)')
             [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the room password from the first line of this file')
             [CompletionResult]::new('--room-record', '--room-record', [CompletionResultType]::ParameterName, 'The secure room''s record (from `tcpplay gen-room`): no password needed')
+            [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Threads serving clients (0 = one per CPU core) [default: 0]')
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Certificate chain (PEM)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Private key (PEM)')
             [CompletionResult]::new('--client-ca', '--client-ca', [CompletionResultType]::ParameterName, 'Require client certificates issued by this CA (mutual TLS; see `gen-cert --client`)')

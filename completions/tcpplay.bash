@@ -421,7 +421,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__serve)
-            opts="-p -q -v -h --bind --port --timeout --secure --password --password-file --room-record --reset-room --tls --cert --key --client-ca --quiet --history --no-history --motd --motd-file --config --no-input --verbose --help"
+            opts="-p -q -v -h --bind --port --timeout --secure --password --password-file --room-record --reset-room --tls --workers --cert --key --client-ca --quiet --history --no-history --motd --motd-file --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -452,6 +452,10 @@ _tcpplay() {
                     return 0
                     ;;
                 --room-record)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --workers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

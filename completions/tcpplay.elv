@@ -42,6 +42,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --password 'Room password (visible to other users in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)'
             cand --password-file 'Read the room password from the first line of this file'
             cand --room-record 'The secure room''s record (from `tcpplay gen-room`): no password needed'
+            cand --workers 'Threads serving clients (0 = one per CPU core) [default: 0]'
             cand --cert 'Certificate chain (PEM)'
             cand --key 'Private key (PEM)'
             cand --client-ca 'Require client certificates issued by this CA (mutual TLS; see `gen-cert --client`)'

@@ -42,6 +42,7 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l timeout -d 'Dr
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l password -d 'Room password (visible to other users in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l password-file -d 'Read the room password from the first line of this file' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l room-record -d 'The secure room\'s record (from `tcpplay gen-room`): no password needed' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l workers -d 'Threads serving clients (0 = one per CPU core) [default: 0]' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l cert -d 'Certificate chain (PEM)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l key -d 'Private key (PEM)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l client-ca -d 'Require client certificates issued by this CA (mutual TLS; see `gen-cert --client`)' -r -F

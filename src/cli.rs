@@ -106,6 +106,9 @@ pub struct ServeArgs {
     /// Serve over TLS (needs --cert and --key; see `tcpplay gen-cert`).
     #[arg(long)]
     pub tls: bool,
+    /// Threads serving clients (0 = one per CPU core) [default: 0]
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
     /// Certificate chain (PEM).
     #[arg(long, value_name = "PATH")]
     pub cert: Option<PathBuf>,
@@ -150,6 +153,7 @@ impl ServeArgs {
         f.set("serve.motd", self.motd.clone());
         f.set_path("serve.motd_file", self.motd_file.as_deref());
         f.set_path("serve.room_record", self.room_record.as_deref());
+        f.set("serve.workers", self.workers);
         f
     }
 }

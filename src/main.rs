@@ -17,10 +17,18 @@ fn main() -> ExitCode {
         tcpplay::output::install_nonblocking();
     }
     init_logging(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.thread_name("tcpplay-worker");
+    if let Command::Serve(args) = &cli.command {
+        // serve.workers, from every layer but the prompts. A settings error
+        // is reported by `serve` itself, once the runtime is up.
+        let workers = tcpplay::config::load(cli.config.as_deref(), args.flags())
+            .map_or(0, |l| l.settings.serve.workers);
+        if workers > 0 {
+            builder.worker_threads(workers);
+        }
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tcpplay: error: cannot start the async runtime: {e}");

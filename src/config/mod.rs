@@ -123,6 +123,8 @@ pub struct ServeSettings {
     /// A secure room's record (made by `tcpplay gen-room`): the server then
     /// needs no password at all.
     pub room_record: Option<PathBuf>,
+    /// Threads serving clients; 0 = one per CPU core.
+    pub workers: usize,
 }
 
 impl Default for ServeSettings {
@@ -141,6 +143,7 @@ impl Default for ServeSettings {
             motd: None,
             motd_file: None,
             room_record: None,
+            workers: 0,
         }
     }
 }

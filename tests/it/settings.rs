@@ -155,3 +155,22 @@ fn the_example_config_is_valid_and_complete() {
     }
     let _ = parsed;
 }
+
+/// Threads named by tokio's workers in a running server.
+fn worker_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim() == "tcpplay-worker")
+        .count()
+}
+
+#[test]
+fn serve_runs_the_worker_threads_asked_for_by_flag_or_environment() {
+    let by_flag = Server::start(&["--workers", "1"]);
+    assert_eq!(worker_threads(by_flag.proc.child.id()), 1);
+    let by_env = Server::start_with(&[], &[("TCPPLAY_SERVE__WORKERS", "3")], home());
+    assert_eq!(worker_threads(by_env.proc.child.id()), 3);
+    // And it still serves: a member joins and is counted.
+    let (_alice, _) = Peer::join(by_flag.addr, "alice");
+}
