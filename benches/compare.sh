@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Side-by-side load runs on this machine, loopback only, bounded in time:
-# tcpplay (plaintext, TLS, secure) and `ncat --chat`, same parameters, back to
-# back. Writes docs/BENCHMARKS.md's generated section (between the markers).
+# tcpplay (history on, the default, and --no-history; TLS; secure) and
+# `ncat --chat`, same parameters and flow control, in one sitting. The fair
+# figure is server CPU per delivery (utime+stime of the server process over
+# the send phase / deliveries); deliveries/s, syscalls per delivery and bytes
+# per write (from perf's tracepoints, when perf can attach) are beside it.
+# Flat-out rows run RUNS times, peers alternating; medians are reported and
+# a run that lost, dropped or stalled anyone is shown as invalid, never
+# averaged in. Writes docs/BENCHMARKS.md's generated section.
 #
-#   bash benches/compare.sh            # full run (~3 minutes on 2 cores)
+#   bash benches/compare.sh            # full run (~10 minutes on 2 cores)
 #   QUICK=1 bash benches/compare.sh    # smaller runs, for a smoke test
 #   PYTHON_HOST=/path/to/host.py bash benches/compare.sh
 #                                      # also the Python TCP-Playground server (not shipped
@@ -11,9 +17,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MSGS=${MSGS:-1000}
+RUNS=${RUNS:-3}
+WINDOW=${WINDOW:-32}
 IDLE=${IDLE:-10000}
-if [ -n "${QUICK:-}" ]; then MSGS=200; IDLE=1000; fi
+SCALE=${SCALE:-19000}
+PACED=${PACED:-20}
+# Messages per sender: about a million deliveries per run at each size.
+msgs_for() { if [ -n "${MSGS:-}" ]; then echo "$MSGS"; elif [ "$1" -le 10 ]; then echo 10000; else echo 1000; fi; }
+if [ -n "${QUICK:-}" ]; then RUNS=1; MSGS=${MSGS:-300}; IDLE=1000; SCALE=2000; PACED=5; fi
 
 cargo build --release --quiet --bin tcpplay --example loadgen --example secure_login
 BIN=target/release/tcpplay
@@ -27,71 +38,84 @@ ulimit -n "$(ulimit -Hn)" || true
 WORK=$(mktemp -d)
 RESULTS="$WORK/results.jsonl"
 SERVER_PID=""
-cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; rm -rf "$WORK"; }
+IDLE_PID=""
+cleanup() {
+  [ -n "$IDLE_PID" ] && kill "$IDLE_PID" 2>/dev/null
+  [ -n "$SERVER_PID" ] && { pkill -P "$SERVER_PID" 2>/dev/null; kill "$SERVER_PID" 2>/dev/null; }
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 "$BIN" gen-cert --out-dir "$WORK" >/dev/null
 echo "bench room password" > "$WORK/pw"; chmod 600 "$WORK/pw"
 
-start_tcpplay() { # mode -> sets SERVER_PID and PORT
+start_tcpplay() { # mode [extra serve args...] -> sets SERVER_PID and PORT
+  local mode=$1; shift
   # History on (the default), in a fresh file per start: never the user's own.
   rm -f "$WORK"/history.sqlite3*
-  local args=(serve --bind 127.0.0.1 --port 0 --quiet)
-  case "$1" in
+  local args=(serve --bind 127.0.0.1 --port 0 --quiet "$@")
+  case "$mode" in
     plain-nohist) args+=(--no-history) ;;
     *) args+=(--history "$WORK/history.sqlite3") ;;
   esac
-  case "$1" in
+  case "$mode" in
     tls) args+=(--tls --cert "$WORK/cert.pem" --key "$WORK/key.pem") ;;
     secure) args+=(--secure --password-file "$WORK/pw" --cert "$WORK/cert.pem" --key "$WORK/key.pem") ;;
   esac
   # Load from one loopback address: lift the per-address and per-client chat limits.
-  TCPPLAY_LIMITS__MAX_CLIENTS=20000 TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS=0 \
-  TCPPLAY_LIMITS__NEW_CONNECTIONS_PER_MINUTE=0 TCPPLAY_LIMITS__MESSAGES_PER_SECOND=0 \
+  rm -f "$WORK/server.out"
+  TCPPLAY_LIMITS__MAX_CLIENTS=30000 TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS=0 \
+  TCPPLAY_LIMITS__NEW_CONNECTIONS_PER_MINUTE=0 TCPPLAY_LIMITS__MESSAGES_PER_SECOND=0 HOME="$WORK" \
   "$BIN" "${args[@]}" >"$WORK/server.out" 2>"$WORK/server.err" </dev/null &
   SERVER_PID=$!
-  for _ in $(seq 100); do grep -q "listening on" "$WORK/server.out" 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq 200); do grep -q "listening on" "$WORK/server.out" 2>/dev/null && break; sleep 0.05; done
   PORT=$(grep -o '127.0.0.1:[0-9]*' "$WORK/server.out" | head -1 | cut -d: -f2)
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() {
+  for _ in $(seq 100); do
+    python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$PORT" 2>/dev/null && return 0
+    sleep 0.1
+  done
+}
 start_ncat() {
   PORT=$(free_port)
   ncat --chat --max-conns 20000 -l 127.0.0.1 "$PORT" >/dev/null 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 100); do
-    python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$PORT" 2>/dev/null && break
-    sleep 0.1
-  done
+  wait_port
 }
 start_python() {
   PORT=$(free_port)
   ( (echo n; sleep 900) | python3 -u "$PYTHON_HOST" --bind 127.0.0.1 --port "$PORT" >/dev/null 2>&1 ) &
   SERVER_PID=$!
-  for _ in $(seq 100); do
-    python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$PORT" 2>/dev/null && break
-    sleep 0.1
-  done
+  wait_port
+  # The server is python3 itself (under the subshell): measure that process.
+  local py; py=$(pgrep -n -f "$PYTHON_HOST" || true); [ -n "$py" ] && SERVER_PID_MEASURED=$py
 }
-stop() { pkill -P "$SERVER_PID" 2>/dev/null || true; kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
+stop() {
+  pkill -P "$SERVER_PID" 2>/dev/null || true; kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+}
 
-run() { # label server-mode loadgen-mode loadgen-args...
-  local label=$1 smode=$2 lmode=$3; shift 3
-  if [ "$smode" = ncat ]; then
-    command -v ncat >/dev/null 2>&1 || return 0
-    start_ncat
-  elif [ "$smode" = python ]; then
-    [ -n "${PYTHON_HOST:-}" ] || return 0
-    start_python
-  else
-    start_tcpplay "$smode"
-  fi
+run() { # label peer [serve args] -- loadgen-mode loadgen-args...   (@PID: the server's pid)
+  local label=$1 peer=$2; shift 2
+  local serve_args=()
+  while [ "$1" != "--" ]; do serve_args+=("$1"); shift; done; shift
+  local lmode=$1; shift
+  SERVER_PID_MEASURED=""
+  case "$peer" in
+    ncat) command -v ncat >/dev/null 2>&1 || return 0; start_ncat ;;
+    python) [ -n "${PYTHON_HOST:-}" ] || return 0; start_python ;;
+    *) start_tcpplay "$peer" "${serve_args[@]}" ;;
+  esac
+  local pid=${SERVER_PID_MEASURED:-$SERVER_PID}
   local extra=()
   [ "$lmode" = secure ] && extra=(--password "bench room password")
   [ "$lmode" = tls ] || [ "$lmode" = secure ] && extra+=(--cert "$WORK/cert.pem")
   local args=()
-  for a in "$@"; do args+=("${a/@PID/$SERVER_PID}"); done
+  for a in "$@"; do args+=("${a/@PID/$pid}"); done
   echo "== $label: loadgen --mode $lmode ${args[*]}" >&2
-  if out=$(timeout 300 "$LG" --addr "127.0.0.1:$PORT" --mode "$lmode" --json "${extra[@]}" "${args[@]}" 2>"$WORK/lg.err"); then
+  if out=$(timeout 300 "$LG" --addr "127.0.0.1:$PORT" --mode "$lmode" --json --server-pid "$pid" "${extra[@]}" "${args[@]}" 2>"$WORK/lg.err"); then
     echo "$out" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); d["label"]=sys.argv[1]; print(json.dumps(d))' "$label" >>"$RESULTS"
   else
     echo "{\"label\": \"$label\", \"failed\": true}" >>"$RESULTS"; tail -3 "$WORK/lg.err" >&2
@@ -99,41 +123,62 @@ run() { # label server-mode loadgen-mode loadgen-args...
   stop
 }
 
-for c in 50 100; do
-  run "tcpplay plaintext fan-out $c" plain plain fanout --clients "$c" --messages "$MSGS"
-  run "tcpplay plaintext fan-out $c, --no-history" plain-nohist plain fanout --clients "$c" --messages "$MSGS"
-  run "ncat --chat fan-out $c" ncat lines fanout --clients "$c" --messages "$MSGS"
-  run "Python TCP-Playground fan-out $c" python plain fanout --clients "$c" --messages 100
-  run "tcpplay TLS fan-out $c" tls tls fanout --clients "$c" --messages "$MSGS"
-  run "tcpplay secure fan-out $c" secure secure fanout --clients "$c" --messages "$MSGS"
+# Flow-controlled blasts: every client sends, everyone receives; a sender
+# stays at most WINDOW messages ahead of its slowest receiver, for every peer.
+for c in 10 50 100; do
+  m=$(msgs_for "$c")
+  for _ in $(seq "$RUNS"); do
+    run "fan-out $c: tcpplay" plain -- plain fanout --clients "$c" --messages "$m" --window "$WINDOW"
+    run "fan-out $c: tcpplay --no-history" plain-nohist -- plain fanout --clients "$c" --messages "$m" --window "$WINDOW"
+    run "fan-out $c: ncat --chat" ncat -- lines fanout --clients "$c" --messages "$m" --window "$WINDOW"
+    run "fan-out $c: Python TCP-Playground" python -- plain fanout --clients "$c" --messages 100 --window "$WINDOW"
+  done
 done
-# A secure payload (base64 of nonce + ciphertext + tag) of a 100-byte text is 188
-# bytes: TLS with 188-byte texts moves the same bytes per line as secure mode.
-run "tcpplay TLS fan-out 50, 188-byte texts" tls tls fanout --clients 50 --messages "$MSGS" --bytes 188
-run "tcpplay plaintext paced 100" plain plain fanout --clients 100 --rate 100 --duration 20
-run "ncat --chat paced 100" ncat lines fanout --clients 100 --rate 100 --duration 20
-run "Python TCP-Playground paced 100" python plain fanout --clients 100 --rate 100 --duration 20
-run "tcpplay plaintext idle $IDLE" plain plain idle --clients "$IDLE" --server-pid @PID
-run "tcpplay TLS idle $IDLE" tls tls idle --clients "$IDLE" --server-pid @PID
+# Threads: the same blast with one and two worker threads.
+for c in 50 100; do
+  for _ in $(seq "$RUNS"); do
+    for w in 1 2; do
+      run "fan-out $c: tcpplay --workers $w" plain --workers "$w" -- plain fanout --clients "$c" --messages "$(msgs_for "$c")" --window "$WINDOW"
+    done
+  done
+done
+# TLS and the secure room at 50. A secure payload (base64 of nonce +
+# ciphertext + tag) of a 100-byte text is 188 bytes: TLS with 188-byte texts
+# moves the same bytes per line as the secure room.
+m=$(msgs_for 50)
+run "fan-out 50: tcpplay TLS" tls -- tls fanout --clients 50 --messages "$m" --window "$WINDOW"
+run "fan-out 50: tcpplay TLS, 188-byte texts" tls -- tls fanout --clients 50 --messages "$m" --window "$WINDOW" --bytes 188
+run "fan-out 50: tcpplay secure room" secure -- secure fanout --clients 50 --messages "$m" --window "$WINDOW"
 
-# Scale: SCALE clients connected and joined, and 100 more chatting at 10 msg/s
-# among them (every line goes to all SCALE+100 members).
-SCALE=${SCALE:-19000}; [ -n "${QUICK:-}" ] && SCALE=2000
+# Paced: 100 clients, 100 messages/s in all (1 each per second).
+run "paced 100: tcpplay" plain -- plain fanout --clients 100 --rate 100 --duration "$PACED"
+run "paced 100: ncat --chat" ncat -- lines fanout --clients 100 --rate 100 --duration "$PACED"
+run "paced 100: Python TCP-Playground" python -- plain fanout --clients 100 --rate 100 --duration "$PACED"
+
+# Memory: idle members (server RSS growth per client after all joined).
+run "idle $IDLE: tcpplay plaintext" plain -- plain idle --clients "$IDLE"
+run "idle $IDLE: tcpplay TLS" tls -- tls idle --clients "$IDLE"
+
+# Scale: SCALE idle members (who read everything) and 100 more chatting at
+# 10 msg/s in all among them: every line goes to all SCALE+100 members.
 start_tcpplay plain
-"$LG" --addr "127.0.0.1:$PORT" --json idle --clients "$SCALE" --hold 60 --server-pid "$SERVER_PID" >"$WORK/idle.json" 2>"$WORK/idle.err" &
+"$LG" --addr "127.0.0.1:$PORT" --json idle --clients "$SCALE" --hold 600 --server-pid "$SERVER_PID" >"$WORK/idle.json" 2>"$WORK/idle.err" &
 IDLE_PID=$!
-for _ in $(seq 600); do [ -s "$WORK/idle.json" ] && break; sleep 0.1; done
+for _ in $(seq 1200); do [ -s "$WORK/idle.json" ] && break; kill -0 "$IDLE_PID" 2>/dev/null || break; sleep 0.1; done
 if [ -s "$WORK/idle.json" ]; then
-  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["label"]="tcpplay scale: %d idle clients" % d["clients"]; print(json.dumps(d))' "$WORK/idle.json" >>"$RESULTS"
-  echo "== scale: paced chat beside $SCALE idle clients" >&2
-  if out=$(timeout 120 "$LG" --addr "127.0.0.1:$PORT" --json fanout --clients 100 --rate 10 --duration 15 2>>"$WORK/lg.err"); then
-    echo "$out" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); d["label"]="tcpplay paced 100 beside %s idle" % sys.argv[1]; print(json.dumps(d))' "$SCALE" >>"$RESULTS"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["label"]="scale: %d idle members" % d["clients"]; print(json.dumps(d))' "$WORK/idle.json" >>"$RESULTS"
+  echo "== scale: paced chat beside $SCALE idle members" >&2
+  if out=$(timeout 200 "$LG" --addr "127.0.0.1:$PORT" --json --server-pid "$SERVER_PID" fanout --clients 100 --rate 10 --duration "$((PACED + 10))" --warmup 1 2>>"$WORK/lg.err"); then
+    echo "$out" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); d["label"]="scale: 100 chatting beside %s idle" % sys.argv[1]; print(json.dumps(d))' "$SCALE" >>"$RESULTS"
+  else
+    echo "{\"label\": \"scale: 100 chatting beside $SCALE idle\", \"failed\": true}" >>"$RESULTS"
   fi
 else
-  echo "{\"label\": \"tcpplay scale: $SCALE idle clients\", \"failed\": true}" >>"$RESULTS"; tail -3 "$WORK/idle.err" >&2
+  echo "{\"label\": \"scale: $SCALE idle members\", \"failed\": true}" >>"$RESULTS"; tail -3 "$WORK/idle.err" >&2
 fi
-kill "$IDLE_PID" 2>/dev/null || true; wait "$IDLE_PID" 2>/dev/null || true
+kill "$IDLE_PID" 2>/dev/null || true; wait "$IDLE_PID" 2>/dev/null || true; IDLE_PID=""
 stop
 
 KDF=$(target/release/examples/secure_login)
-python3 benches/report.py "$RESULTS" "$KDF" "$MSGS"
+python3 benches/report.py "$RESULTS" "$KDF" "$WINDOW" "$RUNS"
+cp "$RESULTS" "${RESULTS_OUT:-/tmp/tcpplay-bench-results.jsonl}" 2>/dev/null || true

@@ -23,6 +23,8 @@ pub struct Receiver {
     pub gaps: u64,
     pub altered: u64,
     pub latencies_us: Vec<u32>,
+    /// Latencies of the warm-up messages (left out of the main figures).
+    pub warmup_latencies_us: Vec<u32>,
     pub last_delivery: Option<Instant>,
     /// The connection ended before everything expected arrived.
     pub ended_early: bool,
@@ -43,6 +45,7 @@ impl Receiver {
             gaps: 0,
             altered: 0,
             latencies_us: Vec::new(),
+            warmup_latencies_us: Vec::new(),
             last_delivery: None,
             ended_early: false,
             plan,
@@ -100,12 +103,14 @@ impl Receiver {
             }
             self.last_delivery = Some(now);
             let sent = epoch + Duration::from_micros(id.ts_us);
+            let us = now
+                .saturating_duration_since(sent)
+                .as_micros()
+                .min(u32::MAX as u128) as u32;
             if id.seq >= self.plan.warmup {
-                self.latencies_us.push(
-                    now.saturating_duration_since(sent)
-                        .as_micros()
-                        .min(u32::MAX as u128) as u32,
-                );
+                self.latencies_us.push(us);
+            } else {
+                self.warmup_latencies_us.push(us);
             }
             if id.seq < self.next[s] {
                 self.duplicated_or_reordered += 1;
@@ -161,6 +166,9 @@ pub struct Summary {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// p50 and p99 over every delivery, warm-up included.
+    pub all_p50_ms: f64,
+    pub all_p99_ms: f64,
     /// The server's CPU time (user + system, all threads) over the run.
     pub server_cpu_ns: Option<u64>,
     /// Receivers whose connection ended before they had everything.
@@ -224,6 +232,17 @@ impl Summary {
             let i = ((lat.len() as f64 - 1.0) * p).round() as usize;
             lat[i] as f64 / 1000.0
         };
+        let mut all: Vec<u32> = rs
+            .iter()
+            .flat_map(|r| r.latencies_us.iter().chain(&r.warmup_latencies_us).copied())
+            .collect();
+        all.sort_unstable();
+        let pct_all = |p: f64| -> f64 {
+            if all.is_empty() {
+                return 0.0;
+            }
+            all[((all.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
+        };
         let last = rs
             .iter()
             .filter_map(|r| r.last_delivery)
@@ -247,6 +266,8 @@ impl Summary {
             p50_ms: pct(0.5),
             p99_ms: pct(0.99),
             max_ms: pct(1.0),
+            all_p50_ms: pct_all(0.5),
+            all_p99_ms: pct_all(0.99),
             server_cpu_ns: None,
             dropped_receivers: rs.iter().filter(|r| r.ended_early).count(),
             stalled_senders: 0,
@@ -318,7 +339,8 @@ impl Summary {
                     "dropped_receivers": self.dropped_receivers, "stalled_senders": self.stalled_senders,
                     "invalid": self.invalid(),
                     "latency_ms": {"p50": self.p50_ms, "p99": self.p99_ms, "max": self.max_ms},
-                    "latency_warmup_messages": self.warmup})
+                    "latency_warmup_messages": self.warmup,
+                    "latency_all_ms": {"p50": self.all_p50_ms, "p99": self.all_p99_ms}})
             );
         } else {
             println!(
@@ -329,8 +351,8 @@ impl Summary {
             );
             if self.warmup > 0 {
                 println!(
-                    "(latency from each sender's message {} on; all deliveries counted for loss)",
-                    self.warmup + 1
+                    "(latency from each sender's message {} on; with the first: p50 {:.3} ms p99 {:.3} ms; all deliveries counted for loss)",
+                    self.warmup + 1, self.all_p50_ms, self.all_p99_ms
                 );
             }
             if let Some(us) = self.cpu_us_per_delivery() {
