@@ -35,6 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Diagnose settings, certificate files and a live server')
             [CompletionResult]::new('gen-room', 'gen-room', [CompletionResultType]::ParameterValue, 'Make a secure room''s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (or write all of them with --dir)')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write the manual pages (tcpplay(1) and one per command) into DIR')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -47,6 +48,8 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the room password from the first line of this file')
             [CompletionResult]::new('--room-record', '--room-record', [CompletionResultType]::ParameterName, 'The secure room''s record (from `tcpplay gen-room`): no password needed')
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Threads serving clients (0 = one per CPU core) [default: 0]')
+            [CompletionResult]::new('--metrics', '--metrics', [CompletionResultType]::ParameterName, 'Serve /metrics (OpenMetrics), /healthz and /readyz over HTTP on this address, e.g. 127.0.0.1:9100 (off by default)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format: text (for people) or json (one object per line; chat lines are then not echoed unless serve.quiet = false is set) [default: text]')
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Certificate chain (PEM)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Private key (PEM)')
             [CompletionResult]::new('--client-ca', '--client-ca', [CompletionResultType]::ParameterName, 'Require client certificates issued by this CA (mutual TLS; see `gen-cert --client`)')
@@ -57,6 +60,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--secure', '--secure', [CompletionResultType]::ParameterName, 'Password-protected secure room (requires TLS)')
             [CompletionResult]::new('--reset-room', '--reset-room', [CompletionResultType]::ParameterName, 'Give the secure room a new record from the password given (its old sealed messages become unreadable and are removed from the history)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Serve over TLS (needs --cert and --key; see `tcpplay gen-cert`)')
+            [CompletionResult]::new('--check-config', '--check-config', [CompletionResultType]::ParameterName, 'Check the settings, certificate, key, history and room record, then exit (0: fine, 2: an error) without listening: for ExecStartPre')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Do not echo chat lines on the console')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Do not echo chat lines on the console')
             [CompletionResult]::new('--no-history', '--no-history', [CompletionResultType]::ParameterName, 'Keep no chat history (nothing is written to disk)')
@@ -162,6 +166,16 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'tcpplay;man' {
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Directory to write tcpplay.1 and tcpplay-COMMAND.1 into (how man/ is made)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file (see examples/tcpplay.toml)')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail if a required value is missing')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'tcpplay;help' {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a chat server')
             [CompletionResult]::new('join', 'join', [CompletionResultType]::ParameterValue, 'Join a chat server')
@@ -169,6 +183,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Diagnose settings, certificate files and a live server')
             [CompletionResult]::new('gen-room', 'gen-room', [CompletionResultType]::ParameterValue, 'Make a secure room''s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (or write all of them with --dir)')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write the manual pages (tcpplay(1) and one per command) into DIR')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -188,6 +203,9 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             break
         }
         'tcpplay;help;completions' {
+            break
+        }
+        'tcpplay;help;man' {
             break
         }
         'tcpplay;help;help' {

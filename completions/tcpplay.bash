@@ -34,6 +34,9 @@ _tcpplay() {
             tcpplay,join)
                 cmd="tcpplay__subcmd__join"
                 ;;
+            tcpplay,man)
+                cmd="tcpplay__subcmd__man"
+                ;;
             tcpplay,serve)
                 cmd="tcpplay__subcmd__serve"
                 ;;
@@ -55,6 +58,9 @@ _tcpplay() {
             tcpplay__subcmd__help,join)
                 cmd="tcpplay__subcmd__help__subcmd__join"
                 ;;
+            tcpplay__subcmd__help,man)
+                cmd="tcpplay__subcmd__help__subcmd__man"
+                ;;
             tcpplay__subcmd__help,serve)
                 cmd="tcpplay__subcmd__help__subcmd__serve"
                 ;;
@@ -65,7 +71,7 @@ _tcpplay() {
 
     case "${cmd}" in
         tcpplay)
-            opts="-v -h -V --config --no-input --verbose --help --version serve join gen-cert check gen-room completions help"
+            opts="-v -h -V --config --no-input --verbose --help --version serve join gen-cert check gen-room completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -247,7 +253,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__help)
-            opts="serve join gen-cert check gen-room completions help"
+            opts="serve join gen-cert check gen-room completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -344,6 +350,20 @@ _tcpplay() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tcpplay__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tcpplay__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -420,8 +440,30 @@ _tcpplay() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tcpplay__subcmd__man)
+            opts="-v -h --dir --config --no-input --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tcpplay__subcmd__serve)
-            opts="-p -q -v -h --bind --port --timeout --secure --password --password-file --room-record --reset-room --tls --workers --cert --key --client-ca --quiet --history --no-history --motd --motd-file --config --no-input --verbose --help"
+            opts="-p -q -v -h --bind --port --timeout --secure --password --password-file --room-record --reset-room --tls --workers --metrics --log-format --check-config --cert --key --client-ca --quiet --history --no-history --motd --motd-file --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -457,6 +499,14 @@ _tcpplay() {
                     ;;
                 --workers)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --cert)

@@ -32,6 +32,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand check 'Diagnose settings, certificate files and a live server'
             cand gen-room 'Make a secure room''s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
             cand completions 'Print a shell completion script (or write all of them with --dir)'
+            cand man 'Write the manual pages (tcpplay(1) and one per command) into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tcpplay;serve'= {
@@ -43,6 +44,8 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --password-file 'Read the room password from the first line of this file'
             cand --room-record 'The secure room''s record (from `tcpplay gen-room`): no password needed'
             cand --workers 'Threads serving clients (0 = one per CPU core) [default: 0]'
+            cand --metrics 'Serve /metrics (OpenMetrics), /healthz and /readyz over HTTP on this address, e.g. 127.0.0.1:9100 (off by default)'
+            cand --log-format 'Log format: text (for people) or json (one object per line; chat lines are then not echoed unless serve.quiet = false is set) [default: text]'
             cand --cert 'Certificate chain (PEM)'
             cand --key 'Private key (PEM)'
             cand --client-ca 'Require client certificates issued by this CA (mutual TLS; see `gen-cert --client`)'
@@ -53,6 +56,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --secure 'Password-protected secure room (requires TLS)'
             cand --reset-room 'Give the secure room a new record from the password given (its old sealed messages become unreadable and are removed from the history)'
             cand --tls 'Serve over TLS (needs --cert and --key; see `tcpplay gen-cert`)'
+            cand --check-config 'Check the settings, certificate, key, history and room record, then exit (0: fine, 2: an error) without listening: for ExecStartPre'
             cand -q 'Do not echo chat lines on the console'
             cand --quiet 'Do not echo chat lines on the console'
             cand --no-history 'Keep no chat history (nothing is written to disk)'
@@ -152,6 +156,15 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'tcpplay;man'= {
+            cand --dir 'Directory to write tcpplay.1 and tcpplay-COMMAND.1 into (how man/ is made)'
+            cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
+            cand --no-input 'Never prompt; fail if a required value is missing'
+            cand -v 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'tcpplay;help'= {
             cand serve 'Run a chat server'
             cand join 'Join a chat server'
@@ -159,6 +172,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand check 'Diagnose settings, certificate files and a live server'
             cand gen-room 'Make a secure room''s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
             cand completions 'Print a shell completion script (or write all of them with --dir)'
+            cand man 'Write the manual pages (tcpplay(1) and one per command) into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tcpplay;help;serve'= {
@@ -172,6 +186,8 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
         &'tcpplay;help;gen-room'= {
         }
         &'tcpplay;help;completions'= {
+        }
+        &'tcpplay;help;man'= {
         }
         &'tcpplay;help;help'= {
         }

@@ -35,6 +35,7 @@ complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "gen-cert" -d 'Make 
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "check" -d 'Diagnose settings, certificate files and a live server'
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "gen-room" -d 'Make a secure room\'s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "completions" -d 'Print a shell completion script (or write all of them with --dir)'
+complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "man" -d 'Write the manual pages (tcpplay(1) and one per command) into DIR'
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l bind -d 'Address to bind: 0.0.0.0 (all IPv4, the default), :: (all IPv6) or one address' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -s p -l port -d 'TCP port (0 picks a free one) [default: 12345]' -r
@@ -43,6 +44,9 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l password -d 'R
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l password-file -d 'Read the room password from the first line of this file' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l room-record -d 'The secure room\'s record (from `tcpplay gen-room`): no password needed' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l workers -d 'Threads serving clients (0 = one per CPU core) [default: 0]' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l metrics -d 'Serve /metrics (OpenMetrics), /healthz and /readyz over HTTP on this address, e.g. 127.0.0.1:9100 (off by default)' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l log-format -d 'Log format: text (for people) or json (one object per line; chat lines are then not echoed unless serve.quiet = false is set) [default: text]' -r -f -a "text\t''
+json\t''"
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l cert -d 'Certificate chain (PEM)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l key -d 'Private key (PEM)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l client-ca -d 'Require client certificates issued by this CA (mutual TLS; see `gen-cert --client`)' -r -F
@@ -53,6 +57,7 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l config -d 'Rea
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l secure -d 'Password-protected secure room (requires TLS)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l reset-room -d 'Give the secure room a new record from the password given (its old sealed messages become unreadable and are removed from the history)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l tls -d 'Serve over TLS (needs --cert and --key; see `tcpplay gen-cert`)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l check-config -d 'Check the settings, certificate, key, history and room record, then exit (0: fine, 2: an error) without listening: for ExecStartPre'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -s q -l quiet -d 'Do not echo chat lines on the console'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l no-history -d 'Keep no chat history (nothing is written to disk)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l no-input -d 'Never prompt; fail if a required value is missing'
@@ -126,10 +131,16 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -l config -
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -l no-input -d 'Never prompt; fail if a required value is missing'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions help" -f -a "serve" -d 'Run a chat server'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions help" -f -a "join" -d 'Join a chat server'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions help" -f -a "gen-cert" -d 'Make a self-signed (or local-CA) certificate and key for TLS'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions help" -f -a "check" -d 'Diagnose settings, certificate files and a live server'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions help" -f -a "gen-room" -d 'Make a secure room\'s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions help" -f -a "completions" -d 'Print a shell completion script (or write all of them with --dir)'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand man" -l dir -d 'Directory to write tcpplay.1 and tcpplay-COMMAND.1 into (how man/ is made)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand man" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand man" -l no-input -d 'Never prompt; fail if a required value is missing'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand man" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand man" -s h -l help -d 'Print help'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions man help" -f -a "serve" -d 'Run a chat server'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions man help" -f -a "join" -d 'Join a chat server'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions man help" -f -a "gen-cert" -d 'Make a self-signed (or local-CA) certificate and key for TLS'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions man help" -f -a "check" -d 'Diagnose settings, certificate files and a live server'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions man help" -f -a "gen-room" -d 'Make a secure room\'s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions man help" -f -a "completions" -d 'Print a shell completion script (or write all of them with --dir)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions man help" -f -a "man" -d 'Write the manual pages (tcpplay(1) and one per command) into DIR'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -73,6 +73,8 @@ pub enum Command {
     GenRoom(GenRoomArgs),
     /// Print a shell completion script (or write all of them with --dir).
     Completions(CompletionsArgs),
+    /// Write the manual pages (tcpplay(1) and one per command) into DIR.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +111,19 @@ pub struct ServeArgs {
     /// Threads serving clients (0 = one per CPU core) [default: 0]
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
+    /// Serve /metrics (OpenMetrics), /healthz and /readyz over HTTP on this
+    /// address, e.g. 127.0.0.1:9100 (off by default).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
+    /// Log format: text (for people) or json (one object per line; chat
+    /// lines are then not echoed unless serve.quiet = false is set)
+    /// [default: text]
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+    /// Check the settings, certificate, key, history and room record, then
+    /// exit (0: fine, 2: an error) without listening: for ExecStartPre.
+    #[arg(long)]
+    pub check_config: bool,
     /// Certificate chain (PEM).
     #[arg(long, value_name = "PATH")]
     pub cert: Option<PathBuf>,
@@ -154,6 +169,8 @@ impl ServeArgs {
         f.set_path("serve.motd_file", self.motd_file.as_deref());
         f.set_path("serve.room_record", self.room_record.as_deref());
         f.set("serve.workers", self.workers);
+        f.set("serve.metrics", self.metrics.clone());
+        f.set("serve.log_format", self.log_format.clone());
         f
     }
 }
@@ -440,6 +457,13 @@ pub struct CompletionsArgs {
     /// Write the scripts for every shell into DIR (how completions/ is made).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write tcpplay.1 and tcpplay-COMMAND.1 into (how man/ is made).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[cfg(test)]

@@ -16,17 +16,20 @@ fn main() -> ExitCode {
         // A server never waits for whoever reads its output.
         tcpplay::output::install_nonblocking();
     }
-    init_logging(&cli);
+    // serve.workers and serve.log_format, from every layer but the prompts,
+    // before the runtime and the logger start. A settings error is reported
+    // by `serve` itself, once they are up.
+    let serve = match &cli.command {
+        Command::Serve(args) => tcpplay::config::load(cli.config.as_deref(), args.flags())
+            .ok()
+            .map(|l| l.settings.serve),
+        _ => None,
+    };
+    init_logging(&cli, serve.as_ref().is_some_and(|s| s.log_format == "json"));
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.thread_name("tcpplay-worker");
-    if let Command::Serve(args) = &cli.command {
-        // serve.workers, from every layer but the prompts. A settings error
-        // is reported by `serve` itself, once the runtime is up.
-        let workers = tcpplay::config::load(cli.config.as_deref(), args.flags())
-            .map_or(0, |l| l.settings.serve.workers);
-        if workers > 0 {
-            builder.worker_threads(workers);
-        }
+    if let Some(workers) = serve.as_ref().map(|s| s.workers).filter(|w| *w > 0) {
+        builder.worker_threads(workers);
     }
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
@@ -70,7 +73,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 /// Logs go to stderr: `info` for the server, `warn` for everything else,
 /// `-v`/`-vv` for more; `TCPPLAY_LOG` (an env-filter directive) overrides.
-fn init_logging(cli: &Cli) {
+fn init_logging(cli: &Cli, json: bool) {
     let base = match (cli.verbose, &cli.command) {
         (0, Command::Serve(_)) => "info",
         (0, _) => "warn",
@@ -86,6 +89,17 @@ fn init_logging(cli: &Cli) {
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(format!("tcpplay={base},{others}")));
     // Through `output`: never a panic on a closed terminal, and for `serve`
     // never a wait on a reader that stopped reading.
+    if json {
+        // One JSON object per line, with the event's fields (peer, name, limit…).
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(tcpplay::output::LogWriter)
+            .with_target(false)
+            .with_current_span(false)
+            .init();
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(tcpplay::output::LogWriter)

@@ -30,6 +30,17 @@ pub async fn run(cli: Cli) -> Result<u8> {
         }
         Command::GenRoom(args) => gen_room(config, cli.no_input, &args).await,
         Command::Completions(args) => completions(&args),
+        Command::Man(args) => {
+            std::fs::create_dir_all(&args.dir)
+                .with_context(|| format!("cannot create {}", args.dir.display()))?;
+            for (name, page) in man_pages() {
+                let path = args.dir.join(&name);
+                std::fs::write(&path, page)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                println!("wrote {}", path.display());
+            }
+            Ok(0)
+        }
     }
 }
 
@@ -87,6 +98,28 @@ fn completions(args: &CompletionsArgs) -> Result<u8> {
         clap_complete::generate(shell, &mut cmd, "tcpplay", &mut std::io::stdout());
     }
     Ok(0)
+}
+
+/// The manual pages: `tcpplay.1` and `tcpplay-COMMAND.1`, with their text.
+pub fn man_pages() -> Vec<(String, Vec<u8>)> {
+    let cmd = Cli::command();
+    let mut pages = Vec::new();
+    let mut render = |name: String, c: clap::Command| {
+        let mut out = Vec::new();
+        // Rendering into memory cannot fail.
+        let _ = clap_mangen::Man::new(c).render(&mut out);
+        pages.push((format!("{name}.1"), out));
+    };
+    render("tcpplay".into(), cmd.clone());
+    for sub in cmd.get_subcommands() {
+        if sub.get_name() == "help" {
+            continue;
+        }
+        let name = format!("tcpplay-{}", sub.get_name());
+        let title: &'static str = Box::leak(name.clone().into_boxed_str());
+        render(name, sub.clone().name(title));
+    }
+    pages
 }
 
 /// Every shell `completions` supports.

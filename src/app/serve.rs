@@ -34,7 +34,13 @@ pub async fn serve(
         tracing::warn!("{warning}");
     }
     let motd = read_motd(&loaded)?;
-    let listener = bind(&s.bind, s.port).await?;
+    if args.check_config {
+        return check_config(&loaded);
+    }
+    let listener = match passed_listener()? {
+        Some(l) => l,
+        None => bind(&s.bind, s.port).await?,
+    };
     let addr = listener.local_addr()?;
     let db = server::open_history(&loaded.settings.history, s.secure, addr).map_err(|e| {
         usage(format!(
@@ -70,13 +76,25 @@ pub async fn serve(
     };
     let shutdown = CancellationToken::new();
     let server = Server::new(listener, opts, shutdown.clone());
-    server::spawn_console_printer(&server.handle(), s.quiet);
+    // JSON logs are for machines: chat is not echoed unless asked for.
+    let quiet = s.quiet || (s.log_format == "json" && loaded.is_default("serve.quiet"));
+    server::spawn_console_printer(&server.handle(), quiet);
+    let metrics_addr = match &s.metrics {
+        Some(m) => Some(serve_metrics(m, &loaded, &server.handle(), shutdown.clone()).await?),
+        None => None,
+    };
     // Signals are caught from before the readiness line on (by default SIGINT,
     // SIGTERM and SIGHUP end the process at once, without goodbyes).
     let stop = stop_on_signal(shutdown);
     #[cfg(unix)]
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     output::out(format!("listening on {addr} ({mode}; Ctrl-C to stop)"));
+    if let Some(m) = metrics_addr {
+        output::out(format!(
+            "metrics on http://{m}/metrics (and /healthz, /readyz)"
+        ));
+    }
+    notify_service_manager(Notice::Ready);
     // The console's line editor may still be in `readline` when we return.
     let _term = std::io::stdin()
         .is_terminal()
@@ -91,7 +109,11 @@ pub async fn serve(
         #[cfg(unix)]
         hup,
     ));
-    server.run().await;
+    let handle = server.handle();
+    let run = tokio::spawn(server.run());
+    handle.shutdown().cancelled().await;
+    notify_service_manager(Notice::Stopping);
+    let _ = run.await;
     output::clear_printer();
     output::out("server stopped");
     Ok(0)
@@ -150,6 +172,138 @@ async fn secure_room(
             server::SetupError::Usage(m) => usage(m),
             other => anyhow::anyhow!("setting up the secure room: {other}"),
         })
+}
+
+/// `serve --check-config`: everything `serve` reads is read (settings,
+/// certificate and key, message of the day, the history database, the room
+/// record), nothing is bound. Errors have already returned (exit 2).
+fn check_config(loaded: &Loaded) -> Result<u8> {
+    let s = &loaded.settings.serve;
+    let addr = std::net::SocketAddr::new(
+        hostport::bare(&s.bind)
+            .parse()
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()),
+        s.port,
+    );
+    let db = server::open_history(&loaded.settings.history, s.secure, addr).map_err(|e| {
+        usage(format!(
+            "history {e}: give this server its own with --history PATH (or --no-history)"
+        ))
+    })?;
+    if let Some(path) = &s.room_record {
+        std::fs::read(path).map_err(|e| {
+            usage(format!(
+                "cannot read the room record {} (serve.room_record, from {}): {e}",
+                path.display(),
+                loaded.source_of("serve.room_record")
+            ))
+        })?;
+    }
+    if let Some(path) = &s.password_file {
+        std::fs::metadata(path).map_err(|e| {
+            usage(format!(
+                "cannot read the password file {} (serve.password_file, from {}): {e}",
+                path.display(),
+                loaded.source_of("serve.password_file")
+            ))
+        })?;
+    }
+    let history = match &db {
+        Some(d) => format!("history in {}", d.path().display()),
+        None => "no history".into(),
+    };
+    drop(db);
+    output::out(format!(
+        "configuration OK: {}:{} ({}; {history}){}",
+        hostport::bare(&s.bind),
+        s.port,
+        if s.secure {
+            "tls, secure"
+        } else if s.tls || s.cert.is_some() {
+            "tls"
+        } else {
+            "plaintext"
+        },
+        loaded
+            .file
+            .as_ref()
+            .map(|f| format!(" from {}", f.display()))
+            .unwrap_or_default()
+    ));
+    Ok(0)
+}
+
+/// A listening socket handed over by a service manager (systemd socket
+/// activation, `systemfd`): `LISTEN_FDS`/`LISTEN_PID`, the first descriptor.
+fn passed_listener() -> Result<Option<TcpListener>> {
+    let mut fds = listenfd::ListenFd::from_env();
+    if fds.len() == 0 {
+        return Ok(None);
+    }
+    let l = fds.take_tcp_listener(0).map_err(|e| {
+        anyhow::anyhow!(
+            "the socket passed by the service manager (LISTEN_FDS) is not a TCP listener: {e}"
+        )
+    })?;
+    let Some(l) = l else {
+        return Ok(None);
+    };
+    l.set_nonblocking(true)?;
+    Ok(Some(TcpListener::from_std(l)?))
+}
+
+/// Start the metrics and health listener.
+async fn serve_metrics(
+    addr: &str,
+    loaded: &Loaded,
+    handle: &ServerHandle,
+    shutdown: CancellationToken,
+) -> Result<std::net::SocketAddr> {
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        usage(format!(
+            "cannot serve metrics on {addr} (serve.metrics, from {}): {e}; pick another address or port",
+            loaded.source_of("serve.metrics")
+        ))
+    })?;
+    let local = listener.local_addr()?;
+    let h = handle.clone();
+    let ready = Arc::new(move || h.ready());
+    tokio::spawn(server::metrics::serve_http(
+        listener,
+        handle.metrics(),
+        ready,
+        shutdown,
+    ));
+    Ok(local)
+}
+
+/// What the service manager is told.
+#[derive(Clone, Copy)]
+pub(crate) enum Notice {
+    Ready,
+    Reloading,
+    Stopping,
+}
+
+/// Tell systemd (`Type=notify`) where the server is; nothing without it.
+pub(crate) fn notify_service_manager(notice: Notice) {
+    #[cfg(unix)]
+    {
+        use sd_notify::NotifyState;
+        let result = match notice {
+            Notice::Ready => sd_notify::notify(&[NotifyState::Ready]),
+            Notice::Reloading => match NotifyState::monotonic_usec_now() {
+                Ok(now) => sd_notify::notify(&[NotifyState::Reloading, now]),
+                Err(_) => sd_notify::notify(&[NotifyState::Reloading]),
+            },
+            Notice::Stopping => sd_notify::notify(&[NotifyState::Stopping]),
+        };
+        if let Err(e) = result {
+            tracing::debug!("could not notify the service manager: {e}");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = notice;
 }
 
 /// Listen on `bind:port`, or say why not and what to do.
@@ -235,6 +389,7 @@ async fn reload_on_request(
             _ = hangup => tracing::info!("SIGHUP: reloading settings"),
             _ = server.reload_requested() => tracing::info!("reloading settings"),
         }
+        notify_service_manager(Notice::Reloading);
         let reread = config::load(config_file.as_deref(), args.flags())
             .map_err(anyhow::Error::from)
             .and_then(|loaded| {
@@ -246,6 +401,7 @@ async fn reload_on_request(
             Ok(r) => r,
             Err(e) => {
                 tracing::error!("reload failed, the current settings stay: {e:#}");
+                notify_service_manager(Notice::Ready);
                 continue;
             }
         };
@@ -264,6 +420,7 @@ async fn reload_on_request(
             tracing::info!("reloaded: {line}");
         }
         current = loaded;
+        notify_service_manager(Notice::Ready);
     }
 }
 

@@ -125,6 +125,11 @@ pub struct ServeSettings {
     pub room_record: Option<PathBuf>,
     /// Threads serving clients; 0 = one per CPU core.
     pub workers: usize,
+    /// Serve `/metrics`, `/healthz` and `/readyz` over HTTP on this address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
+    /// Log lines as `text` (for people) or `json` (one object per line).
+    pub log_format: String,
 }
 
 impl Default for ServeSettings {
@@ -144,6 +149,8 @@ impl Default for ServeSettings {
             motd_file: None,
             room_record: None,
             workers: 0,
+            metrics: None,
+            log_format: "text".into(),
         }
     }
 }
@@ -218,7 +225,7 @@ pub struct Limits {
     pub handshake_timeout: f64,
     /// Bytes a client may fall behind the room before it is dropped as too slow.
     pub send_queue_bytes: usize,
-    /// Messages kept in the room's shared broadcast ring.
+    /// Chunks (about 4 KiB of lines each) the room's feed keeps at most.
     pub room_buffer: usize,
     /// Seconds a single write to a client may take before it is dropped.
     pub write_timeout: f64,
@@ -314,6 +321,28 @@ mod de {
 
 pub(crate) fn validate(l: &Loaded) -> Result<(), ConfigError> {
     let s = &l.settings;
+    if !matches!(s.serve.log_format.as_str(), "text" | "json") {
+        return Err(ConfigError::new(format!(
+            "serve.log_format {:?} from {}: must be \"text\" or \"json\"",
+            s.serve.log_format,
+            l.source_of("serve.log_format")
+        )));
+    }
+    if s.serve.workers > 1024 {
+        return Err(ConfigError::new(format!(
+            "serve.workers {} from {}: must be 0 (one per core) to 1024",
+            s.serve.workers,
+            l.source_of("serve.workers")
+        )));
+    }
+    if let Some(m) = &s.serve.metrics {
+        if m.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::new(format!(
+                "serve.metrics {m:?} from {}: must be an address and port, e.g. 127.0.0.1:9100 or [::1]:9100",
+                l.source_of("serve.metrics")
+            )));
+        }
+    }
     let secs = [
         ("serve.timeout", s.serve.timeout),
         ("join.timeout", s.join.timeout),

@@ -58,11 +58,22 @@ pub struct FrameCodec {
     max: usize,
     /// How far the buffer was already searched for `\n`.
     scanned: usize,
+    /// Bytes of lines taken from the stream so far.
+    consumed: u64,
 }
 
 impl FrameCodec {
+    /// Bytes of lines read so far (blank lines included).
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
     pub fn new(max: usize) -> Self {
-        FrameCodec { max, scanned: 0 }
+        FrameCodec {
+            max,
+            scanned: 0,
+            consumed: 0,
+        }
     }
 }
 
@@ -86,6 +97,7 @@ impl Decoder for FrameCodec {
                 return Err(FrameError::TooLong { limit: self.max });
             }
             let mut line = buf.split_to(end + 1);
+            self.consumed += end as u64 + 1;
             line.truncate(end);
             if line.last() == Some(&b'\r') {
                 line.truncate(end - 1);

@@ -76,6 +76,10 @@ impl<S: AsyncRead + AsyncWrite> Connection<S> {
     }
 
     /// A whole line is already read (the next packet needs no system call).
+    pub fn bytes_read(&self) -> u64 {
+        self.reader.decoder().consumed()
+    }
+
     pub fn has_line(&self) -> bool {
         memchr::memchr(b'\n', self.reader.read_buffer()).is_some()
     }

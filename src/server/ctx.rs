@@ -11,7 +11,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::limits::addresses::{Addresses, AuthThrottle};
-use super::limits::Counters;
+use super::metrics::Metrics;
 use super::room::Room;
 use super::secure::SecureRoom;
 use crate::config::{secs, Limits};
@@ -33,7 +33,7 @@ pub(crate) struct Ctx {
     /// Open and recent connections per source address.
     pub(super) addresses: Arc<Addresses>,
     /// Every limit that fired (summed at shutdown).
-    pub(super) counters: Counters,
+    pub(super) metrics: Arc<Metrics>,
     /// A permit per member (`limits.max_clients`), taken when it has joined.
     pub(super) slots: Arc<Semaphore>,
     /// Cancelled once at shutdown: sessions say `bye` and close.

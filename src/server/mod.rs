@@ -9,6 +9,7 @@ mod console;
 mod ctx;
 mod history;
 mod limits;
+pub mod metrics;
 mod reload;
 mod room;
 mod secure;
@@ -28,7 +29,8 @@ pub use console::{spawn_console_input, spawn_console_printer};
 pub(crate) use ctx::Ctx;
 pub use history::{open_for as open_history, HistoryDb, HistoryError, HistorySetup};
 use limits::addresses::AuthThrottle;
-pub use limits::{Counters, Limit};
+pub use limits::Limit;
+use metrics::Metrics;
 pub use reload::Reload;
 use room::Room;
 pub use secure::{record_file_text, RecordSource, SecureRoom, SetupError};
@@ -92,6 +94,7 @@ impl Server {
             secs(opts.limits.auth_block).unwrap_or_default(),
             opts.limits.auth_failures_total,
         ));
+        let room_history_metrics = opts.history.store.as_ref().map(|s| s.metrics().clone());
         let ctx = Ctx {
             room: Room::with_history(
                 // Keep twice what a member may lag: one merely not scheduled
@@ -106,7 +109,7 @@ impl Server {
             secure: opts.secure,
             throttle,
             addresses: Arc::default(),
-            counters: Counters::default(),
+            metrics: Arc::new(Metrics::new(room_history_metrics.as_ref())),
             slots: Arc::new(Semaphore::new(opts.limits.max_clients)),
             tls: ArcSwapOption::new(opts.tls),
             limits: ArcSwap::from_pointee(opts.limits),
@@ -149,9 +152,15 @@ impl Server {
             match accepted {
                 Ok((stream, peer)) => {
                     accept_errors = 0;
+                    ctx.metrics.accepted.inc();
                     match handshakes.clone().try_acquire_owned() {
                         Ok(admission) => {
-                            tracker.spawn(transport::handle(stream, peer, ctx.clone(), admission));
+                            let ctx = ctx.clone();
+                            ctx.metrics.open.inc();
+                            tracker.spawn(async move {
+                                transport::handle(stream, peer, ctx.clone(), admission).await;
+                                ctx.metrics.open.dec();
+                            });
                         }
                         Err(_) => {
                             tracker.spawn(transport::too_many_handshakes(
@@ -196,7 +205,7 @@ impl Server {
         if !matches!(flushed, Ok(true)) {
             tracing::warn!("history: the last messages may not have been written");
         }
-        tracing::info!("refusals and drops by limit: {}", ctx.counters.summary());
+        tracing::info!("refusals and drops by limit: {}", ctx.metrics.summary());
     }
 }
 
@@ -241,5 +250,22 @@ impl ServerHandle {
     /// Wait for the next `request_reload`.
     pub async fn reload_requested(&self) {
         self.ctx.reload.notified().await
+    }
+
+    /// The server's metrics (`/metrics`, the shutdown summary).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.ctx.metrics.clone()
+    }
+
+    /// Ready to serve: listening, and the history (when kept) writable.
+    pub fn ready(&self) -> Result<(), String> {
+        if self.ctx.shutdown.is_cancelled() {
+            return Err("shutting down".into());
+        }
+        match self.ctx.room.history() {
+            Some(h) if !h.alive() => Err("the history writer stopped".into()),
+            Some(h) if h.failing() => Err("the history database cannot be written".into()),
+            _ => Ok(()),
+        }
     }
 }

@@ -64,7 +64,7 @@ async fn refuse_address(mut stream: TcpStream, peer: SocketAddr, ctx: &Ctx, refu
             Limit::NewConnectionsPerMinute,
         ),
     };
-    ctx.counters.bump(limit);
+    ctx.metrics.bump(limit);
     tracing::warn!(%peer, "refused: {msg}");
     if !ctx.is_tls() {
         let _ = stream
@@ -76,7 +76,7 @@ async fn refuse_address(mut stream: TcpStream, peer: SocketAddr, ctx: &Ctx, refu
 /// Every handshake permit is taken (`limits.max_handshakes`): say so (in
 /// plaintext, when the server is plaintext) and close.
 pub(super) async fn too_many_handshakes(mut stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>) {
-    ctx.counters.bump(Limit::MaxHandshakes);
+    ctx.metrics.bump(Limit::MaxHandshakes);
     tracing::warn!(%peer, limit = ctx.limits().max_handshakes, "refused: too many connections still joining (limits.max_handshakes)");
     if !ctx.is_tls() {
         let msg = "too many connections are joining at once: try again in a moment";
@@ -113,7 +113,7 @@ async fn plain(
         }
         Ok(Ok(0)) | Ok(Err(_)) => None,
         Err(_) => {
-            ctx.counters.bump(Limit::HandshakeTimeout);
+            ctx.metrics.bump(Limit::HandshakeTimeout);
             let _ = stream.write_all(&timeout_packet().to_line()).await;
             tracing::info!(%peer, "no auth within the handshake deadline: closing");
             None
@@ -147,7 +147,7 @@ async fn over_tls(
         Ok(Ok(1)) => {}
         Ok(_) => return None,
         Err(_) => {
-            ctx.counters.bump(Limit::HandshakeTimeout);
+            ctx.metrics.bump(Limit::HandshakeTimeout);
             tracing::info!(%peer, "no TLS handshake within the deadline: closing");
             return None;
         }
@@ -173,7 +173,7 @@ async fn over_tls(
             None
         }
         Err(_) => {
-            ctx.counters.bump(Limit::HandshakeTimeout);
+            ctx.metrics.bump(Limit::HandshakeTimeout);
             tracing::info!(%peer, "TLS handshake did not finish within the deadline: closing");
             None
         }

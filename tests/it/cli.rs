@@ -69,3 +69,17 @@ fn connection_refused_is_a_runtime_failure_with_a_hint() {
         "{err}"
     );
 }
+
+#[test]
+fn committed_man_pages_are_current() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
+    let pages = tcpplay::app::man_pages();
+    assert!(pages.len() >= 7, "tcpplay.1 and one per command");
+    for (name, text) in pages {
+        let committed = std::fs::read(dir.join(&name)).unwrap_or_default();
+        assert!(
+            committed == text,
+            "man/{name} is stale: run `cargo run -- man --dir man`"
+        );
+    }
+}

@@ -12,6 +12,7 @@ mod features;
 mod gencert;
 mod legacy;
 mod limits;
+mod operate;
 mod outside;
 mod pty;
 mod secure;

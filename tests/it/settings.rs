@@ -157,6 +157,7 @@ fn the_example_config_is_valid_and_complete() {
 }
 
 /// Threads named by tokio's workers in a running server.
+#[cfg(target_os = "linux")]
 fn worker_threads(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
@@ -165,6 +166,7 @@ fn worker_threads(pid: u32) -> usize {
         .count()
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn serve_runs_the_worker_threads_asked_for_by_flag_or_environment() {
     let by_flag = Server::start(&["--workers", "1"]);

@@ -37,7 +37,7 @@ pub struct Lines {
 }
 
 impl Lines {
-    fn spawn(r: impl Read + Send + 'static, name: &'static str) -> Lines {
+    pub fn spawn(r: impl Read + Send + 'static, name: &'static str) -> Lines {
         let (tx, rx) = channel();
         std::thread::spawn(move || {
             for line in BufReader::new(r).lines() {
@@ -635,4 +635,43 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// `GET path` on a plain HTTP listener: (status code, body).
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
+    (status, body.to_string())
+}
+
+/// The value of one sample (`name{labels}`, exactly as exposed) in
+/// OpenMetrics text; 0 when it is absent.
+pub fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+impl Server {
+    /// The metrics listener's address (from `serve --metrics 127.0.0.1:0`).
+    pub fn metrics_addr(&mut self) -> String {
+        let line = self.proc.stdout.expect("metrics on http://");
+        line.split("http://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap()
+            .to_string()
+    }
 }

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use super::{HistoryDb, Retention};
 use crate::protocol::{now_ms, Chat};
+use crate::server::metrics::HistoryMetrics;
 
 /// Records waiting for the writer at most; more are dropped (and counted).
 const QUEUE: usize = 8192;
@@ -46,9 +47,12 @@ impl HistoryDb {
         let dropped = Arc::new(AtomicU64::new(0));
         let path = self.path.display().to_string();
         let _ = prune(&self.conn, retention);
+        let metrics = HistoryMetrics::default();
+        let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (m, f) = (metrics.clone(), failing.clone());
         let thread = std::thread::Builder::new()
             .name("history".into())
-            .spawn(move || writer(self, rx, retention))
+            .spawn(move || writer(self, rx, retention, m, f))
             .expect("spawn the history thread");
         HistoryStore {
             tx,
@@ -56,6 +60,8 @@ impl HistoryDb {
             path,
             store_direct: retention.store_direct,
             thread: Some(thread),
+            metrics,
+            failing,
         }
     }
 }
@@ -67,6 +73,9 @@ pub struct HistoryStore {
     path: String,
     store_direct: bool,
     thread: Option<std::thread::JoinHandle<()>>,
+    metrics: HistoryMetrics,
+    /// The last write failed.
+    failing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl HistoryStore {
@@ -88,8 +97,29 @@ impl HistoryStore {
         });
     }
 
+    /// Queue depth, write latency and drops.
+    pub fn metrics(&self) -> &HistoryMetrics {
+        &self.metrics
+    }
+
+    /// The writer thread is running.
+    pub fn alive(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// The last write to the database failed.
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+
     fn push(&self, r: Record) {
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(Job::Insert(r)) {
+        self.metrics.queued.inc();
+        let sent = self.tx.try_send(Job::Insert(r));
+        if sent.is_err() {
+            self.metrics.queued.dec();
+        }
+        if let Err(TrySendError::Full(_)) = sent {
+            self.metrics.dropped.inc();
             if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
                 tracing::warn!(path = %self.path, "history: the disk is not keeping up; some messages are not stored");
             }
@@ -135,7 +165,13 @@ impl HistoryStore {
     }
 }
 
-fn writer(db: HistoryDb, rx: Receiver<Job>, retention: Retention) {
+fn writer(
+    db: HistoryDb,
+    rx: Receiver<Job>,
+    retention: Retention,
+    metrics: HistoryMetrics,
+    failed: Arc<std::sync::atomic::AtomicBool>,
+) {
     let mut inserted = 0u64;
     let mut failing = false;
     // A job that ended a batch early, handled next (keeps the queue's order).
@@ -191,7 +227,14 @@ fn writer(db: HistoryDb, rx: Receiver<Job>, retention: Retention) {
                         Err(_) => break,
                     }
                 }
-                match (insert(&db.conn, &batch), failing) {
+                let started = std::time::Instant::now();
+                let written = insert(&db.conn, &batch);
+                metrics
+                    .write_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                metrics.queued.dec_by(batch.len() as i64);
+                failed.store(written.is_err(), Ordering::Relaxed);
+                match (written, failing) {
                     (Ok(()), true) => {
                         tracing::info!(path = %db.path.display(), "history: writing again");
                         failing = false;

@@ -1,11 +1,9 @@
 //! Limits in one place: every limit that can refuse or drop a client
-//! ([`Limit`], named as in docs/LIMITS.md, counted in [`Counters`]), the
+//! ([`Limit`], named as in docs/LIMITS.md, counted in the server's metrics), the
 //! token bucket for chat lines, and (in [`addresses`]) what is counted per
 //! source address: connections, and failed secure-room logins.
 
 pub mod addresses;
-
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
@@ -67,34 +65,6 @@ impl Limit {
             Limit::AuthBlocked => "auth_blocked",
             Limit::HandshakeTimeout => "handshake_timeout",
             Limit::Idle => "idle_timeout",
-        }
-    }
-}
-
-/// How often each limit fired (atomics: no lock, nothing on the hot path).
-#[derive(Default, Debug)]
-pub struct Counters([AtomicU64; Limit::ALL.len()]);
-
-impl Counters {
-    pub fn bump(&self, limit: Limit) {
-        self.0[limit as usize].fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn get(&self, limit: Limit) -> u64 {
-        self.0[limit as usize].load(Ordering::Relaxed)
-    }
-
-    /// "messages_per_second=3 too_slow=1" for the non-zero ones, or "none".
-    pub fn summary(&self) -> String {
-        let parts: Vec<String> = Limit::ALL
-            .iter()
-            .filter(|l| self.get(**l) > 0)
-            .map(|l| format!("{}={}", l.name(), self.get(*l)))
-            .collect();
-        if parts.is_empty() {
-            "none".into()
-        } else {
-            parts.join(" ")
         }
     }
 }
@@ -190,7 +160,7 @@ mod tests {
 
     #[test]
     fn every_limit_is_counted_and_summarised_by_its_setting_name() {
-        let c = Counters::default();
+        let c = crate::server::metrics::Metrics::new(None);
         assert_eq!(c.summary(), "none");
         for (i, l) in Limit::ALL.iter().enumerate() {
             assert_eq!(*l as usize, i, "ALL is in declaration order");
@@ -199,5 +169,12 @@ mod tests {
         c.bump(Limit::MessagesPerSecond);
         c.bump(Limit::MessagesPerSecond);
         assert_eq!(c.summary(), "messages_per_second=2 too_slow=1");
+        // The same counters, as /metrics shows them.
+        let text = c.text();
+        assert!(
+            text.contains("tcpplay_limit_fired_total{limit=\"messages_per_second\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("tcpplay_limit_fired_total{limit=\"auth_failures\"} 0\n"));
     }
 }

@@ -25,7 +25,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     /// The next packet, `None` for one that was refused but does not end the
     /// session; `Err` when the session must end (after telling the peer).
     pub(super) async fn next_packet(&mut self) -> Result<Option<Packet>, End> {
-        match self.conn.read_packet().await {
+        let read = self.conn.read_packet().await;
+        let total = self.conn.bytes_read();
+        self.ctx.metrics.bytes_in.inc_by(total - self.counted_in);
+        self.counted_in = total;
+        match read {
             Ok(Read::Packet(p)) => Ok(Some(p)),
             Ok(Read::End) => Err(End::Closed),
             Ok(Read::Unreadable(e)) => self.refuse(e).await,
@@ -93,6 +97,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     sent: chat.sent,
                     action: chat.action,
                 };
+                self.ctx.metrics.received.inc();
                 // A talker's own feed is woken first (see Feed).
                 joined.cursor.spoke(std::time::Instant::now());
                 // More lines already here: publish them all before waking

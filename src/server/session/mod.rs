@@ -86,6 +86,8 @@ pub(super) struct Session<S> {
     legacy: bool,
     /// Chat lines published without waking the room's readers yet.
     unwoken: u32,
+    /// Bytes read already counted in the metrics.
+    counted_in: u64,
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
@@ -97,6 +99,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             bucket: Bucket::new(&ctx.limits()),
             legacy: false,
             unwoken: 0,
+            counted_in: 0,
             ctx,
             bound,
         }
@@ -132,6 +135,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             drop(admission);
             self.legacy = legacy;
             let mut joined = self.ctx.room.join(&name, self.peer, legacy);
+            self.ctx.metrics.joins.inc();
+            self.ctx.metrics.members.inc();
             tracing::debug!(peer = %self.peer, name = %sanitize(&joined.name), "joined");
             let id = joined.id;
             let end = self.chat(&mut joined).await;
@@ -139,6 +144,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 End::Left(Some(why)) => Departure::Said(why.clone()),
                 _ => Departure::Gone,
             };
+            self.ctx.metrics.leaves.inc();
+            self.ctx.metrics.members.dec();
             if let Some(member) = self.ctx.room.leave(id, how) {
                 tracing::debug!(peer = %self.peer, name = %sanitize(&member.name), "left: {end}");
             }
@@ -213,7 +220,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
 
     /// Count a limit that fired (for the shutdown summary and metrics).
     fn count(&self, limit: Limit) {
-        self.ctx.counters.bump(limit);
+        self.ctx.metrics.bump(limit);
     }
 }
 

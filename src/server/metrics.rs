@@ -1,0 +1,263 @@
+//! The server's metrics, in one place: what `/metrics` shows (OpenMetrics
+//! text, `serve --metrics ADDR`) and what the shutdown summary reads. Every
+//! metric is an atomic shared with the registry (no lock when counting); the
+//! per-delivery path counts nothing, the per-batch path one add.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+use super::limits::Limit;
+
+type Label = [(&'static str, &'static str); 1];
+
+/// The room's name in metrics (one room per server today).
+pub const ROOM: &str = "main";
+
+/// Counters and gauges of one server.
+pub struct Metrics {
+    registry: Registry,
+    /// How often each limit fired, by its name in docs/LIMITS.md.
+    limits: [Counter; Limit::ALL.len()],
+    pub accepted: Counter,
+    pub open: Gauge,
+    pub members: Gauge,
+    pub joins: Counter,
+    pub leaves: Counter,
+    /// Chat lines accepted from members.
+    pub received: Counter,
+    /// Bytes of lines read from clients / of lines written to them.
+    pub bytes_in: Counter,
+    pub bytes_out: Counter,
+}
+
+/// What the history writer reports (shared with its thread).
+#[derive(Clone)]
+pub struct HistoryMetrics {
+    /// Records waiting for the writer.
+    pub queued: Gauge,
+    /// Seconds per batch written.
+    pub write_seconds: Histogram,
+    /// Records not stored because the writer was behind.
+    pub dropped: Counter,
+}
+
+impl Default for HistoryMetrics {
+    fn default() -> Self {
+        HistoryMetrics {
+            queued: Gauge::default(),
+            write_seconds: Histogram::new([
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+            dropped: Counter::default(),
+        }
+    }
+}
+
+impl Metrics {
+    pub fn new(history: Option<&HistoryMetrics>) -> Metrics {
+        let mut r = Registry::with_prefix("tcpplay");
+        let limits_family = Family::<Label, Counter>::default();
+        let limits =
+            Limit::ALL.map(|l| limits_family.get_or_create(&[("limit", l.name())]).clone());
+        r.register(
+            "limit_fired",
+            "Times each limit refused or dropped a client or a line (names as in docs/LIMITS.md)",
+            limits_family,
+        );
+        let m = Metrics {
+            limits,
+            accepted: Counter::default(),
+            open: Gauge::default(),
+            members: Gauge::default(),
+            joins: Counter::default(),
+            leaves: Counter::default(),
+            received: Counter::default(),
+            bytes_in: Counter::default(),
+            bytes_out: Counter::default(),
+            registry: Registry::default(),
+        };
+        r.register(
+            "connections_accepted",
+            "TCP connections accepted",
+            m.accepted.clone(),
+        );
+        r.register(
+            "connections_open",
+            "Connections open now (members and handshakes)",
+            m.open.clone(),
+        );
+        let members = Family::<Label, Gauge>::default();
+        members.get_or_create(&[("room", ROOM)]).set(0);
+        let room_members = members.get_or_create(&[("room", ROOM)]).clone();
+        r.register("members", "Members in each room", members);
+        r.register("joins", "Members joined", m.joins.clone());
+        r.register("leaves", "Members left (or dropped)", m.leaves.clone());
+        r.register(
+            "messages_received",
+            "Chat lines accepted from members",
+            m.received.clone(),
+        );
+        r.register(
+            "line_bytes_received",
+            "Bytes of protocol lines read from clients",
+            m.bytes_in.clone(),
+        );
+        r.register(
+            "line_bytes_sent",
+            "Bytes of protocol lines written to clients",
+            m.bytes_out.clone(),
+        );
+        if let Some(h) = history {
+            r.register(
+                "history_queue",
+                "History records waiting for the writer",
+                h.queued.clone(),
+            );
+            r.register(
+                "history_write_seconds",
+                "Seconds to write one batch of history records",
+                h.write_seconds.clone(),
+            );
+            r.register(
+                "history_dropped",
+                "History records not stored because the disk did not keep up",
+                h.dropped.clone(),
+            );
+        }
+        r.register(
+            "build",
+            "The running build",
+            Info::new([("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        Metrics {
+            registry: r,
+            members: room_members,
+            ..m
+        }
+    }
+
+    /// Count a limit that fired.
+    pub fn bump(&self, limit: Limit) {
+        self.limits[limit as usize].inc();
+    }
+
+    pub fn fired(&self, limit: Limit) -> u64 {
+        self.limits[limit as usize].get()
+    }
+
+    /// "messages_per_second=3 too_slow=1" for the limits that fired, or "none".
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = Limit::ALL
+            .iter()
+            .filter(|l| self.fired(**l) > 0)
+            .map(|l| format!("{}={}", l.name(), self.fired(*l)))
+            .collect();
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(" ")
+        }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Serve `/metrics`, `/healthz` and `/readyz` on `listener` until the
+/// server stops. A minimal HTTP/1.1 responder: one GET per connection.
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    ready: Arc<dyn Fn() -> Result<(), String> + Send + Sync>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let (metrics, ready) = (metrics.clone(), ready.clone());
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                answer(stream, &metrics, &*ready),
+            )
+            .await;
+        });
+    }
+}
+
+async fn answer(
+    mut stream: tokio::net::TcpStream,
+    metrics: &Metrics,
+    ready: &(dyn Fn() -> Result<(), String> + Send + Sync),
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && !buf.windows(2).any(|w| w == b"\n\n") {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 || buf.len() > 8192 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let line = buf.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = path.split('?').next().unwrap_or("");
+    let (status, kind, body) = match (method, path) {
+        ("GET" | "HEAD", "/metrics") => (
+            "200 OK",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            metrics.text(),
+        ),
+        ("GET" | "HEAD", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
+        ("GET" | "HEAD", "/readyz") => match ready() {
+            Ok(()) => ("200 OK", "text/plain", "ready\n".to_string()),
+            Err(why) => (
+                "503 Service Unavailable",
+                "text/plain",
+                format!("not ready: {why}\n"),
+            ),
+        },
+        ("GET" | "HEAD", _) => (
+            "404 Not Found",
+            "text/plain",
+            "not found: try /metrics, /healthz or /readyz\n".to_string(),
+        ),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "only GET\n".to_string(),
+        ),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    if method != "HEAD" {
+        stream.write_all(body.as_bytes()).await?;
+    }
+    stream.shutdown().await
+}

@@ -1,0 +1,284 @@
+//! Operating the server: metrics and health over HTTP (scraped during real
+//! sessions), JSON logs, the config test, man pages, socket activation and
+//! the systemd units.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::util::{http_get, sample, tcpplay, Peer, Server};
+
+fn home() -> Arc<tempfile::TempDir> {
+    Arc::new(tempfile::TempDir::new().unwrap())
+}
+
+/// Scrape until `name` reaches `want` (counters move when the event has
+/// happened in the server, which the client may see a moment earlier).
+fn until(addr: &str, name: &str, want: f64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, body) = http_get(addr, "/metrics");
+        assert_eq!(code, 200);
+        if sample(&body, name) == want || Instant::now() > deadline {
+            assert_eq!(sample(&body, name), want, "{name} in:\n{body}");
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn metrics_count_each_event_where_it_happens_and_health_answers() {
+    let mut s = Server::start_with(
+        &["--metrics", "127.0.0.1:0"],
+        &[
+            ("TCPPLAY_LIMITS__MESSAGES_PER_SECOND", "1"),
+            ("TCPPLAY_LIMITS__MESSAGE_BURST", "1"),
+            ("TCPPLAY_LIMITS__HANDSHAKE_TIMEOUT", "1"),
+        ],
+        home(),
+    );
+    let m = s.metrics_addr();
+    let (code, body) = http_get(&m, "/metrics");
+    assert_eq!(code, 200);
+    assert_eq!(sample(&body, "tcpplay_joins_total"), 0.0);
+    assert!(body.contains("tcpplay_build_info{version=\""), "{body}");
+    assert!(
+        body.ends_with("# EOF\n"),
+        "OpenMetrics text ends with # EOF"
+    );
+    assert_eq!(http_get(&m, "/healthz"), (200, "ok\n".into()));
+    assert_eq!(http_get(&m, "/readyz"), (200, "ready\n".into()));
+    assert_eq!(http_get(&m, "/nope").0, 404);
+
+    let (mut alice, _) = Peer::join(s.addr, "alice");
+    let (mut bob, _) = Peer::join(s.addr, "bob");
+    until(&m, "tcpplay_joins_total", 2.0);
+    until(&m, "tcpplay_members{room=\"main\"}", 2.0);
+    // One line within the rate, one over it.
+    alice.send(json!({"type": "chat", "text": "hello"}));
+    alice.send(json!({"type": "chat", "text": "too soon"}));
+    assert_eq!(alice.recv_type("error")["code"], "rate_limited");
+    bob.recv_chat("hello");
+    until(&m, "tcpplay_messages_received_total", 1.0);
+    let body = until(
+        &m,
+        "tcpplay_limit_fired_total{limit=\"messages_per_second\"}",
+        1.0,
+    );
+    assert!(sample(&body, "tcpplay_line_bytes_received_total") > 0.0);
+    assert!(sample(&body, "tcpplay_line_bytes_sent_total") > 0.0);
+    assert_eq!(
+        sample(
+            &body,
+            "tcpplay_limit_fired_total{limit=\"handshake_timeout\"}"
+        ),
+        0.0
+    );
+    // A connection that never says who it is: one handshake timeout.
+    let mut silent = std::net::TcpStream::connect(s.addr).unwrap();
+    let mut sink = Vec::new();
+    silent.read_to_end(&mut sink).unwrap();
+    until(
+        &m,
+        "tcpplay_limit_fired_total{limit=\"handshake_timeout\"}",
+        1.0,
+    );
+    drop(bob);
+    until(&m, "tcpplay_leaves_total", 1.0);
+    until(&m, "tcpplay_members{room=\"main\"}", 1.0);
+    until(&m, "tcpplay_connections_open", 1.0);
+    // The shutdown summary reads the same counters.
+    drop(alice);
+    s.proc.signal(libc::SIGTERM);
+    s.proc
+        .stderr
+        .expect("refusals and drops by limit: messages_per_second=1 handshake_timeout=1");
+}
+
+#[test]
+fn a_reader_dropped_as_too_slow_is_counted() {
+    let mut s = Server::start_with(
+        &["--metrics", "127.0.0.1:0"],
+        &[
+            ("TCPPLAY_LIMITS__MESSAGES_PER_SECOND", "0"),
+            ("TCPPLAY_LIMITS__SEND_QUEUE_BYTES", "65536"),
+        ],
+        home(),
+    );
+    let m = s.metrics_addr();
+    let (_stalled, _) = Peer::join(s.addr, "stalled"); // never reads again
+    let (mut talker, _) = Peer::join(s.addr, "talker");
+    let text = "x".repeat(3000);
+    let line = format!("{{\"type\":\"chat\",\"text\":\"{text}\"}}\n");
+    // Far past the stalled reader's socket buffers and its allowance.
+    for _ in 0..4000 {
+        talker.send_raw(line.as_bytes());
+        if sample(
+            &http_get(&m, "/metrics").1,
+            "tcpplay_limit_fired_total{limit=\"too_slow\"}",
+        ) > 0.0
+        {
+            break;
+        }
+    }
+    until(&m, "tcpplay_limit_fired_total{limit=\"too_slow\"}", 1.0);
+    s.proc.stderr.expect("client too slow");
+}
+
+#[cfg(unix)]
+#[test]
+fn json_logs_are_one_object_per_line_and_chat_is_not_echoed() {
+    let mut s = Server::start_with(&["--log-format", "json"], &[], home());
+    let (mut a, _) = Peer::join(s.addr, "alice");
+    a.send(json!({"type": "chat", "text": "private words"}));
+    a.recv_chat("private words");
+    drop(a);
+    s.proc.signal(libc::SIGTERM);
+    let mut saw_summary = false;
+    for line in s.proc.stderr.rest() {
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line:?}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{v}");
+        saw_summary |= v["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("refusals and drops by limit"));
+        assert!(!line.contains("private words"), "chat in the log: {line}");
+    }
+    assert!(saw_summary);
+    let out = s.proc.stdout.rest().join("\n");
+    assert!(!out.contains("private words"), "chat echoed: {out}");
+}
+
+#[test]
+fn check_config_reads_everything_and_binds_nothing() {
+    let h = home();
+    // The port is taken: --check-config must not try to bind it.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let ok = tcpplay(h.path())
+        .args([
+            "serve",
+            "--check-config",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("configuration OK"));
+    let bad = tcpplay(h.path())
+        .args([
+            "serve",
+            "--check-config",
+            "--tls",
+            "--cert",
+            "/nonexistent/cert.pem",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("--key"), "{err}");
+    let bad = tcpplay(h.path())
+        .args(["serve", "--check-config", "--metrics", "not an address"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("serve.metrics"));
+}
+
+/// Socket activation as systemd does it: a listening socket on fd 3,
+/// LISTEN_FDS=1 and LISTEN_PID of the server (python execs it in place).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_listener_passed_by_the_service_manager_is_used_instead_of_binding() {
+    let h = home();
+    let exe = env!("CARGO_BIN_EXE_tcpplay");
+    let script = r#"
+import os, socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+os.environ["LISTEN_FDS"] = "1"
+os.environ["LISTEN_PID"] = str(os.getpid())
+os.execv(sys.argv[1], [sys.argv[1], "--no-input", "serve", "--no-history", "--port", "1"])
+"#;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script, exe])
+        .env("HOME", h.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = crate::util::Lines::spawn(child.stdout.take().unwrap(), "stdout");
+    let port: u16 = out.expect("").trim().parse().unwrap();
+    // Not port 1 (that would need privileges): the socket it was given.
+    out.expect(&format!("listening on 127.0.0.1:{port}"));
+    let (mut p, _) = Peer::join(format!("127.0.0.1:{port}").parse().unwrap(), "alice");
+    p.send(json!({"type": "chat", "text": "activated"}));
+    p.recv_chat("activated");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn the_systemd_units_pass_systemd_analyze_verify() {
+    let Ok(v) = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!("systemd-analyze not installed: the units are not verified here");
+        return;
+    };
+    assert!(v.status.success());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/systemd");
+    // verify wants the ExecStart binary to exist: point it at this build.
+    let tmp = tempfile::TempDir::new().unwrap();
+    for unit in ["tcpplay.service", "tcpplay.socket"] {
+        let text = std::fs::read_to_string(dir.join(unit))
+            .unwrap()
+            .replace("/usr/local/bin/tcpplay", env!("CARGO_BIN_EXE_tcpplay"));
+        std::fs::write(tmp.path().join(unit), text).unwrap();
+    }
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(tmp.path().join("tcpplay.service"))
+        .arg(tmp.path().join("tcpplay.socket"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Complaints about the host (no running systemd, missing units it
+    // depends on) are not about our files; anything naming them is.
+    let ours: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("tcpplay.service") || l.contains("tcpplay.socket"))
+        .collect();
+    assert!(out.status.success() && ours.is_empty(), "{err}");
+}
+
+#[test]
+fn the_man_command_writes_a_page_per_command() {
+    let h = home();
+    let dir = h.path().join("man");
+    let out = tcpplay(h.path())
+        .args(["man", "--dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let serve = std::fs::read_to_string(dir.join("tcpplay-serve.1")).unwrap();
+    assert!(serve.contains(".TH tcpplay-serve 1"), "{serve}");
+    assert!(
+        serve.contains("check\\-config"),
+        "serve's flags are on its page"
+    );
+}
