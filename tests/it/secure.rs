@@ -935,3 +935,32 @@ fn the_console_reads_the_room_only_after_unlock() {
     assert!(v.get("text").is_none());
     assert_eq!(m.open(&v).unwrap(), "hello members");
 }
+
+/// A failed login is counted where the server refuses it, and /metrics
+/// shows it under the limit's name.
+#[test]
+fn a_failed_login_is_counted_in_the_metrics() {
+    let cert = make_cert();
+    let mut server = secure_server(&cert, &[("TCPPLAY_SERVE__METRICS", "127.0.0.1:0")]);
+    let m = server.metrics_addr();
+    let name = "tcpplay_limit_fired_total{limit=\"auth_failures\"}";
+    assert_eq!(
+        crate::util::sample(&crate::util::http_get(&m, "/metrics").1, name),
+        0.0
+    );
+    assert!(raw_member(server.addr, &cert.cert, "not the password", "eve").is_err());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let body = crate::util::http_get(&m, "/metrics").1;
+        let n = crate::util::sample(&body, name);
+        if n == 1.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} is {n}:\n{body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _good = raw_member(server.addr, &cert.cert, PASSWORD, "good").unwrap();
+}
