@@ -65,7 +65,7 @@ async fn refuse_address(mut stream: TcpStream, peer: SocketAddr, ctx: &Ctx, refu
         ),
     };
     ctx.metrics.bump(limit);
-    tracing::warn!(%peer, "refused: {msg}");
+    tracing::warn!(%peer, limit = limit.name(), "refused: {msg}");
     if !ctx.is_tls() {
         let _ = stream
             .write_all(&Packet::error(codes::TOO_MANY_CONNECTIONS, msg).to_line())
@@ -77,7 +77,7 @@ async fn refuse_address(mut stream: TcpStream, peer: SocketAddr, ctx: &Ctx, refu
 /// plaintext, when the server is plaintext) and close.
 pub(super) async fn too_many_handshakes(mut stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>) {
     ctx.metrics.bump(Limit::MaxHandshakes);
-    tracing::warn!(%peer, limit = ctx.limits().max_handshakes, "refused: too many connections still joining (limits.max_handshakes)");
+    tracing::warn!(%peer, limit = "max_handshakes", value = ctx.limits().max_handshakes, "refused: too many connections still joining (limits.max_handshakes)");
     if !ctx.is_tls() {
         let msg = "too many connections are joining at once: try again in a moment";
         let _ = stream
@@ -115,7 +115,7 @@ async fn plain(
         Err(_) => {
             ctx.metrics.bump(Limit::HandshakeTimeout);
             let _ = stream.write_all(&timeout_packet().to_line()).await;
-            tracing::info!(%peer, "no auth within the handshake deadline: closing");
+            tracing::info!(%peer, limit = "handshake_timeout", "no auth within the handshake deadline: closing");
             None
         }
         Ok(Ok(_)) => Some(Box::pin(
@@ -148,7 +148,7 @@ async fn over_tls(
         Ok(_) => return None,
         Err(_) => {
             ctx.metrics.bump(Limit::HandshakeTimeout);
-            tracing::info!(%peer, "no TLS handshake within the deadline: closing");
+            tracing::info!(%peer, limit = "handshake_timeout", "no TLS handshake within the deadline: closing");
             return None;
         }
     }
@@ -174,7 +174,7 @@ async fn over_tls(
         }
         Err(_) => {
             ctx.metrics.bump(Limit::HandshakeTimeout);
-            tracing::info!(%peer, "TLS handshake did not finish within the deadline: closing");
+            tracing::info!(%peer, limit = "handshake_timeout", "TLS handshake did not finish within the deadline: closing");
             None
         }
     }

@@ -132,13 +132,21 @@ fn a_reader_dropped_as_too_slow_is_counted() {
 #[cfg(unix)]
 #[test]
 fn json_logs_are_one_object_per_line_and_chat_is_not_echoed() {
-    let mut s = Server::start_with(&["--log-format", "json"], &[], home());
+    let mut s = Server::start_with(
+        &["--log-format", "json"],
+        &[("TCPPLAY_LIMITS__HANDSHAKE_TIMEOUT", "1")],
+        home(),
+    );
+    // A connection that never joins: a refusal logged with its fields.
+    let mut silent = std::net::TcpStream::connect(s.addr).unwrap();
+    silent.read_to_end(&mut Vec::new()).unwrap();
     let (mut a, _) = Peer::join(s.addr, "alice");
     a.send(json!({"type": "chat", "text": "private words"}));
     a.recv_chat("private words");
     drop(a);
     s.proc.signal(libc::SIGTERM);
     let mut saw_summary = false;
+    let mut saw_refusal = false;
     for line in s.proc.stderr.rest() {
         let v: serde_json::Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line:?}"));
@@ -146,9 +154,13 @@ fn json_logs_are_one_object_per_line_and_chat_is_not_echoed() {
         saw_summary |= v["fields"]["message"]
             .as_str()
             .is_some_and(|m| m.starts_with("refusals and drops by limit"));
+        saw_refusal |= v["fields"]["limit"] == "handshake_timeout"
+            && v["fields"]["peer"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("127.0.0.1:"));
         assert!(!line.contains("private words"), "chat in the log: {line}");
     }
-    assert!(saw_summary);
+    assert!(saw_summary && saw_refusal);
     let out = s.proc.stdout.rest().join("\n");
     assert!(!out.contains("private words"), "chat echoed: {out}");
 }
@@ -281,4 +293,36 @@ fn the_man_command_writes_a_page_per_command() {
         serve.contains("check\\-config"),
         "serve's flags are on its page"
     );
+}
+
+/// The systemd notification protocol, read from a real datagram socket as
+/// systemd would: READY once listening, RELOADING then READY around a
+/// reload (SIGHUP), STOPPING on SIGTERM.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_service_manager_is_told_ready_reloading_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let h = home();
+    let path = h.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut s = Server::start_with(&[], &[("NOTIFY_SOCKET", path.to_str().unwrap())], h.clone());
+    let mut buf = [0u8; 512];
+    let mut next = || {
+        let n = sock.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).trim_end().to_string()
+    };
+    assert_eq!(next(), "READY=1");
+    s.proc.signal(libc::SIGHUP);
+    let reloading = next();
+    assert!(
+        reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{reloading:?}"
+    );
+    assert_eq!(next(), "READY=1");
+    s.proc.stderr.expect("reloaded");
+    s.proc.signal(libc::SIGTERM);
+    assert_eq!(next(), "STOPPING=1");
+    assert_eq!(s.proc.wait(), 0);
 }

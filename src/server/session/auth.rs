@@ -116,7 +116,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             Ok(t) => t,
             Err(left) => {
                 self.count(Limit::AuthBlocked);
-                tracing::warn!(peer = %self.peer, "login refused: too many failed logins (limits.auth_failures, auth_failures_total)");
+                tracing::warn!(peer = %self.peer, limit = "auth_blocked", "login refused: too many failed logins (limits.auth_failures, auth_failures_total)");
                 let why = format!(
                     "too many failed attempts: try again in {} s",
                     left.as_secs().max(1)
@@ -174,6 +174,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         self.count(Limit::AuthFailures);
         tracing::warn!(
             peer = %self.peer,
+            limit = "auth_failures",
             "login failed: the client did not prove the room password (a wrong password, or a relay between client and server)"
         );
     }

@@ -61,7 +61,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             match e {
                 FrameError::TooLong { limit } => {
                     self.count(Limit::MaxFrameBytes);
-                    tracing::info!(peer = %self.peer, limit, "line over limits.max_frame_bytes: closing");
+                    tracing::info!(peer = %self.peer, limit = "max_frame_bytes", value = limit, "line over limits.max_frame_bytes: closing");
                     let why = format!("a line longer than {limit} bytes (limits.max_frame_bytes)");
                     self.goodbye(codes::TOO_LONG, why).await;
                     End::Protocol("frame too long")
@@ -275,7 +275,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             if self.bucket.flooding(&l) {
                 drop(l);
                 self.count(Limit::Flooding);
-                tracing::warn!(peer = %self.peer, rate, "flooding past limits.messages_per_second: disconnecting");
+                tracing::warn!(peer = %self.peer, limit = "flooding", rate, "flooding past limits.messages_per_second: disconnecting");
                 let why = format!(
                     "flooding: far more than {rate} lines per second (limits.messages_per_second)"
                 );
@@ -284,7 +284,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             }
             drop(l);
             self.count(Limit::MessagesPerSecond);
-            tracing::info!(peer = %self.peer, rate, burst, "line dropped: over limits.messages_per_second");
+            tracing::info!(peer = %self.peer, limit = "messages_per_second", rate, burst, "line dropped: over limits.messages_per_second");
             let msg = format!("slow down: at most {rate} lines per second (bursts of {burst}); this line was not sent");
             self.send(&Packet::error(codes::RATE_LIMITED, msg).answering(seq))
                 .await

@@ -145,7 +145,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     pub(super) fn too_slow(&mut self) -> BoxFuture<'_, End> {
         rare(async move {
             self.count(Limit::TooSlow);
-            tracing::warn!(peer = %self.peer, limit = self.ctx.limits().send_queue_bytes, "client too slow (limits.send_queue_bytes): dropping");
+            tracing::warn!(peer = %self.peer, limit = "too_slow", value = self.ctx.limits().send_queue_bytes, "client too slow (limits.send_queue_bytes): dropping");
             let why = "too slow: fell too far behind the room (limits.send_queue_bytes)";
             self.goodbye(codes::TOO_SLOW, why.into()).await;
             End::Protocol("too slow")
@@ -156,7 +156,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     pub(super) fn full(&mut self) -> BoxFuture<'_, ()> {
         rare(async move {
             self.count(Limit::MaxClients);
-            tracing::warn!(peer = %self.peer, limit = self.ctx.limits().max_clients, "server full (limits.max_clients): refusing");
+            tracing::warn!(peer = %self.peer, limit = "max_clients", value = self.ctx.limits().max_clients, "server full (limits.max_clients): refusing");
             let full = Packet::error(codes::SERVER_FULL, "the server is full: try again later");
             let _ = self.send(&full).await;
             let why = "server full: try again later".to_string();
@@ -168,7 +168,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     pub(super) fn handshake_timeout(&mut self) -> BoxFuture<'_, ()> {
         rare(async move {
             self.count(Limit::HandshakeTimeout);
-            tracing::info!(peer = %self.peer, "no successful auth within the handshake deadline (limits.handshake_timeout): closing");
+            tracing::info!(peer = %self.peer, limit = "handshake_timeout", "no successful auth within the handshake deadline (limits.handshake_timeout): closing");
             self.close_with(super::timeout_packet()).await;
         })
     }
@@ -192,7 +192,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     pub(super) fn idle_out(&mut self, period: Duration) -> BoxFuture<'_, End> {
         rare(async move {
             self.count(Limit::Idle);
-            tracing::info!(peer = %self.peer, "idle timeout (serve.timeout), no answer to a ping: closing");
+            tracing::info!(peer = %self.peer, limit = "idle_timeout", "idle timeout (serve.timeout), no answer to a ping: closing");
             let why = format!(
                 "idle timeout: silent for {} s twice (the server's --timeout)",
                 period.as_secs_f64()
