@@ -116,8 +116,7 @@ pub fn man_pages() -> Vec<(String, Vec<u8>)> {
             continue;
         }
         let name = format!("tcpplay-{}", sub.get_name());
-        let title: &'static str = Box::leak(name.clone().into_boxed_str());
-        render(name, sub.clone().name(title));
+        render(name.clone(), sub.clone().name(name));
     }
     pages
 }
