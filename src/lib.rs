@@ -11,7 +11,7 @@
 //! Below it, plain types only:
 //! - [`config`]: the settings, their layering and where each value came from
 //! - [`protocol`]: packet types, the bounded line codec, and [`protocol::Connection`]
-//! - [`server`]: accept loop, sessions, the room, history, limits, console, reload
+//! - [`server`]: accept loop, sessions, the room, history, limits, metrics, console, reload
 //! - [`client`]: transport, authentication, [`client::Connection`], the chat UI of `join`
 //! - [`check`]: diagnostics of settings, files and a live server
 //! - [`certgen`]: `gen-cert` on rcgen

@@ -1,6 +1,7 @@
 //! The chat server: the accept loop (here), each connection's transport
 //! set-up (`transport`) and session (`session`), the room and its history,
-//! limits, the operator console and reloads. [`Server::run`] takes its
+//! limits and metrics (`metrics`: `/metrics`, `/healthz`, `/readyz`), the
+//! operator console and reloads. [`Server::run`] takes its
 //! listener and shutdown token from the caller, so tests bind port 0 and stop
 //! it when they like. Nothing here sees clap or figment: the binary hands in
 //! [`ServerOptions`].
