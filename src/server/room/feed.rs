@@ -27,7 +27,7 @@ const CHUNK_START: usize = 8 * 1024;
 const SEAL_AT: usize = 4 * 1024;
 /// Quiet readers woken at once at most; more are woken in slices of this
 /// many, each after the last has run (see [`Relay`]).
-const SLICE: usize = 128;
+const SLICE: usize = 64;
 /// The longest wait for a slice to run (readers that are gone never do).
 const SLICE_WAIT: Duration = Duration::from_millis(5);
 /// The longest rest between two passes over the quiet readers.
