@@ -175,6 +175,9 @@ impl Metrics {
     }
 }
 
+/// HTTP connections served at once at most.
+const HTTP_AT_ONCE: usize = 32;
+
 /// Serve `/metrics`, `/healthz` and `/readyz` on `listener` until the
 /// server stops. A minimal HTTP/1.1 responder: one GET per connection.
 pub async fn serve_http(
@@ -183,6 +186,8 @@ pub async fn serve_http(
     ready: Arc<dyn Fn() -> Result<(), String> + Send + Sync>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
+    // Scrapes are few: more at once than this are closed at once.
+    let slots = Arc::new(tokio::sync::Semaphore::new(HTTP_AT_ONCE));
     loop {
         let (stream, _) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -194,8 +199,12 @@ pub async fn serve_http(
                 }
             },
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
         let (metrics, ready) = (metrics.clone(), ready.clone());
         tokio::spawn(async move {
+            let _slot = slot;
             let _ = tokio::time::timeout(
                 std::time::Duration::from_secs(5),
                 answer(stream, &metrics, &*ready),
