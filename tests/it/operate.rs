@@ -326,3 +326,68 @@ fn the_service_manager_is_told_ready_reloading_and_stopping() {
     assert_eq!(next(), "STOPPING=1");
     assert_eq!(s.proc.wait(), 0);
 }
+
+/// A Python interpreter with the Prometheus client library (its
+/// OpenMetrics parser), as `.ci/run` installs it.
+fn python_with_prometheus() -> &'static str {
+    for py in ["python3", "/usr/bin/python3"] {
+        let ok = std::process::Command::new(py)
+            .args(["-c", "import prometheus_client.openmetrics.parser"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return py;
+        }
+    }
+    panic!(
+        "no python3 with the prometheus_client package: install it \
+         (Debian: apt-get install python3-prometheus-client; or pip install prometheus-client)"
+    );
+}
+
+/// What we expose is read by the Prometheus project's own OpenMetrics
+/// parser (strict: types, `_total`, `# EOF`), fetched over HTTP by urllib.
+#[test]
+fn the_prometheus_projects_parser_reads_our_metrics() {
+    let mut s = Server::start_with(&["--metrics", "127.0.0.1:0"], &[], home());
+    let m = s.metrics_addr();
+    let (mut a, _) = Peer::join(s.addr, "alice");
+    a.send(json!({"type": "chat", "text": "counted"}));
+    a.recv_chat("counted");
+    until(&m, "tcpplay_messages_received_total", 1.0);
+    let script = r#"
+import json, sys, urllib.request
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+with urllib.request.urlopen("http://%s/metrics" % sys.argv[1], timeout=10) as r:
+    kind = r.headers.get("Content-Type")
+    text = r.read().decode()
+out = {"content_type": kind, "samples": {}, "types": {}}
+for fam in text_string_to_metric_families(text):
+    out["types"][fam.name] = fam.type
+    for s in fam.samples:
+        labels = ",".join("%s=%s" % kv for kv in sorted(s.labels.items()))
+        out["samples"]["%s{%s}" % (s.name, labels)] = s.value
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new(python_with_prometheus())
+        .args(["-c", script, &m])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the parser refused our exposition: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["content_type"]
+        .as_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let samples = &v["samples"];
+    assert_eq!(samples["tcpplay_joins_total{}"], 1.0);
+    assert_eq!(samples["tcpplay_messages_received_total{}"], 1.0);
+    assert_eq!(samples["tcpplay_members{room=main}"], 1.0);
+    assert_eq!(samples["tcpplay_limit_fired_total{limit=too_slow}"], 0.0);
+    assert_eq!(v["types"]["tcpplay_limit_fired"], "counter");
+    assert_eq!(v["types"]["tcpplay_build"], "info");
+}
