@@ -2,7 +2,7 @@
 //! sessions), JSON logs, the config test, man pages, socket activation and
 //! the systemd units.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -103,29 +103,37 @@ fn metrics_count_each_event_where_it_happens_and_health_answers() {
 fn a_reader_dropped_as_too_slow_is_counted() {
     let mut s = Server::start_with(
         &["--metrics", "127.0.0.1:0"],
-        &[
-            ("TCPPLAY_LIMITS__MESSAGES_PER_SECOND", "0"),
-            ("TCPPLAY_LIMITS__SEND_QUEUE_BYTES", "65536"),
-        ],
+        // Default send queue (1 MiB); no chat rate limit.
+        &[("TCPPLAY_LIMITS__MESSAGES_PER_SECOND", "0")],
         home(),
     );
     let m = s.metrics_addr();
     let (_stalled, _) = Peer::join(s.addr, "stalled"); // never reads again
-    let (mut talker, _) = Peer::join(s.addr, "talker");
+                                                       // The talker reads everything (its own lines come back too), so only
+                                                       // the stalled member falls behind.
+    let mut talker = std::net::TcpStream::connect(s.addr).unwrap();
+    let mut reader = talker.try_clone().unwrap();
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    talker
+        .write_all(b"{\"type\":\"auth\",\"name\":\"talker\",\"proto\":1}\n")
+        .unwrap();
     let text = "x".repeat(3000);
     let line = format!("{{\"type\":\"chat\",\"text\":\"{text}\"}}\n");
     // Far past the stalled reader's socket buffers and its allowance.
-    for _ in 0..4000 {
-        talker.send_raw(line.as_bytes());
-        if sample(
-            &http_get(&m, "/metrics").1,
-            "tcpplay_limit_fired_total{limit=\"too_slow\"}",
-        ) > 0.0
+    for i in 0..4000 {
+        talker.write_all(line.as_bytes()).unwrap();
+        if i % 50 == 49
+            && sample(
+                &http_get(&m, "/metrics").1,
+                "tcpplay_limit_fired_total{limit=\"too_slow\"}",
+            ) > 0.0
         {
             break;
         }
     }
     until(&m, "tcpplay_limit_fired_total{limit=\"too_slow\"}", 1.0);
+    // The talker, who kept reading, is still there.
+    until(&m, "tcpplay_members{room=\"main\"}", 1.0);
     s.proc.stderr.expect("client too slow");
 }
 
