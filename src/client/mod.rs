@@ -254,27 +254,37 @@ pub(crate) async fn await_auth_result(conn: &mut Connection) -> Result<AuthOk, C
                     name: r.client_name.unwrap_or_else(|| "unknown".into()),
                 })
             }
-            Packet::AuthResult(r) => {
-                let reason = r
-                    .reason
-                    .unwrap_or_else(|| "the server refused without a reason".into());
-                let hint = match r.code.as_deref() {
-                    Some(protocol::codes::AUTH_FAILED) => ": check the room password",
-                    _ => "",
-                };
-                return Err(ClientError::Auth(format!(
-                    "{}{hint}",
-                    crate::names::sanitize(&reason)
-                )));
-            }
-            Packet::Error(e) => {
-                return Err(ClientError::Auth(format!(
-                    "{} ({})",
-                    crate::names::sanitize(&e.message),
-                    crate::names::sanitize(&e.code)
-                )))
-            }
-            _ => continue,
+            other => match refusal(other) {
+                Some(e) => return Err(e),
+                None => continue,
+            },
         }
+    }
+}
+
+/// A refused login (`auth_result` not ok, or an `error`) as the user reads
+/// it; `None` for any other packet.
+pub(crate) fn refusal(packet: Packet) -> Option<ClientError> {
+    match packet {
+        Packet::AuthResult(r) if !r.ok => {
+            let reason = r
+                .reason
+                .unwrap_or_else(|| "the server refused without a reason".into());
+            let hint = match r.code.as_deref() {
+                Some(protocol::codes::AUTH_FAILED) => ": check the room password",
+                Some(protocol::codes::UPGRADE_REQUIRED) => " (upgrade tcpplay)",
+                _ => "",
+            };
+            Some(ClientError::Auth(format!(
+                "{}{hint}",
+                crate::names::sanitize(&reason)
+            )))
+        }
+        Packet::Error(e) => Some(ClientError::Auth(format!(
+            "{} ({})",
+            crate::names::sanitize(&e.message),
+            crate::names::sanitize(&e.code)
+        ))),
+        _ => None,
     }
 }

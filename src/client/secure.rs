@@ -12,7 +12,7 @@ use super::transport::with_timeout;
 use super::{ClientError, Connection};
 use crate::crypto::room::{ClientStart, SCHEME};
 use crate::crypto::{self, CryptoError, Kind, RoomKey, Sealed};
-use crate::protocol::{codes, Auth, AuthStep, Chat, Packet};
+use crate::protocol::{Auth, AuthStep, Chat, Packet};
 use crate::secret::Password;
 
 /// A room key shared by the UI's reader and writer.
@@ -162,27 +162,10 @@ async fn await_ke2(conn: &mut Connection) -> Result<Vec<u8>, ClientError> {
                     ClientError::Protocol("the server's login step is malformed".into())
                 })
             }
-            Packet::AuthResult(r) if !r.ok => {
-                let reason = r
-                    .reason
-                    .unwrap_or_else(|| "refused without a reason".into());
-                let hint = match r.code.as_deref() {
-                    Some(codes::UPGRADE_REQUIRED) => " (upgrade tcpplay)",
-                    _ => "",
-                };
-                return Err(ClientError::Auth(format!(
-                    "{}{hint}",
-                    crate::names::sanitize(&reason)
-                )));
-            }
-            Packet::Error(e) => {
-                return Err(ClientError::Auth(format!(
-                    "{} ({})",
-                    crate::names::sanitize(&e.message),
-                    crate::names::sanitize(&e.code)
-                )))
-            }
-            _ => continue,
+            other => match super::refusal(other) {
+                Some(e) => return Err(e),
+                None => continue,
+            },
         }
     }
 }
