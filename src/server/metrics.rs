@@ -71,75 +71,53 @@ impl Metrics {
             "Times each limit refused or dropped a client or a line (names as in docs/LIMITS.md)",
             limits_family,
         );
-        let m = Metrics {
-            limits,
-            accepted: Counter::default(),
-            open: Gauge::default(),
-            members: Gauge::default(),
-            joins: Counter::default(),
-            leaves: Counter::default(),
-            received: Counter::default(),
-            bytes_in: Counter::default(),
-            bytes_out: Counter::default(),
-            registry: Registry::default(),
-        };
-        r.register(
-            "connections_accepted",
-            "TCP connections accepted",
-            m.accepted.clone(),
-        );
-        r.register(
+        let rooms = Family::<Label, Gauge>::default();
+        let members = rooms.get_or_create(&[("room", ROOM)]).clone();
+        r.register("members", "Members in each room", rooms);
+        let accepted = registered(&mut r, "connections_accepted", "TCP connections accepted");
+        let open = registered(
+            &mut r,
             "connections_open",
             "Connections open now (members and handshakes)",
-            m.open.clone(),
         );
-        let members = Family::<Label, Gauge>::default();
-        members.get_or_create(&[("room", ROOM)]).set(0);
-        let room_members = members.get_or_create(&[("room", ROOM)]).clone();
-        r.register("members", "Members in each room", members);
-        r.register("joins", "Members joined", m.joins.clone());
-        r.register("leaves", "Members left (or dropped)", m.leaves.clone());
-        r.register(
+        let joins = registered(&mut r, "joins", "Members joined");
+        let leaves = registered(&mut r, "leaves", "Members left (or dropped)");
+        let received = registered(
+            &mut r,
             "messages_received",
             "Chat lines accepted from members",
-            m.received.clone(),
         );
-        r.register(
+        let bytes_in = registered(
+            &mut r,
             "line_bytes_received",
             "Bytes of protocol lines read from clients",
-            m.bytes_in.clone(),
         );
-        r.register(
+        let bytes_out = registered(
+            &mut r,
             "line_bytes_sent",
             "Bytes of protocol lines written to clients",
-            m.bytes_out.clone(),
         );
         if let Some(h) = history {
-            r.register(
-                "history_queue",
-                "History records waiting for the writer",
-                h.queued.clone(),
-            );
-            r.register(
-                "history_write_seconds",
-                "Seconds to write one batch of history records",
-                h.write_seconds.clone(),
-            );
-            r.register(
-                "history_dropped",
-                "History records not stored because the disk did not keep up",
-                h.dropped.clone(),
-            );
+            let waiting = "History records waiting for the writer";
+            r.register("history_queue", waiting, h.queued.clone());
+            let batch = "Seconds to write one batch of history records";
+            r.register("history_write_seconds", batch, h.write_seconds.clone());
+            let dropped = "History records not stored because the disk did not keep up";
+            r.register("history_dropped", dropped, h.dropped.clone());
         }
-        r.register(
-            "build",
-            "The running build",
-            Info::new([("version", env!("CARGO_PKG_VERSION"))]),
-        );
+        let build = Info::new([("version", env!("CARGO_PKG_VERSION"))]);
+        r.register("build", "The running build", build);
         Metrics {
             registry: r,
-            members: room_members,
-            ..m
+            limits,
+            accepted,
+            open,
+            members,
+            joins,
+            leaves,
+            received,
+            bytes_in,
+            bytes_out,
         }
     }
 
@@ -177,6 +155,16 @@ impl Metrics {
 
 /// HTTP connections served at once at most.
 const HTTP_AT_ONCE: usize = 32;
+
+/// A new metric, registered under `name`.
+fn registered<M>(r: &mut Registry, name: &str, help: &str) -> M
+where
+    M: prometheus_client::registry::Metric + Clone + Default,
+{
+    let m = M::default();
+    r.register(name, help, m.clone());
+    m
+}
 
 /// Serve `/metrics`, `/healthz` and `/readyz` on `listener` until the
 /// server stops. A minimal HTTP/1.1 responder: one GET per connection.

@@ -2,7 +2,7 @@
 //! bounded queue (the room never waits for the disk), inserting in batches,
 //! pruning, and answering `fetch_history`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,11 +44,10 @@ impl HistoryDb {
     /// Start the writer thread; the database is its own from now on.
     pub fn spawn(self, retention: Retention) -> HistoryStore {
         let (tx, rx) = sync_channel(QUEUE);
-        let dropped = Arc::new(AtomicU64::new(0));
         let path = self.path.display().to_string();
         let _ = prune(&self.conn, retention);
         let metrics = HistoryMetrics::default();
-        let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let failing = Arc::new(AtomicBool::new(false));
         let (m, f) = (metrics.clone(), failing.clone());
         let thread = std::thread::Builder::new()
             .name("history".into())
@@ -56,7 +55,6 @@ impl HistoryDb {
             .expect("spawn the history thread");
         HistoryStore {
             tx,
-            dropped,
             path,
             store_direct: retention.store_direct,
             thread: Some(thread),
@@ -69,13 +67,12 @@ impl HistoryDb {
 /// The room's handle on the writer thread.
 pub struct HistoryStore {
     tx: SyncSender<Job>,
-    dropped: Arc<AtomicU64>,
     path: String,
     store_direct: bool,
     thread: Option<std::thread::JoinHandle<()>>,
     metrics: HistoryMetrics,
     /// The last write failed.
-    failing: Arc<std::sync::atomic::AtomicBool>,
+    failing: Arc<AtomicBool>,
 }
 
 impl HistoryStore {
@@ -119,8 +116,7 @@ impl HistoryStore {
             self.metrics.queued.dec();
         }
         if let Err(TrySendError::Full(_)) = sent {
-            self.metrics.dropped.inc();
-            if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+            if self.metrics.dropped.inc() == 0 {
                 tracing::warn!(path = %self.path, "history: the disk is not keeping up; some messages are not stored");
             }
         }
@@ -170,10 +166,9 @@ fn writer(
     rx: Receiver<Job>,
     retention: Retention,
     metrics: HistoryMetrics,
-    failed: Arc<std::sync::atomic::AtomicBool>,
+    failing: Arc<AtomicBool>,
 ) {
     let mut inserted = 0u64;
-    let mut failing = false;
     // A job that ended a batch early, handled next (keeps the queue's order).
     let mut next = None;
     // While busy, the writer polls the queue every TICK instead of blocking
@@ -233,15 +228,13 @@ fn writer(
                     .write_seconds
                     .observe(started.elapsed().as_secs_f64());
                 metrics.queued.dec_by(batch.len() as i64);
-                failed.store(written.is_err(), Ordering::Relaxed);
-                match (written, failing) {
+                let was_failing = failing.swap(written.is_err(), Ordering::Relaxed);
+                match (written, was_failing) {
                     (Ok(()), true) => {
                         tracing::info!(path = %db.path.display(), "history: writing again");
-                        failing = false;
                     }
                     (Err(e), false) => {
                         tracing::warn!(path = %db.path.display(), "history: cannot write ({e}); chat goes on, these messages are not stored");
-                        failing = true;
                     }
                     _ => {}
                 }
