@@ -43,6 +43,8 @@ pub struct Connection<S> {
     writer: WriteHalf<S>,
     /// The last write found the peer's socket buffer full.
     stalled: bool,
+    /// Bytes written to the peer so far.
+    written: u64,
     /// Room to read into: small for a quiet peer, growing (to
     /// [`READ_MAX`]) while reads bring several lines at once, shrinking
     /// back when they bring one.
@@ -53,6 +55,18 @@ pub struct Connection<S> {
 /// Largest read buffer a busy peer gets.
 const READ_MAX: usize = 16 * 1024;
 
+impl<S> Connection<S> {
+    /// Bytes of lines read from the peer so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.reader.decoder().consumed()
+    }
+
+    /// Bytes written to the peer so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite> Connection<S> {
     /// Lines of at most `max_frame` bytes; the read buffer starts at
     /// `read_capacity` bytes (small, so that idle peers cost little).
@@ -62,6 +76,7 @@ impl<S: AsyncRead + AsyncWrite> Connection<S> {
             reader: FramedRead::with_capacity(r, FrameCodec::new(max_frame), read_capacity),
             writer: w,
             stalled: false,
+            written: 0,
             read_room: read_capacity,
             read_min: read_capacity,
         }
@@ -76,10 +91,6 @@ impl<S: AsyncRead + AsyncWrite> Connection<S> {
     }
 
     /// A whole line is already read (the next packet needs no system call).
-    pub fn bytes_read(&self) -> u64 {
-        self.reader.decoder().consumed()
-    }
-
     pub fn has_line(&self) -> bool {
         memchr::memchr(b'\n', self.reader.read_buffer()).is_some()
     }
@@ -159,6 +170,7 @@ impl<S: AsyncRead + AsyncWrite> Connection<S> {
         deadline: Option<Duration>,
         behind: impl Fn() -> bool,
     ) -> Result<(), WriteError> {
+        let len: u64 = pieces.iter().map(|p| p.as_ref().len() as u64).sum();
         let w = &mut self.writer;
         let mut fut = std::pin::pin!(async {
             write_all_pieces(w, pieces).await?;
@@ -166,13 +178,17 @@ impl<S: AsyncRead + AsyncWrite> Connection<S> {
         });
         if let Some(r) = fut.as_mut().now_or_never() {
             self.stalled = false;
+            self.written += if r.is_ok() { len } else { 0 };
             return r.map_err(WriteError::Io);
         }
         self.stalled = true;
         let until = deadline.map(|d| Instant::now() + d);
         loop {
             tokio::select! {
-                r = fut.as_mut() => return r.map_err(WriteError::Io),
+                r = fut.as_mut() => {
+                    self.written += if r.is_ok() { len } else { 0 };
+                    return r.map_err(WriteError::Io);
+                }
                 _ = tokio::time::sleep(LAG_POLL) => {
                     if behind() || until.is_some_and(|u| Instant::now() >= u) {
                         return Err(WriteError::TooSlow);
@@ -211,6 +227,7 @@ impl<S: AsyncRead + AsyncWrite> Connection<S> {
         })
         .await;
         if matches!(said, Ok(Ok(()))) {
+            self.written += line.len() as u64;
             let raw = self.reader.get_mut();
             let mut scratch = vec![0u8; 4096];
             let _ = timeout(linger, async {

@@ -25,11 +25,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     /// The next packet, `None` for one that was refused but does not end the
     /// session; `Err` when the session must end (after telling the peer).
     pub(super) async fn next_packet(&mut self) -> Result<Option<Packet>, End> {
-        let read = self.conn.read_packet().await;
-        let total = self.conn.bytes_read();
-        self.ctx.metrics.bytes_in.inc_by(total - self.counted_in);
-        self.counted_in = total;
-        match read {
+        match self.conn.read_packet().await {
             Ok(Read::Packet(p)) => Ok(Some(p)),
             Ok(Read::End) => Err(End::Closed),
             Ok(Read::Unreadable(e)) => self.refuse(e).await,

@@ -86,8 +86,30 @@ pub(super) struct Session<S> {
     legacy: bool,
     /// Chat lines published without waking the room's readers yet.
     unwoken: u32,
-    /// Bytes read already counted in the metrics.
-    counted_in: u64,
+    /// Bytes read and written already counted in the metrics.
+    counted: (u64, u64),
+}
+
+impl<S> Session<S> {
+    /// Add what was read and written since the last call to the metrics.
+    fn count_bytes(&mut self) {
+        let now = (self.conn.bytes_read(), self.conn.bytes_written());
+        let m = &self.ctx.metrics;
+        if now.0 > self.counted.0 {
+            m.bytes_in.inc_by(now.0 - self.counted.0);
+        }
+        if now.1 > self.counted.1 {
+            m.bytes_out.inc_by(now.1 - self.counted.1);
+        }
+        self.counted = now;
+    }
+}
+
+/// Whatever way a session ends, its last bytes are counted.
+impl<S> Drop for Session<S> {
+    fn drop(&mut self) {
+        self.count_bytes();
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
@@ -99,7 +121,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             bucket: Bucket::new(&ctx.limits()),
             legacy: false,
             unwoken: 0,
-            counted_in: 0,
+            counted: (0, 0),
             ctx,
             bound,
         }
@@ -165,6 +187,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         let mut pinged = false;
         let room = self.ctx.room.clone();
         loop {
+            self.count_bytes();
             tokio::select! {
                 biased;
                 // Direct messages, or being removed (a kick, the shutdown).

@@ -24,7 +24,6 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     /// One packet to this client.
     pub(super) fn send(&mut self, packet: &Packet) -> BoxFuture<'_, std::io::Result<()>> {
         let line = packet.to_line();
-        self.ctx.metrics.bytes_out.inc_by(line.len() as u64);
         rare(async move { self.conn.write_bytes(&line).await })
     }
 
@@ -73,8 +72,6 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             Taken::Bytes(p) => p,
             Taken::Overrun => return Err(self.too_slow().await),
         };
-        let bytes: usize = pieces.iter().map(|p| p.len()).sum();
-        self.ctx.metrics.bytes_out.inc_by(bytes as u64);
         let deadline = self.ctx.write_timeout();
         // While the write is blocked, give up as soon as the room is more
         // than `send_queue_bytes` past it (not only after the timeout).
