@@ -4,29 +4,14 @@
 
 use std::io::{Read, Write};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::util::{http_get, sample, tcpplay, Peer, Server};
+use crate::util::{http_get, metric_until, sample, tcpplay, Peer, Server};
 
 fn home() -> Arc<tempfile::TempDir> {
     Arc::new(tempfile::TempDir::new().unwrap())
-}
-
-/// Scrape until `name` reaches `want` (counters move when the event has
-/// happened in the server, which the client may see a moment earlier).
-fn until(addr: &str, name: &str, want: f64) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (code, body) = http_get(addr, "/metrics");
-        assert_eq!(code, 200);
-        if sample(&body, name) == want || Instant::now() > deadline {
-            assert_eq!(sample(&body, name), want, "{name} in:\n{body}");
-            return body;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[cfg(unix)]
@@ -56,15 +41,15 @@ fn metrics_count_each_event_where_it_happens_and_health_answers() {
 
     let (mut alice, _) = Peer::join(s.addr, "alice");
     let (mut bob, _) = Peer::join(s.addr, "bob");
-    until(&m, "tcpplay_joins_total", 2.0);
-    until(&m, "tcpplay_members{room=\"main\"}", 2.0);
+    metric_until(&m, "tcpplay_joins_total", 2.0);
+    metric_until(&m, "tcpplay_members{room=\"main\"}", 2.0);
     // One line within the rate, one over it.
     alice.send(json!({"type": "chat", "text": "hello"}));
     alice.send(json!({"type": "chat", "text": "too soon"}));
     assert_eq!(alice.recv_type("error")["code"], "rate_limited");
     bob.recv_chat("hello");
-    until(&m, "tcpplay_messages_received_total", 1.0);
-    let body = until(
+    metric_until(&m, "tcpplay_messages_received_total", 1.0);
+    let body = metric_until(
         &m,
         "tcpplay_limit_fired_total{limit=\"messages_per_second\"}",
         1.0,
@@ -82,15 +67,15 @@ fn metrics_count_each_event_where_it_happens_and_health_answers() {
     let mut silent = std::net::TcpStream::connect(s.addr).unwrap();
     let mut sink = Vec::new();
     silent.read_to_end(&mut sink).unwrap();
-    until(
+    metric_until(
         &m,
         "tcpplay_limit_fired_total{limit=\"handshake_timeout\"}",
         1.0,
     );
     drop(bob);
-    until(&m, "tcpplay_leaves_total", 1.0);
-    until(&m, "tcpplay_members{room=\"main\"}", 1.0);
-    until(&m, "tcpplay_connections_open", 1.0);
+    metric_until(&m, "tcpplay_leaves_total", 1.0);
+    metric_until(&m, "tcpplay_members{room=\"main\"}", 1.0);
+    metric_until(&m, "tcpplay_connections_open", 1.0);
     // The shutdown summary reads the same counters.
     drop(alice);
     s.proc.signal(libc::SIGTERM);
@@ -131,9 +116,9 @@ fn a_reader_dropped_as_too_slow_is_counted() {
             break;
         }
     }
-    until(&m, "tcpplay_limit_fired_total{limit=\"too_slow\"}", 1.0);
+    metric_until(&m, "tcpplay_limit_fired_total{limit=\"too_slow\"}", 1.0);
     // The talker, who kept reading, is still there.
-    until(&m, "tcpplay_members{room=\"main\"}", 1.0);
+    metric_until(&m, "tcpplay_members{room=\"main\"}", 1.0);
     s.proc.stderr.expect("client too slow");
 }
 
@@ -362,7 +347,7 @@ fn the_prometheus_projects_parser_reads_our_metrics() {
     let (mut a, _) = Peer::join(s.addr, "alice");
     a.send(json!({"type": "chat", "text": "counted"}));
     a.recv_chat("counted");
-    until(&m, "tcpplay_messages_received_total", 1.0);
+    metric_until(&m, "tcpplay_messages_received_total", 1.0);
     let script = r#"
 import json, sys, urllib.request
 from prometheus_client.openmetrics.parser import text_string_to_metric_families

@@ -137,6 +137,17 @@ fn join_command(home: &Path, port: u16, cert: &CertFiles, name: &str, password: 
 }
 
 /// [`join_command`] to `server`, running.
+/// `tcpplay join` that must fail with exit 1 (a fresh home); its stderr.
+fn join_fails(port: u16, cert: &CertFiles, name: &str, password: &str) -> String {
+    let home = tempfile::TempDir::new().unwrap();
+    let out = join_command(home.path(), port, cert, name, password)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    err
+}
+
 fn join_binary(server: &Server, cert: &CertFiles, name: &str, password: &str) -> crate::util::Proc {
     crate::util::Proc::spawn(join_command(
         server.home.path(),
@@ -322,12 +333,7 @@ fn an_impostor_server_learns_nothing_it_can_test_a_guess_against() {
     let cert = make_cert();
     let (tx, rx) = std::sync::mpsc::channel();
     let addr = impostor(&cert, tx);
-    let home = tempfile::TempDir::new().unwrap();
-    let out = join_command(home.path(), addr.port(), &cert, "victim", PASSWORD)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = join_fails(addr.port(), &cert, "victim", PASSWORD);
     assert!(
         err.contains("could not prove it holds this room") && err.contains("impostor"),
         "{err}"
@@ -369,12 +375,7 @@ fn a_server_that_says_it_is_not_secure_gets_nothing_from_a_user_with_a_password(
     let (tx, rx) = std::sync::mpsc::channel();
     let hello = json!({"type": "hello", "secure": false, "proto": 2, "server": "tcpplay/0.2"});
     let addr = fake_server(&cert, hello, tx);
-    let home = tempfile::TempDir::new().unwrap();
-    let out = join_command(home.path(), addr.port(), &cert, "x", PASSWORD)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = join_fails(addr.port(), &cert, "x", PASSWORD);
     assert!(
         err.contains("downgrading") && err.contains("a room password was given"),
         "{err}"
@@ -453,12 +454,7 @@ fn a_tcpplay_secure_rooms_v1_server_is_refused_before_anything_is_sent() {
         "auth": {"kdf": "argon2id", "m_kib": 8, "t": 1, "p": 1,
                  "salt": crypto::b64(&[1; 16]), "challenge": crypto::b64(&[2; 32])}});
     let addr = fake_server(&cert, hello, tx);
-    let home = tempfile::TempDir::new().unwrap();
-    let out = join_command(home.path(), addr.port(), &cert, "x", PASSWORD)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = join_fails(addr.port(), &cert, "x", PASSWORD);
     assert!(
         err.contains("secure rooms v1") && err.contains("upgrade"),
         "{err}"
@@ -550,12 +546,7 @@ fn tcpplay_join_refuses_a_legacy_python_secure_server() {
         let _ = tls.read_to_end(&mut got).await;
         let _ = tx.send(got);
     });
-    let home = tempfile::TempDir::new().unwrap();
-    let out = join_command(home.path(), addr.port(), &cert, "x", "legacy-secret")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = join_fails(addr.port(), &cert, "x", "legacy-secret");
     assert!(err.contains("old secure mode"), "{err}");
     let sent = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
     assert!(
@@ -806,12 +797,7 @@ fn escapes_in_a_servers_error_never_reach_the_terminal() {
     let evil = json!({"type": "error", "code": "x\u{1b}]52;c;cm0gLXJmIH4=\u{7}",
         "message": "\u{1b}[2J\u{1b}]0;owned\u{7}\u{9b}31m gotcha"});
     let addr = fake_server(&cert, evil, tx);
-    let home = tempfile::TempDir::new().unwrap();
-    let out = join_command(home.path(), addr.port(), &cert, "x", PASSWORD)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = join_fails(addr.port(), &cert, "x", PASSWORD);
     assert!(err.contains("gotcha"), "{err}");
     for raw in ['\u{1b}', '\u{7}', '\u{9b}'] {
         assert!(
@@ -949,18 +935,6 @@ fn a_failed_login_is_counted_in_the_metrics() {
         0.0
     );
     assert!(raw_member(server.addr, &cert.cert, "not the password", "eve").is_err());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let body = crate::util::http_get(&m, "/metrics").1;
-        let n = crate::util::sample(&body, name);
-        if n == 1.0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{name} is {n}:\n{body}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    crate::util::metric_until(&m, name, 1.0);
     let _good = raw_member(server.addr, &cert.cert, PASSWORD, "good").unwrap();
 }

@@ -675,3 +675,18 @@ impl Server {
             .to_string()
     }
 }
+
+/// Scrape until `name` reaches `want` (counters move when the event has
+/// happened in the server, which the client may see a moment earlier).
+pub fn metric_until(addr: &str, name: &str, want: f64) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (code, body) = http_get(addr, "/metrics");
+        assert_eq!(code, 200);
+        if sample(&body, name) == want || std::time::Instant::now() > deadline {
+            assert_eq!(sample(&body, name), want, "{name} in:\n{body}");
+            return body;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
