@@ -154,29 +154,31 @@ impl Decoder for NcatDemux {
     }
 }
 
+/// Every line of `stream` read `read` bytes at a time (tests).
+#[cfg(test)]
+pub fn demux_all(stream: &[u8], read: usize) -> Vec<Vec<u8>> {
+    let mut d = NcatDemux::new(1 << 16);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    for piece in stream.chunks(read) {
+        buf.extend_from_slice(piece);
+        while let Some(l) = d.decode(&mut buf).unwrap() {
+            out.push(l.to_vec());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lines(stream: &[u8], cut: usize) -> Vec<Vec<u8>> {
-        let mut d = NcatDemux::new(1 << 16);
-        let mut buf = BytesMut::new();
-        let mut out = Vec::new();
-        for piece in stream.chunks(cut) {
-            buf.extend_from_slice(piece);
-            while let Some(l) = d.decode(&mut buf).unwrap() {
-                out.push(l.to_vec());
-            }
-        }
-        out
-    }
 
     #[test]
     fn chunks_cut_mid_line_and_interleaved_are_reassembled() {
         let s = b"<announce> 127.0.0.1 is connected as <user5>.\n<user5> a1\na2\na<user6> b1\nb<announce> <user7> is disconnected.\n<user5> 3\n<user6> 2\n";
         for cut in 1..s.len() {
             assert_eq!(
-                lines(s, cut),
+                demux_all(s, cut),
                 vec![
                     b"a1".to_vec(),
                     b"a2".to_vec(),

@@ -16,7 +16,7 @@ use tokio_util::codec::Decoder;
 #[allow(dead_code)]
 mod ncat;
 
-use ncat::NcatDemux;
+use ncat::{demux_all, NcatDemux};
 
 /// Sender and sequence number of a load line `SSSSS|NNNNNNNNN|…|xxx`, and
 /// whether it is whole (`len` bytes, padding intact).
@@ -42,19 +42,6 @@ fn assert_reassembled(lines: &[Vec<u8>], senders: u32, per_sender: u32, len: usi
     }
     assert_eq!(next.len(), senders as usize, "{next:?}");
     assert!(next.values().all(|n| *n == per_sender), "{next:?}");
-}
-
-fn demux_all(stream: &[u8], read: usize) -> Vec<Vec<u8>> {
-    let mut d = NcatDemux::new(1 << 16);
-    let mut buf = BytesMut::new();
-    let mut out = Vec::new();
-    for piece in stream.chunks(read) {
-        buf.extend_from_slice(piece);
-        while let Some(l) = d.decode(&mut buf).unwrap() {
-            out.push(l.to_vec());
-        }
-    }
-    out
 }
 
 #[test]
