@@ -42,11 +42,7 @@ pub async fn serve(
         None => bind(&s.bind, s.port).await?,
     };
     let addr = listener.local_addr()?;
-    let db = server::open_history(&loaded.settings.history, s.secure, addr).map_err(|e| {
-        usage(format!(
-            "history {e}: give this server its own with --history PATH (or --no-history)"
-        ))
-    })?;
+    let db = history_db(&loaded, addr)?;
     let secure = if s.secure {
         Some(Arc::new(
             secure_room(&loaded, &mut args, no_input, db.as_ref()).await?,
@@ -185,28 +181,19 @@ fn check_config(loaded: &Loaded) -> Result<u8> {
             .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()),
         s.port,
     );
-    let db = server::open_history(&loaded.settings.history, s.secure, addr).map_err(|e| {
-        usage(format!(
-            "history {e}: give this server its own with --history PATH (or --no-history)"
-        ))
-    })?;
+    let db = history_db(loaded, addr)?;
+    // What `serve` would read for a secure room, read the same way (nothing
+    // is registered or written).
     if let Some(path) = &s.room_record {
-        std::fs::read(path).map_err(|e| {
-            usage(format!(
-                "cannot read the room record {} (serve.room_record, from {}): {e}",
-                path.display(),
-                loaded.source_of("serve.room_record")
-            ))
-        })?;
-    }
-    if let Some(path) = &s.password_file {
-        std::fs::metadata(path).map_err(|e| {
-            usage(format!(
-                "cannot read the password file {} (serve.password_file, from {}): {e}",
-                path.display(),
-                loaded.source_of("serve.password_file")
-            ))
-        })?;
+        server::read_record(path).map_err(|e| usage(e.to_string()))?;
+    } else if s.secure && s.password_file.is_some() {
+        let sources = secret::Sources {
+            flag: None,
+            file_key: "serve.password_file",
+            confirm: false,
+            can_prompt: false,
+        };
+        secret::room_password(loaded, s.password_file.as_deref(), sources)?;
     }
     let history = match &db {
         Some(d) => format!("history in {}", d.path().display()),
@@ -231,6 +218,16 @@ fn check_config(loaded: &Loaded) -> Result<u8> {
             .unwrap_or_default()
     ));
     Ok(0)
+}
+
+/// The history database `serve` on `addr` keeps (or none).
+fn history_db(loaded: &Loaded, addr: std::net::SocketAddr) -> Result<Option<server::HistoryDb>> {
+    let secure = loaded.settings.serve.secure;
+    server::open_history(&loaded.settings.history, secure, addr).map_err(|e| {
+        usage(format!(
+            "history {e}: give this server its own with --history PATH (or --no-history)"
+        ))
+    })
 }
 
 /// A listening socket handed over by a service manager (systemd socket

@@ -34,7 +34,7 @@ pub use limits::Limit;
 use metrics::Metrics;
 pub use reload::Reload;
 use room::Room;
-pub use secure::{record_file_text, RecordSource, SecureRoom, SetupError};
+pub use secure::{read_record, record_file_text, RecordSource, SecureRoom, SetupError};
 
 use crate::config::{secs, Limits};
 

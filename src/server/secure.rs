@@ -144,7 +144,7 @@ impl SecureRoom {
 }
 
 /// A `--room-record` file.
-fn read_record(path: &Path) -> Result<RoomRecord, SetupError> {
+pub fn read_record(path: &Path) -> Result<RoomRecord, SetupError> {
     crate::secret::warn_if_readable_by_others(path);
     let text = std::fs::read_to_string(path).map_err(|e| {
         SetupError::Usage(format!(

@@ -190,6 +190,20 @@ fn check_config_reads_everything_and_binds_nothing() {
     assert_eq!(bad.status.code(), Some(2));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("--key"), "{err}");
+    // A room record that is not one (bytes that are not even UTF-8).
+    let record = h.path().join("room.record");
+    std::fs::write(&record, b"\xff\xfe not a record\n").unwrap();
+    let bad = tcpplay(h.path())
+        .args(["serve", "--check-config", "--room-record"])
+        .arg(&record)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("room.record") && err.contains("gen-room"),
+        "{err}"
+    );
     let bad = tcpplay(h.path())
         .args(["serve", "--check-config", "--metrics", "not an address"])
         .output()
