@@ -64,9 +64,32 @@ struct Relay {
     /// find something to take.
     passing: AtomicBool,
     ran: AtomicU64,
+    /// Bytes published when the feed last handed readers over.
+    seen: AtomicU64,
+    /// Resting since this many bytes were published (`NOT_RESTING` when
+    /// not): a rest ends early once a quarter of what the feed keeps was
+    /// published meanwhile, so that waiting readers are never pushed out of
+    /// it by the relay's own pause (they would be dropped as too slow for
+    /// a delay that is ours).
+    rest_from: AtomicU64,
+    rest_over: tokio::sync::Notify,
+    rest_bytes: u64,
 }
 
+const NOT_RESTING: u64 = u64::MAX;
+
 impl Relay {
+    /// The feed shows `published` bytes: a rest ends once a quarter of what
+    /// the feed keeps came since it began.
+    fn published(&self, published: u64) {
+        self.seen.store(published, Ordering::Release);
+        let from = self.rest_from.load(Ordering::Acquire);
+        if from != NOT_RESTING && published >= from.saturating_add(self.rest_bytes) {
+            self.rest_from.store(NOT_RESTING, Ordering::Release);
+            self.rest_over.notify_one();
+        }
+    }
+
     fn queue(&self) -> MutexGuard<'_, VecDeque<Waker>> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -120,7 +143,13 @@ impl Relay {
                 // quiet readers take all the time there is, they get half of
                 // it, and what is published meanwhile reaches each of them
                 // in one write.
-                tokio::time::sleep(start.elapsed().min(REST_MAX)).await;
+                self.rest_from
+                    .store(self.seen.load(Ordering::Acquire), Ordering::Release);
+                tokio::select! {
+                    _ = tokio::time::sleep(start.elapsed().min(REST_MAX)) => {}
+                    _ = self.rest_over.notified() => {}
+                }
+                self.rest_from.store(NOT_RESTING, Ordering::Release);
             }
         }
     }
@@ -227,6 +256,10 @@ impl Feed {
                     closed: AtomicBool::new(false),
                     passing: AtomicBool::new(false),
                     ran: AtomicU64::new(0),
+                    seen: AtomicU64::new(0),
+                    rest_from: AtomicU64::new(NOT_RESTING),
+                    rest_over: tokio::sync::Notify::new(),
+                    rest_bytes: retain / 4,
                 });
                 rt.spawn(relay.clone().run());
                 relay
@@ -273,9 +306,14 @@ impl Feed {
     pub fn wake(&self) {
         // Under the data lock, so that `visible` never passes what a
         // reader can find.
-        {
+        let published = {
             let _d = self.data.read().unwrap_or_else(|e| e.into_inner());
-            self.visible.store(self.published(), Ordering::Release);
+            let p = self.published();
+            self.visible.store(p, Ordering::Release);
+            p
+        };
+        if let Some(relay) = &self.relay {
+            relay.published(published);
         }
         let (hot, quiet) = {
             let mut w = self.waiters();
@@ -540,5 +578,80 @@ mod tests {
         assert_eq!(order[0], quiet, "the talker first");
         order.sort_unstable();
         assert_eq!(order, (0..=quiet).collect::<Vec<_>>(), "everyone once");
+    }
+
+    /// The relay rests after a pass as long as the pass took; a room that
+    /// publishes a quarter of what its feed keeps meanwhile ends the rest,
+    /// so waiting readers are not pushed out of the feed (and dropped as
+    /// too slow) by the relay's pause. Paused time: the clock moves only
+    /// when told, so "before the rest would have ended" is exact.
+    #[tokio::test(start_paused = true)]
+    async fn a_rest_ends_early_when_the_room_publishes_a_quarter_of_what_it_keeps() {
+        use std::sync::atomic::AtomicUsize;
+        let feed = Arc::new(Feed::new(4096, 1024));
+        let readers = SLICE + 1;
+        let taken = Arc::new(AtomicUsize::new(0));
+        let advanced = Arc::new(AtomicBool::new(false));
+        for _ in 0..readers {
+            let mut c = feed.cursor();
+            let (feed, taken, advanced) = (feed.clone(), taken.clone(), advanced.clone());
+            tokio::spawn(async move {
+                loop {
+                    std::future::poll_fn(|cx| feed.poll_ready(&mut c, cx)).await;
+                    // The first pass "takes" 200 ms: the rest after it would too.
+                    if !advanced.swap(true, Ordering::AcqRel) {
+                        tokio::time::advance(Duration::from_millis(200)).await;
+                    }
+                    match feed.take(&mut c, usize::MAX) {
+                        Taken::Bytes(p) => {
+                            let n: usize = p.iter().map(|b| b.len()).sum();
+                            taken.fetch_add(n, Ordering::AcqRel);
+                        }
+                        Taken::Overrun => panic!("a reader was pushed out of the feed"),
+                    }
+                }
+            });
+        }
+        let waiting = || {
+            let w = feed.waiters();
+            w.quiet.len() + w.list.len()
+        };
+        while waiting() < readers {
+            tokio::task::yield_now().await;
+        }
+        let relay = feed.relay.clone().unwrap();
+        let settle = |want: usize, resting: bool| {
+            let (taken, relay) = (taken.clone(), relay.clone());
+            async move {
+                for _ in 0..100_000 {
+                    if taken.load(Ordering::Acquire) == want
+                        && (!resting || relay.rest_from.load(Ordering::Acquire) != NOT_RESTING)
+                    {
+                        return true;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                false
+            }
+        };
+        feed.publish(b"first\n", true);
+        assert!(
+            settle(readers * 6, true).await,
+            "every reader took the first line, and the relay rests"
+        );
+        let resting_since = tokio::time::Instant::now();
+        // A quarter of what the feed keeps (4096 / 4), in lines.
+        let line = [b'x'; 99];
+        for _ in 0..11 {
+            feed.publish_with(true, |out| {
+                out.extend_from_slice(&line);
+                out.push(b'\n');
+            });
+        }
+        assert!(
+            settle(readers * (6 + 1100), false).await,
+            "the rest ended early and every reader took every line"
+        );
+        assert!(resting_since.elapsed() < Duration::from_millis(200));
     }
 }
