@@ -211,6 +211,21 @@ pub fn cpu_ns(pid: u32) -> Option<u64> {
     Some(ticks * 10_000_000)
 }
 
+/// Latencies (µs), sorted.
+fn sorted(us: impl Iterator<Item = u32>) -> Vec<u32> {
+    let mut v: Vec<u32> = us.collect();
+    v.sort_unstable();
+    v
+}
+
+/// The `p` percentile (0..=1) of sorted latencies in µs, in ms; 0 for none.
+fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
+}
+
 impl Summary {
     pub fn new(
         rs: Vec<Receiver>,
@@ -220,29 +235,13 @@ impl Summary {
         per_sender: u32,
         mode: Mode,
     ) -> Summary {
-        let mut lat: Vec<u32> = rs
-            .iter()
-            .flat_map(|r| r.latencies_us.iter().copied())
-            .collect();
-        lat.sort_unstable();
-        let pct = |p: f64| -> f64 {
-            if lat.is_empty() {
-                return 0.0;
-            }
-            let i = ((lat.len() as f64 - 1.0) * p).round() as usize;
-            lat[i] as f64 / 1000.0
-        };
-        let mut all: Vec<u32> = rs
-            .iter()
-            .flat_map(|r| r.latencies_us.iter().chain(&r.warmup_latencies_us).copied())
-            .collect();
-        all.sort_unstable();
-        let pct_all = |p: f64| -> f64 {
-            if all.is_empty() {
-                return 0.0;
-            }
-            all[((all.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
-        };
+        let lat = sorted(rs.iter().flat_map(|r| r.latencies_us.iter().copied()));
+        let all = sorted(
+            rs.iter()
+                .flat_map(|r| r.latencies_us.iter().chain(&r.warmup_latencies_us).copied()),
+        );
+        let pct = |p| percentile_ms(&lat, p);
+        let pct_all = |p| percentile_ms(&all, p);
         let last = rs
             .iter()
             .filter_map(|r| r.last_delivery)
