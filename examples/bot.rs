@@ -83,7 +83,7 @@ async fn main() -> Result<()> {
         let Some(answer) = chat.text.as_deref().and_then(reply) else {
             continue;
         };
-        let line = conn.chat(&answer, false, None);
+        let line = conn.chat(&answer, false, None, None);
         conn.send(&line).await?;
     }
     Ok(())

@@ -248,6 +248,10 @@ pub struct JoinArgs {
     /// Show the time before each line.
     #[arg(long)]
     pub timestamps: bool,
+    /// A room to join (repeat for more); typed lines go to the first
+    /// [default: the server's default room]
+    #[arg(long = "room", value_name = "ROOM")]
+    pub rooms: Vec<String>,
 }
 
 impl JoinArgs {
@@ -265,6 +269,9 @@ impl JoinArgs {
         f.set("join.tls_insecure", self.tls_insecure.then_some(true));
         f.set_path("join.password_file", self.password_file.as_deref());
         f.set("join.timestamps", self.timestamps.then_some(true));
+        if !self.rooms.is_empty() {
+            f.set("join.rooms", Some(self.rooms.clone()));
+        }
         f
     }
 }

@@ -96,6 +96,60 @@ pub fn validate_name(raw: &str) -> Result<String, NameError> {
     Ok(name.to_string())
 }
 
+/// Longest room name, in characters, its `#` included.
+pub const MAX_ROOM_CHARS: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoomNameError {
+    #[error("a room name cannot be empty")]
+    Empty,
+    #[error("a room name must be at most {MAX_ROOM_CHARS} characters, its # included (this one has {0})")]
+    TooLong(usize),
+    #[error("a room name may hold letters, digits, '-', '_' and '.' only (found {0})")]
+    Char(String),
+    #[error("a room name must be written in one script (letters that look alike from different alphabets are refused)")]
+    MixedScript,
+}
+
+/// Check a room name and give its one spelling: trimmed, `#` added when
+/// missing, NFC, lower case; 1–31 letters, digits, `-`, `_` or `.` after the
+/// `#`, in one script (no look-alike letters from another alphabet).
+/// Rooms are unique by [`name_key`] of this.
+pub fn room_name(raw: &str) -> Result<String, RoomNameError> {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_security::MixedScript;
+    let raw = raw.trim();
+    if raw.len() > MAX_ROOM_CHARS * 16 {
+        return Err(RoomNameError::TooLong(
+            raw.chars().take(MAX_ROOM_CHARS * 16).count(),
+        ));
+    }
+    let bare = raw.strip_prefix('#').unwrap_or(raw);
+    let lower: String = bare.nfc().flat_map(char::to_lowercase).collect();
+    if lower.is_empty() {
+        return Err(RoomNameError::Empty);
+    }
+    if let Some(c) = lower
+        .chars()
+        .find(|&c| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        let shown = match c {
+            ' ' => "a space".to_string(),
+            c if is_unsafe_char(c) => c.escape_unicode().to_string(),
+            c => format!("'{c}'"),
+        };
+        return Err(RoomNameError::Char(shown));
+    }
+    let chars = lower.chars().count() + 1;
+    if chars > MAX_ROOM_CHARS {
+        return Err(RoomNameError::TooLong(chars));
+    }
+    if !lower.is_single_script() {
+        return Err(RoomNameError::MixedScript);
+    }
+    Ok(format!("#{lower}"))
+}
+
 /// `base` with the suffix `-n`, shortened so the result stays within the limit.
 pub fn with_suffix(base: &str, n: u32) -> String {
     let suffix = format!("-{n}");
@@ -157,6 +211,36 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn room_names_have_one_spelling_and_refuse_what_could_deceive() {
+        assert_eq!(room_name("Help").unwrap(), "#help");
+        assert_eq!(room_name(" #Général ").unwrap(), "#général");
+        assert_eq!(room_name("#dev-ops_2.0").unwrap(), "#dev-ops_2.0");
+        assert_eq!(room_name("#"), Err(RoomNameError::Empty));
+        assert_eq!(room_name(""), Err(RoomNameError::Empty));
+        assert!(matches!(room_name("a b"), Err(RoomNameError::Char(c)) if c == "a space"));
+        assert!(
+            matches!(room_name("#x\u{202e}y"), Err(RoomNameError::Char(c)) if c.contains("202e"))
+        );
+        assert!(matches!(
+            room_name("#x\u{1b}[2J"),
+            Err(RoomNameError::Char(_))
+        ));
+        assert!(matches!(room_name("#a#b"), Err(RoomNameError::Char(_))));
+        assert_eq!(room_name(&"a".repeat(31)).unwrap().len(), 32);
+        assert_eq!(room_name(&"a".repeat(32)), Err(RoomNameError::TooLong(33)));
+        assert!(matches!(
+            room_name(&"a".repeat(100_000)),
+            Err(RoomNameError::TooLong(_))
+        ));
+        // Latin "paypal" with a Cyrillic "а" inside: two scripts.
+        assert_eq!(room_name("#p\u{430}ypal"), Err(RoomNameError::MixedScript));
+        // A whole name in Cyrillic is one script, but the same room as its
+        // Latin look-alike (one key).
+        let cyr = room_name("#\u{440}\u{430}\u{441}").unwrap();
+        assert_eq!(name_key(&cyr), name_key(&room_name("#pac").unwrap()));
+    }
 
     #[test]
     fn names_with_spaces_split_by_quotes_or_known_names() {

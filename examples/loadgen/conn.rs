@@ -187,6 +187,7 @@ pub fn frame(mode: Mode, key: Option<&RoomKey>, id: Id, bytes: usize, out: &mut 
                 from: &from,
                 kind: crypto::Kind::Chat,
                 sent: id.ts_us,
+                room: "",
             };
             let payload = k.seal_with_nonce(&t, &what, nonce);
             out.extend_from_slice(b"{\"type\":\"chat\",\"encrypted\":true,\"payload\":\"");
@@ -247,6 +248,7 @@ pub fn identify(
                 from: &from,
                 kind: crypto::Kind::Chat,
                 sent: id.ts_us,
+                room: "",
             };
             let opened = key.and_then(|k| k.open(std::str::from_utf8(payload).ok()?, &what).ok());
             let intact = opened.is_some_and(|(t, _)| {

@@ -25,6 +25,8 @@ struct JoinPlan {
     /// A room password was given, or the server is remembered as a secure
     /// room: nothing is sent unless it answers as one, over TLS.
     must_be_secure: bool,
+    /// The rooms to be in (none: the server's default room).
+    rooms: Vec<String>,
 }
 
 /// A room password was given (flag, file or environment): the user expects
@@ -104,6 +106,7 @@ fn plan_join(loaded: &Loaded, args: &JoinArgs, no_input: bool) -> Result<JoinPla
         connect,
         name,
         must_be_secure,
+        rooms: j.rooms.clone(),
     })
 }
 
@@ -126,9 +129,10 @@ pub async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) 
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
     let names: ui::Names = Default::default();
+    let rooms: ui::SharedRooms = Default::default();
     let _guard = terminal.then(crate::terminal::TermGuard::save);
     let editor = terminal
-        .then(|| ui::terminal::start(tx.clone(), "> ".into(), names.clone()))
+        .then(|| ui::terminal::start(tx.clone(), "> ".into(), names.clone(), rooms.clone()))
         .flatten();
     let piped = editor.is_none() && !std::io::stdin().is_terminal();
     let read_stdin = editor.is_none();
@@ -137,6 +141,7 @@ pub async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) 
         None => ui::Client::new(rx, Box::new(StdoutOutput), view, piped),
     };
     client.names = names;
+    client.rooms = rooms;
     if read_stdin {
         ui::input::spawn_stdin_lines(tx, client.tally.clone());
     }
@@ -162,6 +167,15 @@ pub async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) 
             return Ok(give_up(&mut client));
         }
         eprintln!("{lost}; reconnecting (Ctrl-C to give up)");
+        // Back in the rooms we were in (else those asked for at the start).
+        let was_in = client
+            .rooms
+            .lock()
+            .map(|r| r.joined.clone())
+            .unwrap_or_default();
+        if !was_in.is_empty() {
+            plan.rooms = was_in;
+        }
         match reconnect(&plan, &loaded, &args, no_input, &mut client).await {
             Some(again) => (conn, me) = again,
             None => return Ok(give_up(&mut client)),
@@ -236,6 +250,7 @@ async fn open(
             sources,
         )
     };
+    conn.want_rooms = plan.rooms.clone();
     let joined =
         client::authenticate(&mut conn, &plan.name, plan.connect.timeout, password).await?;
     let room = if conn.key.is_some() {

@@ -69,6 +69,9 @@ pub async fn serve(
         secure,
         history: HistorySetup::start(db, &loaded.settings.history),
         motd,
+        default_room: crate::names::room_name(&s.default_room).unwrap_or_else(|_| "#lobby".into()),
+        rooms: server::room_decls(&loaded.settings),
+        create_rooms: s.create_rooms,
     };
     let shutdown = CancellationToken::new();
     let server = Server::new(listener, opts, shutdown.clone());

@@ -45,6 +45,8 @@ pub struct Connection {
     pub me: String,
     /// Sealed messages already seen (a second one is a replay).
     replays: secure::Replays,
+    /// The rooms to ask for in `auth` (none: the server's default room).
+    pub want_rooms: Vec<String>,
 }
 
 /// Client errors, each with what to do next.
@@ -110,6 +112,7 @@ impl Connection {
             key: None,
             me: String::new(),
             replays: Default::default(),
+            want_rooms: Vec::new(),
         }
     }
 
@@ -141,7 +144,7 @@ impl Connection {
 
     /// `text` as this room carries it: in a secure room sealed as `kind`
     /// from us, now; plain otherwise. `(encrypted, text, payload, sent)`.
-    fn body(&self, kind: Kind<'_>, text: &str) -> Body {
+    fn body(&self, kind: Kind<'_>, text: &str, room: Option<&str>) -> Body {
         match &self.key {
             Some(k) => {
                 let sent = protocol::now_ms();
@@ -149,6 +152,7 @@ impl Connection {
                     from: &self.me,
                     kind,
                     sent,
+                    room: room.unwrap_or(""),
                 };
                 (true, None, Some(k.seal(text, &what)), Some(sent))
             }
@@ -156,24 +160,47 @@ impl Connection {
         }
     }
 
-    /// A chat line (`action`: `/me`), numbered `seq` for a tcpplay server.
-    pub fn chat(&self, text: &str, action: bool, seq: Option<u64>) -> Packet {
+    /// A chat line (`action`: `/me`) for `room` (`None`: the default
+    /// room), numbered `seq` for a tcpplay server.
+    pub fn chat(&self, text: &str, action: bool, room: Option<&str>, seq: Option<u64>) -> Packet {
         let kind = if action { Kind::Action } else { Kind::Chat };
-        let (encrypted, text, payload, sent) = self.body(kind, text);
+        let room = self.wire_room(room);
+        let (encrypted, text, payload, sent) = self.body(kind, text, room);
         Packet::Chat(Chat {
             encrypted,
             text,
             payload,
             sent,
             action,
+            room: room.map(str::to_string),
             seq: seq.filter(|_| self.is_tcpplay()),
             ..Default::default()
         })
     }
 
+    /// The `room` field for `room`: none for the server's default room
+    /// (whose lines carry none), or on a server that knows no rooms.
+    pub fn wire_room<'a>(&self, room: Option<&'a str>) -> Option<&'a str> {
+        let default = self.hello.default_room.as_deref()?;
+        room.filter(|r| !r.eq_ignore_ascii_case(default))
+    }
+
+    /// The rooms to ask for in `auth`: only from a server that has rooms.
+    pub fn auth_rooms(&self) -> Vec<String> {
+        match self.hello.default_room {
+            Some(_) => self.want_rooms.clone(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The server's default room, when it has rooms.
+    pub fn default_room(&self) -> Option<&str> {
+        self.hello.default_room.as_deref()
+    }
+
     /// A direct message to `to`, numbered `seq`.
     pub fn dm(&self, to: &str, text: &str, seq: Option<u64>) -> Packet {
-        let (encrypted, text, payload, sent) = self.body(Kind::Dm { to }, text);
+        let (encrypted, text, payload, sent) = self.body(Kind::Dm { to }, text, None);
         Packet::Dm(Dm {
             encrypted,
             to: to.to_string(),
@@ -228,6 +255,7 @@ pub async fn authenticate(
         name: name.to_string(),
         // Only to a tcpplay server: the Python host gets exactly what it knows.
         proto: conn.hello.proto.map(|_| protocol::PROTO_VERSION),
+        rooms: conn.auth_rooms(),
         ..Default::default()
     });
     conn.send(&auth).await?;

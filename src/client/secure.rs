@@ -105,6 +105,7 @@ pub async fn login(
         name: name.to_string(),
         proto: Some(crate::protocol::PROTO_VERSION),
         ke1: Some(crypto::b64(&client.ke1)),
+        rooms: conn.auth_rooms(),
         ..Default::default()
     });
     conn.send(&auth).await?;
@@ -206,12 +207,14 @@ pub fn open_packet(packet: &mut Packet, key: &RoomKey, replays: &mut Replays) {
                 encrypted,
                 from,
                 sent,
+                room,
                 ..
             } = c;
             let what = (
                 from.clone().unwrap_or_default(),
                 kind_owned(kind),
                 sent.unwrap_or_default(),
+                room.clone().unwrap_or_default(),
             );
             (text, payload, encrypted, what)
         }
@@ -220,17 +223,19 @@ pub fn open_packet(packet: &mut Packet, key: &RoomKey, replays: &mut Replays) {
                 d.from.clone().unwrap_or_default(),
                 OwnedKind::Dm(d.to.clone()),
                 d.sent.unwrap_or_default(),
+                String::new(),
             );
             (&mut d.text, &mut d.payload, &mut d.encrypted, what)
         }
         _ => return,
     };
     let Some(p) = payload.take() else { return };
-    let (from, kind, sent) = what;
+    let (from, kind, sent, room) = what;
     let sealed = Sealed {
         from: &from,
         kind: kind.as_kind(),
         sent,
+        room: &room,
     };
     match key.open(&p, &sealed) {
         Ok((t, nonce)) if replays.first(nonce) => {

@@ -35,7 +35,8 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     ConfigError::new(msg).into()
 }
 
-/// Every setting, as read from the file (sections `[serve]`, `[join]`, `[limits]`).
+/// Every setting, as read from the file (sections `[serve]`, `[join]`,
+/// `[limits]`, `[history]`, and one `[[rooms]]` per declared room).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -43,6 +44,23 @@ pub struct Settings {
     pub join: JoinSettings,
     pub limits: Limits,
     pub history: HistorySettings,
+    /// Rooms the server keeps from its start, empty or not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rooms: Vec<RoomSettings>,
+}
+
+/// A room declared by the operator (`[[rooms]]`): it exists from the start,
+/// survives being empty, and has its topic and message for whoever joins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomSettings {
+    /// `#name` (the `#` may be left out).
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Sent to each member who joins it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub motd: Option<String>,
 }
 
 /// Chat history kept by `serve` (SQLite). See `docs/PROTOCOL.md`, History.
@@ -130,6 +148,12 @@ pub struct ServeSettings {
     pub metrics: Option<String>,
     /// Log lines as `text` (for people) or `json` (one object per line).
     pub log_format: String,
+    /// The room a client is in when it asks for none (clients that know no
+    /// rooms, like the Python original, are always there).
+    pub default_room: String,
+    /// Members may make rooms by joining one that does not exist (else only
+    /// `[[rooms]]` and the default room exist).
+    pub create_rooms: bool,
 }
 
 impl Default for ServeSettings {
@@ -151,6 +175,8 @@ impl Default for ServeSettings {
             workers: 0,
             metrics: None,
             log_format: "text".into(),
+            default_room: "#lobby".into(),
+            create_rooms: true,
         }
     }
 }
@@ -183,6 +209,10 @@ pub struct JoinSettings {
     pub client_key: Option<PathBuf>,
     /// Show the time before each line.
     pub timestamps: bool,
+    /// Rooms to join (none: the server's default room); the first is where
+    /// typed lines go.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rooms: Vec<String>,
 }
 
 impl Default for JoinSettings {
@@ -199,6 +229,7 @@ impl Default for JoinSettings {
             client_cert: None,
             client_key: None,
             timestamps: false,
+            rooms: Vec::new(),
         }
     }
 }
@@ -240,6 +271,13 @@ pub struct Limits {
     /// Connections still in their handshake (TLS, hello, auth) at most;
     /// they do not take `max_clients` slots.
     pub max_handshakes: usize,
+    /// Rooms on the server at most, the default and declared ones included
+    /// (0 = no limit).
+    pub max_rooms: usize,
+    /// Rooms one member may be in at once (0 = no limit).
+    pub max_rooms_per_member: usize,
+    /// Members in one room at most (0 = no limit but `max_clients`).
+    pub max_room_members: usize,
 }
 
 impl Default for Limits {
@@ -260,6 +298,9 @@ impl Default for Limits {
             auth_block: 60.0,
             auth_failures_total: 100,
             max_handshakes: 512,
+            max_rooms: 64,
+            max_rooms_per_member: 16,
+            max_room_members: 0,
         }
     }
 }
@@ -380,6 +421,39 @@ pub(crate) fn validate(l: &Loaded) -> Result<(), ConfigError> {
                 l.source_of(key)
             )));
         }
+    }
+    let room = |key: String, v: &str| {
+        crate::names::room_name(v)
+            .map_err(|e| ConfigError::new(format!("{key} {v:?} from {}: {e}", l.source_of(&key))))
+    };
+    let default = room("serve.default_room".into(), &s.serve.default_room)?;
+    let mut seen = vec![crate::names::name_key(&default)];
+    for (i, r) in s.rooms.iter().enumerate() {
+        let name = room(format!("rooms.{i}.name"), &r.name)?;
+        let key = crate::names::name_key(&name);
+        if seen.contains(&key) {
+            return Err(ConfigError::new(format!(
+                "[[rooms]] {name} from {}: declared twice (or it is serve.default_room)",
+                l.source_of("rooms")
+            )));
+        }
+        seen.push(key);
+        for (what, text) in [("topic", &r.topic), ("motd", &r.motd)] {
+            if let Some(t) = text {
+                if t.chars().count() > s.limits.max_text_chars
+                    || t.chars().any(crate::names::is_unsafe_char)
+                {
+                    return Err(ConfigError::new(format!(
+                        "[[rooms]] {name} {what} from {}: at most limits.max_text_chars ({}) characters, without control characters",
+                        l.source_of("rooms"),
+                        s.limits.max_text_chars
+                    )));
+                }
+            }
+        }
+    }
+    for r in &s.join.rooms {
+        room("join.rooms".into(), r)?;
     }
     if s.history.replay > MAX_REPLAY {
         return Err(ConfigError::new(format!(

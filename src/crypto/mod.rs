@@ -39,6 +39,10 @@ pub struct Sealed<'a> {
     pub kind: Kind<'a>,
     /// The sender's clock when it sealed, ms since the Unix epoch.
     pub sent: u64,
+    /// The chat room a chat line or action was said in ("" for the default
+    /// room, so that its lines seal as before rooms): the server cannot
+    /// move a line into another room.
+    pub room: &'a str,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,8 +85,8 @@ impl RoomKey {
 
     fn ad(&self, what: &Sealed<'_>) -> Vec<u8> {
         let (kind, to) = match what.kind {
-            Kind::Chat => ("chat", ""),
-            Kind::Action => ("action", ""),
+            Kind::Chat => ("chat", what.room),
+            Kind::Action => ("action", what.room),
             Kind::Dm { to } => ("dm", to),
         };
         let mut ad = b"tcpplay/2\0".to_vec();
@@ -246,6 +250,7 @@ mod tests {
             from: "alice",
             kind: Kind::Chat,
             sent: 1,
+            room: "",
         };
         let sealed = a.seal("hello", &what);
         assert_eq!(
@@ -277,6 +282,7 @@ mod tests {
             from: "alice",
             kind: Kind::Chat,
             sent: 1000,
+            room: "",
         };
         let p = key.seal("plan 42", &what);
         assert!(!p.contains("plan"));
@@ -297,6 +303,10 @@ mod tests {
                 ..what
             },
             Sealed { sent: 1001, ..what },
+            Sealed {
+                room: "#elsewhere",
+                ..what
+            },
         ] {
             assert_eq!(key.open(&p, &other), Err(CryptoError::Decrypt), "{other:?}");
         }

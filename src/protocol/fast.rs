@@ -45,6 +45,10 @@ pub fn write_chat_line(out: &mut Vec<u8>, chat: &Chat) {
     if chat.action {
         out.extend_from_slice(b",\"action\":true");
     }
+    if let Some(room) = &chat.room {
+        out.extend_from_slice(b",\"room\":");
+        string(out, room);
+    }
     if let Some(seq) = chat.seq {
         out.extend_from_slice(b",\"seq\":");
         number(out, seq);
@@ -125,6 +129,8 @@ struct ChatIn<'a> {
     ts: Option<u64>,
     #[serde(default)]
     action: bool,
+    #[serde(borrow)]
+    room: Option<Cow<'a, str>>,
     seq: Option<u64>,
 }
 
@@ -150,6 +156,7 @@ pub fn parse_chat(line: &[u8]) -> Option<Packet> {
         id: c.id,
         ts: c.ts,
         action: c.action,
+        room: own(c.room),
         seq: c.seq,
     }))
 }

@@ -1,4 +1,4 @@
-//! Wire protocol v1: the packet types (serde) and what each is. One compact
+//! Wire protocol (v3: rooms): the packet types (serde) and what each is. One compact
 //! JSON object per `\n`-terminated line. The legacy fields of the Python
 //! TCP-Playground are kept exactly; everything else is optional so that old
 //! peers ignore it. Unknown packet types decode to [`Packet::Unknown`] and
@@ -18,9 +18,14 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks (`hello.proto`, `auth.proto`).
-/// Version 2 changed only secure rooms (OPAQUE); plaintext and TLS rooms
-/// speak with version 1 peers as before.
-pub const PROTO_VERSION: u32 = 2;
+/// Version 2 changed only secure rooms (OPAQUE); version 3 added rooms
+/// (`join`, `part`, `rooms`, `topic`, and a `room` field on what belongs to
+/// one). Lines of the default room carry no `room` field, so clients of
+/// versions 1 and 2 (and the Python original) read them as before.
+pub const PROTO_VERSION: u32 = 3;
+
+/// The first version that speaks rooms.
+pub const PROTO_ROOMS: u32 = 3;
 
 /// `hello.server`: who we are.
 pub const SERVER_SOFTWARE: &str = concat!("tcpplay/", env!("CARGO_PKG_VERSION"));
@@ -55,6 +60,18 @@ pub enum Packet {
     HistoryEnd(HistoryEnd),
     /// Client to server: send me older history.
     FetchHistory(FetchHistory),
+    /// Client to server: put me in a room (created on first join).
+    Join(RoomRequest),
+    /// Server to client: you are in this room now (its topic and count).
+    Joined(RoomInfo),
+    /// Client to server: take me out of a room (with an optional reason).
+    Part(RoomRequest),
+    /// Server to client: you left this room.
+    Parted(RoomRequest),
+    /// Client to server (empty): which rooms are there; server to client: the list.
+    Rooms(Rooms),
+    /// Client to server: set a room's topic.
+    Topic(Topic),
     /// A packet type this build does not know: skipped, never an error.
     #[serde(other)]
     Unknown,
@@ -74,6 +91,8 @@ pub struct Hello {
     pub auth: Option<AuthParams>,
     /// The server's limits that a client paces itself by.
     pub limits: Option<HelloLimits>,
+    /// The room a client is in when it asks for none (rooms servers only).
+    pub default_room: Option<String>,
 }
 
 /// `hello.limits`: what a well-behaved client needs to know to never be
@@ -124,6 +143,9 @@ pub struct Auth {
     /// The protocol version the client speaks; absent from a legacy client,
     /// which then only gets the packet types it knows.
     pub proto: Option<u32>,
+    /// Version 3: the rooms to be in (absent or empty: the default room).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rooms: Vec<String>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -135,6 +157,7 @@ impl std::fmt::Debug for Auth {
             .field("proof", &self.proof.as_ref().map(|_| "***"))
             .field("ke1", &self.ke1.as_ref().map(|_| "***"))
             .field("proto", &self.proto)
+            .field("rooms", &self.rooms)
             .finish()
     }
 }
@@ -189,6 +212,8 @@ pub struct Chat {
     /// `/me`: the text is an action ("alice waves").
     #[serde(default, skip_serializing_if = "is_false")]
     pub action: bool,
+    /// The room it was said in (absent: the default room).
+    pub room: Option<String>,
     /// Client to server only: the client's number for this line, echoed in
     /// an `error` that refuses it (never relayed).
     pub seq: Option<u64>,
@@ -248,6 +273,8 @@ pub struct Users {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<UserInfo>,
     pub total: Option<u64>,
+    /// Whose members (absent: the default room).
+    pub room: Option<String>,
 }
 
 /// Most names one `users` answer lists (keeps it well under a frame).
@@ -262,6 +289,8 @@ pub struct HistoryEnd {
     /// Older messages exist (fetch them with `fetch_history`).
     #[serde(default)]
     pub more: bool,
+    /// Whose history (absent: the default room).
+    pub room: Option<String>,
 }
 
 #[serde_with::skip_serializing_none]
@@ -272,6 +301,8 @@ pub struct FetchHistory {
     pub before: Option<u64>,
     /// How many at most (default 20, capped at [`MAX_HISTORY_FETCH`]).
     pub limit: Option<u32>,
+    /// Whose history (absent: the default room).
+    pub room: Option<String>,
 }
 
 /// Most messages one `fetch_history` returns.
@@ -293,6 +324,9 @@ pub struct System {
     pub name: Option<String>,
     /// `rename`: the new name.
     pub new_name: Option<String>,
+    /// The room it happened in (absent: the default room, or the whole
+    /// server for a rename).
+    pub room: Option<String>,
 }
 
 #[serde_with::skip_serializing_none]
@@ -300,6 +334,60 @@ pub struct System {
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 pub struct Count {
     pub total: u64,
+    /// Whose members (absent: the default room).
+    pub room: Option<String>,
+}
+
+/// `join`, `part` (client to server) and `parted` (server to client).
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct RoomRequest {
+    #[serde(default)]
+    pub room: String,
+    /// `part`: why (shown to the room).
+    pub reason: Option<String>,
+}
+
+/// A room as listed, and the `joined` answer.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct RoomInfo {
+    #[serde(default)]
+    pub room: String,
+    pub topic: Option<String>,
+    /// Members in it.
+    #[serde(default)]
+    pub total: u64,
+    /// Declared by the operator: it stays when empty.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub persistent: bool,
+}
+
+/// `rooms`: empty in the request; the rooms in the answer (at most
+/// [`MAX_ROOMS_LISTED`], by name; `total` says how many there are).
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct Rooms {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rooms: Vec<RoomInfo>,
+    pub total: Option<u64>,
+}
+
+/// Most rooms one `rooms` answer lists.
+pub const MAX_ROOMS_LISTED: usize = 500;
+
+/// Client to server: set the topic of a room one is in.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct Topic {
+    #[serde(default)]
+    pub room: String,
+    #[serde(default)]
+    pub text: String,
 }
 
 /// A refusal: `code` is a stable machine word, `message` is for people.
@@ -311,6 +399,8 @@ pub struct ErrorPacket {
     pub message: String,
     /// The `seq` of the packet this refuses, when it had one.
     pub seq: Option<u64>,
+    /// The room the refused packet was about.
+    pub room: Option<String>,
 }
 
 /// Sent by the server before it closes a connection on purpose (a client's
@@ -353,6 +443,11 @@ pub mod codes {
     pub const HISTORY_UNAVAILABLE: &str = "history_unavailable";
     pub const INBOX_FULL: &str = "inbox_full";
     pub const UPGRADE_REQUIRED: &str = "upgrade_required";
+    pub const ROOM_INVALID: &str = "room_invalid";
+    pub const NO_SUCH_ROOM: &str = "no_such_room";
+    pub const NOT_IN_ROOM: &str = "not_in_room";
+    pub const TOO_MANY_ROOMS: &str = "too_many_rooms";
+    pub const ROOM_FULL: &str = "room_full";
     // `bye.code` only: why the server closed the connection.
     pub const SHUTDOWN: &str = "shutdown";
     pub const KICKED: &str = "kicked";
@@ -372,6 +467,10 @@ impl Packet {
                 | Packet::Nick(_)
                 | Packet::Users(_)
                 | Packet::FetchHistory(_)
+                | Packet::Join(_)
+                | Packet::Part(_)
+                | Packet::Rooms(_)
+                | Packet::Topic(_)
         )
     }
 
@@ -402,6 +501,7 @@ impl Packet {
             code: code.to_string(),
             message: message.into(),
             seq: None,
+            room: None,
         })
     }
 
@@ -446,6 +546,21 @@ impl Packet {
         self
     }
 
+    /// The same packet about `room` (`None`: the default room, no field).
+    pub fn in_room(mut self, room: Option<&str>) -> Packet {
+        let room = room.map(str::to_string);
+        match &mut self {
+            Packet::Chat(c) | Packet::History(c) => c.room = room,
+            Packet::System(s) => s.room = room,
+            Packet::Count(c) => c.room = room,
+            Packet::Users(u) => u.room = room,
+            Packet::HistoryEnd(h) => h.room = room,
+            Packet::Error(e) => e.room = room,
+            _ => {}
+        }
+        self
+    }
+
     /// The server's goodbye, with the code that says why.
     pub fn bye_because(code: &str, reason: impl Into<String>) -> Packet {
         Packet::Bye(Bye {
@@ -484,7 +599,11 @@ mod tests {
 
     #[test]
     fn legacy_count_serializes_as_python_does() {
-        let line = Packet::Count(Count { total: 3 }).to_line();
+        let line = Packet::Count(Count {
+            total: 3,
+            room: None,
+        })
+        .to_line();
         assert_eq!(&line[..], b"{\"type\":\"count\",\"total\":3}\n");
         let line = Packet::system("x").to_line();
         assert_eq!(
@@ -500,7 +619,13 @@ mod tests {
             Ok(Packet::Unknown)
         );
         let p = parse(br#"{"type":"count","total":2,"extra":[1,2]}"#).unwrap();
-        assert_eq!(p, Packet::Count(Count { total: 2 }));
+        assert_eq!(
+            p,
+            Packet::Count(Count {
+                total: 2,
+                room: None
+            })
+        );
     }
 
     #[test]
@@ -511,6 +636,7 @@ mod tests {
             proof: Some("c2VjcmV0".into()),
             ke1: Some("a2UxIGJ5dGVz".into()),
             proto: None,
+            rooms: Vec::new(),
         };
         let s = format!("{a:?}");
         for secret in ["hunter2", "c2VjcmV0", "a2UxIGJ5dGVz"] {

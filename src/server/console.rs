@@ -9,7 +9,9 @@
 use std::io::{BufRead, IsTerminal};
 use std::sync::atomic::Ordering;
 
-use super::room::{Body, Speaker};
+use std::sync::Arc;
+
+use super::room::{Body, Room, Speaker};
 use super::ServerHandle;
 use crate::crypto::{self, Kind};
 use crate::names::{sanitize, split_name};
@@ -22,7 +24,7 @@ use crate::protocol::{now_ms, parse, Packet};
 /// lines for it.
 pub fn spawn_console_printer(server: &ServerHandle, quiet: bool) {
     let secure = server.secure();
-    let Some(feed) = server.room().console_feed(!quiet) else {
+    let Some(feed) = server.hub().console_feed(!quiet) else {
         return;
     };
     std::thread::spawn(move || loop {
@@ -33,6 +35,7 @@ pub fn spawn_console_printer(server: &ServerHandle, quiet: bool) {
         }
         let line = match parse(&frame) {
             Ok(Packet::Chat(c)) if !quiet => {
+                let label = room_label(c.room.as_deref());
                 let from = c.from.as_deref().unwrap_or("?");
                 let sender = match c.port {
                     Some(p) => format!("{}[{p}]", sanitize(from)),
@@ -48,6 +51,7 @@ pub fn spawn_console_printer(server: &ServerHandle, quiet: bool) {
                             from,
                             kind: if c.action { Kind::Action } else { Kind::Chat },
                             sent: c.sent.unwrap_or_default(),
+                            room: c.room.as_deref().unwrap_or(""),
                         };
                         key.open(p, &what)
                             .map(|(t, _)| t)
@@ -56,17 +60,31 @@ pub fn spawn_console_printer(server: &ServerHandle, quiet: bool) {
                     _ => "[sealed: /unlock to read]".into(),
                 };
                 if c.action {
-                    format!("..:: * {sender} {}", sanitize(&text))
+                    format!("..:: {label}* {sender} {}", sanitize(&text))
                 } else {
-                    format!("..:: {sender}: {}", sanitize(&text))
+                    format!("..:: {label}{sender}: {}", sanitize(&text))
                 }
             }
-            Ok(Packet::System(s)) => sanitize(s.text.trim()).into_owned(),
-            Ok(Packet::Count(c)) => format!("+ Total connected clients: [{}]", c.total),
+            Ok(Packet::System(s)) => format!(
+                "{}{}",
+                room_label(s.room.as_deref()),
+                sanitize(s.text.trim())
+            ),
+            // The original's line, for the default room.
+            Ok(Packet::Count(c)) => match &c.room {
+                None => format!("+ Total connected clients: [{}]", c.total),
+                Some(r) => format!("+ {}: [{}] members", sanitize(r), c.total),
+            },
             _ => continue,
         };
         output::out(line);
     });
+}
+
+/// "[#room] " before a line of a room other than the default one.
+fn room_label(room: Option<&str>) -> String {
+    room.map(|r| format!("[{}] ", sanitize(r)))
+        .unwrap_or_default()
 }
 
 /// Read operator lines from stdin on a plain thread (never blocks shutdown):
@@ -132,10 +150,15 @@ fn edit_lines(server: &ServerHandle) -> bool {
 }
 
 const CONSOLE_HELP: &str =
-    "console: a plain line is sent to everyone as `server`; //text sends a line starting with /
-  /users                 who is connected, from where, for how long
-  /kick NAME [REASON]    remove someone (they are told the reason)
+    "console: a plain line is said in the default room as `server`; //text sends a line starting with /
+  /users [#ROOM]         who is connected (or in a room), from where, for how long
+  /rooms                 the rooms, their members and topics
+  /say #ROOM TEXT        say TEXT in a room as `server`
+  /kick NAME [REASON]    remove someone from the server (they are told the reason)
+  /kick #ROOM NAME [REASON]  take someone out of one room
+  /topic #ROOM [TEXT]    show, or set, a room's topic (/topic #ROOM - clears it)
   /motd [TEXT]           show, or set, the message of the day (/motd - clears it)
+  /motd #ROOM [TEXT]     show, or set, a room's message for whoever joins it
   /unlock                a secure room: read and speak (asks the room password; the server keeps none)
   /reload                re-read the settings (like SIGHUP): limits, MOTD, certificate
   /quit                  stop the server (everyone gets a goodbye)";
@@ -143,11 +166,11 @@ const CONSOLE_HELP: &str =
 /// Handle one console line; false when the console should stop reading.
 fn operator_line(server: &ServerHandle, line: &str) -> bool {
     let out = |s: String| output::out(s);
-    let room = server.room();
+    let hub = server.hub();
     let secure = server.secure();
     // In a secure room the operator's lines are sealed like everyone
     // else's, which needs the console unlocked.
-    let say = |text: String| {
+    let say = |room: &Room, text: String| {
         match &secure {
         Some(s) => match s.console_key() {
             Some(key) => {
@@ -156,6 +179,7 @@ fn operator_line(server: &ServerHandle, line: &str) -> bool {
                     from: "server",
                     kind: Kind::Chat,
                     sent,
+                    room: room.tag().unwrap_or(""),
                 };
                 let body = Body {
                     payload: Some(key.seal(&text, &what)),
@@ -169,49 +193,156 @@ fn operator_line(server: &ServerHandle, line: &str) -> bool {
         None => room.chat(Speaker::Server, Body::text(text)),
     }
     };
+    let lobby = hub.default_room().clone();
     if let Some(rest) = line.strip_prefix("//") {
-        say(format!("/{rest}"));
+        say(&lobby, format!("/{rest}"));
         return true;
     }
     let Some(cmd) = line.strip_prefix('/') else {
-        say(line.to_string());
+        say(&lobby, line.to_string());
         return true;
     };
     let (word, args) = cmd.split_once(' ').unwrap_or((cmd, ""));
     let args = args.trim();
+    // `#room REST`: the room (or why not) and the rest.
+    let in_room = |args: &str| -> Option<(Arc<Room>, String)> {
+        let (raw, rest) = args.split_once(' ').unwrap_or((args, ""));
+        match hub.find(raw) {
+            Ok(room) => Some((room, rest.trim().to_string())),
+            Err(e) => {
+                out(e.message);
+                None
+            }
+        }
+    };
     match word {
+        "users" if args.starts_with('#') => {
+            let Some((room, _)) = in_room(args) else {
+                return true;
+            };
+            let (users, total) = room.users();
+            out(format!("{total} in {}:", room.name()));
+            for u in users {
+                let secs = now_ms().saturating_sub(u.since) / 1000;
+                out(format!("  {} ({secs} s)", sanitize(&u.name)));
+            }
+        }
         "users" => {
-            let members = room.members();
+            let members = hub.members();
             out(format!("{} connected:", members.len()));
             for m in members {
                 let secs = now_ms().saturating_sub(m.since) / 1000;
                 out(format!(
-                    "  {} from {} ({secs} s)",
+                    "  {} from {} ({secs} s) in {}",
                     sanitize(&m.name),
-                    m.addr
+                    m.addr,
+                    if m.rooms.is_empty() {
+                        "no room".to_string()
+                    } else {
+                        m.rooms.join(" ")
+                    }
                 ));
             }
         }
-        "kick" if args.is_empty() => out("usage: /kick NAME [REASON]".into()),
+        "rooms" => {
+            let (rooms, total) = hub.rooms();
+            out(format!("{total} rooms:"));
+            for r in rooms {
+                let topic = r
+                    .topic
+                    .map(|t| format!(": {}", sanitize(&t)))
+                    .unwrap_or_default();
+                let kept = if r.persistent { " (kept)" } else { "" };
+                out(format!("  {} [{}]{kept}{topic}", r.room, r.total));
+            }
+        }
+        "say" => match in_room(args) {
+            Some((_, text)) if text.is_empty() => out("usage: /say #ROOM TEXT".into()),
+            Some((room, text)) => say(&room, text),
+            None => {}
+        },
+        "kick" if args.is_empty() => out("usage: /kick [#ROOM] NAME [REASON]".into()),
         "kick" => {
-            let known: Vec<String> = room.members().into_iter().map(|m| m.name).collect();
-            let (name, reason) = split_name(args, &known);
+            let (room, args) = match args.starts_with('#') {
+                true => match in_room(args) {
+                    Some((room, rest)) => (Some(room), rest),
+                    None => return true,
+                },
+                false => (None, args.to_string()),
+            };
+            let known: Vec<String> = hub.members().into_iter().map(|m| m.name).collect();
+            let (name, reason) = split_name(&args, &known);
             let reason = if reason.is_empty() {
                 "no reason given"
             } else {
                 reason
             };
-            match room.kick(&name, reason) {
-                Some(n) => {
+            let kicked = match &room {
+                Some(room) => hub.kick_from(room, &name, reason),
+                None => hub.kick(&name, reason),
+            };
+            match (kicked, &room) {
+                (Some(n), None) => {
                     tracing::info!(name = %sanitize(&n), "kicked by the operator");
                     out(format!("removed {}", sanitize(&n)));
                 }
-                None => out(format!(
+                (Some(n), Some(room)) => {
+                    tracing::info!(name = %sanitize(&n), room = %room.name(), "taken out of a room by the operator");
+                    out(format!("removed {} from {}", sanitize(&n), room.name()));
+                }
+                (None, None) => out(format!(
                     "nobody called '{}' is here: /users lists who is",
                     sanitize(&name)
                 )),
+                (None, Some(room)) => out(format!(
+                    "nobody called '{}' is in {}: /users {} lists who is",
+                    sanitize(&name),
+                    room.name(),
+                    room.name()
+                )),
             }
         }
+        "topic" => match in_room(args) {
+            None => {}
+            Some((room, text)) if text.is_empty() => match room.topic() {
+                Some(t) => out(format!("{}: {}", room.name(), sanitize(&t))),
+                None => out(format!(
+                    "{} has no topic (/topic {} TEXT sets one)",
+                    room.name(),
+                    room.name()
+                )),
+            },
+            Some((room, text)) => {
+                let topic = (text != "-").then_some(text);
+                room.set_topic(topic, "the operator");
+                out(format!("topic of {} set", room.name()));
+            }
+        },
+        "motd" if args.starts_with('#') => match in_room(args) {
+            None => {}
+            Some((room, text)) if text.is_empty() => match room.motd() {
+                Some(m) => out(format!("{}: {}", room.name(), sanitize(&m))),
+                None => out(format!(
+                    "{} has no message (/motd {} TEXT sets one)",
+                    room.name(),
+                    room.name()
+                )),
+            },
+            Some((room, text)) => {
+                let motd = (text != "-").then_some(text);
+                room.set_motd(motd.clone());
+                match motd {
+                    Some(m) => {
+                        room.notice(Packet::event("motd", None, m));
+                        out(format!(
+                            "message of {} set (and shown to its members)",
+                            room.name()
+                        ));
+                    }
+                    None => out(format!("message of {} cleared", room.name())),
+                }
+            }
+        },
         "motd" if args.is_empty() => match server.motd() {
             Some(m) => out(format!("message of the day: {}", sanitize(&m))),
             None => out("no message of the day (/motd TEXT sets one)".into()),
@@ -221,8 +352,8 @@ fn operator_line(server: &ServerHandle, line: &str) -> bool {
             server.set_motd(motd.clone());
             match motd {
                 Some(m) => {
-                    room.notice(&Packet::event("motd", None, m));
-                    out("message of the day set (and shown to everyone here)".into());
+                    lobby.notice(Packet::event("motd", None, m));
+                    out("message of the day set (and shown to the default room)".into());
                 }
                 None => out("message of the day cleared".into()),
             }

@@ -1,4 +1,4 @@
-//! What every session shares: the room, the settings that a reload can swap
+//! What every session shares: the rooms (the hub), the settings that a reload can swap
 //! (limits, certificate, message of the day), the per-address limits, the
 //! counters, and the shutdown token; and the `hello` each connection gets.
 
@@ -12,13 +12,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::limits::addresses::{Addresses, AuthThrottle};
 use super::metrics::Metrics;
-use super::room::Room;
+use super::room::Hub;
 use super::secure::SecureRoom;
 use crate::config::{secs, Limits};
 use crate::protocol::{self, Hello, HelloLimits, Packet};
 
 pub(crate) struct Ctx {
-    pub(super) room: Arc<Room>,
+    pub(super) hub: Arc<Hub>,
+    /// Messages replayed to each member joining a room.
+    pub(super) replay: usize,
     /// Swapped by a reload: new connections use the new certificate.
     pub(super) tls: ArcSwapOption<rustls::ServerConfig>,
     /// Swapped by a reload; read where used.
@@ -43,6 +45,11 @@ pub(crate) struct Ctx {
 impl Ctx {
     pub(crate) fn limits(&self) -> arc_swap::Guard<Arc<Limits>> {
         self.limits.load()
+    }
+
+    /// Messages replayed to each member joining a room (0: no history).
+    pub(super) fn replay(&self) -> usize {
+        self.replay
     }
 
     pub(super) fn handshake_timeout(&self) -> Duration {
@@ -84,6 +91,7 @@ impl Ctx {
                 max_text_chars: l.max_text_chars,
                 max_frame_bytes: l.max_frame_bytes,
             }),
+            default_room: Some(self.hub.default_room().name().to_string()),
         })
     }
 }

@@ -17,9 +17,6 @@ use super::limits::Limit;
 
 type Label = [(&'static str, &'static str); 1];
 
-/// The room's name in metrics (one room per server today).
-pub const ROOM: &str = "main";
-
 /// Counters and gauges of one server.
 pub struct Metrics {
     registry: Registry,
@@ -28,6 +25,8 @@ pub struct Metrics {
     pub accepted: Counter,
     pub open: Gauge,
     pub members: Gauge,
+    /// Rooms open (the default and declared ones included).
+    pub rooms: Gauge,
     pub joins: Counter,
     pub leaves: Counter,
     /// Chat lines accepted from members.
@@ -71,9 +70,8 @@ impl Metrics {
             "Times each limit refused or dropped a client or a line (names as in docs/LIMITS.md)",
             limits_family,
         );
-        let rooms = Family::<Label, Gauge>::default();
-        let members = rooms.get_or_create(&[("room", ROOM)]).clone();
-        r.register("members", "Members in each room", rooms);
+        let members = registered(&mut r, "members", "Members on the server");
+        let rooms = registered(&mut r, "rooms", "Rooms open");
         let accepted = registered(&mut r, "connections_accepted", "TCP connections accepted");
         let open = registered(
             &mut r,
@@ -113,6 +111,7 @@ impl Metrics {
             accepted,
             open,
             members,
+            rooms,
             joins,
             leaves,
             received,

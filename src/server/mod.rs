@@ -33,7 +33,8 @@ use limits::addresses::AuthThrottle;
 pub use limits::Limit;
 use metrics::Metrics;
 pub use reload::Reload;
-use room::Room;
+use room::Hub;
+pub use room::RoomDecl;
 pub use secure::{read_record, record_file_text, RecordSource, SecureRoom, SetupError};
 
 use crate::config::{secs, Limits};
@@ -50,6 +51,12 @@ pub struct ServerOptions {
     pub history: HistorySetup,
     /// Message of the day, sent to each member after joining.
     pub motd: Option<String>,
+    /// The room clients are in when they ask for none (a valid room name).
+    pub default_room: String,
+    /// Rooms that exist from the start and stay when empty.
+    pub rooms: Vec<RoomDecl>,
+    /// Members may make rooms.
+    pub create_rooms: bool,
 }
 
 #[cfg(test)]
@@ -67,6 +74,9 @@ impl Ctx {
             secure: None,
             history: HistorySetup::default(),
             motd: None,
+            default_room: "#lobby".into(),
+            rooms: Vec::new(),
+            create_rooms: true,
         };
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.set_nonblocking(true).unwrap();
@@ -77,6 +87,21 @@ impl Ctx {
         );
         Arc::try_unwrap(s.ctx).ok().unwrap()
     }
+}
+
+/// The rooms the settings declare (`[[rooms]]`; their names were checked
+/// when the settings were read).
+pub fn room_decls(s: &crate::config::Settings) -> Vec<RoomDecl> {
+    s.rooms
+        .iter()
+        .filter_map(|r| {
+            Some(RoomDecl {
+                name: crate::names::room_name(&r.name).ok()?,
+                topic: r.topic.clone().filter(|t| !t.trim().is_empty()),
+                motd: r.motd.clone().filter(|t| !t.trim().is_empty()),
+            })
+        })
+        .collect()
 }
 
 /// How long shutdown waits for sessions to say goodbye before it gives up.
@@ -96,21 +121,32 @@ impl Server {
             opts.limits.auth_failures_total,
         ));
         let room_history_metrics = opts.history.store.as_ref().map(|s| s.metrics().clone());
+        let metrics = Arc::new(Metrics::new(room_history_metrics.as_ref()));
+        let replay = match opts.history.store {
+            Some(_) => opts.history.replay,
+            None => 0,
+        };
+        let hub = Hub::new(
+            &opts.default_room,
+            // Keep twice what a member may lag: one merely not scheduled
+            // yet is never overrun.
+            2 * opts.limits.send_queue_bytes as u64,
+            opts.limits.room_buffer,
+            shutdown.clone(),
+            opts.history,
+            metrics.rooms.clone(),
+        );
+        hub.set_create(opts.create_rooms);
+        for line in hub.declare(&opts.rooms) {
+            tracing::debug!("{line}");
+        }
         let ctx = Ctx {
-            room: Room::with_history(
-                // Keep twice what a member may lag: one merely not scheduled
-                // yet is never overrun.
-                room::Feed::new(
-                    2 * opts.limits.send_queue_bytes as u64,
-                    opts.limits.room_buffer,
-                ),
-                shutdown.clone(),
-                opts.history,
-            ),
+            hub,
+            replay,
             secure: opts.secure,
             throttle,
             addresses: Arc::default(),
-            metrics: Arc::new(Metrics::new(room_history_metrics.as_ref())),
+            metrics,
             slots: Arc::new(Semaphore::new(opts.limits.max_clients)),
             tls: ArcSwapOption::new(opts.tls),
             limits: ArcSwap::from_pointee(opts.limits),
@@ -188,7 +224,7 @@ impl Server {
             }
         }
         drop(listener);
-        ctx.room.close();
+        ctx.hub.close();
         tracker.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
             .await
@@ -197,9 +233,9 @@ impl Server {
             tracing::warn!("some clients did not take their goodbye in time; closing anyway");
         }
         // What was said last is written before the process ends.
-        let room = ctx.room.clone();
+        let hub = ctx.hub.clone();
         let flushed = tokio::task::spawn_blocking(move || {
-            room.history()
+            hub.history()
                 .is_none_or(|h| h.flush(Duration::from_secs(5)))
         })
         .await;
@@ -218,8 +254,8 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    pub(crate) fn room(&self) -> Arc<Room> {
-        self.ctx.room.clone()
+    pub(crate) fn hub(&self) -> Arc<Hub> {
+        self.ctx.hub.clone()
     }
 
     pub fn shutdown(&self) -> CancellationToken {
@@ -263,7 +299,7 @@ impl ServerHandle {
         if self.ctx.shutdown.is_cancelled() {
             return Err("shutting down".into());
         }
-        match self.ctx.room.history() {
+        match self.ctx.hub.history() {
             Some(h) if !h.alive() => Err("the history writer stopped".into()),
             Some(h) if h.failing() => Err("the history database cannot be written".into()),
             _ => Ok(()),

@@ -7,13 +7,16 @@ use std::sync::Arc;
 use super::ServerHandle;
 use crate::config::Settings;
 
-/// Changes applied live: limits, the message of the day, certificate and key.
-const LIVE: [&str; 5] = [
+/// Changes applied live: limits, the message of the day, certificate and
+/// key, whether members may make rooms (and the `[[rooms]]`, reported on
+/// their own).
+const LIVE: [&str; 6] = [
     "limits.",
     "serve.motd",
     "serve.motd_file",
     "serve.cert",
     "serve.key",
+    "serve.create_rooms",
 ];
 /// Limits that are sized at start (the slots, the ring, the throttle).
 const AT_START: [&str; 6] = [
@@ -79,6 +82,11 @@ impl ServerHandle {
         self.ctx.limits.store(Arc::new(new.settings.limits.clone()));
         if self.motd().as_deref() != new.motd.as_ref() {
             self.set_motd(new.motd);
+        }
+        self.ctx.hub.set_create(new.settings.serve.create_rooms);
+        if old.rooms != new.settings.rooms {
+            let decls = super::room_decls(&new.settings);
+            report.extend(self.ctx.hub.declare(&decls));
         }
         if let Some(tls) = new.tls.filter(|_| self.ctx.is_tls()) {
             self.ctx.tls.store(Some(tls));

@@ -400,7 +400,7 @@ fn join_json_prints_one_parseable_event_per_line() {
     bob.send(json!({"type": "dm", "to": "scripted", "text": "a secret"}));
     j.send_line("/users");
     let mut events = std::collections::HashMap::new();
-    while events.len() < 5 {
+    while events.len() < 6 {
         let line = j.stdout.expect("{");
         let v: Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
@@ -412,6 +412,10 @@ fn join_json_prints_one_parseable_event_per_line() {
     }
     assert_eq!(events["chat"]["from"], "scripted");
     assert_eq!(events["chat"]["text"], "hello as json");
+    // Rooms: every event in a room says which.
+    assert_eq!(events["joined"]["room"], "#lobby");
+    assert_eq!(events["chat"]["room"], "#lobby");
+    assert_eq!(events["system"]["room"], "#lobby");
     assert!(events["chat"]["ts"].as_u64().is_some());
     assert_eq!(
         (&events["dm"]["from"], &events["dm"]["text"]),

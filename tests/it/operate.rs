@@ -42,7 +42,7 @@ fn metrics_count_each_event_where_it_happens_and_health_answers() {
     let (mut alice, _) = Peer::join(s.addr, "alice");
     let (mut bob, _) = Peer::join(s.addr, "bob");
     metric_until(&m, "tcpplay_joins_total", 2.0);
-    metric_until(&m, "tcpplay_members{room=\"main\"}", 2.0);
+    metric_until(&m, "tcpplay_members", 2.0);
     // One line within the rate, one over it.
     alice.send(json!({"type": "chat", "text": "hello"}));
     alice.send(json!({"type": "chat", "text": "too soon"}));
@@ -74,7 +74,7 @@ fn metrics_count_each_event_where_it_happens_and_health_answers() {
     );
     drop(bob);
     metric_until(&m, "tcpplay_leaves_total", 1.0);
-    metric_until(&m, "tcpplay_members{room=\"main\"}", 1.0);
+    metric_until(&m, "tcpplay_members", 1.0);
     metric_until(&m, "tcpplay_connections_open", 1.0);
     // The shutdown summary reads the same counters.
     drop(alice);
@@ -118,7 +118,7 @@ fn a_reader_dropped_as_too_slow_is_counted() {
     }
     metric_until(&m, "tcpplay_limit_fired_total{limit=\"too_slow\"}", 1.0);
     // The talker, who kept reading, is still there.
-    metric_until(&m, "tcpplay_members{room=\"main\"}", 1.0);
+    metric_until(&m, "tcpplay_members", 1.0);
     s.proc.stderr.expect("client too slow");
 }
 
@@ -393,7 +393,8 @@ print(json.dumps(out))
     let samples = &v["samples"];
     assert_eq!(samples["tcpplay_joins_total{}"], 1.0);
     assert_eq!(samples["tcpplay_messages_received_total{}"], 1.0);
-    assert_eq!(samples["tcpplay_members{room=main}"], 1.0);
+    assert_eq!(samples["tcpplay_members{}"], 1.0);
+    assert_eq!(samples["tcpplay_rooms{}"], 1.0);
     assert_eq!(samples["tcpplay_limit_fired_total{limit=too_slow}"], 0.0);
     assert_eq!(v["types"]["tcpplay_limit_fired"], "counter");
     assert_eq!(v["types"]["tcpplay_build"], "info");

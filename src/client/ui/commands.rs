@@ -6,9 +6,23 @@ use crate::names::{sanitize, split_name};
 use crate::protocol::MAX_HISTORY_FETCH;
 
 /// Every command, for `/help` and Tab.
-pub const COMMANDS: [(&str, &str); 8] = [
+pub const COMMANDS: [(&str, &str); 13] = [
     ("/help", "this list"),
-    ("/users", "who is here, and for how long"),
+    (
+        "/users [#ROOM]",
+        "who is in this room (or another), and for how long",
+    ),
+    (
+        "/join #ROOM [#ROOM...]",
+        "join rooms (made when they do not exist); typed lines go to the last",
+    ),
+    ("/part [#ROOM] [REASON]", "leave this room (or another)"),
+    ("/switch #ROOM", "send typed lines to another of your rooms"),
+    ("/rooms", "the server's rooms, their members and topics"),
+    (
+        "/topic [#ROOM] TEXT",
+        "set the topic of this room (- clears it)",
+    ),
     ("/nick NEW", "change your name"),
     (
         "/msg NAME TEXT",
@@ -21,7 +35,12 @@ pub const COMMANDS: [(&str, &str); 8] = [
 ];
 
 /// Commands that only a tcpplay server understands.
-const NEEDS_TCPPLAY: [&str; 5] = ["users", "nick", "msg", "me", "history"];
+const NEEDS_TCPPLAY: [&str; 10] = [
+    "users", "nick", "msg", "me", "history", "join", "part", "switch", "rooms", "topic",
+];
+
+/// Commands that need a server with rooms (protocol 3).
+pub const NEEDS_ROOMS: [&str; 5] = ["join", "part", "switch", "rooms", "topic"];
 
 /// What a line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +56,22 @@ pub enum Action {
         text: String,
     },
     Nick(String),
-    Users,
+    /// Who is in this room (`None`) or another.
+    Users(Option<String>),
+    Join(Vec<String>),
+    /// Leave this room (`None`) or another, perhaps saying why.
+    Part {
+        room: Option<String>,
+        reason: Option<String>,
+    },
+    /// Send typed lines to this room from now on (nothing is sent).
+    Switch(String),
+    Rooms,
+    /// Set the topic of this room (`None`) or another; empty clears it.
+    Topic {
+        room: Option<String>,
+        text: String,
+    },
     /// Fetch this many older messages.
     History(u32),
     Help,
@@ -51,7 +85,10 @@ pub enum Action {
 impl Action {
     /// Sent to the server, and so paced and rate-limited there.
     pub fn is_sent(&self) -> bool {
-        !matches!(self, Action::Help | Action::Quit(_) | Action::Refuse(_))
+        !matches!(
+            self,
+            Action::Help | Action::Quit(_) | Action::Refuse(_) | Action::Switch(_)
+        )
     }
 }
 
@@ -75,7 +112,47 @@ pub fn parse(line: &str, names: &[String], tcpplay: bool) -> Action {
     match word {
         "quit" | "exit" => Action::Quit((!args.is_empty()).then(|| args.to_string())),
         "help" => Action::Help,
-        "users" => Action::Users,
+        "users" if args.is_empty() => Action::Users(None),
+        "users" => Action::Users(Some(args.to_string())),
+        "join" if args.is_empty() => usage("/join #ROOM [#ROOM...]"),
+        "join" => Action::Join(args.split_whitespace().map(str::to_string).collect()),
+        "part" => {
+            let (room, reason) = match args.strip_prefix('#') {
+                Some(_) => {
+                    let (r, why) = args.split_once(' ').unwrap_or((args, ""));
+                    (Some(r.to_string()), why.trim())
+                }
+                None => (None, args),
+            };
+            Action::Part {
+                room,
+                reason: (!reason.is_empty()).then(|| reason.to_string()),
+            }
+        }
+        "switch" if args.is_empty() || args.contains(' ') => usage("/switch #ROOM"),
+        "switch" => Action::Switch(args.to_string()),
+        "rooms" => Action::Rooms,
+        "topic" if args.is_empty() => usage("/topic [#ROOM] TEXT"),
+        "topic" => {
+            let (room, text) = match args.starts_with('#') {
+                true => {
+                    let (r, t) = args.split_once(' ').unwrap_or((args, ""));
+                    (Some(r.to_string()), t.trim())
+                }
+                false => (None, args),
+            };
+            if text.is_empty() {
+                return usage("/topic [#ROOM] TEXT (- clears it)");
+            }
+            Action::Topic {
+                room,
+                text: if text == "-" {
+                    String::new()
+                } else {
+                    text.to_string()
+                },
+            }
+        }
         "nick" if args.is_empty() => usage("/nick NEW"),
         "nick" => Action::Nick(args.to_string()),
         "msg" => {
@@ -121,7 +198,7 @@ fn say(text: String) -> Action {
 pub fn help() -> String {
     let mut s = String::from("commands:");
     for (c, what) in COMMANDS {
-        s.push_str(&format!("\n  {c:<16} {what}"));
+        s.push_str(&format!("\n  {c:<24} {what}"));
     }
     s
 }
@@ -157,7 +234,49 @@ mod tests {
         assert_eq!(p("/history 500"), Action::History(MAX_HISTORY_FETCH));
         assert_eq!(p("/quit gone home"), Action::Quit(Some("gone home".into())));
         assert_eq!(p("/exit"), Action::Quit(None));
-        assert_eq!(p("/users"), Action::Users);
+        assert_eq!(p("/users"), Action::Users(None));
+        assert_eq!(p("/users #help"), Action::Users(Some("#help".into())));
+        assert_eq!(
+            p("/join #a  #b"),
+            Action::Join(vec!["#a".into(), "#b".into()])
+        );
+        assert_eq!(
+            p("/part"),
+            Action::Part {
+                room: None,
+                reason: None
+            }
+        );
+        assert_eq!(
+            p("/part #a gone home"),
+            Action::Part {
+                room: Some("#a".into()),
+                reason: Some("gone home".into())
+            }
+        );
+        assert_eq!(
+            p("/part gone home"),
+            Action::Part {
+                room: None,
+                reason: Some("gone home".into())
+            }
+        );
+        assert_eq!(p("/switch #b"), Action::Switch("#b".into()));
+        assert_eq!(p("/rooms"), Action::Rooms);
+        assert_eq!(
+            p("/topic #a Rust help"),
+            Action::Topic {
+                room: Some("#a".into()),
+                text: "Rust help".into()
+            }
+        );
+        assert_eq!(
+            p("/topic -"),
+            Action::Topic {
+                room: None,
+                text: String::new()
+            }
+        );
         assert_eq!(p("/help"), Action::Help);
     }
 
@@ -169,6 +288,10 @@ mod tests {
             ("/me", "usage: /me ACTION"),
             ("/history x\u{1b}", "not 'x\\u{1b}'"),
             ("/frobnicate", "unknown command /frobnicate"),
+            ("/join", "usage: /join"),
+            ("/switch", "usage: /switch"),
+            ("/switch #a #b", "usage: /switch"),
+            ("/topic #a", "usage: /topic"),
         ] {
             match p(line) {
                 Action::Refuse(m) => assert!(m.contains(says), "{line}: {m}"),

@@ -26,7 +26,9 @@ use tokio::sync::mpsc;
 
 use super::{ClientError, Connection};
 use crate::names::{sanitize, validate_name};
-use crate::protocol::{self, codes, FetchHistory, HelloLimits, Nick, Packet, Users};
+use crate::protocol::{
+    self, codes, FetchHistory, HelloLimits, Nick, Packet, RoomRequest, Rooms, Topic, Users,
+};
 use commands::Action;
 use outbox::{Item, Outbox, Tally, MAX_QUEUED};
 pub use render::{render, render_json, View};
@@ -75,6 +77,51 @@ pub enum Ending {
 /// The names in the room, shared with the line editor's completer.
 pub type Names = Arc<Mutex<Vec<String>>>;
 
+/// The rooms this client is in, and where typed lines go; shared with the
+/// line editor's completer (Tab completes `#room` names).
+#[derive(Debug, Default, Clone)]
+pub struct RoomList {
+    /// The rooms we are in, in the order we joined them.
+    pub joined: Vec<String>,
+    /// Where typed lines go.
+    pub current: Option<String>,
+    /// Rooms the server listed (`/rooms`), for Tab.
+    pub known: Vec<String>,
+    /// The server's default room (its lines carry no `room` field).
+    pub default: Option<String>,
+}
+
+impl RoomList {
+    /// The room a packet belongs to: its `room` field, or the default room.
+    pub fn of<'a>(&'a self, room: Option<&'a str>) -> Option<&'a str> {
+        room.or(self.default.as_deref())
+    }
+
+    /// Every room name we know, for Tab.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.joined.iter().chain(&self.known).cloned().collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The joined room `raw` names (case-insensitively, `#` optional).
+    fn find(&self, raw: &str) -> Option<String> {
+        let want = crate::names::room_name(raw).ok()?;
+        let key = crate::names::name_key(&want);
+        self.joined
+            .iter()
+            .find(|r| crate::names::name_key(r) == key)
+            .cloned()
+    }
+}
+
+pub type SharedRooms = Arc<Mutex<RoomList>>;
+
+/// Most rooms remembered from `/rooms` answers (a hostile server cannot
+/// grow this client).
+const MAX_KNOWN_ROOMS: usize = 1000;
+
 /// Most names kept for Tab completion (a hostile server cannot grow it).
 const MAX_NAMES: usize = 10_000;
 
@@ -97,6 +144,7 @@ pub struct Client {
     pub out: Box<dyn Output>,
     pub view: View,
     pub names: Names,
+    pub rooms: SharedRooms,
     pub outbox: Outbox,
     pub tally: Arc<Tally>,
     /// Input comes from a pipe or file: refusals go to stderr with line numbers.
@@ -121,6 +169,7 @@ impl Client {
             out,
             view,
             names: Names::default(),
+            rooms: SharedRooms::default(),
             outbox: Outbox::default(),
             tally: Arc::default(),
             piped,
@@ -181,6 +230,9 @@ struct Talk<'a> {
     names_asked: Option<std::time::Instant>,
     /// The server is tcpplay (not the Python original): it knows the commands.
     tcpplay: bool,
+    /// Rooms we asked to join (`/join`): the next `joined` for them becomes
+    /// the current room.
+    switch_to: Vec<String>,
 }
 
 /// Run the chat until the user leaves or the connection ends. `me` is the
@@ -198,7 +250,15 @@ pub async fn run(c: &mut Client, conn: Connection, me: String) -> Result<Ending,
         silent_users: 0,
         names_asked: None,
         tcpplay,
+        switch_to: Vec::new(),
     };
+    {
+        // A new connection: the server says again which rooms we are in.
+        let mut r = s.rooms();
+        r.default = s.conn.default_room().map(str::to_string);
+        r.joined.clear();
+        r.current = None;
+    }
     let resent = s.c.outbox.resend_in_flight();
     if resent > 0 {
         s.c.report(format!(
@@ -253,11 +313,28 @@ async fn sleep_until(at: Option<std::time::Instant>) {
 }
 
 impl Talk<'_> {
+    fn rooms(&self) -> std::sync::MutexGuard<'_, RoomList> {
+        self.c.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn show(&mut self, packet: &Packet) -> std::io::Result<()> {
+        let (room, label) = {
+            let r = self.rooms();
+            let room = render::room_of(packet).map(|f| r.of(f).map(str::to_string));
+            // Lines are labelled by room when we are in more than one.
+            let label = match &room {
+                Some(Some(name)) if r.joined.len() > 1 => Some(name.clone()),
+                _ => None,
+            };
+            (room.flatten(), label)
+        };
         let text = if self.c.view.json {
-            render_json(packet)
+            render_json(packet, room.as_deref())
         } else {
-            render(packet, &self.c.view, &self.me)
+            render(packet, &self.c.view, &self.me).map(|t| match &label {
+                Some(l) => format!("[{}] {t}", sanitize(l)),
+                None => t,
+            })
         };
         match text {
             Some(t) => self.c.out.line(t),
@@ -272,8 +349,9 @@ impl Talk<'_> {
         self.names_asked = Some(std::time::Instant::now());
         self.c.outbox.push(Item {
             line: None,
-            action: Action::Users,
+            action: Action::Users(None),
             quiet: silent,
+            room: None,
         });
     }
 
@@ -285,12 +363,41 @@ impl Talk<'_> {
     fn typed(&mut self, number: Option<u64>, line: &str) -> std::io::Result<()> {
         let known = self.names().clone();
         let action = commands::parse(line, &known, self.tcpplay);
+        let (current, has_rooms) = {
+            let r = self.rooms();
+            (r.current.clone(), r.default.is_some())
+        };
         let item = Item {
             line: number,
             action,
             quiet: false,
+            room: current,
         };
+        let word = line.strip_prefix('/').and_then(|c| c.split(' ').next());
+        if !has_rooms && self.tcpplay && word.is_some_and(|w| commands::NEEDS_ROOMS.contains(&w)) {
+            let why = "this server has no rooms (it speaks an older tcpplay protocol)";
+            return self.c.not_sent(&item.label(), why);
+        }
         match &item.action {
+            Action::Switch(raw) => {
+                let found = self.rooms().find(raw);
+                match found {
+                    Some(room) => {
+                        self.rooms().current = Some(room.clone());
+                        self.note(&format!("typed lines now go to {}", sanitize(&room)))
+                    }
+                    None => {
+                        let why =
+                            format!("you are not in {}: /join it first", sanitize(raw.trim()));
+                        self.c.not_sent(&item.label(), &why)
+                    }
+                }
+            }
+            Action::Join(rooms) => {
+                self.switch_to.extend(rooms.iter().cloned());
+                self.c.outbox.push(item);
+                Ok(())
+            }
             Action::Help => self.c.out.line(commands::help()),
             Action::Quit(reason) => {
                 self.c.quit_reason = reason.clone();
@@ -315,6 +422,15 @@ impl Talk<'_> {
         }
     }
 
+    /// A line for the user from this client itself.
+    fn note(&mut self, text: &str) -> std::io::Result<()> {
+        if self.c.view.json {
+            let v = serde_json::json!({"event": "local", "text": text});
+            return self.c.out.line(render::json_safe(&v.to_string()));
+        }
+        self.c.out.line(format!("{}{text}", render::SYSTEM_MARK))
+    }
+
     /// Over the server's text limit (said in `hello.limits`)?
     fn too_long(&self, text: &str) -> Option<String> {
         let max = self.limits?.max_text_chars;
@@ -331,18 +447,48 @@ impl Talk<'_> {
         let Some((seq, item)) = self.c.outbox.pop() else {
             return Ok(());
         };
-        let packet = match &item.action {
-            Action::Say { text, action } => self.conn.chat(text, *action, Some(seq)),
-            Action::Direct { to, text } => self.conn.dm(to, text, Some(seq)),
-            Action::Nick(name) => Packet::Nick(Nick { name: name.clone() }),
-            Action::Users => Packet::Users(Users::default()),
-            Action::History(n) => Packet::FetchHistory(FetchHistory {
+        let room = item.room.as_deref();
+        let this_room = |r: &Option<String>| r.clone().or(item.room.clone()).unwrap_or_default();
+        let packets = match &item.action {
+            Action::Say { text, action } => vec![self.conn.chat(text, *action, room, Some(seq))],
+            Action::Direct { to, text } => vec![self.conn.dm(to, text, Some(seq))],
+            Action::Nick(name) => vec![Packet::Nick(Nick { name: name.clone() })],
+            Action::Users(r) => vec![Packet::Users(Users {
+                room: self
+                    .conn
+                    .wire_room(r.as_deref().or(room))
+                    .map(str::to_string),
+                ..Default::default()
+            })],
+            Action::History(n) => vec![Packet::FetchHistory(FetchHistory {
                 before: self.oldest,
                 limit: Some(*n),
-            }),
-            Action::Help | Action::Quit(_) | Action::Refuse(_) => return Ok(()),
+                room: self.conn.wire_room(room).map(str::to_string),
+            })],
+            Action::Join(rooms) => rooms
+                .iter()
+                .map(|r| {
+                    Packet::Join(RoomRequest {
+                        room: r.clone(),
+                        reason: None,
+                    })
+                })
+                .collect(),
+            Action::Part { room: r, reason } => vec![Packet::Part(RoomRequest {
+                room: this_room(r),
+                reason: reason.clone(),
+            })],
+            Action::Rooms => vec![Packet::Rooms(Rooms::default())],
+            Action::Topic { room: r, text } => vec![Packet::Topic(Topic {
+                room: this_room(r),
+                text: text.clone(),
+            })],
+            Action::Help | Action::Quit(_) | Action::Refuse(_) | Action::Switch(_) => return Ok(()),
         };
-        let line = packet.to_line();
+        let mut line = Vec::new();
+        for p in packets {
+            line.extend_from_slice(&p.to_line());
+        }
         if let Some(max) = self.limits.map(|l| l.max_frame_bytes) {
             if line.len() > max {
                 self.c.outbox.forget(seq);
@@ -387,9 +533,59 @@ impl Talk<'_> {
                 }
             }
             Packet::System(sys) => self.track(sys.event.as_deref(), &sys.name, &sys.new_name),
+            Packet::Joined(j) => {
+                let key = crate::names::name_key(&j.room);
+                let asked = self.switch_to.iter().position(|w| {
+                    crate::names::room_name(w).is_ok_and(|w| crate::names::name_key(&w) == key)
+                });
+                if let Some(i) = asked {
+                    self.switch_to.remove(i);
+                }
+                let mut r = self.rooms();
+                if !r.joined.contains(&j.room) && r.joined.len() < MAX_KNOWN_ROOMS {
+                    r.joined.push(j.room.clone());
+                }
+                if asked.is_some() || r.current.is_none() {
+                    r.current = Some(j.room.clone());
+                }
+            }
+            Packet::Parted(p) => {
+                let mut r = self.rooms();
+                r.joined.retain(|x| *x != p.room);
+                if r.current.as_deref() == Some(p.room.as_str()) {
+                    r.current = r.joined.first().cloned();
+                }
+            }
+            Packet::Rooms(list) => {
+                let mut r = self.rooms();
+                r.known = list
+                    .rooms
+                    .iter()
+                    .filter(|x| crate::names::room_name(&x.room).is_ok())
+                    .take(MAX_KNOWN_ROOMS)
+                    .map(|x| x.room.clone())
+                    .collect();
+            }
             _ => {}
         }
         self.show(&packet)?;
+        if let Packet::Parted(_) | Packet::Joined(_) = &packet {
+            let (current, several) = {
+                let r = self.rooms();
+                (r.current.clone(), r.joined.len() > 1)
+            };
+            match current {
+                Some(c)
+                    if !self.c.view.json && (several || matches!(packet, Packet::Parted(_))) =>
+                {
+                    self.note(&format!("typed lines go to {}", sanitize(&c)))?
+                }
+                None if !self.c.view.json => {
+                    self.note("you are in no room now: /join #ROOM to talk")?
+                }
+                _ => {}
+            }
+        }
         match packet {
             Packet::Bye(b) => Ok(Some(Ending::Bye {
                 code: b.code,

@@ -51,6 +51,8 @@ pub struct Item {
     pub action: Action,
     /// A request this client makes by itself (the name list): not shown.
     pub quiet: bool,
+    /// The room it was typed in (chat lines go there).
+    pub room: Option<String>,
 }
 
 impl Item {
@@ -249,6 +251,7 @@ mod tests {
 
     fn say(n: u64) -> Item {
         Item {
+            room: None,
             line: Some(n),
             action: Action::Say {
                 text: format!("line {n}"),

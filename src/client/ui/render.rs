@@ -93,6 +93,21 @@ impl Paint {
     }
 }
 
+/// The room a packet belongs to: `Some(its room field)` for what happens in
+/// a room (`Some(None)`: the default room), `None` for the rest.
+pub fn room_of(packet: &Packet) -> Option<Option<&str>> {
+    match packet {
+        Packet::Chat(c) | Packet::History(c) => Some(c.room.as_deref()),
+        Packet::System(s) if s.event.as_deref() == Some("rename") => None,
+        Packet::System(s) => Some(s.room.as_deref()),
+        Packet::Count(c) => Some(c.room.as_deref()),
+        Packet::Users(u) => Some(u.room.as_deref()),
+        Packet::HistoryEnd(h) => Some(h.room.as_deref()),
+        Packet::Error(e) => e.room.as_deref().map(Some),
+        _ => None,
+    }
+}
+
 /// Render one packet as a line for people (`None`: nothing to show). `me` is
 /// our current name (own lines and direct messages are shown as such).
 pub fn render(packet: &Packet, view: &View, me: &str) -> Option<String> {
@@ -182,15 +197,54 @@ pub fn render(packet: &Packet, view: &View, me: &str) -> Option<String> {
             Style::new().red(),
             &format!("! {} ({})", sanitize(&e.message), sanitize(&e.code)),
         ),
+        Packet::Joined(j) => {
+            let topic = j
+                .topic
+                .as_deref()
+                .map(|t| format!("; topic: {}", sanitize(t)))
+                .unwrap_or_default();
+            paint.with(
+                Style::new().bold(),
+                &format!(
+                    "{SYSTEM_MARK}you joined {} ({} here{topic})",
+                    sanitize(&j.room),
+                    j.total
+                ),
+            )
+        }
+        Packet::Parted(p) => {
+            let why = p
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({})", sanitize(r)))
+                .unwrap_or_default();
+            format!("{SYSTEM_MARK}you left {}{why}", sanitize(&p.room))
+        }
+        Packet::Rooms(r) => {
+            let mut out = format!(
+                "{SYSTEM_MARK}{} rooms:",
+                r.total.unwrap_or(r.rooms.len() as u64)
+            );
+            for x in &r.rooms {
+                let topic = x
+                    .topic
+                    .as_deref()
+                    .map(|t| format!(": {}", sanitize(t)))
+                    .unwrap_or_default();
+                out.push_str(&format!("\n    {} [{}]{topic}", sanitize(&x.room), x.total));
+            }
+            out
+        }
         _ => return None,
     };
     Some(line)
 }
 
-/// Render one packet as a JSON event (`None`: nothing to show).
-pub fn render_json(packet: &Packet) -> Option<String> {
+/// Render one packet as a JSON event (`None`: nothing to show); `room`:
+/// the room it happened in, when the server has rooms.
+pub fn render_json(packet: &Packet, room: Option<&str>) -> Option<String> {
     let now = protocol::now_ms();
-    let v = match packet {
+    let mut v = match packet {
         Packet::Chat(c) | Packet::History(c) => serde_json::json!({
             "event": if matches!(packet, Packet::History(_)) { "history" } else { "chat" },
             "from": c.from, "text": c.text, "action": c.action,
@@ -215,8 +269,20 @@ pub fn render_json(packet: &Packet) -> Option<String> {
             serde_json::json!({"event": "error", "code": e.code, "message": e.message})
         }
         Packet::Bye(b) => serde_json::json!({"event": "bye", "reason": b.reason, "code": b.code}),
+        Packet::Joined(j) => serde_json::json!({
+            "event": "joined", "room": j.room, "topic": j.topic, "total": j.total,
+        }),
+        Packet::Parted(p) => serde_json::json!({
+            "event": "parted", "room": p.room, "reason": p.reason,
+        }),
+        Packet::Rooms(r) => serde_json::json!({
+            "event": "rooms", "rooms": r.rooms, "total": r.total, "ts": now,
+        }),
         _ => return None,
     };
+    if let (Some(room), Some(obj)) = (room, v.as_object_mut()) {
+        obj.entry("room").or_insert_with(|| room.into());
+    }
     Some(json_safe(&v.to_string()))
 }
 
@@ -307,7 +373,7 @@ mod tests {
             text: Some("a\u{9b}31m\u{7f}\u{2028}b\u{1b}[2J".into()),
             ..Default::default()
         };
-        let line = render_json(&Packet::Chat(chat.clone())).unwrap();
+        let line = render_json(&Packet::Chat(chat.clone()), Some("#lobby")).unwrap();
         assert!(
             line.chars()
                 .all(|c| !c.is_control() && !crate::names::is_unsafe_char(c)),
@@ -316,5 +382,6 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["text"].as_str(), chat.text.as_deref(), "same value");
         assert_eq!(v["from"].as_str(), chat.from.as_deref());
+        assert_eq!(v["room"].as_str(), Some("#lobby"));
     }
 }

@@ -12,15 +12,23 @@ use rustyline::{Context, Editor, ExternalPrinter, Helper};
 use tokio::sync::mpsc;
 
 use super::commands::COMMANDS;
-use super::{Input, Names, Output};
+use super::{Input, Names, Output, SharedRooms};
 
-/// Tab: command names after a leading `/`, else the names in the room.
+/// Tab: command names after a leading `/`, room names for a word that
+/// starts with `#`, else the names in the room.
 pub struct ChatHelper {
     pub names: Names,
+    pub rooms: SharedRooms,
 }
 
-/// Completions of the word that ends at `pos`: where it starts, and the candidates.
-pub fn complete(line: &str, pos: usize, names: &[String]) -> (usize, Vec<String>) {
+/// Completions of the word that ends at `pos`: where it starts, and the
+/// candidates (`rooms` for a word starting with `#`, else `names`).
+pub fn complete(
+    line: &str,
+    pos: usize,
+    names: &[String],
+    rooms: &[String],
+) -> (usize, Vec<String>) {
     let head = &line[..pos];
     if !head.contains(' ') && head.starts_with('/') {
         let mut c: Vec<String> = COMMANDS
@@ -34,6 +42,15 @@ pub fn complete(line: &str, pos: usize, names: &[String]) -> (usize, Vec<String>
     }
     let start = head.rfind(' ').map_or(0, |i| i + 1);
     let word = head[start..].to_lowercase();
+    if word.starts_with('#') {
+        let mut c: Vec<String> = rooms
+            .iter()
+            .filter(|r| r.to_lowercase().starts_with(&word))
+            .map(|r| format!("{r} "))
+            .collect();
+        c.sort();
+        return (start, c);
+    }
     let mut c: Vec<String> = names
         .iter()
         .filter(|n| n.to_lowercase().starts_with(&word))
@@ -58,7 +75,8 @@ impl Completer for ChatHelper {
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<String>)> {
         let names = self.names.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        Ok(complete(line, pos, &names))
+        let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner()).names();
+        Ok(complete(line, pos, &names, &rooms))
     }
 }
 impl Hinter for ChatHelper {
@@ -79,9 +97,14 @@ impl<P: ExternalPrinter + Send> Output for EditorOutput<P> {
 }
 
 /// Start the editor; `None` when this is not a terminal it can drive.
-pub fn start(tx: mpsc::Sender<Input>, prompt: String, names: Names) -> Option<Box<dyn Output>> {
+pub fn start(
+    tx: mpsc::Sender<Input>,
+    prompt: String,
+    names: Names,
+    rooms: SharedRooms,
+) -> Option<Box<dyn Output>> {
     let mut editor: Editor<ChatHelper, DefaultHistory> = Editor::new().ok()?;
-    editor.set_helper(Some(ChatHelper { names }));
+    editor.set_helper(Some(ChatHelper { names, rooms }));
     let printer = editor.create_external_printer().ok()?;
     std::thread::spawn(move || loop {
         match editor.readline(&prompt) {
@@ -123,15 +146,34 @@ mod tests {
             "Alan Turing".to_string(),
             "bob".to_string(),
         ];
-        assert_eq!(complete("/ni", 3, &names), (0, vec!["/nick ".to_string()]));
-        assert_eq!(complete("/h", 2, &names).1, vec!["/help ", "/history "]);
         assert_eq!(
-            complete("/msg al", 7, &names),
+            complete("/ni", 3, &names, &[]),
+            (0, vec!["/nick ".to_string()])
+        );
+        assert_eq!(
+            complete("/h", 2, &names, &[]).1,
+            vec!["/help ", "/history "]
+        );
+        assert_eq!(
+            complete("/msg al", 7, &names, &[]),
             (
                 5,
                 vec!["\"Alan Turing\" ".to_string(), "alice ".to_string()]
             )
         );
-        assert_eq!(complete("hi B", 4, &names), (3, vec!["bob ".to_string()]));
+        assert_eq!(
+            complete("hi B", 4, &names, &[]),
+            (3, vec!["bob ".to_string()])
+        );
+        let rooms = vec![
+            "#help".to_string(),
+            "#hello".to_string(),
+            "#rust".to_string(),
+        ];
+        assert_eq!(
+            complete("/join #he", 9, &names, &rooms),
+            (6, vec!["#hello ".to_string(), "#help ".to_string()])
+        );
+        assert_eq!(complete("/switch #r", 10, &names, &rooms).1, vec!["#rust "]);
     }
 }

@@ -242,6 +242,18 @@ impl HistoryDb {
             conn.execute_batch("ALTER TABLE messages ADD COLUMN sent INTEGER;")
                 .map_err(err)?;
         }
+        // Rooms (protocol 3): the room a line was said in; NULL is the
+        // default room (so a history from before rooms is its history).
+        let has_room: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'room'")
+            .and_then(|mut q| q.exists([]))
+            .map_err(err)?;
+        if !has_room {
+            conn.execute_batch("ALTER TABLE messages ADD COLUMN room TEXT;")
+                .map_err(err)?;
+        }
+        conn.execute_batch("CREATE INDEX IF NOT EXISTS messages_room ON messages (room, id);")
+            .map_err(err)?;
         Ok(HistoryDb {
             conn,
             path: path.to_path_buf(),
@@ -289,8 +301,8 @@ impl HistoryDb {
             .map_err(|e| HistoryError::new(&self.path, e))
     }
 
-    /// The newest `n` room messages (oldest first) and the highest id ever
-    /// used, so the room's ids go on increasing.
+    /// The default room's newest `n` messages (oldest first) and the
+    /// highest id ever used, so that ids go on increasing.
     pub fn recent(&self, n: usize) -> Result<(Vec<Chat>, u64), HistoryError> {
         let err = |e: rusqlite::Error| HistoryError::new(&self.path, e);
         let last: u64 = self
@@ -299,7 +311,7 @@ impl HistoryDb {
                 r.get::<_, i64>(0)
             })
             .map_err(err)? as u64;
-        let (mut rows, _) = writer::fetch(&self.conn, self.secure, None, n).map_err(err)?;
+        let (mut rows, _) = writer::fetch(&self.conn, self.secure, None, None, n).map_err(err)?;
         rows.reverse();
         Ok((rows, last))
     }
@@ -355,11 +367,11 @@ mod tests {
             !store.keeps_direct(),
             "direct messages are not kept by default"
         );
-        let (page, more) = store.fetch(None, 10).await.unwrap();
+        let (page, more) = store.fetch(None, None, 10).await.unwrap();
         let ids: Vec<u64> = page.iter().map(|c| c.id.unwrap()).collect();
         assert_eq!(ids, (1191..=1200).collect::<Vec<_>>());
         assert!(more);
-        let (page, _) = store.fetch(Some(1191), 3).await.unwrap();
+        let (page, _) = store.fetch(None, Some(1191), 3).await.unwrap();
         assert_eq!(page[0].text.as_deref(), Some("m1188"));
         store.close();
         // Reopened: pruned to about the limit (pruning runs every 1000

@@ -32,6 +32,7 @@ struct Record {
 enum Job {
     Insert(Record),
     Fetch {
+        room: Option<String>,
         before: Option<u64>,
         limit: usize,
         reply: oneshot::Sender<Result<(Vec<Chat>, bool), String>>,
@@ -45,7 +46,7 @@ impl HistoryDb {
     pub fn spawn(self, retention: Retention) -> HistoryStore {
         let (tx, rx) = sync_channel(QUEUE);
         let path = self.path.display().to_string();
-        let _ = prune(&self.conn, retention);
+        let _ = prune(&self.conn, retention, None);
         let metrics = HistoryMetrics::default();
         let failing = Arc::new(AtomicBool::new(false));
         let (m, f) = (metrics.clone(), failing.clone());
@@ -141,16 +142,19 @@ impl HistoryStore {
         }
     }
 
-    /// Messages older than `before` (newest `limit`, returned oldest first)
-    /// and whether there are more before them.
+    /// Messages of `room` (`None`: the default room) older than `before`
+    /// (newest `limit`, returned oldest first) and whether there are more
+    /// before them. Answered after everything queued before it is written.
     pub async fn fetch(
         &self,
+        room: Option<&str>,
         before: Option<u64>,
         limit: usize,
     ) -> Result<(Vec<Chat>, bool), String> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .try_send(Job::Fetch {
+                room: room.map(str::to_string),
                 before,
                 limit,
                 reply,
@@ -169,6 +173,12 @@ fn writer(
     failing: Arc<AtomicBool>,
 ) {
     let mut inserted = 0u64;
+    // Rows written per room since that room was last pruned: a room is
+    // pruned (by walking its newest `max_messages` ids) once a quarter of
+    // that, or PRUNE_EVERY, was added, so the walk costs about four index
+    // steps per insert.
+    let mut per_room: std::collections::HashMap<Option<String>, u64> = Default::default();
+    let step = PRUNE_EVERY.max(retention.max_messages / 4);
     // A job that ended a batch early, handled next (keeps the queue's order).
     let mut next = None;
     // While busy, the writer polls the queue every TICK instead of blocking
@@ -192,11 +202,12 @@ fn writer(
         busy = true;
         match job {
             Job::Fetch {
+                room,
                 before,
                 limit,
                 reply,
             } => {
-                let r = fetch(&db.conn, db.secure, before, limit)
+                let r = fetch(&db.conn, db.secure, room.as_deref(), before, limit)
                     .map(|(mut rows, more)| {
                         rows.reverse();
                         (rows, more)
@@ -240,8 +251,29 @@ fn writer(
                 }
                 let before = inserted / PRUNE_EVERY;
                 inserted += batch.len() as u64;
-                if inserted / PRUNE_EVERY != before {
-                    if let Err(e) = prune(&db.conn, retention) {
+                for r in &batch {
+                    match per_room.get_mut(&r.chat.room) {
+                        Some(n) => *n += 1,
+                        None => {
+                            per_room.insert(r.chat.room.clone(), 1);
+                        }
+                    }
+                }
+                let due: Vec<Option<String>> = per_room
+                    .iter()
+                    .filter(|(_, n)| **n >= step)
+                    .map(|(room, _)| room.clone())
+                    .collect();
+                for room in &due {
+                    per_room.remove(room);
+                }
+                let age_due = inserted / PRUNE_EVERY != before;
+                if age_due || !due.is_empty() {
+                    let r = Retention {
+                        max_age: retention.max_age.filter(|_| age_due),
+                        ..retention
+                    };
+                    if let Err(e) = prune(&db.conn, r, Some(&due)) {
                         tracing::warn!(path = %db.path.display(), "history: cannot prune: {e}");
                     }
                 }
@@ -250,16 +282,16 @@ fn writer(
     }
 }
 
-/// Rows per multi-row INSERT (9 parameters each; SQLite allows 32766).
+/// Rows per multi-row INSERT (10 parameters each; SQLite allows 32766).
 const ROWS_PER_INSERT: usize = 32;
 
 fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<()> {
     use rusqlite::ToSql;
     static SQL: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
         let sql = |rows: usize| {
-            let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+            let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
             format!(
-                "INSERT INTO messages (id, ts, sender, port, action, text, payload, to_name, sent) VALUES {}",
+                "INSERT INTO messages (id, ts, sender, port, action, text, payload, to_name, sent, room) VALUES {}",
                 vec![row; rows].join(", ")
             )
         };
@@ -290,7 +322,7 @@ fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<()> {
                 ]
             })
             .collect();
-        let mut params: Vec<&dyn ToSql> = Vec::with_capacity(n * 9);
+        let mut params: Vec<&dyn ToSql> = Vec::with_capacity(n * 10);
         for (r, [id, ts, port, action, sent]) in group.iter().zip(&ints) {
             let c = &r.chat;
             let from: &dyn ToSql = match &c.from {
@@ -307,6 +339,7 @@ fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<()> {
                 &c.payload,
                 &r.to,
                 sent,
+                &c.room,
             ]);
         }
         tx.prepare_cached(sql)?.execute(params.as_slice())?;
@@ -314,10 +347,12 @@ fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-/// Newest first: up to `limit` room messages below `before`, and whether more exist.
+/// Newest first: up to `limit` messages of `room` (`None`: the default
+/// room) below `before`, and whether more exist.
 pub(super) fn fetch(
     conn: &Connection,
     secure: bool,
+    room: Option<&str>,
     before: Option<u64>,
     limit: usize,
 ) -> rusqlite::Result<(Vec<Chat>, bool)> {
@@ -325,10 +360,10 @@ pub(super) fn fetch(
     let column = if secure { "payload" } else { "text" };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT id, ts, sender, port, action, text, payload, sent FROM messages
-         WHERE id < ?1 AND to_name IS NULL AND {column} IS NOT NULL
+         WHERE room IS ?3 AND id < ?1 AND to_name IS NULL AND {column} IS NOT NULL
          ORDER BY id DESC LIMIT ?2"
     ))?;
-    let rows = stmt.query_map(params![before, limit as i64 + 1], |r| {
+    let rows = stmt.query_map(params![before, limit as i64 + 1, room], |r| {
         let payload: Option<String> = r.get(6)?;
         Ok(Chat {
             id: Some(r.get::<_, i64>(0)? as u64),
@@ -340,6 +375,7 @@ pub(super) fn fetch(
             encrypted: payload.is_some(),
             payload,
             sent: r.get::<_, Option<i64>>(7)?.map(|t| t as u64),
+            room: room.map(str::to_string),
             seq: None,
         })
     })?;
@@ -349,10 +385,14 @@ pub(super) fn fetch(
     Ok((out, more))
 }
 
-/// Drop rows past the retention: older than `max_age`, and all but the
-/// newest `max_messages` ids — ranges of the primary key, so pruning costs
-/// what it deletes, not what it keeps.
-fn prune(conn: &Connection, r: Retention) -> rusqlite::Result<()> {
+/// Drop rows past the retention: older than `max_age` (a range of the
+/// primary key), and in each room (`rooms`, or every room when `None`) all
+/// but its newest `max_messages` (found by walking that room's index).
+fn prune(
+    conn: &Connection,
+    r: Retention,
+    rooms: Option<&[Option<String>]>,
+) -> rusqlite::Result<()> {
     if let Some(age) = r.max_age {
         // Times rise with ids: the rows too old are the oldest ids, up to
         // the first row young enough (found by walking just those).
@@ -370,11 +410,31 @@ fn prune(conn: &Connection, r: Retention) -> rusqlite::Result<()> {
         };
     }
     if r.max_messages > 0 {
-        let newest: Option<i64> =
-            conn.query_row("SELECT max(id) FROM messages", [], |row| row.get(0))?;
-        if let Some(newest) = newest {
-            let keep_from = newest.saturating_sub(r.max_messages as i64 - 1);
-            conn.execute("DELETE FROM messages WHERE id < ?1", [keep_from])?;
+        let all: Vec<Option<String>>;
+        let rooms = match rooms {
+            Some(r) => r,
+            None => {
+                let mut q = conn.prepare("SELECT DISTINCT room FROM messages")?;
+                all = q
+                    .query_map([], |row| row.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                &all
+            }
+        };
+        for room in rooms {
+            let oldest_kept: Option<i64> = conn
+                .query_row(
+                    "SELECT id FROM messages WHERE room IS ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2",
+                    params![room, r.max_messages as i64 - 1],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if let Some(id) = oldest_kept {
+                conn.execute(
+                    "DELETE FROM messages WHERE room IS ?1 AND id < ?2",
+                    params![room, id],
+                )?;
+            }
         }
     }
     Ok(())

@@ -29,11 +29,14 @@ pub enum Limit {
     HandshakeTimeout,
     /// `serve.timeout`: silent for two periods.
     Idle,
+    MaxRooms,
+    MaxRoomsPerMember,
+    MaxRoomMembers,
 }
 
 impl Limit {
     /// Every limit, in the order the summary lists them.
-    pub const ALL: [Limit; 13] = [
+    pub const ALL: [Limit; 16] = [
         Limit::MaxClients,
         Limit::MaxHandshakes,
         Limit::MaxClientsPerAddress,
@@ -47,6 +50,9 @@ impl Limit {
         Limit::AuthBlocked,
         Limit::HandshakeTimeout,
         Limit::Idle,
+        Limit::MaxRooms,
+        Limit::MaxRoomsPerMember,
+        Limit::MaxRoomMembers,
     ];
 
     /// The name in logs, the shutdown summary and docs/LIMITS.md.
@@ -65,6 +71,9 @@ impl Limit {
             Limit::AuthBlocked => "auth_blocked",
             Limit::HandshakeTimeout => "handshake_timeout",
             Limit::Idle => "idle_timeout",
+            Limit::MaxRooms => "max_rooms",
+            Limit::MaxRoomsPerMember => "max_rooms_per_member",
+            Limit::MaxRoomMembers => "max_room_members",
         }
     }
 }

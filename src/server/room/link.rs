@@ -22,10 +22,21 @@ pub struct Link {
     waker: AtomicWaker,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct LinkState {
     inbox: VecDeque<Bytes>,
     kick_reason: Option<Box<str>>,
+    /// Rooms the member was taken out of by the operator.
+    left: Vec<std::sync::Arc<super::Room>>,
+}
+
+impl std::fmt::Debug for LinkState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkState")
+            .field("inbox", &self.inbox.len())
+            .field("left", &self.left.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Lines waiting in one member's inbox at most; more are refused to the sender.
@@ -79,6 +90,27 @@ impl Link {
     /// The member must leave.
     pub fn removed(&self) -> bool {
         self.removed.load(Ordering::Acquire)
+    }
+
+    /// The member was taken out of `room`: its session stops reading it
+    /// and sends `line` (the `parted`).
+    pub(super) fn left_room(&self, room: std::sync::Arc<super::Room>, line: Bytes) {
+        {
+            let mut guard = self.lock();
+            let s = guard.get_or_insert_default();
+            s.left.push(room);
+            s.inbox.push_back(line);
+            self.has_mail.store(true, Ordering::Release);
+        }
+        self.waker.wake();
+    }
+
+    /// The rooms the member was taken out of since the last call.
+    pub fn take_left(&self) -> Vec<std::sync::Arc<super::Room>> {
+        self.lock()
+            .as_mut()
+            .map(|s| std::mem::take(&mut s.left))
+            .unwrap_or_default()
     }
 
     pub(super) fn push(&self, line: Bytes) -> bool {

@@ -1,22 +1,27 @@
-//! The room: who is here (registry) and the broadcast of packets to them.
+//! Rooms: who is where (the [`Hub`], server-wide: names are unique on the
+//! server, direct messages and kicks find anyone), and each [`Room`]'s
+//! broadcast of packets to its members.
 //!
 //! Broadcast is the hot path. A packet is serialized once and appended to
 //! the room's [`Feed`], one shared byte stream; every member's session reads
 //! the same bytes from it, lines published together in one piece. Publishing
 //! never waits for a recipient: a member that falls more than
-//! `send_queue_bytes` behind the room (or out of what the feed keeps) is
-//! dropped as too slow by its own session.
-//! The registry lock is a plain mutex, held only for a few map operations and
-//! never across an `.await` or a socket write.
+//! `send_queue_bytes` behind its rooms together (or out of what a feed keeps)
+//! is dropped as too slow by its own session.
+//! The locks are plain mutexes, held only for a few map operations and never
+//! across an `.await` or a socket write; the hub's is taken before a room's,
+//! never after, and the chat path takes only its room's.
 //!
-//! Presence (join/leave notices and the count) is coalesced ([`presence`]);
-//! a chat line flushes pending presence first, so order is kept. Each
-//! member's own inbox (direct messages, a kick) is its [`Link`].
+//! Lines of the default room carry no `room` field (clients that know no
+//! rooms read them as before); every other room's do.
+//!
+//! Presence (join/leave notices and the count) is coalesced per room
+//! ([`presence`]); a chat line flushes pending presence first, so order is
+//! kept. Each member's own inbox (direct messages, a kick) is its [`Link`].
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
@@ -24,14 +29,17 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use super::history::{HistorySetup, HistoryStore};
-use crate::names;
-use crate::protocol::{fast, now_ms, Chat, Dm, Packet, System, UserInfo, MAX_USERS_LISTED};
+#[cfg(test)]
+use super::limits::Limit;
+use crate::protocol::{fast, now_ms, Chat, Packet, RoomInfo, UserInfo, MAX_USERS_LISTED};
 
 mod feed;
+mod hub;
 mod link;
 mod presence;
 
 pub use feed::{Cursor, Feed, Taken};
+pub use hub::{Hub, InRoom, Membership, RenameError, RoomDecl};
 pub use link::Link;
 pub use presence::Departure;
 use presence::Presence;
@@ -40,13 +48,6 @@ use presence::PRESENCE_INTERVAL;
 
 pub type MemberId = u64;
 
-/// Why a rename was refused.
-#[derive(Debug, PartialEq, Eq)]
-pub enum RenameError {
-    Taken(String),
-    Gone,
-}
-
 /// Why a direct message was refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum DirectError {
@@ -54,16 +55,12 @@ pub enum DirectError {
     InboxFull(String),
 }
 
-/// Someone in the room, as the registry sees them.
+/// Someone in a room, as the room sees them.
 #[derive(Debug, Clone)]
-pub struct Member {
-    pub name: String,
-    pub addr: SocketAddr,
-    /// When they joined, milliseconds since the Unix epoch.
-    pub since: u64,
-    pub link: Arc<Link>,
-    /// A legacy (Python) client: it only gets the packet types it knows.
-    pub legacy: bool,
+struct InMember {
+    name: String,
+    /// When they came in, milliseconds since the Unix epoch.
+    since: u64,
 }
 
 #[derive(Default)]
@@ -71,16 +68,20 @@ struct Registry {
     pending: Vec<Presence>,
     last_flush: Option<Instant>,
     flush_scheduled: bool,
-    members: HashMap<MemberId, Member>,
-    /// Lower-cased name -> member, for case-insensitive uniqueness.
-    by_name: HashMap<String, MemberId>,
-    next_member: MemberId,
-    next_chat: u64,
-    /// The newest room messages, for replay to new members.
-    recent: VecDeque<Arc<Chat>>,
+    members: HashMap<MemberId, InMember>,
+    /// The newest messages, for replay to new members (`None`: this room
+    /// was made after the start; a joiner reads its past from the store).
+    recent: Option<VecDeque<Arc<Chat>>>,
+    topic: Option<String>,
+    /// The operator's message for this room, sent to each member who joins.
+    motd: Option<String>,
+    /// Declared in the settings: it stays when empty.
+    persistent: bool,
+    /// Closed (emptied and dropped by the hub): nobody joins it any more.
+    closed: bool,
 }
 
-/// The operator console's view of the room: its own bounded queue, fed
+/// The operator console's view of the rooms: its own bounded queue, fed
 /// without waiting and without waking anyone for what it does not show.
 struct ConsoleTap {
     tx: SyncSender<Bytes>,
@@ -89,7 +90,7 @@ struct ConsoleTap {
     dropped: Arc<AtomicU64>,
 }
 
-/// What the console printer reads: the room's packets it shows, and how
+/// What the console printer reads: the rooms' packets it shows, and how
 /// many it missed because it fell behind.
 pub struct ConsoleFeed {
     pub rx: Receiver<Bytes>,
@@ -99,30 +100,60 @@ pub struct ConsoleFeed {
 /// Packets waiting for the console printer at most.
 const CONSOLE_QUEUE: usize = 4096;
 
-pub struct Room {
-    /// Also serializes publishing, so ids, counts and byte offsets are in order.
-    registry: Mutex<Registry>,
+/// What every room shares: the console's tap, the history store, the chat
+/// ids (one sequence for the server: rows never collide), the shutdown.
+pub struct Shared {
     console: OnceLock<ConsoleTap>,
-    feed: Feed,
-    /// The server's shutdown token: a member who joins after it was
-    /// cancelled is told to leave at once (see [`close`](Self::close)).
-    shutdown: CancellationToken,
     history: Option<HistoryStore>,
     replay: usize,
+    next_chat: AtomicU64,
+    shutdown: CancellationToken,
+    /// Bytes a feed keeps, and chunks at most.
+    retain: u64,
+    chunks: usize,
 }
 
-/// What a session gets when it joins: its place in the room.
-pub struct Membership {
-    pub id: MemberId,
-    /// The member's name, kept current by renames.
-    pub name: String,
-    /// Where this member is in the room's feed.
+impl Shared {
+    fn console(&self, bytes: Bytes, chat: bool) {
+        if let Some(tap) = self.console.get().filter(|t| t.chat || !chat) {
+            if tap.tx.try_send(bytes).is_err() {
+                tap.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn next_chat(&self) -> u64 {
+        self.next_chat.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+pub struct Room {
+    /// Its name as shown ("#help").
+    name: String,
+    /// The `room` field of its lines: `None` for the default room.
+    tag: Option<String>,
+    /// Also serializes publishing, so ids, counts and byte offsets are in order.
+    registry: Mutex<Registry>,
+    feed: Feed,
+    shared: Arc<Shared>,
+    /// Members in it (read without the lock).
+    count: AtomicU64,
+    /// Was ever listed as closed (see `Registry::closed`).
+    gone: AtomicBool,
+}
+
+/// Where a member is in one room when it comes in: its cursor, and the
+/// past it is shown first.
+pub struct Entered {
+    pub room: Arc<Room>,
     pub cursor: Cursor,
-    pub link: Arc<Link>,
     /// The newest messages from before the join, oldest first.
     pub history: Vec<Arc<Chat>>,
     /// Older messages exist in the store.
     pub more_history: bool,
+    /// The room keeps no replay in memory: read the messages before this
+    /// id from the store instead.
+    pub fetch_before: Option<u64>,
 }
 
 /// A chat line's content: text in a plaintext room; in a secure room a
@@ -152,39 +183,46 @@ pub enum Speaker<'a> {
 }
 
 impl Room {
-    /// A room whose feed keeps `buffer` entries, without history.
-    #[cfg(test)]
-    pub fn new(buffer: usize, shutdown: CancellationToken) -> Arc<Room> {
-        Room::with_history(
-            Feed::new(1 << 20, buffer),
-            shutdown,
-            HistorySetup::default(),
-        )
+    /// A room with its own feed; `recent` seeds its replay (`None`: read
+    /// from the store on each join).
+    fn open(
+        name: &str,
+        default: bool,
+        shared: &Arc<Shared>,
+        recent: Option<Vec<Chat>>,
+    ) -> Arc<Room> {
+        let replay = shared.replay;
+        let recent = recent.map(|r| {
+            let skip = r.len().saturating_sub(replay);
+            r.into_iter().skip(skip).map(Arc::new).collect()
+        });
+        Arc::new(Room {
+            name: name.to_string(),
+            tag: (!default).then(|| name.to_string()),
+            registry: Mutex::new(Registry {
+                recent,
+                ..Default::default()
+            }),
+            feed: Feed::new(shared.retain, shared.chunks),
+            shared: shared.clone(),
+            count: AtomicU64::new(0),
+            gone: AtomicBool::new(false),
+        })
     }
 
-    /// A room that keeps (and replays) history as `h` says. Without a store
-    /// there is no history at all: nothing kept, nothing replayed.
-    pub fn with_history(feed: Feed, shutdown: CancellationToken, h: HistorySetup) -> Arc<Room> {
-        let replay = if h.store.is_some() { h.replay } else { 0 };
-        let skip = h.recent.len().saturating_sub(replay);
-        let registry = Registry {
-            next_chat: h.last_id,
-            recent: h.recent.into_iter().skip(skip).map(Arc::new).collect(),
-            ..Default::default()
-        };
-        Arc::new(Room {
-            registry: Mutex::new(registry),
-            console: OnceLock::new(),
-            feed,
-            shutdown,
-            history: h.store,
-            replay,
-        })
+    /// Its name as shown ("#help").
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The `room` field of its lines (`None`: the default room).
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
     }
 
     /// The history store, when history is kept.
     pub fn history(&self) -> Option<&HistoryStore> {
-        self.history.as_ref()
+        self.shared.history.as_ref()
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
@@ -195,83 +233,85 @@ impl Room {
     /// Publish under the registry lock (callers hold it), keeping order.
     /// `chat`: a chat line (the console shows those only when not quiet).
     fn publish_locked(&self, _reg: &mut Registry, bytes: Bytes, chat: bool) {
-        self.publish_as(bytes, chat, true);
+        self.feed.publish(&bytes, true);
+        self.shared.console(bytes, chat);
     }
 
-    fn publish_as(&self, bytes: Bytes, chat: bool, wake: bool) {
-        self.feed.publish(&bytes, wake);
-        if let Some(tap) = self.console.get().filter(|t| t.chat || !chat) {
-            if tap.tx.try_send(bytes).is_err() {
-                tap.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+    /// A packet of this room, with its `room` field.
+    fn tagged(&self, p: Packet) -> Packet {
+        p.in_room(self.tag())
     }
 
-    /// Add a member under a unique name (`-2`, `-3`, ... on collision), then
-    /// announce the join and the new count to everyone, the joiner included.
+    /// Add member `id` called `name` (the hub checked everything), and
+    /// announce the join and the new count to the room, the joiner included.
     /// A `legacy` member gets no history replay (a packet type it does not know).
-    pub fn join(self: &Arc<Self>, requested: &str, addr: SocketAddr, legacy: bool) -> Membership {
+    fn add(self: &Arc<Self>, id: MemberId, name: &str, legacy: bool) -> Entered {
         let mut reg = self.lock();
-        let mut name = requested.to_string();
-        let mut n = 2;
-        while reg.by_name.contains_key(&names::name_key(&name)) {
-            name = names::with_suffix(requested, n);
-            n += 1;
-        }
-        let id = reg.next_member;
-        reg.next_member += 1;
-        let link = Arc::new(Link::default());
-        if self.shutdown.is_cancelled() {
-            link.remove(None);
-        }
-        reg.by_name.insert(names::name_key(&name), id);
         reg.members.insert(
             id,
-            Member {
-                name: name.clone(),
-                addr,
+            InMember {
+                name: name.to_string(),
                 since: now_ms(),
-                link: link.clone(),
-                legacy,
             },
         );
+        self.count
+            .store(reg.members.len() as u64, Ordering::Relaxed);
         // Subscribing and copying the replay ring under one lock: the joiner
         // gets every message exactly once, as history or live.
         let cursor = self.feed.cursor();
-        let history: Vec<Arc<Chat>> = match legacy {
-            true => Vec::new(),
-            false => reg.recent.iter().cloned().collect(),
+        let replay = self.shared.replay;
+        let (history, fetch_before) = match (&reg.recent, legacy || replay == 0) {
+            (_, true) => (Vec::new(), None),
+            (Some(r), false) => (r.iter().cloned().collect(), None),
+            // Every line of this room published later has a higher id.
+            (None, false) => (
+                Vec::new(),
+                Some(self.shared.next_chat.load(Ordering::Relaxed) + 1),
+            ),
         };
-        let more_history = self.replay > 0 && history.len() >= self.replay;
-        reg.pending.push(Presence::Joined(name.clone()));
+        let more_history = replay > 0 && history.len() >= replay;
+        reg.pending.push(Presence::Joined(name.to_string()));
         self.presence_changed(&mut reg);
-        Membership {
-            id,
-            name,
+        Entered {
+            room: self.clone(),
             cursor,
-            link,
             history,
             more_history,
+            fetch_before,
         }
     }
 
-    /// Remove a member and announce how they left (one notice, coalesced
-    /// with other presence); a member the operator kicked is announced as
-    /// such. Safe to call twice: the second is a no-op.
-    pub fn leave(self: &Arc<Self>, id: MemberId, how: Departure) -> Option<Member> {
+    /// Take member `id` out and announce how they left (one notice,
+    /// coalesced with other presence). True when it is empty now.
+    fn remove(self: &Arc<Self>, id: MemberId, how: Departure) -> bool {
         let mut reg = self.lock();
-        let member = reg.members.remove(&id)?;
-        let how = match member.link.kick_reason() {
-            Some(why) => Departure::Kicked(why),
-            None => how,
-        };
-        reg.by_name.remove(&names::name_key(&member.name));
-        reg.pending.push(Presence::Left(member.name.clone(), how));
-        self.presence_changed(&mut reg);
-        Some(member)
+        if let Some(m) = reg.members.remove(&id) {
+            self.count
+                .store(reg.members.len() as u64, Ordering::Relaxed);
+            reg.pending.push(Presence::Left(m.name, how));
+            self.presence_changed(&mut reg);
+        }
+        reg.members.is_empty()
     }
 
-    /// Broadcast a chat line to everyone, its sender included. The packet gets
+    /// Close it if it is empty and not declared (the hub then forgets it);
+    /// true when it was closed.
+    fn close_if_unused(&self) -> bool {
+        let mut reg = self.lock();
+        if reg.members.is_empty() && !reg.persistent {
+            reg.closed = true;
+            self.gone.store(true, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
+    /// Members in it now.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Broadcast a chat line to the room, its sender included. The packet gets
     /// the next id and the server time; it is serialized once for all.
     pub fn chat(&self, from: Speaker<'_>, body: Body) {
         self.chat_and(from, body, true)
@@ -303,38 +343,34 @@ impl Room {
         };
         let mut reg = self.lock();
         self.flush_presence(&mut reg);
-        reg.next_chat += 1;
         let chat = Chat {
             encrypted: payload.is_some(),
             from: Some(from),
             port,
             text,
             payload,
-            id: Some(reg.next_chat),
+            id: Some(self.shared.next_chat()),
             ts: Some(now_ms()),
             action,
             sent,
+            room: self.tag.clone(),
             seq: None,
         };
         // Serialized straight into the feed (the hot path).
         self.feed
             .publish_with(wake, |out| fast::write_chat_line(out, &chat));
-        if let Some(tap) = self.console.get().filter(|t| t.chat) {
-            if tap
-                .tx
-                .try_send(Packet::Chat(chat.clone()).to_line())
-                .is_err()
-            {
-                tap.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        if self.shared.console.get().is_some_and(|t| t.chat) {
+            self.shared
+                .console(Packet::Chat(chat.clone()).to_line(), true);
         }
-        if let Some(store) = &self.history {
+        if let Some(store) = &self.shared.history {
             let chat = Arc::new(chat);
-            if self.replay > 0 {
-                if reg.recent.len() >= self.replay {
-                    reg.recent.pop_front();
+            let replay = self.shared.replay;
+            if let Some(recent) = reg.recent.as_mut().filter(|_| replay > 0) {
+                if recent.len() >= replay {
+                    recent.pop_front();
                 }
-                reg.recent.push_back(chat.clone());
+                recent.push_back(chat.clone());
             }
             // Queued after the lock is released: the room never waits on it.
             drop(reg);
@@ -342,115 +378,36 @@ impl Room {
         }
     }
 
-    /// Rename member `id` to `new` (already validated); everyone is told.
-    /// A change of case only is allowed; another member's name is not.
-    pub fn rename(&self, id: MemberId, new: &str) -> Result<String, RenameError> {
+    /// Tell the room that `old` is now `new` (the hub renamed them).
+    fn renamed(&self, id: MemberId, old: &str, new: &str) {
         let mut reg = self.lock();
-        let key = names::name_key(new);
-        if let Some(&other) = reg.by_name.get(&key) {
-            if other != id {
-                let taken = reg.members.get(&other).map(|m| m.name.clone());
-                return Err(RenameError::Taken(taken.unwrap_or_default()));
-            }
+        if let Some(m) = reg.members.get_mut(&id) {
+            m.name = new.to_string();
         }
-        let member = reg.members.get_mut(&id).ok_or(RenameError::Gone)?;
-        let old = std::mem::replace(&mut member.name, new.to_string());
-        reg.by_name.remove(&names::name_key(&old));
-        reg.by_name.insert(key, id);
         self.flush_presence(&mut reg);
-        let packet = Packet::System(System {
+        let packet = Packet::System(crate::protocol::System {
             text: format!("{old} is now {new}"),
             event: Some("rename".into()),
-            name: Some(old.clone()),
+            name: Some(old.to_string()),
             new_name: Some(new.into()),
             ..Default::default()
         });
-        self.publish_locked(&mut reg, packet.to_line(), false);
-        Ok(old)
+        let line = self.tagged(packet).to_line();
+        self.publish_locked(&mut reg, line, false);
     }
 
-    /// Deliver a direct message from `from` to the member named `dm.to`
-    /// (case-insensitively). Returns the line as sent, for the sender's echo.
-    pub fn direct(&self, from: &str, mut dm: Dm) -> Result<Bytes, DirectError> {
-        let mut reg = self.lock();
-        let to = *reg
-            .by_name
-            .get(&names::name_key(dm.to.trim()))
-            .ok_or(DirectError::NoSuchUser)?;
-        let member = reg.members.get(&to).ok_or(DirectError::NoSuchUser)?;
-        dm.from = Some(from.to_string());
-        dm.to = member.name.clone();
-        dm.seq = None;
-        dm.ts = Some(now_ms());
-        let line = Packet::Dm(dm.clone()).to_line();
-        let is_self = names::name_key(from) == names::name_key(&dm.to);
-        // A legacy client knows no `dm`: it gets a chat line only it receives.
-        let theirs = match member.legacy {
-            true => Packet::Chat(Chat {
-                from: Some(format!("{from} (direct)")),
-                text: dm.text.clone(),
-                ts: dm.ts,
-                action: dm.action,
-                ..Default::default()
-            })
-            .to_line(),
-            false => line.clone(),
-        };
-        if !is_self && !member.link.push(theirs) {
-            return Err(DirectError::InboxFull(member.name.clone()));
-        }
-        if let Some(store) = self.history.as_ref().filter(|h| h.keeps_direct()) {
-            // A stored direct message takes an id too, so rows never collide.
-            reg.next_chat += 1;
-            let chat = Chat {
-                encrypted: dm.encrypted,
-                from: dm.from,
-                text: dm.text,
-                payload: dm.payload,
-                id: Some(reg.next_chat),
-                ts: dm.ts,
-                action: dm.action,
-                port: None,
-                sent: dm.sent,
-                seq: None,
-            };
-            store.record_direct(Arc::new(chat), &dm.to);
-        }
-        Ok(line)
-    }
-
-    /// Make the member called `name` leave with `reason`: their session says
-    /// `bye` with it, and their leave is announced as a kick. Their actual
-    /// name, or `None` when nobody is called that.
-    pub fn kick(&self, name: &str, reason: &str) -> Option<String> {
-        let reg = self.lock();
-        let member = reg
-            .members
-            .get(reg.by_name.get(&names::name_key(name.trim()))?)?;
-        member.link.remove(Some(reason));
-        Some(member.name.clone())
-    }
-
-    /// The server is shutting down (its token is cancelled): every member
-    /// leaves, saying goodbye.
-    pub fn close(&self) {
-        let reg = self.lock();
-        for m in reg.members.values() {
-            m.link.remove(None);
-        }
-    }
-
-    /// Broadcast a notice (not stored, not a chat line).
-    pub fn notice(&self, packet: &Packet) {
+    /// Broadcast a notice to the room (not stored, not a chat line).
+    pub fn notice(&self, packet: Packet) {
         let mut reg = self.lock();
         self.flush_presence(&mut reg);
-        self.publish_locked(&mut reg, packet.to_line(), false);
+        let line = self.tagged(packet).to_line();
+        self.publish_locked(&mut reg, line, false);
     }
 
     /// Who is here, oldest first (at most [`MAX_USERS_LISTED`]), and how many.
     pub fn users(&self) -> (Vec<UserInfo>, u64) {
         let reg = self.lock();
-        let mut v: Vec<(&MemberId, &Member)> = reg.members.iter().collect();
+        let mut v: Vec<(&MemberId, &InMember)> = reg.members.iter().collect();
         v.sort_unstable_by_key(|(id, _)| **id);
         let users = v
             .into_iter()
@@ -461,6 +418,48 @@ impl Room {
             })
             .collect();
         (users, reg.members.len() as u64)
+    }
+
+    /// Its name, topic and count, as `rooms` and `joined` say them.
+    pub fn info(&self) -> RoomInfo {
+        let reg = self.lock();
+        RoomInfo {
+            room: self.name.clone(),
+            topic: reg.topic.clone(),
+            total: reg.members.len() as u64,
+            persistent: reg.persistent,
+        }
+    }
+
+    pub fn topic(&self) -> Option<String> {
+        self.lock().topic.clone()
+    }
+
+    /// Set (or clear, with `None`) the topic; the room is told who did.
+    pub fn set_topic(&self, topic: Option<String>, by: &str) {
+        let mut reg = self.lock();
+        if reg.topic == topic {
+            return;
+        }
+        reg.topic = topic.clone();
+        self.flush_presence(&mut reg);
+        let text = match &topic {
+            Some(t) => format!("{by} set the topic of {}: {t}", self.name),
+            None => format!("{by} cleared the topic of {}", self.name),
+        };
+        let line = self
+            .tagged(Packet::event("topic", Some(by), text))
+            .to_line();
+        self.publish_locked(&mut reg, line, false);
+    }
+
+    /// The operator's message for whoever joins this room.
+    pub fn motd(&self) -> Option<String> {
+        self.lock().motd.clone()
+    }
+
+    pub fn set_motd(&self, motd: Option<String>) {
+        self.lock().motd = motd;
     }
 
     /// The room's feed (members read it through their cursor).
@@ -476,34 +475,6 @@ impl Room {
             cursor: self.feed.cursor(),
             lines: VecDeque::new(),
         }
-    }
-
-    /// The console's own feed of what is published from now on: notices
-    /// always, chat lines when `chat`. Once per room (`None` after).
-    pub fn console_feed(&self, chat: bool) -> Option<ConsoleFeed> {
-        let (tx, rx) = sync_channel(CONSOLE_QUEUE);
-        let dropped = Arc::new(AtomicU64::new(0));
-        let tap = ConsoleTap {
-            tx,
-            chat,
-            dropped: dropped.clone(),
-        };
-        self.console.set(tap).ok()?;
-        Some(ConsoleFeed { rx, dropped })
-    }
-
-    #[cfg(test)]
-    pub fn count(&self) -> usize {
-        self.lock().members.len()
-    }
-
-    /// A snapshot of the members, oldest first.
-    pub fn members(&self) -> Vec<Member> {
-        let reg = self.lock();
-        let mut v: Vec<(MemberId, Member)> =
-            reg.members.iter().map(|(k, m)| (*k, m.clone())).collect();
-        v.sort_by_key(|(k, _)| *k);
-        v.into_iter().map(|(_, m)| m).collect()
     }
 }
 
@@ -547,49 +518,161 @@ impl TestReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Limits;
+    use std::net::SocketAddr;
 
     fn addr() -> SocketAddr {
         "127.0.0.1:5000".parse().unwrap()
     }
 
+    fn hub() -> Arc<Hub> {
+        Hub::new(
+            "#lobby",
+            1 << 20,
+            1024,
+            CancellationToken::new(),
+            HistorySetup::default(),
+            Default::default(),
+        )
+    }
+
+    /// Connected and in the default room.
+    fn member(hub: &Hub, name: &str) -> (Membership, Entered) {
+        let m = hub.connect(name, addr(), false);
+        let e = hub.enter(m.id, "#lobby", &Limits::default()).unwrap();
+        (m, e)
+    }
+
+    fn lines(e: &mut Entered) -> Vec<String> {
+        let mut seen = Vec::new();
+        if let Taken::Bytes(chunks) = e.room.feed().take(&mut e.cursor, usize::MAX) {
+            seen = chunks.concat();
+        }
+        String::from_utf8(seen)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
     #[test]
-    fn names_are_made_unique_case_insensitively() {
-        let room = Room::new(64, CancellationToken::new());
-        let a = room.join("Alice", addr(), false);
-        let b = room.join("alice", addr(), false);
-        let c = room.join("ALICE", addr(), false);
+    fn names_are_made_unique_case_insensitively_across_the_server() {
+        let hub = hub();
+        let a = hub.connect("Alice", addr(), false);
+        let b = hub.connect("alice", addr(), false);
+        let c = hub.connect("ALICE", addr(), false);
         assert_eq!(
             (a.name.as_str(), b.name.as_str(), c.name.as_str()),
             ("Alice", "alice-2", "ALICE-3")
         );
-        room.leave(b.id, Departure::Gone);
-        assert_eq!(room.join("Alice", addr(), false).name, "Alice-2");
-        assert_eq!(room.count(), 3);
+        hub.disconnect(b.id, Departure::Gone);
+        assert_eq!(hub.connect("Alice", addr(), false).name, "Alice-2");
+        assert_eq!(hub.members().len(), 3);
     }
 
     #[test]
     fn joiner_sees_its_join_and_count_and_leave_is_idempotent() {
-        let room = Room::new(64, CancellationToken::new());
-        let mut a = room.join("A", addr(), false);
-        let mut seen = Vec::new();
-        if let Taken::Bytes(chunks) = room.feed().take(&mut a.cursor, usize::MAX) {
-            seen = chunks.concat();
-        }
-        let seen = String::from_utf8(seen).unwrap();
-        let lines: Vec<&str> = seen.lines().collect();
+        let hub = hub();
+        let (a, mut e) = member(&hub, "A");
+        let lines = lines(&mut e);
         assert!(lines[0].contains("A joined"), "{lines:?}");
         assert_eq!(lines[1], "{\"type\":\"count\",\"total\":1}");
-        assert_eq!(room.feed().behind(&a.cursor), 0);
-        assert!(room.leave(a.id, Departure::Gone).is_some());
-        assert!(room.leave(a.id, Departure::Gone).is_none());
+        assert_eq!(e.room.feed().behind(&e.cursor), 0);
+        assert!(hub.disconnect(a.id, Departure::Gone).is_some());
+        assert!(hub.disconnect(a.id, Departure::Gone).is_none());
+    }
+
+    #[test]
+    fn a_room_carries_its_name_and_only_its_lines_and_closes_when_empty() {
+        let hub = hub();
+        let limits = Limits::default();
+        let (a, mut lobby) = member(&hub, "a");
+        let mut help = hub.enter(a.id, "Help", &limits).unwrap();
+        assert_eq!(help.room.name(), "#help");
+        help.room.chat(Speaker::Server, Body::text("in help"));
+        lobby.room.chat(Speaker::Server, Body::text("in lobby"));
+        let h = lines(&mut help);
+        let l = lines(&mut lobby);
+        assert!(h.iter().all(|x| x.contains("\"room\":\"#help\"")), "{h:?}");
+        assert!(
+            h.iter().any(|x| x.contains("in help")) && !h.iter().any(|x| x.contains("in lobby"))
+        );
+        assert!(
+            l.iter().all(|x| !x.contains("\"room\"")),
+            "default room lines carry no room: {l:?}"
+        );
+        assert!(
+            l.iter().any(|x| x.contains("in lobby")) && !l.iter().any(|x| x.contains("in help"))
+        );
+        // Twice in one room, a name that is no room name.
+        assert_eq!(
+            hub.enter(a.id, "#HELP", &limits).err().unwrap().code,
+            "bad_packet"
+        );
+        assert_eq!(
+            hub.enter(a.id, "#a b", &limits).err().unwrap().code,
+            "room_invalid"
+        );
+        // Empty and not declared: gone.
+        hub.exit(a.id, &help.room, Departure::Parted(None));
+        assert_eq!(hub.find("#help").err().unwrap().code, "no_such_room");
+        assert!(hub.find("lobby").is_ok(), "the default room stays");
+    }
+
+    #[test]
+    fn room_limits_refuse_with_their_codes_and_declared_rooms_stay() {
+        let hub = hub();
+        let limits = Limits {
+            max_rooms: 3,
+            max_rooms_per_member: 2,
+            max_room_members: 1,
+            ..Limits::default()
+        };
+        assert_eq!(
+            hub.declare(&[RoomDecl {
+                name: "#kept".into(),
+                topic: Some("t".into()),
+                motd: None,
+            }]),
+            vec!["room #kept opened"]
+        );
+        let a = hub.connect("a", addr(), false);
+        let b = hub.connect("b", addr(), false);
+        let kept = hub.enter(a.id, "#kept", &limits).unwrap();
+        assert_eq!(kept.room.topic().as_deref(), Some("t"));
+        let e = hub.enter(b.id, "#kept", &limits).err().unwrap();
+        assert_eq!(
+            (e.code, e.limit),
+            ("room_full", Some(Limit::MaxRoomMembers))
+        );
+        hub.enter(a.id, "#x", &limits).unwrap();
+        let e = hub.enter(a.id, "#y", &limits).err().unwrap();
+        assert_eq!(
+            (e.code, e.limit),
+            ("too_many_rooms", Some(Limit::MaxRoomsPerMember))
+        );
+        let e = hub.enter(b.id, "#z", &limits).err().unwrap();
+        assert_eq!((e.code, e.limit), ("too_many_rooms", Some(Limit::MaxRooms)));
+        hub.disconnect(a.id, Departure::Gone);
+        assert!(hub.find("#kept").is_ok(), "declared: kept when empty");
+        assert!(hub.find("#x").is_err(), "made by a member: gone when empty");
+        hub.set_create(false);
+        assert_eq!(
+            hub.enter(b.id, "#new", &limits).err().unwrap().code,
+            "no_such_room"
+        );
+        // No longer declared: closed, being empty.
+        assert_eq!(hub.declare(&[]), vec!["room #kept no longer declared"]);
+        assert!(hub.find("#kept").is_err());
     }
 
     #[tokio::test]
     async fn bursts_of_presence_are_coalesced_and_flushed_before_chat() {
-        let room = Room::new(1024, CancellationToken::new());
+        let hub = hub();
+        let room = hub.default_room().clone();
         let mut rx = room.subscribe();
         let ids: Vec<_> = (0..10)
-            .map(|i| room.join(&format!("u{i}"), addr(), false).id)
+            .map(|i| member(&hub, &format!("u{i}")).0.id)
             .collect();
         // The first join went out at once; the other nine wait for the flush,
         // which a chat line forces.
@@ -607,7 +690,7 @@ mod tests {
         );
         assert!(texts[3].contains("\"total\":10"));
         assert!(texts[4].contains("\"text\":\"hi\""));
-        room.leave(ids[0], Departure::Gone);
+        hub.disconnect(ids[0], Departure::Gone);
         let f = tokio::time::timeout(PRESENCE_INTERVAL * 20, rx.recv())
             .await
             .unwrap();
@@ -620,17 +703,25 @@ mod tests {
     }
 
     #[test]
-    fn chat_ids_increase() {
-        let room = Room::new(64, CancellationToken::new());
+    fn chat_ids_increase_across_rooms() {
+        let hub = hub();
+        let (a, _) = member(&hub, "a");
+        let other = hub.enter(a.id, "#other", &Limits::default()).unwrap();
+        let room = hub.default_room().clone();
         let mut rx = room.subscribe();
+        let mut ox = other.room.subscribe();
         room.chat(Speaker::Server, Body::text("one"));
-        room.chat(Speaker::Member { name: "A", port: 1 }, Body::text("two"));
-        let ids: Vec<u64> = (0..2)
-            .map(|_| match crate::protocol::parse(&rx.try_recv().unwrap()) {
-                Ok(Packet::Chat(c)) => c.id.unwrap(),
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(ids, vec![1, 2]);
+        other.room.chat(Speaker::Server, Body::text("two"));
+        room.chat(Speaker::Member { name: "A", port: 1 }, Body::text("three"));
+        let id = |l: Bytes| match crate::protocol::parse(&l) {
+            Ok(Packet::Chat(c)) => c.id.unwrap(),
+            other => panic!("{other:?}"),
+        };
+        let ids = (
+            id(rx.try_recv().unwrap()),
+            id(ox.try_recv().unwrap()),
+            id(rx.try_recv().unwrap()),
+        );
+        assert_eq!(ids, (1, 2, 3));
     }
 }

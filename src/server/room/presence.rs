@@ -28,6 +28,8 @@ pub enum Departure {
     Said(String),
     /// The operator removed them: "NAME was removed by the operator: REASON".
     Kicked(String),
+    /// They left this room only: "NAME left #ROOM" (with their reason).
+    Parted(Option<String>),
 }
 
 impl Room {
@@ -79,8 +81,15 @@ impl Room {
                         Some(&n),
                         format!("{n} was removed by the operator: {why}"),
                     ),
+                    Presence::Left(n, Departure::Parted(None)) => {
+                        Packet::event("leave", Some(&n), format!("{n} left {}", self.name))
+                    }
+                    Presence::Left(n, Departure::Parted(Some(why))) => {
+                        Packet::event("leave", Some(&n), format!("{n} left {} ({why})", self.name))
+                    }
                 };
-                self.publish_locked(reg, packet.to_line(), false);
+                let line = self.tagged(packet).to_line();
+                self.publish_locked(reg, line, false);
             }
         } else {
             let mut joined = Vec::new();
@@ -101,10 +110,15 @@ impl Room {
             // No single name: a client tracking the room asks for `users` again.
             let event = if left.is_empty() { "join" } else { "leave" };
             let packet = Packet::event(event, None, parts.join("; "));
-            self.publish_locked(reg, packet.to_line(), false);
+            let line = self.tagged(packet).to_line();
+            self.publish_locked(reg, line, false);
         }
         let total = reg.members.len() as u64;
-        self.publish_locked(reg, Packet::Count(Count { total }).to_line(), false);
+        let count = Packet::Count(Count {
+            total,
+            room: self.tag.clone(),
+        });
+        self.publish_locked(reg, count.to_line(), false);
     }
 }
 

@@ -38,11 +38,25 @@ fn refusal(code: &str, reason: impl Into<String>) -> Packet {
     })
 }
 
+/// Rooms an `auth` may ask for at most (more are ignored; the member's own
+/// limit, `limits.max_rooms_per_member`, refuses what is past it).
+const MAX_AUTH_ROOMS: usize = 64;
+
+/// Who is joining, once `auth` is accepted.
+pub(super) struct Joining {
+    pub name: String,
+    /// A legacy (Python) client (no `auth.proto`).
+    pub legacy: bool,
+    /// Speaks rooms (protocol 3 or later).
+    pub rooms_aware: bool,
+    /// The rooms it asks to be in (none: the default room).
+    pub rooms: Vec<String>,
+}
+
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     /// Read packets until a valid `auth` (and in a secure room a finished
-    /// login); answer everything else. The name, and whether the client is
-    /// a legacy one (no `auth.proto`).
-    pub(super) async fn authenticate(&mut self) -> Result<(String, bool), End> {
+    /// login); answer everything else. Who is joining.
+    pub(super) async fn authenticate(&mut self) -> Result<Joining, End> {
         let mut attempts = 0;
         loop {
             let Some(packet) = self.next_packet().await? else {
@@ -67,7 +81,19 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     } else if auth.password.is_some() {
                         tracing::info!(peer = %self.peer, "a client sent a password to a room without one (ignored, not logged)");
                     }
-                    return Ok((name, auth.proto.is_none()));
+                    let proto = auth.proto.unwrap_or(0);
+                    let mut rooms = auth.rooms;
+                    rooms.truncate(MAX_AUTH_ROOMS);
+                    return Ok(Joining {
+                        name,
+                        legacy: auth.proto.is_none(),
+                        rooms_aware: proto >= crate::protocol::PROTO_ROOMS,
+                        rooms: if proto >= crate::protocol::PROTO_ROOMS {
+                            rooms
+                        } else {
+                            Vec::new()
+                        },
+                    });
                 }
                 Packet::Chat(_) => {
                     let e = Packet::error(

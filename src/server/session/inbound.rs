@@ -9,11 +9,61 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{rare, End, Session};
 use crate::crypto;
+use crate::names;
 use crate::names::{sanitize, validate_name};
 use crate::protocol::connection::Read;
-use crate::protocol::{codes, FrameError, Packet, ParseError, Users, MAX_HISTORY_FETCH};
+use crate::protocol::{
+    codes, FrameError, Packet, ParseError, RoomRequest, Rooms, Users, MAX_HISTORY_FETCH,
+};
 use crate::server::limits::{Limit, Verdict};
-use crate::server::room::{Body, DirectError, Membership, RenameError, Speaker};
+use crate::server::room::{Body, Departure, DirectError, Membership, RenameError, Room, Speaker};
+
+/// Which of the member's rooms a packet's `room` names (absent: the
+/// default room): its index, or the `error` that says why not.
+fn room_of(
+    joined: &Membership,
+    default: &Arc<Room>,
+    room: Option<&str>,
+) -> Result<usize, Box<Packet>> {
+    let found = match room {
+        None => joined
+            .rooms
+            .iter()
+            .position(|r| Arc::ptr_eq(&r.room, default)),
+        Some(raw) => joined
+            .rooms
+            .iter()
+            .position(|r| r.room.name() == raw)
+            .or_else(|| {
+                let key = names::name_key(&names::room_name(raw).ok()?);
+                joined
+                    .rooms
+                    .iter()
+                    .position(|r| names::name_key(r.room.name()) == key)
+            }),
+    };
+    found.ok_or_else(|| {
+        let name = room.unwrap_or(default.name());
+        let shown = names::room_name(name).unwrap_or_else(|_| names::sanitize(name).into_owned());
+        Box::new(
+            Packet::error(
+                codes::NOT_IN_ROOM,
+                format!("you are not in {shown}: /join it first; not sent"),
+            )
+            .in_room(Some(&shown)),
+        )
+    })
+}
+
+/// A reason given for leaving, as the room is shown it.
+fn clean_reason(reason: &str) -> String {
+    reason
+        .trim()
+        .chars()
+        .filter(|&c| !names::is_unsafe_char(c))
+        .take(MAX_REASON_CHARS)
+        .collect()
+}
 
 /// Chat lines published at most before the readers are woken.
 const MAX_UNWOKEN: u32 = 64;
@@ -80,8 +130,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         match packet {
             Packet::Chat(chat) => {
                 if let Some(e) = self.check_body(chat.encrypted, &chat.text, &chat.payload) {
+                    let e = e.in_room(chat.room.as_deref());
                     return self.send(&e.answering(seq)).await.map_err(End::Io);
                 }
+                let at = match room_of(joined, self.ctx.hub.default_room(), chat.room.as_deref()) {
+                    Ok(i) => i,
+                    Err(e) => return self.send(&e.answering(seq)).await.map_err(End::Io),
+                };
                 let sender = Speaker::Member {
                     name: &joined.name,
                     port: self.peer.port(),
@@ -94,17 +149,29 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     action: chat.action,
                 };
                 self.ctx.metrics.received.inc();
+                let here = &mut joined.rooms[at];
                 // A talker's own feed is woken first (see Feed).
-                joined.cursor.spoke(std::time::Instant::now());
+                here.cursor.spoke(std::time::Instant::now());
+                let room = here.room.clone();
+                // Lines batched for another room are shown first.
+                if self
+                    .unwoken_room
+                    .as_ref()
+                    .is_some_and(|r| !Arc::ptr_eq(r, &room))
+                {
+                    self.wake_room();
+                }
                 // More lines already here: publish them all before waking
                 // the readers (the chat loop wakes them), so that they write
                 // the lot at once.
                 if self.conn.has_line() && self.unwoken < MAX_UNWOKEN {
-                    self.ctx.room.chat_batched(sender, body);
+                    room.chat_batched(sender, body);
                     self.unwoken += 1;
+                    self.unwoken_room = Some(room);
                 } else {
-                    self.ctx.room.chat(sender, body);
+                    room.chat(sender, body);
                     self.unwoken = 0;
+                    self.unwoken_room = None;
                 }
                 Ok(())
             }
@@ -115,13 +182,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             }
             Packet::Bye(b) => {
                 // The client leaves, perhaps saying why (`/quit REASON`).
-                let reason: String = b
-                    .reason
-                    .trim()
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(MAX_REASON_CHARS)
-                    .collect();
+                let reason = clean_reason(&b.reason);
                 // It still gets what came before (its own last lines too).
                 self.catch_up(joined).await;
                 Err(End::Left((!reason.is_empty()).then_some(reason)))
@@ -135,21 +196,22 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     }
 
     /// The less frequent packets: direct messages, renames, the user list,
-    /// history fetches.
+    /// history fetches, rooms.
     async fn handle_command(&mut self, packet: Packet, joined: &mut Membership) -> Result<(), End> {
         let seq = packet.seq();
+        let hub = self.ctx.hub.clone();
         let reply = match packet {
             Packet::Dm(dm) => match self.check_body(dm.encrypted, &dm.text, &dm.payload) {
                 Some(e) => e,
                 None => {
                     let to = dm.to.clone();
-                    match self.ctx.room.direct(&joined.name, dm) {
+                    match hub.direct(&joined.name, dm) {
                         // The sender's copy: the same line the recipient got.
                         Ok(line) => return self.conn.write_bytes(&line).await.map_err(End::Io),
                         Err(DirectError::NoSuchUser) => Packet::error(
                             codes::NO_SUCH_USER,
                             format!(
-                                "nobody called '{}' is here (/users lists who is); not sent",
+                                "nobody called '{}' is here (on this server); not sent",
                                 sanitize(to.trim())
                             ),
                         ),
@@ -168,7 +230,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     codes::NAME_INVALID,
                     format!("'{}' cannot be a name: {e}", sanitize(&n.name)),
                 ),
-                Ok(new) => match self.ctx.room.rename(joined.id, &new) {
+                Ok(new) => match hub.rename(joined.id, &new) {
                     Ok(old) => {
                         tracing::info!(peer = %self.peer, old = %sanitize(&old), new = %sanitize(&new), "renamed");
                         joined.name = new;
@@ -181,27 +243,96 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     Err(RenameError::Gone) => return Err(End::Closed),
                 },
             },
-            Packet::Users(_) => {
-                let (users, total) = self.ctx.room.users();
-                Packet::Users(Users {
-                    users,
-                    total: Some(total),
-                })
+            Packet::Users(u) => {
+                let room = match u.room.as_deref() {
+                    None => Ok(hub.default_room().clone()),
+                    Some(raw) => hub.find(raw),
+                };
+                match room {
+                    Ok(room) => {
+                        let (users, total) = room.users();
+                        Packet::Users(Users {
+                            users,
+                            total: Some(total),
+                            room: room.tag().map(str::to_string),
+                        })
+                    }
+                    Err(e) => e.packet(u.room.as_deref()),
+                }
             }
             Packet::FetchHistory(f) => {
-                let Some(store) = self.ctx.room.history() else {
+                let at = match room_of(joined, hub.default_room(), f.room.as_deref()) {
+                    Ok(i) => i,
+                    Err(e) => return self.send(&e).await.map_err(End::Io),
+                };
+                let tag = joined.rooms[at].room.tag().map(str::to_string);
+                let Some(store) = hub.history() else {
                     let e =
-                        Packet::error(codes::HISTORY_UNAVAILABLE, "this server keeps no history");
+                        Packet::error(codes::HISTORY_UNAVAILABLE, "this server keeps no history")
+                            .in_room(tag.as_deref());
                     return self.send(&e).await.map_err(End::Io);
                 };
                 let limit = f.limit.unwrap_or(20).clamp(1, MAX_HISTORY_FETCH) as usize;
-                match store.fetch(f.before, limit).await {
+                match store.fetch(tag.as_deref(), f.before, limit).await {
                     Ok((rows, more)) => {
                         return self
-                            .send_history(rows.into_iter().map(Arc::new), more)
+                            .send_history(rows.into_iter().map(Arc::new), more, tag)
                             .await
                     }
-                    Err(why) => Packet::error(codes::HISTORY_UNAVAILABLE, why),
+                    Err(why) => {
+                        Packet::error(codes::HISTORY_UNAVAILABLE, why).in_room(tag.as_deref())
+                    }
+                }
+            }
+            Packet::Join(r) => return self.enter_room(joined, &r.room, seq).await,
+            Packet::Part(r) => {
+                let at = match room_of(joined, hub.default_room(), Some(&r.room)) {
+                    Ok(i) => i,
+                    Err(e) => return self.send(&e).await.map_err(End::Io),
+                };
+                let reason = r
+                    .reason
+                    .as_deref()
+                    .map(clean_reason)
+                    .filter(|r| !r.is_empty());
+                let left = joined.rooms.remove(at);
+                if self
+                    .unwoken_room
+                    .as_ref()
+                    .is_some_and(|u| Arc::ptr_eq(u, &left.room))
+                {
+                    self.wake_room();
+                }
+                hub.exit(joined.id, &left.room, Departure::Parted(reason.clone()));
+                Packet::Parted(RoomRequest {
+                    room: left.room.name().to_string(),
+                    reason,
+                })
+            }
+            Packet::Rooms(_) => {
+                let (rooms, total) = hub.rooms();
+                Packet::Rooms(Rooms {
+                    rooms,
+                    total: Some(total),
+                })
+            }
+            Packet::Topic(t) => {
+                let at = match room_of(joined, hub.default_room(), Some(&t.room)) {
+                    Ok(i) => i,
+                    Err(e) => return self.send(&e).await.map_err(End::Io),
+                };
+                let room = joined.rooms[at].room.clone();
+                let text = t.text.trim();
+                if text.is_empty() {
+                    room.set_topic(None, &joined.name);
+                    return Ok(());
+                }
+                match self.check_topic(text) {
+                    Some(e) => e.in_room(room.tag()),
+                    None => {
+                        room.set_topic(Some(text.to_string()), &joined.name);
+                        return Ok(());
+                    }
                 }
             }
             other => {
@@ -210,6 +341,20 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             }
         };
         self.send(&reply.answering(seq)).await.map_err(End::Io)
+    }
+
+    /// A topic is one line of text within the text limit.
+    fn check_topic(&self, text: &str) -> Option<Packet> {
+        if let Some(c) = text.chars().find(|&c| names::is_unsafe_char(c)) {
+            return Some(Packet::error(
+                codes::BAD_PACKET,
+                format!(
+                    "a topic cannot hold control or formatting characters (found {}); not set",
+                    c.escape_unicode()
+                ),
+            ));
+        }
+        self.check_text(text)
     }
 
     /// A chat or direct message body fits this room: plaintext `text` in a

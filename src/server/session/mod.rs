@@ -24,7 +24,7 @@ use tokio::time::{timeout_at, Instant};
 pub(super) use auth::Bound;
 
 use super::limits::{Bucket, Limit};
-use super::room::{Departure, Membership};
+use super::room::{Departure, Membership, Room};
 use super::Ctx;
 use crate::names::sanitize;
 use crate::protocol::{codes, Connection, Packet};
@@ -84,8 +84,12 @@ pub(super) struct Session<S> {
     bucket: Bucket,
     /// A legacy (Python) client: it knows no `bye`, so goodbyes are `system`.
     legacy: bool,
+    /// Speaks rooms (protocol 3): it is told what it joined and left.
+    rooms_aware: bool,
     /// Chat lines published without waking the room's readers yet.
     unwoken: u32,
+    /// The room they were published in.
+    unwoken_room: Option<Arc<Room>>,
     /// Bytes read and written already counted in the metrics.
     counted: (u64, u64),
 }
@@ -120,7 +124,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             peer,
             bucket: Bucket::new(&ctx.limits()),
             legacy: false,
+            rooms_aware: false,
             unwoken: 0,
+            unwoken_room: None,
             counted: (0, 0),
             ctx,
             bound,
@@ -142,8 +148,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             if self.ctx.full() {
                 return self.full().await;
             }
-            let (name, legacy) = match timeout_at(deadline, rare(self.authenticate())).await {
-                Ok(Ok(joined)) => joined,
+            let joining = match timeout_at(deadline, rare(self.authenticate())).await {
+                Ok(Ok(joining)) => joining,
                 Ok(Err(end)) => {
                     tracing::debug!(peer = %self.peer, "closed before joining: {end}");
                     return;
@@ -155,20 +161,25 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 return self.full().await;
             };
             drop(admission);
-            self.legacy = legacy;
-            let mut joined = self.ctx.room.join(&name, self.peer, legacy);
+            self.legacy = joining.legacy;
+            self.rooms_aware = joining.rooms_aware;
+            let mut joined = self
+                .ctx
+                .hub
+                .connect(&joining.name, self.peer, joining.legacy);
             self.ctx.metrics.joins.inc();
             self.ctx.metrics.members.inc();
             tracing::debug!(peer = %self.peer, name = %sanitize(&joined.name), "joined");
             let id = joined.id;
-            let end = self.chat(&mut joined).await;
+            let end = self.chat(&mut joined, joining.rooms).await;
             let how = match &end {
                 End::Left(Some(why)) => Departure::Said(why.clone()),
                 _ => Departure::Gone,
             };
             self.ctx.metrics.leaves.inc();
             self.ctx.metrics.members.dec();
-            if let Some(member) = self.ctx.room.leave(id, how) {
+            joined.rooms.clear();
+            if let Some(member) = self.ctx.hub.disconnect(id, how) {
                 tracing::debug!(peer = %self.peer, name = %sanitize(&member.name), "left: {end}");
             }
             drop(slot);
@@ -177,15 +188,14 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
 
     /// The chat loop: client packets in, room frames and direct messages out,
     /// a kick or shutdown, and the idle timer.
-    async fn chat(&mut self, joined: &mut Membership) -> End {
-        if let Err(end) = self.welcome(joined).await {
+    async fn chat(&mut self, joined: &mut Membership, rooms: Vec<String>) -> End {
+        if let Err(end) = self.welcome(joined, rooms).await {
             return end;
         }
         let idle = self.ctx.idle_timeout;
         // Allocated only when an idle timeout is configured.
         let mut idle_timer = idle.map(|d| Box::pin(tokio::time::sleep(d)));
         let mut pinged = false;
-        let room = self.ctx.room.clone();
         loop {
             self.count_bytes();
             tokio::select! {
@@ -195,11 +205,15 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     if joined.link.removed() {
                         return self.removed(joined).await;
                     }
+                    // Taken out of rooms by the operator: read them no more.
+                    for gone in joined.link.take_left() {
+                        joined.rooms.retain(|r| !Arc::ptr_eq(&r.room, &gone));
+                    }
                     if let Err(end) = self.deliver_inbox(joined).await {
                         return end;
                     }
                 }
-                _ = std::future::poll_fn(|cx| room.feed().poll_ready(&mut joined.cursor, cx)) => {
+                _ = ready_rooms(&mut joined.rooms) => {
                     if let Err(end) = rare(self.deliver(joined)).await {
                         return end;
                     }
@@ -212,8 +226,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         }
                         let handled = rare(self.handle_packet(p, joined)).await;
                         if self.unwoken > 0 && (handled.is_err() || !self.conn.has_line()) {
-                            room.wake_readers();
-                            self.unwoken = 0;
+                            self.wake_room();
                         }
                         if let Err(end) = handled {
                             return end;
@@ -241,10 +254,32 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         }
     }
 
+    /// Wake the readers of the room this session published to without
+    /// waking them.
+    fn wake_room(&mut self) {
+        if let Some(room) = self.unwoken_room.take() {
+            room.wake_readers();
+        }
+        self.unwoken = 0;
+    }
+
     /// Count a limit that fired (for the shutdown summary and metrics).
     fn count(&self, limit: Limit) {
         self.ctx.metrics.bump(limit);
     }
+}
+
+/// Ready when any of the member's rooms has published past its cursor
+/// (never, in no room: joining one happens in this task).
+fn ready_rooms(rooms: &mut [super::room::InRoom]) -> impl std::future::Future<Output = ()> + '_ {
+    std::future::poll_fn(move |cx| {
+        for r in rooms.iter_mut() {
+            if r.room.feed().poll_ready(&mut r.cursor, cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
 }
 
 async fn wait_idle(timer: &mut Option<std::pin::Pin<Box<tokio::time::Sleep>>>) {

@@ -12,7 +12,7 @@ use super::{rare, End, Session};
 use crate::protocol::connection::WriteError;
 use crate::protocol::{codes, AuthResult, Chat, HistoryEnd, Packet};
 use crate::server::limits::Limit;
-use crate::server::room::{Membership, Taken};
+use crate::server::room::{InRoom, Membership, Taken};
 
 /// Bytes of the feed taken for one write at most (then the session looks
 /// at its other work before taking more).
@@ -28,11 +28,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     }
 
     /// Tell the client it is in (with the server's proof in a secure room),
-    /// then the history from before the join (marked as such), then the
+    /// put it in the rooms it asked for (the default room when none), each
+    /// with its history from before the join (marked as such), then the
     /// message of the day.
     pub(super) fn welcome<'a>(
         &'a mut self,
         joined: &'a mut Membership,
+        rooms: Vec<String>,
     ) -> BoxFuture<'a, Result<(), End>> {
         rare(async move {
             let ok = Packet::AuthResult(AuthResult {
@@ -41,10 +43,12 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 ..Default::default()
             });
             self.send(&ok).await.map_err(End::Io)?;
-            let history = std::mem::take(&mut joined.history);
-            if !history.is_empty() {
-                self.send_history(history.into_iter(), joined.more_history)
-                    .await?;
+            if rooms.is_empty() {
+                let default = self.ctx.hub.default_room().name().to_string();
+                self.enter_room(joined, &default, None).await?;
+            }
+            for raw in rooms {
+                self.enter_room(joined, &raw, None).await?;
             }
             if let Some(motd) = self.ctx.motd.load_full() {
                 let p = Packet::event("motd", None, motd.as_str());
@@ -54,29 +58,93 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         })
     }
 
-    /// Write what the room published since this member's last batch: the
-    /// feed's shared chunks as they are (no copy), up to `WRITE_BATCH`
+    /// Put the member in the room called `raw` (`joined`, its history, its
+    /// message), or say why not (answering `seq`).
+    pub(super) fn enter_room<'a>(
+        &'a mut self,
+        joined: &'a mut Membership,
+        raw: &'a str,
+        seq: Option<u64>,
+    ) -> BoxFuture<'a, Result<(), End>> {
+        rare(async move {
+            let entered = match self.ctx.hub.enter(joined.id, raw, &self.ctx.limits()) {
+                Ok(e) => e,
+                Err(e) => {
+                    if let Some(limit) = e.limit {
+                        self.count(limit);
+                    }
+                    let shown = crate::names::room_name(raw).unwrap_or_else(|_| raw.to_string());
+                    let p = e.packet(Some(&shown)).answering(seq);
+                    return self.send(&p).await.map_err(End::Io);
+                }
+            };
+            let room = entered.room.clone();
+            if self.rooms_aware {
+                self.send(&Packet::Joined(room.info()))
+                    .await
+                    .map_err(End::Io)?;
+            }
+            let tag = room.tag().map(str::to_string);
+            let mut history = entered.history;
+            let mut more = entered.more_history;
+            if let (Some(before), Some(store)) = (entered.fetch_before, room.history()) {
+                // The store answers after writing everything queued before
+                // this: exactly what was said before the join.
+                let replay = self.ctx.replay();
+                if let Ok((rows, m)) = store.fetch(tag.as_deref(), Some(before), replay).await {
+                    history = rows.into_iter().map(Arc::new).collect();
+                    more = m;
+                }
+            }
+            joined.rooms.push(InRoom {
+                room: room.clone(),
+                cursor: entered.cursor,
+            });
+            if !history.is_empty() {
+                self.send_history(history.into_iter(), more, tag.clone())
+                    .await?;
+            }
+            if let Some(motd) = room.motd().filter(|_| !self.legacy || tag.is_none()) {
+                let p = Packet::event("motd", None, motd).in_room(tag.as_deref());
+                self.send(&p).await.map_err(End::Io)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Write what the member's rooms published since its last batch: the
+    /// feeds' shared chunks as they are (no copy), up to `WRITE_BATCH`
     /// bytes, then come back for more.
     pub(super) async fn deliver(&mut self, joined: &mut Membership) -> Result<(), End> {
-        let room = self.ctx.room.clone();
-        let feed = room.feed();
         let limit = self.ctx.limits().send_queue_bytes as u64;
-        if self.conn.stalled() && feed.behind(&joined.cursor) > limit {
-            // Behind the room by more than allowed, and not taking what we
+        if self.conn.stalled() && joined.behind() > limit {
+            // Behind its rooms by more than allowed, and not taking what we
             // write: too slow. (Merely behind because this task was not
             // scheduled yet is not the client's fault.)
             return Err(self.too_slow().await);
         }
-        let pieces = match feed.take(&mut joined.cursor, WRITE_BATCH) {
-            Taken::Bytes(p) if p.is_empty() => return Ok(()),
-            Taken::Bytes(p) => p,
-            Taken::Overrun => return Err(self.too_slow().await),
-        };
+        let mut pieces = Vec::new();
+        let mut left = WRITE_BATCH;
+        for r in joined.rooms.iter_mut() {
+            match r.room.feed().take(&mut r.cursor, left) {
+                Taken::Bytes(p) => {
+                    left = left.saturating_sub(p.iter().map(|b| b.len()).sum());
+                    pieces.extend(p);
+                }
+                Taken::Overrun => return Err(self.too_slow().await),
+            }
+            if left == 0 {
+                break;
+            }
+        }
+        if pieces.is_empty() {
+            return Ok(());
+        }
         let deadline = self.ctx.write_timeout();
-        // While the write is blocked, give up as soon as the room is more
+        // While the write is blocked, give up as soon as the rooms are more
         // than `send_queue_bytes` past it (not only after the timeout).
-        let cursor = &joined.cursor;
-        let behind = || feed.behind(cursor) > limit;
+        let member = &*joined;
+        let behind = || member.behind() > limit;
         match self
             .conn
             .write_pieces_behind(&pieces, Some(deadline), behind)
@@ -88,15 +156,28 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         }
     }
 
-    /// Before a goodbye: write what the room published up to now.
+    /// Before a goodbye: write what its rooms published up to now.
     pub(super) fn catch_up<'a>(&'a mut self, joined: &'a mut Membership) -> BoxFuture<'a, ()> {
         rare(async move {
-            let room = self.ctx.room.clone();
-            room.wake_readers();
-            let target = room.feed().published();
-            while joined.cursor.pos() < target {
-                let before = joined.cursor.pos();
-                if self.deliver(joined).await.is_err() || joined.cursor.pos() == before {
+            let targets: Vec<u64> = joined
+                .rooms
+                .iter()
+                .map(|r| {
+                    r.room.wake_readers();
+                    r.room.feed().published()
+                })
+                .collect();
+            let done = |m: &Membership| {
+                m.rooms
+                    .iter()
+                    .zip(&targets)
+                    .all(|(r, t)| r.cursor.pos() >= *t)
+            };
+            while !done(joined) {
+                let before: u64 = joined.rooms.iter().map(|r| r.cursor.pos()).sum();
+                let after_ok = self.deliver(joined).await.is_ok();
+                let after: u64 = joined.rooms.iter().map(|r| r.cursor.pos()).sum();
+                if !after_ok || after == before {
                     return;
                 }
             }
@@ -126,6 +207,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         &mut self,
         rows: impl Iterator<Item = Arc<Chat>> + Send + 'static,
         more: bool,
+        room: Option<String>,
     ) -> BoxFuture<'_, Result<(), End>> {
         rare(async move {
             let mut out = Vec::new();
@@ -134,7 +216,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 count += 1;
                 out.extend_from_slice(&Packet::History((*chat).clone()).to_line());
             }
-            out.extend_from_slice(&Packet::HistoryEnd(HistoryEnd { count, more }).to_line());
+            let end = HistoryEnd { count, more, room };
+            out.extend_from_slice(&Packet::HistoryEnd(end).to_line());
             self.conn.write_bytes(&out).await.map_err(End::Io)
         })
     }
