@@ -99,6 +99,8 @@ pub struct Report {
     pub checks: Vec<Check>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub settings: Vec<SettingLine>,
+    /// The server's rooms, when it has rooms and we could join.
+    pub rooms: Vec<crate::protocol::RoomInfo>,
 }
 
 #[derive(Serialize)]
@@ -193,6 +195,7 @@ pub async fn run(loaded: &Loaded, args: &CheckOptions) -> u8 {
             "exit_code": code,
             "checks": report.checks,
             "settings": report.settings,
+            "rooms": report.rooms,
         });
         emit(&format!("{doc}\n"));
     } else {

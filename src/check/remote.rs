@@ -291,6 +291,7 @@ async fn join(
         Some(start.elapsed()),
     );
     pings(conn, opts, report).await;
+    rooms(conn, opts, report).await;
     let start = Instant::now();
     conn.leave(None).await;
     let drained = tokio::time::timeout(opts.timeout, async {
@@ -309,6 +310,51 @@ async fn join(
             Some(start.elapsed()),
         ),
     }
+}
+
+/// The server's rooms and their members (a server with rooms only).
+async fn rooms(conn: &mut Connection, opts: &CheckOptions, report: &mut Report) {
+    if conn.default_room().is_none() {
+        return;
+    }
+    let start = Instant::now();
+    if conn.send(&Packet::Rooms(Default::default())).await.is_err() {
+        return;
+    }
+    let answer = tokio::time::timeout(opts.timeout, async {
+        while let Ok(Some(p)) = conn.next().await {
+            if let Packet::Rooms(r) = p {
+                return Some(r);
+            }
+        }
+        None
+    })
+    .await;
+    let Ok(Some(list)) = answer else {
+        return report.warn(
+            "rooms",
+            "the server did not list its rooms",
+            Some(start.elapsed()),
+        );
+    };
+    let total = list.total.unwrap_or(list.rooms.len() as u64);
+    let shown: Vec<String> = list
+        .rooms
+        .iter()
+        .take(20)
+        .map(|r| format!("{} [{}]", sanitize(&r.room), r.total))
+        .collect();
+    let more = if total as usize > shown.len() {
+        format!(" and {} more", total as usize - shown.len())
+    } else {
+        String::new()
+    };
+    report.ok(
+        "rooms",
+        format!("{total}: {}{more}", shown.join(", ")),
+        Some(start.elapsed()),
+    );
+    report.rooms = list.rooms;
 }
 
 /// Round trips of `ping`/`pong`, summarised.

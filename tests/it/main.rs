@@ -15,6 +15,7 @@ mod limits;
 mod operate;
 mod outside;
 mod pty;
+mod rooms;
 mod secure;
 mod settings;
 mod tls;

@@ -168,3 +168,52 @@ fn trust_on_first_use_pins_the_certificate_and_refuses_a_changed_one() {
         "both fingerprints shown: {said}"
     );
 }
+
+#[test]
+fn rooms_in_the_terminal_join_switch_tab_complete_and_label_lines() {
+    let server = Server::start(&["--no-history"]);
+    let mut cmd = tcpplay(server.home.path());
+    cmd.args([
+        "join",
+        "--no-tls",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &server.port(),
+        "--name",
+        "ptyroom",
+        "--room",
+        "#alpha",
+    ]);
+    let mut p = pty(cmd);
+    p.exp_string("you joined #alpha").unwrap();
+    p.exp_string("> ").unwrap();
+    // A second room: typed lines now go there, and lines say their room.
+    type_text(&mut p, "/join #beta");
+    keys(&mut p, "\r");
+    p.exp_string("you joined #beta").unwrap();
+    p.exp_string("typed lines go to #beta").unwrap();
+    let mut peer = Peer::connect(server.addr);
+    peer.recv();
+    peer.send(json!({"type": "auth", "name": "watcher", "proto": 3, "rooms": ["#alpha"]}));
+    peer.recv_type("joined");
+    peer.send(json!({"type": "chat", "room": "#alpha", "text": "hello alpha"}));
+    p.exp_string("[#alpha] watcher: hello alpha").unwrap();
+    // Tab completes the room name after /switch.
+    type_text(&mut p, "/switch #al");
+    keys(&mut p, "\t");
+    p.exp_string("pha").unwrap();
+    keys(&mut p, "\r");
+    p.exp_string("typed lines now go to #alpha").unwrap();
+    type_text(&mut p, "back in alpha");
+    keys(&mut p, "\r");
+    let c = peer.recv_chat("back in alpha");
+    assert_eq!(
+        (c["from"].as_str(), c["room"].as_str()),
+        (Some("ptyroom"), Some("#alpha"))
+    );
+    p.exp_string("[#alpha] ptyroom: back in alpha").unwrap();
+    type_text(&mut p, "/quit");
+    keys(&mut p, "\r");
+    assert!(exited_ok(&mut p));
+}

@@ -945,3 +945,50 @@ fn a_failed_login_is_counted_in_the_metrics() {
     crate::util::metric_until(&m, name, 1.0);
     let _good = raw_member(server.addr, &cert.cert, PASSWORD, "good").unwrap();
 }
+
+#[test]
+fn a_secure_servers_rooms_are_sealed_and_a_line_cannot_be_moved_to_another_room() {
+    let cert = make_cert();
+    let server = secure_server(&cert, &[]);
+    let mut cmd = join_command(
+        server.home.path(),
+        server.addr.port(),
+        &cert,
+        "Ann",
+        PASSWORD,
+    );
+    cmd.args(["--room", "#ops"]);
+    let mut ann = crate::util::Proc::spawn(cmd);
+    ann.stderr.expect("Connected to");
+    let mut watcher = raw_member(server.addr, &cert.cert, PASSWORD, "watcher").unwrap();
+    watcher.peer.send(json!({"type": "join", "room": "#ops"}));
+    watcher.peer.recv_type("joined");
+    ann.send_line("rotate the keys tonight");
+    let v = watcher.peer.recv_type("chat");
+    assert_eq!(
+        (v["room"].as_str(), v["encrypted"].as_bool()),
+        (Some("#ops"), Some(true))
+    );
+    assert!(
+        !v.to_string().contains("rotate"),
+        "plaintext on the wire: {v}"
+    );
+    assert_eq!(watcher.open(&v).unwrap(), "rotate the keys tonight");
+    // The same ciphertext relayed as a line of another room does not open.
+    for elsewhere in [json!(null), json!("#lobby"), json!("#other")] {
+        let mut moved = v.clone();
+        moved["room"] = elsewhere;
+        assert_eq!(watcher.open(&moved), None, "{moved}");
+    }
+    // And a member's sealed line in #ops reaches `tcpplay join` opened.
+    let sent = tcpplay::protocol::now_ms();
+    let what = Sealed {
+        from: &watcher.name,
+        kind: Kind::Chat,
+        sent,
+        room: "#ops",
+    };
+    let payload = watcher.key.seal("done", &what);
+    watcher.peer.send(json!({"type": "chat", "room": "#ops", "encrypted": true, "payload": payload, "sent": sent}));
+    ann.stdout.expect(&format!("{}: done", watcher.name));
+}

@@ -39,7 +39,7 @@ mod link;
 mod presence;
 
 pub use feed::{Cursor, Feed, Taken};
-pub use hub::{Hub, InRoom, Membership, RenameError, RoomDecl};
+pub use hub::{Hub, InRoom, Membership, RenameError, RoomDecl, RoomError};
 pub use link::Link;
 pub use presence::Departure;
 use presence::Presence;

@@ -284,7 +284,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     }
                 }
             }
-            Packet::Join(r) => return self.enter_room(joined, &r.room, seq).await,
+            Packet::Join(r) => {
+                // Whoever asks for a room speaks rooms, whatever it said in `auth`.
+                self.rooms_aware = true;
+                return self.enter_room(joined, &r.room, seq).await;
+            }
             Packet::Part(r) => {
                 let at = match room_of(joined, hub.default_room(), Some(&r.room)) {
                     Ok(i) => i,

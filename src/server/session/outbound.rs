@@ -12,7 +12,17 @@ use super::{rare, End, Session};
 use crate::protocol::connection::WriteError;
 use crate::protocol::{codes, AuthResult, Chat, HistoryEnd, Packet};
 use crate::server::limits::Limit;
-use crate::server::room::{InRoom, Membership, Taken};
+use crate::server::room::{InRoom, Membership, Room, RoomError, Taken};
+
+/// A room just joined, to be told to the client.
+pub(super) struct Greeting {
+    room: Arc<Room>,
+    /// Its newest messages from before the join (or read from the store
+    /// below `fetch_before`).
+    history: Vec<Arc<Chat>>,
+    more: bool,
+    fetch_before: Option<u64>,
+}
 
 /// Bytes of the feed taken for one write at most (then the session looks
 /// at its other work before taking more).
@@ -27,28 +37,39 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         rare(async move { self.conn.write_bytes(&line).await })
     }
 
-    /// Tell the client it is in (with the server's proof in a secure room),
-    /// put it in the rooms it asked for (the default room when none), each
-    /// with its history from before the join (marked as such), then the
-    /// message of the day.
+    /// Put the member in the rooms it asked for (the default room when
+    /// none), then tell the client it is in (with the server's proof in a
+    /// secure room) — so that whatever is said after the client reads its
+    /// `auth_result` reaches it — then each room's `joined`, history from
+    /// before the join (marked as such) and message, or why it could not
+    /// join; then the message of the day.
     pub(super) fn welcome<'a>(
         &'a mut self,
         joined: &'a mut Membership,
-        rooms: Vec<String>,
+        mut rooms: Vec<String>,
     ) -> BoxFuture<'a, Result<(), End>> {
         rare(async move {
+            if rooms.is_empty() {
+                rooms.push(self.ctx.hub.default_room().name().to_string());
+            }
+            let admitted: Vec<(String, Result<Greeting, RoomError>)> = rooms
+                .into_iter()
+                .map(|raw| {
+                    let r = self.admit(joined, &raw);
+                    (raw, r)
+                })
+                .collect();
             let ok = Packet::AuthResult(AuthResult {
                 ok: true,
                 client_name: Some(joined.name.clone()),
                 ..Default::default()
             });
             self.send(&ok).await.map_err(End::Io)?;
-            if rooms.is_empty() {
-                let default = self.ctx.hub.default_room().name().to_string();
-                self.enter_room(joined, &default, None).await?;
-            }
-            for raw in rooms {
-                self.enter_room(joined, &raw, None).await?;
+            for (raw, r) in admitted {
+                match r {
+                    Ok(g) => self.greet(g).await?,
+                    Err(e) => self.refuse_room(&e, &raw, None).await?,
+                }
             }
             if let Some(motd) = self.ctx.motd.load_full() {
                 let p = Packet::event("motd", None, motd.as_str());
@@ -67,27 +88,68 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         seq: Option<u64>,
     ) -> BoxFuture<'a, Result<(), End>> {
         rare(async move {
-            let entered = match self.ctx.hub.enter(joined.id, raw, &self.ctx.limits()) {
-                Ok(e) => e,
-                Err(e) => {
-                    if let Some(limit) = e.limit {
-                        self.count(limit);
-                    }
-                    let shown = crate::names::room_name(raw).unwrap_or_else(|_| raw.to_string());
-                    let p = e.packet(Some(&shown)).answering(seq);
-                    return self.send(&p).await.map_err(End::Io);
+            match self.admit(joined, raw) {
+                Ok(g) => self.greet(g).await,
+                Err(e) => self.refuse_room(&e, raw, seq).await,
+            }
+        })
+    }
+
+    /// Make the member one of the room called `raw`: from now on it reads
+    /// what the room publishes.
+    fn admit(&mut self, joined: &mut Membership, raw: &str) -> Result<Greeting, RoomError> {
+        let entered = self
+            .ctx
+            .hub
+            .enter(joined.id, raw, &self.ctx.limits())
+            .inspect_err(|e| {
+                if let Some(limit) = e.limit {
+                    self.count(limit);
                 }
-            };
-            let room = entered.room.clone();
+            })?;
+        joined.rooms.push(InRoom {
+            room: entered.room.clone(),
+            cursor: entered.cursor,
+        });
+        Ok(Greeting {
+            room: entered.room,
+            history: entered.history,
+            more: entered.more_history,
+            fetch_before: entered.fetch_before,
+        })
+    }
+
+    /// Why the member could not join `raw`, answering `seq`.
+    fn refuse_room<'a>(
+        &'a mut self,
+        e: &'a RoomError,
+        raw: &'a str,
+        seq: Option<u64>,
+    ) -> BoxFuture<'a, Result<(), End>> {
+        rare(async move {
+            let shown = crate::names::room_name(raw).unwrap_or_else(|_| raw.to_string());
+            let p = e.packet(Some(&shown)).answering(seq);
+            self.send(&p).await.map_err(End::Io)
+        })
+    }
+
+    /// A room just joined: `joined` (to a client that speaks rooms), the
+    /// history from before the join, the room's message.
+    fn greet(&mut self, g: Greeting) -> BoxFuture<'_, Result<(), End>> {
+        rare(async move {
+            let Greeting {
+                room,
+                mut history,
+                mut more,
+                fetch_before,
+            } = g;
             if self.rooms_aware {
                 self.send(&Packet::Joined(room.info()))
                     .await
                     .map_err(End::Io)?;
             }
             let tag = room.tag().map(str::to_string);
-            let mut history = entered.history;
-            let mut more = entered.more_history;
-            if let (Some(before), Some(store)) = (entered.fetch_before, room.history()) {
+            if let (Some(before), Some(store)) = (fetch_before, room.history()) {
                 // The store answers after writing everything queued before
                 // this: exactly what was said before the join.
                 let replay = self.ctx.replay();
@@ -96,10 +158,6 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     more = m;
                 }
             }
-            joined.rooms.push(InRoom {
-                room: room.clone(),
-                cursor: entered.cursor,
-            });
             if !history.is_empty() {
                 self.send_history(history.into_iter(), more, tag.clone())
                     .await?;
