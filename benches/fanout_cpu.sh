@@ -6,6 +6,8 @@
 #   bash benches/fanout_cpu.sh BIN_A [BIN_B ...]
 # e.g. A/B a change: build the old commit into /tmp/old/tcpplay, then
 #   bash benches/fanout_cpu.sh /tmp/old/tcpplay target/release/tcpplay
+# ROOMS=R spreads the clients over R rooms (client i in room i mod R; every
+# line reaches its own room): e.g. ROOMS=10 CLIENTS=100 for 10 rooms x 10.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -30,7 +32,7 @@ one() { # bin clients -> prints "cpu_us deliveries_per_s lost"
   PID=$!
   until grep -q "listening on" "$WORK/out" 2>/dev/null; do sleep 0.05; done
   local port; port=$(grep -o '127.0.0.1:[0-9]*' "$WORK/out" | head -1 | cut -d: -f2)
-  if ! "$LG" --addr "127.0.0.1:$port" --json --server-pid $PID fanout --clients "$n" --messages "$(msgs_for "$n")" --window "$WINDOW" \
+  if ! "$LG" --addr "127.0.0.1:$port" --json --server-pid $PID fanout --clients "$n" --messages "$(msgs_for "$n")" --window "$WINDOW" --rooms "${ROOMS:-1}" \
       >"$WORK/lg.json" 2>"$WORK/lg.err"; then
     echo "loadgen failed against $bin with $n clients:" >&2; cat "$WORK/lg.err" >&2
   fi

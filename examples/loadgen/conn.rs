@@ -84,7 +84,7 @@ pub struct Target {
     pub password: Option<String>,
 }
 
-pub async fn connect(t: &Target, name: &str) -> Result<Conn> {
+pub async fn connect(t: &Target, name: &str, room: Option<String>) -> Result<Conn> {
     if t.mode == Mode::Lines {
         let mut s = tokio::net::TcpStream::connect((t.host.as_str(), t.port)).await?;
         s.set_nodelay(true)?;
@@ -131,6 +131,7 @@ pub async fn connect(t: &Target, name: &str) -> Result<Conn> {
         progress: None,
     };
     let mut conn = client::connect(&opts).await.context("connect")?;
+    conn.want_rooms = room.into_iter().collect();
     let pw = t.password.clone();
     let joined = client::authenticate(&mut conn, name, opts.timeout, move || {
         Ok(zeroize::Zeroizing::new(pw.unwrap_or_default()))
@@ -168,8 +169,15 @@ pub fn text(id: Id, bytes: usize) -> String {
     s
 }
 
-/// One message, framed for the wire.
-pub fn frame(mode: Mode, key: Option<&RoomKey>, id: Id, bytes: usize, out: &mut BytesMut) {
+/// One message for `room` (`None`: the default room), framed for the wire.
+pub fn frame(
+    mode: Mode,
+    key: Option<&RoomKey>,
+    id: Id,
+    bytes: usize,
+    room: Option<&str>,
+    out: &mut BytesMut,
+) {
     let t = text(id, bytes);
     match (mode, key) {
         (Mode::Lines, _) => {
@@ -187,19 +195,31 @@ pub fn frame(mode: Mode, key: Option<&RoomKey>, id: Id, bytes: usize, out: &mut 
                 from: &from,
                 kind: crypto::Kind::Chat,
                 sent: id.ts_us,
-                room: "",
+                room: room.unwrap_or(""),
             };
             let payload = k.seal_with_nonce(&t, &what, nonce);
             out.extend_from_slice(b"{\"type\":\"chat\",\"encrypted\":true,\"payload\":\"");
             out.extend_from_slice(payload.as_bytes());
-            out.extend_from_slice(format!("\",\"sent\":{}}}\n", id.ts_us).as_bytes());
+            out.extend_from_slice(format!("\",\"sent\":{}", id.ts_us).as_bytes());
+            room_field(room, out);
         }
         _ => {
             out.extend_from_slice(b"{\"type\":\"chat\",\"encrypted\":false,\"text\":\"");
             out.extend_from_slice(t.as_bytes());
-            out.extend_from_slice(b"\"}\n");
+            out.extend_from_slice(b"\"");
+            room_field(room, out);
         }
     }
+}
+
+/// `,"room":"#r"` when not the default room, and the end of the packet.
+fn room_field(room: Option<&str>, out: &mut BytesMut) {
+    if let Some(r) = room {
+        out.extend_from_slice(b",\"room\":\"");
+        out.extend_from_slice(r.as_bytes());
+        out.extend_from_slice(b"\"");
+    }
+    out.extend_from_slice(b"}\n");
 }
 
 fn field<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
@@ -244,11 +264,12 @@ pub fn identify(
             }
             // Sealed by "lgN" at its send time (the loadgen's names and clock).
             let from = format!("lg{}", id.sender);
+            let room = field(line, b"\"room\":\"").and_then(|r| std::str::from_utf8(r).ok());
             let what = crypto::Sealed {
                 from: &from,
                 kind: crypto::Kind::Chat,
                 sent: id.ts_us,
-                room: "",
+                room: room.unwrap_or(""),
             };
             let opened = key.and_then(|k| k.open(std::str::from_utf8(payload).ok()?, &what).ok());
             let intact = opened.is_some_and(|(t, _)| {

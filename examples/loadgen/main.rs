@@ -87,6 +87,10 @@ enum Scenario {
         /// (still counted for loss): the steady state, after everyone spoke.
         #[arg(long, default_value_t = 0)]
         warmup: u32,
+        /// Spread the clients over this many rooms (client i in room i mod
+        /// R; 1 = the server's default room): each line reaches its room.
+        #[arg(long, default_value_t = 1)]
+        rooms: usize,
     },
     /// N clients join and stay; reports join time (and server RSS with --server-pid).
     Idle {
@@ -135,7 +139,12 @@ fn main() -> Result<()> {
                 open_every,
                 drain,
                 warmup,
+                rooms,
             } => {
+                anyhow::ensure!(
+                    rooms == 1 || args.mode != Mode::Lines,
+                    "ncat has one room: --rooms needs a tcpplay mode"
+                );
                 let senders = senders.unwrap_or(clients).min(clients).max(1);
                 let line = bytes.max(30) as u32 + 160;
                 let window = window.unwrap_or_else(|| {
@@ -154,6 +163,7 @@ fn main() -> Result<()> {
                     open_every,
                     drain,
                     warmup,
+                    rooms: rooms.clamp(1, clients.max(1)),
                 };
                 let s = fanout(target, plan, args.server_pid).await?;
                 s.print(args.json);
@@ -180,9 +190,26 @@ struct Plan {
     open_every: u32,
     drain: f64,
     warmup: u32,
+    rooms: usize,
 }
 
-async fn connect_all(target: &Arc<Target>, n: usize, parallel: usize) -> Result<Vec<Conn>> {
+impl Plan {
+    /// The room of client `i` (`None`: the server's default room).
+    fn room(&self, i: usize) -> Option<String> {
+        (self.rooms > 1).then(|| format!("#lg{}", i % self.rooms))
+    }
+
+    fn same_room(&self, a: usize, b: usize) -> bool {
+        a % self.rooms == b % self.rooms
+    }
+}
+
+async fn connect_all(
+    target: &Arc<Target>,
+    n: usize,
+    parallel: usize,
+    room: impl Fn(usize) -> Option<String>,
+) -> Result<Vec<Conn>> {
     // ncat listens with a backlog of 10: more connections at once than that
     // overflow its accept queue, and some are never accepted (a client then
     // waits forever for its welcome). Keep fewer in flight.
@@ -194,9 +221,10 @@ async fn connect_all(target: &Arc<Target>, n: usize, parallel: usize) -> Result<
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
         let (t, g) = (target.clone(), gate.clone());
+        let room = room(i);
         tasks.push(tokio::spawn(async move {
             let _p = g.acquire_owned().await;
-            conn::connect(&t, &format!("lg{i}"))
+            conn::connect(&t, &format!("lg{i}"), room)
                 .await
                 .with_context(|| format!("client {i}"))
         }));
@@ -209,7 +237,7 @@ async fn connect_all(target: &Arc<Target>, n: usize, parallel: usize) -> Result<
 }
 
 async fn fanout(target: Arc<Target>, plan: Plan, server_pid: Option<u32>) -> Result<Summary> {
-    let conns = connect_all(&target, plan.clients, 64).await?;
+    let conns = connect_all(&target, plan.clients, 64, |i| plan.room(i)).await?;
     let key = conns.iter().find_map(|c| c.key.clone());
     let paced = plan.rate > 0.0;
     let per_sender = match (paced, plan.duration) {
@@ -223,12 +251,15 @@ async fn fanout(target: Arc<Target>, plan: Plan, server_pid: Option<u32>) -> Res
         (0..plan.clients * plan.senders)
             .map(|k| {
                 let (r, s) = (k / plan.senders, k % plan.senders);
-                // ncat does not echo a line to its sender.
-                AtomicU32::new(if target.mode == Mode::Lines && r == s {
-                    u32::MAX
-                } else {
-                    0
-                })
+                // ncat does not echo a line to its sender; a line reaches
+                // its room only.
+                AtomicU32::new(
+                    if (target.mode == Mode::Lines && r == s) || !plan.same_room(r, s) {
+                        u32::MAX
+                    } else {
+                        0
+                    },
+                )
             })
             .collect(),
     );
@@ -240,7 +271,7 @@ async fn fanout(target: Arc<Target>, plan: Plan, server_pid: Option<u32>) -> Res
     for (i, c) in conns.into_iter().enumerate() {
         let expected: Vec<u32> = (0..plan.senders)
             .map(|s| {
-                if target.mode == Mode::Lines && s == i {
+                if (target.mode == Mode::Lines && s == i) || !plan.same_room(s, i) {
                     0
                 } else {
                     per_sender
@@ -289,6 +320,7 @@ async fn fanout(target: Arc<Target>, plan: Plan, server_pid: Option<u32>) -> Res
     summary.server_cpu_ns = cpu_before.zip(cpu_after).map(|(b, a)| a.saturating_sub(b));
     summary.stalled_senders = stalled;
     summary.warmup = plan.warmup;
+    summary.rooms = plan.rooms;
     summary.syscalls = syscalls;
     summary.bytes_received = bytes;
     Ok(summary)
@@ -318,6 +350,7 @@ async fn send(
     // the window: after a second without progress this sender stops
     // waiting, so the run ends — and the run is reported as invalid.
     let mut flow = true;
+    let room = plan.room(me);
     for seq in 0..count {
         if let Some(t) = ticker.as_mut() {
             t.tick().await;
@@ -342,7 +375,14 @@ async fn send(
             seq,
             ts_us: epoch.elapsed().as_micros() as u64,
         };
-        conn::frame(mode, key.as_deref(), id, plan.bytes, &mut buf);
+        conn::frame(
+            mode,
+            key.as_deref(),
+            id,
+            plan.bytes,
+            room.as_deref(),
+            &mut buf,
+        );
         if interval.is_some() || buf.len() >= 16 * 1024 {
             conn::flush(&mut w, &mut buf).await?;
         }
@@ -376,7 +416,7 @@ async fn idle(
 ) -> Result<()> {
     let before = pid.and_then(rss_kib);
     let start = Instant::now();
-    let conns = connect_all(&target, n, parallel).await?;
+    let conns = connect_all(&target, n, parallel, |_| None).await?;
     let join_secs = start.elapsed().as_secs_f64();
     // Keep reading (presence notices) so the server never sees a slow client.
     let mut readers = Vec::new();

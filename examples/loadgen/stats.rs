@@ -153,6 +153,8 @@ async fn sleep_until(t: Option<Instant>) {
 pub struct Summary {
     /// Each sender's first messages left out of the latency figures.
     pub warmup: u32,
+    /// Rooms the clients were spread over.
+    pub rooms: usize,
     pub mode: Mode,
     pub clients: usize,
     pub senders: usize,
@@ -249,6 +251,7 @@ impl Summary {
             .unwrap_or(started);
         Summary {
             warmup: 0,
+            rooms: 1,
             mode,
             clients: rs.len(),
             senders,
@@ -326,7 +329,7 @@ impl Summary {
             println!(
                 "{}",
                 serde_json::json!({"scenario": "fanout", "mode": format!("{:?}", self.mode).to_lowercase(),
-                    "clients": self.clients, "senders": self.senders, "messages_per_sender": self.per_sender,
+                    "clients": self.clients, "rooms": self.rooms, "senders": self.senders, "messages_per_sender": self.per_sender,
                     "deliveries": self.deliveries, "expected": self.expected, "lost": self.lost,
                     "duplicated_or_reordered": self.duplicated_or_reordered, "altered": self.altered,
                     "secs": self.secs, "deliveries_per_sec": rate,
@@ -343,9 +346,9 @@ impl Summary {
             );
         } else {
             println!(
-                "fanout {:?}: {} clients, {} senders x {} msgs: {} of {} deliveries in {:.2} s = {:.0}/s; \
+                "fanout {:?}: {} clients in {} room(s), {} senders x {} msgs: {} of {} deliveries in {:.2} s = {:.0}/s; \
                  latency p50 {:.3} ms p99 {:.3} ms max {:.3} ms; lost {}, dup/reordered {}, altered {}",
-                self.mode, self.clients, self.senders, self.per_sender, self.deliveries, self.expected, self.secs,
+                self.mode, self.clients, self.rooms, self.senders, self.per_sender, self.deliveries, self.expected, self.secs,
                 rate, self.p50_ms, self.p99_ms, self.max_ms, self.lost, self.duplicated_or_reordered, self.altered
             );
             if self.warmup > 0 {
