@@ -220,7 +220,7 @@ fn operator_line(server: &ServerHandle, line: &str) -> bool {
             let Some((room, _)) = in_room(args) else {
                 return true;
             };
-            let (users, total) = room.users();
+            let (users, total) = hub.users(&room);
             out(format!("{total} in {}:", room.name()));
             for u in users {
                 let secs = now_ms().saturating_sub(u.since) / 1000;
@@ -239,7 +239,11 @@ fn operator_line(server: &ServerHandle, line: &str) -> bool {
                     if m.rooms.is_empty() {
                         "no room".to_string()
                     } else {
-                        m.rooms.join(" ")
+                        m.rooms
+                            .iter()
+                            .map(|r| r.name())
+                            .collect::<Vec<_>>()
+                            .join(" ")
                     }
                 ));
             }

@@ -17,7 +17,9 @@ use super::{
 };
 use crate::config::Limits;
 use crate::names;
-use crate::protocol::{codes, now_ms, Chat, Dm, Packet, RoomInfo, MAX_ROOMS_LISTED};
+use crate::protocol::{
+    codes, now_ms, Chat, Dm, Packet, RoomInfo, UserInfo, MAX_ROOMS_LISTED, MAX_USERS_LISTED,
+};
 use crate::server::limits::Limit;
 
 /// Why a rename was refused.
@@ -75,8 +77,8 @@ pub struct Member {
     pub link: Arc<Link>,
     /// A legacy (Python) client: it only gets the packet types it knows.
     pub legacy: bool,
-    /// The keys of the rooms they are in, in the order they joined them.
-    pub rooms: Vec<String>,
+    /// The rooms they are in, in the order they joined them.
+    pub rooms: Vec<Arc<Room>>,
 }
 
 /// A member's place in one room.
@@ -214,7 +216,9 @@ impl Hub {
             id,
             name,
             link,
-            rooms: Vec::new(),
+            // Most members are in one room: room for exactly one (every
+            // idle member keeps this).
+            rooms: Vec::with_capacity(1),
         }
     }
 
@@ -255,7 +259,11 @@ impl Hub {
             .members
             .get_mut(&id)
             .ok_or_else(|| RoomError::new(codes::NOT_IN_ROOM, "you are not connected"))?;
-        if member.rooms.contains(&key) {
+        if member
+            .rooms
+            .iter()
+            .any(|r| names::name_key(r.name()) == key)
+        {
             return Err(RoomError::new(
                 codes::BAD_PACKET,
                 format!("you are in {name} already"),
@@ -302,7 +310,10 @@ impl Hub {
             )
             .limit(Limit::MaxRoomMembers));
         }
-        member.rooms.push(key);
+        if member.rooms.capacity() == 0 {
+            member.rooms.reserve_exact(1);
+        }
+        member.rooms.push(room.clone());
         Ok(room.add(id, &member.name, member.legacy))
     }
 
@@ -311,10 +322,12 @@ impl Hub {
     pub fn exit(&self, id: MemberId, room: &Arc<Room>, how: Departure) {
         let mut st = self.lock();
         let key = names::name_key(room.name());
-        if let Some(m) = st.members.get_mut(&id) {
-            m.rooms.retain(|k| *k != key);
-        }
-        if room.remove(id, how) && room.close_if_unused() {
+        let Some(m) = st.members.get_mut(&id) else {
+            return;
+        };
+        m.rooms.retain(|r| !Arc::ptr_eq(r, room));
+        let name = m.name.clone();
+        if room.remove(id, &name, how) && room.close_if_unused() {
             st.rooms.remove(&key);
             self.gauge.set(st.rooms.len() as i64);
         }
@@ -331,12 +344,9 @@ impl Hub {
             None => how,
         };
         st.by_name.remove(&names::name_key(&member.name));
-        for key in &member.rooms {
-            let Some(room) = st.rooms.get(key).cloned() else {
-                continue;
-            };
-            if room.remove(id, how.clone()) && room.close_if_unused() {
-                st.rooms.remove(key);
+        for room in &member.rooms {
+            if room.remove(id, &member.name, how.clone()) && room.close_if_unused() {
+                st.rooms.remove(&names::name_key(room.name()));
             }
         }
         self.gauge.set(st.rooms.len() as i64);
@@ -356,14 +366,11 @@ impl Hub {
         }
         let member = st.members.get_mut(&id).ok_or(RenameError::Gone)?;
         let old = std::mem::replace(&mut member.name, new.to_string());
-        let rooms = member.rooms.clone();
+        for room in &member.rooms {
+            room.renamed(&old, new);
+        }
         st.by_name.remove(&names::name_key(&old));
         st.by_name.insert(key, id);
-        for k in rooms {
-            if let Some(room) = st.rooms.get(&k) {
-                room.renamed(id, &old, new);
-            }
-        }
         Ok(old)
     }
 
@@ -438,7 +445,7 @@ impl Hub {
             let st = self.lock();
             let id = *st.by_name.get(&names::name_key(name.trim()))?;
             let m = st.members.get(&id)?;
-            if !m.rooms.contains(&names::name_key(room.name())) {
+            if !m.rooms.iter().any(|r| Arc::ptr_eq(r, room)) {
                 return None;
             }
             // Their session drops the room and tells its client.
@@ -469,6 +476,26 @@ impl Hub {
             st.members.iter().map(|(k, m)| (*k, m.clone())).collect();
         v.sort_by_key(|(k, _)| *k);
         v.into_iter().map(|(_, m)| m).collect()
+    }
+
+    /// Who is in `room`, oldest there first (at most [`MAX_USERS_LISTED`]),
+    /// and how many.
+    pub fn users(&self, room: &Room) -> (Vec<UserInfo>, u64) {
+        let st = self.lock();
+        let (mut here, total) = room.present();
+        here.sort_unstable();
+        let users = here
+            .into_iter()
+            .filter_map(|(id, since)| {
+                let m = st.members.get(&id)?;
+                Some(UserInfo {
+                    name: m.name.clone(),
+                    since,
+                })
+            })
+            .take(MAX_USERS_LISTED)
+            .collect();
+        (users, total)
     }
 
     /// Every room, by name (at most [`MAX_ROOMS_LISTED`]), and how many there are.
@@ -527,8 +554,8 @@ impl Hub {
                 room.set_topic(decl.topic.clone(), "the operator");
             }
         }
-        // Rooms declared before and not now: said goodbye to, and closed
-        // when empty (their members may stay; it closes when they leave).
+        // Rooms declared before and not now: announced and closed; their
+        // members are taken out of them (each is told with `parted`).
         let undeclared: Vec<(String, Arc<Room>)> = st
             .rooms
             .iter()
@@ -537,20 +564,29 @@ impl Hub {
             .map(|(k, r)| (k.clone(), r.clone()))
             .collect();
         for (key, room) in undeclared {
-            room.lock().persistent = false;
-            room.notice(Packet::event(
-                "closed",
-                None,
-                format!(
-                    "{} is no longer kept by the operator: it closes when its last member leaves",
-                    room.name()
-                ),
-            ));
-            if room.close_if_unused() {
-                st.rooms.remove(&key);
-                self.gauge.set(st.rooms.len() as i64);
+            let why = format!("the operator closed {}", room.name());
+            room.notice(Packet::event("closed", None, why.clone()));
+            let inside: Vec<MemberId> = {
+                let mut reg = room.lock();
+                reg.persistent = false;
+                reg.members.keys().copied().collect()
+            };
+            for id in inside {
+                let Some(m) = st.members.get_mut(&id) else {
+                    continue;
+                };
+                m.rooms.retain(|r| !Arc::ptr_eq(r, &room));
+                let parted = Packet::Parted(crate::protocol::RoomRequest {
+                    room: room.name().to_string(),
+                    reason: Some(why.clone()),
+                });
+                m.link.left_room(room.clone(), parted.to_line());
+                room.remove(id, &m.name, Departure::Parted(Some(why.clone())));
             }
-            report.push(format!("room {} no longer declared", room.name()));
+            room.close_if_unused();
+            st.rooms.remove(&key);
+            self.gauge.set(st.rooms.len() as i64);
+            report.push(format!("room {} closed (no longer declared)", room.name()));
         }
         report
     }

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use super::history::{HistorySetup, HistoryStore};
 #[cfg(test)]
 use super::limits::Limit;
-use crate::protocol::{fast, now_ms, Chat, Packet, RoomInfo, UserInfo, MAX_USERS_LISTED};
+use crate::protocol::{fast, now_ms, Chat, Packet, RoomInfo};
 
 mod feed;
 mod hub;
@@ -55,20 +55,14 @@ pub enum DirectError {
     InboxFull(String),
 }
 
-/// Someone in a room, as the room sees them.
-#[derive(Debug, Clone)]
-struct InMember {
-    name: String,
-    /// When they came in, milliseconds since the Unix epoch.
-    since: u64,
-}
-
 #[derive(Default)]
 struct Registry {
     pending: Vec<Presence>,
     last_flush: Option<Instant>,
     flush_scheduled: bool,
-    members: HashMap<MemberId, InMember>,
+    /// Who is here, and since when (ms since the Unix epoch); their names
+    /// are the hub's.
+    members: HashMap<MemberId, u64>,
     /// The newest messages, for replay to new members (`None`: this room
     /// was made after the start; a joiner reads its past from the store).
     recent: Option<VecDeque<Arc<Chat>>>,
@@ -140,6 +134,14 @@ pub struct Room {
     count: AtomicU64,
     /// Was ever listed as closed (see `Registry::closed`).
     gone: AtomicBool,
+}
+
+impl std::fmt::Debug for Room {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Room")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where a member is in one room when it comes in: its cursor, and the
@@ -247,13 +249,7 @@ impl Room {
     /// A `legacy` member gets no history replay (a packet type it does not know).
     fn add(self: &Arc<Self>, id: MemberId, name: &str, legacy: bool) -> Entered {
         let mut reg = self.lock();
-        reg.members.insert(
-            id,
-            InMember {
-                name: name.to_string(),
-                since: now_ms(),
-            },
-        );
+        reg.members.insert(id, now_ms());
         self.count
             .store(reg.members.len() as u64, Ordering::Relaxed);
         // Subscribing and copying the replay ring under one lock: the joiner
@@ -281,14 +277,14 @@ impl Room {
         }
     }
 
-    /// Take member `id` out and announce how they left (one notice,
-    /// coalesced with other presence). True when it is empty now.
-    fn remove(self: &Arc<Self>, id: MemberId, how: Departure) -> bool {
+    /// Take member `id`, called `name`, out and announce how they left
+    /// (one notice, coalesced with other presence). True when it is empty now.
+    fn remove(self: &Arc<Self>, id: MemberId, name: &str, how: Departure) -> bool {
         let mut reg = self.lock();
-        if let Some(m) = reg.members.remove(&id) {
+        if reg.members.remove(&id).is_some() {
             self.count
                 .store(reg.members.len() as u64, Ordering::Relaxed);
-            reg.pending.push(Presence::Left(m.name, how));
+            reg.pending.push(Presence::Left(name.to_string(), how));
             self.presence_changed(&mut reg);
         }
         reg.members.is_empty()
@@ -379,11 +375,8 @@ impl Room {
     }
 
     /// Tell the room that `old` is now `new` (the hub renamed them).
-    fn renamed(&self, id: MemberId, old: &str, new: &str) {
+    fn renamed(&self, old: &str, new: &str) {
         let mut reg = self.lock();
-        if let Some(m) = reg.members.get_mut(&id) {
-            m.name = new.to_string();
-        }
         self.flush_presence(&mut reg);
         let packet = Packet::System(crate::protocol::System {
             text: format!("{old} is now {new}"),
@@ -404,20 +397,12 @@ impl Room {
         self.publish_locked(&mut reg, line, false);
     }
 
-    /// Who is here, oldest first (at most [`MAX_USERS_LISTED`]), and how many.
-    pub fn users(&self) -> (Vec<UserInfo>, u64) {
+    /// Who is here and since when (the hub adds their names), and how many.
+    fn present(&self) -> (Vec<(MemberId, u64)>, u64) {
         let reg = self.lock();
-        let mut v: Vec<(&MemberId, &InMember)> = reg.members.iter().collect();
-        v.sort_unstable_by_key(|(id, _)| **id);
-        let users = v
-            .into_iter()
-            .take(MAX_USERS_LISTED)
-            .map(|(_, m)| UserInfo {
-                name: m.name.clone(),
-                since: m.since,
-            })
-            .collect();
-        (users, reg.members.len() as u64)
+        let v: Vec<(MemberId, u64)> = reg.members.iter().map(|(id, t)| (*id, *t)).collect();
+        let n = v.len() as u64;
+        (v, n)
     }
 
     /// Its name, topic and count, as `rooms` and `joined` say them.
@@ -661,8 +646,11 @@ mod tests {
             hub.enter(b.id, "#new", &limits).err().unwrap().code,
             "no_such_room"
         );
-        // No longer declared: closed, being empty.
-        assert_eq!(hub.declare(&[]), vec!["room #kept no longer declared"]);
+        // No longer declared: closed.
+        assert_eq!(
+            hub.declare(&[]),
+            vec!["room #kept closed (no longer declared)"]
+        );
         assert!(hub.find("#kept").is_err());
     }
 

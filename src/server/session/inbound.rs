@@ -250,7 +250,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 };
                 match room {
                     Ok(room) => {
-                        let (users, total) = room.users();
+                        let (users, total) = hub.users(&room);
                         Packet::Users(Users {
                             users,
                             total: Some(total),
