@@ -358,9 +358,16 @@ pub(super) fn fetch(
 ) -> rusqlite::Result<(Vec<Chat>, bool)> {
     let before = before.map(|b| b as i64).unwrap_or(i64::MAX);
     let column = if secure { "payload" } else { "text" };
+    // `room = ?3` uses the index of other rooms' rows; the default
+    // room's are walked by id.
+    let which = if room.is_some() {
+        "room = ?3"
+    } else {
+        "room IS NULL AND ?3 IS NULL"
+    };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT id, ts, sender, port, action, text, payload, sent FROM messages
-         WHERE room IS ?3 AND id < ?1 AND to_name IS NULL AND {column} IS NOT NULL
+         WHERE {which} AND id < ?1 AND to_name IS NULL AND {column} IS NOT NULL
          ORDER BY id DESC LIMIT ?2"
     ))?;
     let rows = stmt.query_map(params![before, limit as i64 + 1, room], |r| {
@@ -422,16 +429,23 @@ fn prune(
             }
         };
         for room in rooms {
+            let which = if room.is_some() {
+                "room = ?1"
+            } else {
+                "room IS NULL AND ?1 IS NULL"
+            };
             let oldest_kept: Option<i64> = conn
                 .query_row(
-                    "SELECT id FROM messages WHERE room IS ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2",
+                    &format!(
+                        "SELECT id FROM messages WHERE {which} ORDER BY id DESC LIMIT 1 OFFSET ?2"
+                    ),
                     params![room, r.max_messages as i64 - 1],
                     |row| row.get(0),
                 )
                 .optional()?;
             if let Some(id) = oldest_kept {
                 conn.execute(
-                    "DELETE FROM messages WHERE room IS ?1 AND id < ?2",
+                    &format!("DELETE FROM messages WHERE {which} AND id < ?2"),
                     params![room, id],
                 )?;
             }

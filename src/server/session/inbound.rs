@@ -152,12 +152,12 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 let here = &mut joined.rooms[at];
                 // A talker's own feed is woken first (see Feed).
                 here.cursor.spoke(std::time::Instant::now());
-                let room = here.room.clone();
+                let room = &here.room;
                 // Lines batched for another room are shown first.
                 if self
                     .unwoken_room
                     .as_ref()
-                    .is_some_and(|r| !Arc::ptr_eq(r, &room))
+                    .is_some_and(|r| !Arc::ptr_eq(r, room))
                 {
                     self.wake_room();
                 }
@@ -167,7 +167,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 if self.conn.has_line() && self.unwoken < MAX_UNWOKEN {
                     room.chat_batched(sender, body);
                     self.unwoken += 1;
-                    self.unwoken_room = Some(room);
+                    if self.unwoken_room.is_none() {
+                        self.unwoken_room = Some(room.clone());
+                    }
                 } else {
                     room.chat(sender, body);
                     self.unwoken = 0;

@@ -185,6 +185,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         let mut left = WRITE_BATCH;
         for r in joined.rooms.iter_mut() {
             match r.room.feed().take(&mut r.cursor, left) {
+                // The common case, one room: its pieces as they are.
+                Taken::Bytes(p) if pieces.is_empty() => {
+                    left = left.saturating_sub(p.iter().map(|b| b.len()).sum());
+                    pieces = p;
+                }
                 Taken::Bytes(p) => {
                     left = left.saturating_sub(p.iter().map(|b| b.len()).sum());
                     pieces.extend(p);
