@@ -56,6 +56,8 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--history', '--history', [CompletionResultType]::ParameterName, 'Keep chat history in this SQLite file [default: history.sqlite3 in the user''s data dir]')
             [CompletionResult]::new('--motd', '--motd', [CompletionResultType]::ParameterName, 'Message of the day, sent to each member after joining')
             [CompletionResult]::new('--motd-file', '--motd-file', [CompletionResultType]::ParameterName, 'Read the message of the day from this file')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Cluster mode: share rooms with the other servers on this Redis, redis://HOST:PORT[/DB] or rediss:// (TLS). A password belongs in TCPPLAY_CLUSTER__URL or the config file, not here')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'This server''s name in the cluster [default: HOSTNAME-PORT]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file (see examples/tcpplay.toml)')
             [CompletionResult]::new('--secure', '--secure', [CompletionResultType]::ParameterName, 'Password-protected secure room (requires TLS)')
             [CompletionResult]::new('--reset-room', '--reset-room', [CompletionResultType]::ParameterName, 'Give the secure room a new record from the password given (its old sealed messages become unreadable and are removed from the history)')

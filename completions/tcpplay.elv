@@ -52,6 +52,8 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --history 'Keep chat history in this SQLite file [default: history.sqlite3 in the user''s data dir]'
             cand --motd 'Message of the day, sent to each member after joining'
             cand --motd-file 'Read the message of the day from this file'
+            cand --cluster 'Cluster mode: share rooms with the other servers on this Redis, redis://HOST:PORT[/DB] or rediss:// (TLS). A password belongs in TCPPLAY_CLUSTER__URL or the config file, not here'
+            cand --node 'This server''s name in the cluster [default: HOSTNAME-PORT]'
             cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
             cand --secure 'Password-protected secure room (requires TLS)'
             cand --reset-room 'Give the secure room a new record from the password given (its old sealed messages become unreadable and are removed from the history)'

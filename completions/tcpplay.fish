@@ -53,6 +53,8 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l client-ca -d '
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l history -d 'Keep chat history in this SQLite file [default: history.sqlite3 in the user\'s data dir]' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l motd -d 'Message of the day, sent to each member after joining' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l motd-file -d 'Read the message of the day from this file' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l cluster -d 'Cluster mode: share rooms with the other servers on this Redis, redis://HOST:PORT[/DB] or rediss:// (TLS). A password belongs in TCPPLAY_CLUSTER__URL or the config file, not here' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l node -d 'This server\'s name in the cluster [default: HOSTNAME-PORT]' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l secure -d 'Password-protected secure room (requires TLS)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l reset-room -d 'Give the secure room a new record from the password given (its old sealed messages become unreadable and are removed from the history)'

@@ -148,6 +148,14 @@ pub struct ServeArgs {
     /// Read the message of the day from this file.
     #[arg(long, value_name = "PATH")]
     pub motd_file: Option<PathBuf>,
+    /// Cluster mode: share rooms with the other servers on this Redis,
+    /// redis://HOST:PORT[/DB] or rediss:// (TLS). A password belongs in
+    /// TCPPLAY_CLUSTER__URL or the config file, not here.
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
+    /// This server's name in the cluster [default: HOSTNAME-PORT]
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
 }
 
 impl ServeArgs {
@@ -171,6 +179,8 @@ impl ServeArgs {
         f.set("serve.workers", self.workers);
         f.set("serve.metrics", self.metrics.clone());
         f.set("serve.log_format", self.log_format.clone());
+        f.set("cluster.url", self.cluster.clone());
+        f.set("cluster.node", self.node.clone());
         f
     }
 }

@@ -42,7 +42,15 @@ pub async fn serve(
         None => bind(&s.bind, s.port).await?,
     };
     let addr = listener.local_addr()?;
-    let db = history_db(&loaded, addr)?;
+    let cluster = match &loaded.settings.cluster.url {
+        Some(url) => Some(start_cluster(&loaded, url, addr).await?),
+        None => None,
+    };
+    // A cluster keeps its history in Redis.
+    let db = match cluster {
+        Some(_) => None,
+        None => history_db(&loaded, addr)?,
+    };
     let secure = if s.secure {
         Some(Arc::new(
             secure_room(&loaded, &mut args, no_input, db.as_ref()).await?,
@@ -67,11 +75,18 @@ pub async fn serve(
         limits: loaded.settings.limits.clone(),
         idle_timeout: secs(s.timeout),
         secure,
-        history: HistorySetup::start(db, &loaded.settings.history),
+        history: match cluster {
+            Some(_) => HistorySetup {
+                replay: loaded.settings.history.replay,
+                ..Default::default()
+            },
+            None => HistorySetup::start(db, &loaded.settings.history),
+        },
         motd,
         default_room: crate::names::room_name(&s.default_room).unwrap_or_else(|_| "#lobby".into()),
         rooms: server::room_decls(&loaded.settings),
         create_rooms: s.create_rooms,
+        cluster: cluster.clone(),
     };
     let shutdown = CancellationToken::new();
     let server = Server::new(listener, opts, shutdown.clone());
@@ -116,6 +131,56 @@ pub async fn serve(
     output::clear_printer();
     output::out("server stopped");
     Ok(0)
+}
+
+/// Cluster mode: connect to Redis and register this node (named
+/// `cluster.node`, else HOSTNAME-PORT).
+async fn start_cluster(
+    loaded: &Loaded,
+    url: &str,
+    addr: std::net::SocketAddr,
+) -> Result<Arc<server::cluster::Cluster>> {
+    let c = &loaded.settings.cluster;
+    if loaded.settings.serve.secure {
+        return Err(usage(
+            "cluster mode does not serve secure rooms yet (their record is not shared through Redis): drop --secure or --cluster",
+        ));
+    }
+    let source = loaded.source_of("cluster.url");
+    // A password in a flag shows in the process list.
+    if source.starts_with("flag") && url.split_once("://").is_some_and(|(_, r)| r.contains('@')) {
+        tracing::warn!("the cluster URL given on the command line holds a password, which every user of this machine can read in the process list: put it in TCPPLAY_CLUSTER__URL or the config file");
+    }
+    let node = c.node.clone().unwrap_or_else(|| {
+        let host: String = gethostname::gethostname()
+            .to_string_lossy()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+            .collect();
+        format!("{host}-{}", addr.port())
+    });
+    let cfg = server::cluster::ClusterConfig {
+        url: url.to_string(),
+        node: node.clone(),
+        prefix: c.prefix.clone(),
+        max_messages: loaded.settings.history.max_messages,
+    };
+    let cluster = server::cluster::Cluster::start(cfg)
+        .await
+        .map_err(|e| anyhow::anyhow!("cluster ({} from {source}): {e}", redact(url)))?;
+    tracing::info!(node = %node, prefix = %c.prefix, "cluster: joined through {}", redact(url));
+    Ok(cluster)
+}
+
+/// A Redis URL without its password.
+fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 /// The secure room: its record from `--room-record`, else from the history,

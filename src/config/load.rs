@@ -43,6 +43,7 @@ impl Provider for FlagLayer {
         Metadata::named(FLAGS).interpolater(|_, keys| match keys {
             ["history", "enabled"] => "--no-history".into(),
             ["history", "path"] => "--history".into(),
+            ["cluster", "url"] => "--cluster".into(),
             _ => format!(
                 "--{}",
                 keys.last().copied().unwrap_or_default().replace('_', "-")
@@ -186,7 +187,7 @@ pub fn load(explicit_file: Option<&Path>, flags: FlagLayer) -> Result<Loaded, Co
     let env = Env::prefixed("TCPPLAY_")
         .filter(|k| {
             let k = k.as_str().to_ascii_lowercase();
-            ["serve__", "join__", "limits__", "history__"]
+            ["serve__", "join__", "limits__", "history__", "cluster__"]
                 .iter()
                 .any(|s| k.starts_with(s))
         })

@@ -44,9 +44,35 @@ pub struct Settings {
     pub join: JoinSettings,
     pub limits: Limits,
     pub history: HistorySettings,
+    pub cluster: ClusterSettings,
     /// Rooms the server keeps from its start, empty or not.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rooms: Vec<RoomSettings>,
+}
+
+/// Cluster mode (`serve --cluster`): rooms shared by the servers on one Redis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// `redis://HOST:PORT[/DB]` or `rediss://` (TLS); unset: one server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// This server's name among the nodes (default: HOSTNAME-PORT).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Prefix of every Redis key: clusters with different prefixes share a
+    /// Redis without seeing each other.
+    pub prefix: String,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            url: None,
+            node: None,
+            prefix: "tcpplay".into(),
+        }
+    }
 }
 
 /// A room declared by the operator (`[[rooms]]`): it exists from the start,
@@ -454,6 +480,34 @@ pub(crate) fn validate(l: &Loaded) -> Result<(), ConfigError> {
     }
     for r in &s.join.rooms {
         room("join.rooms".into(), r)?;
+    }
+    if let Some(u) = &s.cluster.url {
+        if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
+            return Err(ConfigError::new(format!(
+                "cluster.url from {}: must start with redis:// or rediss:// (e.g. redis://127.0.0.1:6379)",
+                l.source_of("cluster.url")
+            )));
+        }
+    }
+    let word = |v: &str| {
+        !v.is_empty()
+            && v.len() <= 64
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    if let Some(n) = s.cluster.node.as_deref().filter(|n| !word(n)) {
+        return Err(ConfigError::new(format!(
+            "cluster.node {:?} from {}: 1-64 letters, digits, '-', '_' or '.'",
+            n,
+            l.source_of("cluster.node")
+        )));
+    }
+    if !word(&s.cluster.prefix) {
+        return Err(ConfigError::new(format!(
+            "cluster.prefix {:?} from {}: 1-64 letters, digits, '-', '_' or '.'",
+            s.cluster.prefix,
+            l.source_of("cluster.prefix")
+        )));
     }
     if s.history.replay > MAX_REPLAY {
         return Err(ConfigError::new(format!(

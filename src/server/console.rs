@@ -170,7 +170,7 @@ fn operator_line(server: &ServerHandle, line: &str) -> bool {
     let secure = server.secure();
     // In a secure room the operator's lines are sealed like everyone
     // else's, which needs the console unlocked.
-    let say = |room: &Room, text: String| {
+    let say = |room: &Arc<Room>, text: String| {
         match &secure {
         Some(s) => match s.console_key() {
             Some(key) => {
@@ -293,6 +293,13 @@ fn operator_line(server: &ServerHandle, line: &str) -> bool {
                 (Some(n), Some(room)) => {
                     tracing::info!(name = %sanitize(&n), room = %room.name(), "taken out of a room by the operator");
                     out(format!("removed {} from {}", sanitize(&n), room.name()));
+                }
+                (None, None) if server.kick_elsewhere(&name, reason) => {
+                    tracing::info!(name = %sanitize(&name), "kicked by the operator (on another node)");
+                    out(format!(
+                        "asked the node of {} to remove them",
+                        sanitize(&name)
+                    ));
                 }
                 (None, None) => out(format!(
                     "nobody called '{}' is here: /users lists who is",

@@ -21,6 +21,10 @@ pub(crate) struct Ctx {
     pub(super) hub: Arc<Hub>,
     /// Messages replayed to each member joining a room.
     pub(super) replay: usize,
+    /// Cluster mode: rooms span the nodes through Redis.
+    pub(super) cluster: Option<Arc<super::cluster::Cluster>>,
+    /// The runtime, for the console's thread to wait on the cluster.
+    pub(super) rt: Option<tokio::runtime::Handle>,
     /// Swapped by a reload: new connections use the new certificate.
     pub(super) tls: ArcSwapOption<rustls::ServerConfig>,
     /// Swapped by a reload; read where used.

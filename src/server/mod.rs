@@ -6,6 +6,7 @@
 //! it when they like. Nothing here sees clap or figment: the binary hands in
 //! [`ServerOptions`].
 
+pub mod cluster;
 mod console;
 mod ctx;
 mod history;
@@ -57,6 +58,8 @@ pub struct ServerOptions {
     pub rooms: Vec<RoomDecl>,
     /// Members may make rooms.
     pub create_rooms: bool,
+    /// Cluster mode: rooms span the nodes through Redis.
+    pub cluster: Option<Arc<cluster::Cluster>>,
 }
 
 #[cfg(test)]
@@ -77,6 +80,7 @@ impl Ctx {
             default_room: "#lobby".into(),
             rooms: Vec::new(),
             create_rooms: true,
+            cluster: None,
         };
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.set_nonblocking(true).unwrap();
@@ -122,9 +126,9 @@ impl Server {
         ));
         let room_history_metrics = opts.history.store.as_ref().map(|s| s.metrics().clone());
         let metrics = Arc::new(Metrics::new(room_history_metrics.as_ref()));
-        let replay = match opts.history.store {
-            Some(_) => opts.history.replay,
-            None => 0,
+        let replay = match (&opts.history.store, &opts.cluster) {
+            (None, None) => 0,
+            _ => opts.history.replay,
         };
         let hub = Hub::new(
             &opts.default_room,
@@ -135,14 +139,20 @@ impl Server {
             shutdown.clone(),
             opts.history,
             metrics.rooms.clone(),
+            opts.cluster.clone(),
         );
         hub.set_create(opts.create_rooms);
+        if let Some(c) = &opts.cluster {
+            c.attach(&hub);
+        }
         for line in hub.declare(&opts.rooms) {
             tracing::debug!("{line}");
         }
         let ctx = Ctx {
             hub,
             replay,
+            cluster: opts.cluster,
+            rt: tokio::runtime::Handle::try_current().ok(),
             secure: opts.secure,
             throttle,
             addresses: Arc::default(),
@@ -258,6 +268,15 @@ impl ServerHandle {
         self.ctx.hub.clone()
     }
 
+    /// Cluster mode: ask the node of the member called `name` to remove
+    /// them (from the console's thread). False when no live node has them.
+    pub fn kick_elsewhere(&self, name: &str, reason: &str) -> bool {
+        match (&self.ctx.cluster, &self.ctx.rt) {
+            (Some(c), Some(rt)) => rt.block_on(c.kick(name, reason)),
+            _ => false,
+        }
+    }
+
     pub fn shutdown(&self) -> CancellationToken {
         self.ctx.shutdown.clone()
     }
@@ -298,6 +317,11 @@ impl ServerHandle {
     pub fn ready(&self) -> Result<(), String> {
         if self.ctx.shutdown.is_cancelled() {
             return Err("shutting down".into());
+        }
+        if let Some(c) = &self.ctx.cluster {
+            if !c.is_up() {
+                return Err("the cluster's Redis is unreachable".into());
+            }
         }
         match self.ctx.hub.history() {
             Some(h) if !h.alive() => Err("the history writer stopped".into()),

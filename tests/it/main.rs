@@ -8,6 +8,7 @@ mod bench;
 mod chat;
 mod check;
 mod cli;
+mod cluster;
 mod features;
 mod gencert;
 mod legacy;

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
+use super::super::cluster::Cluster;
 use super::{
     ConsoleFeed, ConsoleTap, Cursor, Departure, DirectError, Entered, HistorySetup, Link, MemberId,
     Room, Shared, CONSOLE_QUEUE,
@@ -138,8 +139,14 @@ impl Hub {
         shutdown: CancellationToken,
         mut h: HistorySetup,
         gauge: prometheus_client::metrics::gauge::Gauge,
+        cluster: Option<Arc<Cluster>>,
     ) -> Arc<Hub> {
-        let replay = if h.store.is_some() { h.replay } else { 0 };
+        // A cluster keeps history in its streams.
+        let replay = if h.store.is_some() || cluster.is_some() {
+            h.replay
+        } else {
+            0
+        };
         let shared = Arc::new(Shared {
             console: OnceLock::new(),
             history: h.store.take(),
@@ -148,6 +155,7 @@ impl Hub {
             shutdown,
             retain,
             chunks,
+            cluster,
         });
         let recent = std::mem::take(&mut h.recent);
         let room = Room::open(default, true, &shared, Some(recent));
@@ -314,7 +322,11 @@ impl Hub {
             member.rooms.reserve_exact(1);
         }
         member.rooms.push(room.clone());
-        Ok(room.add(id, &member.name, member.legacy))
+        let entered = room.add(id, &member.name, member.legacy);
+        if let Some(c) = &self.shared.cluster {
+            c.presence(&room, "join", &member.name, None);
+        }
+        Ok(entered)
     }
 
     /// Take member `id` out of `room`; it is forgotten when it is empty
@@ -327,6 +339,9 @@ impl Hub {
         };
         m.rooms.retain(|r| !Arc::ptr_eq(r, room));
         let name = m.name.clone();
+        if let Some(c) = &self.shared.cluster {
+            c.presence(room, leave_kind(&how), &name, Some(&leave_text(&how)));
+        }
         if room.remove(id, &name, how) && room.close_if_unused() {
             st.rooms.remove(&key);
             self.gauge.set(st.rooms.len() as i64);
@@ -345,6 +360,14 @@ impl Hub {
         };
         st.by_name.remove(&names::name_key(&member.name));
         for room in &member.rooms {
+            if let Some(c) = &self.shared.cluster {
+                c.presence(
+                    room,
+                    leave_kind(&how),
+                    &member.name,
+                    Some(&leave_text(&how)),
+                );
+            }
             if room.remove(id, &member.name, how.clone()) && room.close_if_unused() {
                 st.rooms.remove(&names::name_key(room.name()));
             }
@@ -368,6 +391,9 @@ impl Hub {
         let old = std::mem::replace(&mut member.name, new.to_string());
         for room in &member.rooms {
             room.renamed(&old, new);
+            if let Some(c) = &self.shared.cluster {
+                c.presence(room, "rename", &old, Some(new));
+            }
         }
         st.by_name.remove(&names::name_key(&old));
         st.by_name.insert(key, id);
@@ -384,22 +410,12 @@ impl Hub {
             .get(&names::name_key(dm.to.trim()))
             .ok_or(DirectError::NoSuchUser)?;
         let member = st.members.get(&to).ok_or(DirectError::NoSuchUser)?;
-        dm.from = Some(from.to_string());
         dm.to = member.name.clone();
-        dm.seq = None;
-        dm.ts = Some(now_ms());
-        let line = Packet::Dm(dm.clone()).to_line();
+        let (line, legacy) = dm_lines(from, &mut dm);
         let is_self = names::name_key(from) == names::name_key(&dm.to);
         // A legacy client knows no `dm`: it gets a chat line only it receives.
         let theirs = match member.legacy {
-            true => Packet::Chat(Chat {
-                from: Some(format!("{from} (direct)")),
-                text: dm.text.clone(),
-                ts: dm.ts,
-                action: dm.action,
-                ..Default::default()
-            })
-            .to_line(),
+            true => legacy,
             false => line.clone(),
         };
         if !is_self && !member.link.push(theirs) {
@@ -423,6 +439,57 @@ impl Hub {
             store.record_direct(Arc::new(chat), &dm.to);
         }
         Ok(line)
+    }
+
+    /// Cluster mode: a direct message from another node for the member
+    /// called `to` here (`line`, or `legacy` for the Python original).
+    pub fn deliver_direct(&self, to: &str, line: Bytes, legacy: Bytes) {
+        let st = self.lock();
+        let Some(m) = st
+            .by_name
+            .get(&names::name_key(to.trim()))
+            .and_then(|id| st.members.get(id))
+        else {
+            return;
+        };
+        m.link.push(if m.legacy { legacy } else { line });
+    }
+
+    /// A notice to every room (cluster link down or back).
+    pub fn notice_all(&self, packet: Packet) {
+        let rooms: Vec<Arc<Room>> = self.lock().rooms.values().cloned().collect();
+        for r in rooms {
+            r.notice(packet.clone());
+        }
+    }
+
+    /// Cluster mode: the rooms whose streams this node reads.
+    pub fn cluster_rooms(&self) -> Vec<Arc<Room>> {
+        self.lock().rooms.values().cloned().collect()
+    }
+
+    /// Cluster mode: the other nodes with members in our rooms.
+    pub fn remote_nodes(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .cluster_rooms()
+            .iter()
+            .flat_map(|r| r.remote_nodes())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Cluster mode: node `node` died; its members leave our rooms.
+    /// (room, member) pairs it had.
+    pub fn node_gone(&self, node: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for r in self.cluster_rooms() {
+            for m in r.node_gone(node) {
+                out.push((r.name().to_string(), m));
+            }
+        }
+        out
     }
 
     /// Make the member called `name` leave the server with `reason`: their
@@ -484,7 +551,7 @@ impl Hub {
         let st = self.lock();
         let (mut here, total) = room.present();
         here.sort_unstable();
-        let users = here
+        let mut users: Vec<UserInfo> = here
             .into_iter()
             .filter_map(|(id, since)| {
                 let m = st.members.get(&id)?;
@@ -495,6 +562,15 @@ impl Hub {
             })
             .take(MAX_USERS_LISTED)
             .collect();
+        // Cluster mode: the members on other nodes (since: unknown here).
+        let remote = room.remote_names();
+        let total = total + remote.len() as u64;
+        for name in remote {
+            if users.len() >= MAX_USERS_LISTED {
+                break;
+            }
+            users.push(UserInfo { name, since: 0 });
+        }
         (users, total)
     }
 
@@ -590,4 +666,40 @@ impl Hub {
         }
         report
     }
+}
+
+/// How a leave is told to the other nodes: its kind of entry, and its text
+/// (the member's reason, or the operator's).
+fn leave_kind(how: &Departure) -> &'static str {
+    match how {
+        Departure::Kicked(_) => "kick",
+        Departure::Parted(_) => "part",
+        _ => "leave",
+    }
+}
+
+fn leave_text(how: &Departure) -> String {
+    match how {
+        Departure::Said(why) | Departure::Kicked(why) => why.clone(),
+        Departure::Parted(Some(why)) => why.clone(),
+        _ => String::new(),
+    }
+}
+
+/// A direct message as its recipient gets it from `from` (stamped now), and
+/// as the Python original gets it (a chat line only it receives).
+pub fn dm_lines(from: &str, dm: &mut Dm) -> (Bytes, Bytes) {
+    dm.from = Some(from.to_string());
+    dm.seq = None;
+    dm.ts = Some(now_ms());
+    let line = Packet::Dm(dm.clone()).to_line();
+    let legacy = Packet::Chat(Chat {
+        from: Some(format!("{from} (direct)")),
+        text: dm.text.clone(),
+        ts: dm.ts,
+        action: dm.action,
+        ..Default::default()
+    })
+    .to_line();
+    (line, legacy)
 }

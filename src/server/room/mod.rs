@@ -28,6 +28,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
+use super::cluster::Cluster;
 use super::history::{HistorySetup, HistoryStore};
 #[cfg(test)]
 use super::limits::Limit;
@@ -39,7 +40,7 @@ mod link;
 mod presence;
 
 pub use feed::{Cursor, Feed, Taken};
-pub use hub::{Hub, InRoom, Membership, RenameError, RoomDecl, RoomError};
+pub use hub::{dm_lines, Hub, InRoom, Membership, RenameError, RoomDecl, RoomError};
 pub use link::Link;
 pub use presence::Departure;
 use presence::Presence;
@@ -73,6 +74,19 @@ struct Registry {
     persistent: bool,
     /// Closed (emptied and dropped by the hub): nobody joins it any more.
     closed: bool,
+    /// Cluster mode: members on other nodes (name -> node).
+    remote: HashMap<String, String>,
+    /// Cluster mode: the last stream entry delivered here, once this node
+    /// reads the room's stream.
+    stream: Option<StreamPos>,
+}
+
+/// Where a node is in a room's stream (cluster mode).
+#[derive(Debug, Clone)]
+struct StreamPos {
+    last: String,
+    /// The last chat line's id delivered (0: none yet).
+    delivered: u64,
 }
 
 /// The operator console's view of the rooms: its own bounded queue, fed
@@ -105,6 +119,8 @@ pub struct Shared {
     /// Bytes a feed keeps, and chunks at most.
     retain: u64,
     chunks: usize,
+    /// Cluster mode: rooms span the nodes through this.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Shared {
@@ -156,6 +172,9 @@ pub struct Entered {
     /// The room keeps no replay in memory: read the messages before this
     /// id from the store instead.
     pub fetch_before: Option<u64>,
+    /// Cluster mode: the replay comes from the room's stream, below
+    /// `fetch_before` (`None`: below where this node starts reading it).
+    pub cluster: bool,
 }
 
 /// A chat line's content: text in a plaintext room; in a secure room a
@@ -256,8 +275,11 @@ impl Room {
         // gets every message exactly once, as history or live.
         let cursor = self.feed.cursor();
         let replay = self.shared.replay;
+        let cluster = self.shared.cluster.is_some();
         let (history, fetch_before) = match (&reg.recent, legacy || replay == 0) {
             (_, true) => (Vec::new(), None),
+            // What this node delivered so far is before the joiner's cursor.
+            _ if cluster => (Vec::new(), reg.stream.as_ref().map(|p| p.delivered + 1)),
             (Some(r), false) => (r.iter().cloned().collect(), None),
             // Every line of this room published later has a higher id.
             (None, false) => (
@@ -274,6 +296,7 @@ impl Room {
             history,
             more_history,
             fetch_before,
+            cluster: cluster && !legacy && replay > 0,
         }
     }
 
@@ -309,7 +332,7 @@ impl Room {
 
     /// Broadcast a chat line to the room, its sender included. The packet gets
     /// the next id and the server time; it is serialized once for all.
-    pub fn chat(&self, from: Speaker<'_>, body: Body) {
+    pub fn chat(self: &Arc<Self>, from: Speaker<'_>, body: Body) {
         self.chat_and(from, body, true)
     }
 
@@ -317,7 +340,7 @@ impl Room {
     /// lines already read publishes them all, then wakes the readers once
     /// ([`wake_readers`](Self::wake_readers)), so that they write them in
     /// one go.
-    pub fn chat_batched(&self, from: Speaker<'_>, body: Body) {
+    pub fn chat_batched(self: &Arc<Self>, from: Speaker<'_>, body: Body) {
         self.chat_and(from, body, false)
     }
 
@@ -326,7 +349,17 @@ impl Room {
         self.feed.wake();
     }
 
-    fn chat_and(&self, from: Speaker<'_>, body: Body, wake: bool) {
+    fn chat_and(self: &Arc<Self>, from: Speaker<'_>, body: Body, wake: bool) {
+        if let Some(c) = &self.shared.cluster {
+            let (name, port) = match &from {
+                Speaker::Member { name, port } => (*name, Some(*port)),
+                Speaker::Server => ("server", None),
+            };
+            // Every node (this one too) delivers it from the room's stream.
+            if c.say(self, name, port, &body) {
+                return;
+            }
+        }
         let Body {
             text,
             payload,
@@ -411,7 +444,7 @@ impl Room {
         RoomInfo {
             room: self.name.clone(),
             topic: reg.topic.clone(),
-            total: reg.members.len() as u64,
+            total: (reg.members.len() + reg.remote.len()) as u64,
             persistent: reg.persistent,
         }
     }
@@ -420,8 +453,16 @@ impl Room {
         self.lock().topic.clone()
     }
 
-    /// Set (or clear, with `None`) the topic; the room is told who did.
-    pub fn set_topic(&self, topic: Option<String>, by: &str) {
+    /// Set (or clear, with `None`) the topic; the room is told who did
+    /// (on every node).
+    pub fn set_topic(self: &Arc<Self>, topic: Option<String>, by: &str) {
+        if let Some(c) = &self.shared.cluster {
+            c.presence(self, "topic", by, Some(topic.as_deref().unwrap_or("")));
+        }
+        self.apply_topic(topic, by);
+    }
+
+    fn apply_topic(&self, topic: Option<String>, by: &str) {
         let mut reg = self.lock();
         if reg.topic == topic {
             return;
@@ -445,6 +486,167 @@ impl Room {
 
     pub fn set_motd(&self, motd: Option<String>) {
         self.lock().motd = motd;
+    }
+
+    /// Cluster mode: this node reads the room's stream.
+    pub fn cluster_started(&self) -> bool {
+        self.lock().stream.is_some()
+    }
+
+    /// Cluster mode: the last stream entry delivered here.
+    pub fn cluster_last(&self) -> String {
+        self.lock()
+            .stream
+            .as_ref()
+            .map(|p| p.last.clone())
+            .unwrap_or_else(|| "$".into())
+    }
+
+    /// Cluster mode: the last chat line's id delivered here.
+    pub fn cluster_delivered(&self) -> Option<u64> {
+        self.lock().stream.as_ref().map(|p| p.delivered)
+    }
+
+    /// Cluster mode: read the stream from `last` on; `remote` are the
+    /// members on other nodes now.
+    pub fn cluster_start(&self, last: String, remote: HashMap<String, String>) {
+        let mut reg = self.lock();
+        let delivered = super::cluster::line_id(&last).unwrap_or(0);
+        reg.stream = Some(StreamPos { last, delivered });
+        if !remote.is_empty() {
+            reg.remote = remote;
+            let total = (reg.members.len() + reg.remote.len()) as u64;
+            let count = Packet::Count(crate::protocol::Count {
+                total,
+                room: self.tag.clone(),
+            });
+            self.publish_locked(&mut reg, count.to_line(), false);
+        }
+    }
+
+    /// Cluster mode: an entry of the room's stream, delivered here (what
+    /// this node's members did themselves it showed already).
+    pub fn deliver_entry(&self, e: &redis::streams::StreamId, own: &str) {
+        use super::cluster::{entry_chat, field};
+        let mut reg = self.lock();
+        if let Some(p) = reg.stream.as_mut() {
+            p.last = e.id.clone();
+        }
+        let kind = field(e, "k").unwrap_or_default();
+        if kind == "chat" {
+            let Some(chat) = entry_chat(e, self.tag()) else {
+                return;
+            };
+            if let Some(p) = reg.stream.as_mut() {
+                p.delivered = chat.id.unwrap_or(p.delivered);
+            }
+            self.flush_presence(&mut reg);
+            self.feed
+                .publish_with(true, |out| fast::write_chat_line(out, &chat));
+            if self.shared.console.get().is_some_and(|t| t.chat) {
+                self.shared.console(Packet::Chat(chat).to_line(), true);
+            }
+            return;
+        }
+        let node = field(e, "n").unwrap_or_default();
+        if node == own {
+            return;
+        }
+        let name = field(e, "m").unwrap_or_default();
+        let text = field(e, "x");
+        match kind.as_str() {
+            "join" => {
+                reg.remote.insert(name.clone(), node);
+                reg.pending.push(Presence::Joined(name));
+            }
+            "leave" | "kick" | "part" => {
+                if reg.remote.remove(&name).is_some() {
+                    let text = text.filter(|t| !t.is_empty());
+                    let how = match (kind.as_str(), text) {
+                        ("kick", t) => Departure::Kicked(t.unwrap_or_default()),
+                        ("part", t) => Departure::Parted(t),
+                        (_, Some(t)) => Departure::Said(t),
+                        (_, None) => Departure::Gone,
+                    };
+                    reg.pending.push(Presence::Left(name, how));
+                }
+            }
+            "rename" => {
+                let new = text.unwrap_or_default();
+                if reg.remote.remove(&name).is_some() {
+                    reg.remote.insert(new.clone(), node);
+                }
+                drop(reg);
+                self.renamed(&name, &new);
+                return;
+            }
+            "topic" => {
+                drop(reg);
+                self.apply_topic(text.filter(|t| !t.is_empty()), &name);
+                return;
+            }
+            _ => return,
+        }
+        self.flush_presence(&mut reg);
+        let total = (reg.members.len() + reg.remote.len()) as u64;
+        let count = Packet::Count(crate::protocol::Count {
+            total,
+            room: self.tag.clone(),
+        });
+        self.publish_locked(&mut reg, count.to_line(), false);
+    }
+
+    /// Cluster mode, the link down: a line said here, shown here only.
+    pub fn deliver_local(&self, fields: &[(&'static str, String)]) {
+        let get = |k: &str| fields.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+        let mut reg = self.lock();
+        self.flush_presence(&mut reg);
+        let payload = get("y");
+        let chat = Chat {
+            encrypted: payload.is_some(),
+            from: get("f"),
+            port: get("p").and_then(|p| p.parse().ok()),
+            text: get("t"),
+            payload,
+            sent: get("s").and_then(|s| s.parse().ok()),
+            id: Some(self.shared.next_chat()),
+            ts: Some(now_ms()),
+            action: get("a").is_some(),
+            room: self.tag.clone(),
+            seq: None,
+        };
+        self.feed
+            .publish_with(true, |out| fast::write_chat_line(out, &chat));
+    }
+
+    /// Cluster mode: the members of node `node` are gone (its heartbeat
+    /// stopped); their names.
+    fn node_gone(self: &Arc<Self>, node: &str) -> Vec<String> {
+        let mut reg = self.lock();
+        let gone: Vec<String> = reg
+            .remote
+            .iter()
+            .filter(|(_, n)| *n == node)
+            .map(|(m, _)| m.clone())
+            .collect();
+        for m in &gone {
+            reg.remote.remove(m);
+            reg.pending.push(Presence::Left(m.clone(), Departure::Gone));
+        }
+        if !gone.is_empty() {
+            self.presence_changed(&mut reg);
+        }
+        gone
+    }
+
+    /// Cluster mode: the nodes with members here.
+    fn remote_nodes(&self) -> Vec<String> {
+        self.lock().remote.values().cloned().collect()
+    }
+
+    /// Cluster mode: members on other nodes.
+    fn remote_names(&self) -> Vec<String> {
+        self.lock().remote.keys().cloned().collect()
     }
 
     /// The room's feed (members read it through their cursor).
@@ -518,6 +720,7 @@ mod tests {
             CancellationToken::new(),
             HistorySetup::default(),
             Default::default(),
+            None,
         )
     }
 

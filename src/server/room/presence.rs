@@ -113,7 +113,7 @@ impl Room {
             let line = self.tagged(packet).to_line();
             self.publish_locked(reg, line, false);
         }
-        let total = reg.members.len() as u64;
+        let total = (reg.members.len() + reg.remote.len()) as u64;
         let count = Packet::Count(Count {
             total,
             room: self.tag.clone(),

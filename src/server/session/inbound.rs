@@ -55,6 +55,23 @@ fn room_of(
     })
 }
 
+/// Cluster mode: claim `new` across the cluster before a rename (a change
+/// of case only needs no claim). False when it is taken.
+async fn claim_rename(
+    cluster: Option<Arc<crate::server::cluster::Cluster>>,
+    current: &str,
+    new: &str,
+) -> bool {
+    let Some(c) = cluster else {
+        return true;
+    };
+    if names::name_key(current) == names::name_key(new) {
+        return true;
+    }
+    // Redis unreachable: the rename is checked on this node only.
+    c.claim_exact_name(new).await.unwrap_or(true)
+}
+
 /// A reason given for leaving, as the room is shown it.
 fn clean_reason(reason: &str) -> String {
     reason
@@ -207,9 +224,25 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 Some(e) => e,
                 None => {
                     let to = dm.to.clone();
+                    let remote = self.ctx.cluster.clone().map(|c| (c, dm.clone()));
                     match hub.direct(&joined.name, dm) {
                         // The sender's copy: the same line the recipient got.
                         Ok(line) => return self.conn.write_bytes(&line).await.map_err(End::Io),
+                        // Cluster mode: on another node?
+                        Err(DirectError::NoSuchUser)
+                            if remote.is_some() && {
+                                let (c, mut dm) = remote.clone().unwrap_or_else(|| unreachable!());
+                                let (line, legacy) =
+                                    crate::server::room::dm_lines(&joined.name, &mut dm);
+                                let sent = c.direct(to.trim(), &line, &legacy).await;
+                                if sent {
+                                    self.conn.write_bytes(&line).await.map_err(End::Io)?;
+                                }
+                                sent
+                            } =>
+                        {
+                            return Ok(());
+                        }
                         Err(DirectError::NoSuchUser) => Packet::error(
                             codes::NO_SUCH_USER,
                             format!(
@@ -232,8 +265,19 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     codes::NAME_INVALID,
                     format!("'{}' cannot be a name: {e}", sanitize(&n.name)),
                 ),
+                Ok(new) if !claim_rename(self.ctx.cluster.clone(), &joined.name, &new).await => {
+                    Packet::error(
+                        codes::NAME_TAKEN,
+                        format!("the name '{}' is taken; pick another", sanitize(&new)),
+                    )
+                }
                 Ok(new) => match hub.rename(joined.id, &new) {
                     Ok(old) => {
+                        if let Some(c) = &self.ctx.cluster {
+                            if names::name_key(&old) != names::name_key(&new) {
+                                c.release(&old);
+                            }
+                        }
                         tracing::info!(peer = %self.peer, old = %sanitize(&old), new = %sanitize(&new), "renamed");
                         joined.name = new;
                         return Ok(());
@@ -268,14 +312,21 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     Err(e) => return self.send(&e).await.map_err(End::Io),
                 };
                 let tag = joined.rooms[at].room.tag().map(str::to_string);
-                let Some(store) = hub.history() else {
-                    let e =
-                        Packet::error(codes::HISTORY_UNAVAILABLE, "this server keeps no history")
-                            .in_room(tag.as_deref());
-                    return self.send(&e).await.map_err(End::Io);
-                };
                 let limit = f.limit.unwrap_or(20).clamp(1, MAX_HISTORY_FETCH) as usize;
-                match store.fetch(tag.as_deref(), f.before, limit).await {
+                // A cluster keeps history in the rooms' streams.
+                let fetched = match (&self.ctx.cluster, hub.history()) {
+                    (Some(c), _) => c.history(&joined.rooms[at].room, f.before, limit).await,
+                    (None, Some(store)) => store.fetch(tag.as_deref(), f.before, limit).await,
+                    (None, None) => {
+                        let e = Packet::error(
+                            codes::HISTORY_UNAVAILABLE,
+                            "this server keeps no history",
+                        )
+                        .in_room(tag.as_deref());
+                        return self.send(&e).await.map_err(End::Io);
+                    }
+                };
+                match fetched {
                     Ok((rows, more)) => {
                         return self
                             .send_history(rows.into_iter().map(Arc::new), more, tag)

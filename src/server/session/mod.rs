@@ -148,7 +148,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             if self.ctx.full() {
                 return self.full().await;
             }
-            let joining = match timeout_at(deadline, rare(self.authenticate())).await {
+            let mut joining = match timeout_at(deadline, rare(self.authenticate())).await {
                 Ok(Ok(joining)) => joining,
                 Ok(Err(end)) => {
                     tracing::debug!(peer = %self.peer, "closed before joining: {end}");
@@ -163,6 +163,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             drop(admission);
             self.legacy = joining.legacy;
             self.rooms_aware = joining.rooms_aware;
+            // Cluster mode: the name is unique across the nodes.
+            if let Some(c) = self.ctx.cluster.clone() {
+                let requested = std::mem::take(&mut joining.name);
+                joining.name = rare(claim_name(c, requested, self.peer)).await;
+            }
             let mut joined = self
                 .ctx
                 .hub
@@ -179,6 +184,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             self.ctx.metrics.leaves.inc();
             self.ctx.metrics.members.dec();
             joined.rooms.clear();
+            if let Some(c) = &self.ctx.cluster {
+                c.release(&joined.name);
+            }
             if let Some(member) = self.ctx.hub.disconnect(id, how) {
                 tracing::debug!(peer = %self.peer, name = %sanitize(&member.name), "left: {end}");
             }
@@ -266,6 +274,22 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     /// Count a limit that fired (for the shutdown summary and metrics).
     fn count(&self, limit: Limit) {
         self.ctx.metrics.bump(limit);
+    }
+}
+
+/// Cluster mode: `requested`, or the name the cluster gives (`-2`, …);
+/// when Redis cannot be asked, `requested` (unique on this node only).
+async fn claim_name(
+    c: Arc<super::cluster::Cluster>,
+    requested: String,
+    peer: SocketAddr,
+) -> String {
+    match c.claim(&requested).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(peer = %peer, "cluster: cannot claim a name ({e}); unique on this node only");
+            requested
+        }
     }
 }
 

@@ -22,6 +22,8 @@ pub(super) struct Greeting {
     history: Vec<Arc<Chat>>,
     more: bool,
     fetch_before: Option<u64>,
+    /// Cluster mode: the history is the room's stream.
+    cluster: bool,
 }
 
 /// Bytes of the feed taken for one write at most (then the session looks
@@ -116,6 +118,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             history: entered.history,
             more: entered.more_history,
             fetch_before: entered.fetch_before,
+            cluster: entered.cluster,
         })
     }
 
@@ -142,6 +145,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 mut history,
                 mut more,
                 fetch_before,
+                cluster,
             } = g;
             if self.rooms_aware {
                 self.send(&Packet::Joined(room.info()))
@@ -149,7 +153,24 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     .map_err(End::Io)?;
             }
             let tag = room.tag().map(str::to_string);
-            if let (Some(before), Some(store)) = (fetch_before, room.history()) {
+            if let (true, Some(c)) = (cluster, self.ctx.cluster.clone()) {
+                // What this node delivered before the join (or, in a room
+                // new to this node, what came before it began reading).
+                let mut before = fetch_before;
+                for _ in 0..300 {
+                    if before.is_some() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    before = room.cluster_delivered().map(|d| d + 1);
+                }
+                if let Some(before) = before {
+                    if let Ok((rows, m)) = c.history(&room, Some(before), self.ctx.replay()).await {
+                        history = rows.into_iter().map(Arc::new).collect();
+                        more = m;
+                    }
+                }
+            } else if let (Some(before), Some(store)) = (fetch_before, room.history()) {
                 // The store answers after writing everything queued before
                 // this: exactly what was said before the join.
                 let replay = self.ctx.replay();

@@ -1,0 +1,747 @@
+//! Cluster mode: rooms that span several servers ("nodes") through Redis.
+//! See docs/CLUSTER.md for the design; in short:
+//!
+//! - Every line said in a room (and every join, leave, rename and topic) is
+//!   appended to the room's Redis Stream `{prefix}:room:{room}:log` by the
+//!   node of the member who said it, through one queue per node (so a
+//!   member's lines keep their order). Nothing is published locally first.
+//! - Each node reads the streams of the rooms it has members in, with one
+//!   `XREAD`, and publishes each entry into its local room: every node sees
+//!   the same entries in the same order, each once. The stream id is the
+//!   line's id (`ms × 4096 + seq`), so ids agree across nodes and history
+//!   (the stream, trimmed to `history.max_messages`) is paged by them.
+//! - Names are claimed with `SET … NX` under `{prefix}:name:{key}`, kept alive
+//!   by the node's heartbeat (`{prefix}:node:{node}`, every second, expiring
+//!   after five): a node that dies loses its names and its members leave the
+//!   other nodes' rooms when they see its heartbeat gone.
+//! - Direct messages and kicks for a member of another node go to that
+//!   node's inbox stream `{prefix}:inbox:{node}`.
+//! - Redis unreachable: a node goes on serving its own members, says so in
+//!   every room, and after the link is back catches up from the last stream
+//!   id it delivered; what its own members said meanwhile reached only them,
+//!   and they are told how many lines that was.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::streams::StreamId;
+use redis::Value;
+use tokio::sync::mpsc;
+
+use super::room::{Body, Hub, Room};
+use crate::names;
+use crate::protocol::{now_ms, Chat, Packet};
+
+/// How a node is found: `[cluster]` settings, checked.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub url: String,
+    /// This node's name in the cluster (unique among the live nodes).
+    pub node: String,
+    /// Key prefix: clusters with different prefixes share a Redis unseen.
+    pub prefix: String,
+    /// Messages a room's stream keeps (about: trimmed with `MAXLEN ~`).
+    pub max_messages: u64,
+}
+
+/// A node's heartbeat: refreshed this often, gone after `NODE_TTL`.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+const NODE_TTL_MS: u64 = 5000;
+/// A name outlives its node's heartbeat a little (then it is free).
+const NAME_TTL_MS: u64 = 10_000;
+/// How long one `XREAD` waits for new entries before it looks at which
+/// rooms to read again.
+const READ_BLOCK_MS: u64 = 100;
+/// Entries waiting to be appended at most; more are delivered locally only.
+const QUEUE: usize = 65_536;
+/// An inbox keeps about this many entries (direct messages, kicks).
+const INBOX_MAX: u64 = 10_000;
+
+/// What a node appends to a room's stream.
+struct Out {
+    room: Arc<Room>,
+    fields: Vec<(&'static str, String)>,
+}
+
+/// A stream id as a line id: `ms × 4096 + seq` (exact in a JSON number up
+/// to the year 2039 and 4096 lines per millisecond per room).
+pub fn line_id(id: &str) -> Option<u64> {
+    let (ms, seq) = id.split_once('-')?;
+    let (ms, seq): (u64, u64) = (ms.parse().ok()?, seq.parse().ok()?);
+    ms.checked_mul(4096)?.checked_add(seq.min(4095))
+}
+
+/// The stream id of line id `id`.
+pub fn stream_id(id: u64) -> String {
+    format!("{}-{}", id / 4096, id % 4096)
+}
+
+pub struct Cluster {
+    cfg: ClusterConfig,
+    con: ConnectionManager,
+    client: redis::Client,
+    out: mpsc::Sender<Out>,
+    hub: Mutex<Weak<Hub>>,
+    /// The link to Redis works (the last command went through).
+    up: AtomicBool,
+    /// Lines said here while the link was down (reached this node only).
+    local_only: AtomicU64,
+    /// Name keys this node holds, refreshed by the heartbeat.
+    names: Mutex<HashMap<String, String>>,
+}
+
+fn key_err(e: impl std::fmt::Display) -> String {
+    // Redis errors name the command and the server's words; never a password.
+    e.to_string()
+}
+
+impl Cluster {
+    /// Connect, register the node, and start its tasks (publisher, reader,
+    /// heartbeat). Fails when Redis cannot be reached now, or another live
+    /// node has this node's name.
+    pub async fn start(cfg: ClusterConfig) -> Result<Arc<Cluster>, String> {
+        if cfg.url.starts_with("rediss:") {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let client = redis::Client::open(cfg.url.as_str())
+            .map_err(|e| format!("cluster URL: {}", key_err(e)))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(2))
+            .set_number_of_retries(1);
+        let mut con = tokio::time::timeout(
+            Duration::from_secs(5),
+            client.get_connection_manager_with_config(config),
+        )
+        .await
+        .map_err(|_| "no answer from Redis within 5 s".to_string())?
+        .map_err(key_err)?;
+        let node_key = format!("{}:node:{}", cfg.prefix, cfg.node);
+        let claimed: Option<String> = redis::cmd("SET")
+            .arg(&node_key)
+            .arg(now_ms())
+            .arg("NX")
+            .arg("PX")
+            .arg(NODE_TTL_MS)
+            .query_async(&mut con)
+            .await
+            .map_err(key_err)?;
+        if claimed.is_none() {
+            return Err(format!(
+                "a live node of this cluster is already called '{}': give this one another name (cluster.node), or wait {} s for a stopped one's heartbeat to expire",
+                cfg.node,
+                NODE_TTL_MS / 1000
+            ));
+        }
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let c = Arc::new(Cluster {
+            cfg,
+            con,
+            client,
+            out: tx,
+            hub: Mutex::new(Weak::new()),
+            up: AtomicBool::new(true),
+            local_only: AtomicU64::new(0),
+            names: Mutex::new(HashMap::new()),
+        });
+        tokio::spawn(c.clone().publisher(rx));
+        tokio::spawn(c.clone().heartbeat());
+        Ok(c)
+    }
+
+    /// The hub this node serves (its rooms): set once, before serving.
+    pub fn attach(self: &Arc<Self>, hub: &Arc<Hub>) {
+        *self.hub.lock().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(hub);
+        tokio::spawn(self.clone().reader());
+    }
+
+    fn hub(&self) -> Option<Arc<Hub>> {
+        self.hub.lock().unwrap_or_else(|e| e.into_inner()).upgrade()
+    }
+
+    pub fn node(&self) -> &str {
+        &self.cfg.node
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.cfg.prefix)
+    }
+
+    fn log_key(&self, room: &str) -> String {
+        self.key(&format!("room:{room}:log"))
+    }
+
+    fn members_key(&self, room: &str) -> String {
+        self.key(&format!("room:{room}:members"))
+    }
+
+    fn inbox_key(&self, node: &str) -> String {
+        self.key(&format!("inbox:{node}"))
+    }
+
+    /// Queue a line said in `room` by a member of this node; false when it
+    /// cannot go to the cluster (the link is down or the queue full): the
+    /// caller then delivers it here only.
+    pub fn say(&self, room: &Arc<Room>, from: &str, port: Option<u16>, body: &Body) -> bool {
+        if !self.is_up() {
+            self.local_only.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        let mut fields = vec![("k", "chat".to_string()), ("f", from.to_string())];
+        if let Some(p) = port {
+            fields.push(("p", p.to_string()));
+        }
+        if let Some(t) = &body.text {
+            fields.push(("t", t.clone()));
+        }
+        if let Some(y) = &body.payload {
+            fields.push(("y", y.clone()));
+        }
+        if let Some(s) = body.sent {
+            fields.push(("s", s.to_string()));
+        }
+        if body.action {
+            fields.push(("a", "1".into()));
+        }
+        self.push(room, fields)
+    }
+
+    /// Tell the other nodes that `name` joined, left (`why`), or set the topic.
+    pub fn presence(&self, room: &Arc<Room>, kind: &'static str, name: &str, text: Option<&str>) {
+        let mut fields = vec![("k", kind.to_string()), ("m", name.to_string())];
+        if let Some(t) = text {
+            fields.push(("x", t.to_string()));
+        }
+        self.push(room, fields);
+    }
+
+    fn push(&self, room: &Arc<Room>, mut fields: Vec<(&'static str, String)>) -> bool {
+        fields.push(("n", self.cfg.node.clone()));
+        let out = Out {
+            room: room.clone(),
+            fields,
+        };
+        match self.out.try_send(out) {
+            Ok(()) => true,
+            Err(_) => {
+                self.local_only.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Append what members say, in order, pipelined; what cannot be
+    /// appended is delivered here only (and counted).
+    async fn publisher(self: Arc<Self>, mut rx: mpsc::Receiver<Out>) {
+        let mut con = self.con.clone();
+        let mut batch = Vec::new();
+        loop {
+            if rx.recv_many(&mut batch, 256).await == 0 {
+                return;
+            }
+            let mut pipe = redis::pipe();
+            for o in &batch {
+                let room = o.room.name();
+                let members = self.members_key(room);
+                match o.fields[0].1.as_str() {
+                    "join" => {
+                        pipe.hset(&members, &o.fields[1].1, &self.cfg.node).ignore();
+                    }
+                    "leave" | "kick" | "part" => {
+                        pipe.hdel(&members, &o.fields[1].1).ignore();
+                    }
+                    _ => {}
+                }
+                let mut cmd = redis::cmd("XADD");
+                cmd.arg(self.log_key(room))
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(self.cfg.max_messages.max(1))
+                    .arg("*");
+                for (k, v) in &o.fields {
+                    cmd.arg(*k).arg(v);
+                }
+                pipe.add_command(cmd).ignore();
+            }
+            let sent: redis::RedisResult<()> = pipe.query_async(&mut con).await;
+            match sent {
+                Ok(()) => self.link_up(),
+                Err(e) => {
+                    self.link_down(&e);
+                    // Said here: shown here, at least.
+                    for o in batch.drain(..) {
+                        if o.fields[0].1 == "chat" {
+                            self.local_only.fetch_add(1, Ordering::Relaxed);
+                            o.room.deliver_local(&o.fields);
+                        }
+                    }
+                }
+            }
+            batch.clear();
+        }
+    }
+
+    fn link_down(&self, e: &redis::RedisError) {
+        if self.up.swap(false, Ordering::Relaxed) {
+            tracing::warn!(node = %self.cfg.node, "cluster: Redis is unreachable ({}); serving this node's members only, retrying", key_err(e));
+            if let Some(hub) = self.hub() {
+                hub.notice_all(Packet::event(
+                    "cluster",
+                    None,
+                    "the link to the other servers is down: what is said here now reaches only the members on this server; it comes back by itself",
+                ));
+            }
+        }
+    }
+
+    fn link_up(&self) {
+        if !self.up.swap(true, Ordering::Relaxed) {
+            let missed = self.local_only.swap(0, Ordering::Relaxed);
+            tracing::info!(node = %self.cfg.node, "cluster: Redis is back ({missed} lines were said here meanwhile)");
+            if let Some(hub) = self.hub() {
+                hub.notice_all(Packet::event(
+                    "cluster",
+                    None,
+                    format!("the link to the other servers is back; {missed} line(s) said here while it was down reached only this server"),
+                ));
+            }
+        }
+    }
+
+    /// The node's heartbeat, its names' leases, and other nodes' deaths.
+    async fn heartbeat(self: Arc<Self>) {
+        let mut con = self.con.clone();
+        let node_key = self.key(&format!("node:{}", self.cfg.node));
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        loop {
+            tick.tick().await;
+            let names: Vec<String> = self
+                .names
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .keys()
+                .cloned()
+                .collect();
+            let mut pipe = redis::pipe();
+            pipe.cmd("SET")
+                .arg(&node_key)
+                .arg(now_ms())
+                .arg("PX")
+                .arg(NODE_TTL_MS)
+                .ignore();
+            // Set, not only extended: a Redis that restarted empty gets
+            // this node's names back.
+            for n in &names {
+                pipe.cmd("SET")
+                    .arg(n)
+                    .arg(&self.cfg.node)
+                    .arg("PX")
+                    .arg(NAME_TTL_MS)
+                    .ignore();
+            }
+            let beat: redis::RedisResult<()> = pipe.query_async(&mut con).await;
+            match beat {
+                Ok(()) => self.link_up(),
+                Err(e) => {
+                    self.link_down(&e);
+                    continue;
+                }
+            }
+            // Members of nodes whose heartbeat is gone leave our rooms.
+            let Some(hub) = self.hub() else { continue };
+            for node in hub.remote_nodes() {
+                let alive: redis::RedisResult<bool> = redis::cmd("EXISTS")
+                    .arg(self.key(&format!("node:{node}")))
+                    .query_async(&mut con)
+                    .await;
+                if let Ok(false) = alive {
+                    tracing::info!(node = %node, "cluster: node gone (no heartbeat); its members leave");
+                    for room in hub.node_gone(&node) {
+                        let _: redis::RedisResult<()> = redis::cmd("HDEL")
+                            .arg(self.members_key(&room.0))
+                            .arg(&room.1)
+                            .query_async(&mut con)
+                            .await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Claim `requested` (or `-2`, `-3`, … when taken) across the cluster;
+    /// a name whose node is dead is taken over. The name given.
+    pub async fn claim(&self, requested: &str) -> Result<String, String> {
+        let mut con = self.con.clone();
+        for n in 1..1000u32 {
+            let name = match n {
+                1 => requested.to_string(),
+                n => names::with_suffix(requested, n),
+            };
+            if self.claim_exact(&mut con, &name).await? {
+                return Ok(name);
+            }
+        }
+        Err("no free name".into())
+    }
+
+    /// Claim exactly `name`: false when a live node holds it.
+    pub async fn claim_exact_name(&self, name: &str) -> Result<bool, String> {
+        let mut con = self.con.clone();
+        self.claim_exact(&mut con, name).await
+    }
+
+    async fn claim_exact(&self, con: &mut ConnectionManager, name: &str) -> Result<bool, String> {
+        let key = self.key(&format!("name:{}", names::name_key(name)));
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(&self.cfg.node)
+            .arg("NX")
+            .arg("PX")
+            .arg(NAME_TTL_MS)
+            .query_async(con)
+            .await
+            .map_err(key_err)?;
+        let mut won = set.is_some();
+        if !won {
+            // Held: by a node that died? Then it is free to take.
+            let owner: Option<String> = redis::cmd("GET")
+                .arg(&key)
+                .query_async(con)
+                .await
+                .map_err(key_err)?;
+            if let Some(owner) = owner.filter(|o| *o != self.cfg.node) {
+                let alive: bool = redis::cmd("EXISTS")
+                    .arg(self.key(&format!("node:{owner}")))
+                    .query_async(con)
+                    .await
+                    .map_err(key_err)?;
+                if !alive {
+                    let _: () = redis::cmd("SET")
+                        .arg(&key)
+                        .arg(&self.cfg.node)
+                        .arg("PX")
+                        .arg(NAME_TTL_MS)
+                        .query_async(con)
+                        .await
+                        .map_err(key_err)?;
+                    won = true;
+                }
+            }
+        }
+        if won {
+            self.names
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, name.to_string());
+        }
+        Ok(won)
+    }
+
+    /// Give a name back (a member left, or renamed).
+    pub fn release(&self, name: &str) {
+        let key = self.key(&format!("name:{}", names::name_key(name)));
+        self.names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        let mut con = self.con.clone();
+        let node = self.cfg.node.clone();
+        tokio::spawn(async move {
+            // Only if it is still ours.
+            let script = redis::Script::new(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+            );
+            let _: redis::RedisResult<i64> =
+                script.key(&key).arg(&node).invoke_async(&mut con).await;
+        });
+    }
+
+    /// The node holding `name`, if a live one does.
+    async fn owner(&self, name: &str) -> Option<String> {
+        let mut con = self.con.clone();
+        let key = self.key(&format!("name:{}", names::name_key(name.trim())));
+        let owner: Option<String> = redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut con)
+            .await
+            .ok()?;
+        owner.filter(|o| *o != self.cfg.node)
+    }
+
+    /// A direct message for a member of another node: `line` for a
+    /// tcpplay client, `legacy` for the Python original. False when nobody
+    /// of that name is on a live node.
+    pub async fn direct(&self, to: &str, line: &[u8], legacy: &[u8]) -> bool {
+        let Some(node) = self.owner(to).await else {
+            return false;
+        };
+        self.to_inbox(
+            &node,
+            &[
+                ("k", "dm"),
+                ("to", to),
+                ("l", &String::from_utf8_lossy(line)),
+                ("g", &String::from_utf8_lossy(legacy)),
+            ],
+        )
+        .await
+    }
+
+    /// Ask the node of `name` to remove them. False when nobody of that
+    /// name is on a live node.
+    pub async fn kick(&self, name: &str, reason: &str) -> bool {
+        let Some(node) = self.owner(name).await else {
+            return false;
+        };
+        self.to_inbox(&node, &[("k", "kick"), ("to", name), ("x", reason)])
+            .await
+    }
+
+    async fn to_inbox(&self, node: &str, fields: &[(&str, &str)]) -> bool {
+        let mut con = self.con.clone();
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(self.inbox_key(node))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(INBOX_MAX)
+            .arg("*");
+        for (k, v) in fields {
+            cmd.arg(*k).arg(*v);
+        }
+        cmd.query_async::<String>(&mut con).await.is_ok()
+    }
+
+    /// The newest `limit` chat lines of `room` with an id below `before`
+    /// (oldest first), and whether there are older ones.
+    pub async fn history(
+        &self,
+        room: &Room,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<Chat>, bool), String> {
+        let mut con = self.con.clone();
+        let end = match before {
+            Some(b) if b > 0 => format!("({}", stream_id(b)),
+            Some(_) => return Ok((Vec::new(), false)),
+            None => "+".into(),
+        };
+        // Presence entries share the stream: read more than asked for.
+        let want = limit + 1;
+        let mut out = Vec::new();
+        let mut end = end;
+        for _ in 0..8 {
+            let reply: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+                .arg(self.log_key(room.name()))
+                .arg(&end)
+                .arg("-")
+                .arg("COUNT")
+                .arg(want * 4)
+                .query_async(&mut con)
+                .await
+                .map_err(|e| format!("the cluster's history cannot be read: {}", key_err(e)))?;
+            let n = reply.ids.len();
+            for e in &reply.ids {
+                if let Some(c) = entry_chat(e, room.tag()) {
+                    out.push(c);
+                    if out.len() >= want {
+                        break;
+                    }
+                }
+            }
+            match reply.ids.last() {
+                Some(last) if out.len() < want && n == want * 4 => end = format!("({}", last.id),
+                _ => break,
+            }
+        }
+        let more = out.len() > limit;
+        out.truncate(limit);
+        out.reverse();
+        Ok((out, more))
+    }
+
+    /// Read the streams of the rooms this node has members in, and its
+    /// inbox; deliver each entry into the local room.
+    async fn reader(self: Arc<Self>) {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_millis(READ_BLOCK_MS + 2000));
+        let mut con = loop {
+            match self
+                .client
+                .get_connection_manager_with_config(config.clone())
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) => {
+                    self.link_down(&e);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        let inbox = self.inbox_key(&self.cfg.node);
+        let mut inbox_last = "$".to_string();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let Some(hub) = self.hub() else { return };
+            let rooms = hub.cluster_rooms();
+            drop(hub);
+            // Rooms new to this node start at the stream's end (what came
+            // before is their members' history).
+            for room in rooms.iter().filter(|r| !r.cluster_started()) {
+                match self.start_room(&mut con, room).await {
+                    Ok(()) => {}
+                    Err(e) => {
+                        self.link_down(&e);
+                        break;
+                    }
+                }
+            }
+            let started: Vec<&Arc<Room>> = rooms.iter().filter(|r| r.cluster_started()).collect();
+            let mut cmd = redis::cmd("XREAD");
+            cmd.arg("COUNT")
+                .arg(1024)
+                .arg("BLOCK")
+                .arg(READ_BLOCK_MS)
+                .arg("STREAMS")
+                .arg(&inbox);
+            for r in &started {
+                cmd.arg(self.log_key(r.name()));
+            }
+            cmd.arg(&inbox_last);
+            for r in &started {
+                cmd.arg(r.cluster_last());
+            }
+            let read: redis::RedisResult<Option<redis::streams::StreamReadReply>> =
+                cmd.query_async(&mut con).await;
+            let reply = match read {
+                Ok(r) => {
+                    pause = Duration::from_millis(100);
+                    r
+                }
+                Err(e) => {
+                    self.link_down(&e);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            let Some(reply) = reply else { continue };
+            for key in reply.keys {
+                if key.key == inbox {
+                    for e in &key.ids {
+                        inbox_last = e.id.clone();
+                        self.inbox_entry(e);
+                    }
+                    continue;
+                }
+                let Some(room) = started.iter().find(|r| self.log_key(r.name()) == key.key) else {
+                    continue;
+                };
+                for e in &key.ids {
+                    room.deliver_entry(e, &self.cfg.node);
+                }
+            }
+        }
+    }
+
+    async fn start_room(
+        &self,
+        con: &mut ConnectionManager,
+        room: &Arc<Room>,
+    ) -> redis::RedisResult<()> {
+        let last: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(self.log_key(room.name()))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(con)
+            .await?;
+        let members: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.members_key(room.name()))
+            .query_async(con)
+            .await?;
+        let last = last
+            .ids
+            .first()
+            .map(|e| e.id.clone())
+            .unwrap_or_else(|| "0-0".into());
+        let remote = members
+            .into_iter()
+            .filter(|(_, node)| *node != self.cfg.node)
+            .collect();
+        room.cluster_start(last, remote);
+        Ok(())
+    }
+
+    fn inbox_entry(&self, e: &StreamId) {
+        let Some(hub) = self.hub() else { return };
+        let to = field(e, "to").unwrap_or_default();
+        match field(e, "k").as_deref() {
+            Some("dm") => {
+                let line = field(e, "l").unwrap_or_default();
+                let legacy = field(e, "g").unwrap_or_default();
+                hub.deliver_direct(&to, line.into_bytes().into(), legacy.into_bytes().into());
+            }
+            Some("kick") => {
+                let why = field(e, "x").unwrap_or_default();
+                hub.kick(&to, &why);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A field of a stream entry, as text.
+pub fn field(e: &StreamId, name: &str) -> Option<String> {
+    match e.map.get(name)? {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// A chat entry as the line members get (`None` for presence entries).
+pub fn entry_chat(e: &StreamId, tag: Option<&str>) -> Option<Chat> {
+    if field(e, "k").as_deref() != Some("chat") {
+        return None;
+    }
+    let id = line_id(&e.id)?;
+    let payload = field(e, "y");
+    Some(Chat {
+        encrypted: payload.is_some(),
+        from: field(e, "f"),
+        port: field(e, "p").and_then(|p| p.parse().ok()),
+        text: field(e, "t"),
+        payload,
+        sent: field(e, "s").and_then(|s| s.parse().ok()),
+        id: Some(id),
+        ts: Some(id / 4096),
+        action: field(e, "a").is_some(),
+        room: tag.map(str::to_string),
+        seq: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids_and_line_ids_map_both_ways_in_order() {
+        let a = line_id("1796097468183-0").unwrap();
+        let b = line_id("1796097468183-7").unwrap();
+        let c = line_id("1796097468184-0").unwrap();
+        assert!(a < b && b < c);
+        assert!(c < 1 << 53, "exact as a JSON number");
+        assert_eq!(stream_id(b), "1796097468183-7");
+        assert_eq!(line_id("nonsense"), None);
+    }
+}

@@ -1,0 +1,327 @@
+//! Cluster mode against a real `redis-server` (started here on a free
+//! loopback port, nothing saved) and real `tcpplay serve` nodes: lines across
+//! nodes in order and exactly once, names, direct messages and kicks across
+//! nodes, history after every node restarted, a node killed, Redis
+//! restarted mid-chat, and two clusters on one Redis.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+use crate::util::{free_port, Peer, Server};
+
+/// A `redis-server` on 127.0.0.1 (port `port`), killed on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+    /// Its log, read to the end (a full pipe would stall it).
+    _log: crate::util::Lines,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        Redis::on(free_port())
+    }
+
+    fn on(port: u16) -> Redis {
+        let dir = TempDir::new().unwrap();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run redis-server (install it: apt-get install redis-server)");
+        let mut child = child;
+        // Ready when it says so.
+        let out = child.stdout.take().unwrap();
+        let mut log = crate::util::Lines::spawn(out, "redis-server");
+        log.expect("Ready to accept connections");
+        Redis {
+            child,
+            port,
+            _dir: dir,
+            _log: log,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A node of the cluster on `redis`, called `node`, with `extra` arguments.
+fn node(redis: &Redis, node: &str, extra: &[&str]) -> Server {
+    let url = redis.url();
+    let mut args = vec!["--cluster", url.as_str(), "--node", node];
+    args.extend_from_slice(extra);
+    Server::start_with(
+        &args,
+        &[
+            ("TCPPLAY_LIMITS__MESSAGES_PER_SECOND", "0"),
+            ("TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS", "0"),
+        ],
+        Arc::new(TempDir::new().unwrap()),
+    )
+}
+
+/// A tcpplay client (protocol 3) of `server` in `rooms`; the name it got.
+fn member(server: &Server, name: &str, rooms: &[&str]) -> (Peer, String) {
+    let mut p = Peer::connect(server.addr);
+    p.recv();
+    p.send(json!({"type": "auth", "name": name, "proto": 3, "rooms": rooms}));
+    let r = p.recv_type("auth_result");
+    let given = r["client_name"].as_str().unwrap().to_string();
+    for _ in 0..rooms.len().max(1) {
+        p.recv_type("joined");
+    }
+    (p, given)
+}
+
+/// Chat lines until one with `text`; the texts before it.
+fn chats_until(p: &mut Peer, text: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    loop {
+        let v = p.recv();
+        if v["type"] == "chat" {
+            if v["text"] == text {
+                return seen;
+            }
+            seen.push(v);
+        }
+    }
+}
+
+#[test]
+fn lines_cross_nodes_exactly_once_in_each_senders_order_with_the_same_ids() {
+    let redis = Redis::start();
+    let (n1, n2) = (node(&redis, "n1", &[]), node(&redis, "n2", &[]));
+    let (mut r1, _) = member(&n1, "reader1", &["#team"]);
+    let (mut r2, _) = member(&n2, "reader2", &["#team"]);
+    let mut senders: Vec<(Peer, String)> = (0..4)
+        .map(|i| {
+            member(
+                if i % 2 == 0 { &n1 } else { &n2 },
+                &format!("s{i}"),
+                &["#team"],
+            )
+        })
+        .collect();
+    const LINES: usize = 300;
+    for n in 0..LINES {
+        for (p, name) in senders.iter_mut() {
+            p.send(json!({"type": "chat", "room": "#team", "text": format!("{name} {n}")}));
+        }
+    }
+    for (p, _) in senders.iter_mut() {
+        p.send(json!({"type": "chat", "room": "#team", "text": format!("done {}", p.local_port)}));
+    }
+    let mut ids = Vec::new();
+    for r in [&mut r1, &mut r2] {
+        let mut per: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut seen_ids = Vec::new();
+        let mut done = 0;
+        while done < 4 {
+            let v = r.recv();
+            if v["type"] != "chat" {
+                continue;
+            }
+            assert_eq!(v["room"], "#team");
+            let text = v["text"].as_str().unwrap();
+            seen_ids.push(v["id"].as_u64().unwrap());
+            if text.starts_with("done ") {
+                done += 1;
+                continue;
+            }
+            let (who, n) = text.split_once(' ').unwrap();
+            per.entry(who.into()).or_default().push(n.parse().unwrap());
+        }
+        assert_eq!(per.len(), 4);
+        for (who, got) in &per {
+            assert_eq!(
+                *got,
+                (0..LINES).collect::<Vec<_>>(),
+                "{who}: every line once, in order"
+            );
+        }
+        assert!(seen_ids.windows(2).all(|w| w[0] < w[1]), "ids rise");
+        ids.push(seen_ids);
+    }
+    assert_eq!(
+        ids[0], ids[1],
+        "both nodes saw the same lines, same ids, same order"
+    );
+}
+
+#[test]
+fn names_direct_messages_kicks_and_presence_cross_nodes() {
+    let redis = Redis::start();
+    let (mut n1, n2) = (node(&redis, "n1", &[]), node(&redis, "n2", &[]));
+    let (mut a, a_name) = member(&n1, "ann", &[]);
+    let (mut b, b_name) = member(&n2, "ANN", &[]);
+    assert_eq!(
+        (a_name.as_str(), b_name.as_str()),
+        ("ann", "ANN-2"),
+        "one name per cluster"
+    );
+    a.recv_system("ANN-2 joined");
+    b.send(json!({"type": "users"}));
+    let u = b.recv_type("users");
+    assert_eq!(u["total"], 2);
+    let names: BTreeSet<&str> = u["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, BTreeSet::from(["ann", "ANN-2"]));
+    // A direct message to a member of the other node, and its echo.
+    b.send(json!({"type": "dm", "to": "ann", "text": "across nodes"}));
+    let dm = a.recv_type("dm");
+    assert_eq!(
+        (dm["from"].as_str(), dm["text"].as_str()),
+        (Some("ANN-2"), Some("across nodes"))
+    );
+    assert_eq!(b.recv_type("dm")["to"], "ann");
+    b.send(json!({"type": "dm", "to": "nobody", "text": "x"}));
+    assert_eq!(b.recv_type("error")["code"], "no_such_user");
+    // A rename is claimed across the cluster.
+    b.send(json!({"type": "nick", "name": "Ann"}));
+    assert_eq!(b.recv_type("error")["code"], "name_taken");
+    b.send(json!({"type": "nick", "name": "bea"}));
+    a.recv_system("ANN-2 is now bea");
+    // The operator of n1 removes a member of n2.
+    n1.proc.send_line("/kick bea spamming");
+    let bye = b.recv_type("bye");
+    assert_eq!(bye["code"], "kicked");
+    a.recv_system("bea was removed by the operator: spamming");
+}
+
+#[test]
+fn history_lives_in_redis_and_survives_every_node_restarting() {
+    let redis = Redis::start();
+    {
+        let n1 = node(&redis, "n1", &[]);
+        let (mut a, _) = member(&n1, "a", &["#log"]);
+        for i in 0..5 {
+            a.send(json!({"type": "chat", "room": "#log", "text": format!("kept {i}")}));
+        }
+        chats_until(&mut a, "kept 4");
+    }
+    // Every node gone; a new one serves the room's past from the stream.
+    let n2 = node(&redis, "n2", &[]);
+    let mut p = Peer::connect(n2.addr);
+    p.recv();
+    p.send(json!({"type": "auth", "name": "late", "proto": 3, "rooms": ["#log"]}));
+    let mut texts = Vec::new();
+    loop {
+        let v = p.recv();
+        match v["type"].as_str() {
+            Some("history") => {
+                assert_eq!(v["room"], "#log");
+                texts.push(v["text"].as_str().unwrap().to_string());
+            }
+            Some("history_end") => break,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        texts,
+        (0..5).map(|i| format!("kept {i}")).collect::<Vec<_>>()
+    );
+    p.send(json!({"type": "fetch_history", "room": "#log", "limit": 2}));
+    let h = p.recv_type("history");
+    assert_eq!(h["text"], "kept 3");
+}
+
+#[test]
+fn a_killed_nodes_members_leave_the_others_rooms_and_its_names_come_free() {
+    let redis = Redis::start();
+    let n1 = node(&redis, "n1", &[]);
+    let n2 = node(&redis, "n2", &[]);
+    let (mut a, _) = member(&n1, "stays", &[]);
+    let (_b, _) = member(&n2, "doomed", &[]);
+    a.recv_system("doomed joined");
+    n2.proc.signal(libc::SIGKILL);
+    // Within the heartbeat's expiry (5 s) and a check (1 s).
+    a.recv_system("doomed disconnected.");
+    let c = a.recv_type("count");
+    assert_eq!(c["total"], 1);
+    // Its name is free again, on a surviving node.
+    let (_again, name) = member(&n1, "doomed", &[]);
+    assert_eq!(name, "doomed");
+}
+
+#[test]
+fn redis_restarted_mid_chat_local_members_go_on_and_are_told() {
+    let mut redis = Redis::start();
+    let port = redis.port;
+    let n1 = node(&redis, "n1", &[]);
+    let n2 = node(&redis, "n2", &[]);
+    let (mut a, _) = member(&n1, "a", &[]);
+    let (mut a2, _) = member(&n1, "a2", &[]);
+    let (mut b, _) = member(&n2, "b", &[]);
+    a.send(json!({"type": "chat", "text": "before"}));
+    chats_until(&mut b, "before");
+    redis.stop();
+    // Members of n1 still reach each other, and are told why not others.
+    a.send(json!({"type": "chat", "text": "during"}));
+    a2.recv_system("the link to the other servers is down: what is said here now reaches only the members on this server; it comes back by itself");
+    chats_until(&mut a2, "during");
+    // Redis back (empty): the nodes reconnect by themselves.
+    let _redis = Redis::on(port);
+    // Each node says when its link is back (and how many of its lines
+    // reached only itself meanwhile).
+    for p in [&mut a, &mut b] {
+        loop {
+            let v = p.recv_type("system");
+            let text = v["text"].as_str().unwrap();
+            if text.starts_with("the link to the other servers is back") {
+                break;
+            }
+        }
+    }
+    // Wait until n2 is reading again: a marker from n2 reaches n1.
+    b.send(json!({"type": "chat", "text": "after from n2"}));
+    chats_until(&mut a, "after from n2");
+    a.send(json!({"type": "chat", "text": "after from n1"}));
+    chats_until(&mut b, "after from n1");
+}
+
+#[test]
+fn two_clusters_with_other_prefixes_share_a_redis_unseen() {
+    let redis = Redis::start();
+    let red = node(&redis, "x", &[]);
+    let home = Arc::new(TempDir::new().unwrap());
+    let url = redis.url();
+    let blue = Server::start_with(
+        &["--cluster", &url, "--node", "x"],
+        &[("TCPPLAY_CLUSTER__PREFIX", "blue")],
+        home,
+    );
+    let (mut r, r_name) = member(&red, "same", &[]);
+    let (mut bl, b_name) = member(&blue, "same", &[]);
+    assert_eq!((r_name.as_str(), b_name.as_str()), ("same", "same"));
+    r.send(json!({"type": "chat", "text": "red only"}));
+    chats_until(&mut r, "red only");
+    bl.send(json!({"type": "chat", "text": "blue only"}));
+    let seen = chats_until(&mut bl, "blue only");
+    assert!(seen.iter().all(|v| v["text"] != "red only"), "{seen:?}");
+}
