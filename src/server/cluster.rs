@@ -80,6 +80,8 @@ pub fn stream_id(id: u64) -> String {
 }
 
 pub struct Cluster {
+    /// This run of the node: `NODE/STARTED_MS`.
+    id: String,
     cfg: ClusterConfig,
     con: ConnectionManager,
     client: redis::Client,
@@ -119,25 +121,46 @@ impl Cluster {
         .await
         .map_err(|_| "no answer from Redis within 5 s".to_string())?
         .map_err(key_err)?;
+        // This run of the node: its members, names and inbox are this
+        // identity's, so a node restarted under the same name is a new
+        // identity, and the old one's members leave when its heartbeat ends.
+        let id = format!("{}/{}", cfg.node, now_ms());
         let node_key = format!("{}:node:{}", cfg.prefix, cfg.node);
-        let claimed: Option<String> = redis::cmd("SET")
-            .arg(&node_key)
-            .arg(now_ms())
-            .arg("NX")
-            .arg("PX")
-            .arg(NODE_TTL_MS)
-            .query_async(&mut con)
-            .await
-            .map_err(key_err)?;
-        if claimed.is_none() {
-            return Err(format!(
-                "a live node of this cluster is already called '{}': give this one another name (cluster.node), or wait {} s for a stopped one's heartbeat to expire",
-                cfg.node,
-                NODE_TTL_MS / 1000
-            ));
+        // The name is free, or held by a stopped run whose heartbeat has
+        // not expired yet (it does not change): wait for it.
+        let mut seen: Option<String> = None;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(NODE_TTL_MS + 1500);
+        loop {
+            let claimed: Option<String> = redis::cmd("SET")
+                .arg(&node_key)
+                .arg(format!("{id} {}", now_ms()))
+                .arg("NX")
+                .arg("PX")
+                .arg(NODE_TTL_MS)
+                .query_async(&mut con)
+                .await
+                .map_err(key_err)?;
+            if claimed.is_some() {
+                break;
+            }
+            let now: Option<String> = redis::cmd("GET")
+                .arg(&node_key)
+                .query_async(&mut con)
+                .await
+                .map_err(key_err)?;
+            let beating = seen.is_some() && now.is_some() && now != seen;
+            if beating || tokio::time::Instant::now() > deadline {
+                return Err(format!(
+                    "a live node of this cluster is already called '{}': give this one another name (cluster.node, --node)",
+                    cfg.node
+                ));
+            }
+            seen = now;
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
         let (tx, rx) = mpsc::channel(QUEUE);
         let c = Arc::new(Cluster {
+            id,
             cfg,
             con,
             client,
@@ -223,7 +246,7 @@ impl Cluster {
     }
 
     fn push(&self, room: &Arc<Room>, mut fields: Vec<(&'static str, String)>) -> bool {
-        fields.push(("n", self.cfg.node.clone()));
+        fields.push(("n", self.id.clone()));
         let out = Out {
             room: room.clone(),
             fields,
@@ -252,7 +275,7 @@ impl Cluster {
                 let members = self.members_key(room);
                 match o.fields[0].1.as_str() {
                     "join" => {
-                        pipe.hset(&members, &o.fields[1].1, &self.cfg.node).ignore();
+                        pipe.hset(&members, &o.fields[1].1, &self.id).ignore();
                     }
                     "leave" | "kick" | "part" => {
                         pipe.hdel(&members, &o.fields[1].1).ignore();
@@ -332,7 +355,7 @@ impl Cluster {
             let mut pipe = redis::pipe();
             pipe.cmd("SET")
                 .arg(&node_key)
-                .arg(now_ms())
+                .arg(format!("{} {}", self.id, now_ms()))
                 .arg("PX")
                 .arg(NODE_TTL_MS)
                 .ignore();
@@ -341,7 +364,7 @@ impl Cluster {
             for n in &names {
                 pipe.cmd("SET")
                     .arg(n)
-                    .arg(&self.cfg.node)
+                    .arg(&self.id)
                     .arg("PX")
                     .arg(NAME_TTL_MS)
                     .ignore();
@@ -357,11 +380,7 @@ impl Cluster {
             // Members of nodes whose heartbeat is gone leave our rooms.
             let Some(hub) = self.hub() else { continue };
             for node in hub.remote_nodes() {
-                let alive: redis::RedisResult<bool> = redis::cmd("EXISTS")
-                    .arg(self.key(&format!("node:{node}")))
-                    .query_async(&mut con)
-                    .await;
-                if let Ok(false) = alive {
+                if let Ok(false) = self.alive(&mut con, &node).await {
                     tracing::info!(node = %node, "cluster: node gone (no heartbeat); its members leave");
                     for room in hub.node_gone(&node) {
                         let _: redis::RedisResult<()> = redis::cmd("HDEL")
@@ -373,6 +392,16 @@ impl Cluster {
                 }
             }
         }
+    }
+
+    /// Is the run `id` (`NODE/STARTED_MS`) of a node still beating?
+    async fn alive(&self, con: &mut ConnectionManager, id: &str) -> redis::RedisResult<bool> {
+        let name = id.split('/').next().unwrap_or(id);
+        let beat: Option<String> = redis::cmd("GET")
+            .arg(self.key(&format!("node:{name}")))
+            .query_async(con)
+            .await?;
+        Ok(beat.is_some_and(|b| b.split(' ').next() == Some(id)))
     }
 
     /// Claim `requested` (or `-2`, `-3`, … when taken) across the cluster;
@@ -401,7 +430,7 @@ impl Cluster {
         let key = self.key(&format!("name:{}", names::name_key(name)));
         let set: Option<String> = redis::cmd("SET")
             .arg(&key)
-            .arg(&self.cfg.node)
+            .arg(&self.id)
             .arg("NX")
             .arg("PX")
             .arg(NAME_TTL_MS)
@@ -416,16 +445,12 @@ impl Cluster {
                 .query_async(con)
                 .await
                 .map_err(key_err)?;
-            if let Some(owner) = owner.filter(|o| *o != self.cfg.node) {
-                let alive: bool = redis::cmd("EXISTS")
-                    .arg(self.key(&format!("node:{owner}")))
-                    .query_async(con)
-                    .await
-                    .map_err(key_err)?;
+            if let Some(owner) = owner.filter(|o| *o != self.id) {
+                let alive = self.alive(con, &owner).await.map_err(key_err)?;
                 if !alive {
                     let _: () = redis::cmd("SET")
                         .arg(&key)
-                        .arg(&self.cfg.node)
+                        .arg(&self.id)
                         .arg("PX")
                         .arg(NAME_TTL_MS)
                         .query_async(con)
@@ -452,7 +477,7 @@ impl Cluster {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&key);
         let mut con = self.con.clone();
-        let node = self.cfg.node.clone();
+        let node = self.id.clone();
         tokio::spawn(async move {
             // Only if it is still ours.
             let script = redis::Script::new(
@@ -472,7 +497,7 @@ impl Cluster {
             .query_async(&mut con)
             .await
             .ok()?;
-        owner.filter(|o| *o != self.cfg.node)
+        owner.filter(|o| *o != self.id)
     }
 
     /// A direct message for a member of another node: `line` for a
@@ -585,7 +610,7 @@ impl Cluster {
                 }
             }
         };
-        let inbox = self.inbox_key(&self.cfg.node);
+        let inbox = self.inbox_key(&self.id);
         let mut inbox_last = "$".to_string();
         let mut pause = Duration::from_millis(100);
         loop {
@@ -645,7 +670,7 @@ impl Cluster {
                     continue;
                 };
                 for e in &key.ids {
-                    room.deliver_entry(e, &self.cfg.node);
+                    room.deliver_entry(e, &self.id);
                 }
             }
         }
@@ -675,7 +700,7 @@ impl Cluster {
             .unwrap_or_else(|| "0-0".into());
         let remote = members
             .into_iter()
-            .filter(|(_, node)| *node != self.cfg.node)
+            .filter(|(_, node)| *node != self.id)
             .collect();
         room.cluster_start(last, remote);
         Ok(())

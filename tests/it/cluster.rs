@@ -264,7 +264,18 @@ fn a_killed_nodes_members_leave_the_others_rooms_and_its_names_come_free() {
     a.recv_system("doomed disconnected.");
     let c = a.recv_type("count");
     assert_eq!(c["total"], 1);
-    // Its name is free again, on a surviving node.
+    // Restarted under the same node name (it waits out the old run's
+    // heartbeat): a new run, no ghost of the old one's members.
+    let n2 = node(&redis, "n2", &[]);
+    let (_back, name) = member(&n2, "doomed", &[]);
+    assert_eq!(name, "doomed", "the dead run's name is free");
+    a.recv_system("doomed joined");
+    a.send(json!({"type": "users"}));
+    let u = a.recv_type("users");
+    assert_eq!(u["total"], 2, "{u}");
+    // And a name of a run that died is free on a surviving node too.
+    drop(n2);
+    a.recv_system("doomed disconnected.");
     let (_again, name) = member(&n1, "doomed", &[]);
     assert_eq!(name, "doomed");
 }
