@@ -85,6 +85,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Connect and handshake timeout in seconds (0 = none) [default: 10]')
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Room password for a secure server (visible in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)')
             [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the room password from the first line of this file')
+            [CompletionResult]::new('--also', '--also', [CompletionResultType]::ParameterName, 'Another server of the same cluster, HOST:PORT (repeat for more): with --reconnect, tried in turn after the main one')
             [CompletionResult]::new('--room', '--room', [CompletionResultType]::ParameterName, 'A room to join (repeat for more); typed lines go to the first [default: the server''s default room]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file (see examples/tcpplay.toml)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Require TLS (never fall back to plaintext)')

@@ -379,7 +379,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__join)
-            opts="-p -n -v -h --host --port --cert --client-cert --client-key --name --timeout --password --password-file --tls --no-tls --tls-insecure --json --reconnect --show-wire --timestamps --room --config --no-input --verbose --help"
+            opts="-p -n -v -h --host --port --cert --client-cert --client-key --name --timeout --password --password-file --tls --no-tls --tls-insecure --json --reconnect --also --show-wire --timestamps --room --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -426,6 +426,10 @@ _tcpplay() {
                     return 0
                     ;;
                 --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --also)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -80,6 +80,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --timeout 'Connect and handshake timeout in seconds (0 = none) [default: 10]'
             cand --password 'Room password for a secure server (visible in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)'
             cand --password-file 'Read the room password from the first line of this file'
+            cand --also 'Another server of the same cluster, HOST:PORT (repeat for more): with --reconnect, tried in turn after the main one'
             cand --room 'A room to join (repeat for more); typed lines go to the first [default: the server''s default room]'
             cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
             cand --tls 'Require TLS (never fall back to plaintext)'

@@ -74,6 +74,7 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -s n -l name -d 'Y
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l timeout -d 'Connect and handshake timeout in seconds (0 = none) [default: 10]' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l password -d 'Room password for a secure server (visible in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l password-file -d 'Read the room password from the first line of this file' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l also -d 'Another server of the same cluster, HOST:PORT (repeat for more): with --reconnect, tried in turn after the main one' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l room -d 'A room to join (repeat for more); typed lines go to the first [default: the server\'s default room]' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l tls -d 'Require TLS (never fall back to plaintext)'

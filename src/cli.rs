@@ -252,6 +252,10 @@ pub struct JoinArgs {
     /// When the connection is lost (not closed by the server), reconnect with back-off.
     #[arg(long)]
     pub reconnect: bool,
+    /// Another server of the same cluster, HOST:PORT (repeat for more):
+    /// with --reconnect, tried in turn after the main one.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub also: Vec<String>,
     /// Print every protocol line sent (->) and received (<-) on stderr, secrets redacted.
     #[arg(long)]
     pub show_wire: bool,

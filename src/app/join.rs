@@ -27,6 +27,9 @@ struct JoinPlan {
     must_be_secure: bool,
     /// The rooms to be in (none: the server's default room).
     rooms: Vec<String>,
+    /// Other servers of the same cluster (`--also`), tried in turn when
+    /// reconnecting.
+    also: Vec<HostPort>,
 }
 
 /// A room password was given (flag, file or environment): the user expects
@@ -107,6 +110,11 @@ fn plan_join(loaded: &Loaded, args: &JoinArgs, no_input: bool) -> Result<JoinPla
         name,
         must_be_secure,
         rooms: j.rooms.clone(),
+        also: args
+            .also
+            .iter()
+            .map(|a| HostPort::parse(a).map_err(|e| usage(format!("--also {e}"))))
+            .collect::<Result<_>>()?,
     })
 }
 
@@ -283,8 +291,25 @@ async fn reconnect(
     client: &mut ui::Client,
 ) -> Option<(client::Connection, String)> {
     let mut wait = std::time::Duration::from_millis(500);
+    // The main server, then each of `--also` in turn.
+    let targets: Vec<HostPort> = std::iter::once(plan.connect.target.clone())
+        .chain(plan.also.iter().cloned())
+        .collect();
+    let mut turn = 0;
+    let mut next_now = false;
+    let mut plan_now = JoinPlan {
+        connect: plan.connect.clone(),
+        name: plan.name.clone(),
+        must_be_secure: plan.must_be_secure,
+        rooms: plan.rooms.clone(),
+        also: Vec::new(),
+    };
     loop {
-        let pause = tokio::time::sleep(wait);
+        let pause = tokio::time::sleep(if next_now {
+            std::time::Duration::ZERO
+        } else {
+            wait
+        });
         tokio::pin!(pause);
         loop {
             tokio::select! {
@@ -294,10 +319,27 @@ async fn reconnect(
                 },
             }
         }
-        match open(plan, loaded, args, no_input).await {
+        next_now = false;
+        let target = targets[turn % targets.len()].clone();
+        turn += 1;
+        plan_now.connect.target = target.clone();
+        match open(&plan_now, loaded, args, no_input).await {
             Ok((conn, joined)) => {
-                eprintln!("reconnected");
+                eprintln!("reconnected to {target}");
+                if joined.name != plan.name {
+                    eprintln!(
+                        "(as {}: {} is still held by the server that was lost, for a few seconds; /nick {} takes it back then)",
+                        sanitize(&joined.name),
+                        sanitize(&plan.name),
+                        sanitize(&plan.name)
+                    );
+                }
                 return Some((conn, joined.name));
+            }
+            // Another server to try: at once.
+            Err(e) if turn % targets.len() != 0 => {
+                eprintln!("reconnect to {target} failed: {e:#}; trying the next server");
+                next_now = true;
             }
             Err(e) => {
                 wait = (wait * 2).min(std::time::Duration::from_secs(30));

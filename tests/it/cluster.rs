@@ -336,3 +336,29 @@ fn two_clusters_with_other_prefixes_share_a_redis_unseen() {
     let seen = chats_until(&mut bl, "blue only");
     assert!(seen.iter().all(|v| v["text"] != "red only"), "{seen:?}");
 }
+
+#[test]
+fn a_reconnecting_client_moves_to_a_surviving_node() {
+    let redis = Redis::start();
+    let mut n1 = node(&redis, "n1", &[]);
+    let n2 = node(&redis, "n2", &[]);
+    let (mut watcher, _) = member(&n2, "watcher", &[]);
+    let also = n2.addr.to_string();
+    let mut j = n1.join(&[
+        "--name",
+        "mover",
+        "--no-tls",
+        "--reconnect",
+        "--also",
+        &also,
+    ]);
+    j.stderr.expect("Authenticated as mover");
+    watcher.recv_system("mover joined");
+    n1.proc.signal(libc::SIGKILL);
+    j.stderr.expect(&format!("reconnected to {also}"));
+    j.send_line("here again");
+    let c = watcher.recv_chat("here again");
+    assert!(c["from"].as_str().unwrap().starts_with("mover"), "{c}");
+    j.close_stdin();
+    assert_eq!(j.wait(), 0);
+}
