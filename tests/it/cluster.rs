@@ -340,7 +340,7 @@ fn two_clusters_with_other_prefixes_share_a_redis_unseen() {
 #[test]
 fn a_reconnecting_client_moves_to_a_surviving_node() {
     let redis = Redis::start();
-    let mut n1 = node(&redis, "n1", &[]);
+    let n1 = node(&redis, "n1", &[]);
     let n2 = node(&redis, "n2", &[]);
     let (mut watcher, _) = member(&n2, "watcher", &[]);
     let also = n2.addr.to_string();
