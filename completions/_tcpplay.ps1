@@ -136,6 +136,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Room password file (secure rooms; or TCPPLAY_PASSWORD)')
             [CompletionResult]::new('--pings', '--pings', [CompletionResultType]::ParameterName, 'Ping round trips after joining')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds each network step may take')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Also look at a cluster''s Redis, redis://HOST:PORT[/DB]: its nodes alive, their members, the latency (or cluster.url in the settings)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file (see examples/tcpplay.toml)')
             [CompletionResult]::new('--local', '--local', [CompletionResultType]::ParameterName, 'Only check local settings and files; do not connect')
             [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Probe the server named by the join settings')

@@ -89,7 +89,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__check)
-            opts="-p -n -v -h --local --remote --host --port --cert --client-cert --client-key --name --password-file --pings --timeout --strict --json --config --no-input --verbose --help"
+            opts="-p -n -v -h --local --remote --host --port --cert --client-cert --client-key --name --password-file --pings --timeout --strict --json --cluster --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -136,6 +136,10 @@ _tcpplay() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -129,6 +129,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --password-file 'Room password file (secure rooms; or TCPPLAY_PASSWORD)'
             cand --pings 'Ping round trips after joining'
             cand --timeout 'Seconds each network step may take'
+            cand --cluster 'Also look at a cluster''s Redis, redis://HOST:PORT[/DB]: its nodes alive, their members, the latency (or cluster.url in the settings)'
             cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
             cand --local 'Only check local settings and files; do not connect'
             cand --remote 'Probe the server named by the join settings'

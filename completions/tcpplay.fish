@@ -115,6 +115,7 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -s n -l name -d '
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l password-file -d 'Room password file (secure rooms; or TCPPLAY_PASSWORD)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l pings -d 'Ping round trips after joining' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l timeout -d 'Seconds each network step may take' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l cluster -d 'Also look at a cluster\'s Redis, redis://HOST:PORT[/DB]: its nodes alive, their members, the latency (or cluster.url in the settings)' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l local -d 'Only check local settings and files; do not connect'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand check" -l remote -d 'Probe the server named by the join settings'

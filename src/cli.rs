@@ -412,6 +412,10 @@ pub struct CheckArgs {
     /// Print one JSON document on stdout (logs stay on stderr).
     #[arg(long)]
     pub json: bool,
+    /// Also look at a cluster's Redis, redis://HOST:PORT[/DB]: its nodes
+    /// alive, their members, the latency (or cluster.url in the settings).
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
 }
 
 impl CheckArgs {
@@ -452,6 +456,7 @@ impl CheckArgs {
         }
         self.server.flags(&mut f, !self.local);
         f.set_path("join.password_file", self.password_file.as_deref());
+        f.set("cluster.url", self.cluster.clone());
         f
     }
 }

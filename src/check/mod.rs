@@ -3,6 +3,7 @@
 //! stage (`--help` lists them). Local checks live in `local.rs`, the network
 //! probe in `remote.rs`. `--json` prints one document and nothing else.
 
+mod cluster;
 mod local;
 mod remote;
 
@@ -101,6 +102,8 @@ pub struct Report {
     pub settings: Vec<SettingLine>,
     /// The server's rooms, when it has rooms and we could join.
     pub rooms: Vec<crate::protocol::RoomInfo>,
+    /// A cluster's nodes alive (`check --cluster`).
+    pub nodes: Vec<cluster::Node>,
 }
 
 #[derive(Serialize)]
@@ -177,6 +180,9 @@ pub async fn run(loaded: &Loaded, args: &CheckOptions) -> u8 {
             pb.finish_and_clear();
         }
     }
+    if let Some(url) = &loaded.settings.cluster.url {
+        cluster::probe(url, &loaded.settings.cluster.prefix, args, &mut report).await;
+    }
     let worst = report.worst();
     let code = match (report.failed_stage(), worst) {
         (Some(stage), _) => stage.exit_code(),
@@ -196,6 +202,7 @@ pub async fn run(loaded: &Loaded, args: &CheckOptions) -> u8 {
             "checks": report.checks,
             "settings": report.settings,
             "rooms": report.rooms,
+            "nodes": report.nodes,
         });
         emit(&format!("{doc}\n"));
     } else {

@@ -362,3 +362,35 @@ fn a_reconnecting_client_moves_to_a_surviving_node() {
     j.close_stdin();
     assert_eq!(j.wait(), 0);
 }
+
+#[test]
+fn check_shows_the_clusters_nodes_and_their_members() {
+    let redis = Redis::start();
+    let (n1, n2) = (node(&redis, "n1", &[]), node(&redis, "n2", &[]));
+    let (_a, _) = member(&n1, "a", &[]);
+    let (_b, _) = member(&n2, "b", &[]);
+    let (_c, _) = member(&n2, "c", &[]);
+    let home = TempDir::new().unwrap();
+    let out = crate::util::tcpplay(home.path())
+        .args(["check", "--json", "--cluster", &redis.url()])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let nodes: BTreeMap<&str, u64> = doc["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc}"))
+        .iter()
+        .map(|n| (n["node"].as_str().unwrap(), n["members"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(nodes, BTreeMap::from([("n1", 1), ("n2", 2)]), "{doc}");
+    // A Redis nobody answers on: a connect failure, exit 4.
+    let dead = format!("redis://127.0.0.1:{}", free_port());
+    let out = crate::util::tcpplay(home.path())
+        .args(["check", "--cluster", &dead])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("cannot reach the cluster's Redis"), "{said}");
+}
