@@ -78,15 +78,17 @@ pub struct Conn {
 
 pub struct Target {
     pub host: String,
-    pub port: u16,
+    /// Every server's port (cluster nodes): client i uses the i-th in turn.
+    pub ports: Vec<u16>,
     pub mode: Mode,
     pub cert: Option<std::path::PathBuf>,
     pub password: Option<String>,
 }
 
-pub async fn connect(t: &Target, name: &str, room: Option<String>) -> Result<Conn> {
+pub async fn connect(t: &Target, name: &str, room: Option<String>, i: usize) -> Result<Conn> {
+    let port = t.ports[i % t.ports.len()];
     if t.mode == Mode::Lines {
-        let mut s = tokio::net::TcpStream::connect((t.host.as_str(), t.port)).await?;
+        let mut s = tokio::net::TcpStream::connect((t.host.as_str(), port)).await?;
         s.set_nodelay(true)?;
         // Connected is not yet in the room: ncat accepts when it gets to it,
         // and what others send before then never reaches this client. It
@@ -115,7 +117,7 @@ pub async fn connect(t: &Target, name: &str, room: Option<String>) -> Result<Con
         });
     }
     let opts = ConnectOptions {
-        target: tcpplay::hostport::HostPort::new(&t.host, t.port),
+        target: tcpplay::hostport::HostPort::new(&t.host, port),
         timeout: Some(Duration::from_secs(60)),
         tls: if t.mode == Mode::Plain {
             TlsMode::Off

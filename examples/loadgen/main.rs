@@ -47,6 +47,16 @@ struct Args {
     /// over the run, for server CPU per delivery (Linux).
     #[arg(long, global = true)]
     server_pid: Option<u32>,
+    /// More servers (cluster nodes) on loopback: client i connects to the
+    /// i-th of --addr and these, in turn.
+    #[arg(long, global = true)]
+    also_addr: Vec<String>,
+    /// Their process ids: their CPU time is added to --server-pid's.
+    #[arg(long, global = true)]
+    also_pid: Vec<u32>,
+    /// A cluster's redis-server: its CPU per message is reported apart.
+    #[arg(long, global = true)]
+    redis_pid: Option<u32>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -116,9 +126,21 @@ fn main() -> Result<()> {
     if !addr.ip().is_loopback() {
         bail!("loadgen only targets loopback addresses (127.0.0.0/8, ::1), not {addr}");
     }
+    let mut ports = vec![addr.port()];
+    for a in &args.also_addr {
+        let a = a
+            .to_socket_addrs()
+            .context("--also-addr")?
+            .next()
+            .context("--also-addr resolves to nothing")?;
+        if !a.ip().is_loopback() {
+            bail!("loadgen only targets loopback addresses (127.0.0.0/8, ::1), not {a}");
+        }
+        ports.push(a.port());
+    }
     let target = Arc::new(Target {
         host: addr.ip().to_string(),
-        port: addr.port(),
+        ports,
         mode: args.mode,
         cert: args.cert.clone(),
         password: args.password.clone(),
@@ -165,7 +187,15 @@ fn main() -> Result<()> {
                     warmup,
                     rooms: rooms.clamp(1, clients.max(1)),
                 };
-                let s = fanout(target, plan, args.server_pid).await?;
+                let pids = Pids {
+                    servers: args
+                        .server_pid
+                        .into_iter()
+                        .chain(args.also_pid.clone())
+                        .collect(),
+                    redis: args.redis_pid,
+                };
+                let s = fanout(target, plan, pids).await?;
                 s.print(args.json);
             }
             Scenario::Idle {
@@ -224,7 +254,7 @@ async fn connect_all(
         let room = room(i);
         tasks.push(tokio::spawn(async move {
             let _p = g.acquire_owned().await;
-            conn::connect(&t, &format!("lg{i}"), room)
+            conn::connect(&t, &format!("lg{i}"), room, i)
                 .await
                 .with_context(|| format!("client {i}"))
         }));
@@ -236,7 +266,21 @@ async fn connect_all(
     Ok(out)
 }
 
-async fn fanout(target: Arc<Target>, plan: Plan, server_pid: Option<u32>) -> Result<Summary> {
+/// Whose CPU time a run measures.
+struct Pids {
+    servers: Vec<u32>,
+    redis: Option<u32>,
+}
+
+fn cpu_of(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|p| stats::cpu_ns(*p)).sum()
+}
+
+async fn fanout(target: Arc<Target>, plan: Plan, pids: Pids) -> Result<Summary> {
+    let server_pid = pids.servers.first().copied();
     let conns = connect_all(&target, plan.clients, 64, |i| plan.room(i)).await?;
     let key = conns.iter().find_map(|c| c.key.clone());
     let paced = plan.rate > 0.0;
@@ -295,7 +339,8 @@ async fn fanout(target: Arc<Target>, plan: Plan, server_pid: Option<u32>) -> Res
     }
     let perf = server_pid.and_then(perf::Perf::start);
     let bytes_before = conn::RECEIVED_BYTES.load(Ordering::Relaxed);
-    let cpu_before = server_pid.and_then(stats::cpu_ns);
+    let cpu_before = cpu_of(&pids.servers);
+    let redis_before = pids.redis.and_then(stats::cpu_ns);
     let started = Instant::now();
     let mut stalled = 0;
     for s in senders {
@@ -306,7 +351,8 @@ async fn fanout(target: Arc<Target>, plan: Plan, server_pid: Option<u32>) -> Res
     for r in receivers {
         results.push(r.await?);
     }
-    let cpu_after = server_pid.and_then(stats::cpu_ns);
+    let cpu_after = cpu_of(&pids.servers);
+    let redis_after = pids.redis.and_then(stats::cpu_ns);
     let syscalls = perf.and_then(perf::Perf::stop);
     let bytes = conn::RECEIVED_BYTES.load(Ordering::Relaxed) - bytes_before;
     let mut summary = Summary::new(
@@ -318,6 +364,9 @@ async fn fanout(target: Arc<Target>, plan: Plan, server_pid: Option<u32>) -> Res
         target.mode,
     );
     summary.server_cpu_ns = cpu_before.zip(cpu_after).map(|(b, a)| a.saturating_sub(b));
+    summary.redis_cpu_ns = redis_before
+        .zip(redis_after)
+        .map(|(b, a)| a.saturating_sub(b));
     summary.stalled_senders = stalled;
     summary.warmup = plan.warmup;
     summary.rooms = plan.rooms;

@@ -173,6 +173,8 @@ pub struct Summary {
     pub all_p99_ms: f64,
     /// The server's CPU time (user + system, all threads) over the run.
     pub server_cpu_ns: Option<u64>,
+    /// A cluster's redis-server's, apart.
+    pub redis_cpu_ns: Option<u64>,
     /// Receivers whose connection ended before they had everything.
     pub dropped_receivers: usize,
     /// Senders that gave up on flow control (a receiver stopped progressing).
@@ -252,6 +254,7 @@ impl Summary {
         Summary {
             warmup: 0,
             rooms: 1,
+            redis_cpu_ns: None,
             mode,
             clients: rs.len(),
             senders,
@@ -334,6 +337,7 @@ impl Summary {
                     "duplicated_or_reordered": self.duplicated_or_reordered, "altered": self.altered,
                     "secs": self.secs, "deliveries_per_sec": rate,
                     "server_cpu_us_per_delivery": self.cpu_us_per_delivery(),
+                    "redis_cpu_us_per_message": self.redis_cpu_ns.map(|ns| ns as f64 / 1000.0 / (self.senders as f64 * self.per_sender as f64).max(1.0)),
                     "syscalls_per_delivery": self.syscalls_per_delivery(),
                     "bytes_per_write": self.bytes_per_write(),
                     "server_syscalls": self.syscalls.map(|s| serde_json::json!({"total": s.total, "writes": s.writes, "reads": s.reads})),
