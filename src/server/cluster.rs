@@ -596,7 +596,8 @@ impl Cluster {
     async fn reader(self: Arc<Self>) {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_millis(READ_BLOCK_MS + 2000));
+            .set_response_timeout(Duration::from_millis(READ_BLOCK_MS + 2000))
+            .set_number_of_retries(1);
         let mut con = loop {
             match self
                 .client
@@ -611,7 +612,9 @@ impl Cluster {
             }
         };
         let inbox = self.inbox_key(&self.id);
-        let mut inbox_last = "$".to_string();
+        // This run's inbox is new: everything in it is for this run ("$"
+        // would miss what arrives between two reads).
+        let mut inbox_last = "0-0".to_string();
         let mut pause = Duration::from_millis(100);
         loop {
             let Some(hub) = self.hub() else { return };
@@ -653,7 +656,7 @@ impl Cluster {
                 Err(e) => {
                     self.link_down(&e);
                     tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(5));
+                    pause = (pause * 2).min(Duration::from_secs(1));
                     continue;
                 }
             };
@@ -698,10 +701,31 @@ impl Cluster {
             .first()
             .map(|e| e.id.clone())
             .unwrap_or_else(|| "0-0".into());
-        let remote = members
-            .into_iter()
-            .filter(|(_, node)| *node != self.id)
-            .collect();
+        // Members of runs that died while nobody read this room are gone.
+        let mut remote = HashMap::new();
+        let mut runs: HashMap<String, bool> = HashMap::new();
+        for (name, run) in members {
+            if run == self.id {
+                continue;
+            }
+            let alive = match runs.get(&run) {
+                Some(a) => *a,
+                None => {
+                    let a = self.alive(con, &run).await?;
+                    runs.insert(run.clone(), a);
+                    a
+                }
+            };
+            if alive {
+                remote.insert(name, run);
+            } else {
+                redis::cmd("HDEL")
+                    .arg(self.members_key(room.name()))
+                    .arg(&name)
+                    .query_async::<()>(con)
+                    .await?;
+            }
+        }
         room.cluster_start(last, remote);
         Ok(())
     }

@@ -257,7 +257,9 @@ fn a_killed_nodes_members_leave_the_others_rooms_and_its_names_come_free() {
     let n1 = node(&redis, "n1", &[]);
     let n2 = node(&redis, "n2", &[]);
     let (mut a, _) = member(&n1, "stays", &[]);
-    let (_b, _) = member(&n2, "doomed", &[]);
+    // In a room nobody else has, too: whoever opens it later must not find
+    // a ghost of the dead run there.
+    let (_b, _) = member(&n2, "doomed", &["#lobby", "#solo"]);
     a.recv_system("doomed joined");
     n2.proc.signal(libc::SIGKILL);
     // Within the heartbeat's expiry (5 s) and a check (1 s).
@@ -273,6 +275,11 @@ fn a_killed_nodes_members_leave_the_others_rooms_and_its_names_come_free() {
     a.send(json!({"type": "users"}));
     let u = a.recv_type("users");
     assert_eq!(u["total"], 2, "{u}");
+    let mut p = Peer::connect(n1.addr);
+    p.recv();
+    p.send(json!({"type": "auth", "name": "opener", "proto": 3, "rooms": ["#solo"]}));
+    let j = p.recv_type("joined");
+    assert_eq!(j["total"], 1, "no ghost of the dead run: {j}");
     // And a name of a run that died is free on a surviving node too.
     drop(n2);
     a.recv_system("doomed disconnected.");
