@@ -185,7 +185,11 @@ pub async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) 
             plan.rooms = was_in;
         }
         match reconnect(&plan, &loaded, &args, no_input, &mut client).await {
-            Some(again) => (conn, me) = again,
+            Some(again) => {
+                (conn, me) = again;
+                // Given another name: take ours back when it is free.
+                client.want_name = (me != plan.name).then(|| plan.name.clone());
+            }
             None => return Ok(give_up(&mut client)),
         }
     }
@@ -328,9 +332,8 @@ async fn reconnect(
                 eprintln!("reconnected to {target}");
                 if joined.name != plan.name {
                     eprintln!(
-                        "(as {}: {} is still held by the server that was lost, for a few seconds; /nick {} takes it back then)",
+                        "(as {} for now: {} is still held by the server that was lost, for a few seconds; it is taken back as soon as it is free)",
                         sanitize(&joined.name),
-                        sanitize(&plan.name),
                         sanitize(&plan.name)
                     );
                 }

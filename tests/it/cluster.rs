@@ -124,7 +124,7 @@ fn lines_cross_nodes_exactly_once_in_each_senders_order_with_the_same_ids() {
             )
         })
         .collect();
-    const LINES: usize = 300;
+    const LINES: usize = 750;
     for n in 0..LINES {
         for (p, name) in senders.iter_mut() {
             p.send(json!({"type": "chat", "room": "#team", "text": format!("{name} {n}")}));
@@ -207,6 +207,9 @@ fn names_direct_messages_kicks_and_presence_cross_nodes() {
     assert_eq!(b.recv_type("error")["code"], "name_taken");
     b.send(json!({"type": "nick", "name": "bea"}));
     a.recv_system("ANN-2 is now bea");
+    // A topic set on one node is the room's on the other.
+    b.send(json!({"type": "topic", "room": "#lobby", "text": "cross-node"}));
+    a.recv_system("bea set the topic of #lobby: cross-node");
     // The operator of n1 removes a member of n2.
     n1.proc.send_line("/kick bea spamming");
     let bye = b.recv_type("bye");
@@ -366,6 +369,18 @@ fn a_reconnecting_client_moves_to_a_surviving_node() {
     j.send_line("here again");
     let c = watcher.recv_chat("here again");
     assert!(c["from"].as_str().unwrap().starts_with("mover"), "{c}");
+    // Under its own name again once the lost node's claim on it ends.
+    if c["from"] != "mover" {
+        loop {
+            let r = watcher.recv_type("system");
+            if r["event"] == "rename" {
+                assert_eq!(r["new_name"], "mover", "{r}");
+                break;
+            }
+        }
+    }
+    j.send_line("as myself");
+    assert_eq!(watcher.recv_chat("as myself")["from"], "mover");
     j.close_stdin();
     assert_eq!(j.wait(), 0);
 }

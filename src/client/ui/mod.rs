@@ -155,6 +155,9 @@ pub struct Client {
     pub quit_reason: Option<String>,
     /// Lines typed while there was no connection, handled first by the next.
     pending: std::collections::VecDeque<(Option<u64>, String)>,
+    /// The name to take back after a reconnection gave another (the lost
+    /// server's claim on it lasts a few seconds in a cluster).
+    pub want_name: Option<String>,
 }
 
 impl Client {
@@ -176,6 +179,7 @@ impl Client {
             input_done: false,
             quit_reason: None,
             pending: Default::default(),
+            want_name: None,
         }
     }
 
@@ -233,7 +237,16 @@ struct Talk<'a> {
     /// Rooms we asked to join (`/join`): the next `joined` for them becomes
     /// the current room.
     switch_to: Vec<String>,
+    /// Taking our name back (see [`Client::want_name`]): when to ask next,
+    /// and how often we asked.
+    renick: Option<(std::time::Instant, u32)>,
+    /// A quiet `nick` is on its way: its refusal is not shown.
+    renick_pending: bool,
 }
+
+/// How often, and how many times, a client asks for its name back.
+const RENICK_EVERY: Duration = Duration::from_secs(2);
+const RENICK_TRIES: u32 = 8;
 
 /// Run the chat until the user leaves or the connection ends. `me` is the
 /// name the server gave.
@@ -251,7 +264,12 @@ pub async fn run(c: &mut Client, conn: Connection, me: String) -> Result<Ending,
         names_asked: None,
         tcpplay,
         switch_to: Vec::new(),
+        renick: None,
+        renick_pending: false,
     };
+    if s.c.want_name.as_ref().is_some_and(|w| *w != s.me) && s.tcpplay {
+        s.renick = Some((std::time::Instant::now() + RENICK_EVERY, 0));
+    }
     {
         // A new connection: the server says again which rooms we are in.
         let mut r = s.rooms();
@@ -302,6 +320,7 @@ pub async fn run(c: &mut Client, conn: Connection, me: String) -> Result<Ending,
                     return Ok(Ending::Lost);
                 }
             }
+            _ = sleep_until(s.renick.map(|r| r.0)), if s.renick.is_some() => s.ask_name_back()?,
         }
     }
 }
@@ -340,6 +359,32 @@ impl Talk<'_> {
             Some(t) => self.c.out.line(t),
             None => Ok(()),
         }
+    }
+
+    /// Ask (quietly) for our name back; give up after a while, saying so.
+    fn ask_name_back(&mut self) -> std::io::Result<()> {
+        let (Some(want), Some((_, tries))) = (self.c.want_name.clone(), self.renick) else {
+            self.renick = None;
+            return Ok(());
+        };
+        if tries >= RENICK_TRIES {
+            self.renick = None;
+            self.c.want_name = None;
+            return self.c.report(format!(
+                "the name {} is still taken; you stay {} (/nick to try again)",
+                sanitize(&want),
+                sanitize(&self.me)
+            ));
+        }
+        self.renick = Some((std::time::Instant::now() + RENICK_EVERY, tries + 1));
+        self.renick_pending = true;
+        self.c.outbox.push(Item {
+            line: None,
+            action: Action::Nick(want),
+            quiet: true,
+            room: None,
+        });
+        Ok(())
     }
 
     fn ask_users(&mut self, silent: bool) {
@@ -518,6 +563,11 @@ impl Talk<'_> {
                 if let Some(item) = e.seq.and_then(|s| self.c.outbox.refused(s)) {
                     return self.refused(item, e).map(|()| None);
                 }
+                // Our quiet request for our name back: still taken.
+                if self.renick_pending && e.code == codes::NAME_TAKEN {
+                    self.renick_pending = false;
+                    return Ok(None);
+                }
             }
             Packet::Users(u) => {
                 *self.names() = u
@@ -634,6 +684,11 @@ impl Talk<'_> {
                 drop(names);
                 if *old == self.me {
                     self.me = new.clone();
+                    if self.c.want_name.as_ref() == Some(new) {
+                        self.c.want_name = None;
+                        self.renick = None;
+                        self.renick_pending = false;
+                    }
                 }
             }
             // A coalesced summary names only some: ask again, now and then.
