@@ -53,7 +53,14 @@ pub async fn serve(
     };
     let secure = if s.secure {
         Some(Arc::new(
-            secure_room(&loaded, &mut args, no_input, db.as_ref()).await?,
+            secure_room(
+                &loaded,
+                &mut args,
+                no_input,
+                db.as_ref(),
+                cluster.as_deref(),
+            )
+            .await?,
         ))
     } else {
         if args.password.is_some() || s.password_file.is_some() {
@@ -141,11 +148,6 @@ async fn start_cluster(
     addr: std::net::SocketAddr,
 ) -> Result<Arc<server::cluster::Cluster>> {
     let c = &loaded.settings.cluster;
-    if loaded.settings.serve.secure {
-        return Err(usage(
-            "cluster mode does not serve secure rooms yet (their record is not shared through Redis): drop --secure or --cluster",
-        ));
-    }
     let source = loaded.source_of("cluster.url");
     // A password in a flag shows in the process list.
     if source.starts_with("flag") && url.split_once("://").is_some_and(|(_, r)| r.contains('@')) {
@@ -190,8 +192,17 @@ async fn secure_room(
     args: &mut ServeArgs,
     no_input: bool,
     db: Option<&server::HistoryDb>,
+    cluster: Option<&server::cluster::Cluster>,
 ) -> Result<SecureRoom> {
     let s = &loaded.settings.serve;
+    // Cluster mode: every node serves the room whose record Redis keeps.
+    let shared = match cluster {
+        Some(c) => c
+            .room_record()
+            .await
+            .map_err(|e| anyhow::anyhow!("cluster: cannot read the room record: {e}"))?,
+        None => None,
+    };
     if args.reset_room {
         match db {
             Some(db) => db
@@ -205,8 +216,9 @@ async fn secure_room(
         }
         tracing::warn!("the room's record was reset: its old sealed messages are gone");
     }
-    let stored =
-        s.room_record.is_some() || db.is_some_and(|d| matches!(d.room_record(), Ok(Some(_))));
+    let stored = s.room_record.is_some()
+        || shared.is_some()
+        || db.is_some_and(|d| matches!(d.room_record(), Ok(Some(_))));
     let given = args.password.is_some()
         || s.password_file.is_some()
         || std::env::var_os(config::ENV_PASSWORD).is_some();
@@ -229,13 +241,28 @@ async fn secure_room(
     let from = server::RecordSource {
         file: s.room_record.as_deref(),
         history: db,
+        cluster: shared.as_deref().map(|r| r.as_slice()),
     };
-    SecureRoom::start(password, from)
+    let room = SecureRoom::start(password, from)
         .await
         .map_err(|e| match e {
             server::SetupError::Usage(m) => usage(m),
             other => anyhow::anyhow!("setting up the secure room: {other}"),
-        })
+        })?;
+    if let (Some(c), None) = (cluster, &shared) {
+        // The first node keeps the record for the others; one that lost
+        // the race to another node's must serve that one's room.
+        let kept = c
+            .keep_room_record(&room.record_bytes())
+            .await
+            .map_err(|e| anyhow::anyhow!("cluster: cannot keep the room record: {e}"))?;
+        if !kept {
+            return Err(usage(
+                "another node of this cluster set up the secure room at the same moment: start this node again (it will serve that room)",
+            ));
+        }
+    }
+    Ok(room)
 }
 
 /// `serve --check-config`: everything `serve` reads is read (settings,

@@ -41,6 +41,9 @@ pub struct RecordSource<'a> {
     pub file: Option<&'a Path>,
     /// The history database, which keeps the record beside the messages.
     pub history: Option<&'a HistoryDb>,
+    /// Cluster mode: the record the cluster keeps in Redis (every node
+    /// serves the same room).
+    pub cluster: Option<&'a [u8]>,
 }
 
 impl SecureRoom {
@@ -62,6 +65,13 @@ impl SecureRoom {
     ) -> Result<SecureRoom, SetupError> {
         let stored = match (from.file, from.history) {
             (Some(f), _) => Some(read_record(f)?),
+            (None, _) if from.cluster.is_some() => Some(
+                RoomRecord::from_bytes(from.cluster.unwrap_or_default()).map_err(|_| {
+                    SetupError::Usage(
+                        "the room record the cluster keeps in Redis is damaged".into(),
+                    )
+                })?,
+            ),
             (None, Some(db)) => db
                 .room_record()
                 .map_err(|e| SetupError::Usage(format!("history {e}")))?
@@ -111,6 +121,11 @@ impl SecureRoom {
             }
         }
         Ok(SecureRoom::new(record))
+    }
+
+    /// The room's record, as stored (cluster mode shares it through Redis).
+    pub fn record_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        self.record.to_bytes()
     }
 
     /// What `hello.auth` carries.

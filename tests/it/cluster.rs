@@ -416,3 +416,55 @@ fn check_shows_the_clusters_nodes_and_their_members() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("cannot reach the cluster's Redis"), "{said}");
 }
+
+#[test]
+fn a_secure_room_spans_nodes_and_redis_holds_only_ciphertext() {
+    const PASSWORD: &str = "correct horse battery staple";
+    let redis = Redis::start();
+    let cert = crate::util::make_cert();
+    let home = Arc::new(TempDir::new().unwrap());
+    let pw = home.path().join("room-password");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+    let url = redis.url();
+    let (c, k) = (cert.cert.to_str().unwrap(), cert.key.to_str().unwrap());
+    let tls = ["--secure", "--cert", c, "--key", k, "--cluster", &url];
+    // The first node registers the room from the password; the second has
+    // none and serves the record the cluster keeps.
+    let mut a1: Vec<&str> = tls.to_vec();
+    a1.extend(["--node", "n1", "--password-file", pw.to_str().unwrap()]);
+    let n1 = Server::start_with(&a1, &[], home.clone());
+    let mut a2: Vec<&str> = tls.to_vec();
+    a2.extend(["--node", "n2"]);
+    let n2 = Server::start_with(&a2, &[], Arc::new(TempDir::new().unwrap()));
+    let join = |server: &Server, name: &str| {
+        let mut cmd = crate::util::tcpplay(server.home.path());
+        cmd.args(["join", "--host", "localhost", "--port", &server.port()])
+            .args(["--cert", c, "--name", name])
+            .env("TCPPLAY_PASSWORD", PASSWORD);
+        crate::util::Proc::spawn(cmd)
+    };
+    let mut ann = join(&n1, "ann");
+    ann.stderr.expect("secure room: each side proved itself");
+    let mut bob = join(&n2, "bob");
+    bob.stderr.expect("secure room: each side proved itself");
+    ann.stdout.expect("bob joined");
+    bob.send_line("sealed across nodes");
+    ann.stdout.expect("bob: sealed across nodes");
+    let stream = Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "XRANGE",
+            "tcpplay:room:#lobby:log",
+            "-",
+            "+",
+        ])
+        .output()
+        .expect("redis-cli");
+    let stream = String::from_utf8_lossy(&stream.stdout);
+    assert!(stream.contains("bob"), "the stream was read: {stream}");
+    assert!(
+        !stream.contains("sealed across nodes"),
+        "plaintext in Redis: {stream}"
+    );
+}
