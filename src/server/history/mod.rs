@@ -233,24 +233,19 @@ impl HistoryDb {
              DROP INDEX IF EXISTS messages_ts;",
         )
         .map_err(err)?;
-        // Secure rooms v2 bind the sender's clock into each sealed message.
-        let has_sent: bool = conn
-            .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'sent'")
-            .and_then(|mut q| q.exists([]))
-            .map_err(err)?;
-        if !has_sent {
-            conn.execute_batch("ALTER TABLE messages ADD COLUMN sent INTEGER;")
+        // Columns added since the first version: secure rooms v2 bind the
+        // sender's clock into each sealed message; rooms (protocol 3) keep
+        // the room a line was said in, NULL being the default room (so a
+        // history from before rooms is its history).
+        for (column, kind) in [("sent", "INTEGER"), ("room", "TEXT")] {
+            let has: bool = conn
+                .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = ?1")
+                .and_then(|mut q| q.exists([column]))
                 .map_err(err)?;
-        }
-        // Rooms (protocol 3): the room a line was said in; NULL is the
-        // default room (so a history from before rooms is its history).
-        let has_room: bool = conn
-            .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'room'")
-            .and_then(|mut q| q.exists([]))
-            .map_err(err)?;
-        if !has_room {
-            conn.execute_batch("ALTER TABLE messages ADD COLUMN room TEXT;")
-                .map_err(err)?;
+            if !has {
+                conn.execute_batch(&format!("ALTER TABLE messages ADD COLUMN {column} {kind};"))
+                    .map_err(err)?;
+            }
         }
         // Only other rooms' rows are indexed: the default room's (the
         // busiest, often the only one) cost no index entry per insert, and
@@ -424,6 +419,28 @@ mod tests {
             })
             .unwrap();
         assert_eq!((min, max, n), (101, 300, 200));
+    }
+
+    #[test]
+    fn a_history_from_before_rooms_is_the_default_rooms() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        {
+            // The first version's table: no `sent`, no `room`.
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE messages (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,
+                 sender TEXT NOT NULL, port INTEGER, action INTEGER NOT NULL DEFAULT 0,
+                 text TEXT, payload TEXT, to_name TEXT);
+                 INSERT INTO messages (id, ts, sender, text) VALUES (7, 1, 'old', 'from before');",
+            )
+            .unwrap();
+        }
+        let db = HistoryDb::open(&path, false).unwrap();
+        let (recent, last) = db.recent(5).unwrap();
+        assert_eq!(last, 7);
+        assert_eq!(recent[0].text.as_deref(), Some("from before"));
+        assert_eq!(recent[0].room, None, "the default room's");
     }
 
     #[test]
