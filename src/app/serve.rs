@@ -169,20 +169,9 @@ async fn start_cluster(
     };
     let cluster = server::cluster::Cluster::start(cfg)
         .await
-        .map_err(|e| anyhow::anyhow!("cluster ({} from {source}): {e}", redact(url)))?;
-    tracing::info!(node = %node, prefix = %c.prefix, "cluster: joined through {}", redact(url));
+        .map_err(|e| anyhow::anyhow!("cluster ({} from {source}): {e}", config::redact_url(url)))?;
+    tracing::info!(node = %node, prefix = %c.prefix, "cluster: joined through {}", config::redact_url(url));
     Ok(cluster)
-}
-
-/// A Redis URL without its password.
-fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((_, host)) => format!("{scheme}://***@{host}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
 }
 
 /// The secure room: its record from `--room-record`, else from the history,

@@ -45,13 +45,7 @@ async fn scan(
 
 pub async fn probe(url: &str, prefix: &str, opts: &CheckOptions, report: &mut Report) {
     let start = Instant::now();
-    let shown = match url.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((_, host)) => format!("{scheme}://***@{host}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    };
+    let shown = crate::config::redact_url(url);
     if url.starts_with("rediss:") {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }

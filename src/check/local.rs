@@ -20,8 +20,8 @@ pub fn settings(loaded: &Loaded, report: &mut Report) {
                 let key = format!("{section}.{k}");
                 report.settings.push(SettingLine {
                     source: loaded.source_of(&key),
+                    value: crate::config::shown_value(&key, v),
                     key,
-                    value: v.clone(),
                 });
             }
         }

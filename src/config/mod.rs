@@ -75,6 +75,25 @@ impl Default for ClusterSettings {
     }
 }
 
+/// A Redis URL as it may be shown: its password (if any) as `***`.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// A setting's value as it may be shown (logs, `check`): secrets hidden.
+pub fn shown_value(key: &str, value: &serde_json::Value) -> serde_json::Value {
+    match (key, value) {
+        ("cluster.url", serde_json::Value::String(u)) => serde_json::Value::String(redact_url(u)),
+        _ => value.clone(),
+    }
+}
+
 /// A room declared by the operator (`[[rooms]]`): it exists from the start,
 /// survives being empty, and has its topic and message for whoever joins.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -543,6 +562,22 @@ pub fn secs(v: f64) -> Option<std::time::Duration> {
 mod tests {
     use super::*;
     use figment::Jail;
+
+    #[test]
+    fn a_redis_password_is_never_shown() {
+        for (url, shown) in [
+            (
+                "redis://:s3cret@10.0.0.1:6379/2",
+                "redis://***@10.0.0.1:6379/2",
+            ),
+            ("rediss://user:s3cret@host:6380", "rediss://***@host:6380"),
+            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+            let v = shown_value("cluster.url", &serde_json::Value::String(url.into()));
+            assert!(!v.to_string().contains("s3cret"), "{v}");
+        }
+    }
 
     #[test]
     fn layers_apply_in_order_and_name_their_source() {

@@ -46,7 +46,9 @@ fn flat(s: &Settings) -> Vec<(String, serde_json::Value)> {
             continue;
         }
         for (k, value) in keys.as_object().into_iter().flatten() {
-            out.push((format!("{section}.{k}"), value.clone()));
+            let key = format!("{section}.{k}");
+            let value = crate::config::shown_value(&key, value);
+            out.push((key, value));
         }
     }
     out

@@ -28,9 +28,14 @@ impl Redis {
     }
 
     fn on(port: u16) -> Redis {
+        Redis::with(port, &[])
+    }
+
+    fn with(port: u16, extra: &[&str]) -> Redis {
         let dir = TempDir::new().unwrap();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(extra)
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(dir.path())
@@ -466,5 +471,52 @@ fn a_secure_room_spans_nodes_and_redis_holds_only_ciphertext() {
     assert!(
         !stream.contains("sealed across nodes"),
         "plaintext in Redis: {stream}"
+    );
+}
+
+#[test]
+fn a_redis_password_from_the_environment_works_and_is_never_shown() {
+    let redis = Redis::with(free_port(), &["--requirepass", "s3cret-pw"]);
+    let url = format!("redis://:s3cret-pw@127.0.0.1:{}", redis.port);
+    let mut n1 = Server::start_with(
+        &["--node", "n1", "-v"],
+        &[("TCPPLAY_CLUSTER__URL", &url)],
+        Arc::new(TempDir::new().unwrap()),
+    );
+    let (_a, _) = member(&n1, "a", &[]);
+    let joined = n1.proc.stderr.expect("cluster: joined through");
+    assert!(
+        joined.contains("***@127.0.0.1") && !joined.contains("s3cret"),
+        "{joined}"
+    );
+    let home = TempDir::new().unwrap();
+    let out = crate::util::tcpplay(home.path())
+        .args(["check", "--json"])
+        .env("TCPPLAY_CLUSTER__URL", &url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("s3cret"), "{text}");
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["nodes"][0]["node"], "n1", "{doc}");
+    // Without the password: refused, and said so.
+    let bare = format!("redis://127.0.0.1:{}", redis.port);
+    let out = crate::util::tcpplay(home.path())
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--cluster",
+            &bare,
+        ])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cluster") && err.contains("NOAUTH") || err.contains("uthentication"),
+        "{err}"
     );
 }
