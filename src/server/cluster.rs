@@ -89,6 +89,8 @@ pub struct Cluster {
     hub: Mutex<Weak<Hub>>,
     /// The link to Redis works (the last command went through).
     up: AtomicBool,
+    /// A change of `up` is being told to the rooms.
+    announcing: AtomicBool,
     /// Lines said here while the link was down (reached this node only).
     local_only: AtomicU64,
     /// Name keys this node holds, refreshed by the heartbeat.
@@ -167,6 +169,7 @@ impl Cluster {
             out: tx,
             hub: Mutex::new(Weak::new()),
             up: AtomicBool::new(true),
+            announcing: AtomicBool::new(false),
             local_only: AtomicU64::new(0),
             names: Mutex::new(HashMap::new()),
         });
@@ -312,29 +315,37 @@ impl Cluster {
     }
 
     fn link_down(&self, e: &redis::RedisError) {
-        if self.up.swap(false, Ordering::Relaxed) {
-            tracing::warn!(node = %self.cfg.node, "cluster: Redis is unreachable ({}); serving this node's members only, retrying", key_err(e));
-            if let Some(hub) = self.hub() {
-                hub.notice_all(Packet::event(
-                    "cluster",
-                    None,
-                    "the link to the other servers is down: what is said here now reaches only the members on this server; it comes back by itself",
-                ));
-            }
+        // The rooms are told before the link is marked down, so that lines
+        // then delivered here only come after the notice (one announcer).
+        if !self.up.load(Ordering::Acquire) || self.announcing.swap(true, Ordering::AcqRel) {
+            return;
         }
+        tracing::warn!(node = %self.cfg.node, "cluster: Redis is unreachable ({}); serving this node's members only, retrying", key_err(e));
+        if let Some(hub) = self.hub() {
+            hub.notice_all(Packet::event(
+                "cluster",
+                None,
+                "the link to the other servers is down: what is said here now reaches only the members on this server; it comes back by itself",
+            ));
+        }
+        self.up.store(false, Ordering::Release);
+        self.announcing.store(false, Ordering::Release);
     }
 
     fn link_up(&self) {
-        if !self.up.swap(true, Ordering::Relaxed) {
-            let missed = self.local_only.swap(0, Ordering::Relaxed);
-            tracing::info!(node = %self.cfg.node, "cluster: Redis is back ({missed} lines were said here meanwhile)");
-            if let Some(hub) = self.hub() {
-                hub.notice_all(Packet::event(
-                    "cluster",
-                    None,
-                    format!("the link to the other servers is back; {missed} line(s) said here while it was down reached only this server"),
-                ));
-            }
+        if self.up.load(Ordering::Acquire) || self.announcing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.up.store(true, Ordering::Release);
+        self.announcing.store(false, Ordering::Release);
+        let missed = self.local_only.swap(0, Ordering::Relaxed);
+        tracing::info!(node = %self.cfg.node, "cluster: Redis is back ({missed} lines were said here meanwhile)");
+        if let Some(hub) = self.hub() {
+            hub.notice_all(Packet::event(
+                "cluster",
+                None,
+                format!("the link to the other servers is back; {missed} line(s) said here while it was down reached only this server"),
+            ));
         }
     }
 
