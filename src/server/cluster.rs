@@ -27,7 +27,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::streams::StreamId;
 use redis::Value;
 use tokio::sync::mpsc;
 
@@ -598,7 +597,7 @@ impl Cluster {
         let mut out = Vec::new();
         let mut end = end;
         for _ in 0..8 {
-            let reply: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+            let reply: Value = redis::cmd("XREVRANGE")
                 .arg(self.log_key(room.name()))
                 .arg(&end)
                 .arg("-")
@@ -607,8 +606,9 @@ impl Cluster {
                 .query_async(&mut con)
                 .await
                 .map_err(|e| format!("the cluster's history cannot be read: {}", key_err(e)))?;
-            let n = reply.ids.len();
-            for e in &reply.ids {
+            let ids = entries(reply);
+            let n = ids.len();
+            for e in &ids {
                 if let Some(c) = entry_chat(e, room.tag()) {
                     out.push(c);
                     if out.len() >= want {
@@ -616,7 +616,7 @@ impl Cluster {
                     }
                 }
             }
-            match reply.ids.last() {
+            match ids.last() {
                 Some(last) if out.len() < want && n == want * 4 => end = format!("({}", last.id),
                 _ => break,
             }
@@ -682,8 +682,7 @@ impl Cluster {
             for r in &started {
                 cmd.arg(r.cluster_last());
             }
-            let read: redis::RedisResult<Option<redis::streams::StreamReadReply>> =
-                cmd.query_async(&mut con).await;
+            let read: redis::RedisResult<Value> = cmd.query_async(&mut con).await;
             let reply = match read {
                 Ok(r) => {
                     pause = Duration::from_millis(100);
@@ -696,19 +695,18 @@ impl Cluster {
                     continue;
                 }
             };
-            let Some(reply) = reply else { continue };
-            for key in reply.keys {
-                if key.key == inbox {
-                    for e in &key.ids {
+            for (key, ids) in read_reply(reply) {
+                if key == inbox {
+                    for e in &ids {
                         inbox_last = e.id.clone();
                         self.inbox_entry(e);
                     }
                     continue;
                 }
-                let Some(room) = started.iter().find(|r| self.log_key(r.name()) == key.key) else {
+                let Some(room) = started.iter().find(|r| self.log_key(r.name()) == key) else {
                     continue;
                 };
-                for e in &key.ids {
+                for e in &ids {
                     room.deliver_entry(e, &self.id);
                 }
             }
@@ -720,7 +718,7 @@ impl Cluster {
         con: &mut ConnectionManager,
         room: &Arc<Room>,
     ) -> redis::RedisResult<()> {
-        let last: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+        let last: Value = redis::cmd("XREVRANGE")
             .arg(self.log_key(room.name()))
             .arg("+")
             .arg("-")
@@ -732,10 +730,10 @@ impl Cluster {
             .arg(self.members_key(room.name()))
             .query_async(con)
             .await?;
-        let last = last
-            .ids
-            .first()
-            .map(|e| e.id.clone())
+        let last = entries(last)
+            .into_iter()
+            .next()
+            .map(|e| e.id)
             .unwrap_or_else(|| "0-0".into());
         // Members of runs that died while nobody read this room are gone.
         let mut remote = HashMap::new();
@@ -766,45 +764,110 @@ impl Cluster {
         Ok(())
     }
 
-    fn inbox_entry(&self, e: &StreamId) {
+    fn inbox_entry(&self, e: &Entry) {
         let Some(hub) = self.hub() else { return };
         let to = field(e, "to").unwrap_or_default();
-        match field(e, "k").as_deref() {
+        match field(e, "k") {
             Some("dm") => {
-                let line = field(e, "l").unwrap_or_default();
-                let legacy = field(e, "g").unwrap_or_default();
-                hub.deliver_direct(&to, line.into_bytes().into(), legacy.into_bytes().into());
+                let line = field(e, "l").unwrap_or_default().to_string();
+                let legacy = field(e, "g").unwrap_or_default().to_string();
+                hub.deliver_direct(to, line.into_bytes().into(), legacy.into_bytes().into());
             }
             Some("kick") => {
-                let why = field(e, "x").unwrap_or_default();
-                hub.kick(&to, &why);
+                hub.kick(to, field(e, "x").unwrap_or_default());
             }
             _ => {}
         }
     }
 }
 
-/// A field of a stream entry, as text.
-pub fn field(e: &StreamId, name: &str) -> Option<String> {
-    match e.map.get(name)? {
-        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
-        Value::SimpleString(s) => Some(s.clone()),
+/// One stream entry: its id and its fields as text, taken out of the
+/// reply without copies (the reader parses every line of its rooms).
+#[derive(Debug, Default)]
+pub struct Entry {
+    pub id: String,
+    fields: Vec<(String, String)>,
+}
+
+fn text(v: Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b).ok(),
+        Value::SimpleString(s) => Some(s),
         _ => None,
     }
 }
 
+/// `[[id, [k, v, …]], …]` (XRANGE, XREVRANGE, one stream of XREAD).
+pub fn entries(v: Value) -> Vec<Entry> {
+    let Value::Array(items) = v else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let Value::Array(pair) = item else {
+                return None;
+            };
+            let mut pair = pair.into_iter();
+            let id = text(pair.next()?)?;
+            let Value::Array(kv) = pair.next()? else {
+                return None;
+            };
+            let mut fields = Vec::with_capacity(kv.len() / 2);
+            let mut kv = kv.into_iter();
+            while let (Some(k), Some(v)) = (kv.next(), kv.next()) {
+                if let (Some(k), Some(v)) = (text(k), text(v)) {
+                    fields.push((k, v));
+                }
+            }
+            Some(Entry { id, fields })
+        })
+        .collect()
+}
+
+/// XREAD's answer: each stream's key and its new entries (none on a timeout).
+fn read_reply(v: Value) -> Vec<(String, Vec<Entry>)> {
+    let pairs: Vec<(Value, Value)> = match v {
+        Value::Array(keys) => keys
+            .into_iter()
+            .filter_map(|k| match k {
+                Value::Array(kv) if kv.len() == 2 => {
+                    let mut kv = kv.into_iter();
+                    Some((kv.next()?, kv.next()?))
+                }
+                _ => None,
+            })
+            .collect(),
+        Value::Map(m) => m,
+        _ => Vec::new(),
+    };
+    pairs
+        .into_iter()
+        .filter_map(|(k, e)| Some((text(k)?, entries(e))))
+        .collect()
+}
+
+/// A field of a stream entry.
+pub fn field<'a>(e: &'a Entry, name: &str) -> Option<&'a str> {
+    e.fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// A chat entry as the line members get (`None` for presence entries).
-pub fn entry_chat(e: &StreamId, tag: Option<&str>) -> Option<Chat> {
-    if field(e, "k").as_deref() != Some("chat") {
+pub fn entry_chat(e: &Entry, tag: Option<&str>) -> Option<Chat> {
+    if field(e, "k") != Some("chat") {
         return None;
     }
     let id = line_id(&e.id)?;
-    let payload = field(e, "y");
+    let own = |k: &str| field(e, k).map(str::to_string);
+    let payload = own("y");
     Some(Chat {
         encrypted: payload.is_some(),
-        from: field(e, "f"),
+        from: own("f"),
         port: field(e, "p").and_then(|p| p.parse().ok()),
-        text: field(e, "t"),
+        text: own("t"),
         payload,
         sent: field(e, "s").and_then(|s| s.parse().ok()),
         id: Some(id),
@@ -828,5 +891,36 @@ mod tests {
         assert!(c < 1 << 53, "exact as a JSON number");
         assert_eq!(stream_id(b), "1796097468183-7");
         assert_eq!(line_id("nonsense"), None);
+    }
+
+    #[test]
+    fn stream_replies_parse_without_the_generic_maps() {
+        let b = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let entry = |id: &str, kv: &[&str]| {
+            Value::Array(vec![b(id), Value::Array(kv.iter().map(|s| b(s)).collect())])
+        };
+        let reply = Value::Array(vec![Value::Array(vec![
+            b("tcpplay:room:#a:log"),
+            Value::Array(vec![
+                entry("5-1", &["k", "chat", "f", "ann", "t", "hi", "p", "7"]),
+                entry("6-0", &["k", "join", "m", "bob"]),
+            ]),
+        ])]);
+        let keys = read_reply(reply);
+        assert_eq!(keys.len(), 1);
+        let (key, ids) = &keys[0];
+        assert_eq!(key, "tcpplay:room:#a:log");
+        let chat = entry_chat(&ids[0], Some("#a")).unwrap();
+        assert_eq!(
+            (
+                chat.from.as_deref(),
+                chat.text.as_deref(),
+                chat.port,
+                chat.id
+            ),
+            (Some("ann"), Some("hi"), Some(7), line_id("5-1"))
+        );
+        assert!(entry_chat(&ids[1], None).is_none());
+        assert!(read_reply(Value::Nil).is_empty());
     }
 }

@@ -526,13 +526,13 @@ impl Room {
 
     /// Cluster mode: an entry of the room's stream, delivered here (what
     /// this node's members did themselves it showed already).
-    pub fn deliver_entry(&self, e: &redis::streams::StreamId, own: &str) {
+    pub fn deliver_entry(&self, e: &super::cluster::Entry, own: &str) {
         use super::cluster::{entry_chat, field};
         let mut reg = self.lock();
         if let Some(p) = reg.stream.as_mut() {
             p.last = e.id.clone();
         }
-        let kind = field(e, "k").unwrap_or_default();
+        let kind = field(e, "k").unwrap_or_default().to_string();
         if kind == "chat" {
             let Some(chat) = entry_chat(e, self.tag()) else {
                 return;
@@ -548,12 +548,12 @@ impl Room {
             }
             return;
         }
-        let node = field(e, "n").unwrap_or_default();
+        let node = field(e, "n").unwrap_or_default().to_string();
         if node == own {
             return;
         }
-        let name = field(e, "m").unwrap_or_default();
-        let text = field(e, "x");
+        let name = field(e, "m").unwrap_or_default().to_string();
+        let text = field(e, "x").map(str::to_string);
         match kind.as_str() {
             "join" => {
                 reg.remote.insert(name.clone(), node);
