@@ -525,7 +525,9 @@ impl Room {
     }
 
     /// Cluster mode: an entry of the room's stream, delivered here (what
-    /// this node's members did themselves it showed already).
+    /// this node's members did themselves it showed already). Chat lines
+    /// leave the readers asleep: the reader wakes them once per batch
+    /// ([`wake_readers`](Self::wake_readers)), as a session does.
     pub fn deliver_entry(&self, e: &super::cluster::Entry, own: &str) {
         use super::cluster::{entry_chat, field};
         let mut reg = self.lock();
@@ -542,7 +544,7 @@ impl Room {
             }
             self.flush_presence(&mut reg);
             self.feed
-                .publish_with(true, |out| fast::write_chat_line(out, &chat));
+                .publish_with(false, |out| fast::write_chat_line(out, &chat));
             if self.shared.console.get().is_some_and(|t| t.chat) {
                 self.shared.console(Packet::Chat(chat).to_line(), true);
             }
