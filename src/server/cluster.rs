@@ -256,7 +256,11 @@ impl Cluster {
         match self.out.try_send(out) {
             Ok(()) => true,
             Err(_) => {
-                self.local_only.fetch_add(1, Ordering::Relaxed);
+                // Redis is slower than this node's members: what does not
+                // fit is delivered here only, counted, and said once.
+                if self.local_only.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::warn!(node = %self.cfg.node, "cluster: Redis is not keeping up ({QUEUE} entries waiting); lines said here now reach only this server's members");
+                }
                 false
             }
         }

@@ -450,9 +450,13 @@ impl Hub {
             .get(&names::name_key(to.trim()))
             .and_then(|id| st.members.get(id))
         else {
+            // Left between the sender's lookup and now.
+            tracing::info!(to = %names::sanitize(to), "cluster: a direct message from another node found nobody of that name here");
             return;
         };
-        m.link.push(if m.legacy { legacy } else { line });
+        if !m.link.push(if m.legacy { legacy } else { line }) {
+            tracing::info!(to = %names::sanitize(to), "cluster: a direct message from another node was not delivered: the inbox is full");
+        }
     }
 
     /// A notice to every room (cluster link down or back).

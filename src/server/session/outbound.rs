@@ -153,7 +153,10 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     .map_err(End::Io)?;
             }
             let tag = room.tag().map(str::to_string);
-            if let (true, Some(c)) = (cluster, self.ctx.cluster.clone()) {
+            let replay = self.ctx.replay();
+            // Read from the store (or the cluster's stream): a failure is
+            // said, not skipped.
+            let fetched = if let (true, Some(c)) = (cluster, self.ctx.cluster.clone()) {
                 // What this node delivered before the join (or, in a room
                 // new to this node, what came before it began reading).
                 let mut before = fetch_before;
@@ -164,20 +167,31 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     before = room.cluster_delivered().map(|d| d + 1);
                 }
-                if let Some(before) = before {
-                    if let Ok((rows, m)) = c.history(&room, Some(before), self.ctx.replay()).await {
-                        history = rows.into_iter().map(Arc::new).collect();
-                        more = m;
-                    }
+                match before {
+                    Some(before) => Some(c.history(&room, Some(before), replay).await),
+                    None => Some(Err("the cluster's Redis did not answer in time".to_string())),
                 }
             } else if let (Some(before), Some(store)) = (fetch_before, room.history()) {
                 // The store answers after writing everything queued before
                 // this: exactly what was said before the join.
-                let replay = self.ctx.replay();
-                if let Ok((rows, m)) = store.fetch(tag.as_deref(), Some(before), replay).await {
+                Some(store.fetch(tag.as_deref(), Some(before), replay).await)
+            } else {
+                None
+            };
+            match fetched {
+                Some(Ok((rows, m))) => {
                     history = rows.into_iter().map(Arc::new).collect();
                     more = m;
                 }
+                Some(Err(why)) => {
+                    let e = Packet::error(
+                        codes::HISTORY_UNAVAILABLE,
+                        format!("the messages from before you joined cannot be shown: {why}"),
+                    )
+                    .in_room(tag.as_deref());
+                    self.send(&e).await.map_err(End::Io)?;
+                }
+                None => {}
             }
             if !history.is_empty() {
                 self.send_history(history.into_iter(), more, tag.clone())
