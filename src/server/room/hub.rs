@@ -233,12 +233,7 @@ impl Hub {
     /// The room called `raw`, if it exists (the default room's name, with
     /// or without its `#`, is it too).
     pub fn find(&self, raw: &str) -> Result<Arc<Room>, RoomError> {
-        let name = names::room_name(raw).map_err(|e| {
-            RoomError::new(
-                codes::ROOM_INVALID,
-                format!("'{}' is not a room name: {e}", names::sanitize(raw)),
-            )
-        })?;
+        let name = room_name(raw)?;
         self.lock()
             .rooms
             .get(&names::name_key(&name))
@@ -254,12 +249,7 @@ impl Hub {
     /// Put member `id` in the room called `raw`, making it when it does not
     /// exist (members may, within `limits`).
     pub fn enter(&self, id: MemberId, raw: &str, limits: &Limits) -> Result<Entered, RoomError> {
-        let name = names::room_name(raw).map_err(|e| {
-            RoomError::new(
-                codes::ROOM_INVALID,
-                format!("'{}' is not a room name: {e}", names::sanitize(raw)),
-            )
-        })?;
+        let name = room_name(raw)?;
         let key = names::name_key(&name);
         let mut st = self.lock();
         let st = &mut *st;
@@ -520,11 +510,7 @@ impl Hub {
                 return None;
             }
             // Their session drops the room and tells its client.
-            let parted = Packet::Parted(crate::protocol::RoomRequest {
-                room: room.name().to_string(),
-                reason: Some(format!("removed by the operator: {reason}")),
-            });
-            m.link.left_room(room.clone(), parted.to_line());
+            taken_out(m, room, &format!("removed by the operator: {reason}"));
             (id, m.name.clone())
         };
         self.exit(id, room, Departure::Kicked(reason.to_string()));
@@ -656,11 +642,7 @@ impl Hub {
                     continue;
                 };
                 m.rooms.retain(|r| !Arc::ptr_eq(r, &room));
-                let parted = Packet::Parted(crate::protocol::RoomRequest {
-                    room: room.name().to_string(),
-                    reason: Some(why.clone()),
-                });
-                m.link.left_room(room.clone(), parted.to_line());
+                taken_out(m, &room, &why);
                 room.remove(id, &m.name, Departure::Parted(Some(why.clone())));
             }
             room.close_if_unused();
@@ -670,6 +652,26 @@ impl Hub {
         }
         report
     }
+}
+
+/// `raw` as a room name, or the `room_invalid` refusal that says why not.
+fn room_name(raw: &str) -> Result<String, RoomError> {
+    names::room_name(raw).map_err(|e| {
+        RoomError::new(
+            codes::ROOM_INVALID,
+            format!("'{}' is not a room name: {e}", names::sanitize(raw)),
+        )
+    })
+}
+
+/// The operator took `m` out of `room`: its session stops reading the room
+/// and tells its client (`parted`, with `why`).
+fn taken_out(m: &Member, room: &Arc<Room>, why: &str) {
+    let parted = Packet::Parted(crate::protocol::RoomRequest {
+        room: room.name().to_string(),
+        reason: Some(why.to_string()),
+    });
+    m.link.left_room(room.clone(), parted.to_line());
 }
 
 /// How a leave is told to the other nodes: its kind of entry, and its text

@@ -258,6 +258,16 @@ impl Room {
         self.shared.console(bytes, chat);
     }
 
+    /// The room's `count` line: its members here and on other nodes.
+    fn count_line(&self, reg: &Registry) -> Bytes {
+        let total = (reg.members.len() + reg.remote.len()) as u64;
+        Packet::Count(crate::protocol::Count {
+            total,
+            room: self.tag.clone(),
+        })
+        .to_line()
+    }
+
     /// A packet of this room, with its `room` field.
     fn tagged(&self, p: Packet) -> Packet {
         p.in_room(self.tag())
@@ -385,6 +395,12 @@ impl Room {
             room: self.tag.clone(),
             seq: None,
         };
+        self.publish_chat(reg, chat, wake);
+    }
+
+    /// Publish a chat line under the registry lock (callers hold it, with
+    /// presence flushed): into the feed, to the console, into the history.
+    fn publish_chat(&self, mut reg: MutexGuard<'_, Registry>, chat: Chat, wake: bool) {
         // Serialized straight into the feed (the hot path).
         self.feed
             .publish_with(wake, |out| fast::write_chat_line(out, &chat));
@@ -515,12 +531,8 @@ impl Room {
         reg.stream = Some(StreamPos { last, delivered });
         if !remote.is_empty() {
             reg.remote = remote;
-            let total = (reg.members.len() + reg.remote.len()) as u64;
-            let count = Packet::Count(crate::protocol::Count {
-                total,
-                room: self.tag.clone(),
-            });
-            self.publish_locked(&mut reg, count.to_line(), false);
+            let count = self.count_line(&reg);
+            self.publish_locked(&mut reg, count, false);
         }
     }
 
@@ -543,11 +555,7 @@ impl Room {
                 p.delivered = chat.id.unwrap_or(p.delivered);
             }
             self.flush_presence(&mut reg);
-            self.feed
-                .publish_with(false, |out| fast::write_chat_line(out, &chat));
-            if self.shared.console.get().is_some_and(|t| t.chat) {
-                self.shared.console(Packet::Chat(chat).to_line(), true);
-            }
+            self.publish_chat(reg, chat, false);
             return;
         }
         let node = field(e, "n").unwrap_or_default().to_string();
@@ -590,12 +598,8 @@ impl Room {
             _ => return,
         }
         self.flush_presence(&mut reg);
-        let total = (reg.members.len() + reg.remote.len()) as u64;
-        let count = Packet::Count(crate::protocol::Count {
-            total,
-            room: self.tag.clone(),
-        });
-        self.publish_locked(&mut reg, count.to_line(), false);
+        let count = self.count_line(&reg);
+        self.publish_locked(&mut reg, count, false);
     }
 
     /// Cluster mode, the link down: a line said here, shown here only.
@@ -617,8 +621,7 @@ impl Room {
             room: self.tag.clone(),
             seq: None,
         };
-        self.feed
-            .publish_with(true, |out| fast::write_chat_line(out, &chat));
+        self.publish_chat(reg, chat, true);
     }
 
     /// Cluster mode: the members of node `node` are gone (its heartbeat

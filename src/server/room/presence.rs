@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Registry, Room};
-use crate::protocol::{Count, Packet};
+use crate::protocol::Packet;
 
 /// Shortest time between two presence broadcasts.
 pub const PRESENCE_INTERVAL: Duration = Duration::from_millis(50);
@@ -113,12 +113,8 @@ impl Room {
             let line = self.tagged(packet).to_line();
             self.publish_locked(reg, line, false);
         }
-        let total = (reg.members.len() + reg.remote.len()) as u64;
-        let count = Packet::Count(Count {
-            total,
-            room: self.tag.clone(),
-        });
-        self.publish_locked(reg, count.to_line(), false);
+        let count = self.count_line(reg);
+        self.publish_locked(reg, count, false);
     }
 }
 
