@@ -406,13 +406,7 @@ fn check_shows_the_clusters_nodes_and_their_members() {
     let (_a, _) = member(&n1, "a", &[]);
     let (_b, _) = member(&n2, "b", &[]);
     let (_c, _) = member(&n2, "c", &[]);
-    let home = TempDir::new().unwrap();
-    let out = crate::util::tcpplay(home.path())
-        .args(["check", "--json", "--cluster", &redis.url()])
-        .output()
-        .unwrap();
-    let doc: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let doc = crate::util::check_json(&["--cluster", &redis.url()], &[]);
     let nodes: BTreeMap<&str, u64> = doc["nodes"]
         .as_array()
         .unwrap_or_else(|| panic!("{doc}"))
@@ -422,6 +416,7 @@ fn check_shows_the_clusters_nodes_and_their_members() {
     assert_eq!(nodes, BTreeMap::from([("n1", 1), ("n2", 2)]), "{doc}");
     // A Redis nobody answers on: a connect failure, exit 4.
     let dead = format!("redis://127.0.0.1:{}", free_port());
+    let home = TempDir::new().unwrap();
     let out = crate::util::tcpplay(home.path())
         .args(["check", "--cluster", &dead])
         .output()
@@ -498,18 +493,12 @@ fn a_redis_password_from_the_environment_works_and_is_never_shown() {
         joined.contains("***@127.0.0.1") && !joined.contains("s3cret"),
         "{joined}"
     );
-    let home = TempDir::new().unwrap();
-    let out = crate::util::tcpplay(home.path())
-        .args(["check", "--json"])
-        .env("TCPPLAY_CLUSTER__URL", &url)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!text.contains("s3cret"), "{text}");
-    let doc: Value = serde_json::from_str(&text).unwrap();
+    let doc = crate::util::check_json(&[], &[("TCPPLAY_CLUSTER__URL", &url)]);
+    assert!(!doc.to_string().contains("s3cret"), "{doc}");
     assert_eq!(doc["nodes"][0]["node"], "n1", "{doc}");
     // Without the password: refused, and said so.
     let bare = format!("redis://127.0.0.1:{}", redis.port);
+    let home = TempDir::new().unwrap();
     let out = crate::util::tcpplay(home.path())
         .args([
             "serve",

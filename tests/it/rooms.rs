@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::util::{python, run, tcpplay, Peer, Proc, Server};
+use crate::util::{check_json, python, run, Peer, Proc, Server};
 
 /// Connect as a rooms client (protocol 3) asking for `rooms` (none: the
 /// default room); the `joined` packets, by room.
@@ -464,19 +464,7 @@ fn piped_join_sends_to_its_first_room_and_check_lists_the_rooms() {
     j.stdout.expect("[#ops] * piper is in ops now");
     j.close_stdin();
     assert_eq!(j.wait(), 0);
-    let home = tempfile::TempDir::new().unwrap();
-    let out = tcpplay(home.path())
-        .args([
-            "check",
-            "--json",
-            "--name",
-            "checker",
-            &server.addr.to_string(),
-        ])
-        .output()
-        .unwrap();
-    let doc: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let doc = check_json(&["--name", "checker", &server.addr.to_string()], &[]);
     let rooms: BTreeMap<&str, u64> = doc["rooms"]
         .as_array()
         .unwrap_or_else(|| panic!("{doc}"))

@@ -602,6 +602,19 @@ impl Ran {
     }
 }
 
+/// `tcpplay check --json ARGS` (a fresh home, `env` set): its document.
+pub fn check_json(args: &[&str], env: &[(&str, &str)]) -> Value {
+    let home = TempDir::new().unwrap();
+    let mut cmd = tcpplay(home.path());
+    cmd.arg("check").arg("--json").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
 /// A script in tests/fixtures (written for these tests, run by python3).
 pub fn python(script: &str) -> Command {
     let mut cmd = Command::new("python3");
