@@ -474,3 +474,60 @@ fn piped_join_sends_to_its_first_room_and_check_lists_the_rooms() {
     assert_eq!(rooms.get("#dev"), Some(&1), "{doc}");
     assert!(rooms.contains_key("#lobby"), "{doc}");
 }
+
+/// A hostile server: room names and labels with escape sequences, a
+/// flood of rooms. `join` must print them escaped and stay bounded.
+#[test]
+fn a_hostile_servers_room_names_reach_the_terminal_escaped() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        let mut w = s.try_clone().unwrap();
+        let mut r = BufReader::new(s);
+        let mut say = |v: Value| {
+            let mut l = serde_json::to_vec(&v).unwrap();
+            l.push(b'\n');
+            w.write_all(&l).unwrap();
+        };
+        say(json!({"type": "hello", "secure": false, "proto": 3, "default_room": "#lobby"}));
+        let mut auth = String::new();
+        r.read_line(&mut auth).unwrap();
+        say(json!({"type": "auth_result", "ok": true, "client_name": "victim"}));
+        let evil = "#x\u{1b}[2J\u{1b}]0;pwned\u{7}";
+        say(json!({"type": "joined", "room": evil, "total": 1, "topic": "\u{1b}[31mred"}));
+        say(json!({"type": "joined", "room": "#lobby", "total": 1}));
+        let many: Vec<Value> = (0..5000)
+            .map(|i| json!({"room": format!("#r{i}"), "total": 1}))
+            .collect();
+        say(json!({"type": "rooms", "rooms": many, "total": 5000}));
+        say(json!({"type": "chat", "room": evil, "from": "m", "text": "in the evil room"}));
+        say(json!({"type": "bye", "reason": "done"}));
+        // Read what the client still sends until it closes.
+        let mut rest = String::new();
+        while r.read_line(&mut rest).map(|n| n > 0).unwrap_or(false) {}
+    });
+    let home = tempfile::TempDir::new().unwrap();
+    let out = crate::util::tcpplay(home.path())
+        .args([
+            "join",
+            "--no-tls",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
+        .args(["--name", "victim"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    server.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "raw escapes: {text:?}"
+    );
+    assert!(text.contains("in the evil room"), "{text}");
+    assert!(text.contains("\\u{1b}"), "shown escaped: {text}");
+}
