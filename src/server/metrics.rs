@@ -100,7 +100,7 @@ impl Metrics {
             r.register("history_queue", waiting, h.queued.clone());
             let batch = "Seconds to write one batch of history records";
             r.register("history_write_seconds", batch, h.write_seconds.clone());
-            let dropped = "History records not stored because the disk did not keep up";
+            let dropped = "History records not stored: the disk did not keep up, or the file already held their id";
             r.register("history_dropped", dropped, h.dropped.clone());
         }
         let build = Info::new([("version", env!("CARGO_PKG_VERSION"))]);
