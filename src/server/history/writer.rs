@@ -16,8 +16,10 @@ use crate::server::metrics::HistoryMetrics;
 
 /// Records waiting for the writer at most; more are dropped (and counted).
 const QUEUE: usize = 8192;
-/// Inserts per transaction at most.
-const BATCH: usize = 512;
+/// Inserts per transaction at most (4096 rather than 512: each commit
+/// rewrites the last, partly filled page; measured 5–10% less writer CPU,
+/// and a `fetch_history` waits at most one batch, a few milliseconds).
+const BATCH: usize = 4096;
 /// How long a busy writer waits for more lines before it looks again.
 const TICK: Duration = Duration::from_millis(50);
 /// Prune old rows after this many inserts.
