@@ -187,6 +187,11 @@ fn names_direct_messages_kicks_and_presence_cross_nodes() {
         "one name per cluster"
     );
     a.recv_system("ANN-2 joined");
+    // n2 learns of ann from the room's stream: once b has a line ann said
+    // after joining, n2 has read her join (a notice seen on n1 says nothing
+    // of how far n2 has read; found by a run under load).
+    a.send(json!({"type": "chat", "text": "after my join"}));
+    b.recv_chat("after my join");
     b.send(json!({"type": "users"}));
     let u = b.recv_type("users");
     assert_eq!(u["total"], 2);
