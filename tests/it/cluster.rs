@@ -118,9 +118,9 @@ fn chats_until(p: &mut Peer, text: &str) -> Vec<Value> {
 fn lines_cross_nodes_exactly_once_in_each_senders_order_with_the_same_ids() {
     let redis = Redis::start();
     let (n1, n2) = (node(&redis, "n1", &[]), node(&redis, "n2", &[]));
-    let (mut r1, _) = member(&n1, "reader1", &["#team"]);
-    let (mut r2, _) = member(&n2, "reader2", &["#team"]);
-    let mut senders: Vec<(Peer, String)> = (0..4)
+    let (r1, _) = member(&n1, "reader1", &["#team"]);
+    let (r2, _) = member(&n2, "reader2", &["#team"]);
+    let senders: Vec<(Peer, String)> = (0..4)
         .map(|i| {
             member(
                 if i % 2 == 0 { &n1 } else { &n2 },
@@ -130,34 +130,60 @@ fn lines_cross_nodes_exactly_once_in_each_senders_order_with_the_same_ids() {
         })
         .collect();
     const LINES: usize = 750;
-    for n in 0..LINES {
-        for (p, name) in senders.iter_mut() {
-            p.send(json!({"type": "chat", "room": "#team", "text": format!("{name} {n}")}));
-        }
-    }
-    for (p, _) in senders.iter_mut() {
-        p.send(json!({"type": "chat", "room": "#team", "text": format!("done {}", p.local_port)}));
+    // Every member reads while the lines flow, a thread each: one nobody
+    // reads falls behind the room and is (rightly) dropped as too slow —
+    // reading the readers one after the other did that once under load.
+    let done_count = |v: &Value| {
+        v["type"] == "chat" && v["text"].as_str().is_some_and(|t| t.starts_with("done "))
+    };
+    let readers: Vec<_> = [r1, r2]
+        .into_iter()
+        .map(|mut r| {
+            std::thread::spawn(move || {
+                let mut per: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+                let mut seen_ids = Vec::new();
+                let mut done = 0;
+                while done < 4 {
+                    let v = r.recv();
+                    if v["type"] != "chat" {
+                        continue;
+                    }
+                    assert_eq!(v["room"], "#team");
+                    seen_ids.push(v["id"].as_u64().unwrap());
+                    if done_count(&v) {
+                        done += 1;
+                        continue;
+                    }
+                    let (who, n) = v["text"].as_str().unwrap().split_once(' ').unwrap();
+                    per.entry(who.into()).or_default().push(n.parse().unwrap());
+                }
+                (per, seen_ids)
+            })
+        })
+        .collect();
+    let talkers: Vec<_> = senders
+        .into_iter()
+        .map(|(mut p, name)| {
+            std::thread::spawn(move || {
+                for n in 0..LINES {
+                    p.send(json!({"type": "chat", "room": "#team", "text": format!("{name} {n}")}));
+                }
+                p.send(json!({"type": "chat", "room": "#team", "text": format!("done {}", p.local_port)}));
+                let mut done = 0;
+                while done < 4 {
+                    if done_count(&p.recv()) {
+                        done += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in talkers {
+        t.join().expect("a sender");
     }
     let mut ids = Vec::new();
-    for r in [&mut r1, &mut r2] {
-        let mut per: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        let mut seen_ids = Vec::new();
-        let mut done = 0;
-        while done < 4 {
-            let v = r.recv();
-            if v["type"] != "chat" {
-                continue;
-            }
-            assert_eq!(v["room"], "#team");
-            let text = v["text"].as_str().unwrap();
-            seen_ids.push(v["id"].as_u64().unwrap());
-            if text.starts_with("done ") {
-                done += 1;
-                continue;
-            }
-            let (who, n) = text.split_once(' ').unwrap();
-            per.entry(who.into()).or_default().push(n.parse().unwrap());
-        }
+    for r in readers {
+        let (per, seen_ids) = r.join().expect("a reader");
         assert_eq!(per.len(), 4);
         for (who, got) in &per {
             assert_eq!(
