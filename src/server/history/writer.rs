@@ -17,8 +17,11 @@ use crate::server::metrics::HistoryMetrics;
 /// Records waiting for the writer at most; more are dropped (and counted).
 const QUEUE: usize = 8192;
 /// Inserts per transaction at most (4096 rather than 512: each commit
-/// rewrites the last, partly filled page; measured 5–10% less writer CPU,
-/// and a `fetch_history` waits at most one batch, a few milliseconds).
+/// rewrites the last, partly filled page; measured 5–10% less writer CPU).
+/// A `fetch_history` waits for the batch being written: under a 10-client
+/// blast, batches of ~2,400 rows took 4 ms on average, 118 of 126 under
+/// 10 ms, the longest (with a checkpoint) under 100 ms
+/// (`tcpplay_history_write_seconds`).
 const BATCH: usize = 4096;
 /// How long a busy writer waits for more lines before it looks again.
 const TICK: Duration = Duration::from_millis(50);
@@ -248,7 +251,7 @@ fn writer(
                 if let Ok(refused @ 1..) = written {
                     // Ids are the server's own and rise: only a file changed
                     // behind its back can already hold one.
-                    tracing::warn!(path = %db.path.display(), "history: {refused} messages not stored: their ids are already in the file (was it changed by another program?)");
+                    tracing::warn!(path = %db.path.display(), "history: {refused} message(s) not stored: their id is already in the file (was it changed by another program?)");
                     metrics.dropped.inc_by(refused as u64);
                     counts.0.clear();
                 }
