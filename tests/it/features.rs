@@ -277,6 +277,138 @@ fn legacy_clients_get_no_history_packets_and_direct_messages_as_chat() {
     a.recv_chat("python says hi");
 }
 
+/// Every stored message of `room` (`None`: the default room), oldest
+/// first, fetched page by page back to the first.
+fn all_history(p: &mut Peer, room: Option<&str>) -> Vec<String> {
+    let mut texts = Vec::new();
+    let mut before: Option<u64> = None;
+    loop {
+        let mut ask = json!({"type": "fetch_history", "limit": 100});
+        if let Some(r) = room {
+            ask["room"] = json!(r);
+        }
+        if let Some(b) = before {
+            ask["before"] = json!(b);
+        }
+        p.send(ask);
+        let (page, end) = replay(p);
+        if let Some(first) = page.first() {
+            before = first["id"].as_u64();
+        }
+        let mut older: Vec<String> = page
+            .iter()
+            .map(|r| r["text"].as_str().unwrap().to_string())
+            .collect();
+        older.append(&mut texts);
+        texts = older;
+        if end["more"] == false {
+            return texts;
+        }
+    }
+}
+
+/// `history.max_messages` keeps each room's newest messages: a room over
+/// the limit loses its oldest, another room keeps its own.
+#[test]
+fn history_keeps_each_rooms_newest_messages_up_to_the_limit() {
+    let home = Arc::new(tempfile::TempDir::new().unwrap());
+    let path = home.path().join("h.sqlite3");
+    let args = ["--history", path.to_str().unwrap()];
+    let env = [
+        ("TCPPLAY_HISTORY__MAX_MESSAGES", "1000"),
+        ("TCPPLAY_LIMITS__MESSAGES_PER_SECOND", "0"),
+    ];
+    let member = |server: &Server| {
+        let mut p = Peer::connect(server.addr);
+        p.recv_type("hello");
+        p.send(json!({"type": "auth", "name": "keeper", "proto": 3, "rooms": ["#lobby", "#side"]}));
+        p.recv_type("auth_result");
+        p
+    };
+    let mut server = Server::start_with(&args, &env, home.clone());
+    let mut p = member(&server);
+    // 2,500 in the default room (the writer prunes as they come), 200 in
+    // #side; read back as they go, so that nobody falls behind.
+    for chunk in 0..25 {
+        for i in chunk * 100..(chunk + 1) * 100 {
+            p.send(json!({"type": "chat", "text": format!("keep {i}")}));
+        }
+        p.recv_chat(&format!("keep {}", chunk * 100 + 99));
+    }
+    for i in 0..200 {
+        p.send(json!({"type": "chat", "room": "#side", "text": format!("side {i}")}));
+    }
+    p.recv_chat("side 199");
+    server.proc.signal(libc::SIGTERM);
+    assert_eq!(server.proc.wait(), 0);
+    // Restarted (pruning once more at the start): exactly the newest 1,000.
+    let server = Server::start_with(&args, &env, home.clone());
+    let mut p = member(&server);
+    // The join's replay, one per room, before asking for more.
+    replay(&mut p);
+    replay(&mut p);
+    let lobby = all_history(&mut p, None);
+    let want: Vec<String> = (1500..2500).map(|i| format!("keep {i}")).collect();
+    assert!(
+        lobby == want,
+        "kept {} from {:?}",
+        lobby.len(),
+        lobby.first()
+    );
+    let side = all_history(&mut p, Some("#side"));
+    let want: Vec<String> = (0..200).map(|i| format!("side {i}")).collect();
+    assert!(side == want, "kept {} from {:?}", side.len(), side.first());
+}
+
+/// A history file changed behind the server's back (here by Python's
+/// sqlite3, holding the id the server gives next): that one message is not
+/// stored, the operator is told why, chat goes on, and what the other
+/// program wrote is what history shows.
+#[test]
+fn a_message_whose_id_another_program_took_is_not_stored_and_the_operator_is_told() {
+    let home = Arc::new(tempfile::TempDir::new().unwrap());
+    let path = home.path().join("h.sqlite3");
+    let mut server = Server::start_with(&["--history", path.to_str().unwrap()], &[], home.clone());
+    let (mut a, _) = Peer::join_v1(server.addr, "alice");
+    a.send(json!({"type": "chat", "text": "one"}));
+    let id = a.recv_chat("one")["id"].as_u64().unwrap();
+    // Once "one" is written (a fetch is answered after what was queued).
+    a.send(json!({"type": "fetch_history", "limit": 1}));
+    let _ = replay(&mut a);
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys, time\n\
+             c = sqlite3.connect(sys.argv[1], timeout=10)\n\
+             c.execute(\"INSERT INTO messages (id, ts, sender, text) VALUES (?, ?, 'intruder', 'written by another program')\", (int(sys.argv[2]), int(time.time() * 1000)))\n\
+             c.commit()",
+            path.to_str().unwrap(),
+            &(id + 1).to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    a.send(json!({"type": "chat", "text": "two"}));
+    let live = a.recv_chat("two");
+    assert_eq!(
+        live["id"].as_u64(),
+        Some(id + 1),
+        "delivered live all the same"
+    );
+    server
+        .proc
+        .stderr
+        .expect("1 message(s) not stored: their id is already in the file");
+    a.send(json!({"type": "fetch_history", "limit": 5}));
+    let (rows, _) = replay(&mut a);
+    let texts: Vec<&str> = rows.iter().map(|r| r["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["one", "written by another program"]);
+}
+
 #[test]
 fn history_can_be_turned_off() {
     let home = Arc::new(tempfile::TempDir::new().unwrap());
