@@ -51,16 +51,16 @@ impl HistoryDb {
     pub fn spawn(self, retention: Retention) -> HistoryStore {
         let (tx, rx) = sync_channel(QUEUE);
         let path = self.path.display().to_string();
-        // Rows per room, learnt when a room is first pruned and kept up to
-        // date by the writer: pruning walks only the rows it deletes.
-        let mut counts = Counts::default();
-        let _ = prune(&self.conn, retention, None, &mut counts);
+        // What the writer knows of each room: pruning walks only the rows
+        // it deletes.
+        let mut rooms = Rooms::default();
+        let _ = prune(&self.conn, retention, None, &mut rooms);
         let metrics = HistoryMetrics::default();
         let failing = Arc::new(AtomicBool::new(false));
         let (m, f) = (metrics.clone(), failing.clone());
         let thread = std::thread::Builder::new()
             .name("history".into())
-            .spawn(move || writer(self, rx, retention, m, f, counts))
+            .spawn(move || writer(self, rx, retention, m, f, rooms))
             .expect("spawn the history thread");
         HistoryStore {
             tx,
@@ -179,13 +179,12 @@ fn writer(
     retention: Retention,
     metrics: HistoryMetrics,
     failing: Arc<AtomicBool>,
-    mut counts: Counts,
+    mut rooms: Rooms,
 ) {
     let mut inserted = 0u64;
-    // Rows written per room since that room was last pruned: a room is
-    // pruned once a quarter of `max_messages`, or PRUNE_EVERY, was added
-    // (deleting its oldest rows past the limit, found by its row count).
-    let mut per_room: std::collections::HashMap<Option<String>, u64> = Default::default();
+    // A room is pruned once a quarter of `max_messages`, or PRUNE_EVERY,
+    // was added to it (deleting its oldest rows past the limit, found by
+    // its row count).
     let step = PRUNE_EVERY.max(retention.max_messages / 4);
     // A job that ended a batch early, handled next (keeps the queue's order).
     let mut next = None;
@@ -253,7 +252,7 @@ fn writer(
                     // behind its back can already hold one.
                     tracing::warn!(path = %db.path.display(), "history: {refused} message(s) not stored: their id is already in the file (was it changed by another program?)");
                     metrics.dropped.inc_by(refused as u64);
-                    counts.0.clear();
+                    rooms.forget_totals();
                 }
                 match (written, was_failing) {
                     (Ok(_), true) => {
@@ -270,32 +269,16 @@ fn writer(
                 // Counted per run of one room's lines (a batch is mostly one
                 // room's): one map lookup per run, not per line.
                 for run in batch.chunk_by(|a, b| a.chat.room == b.chat.room) {
-                    let (room, n) = (&run[0].chat.room, run.len() as u64);
-                    match per_room.get_mut(room) {
-                        Some(c) => *c += n,
-                        None => {
-                            per_room.insert(room.clone(), n);
-                        }
-                    }
-                    if stored {
-                        counts.added(room, n);
-                    }
+                    rooms.added(&run[0].chat.room, run.len() as u64, stored);
                 }
-                let due: Vec<Option<String>> = per_room
-                    .iter()
-                    .filter(|(_, n)| **n >= step)
-                    .map(|(room, _)| room.clone())
-                    .collect();
-                for room in &due {
-                    per_room.remove(room);
-                }
+                let due = rooms.due(step);
                 let age_due = inserted / PRUNE_EVERY != before;
                 if age_due || !due.is_empty() {
                     let r = Retention {
                         max_age: retention.max_age.filter(|_| age_due),
                         ..retention
                     };
-                    if let Err(e) = prune(&db.conn, r, Some(&due), &mut counts) {
+                    if let Err(e) = prune(&db.conn, r, Some(&due), &mut rooms) {
                         tracing::warn!(path = %db.path.display(), "history: cannot prune: {e}");
                     }
                 }
@@ -419,46 +402,85 @@ pub(super) fn fetch(
     Ok((out, more))
 }
 
-/// How many rows each room has, for the rooms pruned since the start (a
-/// room not in it is counted when it is next pruned).
+/// What the writer knows of the rooms it wrote to or pruned (at most
+/// [`Rooms::MAX`]; a room forgotten is counted again when next pruned).
 #[derive(Default)]
-struct Counts(std::collections::HashMap<Option<String>, u64>);
+struct Rooms(std::collections::HashMap<Option<String>, RoomRows>);
 
-impl Counts {
-    /// Rooms remembered at most (forgotten ones are counted again).
+#[derive(Default)]
+struct RoomRows {
+    /// Rows written since the room was last pruned.
+    since_pruned: u64,
+    /// Rows it has in the file, once counted (kept up to date since).
+    total: Option<u64>,
+}
+
+impl Rooms {
     const MAX: usize = 4096;
 
-    fn added(&mut self, room: &Option<String>, n: u64) {
-        if let Some(c) = self.0.get_mut(room) {
-            *c += n;
+    fn get(&mut self, room: &Option<String>) -> &mut RoomRows {
+        if !self.0.contains_key(room) {
+            if self.0.len() >= Self::MAX {
+                self.0.clear();
+            }
+            self.0.insert(room.clone(), RoomRows::default());
+        }
+        self.0.get_mut(room).expect("just inserted")
+    }
+
+    /// `n` rows written to `room` (`stored`: the insert succeeded).
+    fn added(&mut self, room: &Option<String>, n: u64, stored: bool) {
+        let r = self.get(room);
+        r.since_pruned += n;
+        if let Some(t) = r.total.as_mut().filter(|_| stored) {
+            *t += n;
         }
     }
 
     fn removed(&mut self, room: &Option<String>, n: u64) {
-        if let Some(c) = self.0.get_mut(room) {
-            *c = c.saturating_sub(n);
+        if let Some(t) = self.0.get_mut(room).and_then(|r| r.total.as_mut()) {
+            *t = t.saturating_sub(n);
         }
     }
 
-    /// The room's rows: remembered, or counted now (walking them once).
-    fn of(
+    /// The rooms written `step` rows or more since they were last pruned
+    /// (counted from zero again).
+    fn due(&mut self, step: u64) -> Vec<Option<String>> {
+        let mut due = Vec::new();
+        for (room, r) in self.0.iter_mut().filter(|(_, r)| r.since_pruned >= step) {
+            r.since_pruned = 0;
+            due.push(room.clone());
+        }
+        due
+    }
+
+    /// The file was changed behind the writer's back: count again.
+    fn forget_totals(&mut self) {
+        for r in self.0.values_mut() {
+            r.total = None;
+        }
+    }
+
+    fn any_total(&self) -> bool {
+        self.0.values().any(|r| r.total.is_some())
+    }
+
+    /// The room's rows: known, or counted now (walking them once).
+    fn total(
         &mut self,
         conn: &Connection,
         room: &Option<String>,
         which: &str,
     ) -> rusqlite::Result<u64> {
-        if let Some(c) = self.0.get(room) {
-            return Ok(*c);
+        if let Some(t) = self.0.get(room).and_then(|r| r.total) {
+            return Ok(t);
         }
         let n: i64 = conn.query_row(
             &format!("SELECT COUNT(*) FROM messages WHERE {which}"),
             [room],
             |row| row.get(0),
         )?;
-        if self.0.len() >= Self::MAX {
-            self.0.clear();
-        }
-        self.0.insert(room.clone(), n as u64);
+        self.get(room).total = Some(n as u64);
         Ok(n as u64)
     }
 }
@@ -466,12 +488,12 @@ impl Counts {
 /// Drop rows past the retention: older than `max_age` (a range of the
 /// primary key), and in each room (`rooms`, or every room when `None`) its
 /// oldest rows past `max_messages` (walking just those, by the room's row
-/// count in `counts`).
+/// count in `rooms`).
 fn prune(
     conn: &Connection,
     r: Retention,
     rooms: Option<&[Option<String>]>,
-    counts: &mut Counts,
+    known: &mut Rooms,
 ) -> rusqlite::Result<()> {
     if let Some(age) = r.max_age {
         // Times rise with ids: the rows too old are the oldest ids, up to
@@ -485,7 +507,7 @@ fn prune(
             )
             .optional()?
             .unwrap_or(i64::MAX);
-        if !counts.0.is_empty() {
+        if known.any_total() {
             // What goes, per room (walking just those rows).
             let mut q = conn.prepare_cached(
                 "SELECT room, COUNT(*) FROM messages WHERE id < ?1 GROUP BY room",
@@ -495,7 +517,7 @@ fn prune(
             })?;
             for g in gone {
                 let (room, n) = g?;
-                counts.removed(&room, n as u64);
+                known.removed(&room, n as u64);
             }
         }
         conn.execute("DELETE FROM messages WHERE id < ?1", [young])?;
@@ -518,7 +540,7 @@ fn prune(
             } else {
                 "room IS NULL AND ?1 IS NULL"
             };
-            let n = counts.of(conn, room, which)?;
+            let n = known.total(conn, room, which)?;
             if n > r.max_messages {
                 let deleted = conn.execute(
                     &format!(
@@ -527,7 +549,7 @@ fn prune(
                     ),
                     params![room, (n - r.max_messages) as i64],
                 )?;
-                counts.removed(room, deleted as u64);
+                known.removed(room, deleted as u64);
             }
         }
     }
@@ -608,7 +630,8 @@ mod tests {
             store_direct: false,
         };
         let rooms = [None, Some("#a".to_string())];
-        let mut counts = Counts::default();
+        let mut known = Rooms::default();
+        let total = |k: &Rooms, room: Option<&str>| k.0[&room.map(str::to_string)].total;
         // Aged rows first (ids rise with time), then 2,000 in the default
         // room and 300 in #a.
         add(c, 1..=1000, None, old);
@@ -620,9 +643,10 @@ mod tests {
             max_age: None,
             ..r
         };
-        prune(c, counting, Some(&rooms), &mut counts).unwrap();
+        prune(c, counting, Some(&rooms), &mut known).unwrap();
         assert_eq!(
-            counts.0[&None], 3000,
+            total(&known, None),
+            Some(3000),
             "counted, nothing past the count limit deleted"
         );
         // Age out 1,100 rows, counted while the room's count is known.
@@ -633,21 +657,24 @@ mod tests {
                 ..r
             },
             None,
-            &mut counts,
+            &mut known,
         )
         .unwrap();
-        assert_eq!((counts.0[&None], counts.0[&Some("#a".into())]), (2000, 300));
+        assert_eq!(
+            (total(&known, None), total(&known, Some("#a"))),
+            (Some(2000), Some(300))
+        );
         // 500 more in the default room: its 500 oldest go, #a keeps its own.
         add(c, 12_301..=12_800, None, now);
-        counts.added(&None, 500);
-        prune(c, r, Some(&rooms), &mut counts).unwrap();
+        known.added(&None, 500, true);
+        prune(c, r, Some(&rooms), &mut known).unwrap();
         assert_eq!(ids(c, None), (10_501, 12_800, 2000));
         assert_eq!(ids(c, Some("#a")), (12_001, 12_300, 300));
-        assert_eq!(counts.0[&None], 2000);
+        assert_eq!(total(&known, None), Some(2000));
         // A room over its limit loses exactly its oldest rows.
         add(c, 12_801..=14_900, Some("#a"), now);
-        counts.added(&Some("#a".into()), 2100);
-        prune(c, r, Some(&rooms), &mut counts).unwrap();
+        known.added(&Some("#a".into()), 2100, true);
+        prune(c, r, Some(&rooms), &mut known).unwrap();
         assert_eq!(ids(c, Some("#a")), (12_901, 14_900, 2000));
         assert_eq!(ids(c, None), (10_501, 12_800, 2000));
     }
