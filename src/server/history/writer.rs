@@ -287,72 +287,102 @@ fn writer(
     }
 }
 
-/// Rows per multi-row INSERT (10 parameters each; SQLite allows 32766).
+/// Rows per multi-row INSERT (10 parameters each at most; SQLite allows 32766).
 const ROWS_PER_INSERT: usize = 32;
+
+/// The columns a row fills: a plain chat line leaves `payload`, `to_name`
+/// and `sent` NULL, so its statement binds 7 values, not 10.
+const PLAIN: &str = "id, ts, sender, port, action, text, room";
+const FULL: &str = "id, ts, sender, port, action, text, payload, to_name, sent, room";
+
+fn is_plain(r: &Record) -> bool {
+    r.chat.payload.is_none() && r.to.is_none() && r.chat.sent.is_none()
+}
+
+/// Bind `r` to `stmt` from parameter `at` on (1-based), in `PLAIN` or
+/// `FULL` order; the next free index.
+fn bind(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    mut at: usize,
+    r: &Record,
+    plain: bool,
+) -> rusqlite::Result<usize> {
+    let c = &r.chat;
+    let mut put = |v: &dyn rusqlite::ToSql| {
+        let bound = stmt.raw_bind_parameter(at, v);
+        at += 1;
+        bound
+    };
+    put(&c.id.map(|i| i as i64))?;
+    put(&(c.ts.unwrap_or_else(now_ms) as i64))?;
+    put(&c.from.as_deref().unwrap_or("?"))?;
+    put(&c.port.map(i64::from))?;
+    put(&i64::from(c.action))?;
+    put(&c.text.as_deref())?;
+    if !plain {
+        put(&c.payload.as_deref())?;
+        put(&r.to.as_deref())?;
+        put(&c.sent.map(|t| t as i64))?;
+    }
+    put(&c.room.as_deref())?;
+    Ok(at)
+}
 
 /// Store a batch in one transaction; how many lines were refused for an id
 /// already stored (`OR IGNORE`: a statement that cannot abort half-way needs
 /// no statement journal, measured 20% less writer CPU; see BENCHMARKS.md).
+/// Rows go in groups of `ROWS_PER_INSERT` per statement, the remainder one
+/// by one; each statement is prepared once per batch (handing one back to
+/// the cache unbinds all its parameters).
 fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<usize> {
-    use rusqlite::ToSql;
-    static SQL: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
-        let sql = |rows: usize| {
-            let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    static SQL: std::sync::LazyLock<[String; 4]> = std::sync::LazyLock::new(|| {
+        let sql = |columns: &str, rows: usize| {
+            let n = columns.split(',').count();
+            let row = format!("({})", vec!["?"; n].join(", "));
             format!(
-                "INSERT OR IGNORE INTO messages (id, ts, sender, port, action, text, payload, to_name, sent, room) VALUES {}",
+                "INSERT OR IGNORE INTO messages ({columns}) VALUES {}",
                 vec![row; rows].join(", ")
             )
         };
-        [sql(ROWS_PER_INSERT), sql(1)]
+        [
+            sql(PLAIN, ROWS_PER_INSERT),
+            sql(PLAIN, 1),
+            sql(FULL, ROWS_PER_INSERT),
+            sql(FULL, 1),
+        ]
     });
     let tx = conn.unchecked_transaction()?;
+    let mut stmts: [Option<rusqlite::CachedStatement<'_>>; 4] = Default::default();
     let mut refused = 0;
     let mut rest = batch;
-    while !rest.is_empty() {
-        // Full groups in one statement, the remainder row by row: two
-        // prepared statements in the cache.
-        let (n, sql) = match rest.len() >= ROWS_PER_INSERT {
-            true => (ROWS_PER_INSERT, &SQL[0]),
-            false => (1, &SQL[1]),
-        };
-        let (group, tail) = rest.split_at(n);
+    while let Some(first) = rest.first() {
+        // A run of rows of one kind (in practice, the whole batch).
+        let plain = is_plain(first);
+        let run = rest.iter().take_while(|r| is_plain(r) == plain).count();
+        let (same, tail) = rest.split_at(run);
         rest = tail;
-        // Numbers converted first; text borrowed, never copied.
-        let ints: Vec<[Option<i64>; 5]> = group
-            .iter()
-            .map(|r| {
-                let c = &r.chat;
-                [
-                    c.id.map(|i| i as i64),
-                    Some(c.ts.unwrap_or_else(now_ms) as i64),
-                    c.port.map(i64::from),
-                    Some(c.action.into()),
-                    c.sent.map(|t| t as i64),
-                ]
-            })
-            .collect();
-        let mut params: Vec<&dyn ToSql> = Vec::with_capacity(n * 10);
-        for (r, [id, ts, port, action, sent]) in group.iter().zip(&ints) {
-            let c = &r.chat;
-            let from: &dyn ToSql = match &c.from {
-                Some(f) => f,
-                None => &"?",
+        for group in same.chunks(ROWS_PER_INSERT) {
+            let many = group.len() == ROWS_PER_INSERT;
+            let k = usize::from(!plain) * 2 + usize::from(!many);
+            let stmt = match &mut stmts[k] {
+                Some(s) => s,
+                slot => slot.insert(tx.prepare_cached(&SQL[k])?),
             };
-            params.extend([
-                id as &dyn ToSql,
-                ts,
-                from,
-                port,
-                action,
-                &c.text,
-                &c.payload,
-                &r.to,
-                sent,
-                &c.room,
-            ]);
+            if many {
+                let mut at = 1;
+                for r in group {
+                    at = bind(stmt, at, r, plain)?;
+                }
+                refused += group.len() - stmt.raw_execute()?;
+            } else {
+                for r in group {
+                    bind(stmt, 1, r, plain)?;
+                    refused += 1 - stmt.raw_execute()?;
+                }
+            }
         }
-        refused += n - tx.prepare_cached(sql)?.execute(params.as_slice())?;
     }
+    drop(stmts);
     tx.commit()?;
     Ok(refused)
 }
@@ -612,6 +642,94 @@ mod tests {
         assert_eq!(page[40].text.as_deref(), Some("m41"));
         assert_eq!(store.metrics().dropped.get(), 1);
         assert!(!store.failing());
+    }
+
+    /// Plain lines and lines with a payload, a recipient or a sender's clock
+    /// go through different statements: in runs of either kind, full groups
+    /// and remainders, every column lands where it belongs.
+    #[test]
+    fn plain_and_full_rows_interleaved_are_stored_column_for_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = HistoryDb::open(&dir.path().join("h.sqlite3"), false).unwrap();
+        // Runs of 40 plain, 33 full, 1 plain, 70 full, 5 plain (full groups of
+        // 32 and remainders of both kinds).
+        let mut kinds = Vec::new();
+        for (n, full) in [(40, false), (33, true), (1, false), (70, true), (5, false)] {
+            kinds.extend(std::iter::repeat_n(full, n));
+        }
+        let batch: Vec<Record> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, &full)| {
+                let id = i as u64 + 1;
+                Record {
+                    chat: Arc::new(Chat {
+                        from: Some(format!("u{id}")),
+                        port: (id % 2 == 0).then_some(id as u16),
+                        text: (!full || id % 3 == 0).then(|| format!("t{id}")),
+                        payload: (full && id % 3 != 0).then(|| format!("p{id}")),
+                        sent: (full && id % 2 == 1).then_some(1000 + id),
+                        id: Some(id),
+                        ts: Some(5000 + id),
+                        action: id % 4 == 0,
+                        room: (id % 5 == 0).then(|| "ops".to_string()),
+                        ..Default::default()
+                    }),
+                    to: (full && id % 3 == 0).then(|| format!("to{id}")),
+                }
+            })
+            .collect();
+        assert_eq!(insert(&db.conn, &batch).unwrap(), 0);
+        type Row = (
+            i64,
+            i64,
+            String,
+            Option<i64>,
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = db
+            .conn
+            .prepare(&format!("SELECT {FULL} FROM messages ORDER BY id"))
+            .unwrap()
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows.len(), batch.len());
+        for (row, r) in rows.iter().zip(&batch) {
+            let c = &r.chat;
+            let want: Row = (
+                c.id.unwrap() as i64,
+                c.ts.unwrap() as i64,
+                c.from.clone().unwrap(),
+                c.port.map(i64::from),
+                i64::from(c.action),
+                c.text.clone(),
+                c.payload.clone(),
+                r.to.clone(),
+                c.sent.map(|t| t as i64),
+                c.room.clone(),
+            );
+            assert_eq!(row, &want);
+        }
     }
 
     /// Pruning by count trusts the rows it counted and what was added and
