@@ -547,3 +547,94 @@ fn a_hostile_servers_room_names_reach_the_terminal_escaped() {
     assert!(text.contains("in the evil room"), "{text}");
     assert!(text.contains("\\u{1b}"), "shown escaped: {text}");
 }
+
+/// A server (scripted here) that says `joined` late, as a busy one may:
+/// a line piped in at once must still go to the room asked for, not to
+/// the default room because the client did not know its room yet. The
+/// client waits for the answer to its first `users`, which a server gives
+/// after its welcome.
+#[test]
+fn a_piped_line_waits_for_the_rooms_welcome_and_goes_to_the_room_asked_for() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || -> Vec<Value> {
+        let (s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let mut w = s.try_clone().unwrap();
+        let mut r = BufReader::new(s);
+        let mut say = |v: Value| {
+            let mut l = serde_json::to_vec(&v).unwrap();
+            l.push(b'\n');
+            w.write_all(&l).unwrap();
+        };
+        let read = |r: &mut BufReader<std::net::TcpStream>| -> Option<Value> {
+            let mut l = String::new();
+            match r.read_line(&mut l) {
+                Ok(n) if n > 0 => Some(serde_json::from_str(&l).unwrap()),
+                _ => None,
+            }
+        };
+        say(json!({"type": "hello", "secure": false, "proto": 3, "default_room": "#lobby"}));
+        let auth = read(&mut r).unwrap();
+        assert_eq!(auth["rooms"], json!(["#dev"]), "{auth}");
+        say(json!({"type": "auth_result", "ok": true, "client_name": "piper"}));
+        // What the client sends before it has heard of its room.
+        let mut got = Vec::new();
+        let early = std::time::Instant::now() + std::time::Duration::from_millis(700);
+        r.get_ref()
+            .set_read_timeout(Some(std::time::Duration::from_millis(100)))
+            .unwrap();
+        while std::time::Instant::now() < early {
+            if let Some(v) = read(&mut r) {
+                got.push(v);
+            }
+        }
+        r.get_ref()
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        say(json!({"type": "joined", "room": "#dev", "total": 1}));
+        // The welcome is over: answer `users` (asked for early, read above
+        // or now), then take lines until the client says bye.
+        let mut answered = false;
+        loop {
+            if !answered && got.iter().any(|v| v["type"] == "users") {
+                say(json!({"type": "users", "users": [{"name": "piper", "since": 1}], "total": 1}));
+                answered = true;
+            }
+            let Some(v) = read(&mut r) else { break };
+            let bye = v["type"] == "bye";
+            if v["type"] == "chat" {
+                say(json!({"type": "chat", "from": "piper", "room": v["room"], "text": v["text"]}));
+            }
+            got.push(v);
+            if bye {
+                break;
+            }
+        }
+        got
+    });
+    let home = tempfile::TempDir::new().unwrap();
+    let mut child = crate::util::tcpplay(home.path())
+        .args(["join", "--no-tls", "--host", "127.0.0.1", "--port"])
+        .arg(port.to_string())
+        .args(["--name", "piper", "--room", "#dev"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"first line\n")
+        .unwrap();
+    let got = server.join().unwrap();
+    let status = child.wait().unwrap();
+    let chats: Vec<&Value> = got.iter().filter(|v| v["type"] == "chat").collect();
+    assert_eq!(chats.len(), 1, "{got:?}");
+    assert_eq!(chats[0]["text"], "first line");
+    assert_eq!(chats[0]["room"], "#dev", "to the room asked for: {got:?}");
+    assert!(status.success(), "{status}");
+}

@@ -242,7 +242,16 @@ struct Talk<'a> {
     renick: Option<(std::time::Instant, u32)>,
     /// A quiet `nick` is on its way: its refusal is not shown.
     renick_pending: bool,
+    /// Waiting (until then at most) for the server's answer to our first
+    /// `users`, which comes after its welcome: every room we asked for
+    /// joined or refused. Typed and piped lines wait for it, so that they
+    /// go to the room we are in, not to the server's default room because
+    /// the `joined` had not arrived yet.
+    welcome_until: Option<std::time::Instant>,
 }
+
+/// The longest a first line waits for the server's welcome.
+const WELCOME_WAIT: Duration = Duration::from_secs(5);
 
 /// How often, and how many times, a client asks for its name back.
 const RENICK_EVERY: Duration = Duration::from_secs(2);
@@ -266,6 +275,7 @@ pub async fn run(c: &mut Client, conn: Connection, me: String) -> Result<Ending,
         switch_to: Vec::new(),
         renick: None,
         renick_pending: false,
+        welcome_until: tcpplay.then(|| std::time::Instant::now() + WELCOME_WAIT),
     };
     if s.c.want_name.as_ref().is_some_and(|w| *w != s.me) && s.tcpplay {
         s.renick = Some((std::time::Instant::now() + RENICK_EVERY, 0));
@@ -285,9 +295,8 @@ pub async fn run(c: &mut Client, conn: Connection, me: String) -> Result<Ending,
     }
     if s.tcpplay {
         s.ask_users(true);
-    }
-    while let Some((number, line)) = s.c.pending.pop_front() {
-        s.typed(number, &line)?;
+    } else {
+        s.welcomed()?;
     }
     loop {
         if s.c.input_done && s.c.outbox.queued() == 0 {
@@ -295,7 +304,8 @@ pub async fn run(c: &mut Client, conn: Connection, me: String) -> Result<Ending,
             return s.leave(reason).await;
         }
         let due = s.c.outbox.due();
-        let reading = !s.c.input_done && s.c.outbox.queued() < MAX_QUEUED;
+        let reading =
+            s.welcome_until.is_none() && !s.c.input_done && s.c.outbox.queued() < MAX_QUEUED;
         tokio::select! {
             packet = s.conn.next() => {
                 let Ok(Some(packet)) = packet else { return Ok(Ending::Lost) };
@@ -321,6 +331,7 @@ pub async fn run(c: &mut Client, conn: Connection, me: String) -> Result<Ending,
                 }
             }
             _ = sleep_until(s.renick.map(|r| r.0)), if s.renick.is_some() => s.ask_name_back()?,
+            _ = sleep_until(s.welcome_until), if s.welcome_until.is_some() => s.welcomed()?,
         }
     }
 }
@@ -384,6 +395,16 @@ impl Talk<'_> {
             quiet: true,
             room: None,
         });
+        Ok(())
+    }
+
+    /// The server's welcome is over (or took too long): lines typed
+    /// meanwhile, or while there was no connection, go now.
+    fn welcomed(&mut self) -> std::io::Result<()> {
+        self.welcome_until = None;
+        while let Some((number, line)) = self.c.pending.pop_front() {
+            self.typed(number, &line)?;
+        }
         Ok(())
     }
 
@@ -577,6 +598,9 @@ impl Talk<'_> {
                     .take(MAX_NAMES)
                     .map(|u| u.name.clone())
                     .collect();
+                if self.welcome_until.is_some() {
+                    self.welcomed()?;
+                }
                 if self.silent_users > 0 {
                     self.silent_users -= 1;
                     return Ok(None);
