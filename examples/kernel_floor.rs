@@ -102,25 +102,16 @@ fn main() -> std::io::Result<()> {
     }
     let deliveries = (writes * per_write * a.sockets) as f64;
     let us = cpu * 1e6 / deliveries;
+    let (bytes, ns_per_byte, rate) = (buf.len(), us * 1000.0 / a.line as f64, deliveries / wall);
     if a.json {
         println!(
-            "{{\"sockets\":{},\"line\":{},\"bytes_per_write\":{},\"cpu_us_per_delivery\":{:.4},\"ns_per_byte\":{:.3},\"deliveries_per_sec\":{:.0}}}",
-            a.sockets,
-            a.line,
-            buf.len(),
-            us,
-            us * 1000.0 / a.line as f64,
-            deliveries / wall
+            "{{\"sockets\":{},\"line\":{},\"bytes_per_write\":{bytes},\"cpu_us_per_delivery\":{us:.4},\"ns_per_byte\":{ns_per_byte:.3},\"deliveries_per_sec\":{rate:.0}}}",
+            a.sockets, a.line
         );
     } else {
         println!(
-            "{} sockets, {}-byte lines, {} bytes per write: {:.4} µs writer CPU per delivery ({:.3} ns/byte), {:.0} deliveries/s",
-            a.sockets,
-            a.line,
-            buf.len(),
-            us,
-            us * 1000.0 / a.line as f64,
-            deliveries / wall
+            "{} sockets, {}-byte lines, {bytes} bytes per write: {us:.4} µs writer CPU per delivery ({ns_per_byte:.3} ns/byte), {rate:.0} deliveries/s",
+            a.sockets, a.line
         );
     }
     Ok(())

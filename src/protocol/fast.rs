@@ -278,6 +278,18 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Change (`how` 0), add (1) or remove (2) the byte at `at`.
+    fn break_one_byte(line: &mut Vec<u8>, at: prop::sample::Index, byte: u8, how: u8) {
+        let i = at.index(line.len());
+        match how {
+            0 => line[i] = byte,
+            1 => line.insert(i, byte),
+            _ => {
+                line.remove(i);
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn the_chat_line_is_what_serde_writes(chat: Chat) {
@@ -321,14 +333,7 @@ mod tests {
         ) {
             let mut line = Packet::Chat(chat).to_line().to_vec();
             line.pop();
-            let i = at.index(line.len());
-            match how {
-                0 => line[i] = byte,
-                1 => line.insert(i, byte),
-                _ => {
-                    line.remove(i);
-                }
-            }
+            break_one_byte(&mut line, at, byte, how);
             if let Some(fast) = parse_chat(&line) {
                 prop_assert_eq!(Some(fast), serde_json::from_slice::<Packet>(&line).ok());
             }
@@ -351,14 +356,7 @@ mod tests {
             let mut line = Packet::Chat(chat).to_line().to_vec();
             line.pop();
             prop_assert!(parse_chat(&line).is_some());
-            let i = at.index(line.len());
-            match how {
-                0 => line[i] = byte,
-                1 => line.insert(i, byte),
-                _ => {
-                    line.remove(i);
-                }
-            }
+            break_one_byte(&mut line, at, byte, how);
             if let Some(fast) = parse_chat(&line) {
                 prop_assert_eq!(Some(fast), serde_json::from_slice::<Packet>(&line).ok());
             }

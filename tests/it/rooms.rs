@@ -50,6 +50,13 @@ fn until_marker(p: &mut Peer, room: &str) -> Vec<Value> {
     }
 }
 
+/// One JSON line to a client, from a server scripted in a test.
+fn send_line(w: &mut impl std::io::Write, v: &Value) {
+    let mut l = serde_json::to_vec(v).unwrap();
+    l.push(b'\n');
+    w.write_all(&l).unwrap();
+}
+
 /// The next `error`, skipping the rest; it must carry `code`.
 fn error(p: &mut Peer, code: &str) -> Value {
     let e = p.recv_type("error");
@@ -495,18 +502,14 @@ fn piped_join_sends_to_its_first_room_and_check_lists_the_rooms() {
 /// flood of rooms. `join` must print them escaped and stay bounded.
 #[test]
 fn a_hostile_servers_room_names_reach_the_terminal_escaped() {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::{BufRead, BufReader};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
         let (s, _) = listener.accept().unwrap();
         let mut w = s.try_clone().unwrap();
         let mut r = BufReader::new(s);
-        let mut say = |v: Value| {
-            let mut l = serde_json::to_vec(&v).unwrap();
-            l.push(b'\n');
-            w.write_all(&l).unwrap();
-        };
+        let mut say = |v: Value| send_line(&mut w, &v);
         say(json!({"type": "hello", "secure": false, "proto": 3, "default_room": "#lobby"}));
         let mut auth = String::new();
         r.read_line(&mut auth).unwrap();
@@ -564,11 +567,7 @@ fn a_piped_line_waits_for_the_rooms_welcome_and_goes_to_the_room_asked_for() {
             .unwrap();
         let mut w = s.try_clone().unwrap();
         let mut r = BufReader::new(s);
-        let mut say = |v: Value| {
-            let mut l = serde_json::to_vec(&v).unwrap();
-            l.push(b'\n');
-            w.write_all(&l).unwrap();
-        };
+        let mut say = |v: Value| send_line(&mut w, &v);
         let read = |r: &mut BufReader<std::net::TcpStream>| -> Option<Value> {
             let mut l = String::new();
             match r.read_line(&mut l) {
