@@ -13,10 +13,19 @@ use crate::names;
 use crate::names::{sanitize, validate_name};
 use crate::protocol::connection::Read;
 use crate::protocol::{
-    codes, FrameError, Packet, ParseError, RoomRequest, Rooms, Users, MAX_HISTORY_FETCH,
+    codes, Chat, FrameError, Packet, ParseError, RoomRequest, Rooms, Users, MAX_HISTORY_FETCH,
 };
 use crate::server::limits::{Limit, Verdict};
 use crate::server::room::{Body, Departure, DirectError, Membership, RenameError, Room, Speaker};
+
+/// What became of a chat line (see [`Session::chat_line`]).
+enum ChatDone {
+    Published,
+    /// Refused: this `error` says why.
+    Answer(Box<Packet>),
+    /// Over the rate limit (answering this `seq`).
+    RateLimited(Option<u64>),
+}
 
 /// Which of the member's rooms a packet's `room` names (absent: the
 /// default room): its index, or the `error` that says why not.
@@ -135,64 +144,106 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         })
     }
 
+    /// A chat line: published when it may be (the common case, decided
+    /// without waiting for anything, so the session's loop need not box a
+    /// future per line), else what to answer.
+    fn chat_line(&mut self, chat: Chat, joined: &mut Membership) -> ChatDone {
+        let seq = chat.seq;
+        if self.bucket.take(&self.ctx.limits()) != Verdict::Pass {
+            return ChatDone::RateLimited(seq);
+        }
+        if let Some(e) = self.check_body(chat.encrypted, &chat.text, &chat.payload) {
+            let e = e.in_room(chat.room.as_deref());
+            return ChatDone::Answer(Box::new(e.answering(seq)));
+        }
+        let at = match room_of(joined, self.ctx.hub.default_room(), chat.room.as_deref()) {
+            Ok(i) => i,
+            Err(e) => return ChatDone::Answer(Box::new(e.answering(seq))),
+        };
+        let sender = Speaker::Member {
+            name: &joined.name,
+            port: self.peer.port(),
+        };
+        // In a secure room the payload is relayed exactly as it came.
+        let body = Body {
+            text: chat.text,
+            payload: chat.payload,
+            sent: chat.sent,
+            action: chat.action,
+        };
+        self.ctx.metrics.received.inc();
+        let here = &mut joined.rooms[at];
+        // A talker's own feed is woken first (see Feed).
+        here.cursor.spoke(std::time::Instant::now());
+        let room = &here.room;
+        // Lines batched for another room are shown first.
+        if self
+            .unwoken_room
+            .as_ref()
+            .is_some_and(|r| !Arc::ptr_eq(r, room))
+        {
+            self.wake_room();
+        }
+        // More lines already here: publish them all before waking
+        // the readers (the chat loop wakes them), so that they write
+        // the lot at once.
+        if self.conn.has_line() && self.unwoken < MAX_UNWOKEN {
+            room.chat_batched(sender, body);
+            self.unwoken += 1;
+            if self.unwoken_room.is_none() {
+                self.unwoken_room = Some(room.clone());
+            }
+        } else {
+            room.chat(sender, body);
+            self.unwoken = 0;
+            self.unwoken_room = None;
+        }
+        ChatDone::Published
+    }
+
+    /// Handle a packet: a chat line that may be published is, at once,
+    /// without a boxed future (the common case); anything else gives the
+    /// future to await. (Not async itself: only that future's box is kept
+    /// in the session's state, which stays small.)
+    pub(super) fn dispatch<'a>(
+        &'a mut self,
+        packet: Packet,
+        joined: &'a mut Membership,
+    ) -> Option<BoxFuture<'a, Result<(), End>>> {
+        match packet {
+            Packet::Chat(chat) => match self.chat_line(chat, joined) {
+                ChatDone::Published => None,
+                done => Some(self.chat_answer(done)),
+            },
+            p => Some(rare(self.handle_packet(p, joined))),
+        }
+    }
+
+    /// Say what a chat line that was not published gets.
+    fn chat_answer(&mut self, done: ChatDone) -> BoxFuture<'_, Result<(), End>> {
+        rare(async move {
+            match done {
+                ChatDone::Published => Ok(()),
+                ChatDone::Answer(p) => self.send(&p).await.map_err(End::Io),
+                ChatDone::RateLimited(seq) => self.refuse_rate(seq).await,
+            }
+        })
+    }
+
     pub(super) async fn handle_packet(
         &mut self,
         packet: Packet,
         joined: &mut Membership,
     ) -> Result<(), End> {
         let seq = packet.seq();
-        if packet.rate_limited() && self.bucket.take(&self.ctx.limits()) != Verdict::Pass {
+        let chat = matches!(packet, Packet::Chat(_));
+        if !chat && packet.rate_limited() && self.bucket.take(&self.ctx.limits()) != Verdict::Pass {
             return self.refuse_rate(seq).await;
         }
         match packet {
             Packet::Chat(chat) => {
-                if let Some(e) = self.check_body(chat.encrypted, &chat.text, &chat.payload) {
-                    let e = e.in_room(chat.room.as_deref());
-                    return self.send(&e.answering(seq)).await.map_err(End::Io);
-                }
-                let at = match room_of(joined, self.ctx.hub.default_room(), chat.room.as_deref()) {
-                    Ok(i) => i,
-                    Err(e) => return self.send(&e.answering(seq)).await.map_err(End::Io),
-                };
-                let sender = Speaker::Member {
-                    name: &joined.name,
-                    port: self.peer.port(),
-                };
-                // In a secure room the payload is relayed exactly as it came.
-                let body = Body {
-                    text: chat.text,
-                    payload: chat.payload,
-                    sent: chat.sent,
-                    action: chat.action,
-                };
-                self.ctx.metrics.received.inc();
-                let here = &mut joined.rooms[at];
-                // A talker's own feed is woken first (see Feed).
-                here.cursor.spoke(std::time::Instant::now());
-                let room = &here.room;
-                // Lines batched for another room are shown first.
-                if self
-                    .unwoken_room
-                    .as_ref()
-                    .is_some_and(|r| !Arc::ptr_eq(r, room))
-                {
-                    self.wake_room();
-                }
-                // More lines already here: publish them all before waking
-                // the readers (the chat loop wakes them), so that they write
-                // the lot at once.
-                if self.conn.has_line() && self.unwoken < MAX_UNWOKEN {
-                    room.chat_batched(sender, body);
-                    self.unwoken += 1;
-                    if self.unwoken_room.is_none() {
-                        self.unwoken_room = Some(room.clone());
-                    }
-                } else {
-                    room.chat(sender, body);
-                    self.unwoken = 0;
-                    self.unwoken_room = None;
-                }
-                Ok(())
+                let done = self.chat_line(chat, joined);
+                self.chat_answer(done).await
             }
             Packet::Ping(p) => self.send(&Packet::Pong(p)).await.map_err(End::Io),
             Packet::Auth(_) => {

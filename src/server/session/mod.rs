@@ -232,7 +232,10 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         if let (Some(t), Some(d)) = (idle_timer.as_mut(), idle) {
                             t.as_mut().reset(Instant::now() + d);
                         }
-                        let handled = rare(self.handle_packet(p, joined)).await;
+                        let handled = match self.dispatch(p, joined) {
+                            Some(f) => f.await,
+                            None => Ok(()),
+                        };
                         if self.unwoken > 0 && (handled.is_err() || !self.conn.has_line()) {
                             self.wake_room();
                         }
