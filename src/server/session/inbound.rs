@@ -18,15 +18,6 @@ use crate::protocol::{
 use crate::server::limits::{Limit, Verdict};
 use crate::server::room::{Body, Departure, DirectError, Membership, RenameError, Room, Speaker};
 
-/// What became of a chat line (see [`Session::chat_line`]).
-enum ChatDone {
-    Published,
-    /// Refused: this `error` says why.
-    Answer(Box<Packet>),
-    /// Over the rate limit (answering this `seq`).
-    RateLimited(Option<u64>),
-}
-
 /// Which of the member's rooms a packet's `room` names (absent: the
 /// default room): its index, or the `error` that says why not.
 fn room_of(
@@ -144,22 +135,17 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         })
     }
 
-    /// A chat line: published when it may be (the common case, decided
-    /// without waiting for anything, so the session's loop need not box a
-    /// future per line), else what to answer.
-    fn chat_line(&mut self, chat: Chat, joined: &mut Membership) -> ChatDone {
+    /// A chat line (past the rate limit): published when it may be —
+    /// decided without waiting for anything, so the session's loop need not
+    /// box a future per line — else the `error` that says why not.
+    fn chat_line(&mut self, chat: Chat, joined: &mut Membership) -> Result<(), Box<Packet>> {
         let seq = chat.seq;
-        if self.bucket.take(&self.ctx.limits()) != Verdict::Pass {
-            return ChatDone::RateLimited(seq);
-        }
         if let Some(e) = self.check_body(chat.encrypted, &chat.text, &chat.payload) {
             let e = e.in_room(chat.room.as_deref());
-            return ChatDone::Answer(Box::new(e.answering(seq)));
+            return Err(Box::new(e.answering(seq)));
         }
-        let at = match room_of(joined, self.ctx.hub.default_room(), chat.room.as_deref()) {
-            Ok(i) => i,
-            Err(e) => return ChatDone::Answer(Box::new(e.answering(seq))),
-        };
+        let at = room_of(joined, self.ctx.hub.default_room(), chat.room.as_deref())
+            .map_err(|e| Box::new(e.answering(seq)))?;
         let sender = Speaker::Member {
             name: &joined.name,
             port: self.peer.port(),
@@ -198,53 +184,42 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             self.unwoken = 0;
             self.unwoken_room = None;
         }
-        ChatDone::Published
+        Ok(())
     }
 
-    /// Handle a packet: a chat line that may be published is, at once,
-    /// without a boxed future (the common case); anything else gives the
-    /// future to await. (Not async itself: only that future's box is kept
-    /// in the session's state, which stays small.)
+    /// Handle a packet: past the rate limit, a chat line that may be
+    /// published is, at once, without a boxed future (the common case);
+    /// anything else gives the future to await. (Not async itself: only that
+    /// future's box is kept in the session's state, which stays small.)
     pub(super) fn dispatch<'a>(
         &'a mut self,
         packet: Packet,
         joined: &'a mut Membership,
     ) -> Option<BoxFuture<'a, Result<(), End>>> {
+        let seq = packet.seq();
+        if packet.rate_limited() && self.bucket.take(&self.ctx.limits()) != Verdict::Pass {
+            return Some(self.refuse_rate(seq));
+        }
         match packet {
             Packet::Chat(chat) => match self.chat_line(chat, joined) {
-                ChatDone::Published => None,
-                done => Some(self.chat_answer(done)),
+                Ok(()) => None,
+                Err(e) => Some(rare(async move { self.send(&e).await.map_err(End::Io) })),
             },
             p => Some(rare(self.handle_packet(p, joined))),
         }
     }
 
-    /// Say what a chat line that was not published gets.
-    fn chat_answer(&mut self, done: ChatDone) -> BoxFuture<'_, Result<(), End>> {
-        rare(async move {
-            match done {
-                ChatDone::Published => Ok(()),
-                ChatDone::Answer(p) => self.send(&p).await.map_err(End::Io),
-                ChatDone::RateLimited(seq) => self.refuse_rate(seq).await,
-            }
-        })
-    }
-
+    /// A packet past the rate limit (see [`dispatch`](Self::dispatch)).
     pub(super) async fn handle_packet(
         &mut self,
         packet: Packet,
         joined: &mut Membership,
     ) -> Result<(), End> {
-        let seq = packet.seq();
-        let chat = matches!(packet, Packet::Chat(_));
-        if !chat && packet.rate_limited() && self.bucket.take(&self.ctx.limits()) != Verdict::Pass {
-            return self.refuse_rate(seq).await;
-        }
         match packet {
-            Packet::Chat(chat) => {
-                let done = self.chat_line(chat, joined);
-                self.chat_answer(done).await
-            }
+            Packet::Chat(chat) => match self.chat_line(chat, joined) {
+                Ok(()) => Ok(()),
+                Err(e) => self.send(&e).await.map_err(End::Io),
+            },
             Packet::Ping(p) => self.send(&Packet::Pong(p)).await.map_err(End::Io),
             Packet::Auth(_) => {
                 let e = Packet::error(codes::ALREADY_AUTHENTICATED, "already joined");
