@@ -121,19 +121,33 @@ fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// A line that starts as a chat packet does (`{"type":"chat"` first), parsed
+/// A line that starts as a chat packet does (`"type": "chat"` first), parsed
 /// straight into one; `None` when it is anything else or anything unusual
 /// (the caller then parses it the general way, which also words any error).
 /// What it accepts, serde accepts and reads the same (the tests check).
 pub fn parse_chat(line: &[u8]) -> Option<Packet> {
     const HEAD: &[u8] = b"{\"type\":\"chat\"";
-    if !line.starts_with(HEAD) {
-        return None;
+    let mut p = Reader { b: line, i: 0 };
+    if line.starts_with(HEAD) {
+        p.i = HEAD.len();
+    } else {
+        // Spaced as other writers space it (Python's `json` writes
+        // `{"type": "chat", ...}`).
+        p.space();
+        if p.byte()? != b'{' {
+            return None;
+        }
+        for (token, separator) in [("type", Some(b':')), ("chat", None)] {
+            p.space();
+            if p.plain_string()? != token {
+                return None;
+            }
+            p.space();
+            if separator.is_some_and(|c| p.byte() != Some(c)) {
+                return None;
+            }
+        }
     }
-    let mut p = Reader {
-        b: line,
-        i: HEAD.len(),
-    };
     let mut chat = Chat::default();
     let mut seen = 0u16;
     loop {
@@ -314,6 +328,13 @@ mod tests {
                 prop_assert_eq!(fast, Some(Packet::Chat(chat.clone())));
             }
             prop_assert_eq!(super::super::parse(&line).ok(), Some(Packet::Chat(chat.clone())));
+            // Spaced and indented (as Python's `json` or a pretty printer
+            // writes): the same.
+            let pretty = serde_json::to_vec_pretty(&Packet::Chat(chat.clone())).unwrap();
+            prop_assert_eq!(parse_chat(&pretty).is_some(), plain);
+            if plain {
+                prop_assert_eq!(parse_chat(&pretty), Some(Packet::Chat(chat.clone())));
+            }
             // An unknown field: left to serde, which ignores it.
             let mut odd = line.clone();
             odd.pop();
@@ -393,6 +414,10 @@ mod tests {
             br#"{"type":"chat","text":"x""#,
             br#"{"type":"chat","text":x}"#,
             br#"{"type":"chat","encrypted":truex}"#,
+            br#"{"type":"chatter","text":"x"}"#,
+            br#"{"type":"ch\u0061t","text":"x"}"#,
+            br#"{"text":"x","type":"chat"}"#,
+            br#"{"type" "chat","text":"x"}"#,
             b"{\"type\":\"chat\",\"text\":\"\xff\"}",
         ];
         for line in left {
@@ -400,6 +425,7 @@ mod tests {
         }
         let taken = [
             &br#"{"type":"chat","text":"hi"}"#[..],
+            br#" { "type" : "chat", "encrypted": false, "text": "spaced"} "#,
             b"{\"type\":\"chat\" , \"encrypted\" : false ,\"text\":\"h\xc3\xa9\",\"seq\":0}  ",
             b"{\"type\":\"chat\",\r\n\t\"text\":null,\"port\":65535,\"id\":18446744073709551615}",
             br#"{"type":"chat","encrypted":true,"payload":"AAAA","sent":17,"action":true,"room":"ops"}"#,
