@@ -339,6 +339,87 @@ fn pythons_ssl_client_joins_a_tls_server_with_an_openssl_certificate() {
     );
 }
 
+/// Chat lines as Python's `json` writes them, in each spelling a client
+/// may use: raw UTF-8 or `\u` escapes, `", "` or `","` separators, an extra
+/// field. The server reads some by its own hand-written parser and leaves
+/// the rest to serde: every member must get exactly the text that was
+/// sent, in order; a chat line whose text is not UTF-8 is refused with
+/// its reason, and its sender goes on.
+#[test]
+fn pythons_json_in_every_spelling_reaches_members_exactly() {
+    // 20 lines at once: past the default burst, so no rate limit here.
+    let server = Server::start_with(
+        &["--no-history"],
+        &[("TCPPLAY_LIMITS__MESSAGES_PER_SECOND", "0")],
+        Arc::new(TempDir::new().unwrap()),
+    );
+    let (mut watcher, _) = Peer::join(server.addr, "watcher");
+    let texts = [
+        "plain words",
+        "café ☕ and 🎉",
+        "a \"quote\" and a \\ backslash",
+        "two\nlines\tand a tab",
+        "line\u{2028}separator and \u{7f} delete",
+    ];
+    let script = r#"
+import json, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=15)
+f = s.makefile("rb")
+def recv():
+    return json.loads(f.readline())
+recv()  # hello
+s.sendall(json.dumps({"type": "auth", "name": "py"}).encode() + b"\n")
+while recv().get("type") != "auth_result":
+    pass
+for text in json.loads(sys.argv[2]):
+    for spelling in range(4):
+        p = {"type": "chat", "encrypted": False, "text": text}
+        if spelling == 0:
+            line = json.dumps(p, ensure_ascii=False)
+        elif spelling == 1:
+            line = json.dumps(p)
+        elif spelling == 2:
+            line = json.dumps(p, separators=(",", ":"), ensure_ascii=False)
+        else:
+            p["client"] = "py"
+            line = json.dumps(p, ensure_ascii=False)
+        s.sendall(line.encode() + b"\n")
+s.sendall(b'{"type":"chat","encrypted":false,"text":"\xff\xfe"}\n')
+while True:
+    p = recv()
+    if p.get("type") == "error":
+        print("error", p.get("code"), p.get("message"), flush=True)
+        break
+s.sendall(json.dumps({"type": "chat", "text": "after the refusal"}).encode() + b"\n")
+while recv().get("text") != "after the refusal":
+    pass
+s.close()
+"#;
+    let mut py = Command::new("python3");
+    py.args(["-c", script, &server.port(), &json!(texts).to_string()]);
+    let mut p = Proc::spawn(py);
+    let mut got = Vec::new();
+    while got.len() < texts.len() * 4 {
+        let v = watcher.recv();
+        if v["type"] == "chat" && v["from"] == "py" {
+            got.push(v["text"].as_str().unwrap().to_string());
+        }
+    }
+    let want: Vec<String> = texts
+        .iter()
+        .flat_map(|t| std::iter::repeat_n(t.to_string(), 4))
+        .collect();
+    assert_eq!(got, want);
+    let refused = p.stdout.expect("error ");
+    assert!(
+        refused.starts_with("error bad_packet malformed packet: invalid unicode"),
+        "{refused}"
+    );
+    let c = watcher.recv_chat("after the refusal");
+    assert_eq!(c["from"], "py");
+    assert_eq!(p.wait(), 0);
+}
+
 // ---------------------------------------------------------- nothing lost
 
 #[test]
