@@ -558,6 +558,30 @@ fn a_hostile_servers_room_names_reach_the_terminal_escaped() {
 /// after its welcome.
 #[test]
 fn a_piped_line_waits_for_the_rooms_welcome_and_goes_to_the_room_asked_for() {
+    let (got, status) = piped_line_to_a_late_server(true);
+    let chats: Vec<&Value> = got.iter().filter(|v| v["type"] == "chat").collect();
+    assert_eq!(chats.len(), 1, "{got:?}");
+    assert_eq!(chats[0]["text"], "first line");
+    assert_eq!(chats[0]["room"], "#dev", "to the room asked for: {got:?}");
+    assert!(status.success(), "{status}");
+}
+
+/// The same server, but it never answers `users`: the line still goes
+/// (after the client's wait for the welcome, 5 s at most), not never.
+#[test]
+fn a_piped_line_is_not_held_forever_by_a_server_that_never_ends_its_welcome() {
+    let (got, status) = piped_line_to_a_late_server(false);
+    let chats: Vec<&Value> = got.iter().filter(|v| v["type"] == "chat").collect();
+    assert_eq!(chats.len(), 1, "{got:?}");
+    assert_eq!(chats[0]["text"], "first line");
+    assert_eq!(chats[0]["room"], "#dev", "{got:?}");
+    assert!(status.success(), "{status}");
+}
+
+/// Run `join --room #dev` with one piped line against a scripted server
+/// that says `joined` 700 ms late and answers `users` or not; what the
+/// server received, and how the client ended.
+fn piped_line_to_a_late_server(answer_users: bool) -> (Vec<Value>, std::process::ExitStatus) {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -598,7 +622,7 @@ fn a_piped_line_waits_for_the_rooms_welcome_and_goes_to_the_room_asked_for() {
         // or now), then take lines until the client says bye.
         let mut answered = false;
         loop {
-            if !answered && got.iter().any(|v| v["type"] == "users") {
+            if answer_users && !answered && got.iter().any(|v| v["type"] == "users") {
                 say(json!({"type": "users", "users": [{"name": "piper", "since": 1}], "total": 1}));
                 answered = true;
             }
@@ -630,10 +654,5 @@ fn a_piped_line_waits_for_the_rooms_welcome_and_goes_to_the_room_asked_for() {
         .write_all(b"first line\n")
         .unwrap();
     let got = server.join().unwrap();
-    let status = child.wait().unwrap();
-    let chats: Vec<&Value> = got.iter().filter(|v| v["type"] == "chat").collect();
-    assert_eq!(chats.len(), 1, "{got:?}");
-    assert_eq!(chats[0]["text"], "first line");
-    assert_eq!(chats[0]["room"], "#dev", "to the room asked for: {got:?}");
-    assert!(status.success(), "{status}");
+    (got, child.wait().unwrap())
 }
