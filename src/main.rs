@@ -8,6 +8,13 @@ use clap::Parser;
 use tcpplay::cli::{Cli, Command};
 use tcpplay::config::ConfigError;
 
+/// mimalloc rather than the C library's allocator: a chat line is a handful
+/// of short-lived allocations on one thread and frees on another, where
+/// glibc's malloc spent about a tenth of the server's instructions
+/// (docs/BENCHMARKS.md, "The allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // While this is the only thread (see the function).
     tcpplay::client::ui::render::init_local_offset();

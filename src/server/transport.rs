@@ -216,8 +216,10 @@ mod tests {
             std::mem::size_of::<crate::server::room::Membership>(),
             std::mem::size_of::<Option<Bound>>(),
         );
+        // 1 KiB is one of the allocator's size classes (mimalloc): a byte
+        // more and each session's box takes the next one, 1.25 KiB.
         assert!(
-            run_size <= 1088,
+            run_size <= 1024,
             "the session future grew to {run_size} bytes"
         );
     }
