@@ -58,8 +58,8 @@ pub static RECEIVED_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::Ato
 /// 40 ms on Linux, when it has nothing to send back — a sender waiting for
 /// its window), Nagle's rule holds ncat's next small write to it. Under the
 /// windowed blast every receiver does that, and ncat ran at 66 k deliveries/s
-/// with a 42 ms median latency at 10 clients; acking at once, 1.0 M/s and
-/// 1.8 ms. The benchmark measures the server, not that interplay, so the
+/// with a 42 ms median latency at 10 clients; acking at once, 1.6 M/s and
+/// 1.1 ms. The benchmark measures the server, not that interplay, so the
 /// ncat client re-arms `TCP_QUICKACK` after each read (the kernel leaves
 /// quick-ack mode by itself). tcpplay sets `TCP_NODELAY`: nothing waits on
 /// its peers' ACKs, and its clients need no such help.
