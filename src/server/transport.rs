@@ -210,11 +210,11 @@ mod tests {
             "the per-connection task future grew to {task_size} bytes"
         );
         eprintln!(
-            "future sizes: task {task_size} B, session {run_size} B; Session {} B, Connection {} B, Membership {} B, Bound {} B",
+            "future sizes: task {task_size} B, session {run_size} B; Session {} B, Connection {} B, Membership {} B, boxed Bound {} B",
             std::mem::size_of::<Session<TcpStream>>(),
             std::mem::size_of::<crate::protocol::Connection<TcpStream>>(),
             std::mem::size_of::<crate::server::room::Membership>(),
-            std::mem::size_of::<Option<Bound>>(),
+            std::mem::size_of::<Option<Box<Bound>>>(),
         );
         // 1 KiB is one of the allocator's size classes (mimalloc): a byte
         // more and each session's box takes the next one, 1.25 KiB.
