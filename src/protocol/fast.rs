@@ -164,42 +164,28 @@ pub fn parse_chat(line: &[u8]) -> Option<Packet> {
             return None;
         }
         p.space();
-        let bit = match key {
-            "encrypted" => 1,
-            "from" => 2,
-            "port" => 4,
-            "text" => 8,
-            "payload" => 16,
-            "sent" => 32,
-            "id" => 64,
-            "ts" => 128,
-            "action" => 256,
-            "room" => 512,
-            "seq" => 1024,
-            _ => return None, // `type` again, or a field serde would skip
-        };
-        if seen & bit != 0 {
-            return None; // serde refuses a duplicate field
-        }
-        seen |= bit;
+        // A field seen twice is refused by serde: left to it.
+        let mut first = |bit: u16| (seen & bit == 0).then(|| seen |= bit);
         match key {
-            "encrypted" => chat.encrypted = p.boolean()?,
-            "action" => chat.action = p.boolean()?,
-            "from" => chat.from = p.or_null(Reader::owned_string)?,
-            "text" => chat.text = p.or_null(Reader::owned_string)?,
-            "payload" => chat.payload = p.or_null(Reader::owned_string)?,
-            "room" => chat.room = p.or_null(Reader::owned_string)?,
-            "port" => {
+            "encrypted" => (first(1)?, chat.encrypted = p.boolean()?),
+            "from" => (first(2)?, chat.from = p.or_null(Reader::owned_string)?),
+            "port" => (
+                first(4)?,
                 chat.port = match p.or_null(Reader::number)? {
                     Some(n) => Some(u16::try_from(n).ok()?),
                     None => None,
-                }
-            }
-            "sent" => chat.sent = p.or_null(Reader::number)?,
-            "id" => chat.id = p.or_null(Reader::number)?,
-            "ts" => chat.ts = p.or_null(Reader::number)?,
-            _ => chat.seq = p.or_null(Reader::number)?,
-        }
+                },
+            ),
+            "text" => (first(8)?, chat.text = p.or_null(Reader::owned_string)?),
+            "payload" => (first(16)?, chat.payload = p.or_null(Reader::owned_string)?),
+            "sent" => (first(32)?, chat.sent = p.or_null(Reader::number)?),
+            "id" => (first(64)?, chat.id = p.or_null(Reader::number)?),
+            "ts" => (first(128)?, chat.ts = p.or_null(Reader::number)?),
+            "action" => (first(256)?, chat.action = p.boolean()?),
+            "room" => (first(512)?, chat.room = p.or_null(Reader::owned_string)?),
+            "seq" => (first(1024)?, chat.seq = p.or_null(Reader::number)?),
+            _ => return None, // `type` again, or a field serde would skip
+        };
     }
     p.space();
     (p.i == line.len()).then_some(Packet::Chat(chat))
