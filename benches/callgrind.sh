@@ -6,6 +6,7 @@
 # be compared across sittings (kernel time is not in them: see
 # examples/kernel_floor.rs for that side).
 #   bash benches/callgrind.sh [BIN]     # default: a release build with symbols
+#   KEEP=FILE keeps callgrind's output there (for callgrind_annotate --tree=caller)
 # Prints the total and the main parts, per line and in all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,7 @@ cargo build --release --quiet --example loadgen
 LG=target/release/examples/loadgen
 WORK=$(mktemp -d)
 PID=""
-trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$WORK"' EXIT
+trap '[ -n "$PID" ] && kill $PID 2>/dev/null; [ -n "${KEEP:-}" ] && cp "$WORK/cg.out" "$KEEP"; rm -rf "$WORK"' EXIT
 TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS=0 TCPPLAY_LIMITS__NEW_CONNECTIONS_PER_MINUTE=0 \
 TCPPLAY_LIMITS__MESSAGES_PER_SECOND=0 HOME=$WORK \
   valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" \

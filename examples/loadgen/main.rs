@@ -11,6 +11,7 @@
 mod conn;
 mod ncat;
 mod perf;
+mod proc;
 mod stats;
 
 use std::net::ToSocketAddrs;
@@ -276,7 +277,21 @@ fn cpu_of(pids: &[u32]) -> Option<u64> {
     if pids.is_empty() {
         return None;
     }
-    pids.iter().map(|p| stats::cpu_ns(*p)).sum()
+    pids.iter().map(|p| proc::cpu_ns(*p)).sum()
+}
+
+/// The servers' user and system time, summed.
+fn split_of(pids: &[u32]) -> Option<proc::Split> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().try_fold(proc::Split::default(), |sum, p| {
+        let s = proc::cpu_split(*p)?;
+        Some(proc::Split {
+            user_ns: sum.user_ns + s.user_ns,
+            system_ns: sum.system_ns + s.system_ns,
+        })
+    })
 }
 
 async fn fanout(target: Arc<Target>, plan: Plan, pids: Pids) -> Result<Summary> {
@@ -340,7 +355,8 @@ async fn fanout(target: Arc<Target>, plan: Plan, pids: Pids) -> Result<Summary> 
     let perf = server_pid.and_then(perf::Perf::start);
     let bytes_before = conn::RECEIVED_BYTES.load(Ordering::Relaxed);
     let cpu_before = cpu_of(&pids.servers);
-    let redis_before = pids.redis.and_then(stats::cpu_ns);
+    let split_before = split_of(&pids.servers);
+    let redis_before = pids.redis.and_then(proc::cpu_ns);
     let started = Instant::now();
     let mut stalled = 0;
     for s in senders {
@@ -352,7 +368,8 @@ async fn fanout(target: Arc<Target>, plan: Plan, pids: Pids) -> Result<Summary> 
         results.push(r.await?);
     }
     let cpu_after = cpu_of(&pids.servers);
-    let redis_after = pids.redis.and_then(stats::cpu_ns);
+    let split_after = split_of(&pids.servers);
+    let redis_after = pids.redis.and_then(proc::cpu_ns);
     let syscalls = perf.and_then(perf::Perf::stop);
     let bytes = conn::RECEIVED_BYTES.load(Ordering::Relaxed) - bytes_before;
     let mut summary = Summary::new(
@@ -364,6 +381,9 @@ async fn fanout(target: Arc<Target>, plan: Plan, pids: Pids) -> Result<Summary> 
         target.mode,
     );
     summary.server_cpu_ns = cpu_before.zip(cpu_after).map(|(b, a)| a.saturating_sub(b));
+    summary.server_system_ns = split_before
+        .zip(split_after)
+        .map(|(b, a)| (a - b).system_ns);
     summary.redis_cpu_ns = redis_before
         .zip(redis_after)
         .map(|(b, a)| a.saturating_sub(b));

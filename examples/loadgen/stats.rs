@@ -173,6 +173,10 @@ pub struct Summary {
     pub all_p99_ms: f64,
     /// The server's CPU time (user + system, all threads) over the run.
     pub server_cpu_ns: Option<u64>,
+    /// Of it, the time the kernel spent on the server's behalf (system
+    /// time: its system calls, and on loopback the receiving side's
+    /// network stack too).
+    pub server_system_ns: Option<u64>,
     /// A cluster's redis-server's, apart.
     pub redis_cpu_ns: Option<u64>,
     /// Receivers whose connection ended before they had everything.
@@ -183,36 +187,6 @@ pub struct Summary {
     pub syscalls: Option<crate::perf::Syscalls>,
     /// Bytes all clients received over the run.
     pub bytes_received: u64,
-}
-
-/// CPU time used so far by process `pid`, all threads, in nanoseconds: the
-/// sum of each thread's `schedstat` (nanosecond precision), else `stat`'s
-/// utime + stime (clock ticks).
-pub fn cpu_ns(pid: u32) -> Option<u64> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut total = 0u64;
-    let mut any = false;
-    for t in tasks.flatten() {
-        let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) else {
-            continue;
-        };
-        if let Some(ns) = s
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            total += ns;
-            any = true;
-        }
-    }
-    if any {
-        return Some(total);
-    }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(ticks * 10_000_000)
 }
 
 /// Latencies (µs), sorted.
@@ -274,6 +248,7 @@ impl Summary {
             all_p50_ms: pct_all(0.5),
             all_p99_ms: pct_all(0.99),
             server_cpu_ns: None,
+            server_system_ns: None,
             dropped_receivers: rs.iter().filter(|r| r.ended_early).count(),
             stalled_senders: 0,
             syscalls: None,
@@ -326,6 +301,12 @@ impl Summary {
         (self.deliveries > 0).then(|| ns as f64 / 1000.0 / self.deliveries as f64)
     }
 
+    /// Of it, the kernel's (system time), in µs per delivery.
+    pub fn system_us_per_delivery(&self) -> Option<f64> {
+        let ns = self.server_system_ns?;
+        (self.deliveries > 0).then(|| ns as f64 / 1000.0 / self.deliveries as f64)
+    }
+
     pub fn print(&self, json: bool) {
         let rate = self.deliveries as f64 / self.secs.max(1e-9);
         if json {
@@ -337,6 +318,7 @@ impl Summary {
                     "duplicated_or_reordered": self.duplicated_or_reordered, "altered": self.altered,
                     "secs": self.secs, "deliveries_per_sec": rate,
                     "server_cpu_us_per_delivery": self.cpu_us_per_delivery(),
+                    "server_system_us_per_delivery": self.system_us_per_delivery(),
                     "redis_cpu_us_per_message": self.redis_cpu_ns.map(|ns| ns as f64 / 1000.0 / (self.senders as f64 * self.per_sender as f64).max(1.0)),
                     "syscalls_per_delivery": self.syscalls_per_delivery(),
                     "bytes_per_write": self.bytes_per_write(),
@@ -361,8 +343,12 @@ impl Summary {
                     self.warmup + 1, self.all_p50_ms, self.all_p99_ms
                 );
             }
-            if let Some(us) = self.cpu_us_per_delivery() {
-                println!("server CPU {us:.3} µs per delivery");
+            match (self.cpu_us_per_delivery(), self.system_us_per_delivery()) {
+                (Some(us), Some(sys)) => {
+                    println!("server CPU {us:.3} µs per delivery ({sys:.3} of it in the kernel)")
+                }
+                (Some(us), None) => println!("server CPU {us:.3} µs per delivery"),
+                _ => {}
             }
             if let (Some(sc), Some(bw), Some(s)) = (
                 self.syscalls_per_delivery(),

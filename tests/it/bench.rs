@@ -1,9 +1,11 @@
 //! The benchmark reads its peers fairly: `ncat --chat` output (a prefix per
 //! read chunk, not per line) reassembles into each sender's lines — from a
-//! capture of the real ncat, and live against it.
+//! capture of the real ncat, and live against it. And it reads a server's
+//! CPU time as the kernel counts it: user and system time agree with what
+//! the process itself reads through times(2).
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -17,6 +19,9 @@ use tokio_util::codec::Decoder;
 mod ncat;
 
 use ncat::{demux_all, NcatDemux};
+
+#[path = "../../examples/loadgen/proc.rs"]
+mod proc;
 
 /// Sender and sequence number of a load line `SSSSS|NNNNNNNNN|…|xxx`, and
 /// whether it is whole (`len` bytes, padding intact).
@@ -152,4 +157,65 @@ fn live_ncat_chat_output_is_demultiplexed_with_nothing_lost() {
     let lines = reader.join().unwrap();
     drop(open);
     assert_reassembled(&lines, 4, LINES, LEN);
+}
+
+/// Run `python3` burning `work` until the process has used 0.5 s of CPU,
+/// then read its user and system time two ways: Python's `os.times()`
+/// (times(2)) as the child prints it, and the benchmark's /proc reader
+/// while the child waits. Returns (python's, ours), in seconds.
+fn cpu_seen_both_ways(work: &str) -> ((f64, f64), (f64, f64)) {
+    let script = format!(
+        "import os, sys\n\
+         f = os.open('/dev/zero', os.O_RDONLY)\n\
+         x = 0\n\
+         while sum(os.times()[:2]) < 0.5:\n\
+         \x20   {work}\n\
+         t = os.times()\n\
+         print(t.user, t.system, flush=True)\n\
+         sys.stdin.read()\n"
+    );
+    let mut child = Command::new("python3")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run python3");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let ours = proc::cpu_split(child.id()).expect("read /proc/<pid>/stat");
+    drop(child.stdin.take()); // the child reads EOF and ends
+    child.wait().unwrap();
+    let t: Vec<f64> = line
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(t.len(), 2, "python printed {line:?}");
+    let secs = |ns: u64| ns as f64 / 1e9;
+    ((t[0], t[1]), (secs(ours.user_ns), secs(ours.system_ns)))
+}
+
+#[test]
+fn server_cpu_is_split_into_user_and_kernel_time_as_the_kernel_counts_it() {
+    // Reading /dev/zero a MiB at a time: the kernel's work (clearing pages).
+    let (py, ours) = cpu_seen_both_ways("os.read(f, 1 << 20)");
+    assert!(
+        ours.1 > ours.0,
+        "kernel-bound child: ours {ours:?}, python's {py:?}"
+    );
+    // Counting in Python (asking the clock, a system call, only now and
+    // then): user time.
+    let (py2, ours2) = cpu_seen_both_ways("for _ in range(200000): x += 1");
+    assert!(
+        ours2.0 > 4.0 * ours2.1,
+        "user-bound child: ours {ours2:?}, python's {py2:?}"
+    );
+    // Both readings come from the same counters (clock ticks): they agree
+    // to a tick or two (the child's last tick may land between the reads).
+    for (p, o) in [(py, ours), (py2, ours2)] {
+        for (a, b) in [(p.0, o.0), (p.1, o.1)] {
+            assert!((a - b).abs() <= 0.03, "python {p:?} vs ours {o:?}");
+        }
+    }
 }
