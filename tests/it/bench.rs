@@ -21,6 +21,7 @@ mod ncat;
 use ncat::{demux_all, NcatDemux};
 
 #[path = "../../examples/loadgen/proc.rs"]
+#[allow(dead_code)]
 mod proc;
 
 /// Sender and sequence number of a load line `SSSSS|NNNNNNNNN|…|xxx`, and
