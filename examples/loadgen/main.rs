@@ -286,11 +286,7 @@ fn split_of(pids: &[u32]) -> Option<proc::Split> {
         return None;
     }
     pids.iter().try_fold(proc::Split::default(), |sum, p| {
-        let s = proc::cpu_split(*p)?;
-        Some(proc::Split {
-            user_ns: sum.user_ns + s.user_ns,
-            system_ns: sum.system_ns + s.system_ns,
-        })
+        Some(sum + proc::cpu_split(*p)?)
     })
 }
 

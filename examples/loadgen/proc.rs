@@ -34,6 +34,16 @@ pub struct Split {
     pub system_ns: u64,
 }
 
+impl std::ops::Add for Split {
+    type Output = Split;
+    fn add(self, other: Split) -> Split {
+        Split {
+            user_ns: self.user_ns + other.user_ns,
+            system_ns: self.system_ns + other.system_ns,
+        }
+    }
+}
+
 impl std::ops::Sub for Split {
     type Output = Split;
     fn sub(self, before: Split) -> Split {
