@@ -22,7 +22,7 @@ WORK=$(mktemp -d)
 PID=""
 ulimit -n "$(ulimit -Hn)" || true
 trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$WORK"' EXIT
-one() { # bin clients -> prints "cpu_us deliveries_per_s lost"
+one() { # bin clients -> prints "cpu_us kernel_us deliveries_per_s lost"
   local bin=$1 n=$2 hist=(--history "$WORK/h.sqlite3")
   rm -f "$WORK"/h.sqlite3* "$WORK/out"
   [ -n "${NOHIST:-}" ] && hist=(--no-history)
@@ -36,21 +36,21 @@ one() { # bin clients -> prints "cpu_us deliveries_per_s lost"
       >"$WORK/lg.json" 2>"$WORK/lg.err"; then
     echo "loadgen failed against $bin with $n clients:" >&2; cat "$WORK/lg.err" >&2
   fi
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["server_cpu_us_per_delivery"], r["deliveries_per_sec"], r["lost"])' "$WORK/lg.json"
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["server_cpu_us_per_delivery"], r.get("server_system_us_per_delivery") or 0, r["deliveries_per_sec"], r["lost"])' "$WORK/lg.json"
   kill $PID; while kill -0 $PID 2>/dev/null; do sleep 0.05; done; PID=""
 }
-printf "%-40s %8s %14s %14s %6s\n" binary clients "cpu µs/deliv" "deliveries/s" lost
+printf "%-40s %8s %14s %14s %14s %6s\n" binary clients "cpu µs/deliv" "of it kernel" "deliveries/s" lost
 for n in $CLIENTS; do
-  declare -A cpu=() rate=() lost=()
+  declare -A cpu=() sys=() rate=() lost=()
   for r in $(seq "$RUNS"); do
     for bin in "$@"; do
-      read -r c d l < <(one "$bin" "$n")
-      cpu[$bin]+="$c "; rate[$bin]+="$d "; lost[$bin]=$(( ${lost[$bin]:-0} + l ))
+      read -r c k d l < <(one "$bin" "$n")
+      cpu[$bin]+="$c "; sys[$bin]+="$k "; rate[$bin]+="$d "; lost[$bin]=$(( ${lost[$bin]:-0} + l ))
     done
   done
   for bin in "$@"; do
     med() { python3 -c 'import sys,statistics; print(statistics.median(map(float, sys.argv[1:])))' $1; }
-    printf "%-40s %8s %14.3f %14.0f %6s\n" "$bin" "$n" "$(med "${cpu[$bin]}")" "$(med "${rate[$bin]}")" "${lost[$bin]}"
+    printf "%-40s %8s %14.3f %14.3f %14.0f %6s\n" "$bin" "$n" "$(med "${cpu[$bin]}")" "$(med "${sys[$bin]}")" "$(med "${rate[$bin]}")" "${lost[$bin]}"
   done
-  unset cpu rate lost
+  unset cpu sys rate lost
 done
