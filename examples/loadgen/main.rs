@@ -465,12 +465,6 @@ fn slowest(progress: &[AtomicU32], me: usize, plan: Plan) -> u32 {
         .unwrap_or(u32::MAX)
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 async fn idle(
     target: Arc<Target>,
     n: usize,
@@ -479,7 +473,7 @@ async fn idle(
     pid: Option<u32>,
     json: bool,
 ) -> Result<()> {
-    let before = pid.and_then(rss_kib);
+    let before = pid.and_then(proc::rss_kib);
     let start = Instant::now();
     let conns = connect_all(&target, n, parallel, |_| None).await?;
     let join_secs = start.elapsed().as_secs_f64();
@@ -495,7 +489,7 @@ async fn idle(
     }
     // Let the server settle (flush presence) before reading its memory.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = pid.and_then(rss_kib);
+    let after = pid.and_then(proc::rss_kib);
     let per_client = match (before, after) {
         (Some(b), Some(a)) => Some((a.saturating_sub(b)) as f64 * 1024.0 / n as f64),
         _ => None,

@@ -1,5 +1,6 @@
-//! A process's CPU time from /proc (Linux): the total, and how much of it the
-//! kernel spent (system time) — the part no user-space change can save.
+//! What /proc tells of a process (Linux): its CPU time, how much of it the
+//! kernel spent (system time — the part no user-space change can save), and
+//! its resident memory.
 
 /// CPU time used so far by process `pid`, all threads, in nanoseconds: the
 /// sum of each thread's `schedstat` (nanosecond precision), else `stat`'s
@@ -78,4 +79,11 @@ fn clock_ticks_per_sec() -> u64 {
     } else {
         100
     }
+}
+
+/// Resident memory (`VmRSS` of `/proc/<pid>/status`), in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
