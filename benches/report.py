@@ -66,9 +66,14 @@ fanout = [l for l in groups if l.startswith("fan-out ")]
 invalid_notes = []
 
 
-def cpu_of(label):
-    ok = [r for r in groups.get(label, []) if valid(r)]
-    return med(ok, "server_cpu_us_per_delivery")
+def cpu_of(label, key="server_cpu_us_per_delivery"):
+    """Median of `key` over the valid runs of `label`."""
+    return med([r for r in groups.get(label, []) if valid(r)], key)
+
+
+def bytes_per_delivery(rs):
+    vals = [r["bytes_received"] / r["deliveries"] for r in rs if r.get("bytes_received") and r.get("deliveries")]
+    return statistics.median(vals) if vals else None
 
 
 for label in fanout:
@@ -78,15 +83,13 @@ for label in fanout:
         if not valid(r):
             invalid_notes.append(f"- {label}: a run excluded ({why_invalid(r)})")
     cpu = med(ok, "server_cpu_us_per_delivery")
-    per_delivery = [{"bytes": r["bytes_received"] / r["deliveries"]} for r in ok
-                    if r.get("bytes_received") and r.get("deliveries")]
     clients = label.split(":")[0].split()[-1]
     ncat = cpu_of(f"fan-out {clients}: ncat --chat")
     ratio = f"{cpu / ncat:.2f}×" if cpu and ncat and "ncat" not in label else ""
     w(f"| {label} | {len(ok)}/{len(rs)} | {fmt(cpu, '.3f')} | {fmt(med(ok, 'server_system_us_per_delivery'), '.3f')} | "
       f"{fmt(med(ok, 'deliveries_per_sec'), ',.0f')} | "
       f"{fmt(med(ok, 'syscalls_per_delivery'), '.3f')} | {fmt(med(ok, 'bytes_per_write'), ',.0f')} | "
-      f"{fmt(med(per_delivery, 'bytes'), '.0f')} | {ratio} |")
+      f"{fmt(bytes_per_delivery(ok), '.0f')} | {ratio} |")
 w("")
 if invalid_notes:
     w("Runs excluded (someone lost, dropped or stalled: such a run's figures mean nothing):")
@@ -101,7 +104,7 @@ w("|---:|---:|---:|---:|---:|---|---:|---:|")
 for c, target in ((10, 1.0), (50, 0.5), (100, 0.5)):
     label = f"fan-out {c}: tcpplay"
     t, n = cpu_of(label), cpu_of(f"fan-out {c}: ncat --chat")
-    k = med([r for r in groups.get(label, []) if valid(r)], "server_system_us_per_delivery")
+    k = cpu_of(label, "server_system_us_per_delivery")
     if t and n:
         budget = target * n
         w(f"| {c} | {t:.3f} | {n:.3f} | {t / n:.2f} | ≤ {target} | {'yes' if t / n <= target else '**no**'} | "
