@@ -398,11 +398,13 @@ pub fn explain_io(e: &std::io::Error) -> String {
 /// This TLS session's channel binding for secure rooms: 32 bytes of TLS
 /// exporter output (RFC 5705, as RFC 9266 uses it), the same on both ends of
 /// one session and different on any other.
-pub fn channel_binding<D>(conn: &rustls::ConnectionCommon<D>) -> [u8; 32] {
+pub fn channel_binding<D>(conn: &rustls::ConnectionCommon<D>) -> Option<[u8; 32]> {
     let mut binding = [0u8; 32];
-    // Only fails before the handshake completes; callers have completed it.
-    let _ = conn.export_keying_material(&mut binding, crate::crypto::EXPORTER_LABEL, None);
-    binding
+    // Fails before the handshake completes: then there is no binding, and
+    // a secure room's login refuses to go on (never a fixed value).
+    conn.export_keying_material(&mut binding, crate::crypto::EXPORTER_LABEL, None)
+        .ok()?;
+    Some(binding)
 }
 
 /// The server name to verify: a DNS name or an IP address.
@@ -647,4 +649,22 @@ fn verify_with(
         .verify_server_cert(leaf, rest, &name, &[], UnixTime::now())
         .map(|_| ())
         .map_err(|e| explain(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn there_is_no_channel_binding_before_the_handshake_never_a_fixed_one() {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let name = ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        assert_eq!(channel_binding(&conn), None);
+    }
 }

@@ -196,9 +196,25 @@ pub async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) 
     let failed = client.tally.failed();
     if failed > 0 {
         eprintln!("tcpplay: {failed} line(s) could not be sent (each is named above)");
+    }
+    if say_refusals(&client) || failed > 0 {
         return Ok(1);
     }
     Ok(0)
+}
+
+/// Lines the secure room's key refused, said when the session ends; true
+/// when there were any (the exit code is then 1).
+fn say_refusals(client: &ui::Client) -> bool {
+    let n = client.refusals.total();
+    if n > 0 {
+        eprintln!(
+            "tcpplay: {n} line(s) from the server were refused in this secure room ({}): not shown as \
+             members' words; the server may be compromised",
+            client.refusals.summary()
+        );
+    }
+    n > 0
 }
 
 /// The session ended without the user leaving: what was still to send is
@@ -209,6 +225,7 @@ fn give_up(client: &mut ui::Client) -> u8 {
         client.tally.unsent(left);
         eprintln!("tcpplay: {left} line(s) were not sent (or not confirmed by the server)");
     }
+    say_refusals(client);
     1
 }
 
@@ -275,12 +292,23 @@ async fn open(
                 );
             }
         }
+        if let Some(dir) = crate::config::data_dir() {
+            if let Some(problem) = conn.keep_replays(&dir) {
+                eprintln!("warning: {problem}");
+            }
+        }
         ", secure room: each side proved itself to the other"
     } else {
         ""
     };
     eprintln!("Authenticated as {}", sanitize(&joined.name));
     eprintln!("Connected to {} ({security}{room})", conn.transport.addr);
+    if conn.key.is_some() {
+        eprintln!(
+            "Members' lines are shown only when the room's key vouches for their sender, room and time; \
+             lines starting with *** are the server's word"
+        );
+    }
     Ok((conn, joined))
 }
 

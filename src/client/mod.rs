@@ -9,6 +9,7 @@
 //! - [`ui`]: the chat loop of `join`
 
 pub mod known_hosts;
+pub mod replays;
 pub mod secure;
 pub mod transport;
 pub mod ui;
@@ -23,7 +24,7 @@ pub use transport::{connect, ConnectOptions, TlsInfo, TransportInfo, MAX_FRAME_B
 use crate::crypto::{Kind, Sealed};
 use crate::protocol::connection::Read;
 use crate::protocol::{self, Auth, Chat, Dm, FrameError, Hello, Packet};
-use secure::SharedKey;
+use secure::{Me, Seal, SharedKey};
 
 /// A message body: `(encrypted, text, payload, sent)`.
 type Body = (bool, Option<String>, Option<String>, Option<u64>);
@@ -41,10 +42,11 @@ pub struct Connection {
     /// sealed by [`chat`](Self::chat) and [`dm`](Self::dm) and opened by
     /// [`next`](Self::next).
     pub key: Option<SharedKey>,
-    /// Our name as the server gave it (sealed messages are bound to it).
-    pub me: String,
+    /// Our name as the server gave it (sealed messages are bound to it),
+    /// kept current through renames.
+    pub me: Me,
     /// Sealed messages already seen (a second one is a replay).
-    replays: secure::Replays,
+    replays: replays::Replays,
     /// The rooms to ask for in `auth` (none: the server's default room).
     pub want_rooms: Vec<String>,
 }
@@ -102,15 +104,17 @@ impl Connection {
     /// A connection over `conn` that has read the server's `hello`.
     pub fn new(
         conn: protocol::Connection<Box<dyn Stream>>,
-        hello: Hello,
+        mut hello: Hello,
         transport: TransportInfo,
     ) -> Connection {
+        // Nothing a server announces is taken as it came.
+        hello.limits = hello.limits.map(|l| l.clamped(MAX_FRAME_BYTES));
         Connection {
             conn,
             hello,
             transport,
             key: None,
-            me: String::new(),
+            me: Me::default(),
             replays: Default::default(),
             want_rooms: Vec::new(),
         }
@@ -121,17 +125,29 @@ impl Connection {
         Ok(self.conn.write_packet(packet).await?)
     }
 
-    /// The next packet from the server, opened if sealed (what does not open
+    /// The next packet from the server, opened if sealed (what is refused
     /// stays `encrypted`, without text); `None` when the server closed the
     /// connection. Lines that are not packets are skipped.
     pub async fn next(&mut self) -> Result<Option<Packet>, ClientError> {
+        Ok(self.next_judged().await?.map(|(p, _)| p))
+    }
+
+    /// [`next`](Self::next), with what the room's key says of a member's
+    /// line in a secure room (`None`: not a secure room, or not a member's
+    /// line — the server's word).
+    pub async fn next_judged(&mut self) -> Result<Option<(Packet, Option<Seal>)>, ClientError> {
         loop {
             match self.conn.read_packet().await {
                 Ok(Read::Packet(mut p)) => {
-                    if let Some(k) = &self.key {
-                        secure::open_packet(&mut p, k, &mut self.replays);
-                    }
-                    return Ok(Some(p));
+                    self.follow_rename(&p);
+                    let seal = match &self.key {
+                        Some(k) => {
+                            let now = protocol::now_ms();
+                            secure::open_packet(&mut p, k, &self.me, &mut self.replays, now)
+                        }
+                        None => None,
+                    };
+                    return Ok(Some((p, seal)));
                 }
                 Ok(Read::Unreadable(e)) => {
                     tracing::debug!("skipped an unreadable line from the server: {e}")
@@ -142,6 +158,29 @@ impl Connection {
         }
     }
 
+    /// Our own rename, as the server announces it: lines we seal from now
+    /// on carry the new name.
+    fn follow_rename(&mut self, p: &Packet) {
+        if let Packet::System(s) = p {
+            if let (Some("rename"), Some(old), Some(new)) =
+                (s.event.as_deref(), &s.name, &s.new_name)
+            {
+                if *old == self.me.name && crate::names::validate_name(new).is_ok() {
+                    self.me.renamed(new);
+                }
+            }
+        }
+    }
+
+    /// Keep this secure room's replay record in `dir` (the user's data
+    /// directory), across connections and restarts; the reason when it
+    /// cannot be kept (the check then goes on in memory).
+    pub fn keep_replays(&mut self, dir: &std::path::Path) -> Option<String> {
+        let room = self.key.as_ref()?.room_id();
+        self.replays = replays::Replays::open(dir, &room, protocol::now_ms());
+        self.replays.problem.take()
+    }
+
     /// `text` as this room carries it: in a secure room sealed as `kind`
     /// from us, now; plain otherwise. `(encrypted, text, payload, sent)`.
     fn body(&self, kind: Kind<'_>, text: &str, room: Option<&str>) -> Body {
@@ -149,7 +188,7 @@ impl Connection {
             Some(k) => {
                 let sent = protocol::now_ms();
                 let what = Sealed {
-                    from: &self.me,
+                    from: &self.me.name,
                     kind,
                     sent,
                     room: room.unwrap_or(""),
@@ -248,7 +287,7 @@ pub async fn authenticate(
         let offer = secure::check_offer(conn)?;
         let (name, key) = secure::login(conn, name, password()?, &offer, timeout).await?;
         conn.key = Some(std::sync::Arc::new(key));
-        conn.me = name.clone();
+        conn.me = Me::new(&name);
         return Ok(Joined { name });
     }
     let auth = Packet::Auth(Auth {
@@ -260,7 +299,7 @@ pub async fn authenticate(
     });
     conn.send(&auth).await?;
     let result = transport::with_timeout(await_auth_result(conn), phase, &t, timeout).await?;
-    conn.me = result.name.clone();
+    conn.me = Me::new(&result.name);
     Ok(Joined { name: result.name })
 }
 

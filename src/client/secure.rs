@@ -4,22 +4,20 @@
 //! seal messages, refusing any ciphertext that is not what it claims to be
 //! (another sender, another kind, a replay).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::replays::{self, Replays};
 use super::transport::with_timeout;
 use super::{ClientError, Connection};
 use crate::crypto::room::{ClientStart, SCHEME};
 use crate::crypto::{self, CryptoError, Kind, RoomKey, Sealed};
-use crate::protocol::{Auth, AuthStep, Chat, Packet};
+use crate::protocol::{Auth, AuthStep, Packet};
 use crate::secret::Password;
 
 /// A room key shared by the UI's reader and writer.
 pub type SharedKey = Arc<RoomKey>;
-
-/// Nonces remembered to spot a replay.
-const REMEMBERED: usize = 100_000;
 
 /// What the server's `hello.auth` offers, checked.
 pub struct Offer {
@@ -97,8 +95,13 @@ pub async fn login(
         .transport
         .tls
         .as_ref()
-        .map(|t| t.binding)
-        .ok_or_else(|| ClientError::Auth("no TLS session to bind the login to".into()))?;
+        .and_then(|t| t.binding)
+        .ok_or_else(|| {
+            ClientError::Auth(
+                "the TLS session gave no channel binding to tie the login to; refusing to log in"
+                    .into(),
+            )
+        })?;
     let client =
         ClientStart::new(password.as_bytes()).map_err(|e| ClientError::Auth(e.to_string()))?;
     let auth = Packet::Auth(Auth {
@@ -171,104 +174,209 @@ async fn await_ke2(conn: &mut Connection) -> Result<Vec<u8>, ClientError> {
     }
 }
 
-/// Nonces seen on this connection: a ciphertext seen twice is a replay.
-#[derive(Default)]
-pub struct Replays {
-    seen: HashSet<[u8; 24]>,
-    order: VecDeque<[u8; 24]>,
+/// What the room's key says of a member's line (chat, action, history,
+/// direct message) in a secure room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seal {
+    /// It opened under the room key as what the packet says: its sender,
+    /// kind, room, recipient and sealed time; shown once.
+    Vouched,
+    /// Refused: never shown as a member's words.
+    Refused(Refusal),
 }
 
-impl Replays {
-    /// True the first time a nonce is seen.
-    fn first(&mut self, nonce: [u8; 24]) -> bool {
-        if !self.seen.insert(nonce) {
-            return false;
+/// Why a line that claims to be a member's was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// It carried text but no sealed payload: only the server could have
+    /// written it.
+    Unsealed,
+    /// Its payload does not open as what the packet says (altered, or
+    /// relabelled: another sender, kind, room, recipient or time).
+    DoesNotOpen,
+    /// It opened, but was shown before.
+    Replayed,
+    /// A direct message sealed for another member.
+    Redirected,
+    /// A live line sealed further from this machine's clock than the
+    /// replay window.
+    OutOfWindow,
+}
+
+impl Refusal {
+    /// Every reason, in the order a summary lists them.
+    pub const ALL: [Refusal; 5] = [
+        Refusal::Unsealed,
+        Refusal::DoesNotOpen,
+        Refusal::Replayed,
+        Refusal::Redirected,
+        Refusal::OutOfWindow,
+    ];
+
+    /// A short word for `--json` and summaries.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::Unsealed => "unsealed",
+            Refusal::DoesNotOpen => "does_not_open",
+            Refusal::Replayed => "replayed",
+            Refusal::Redirected => "redirected",
+            Refusal::OutOfWindow => "out_of_window",
         }
-        self.order.push_back(nonce);
-        if self.order.len() > REMEMBERED {
-            if let Some(old) = self.order.pop_front() {
-                self.seen.remove(&old);
+    }
+
+    /// What happened, for people.
+    pub fn why(self) -> String {
+        match self {
+            Refusal::Unsealed => {
+                "a line that was not sealed arrived in this secure room: the server may be compromised".into()
             }
+            Refusal::DoesNotOpen => "it does not open under the room key as what the server says it is (altered, \
+                 or moved to another sender, kind, room or time)"
+                .into(),
+            Refusal::Replayed => "it was shown before: the server sent it again".into(),
+            Refusal::Redirected => {
+                "it is a direct message sealed for another member: the server redirected it".into()
+            }
+            Refusal::OutOfWindow => format!(
+                "it was sealed more than {} minutes from this machine's clock: a replay, a line held back \
+                 by the server, or a sender's clock that is wrong",
+                replays::WINDOW_MS / 60_000
+            ),
         }
-        true
     }
 }
 
-/// Open what this packet carries sealed, in place. What does not open — or
-/// is not what it claims (sender, kind, recipient, time), or was seen
-/// before — is marked, never shown as text: `text` empty, `encrypted` true.
-pub fn open_packet(packet: &mut Packet, key: &RoomKey, replays: &mut Replays) {
-    let (text, payload, encrypted, what) = match packet {
+/// Who this connection is: the name the server gave, and the ones it had
+/// before on this connection (a direct message sealed just before a rename
+/// still names the old one).
+#[derive(Debug, Default, Clone)]
+pub struct Me {
+    pub name: String,
+    former: VecDeque<String>,
+}
+
+impl Me {
+    /// Most former names remembered.
+    const FORMER: usize = 8;
+
+    pub fn new(name: &str) -> Me {
+        Me {
+            name: name.to_string(),
+            former: VecDeque::new(),
+        }
+    }
+
+    pub fn renamed(&mut self, new: &str) {
+        let old = std::mem::replace(&mut self.name, new.to_string());
+        self.former.push_back(old);
+        if self.former.len() > Self::FORMER {
+            self.former.pop_front();
+        }
+    }
+
+    /// Is `name` us (now, or before a rename on this connection)?
+    pub fn is(&self, name: &str) -> bool {
+        let key = crate::names::name_key(name);
+        std::iter::once(&self.name)
+            .chain(&self.former)
+            .any(|n| crate::names::name_key(n) == key)
+    }
+}
+
+/// Open a member's line in place: the text when the room's key vouches for
+/// it (and the time shown becomes the sealed time, not the server's), or
+/// nothing at all — `text` and `payload` emptied, `encrypted` set — with
+/// the reason. `None` for packets that carry no member's words.
+pub fn open_packet(
+    packet: &mut Packet,
+    key: &RoomKey,
+    me: &Me,
+    replays: &mut Replays,
+    now: u64,
+) -> Option<Seal> {
+    let history = matches!(packet, Packet::History(_));
+    let seal = match packet {
         Packet::Chat(c) | Packet::History(c) => {
             let kind = if c.action { Kind::Action } else { Kind::Chat };
-            let Chat {
-                text,
-                payload,
-                encrypted,
-                from,
-                sent,
-                room,
-                ..
-            } = c;
-            let what = (
-                from.clone().unwrap_or_default(),
-                kind_owned(kind),
-                sent.unwrap_or_default(),
-                room.clone().unwrap_or_default(),
-            );
-            (text, payload, encrypted, what)
+            let from = c.from.clone().unwrap_or_default();
+            let room = c.room.clone().unwrap_or_default();
+            let what = Sealed {
+                from: &from,
+                kind,
+                sent: c.sent.unwrap_or_default(),
+                room: &room,
+            };
+            let verdict = judge(c.payload.take(), &what, key, replays, history, now);
+            settle(verdict, &mut c.text, &mut c.encrypted, &mut c.ts, c.sent)
         }
         Packet::Dm(d) => {
-            let what = (
-                d.from.clone().unwrap_or_default(),
-                OwnedKind::Dm(d.to.clone()),
-                d.sent.unwrap_or_default(),
-                String::new(),
-            );
-            (&mut d.text, &mut d.payload, &mut d.encrypted, what)
+            let from = d.from.clone().unwrap_or_default();
+            let to = d.to.clone();
+            let what = Sealed {
+                from: &from,
+                kind: Kind::Dm { to: &to },
+                sent: d.sent.unwrap_or_default(),
+                room: "",
+            };
+            let verdict = judge(d.payload.take(), &what, key, replays, false, now)
+                // Ours to read only when sealed for us (or our own, echoed).
+                .and_then(|t| match me.is(&to) || me.is(&from) {
+                    true => Ok(t),
+                    false => Err(Refusal::Redirected),
+                });
+            settle(verdict, &mut d.text, &mut d.encrypted, &mut d.ts, d.sent)
         }
-        _ => return,
+        _ => return None,
     };
-    let Some(p) = payload.take() else { return };
-    let (from, kind, sent, room) = what;
-    let sealed = Sealed {
-        from: &from,
-        kind: kind.as_kind(),
-        sent,
-        room: &room,
+    Some(seal)
+}
+
+/// The verdict on one sealed payload claimed to be `what`: its text, or
+/// why it is refused.
+fn judge(
+    payload: Option<String>,
+    what: &Sealed<'_>,
+    key: &RoomKey,
+    replays: &mut Replays,
+    history: bool,
+    now: u64,
+) -> Result<String, Refusal> {
+    let payload = payload.ok_or(Refusal::Unsealed)?;
+    let (text, nonce) = key.open(&payload, what).map_err(|_| Refusal::DoesNotOpen)?;
+    if !history && !replays::in_window(what.sent, now) {
+        return Err(Refusal::OutOfWindow);
+    }
+    let first = if history {
+        replays.history(nonce, what.sent, now)
+    } else {
+        replays.live(nonce, what.sent)
     };
-    match key.open(&p, &sealed) {
-        Ok((t, nonce)) if replays.first(nonce) => {
+    if !first {
+        return Err(Refusal::Replayed);
+    }
+    Ok(text)
+}
+
+/// Apply a verdict: a vouched line shows its sealed text at its sealed
+/// time; a refused one shows nothing of what the server sent.
+fn settle(
+    verdict: Result<String, Refusal>,
+    text: &mut Option<String>,
+    encrypted: &mut bool,
+    ts: &mut Option<u64>,
+    sent: Option<u64>,
+) -> Seal {
+    match verdict {
+        Ok(t) => {
             *text = Some(t);
             *encrypted = false;
+            *ts = sent;
+            Seal::Vouched
         }
-        _ => {
+        Err(why) => {
             *text = None;
             *encrypted = true;
-        }
-    }
-}
-
-enum OwnedKind {
-    Chat,
-    Action,
-    Dm(String),
-}
-
-fn kind_owned(k: Kind<'_>) -> OwnedKind {
-    match k {
-        Kind::Chat => OwnedKind::Chat,
-        Kind::Action => OwnedKind::Action,
-        Kind::Dm { to } => OwnedKind::Dm(to.to_string()),
-    }
-}
-
-impl OwnedKind {
-    fn as_kind(&self) -> Kind<'_> {
-        match self {
-            OwnedKind::Chat => Kind::Chat,
-            OwnedKind::Action => Kind::Action,
-            OwnedKind::Dm(to) => Kind::Dm { to },
+            Seal::Refused(why)
         }
     }
 }

@@ -77,7 +77,8 @@ pub struct TlsInfo {
     /// The certificates the server presented, its own first.
     pub chain: Vec<CertificateDer<'static>>,
     /// TLS exporter output for secure rooms (never printed).
-    pub binding: [u8; 32],
+    /// `None` when the exporter failed: a secure room's login then refuses.
+    pub binding: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for TlsInfo {

@@ -83,6 +83,11 @@ impl RoomKey {
         RoomKey { key, room: id }
     }
 
+    /// The room's id (16 bytes), bound into every message.
+    pub fn room_id(&self) -> [u8; 16] {
+        self.room
+    }
+
     fn ad(&self, what: &Sealed<'_>) -> Vec<u8> {
         let (kind, to) = match what.kind {
             Kind::Chat => ("chat", what.room),

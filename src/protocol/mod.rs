@@ -114,6 +114,36 @@ pub struct HelloLimits {
     pub max_frame_bytes: usize,
 }
 
+impl HelloLimits {
+    /// Slowest rate a client paces itself by (a server that says less gets
+    /// this: a line every 100 s at the most, never a wait that overflows).
+    pub const MIN_RATE: f64 = 0.01;
+    pub const MAX_RATE: f64 = 1_000_000.0;
+    pub const MAX_BURST: u32 = 100_000;
+    /// Smallest frame a client believes a server takes.
+    pub const MIN_FRAME: usize = 256;
+
+    /// What a client may act on, whatever the server said: every value
+    /// within sane bounds, so no announcement can make a client wait
+    /// forever, divide by zero or refuse every line. `max_frame` is the
+    /// client's own frame limit. A rate of 0 (or less) means no limit.
+    pub fn clamped(self, max_frame: usize) -> HelloLimits {
+        let rate = self.messages_per_second;
+        let messages_per_second = if rate.is_finite() && rate > 0.0 {
+            rate.clamp(Self::MIN_RATE, Self::MAX_RATE)
+        } else {
+            0.0
+        };
+        let max_frame_bytes = self.max_frame_bytes.clamp(Self::MIN_FRAME, max_frame);
+        HelloLimits {
+            messages_per_second,
+            message_burst: self.message_burst.clamp(1, Self::MAX_BURST),
+            max_text_chars: self.max_text_chars.clamp(1, max_frame_bytes),
+            max_frame_bytes,
+        }
+    }
+}
+
 /// Secure-mode parameters carried in `hello.auth` (see `docs/SECURITY.md`).
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ mod cli;
 mod cluster;
 mod features;
 mod gencert;
+mod hostile;
 mod legacy;
 mod limits;
 mod operate;

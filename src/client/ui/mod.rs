@@ -15,6 +15,7 @@
 pub mod commands;
 pub mod input;
 pub mod outbox;
+pub mod refusals;
 pub mod render;
 pub mod terminal;
 
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::secure::Seal;
 use super::{ClientError, Connection};
 use crate::names::{sanitize, validate_name};
 use crate::protocol::{
@@ -147,6 +149,8 @@ pub struct Client {
     pub rooms: SharedRooms,
     pub outbox: Outbox,
     pub tally: Arc<Tally>,
+    /// Lines a secure room's key refused (forged, replayed, redirected).
+    pub refusals: refusals::Refusals,
     /// Input comes from a pipe or file: refusals go to stderr with line numbers.
     pub piped: bool,
     /// The input ended (or `/quit`): leave once the queue is empty.
@@ -175,6 +179,7 @@ impl Client {
             rooms: SharedRooms::default(),
             outbox: Outbox::default(),
             tally: Arc::default(),
+            refusals: Default::default(),
             piped,
             input_done: false,
             quit_reason: None,
@@ -307,9 +312,9 @@ pub async fn run(c: &mut Client, conn: Connection, me: String) -> Result<Ending,
         let reading =
             s.welcome_until.is_none() && !s.c.input_done && s.c.outbox.queued() < MAX_QUEUED;
         tokio::select! {
-            packet = s.conn.next() => {
-                let Ok(Some(packet)) = packet else { return Ok(Ending::Lost) };
-                if let Some(end) = s.received(packet).await? {
+            packet = s.conn.next_judged() => {
+                let Ok(Some((packet, seal))) = packet else { return Ok(Ending::Lost) };
+                if let Some(end) = s.received(packet, seal).await? {
                     return Ok(end);
                 }
             }
@@ -347,7 +352,8 @@ impl Talk<'_> {
         self.c.rooms.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn show(&mut self, packet: &Packet) -> std::io::Result<()> {
+    /// Show a packet; `vouched`: a member's line the room's key opened.
+    fn show(&mut self, packet: &Packet, vouched: bool) -> std::io::Result<()> {
         let (room, label) = {
             let r = self.rooms();
             let room = render::room_of(packet).map(|f| r.of(f).map(str::to_string));
@@ -359,7 +365,7 @@ impl Talk<'_> {
             (room.flatten(), label)
         };
         let text = if self.c.view.json {
-            render_json(packet, room.as_deref())
+            render_json(packet, room.as_deref(), vouched)
         } else {
             render(packet, &self.c.view, &self.me).map(|t| match &label {
                 Some(l) => format!("[{}] {t}", sanitize(l)),
@@ -568,8 +574,21 @@ impl Talk<'_> {
         Ok(self.conn.conn.write_bytes(&line).await?)
     }
 
-    /// Handle a packet from the server; `Some` when the session is over.
-    async fn received(&mut self, packet: Packet) -> Result<Option<Ending>, ClientError> {
+    /// Handle a packet from the server, with what a secure room's key said
+    /// of it; `Some` when the session is over.
+    async fn received(
+        &mut self,
+        packet: Packet,
+        seal: Option<Seal>,
+    ) -> Result<Option<Ending>, ClientError> {
+        if let Some(Seal::Refused(why)) = seal {
+            // Never shown as a member's words, nor taken as our own echo.
+            let json = self.c.view.json;
+            if let Some(line) = self.c.refusals.refused(why, &packet, json) {
+                self.c.out.line(line)?;
+            }
+            return Ok(None);
+        }
         match &packet {
             Packet::Chat(c) | Packet::History(c) => {
                 if let Some(id) = c.id {
@@ -642,7 +661,7 @@ impl Talk<'_> {
             }
             _ => {}
         }
-        self.show(&packet)?;
+        self.show(&packet, seal == Some(Seal::Vouched))?;
         if let Packet::Parted(_) | Packet::Joined(_) = &packet {
             let (current, several) = {
                 let r = self.rooms();
@@ -735,9 +754,9 @@ impl Talk<'_> {
     async fn leave(mut self, reason: Option<String>) -> Result<Ending, ClientError> {
         self.conn.leave(reason).await;
         let drain = async {
-            while let Ok(Some(p)) = self.conn.next().await {
+            while let Ok(Some((p, seal))) = self.conn.next_judged().await {
                 if !matches!(p, Packet::Bye(_)) {
-                    self.received(p).await?;
+                    self.received(p, seal).await?;
                 }
             }
             Ok::<(), ClientError>(())

@@ -241,18 +241,20 @@ pub fn render(packet: &Packet, view: &View, me: &str) -> Option<String> {
 }
 
 /// Render one packet as a JSON event (`None`: nothing to show); `room`:
-/// the room it happened in, when the server has rooms.
-pub fn render_json(packet: &Packet, room: Option<&str>) -> Option<String> {
+/// the room it happened in, when the server has rooms; `sealed`: a member's
+/// line that a secure room's key vouched for (its `ts` is then the sealed
+/// time). A line without `sealed: true` is only the server's word.
+pub fn render_json(packet: &Packet, room: Option<&str>, sealed: bool) -> Option<String> {
     let now = protocol::now_ms();
     let mut v = match packet {
         Packet::Chat(c) | Packet::History(c) => serde_json::json!({
             "event": if matches!(packet, Packet::History(_)) { "history" } else { "chat" },
             "from": c.from, "text": c.text, "action": c.action,
-            "undecryptable": c.encrypted, "id": c.id, "ts": c.ts,
+            "undecryptable": c.encrypted, "id": c.id, "ts": c.ts, "sealed": sealed,
         }),
         Packet::Dm(d) => serde_json::json!({
             "event": "dm", "from": d.from, "to": d.to, "text": d.text, "action": d.action,
-            "undecryptable": d.encrypted, "ts": d.ts,
+            "undecryptable": d.encrypted, "ts": d.ts, "sealed": sealed,
         }),
         Packet::HistoryEnd(h) => {
             serde_json::json!({"event": "history_end", "count": h.count, "more": h.more})
@@ -373,7 +375,7 @@ mod tests {
             text: Some("a\u{9b}31m\u{7f}\u{2028}b\u{1b}[2J".into()),
             ..Default::default()
         };
-        let line = render_json(&Packet::Chat(chat.clone()), Some("#lobby")).unwrap();
+        let line = render_json(&Packet::Chat(chat.clone()), Some("#lobby"), false).unwrap();
         assert!(
             line.chars()
                 .all(|c| !c.is_control() && !crate::names::is_unsafe_char(c)),

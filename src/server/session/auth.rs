@@ -18,7 +18,8 @@ const MAX_AUTH_ATTEMPTS: u32 = 3;
 
 /// A secure room's connection: its TLS channel binding.
 pub(in crate::server) struct Bound {
-    pub binding: [u8; 32],
+    /// `None` when the TLS exporter failed: the login is then refused.
+    pub binding: Option<[u8; 32]>,
 }
 
 impl Bound {
@@ -155,7 +156,14 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         let (Some(room), Some(bound)) = (self.ctx.secure.clone(), self.bound.as_ref()) else {
             return Err(End::Protocol("secure room without TLS"));
         };
-        let binding = bound.binding;
+        let Some(binding) = bound.binding else {
+            self.close_with(Packet::error(
+                codes::BAD_PACKET,
+                "this connection's TLS session gave no channel binding; the login cannot be bound to it",
+            ))
+            .await;
+            return Err(End::Protocol("no channel binding"));
+        };
         let Ok(server) = ServerStart::new(&room.record, &ke1, &binding) else {
             let e = Packet::error(
                 codes::BAD_PACKET,
