@@ -22,6 +22,8 @@ pub enum NameError {
     Reserved(String),
     #[error("a name cannot start with '{0}' (it would look like a notice from the server)")]
     Mark(char),
+    #[error("a name may hold letters, digits, spaces and ASCII punctuation (UTS #39's identifier profile); {0}")]
+    NotAllowed(String),
 }
 
 /// Characters a name may not start with: the marks of system lines (`***`),
@@ -85,6 +87,15 @@ pub fn validate_name(raw: &str) -> Result<String, NameError> {
     if let Some(c) = name.chars().find(|&c| is_unsafe_char(c)) {
         return Err(NameError::ControlChar(c.escape_unicode().to_string()));
     }
+    // Printable ASCII (spaces and punctuation) is unambiguous; anything
+    // else must be Allowed by UTS #39's identifier profile.
+    if let Some(why) = name
+        .chars()
+        .filter(|c| !(' '..='~').contains(c))
+        .find_map(not_allowed)
+    {
+        return Err(NameError::NotAllowed(why));
+    }
     let chars = name.chars().count();
     if chars > MAX_NAME_CHARS {
         return Err(NameError::TooLong(chars));
@@ -109,6 +120,8 @@ pub enum RoomNameError {
     Char(String),
     #[error("a room name must be written in one script (letters that look alike from different alphabets are refused)")]
     MixedScript,
+    #[error("a room name may hold letters and digits of UTS #39's identifier profile; {0}")]
+    NotAllowed(String),
 }
 
 /// Check a room name and give its one spelling: trimmed, `#` added when
@@ -140,6 +153,9 @@ pub fn room_name(raw: &str) -> Result<String, RoomNameError> {
         };
         return Err(RoomNameError::Char(shown));
     }
+    if let Some(why) = lower.chars().find_map(not_allowed) {
+        return Err(RoomNameError::NotAllowed(why));
+    }
     let chars = lower.chars().count() + 1;
     if chars > MAX_ROOM_CHARS {
         return Err(RoomNameError::TooLong(chars));
@@ -168,6 +184,57 @@ pub fn name_key(name: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     let folded: String = name.nfkc().flat_map(char::to_lowercase).collect();
     unicode_security::confusable_detection::skeleton(&folded).collect()
+}
+
+/// Both keys of a name. `folded` is [`name_key`] (case folded first, then
+/// the skeleton); `look` takes the skeleton first and folds case after, so
+/// that a capital I, which looks like an l, is caught too (`aIice` looks
+/// like `alice`, though folding case first makes it `aiice`). Two names are
+/// one when either key is the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameKeys {
+    pub folded: String,
+    pub look: String,
+}
+
+impl NameKeys {
+    pub fn of(name: &str) -> NameKeys {
+        use unicode_normalization::UnicodeNormalization;
+        let nfkc: String = name.nfkc().collect();
+        let skeleton: String = unicode_security::confusable_detection::skeleton(&nfkc).collect();
+        NameKeys {
+            folded: name_key(name),
+            look: skeleton.chars().flat_map(char::to_lowercase).collect(),
+        }
+    }
+
+    /// The same name, or one that looks like it.
+    pub fn clash(&self, other: &NameKeys) -> bool {
+        self.folded == other.folded || self.look == other.look
+    }
+}
+
+/// Why a character is not allowed in a name or a room name: its UTS #39
+/// identifier type, in words.
+fn not_allowed(c: char) -> Option<String> {
+    use unicode_security::general_security_profile::IdentifierType as T;
+    use unicode_security::GeneralSecurityProfile;
+    if c.identifier_allowed() {
+        return None;
+    }
+    let what = match c.identifier_type() {
+        None => "unassigned, private-use or a non-character",
+        Some(T::Default_Ignorable) => "invisible (a filler or default-ignorable character)",
+        Some(T::Not_Character) => "a non-character",
+        Some(T::Deprecated) => "deprecated",
+        Some(T::Not_NFKC) => "a compatibility form",
+        Some(T::Technical) => "a technical symbol",
+        Some(T::Obsolete | T::Exclusion) => "from a historic script",
+        Some(T::Uncommon_Use | T::Limited_Use) => "rarely used",
+        Some(T::Not_XID) => "a symbol or punctuation",
+        Some(T::Inclusion | T::Recommended) => return None,
+    };
+    Some(format!("{} is {what}", c.escape_unicode()))
 }
 
 /// True for characters that must never reach a terminal raw: Unicode Cc
@@ -317,6 +384,54 @@ mod tests {
             "jos\u{e9}",
             "stored composed"
         );
+    }
+
+    #[test]
+    fn names_and_rooms_follow_the_identifier_profile() {
+        for (bad, what) in [
+            ("alice\u{2800}", "2800"),
+            ("alice\u{e000}", "unassigned, private-use"),
+            ("alice\u{378}", "unassigned"),
+            ("alice\u{fdd0}", "fdd0"),
+            ("\u{3164}bob", "invisible"),
+            ("bob\u{115f}", "invisible"),
+            ("bob\u{ffa0}", "ffa0"),
+            ("party \u{1f389}", "symbol"),
+        ] {
+            match validate_name(bad) {
+                Err(NameError::NotAllowed(why)) => assert!(why.contains(what), "{bad:?}: {why}"),
+                other => panic!("{bad:?} accepted or refused otherwise: {other:?}"),
+            }
+        }
+        for good in [
+            "Jos\u{e9}",
+            "Ann (teacher)",
+            "o'brien",
+            "stra\u{df}e",
+            "\u{5f20}\u{4f1f}",
+            "Jane Doe",
+        ] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        assert!(matches!(
+            room_name("#\u{3164}"),
+            Err(RoomNameError::NotAllowed(_))
+        ));
+        assert!(
+            room_name("#a\u{2800}").is_err(),
+            "a braille blank is not a letter"
+        );
+        assert!(room_name("#caf\u{e9}").is_ok());
+    }
+
+    #[test]
+    fn a_capital_i_is_an_l_before_case_is_folded() {
+        let alice = NameKeys::of("alice");
+        for twin in ["aIice", "ALICE", "Alice", "\u{430}lice"] {
+            assert!(NameKeys::of(twin).clash(&alice), "{twin}");
+        }
+        assert!(!NameKeys::of("alicia").clash(&alice));
+        assert!(!NameKeys::of("bob").clash(&alice));
     }
 
     #[test]

@@ -166,6 +166,10 @@ async fn start_cluster(
         node: node.clone(),
         prefix: c.prefix.clone(),
         max_messages: loaded.settings.history.max_messages,
+        rules: server::cluster::entry::Rules {
+            secure: loaded.settings.serve.secure,
+            max_text_chars: loaded.settings.limits.max_text_chars,
+        },
     };
     let cluster = server::cluster::Cluster::start(cfg)
         .await

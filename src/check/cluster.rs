@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{CheckOptions, Report, Stage};
 use crate::protocol::now_ms;
+use crate::server::cluster::entry;
 
 /// A node of the cluster, as its heartbeat says.
 #[derive(Debug, Clone, Serialize)]
@@ -94,24 +95,26 @@ pub async fn probe(url: &str, prefix: &str, opts: &CheckOptions, report: &mut Re
         ),
         Some(start.elapsed()),
     );
-    // Nodes beat `NODE/RUN MS` under `{prefix}:node:NODE`; names hold `NODE/RUN`.
+    // The server's own key layout and heartbeat format (one codec).
+    let keys = entry::Keys::new(prefix);
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
     let found = async {
-        for key in scan(&mut con, &format!("{prefix}:node:*")).await? {
+        for key in scan(&mut con, &keys.nodes_pattern()).await? {
             let beat: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut con).await?;
-            let Some(beat) = beat else { continue };
-            let (id, ms) = beat.split_once(' ').unwrap_or((beat.as_str(), "0"));
-            let ago = now_ms().saturating_sub(ms.parse().unwrap_or(0)) as f64 / 1000.0;
+            let Some((id, ms)) = beat.as_deref().and_then(entry::parse_heartbeat) else {
+                continue;
+            };
+            let ago = now_ms().saturating_sub(ms) as f64 / 1000.0;
             nodes.insert(
                 id.to_string(),
                 Node {
-                    node: id.split('/').next().unwrap_or(id).to_string(),
+                    node: entry::run_node(id).to_string(),
                     members: 0,
                     beat_secs_ago: ago,
                 },
             );
         }
-        for key in scan(&mut con, &format!("{prefix}:name:*")).await? {
+        for key in scan(&mut con, &keys.names_pattern()).await? {
             let holder: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut con).await?;
             if let Some(n) = holder.and_then(|h| nodes.get_mut(&h)) {
                 n.members += 1;

@@ -26,8 +26,13 @@ pub fn parse(line: &[u8]) -> Result<Packet, ParseError> {
     match serde_json::from_slice::<Packet>(line) {
         Ok(p) => Ok(p),
         Err(e) => {
+            // A well-formed object whose fields do not fit is a bad packet;
+            // anything else — an escape that is not Unicode text (a lone
+            // surrogate, which skimming the object does not decode) among
+            // it — is not this protocol: a bad frame.
             let is_object = line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
-                && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok();
+                && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok()
+                && e.classify() == serde_json::error::Category::Data;
             if is_object {
                 Err(ParseError::BadPacket(e.to_string()))
             } else {
@@ -153,6 +158,13 @@ mod tests {
             Err(ParseError::BadFrame(_))
         ));
         assert!(matches!(parse(b"\xff\xfe{}"), Err(ParseError::BadFrame(_))));
+        // Escapes that are not Unicode text are not UTF-8 either.
+        for lone in [
+            br#"{"type":"chat","text":"\ud800"}"#.as_slice(),
+            br#"{"type":"nick","name":"a\udc00b"}"#.as_slice(),
+        ] {
+            assert!(matches!(parse(lone), Err(ParseError::BadFrame(_))), "{lone:?}");
+        }
         assert!(matches!(
             parse(br#"{"text":"no type"}"#),
             Err(ParseError::BadPacket(_))

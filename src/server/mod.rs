@@ -6,6 +6,7 @@
 //! it when they like. Nothing here sees clap or figment: the binary hands in
 //! [`ServerOptions`].
 
+mod body;
 pub mod cluster;
 mod console;
 mod ctx;

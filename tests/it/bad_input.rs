@@ -181,8 +181,12 @@ fn look_alike_names_are_taken_and_marks_cannot_start_a_name() {
     let (_alice, _) = Peer::join_v1(server.addr, "alice");
     let (_cyr, name) = Peer::join_v1(server.addr, "\u{430}lice");
     assert_eq!(name, "\u{430}lice-2", "Cyrillic a is taken as Latin a");
-    let (_wide, name) = Peer::join_v1(server.addr, "\u{ff41}lice");
-    assert!(name.ends_with("-3"), "{name}");
+    // Full-width letters are compatibility forms: not a name at all.
+    let mut wide = Peer::connect(server.addr);
+    wide.recv();
+    wide.send(json!({"type": "auth", "name": "\u{ff41}lice", "proto": 2}));
+    let r = wide.recv_type("auth_result");
+    assert_eq!(r["code"], "name_invalid", "{r}");
     let (mut bob, _) = Peer::join_v1(server.addr, "bob");
     bob.send(json!({"type": "nick", "name": "\u{455}erver"}));
     assert_eq!(bob.recv_type("error")["code"], "name_invalid");
@@ -200,4 +204,34 @@ fn look_alike_names_are_taken_and_marks_cannot_start_a_name() {
             .contains("cannot start with '['"),
         "{r}"
     );
+}
+
+#[test]
+fn names_that_only_look_like_another_or_hide_characters_are_refused_with_a_reason() {
+    let server = Server::start(&["--no-history"]);
+    let (_alice, _) = Peer::join_v1(server.addr, "alice");
+    // A capital I looks like an l: `aIice` is alice's double.
+    let (_twin, name) = Peer::join_v1(server.addr, "aIice");
+    assert_eq!(name, "aIice-2");
+    for (hidden, why) in [
+        ("alice\u{2800}", "2800"),
+        ("alice\u{e000}", "private-use"),
+        ("alice\u{378}", "unassigned"),
+        ("alice\u{fdd0}", "fdd0"),
+        ("\u{3164}", "invisible"),
+    ] {
+        let mut p = Peer::connect(server.addr);
+        p.recv();
+        p.send(json!({"type": "auth", "name": hidden, "proto": 3}));
+        let r = p.recv_type("auth_result");
+        assert_eq!(r["code"], "name_invalid", "{hidden:?}: {r}");
+        assert!(
+            r["reason"].as_str().unwrap().contains(why),
+            "{hidden:?}: {r}"
+        );
+    }
+    let (mut bob, _) = Peer::join_v1(server.addr, "bob");
+    bob.send(json!({"type": "join", "room": "#\u{3164}"}));
+    let e = bob.recv_type("error");
+    assert!(e["message"].as_str().unwrap().contains("invisible"), "{e}");
 }

@@ -549,3 +549,172 @@ fn a_redis_password_from_the_environment_works_and_is_never_shown() {
         "{err}"
     );
 }
+
+/// `redis-cli` against `redis`, as a hostile writer with access to it would
+/// use it; its output.
+fn redis_cli(redis: &Redis, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_hostile_redis_writer_cannot_speak_in_a_secure_room_as_a_member() {
+    const PASSWORD: &str = "correct horse battery staple";
+    let redis = Redis::start();
+    let cert = crate::util::make_cert();
+    let home = Arc::new(TempDir::new().unwrap());
+    let pw = home.path().join("room-password");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+    let url = redis.url();
+    let (c, k) = (cert.cert.to_str().unwrap(), cert.key.to_str().unwrap());
+    let args = [
+        "--secure",
+        "--cert",
+        c,
+        "--key",
+        k,
+        "--cluster",
+        &url,
+        "--node",
+        "n1",
+        "--password-file",
+        pw.to_str().unwrap(),
+    ];
+    let mut n1 = Server::start_with(&args, &[], home.clone());
+    let join = |name: &str| {
+        let mut cmd = crate::util::tcpplay(n1.home.path());
+        cmd.args(["join", "--host", "localhost", "--port", &n1.port()])
+            .args(["--cert", c, "--name", name])
+            .env("TCPPLAY_PASSWORD", PASSWORD);
+        crate::util::Proc::spawn(cmd)
+    };
+    let mut ann = join("ann");
+    ann.stderr.expect("secure room: each side proved itself");
+    let mut bob = join("bob");
+    bob.stderr.expect("secure room: each side proved itself");
+    ann.stdout.expect("bob joined");
+    let log = "tcpplay:room:#lobby:log";
+    let now = tcpplay::protocol::now_ms().to_string();
+    // Plaintext under bob's name; a payload that is not the room's; a
+    // future format; a kind nobody knows; a name that looks like a notice.
+    let forged: [&[&str]; 5] = [
+        &[
+            "k",
+            "chat",
+            "f",
+            "bob",
+            "t",
+            "FORGED: wire the money to account 666",
+            "n",
+            "n9/1",
+        ],
+        &[
+            "k",
+            "chat",
+            "f",
+            "bob",
+            "y",
+            "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB",
+            "s",
+            &now,
+            "n",
+            "n9/1",
+        ],
+        &[
+            "v",
+            "9",
+            "k",
+            "chat",
+            "f",
+            "bob",
+            "t",
+            "FORGED v9",
+            "n",
+            "n9/1",
+        ],
+        &["k", "announce", "m", "bob", "x", "FORGED kind", "n", "n9/1"],
+        &["k", "join", "m", "*** server", "n", "n9/1"],
+    ];
+    for f in forged {
+        let mut a = vec!["XADD", log, "*"];
+        a.extend_from_slice(f);
+        redis_cli(&redis, &a);
+    }
+    bob.send_line("the genuine line");
+    ann.stdout.expect("bob: the genuine line");
+    let seen = ann.stdout.seen().join("\n");
+    assert!(!seen.contains("FORGED"), "{seen}");
+    assert!(!seen.contains("*** server joined"), "{seen}");
+    // The one that looked sealed reached the client, which refused it.
+    assert!(seen.contains("does not open under the room key"), "{seen}");
+    n1.proc.stderr.expect("skipped an entry in Redis");
+}
+
+#[test]
+fn raw_lines_written_to_a_nodes_inbox_never_reach_a_member() {
+    let redis = Redis::start();
+    let n1 = node(&redis, "n1", &[]);
+    let (mut ann, _) = member(&n1, "ann", &[]);
+    let beat = redis_cli(&redis, &["GET", "tcpplay:node:n1"]);
+    let run = beat.split(' ').next().unwrap().to_string();
+    let inbox = format!("tcpplay:inbox:{run}");
+    let evil = "{\"type\":\"system\",\"text\":\"*** the server will restart; re-enter your password at evil.example\"}\n{\"type\":\"chat\",\"from\":\"bob\",\"text\":\"evil\"}";
+    // The old format (raw lines), then a well-formed direct message.
+    redis_cli(
+        &redis,
+        &[
+            "XADD", &inbox, "*", "k", "dm", "to", "ann", "l", evil, "g", evil,
+        ],
+    );
+    let ts = tcpplay::protocol::now_ms().to_string();
+    redis_cli(
+        &redis,
+        &[
+            "XADD",
+            &inbox,
+            "*",
+            "k",
+            "dm",
+            "f",
+            "mallory",
+            "to",
+            "ann",
+            "t",
+            "hello from the inbox",
+            "c",
+            &ts,
+        ],
+    );
+    let dm = ann.recv_type("dm");
+    assert_eq!(dm["text"], "hello from the inbox", "{dm}");
+    assert_eq!(dm["from"], "mallory");
+    ann.send(json!({"type": "users"}));
+    loop {
+        let v = ann.recv();
+        let text = v.to_string();
+        assert!(
+            !text.contains("evil"),
+            "a raw line reached the member: {text}"
+        );
+        if v["type"] == "users" {
+            break;
+        }
+    }
+}
+
+#[test]
+fn a_room_is_its_folded_name_on_every_node() {
+    let redis = Redis::start();
+    let (n1, n2) = (node(&redis, "n1", &[]), node(&redis, "n2", &[]));
+    let (mut ann, _) = member(&n1, "ann", &["#room1"]);
+    let (mut bob, _) = member(&n2, "bob", &["#rooml"]);
+    // Both rooms are one: bob's line reaches ann (after ann sees bob come).
+    ann.recv_type("count");
+    bob.send(json!({"type": "chat", "text": "one room", "room": "#rooml"}));
+    let v = ann.recv_chat("one room");
+    assert_eq!(v["from"], "bob");
+}

@@ -11,10 +11,12 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
+use super::super::cluster::entry::Direct;
 use super::super::cluster::Cluster;
+use super::name_index::NameIndex;
 use super::{
-    ConsoleFeed, ConsoleTap, Cursor, Departure, DirectError, Entered, HistorySetup, Link, MemberId,
-    Room, Shared, CONSOLE_QUEUE,
+    Body, ConsoleFeed, ConsoleTap, Cursor, Departure, DirectError, Entered, HistorySetup, Link,
+    MemberId, Room, RoomEvent, Shared, CONSOLE_QUEUE,
 };
 use crate::config::Limits;
 use crate::names;
@@ -112,7 +114,7 @@ impl Membership {
 struct HubState {
     members: HashMap<MemberId, Member>,
     /// Name key -> member, for uniqueness across the server.
-    by_name: HashMap<String, MemberId>,
+    by_name: NameIndex,
     /// Room key -> room.
     rooms: BTreeMap<String, Arc<Room>>,
     next_member: MemberId,
@@ -198,7 +200,7 @@ impl Hub {
         let mut st = self.lock();
         let mut name = requested.to_string();
         let mut n = 2;
-        while st.by_name.contains_key(&names::name_key(&name)) {
+        while st.by_name.holder(&name).is_some() {
             name = names::with_suffix(requested, n);
             n += 1;
         }
@@ -208,7 +210,7 @@ impl Hub {
         if self.shared.shutdown.is_cancelled() {
             link.remove(None);
         }
-        st.by_name.insert(names::name_key(&name), id);
+        st.by_name.insert(&name, id);
         st.members.insert(
             id,
             Member {
@@ -313,9 +315,9 @@ impl Hub {
         }
         member.rooms.push(room.clone());
         let entered = room.add(id, &member.name, member.legacy);
-        if let Some(c) = &self.shared.cluster {
-            c.presence(&room, "join", &member.name, None);
-        }
+        self.relay(&room, || RoomEvent::Joined {
+            name: member.name.clone(),
+        });
         Ok(entered)
     }
 
@@ -329,9 +331,10 @@ impl Hub {
         };
         m.rooms.retain(|r| !Arc::ptr_eq(r, room));
         let name = m.name.clone();
-        if let Some(c) = &self.shared.cluster {
-            c.presence(room, leave_kind(&how), &name, Some(&leave_text(&how)));
-        }
+        self.relay(room, || RoomEvent::Left {
+            name: name.clone(),
+            how: how.clone(),
+        });
         if room.remove(id, &name, how) && room.close_if_unused() {
             st.rooms.remove(&key);
             self.gauge.set(st.rooms.len() as i64);
@@ -348,16 +351,12 @@ impl Hub {
             Some(why) => Departure::Kicked(why),
             None => how,
         };
-        st.by_name.remove(&names::name_key(&member.name));
+        st.by_name.remove(&member.name, id);
         for room in &member.rooms {
-            if let Some(c) = &self.shared.cluster {
-                c.presence(
-                    room,
-                    leave_kind(&how),
-                    &member.name,
-                    Some(&leave_text(&how)),
-                );
-            }
+            self.relay(room, || RoomEvent::Left {
+                name: member.name.clone(),
+                how: how.clone(),
+            });
             if room.remove(id, &member.name, how.clone()) && room.close_if_unused() {
                 st.rooms.remove(&names::name_key(room.name()));
             }
@@ -370,8 +369,7 @@ impl Hub {
     /// in is told. A change of case only is allowed; another member's name is not.
     pub fn rename(&self, id: MemberId, new: &str) -> Result<String, RenameError> {
         let mut st = self.lock();
-        let key = names::name_key(new);
-        if let Some(&other) = st.by_name.get(&key) {
+        if let Some(other) = st.by_name.holder(new) {
             if other != id {
                 let taken = st.members.get(&other).map(|m| m.name.clone());
                 return Err(RenameError::Taken(taken.unwrap_or_default()));
@@ -381,12 +379,13 @@ impl Hub {
         let old = std::mem::replace(&mut member.name, new.to_string());
         for room in &member.rooms {
             room.renamed(&old, new);
-            if let Some(c) = &self.shared.cluster {
-                c.presence(room, "rename", &old, Some(new));
-            }
+            self.relay(room, || RoomEvent::Renamed {
+                old: old.clone(),
+                new: new.to_string(),
+            });
         }
-        st.by_name.remove(&names::name_key(&old));
-        st.by_name.insert(key, id);
+        st.by_name.remove(&old, id);
+        st.by_name.insert(new, id);
         Ok(old)
     }
 
@@ -395,13 +394,10 @@ impl Hub {
     /// sent, for the sender's echo.
     pub fn direct(&self, from: &str, mut dm: Dm) -> Result<Bytes, DirectError> {
         let st = self.lock();
-        let to = *st
-            .by_name
-            .get(&names::name_key(dm.to.trim()))
-            .ok_or(DirectError::NoSuchUser)?;
+        let to = st.by_name.get(&dm.to).ok_or(DirectError::NoSuchUser)?;
         let member = st.members.get(&to).ok_or(DirectError::NoSuchUser)?;
         dm.to = member.name.clone();
-        let (line, legacy) = dm_lines(from, &mut dm);
+        let (line, legacy) = dm_lines(from, &mut dm, now_ms());
         let is_self = names::name_key(from) == names::name_key(&dm.to);
         // A legacy client knows no `dm`: it gets a chat line only it receives.
         let theirs = match member.legacy {
@@ -431,21 +427,26 @@ impl Hub {
         Ok(line)
     }
 
+    /// Cluster mode: tell the other nodes what happened in `room`.
+    fn relay(&self, room: &Arc<Room>, event: impl FnOnce() -> RoomEvent) {
+        if let Some(c) = &self.shared.cluster {
+            let _ = c.publish(room, event());
+        }
+    }
+
     /// Cluster mode: a direct message from another node for the member
-    /// called `to` here (`line`, or `legacy` for the Python original).
-    pub fn deliver_direct(&self, to: &str, line: Bytes, legacy: Bytes) {
+    /// called `dm.to` here; its lines are made here, like a local one's.
+    pub fn deliver_direct(&self, dm: Direct) {
         let st = self.lock();
-        let Some(m) = st
-            .by_name
-            .get(&names::name_key(to.trim()))
-            .and_then(|id| st.members.get(id))
-        else {
+        let Some(m) = st.by_name.get(&dm.to).and_then(|id| st.members.get(&id)) else {
             // Left between the sender's lookup and now.
-            tracing::info!(to = %names::sanitize(to), "cluster: a direct message from another node found nobody of that name here");
+            tracing::info!(to = %names::sanitize(&dm.to), "cluster: a direct message from another node found nobody of that name here");
             return;
         };
+        let mut packet = direct_packet(dm.to.clone(), dm.body);
+        let (line, legacy) = dm_lines(&dm.from, &mut packet, dm.ts);
         if !m.link.push(if m.legacy { legacy } else { line }) {
-            tracing::info!(to = %names::sanitize(to), "cluster: a direct message from another node was not delivered: the inbox is full");
+            tracing::info!(to = %names::sanitize(&dm.to), "cluster: a direct message from another node was not delivered: the inbox is full");
         }
     }
 
@@ -491,9 +492,7 @@ impl Hub {
     /// Their actual name, or `None` when nobody is called that.
     pub fn kick(&self, name: &str, reason: &str) -> Option<String> {
         let st = self.lock();
-        let member = st
-            .members
-            .get(st.by_name.get(&names::name_key(name.trim()))?)?;
+        let member = st.members.get(&st.by_name.get(name)?)?;
         member.link.remove(Some(reason));
         Some(member.name.clone())
     }
@@ -504,7 +503,7 @@ impl Hub {
     pub fn kick_from(&self, room: &Arc<Room>, name: &str, reason: &str) -> Option<String> {
         let (id, actual) = {
             let st = self.lock();
-            let id = *st.by_name.get(&names::name_key(name.trim()))?;
+            let id = st.by_name.get(name)?;
             let m = st.members.get(&id)?;
             if !m.rooms.iter().any(|r| Arc::ptr_eq(r, room)) {
                 return None;
@@ -676,28 +675,27 @@ fn taken_out(m: &Member, room: &Arc<Room>, why: &str) {
 
 /// How a leave is told to the other nodes: its kind of entry, and its text
 /// (the member's reason, or the operator's).
-fn leave_kind(how: &Departure) -> &'static str {
-    match how {
-        Departure::Kicked(_) => "kick",
-        Departure::Parted(_) => "part",
-        _ => "leave",
+/// The `dm` packet for `to` carrying `body`.
+pub fn direct_packet(to: String, body: Body) -> Dm {
+    Dm {
+        encrypted: body.payload.is_some(),
+        from: None,
+        to,
+        text: body.text,
+        payload: body.payload,
+        sent: body.sent,
+        ts: None,
+        action: body.action,
+        seq: None,
     }
 }
 
-fn leave_text(how: &Departure) -> String {
-    match how {
-        Departure::Said(why) | Departure::Kicked(why) => why.clone(),
-        Departure::Parted(Some(why)) => why.clone(),
-        _ => String::new(),
-    }
-}
-
-/// A direct message as its recipient gets it from `from` (stamped now), and
-/// as the Python original gets it (a chat line only it receives).
-pub fn dm_lines(from: &str, dm: &mut Dm) -> (Bytes, Bytes) {
+/// A direct message as its recipient gets it from `from` (stamped `ts`),
+/// and as the Python original gets it (a chat line only it receives).
+pub fn dm_lines(from: &str, dm: &mut Dm, ts: u64) -> (Bytes, Bytes) {
     dm.from = Some(from.to_string());
     dm.seq = None;
-    dm.ts = Some(now_ms());
+    dm.ts = Some(ts);
     let line = Packet::Dm(dm.clone()).to_line();
     let legacy = Packet::Chat(Chat {
         from: Some(format!("{from} (direct)")),

@@ -28,17 +28,21 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
+use super::cluster::entry::RoomEntry;
 use super::cluster::Cluster;
 use super::history::{HistorySetup, HistoryStore};
 #[cfg(test)]
 use super::limits::Limit;
 use crate::protocol::{fast, now_ms, Chat, Packet, RoomInfo};
 
+mod event;
 mod feed;
 mod hub;
 mod link;
+mod name_index;
 mod presence;
 
+pub use event::{RoomEvent, Said};
 pub use feed::{Cursor, Feed, Taken};
 pub use hub::{dm_lines, Hub, InRoom, Membership, RenameError, RoomDecl, RoomError};
 pub use link::Link;
@@ -179,7 +183,7 @@ pub struct Entered {
 
 /// A chat line's content: text in a plaintext room; in a secure room a
 /// sealed payload and the sender's clock, relayed as they came.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Body {
     pub text: Option<String>,
     pub payload: Option<String>,
@@ -360,42 +364,48 @@ impl Room {
     }
 
     fn chat_and(self: &Arc<Self>, from: Speaker<'_>, body: Body, wake: bool) {
-        if let Some(c) = &self.shared.cluster {
-            let (name, port) = match &from {
-                Speaker::Member { name, port } => (*name, Some(*port)),
-                Speaker::Server => ("server", None),
-            };
+        let (from, port) = match from {
+            Speaker::Member { name, port } => (name.to_string(), Some(port)),
+            Speaker::Server => ("server".to_string(), None),
+        };
+        let said = Said { from, port, body };
+        let said = match &self.shared.cluster {
             // Every node (this one too) delivers it from the room's stream.
-            if c.say(self, name, port, &body) {
-                return;
-            }
-        }
+            Some(c) => match c.publish(self, RoomEvent::Said(said)) {
+                Ok(()) => return,
+                Err(RoomEvent::Said(said)) => said,
+                Err(_) => return,
+            },
+            None => said,
+        };
+        let mut reg = self.lock();
+        self.flush_presence(&mut reg);
+        let chat = self.chat_of(said, self.shared.next_chat(), now_ms());
+        self.publish_chat(reg, chat, wake);
+    }
+
+    /// The one way a chat line becomes the packet members get: id `id`,
+    /// server time `ts`, this room's tag.
+    pub fn chat_of(&self, said: Said, id: u64, ts: u64) -> Chat {
         let Body {
             text,
             payload,
             sent,
             action,
-        } = body;
-        let (from, port) = match from {
-            Speaker::Member { name, port } => (name.to_string(), Some(port)),
-            Speaker::Server => ("server".to_string(), None),
-        };
-        let mut reg = self.lock();
-        self.flush_presence(&mut reg);
-        let chat = Chat {
+        } = said.body;
+        Chat {
             encrypted: payload.is_some(),
-            from: Some(from),
-            port,
+            from: Some(said.from),
+            port: said.port,
             text,
             payload,
-            id: Some(self.shared.next_chat()),
-            ts: Some(now_ms()),
+            id: Some(id),
+            ts: Some(ts),
             action,
             sent,
             room: self.tag.clone(),
             seq: None,
-        };
-        self.publish_chat(reg, chat, wake);
+        }
     }
 
     /// Publish a chat line under the registry lock (callers hold it, with
@@ -473,7 +483,11 @@ impl Room {
     /// (on every node).
     pub fn set_topic(self: &Arc<Self>, topic: Option<String>, by: &str) {
         if let Some(c) = &self.shared.cluster {
-            c.presence(self, "topic", by, Some(topic.as_deref().unwrap_or("")));
+            let event = RoomEvent::Topic {
+                by: by.to_string(),
+                text: topic.clone(),
+            };
+            let _ = c.publish(self, event);
         }
         self.apply_topic(topic, by);
     }
@@ -540,87 +554,63 @@ impl Room {
     /// this node's members did themselves it showed already). Chat lines
     /// leave the readers asleep: the reader wakes them once per batch
     /// ([`wake_readers`](Self::wake_readers)), as a session does.
-    pub fn deliver_entry(&self, e: &super::cluster::Entry, own: &str) {
-        use super::cluster::{entry_chat, field};
+    pub fn deliver_event(&self, entry: RoomEntry, own: &str) {
         let mut reg = self.lock();
         if let Some(p) = reg.stream.as_mut() {
-            p.last = e.id.clone();
+            p.last = entry.id;
         }
-        let kind = field(e, "k").unwrap_or_default().to_string();
-        if kind == "chat" {
-            let Some(chat) = entry_chat(e, self.tag()) else {
+        let node = entry.origin;
+        match entry.event {
+            RoomEvent::Said(said) => {
+                if let Some(p) = reg.stream.as_mut() {
+                    p.delivered = entry.line;
+                }
+                self.flush_presence(&mut reg);
+                let chat = self.chat_of(said, entry.line, entry.line / 4096);
+                self.publish_chat(reg, chat, false);
                 return;
-            };
-            if let Some(p) = reg.stream.as_mut() {
-                p.delivered = chat.id.unwrap_or(p.delivered);
             }
-            self.flush_presence(&mut reg);
-            self.publish_chat(reg, chat, false);
-            return;
-        }
-        let node = field(e, "n").unwrap_or_default().to_string();
-        if node == own {
-            return;
-        }
-        let name = field(e, "m").unwrap_or_default().to_string();
-        let text = field(e, "x").map(str::to_string);
-        match kind.as_str() {
-            "join" => {
+            _ if node == own => return,
+            RoomEvent::Joined { name } => {
                 reg.remote.insert(name.clone(), node);
                 reg.pending.push(Presence::Joined(name));
             }
-            "leave" | "kick" | "part" => {
+            RoomEvent::Left { name, how } => {
                 if reg.remote.remove(&name).is_some() {
-                    let text = text.filter(|t| !t.is_empty());
-                    let how = match (kind.as_str(), text) {
-                        ("kick", t) => Departure::Kicked(t.unwrap_or_default()),
-                        ("part", t) => Departure::Parted(t),
-                        (_, Some(t)) => Departure::Said(t),
-                        (_, None) => Departure::Gone,
-                    };
                     reg.pending.push(Presence::Left(name, how));
                 }
             }
-            "rename" => {
-                let new = text.unwrap_or_default();
-                if reg.remote.remove(&name).is_some() {
+            RoomEvent::Renamed { old, new } => {
+                if reg.remote.remove(&old).is_some() {
                     reg.remote.insert(new.clone(), node);
                 }
                 drop(reg);
-                self.renamed(&name, &new);
+                self.renamed(&old, &new);
                 return;
             }
-            "topic" => {
+            RoomEvent::Topic { by, text } => {
                 drop(reg);
-                self.apply_topic(text.filter(|t| !t.is_empty()), &name);
+                self.apply_topic(text, &by);
                 return;
             }
-            _ => return,
         }
         self.flush_presence(&mut reg);
         let count = self.count_line(&reg);
         self.publish_locked(&mut reg, count, false);
     }
 
+    /// Cluster mode: an entry that was skipped (malformed): read on past it.
+    pub fn skip_entry(&self, id: &str) {
+        if let Some(p) = self.lock().stream.as_mut() {
+            p.last = id.to_string();
+        }
+    }
+
     /// Cluster mode, the link down: a line said here, shown here only.
-    pub fn deliver_local(&self, fields: &[(&'static str, String)]) {
-        let get = |k: &str| fields.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+    pub fn deliver_local(&self, said: Said) {
         let mut reg = self.lock();
         self.flush_presence(&mut reg);
-        let payload = get("y");
-        let chat = Chat {
-            encrypted: payload.is_some(),
-            from: get("f"),
-            port: get("p").and_then(|p| p.parse().ok()),
-            text: get("t"),
-            payload,
-            sent: get("s").and_then(|s| s.parse().ok()),
-            id: Some(self.shared.next_chat()),
-            ts: Some(now_ms()),
-            action: get("a").is_some(),
-            room: self.tag.clone(),
-            seq: None,
-        };
+        let chat = self.chat_of(said, self.shared.next_chat(), now_ms());
         self.publish_chat(reg, chat, true);
     }
 

@@ -8,13 +8,14 @@ use futures_util::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{rare, End, Session};
-use crate::crypto;
 use crate::names;
 use crate::names::{sanitize, validate_name};
 use crate::protocol::connection::Read;
 use crate::protocol::{
     codes, Chat, FrameError, Packet, ParseError, RoomRequest, Rooms, Users, MAX_HISTORY_FETCH,
 };
+use crate::server::body::{self, BodyError};
+use crate::server::cluster::entry::Direct;
 use crate::server::limits::{Limit, Verdict};
 use crate::server::room::{Body, Departure, DirectError, Membership, RenameError, Room, Speaker};
 
@@ -248,43 +249,10 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         let reply = match packet {
             Packet::Dm(dm) => match self.check_body(dm.encrypted, &dm.text, &dm.payload) {
                 Some(e) => e,
-                None => {
-                    let to = dm.to.clone();
-                    let remote = self.ctx.cluster.clone().map(|c| (c, dm.clone()));
-                    match hub.direct(&joined.name, dm) {
-                        // The sender's copy: the same line the recipient got.
-                        Ok(line) => return self.conn.write_bytes(&line).await.map_err(End::Io),
-                        // Cluster mode: on another node?
-                        Err(DirectError::NoSuchUser)
-                            if remote.is_some() && {
-                                let (c, mut dm) = remote.clone().unwrap_or_else(|| unreachable!());
-                                let (line, legacy) =
-                                    crate::server::room::dm_lines(&joined.name, &mut dm);
-                                let sent = c.direct(to.trim(), &line, &legacy).await;
-                                if sent {
-                                    self.conn.write_bytes(&line).await.map_err(End::Io)?;
-                                }
-                                sent
-                            } =>
-                        {
-                            return Ok(());
-                        }
-                        Err(DirectError::NoSuchUser) => Packet::error(
-                            codes::NO_SUCH_USER,
-                            format!(
-                                "nobody called '{}' is here (on this server); not sent",
-                                sanitize(to.trim())
-                            ),
-                        ),
-                        Err(DirectError::InboxFull(n)) => Packet::error(
-                            codes::INBOX_FULL,
-                            format!(
-                                "{} has too many unread direct messages; not sent",
-                                sanitize(&n)
-                            ),
-                        ),
-                    }
-                }
+                None => match self.direct(dm, &joined.name).await? {
+                    Some(refused) => refused,
+                    None => return Ok(()),
+                },
             },
             Packet::Nick(n) => match validate_name(&n.name) {
                 Err(e) => Packet::error(
@@ -442,53 +410,97 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
 
     /// A chat or direct message body fits this room: plaintext `text` in a
     /// plaintext room, a sealed `payload` in a secure one, within the limits.
+    /// A direct message from `from`: to a member here, else (cluster
+    /// mode) on another node; the sender gets its copy, or the refusal to
+    /// send back.
+    async fn direct(&mut self, dm: crate::protocol::Dm, from: &str) -> Result<Option<Packet>, End> {
+        let to = dm.to.trim().to_string();
+        let hub = self.ctx.hub.clone();
+        let remote = dm.clone();
+        let refusal = match hub.direct(from, dm) {
+            // The sender's copy: the same line the recipient got.
+            Ok(line) => {
+                return self
+                    .conn
+                    .write_bytes(&line)
+                    .await
+                    .map(|()| None)
+                    .map_err(End::Io)
+            }
+            Err(DirectError::NoSuchUser) => match self.ctx.cluster.clone() {
+                Some(c) => {
+                    let ts = crate::protocol::now_ms();
+                    let body = Body {
+                        text: remote.text.clone(),
+                        payload: remote.payload.clone(),
+                        sent: remote.sent,
+                        action: remote.action,
+                    };
+                    let direct = Direct {
+                        from: from.to_string(),
+                        to: to.clone(),
+                        body,
+                        ts,
+                    };
+                    if c.direct(direct).await {
+                        let mut copy = remote;
+                        let (line, _) = crate::server::room::dm_lines(from, &mut copy, ts);
+                        return self
+                            .conn
+                            .write_bytes(&line)
+                            .await
+                            .map(|()| None)
+                            .map_err(End::Io);
+                    }
+                    DirectError::NoSuchUser
+                }
+                None => DirectError::NoSuchUser,
+            },
+            Err(e) => e,
+        };
+        Ok(Some(match refusal {
+            DirectError::NoSuchUser => Packet::error(
+                codes::NO_SUCH_USER,
+                format!(
+                    "nobody called '{}' is here (on this server); not sent",
+                    sanitize(&to)
+                ),
+            ),
+            DirectError::InboxFull(n) => Packet::error(
+                codes::INBOX_FULL,
+                format!(
+                    "{} has too many unread direct messages; not sent",
+                    sanitize(&n)
+                ),
+            ),
+        }))
+    }
+
     fn check_body(
         &self,
         encrypted: bool,
         text: &Option<String>,
         payload: &Option<String>,
     ) -> Option<Packet> {
-        let bad = |m: &str| Some(Packet::error(codes::BAD_PACKET, m));
-        if self.ctx.secure.is_some() {
-            let max = crypto::max_payload_len(self.ctx.limits().max_text_chars);
-            return match (payload, text) {
-                (_, Some(_)) => bad("this room is encrypted: plaintext is refused"),
-                (None, None) => bad("a message in a secure room needs a payload"),
-                (Some(p), None) if p.len() > max => Some(Packet::error(
-                    codes::TOO_LONG,
-                    format!("encrypted payload over the limit of {max} bytes (limits.max_text_chars); not sent"),
-                )),
-                (Some(_), None) => None,
-            };
-        }
-        if encrypted || payload.is_some() {
-            return bad("this room is not encrypted: send text");
-        }
-        match text {
-            None => bad("a message needs a text field"),
-            Some(text) => self.check_text(text),
-        }
+        let max = self.ctx.limits().max_text_chars;
+        let secure = self.ctx.secure.is_some();
+        let checked = body::check(secure, max, encrypted, text.as_deref(), payload.as_deref());
+        self.refusal(checked)
     }
 
     fn check_text(&self, text: &str) -> Option<Packet> {
-        if text.trim().is_empty() {
-            return Some(Packet::error(
-                codes::EMPTY_TEXT,
-                "empty message (nothing but spaces)",
-            ));
-        }
         let max = self.ctx.limits().max_text_chars;
-        if text.len() <= max {
-            return None; // no more characters than bytes
-        }
-        let n = text.chars().count();
-        (n > max).then(|| {
+        self.refusal(body::check_text(max, text))
+    }
+
+    /// A refused body as the error packet its sender gets (counted when
+    /// over the text limit).
+    fn refusal(&self, checked: Result<(), BodyError>) -> Option<Packet> {
+        let e = checked.err()?;
+        if matches!(e, BodyError::TooLong { .. }) {
             self.count(Limit::MaxTextChars);
-            Packet::error(
-                codes::TOO_LONG,
-                format!("message of {n} characters is over the limit of {max} (limits.max_text_chars); not sent"),
-            )
-        })
+        }
+        Some(Packet::error(e.code(), e.message()))
     }
 
     /// Over the rate: drop the line and say so; flooding on: disconnect.

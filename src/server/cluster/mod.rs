@@ -30,9 +30,14 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Value;
 use tokio::sync::mpsc;
 
-use super::room::{Body, Hub, Room};
+use super::room::{Hub, Room, RoomEvent};
 use crate::names;
 use crate::protocol::{now_ms, Chat, Packet};
+
+pub mod entry;
+
+pub use entry::{line_id, stream_id};
+use entry::{Direct, InboxEntry, Keys, RoomEntry, Rules, Skip};
 
 /// How a node is found: `[cluster]` settings, checked.
 #[derive(Debug, Clone)]
@@ -44,6 +49,8 @@ pub struct ClusterConfig {
     pub prefix: String,
     /// Messages a room's stream keeps (about: trimmed with `MAXLEN ~`).
     pub max_messages: u64,
+    /// What every entry read from Redis is checked against.
+    pub rules: Rules,
 }
 
 /// A node's heartbeat: refreshed this often, gone after `NODE_TTL`.
@@ -62,26 +69,14 @@ const INBOX_MAX: u64 = 10_000;
 /// What a node appends to a room's stream.
 struct Out {
     room: Arc<Room>,
-    fields: Vec<(&'static str, String)>,
-}
-
-/// A stream id as a line id: `ms × 4096 + seq` (exact in a JSON number up
-/// to the year 2039 and 4096 lines per millisecond per room).
-pub fn line_id(id: &str) -> Option<u64> {
-    let (ms, seq) = id.split_once('-')?;
-    let (ms, seq): (u64, u64) = (ms.parse().ok()?, seq.parse().ok()?);
-    ms.checked_mul(4096)?.checked_add(seq.min(4095))
-}
-
-/// The stream id of line id `id`.
-pub fn stream_id(id: u64) -> String {
-    format!("{}-{}", id / 4096, id % 4096)
+    event: RoomEvent,
 }
 
 pub struct Cluster {
     /// This run of the node: `NODE/STARTED_MS`.
     id: String,
     cfg: ClusterConfig,
+    keys: Keys,
     con: ConnectionManager,
     client: redis::Client,
     out: mpsc::Sender<Out>,
@@ -94,6 +89,8 @@ pub struct Cluster {
     local_only: AtomicU64,
     /// Name keys this node holds, refreshed by the heartbeat.
     names: Mutex<HashMap<String, String>>,
+    /// Entries from Redis skipped as malformed, unknown or refused.
+    skipped: AtomicU64,
 }
 
 fn key_err(e: impl std::fmt::Display) -> String {
@@ -126,7 +123,8 @@ impl Cluster {
         // identity's, so a node restarted under the same name is a new
         // identity, and the old one's members leave when its heartbeat ends.
         let id = format!("{}/{}", cfg.node, now_ms());
-        let node_key = format!("{}:node:{}", cfg.prefix, cfg.node);
+        let keys = Keys::new(&cfg.prefix);
+        let node_key = keys.node(&cfg.node);
         // The name is free, or held by a stopped run whose heartbeat has
         // not expired yet (it does not change): wait for it.
         let mut seen: Option<String> = None;
@@ -134,7 +132,7 @@ impl Cluster {
         loop {
             let claimed: Option<String> = redis::cmd("SET")
                 .arg(&node_key)
-                .arg(format!("{id} {}", now_ms()))
+                .arg(entry::heartbeat(&id, now_ms()))
                 .arg("NX")
                 .arg("PX")
                 .arg(NODE_TTL_MS)
@@ -163,6 +161,7 @@ impl Cluster {
         let c = Arc::new(Cluster {
             id,
             cfg,
+            keys,
             con,
             client,
             out: tx,
@@ -171,6 +170,7 @@ impl Cluster {
             announcing: AtomicBool::new(false),
             local_only: AtomicU64::new(0),
             names: Mutex::new(HashMap::new()),
+            skipped: AtomicU64::new(0),
         });
         tokio::spawn(c.clone().publisher(rx));
         tokio::spawn(c.clone().heartbeat());
@@ -195,73 +195,50 @@ impl Cluster {
         self.up.load(Ordering::Relaxed)
     }
 
-    fn key(&self, rest: &str) -> String {
-        format!("{}:{rest}", self.cfg.prefix)
+    /// A room's key in Redis: its folded name (`#room1` and `#rooml` are
+    /// one room on every node, as on one).
+    fn room_key(room: &Room) -> String {
+        names::name_key(room.name())
     }
 
-    fn log_key(&self, room: &str) -> String {
-        self.key(&format!("room:{room}:log"))
+    /// Entries skipped so far (malformed, unknown, or refused).
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
     }
 
-    fn members_key(&self, room: &str) -> String {
-        self.key(&format!("room:{room}:members"))
+    /// An entry from Redis that is not what it must be: skipped, counted,
+    /// logged (the first few, then one in a thousand: a hostile writer
+    /// cannot flood the log).
+    fn skip(&self, key: &str, id: &str, why: &Skip) {
+        let n = self.skipped.fetch_add(1, Ordering::Relaxed);
+        if n < 10 || n % 1000 == 0 {
+            tracing::warn!(node = %self.cfg.node, key = %names::sanitize(key), id = %names::sanitize(id), reason = why.label(),
+                "cluster: skipped an entry in Redis: {why} ({} skipped so far)", n + 1);
+        }
     }
 
-    fn inbox_key(&self, node: &str) -> String {
-        self.key(&format!("inbox:{node}"))
-    }
-
-    /// Queue a line said in `room` by a member of this node; false when it
-    /// cannot go to the cluster (the link is down or the queue full): the
+    /// Queue what happened in `room` here for every node (this one too
+    /// delivers it from the room's stream). A chat line that cannot go to
+    /// the cluster (the link is down or the queue full) comes back: the
     /// caller then delivers it here only.
-    pub fn say(&self, room: &Arc<Room>, from: &str, port: Option<u16>, body: &Body) -> bool {
-        if !self.is_up() {
+    pub fn publish(&self, room: &Arc<Room>, event: RoomEvent) -> Result<(), RoomEvent> {
+        if !self.is_up() && matches!(event, RoomEvent::Said(_)) {
             self.local_only.fetch_add(1, Ordering::Relaxed);
-            return false;
+            return Err(event);
         }
-        let mut fields = vec![("k", "chat".to_string()), ("f", from.to_string())];
-        if let Some(p) = port {
-            fields.push(("p", p.to_string()));
-        }
-        if let Some(t) = &body.text {
-            fields.push(("t", t.clone()));
-        }
-        if let Some(y) = &body.payload {
-            fields.push(("y", y.clone()));
-        }
-        if let Some(s) = body.sent {
-            fields.push(("s", s.to_string()));
-        }
-        if body.action {
-            fields.push(("a", "1".into()));
-        }
-        self.push(room, fields)
-    }
-
-    /// Tell the other nodes that `name` joined, left (`why`), or set the topic.
-    pub fn presence(&self, room: &Arc<Room>, kind: &'static str, name: &str, text: Option<&str>) {
-        let mut fields = vec![("k", kind.to_string()), ("m", name.to_string())];
-        if let Some(t) = text {
-            fields.push(("x", t.to_string()));
-        }
-        self.push(room, fields);
-    }
-
-    fn push(&self, room: &Arc<Room>, mut fields: Vec<(&'static str, String)>) -> bool {
-        fields.push(("n", self.id.clone()));
         let out = Out {
             room: room.clone(),
-            fields,
+            event,
         };
         match self.out.try_send(out) {
-            Ok(()) => true,
-            Err(_) => {
+            Ok(()) => Ok(()),
+            Err(e) => {
                 // Redis is slower than this node's members: what does not
                 // fit is delivered here only, counted, and said once.
                 if self.local_only.fetch_add(1, Ordering::Relaxed) == 0 {
                     tracing::warn!(node = %self.cfg.node, "cluster: Redis is not keeping up ({QUEUE} entries waiting); lines said here now reach only this server's members");
                 }
-                false
+                Err(e.into_inner().event)
             }
         }
     }
@@ -277,25 +254,29 @@ impl Cluster {
             }
             let mut pipe = redis::pipe();
             for o in &batch {
-                let room = o.room.name();
-                let members = self.members_key(room);
-                match o.fields[0].1.as_str() {
-                    "join" => {
-                        pipe.hset(&members, &o.fields[1].1, &self.id).ignore();
+                let room = Self::room_key(&o.room);
+                let members = self.keys.members(&room);
+                match &o.event {
+                    RoomEvent::Joined { name } => {
+                        pipe.hset(&members, name, &self.id).ignore();
                     }
-                    "leave" | "kick" | "part" => {
-                        pipe.hdel(&members, &o.fields[1].1).ignore();
+                    RoomEvent::Left { name, .. } => {
+                        pipe.hdel(&members, name).ignore();
                     }
-                    _ => {}
+                    RoomEvent::Renamed { old, new } => {
+                        pipe.hdel(&members, old).ignore();
+                        pipe.hset(&members, new, &self.id).ignore();
+                    }
+                    RoomEvent::Said(_) | RoomEvent::Topic { .. } => {}
                 }
                 let mut cmd = redis::cmd("XADD");
-                cmd.arg(self.log_key(room))
+                cmd.arg(self.keys.log(&room))
                     .arg("MAXLEN")
                     .arg("~")
                     .arg(self.cfg.max_messages.max(1))
                     .arg("*");
-                for (k, v) in &o.fields {
-                    cmd.arg(*k).arg(v);
+                for (k, v) in entry::encode(&o.event, &self.id) {
+                    cmd.arg(k).arg(v);
                 }
                 pipe.add_command(cmd).ignore();
             }
@@ -306,9 +287,9 @@ impl Cluster {
                     self.link_down(&e);
                     // Said here: shown here, at least.
                     for o in batch.drain(..) {
-                        if o.fields[0].1 == "chat" {
+                        if let RoomEvent::Said(said) = o.event {
                             self.local_only.fetch_add(1, Ordering::Relaxed);
-                            o.room.deliver_local(&o.fields);
+                            o.room.deliver_local(said);
                         }
                     }
                 }
@@ -355,7 +336,7 @@ impl Cluster {
     /// The node's heartbeat, its names' leases, and other nodes' deaths.
     async fn heartbeat(self: Arc<Self>) {
         let mut con = self.con.clone();
-        let node_key = self.key(&format!("node:{}", self.cfg.node));
+        let node_key = self.keys.node(&self.cfg.node);
         let mut tick = tokio::time::interval(HEARTBEAT);
         loop {
             tick.tick().await;
@@ -369,7 +350,7 @@ impl Cluster {
             let mut pipe = redis::pipe();
             pipe.cmd("SET")
                 .arg(&node_key)
-                .arg(format!("{} {}", self.id, now_ms()))
+                .arg(entry::heartbeat(&self.id, now_ms()))
                 .arg("PX")
                 .arg(NODE_TTL_MS)
                 .ignore();
@@ -398,7 +379,7 @@ impl Cluster {
                     tracing::info!(node = %node, "cluster: node gone (no heartbeat); its members leave");
                     for room in hub.node_gone(&node) {
                         let _: redis::RedisResult<()> = redis::cmd("HDEL")
-                            .arg(self.members_key(&room.0))
+                            .arg(self.keys.members(&room.0))
                             .arg(&room.1)
                             .query_async(&mut con)
                             .await;
@@ -410,12 +391,11 @@ impl Cluster {
 
     /// Is the run `id` (`NODE/STARTED_MS`) of a node still beating?
     async fn alive(&self, con: &mut ConnectionManager, id: &str) -> redis::RedisResult<bool> {
-        let name = id.split('/').next().unwrap_or(id);
         let beat: Option<String> = redis::cmd("GET")
-            .arg(self.key(&format!("node:{name}")))
+            .arg(self.keys.node(entry::run_node(id)))
             .query_async(con)
             .await?;
-        Ok(beat.is_some_and(|b| b.split(' ').next() == Some(id)))
+        Ok(beat.is_some_and(|b| entry::heartbeat_run(&b) == Some(id)))
     }
 
     /// Claim `requested` (or `-2`, `-3`, … when taken) across the cluster;
@@ -441,7 +421,7 @@ impl Cluster {
     }
 
     async fn claim_exact(&self, con: &mut ConnectionManager, name: &str) -> Result<bool, String> {
-        let key = self.key(&format!("name:{}", names::name_key(name)));
+        let key = self.keys.name(&names::name_key(name));
         let set: Option<String> = redis::cmd("SET")
             .arg(&key)
             .arg(&self.id)
@@ -487,7 +467,7 @@ impl Cluster {
     pub async fn room_record(&self) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, String> {
         let mut con = self.con.clone();
         let r: Option<Vec<u8>> = redis::cmd("GET")
-            .arg(self.key("secure:record"))
+            .arg(self.keys.record())
             .query_async(&mut con)
             .await
             .map_err(key_err)?;
@@ -499,7 +479,7 @@ impl Cluster {
     pub async fn keep_room_record(&self, record: &[u8]) -> Result<bool, String> {
         let mut con = self.con.clone();
         let set: Option<String> = redis::cmd("SET")
-            .arg(self.key("secure:record"))
+            .arg(self.keys.record())
             .arg(record)
             .arg("NX")
             .query_async(&mut con)
@@ -510,7 +490,7 @@ impl Cluster {
 
     /// Give a name back (a member left, or renamed).
     pub fn release(&self, name: &str) {
-        let key = self.key(&format!("name:{}", names::name_key(name)));
+        let key = self.keys.name(&names::name_key(name));
         self.names
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -530,7 +510,7 @@ impl Cluster {
     /// The node holding `name`, if a live one does.
     async fn owner(&self, name: &str) -> Option<String> {
         let mut con = self.con.clone();
-        let key = self.key(&format!("name:{}", names::name_key(name.trim())));
+        let key = self.keys.name(&names::name_key(name.trim()));
         let owner: Option<String> = redis::cmd("GET")
             .arg(key)
             .query_async(&mut con)
@@ -539,23 +519,14 @@ impl Cluster {
         owner.filter(|o| *o != self.id)
     }
 
-    /// A direct message for a member of another node: `line` for a
-    /// tcpplay client, `legacy` for the Python original. False when nobody
-    /// of that name is on a live node.
-    pub async fn direct(&self, to: &str, line: &[u8], legacy: &[u8]) -> bool {
-        let Some(node) = self.owner(to).await else {
+    /// A direct message for a member of another node (its node builds the
+    /// lines its member gets). False when nobody of that name is on a live
+    /// node.
+    pub async fn direct(&self, dm: Direct) -> bool {
+        let Some(node) = self.owner(&dm.to).await else {
             return false;
         };
-        self.to_inbox(
-            &node,
-            &[
-                ("k", "dm"),
-                ("to", to),
-                ("l", &String::from_utf8_lossy(line)),
-                ("g", &String::from_utf8_lossy(legacy)),
-            ],
-        )
-        .await
+        self.to_inbox(&node, &InboxEntry::Direct(dm)).await
     }
 
     /// Ask the node of `name` to remove them. False when nobody of that
@@ -564,20 +535,23 @@ impl Cluster {
         let Some(node) = self.owner(name).await else {
             return false;
         };
-        self.to_inbox(&node, &[("k", "kick"), ("to", name), ("x", reason)])
-            .await
+        let kick = InboxEntry::Kick {
+            to: name.to_string(),
+            reason: reason.to_string(),
+        };
+        self.to_inbox(&node, &kick).await
     }
 
-    async fn to_inbox(&self, node: &str, fields: &[(&str, &str)]) -> bool {
+    async fn to_inbox(&self, node: &str, e: &InboxEntry) -> bool {
         let mut con = self.con.clone();
         let mut cmd = redis::cmd("XADD");
-        cmd.arg(self.inbox_key(node))
+        cmd.arg(self.keys.inbox(node))
             .arg("MAXLEN")
             .arg("~")
             .arg(INBOX_MAX)
             .arg("*");
-        for (k, v) in fields {
-            cmd.arg(*k).arg(*v);
+        for (k, v) in entry::encode_inbox(e) {
+            cmd.arg(k).arg(v);
         }
         cmd.query_async::<String>(&mut con).await.is_ok()
     }
@@ -602,7 +576,7 @@ impl Cluster {
         let mut end = end;
         for _ in 0..8 {
             let reply: Value = redis::cmd("XREVRANGE")
-                .arg(self.log_key(room.name()))
+                .arg(self.keys.log(&Self::room_key(room)))
                 .arg(&end)
                 .arg("-")
                 .arg("COUNT")
@@ -610,14 +584,24 @@ impl Cluster {
                 .query_async(&mut con)
                 .await
                 .map_err(|e| format!("the cluster's history cannot be read: {}", key_err(e)))?;
-            let ids = entries(reply);
+            let ids = entry::entries(reply);
             let n = ids.len();
             for e in &ids {
-                if let Some(c) = entry_chat(e, room.tag()) {
-                    out.push(c);
-                    if out.len() >= want {
-                        break;
+                let said = match entry::decode(e, &self.cfg.rules) {
+                    Ok(RoomEntry {
+                        event: RoomEvent::Said(said),
+                        line,
+                        ..
+                    }) => (said, line),
+                    Ok(_) => continue,
+                    Err(why) => {
+                        self.skip(&self.keys.log(&Self::room_key(room)), &e.id, &why);
+                        continue;
                     }
+                };
+                out.push(room.chat_of(said.0, said.1, said.1 / 4096));
+                if out.len() >= want {
+                    break;
                 }
             }
             match ids.last() {
@@ -651,7 +635,7 @@ impl Cluster {
                 }
             }
         };
-        let inbox = self.inbox_key(&self.id);
+        let inbox = self.keys.inbox(&self.id);
         // This run's inbox is new: everything in it is for this run ("$"
         // would miss what arrives between two reads).
         let mut inbox_last = "0-0".to_string();
@@ -679,8 +663,12 @@ impl Cluster {
                 .arg(READ_BLOCK_MS)
                 .arg("STREAMS")
                 .arg(&inbox);
-            for r in &started {
-                cmd.arg(self.log_key(r.name()));
+            let logs: Vec<String> = started
+                .iter()
+                .map(|r| self.keys.log(&Self::room_key(r)))
+                .collect();
+            for l in &logs {
+                cmd.arg(l);
             }
             cmd.arg(&inbox_last);
             for r in &started {
@@ -699,19 +687,27 @@ impl Cluster {
                     continue;
                 }
             };
-            for (key, ids) in read_reply(reply) {
+            for (key, ids) in entry::read_reply(reply) {
                 if key == inbox {
                     for e in &ids {
                         inbox_last = e.id.clone();
-                        self.inbox_entry(e);
+                        self.inbox_entry(&key, e);
                     }
                     continue;
                 }
-                let Some(room) = started.iter().find(|r| self.log_key(r.name()) == key) else {
+                let Some(i) = logs.iter().position(|l| *l == key) else {
                     continue;
                 };
+                let room = started[i];
                 for e in &ids {
-                    room.deliver_entry(e, &self.id);
+                    match entry::decode(e, &self.cfg.rules) {
+                        Ok(entry) => room.deliver_event(entry, &self.id),
+                        Err(why) => {
+                            self.skip(&key, &e.id, &why);
+                            // Past it all the same: read on from there.
+                            room.skip_entry(&e.id);
+                        }
+                    }
                 }
                 // The batch's lines are shown at once (one wake, fewer writes).
                 room.wake_readers();
@@ -724,8 +720,9 @@ impl Cluster {
         con: &mut ConnectionManager,
         room: &Arc<Room>,
     ) -> redis::RedisResult<()> {
+        let room_key = Self::room_key(room);
         let last: Value = redis::cmd("XREVRANGE")
-            .arg(self.log_key(room.name()))
+            .arg(self.keys.log(&room_key))
             .arg("+")
             .arg("-")
             .arg("COUNT")
@@ -733,10 +730,10 @@ impl Cluster {
             .query_async(con)
             .await?;
         let members: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(self.members_key(room.name()))
+            .arg(self.keys.members(&room_key))
             .query_async(con)
             .await?;
-        let last = entries(last)
+        let last = entry::entries(last)
             .into_iter()
             .next()
             .map(|e| e.id)
@@ -760,7 +757,7 @@ impl Cluster {
                 remote.insert(name, run);
             } else {
                 redis::cmd("HDEL")
-                    .arg(self.members_key(room.name()))
+                    .arg(self.keys.members(&room_key))
                     .arg(&name)
                     .query_async::<()>(con)
                     .await?;
@@ -770,163 +767,14 @@ impl Cluster {
         Ok(())
     }
 
-    fn inbox_entry(&self, e: &Entry) {
+    fn inbox_entry(&self, key: &str, e: &entry::Entry) {
         let Some(hub) = self.hub() else { return };
-        let to = field(e, "to").unwrap_or_default();
-        match field(e, "k") {
-            Some("dm") => {
-                let line = field(e, "l").unwrap_or_default().to_string();
-                let legacy = field(e, "g").unwrap_or_default().to_string();
-                hub.deliver_direct(to, line.into_bytes().into(), legacy.into_bytes().into());
+        match entry::decode_inbox(e, &self.cfg.rules) {
+            Ok(InboxEntry::Direct(dm)) => hub.deliver_direct(dm),
+            Ok(InboxEntry::Kick { to, reason }) => {
+                hub.kick(&to, &reason);
             }
-            Some("kick") => {
-                hub.kick(to, field(e, "x").unwrap_or_default());
-            }
-            _ => {}
+            Err(why) => self.skip(key, &e.id, &why),
         }
-    }
-}
-
-/// One stream entry: its id and its fields as text, taken out of the
-/// reply without copies (the reader parses every line of its rooms).
-#[derive(Debug, Default)]
-pub struct Entry {
-    pub id: String,
-    fields: Vec<(String, String)>,
-}
-
-fn text(v: Value) -> Option<String> {
-    match v {
-        Value::BulkString(b) => String::from_utf8(b).ok(),
-        Value::SimpleString(s) => Some(s),
-        _ => None,
-    }
-}
-
-/// `[[id, [k, v, …]], …]` (XRANGE, XREVRANGE, one stream of XREAD).
-pub fn entries(v: Value) -> Vec<Entry> {
-    let Value::Array(items) = v else {
-        return Vec::new();
-    };
-    items
-        .into_iter()
-        .filter_map(|item| {
-            let Value::Array(pair) = item else {
-                return None;
-            };
-            let mut pair = pair.into_iter();
-            let id = text(pair.next()?)?;
-            let Value::Array(kv) = pair.next()? else {
-                return None;
-            };
-            let mut fields = Vec::with_capacity(kv.len() / 2);
-            let mut kv = kv.into_iter();
-            while let (Some(k), Some(v)) = (kv.next(), kv.next()) {
-                if let (Some(k), Some(v)) = (text(k), text(v)) {
-                    fields.push((k, v));
-                }
-            }
-            Some(Entry { id, fields })
-        })
-        .collect()
-}
-
-/// XREAD's answer: each stream's key and its new entries (none on a timeout).
-fn read_reply(v: Value) -> Vec<(String, Vec<Entry>)> {
-    let pairs: Vec<(Value, Value)> = match v {
-        Value::Array(keys) => keys
-            .into_iter()
-            .filter_map(|k| match k {
-                Value::Array(kv) if kv.len() == 2 => {
-                    let mut kv = kv.into_iter();
-                    Some((kv.next()?, kv.next()?))
-                }
-                _ => None,
-            })
-            .collect(),
-        Value::Map(m) => m,
-        _ => Vec::new(),
-    };
-    pairs
-        .into_iter()
-        .filter_map(|(k, e)| Some((text(k)?, entries(e))))
-        .collect()
-}
-
-/// A field of a stream entry.
-pub fn field<'a>(e: &'a Entry, name: &str) -> Option<&'a str> {
-    e.fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-/// A chat entry as the line members get (`None` for presence entries).
-pub fn entry_chat(e: &Entry, tag: Option<&str>) -> Option<Chat> {
-    if field(e, "k") != Some("chat") {
-        return None;
-    }
-    let id = line_id(&e.id)?;
-    let own = |k: &str| field(e, k).map(str::to_string);
-    let payload = own("y");
-    Some(Chat {
-        encrypted: payload.is_some(),
-        from: own("f"),
-        port: field(e, "p").and_then(|p| p.parse().ok()),
-        text: own("t"),
-        payload,
-        sent: field(e, "s").and_then(|s| s.parse().ok()),
-        id: Some(id),
-        ts: Some(id / 4096),
-        action: field(e, "a").is_some(),
-        room: tag.map(str::to_string),
-        seq: None,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stream_ids_and_line_ids_map_both_ways_in_order() {
-        let a = line_id("1796097468183-0").unwrap();
-        let b = line_id("1796097468183-7").unwrap();
-        let c = line_id("1796097468184-0").unwrap();
-        assert!(a < b && b < c);
-        assert!(c < 1 << 53, "exact as a JSON number");
-        assert_eq!(stream_id(b), "1796097468183-7");
-        assert_eq!(line_id("nonsense"), None);
-    }
-
-    #[test]
-    fn stream_replies_parse_without_the_generic_maps() {
-        let b = |s: &str| Value::BulkString(s.as_bytes().to_vec());
-        let entry = |id: &str, kv: &[&str]| {
-            Value::Array(vec![b(id), Value::Array(kv.iter().map(|s| b(s)).collect())])
-        };
-        let reply = Value::Array(vec![Value::Array(vec![
-            b("tcpplay:room:#a:log"),
-            Value::Array(vec![
-                entry("5-1", &["k", "chat", "f", "ann", "t", "hi", "p", "7"]),
-                entry("6-0", &["k", "join", "m", "bob"]),
-            ]),
-        ])]);
-        let keys = read_reply(reply);
-        assert_eq!(keys.len(), 1);
-        let (key, ids) = &keys[0];
-        assert_eq!(key, "tcpplay:room:#a:log");
-        let chat = entry_chat(&ids[0], Some("#a")).unwrap();
-        assert_eq!(
-            (
-                chat.from.as_deref(),
-                chat.text.as_deref(),
-                chat.port,
-                chat.id
-            ),
-            (Some("ann"), Some("hi"), Some(7), line_id("5-1"))
-        );
-        assert!(entry_chat(&ids[1], None).is_none());
-        assert!(read_reply(Value::Nil).is_empty());
     }
 }

@@ -1,0 +1,656 @@
+//! The cluster's wire: the only file that knows Redis key names and stream
+//! field letters. Room events and inbox messages are encoded here, and
+//! every entry read back is decoded into a typed value and checked — its
+//! version, kind, names, sizes, and that a secure room's line carries a
+//! sealed payload and no plaintext — before anything reaches a member. An
+//! entry that fails is skipped with its reason (the node logs and counts
+//! it, and goes on serving); nothing from Redis is passed on as bytes.
+
+use redis::Value;
+
+use crate::names::validate_name;
+use crate::server::body;
+use crate::server::room::{Body, Departure, RoomEvent, Said};
+
+/// The entry format this node writes and reads (`v`). Entries without one
+/// were written before it existed and read as this version.
+const VERSION: &str = "1";
+
+/// Most characters in a presence entry's text (a leave reason).
+const MAX_REASON_CHARS: usize = 1000;
+
+/// Key names under the cluster's prefix.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Keys {
+        Keys {
+            prefix: prefix.to_string(),
+        }
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.prefix)
+    }
+
+    /// A room's stream (`room` is its key: one spelling per room).
+    pub fn log(&self, room: &str) -> String {
+        self.key(&format!("room:{room}:log"))
+    }
+
+    /// A room's members: name → the run of the node that has them.
+    pub fn members(&self, room: &str) -> String {
+        self.key(&format!("room:{room}:members"))
+    }
+
+    /// A node run's inbox stream (direct messages, kicks).
+    pub fn inbox(&self, run: &str) -> String {
+        self.key(&format!("inbox:{run}"))
+    }
+
+    /// A node's heartbeat: `RUN MS`.
+    pub fn node(&self, node: &str) -> String {
+        self.key(&format!("node:{node}"))
+    }
+
+    /// Every node's heartbeat, for SCAN.
+    pub fn nodes_pattern(&self) -> String {
+        self.key("node:*")
+    }
+
+    /// A claimed name (by its key): the run that holds it.
+    pub fn name(&self, name_key: &str) -> String {
+        self.key(&format!("name:{name_key}"))
+    }
+
+    /// Every claimed name, for SCAN.
+    pub fn names_pattern(&self) -> String {
+        self.key("name:*")
+    }
+
+    /// A secure room's record, shared by the nodes.
+    pub fn record(&self) -> String {
+        self.key("secure:record")
+    }
+}
+
+/// A heartbeat's value: the run and its clock.
+pub fn heartbeat(run: &str, ms: u64) -> String {
+    format!("{run} {ms}")
+}
+
+/// The run a heartbeat names.
+pub fn heartbeat_run(beat: &str) -> Option<&str> {
+    parse_heartbeat(beat).map(|(run, _)| run)
+}
+
+/// A heartbeat's run and clock (`None` when it is not one).
+pub fn parse_heartbeat(beat: &str) -> Option<(&str, u64)> {
+    let (run, ms) = beat.split_once(' ')?;
+    Some((run, ms.parse().ok()?)).filter(|(r, _)| !r.is_empty())
+}
+
+/// The node a run (`NODE/STARTED_MS`) belongs to.
+pub fn run_node(run: &str) -> &str {
+    run.split('/').next().unwrap_or(run)
+}
+
+/// A stream id as a line id: `ms × 4096 + seq` (exact in a JSON number up
+/// to the year 2039 and 4096 lines per millisecond per room).
+pub fn line_id(id: &str) -> Option<u64> {
+    let (ms, seq) = id.split_once('-')?;
+    let (ms, seq): (u64, u64) = (ms.parse().ok()?, seq.parse().ok()?);
+    ms.checked_mul(4096)?.checked_add(seq.min(4095))
+}
+
+/// The stream id of line id `id`.
+pub fn stream_id(id: u64) -> String {
+    format!("{}-{}", id / 4096, id % 4096)
+}
+
+/// One stream entry as Redis gave it: its id and its fields as text.
+#[derive(Debug, Default, Clone)]
+pub struct Entry {
+    pub id: String,
+    fields: Vec<(String, String)>,
+}
+
+impl Entry {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// An entry made of `fields` (tests, and `check`).
+    pub fn from_fields(id: &str, fields: &[(&str, &str)]) -> Entry {
+        Entry {
+            id: id.to_string(),
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+}
+
+/// Why an entry was skipped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Skip {
+    #[error("its id '{0}' is not a stream id")]
+    Id(String),
+    #[error("it is of format version '{0}', this node reads {VERSION}")]
+    Version(String),
+    #[error("it is of an unknown kind '{0}'")]
+    Kind(String),
+    #[error("its field '{0}' is missing or malformed")]
+    Field(&'static str),
+    #[error("its name is not a valid name: {0}")]
+    Name(String),
+    #[error("its message is refused: {0}")]
+    Body(String),
+}
+
+impl Skip {
+    /// A short word for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Skip::Id(_) => "id",
+            Skip::Version(_) => "version",
+            Skip::Kind(_) => "kind",
+            Skip::Field(_) => "field",
+            Skip::Name(_) => "name",
+            Skip::Body(_) => "body",
+        }
+    }
+}
+
+/// What decoding checks an entry against.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// The rooms are secure: a line must be sealed.
+    pub secure: bool,
+    pub max_text_chars: usize,
+}
+
+/// A room's stream entry, decoded and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomEntry {
+    /// Its place in the stream, and the line id it gives.
+    pub id: String,
+    pub line: u64,
+    pub event: RoomEvent,
+    /// The node run that wrote it.
+    pub origin: String,
+}
+
+/// Fields of a stream entry.
+pub type Fields = Vec<(&'static str, String)>;
+
+/// A room event as its stream's fields, written by run `origin`.
+pub fn encode(event: &RoomEvent, origin: &str) -> Fields {
+    let mut f: Fields = vec![("v", VERSION.into())];
+    match event {
+        RoomEvent::Said(s) => {
+            f.push(("k", "chat".into()));
+            f.push(("f", s.from.clone()));
+            if let Some(p) = s.port {
+                f.push(("p", p.to_string()));
+            }
+            push_body(&mut f, &s.body);
+        }
+        RoomEvent::Joined { name } => {
+            f.push(("k", "join".into()));
+            f.push(("m", name.clone()));
+        }
+        RoomEvent::Left { name, how } => {
+            let (kind, text) = match how {
+                Departure::Kicked(why) => ("kick", why.clone()),
+                Departure::Parted(why) => ("part", why.clone().unwrap_or_default()),
+                Departure::Said(why) => ("leave", why.clone()),
+                Departure::Gone => ("leave", String::new()),
+            };
+            f.push(("k", kind.into()));
+            f.push(("m", name.clone()));
+            f.push(("x", text));
+        }
+        RoomEvent::Renamed { old, new } => {
+            f.push(("k", "rename".into()));
+            f.push(("m", old.clone()));
+            f.push(("x", new.clone()));
+        }
+        RoomEvent::Topic { by, text } => {
+            f.push(("k", "topic".into()));
+            f.push(("m", by.clone()));
+            f.push(("x", text.clone().unwrap_or_default()));
+        }
+    }
+    f.push(("n", origin.to_string()));
+    f
+}
+
+fn push_body(f: &mut Fields, b: &Body) {
+    if let Some(t) = &b.text {
+        f.push(("t", t.clone()));
+    }
+    if let Some(y) = &b.payload {
+        f.push(("y", y.clone()));
+    }
+    if let Some(s) = b.sent {
+        f.push(("s", s.to_string()));
+    }
+    if b.action {
+        f.push(("a", "1".into()));
+    }
+}
+
+fn version(e: &Entry) -> Result<(), Skip> {
+    match e.get("v") {
+        None | Some(VERSION) => Ok(()),
+        Some(v) => Err(Skip::Version(
+            crate::names::sanitize(v).chars().take(16).collect(),
+        )),
+    }
+}
+
+fn name(e: &Entry, field: &'static str) -> Result<String, Skip> {
+    let raw = e.get(field).ok_or(Skip::Field(field))?;
+    match validate_name(raw) {
+        Ok(n) if n == raw => Ok(n),
+        Ok(_) => Err(Skip::Name("not in its one spelling".into())),
+        Err(err) => Err(Skip::Name(err.to_string())),
+    }
+}
+
+/// A bounded free text (a reason, a topic).
+fn text(e: &Entry, field: &'static str, max: usize) -> Result<Option<String>, Skip> {
+    match e.get(field) {
+        None | Some("") => Ok(None),
+        Some(t) if t.chars().count() > max => Err(Skip::Field(field)),
+        Some(t) => Ok(Some(t.to_string())),
+    }
+}
+
+fn decode_body(e: &Entry, rules: &Rules) -> Result<Body, Skip> {
+    let text = e.get("t").map(str::to_string);
+    let payload = e.get("y").map(str::to_string);
+    let sent = match e.get("s") {
+        None => None,
+        Some(s) => Some(s.parse().map_err(|_| Skip::Field("s"))?),
+    };
+    let sealed = payload.is_some();
+    body::check(
+        rules.secure,
+        rules.max_text_chars,
+        sealed,
+        text.as_deref(),
+        payload.as_deref(),
+    )
+    .map_err(|b| Skip::Body(b.message()))?;
+    if rules.secure && sent.is_none() {
+        return Err(Skip::Field("s"));
+    }
+    Ok(Body {
+        text,
+        payload,
+        sent,
+        action: e.get("a").is_some(),
+    })
+}
+
+/// Decode and check a room's stream entry.
+pub fn decode(e: &Entry, rules: &Rules) -> Result<RoomEntry, Skip> {
+    let line = line_id(&e.id).ok_or_else(|| Skip::Id(e.id.chars().take(32).collect()))?;
+    version(e)?;
+    let origin = e
+        .get("n")
+        .filter(|n| !n.is_empty())
+        .ok_or(Skip::Field("n"))?;
+    let kind = e.get("k").ok_or(Skip::Field("k"))?;
+    let reason = |f| text(e, f, MAX_REASON_CHARS);
+    let event = match kind {
+        "chat" => RoomEvent::Said(Said {
+            from: name(e, "f")?,
+            port: match e.get("p") {
+                None => None,
+                Some(p) => Some(p.parse().map_err(|_| Skip::Field("p"))?),
+            },
+            body: decode_body(e, rules)?,
+        }),
+        "join" => RoomEvent::Joined {
+            name: name(e, "m")?,
+        },
+        "leave" => RoomEvent::Left {
+            name: name(e, "m")?,
+            how: reason("x")?.map_or(Departure::Gone, Departure::Said),
+        },
+        "kick" => RoomEvent::Left {
+            name: name(e, "m")?,
+            how: Departure::Kicked(reason("x")?.unwrap_or_default()),
+        },
+        "part" => RoomEvent::Left {
+            name: name(e, "m")?,
+            how: Departure::Parted(reason("x")?),
+        },
+        "rename" => RoomEvent::Renamed {
+            old: name(e, "m")?,
+            new: name(e, "x")?,
+        },
+        "topic" => RoomEvent::Topic {
+            by: name(e, "m")?,
+            text: text(e, "x", rules.max_text_chars)?,
+        },
+        other => {
+            return Err(Skip::Kind(
+                crate::names::sanitize(other).chars().take(16).collect(),
+            ))
+        }
+    };
+    Ok(RoomEntry {
+        id: e.id.clone(),
+        line,
+        event,
+        origin: origin.to_string(),
+    })
+}
+
+/// A direct message for a member of another node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Direct {
+    pub from: String,
+    pub to: String,
+    pub body: Body,
+    /// When the sender's node accepted it (ms).
+    pub ts: u64,
+}
+
+/// What a node's inbox carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboxEntry {
+    Direct(Direct),
+    /// Remove the member called `to` (an operator's kick on another node).
+    Kick {
+        to: String,
+        reason: String,
+    },
+}
+
+/// An inbox entry's fields.
+pub fn encode_inbox(entry: &InboxEntry) -> Fields {
+    let mut f: Fields = vec![("v", VERSION.into())];
+    match entry {
+        InboxEntry::Direct(d) => {
+            f.push(("k", "dm".into()));
+            f.push(("f", d.from.clone()));
+            f.push(("to", d.to.clone()));
+            f.push(("c", d.ts.to_string()));
+            push_body(&mut f, &d.body);
+        }
+        InboxEntry::Kick { to, reason } => {
+            f.push(("k", "kick".into()));
+            f.push(("to", to.clone()));
+            f.push(("x", reason.clone()));
+        }
+    }
+    f
+}
+
+/// Decode and check an inbox entry.
+pub fn decode_inbox(e: &Entry, rules: &Rules) -> Result<InboxEntry, Skip> {
+    version(e)?;
+    match e.get("k").ok_or(Skip::Field("k"))? {
+        "dm" => Ok(InboxEntry::Direct(Direct {
+            from: name(e, "f")?,
+            to: name(e, "to")?,
+            body: decode_body(e, rules)?,
+            ts: e
+                .get("c")
+                .and_then(|c| c.parse().ok())
+                .ok_or(Skip::Field("c"))?,
+        })),
+        "kick" => Ok(InboxEntry::Kick {
+            to: name(e, "to")?,
+            reason: text(e, "x", MAX_REASON_CHARS)?.unwrap_or_default(),
+        }),
+        other => Err(Skip::Kind(
+            crate::names::sanitize(other).chars().take(16).collect(),
+        )),
+    }
+}
+
+fn bulk_text(v: Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b).ok(),
+        Value::SimpleString(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// `[[id, [k, v, …]], …]` (XRANGE, XREVRANGE, one stream of XREAD).
+pub fn entries(v: Value) -> Vec<Entry> {
+    let Value::Array(items) = v else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let Value::Array(pair) = item else {
+                return None;
+            };
+            let mut pair = pair.into_iter();
+            let id = bulk_text(pair.next()?)?;
+            let Value::Array(kv) = pair.next()? else {
+                return None;
+            };
+            let mut fields = Vec::with_capacity(kv.len() / 2);
+            let mut kv = kv.into_iter();
+            while let (Some(k), Some(v)) = (kv.next(), kv.next()) {
+                if let (Some(k), Some(v)) = (bulk_text(k), bulk_text(v)) {
+                    fields.push((k, v));
+                }
+            }
+            Some(Entry { id, fields })
+        })
+        .collect()
+}
+
+/// XREAD's answer: each stream's key and its new entries (none on a timeout).
+pub fn read_reply(v: Value) -> Vec<(String, Vec<Entry>)> {
+    let pairs: Vec<(Value, Value)> = match v {
+        Value::Array(keys) => keys
+            .into_iter()
+            .filter_map(|k| match k {
+                Value::Array(kv) if kv.len() == 2 => {
+                    let mut kv = kv.into_iter();
+                    Some((kv.next()?, kv.next()?))
+                }
+                _ => None,
+            })
+            .collect(),
+        Value::Map(m) => m,
+        _ => Vec::new(),
+    };
+    pairs
+        .into_iter()
+        .filter_map(|(k, e)| Some((bulk_text(k)?, entries(e))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN: Rules = Rules {
+        secure: false,
+        max_text_chars: 100,
+    };
+    const SECURE: Rules = Rules {
+        secure: true,
+        max_text_chars: 100,
+    };
+
+    fn back(event: RoomEvent, rules: &Rules) -> Result<RoomEvent, Skip> {
+        let fields = encode(&event, "n1/5");
+        let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        decode(&Entry::from_fields("5-1", &f), rules).map(|e| e.event)
+    }
+
+    #[test]
+    fn stream_ids_and_line_ids_map_both_ways_in_order() {
+        let a = line_id("1796097468183-0").unwrap();
+        let b = line_id("1796097468183-7").unwrap();
+        let c = line_id("1796097468184-0").unwrap();
+        assert!(a < b && b < c);
+        assert!(c < 1 << 53, "exact as a JSON number");
+        assert_eq!(stream_id(b), "1796097468183-7");
+        assert_eq!(line_id("nonsense"), None);
+    }
+
+    #[test]
+    fn every_event_comes_back_as_it_went() {
+        let said = |body| {
+            RoomEvent::Said(Said {
+                from: "ann".into(),
+                port: Some(7),
+                body,
+            })
+        };
+        let events = [
+            said(Body::text("hi")),
+            RoomEvent::Joined { name: "bob".into() },
+            RoomEvent::Left {
+                name: "bob".into(),
+                how: Departure::Gone,
+            },
+            RoomEvent::Left {
+                name: "bob".into(),
+                how: Departure::Said("bye".into()),
+            },
+            RoomEvent::Left {
+                name: "bob".into(),
+                how: Departure::Kicked("spam".into()),
+            },
+            RoomEvent::Left {
+                name: "bob".into(),
+                how: Departure::Parted(None),
+            },
+            RoomEvent::Renamed {
+                old: "bob".into(),
+                new: "rob".into(),
+            },
+            RoomEvent::Topic {
+                by: "ann".into(),
+                text: Some("t".into()),
+            },
+            RoomEvent::Topic {
+                by: "ann".into(),
+                text: None,
+            },
+        ];
+        for e in events {
+            assert_eq!(back(e.clone(), &PLAIN), Ok(e));
+        }
+        let sealed = said(Body {
+            payload: Some("AAAA".into()),
+            sent: Some(9),
+            ..Default::default()
+        });
+        assert_eq!(back(sealed.clone(), &SECURE), Ok(sealed));
+    }
+
+    #[test]
+    fn what_a_hostile_writer_puts_in_redis_is_skipped_with_its_reason() {
+        let d = |f: &[(&str, &str)], r: &Rules| decode(&Entry::from_fields("5-1", f), r);
+        // Plaintext in a secure room: only a forger writes it.
+        let forged = [
+            ("k", "chat"),
+            ("f", "alice"),
+            ("t", "FORGED"),
+            ("s", "1"),
+            ("n", "x/1"),
+        ];
+        assert!(matches!(d(&forged, &SECURE), Err(Skip::Body(_))));
+        let unsent = [("k", "chat"), ("f", "alice"), ("y", "AAAA"), ("n", "x/1")];
+        assert_eq!(d(&unsent, &SECURE), Err(Skip::Field("s")));
+        let marked = [
+            ("k", "chat"),
+            ("f", "*** server"),
+            ("t", "restart"),
+            ("n", "x/1"),
+        ];
+        assert!(matches!(d(&marked, &PLAIN), Err(Skip::Name(_))));
+        let long = "x".repeat(101);
+        let big = [
+            ("k", "chat"),
+            ("f", "ann"),
+            ("t", long.as_str()),
+            ("n", "x/1"),
+        ];
+        assert!(matches!(d(&big, &PLAIN), Err(Skip::Body(_))));
+        let v2 = [
+            ("v", "2"),
+            ("k", "chat"),
+            ("f", "ann"),
+            ("t", "hi"),
+            ("n", "x/1"),
+        ];
+        assert_eq!(d(&v2, &PLAIN), Err(Skip::Version("2".into())));
+        let odd = [("k", "boom"), ("m", "ann"), ("n", "x/1")];
+        assert_eq!(d(&odd, &PLAIN), Err(Skip::Kind("boom".into())));
+        assert_eq!(
+            d(&[("k", "join"), ("m", "ann")], &PLAIN),
+            Err(Skip::Field("n"))
+        );
+        let bad_id = decode(&Entry::from_fields("x", &[("k", "join")]), &PLAIN);
+        assert!(matches!(bad_id, Err(Skip::Id(_))));
+        let dm = [
+            ("k", "dm"),
+            ("f", "ann"),
+            ("to", "bob"),
+            ("t", "hi"),
+            ("c", "5"),
+        ];
+        assert!(matches!(
+            decode_inbox(&Entry::from_fields("1-0", &dm), &SECURE),
+            Err(Skip::Body(_))
+        ));
+        let raw = [("k", "dm"), ("to", "bob"), ("l", "{\"type\":\"system\"}\n")];
+        assert_eq!(
+            decode_inbox(&Entry::from_fields("1-0", &raw), &PLAIN),
+            Err(Skip::Field("f"))
+        );
+    }
+
+    #[test]
+    fn stream_replies_parse_without_the_generic_maps() {
+        let b = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let entry = |id: &str, kv: &[&str]| {
+            Value::Array(vec![b(id), Value::Array(kv.iter().map(|s| b(s)).collect())])
+        };
+        let reply = Value::Array(vec![Value::Array(vec![
+            b("tcpplay:room:#a:log"),
+            Value::Array(vec![
+                entry(
+                    "5-1",
+                    &["k", "chat", "f", "ann", "t", "hi", "p", "7", "n", "a/1"],
+                ),
+                entry("6-0", &["k", "join", "m", "bob", "n", "a/1"]),
+            ]),
+        ])]);
+        let keys = read_reply(reply);
+        assert_eq!(keys.len(), 1);
+        let (key, ids) = &keys[0];
+        assert_eq!(key, "tcpplay:room:#a:log");
+        let chat = decode(&ids[0], &PLAIN).unwrap();
+        assert_eq!(chat.line, line_id("5-1").unwrap());
+        assert!(matches!(
+            chat.event,
+            RoomEvent::Said(Said { port: Some(7), .. })
+        ));
+        assert!(read_reply(Value::Nil).is_empty());
+    }
+}
