@@ -8,6 +8,7 @@
 //! - [`wire`]: `--show-wire`, a tap that prints the protocol
 //! - [`ui`]: the chat loop of `join`
 
+pub mod harness;
 pub mod known_hosts;
 pub mod replays;
 pub mod secure;

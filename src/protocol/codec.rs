@@ -26,13 +26,11 @@ pub fn parse(line: &[u8]) -> Result<Packet, ParseError> {
     match serde_json::from_slice::<Packet>(line) {
         Ok(p) => Ok(p),
         Err(e) => {
-            // A well-formed object whose fields do not fit is a bad packet;
-            // anything else — an escape that is not Unicode text (a lone
-            // surrogate, which skimming the object does not decode) among
-            // it — is not this protocol: a bad frame.
+            // A well-formed object whose fields do not fit is a bad packet
+            // (a string that is not Unicode text, raw or as an escape, is
+            // such a field); anything else is not this protocol.
             let is_object = line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
-                && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok()
-                && e.classify() == serde_json::error::Category::Data;
+                && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok();
             if is_object {
                 Err(ParseError::BadPacket(e.to_string()))
             } else {
@@ -158,12 +156,18 @@ mod tests {
             Err(ParseError::BadFrame(_))
         ));
         assert!(matches!(parse(b"\xff\xfe{}"), Err(ParseError::BadFrame(_))));
-        // Escapes that are not Unicode text are not UTF-8 either.
+        // A well-formed object with a string that is not Unicode text (an
+        // escape of a lone surrogate, raw bytes that are not UTF-8): its
+        // field does not fit, the session goes on.
         for lone in [
             br#"{"type":"chat","text":"\ud800"}"#.as_slice(),
             br#"{"type":"nick","name":"a\udc00b"}"#.as_slice(),
+            b"{\"type\":\"chat\",\"text\":\"\xff\xfe\"}".as_slice(),
         ] {
-            assert!(matches!(parse(lone), Err(ParseError::BadFrame(_))), "{lone:?}");
+            assert!(
+                matches!(parse(lone), Err(ParseError::BadPacket(_))),
+                "{lone:?}"
+            );
         }
         assert!(matches!(
             parse(br#"{"text":"no type"}"#),

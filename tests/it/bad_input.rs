@@ -67,6 +67,14 @@ fn frames_that_are_not_json_objects_are_refused_and_others_keep_chatting() {
         w.round_trip();
     }
     server.proc.stderr.expect("not a JSON object line");
+    // An object whose string is not Unicode text (an escaped lone
+    // surrogate): a field that does not fit, as PROTOCOL.md says.
+    let (mut p, _) = Peer::join(server.addr, "escapes");
+    p.send_raw(b"{\"type\":\"chat\",\"text\":\"\\ud800\"}\n");
+    assert_eq!(p.recv_type("error")["code"], "bad_packet");
+    p.send(json!({"type": "chat", "text": "still here"}));
+    p.recv_chat("still here");
+    w.round_trip();
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod chat;
 mod check;
 mod cli;
 mod cluster;
+mod docs;
 mod features;
 mod gencert;
 mod hostile;

@@ -110,6 +110,12 @@ impl Pacer {
         self.tokens -= 1.0;
     }
 
+    /// When the next line may go, from `now` (for the fuzz harness).
+    #[doc(hidden)]
+    pub fn due_at(&mut self, now: Instant) -> Instant {
+        self.ready_at(now)
+    }
+
     /// The server refused us for rate anyway: start again from empty.
     fn drain(&mut self) {
         self.tokens = 0.0;

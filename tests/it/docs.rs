@@ -1,0 +1,92 @@
+//! A promise in the docs names the test that checks it: every test named in
+//! docs/SECURITY.md, docs/CLUSTER.md and docs/PROTOCOL.md must exist, so a
+//! test renamed or removed fails here rather than leaving a promise that
+//! nothing checks.
+
+use std::path::{Path, PathBuf};
+
+const DOCS: [&str; 3] = ["docs/SECURITY.md", "docs/CLUSTER.md", "docs/PROTOCOL.md"];
+
+/// Backticked `a::b::c` paths in `text`.
+fn named_tests(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|t| {
+            t.contains("::")
+                && t.split("::").all(|seg| {
+                    !seg.is_empty()
+                        && seg
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                })
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// The source files a path can live in: `tests/it/MOD.rs` for the
+/// integration tests, else the library's module files.
+fn files_for(root: &Path, path: &[&str]) -> Vec<PathBuf> {
+    let it = root.join("tests/it").join(format!("{}.rs", path[0]));
+    if path.len() == 2 && it.exists() {
+        return vec![it];
+    }
+    // A library path: the longest prefix that names a file.
+    let mods: Vec<&str> = path.iter().copied().take_while(|s| *s != "tests").collect();
+    let mut found = Vec::new();
+    for n in (1..=mods.len()).rev() {
+        let base = root.join("src").join(mods[..n].join("/"));
+        for f in [base.with_extension("rs"), base.join("mod.rs")] {
+            if f.exists() {
+                found.push(f);
+            }
+        }
+        if !found.is_empty() {
+            break;
+        }
+    }
+    found
+}
+
+#[test]
+fn every_test_the_docs_name_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for doc in DOCS {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        for name in named_tests(&text) {
+            let path: Vec<&str> = name.split("::").collect();
+            // Module paths that are not tests (`crate::x::y` in prose) are
+            // told apart by naming a test module or an integration file.
+            let is_test = path.contains(&"tests")
+                || root
+                    .join("tests/it")
+                    .join(format!("{}.rs", path[0]))
+                    .exists();
+            if !is_test {
+                continue;
+            }
+            checked += 1;
+            let last = *path.last().unwrap();
+            let files = files_for(root, &path);
+            let ok = files.iter().any(|f| {
+                let src = std::fs::read_to_string(f).unwrap_or_default();
+                match last {
+                    "tests" => src.contains("mod tests"),
+                    name => src.contains(&format!("fn {name}(")),
+                }
+            });
+            if !ok {
+                missing.push(format!("{doc}: `{name}`"));
+            }
+        }
+    }
+    assert!(checked > 20, "the docs name tests ({checked} found)");
+    assert!(
+        missing.is_empty(),
+        "tests the docs name but nobody wrote:\n{}",
+        missing.join("\n")
+    );
+}
