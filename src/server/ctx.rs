@@ -23,6 +23,8 @@ pub(crate) struct Ctx {
     pub(super) replay: usize,
     /// Cluster mode: rooms span the nodes through Redis.
     pub(super) cluster: Option<Arc<super::cluster::Cluster>>,
+    /// Where the rooms' past lines are kept.
+    pub(super) archive: super::archive::Archive,
     /// The runtime, for the console's thread to wait on the cluster.
     pub(super) rt: Option<tokio::runtime::Handle>,
     /// Swapped by a reload: new connections use the new certificate.

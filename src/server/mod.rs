@@ -6,6 +6,7 @@
 //! it when they like. Nothing here sees clap or figment: the binary hands in
 //! [`ServerOptions`].
 
+mod archive;
 mod body;
 pub mod cluster;
 mod console;
@@ -140,7 +141,7 @@ impl Server {
             shutdown.clone(),
             opts.history,
             metrics.rooms.clone(),
-            opts.cluster.clone(),
+            opts.cluster.clone().map(|c| c as Arc<dyn room::Relay>),
         );
         hub.set_create(opts.create_rooms);
         if let Some(c) = &opts.cluster {
@@ -152,6 +153,7 @@ impl Server {
         let ctx = Ctx {
             hub,
             replay,
+            archive: archive::Archive::new(opts.cluster.clone()),
             cluster: opts.cluster,
             rt: tokio::runtime::Handle::try_current().ok(),
             secure: opts.secure,

@@ -10,7 +10,7 @@ use redis::Value;
 
 use crate::names::validate_name;
 use crate::server::body;
-use crate::server::room::{Body, Departure, RoomEvent, Said};
+use crate::server::room::{Body, Departure, Direct, Relayed, RoomEvent, Said};
 
 /// The entry format this node writes and reads (`v`). Entries without one
 /// were written before it existed and read as this version.
@@ -177,17 +177,6 @@ pub struct Rules {
     pub max_text_chars: usize,
 }
 
-/// A room's stream entry, decoded and checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoomEntry {
-    /// Its place in the stream, and the line id it gives.
-    pub id: String,
-    pub line: u64,
-    pub event: RoomEvent,
-    /// The node run that wrote it.
-    pub origin: String,
-}
-
 /// Fields of a stream entry.
 pub type Fields = Vec<(&'static str, String)>;
 
@@ -303,7 +292,7 @@ fn decode_body(e: &Entry, rules: &Rules) -> Result<Body, Skip> {
 }
 
 /// Decode and check a room's stream entry.
-pub fn decode(e: &Entry, rules: &Rules) -> Result<RoomEntry, Skip> {
+pub fn decode(e: &Entry, rules: &Rules) -> Result<Relayed, Skip> {
     let line = line_id(&e.id).ok_or_else(|| Skip::Id(e.id.chars().take(32).collect()))?;
     version(e)?;
     let origin = e
@@ -350,22 +339,12 @@ pub fn decode(e: &Entry, rules: &Rules) -> Result<RoomEntry, Skip> {
             ))
         }
     };
-    Ok(RoomEntry {
+    Ok(Relayed {
         id: e.id.clone(),
         line,
         event,
         origin: origin.to_string(),
     })
-}
-
-/// A direct message for a member of another node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Direct {
-    pub from: String,
-    pub to: String,
-    pub body: Body,
-    /// When the sender's node accepted it (ms).
-    pub ts: u64,
 }
 
 /// What a node's inbox carries.

@@ -30,14 +30,14 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Value;
 use tokio::sync::mpsc;
 
-use super::room::{Hub, Room, RoomEvent};
+use super::room::{Direct, Hub, Relay, Relayed, Room, RoomEvent};
 use crate::names;
 use crate::protocol::{now_ms, Chat, Packet};
 
 pub mod entry;
 
 pub use entry::{line_id, stream_id};
-use entry::{Direct, InboxEntry, Keys, RoomEntry, Rules, Skip};
+use entry::{InboxEntry, Keys, Rules, Skip};
 
 /// How a node is found: `[cluster]` settings, checked.
 #[derive(Debug, Clone)]
@@ -216,12 +216,14 @@ impl Cluster {
                 "cluster: skipped an entry in Redis: {why} ({} skipped so far)", n + 1);
         }
     }
+}
 
+impl Relay for Cluster {
     /// Queue what happened in `room` here for every node (this one too
     /// delivers it from the room's stream). A chat line that cannot go to
     /// the cluster (the link is down or the queue full) comes back: the
     /// caller then delivers it here only.
-    pub fn publish(&self, room: &Arc<Room>, event: RoomEvent) -> Result<(), RoomEvent> {
+    fn publish(&self, room: &Arc<Room>, event: RoomEvent) -> Result<(), RoomEvent> {
         if !self.is_up() && matches!(event, RoomEvent::Said(_)) {
             self.local_only.fetch_add(1, Ordering::Relaxed);
             return Err(event);
@@ -242,7 +244,9 @@ impl Cluster {
             }
         }
     }
+}
 
+impl Cluster {
     /// Append what members say, in order, pipelined; what cannot be
     /// appended is delivered here only (and counted).
     async fn publisher(self: Arc<Self>, mut rx: mpsc::Receiver<Out>) {
@@ -588,7 +592,7 @@ impl Cluster {
             let n = ids.len();
             for e in &ids {
                 let said = match entry::decode(e, &self.cfg.rules) {
-                    Ok(RoomEntry {
+                    Ok(Relayed {
                         event: RoomEvent::Said(said),
                         line,
                         ..
@@ -763,7 +767,8 @@ impl Cluster {
                     .await?;
             }
         }
-        room.cluster_start(last, remote);
+        let delivered = line_id(&last).unwrap_or(0);
+        room.cluster_start(last, delivered, remote);
         Ok(())
     }
 

@@ -3,7 +3,9 @@
 //! owns this type; a relay translates it to and from its own wire, so the
 //! room never sees a relay's field names or strings.
 
-use super::{Body, Departure};
+use std::sync::Arc;
+
+use super::{Body, Departure, Room};
 
 /// One thing that happened in a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,4 +29,36 @@ pub struct Said {
     /// The sender's source port (legacy clients show it); none for the server.
     pub port: Option<u16>,
     pub body: Body,
+}
+
+/// An event another server published, as a relay hands it back: its place
+/// in the relay's order and the line id it gives, and who wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relayed {
+    /// Its place in the relay's order (read on after it).
+    pub id: String,
+    /// The line id it gives (the same on every server).
+    pub line: u64,
+    pub event: RoomEvent,
+    /// The server run that wrote it.
+    pub origin: String,
+}
+
+/// A direct message from a member of another server, for a member here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Direct {
+    pub from: String,
+    pub to: String,
+    pub body: Body,
+    /// When the sender's server accepted it (ms).
+    pub ts: u64,
+}
+
+/// What a room calls to tell the other servers what happened in it (the
+/// cluster implements it; a lone server has none).
+pub trait Relay: Send + Sync {
+    /// Publish `event` of `room` for every server, this one included, which
+    /// then delivers it from the relay ([`Room::deliver_event`]). A chat
+    /// line that cannot go comes back: the caller shows it here only.
+    fn publish(&self, room: &Arc<Room>, event: RoomEvent) -> Result<(), RoomEvent>;
 }

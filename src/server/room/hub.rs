@@ -11,12 +11,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use super::super::cluster::entry::Direct;
-use super::super::cluster::Cluster;
 use super::name_index::NameIndex;
 use super::{
-    Body, ConsoleFeed, ConsoleTap, Cursor, Departure, DirectError, Entered, HistorySetup, Link,
-    MemberId, Room, RoomEvent, Shared, CONSOLE_QUEUE,
+    Body, ConsoleFeed, ConsoleTap, Cursor, Departure, Direct, DirectError, Entered, HistorySetup,
+    Link, MemberId, Relay, Room, RoomEvent, Shared, CONSOLE_QUEUE,
 };
 use crate::config::Limits;
 use crate::names;
@@ -141,10 +139,10 @@ impl Hub {
         shutdown: CancellationToken,
         mut h: HistorySetup,
         gauge: prometheus_client::metrics::gauge::Gauge,
-        cluster: Option<Arc<Cluster>>,
+        relay: Option<Arc<dyn Relay>>,
     ) -> Arc<Hub> {
         // A cluster keeps history in its streams.
-        let replay = if h.store.is_some() || cluster.is_some() {
+        let replay = if h.store.is_some() || relay.is_some() {
             h.replay
         } else {
             0
@@ -157,7 +155,7 @@ impl Hub {
             shutdown,
             retain,
             chunks,
-            cluster,
+            relay,
         });
         let recent = std::mem::take(&mut h.recent);
         let room = Room::open(default, true, &shared, Some(recent));
@@ -429,8 +427,8 @@ impl Hub {
 
     /// Cluster mode: tell the other nodes what happened in `room`.
     fn relay(&self, room: &Arc<Room>, event: impl FnOnce() -> RoomEvent) {
-        if let Some(c) = &self.shared.cluster {
-            let _ = c.publish(room, event());
+        if let Some(r) = &self.shared.relay {
+            let _ = r.publish(room, event());
         }
     }
 

@@ -28,8 +28,6 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use super::cluster::entry::RoomEntry;
-use super::cluster::Cluster;
 use super::history::{HistorySetup, HistoryStore};
 #[cfg(test)]
 use super::limits::Limit;
@@ -42,7 +40,7 @@ mod link;
 mod name_index;
 mod presence;
 
-pub use event::{RoomEvent, Said};
+pub use event::{Direct, Relay, Relayed, RoomEvent, Said};
 pub use feed::{Cursor, Feed, Taken};
 pub use hub::{dm_lines, Hub, InRoom, Membership, RenameError, RoomDecl, RoomError};
 pub use link::Link;
@@ -123,8 +121,8 @@ pub struct Shared {
     /// Bytes a feed keeps, and chunks at most.
     retain: u64,
     chunks: usize,
-    /// Cluster mode: rooms span the nodes through this.
-    cluster: Option<Arc<Cluster>>,
+    /// Cluster mode: rooms span the servers through this.
+    relay: Option<Arc<dyn Relay>>,
 }
 
 impl Shared {
@@ -154,6 +152,8 @@ pub struct Room {
     count: AtomicU64,
     /// Was ever listed as closed (see `Registry::closed`).
     gone: AtomicBool,
+    /// Cluster mode: rung when this server starts reading the room's stream.
+    reading: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Room {
@@ -232,6 +232,7 @@ impl Room {
             shared: shared.clone(),
             count: AtomicU64::new(0),
             gone: AtomicBool::new(false),
+            reading: tokio::sync::Notify::new(),
         })
     }
 
@@ -289,7 +290,7 @@ impl Room {
         // gets every message exactly once, as history or live.
         let cursor = self.feed.cursor();
         let replay = self.shared.replay;
-        let cluster = self.shared.cluster.is_some();
+        let cluster = self.shared.relay.is_some();
         let (history, fetch_before) = match (&reg.recent, legacy || replay == 0) {
             (_, true) => (Vec::new(), None),
             // What this node delivered so far is before the joiner's cursor.
@@ -369,7 +370,7 @@ impl Room {
             Speaker::Server => ("server".to_string(), None),
         };
         let said = Said { from, port, body };
-        let said = match &self.shared.cluster {
+        let said = match &self.shared.relay {
             // Every node (this one too) delivers it from the room's stream.
             Some(c) => match c.publish(self, RoomEvent::Said(said)) {
                 Ok(()) => return,
@@ -482,7 +483,7 @@ impl Room {
     /// Set (or clear, with `None`) the topic; the room is told who did
     /// (on every node).
     pub fn set_topic(self: &Arc<Self>, topic: Option<String>, by: &str) {
-        if let Some(c) = &self.shared.cluster {
+        if let Some(c) = &self.shared.relay {
             let event = RoomEvent::Topic {
                 by: by.to_string(),
                 text: topic.clone(),
@@ -532,6 +533,23 @@ impl Room {
             .unwrap_or_else(|| "$".into())
     }
 
+    /// Cluster mode: the first line id this server delivers live once it
+    /// reads the room's stream — waiting for that (at most `limit`); `None`
+    /// when it did not start in time.
+    pub async fn reading_from(&self, limit: std::time::Duration) -> Option<u64> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let started = self.reading.notified();
+            tokio::pin!(started);
+            // Registered before the check: a start in between is not missed.
+            started.as_mut().enable();
+            if let Some(d) = self.cluster_delivered() {
+                return Some(d + 1);
+            }
+            tokio::time::timeout_at(deadline, started).await.ok()?;
+        }
+    }
+
     /// Cluster mode: the last chat line's id delivered here.
     pub fn cluster_delivered(&self) -> Option<u64> {
         self.lock().stream.as_ref().map(|p| p.delivered)
@@ -539,10 +557,10 @@ impl Room {
 
     /// Cluster mode: read the stream from `last` on; `remote` are the
     /// members on other nodes now.
-    pub fn cluster_start(&self, last: String, remote: HashMap<String, String>) {
+    pub fn cluster_start(&self, last: String, delivered: u64, remote: HashMap<String, String>) {
         let mut reg = self.lock();
-        let delivered = super::cluster::line_id(&last).unwrap_or(0);
         reg.stream = Some(StreamPos { last, delivered });
+        self.reading.notify_waiters();
         if !remote.is_empty() {
             reg.remote = remote;
             let count = self.count_line(&reg);
@@ -554,7 +572,7 @@ impl Room {
     /// this node's members did themselves it showed already). Chat lines
     /// leave the readers asleep: the reader wakes them once per batch
     /// ([`wake_readers`](Self::wake_readers)), as a session does.
-    pub fn deliver_event(&self, entry: RoomEntry, own: &str) {
+    pub fn deliver_event(&self, entry: Relayed, own: &str) {
         let mut reg = self.lock();
         if let Some(p) = reg.stream.as_mut() {
             p.last = entry.id;

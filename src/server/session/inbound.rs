@@ -14,10 +14,12 @@ use crate::protocol::connection::Read;
 use crate::protocol::{
     codes, Chat, FrameError, Packet, ParseError, RoomRequest, Rooms, Users, MAX_HISTORY_FETCH,
 };
+use crate::server::archive::Unavailable;
 use crate::server::body::{self, BodyError};
-use crate::server::cluster::entry::Direct;
 use crate::server::limits::{Limit, Verdict};
-use crate::server::room::{Body, Departure, DirectError, Membership, RenameError, Room, Speaker};
+use crate::server::room::{
+    Body, Departure, Direct, DirectError, Membership, RenameError, Room, Speaker,
+};
 
 /// Which of the member's rooms a packet's `room` names (absent: the
 /// default room): its index, or the `error` that says why not.
@@ -307,26 +309,19 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 };
                 let tag = joined.rooms[at].room.tag().map(str::to_string);
                 let limit = f.limit.unwrap_or(20).clamp(1, MAX_HISTORY_FETCH) as usize;
-                // A cluster keeps history in the rooms' streams.
-                let fetched = match (&self.ctx.cluster, hub.history()) {
-                    (Some(c), _) => c.history(&joined.rooms[at].room, f.before, limit).await,
-                    (None, Some(store)) => store.fetch(tag.as_deref(), f.before, limit).await,
-                    (None, None) => {
-                        let e = Packet::error(
-                            codes::HISTORY_UNAVAILABLE,
-                            "this server keeps no history",
-                        )
-                        .in_room(tag.as_deref());
-                        return self.send(&e).await.map_err(End::Io);
-                    }
-                };
+                let room = joined.rooms[at].room.clone();
+                let fetched = self.ctx.archive.page(&room, f.before, limit).await;
                 match fetched {
                     Ok((rows, more)) => {
                         return self
                             .send_history(rows.into_iter().map(Arc::new), more, tag)
                             .await
                     }
-                    Err(why) => {
+                    Err(Unavailable::NotKept) => {
+                        Packet::error(codes::HISTORY_UNAVAILABLE, "this server keeps no history")
+                            .in_room(tag.as_deref())
+                    }
+                    Err(Unavailable::Failed(why)) => {
                         Packet::error(codes::HISTORY_UNAVAILABLE, why).in_room(tag.as_deref())
                     }
                 }

@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{rare, End, Session};
 use crate::protocol::connection::WriteError;
 use crate::protocol::{codes, AuthResult, Chat, HistoryEnd, Packet};
+use crate::server::archive::Unavailable;
 use crate::server::limits::Limit;
 use crate::server::room::{InRoom, Membership, Room, RoomError, Taken};
 
@@ -156,34 +157,17 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             let replay = self.ctx.replay();
             // Read from the store (or the cluster's stream): a failure is
             // said, not skipped.
-            let fetched = if let (true, Some(c)) = (cluster, self.ctx.cluster.clone()) {
-                // What this node delivered before the join (or, in a room
-                // new to this node, what came before it began reading).
-                let mut before = fetch_before;
-                for _ in 0..300 {
-                    if before.is_some() {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    before = room.cluster_delivered().map(|d| d + 1);
-                }
-                match before {
-                    Some(before) => Some(c.history(&room, Some(before), replay).await),
-                    None => Some(Err("the cluster's Redis did not answer in time".to_string())),
-                }
-            } else if let (Some(before), Some(store)) = (fetch_before, room.history()) {
-                // The store answers after writing everything queued before
-                // this: exactly what was said before the join.
-                Some(store.fetch(tag.as_deref(), Some(before), replay).await)
-            } else {
-                None
-            };
+            let fetched = self
+                .ctx
+                .archive
+                .before_join(&room, fetch_before, cluster, replay)
+                .await;
             match fetched {
                 Some(Ok((rows, m))) => {
                     history = rows.into_iter().map(Arc::new).collect();
                     more = m;
                 }
-                Some(Err(why)) => {
+                Some(Err(Unavailable::Failed(why))) => {
                     let e = Packet::error(
                         codes::HISTORY_UNAVAILABLE,
                         format!("the messages from before you joined cannot be shown: {why}"),
@@ -191,7 +175,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     .in_room(tag.as_deref());
                     self.send(&e).await.map_err(End::Io)?;
                 }
-                None => {}
+                Some(Err(Unavailable::NotKept)) | None => {}
             }
             if !history.is_empty() {
                 self.send_history(history.into_iter(), more, tag.clone())
