@@ -6,8 +6,8 @@
 //! entry that fails is skipped with its reason (the node logs and counts
 //! it, and goes on serving); nothing from Redis is passed on as bytes.
 
-use redis::Value;
-
+pub use super::keys::{heartbeat, heartbeat_run, parse_heartbeat, run_node, Keys};
+pub use super::reply::{entries, line_id, read_reply, stream_id, Entry};
 use crate::names::validate_name;
 use crate::server::body;
 use crate::server::room::{Body, Departure, Direct, Relayed, RoomEvent, Said};
@@ -18,125 +18,6 @@ const VERSION: &str = "1";
 
 /// Most characters in a presence entry's text (a leave reason).
 const MAX_REASON_CHARS: usize = 1000;
-
-/// Key names under the cluster's prefix.
-#[derive(Debug, Clone)]
-pub struct Keys {
-    prefix: String,
-}
-
-impl Keys {
-    pub fn new(prefix: &str) -> Keys {
-        Keys {
-            prefix: prefix.to_string(),
-        }
-    }
-
-    fn key(&self, rest: &str) -> String {
-        format!("{}:{rest}", self.prefix)
-    }
-
-    /// A room's stream (`room` is its key: one spelling per room).
-    pub fn log(&self, room: &str) -> String {
-        self.key(&format!("room:{room}:log"))
-    }
-
-    /// A room's members: name → the run of the node that has them.
-    pub fn members(&self, room: &str) -> String {
-        self.key(&format!("room:{room}:members"))
-    }
-
-    /// A node run's inbox stream (direct messages, kicks).
-    pub fn inbox(&self, run: &str) -> String {
-        self.key(&format!("inbox:{run}"))
-    }
-
-    /// A node's heartbeat: `RUN MS`.
-    pub fn node(&self, node: &str) -> String {
-        self.key(&format!("node:{node}"))
-    }
-
-    /// Every node's heartbeat, for SCAN.
-    pub fn nodes_pattern(&self) -> String {
-        self.key("node:*")
-    }
-
-    /// A claimed name (by its key): the run that holds it.
-    pub fn name(&self, name_key: &str) -> String {
-        self.key(&format!("name:{name_key}"))
-    }
-
-    /// Every claimed name, for SCAN.
-    pub fn names_pattern(&self) -> String {
-        self.key("name:*")
-    }
-
-    /// A secure room's record, shared by the nodes.
-    pub fn record(&self) -> String {
-        self.key("secure:record")
-    }
-}
-
-/// A heartbeat's value: the run and its clock.
-pub fn heartbeat(run: &str, ms: u64) -> String {
-    format!("{run} {ms}")
-}
-
-/// The run a heartbeat names.
-pub fn heartbeat_run(beat: &str) -> Option<&str> {
-    parse_heartbeat(beat).map(|(run, _)| run)
-}
-
-/// A heartbeat's run and clock (`None` when it is not one).
-pub fn parse_heartbeat(beat: &str) -> Option<(&str, u64)> {
-    let (run, ms) = beat.split_once(' ')?;
-    Some((run, ms.parse().ok()?)).filter(|(r, _)| !r.is_empty())
-}
-
-/// The node a run (`NODE/STARTED_MS`) belongs to.
-pub fn run_node(run: &str) -> &str {
-    run.split('/').next().unwrap_or(run)
-}
-
-/// A stream id as a line id: `ms × 4096 + seq` (exact in a JSON number up
-/// to the year 2039 and 4096 lines per millisecond per room).
-pub fn line_id(id: &str) -> Option<u64> {
-    let (ms, seq) = id.split_once('-')?;
-    let (ms, seq): (u64, u64) = (ms.parse().ok()?, seq.parse().ok()?);
-    ms.checked_mul(4096)?.checked_add(seq.min(4095))
-}
-
-/// The stream id of line id `id`.
-pub fn stream_id(id: u64) -> String {
-    format!("{}-{}", id / 4096, id % 4096)
-}
-
-/// One stream entry as Redis gave it: its id and its fields as text.
-#[derive(Debug, Default, Clone)]
-pub struct Entry {
-    pub id: String,
-    fields: Vec<(String, String)>,
-}
-
-impl Entry {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// An entry made of `fields` (tests, and `check`).
-    pub fn from_fields(id: &str, fields: &[(&str, &str)]) -> Entry {
-        Entry {
-            id: id.to_string(),
-            fields: fields
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
-    }
-}
 
 /// Why an entry was skipped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -401,67 +282,10 @@ pub fn decode_inbox(e: &Entry, rules: &Rules) -> Result<InboxEntry, Skip> {
     }
 }
 
-fn bulk_text(v: Value) -> Option<String> {
-    match v {
-        Value::BulkString(b) => String::from_utf8(b).ok(),
-        Value::SimpleString(s) => Some(s),
-        _ => None,
-    }
-}
-
-/// `[[id, [k, v, …]], …]` (XRANGE, XREVRANGE, one stream of XREAD).
-pub fn entries(v: Value) -> Vec<Entry> {
-    let Value::Array(items) = v else {
-        return Vec::new();
-    };
-    items
-        .into_iter()
-        .filter_map(|item| {
-            let Value::Array(pair) = item else {
-                return None;
-            };
-            let mut pair = pair.into_iter();
-            let id = bulk_text(pair.next()?)?;
-            let Value::Array(kv) = pair.next()? else {
-                return None;
-            };
-            let mut fields = Vec::with_capacity(kv.len() / 2);
-            let mut kv = kv.into_iter();
-            while let (Some(k), Some(v)) = (kv.next(), kv.next()) {
-                if let (Some(k), Some(v)) = (bulk_text(k), bulk_text(v)) {
-                    fields.push((k, v));
-                }
-            }
-            Some(Entry { id, fields })
-        })
-        .collect()
-}
-
-/// XREAD's answer: each stream's key and its new entries (none on a timeout).
-pub fn read_reply(v: Value) -> Vec<(String, Vec<Entry>)> {
-    let pairs: Vec<(Value, Value)> = match v {
-        Value::Array(keys) => keys
-            .into_iter()
-            .filter_map(|k| match k {
-                Value::Array(kv) if kv.len() == 2 => {
-                    let mut kv = kv.into_iter();
-                    Some((kv.next()?, kv.next()?))
-                }
-                _ => None,
-            })
-            .collect(),
-        Value::Map(m) => m,
-        _ => Vec::new(),
-    };
-    pairs
-        .into_iter()
-        .filter_map(|(k, e)| Some((bulk_text(k)?, entries(e))))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redis::Value;
 
     const PLAIN: Rules = Rules {
         secure: false,

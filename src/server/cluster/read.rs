@@ -1,0 +1,167 @@
+//! Reading: one `XREAD` over the streams of the rooms this node has
+//! members in, and its inbox; every entry decoded and checked, then
+//! delivered into the local room.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::Value;
+
+use super::{entry, line_id, Cluster, Room, READ_BLOCK_MS};
+
+impl Cluster {
+    /// Read the streams of the rooms this node has members in, and its
+    /// inbox; deliver each entry into the local room.
+    pub(super) async fn reader(self: Arc<Self>) {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_millis(READ_BLOCK_MS + 2000))
+            .set_number_of_retries(1);
+        let mut con = loop {
+            match self
+                .client
+                .get_connection_manager_with_config(config.clone())
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) => {
+                    self.link_down(&e);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        let inbox = self.keys.inbox(&self.id);
+        // This run's inbox is new: everything in it is for this run ("$"
+        // would miss what arrives between two reads).
+        let mut inbox_last = "0-0".to_string();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let Some(hub) = self.hub() else { return };
+            let rooms = hub.cluster_rooms();
+            drop(hub);
+            // Rooms new to this node start at the stream's end (what came
+            // before is their members' history).
+            for room in rooms.iter().filter(|r| !r.cluster_started()) {
+                match self.start_room(&mut con, room).await {
+                    Ok(()) => {}
+                    Err(e) => {
+                        self.link_down(&e);
+                        break;
+                    }
+                }
+            }
+            let started: Vec<&Arc<Room>> = rooms.iter().filter(|r| r.cluster_started()).collect();
+            let mut cmd = redis::cmd("XREAD");
+            cmd.arg("COUNT")
+                .arg(1024)
+                .arg("BLOCK")
+                .arg(READ_BLOCK_MS)
+                .arg("STREAMS")
+                .arg(&inbox);
+            let logs: Vec<String> = started
+                .iter()
+                .map(|r| self.keys.log(&Self::room_key(r)))
+                .collect();
+            for l in &logs {
+                cmd.arg(l);
+            }
+            cmd.arg(&inbox_last);
+            for r in &started {
+                cmd.arg(r.cluster_last());
+            }
+            let read: redis::RedisResult<Value> = cmd.query_async(&mut con).await;
+            let reply = match read {
+                Ok(r) => {
+                    pause = Duration::from_millis(100);
+                    r
+                }
+                Err(e) => {
+                    self.link_down(&e);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            for (key, ids) in entry::read_reply(reply) {
+                if key == inbox {
+                    for e in &ids {
+                        inbox_last = e.id.clone();
+                        self.inbox_entry(&key, e);
+                    }
+                    continue;
+                }
+                let Some(i) = logs.iter().position(|l| *l == key) else {
+                    continue;
+                };
+                let room = started[i];
+                for e in &ids {
+                    match entry::decode(e, &self.cfg.rules) {
+                        Ok(entry) => room.deliver_event(entry, &self.id),
+                        Err(why) => {
+                            self.skip(&key, &e.id, &why);
+                            // Past it all the same: read on from there.
+                            room.skip_entry(&e.id);
+                        }
+                    }
+                }
+                // The batch's lines are shown at once (one wake, fewer writes).
+                room.wake_readers();
+            }
+        }
+    }
+
+    pub(super) async fn start_room(
+        &self,
+        con: &mut ConnectionManager,
+        room: &Arc<Room>,
+    ) -> redis::RedisResult<()> {
+        let room_key = Self::room_key(room);
+        let last: Value = redis::cmd("XREVRANGE")
+            .arg(self.keys.log(&room_key))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(con)
+            .await?;
+        let members: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.keys.members(&room_key))
+            .query_async(con)
+            .await?;
+        let last = entry::entries(last)
+            .into_iter()
+            .next()
+            .map(|e| e.id)
+            .unwrap_or_else(|| "0-0".into());
+        // Members of runs that died while nobody read this room are gone.
+        let mut remote = HashMap::new();
+        let mut runs: HashMap<String, bool> = HashMap::new();
+        for (name, run) in members {
+            if run == self.id {
+                continue;
+            }
+            let alive = match runs.get(&run) {
+                Some(a) => *a,
+                None => {
+                    let a = self.alive(con, &run).await?;
+                    runs.insert(run.clone(), a);
+                    a
+                }
+            };
+            if alive {
+                remote.insert(name, run);
+            } else {
+                redis::cmd("HDEL")
+                    .arg(self.keys.members(&room_key))
+                    .arg(&name)
+                    .query_async::<()>(con)
+                    .await?;
+            }
+        }
+        let delivered = line_id(&last).unwrap_or(0);
+        room.cluster_start(last, delivered, remote);
+        Ok(())
+    }
+}
