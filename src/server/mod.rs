@@ -9,11 +9,11 @@
 mod archive;
 mod body;
 pub mod cluster;
-mod console;
 mod ctx;
 mod history;
 mod limits;
 pub mod metrics;
+pub mod operator;
 mod reload;
 mod room;
 mod secure;
@@ -29,7 +29,6 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use console::{spawn_console_input, spawn_console_printer};
 pub(crate) use ctx::Ctx;
 pub use history::{open_for as open_history, HistoryDb, HistoryError, HistorySetup};
 use limits::addresses::AuthThrottle;

@@ -10,6 +10,9 @@ use anyhow::Result;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+mod commands;
+mod console;
+
 use crate::cli::ServeArgs;
 use crate::config::{self, secs, usage, Loaded};
 use crate::hostport;
@@ -99,7 +102,7 @@ pub async fn serve(
     let server = Server::new(listener, opts, shutdown.clone());
     // JSON logs are for machines: chat is not echoed unless asked for.
     let quiet = s.quiet || (s.log_format == "json" && loaded.is_default("serve.quiet"));
-    server::spawn_console_printer(&server.handle(), quiet);
+    console::spawn_printer(&server.handle(), quiet);
     let metrics_addr = match &s.metrics {
         Some(m) => Some(serve_metrics(m, &loaded, &server.handle(), shutdown.clone()).await?),
         None => None,
@@ -120,7 +123,7 @@ pub async fn serve(
     let _term = std::io::stdin()
         .is_terminal()
         .then(crate::terminal::TermGuard::save);
-    server::spawn_console_input(server.handle());
+    console::spawn_input(server.handle());
     tokio::spawn(stop);
     tokio::spawn(reload_on_request(
         server.handle(),

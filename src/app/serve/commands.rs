@@ -1,0 +1,246 @@
+//! The operator console's commands: a line → what it asks for. Pure (no
+//! server, no terminal), so every spelling is unit-tested; running a
+//! command is [`super::console`]'s job.
+
+/// A change to a topic or a message: set it, or clear it (`-`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Set(String),
+    Clear,
+}
+
+impl Change {
+    fn of(text: &str) -> Change {
+        match text {
+            "-" => Change::Clear,
+            t => Change::Set(t.to_string()),
+        }
+    }
+
+    pub fn into_option(self) -> Option<String> {
+        match self {
+            Change::Set(t) => Some(t),
+            Change::Clear => None,
+        }
+    }
+}
+
+/// What an operator's line asks for. Rooms are as typed (`#help`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Say `text` in a room (`None`: the default room) as `server`.
+    Say {
+        room: Option<String>,
+        text: String,
+    },
+    /// Who is connected (or in a room).
+    Users(Option<String>),
+    Rooms,
+    /// Remove a member (from the server, or one room); `words` is the name
+    /// and the reason, split against who is here when it runs.
+    Kick {
+        room: Option<String>,
+        words: String,
+    },
+    /// Show (`None`) or change a room's topic.
+    Topic {
+        room: String,
+        change: Option<Change>,
+    },
+    /// Show or change a room's message (`room`), or the message of the day.
+    Motd {
+        room: Option<String>,
+        change: Option<Change>,
+    },
+    Unlock,
+    Reload,
+    Quit,
+    Help,
+    /// A command used wrongly: how to use it.
+    Usage(&'static str),
+    /// Not a command: its word.
+    Unknown(String),
+}
+
+/// `#room REST`: the room word and the rest.
+fn room_and_rest(args: &str) -> (String, String) {
+    let (room, rest) = args.split_once(' ').unwrap_or((args, ""));
+    (room.to_string(), rest.trim().to_string())
+}
+
+/// What `line` asks for (an empty line is not given: the console skips it).
+pub fn parse(line: &str) -> Command {
+    if let Some(rest) = line.strip_prefix("//") {
+        return Command::Say {
+            room: None,
+            text: format!("/{rest}"),
+        };
+    }
+    let Some(cmd) = line.strip_prefix('/') else {
+        return Command::Say {
+            room: None,
+            text: line.to_string(),
+        };
+    };
+    let (word, args) = cmd.split_once(' ').unwrap_or((cmd, ""));
+    let args = args.trim();
+    let change = |t: &str| (!t.is_empty()).then(|| Change::of(t));
+    match word {
+        "users" if args.starts_with('#') => Command::Users(Some(room_and_rest(args).0)),
+        "users" => Command::Users(None),
+        "rooms" => Command::Rooms,
+        "say" => match room_and_rest(args) {
+            (_, text) if text.is_empty() => Command::Usage("usage: /say #ROOM TEXT"),
+            (room, text) => Command::Say {
+                room: Some(room),
+                text,
+            },
+        },
+        "kick" if args.is_empty() => Command::Usage("usage: /kick [#ROOM] NAME [REASON]"),
+        "kick" if args.starts_with('#') => match room_and_rest(args) {
+            (_, words) if words.is_empty() => Command::Usage("usage: /kick [#ROOM] NAME [REASON]"),
+            (room, words) => Command::Kick {
+                room: Some(room),
+                words,
+            },
+        },
+        "kick" => Command::Kick {
+            room: None,
+            words: args.to_string(),
+        },
+        "topic" => {
+            let (room, text) = room_and_rest(args);
+            Command::Topic {
+                room,
+                change: change(&text),
+            }
+        }
+        "motd" if args.starts_with('#') => {
+            let (room, text) = room_and_rest(args);
+            Command::Motd {
+                room: Some(room),
+                change: change(&text),
+            }
+        }
+        "motd" => Command::Motd {
+            room: None,
+            change: change(args),
+        },
+        "unlock" => Command::Unlock,
+        "reload" => Command::Reload,
+        "quit" => Command::Quit,
+        "help" => Command::Help,
+        other => Command::Unknown(other.to_string()),
+    }
+}
+
+pub const HELP: &str =
+    "console: a plain line is said in the default room as `server`; //text sends a line starting with /
+  /users [#ROOM]         who is connected (or in a room), from where, for how long
+  /rooms                 the rooms, their members and topics
+  /say #ROOM TEXT        say TEXT in a room as `server`
+  /kick NAME [REASON]    remove someone from the server (they are told the reason)
+  /kick #ROOM NAME [REASON]  take someone out of one room
+  /topic #ROOM [TEXT]    show, or set, a room's topic (/topic #ROOM - clears it)
+  /motd [TEXT]           show, or set, the message of the day (/motd - clears it)
+  /motd #ROOM [TEXT]     show, or set, a room's message for whoever joins it
+  /unlock                a secure room: read and speak (asks the room password; the server keeps none)
+  /reload                re-read the settings (like SIGHUP): limits, MOTD, certificate
+  /quit                  stop the server (everyone gets a goodbye)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn say(room: Option<&str>, text: &str) -> Command {
+        Command::Say {
+            room: room.map(str::to_string),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn plain_lines_and_double_slashes_are_said_in_the_default_room() {
+        assert_eq!(parse("hello all"), say(None, "hello all"));
+        assert_eq!(parse("//help is a word"), say(None, "/help is a word"));
+        assert_eq!(parse("/say #dev hi there"), say(Some("#dev"), "hi there"));
+        assert_eq!(parse("/say #dev"), Command::Usage("usage: /say #ROOM TEXT"));
+    }
+
+    #[test]
+    fn each_command_and_its_arguments() {
+        assert_eq!(parse("/users"), Command::Users(None));
+        assert_eq!(parse("/users #a"), Command::Users(Some("#a".into())));
+        assert_eq!(parse("/rooms"), Command::Rooms);
+        assert!(matches!(parse("/kick"), Command::Usage(_)));
+        assert!(matches!(parse("/kick #a"), Command::Usage(_)));
+        assert_eq!(
+            parse("/kick Jane Doe spamming"),
+            Command::Kick {
+                room: None,
+                words: "Jane Doe spamming".into()
+            }
+        );
+        assert_eq!(
+            parse("/kick #a bob"),
+            Command::Kick {
+                room: Some("#a".into()),
+                words: "bob".into()
+            }
+        );
+        assert_eq!(
+            parse("/topic #a"),
+            Command::Topic {
+                room: "#a".into(),
+                change: None
+            }
+        );
+        assert_eq!(
+            parse("/topic #a new topic"),
+            Command::Topic {
+                room: "#a".into(),
+                change: Some(Change::Set("new topic".into()))
+            }
+        );
+        assert_eq!(
+            parse("/topic #a -"),
+            Command::Topic {
+                room: "#a".into(),
+                change: Some(Change::Clear)
+            }
+        );
+        assert_eq!(
+            parse("/motd"),
+            Command::Motd {
+                room: None,
+                change: None
+            }
+        );
+        assert_eq!(
+            parse("/motd -"),
+            Command::Motd {
+                room: None,
+                change: Some(Change::Clear)
+            }
+        );
+        assert_eq!(
+            parse("/motd #a welcome"),
+            Command::Motd {
+                room: Some("#a".into()),
+                change: Some(Change::Set("welcome".into()))
+            }
+        );
+        for (line, cmd) in [
+            ("/unlock", Command::Unlock),
+            ("/reload", Command::Reload),
+            ("/quit", Command::Quit),
+            ("/help", Command::Help),
+        ] {
+            assert_eq!(parse(line), cmd);
+        }
+        assert_eq!(
+            parse("/frobnicate x"),
+            Command::Unknown("frobnicate".into())
+        );
+    }
+}
