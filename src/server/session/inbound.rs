@@ -9,21 +9,15 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{rare, End, Session};
 use crate::names;
-use crate::names::{sanitize, validate_name};
 use crate::protocol::connection::Read;
-use crate::protocol::{
-    codes, Chat, FrameError, Packet, ParseError, RoomRequest, Rooms, Users, MAX_HISTORY_FETCH,
-};
-use crate::server::archive::Unavailable;
+use crate::protocol::{codes, Chat, FrameError, Packet, ParseError};
 use crate::server::body::{self, BodyError};
 use crate::server::limits::{Limit, Verdict};
-use crate::server::room::{
-    Body, Departure, Direct, DirectError, Membership, RenameError, Room, Speaker,
-};
+use crate::server::room::{Body, Membership, Room, Speaker};
 
 /// Which of the member's rooms a packet's `room` names (absent: the
 /// default room): its index, or the `error` that says why not.
-fn room_of(
+pub(super) fn room_of(
     joined: &Membership,
     default: &Arc<Room>,
     room: Option<&str>,
@@ -58,25 +52,8 @@ fn room_of(
     })
 }
 
-/// Cluster mode: claim `new` across the cluster before a rename (a change
-/// of case only needs no claim). False when it is taken.
-async fn claim_rename(
-    cluster: Option<Arc<crate::server::cluster::Cluster>>,
-    current: &str,
-    new: &str,
-) -> bool {
-    let Some(c) = cluster else {
-        return true;
-    };
-    if names::name_key(current) == names::name_key(new) {
-        return true;
-    }
-    // Redis unreachable: the rename is checked on this node only.
-    c.claim_exact_name(new).await.unwrap_or(true)
-}
-
 /// A reason given for leaving, as the room is shown it.
-fn clean_reason(reason: &str) -> String {
+pub(super) fn clean_reason(reason: &str) -> String {
     reason
         .trim()
         .chars()
@@ -243,235 +220,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         }
     }
 
-    /// The less frequent packets: direct messages, renames, the user list,
-    /// history fetches, rooms.
-    async fn handle_command(&mut self, packet: Packet, joined: &mut Membership) -> Result<(), End> {
-        let seq = packet.seq();
-        let hub = self.ctx.hub.clone();
-        let reply = match packet {
-            Packet::Dm(dm) => match self.check_body(dm.encrypted, &dm.text, &dm.payload) {
-                Some(e) => e,
-                None => match self.direct(dm, &joined.name).await? {
-                    Some(refused) => refused,
-                    None => return Ok(()),
-                },
-            },
-            Packet::Nick(n) => match validate_name(&n.name) {
-                Err(e) => Packet::error(
-                    codes::NAME_INVALID,
-                    format!("'{}' cannot be a name: {e}", sanitize(&n.name)),
-                ),
-                Ok(new) if !claim_rename(self.ctx.cluster.clone(), &joined.name, &new).await => {
-                    Packet::error(
-                        codes::NAME_TAKEN,
-                        format!("the name '{}' is taken; pick another", sanitize(&new)),
-                    )
-                }
-                Ok(new) => match hub.rename(joined.id, &new) {
-                    Ok(old) => {
-                        if let Some(c) = &self.ctx.cluster {
-                            if names::name_key(&old) != names::name_key(&new) {
-                                c.release(&old);
-                            }
-                        }
-                        tracing::info!(peer = %self.peer, old = %sanitize(&old), new = %sanitize(&new), "renamed");
-                        joined.name = new;
-                        return Ok(());
-                    }
-                    Err(RenameError::Taken(other)) => Packet::error(
-                        codes::NAME_TAKEN,
-                        format!("the name '{}' is taken; pick another", sanitize(&other)),
-                    ),
-                    Err(RenameError::Gone) => return Err(End::Closed),
-                },
-            },
-            Packet::Users(u) => {
-                let room = match u.room.as_deref() {
-                    None => Ok(hub.default_room().clone()),
-                    Some(raw) => hub.find(raw),
-                };
-                match room {
-                    Ok(room) => {
-                        let (users, total) = hub.users(&room);
-                        Packet::Users(Users {
-                            users,
-                            total: Some(total),
-                            room: room.tag().map(str::to_string),
-                        })
-                    }
-                    Err(e) => e.packet(u.room.as_deref()),
-                }
-            }
-            Packet::FetchHistory(f) => {
-                let at = match room_of(joined, hub.default_room(), f.room.as_deref()) {
-                    Ok(i) => i,
-                    Err(e) => return self.send(&e).await.map_err(End::Io),
-                };
-                let tag = joined.rooms[at].room.tag().map(str::to_string);
-                let limit = f.limit.unwrap_or(20).clamp(1, MAX_HISTORY_FETCH) as usize;
-                let room = joined.rooms[at].room.clone();
-                let fetched = self.ctx.archive.page(&room, f.before, limit).await;
-                match fetched {
-                    Ok((rows, more)) => {
-                        return self
-                            .send_history(rows.into_iter().map(Arc::new), more, tag)
-                            .await
-                    }
-                    Err(Unavailable::NotKept) => {
-                        Packet::error(codes::HISTORY_UNAVAILABLE, "this server keeps no history")
-                            .in_room(tag.as_deref())
-                    }
-                    Err(Unavailable::Failed(why)) => {
-                        Packet::error(codes::HISTORY_UNAVAILABLE, why).in_room(tag.as_deref())
-                    }
-                }
-            }
-            Packet::Join(r) => {
-                // Whoever asks for a room speaks rooms, whatever it said in `auth`.
-                self.rooms_aware = true;
-                return self.enter_room(joined, &r.room, seq).await;
-            }
-            Packet::Part(r) => {
-                let at = match room_of(joined, hub.default_room(), Some(&r.room)) {
-                    Ok(i) => i,
-                    Err(e) => return self.send(&e).await.map_err(End::Io),
-                };
-                let reason = r
-                    .reason
-                    .as_deref()
-                    .map(clean_reason)
-                    .filter(|r| !r.is_empty());
-                let left = joined.rooms.remove(at);
-                if self
-                    .unwoken_room
-                    .as_ref()
-                    .is_some_and(|u| Arc::ptr_eq(u, &left.room))
-                {
-                    self.wake_room();
-                }
-                hub.exit(joined.id, &left.room, Departure::Parted(reason.clone()));
-                Packet::Parted(RoomRequest {
-                    room: left.room.name().to_string(),
-                    reason,
-                })
-            }
-            Packet::Rooms(_) => {
-                let (rooms, total) = hub.rooms();
-                Packet::Rooms(Rooms {
-                    rooms,
-                    total: Some(total),
-                })
-            }
-            Packet::Topic(t) => {
-                let at = match room_of(joined, hub.default_room(), Some(&t.room)) {
-                    Ok(i) => i,
-                    Err(e) => return self.send(&e).await.map_err(End::Io),
-                };
-                let room = joined.rooms[at].room.clone();
-                let text = t.text.trim();
-                if text.is_empty() {
-                    room.set_topic(None, &joined.name);
-                    return Ok(());
-                }
-                match self.check_topic(text) {
-                    Some(e) => e.in_room(room.tag()),
-                    None => {
-                        room.set_topic(Some(text.to_string()), &joined.name);
-                        return Ok(());
-                    }
-                }
-            }
-            other => {
-                tracing::debug!(peer = %self.peer, "ignored a packet a client does not send: {other:?}");
-                return Ok(());
-            }
-        };
-        self.send(&reply.answering(seq)).await.map_err(End::Io)
-    }
-
-    /// A topic is one line of text within the text limit.
-    fn check_topic(&self, text: &str) -> Option<Packet> {
-        if let Some(c) = text.chars().find(|&c| names::is_unsafe_char(c)) {
-            return Some(Packet::error(
-                codes::BAD_PACKET,
-                format!(
-                    "a topic cannot hold control or formatting characters (found {}); not set",
-                    c.escape_unicode()
-                ),
-            ));
-        }
-        self.check_text(text)
-    }
-
     /// A chat or direct message body fits this room: plaintext `text` in a
     /// plaintext room, a sealed `payload` in a secure one, within the limits.
-    /// A direct message from `from`: to a member here, else (cluster
-    /// mode) on another node; the sender gets its copy, or the refusal to
-    /// send back.
-    async fn direct(&mut self, dm: crate::protocol::Dm, from: &str) -> Result<Option<Packet>, End> {
-        let to = dm.to.trim().to_string();
-        let hub = self.ctx.hub.clone();
-        let remote = dm.clone();
-        let refusal = match hub.direct(from, dm) {
-            // The sender's copy: the same line the recipient got.
-            Ok(line) => {
-                return self
-                    .conn
-                    .write_bytes(&line)
-                    .await
-                    .map(|()| None)
-                    .map_err(End::Io)
-            }
-            Err(DirectError::NoSuchUser) => match self.ctx.cluster.clone() {
-                Some(c) => {
-                    let ts = crate::protocol::now_ms();
-                    let body = Body {
-                        text: remote.text.clone(),
-                        payload: remote.payload.clone(),
-                        sent: remote.sent,
-                        action: remote.action,
-                    };
-                    let direct = Direct {
-                        from: from.to_string(),
-                        to: to.clone(),
-                        body,
-                        ts,
-                    };
-                    if c.direct(direct).await {
-                        let mut copy = remote;
-                        let (line, _) = crate::server::room::dm_lines(from, &mut copy, ts);
-                        return self
-                            .conn
-                            .write_bytes(&line)
-                            .await
-                            .map(|()| None)
-                            .map_err(End::Io);
-                    }
-                    DirectError::NoSuchUser
-                }
-                None => DirectError::NoSuchUser,
-            },
-            Err(e) => e,
-        };
-        Ok(Some(match refusal {
-            DirectError::NoSuchUser => Packet::error(
-                codes::NO_SUCH_USER,
-                format!(
-                    "nobody called '{}' is here (on this server); not sent",
-                    sanitize(&to)
-                ),
-            ),
-            DirectError::InboxFull(n) => Packet::error(
-                codes::INBOX_FULL,
-                format!(
-                    "{} has too many unread direct messages; not sent",
-                    sanitize(&n)
-                ),
-            ),
-        }))
-    }
-
-    fn check_body(
+    pub(super) fn check_body(
         &self,
         encrypted: bool,
         text: &Option<String>,
@@ -483,7 +234,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         self.refusal(checked)
     }
 
-    fn check_text(&self, text: &str) -> Option<Packet> {
+    pub(super) fn check_text(&self, text: &str) -> Option<Packet> {
         let max = self.ctx.limits().max_text_chars;
         self.refusal(body::check_text(max, text))
     }

@@ -10,6 +10,8 @@
 //! size guard test in `transport.rs` keeps this honest.
 
 mod auth;
+mod commands;
+mod direct;
 mod inbound;
 mod outbound;
 
