@@ -1,21 +1,30 @@
 //! tcpplay: a multi-client TCP chat in plaintext, over TLS, or in a
 //! password-protected secure room, and the tools around it.
 //!
-//! # Layout
+//! # Layers (each imports only from the ones below; docs/ARCHITECTURE.md)
 //!
-//! The glue (the only code that sees clap or figment):
+//! 1. glue — [`cli`] (clap) and [`app`] (the subcommands, the operator
+//!    console): the only code that sees clap, figment's layers or prompts
+//! 2. services — [`server`], [`client`], [`check`], [`certgen`]: sockets,
+//!    tasks and files, on plain types
+//! 3. foundations — [`config`], [`protocol`], [`crypto`], [`tls`],
+//!    [`names`], [`secret`], [`files`], [`hostport`], [`output`],
+//!    [`prompt`], [`progress`], [`terminal`]
+//!
+//! # Modules
+//!
 //! - [`cli`]: clap definitions (also the source of shell completions), and
 //!   their translation into plain options
-//! - [`app`]: the subcommands, from settings to the library (`serve`, `join`)
-//!
-//! Below it, plain types only:
+//! - [`app`]: the subcommands, from settings to the library (`serve` and its
+//!   operator console, `join`)
 //! - [`config`]: the settings, their layering and where each value came from
 //! - [`protocol`]: packet types, the bounded line codec, and [`protocol::Connection`]
-//! - [`server`]: accept loop, sessions, the room, history, limits, metrics, console, reload
+//! - [`server`]: accept loop, sessions, rooms, the cluster (a layer beside the
+//!   rooms), history, limits, metrics, the operator's actions, reload
 //! - [`client`]: transport, authentication, [`client::Connection`], the chat UI of `join`
 //! - [`check`]: diagnostics of settings, files and a live server
 //! - [`certgen`]: `gen-cert` on rcgen
-//! - [`crypto`]: secure mode: Argon2id, HKDF, HMAC proofs, XChaCha20-Poly1305
+//! - [`crypto`]: secure rooms: OPAQUE, HKDF, XChaCha20-Poly1305
 //! - [`tls`]: rustls configurations, trust, verification, errors in words
 //! - [`names`]: name rules and terminal-safe rendering of untrusted text
 //! - [`secret`]: where the room password comes from

@@ -2,7 +2,7 @@
 //! value, where it came from and what is expected — never a Rust type name —
 //! with "did you mean" for a misspelt key.
 
-use super::load::Source;
+use super::source::Source;
 use super::ConfigError;
 
 /// Turn figment's error into one line per problem that names the key, the

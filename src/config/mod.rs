@@ -6,18 +6,24 @@
 //! - here: the settings, their one `impl Default`, and their checks
 //! - [`load`]: the layers and where each value came from
 //! - `explain`: what a bad value means, in words
+//! - `source`: where a value came from
 
 mod explain;
 mod load;
+mod source;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 pub use load::{
-    config_file, data_dir, load, user_config_file, FlagLayer, Loaded, Source, ENV_CONFIG,
-    ENV_PASSWORD,
+    config_file, data_dir, load, user_config_file, FlagLayer, Loaded, ENV_CONFIG, ENV_PASSWORD,
 };
+pub use source::Source;
+
+/// The highest `limits.messages_per_second` (what a client paces itself by
+/// is bounded the same way: `HelloLimits::MAX_RATE`).
+pub const MAX_RATE: f64 = crate::protocol::HelloLimits::MAX_RATE;
 
 /// A usage or configuration error: the binary exits with code 2.
 #[derive(Debug, thiserror::Error)]
@@ -435,7 +441,6 @@ pub(crate) fn validate(l: &Loaded) -> Result<(), ConfigError> {
         ("limits.handshake_timeout", s.limits.handshake_timeout),
         ("limits.write_timeout", s.limits.write_timeout),
         ("limits.auth_block", s.limits.auth_block),
-        ("limits.messages_per_second", s.limits.messages_per_second),
     ];
     for (key, v) in secs {
         if !v.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&v) {
@@ -444,6 +449,15 @@ pub(crate) fn validate(l: &Loaded) -> Result<(), ConfigError> {
                 l.source_of(key)
             )));
         }
+    }
+    // A rate, not a time: lines per second (0: no limit).
+    let rate = s.limits.messages_per_second;
+    if !rate.is_finite() || !(0.0..=MAX_RATE).contains(&rate) {
+        return Err(ConfigError::new(format!(
+            "limits.messages_per_second {rate} from {}: must be a number of lines per second, \
+             from 0 (no limit) to {MAX_RATE}",
+            l.source_of("limits.messages_per_second")
+        )));
     }
     let sizes = [
         ("limits.max_clients", s.limits.max_clients),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::util::{free_port, Peer, Server};
+use crate::util::{free_port, member, Peer, Server};
 
 /// A `redis-server` on 127.0.0.1 (port `port`), killed on drop.
 struct Redis {
@@ -87,19 +87,6 @@ fn node(redis: &Redis, node: &str, extra: &[&str]) -> Server {
     )
 }
 
-/// A tcpplay client (protocol 3) of `server` in `rooms`; the name it got.
-fn member(server: &Server, name: &str, rooms: &[&str]) -> (Peer, String) {
-    let mut p = Peer::connect(server.addr);
-    p.recv();
-    p.send(json!({"type": "auth", "name": name, "proto": 3, "rooms": rooms}));
-    let r = p.recv_type("auth_result");
-    let given = r["client_name"].as_str().unwrap().to_string();
-    for _ in 0..rooms.len().max(1) {
-        p.recv_type("joined");
-    }
-    (p, given)
-}
-
 /// Chat lines until one with `text`; the texts before it.
 fn chats_until(p: &mut Peer, text: &str) -> Vec<Value> {
     let mut seen = Vec::new();
@@ -118,15 +105,16 @@ fn chats_until(p: &mut Peer, text: &str) -> Vec<Value> {
 fn lines_cross_nodes_exactly_once_in_each_senders_order_with_the_same_ids() {
     let redis = Redis::start();
     let (n1, n2) = (node(&redis, "n1", &[]), node(&redis, "n2", &[]));
-    let (r1, _) = member(&n1, "reader1", &["#team"]);
-    let (r2, _) = member(&n2, "reader2", &["#team"]);
+    let (r1, _) = member(n1.addr, "reader1", &["#team"]);
+    let (r2, _) = member(n2.addr, "reader2", &["#team"]);
     let senders: Vec<(Peer, String)> = (0..4)
         .map(|i| {
-            member(
-                if i % 2 == 0 { &n1 } else { &n2 },
+            let (p, w) = member(
+                if i % 2 == 0 { n1.addr } else { n2.addr },
                 &format!("s{i}"),
                 &["#team"],
-            )
+            );
+            (p, w.name)
         })
         .collect();
     const LINES: usize = 750;
@@ -205,10 +193,10 @@ fn lines_cross_nodes_exactly_once_in_each_senders_order_with_the_same_ids() {
 fn names_direct_messages_kicks_and_presence_cross_nodes() {
     let redis = Redis::start();
     let (mut n1, n2) = (node(&redis, "n1", &[]), node(&redis, "n2", &[]));
-    let (mut a, a_name) = member(&n1, "ann", &[]);
-    let (mut b, b_name) = member(&n2, "ANN", &[]);
+    let (mut a, a_name) = member(n1.addr, "ann", &[]);
+    let (mut b, b_name) = member(n2.addr, "ANN", &[]);
     assert_eq!(
-        (a_name.as_str(), b_name.as_str()),
+        (a_name.name.as_str(), b_name.name.as_str()),
         ("ann", "ANN-2"),
         "one name per cluster"
     );
@@ -258,7 +246,7 @@ fn history_lives_in_redis_and_survives_every_node_restarting() {
     let redis = Redis::start();
     {
         let n1 = node(&redis, "n1", &[]);
-        let (mut a, _) = member(&n1, "a", &["#log"]);
+        let (mut a, _) = member(n1.addr, "a", &["#log"]);
         for i in 0..5 {
             a.send(json!({"type": "chat", "room": "#log", "text": format!("kept {i}")}));
         }
@@ -295,10 +283,10 @@ fn a_killed_nodes_members_leave_the_others_rooms_and_its_names_come_free() {
     let redis = Redis::start();
     let n1 = node(&redis, "n1", &[]);
     let n2 = node(&redis, "n2", &[]);
-    let (mut a, _) = member(&n1, "stays", &[]);
+    let (mut a, _) = member(n1.addr, "stays", &[]);
     // In a room nobody else has, too: whoever opens it later must not find
     // a ghost of the dead run there.
-    let (_b, _) = member(&n2, "doomed", &["#lobby", "#solo"]);
+    let (_b, _) = member(n2.addr, "doomed", &["#lobby", "#solo"]);
     a.recv_system("doomed joined");
     n2.proc.signal(libc::SIGKILL);
     // Within the heartbeat's expiry (5 s) and a check (1 s).
@@ -308,8 +296,8 @@ fn a_killed_nodes_members_leave_the_others_rooms_and_its_names_come_free() {
     // Restarted under the same node name (it waits out the old run's
     // heartbeat): a new run, no ghost of the old one's members.
     let n2 = node(&redis, "n2", &[]);
-    let (_back, name) = member(&n2, "doomed", &[]);
-    assert_eq!(name, "doomed", "the dead run's name is free");
+    let (_back, name) = member(n2.addr, "doomed", &[]);
+    assert_eq!(name.name, "doomed", "the dead run's name is free");
     a.recv_system("doomed joined");
     a.send(json!({"type": "users"}));
     let u = a.recv_type("users");
@@ -322,8 +310,8 @@ fn a_killed_nodes_members_leave_the_others_rooms_and_its_names_come_free() {
     // And a name of a run that died is free on a surviving node too.
     drop(n2);
     a.recv_system("doomed disconnected.");
-    let (_again, name) = member(&n1, "doomed", &[]);
-    assert_eq!(name, "doomed");
+    let (_again, name) = member(n1.addr, "doomed", &[]);
+    assert_eq!(name.name, "doomed");
 }
 
 #[test]
@@ -332,9 +320,9 @@ fn redis_restarted_mid_chat_local_members_go_on_and_are_told() {
     let port = redis.port;
     let n1 = node(&redis, "n1", &[]);
     let n2 = node(&redis, "n2", &[]);
-    let (mut a, _) = member(&n1, "a", &[]);
-    let (mut a2, _) = member(&n1, "a2", &[]);
-    let (mut b, _) = member(&n2, "b", &[]);
+    let (mut a, _) = member(n1.addr, "a", &[]);
+    let (mut a2, _) = member(n1.addr, "a2", &[]);
+    let (mut b, _) = member(n2.addr, "b", &[]);
     a.send(json!({"type": "chat", "text": "before"}));
     chats_until(&mut b, "before");
     redis.stop();
@@ -382,9 +370,12 @@ fn two_clusters_with_other_prefixes_share_a_redis_unseen() {
         &[("TCPPLAY_CLUSTER__PREFIX", "blue")],
         home,
     );
-    let (mut r, r_name) = member(&red, "same", &[]);
-    let (mut bl, b_name) = member(&blue, "same", &[]);
-    assert_eq!((r_name.as_str(), b_name.as_str()), ("same", "same"));
+    let (mut r, r_name) = member(red.addr, "same", &[]);
+    let (mut bl, b_name) = member(blue.addr, "same", &[]);
+    assert_eq!(
+        (r_name.name.as_str(), b_name.name.as_str()),
+        ("same", "same")
+    );
     r.send(json!({"type": "chat", "text": "red only"}));
     chats_until(&mut r, "red only");
     bl.send(json!({"type": "chat", "text": "blue only"}));
@@ -397,7 +388,7 @@ fn a_reconnecting_client_moves_to_a_surviving_node() {
     let redis = Redis::start();
     let n1 = node(&redis, "n1", &[]);
     let n2 = node(&redis, "n2", &[]);
-    let (mut watcher, _) = member(&n2, "watcher", &[]);
+    let (mut watcher, _) = member(n2.addr, "watcher", &[]);
     let also = n2.addr.to_string();
     let mut j = n1.join(&[
         "--name",
@@ -434,9 +425,9 @@ fn a_reconnecting_client_moves_to_a_surviving_node() {
 fn check_shows_the_clusters_nodes_and_their_members() {
     let redis = Redis::start();
     let (n1, n2) = (node(&redis, "n1", &[]), node(&redis, "n2", &[]));
-    let (_a, _) = member(&n1, "a", &[]);
-    let (_b, _) = member(&n2, "b", &[]);
-    let (_c, _) = member(&n2, "c", &[]);
+    let (_a, _) = member(n1.addr, "a", &[]);
+    let (_b, _) = member(n2.addr, "b", &[]);
+    let (_c, _) = member(n2.addr, "c", &[]);
     let doc = crate::util::check_json(&["--cluster", &redis.url()], &[]);
     let nodes: BTreeMap<&str, u64> = doc["nodes"]
         .as_array()
@@ -518,7 +509,7 @@ fn a_redis_password_from_the_environment_works_and_is_never_shown() {
         &[("TCPPLAY_CLUSTER__URL", &url)],
         Arc::new(TempDir::new().unwrap()),
     );
-    let (_a, _) = member(&n1, "a", &[]);
+    let (_a, _) = member(n1.addr, "a", &[]);
     let joined = n1.proc.stderr.expect("cluster: joined through");
     assert!(
         joined.contains("***@127.0.0.1") && !joined.contains("s3cret"),
@@ -658,7 +649,7 @@ fn a_hostile_redis_writer_cannot_speak_in_a_secure_room_as_a_member() {
 fn raw_lines_written_to_a_nodes_inbox_never_reach_a_member() {
     let redis = Redis::start();
     let n1 = node(&redis, "n1", &[]);
-    let (mut ann, _) = member(&n1, "ann", &[]);
+    let (mut ann, _) = member(n1.addr, "ann", &[]);
     let beat = redis_cli(&redis, &["GET", "tcpplay:node:n1"]);
     let run = beat.split(' ').next().unwrap().to_string();
     let inbox = format!("tcpplay:inbox:{run}");
@@ -710,8 +701,8 @@ fn raw_lines_written_to_a_nodes_inbox_never_reach_a_member() {
 fn a_room_is_its_folded_name_on_every_node() {
     let redis = Redis::start();
     let (n1, n2) = (node(&redis, "n1", &[]), node(&redis, "n2", &[]));
-    let (mut ann, _) = member(&n1, "ann", &["#room1"]);
-    let (mut bob, _) = member(&n2, "bob", &["#rooml"]);
+    let (mut ann, _) = member(n1.addr, "ann", &["#room1"]);
+    let (mut bob, _) = member(n2.addr, "bob", &["#rooml"]);
     // Both rooms are one: bob's line reaches ann (after ann sees bob come).
     ann.recv_type("count");
     bob.send(json!({"type": "chat", "text": "one room", "room": "#rooml"}));

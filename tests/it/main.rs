@@ -13,6 +13,7 @@ mod docs;
 mod features;
 mod gencert;
 mod hostile;
+mod layers;
 mod legacy;
 mod limits;
 mod operate;

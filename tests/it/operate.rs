@@ -3,16 +3,11 @@
 //! the systemd units.
 
 use std::io::{Read, Write};
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::util::{http_get, metric_until, sample, tcpplay, Peer, Server};
-
-fn home() -> Arc<tempfile::TempDir> {
-    Arc::new(tempfile::TempDir::new().unwrap())
-}
+use crate::util::{home, http_get, metric_until, sample, tcpplay, Peer, Server};
 
 #[cfg(unix)]
 #[test]

@@ -4,34 +4,11 @@
 //! rooms and a reload, the operator's room commands, `join --room` piped.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::util::{check_json, python, run, Peer, Proc, Server};
-
-/// Connect as a rooms client (protocol 3) asking for `rooms` (none: the
-/// default room); the `joined` packets, by room.
-fn member(addr: SocketAddr, name: &str, rooms: &[&str]) -> (Peer, BTreeMap<String, Value>) {
-    let mut p = Peer::connect(addr);
-    let hello = p.recv();
-    assert_eq!(hello["default_room"], "#lobby", "{hello}");
-    assert_eq!(hello["proto"], 3);
-    p.send(json!({"type": "auth", "name": name, "proto": 3, "rooms": rooms}));
-    let r = p.recv_type("auth_result");
-    assert_eq!(r["ok"], true, "{r}");
-    let mut joined = BTreeMap::new();
-    for _ in 0..rooms.len().max(1) {
-        let j = p.recv_type("joined");
-        joined.insert(j["room"].as_str().unwrap().to_string(), j);
-    }
-    (p, joined)
-}
-
-fn say(p: &mut Peer, room: &str, text: &str) {
-    p.send(json!({"type": "chat", "room": room, "text": text}));
-}
+use crate::util::{check_json, member, python, run, say, Peer, Proc, Server};
 
 /// Send a marker to `room` and read until it comes back: every packet before it.
 fn until_marker(p: &mut Peer, room: &str) -> Vec<Value> {

@@ -1,13 +1,7 @@
 //! Settings precedence through the binary: defaults < file < environment <
 //! flags, and errors that name the value's source.
 
-use std::sync::Arc;
-
-use crate::util::{tcpplay, Peer, Proc, Server};
-
-fn home() -> Arc<tempfile::TempDir> {
-    Arc::new(tempfile::TempDir::new().unwrap())
-}
+use crate::util::{home, tcpplay, Peer, Proc, Server};
 
 #[test]
 fn file_then_env_then_flag_each_win_over_the_one_below() {
@@ -175,4 +169,24 @@ fn serve_runs_the_worker_threads_asked_for_by_flag_or_environment() {
     assert_eq!(worker_threads(by_env.proc.child.id()), 3);
     // And it still serves: a member joins and is counted.
     let (_alice, _) = Peer::join(by_flag.addr, "alice");
+}
+
+#[test]
+fn a_bad_rate_is_refused_as_a_rate_not_as_seconds() {
+    for bad in ["-1", "2000000"] {
+        let home = home();
+        let mut cmd = tcpplay(home.path());
+        cmd.args(["serve"])
+            .env("TCPPLAY_LIMITS__MESSAGES_PER_SECOND", bad);
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("limits.messages_per_second")
+                && err.contains("lines per second")
+                && !err.contains("seconds, 0 or more")
+                && err.contains("TCPPLAY_LIMITS__MESSAGES_PER_SECOND"),
+            "{bad}: {err}"
+        );
+    }
 }

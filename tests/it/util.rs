@@ -703,3 +703,52 @@ pub fn metric_until(addr: &str, name: &str, want: f64) -> String {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// A fresh home directory (data, history, known_hosts) for a server or a
+/// client.
+pub fn home() -> Arc<TempDir> {
+    Arc::new(TempDir::new().unwrap())
+}
+
+/// What a member was told when it came in: the name it was given, and each
+/// room's `joined` packet (by room name; `welcome["#room"]`).
+pub struct Welcome {
+    pub name: String,
+    pub rooms: std::collections::BTreeMap<String, Value>,
+}
+
+impl std::ops::Index<&str> for Welcome {
+    type Output = Value;
+    fn index(&self, room: &str) -> &Value {
+        &self.rooms[room]
+    }
+}
+
+/// A tcpplay client (protocol 3) of the server at `addr`, in `rooms` (none:
+/// the server's default room).
+pub fn member(addr: SocketAddr, name: &str, rooms: &[&str]) -> (Peer, Welcome) {
+    let mut p = Peer::connect(addr);
+    let hello = p.recv();
+    assert!(hello["proto"].as_u64().unwrap_or(0) >= 3, "{hello}");
+    p.send(serde_json::json!({"type": "auth", "name": name, "proto": 3, "rooms": rooms}));
+    let r = p.recv_type("auth_result");
+    assert_eq!(r["ok"], true, "{r}");
+    let mut joined = std::collections::BTreeMap::new();
+    for _ in 0..rooms.len().max(1) {
+        let j = p.recv_type("joined");
+        joined.insert(j["room"].as_str().unwrap().to_string(), j);
+    }
+    let name = r["client_name"].as_str().unwrap().to_string();
+    (
+        p,
+        Welcome {
+            name,
+            rooms: joined,
+        },
+    )
+}
+
+/// A chat line to `room`.
+pub fn say(p: &mut Peer, room: &str, text: &str) {
+    p.send(serde_json::json!({"type": "chat", "room": room, "text": text}));
+}
