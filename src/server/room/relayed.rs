@@ -1,0 +1,156 @@
+//! A room's side of a relay (the cluster): where this server is in the
+//! room's stream, the events another server published delivered here, the
+//! members of other servers, and a line shown here only while the relay is
+//! down. The room imports nothing of the relay: it trades [`RoomEvent`]s
+//! and [`Relayed`] entries (`event.rs`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::presence::Presence;
+use super::{now_ms, Departure, Relayed, Room, RoomEvent, Said, StreamPos};
+
+impl Room {
+    /// Cluster mode: this node reads the room's stream.
+    pub fn cluster_started(&self) -> bool {
+        self.lock().stream.is_some()
+    }
+
+    /// Cluster mode: the last stream entry delivered here.
+    pub fn cluster_last(&self) -> String {
+        self.lock()
+            .stream
+            .as_ref()
+            .map(|p| p.last.clone())
+            .unwrap_or_else(|| "$".into())
+    }
+
+    /// Cluster mode: the first line id this server delivers live once it
+    /// reads the room's stream — waiting for that (at most `limit`); `None`
+    /// when it did not start in time.
+    pub async fn reading_from(&self, limit: std::time::Duration) -> Option<u64> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let started = self.reading.notified();
+            tokio::pin!(started);
+            // Registered before the check: a start in between is not missed.
+            started.as_mut().enable();
+            if let Some(d) = self.cluster_delivered() {
+                return Some(d + 1);
+            }
+            tokio::time::timeout_at(deadline, started).await.ok()?;
+        }
+    }
+
+    /// Cluster mode: the last chat line's id delivered here.
+    pub fn cluster_delivered(&self) -> Option<u64> {
+        self.lock().stream.as_ref().map(|p| p.delivered)
+    }
+
+    /// Cluster mode: read the stream from `last` on; `remote` are the
+    /// members on other nodes now.
+    pub fn cluster_start(&self, last: String, delivered: u64, remote: HashMap<String, String>) {
+        let mut reg = self.lock();
+        reg.stream = Some(StreamPos { last, delivered });
+        self.reading.notify_waiters();
+        if !remote.is_empty() {
+            reg.remote = remote;
+            let count = self.count_line(&reg);
+            self.publish_locked(&mut reg, count, false);
+        }
+    }
+
+    /// Cluster mode: an entry of the room's stream, delivered here (what
+    /// this node's members did themselves it showed already). Chat lines
+    /// leave the readers asleep: the reader wakes them once per batch
+    /// ([`wake_readers`](Self::wake_readers)), as a session does.
+    pub fn deliver_event(&self, entry: Relayed, own: &str) {
+        let mut reg = self.lock();
+        if let Some(p) = reg.stream.as_mut() {
+            p.last = entry.id;
+        }
+        let node = entry.origin;
+        match entry.event {
+            RoomEvent::Said(said) => {
+                if let Some(p) = reg.stream.as_mut() {
+                    p.delivered = entry.line;
+                }
+                self.flush_presence(&mut reg);
+                let chat = self.chat_of(said, entry.line, entry.line / 4096);
+                self.publish_chat(reg, chat, false);
+                return;
+            }
+            _ if node == own => return,
+            RoomEvent::Joined { name } => {
+                reg.remote.insert(name.clone(), node);
+                reg.pending.push(Presence::Joined(name));
+            }
+            RoomEvent::Left { name, how } => {
+                if reg.remote.remove(&name).is_some() {
+                    reg.pending.push(Presence::Left(name, how));
+                }
+            }
+            RoomEvent::Renamed { old, new } => {
+                if reg.remote.remove(&old).is_some() {
+                    reg.remote.insert(new.clone(), node);
+                }
+                drop(reg);
+                self.renamed(&old, &new);
+                return;
+            }
+            RoomEvent::Topic { by, text } => {
+                drop(reg);
+                self.apply_topic(text, &by);
+                return;
+            }
+        }
+        self.flush_presence(&mut reg);
+        let count = self.count_line(&reg);
+        self.publish_locked(&mut reg, count, false);
+    }
+
+    /// Cluster mode: an entry that was skipped (malformed): read on past it.
+    pub fn skip_entry(&self, id: &str) {
+        if let Some(p) = self.lock().stream.as_mut() {
+            p.last = id.to_string();
+        }
+    }
+
+    /// Cluster mode, the link down: a line said here, shown here only.
+    pub fn deliver_local(&self, said: Said) {
+        let mut reg = self.lock();
+        self.flush_presence(&mut reg);
+        let chat = self.chat_of(said, self.shared.next_chat(), now_ms());
+        self.publish_chat(reg, chat, true);
+    }
+
+    /// Cluster mode: the members of node `node` are gone (its heartbeat
+    /// stopped); their names.
+    pub(super) fn node_gone(self: &Arc<Self>, node: &str) -> Vec<String> {
+        let mut reg = self.lock();
+        let gone: Vec<String> = reg
+            .remote
+            .iter()
+            .filter(|(_, n)| *n == node)
+            .map(|(m, _)| m.clone())
+            .collect();
+        for m in &gone {
+            reg.remote.remove(m);
+            reg.pending.push(Presence::Left(m.clone(), Departure::Gone));
+        }
+        if !gone.is_empty() {
+            self.presence_changed(&mut reg);
+        }
+        gone
+    }
+
+    /// Cluster mode: the nodes with members here.
+    pub(super) fn remote_nodes(&self) -> Vec<String> {
+        self.lock().remote.values().cloned().collect()
+    }
+
+    /// Cluster mode: members on other nodes.
+    pub(super) fn remote_names(&self) -> Vec<String> {
+        self.lock().remote.keys().cloned().collect()
+    }
+}
