@@ -5,22 +5,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use super::name_index::NameIndex;
 use super::{
-    Body, ConsoleFeed, ConsoleTap, Cursor, Departure, Direct, DirectError, Entered, HistorySetup,
-    Link, MemberId, Relay, Room, RoomEvent, Shared, CONSOLE_QUEUE,
+    Cursor, Departure, Entered, HistorySetup, Link, MemberId, Relay, Room, RoomEvent, Shared,
 };
 use crate::config::Limits;
 use crate::names;
-use crate::protocol::{
-    codes, now_ms, Chat, Dm, Packet, RoomInfo, UserInfo, MAX_ROOMS_LISTED, MAX_USERS_LISTED,
-};
+use crate::protocol::{codes, now_ms, Packet};
 use crate::server::limits::Limit;
 
 /// Why a rename was refused.
@@ -109,23 +104,23 @@ impl Membership {
 }
 
 #[derive(Default)]
-struct HubState {
-    members: HashMap<MemberId, Member>,
+pub(super) struct HubState {
+    pub(super) members: HashMap<MemberId, Member>,
     /// Name key -> member, for uniqueness across the server.
-    by_name: NameIndex,
+    pub(super) by_name: NameIndex,
     /// Room key -> room.
-    rooms: BTreeMap<String, Arc<Room>>,
-    next_member: MemberId,
+    pub(super) rooms: BTreeMap<String, Arc<Room>>,
+    pub(super) next_member: MemberId,
 }
 
 pub struct Hub {
-    state: Mutex<HubState>,
-    shared: Arc<Shared>,
-    default: Arc<Room>,
+    pub(super) state: Mutex<HubState>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) default: Arc<Room>,
     /// Members may make rooms by joining one that does not exist.
-    create: AtomicBool,
+    pub(super) create: AtomicBool,
     /// Rooms open, for the metrics.
-    gauge: prometheus_client::metrics::gauge::Gauge,
+    pub(super) gauge: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl Hub {
@@ -173,7 +168,7 @@ impl Hub {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, HubState> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, HubState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -387,104 +382,6 @@ impl Hub {
         Ok(old)
     }
 
-    /// Deliver a direct message from `from` to the member named `dm.to`
-    /// (case-insensitively), whatever rooms they share. Returns the line as
-    /// sent, for the sender's echo.
-    pub fn direct(&self, from: &str, mut dm: Dm) -> Result<Bytes, DirectError> {
-        let st = self.lock();
-        let to = st.by_name.get(&dm.to).ok_or(DirectError::NoSuchUser)?;
-        let member = st.members.get(&to).ok_or(DirectError::NoSuchUser)?;
-        dm.to = member.name.clone();
-        let (line, legacy) = dm_lines(from, &mut dm, now_ms());
-        let is_self = names::name_key(from) == names::name_key(&dm.to);
-        // A legacy client knows no `dm`: it gets a chat line only it receives.
-        let theirs = match member.legacy {
-            true => legacy,
-            false => line.clone(),
-        };
-        if !is_self && !member.link.push(theirs) {
-            return Err(DirectError::InboxFull(member.name.clone()));
-        }
-        if let Some(store) = self.history().filter(|h| h.keeps_direct()) {
-            // A stored direct message takes an id too, so rows never collide.
-            let chat = Chat {
-                encrypted: dm.encrypted,
-                from: dm.from,
-                text: dm.text,
-                payload: dm.payload,
-                id: Some(self.shared.next_chat()),
-                ts: dm.ts,
-                action: dm.action,
-                port: None,
-                sent: dm.sent,
-                room: None,
-                seq: None,
-            };
-            store.record_direct(Arc::new(chat), &dm.to);
-        }
-        Ok(line)
-    }
-
-    /// Cluster mode: tell the other nodes what happened in `room`.
-    fn relay(&self, room: &Arc<Room>, event: impl FnOnce() -> RoomEvent) {
-        if let Some(r) = &self.shared.relay {
-            let _ = r.publish(room, event());
-        }
-    }
-
-    /// Cluster mode: a direct message from another node for the member
-    /// called `dm.to` here; its lines are made here, like a local one's.
-    pub fn deliver_direct(&self, dm: Direct) {
-        let st = self.lock();
-        let Some(m) = st.by_name.get(&dm.to).and_then(|id| st.members.get(&id)) else {
-            // Left between the sender's lookup and now.
-            tracing::info!(to = %names::sanitize(&dm.to), "cluster: a direct message from another node found nobody of that name here");
-            return;
-        };
-        let mut packet = direct_packet(dm.to.clone(), dm.body);
-        let (line, legacy) = dm_lines(&dm.from, &mut packet, dm.ts);
-        if !m.link.push(if m.legacy { legacy } else { line }) {
-            tracing::info!(to = %names::sanitize(&dm.to), "cluster: a direct message from another node was not delivered: the inbox is full");
-        }
-    }
-
-    /// A notice to every room (cluster link down or back).
-    pub fn notice_all(&self, packet: Packet) {
-        let rooms: Vec<Arc<Room>> = self.lock().rooms.values().cloned().collect();
-        for r in rooms {
-            r.notice(packet.clone());
-        }
-    }
-
-    /// Cluster mode: the rooms whose streams this node reads.
-    pub fn cluster_rooms(&self) -> Vec<Arc<Room>> {
-        self.lock().rooms.values().cloned().collect()
-    }
-
-    /// Cluster mode: the other nodes with members in our rooms.
-    pub fn remote_nodes(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .cluster_rooms()
-            .iter()
-            .flat_map(|r| r.remote_nodes())
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    }
-
-    /// Cluster mode: node `node` died; its members leave our rooms.
-    /// (room, member) pairs it had.
-    pub fn node_gone(&self, node: &str) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        for r in self.cluster_rooms() {
-            for m in r.node_gone(node) {
-                out.push((r.name().to_string(), m));
-            }
-        }
-        out
-    }
-
     /// Make the member called `name` leave the server with `reason`: their
     /// session says `bye` with it, and their leave is announced as a kick.
     /// Their actual name, or `None` when nobody is called that.
@@ -522,133 +419,6 @@ impl Hub {
             m.link.remove(None);
         }
     }
-
-    /// A snapshot of the members, oldest first.
-    pub fn members(&self) -> Vec<Member> {
-        let st = self.lock();
-        let mut v: Vec<(MemberId, Member)> =
-            st.members.iter().map(|(k, m)| (*k, m.clone())).collect();
-        v.sort_by_key(|(k, _)| *k);
-        v.into_iter().map(|(_, m)| m).collect()
-    }
-
-    /// Who is in `room`, oldest there first (at most [`MAX_USERS_LISTED`]),
-    /// and how many.
-    pub fn users(&self, room: &Room) -> (Vec<UserInfo>, u64) {
-        let st = self.lock();
-        let (mut here, total) = room.present();
-        here.sort_unstable();
-        let mut users: Vec<UserInfo> = here
-            .into_iter()
-            .filter_map(|(id, since)| {
-                let m = st.members.get(&id)?;
-                Some(UserInfo {
-                    name: m.name.clone(),
-                    since,
-                })
-            })
-            .take(MAX_USERS_LISTED)
-            .collect();
-        // Cluster mode: the members on other nodes (since: unknown here).
-        let remote = room.remote_names();
-        let total = total + remote.len() as u64;
-        for name in remote {
-            if users.len() >= MAX_USERS_LISTED {
-                break;
-            }
-            users.push(UserInfo { name, since: 0 });
-        }
-        (users, total)
-    }
-
-    /// Every room, by name (at most [`MAX_ROOMS_LISTED`]), and how many there are.
-    pub fn rooms(&self) -> (Vec<RoomInfo>, u64) {
-        let rooms: Vec<Arc<Room>> = self.lock().rooms.values().cloned().collect();
-        let total = rooms.len() as u64;
-        let list = rooms
-            .iter()
-            .take(MAX_ROOMS_LISTED)
-            .map(|r| r.info())
-            .collect();
-        (list, total)
-    }
-
-    /// The console's own feed of what every room publishes from now on:
-    /// notices always, chat lines when `chat`. Once per server (`None` after).
-    pub fn console_feed(&self, chat: bool) -> Option<ConsoleFeed> {
-        let (tx, rx) = sync_channel(CONSOLE_QUEUE);
-        let dropped = Arc::new(AtomicU64::new(0));
-        let tap = ConsoleTap {
-            tx,
-            chat,
-            dropped: dropped.clone(),
-        };
-        self.shared.console.set(tap).ok()?;
-        Some(ConsoleFeed { rx, dropped })
-    }
-
-    /// Make the declared rooms exist with their topic and message (their
-    /// history is read from the store as members join), and make rooms no
-    /// longer declared ordinary (closed when empty). One line per change,
-    /// for the operator.
-    pub fn declare(&self, decls: &[RoomDecl]) -> Vec<String> {
-        let mut report = Vec::new();
-        let mut st = self.lock();
-        let keys: Vec<String> = decls.iter().map(|d| names::name_key(&d.name)).collect();
-        for (decl, key) in decls.iter().zip(&keys) {
-            let room = match st.rooms.get(key) {
-                Some(r) => r.clone(),
-                None => {
-                    let room = Room::open(&decl.name, false, &self.shared, None);
-                    st.rooms.insert(key.clone(), room.clone());
-                    self.gauge.set(st.rooms.len() as i64);
-                    report.push(format!("room {} opened", decl.name));
-                    room
-                }
-            };
-            let mut reg = room.lock();
-            reg.persistent = true;
-            if reg.motd != decl.motd {
-                reg.motd = decl.motd.clone();
-            }
-            let changed = reg.topic != decl.topic;
-            drop(reg);
-            if changed {
-                room.set_topic(decl.topic.clone(), "the operator");
-            }
-        }
-        // Rooms declared before and not now: announced and closed; their
-        // members are taken out of them (each is told with `parted`).
-        let undeclared: Vec<(String, Arc<Room>)> = st
-            .rooms
-            .iter()
-            .filter(|(k, r)| !keys.contains(k) && !Arc::ptr_eq(r, &self.default))
-            .filter(|(_, r)| r.lock().persistent)
-            .map(|(k, r)| (k.clone(), r.clone()))
-            .collect();
-        for (key, room) in undeclared {
-            let why = format!("the operator closed {}", room.name());
-            room.notice(Packet::event("closed", None, why.clone()));
-            let inside: Vec<MemberId> = {
-                let mut reg = room.lock();
-                reg.persistent = false;
-                reg.members.keys().copied().collect()
-            };
-            for id in inside {
-                let Some(m) = st.members.get_mut(&id) else {
-                    continue;
-                };
-                m.rooms.retain(|r| !Arc::ptr_eq(r, &room));
-                taken_out(m, &room, &why);
-                room.remove(id, &m.name, Departure::Parted(Some(why.clone())));
-            }
-            room.close_if_unused();
-            st.rooms.remove(&key);
-            self.gauge.set(st.rooms.len() as i64);
-            report.push(format!("room {} closed (no longer declared)", room.name()));
-        }
-        report
-    }
 }
 
 /// `raw` as a room name, or the `room_invalid` refusal that says why not.
@@ -663,45 +433,10 @@ fn room_name(raw: &str) -> Result<String, RoomError> {
 
 /// The operator took `m` out of `room`: its session stops reading the room
 /// and tells its client (`parted`, with `why`).
-fn taken_out(m: &Member, room: &Arc<Room>, why: &str) {
+pub(super) fn taken_out(m: &Member, room: &Arc<Room>, why: &str) {
     let parted = Packet::Parted(crate::protocol::RoomRequest {
         room: room.name().to_string(),
         reason: Some(why.to_string()),
     });
     m.link.left_room(room.clone(), parted.to_line());
-}
-
-/// How a leave is told to the other nodes: its kind of entry, and its text
-/// (the member's reason, or the operator's).
-/// The `dm` packet for `to` carrying `body`.
-pub fn direct_packet(to: String, body: Body) -> Dm {
-    Dm {
-        encrypted: body.payload.is_some(),
-        from: None,
-        to,
-        text: body.text,
-        payload: body.payload,
-        sent: body.sent,
-        ts: None,
-        action: body.action,
-        seq: None,
-    }
-}
-
-/// A direct message as its recipient gets it from `from` (stamped `ts`),
-/// and as the Python original gets it (a chat line only it receives).
-pub fn dm_lines(from: &str, dm: &mut Dm, ts: u64) -> (Bytes, Bytes) {
-    dm.from = Some(from.to_string());
-    dm.seq = None;
-    dm.ts = Some(ts);
-    let line = Packet::Dm(dm.clone()).to_line();
-    let legacy = Packet::Chat(Chat {
-        from: Some(format!("{from} (direct)")),
-        text: dm.text.clone(),
-        ts: dm.ts,
-        action: dm.action,
-        ..Default::default()
-    })
-    .to_line();
-    (line, legacy)
 }

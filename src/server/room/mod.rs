@@ -33,17 +33,21 @@ use super::history::{HistorySetup, HistoryStore};
 use super::limits::Limit;
 use crate::protocol::{fast, now_ms, Chat, Packet, RoomInfo};
 
+mod declare;
+mod direct;
 mod event;
 mod feed;
 mod hub;
 mod link;
+mod listing;
 mod name_index;
 mod presence;
 mod relayed;
 
+pub use direct::dm_lines;
 pub use event::{Direct, Relay, Relayed, RoomEvent, Said};
 pub use feed::{Cursor, Feed, Taken};
-pub use hub::{dm_lines, Hub, InRoom, Membership, RenameError, RoomDecl, RoomError};
+pub use hub::{Hub, InRoom, Membership, RenameError, RoomDecl, RoomError};
 pub use link::Link;
 pub use presence::Departure;
 use presence::Presence;

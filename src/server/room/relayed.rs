@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::presence::Presence;
 use super::{now_ms, Departure, Relayed, Room, RoomEvent, Said, StreamPos};
+use crate::protocol::Packet;
 
 impl Room {
     /// Cluster mode: this node reads the room's stream.
@@ -152,5 +153,51 @@ impl Room {
     /// Cluster mode: members on other nodes.
     pub(super) fn remote_names(&self) -> Vec<String> {
         self.lock().remote.keys().cloned().collect()
+    }
+}
+
+impl super::Hub {
+    /// Cluster mode: tell the other nodes what happened in `room`.
+    pub(super) fn relay(&self, room: &Arc<Room>, event: impl FnOnce() -> RoomEvent) {
+        if let Some(r) = &self.shared.relay {
+            let _ = r.publish(room, event());
+        }
+    }
+
+    /// A notice to every room (cluster link down or back).
+    pub fn notice_all(&self, packet: Packet) {
+        let rooms: Vec<Arc<Room>> = self.lock().rooms.values().cloned().collect();
+        for r in rooms {
+            r.notice(packet.clone());
+        }
+    }
+
+    /// Cluster mode: the rooms whose streams this node reads.
+    pub fn cluster_rooms(&self) -> Vec<Arc<Room>> {
+        self.lock().rooms.values().cloned().collect()
+    }
+
+    /// Cluster mode: the other nodes with members in our rooms.
+    pub fn remote_nodes(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .cluster_rooms()
+            .iter()
+            .flat_map(|r| r.remote_nodes())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Cluster mode: node `node` died; its members leave our rooms.
+    /// (room, member) pairs it had.
+    pub fn node_gone(&self, node: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for r in self.cluster_rooms() {
+            for m in r.node_gone(node) {
+                out.push((r.name().to_string(), m));
+            }
+        }
+        out
     }
 }
