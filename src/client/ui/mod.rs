@@ -15,8 +15,10 @@
 pub mod commands;
 pub mod input;
 pub mod outbox;
+mod receive;
 pub mod refusals;
 pub mod render;
+mod send;
 pub mod terminal;
 
 use std::io::Write;
@@ -25,12 +27,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::secure::Seal;
 use super::{ClientError, Connection};
 use crate::names::{sanitize, validate_name};
-use crate::protocol::{
-    self, codes, FetchHistory, HelloLimits, Nick, Packet, RoomRequest, Rooms, Topic, Users,
-};
+use crate::protocol::{HelloLimits, Packet};
 use commands::Action;
 use outbox::{Item, Outbox, Tally, MAX_QUEUED};
 pub use render::{render, render_json, View};
@@ -348,12 +347,12 @@ async fn sleep_until(at: Option<std::time::Instant>) {
 }
 
 impl Talk<'_> {
-    fn rooms(&self) -> std::sync::MutexGuard<'_, RoomList> {
+    pub(super) fn rooms(&self) -> std::sync::MutexGuard<'_, RoomList> {
         self.c.rooms.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Show a packet; `vouched`: a member's line the room's key opened.
-    fn show(&mut self, packet: &Packet, vouched: bool) -> std::io::Result<()> {
+    pub(super) fn show(&mut self, packet: &Packet, vouched: bool) -> std::io::Result<()> {
         let (room, label) = {
             let r = self.rooms();
             let room = render::room_of(packet).map(|f| r.of(f).map(str::to_string));
@@ -379,7 +378,7 @@ impl Talk<'_> {
     }
 
     /// Ask (quietly) for our name back; give up after a while, saying so.
-    fn ask_name_back(&mut self) -> std::io::Result<()> {
+    pub(super) fn ask_name_back(&mut self) -> std::io::Result<()> {
         let (Some(want), Some((_, tries))) = (self.c.want_name.clone(), self.renick) else {
             self.renick = None;
             return Ok(());
@@ -406,7 +405,7 @@ impl Talk<'_> {
 
     /// The server's welcome is over (or took too long): lines typed
     /// meanwhile, or while there was no connection, go now.
-    fn welcomed(&mut self) -> std::io::Result<()> {
+    pub(super) fn welcomed(&mut self) -> std::io::Result<()> {
         self.welcome_until = None;
         while let Some((number, line)) = self.c.pending.pop_front() {
             self.typed(number, &line)?;
@@ -414,7 +413,7 @@ impl Talk<'_> {
         Ok(())
     }
 
-    fn ask_users(&mut self, silent: bool) {
+    pub(super) fn ask_users(&mut self, silent: bool) {
         if silent {
             self.silent_users += 1;
         }
@@ -427,349 +426,17 @@ impl Talk<'_> {
         });
     }
 
-    fn names(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+    pub(super) fn names(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
         self.c.names.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A typed or piped line: queued to send, or handled here.
-    fn typed(&mut self, number: Option<u64>, line: &str) -> std::io::Result<()> {
-        let known = self.names().clone();
-        let action = commands::parse(line, &known, self.tcpplay);
-        let (current, has_rooms) = {
-            let r = self.rooms();
-            (r.current.clone(), r.default.is_some())
-        };
-        let item = Item {
-            line: number,
-            action,
-            quiet: false,
-            room: current,
-        };
-        let word = line.strip_prefix('/').and_then(|c| c.split(' ').next());
-        if !has_rooms && self.tcpplay && word.is_some_and(|w| commands::NEEDS_ROOMS.contains(&w)) {
-            let why = "this server has no rooms (it speaks an older tcpplay protocol)";
-            return self.c.not_sent(&item.label(), why);
-        }
-        match &item.action {
-            Action::Switch(raw) => {
-                let found = self.rooms().find(raw);
-                match found {
-                    Some(room) => {
-                        self.rooms().current = Some(room.clone());
-                        self.note(&format!("typed lines now go to {}", sanitize(&room)))
-                    }
-                    None => {
-                        let why =
-                            format!("you are not in {}: /join it first", sanitize(raw.trim()));
-                        self.c.not_sent(&item.label(), &why)
-                    }
-                }
-            }
-            Action::Join(rooms) => {
-                self.switch_to.extend(rooms.iter().cloned());
-                self.c.outbox.push(item);
-                Ok(())
-            }
-            Action::Help => self.c.out.line(commands::help()),
-            Action::Quit(reason) => {
-                self.c.quit_reason = reason.clone();
-                self.c.input_done = true;
-                Ok(())
-            }
-            Action::Refuse(why) => {
-                let why = why.clone();
-                self.c.not_sent(&item.label(), &why)
-            }
-            Action::Say { text, .. } | Action::Direct { text, .. } => match self.too_long(text) {
-                Some(why) => self.c.not_sent(&item.label(), &why),
-                None => {
-                    self.c.outbox.push(item);
-                    Ok(())
-                }
-            },
-            _ => {
-                self.c.outbox.push(item);
-                Ok(())
-            }
-        }
-    }
-
     /// A line for the user from this client itself.
-    fn note(&mut self, text: &str) -> std::io::Result<()> {
+    pub(super) fn note(&mut self, text: &str) -> std::io::Result<()> {
         if self.c.view.json {
             let v = serde_json::json!({"event": "local", "text": text});
             return self.c.out.line(render::json_safe(&v.to_string()));
         }
         self.c.out.line(format!("{}{text}", render::SYSTEM_MARK))
-    }
-
-    /// Over the server's text limit (said in `hello.limits`)?
-    fn too_long(&self, text: &str) -> Option<String> {
-        let max = self.limits?.max_text_chars;
-        let n = text.chars().count();
-        (n > max).then(|| {
-            format!(
-                "it has {n} characters, over this server's limit of {max} (limits.max_text_chars)"
-            )
-        })
-    }
-
-    /// Send the next queued line, if the pace allows it now.
-    async fn send_next(&mut self) -> Result<(), ClientError> {
-        let Some((seq, item)) = self.c.outbox.pop() else {
-            return Ok(());
-        };
-        let room = item.room.as_deref();
-        let this_room = |r: &Option<String>| r.clone().or(item.room.clone()).unwrap_or_default();
-        let packets = match &item.action {
-            Action::Say { text, action } => vec![self.conn.chat(text, *action, room, Some(seq))],
-            Action::Direct { to, text } => vec![self.conn.dm(to, text, Some(seq))],
-            Action::Nick(name) => vec![Packet::Nick(Nick { name: name.clone() })],
-            Action::Users(r) => vec![Packet::Users(Users {
-                room: self
-                    .conn
-                    .wire_room(r.as_deref().or(room))
-                    .map(str::to_string),
-                ..Default::default()
-            })],
-            Action::History(n) => vec![Packet::FetchHistory(FetchHistory {
-                before: self.oldest,
-                limit: Some(*n),
-                room: self.conn.wire_room(room).map(str::to_string),
-            })],
-            Action::Join(rooms) => rooms
-                .iter()
-                .map(|r| {
-                    Packet::Join(RoomRequest {
-                        room: r.clone(),
-                        reason: None,
-                    })
-                })
-                .collect(),
-            Action::Part { room: r, reason } => vec![Packet::Part(RoomRequest {
-                room: this_room(r),
-                reason: reason.clone(),
-            })],
-            Action::Rooms => vec![Packet::Rooms(Rooms::default())],
-            Action::Topic { room: r, text } => vec![Packet::Topic(Topic {
-                room: this_room(r),
-                text: text.clone(),
-            })],
-            Action::Help | Action::Quit(_) | Action::Refuse(_) | Action::Switch(_) => return Ok(()),
-        };
-        let mut line = Vec::new();
-        for p in packets {
-            line.extend_from_slice(&p.to_line());
-        }
-        if let Some(max) = self.limits.map(|l| l.max_frame_bytes) {
-            if line.len() > max {
-                self.c.outbox.forget(seq);
-                let why = format!(
-                    "encoded it is {} bytes, over this server's limit of {max} (limits.max_frame_bytes)",
-                    line.len()
-                );
-                return Ok(self.c.not_sent(&item.label(), &why)?);
-            }
-        }
-        Ok(self.conn.conn.write_bytes(&line).await?)
-    }
-
-    /// Handle a packet from the server, with what a secure room's key said
-    /// of it; `Some` when the session is over.
-    async fn received(
-        &mut self,
-        packet: Packet,
-        seal: Option<Seal>,
-    ) -> Result<Option<Ending>, ClientError> {
-        if let Some(Seal::Refused(why)) = seal {
-            // Never shown as a member's words, nor taken as our own echo.
-            let json = self.c.view.json;
-            if let Some(line) = self.c.refusals.refused(why, &packet, json) {
-                self.c.out.line(line)?;
-            }
-            return Ok(None);
-        }
-        match &packet {
-            Packet::Chat(c) | Packet::History(c) => {
-                if let Some(id) = c.id {
-                    self.oldest = Some(self.oldest.map_or(id, |o| o.min(id)));
-                }
-                if matches!(packet, Packet::Chat(_)) && c.from.as_deref() == Some(&self.me) {
-                    self.c.outbox.confirm_say();
-                }
-            }
-            Packet::Dm(d) if d.from.as_deref() == Some(&self.me) => self.c.outbox.confirm_direct(),
-            Packet::Error(e) => {
-                if let Some(item) = e.seq.and_then(|s| self.c.outbox.refused(s)) {
-                    return self.refused(item, e).map(|()| None);
-                }
-                // Our quiet request for our name back: still taken.
-                if self.renick_pending && e.code == codes::NAME_TAKEN {
-                    self.renick_pending = false;
-                    return Ok(None);
-                }
-            }
-            Packet::Users(u) => {
-                *self.names() = u
-                    .users
-                    .iter()
-                    .filter(|u| validate_name(&u.name).is_ok())
-                    .take(MAX_NAMES)
-                    .map(|u| u.name.clone())
-                    .collect();
-                if self.welcome_until.is_some() {
-                    self.welcomed()?;
-                }
-                if self.silent_users > 0 {
-                    self.silent_users -= 1;
-                    return Ok(None);
-                }
-            }
-            Packet::System(sys) => self.track(sys.event.as_deref(), &sys.name, &sys.new_name),
-            Packet::Joined(j) => {
-                let key = crate::names::name_key(&j.room);
-                let asked = self.switch_to.iter().position(|w| {
-                    crate::names::room_name(w).is_ok_and(|w| crate::names::name_key(&w) == key)
-                });
-                if let Some(i) = asked {
-                    self.switch_to.remove(i);
-                }
-                let mut r = self.rooms();
-                if !r.joined.contains(&j.room) && r.joined.len() < MAX_KNOWN_ROOMS {
-                    r.joined.push(j.room.clone());
-                }
-                if asked.is_some() || r.current.is_none() {
-                    r.current = Some(j.room.clone());
-                }
-            }
-            Packet::Parted(p) => {
-                let mut r = self.rooms();
-                r.joined.retain(|x| *x != p.room);
-                if r.current.as_deref() == Some(p.room.as_str()) {
-                    r.current = r.joined.first().cloned();
-                }
-            }
-            Packet::Rooms(list) => {
-                let mut r = self.rooms();
-                r.known = list
-                    .rooms
-                    .iter()
-                    .filter(|x| crate::names::room_name(&x.room).is_ok())
-                    .take(MAX_KNOWN_ROOMS)
-                    .map(|x| x.room.clone())
-                    .collect();
-            }
-            _ => {}
-        }
-        self.show(&packet, seal == Some(Seal::Vouched))?;
-        if let Packet::Parted(_) | Packet::Joined(_) = &packet {
-            let (current, several) = {
-                let r = self.rooms();
-                (r.current.clone(), r.joined.len() > 1)
-            };
-            match current {
-                Some(c)
-                    if !self.c.view.json && (several || matches!(packet, Packet::Parted(_))) =>
-                {
-                    self.note(&format!("typed lines go to {}", sanitize(&c)))?
-                }
-                None if !self.c.view.json => {
-                    self.note("you are in no room now: /join #ROOM to talk")?
-                }
-                _ => {}
-            }
-        }
-        match packet {
-            Packet::Bye(b) => Ok(Some(Ending::Bye {
-                code: b.code,
-                reason: b.reason,
-            })),
-            // The server asks whether we are alive (serve --timeout).
-            Packet::Ping(p) => match self.conn.send(&Packet::Pong(p)).await {
-                Ok(()) => Ok(None),
-                Err(_) => Ok(Some(Ending::Lost)),
-            },
-            _ => Ok(None),
-        }
-    }
-
-    /// The server refused one of our lines (its `error` named our `seq`).
-    fn refused(&mut self, item: Item, e: &protocol::ErrorPacket) -> Result<(), ClientError> {
-        let why = format!("{} ({})", sanitize(&e.message), sanitize(&e.code));
-        if self.c.view.json {
-            let v = serde_json::json!({
-                "event": "error", "code": e.code, "message": e.message, "line": item.line,
-            });
-            self.c.out.line(render::json_safe(&v.to_string()))?;
-        }
-        if e.code == codes::RATE_LIMITED {
-            // Paced inside the server's rate, yet refused (a delayed burst
-            // on the way): slow down and send it again.
-            self.c.report(format!(
-                "{} was refused by the server's rate limit; sending it again (it may arrive after later lines)",
-                item.label()
-            ))?;
-            self.c.outbox.retry_first(item);
-            return Ok(());
-        }
-        Ok(self.c.not_sent(&item.label(), &why)?)
-    }
-
-    /// Keep the name list current from a `system` event.
-    fn track(&mut self, event: Option<&str>, name: &Option<String>, new_name: &Option<String>) {
-        let mut names = self.names();
-        match (event, name, new_name) {
-            (Some("join"), Some(n), _) => remember(&mut names, n),
-            (Some("leave" | "kick"), Some(n), _) => names.retain(|x| x != n),
-            (Some("rename"), Some(old), Some(new)) => {
-                names.retain(|x| x != old);
-                remember(&mut names, new);
-                drop(names);
-                if *old == self.me {
-                    self.me = new.clone();
-                    if self.c.want_name.as_ref() == Some(new) {
-                        self.c.want_name = None;
-                        self.renick = None;
-                        self.renick_pending = false;
-                    }
-                }
-            }
-            // A coalesced summary names only some: ask again, now and then.
-            (Some("join" | "leave"), None, _) => {
-                drop(names);
-                let due = self
-                    .names_asked
-                    .is_none_or(|t| t.elapsed() >= NAMES_REFRESH);
-                if self.silent_users == 0 && due {
-                    self.ask_users(true);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Leave cleanly: say goodbye (with the reason), half-close so the server
-    /// reads everything we sent, then show what it still sends until it
-    /// closes (bounded in time). Lines still unconfirmed then are counted.
-    async fn leave(mut self, reason: Option<String>) -> Result<Ending, ClientError> {
-        self.conn.leave(reason).await;
-        let drain = async {
-            while let Ok(Some((p, seal))) = self.conn.next_judged().await {
-                if !matches!(p, Packet::Bye(_)) {
-                    self.received(p, seal).await?;
-                }
-            }
-            Ok::<(), ClientError>(())
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
-        let unconfirmed = self.c.outbox.abandon();
-        if unconfirmed > 0 {
-            self.c.tally.unsent(unconfirmed);
-            self.c.report(format!(
-                "{unconfirmed} line(s) were sent but the server never confirmed them before it closed"
-            ))?;
-        }
-        Ok(Ending::Left)
     }
 }
 

@@ -1,0 +1,222 @@
+//! What the server sends, coming in: a member's line refused by the room's
+//! key is counted and said ([`super::refusals`]), our own lines confirmed,
+//! refusals of our lines said with their reason, the names and rooms kept
+//! current, and every packet shown; and leaving, with what is still due.
+
+use std::time::Duration;
+
+use super::outbox::Item;
+use super::{remember, render, Ending, Talk, MAX_KNOWN_ROOMS, MAX_NAMES, NAMES_REFRESH};
+use crate::client::secure::Seal;
+use crate::client::ClientError;
+use crate::names::{sanitize, validate_name};
+use crate::protocol::{self, codes, Packet};
+
+impl Talk<'_> {
+    /// Handle a packet from the server, with what a secure room's key said
+    /// of it; `Some` when the session is over.
+    pub(super) async fn received(
+        &mut self,
+        packet: Packet,
+        seal: Option<Seal>,
+    ) -> Result<Option<Ending>, ClientError> {
+        if let Some(Seal::Refused(why)) = seal {
+            // Never shown as a member's words, nor taken as our own echo.
+            let json = self.c.view.json;
+            if let Some(line) = self.c.refusals.refused(why, &packet, json) {
+                self.c.out.line(line)?;
+            }
+            return Ok(None);
+        }
+        match &packet {
+            Packet::Chat(c) | Packet::History(c) => {
+                if let Some(id) = c.id {
+                    self.oldest = Some(self.oldest.map_or(id, |o| o.min(id)));
+                }
+                if matches!(packet, Packet::Chat(_)) && c.from.as_deref() == Some(&self.me) {
+                    self.c.outbox.confirm_say();
+                }
+            }
+            Packet::Dm(d) if d.from.as_deref() == Some(&self.me) => self.c.outbox.confirm_direct(),
+            Packet::Error(e) => {
+                if let Some(item) = e.seq.and_then(|s| self.c.outbox.refused(s)) {
+                    return self.refused(item, e).map(|()| None);
+                }
+                // Our quiet request for our name back: still taken.
+                if self.renick_pending && e.code == codes::NAME_TAKEN {
+                    self.renick_pending = false;
+                    return Ok(None);
+                }
+            }
+            Packet::Users(u) => {
+                *self.names() = u
+                    .users
+                    .iter()
+                    .filter(|u| validate_name(&u.name).is_ok())
+                    .take(MAX_NAMES)
+                    .map(|u| u.name.clone())
+                    .collect();
+                if self.welcome_until.is_some() {
+                    self.welcomed()?;
+                }
+                if self.silent_users > 0 {
+                    self.silent_users -= 1;
+                    return Ok(None);
+                }
+            }
+            Packet::System(sys) => self.track(sys.event.as_deref(), &sys.name, &sys.new_name),
+            Packet::Joined(j) => {
+                let key = crate::names::name_key(&j.room);
+                let asked = self.switch_to.iter().position(|w| {
+                    crate::names::room_name(w).is_ok_and(|w| crate::names::name_key(&w) == key)
+                });
+                if let Some(i) = asked {
+                    self.switch_to.remove(i);
+                }
+                let mut r = self.rooms();
+                if !r.joined.contains(&j.room) && r.joined.len() < MAX_KNOWN_ROOMS {
+                    r.joined.push(j.room.clone());
+                }
+                if asked.is_some() || r.current.is_none() {
+                    r.current = Some(j.room.clone());
+                }
+            }
+            Packet::Parted(p) => {
+                let mut r = self.rooms();
+                r.joined.retain(|x| *x != p.room);
+                if r.current.as_deref() == Some(p.room.as_str()) {
+                    r.current = r.joined.first().cloned();
+                }
+            }
+            Packet::Rooms(list) => {
+                let mut r = self.rooms();
+                r.known = list
+                    .rooms
+                    .iter()
+                    .filter(|x| crate::names::room_name(&x.room).is_ok())
+                    .take(MAX_KNOWN_ROOMS)
+                    .map(|x| x.room.clone())
+                    .collect();
+            }
+            _ => {}
+        }
+        self.show(&packet, seal == Some(Seal::Vouched))?;
+        if let Packet::Parted(_) | Packet::Joined(_) = &packet {
+            let (current, several) = {
+                let r = self.rooms();
+                (r.current.clone(), r.joined.len() > 1)
+            };
+            match current {
+                Some(c)
+                    if !self.c.view.json && (several || matches!(packet, Packet::Parted(_))) =>
+                {
+                    self.note(&format!("typed lines go to {}", sanitize(&c)))?
+                }
+                None if !self.c.view.json => {
+                    self.note("you are in no room now: /join #ROOM to talk")?
+                }
+                _ => {}
+            }
+        }
+        match packet {
+            Packet::Bye(b) => Ok(Some(Ending::Bye {
+                code: b.code,
+                reason: b.reason,
+            })),
+            // The server asks whether we are alive (serve --timeout).
+            Packet::Ping(p) => match self.conn.send(&Packet::Pong(p)).await {
+                Ok(()) => Ok(None),
+                Err(_) => Ok(Some(Ending::Lost)),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    /// The server refused one of our lines (its `error` named our `seq`).
+    pub(super) fn refused(
+        &mut self,
+        item: Item,
+        e: &protocol::ErrorPacket,
+    ) -> Result<(), ClientError> {
+        let why = format!("{} ({})", sanitize(&e.message), sanitize(&e.code));
+        if self.c.view.json {
+            let v = serde_json::json!({
+                "event": "error", "code": e.code, "message": e.message, "line": item.line,
+            });
+            self.c.out.line(render::json_safe(&v.to_string()))?;
+        }
+        if e.code == codes::RATE_LIMITED {
+            // Paced inside the server's rate, yet refused (a delayed burst
+            // on the way): slow down and send it again.
+            self.c.report(format!(
+                "{} was refused by the server's rate limit; sending it again (it may arrive after later lines)",
+                item.label()
+            ))?;
+            self.c.outbox.retry_first(item);
+            return Ok(());
+        }
+        Ok(self.c.not_sent(&item.label(), &why)?)
+    }
+
+    /// Keep the name list current from a `system` event.
+    pub(super) fn track(
+        &mut self,
+        event: Option<&str>,
+        name: &Option<String>,
+        new_name: &Option<String>,
+    ) {
+        let mut names = self.names();
+        match (event, name, new_name) {
+            (Some("join"), Some(n), _) => remember(&mut names, n),
+            (Some("leave" | "kick"), Some(n), _) => names.retain(|x| x != n),
+            (Some("rename"), Some(old), Some(new)) => {
+                names.retain(|x| x != old);
+                remember(&mut names, new);
+                drop(names);
+                if *old == self.me {
+                    self.me = new.clone();
+                    if self.c.want_name.as_ref() == Some(new) {
+                        self.c.want_name = None;
+                        self.renick = None;
+                        self.renick_pending = false;
+                    }
+                }
+            }
+            // A coalesced summary names only some: ask again, now and then.
+            (Some("join" | "leave"), None, _) => {
+                drop(names);
+                let due = self
+                    .names_asked
+                    .is_none_or(|t| t.elapsed() >= NAMES_REFRESH);
+                if self.silent_users == 0 && due {
+                    self.ask_users(true);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Leave cleanly: say goodbye (with the reason), half-close so the server
+    /// reads everything we sent, then show what it still sends until it
+    /// closes (bounded in time). Lines still unconfirmed then are counted.
+    pub(super) async fn leave(mut self, reason: Option<String>) -> Result<Ending, ClientError> {
+        self.conn.leave(reason).await;
+        let drain = async {
+            while let Ok(Some((p, seal))) = self.conn.next_judged().await {
+                if !matches!(p, Packet::Bye(_)) {
+                    self.received(p, seal).await?;
+                }
+            }
+            Ok::<(), ClientError>(())
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+        let unconfirmed = self.c.outbox.abandon();
+        if unconfirmed > 0 {
+            self.c.tally.unsent(unconfirmed);
+            self.c.report(format!(
+                "{unconfirmed} line(s) were sent but the server never confirmed them before it closed"
+            ))?;
+        }
+        Ok(Ending::Left)
+    }
+}

@@ -1,0 +1,146 @@
+//! What the user typed or piped, on its way out: a line becomes what it
+//! asks for ([`super::commands`]), is checked against the server's limits,
+//! queued in the [`super::outbox`], and sent at the server's pace.
+
+use super::commands::{self, Action};
+use super::outbox::Item;
+use super::Talk;
+use crate::client::ClientError;
+use crate::names::sanitize;
+use crate::protocol::{FetchHistory, Nick, Packet, RoomRequest, Rooms, Topic, Users};
+
+impl Talk<'_> {
+    /// A typed or piped line: queued to send, or handled here.
+    pub(super) fn typed(&mut self, number: Option<u64>, line: &str) -> std::io::Result<()> {
+        let known = self.names().clone();
+        let action = commands::parse(line, &known, self.tcpplay);
+        let (current, has_rooms) = {
+            let r = self.rooms();
+            (r.current.clone(), r.default.is_some())
+        };
+        let item = Item {
+            line: number,
+            action,
+            quiet: false,
+            room: current,
+        };
+        let word = line.strip_prefix('/').and_then(|c| c.split(' ').next());
+        if !has_rooms && self.tcpplay && word.is_some_and(|w| commands::NEEDS_ROOMS.contains(&w)) {
+            let why = "this server has no rooms (it speaks an older tcpplay protocol)";
+            return self.c.not_sent(&item.label(), why);
+        }
+        match &item.action {
+            Action::Switch(raw) => {
+                let found = self.rooms().find(raw);
+                match found {
+                    Some(room) => {
+                        self.rooms().current = Some(room.clone());
+                        self.note(&format!("typed lines now go to {}", sanitize(&room)))
+                    }
+                    None => {
+                        let why =
+                            format!("you are not in {}: /join it first", sanitize(raw.trim()));
+                        self.c.not_sent(&item.label(), &why)
+                    }
+                }
+            }
+            Action::Join(rooms) => {
+                self.switch_to.extend(rooms.iter().cloned());
+                self.c.outbox.push(item);
+                Ok(())
+            }
+            Action::Help => self.c.out.line(commands::help()),
+            Action::Quit(reason) => {
+                self.c.quit_reason = reason.clone();
+                self.c.input_done = true;
+                Ok(())
+            }
+            Action::Refuse(why) => {
+                let why = why.clone();
+                self.c.not_sent(&item.label(), &why)
+            }
+            Action::Say { text, .. } | Action::Direct { text, .. } => match self.too_long(text) {
+                Some(why) => self.c.not_sent(&item.label(), &why),
+                None => {
+                    self.c.outbox.push(item);
+                    Ok(())
+                }
+            },
+            _ => {
+                self.c.outbox.push(item);
+                Ok(())
+            }
+        }
+    }
+
+    /// Over the server's text limit (said in `hello.limits`)?
+    pub(super) fn too_long(&self, text: &str) -> Option<String> {
+        let max = self.limits?.max_text_chars;
+        let n = text.chars().count();
+        (n > max).then(|| {
+            format!(
+                "it has {n} characters, over this server's limit of {max} (limits.max_text_chars)"
+            )
+        })
+    }
+
+    /// Send the next queued line, if the pace allows it now.
+    pub(super) async fn send_next(&mut self) -> Result<(), ClientError> {
+        let Some((seq, item)) = self.c.outbox.pop() else {
+            return Ok(());
+        };
+        let room = item.room.as_deref();
+        let this_room = |r: &Option<String>| r.clone().or(item.room.clone()).unwrap_or_default();
+        let packets = match &item.action {
+            Action::Say { text, action } => vec![self.conn.chat(text, *action, room, Some(seq))],
+            Action::Direct { to, text } => vec![self.conn.dm(to, text, Some(seq))],
+            Action::Nick(name) => vec![Packet::Nick(Nick { name: name.clone() })],
+            Action::Users(r) => vec![Packet::Users(Users {
+                room: self
+                    .conn
+                    .wire_room(r.as_deref().or(room))
+                    .map(str::to_string),
+                ..Default::default()
+            })],
+            Action::History(n) => vec![Packet::FetchHistory(FetchHistory {
+                before: self.oldest,
+                limit: Some(*n),
+                room: self.conn.wire_room(room).map(str::to_string),
+            })],
+            Action::Join(rooms) => rooms
+                .iter()
+                .map(|r| {
+                    Packet::Join(RoomRequest {
+                        room: r.clone(),
+                        reason: None,
+                    })
+                })
+                .collect(),
+            Action::Part { room: r, reason } => vec![Packet::Part(RoomRequest {
+                room: this_room(r),
+                reason: reason.clone(),
+            })],
+            Action::Rooms => vec![Packet::Rooms(Rooms::default())],
+            Action::Topic { room: r, text } => vec![Packet::Topic(Topic {
+                room: this_room(r),
+                text: text.clone(),
+            })],
+            Action::Help | Action::Quit(_) | Action::Refuse(_) | Action::Switch(_) => return Ok(()),
+        };
+        let mut line = Vec::new();
+        for p in packets {
+            line.extend_from_slice(&p.to_line());
+        }
+        if let Some(max) = self.limits.map(|l| l.max_frame_bytes) {
+            if line.len() > max {
+                self.c.outbox.forget(seq);
+                let why = format!(
+                    "encoded it is {} bytes, over this server's limit of {max} (limits.max_frame_bytes)",
+                    line.len()
+                );
+                return Ok(self.c.not_sent(&item.label(), &why)?);
+            }
+        }
+        Ok(self.conn.conn.write_bytes(&line).await?)
+    }
+}
