@@ -8,7 +8,8 @@ use figment::value::{Dict, Map};
 use figment::{Figment, Metadata, Profile, Provider};
 
 use super::explain::explain;
-use super::{validate, ConfigError, Settings};
+use super::validate::validate;
+use super::{ConfigError, Settings};
 
 /// The name of the flags layer (how [`Source`] knows it).
 use super::source::{Source, FLAGS};
