@@ -8,11 +8,16 @@
 //! - [`connection`]: a stream speaking packets, used by server and client
 
 pub mod codec;
+pub mod codes;
 pub mod connection;
 pub mod fast;
+mod handshake;
+mod rooms;
 
 pub use codec::{parse, FrameCodec, FrameError, ParseError};
 pub use connection::Connection;
+pub use handshake::{Auth, AuthParams, AuthResult, AuthStep, Hello, HelloLimits};
+pub use rooms::{RoomInfo, RoomRequest, Rooms, Topic, MAX_ROOMS_LISTED};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -77,147 +82,6 @@ pub enum Packet {
     Unknown,
 }
 
-/// First packet on every connection, server to client.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-pub struct Hello {
-    #[serde(default)]
-    pub secure: bool,
-    /// Absent on a legacy (Python) server.
-    pub proto: Option<u32>,
-    pub server: Option<String>,
-    /// Secure mode: key-derivation parameters and this connection's challenge.
-    pub auth: Option<AuthParams>,
-    /// The server's limits that a client paces itself by.
-    pub limits: Option<HelloLimits>,
-    /// The room a client is in when it asks for none (rooms servers only).
-    pub default_room: Option<String>,
-}
-
-/// `hello.limits`: what a well-behaved client needs to know to never be
-/// refused (a line filter paces its lines by the rate and burst).
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-pub struct HelloLimits {
-    /// Chat lines (and other rate-limited packets) per second; 0 = no limit.
-    #[cfg_attr(
-        test,
-        proptest(
-            strategy = "proptest::strategy::Strategy::prop_map(0u32..4_000_000, |q| f64::from(q) / 4.0)"
-        )
-    )]
-    pub messages_per_second: f64,
-    pub message_burst: u32,
-    pub max_text_chars: usize,
-    pub max_frame_bytes: usize,
-}
-
-impl HelloLimits {
-    /// Slowest rate a client paces itself by (a server that says less gets
-    /// this: a line every 100 s at the most, never a wait that overflows).
-    pub const MIN_RATE: f64 = 0.01;
-    pub const MAX_RATE: f64 = 1_000_000.0;
-    pub const MAX_BURST: u32 = 100_000;
-    /// Smallest frame a client believes a server takes.
-    pub const MIN_FRAME: usize = 256;
-
-    /// What a client may act on, whatever the server said: every value
-    /// within sane bounds, so no announcement can make a client wait
-    /// forever, divide by zero or refuse every line. `max_frame` is the
-    /// client's own frame limit. A rate of 0 (or less) means no limit.
-    pub fn clamped(self, max_frame: usize) -> HelloLimits {
-        let rate = self.messages_per_second;
-        let messages_per_second = if rate.is_finite() && rate > 0.0 {
-            rate.clamp(Self::MIN_RATE, Self::MAX_RATE)
-        } else {
-            0.0
-        };
-        let max_frame_bytes = self.max_frame_bytes.clamp(Self::MIN_FRAME, max_frame);
-        HelloLimits {
-            messages_per_second,
-            message_burst: self.message_burst.clamp(1, Self::MAX_BURST),
-            max_text_chars: self.max_text_chars.clamp(1, max_frame_bytes),
-            max_frame_bytes,
-        }
-    }
-}
-
-/// Secure-mode parameters carried in `hello.auth` (see `docs/SECURITY.md`).
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-pub struct AuthParams {
-    /// The key exchange: `opaque-ristretto255-3dh-sha512-argon2id`.
-    #[serde(default)]
-    pub scheme: String,
-    /// base64 of the room's id (bound into the key exchange and messages).
-    #[serde(default)]
-    pub room: String,
-}
-
-/// Client to server: who I am (and, in secure mode, my proof).
-#[serde_with::skip_serializing_none]
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-pub struct Auth {
-    #[serde(default)]
-    pub name: String,
-    /// Legacy secure mode only: a tcpplay server refuses it and never logs it.
-    pub password: Option<String>,
-    /// Secure rooms v1 sent an HMAC proof here: refused (`upgrade_required`).
-    pub proof: Option<String>,
-    /// Secure rooms: base64 of OPAQUE's first message (KE1).
-    pub ke1: Option<String>,
-    /// The protocol version the client speaks; absent from a legacy client,
-    /// which then only gets the packet types it knows.
-    pub proto: Option<u32>,
-    /// Version 3: the rooms to be in (absent or empty: the default room).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rooms: Vec<String>,
-}
-
-impl std::fmt::Debug for Auth {
-    // Never print the password or proof, even in debug logs.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auth")
-            .field("name", &self.name)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("proof", &self.proof.as_ref().map(|_| "***"))
-            .field("ke1", &self.ke1.as_ref().map(|_| "***"))
-            .field("proto", &self.proto)
-            .field("rooms", &self.rooms)
-            .finish()
-    }
-}
-
-/// A step of a secure room's login: the server's KE2, then the client's KE3.
-#[serde_with::skip_serializing_none]
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-pub struct AuthStep {
-    pub ke2: Option<String>,
-    pub ke3: Option<String>,
-}
-
-impl std::fmt::Debug for AuthStep {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthStep").finish_non_exhaustive()
-    }
-}
-
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-pub struct AuthResult {
-    pub ok: bool,
-    pub client_name: Option<String>,
-    pub reason: Option<String>,
-    /// Machine word for a refusal (`name_invalid`, `auth_failed`, ...).
-    pub code: Option<String>,
-}
-
 /// A chat line. Client to server it carries `text` (or `payload` when
 /// encrypted); server to client it adds `from`, `port`, `id` and `ts`.
 #[serde_with::skip_serializing_none]
@@ -249,7 +113,7 @@ pub struct Chat {
     pub seq: Option<u64>,
 }
 
-fn is_false(b: &bool) -> bool {
+pub(crate) fn is_false(b: &bool) -> bool {
     !*b
 }
 
@@ -368,58 +232,6 @@ pub struct Count {
     pub room: Option<String>,
 }
 
-/// `join`, `part` (client to server) and `parted` (server to client).
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-pub struct RoomRequest {
-    #[serde(default)]
-    pub room: String,
-    /// `part`: why (shown to the room).
-    pub reason: Option<String>,
-}
-
-/// A room as listed, and the `joined` answer.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-pub struct RoomInfo {
-    #[serde(default)]
-    pub room: String,
-    pub topic: Option<String>,
-    /// Members in it.
-    #[serde(default)]
-    pub total: u64,
-    /// Declared by the operator: it stays when empty.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub persistent: bool,
-}
-
-/// `rooms`: empty in the request; the rooms in the answer (at most
-/// [`MAX_ROOMS_LISTED`], by name; `total` says how many there are).
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-pub struct Rooms {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rooms: Vec<RoomInfo>,
-    pub total: Option<u64>,
-}
-
-/// Most rooms one `rooms` answer lists.
-pub const MAX_ROOMS_LISTED: usize = 500;
-
-/// Client to server: set the topic of a room one is in.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-pub struct Topic {
-    #[serde(default)]
-    pub room: String,
-    #[serde(default)]
-    pub text: String,
-}
-
 /// A refusal: `code` is a stable machine word, `message` is for people.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -449,41 +261,6 @@ pub struct Bye {
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 pub struct Ping {
     pub token: Option<u64>,
-}
-
-/// Stable `error.code` words (documented in `docs/PROTOCOL.md`).
-pub mod codes {
-    pub const BAD_FRAME: &str = "bad_frame";
-    pub const BAD_PACKET: &str = "bad_packet";
-    pub const TOO_LONG: &str = "too_long";
-    pub const EMPTY_TEXT: &str = "empty_text";
-    pub const NOT_AUTHENTICATED: &str = "not_authenticated";
-    pub const ALREADY_AUTHENTICATED: &str = "already_authenticated";
-    pub const NAME_INVALID: &str = "name_invalid";
-    pub const AUTH_FAILED: &str = "auth_failed";
-    pub const AUTH_THROTTLED: &str = "auth_throttled";
-    pub const LEGACY_SECURE: &str = "legacy_secure_unsupported";
-    pub const SERVER_FULL: &str = "server_full";
-    pub const TLS_REQUIRED: &str = "tls_required";
-    pub const TIMEOUT: &str = "timeout";
-    pub const RATE_LIMITED: &str = "rate_limited";
-    pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
-    pub const NO_SUCH_USER: &str = "no_such_user";
-    pub const NAME_TAKEN: &str = "name_taken";
-    pub const HISTORY_UNAVAILABLE: &str = "history_unavailable";
-    pub const INBOX_FULL: &str = "inbox_full";
-    pub const UPGRADE_REQUIRED: &str = "upgrade_required";
-    pub const ROOM_INVALID: &str = "room_invalid";
-    pub const NO_SUCH_ROOM: &str = "no_such_room";
-    pub const NOT_IN_ROOM: &str = "not_in_room";
-    pub const TOO_MANY_ROOMS: &str = "too_many_rooms";
-    pub const ROOM_FULL: &str = "room_full";
-    // `bye.code` only: why the server closed the connection.
-    pub const SHUTDOWN: &str = "shutdown";
-    pub const KICKED: &str = "kicked";
-    pub const IDLE: &str = "idle";
-    pub const TOO_SLOW: &str = "too_slow";
-    pub const FLOODING: &str = "flooding";
 }
 
 impl Packet {
