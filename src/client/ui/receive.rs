@@ -65,6 +65,31 @@ impl Talk<'_> {
                 }
             }
             Packet::System(sys) => self.track(sys.event.as_deref(), &sys.name, &sys.new_name),
+            Packet::Joined(_) | Packet::Parted(_) | Packet::Rooms(_) => self.follow_rooms(&packet),
+            _ => {}
+        }
+        self.show(&packet, seal == Some(Seal::Vouched))?;
+        if let Packet::Parted(_) | Packet::Joined(_) = &packet {
+            self.say_current_room(matches!(packet, Packet::Parted(_)))?;
+        }
+        match packet {
+            Packet::Bye(b) => Ok(Some(Ending::Bye {
+                code: b.code,
+                reason: b.reason,
+            })),
+            // The server asks whether we are alive (serve --timeout).
+            Packet::Ping(p) => match self.conn.send(&Packet::Pong(p)).await {
+                Ok(()) => Ok(None),
+                Err(_) => Ok(Some(Ending::Lost)),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    /// Keep the rooms we are in, where typed lines go, and the rooms the
+    /// server listed, from `joined`, `parted` and `rooms`.
+    fn follow_rooms(&mut self, packet: &Packet) {
+        match packet {
             Packet::Joined(j) => {
                 let key = crate::names::name_key(&j.room);
                 let asked = self.switch_to.iter().position(|w| {
@@ -100,35 +125,20 @@ impl Talk<'_> {
             }
             _ => {}
         }
-        self.show(&packet, seal == Some(Seal::Vouched))?;
-        if let Packet::Parted(_) | Packet::Joined(_) = &packet {
-            let (current, several) = {
-                let r = self.rooms();
-                (r.current.clone(), r.joined.len() > 1)
-            };
-            match current {
-                Some(c)
-                    if !self.c.view.json && (several || matches!(packet, Packet::Parted(_))) =>
-                {
-                    self.note(&format!("typed lines go to {}", sanitize(&c)))?
-                }
-                None if !self.c.view.json => {
-                    self.note("you are in no room now: /join #ROOM to talk")?
-                }
-                _ => {}
+    }
+
+    /// After a join or a part: say where typed lines go now.
+    fn say_current_room(&mut self, parted: bool) -> std::io::Result<()> {
+        let (current, several) = {
+            let r = self.rooms();
+            (r.current.clone(), r.joined.len() > 1)
+        };
+        match current {
+            Some(c) if !self.c.view.json && (several || parted) => {
+                self.note(&format!("typed lines go to {}", sanitize(&c)))
             }
-        }
-        match packet {
-            Packet::Bye(b) => Ok(Some(Ending::Bye {
-                code: b.code,
-                reason: b.reason,
-            })),
-            // The server asks whether we are alive (serve --timeout).
-            Packet::Ping(p) => match self.conn.send(&Packet::Pong(p)).await {
-                Ok(()) => Ok(None),
-                Err(_) => Ok(Some(Ending::Lost)),
-            },
-            _ => Ok(None),
+            None if !self.c.view.json => self.note("you are in no room now: /join #ROOM to talk"),
+            _ => Ok(()),
         }
     }
 

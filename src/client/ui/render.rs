@@ -112,54 +112,11 @@ pub fn room_of(packet: &Packet) -> Option<Option<&str>> {
 /// our current name (own lines and direct messages are shown as such).
 pub fn render(packet: &Packet, view: &View, me: &str) -> Option<String> {
     let paint = Paint(view.color);
-    let stamp = |ts: Option<u64>| {
-        if view.timestamps {
-            format!("[{}] ", clock(ts.unwrap_or_else(protocol::now_ms)))
-        } else {
-            String::new()
-        }
-    };
-    let body = |text: &Option<String>, encrypted: bool| match (text, encrypted) {
-        (Some(t), false) => sanitize(t).into_owned(),
-        _ => UNDECRYPTABLE.into(),
-    };
-    let line = match packet {
+    Some(match packet {
         Packet::Chat(c) | Packet::History(c) => {
-            let raw_from = c.from.as_deref().unwrap_or("?");
-            let from = paint.sender(&sanitize(raw_from), me);
-            let text = body(&c.text, c.encrypted);
-            let line = if c.action {
-                format!("* {from} {text}")
-            } else {
-                format!("{from}: {text}")
-            };
-            match packet {
-                Packet::History(_) => {
-                    let when = clock(c.ts.unwrap_or_default());
-                    paint.dim(&format!("[history {when}] {line}"))
-                }
-                _ => format!("{}{line}", stamp(c.ts)),
-            }
+            chat_line(c, matches!(packet, Packet::History(_)), view, &paint, me)
         }
-        Packet::Dm(d) => {
-            let from = d.from.as_deref().unwrap_or("?");
-            let text = body(&d.text, d.encrypted);
-            let head = if name_key(from) == name_key(me) {
-                format!("[dm to {}]", sanitize(&d.to))
-            } else {
-                format!("[dm from {}]", sanitize(from))
-            };
-            let text = if d.action {
-                format!("* {} {text}", sanitize(from))
-            } else {
-                text
-            };
-            format!(
-                "{}{} {text}",
-                stamp(d.ts),
-                paint.with(Style::new().bold().magenta(), &head)
-            )
-        }
+        Packet::Dm(d) => dm_line(d, view, &paint, me),
         Packet::HistoryEnd(h) if h.count == 0 => paint.dim("-- no older messages --"),
         Packet::HistoryEnd(h) => {
             let older = if h.more { "; /history for older" } else { "" };
@@ -174,25 +131,11 @@ pub fn render(packet: &Packet, view: &View, me: &str) -> Option<String> {
         ),
         Packet::System(s) => format!(
             "{}{}",
-            stamp(None),
+            stamp(view, None),
             paint.dim(&format!("{SYSTEM_MARK}{}", sanitize(s.text.trim())))
         ),
         Packet::Count(c) => paint.dim(&format!("{SYSTEM_MARK}{} connected", c.total)),
-        Packet::Users(u) => {
-            let list: Vec<String> = u
-                .users
-                .iter()
-                .map(|x| format!("{} ({})", sanitize(&x.name), ago(x.since)))
-                .collect();
-            let total = u.total.unwrap_or(u.users.len() as u64);
-            let more = total.saturating_sub(u.users.len() as u64);
-            let more = if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            };
-            format!("{SYSTEM_MARK}{total} here: {}{more}", list.join(", "))
-        }
+        Packet::Users(u) => users_line(u),
         Packet::Error(e) => paint.with(
             Style::new().red(),
             &format!("! {} ({})", sanitize(&e.message), sanitize(&e.code)),
@@ -203,14 +146,12 @@ pub fn render(packet: &Packet, view: &View, me: &str) -> Option<String> {
                 .as_deref()
                 .map(|t| format!("; topic: {}", sanitize(t)))
                 .unwrap_or_default();
-            paint.with(
-                Style::new().bold(),
-                &format!(
-                    "{SYSTEM_MARK}you joined {} ({} here{topic})",
-                    sanitize(&j.room),
-                    j.total
-                ),
-            )
+            let here = format!(
+                "{SYSTEM_MARK}you joined {} ({} here{topic})",
+                sanitize(&j.room),
+                j.total
+            );
+            paint.with(Style::new().bold(), &here)
         }
         Packet::Parted(p) => {
             let why = p
@@ -220,24 +161,90 @@ pub fn render(packet: &Packet, view: &View, me: &str) -> Option<String> {
                 .unwrap_or_default();
             format!("{SYSTEM_MARK}you left {}{why}", sanitize(&p.room))
         }
-        Packet::Rooms(r) => {
-            let mut out = format!(
-                "{SYSTEM_MARK}{} rooms:",
-                r.total.unwrap_or(r.rooms.len() as u64)
-            );
-            for x in &r.rooms {
-                let topic = x
-                    .topic
-                    .as_deref()
-                    .map(|t| format!(": {}", sanitize(t)))
-                    .unwrap_or_default();
-                out.push_str(&format!("\n    {} [{}]{topic}", sanitize(&x.room), x.total));
-            }
-            out
-        }
+        Packet::Rooms(r) => rooms_lines(r),
         _ => return None,
+    })
+}
+
+/// `[HH:MM:SS] ` when timestamps are on (now, when the packet has no time).
+fn stamp(view: &View, ts: Option<u64>) -> String {
+    match view.timestamps {
+        true => format!("[{}] ", clock(ts.unwrap_or_else(protocol::now_ms))),
+        false => String::new(),
+    }
+}
+
+/// A text as shown: escaped, or the mark of one that did not open.
+fn body(text: &Option<String>, encrypted: bool) -> String {
+    match (text, encrypted) {
+        (Some(t), false) => sanitize(t).into_owned(),
+        _ => UNDECRYPTABLE.into(),
+    }
+}
+
+/// A chat line or action, live or from history.
+fn chat_line(c: &protocol::Chat, history: bool, view: &View, paint: &Paint, me: &str) -> String {
+    let from = paint.sender(&sanitize(c.from.as_deref().unwrap_or("?")), me);
+    let text = body(&c.text, c.encrypted);
+    let line = match c.action {
+        true => format!("* {from} {text}"),
+        false => format!("{from}: {text}"),
     };
-    Some(line)
+    match history {
+        true => paint.dim(&format!(
+            "[history {}] {line}",
+            clock(c.ts.unwrap_or_default())
+        )),
+        false => format!("{}{line}", stamp(view, c.ts)),
+    }
+}
+
+/// A direct message, to us or (our own, echoed) from us.
+fn dm_line(d: &protocol::Dm, view: &View, paint: &Paint, me: &str) -> String {
+    let from = d.from.as_deref().unwrap_or("?");
+    let text = body(&d.text, d.encrypted);
+    let head = match name_key(from) == name_key(me) {
+        true => format!("[dm to {}]", sanitize(&d.to)),
+        false => format!("[dm from {}]", sanitize(from)),
+    };
+    let text = match d.action {
+        true => format!("* {} {text}", sanitize(from)),
+        false => text,
+    };
+    let head = paint.with(Style::new().bold().magenta(), &head);
+    format!("{}{head} {text}", stamp(view, d.ts))
+}
+
+/// Who is here, with how long each has been.
+fn users_line(u: &protocol::Users) -> String {
+    let list: Vec<String> = u
+        .users
+        .iter()
+        .map(|x| format!("{} ({})", sanitize(&x.name), ago(x.since)))
+        .collect();
+    let total = u.total.unwrap_or(u.users.len() as u64);
+    let more = match total.saturating_sub(u.users.len() as u64) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    format!("{SYSTEM_MARK}{total} here: {}{more}", list.join(", "))
+}
+
+/// The rooms, one a line, with their members and topics.
+fn rooms_lines(r: &protocol::Rooms) -> String {
+    let mut out = format!(
+        "{SYSTEM_MARK}{} rooms:",
+        r.total.unwrap_or(r.rooms.len() as u64)
+    );
+    for x in &r.rooms {
+        let topic = x
+            .topic
+            .as_deref()
+            .map(|t| format!(": {}", sanitize(t)))
+            .unwrap_or_default();
+        out.push_str(&format!("\n    {} [{}]{topic}", sanitize(&x.room), x.total));
+    }
+    out
 }
 
 /// Render one packet as a JSON event (`None`: nothing to show); `room`:
