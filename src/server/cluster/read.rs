@@ -15,23 +15,7 @@ impl Cluster {
     /// Read the streams of the rooms this node has members in, and its
     /// inbox; deliver each entry into the local room.
     pub(super) async fn reader(self: Arc<Self>) {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_millis(READ_BLOCK_MS + 2000))
-            .set_number_of_retries(1);
-        let mut con = loop {
-            match self
-                .client
-                .get_connection_manager_with_config(config.clone())
-                .await
-            {
-                Ok(c) => break c,
-                Err(e) => {
-                    self.link_down(&e);
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        };
+        let mut con = self.reader_connection().await;
         let inbox = self.keys.inbox(&self.id);
         // This run's inbox is new: everything in it is for this run ("$"
         // would miss what arrives between two reads).
@@ -41,75 +25,94 @@ impl Cluster {
             let Some(hub) = self.hub() else { return };
             let rooms = hub.cluster_rooms();
             drop(hub);
-            // Rooms new to this node start at the stream's end (what came
-            // before is their members' history).
-            for room in rooms.iter().filter(|r| !r.cluster_started()) {
-                match self.start_room(&mut con, room).await {
-                    Ok(()) => {}
-                    Err(e) => {
-                        self.link_down(&e);
-                        break;
-                    }
-                }
-            }
+            self.start_rooms(&mut con, &rooms).await;
             let started: Vec<&Arc<Room>> = rooms.iter().filter(|r| r.cluster_started()).collect();
+            let logs: Vec<String> = started
+                .iter()
+                .map(|r| self.keys.log(&Self::room_key(r)))
+                .collect();
             let mut cmd = redis::cmd("XREAD");
             cmd.arg("COUNT")
                 .arg(1024)
                 .arg("BLOCK")
                 .arg(READ_BLOCK_MS)
                 .arg("STREAMS")
-                .arg(&inbox);
-            let logs: Vec<String> = started
-                .iter()
-                .map(|r| self.keys.log(&Self::room_key(r)))
-                .collect();
-            for l in &logs {
-                cmd.arg(l);
-            }
-            cmd.arg(&inbox_last);
+                .arg(&inbox)
+                .arg(&logs)
+                .arg(&inbox_last);
             for r in &started {
                 cmd.arg(r.cluster_last());
             }
-            let read: redis::RedisResult<Value> = cmd.query_async(&mut con).await;
-            let reply = match read {
-                Ok(r) => {
+            match cmd.query_async::<Value>(&mut con).await {
+                Ok(reply) => {
                     pause = Duration::from_millis(100);
-                    r
+                    for (key, ids) in entry::read_reply(reply) {
+                        if key == inbox {
+                            for e in &ids {
+                                inbox_last = e.id.clone();
+                                self.inbox_entry(&key, e);
+                            }
+                        } else if let Some(i) = logs.iter().position(|l| *l == key) {
+                            self.deliver(started[i], &key, &ids);
+                        }
+                    }
                 }
                 Err(e) => {
                     self.link_down(&e);
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(1));
-                    continue;
                 }
-            };
-            for (key, ids) in entry::read_reply(reply) {
-                if key == inbox {
-                    for e in &ids {
-                        inbox_last = e.id.clone();
-                        self.inbox_entry(&key, e);
-                    }
-                    continue;
-                }
-                let Some(i) = logs.iter().position(|l| *l == key) else {
-                    continue;
-                };
-                let room = started[i];
-                for e in &ids {
-                    match entry::decode(e, &self.cfg.rules) {
-                        Ok(entry) => room.deliver_event(entry, &self.id),
-                        Err(why) => {
-                            self.skip(&key, &e.id, &why);
-                            // Past it all the same: read on from there.
-                            room.skip_entry(&e.id);
-                        }
-                    }
-                }
-                // The batch's lines are shown at once (one wake, fewer writes).
-                room.wake_readers();
             }
         }
+    }
+
+    /// The reader's own connection (a blocking `XREAD` must not hold up
+    /// the node's other commands), retried until Redis answers.
+    async fn reader_connection(&self) -> ConnectionManager {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_millis(READ_BLOCK_MS + 2000))
+            .set_number_of_retries(1);
+        loop {
+            match self
+                .client
+                .get_connection_manager_with_config(config.clone())
+                .await
+            {
+                Ok(c) => return c,
+                Err(e) => {
+                    self.link_down(&e);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// Rooms new to this node start at the stream's end (what came before
+    /// is their members' history).
+    async fn start_rooms(&self, con: &mut ConnectionManager, rooms: &[Arc<Room>]) {
+        for room in rooms.iter().filter(|r| !r.cluster_started()) {
+            if let Err(e) = self.start_room(con, room).await {
+                self.link_down(&e);
+                return;
+            }
+        }
+    }
+
+    /// A room's new entries, each decoded and checked, delivered here; the
+    /// batch's lines shown at once (one wake, fewer writes).
+    fn deliver(&self, room: &Arc<Room>, key: &str, ids: &[entry::Entry]) {
+        for e in ids {
+            match entry::decode(e, &self.cfg.rules) {
+                Ok(entry) => room.deliver_event(entry, &self.id),
+                Err(why) => {
+                    self.skip(key, &e.id, &why);
+                    // Past it all the same: read on from there.
+                    room.skip_entry(&e.id);
+                }
+            }
+        }
+        room.wake_readers();
     }
 
     pub(super) async fn start_room(
