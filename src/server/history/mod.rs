@@ -12,6 +12,8 @@
 //!   seeds the room with ([`HistorySetup`])
 //! - [`writer`]: the writer thread, its queue, and the SQL
 
+mod prune;
+mod sql;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -317,7 +319,7 @@ impl HistoryDb {
                 r.get::<_, i64>(0)
             })
             .map_err(err)? as u64;
-        let (mut rows, _) = writer::fetch(&self.conn, self.secure, None, None, n).map_err(err)?;
+        let (mut rows, _) = sql::fetch(&self.conn, self.secure, None, None, n).map_err(err)?;
         rows.reverse();
         Ok((rows, last))
     }

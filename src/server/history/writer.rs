@@ -7,11 +7,12 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendE
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
+use super::prune::{prune, Rooms};
+use super::sql::{fetch, insert};
 use super::{HistoryDb, Retention};
-use crate::protocol::{now_ms, Chat};
+use crate::protocol::Chat;
 use crate::server::metrics::HistoryMetrics;
 
 /// Records waiting for the writer at most; more are dropped (and counted).
@@ -29,9 +30,9 @@ const TICK: Duration = Duration::from_millis(50);
 const PRUNE_EVERY: u64 = 1000;
 
 /// One stored line and, for a direct message, its recipient.
-struct Record {
-    chat: Arc<Chat>,
-    to: Option<String>,
+pub(super) struct Record {
+    pub(super) chat: Arc<Chat>,
+    pub(super) to: Option<String>,
 }
 
 enum Job {
@@ -173,40 +174,44 @@ impl HistoryStore {
     }
 }
 
+/// The writer thread's state: the database, the queue, and what it knows.
+struct Writer {
+    db: HistoryDb,
+    rx: Receiver<Job>,
+    retention: Retention,
+    metrics: HistoryMetrics,
+    failing: Arc<AtomicBool>,
+    rooms: Rooms,
+    /// Rows inserted since the start (age pruning every PRUNE_EVERY).
+    inserted: u64,
+    /// A job that ended a batch early, handled next (keeps the queue's order).
+    next: Option<Job>,
+    /// While busy, the writer polls the queue every TICK instead of
+    /// blocking on it, so that senders (the room, on the chat path) never
+    /// have to wake it: only the first line after a quiet spell does.
+    busy: bool,
+}
+
 fn writer(
     db: HistoryDb,
     rx: Receiver<Job>,
     retention: Retention,
     metrics: HistoryMetrics,
     failing: Arc<AtomicBool>,
-    mut rooms: Rooms,
+    rooms: Rooms,
 ) {
-    let mut inserted = 0u64;
-    // A room is pruned once a quarter of `max_messages`, or PRUNE_EVERY,
-    // was added to it (deleting its oldest rows past the limit, found by
-    // its row count).
-    let step = PRUNE_EVERY.max(retention.max_messages / 4);
-    // A job that ended a batch early, handled next (keeps the queue's order).
-    let mut next = None;
-    // While busy, the writer polls the queue every TICK instead of blocking
-    // on it, so that senders (the room, on the chat path) never have to wake
-    // it: only the first line after a quiet spell does.
-    let mut busy = false;
-    loop {
-        let job = match next.take().map(Ok).unwrap_or_else(|| rx.try_recv()) {
-            Ok(job) => job,
-            Err(TryRecvError::Empty) if busy => {
-                busy = false;
-                std::thread::sleep(TICK);
-                continue;
-            }
-            Err(TryRecvError::Empty) => match rx.recv() {
-                Ok(job) => job,
-                Err(_) => return,
-            },
-            Err(TryRecvError::Disconnected) => return,
-        };
-        busy = true;
+    let mut w = Writer {
+        db,
+        rx,
+        retention,
+        metrics,
+        failing,
+        rooms,
+        inserted: 0,
+        next: None,
+        busy: false,
+    };
+    while let Some(job) = w.next_job() {
         match job {
             Job::Fetch {
                 room,
@@ -214,382 +219,138 @@ fn writer(
                 limit,
                 reply,
             } => {
-                let r = fetch(&db.conn, db.secure, room.as_deref(), before, limit)
-                    .map(|(mut rows, more)| {
-                        rows.reverse();
-                        (rows, more)
-                    })
-                    .map_err(|e| {
-                        tracing::warn!(path = %db.path.display(), "history: cannot read: {e}");
-                        "the history could not be read".to_string()
-                    });
-                let _ = reply.send(r);
+                let _ = reply.send(w.fetch(room.as_deref(), before, limit));
             }
             Job::Barrier(done) => {
                 let _ = done.send(());
             }
-            Job::Insert(first) => {
-                let mut batch = vec![first];
-                while batch.len() < BATCH {
-                    match rx.try_recv() {
-                        Ok(Job::Insert(r)) => batch.push(r),
-                        Ok(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                let started = std::time::Instant::now();
-                let written = insert(&db.conn, &batch);
-                metrics
-                    .write_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                metrics.queued.dec_by(batch.len() as i64);
-                let was_failing = failing.swap(written.is_err(), Ordering::Relaxed);
-                if let Ok(refused @ 1..) = written {
-                    // Ids are the server's own and rise: only a file changed
-                    // behind its back can already hold one.
-                    tracing::warn!(path = %db.path.display(), "history: {refused} message(s) not stored: their id is already in the file (was it changed by another program?)");
-                    metrics.dropped.inc_by(refused as u64);
-                    rooms.forget_totals();
-                }
-                match (written, was_failing) {
-                    (Ok(_), true) => {
-                        tracing::info!(path = %db.path.display(), "history: writing again");
-                    }
-                    (Err(e), false) => {
-                        tracing::warn!(path = %db.path.display(), "history: cannot write ({e}); chat goes on, these messages are not stored");
-                    }
-                    _ => {}
-                }
-                let stored = !failing.load(Ordering::Relaxed);
-                let before = inserted / PRUNE_EVERY;
-                inserted += batch.len() as u64;
-                // Counted per run of one room's lines (a batch is mostly one
-                // room's): one map lookup per run, not per line.
-                for run in batch.chunk_by(|a, b| a.chat.room == b.chat.room) {
-                    rooms.added(&run[0].chat.room, run.len() as u64, stored);
-                }
-                let due = rooms.due(step);
-                let age_due = inserted / PRUNE_EVERY != before;
-                if age_due || !due.is_empty() {
-                    let r = Retention {
-                        max_age: retention.max_age.filter(|_| age_due),
-                        ..retention
-                    };
-                    if let Err(e) = prune(&db.conn, r, Some(&due), &mut rooms) {
-                        tracing::warn!(path = %db.path.display(), "history: cannot prune: {e}");
-                    }
-                }
-            }
+            Job::Insert(first) => w.insert_batch(first),
         }
     }
 }
 
-/// Rows per multi-row INSERT (10 parameters each at most; SQLite allows 32766).
-const ROWS_PER_INSERT: usize = 32;
-
-/// The columns a row fills: a plain chat line leaves `payload`, `to_name`
-/// and `sent` NULL, so its statement binds 7 values, not 10.
-const PLAIN: &str = "id, ts, sender, port, action, text, room";
-const FULL: &str = "id, ts, sender, port, action, text, payload, to_name, sent, room";
-
-fn is_plain(r: &Record) -> bool {
-    r.chat.payload.is_none() && r.to.is_none() && r.chat.sent.is_none()
-}
-
-/// Bind `r` to `stmt` from parameter `at` on (1-based), in `PLAIN` or
-/// `FULL` order; the next free index.
-fn bind(
-    stmt: &mut rusqlite::CachedStatement<'_>,
-    mut at: usize,
-    r: &Record,
-    plain: bool,
-) -> rusqlite::Result<usize> {
-    let c = &r.chat;
-    let mut put = |v: &dyn rusqlite::ToSql| {
-        let bound = stmt.raw_bind_parameter(at, v);
-        at += 1;
-        bound
-    };
-    put(&c.id.map(|i| i as i64))?;
-    put(&(c.ts.unwrap_or_else(now_ms) as i64))?;
-    put(&c.from.as_deref().unwrap_or("?"))?;
-    put(&c.port.map(i64::from))?;
-    put(&i64::from(c.action))?;
-    put(&c.text.as_deref())?;
-    if !plain {
-        put(&c.payload.as_deref())?;
-        put(&r.to.as_deref())?;
-        put(&c.sent.map(|t| t as i64))?;
-    }
-    put(&c.room.as_deref())?;
-    Ok(at)
-}
-
-/// Store a batch in one transaction; how many lines were refused for an id
-/// already stored (`OR IGNORE`: a statement that cannot abort half-way needs
-/// no statement journal, measured 20% less writer CPU; see BENCHMARKS.md).
-/// Rows go in groups of `ROWS_PER_INSERT` per statement, the remainder one
-/// by one; each statement is prepared once per batch (handing one back to
-/// the cache unbinds all its parameters).
-fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<usize> {
-    static SQL: std::sync::LazyLock<[String; 4]> = std::sync::LazyLock::new(|| {
-        let sql = |columns: &str, rows: usize| {
-            let n = columns.split(',').count();
-            let row = format!("({})", vec!["?"; n].join(", "));
-            format!(
-                "INSERT OR IGNORE INTO messages ({columns}) VALUES {}",
-                vec![row; rows].join(", ")
-            )
-        };
-        [
-            sql(PLAIN, ROWS_PER_INSERT),
-            sql(PLAIN, 1),
-            sql(FULL, ROWS_PER_INSERT),
-            sql(FULL, 1),
-        ]
-    });
-    let tx = conn.unchecked_transaction()?;
-    let mut stmts: [Option<rusqlite::CachedStatement<'_>>; 4] = Default::default();
-    let mut refused = 0;
-    let mut rest = batch;
-    while let Some(first) = rest.first() {
-        // A run of rows of one kind (in practice, the whole batch).
-        let plain = is_plain(first);
-        let run = rest.iter().take_while(|r| is_plain(r) == plain).count();
-        let (same, tail) = rest.split_at(run);
-        rest = tail;
-        for group in same.chunks(ROWS_PER_INSERT) {
-            let many = group.len() == ROWS_PER_INSERT;
-            let k = usize::from(!plain) * 2 + usize::from(!many);
-            let stmt = match &mut stmts[k] {
-                Some(s) => s,
-                slot => slot.insert(tx.prepare_cached(&SQL[k])?),
+impl Writer {
+    /// The next job (`None` when every sender is gone).
+    fn next_job(&mut self) -> Option<Job> {
+        loop {
+            let job = match self
+                .next
+                .take()
+                .map(Ok)
+                .unwrap_or_else(|| self.rx.try_recv())
+            {
+                Ok(job) => job,
+                Err(TryRecvError::Empty) if self.busy => {
+                    self.busy = false;
+                    std::thread::sleep(TICK);
+                    continue;
+                }
+                Err(TryRecvError::Empty) => self.rx.recv().ok()?,
+                Err(TryRecvError::Disconnected) => return None,
             };
-            if many {
-                let mut at = 1;
-                for r in group {
-                    at = bind(stmt, at, r, plain)?;
+            self.busy = true;
+            return Some(job);
+        }
+    }
+
+    /// A page, oldest first, for `fetch_history`.
+    fn fetch(
+        &self,
+        room: Option<&str>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<Chat>, bool), String> {
+        fetch(&self.db.conn, self.db.secure, room, before, limit)
+            .map(|(mut rows, more)| {
+                rows.reverse();
+                (rows, more)
+            })
+            .map_err(|e| {
+                tracing::warn!(path = %self.db.path.display(), "history: cannot read: {e}");
+                "the history could not be read".to_string()
+            })
+    }
+
+    /// `first` and what else is queued (up to BATCH inserts) in one
+    /// transaction; then prune what is due.
+    fn insert_batch(&mut self, first: Record) {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match self.rx.try_recv() {
+                Ok(Job::Insert(r)) => batch.push(r),
+                Ok(other) => {
+                    self.next = Some(other);
+                    break;
                 }
-                refused += group.len() - stmt.raw_execute()?;
-            } else {
-                for r in group {
-                    bind(stmt, 1, r, plain)?;
-                    refused += 1 - stmt.raw_execute()?;
-                }
+                Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
+        let written = insert(&self.db.conn, &batch);
+        self.metrics
+            .write_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics.queued.dec_by(batch.len() as i64);
+        self.said(written);
+        let stored = !self.failing.load(Ordering::Relaxed);
+        let before = self.inserted / PRUNE_EVERY;
+        self.inserted += batch.len() as u64;
+        // Counted per run of one room's lines (a batch is mostly one room's):
+        // one map lookup per run, not per line.
+        for run in batch.chunk_by(|a, b| a.chat.room == b.chat.room) {
+            self.rooms
+                .added(&run[0].chat.room, run.len() as u64, stored);
+        }
+        self.prune_due(self.inserted / PRUNE_EVERY != before);
     }
-    drop(stmts);
-    tx.commit()?;
-    Ok(refused)
-}
 
-/// Newest first: up to `limit` messages of `room` (`None`: the default
-/// room) below `before`, and whether more exist.
-pub(super) fn fetch(
-    conn: &Connection,
-    secure: bool,
-    room: Option<&str>,
-    before: Option<u64>,
-    limit: usize,
-) -> rusqlite::Result<(Vec<Chat>, bool)> {
-    let before = before.map(|b| b as i64).unwrap_or(i64::MAX);
-    let column = if secure { "payload" } else { "text" };
-    // `room = ?3` uses the index of other rooms' rows; the default
-    // room's are walked by id.
-    let which = if room.is_some() {
-        "room = ?3"
-    } else {
-        "room IS NULL AND ?3 IS NULL"
-    };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id, ts, sender, port, action, text, payload, sent FROM messages
-         WHERE {which} AND id < ?1 AND to_name IS NULL AND {column} IS NOT NULL
-         ORDER BY id DESC LIMIT ?2"
-    ))?;
-    let rows = stmt.query_map(params![before, limit as i64 + 1, room], |r| {
-        let payload: Option<String> = r.get(6)?;
-        Ok(Chat {
-            id: Some(r.get::<_, i64>(0)? as u64),
-            ts: Some(r.get::<_, i64>(1)? as u64),
-            from: Some(r.get(2)?),
-            port: r.get(3)?,
-            action: r.get(4)?,
-            text: r.get(5)?,
-            encrypted: payload.is_some(),
-            payload,
-            sent: r.get::<_, Option<i64>>(7)?.map(|t| t as u64),
-            room: room.map(str::to_string),
-            seq: None,
-        })
-    })?;
-    let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-    let more = out.len() > limit;
-    out.truncate(limit);
-    Ok((out, more))
-}
-
-/// What the writer knows of the rooms it wrote to or pruned (at most
-/// [`Rooms::MAX`]; a room forgotten is counted again when next pruned).
-#[derive(Default)]
-struct Rooms(std::collections::HashMap<Option<String>, RoomRows>);
-
-#[derive(Default)]
-struct RoomRows {
-    /// Rows written since the room was last pruned.
-    since_pruned: u64,
-    /// Rows it has in the file, once counted (kept up to date since).
-    total: Option<u64>,
-}
-
-impl Rooms {
-    const MAX: usize = 4096;
-
-    fn get(&mut self, room: &Option<String>) -> &mut RoomRows {
-        if !self.0.contains_key(room) {
-            if self.0.len() >= Self::MAX {
-                self.0.clear();
+    /// Say what a write did, once per change (failing, writing again, rows
+    /// refused).
+    fn said(&mut self, written: rusqlite::Result<usize>) {
+        let path = self.db.path.display();
+        let was_failing = self.failing.swap(written.is_err(), Ordering::Relaxed);
+        if let Ok(refused @ 1..) = written {
+            // Ids are the server's own and rise: only a file changed behind
+            // its back can already hold one.
+            tracing::warn!(path = %path, "history: {refused} message(s) not stored: their id is already in the file (was it changed by another program?)");
+            self.metrics.dropped.inc_by(refused as u64);
+            self.rooms.forget_totals();
+        }
+        match (written, was_failing) {
+            (Ok(_), true) => tracing::info!(path = %path, "history: writing again"),
+            (Err(e), false) => {
+                tracing::warn!(path = %path, "history: cannot write ({e}); chat goes on, these messages are not stored")
             }
-            self.0.insert(room.clone(), RoomRows::default());
-        }
-        self.0.get_mut(room).expect("just inserted")
-    }
-
-    /// `n` rows written to `room` (`stored`: the insert succeeded).
-    fn added(&mut self, room: &Option<String>, n: u64, stored: bool) {
-        let r = self.get(room);
-        r.since_pruned += n;
-        if let Some(t) = r.total.as_mut().filter(|_| stored) {
-            *t += n;
+            _ => {}
         }
     }
 
-    fn removed(&mut self, room: &Option<String>, n: u64) {
-        if let Some(t) = self.0.get_mut(room).and_then(|r| r.total.as_mut()) {
-            *t = t.saturating_sub(n);
+    /// Prune the rooms that are due (a quarter of `max_messages`, or
+    /// PRUNE_EVERY, added since their last pruning), and by age when
+    /// `age_due`.
+    fn prune_due(&mut self, age_due: bool) {
+        let step = PRUNE_EVERY.max(self.retention.max_messages / 4);
+        let due = self.rooms.due(step);
+        if !age_due && due.is_empty() {
+            return;
         }
-    }
-
-    /// The rooms written `step` rows or more since they were last pruned
-    /// (counted from zero again).
-    fn due(&mut self, step: u64) -> Vec<Option<String>> {
-        let mut due = Vec::new();
-        for (room, r) in self.0.iter_mut().filter(|(_, r)| r.since_pruned >= step) {
-            r.since_pruned = 0;
-            due.push(room.clone());
-        }
-        due
-    }
-
-    /// The file was changed behind the writer's back: count again.
-    fn forget_totals(&mut self) {
-        for r in self.0.values_mut() {
-            r.total = None;
-        }
-    }
-
-    fn any_total(&self) -> bool {
-        self.0.values().any(|r| r.total.is_some())
-    }
-
-    /// The room's rows: known, or counted now (walking them once).
-    fn total(
-        &mut self,
-        conn: &Connection,
-        room: &Option<String>,
-        which: &str,
-    ) -> rusqlite::Result<u64> {
-        if let Some(t) = self.0.get(room).and_then(|r| r.total) {
-            return Ok(t);
-        }
-        let n: i64 = conn.query_row(
-            &format!("SELECT COUNT(*) FROM messages WHERE {which}"),
-            [room],
-            |row| row.get(0),
-        )?;
-        self.get(room).total = Some(n as u64);
-        Ok(n as u64)
-    }
-}
-
-/// Drop rows past the retention: older than `max_age` (a range of the
-/// primary key), and in each room (`rooms`, or every room when `None`) its
-/// oldest rows past `max_messages` (walking just those, by the room's row
-/// count in `rooms`).
-fn prune(
-    conn: &Connection,
-    r: Retention,
-    rooms: Option<&[Option<String>]>,
-    known: &mut Rooms,
-) -> rusqlite::Result<()> {
-    if let Some(age) = r.max_age {
-        // Times rise with ids: the rows too old are the oldest ids, up to
-        // the first row young enough (found by walking just those).
-        let cutoff = now_ms().saturating_sub(age.as_millis() as u64) as i64;
-        let young: i64 = conn
-            .query_row(
-                "SELECT id FROM messages WHERE ts >= ?1 ORDER BY id LIMIT 1",
-                [cutoff],
-                |row| row.get(0),
-            )
-            .optional()?
-            .unwrap_or(i64::MAX);
-        if known.any_total() {
-            // What goes, per room (walking just those rows).
-            let mut q = conn.prepare_cached(
-                "SELECT room, COUNT(*) FROM messages WHERE id < ?1 GROUP BY room",
-            )?;
-            let gone = q.query_map([young], |row| {
-                Ok((row.get::<_, Option<String>>(0)?, row.get::<_, i64>(1)?))
-            })?;
-            for g in gone {
-                let (room, n) = g?;
-                known.removed(&room, n as u64);
-            }
-        }
-        conn.execute("DELETE FROM messages WHERE id < ?1", [young])?;
-    }
-    if r.max_messages > 0 {
-        let all: Vec<Option<String>>;
-        let rooms = match rooms {
-            Some(r) => r,
-            None => {
-                let mut q = conn.prepare("SELECT DISTINCT room FROM messages")?;
-                all = q
-                    .query_map([], |row| row.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                &all
-            }
+        let r = Retention {
+            max_age: self.retention.max_age.filter(|_| age_due),
+            ..self.retention
         };
-        for room in rooms {
-            let which = if room.is_some() {
-                "room = ?1"
-            } else {
-                "room IS NULL AND ?1 IS NULL"
-            };
-            let n = known.total(conn, room, which)?;
-            if n > r.max_messages {
-                let deleted = conn.execute(
-                    &format!(
-                        "DELETE FROM messages WHERE id IN
-                         (SELECT id FROM messages WHERE {which} ORDER BY id LIMIT ?2)"
-                    ),
-                    params![room, (n - r.max_messages) as i64],
-                )?;
-                known.removed(room, deleted as u64);
-            }
+        if let Err(e) = prune(&self.db.conn, r, Some(&due), &mut self.rooms) {
+            tracing::warn!(path = %self.db.path.display(), "history: cannot prune: {e}");
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::now_ms;
+    use crate::server::history::sql::{insert, FULL};
     use crate::server::history::HistoryDb;
+    use rusqlite::{params, Connection};
 
     fn add(conn: &Connection, ids: std::ops::RangeInclusive<i64>, room: Option<&str>, ts: u64) {
         for id in ids {

@@ -1,0 +1,162 @@
+//! Retention: what the writer knows of each room's rows (so a room is
+//! pruned by its own count, not by scanning), and dropping rows past
+//! `history.max_age_days` and `history.max_messages`.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::Retention;
+use crate::protocol::now_ms;
+
+/// What the writer knows of the rooms it wrote to or pruned (at most
+/// [`Rooms::MAX`]; a room forgotten is counted again when next pruned).
+#[derive(Default)]
+pub(super) struct Rooms(pub(super) std::collections::HashMap<Option<String>, RoomRows>);
+
+#[derive(Default)]
+pub(super) struct RoomRows {
+    /// Rows written since the room was last pruned.
+    since_pruned: u64,
+    /// Rows it has in the file, once counted (kept up to date since).
+    pub(super) total: Option<u64>,
+}
+
+impl Rooms {
+    const MAX: usize = 4096;
+
+    fn get(&mut self, room: &Option<String>) -> &mut RoomRows {
+        if !self.0.contains_key(room) {
+            if self.0.len() >= Self::MAX {
+                self.0.clear();
+            }
+            self.0.insert(room.clone(), RoomRows::default());
+        }
+        self.0.get_mut(room).expect("just inserted")
+    }
+
+    /// `n` rows written to `room` (`stored`: the insert succeeded).
+    pub(super) fn added(&mut self, room: &Option<String>, n: u64, stored: bool) {
+        let r = self.get(room);
+        r.since_pruned += n;
+        if let Some(t) = r.total.as_mut().filter(|_| stored) {
+            *t += n;
+        }
+    }
+
+    fn removed(&mut self, room: &Option<String>, n: u64) {
+        if let Some(t) = self.0.get_mut(room).and_then(|r| r.total.as_mut()) {
+            *t = t.saturating_sub(n);
+        }
+    }
+
+    /// The rooms written `step` rows or more since they were last pruned
+    /// (counted from zero again).
+    pub(super) fn due(&mut self, step: u64) -> Vec<Option<String>> {
+        let mut due = Vec::new();
+        for (room, r) in self.0.iter_mut().filter(|(_, r)| r.since_pruned >= step) {
+            r.since_pruned = 0;
+            due.push(room.clone());
+        }
+        due
+    }
+
+    /// The file was changed behind the writer's back: count again.
+    pub(super) fn forget_totals(&mut self) {
+        for r in self.0.values_mut() {
+            r.total = None;
+        }
+    }
+
+    fn any_total(&self) -> bool {
+        self.0.values().any(|r| r.total.is_some())
+    }
+
+    /// The room's rows: known, or counted now (walking them once).
+    fn total(
+        &mut self,
+        conn: &Connection,
+        room: &Option<String>,
+        which: &str,
+    ) -> rusqlite::Result<u64> {
+        if let Some(t) = self.0.get(room).and_then(|r| r.total) {
+            return Ok(t);
+        }
+        let n: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM messages WHERE {which}"),
+            [room],
+            |row| row.get(0),
+        )?;
+        self.get(room).total = Some(n as u64);
+        Ok(n as u64)
+    }
+}
+
+/// Drop rows past the retention: older than `max_age` (a range of the
+/// primary key), and in each room (`rooms`, or every room when `None`) its
+/// oldest rows past `max_messages` (walking just those, by the room's row
+/// count in `rooms`).
+pub(super) fn prune(
+    conn: &Connection,
+    r: Retention,
+    rooms: Option<&[Option<String>]>,
+    known: &mut Rooms,
+) -> rusqlite::Result<()> {
+    if let Some(age) = r.max_age {
+        // Times rise with ids: the rows too old are the oldest ids, up to
+        // the first row young enough (found by walking just those).
+        let cutoff = now_ms().saturating_sub(age.as_millis() as u64) as i64;
+        let young: i64 = conn
+            .query_row(
+                "SELECT id FROM messages WHERE ts >= ?1 ORDER BY id LIMIT 1",
+                [cutoff],
+                |row| row.get(0),
+            )
+            .optional()?
+            .unwrap_or(i64::MAX);
+        if known.any_total() {
+            // What goes, per room (walking just those rows).
+            let mut q = conn.prepare_cached(
+                "SELECT room, COUNT(*) FROM messages WHERE id < ?1 GROUP BY room",
+            )?;
+            let gone = q.query_map([young], |row| {
+                Ok((row.get::<_, Option<String>>(0)?, row.get::<_, i64>(1)?))
+            })?;
+            for g in gone {
+                let (room, n) = g?;
+                known.removed(&room, n as u64);
+            }
+        }
+        conn.execute("DELETE FROM messages WHERE id < ?1", [young])?;
+    }
+    if r.max_messages > 0 {
+        let all: Vec<Option<String>>;
+        let rooms = match rooms {
+            Some(r) => r,
+            None => {
+                let mut q = conn.prepare("SELECT DISTINCT room FROM messages")?;
+                all = q
+                    .query_map([], |row| row.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                &all
+            }
+        };
+        for room in rooms {
+            let which = if room.is_some() {
+                "room = ?1"
+            } else {
+                "room IS NULL AND ?1 IS NULL"
+            };
+            let n = known.total(conn, room, which)?;
+            if n > r.max_messages {
+                let deleted = conn.execute(
+                    &format!(
+                        "DELETE FROM messages WHERE id IN
+                         (SELECT id FROM messages WHERE {which} ORDER BY id LIMIT ?2)"
+                    ),
+                    params![room, (n - r.max_messages) as i64],
+                )?;
+                known.removed(room, deleted as u64);
+            }
+        }
+    }
+    Ok(())
+}
