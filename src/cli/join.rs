@@ -1,0 +1,113 @@
+//! `tcpplay join`'s flags (and the target flags `check` shares), and
+//! their layer of the settings.
+
+use crate::config::FlagLayer;
+use clap::Args;
+use std::path::PathBuf;
+
+use super::{port_number, seconds};
+
+/// Which server, and the certificates to trust and present: shared by
+/// `join` and `check`.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Server host name or IP address [default: 127.0.0.1]
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Server port [default: 12345]
+    #[arg(short, long, value_parser = port_number)]
+    pub port: Option<u16>,
+    /// Trust this certificate or CA (PEM) instead of the public roots; implies --tls.
+    #[arg(long, value_name = "PATH")]
+    pub cert: Option<PathBuf>,
+    /// Present this client certificate (PEM) to a server that asks for one (mutual TLS).
+    #[arg(long, value_name = "PATH", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "PATH", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+}
+
+impl TargetArgs {
+    /// The server's address as settings (`check --local` means its own port
+    /// instead, so it passes `with_address: false`).
+    pub(super) fn flags(&self, f: &mut FlagLayer, with_address: bool) {
+        if with_address {
+            f.set("join.host", self.host.clone());
+            f.set("join.port", self.port);
+        }
+        f.set_path("join.cert", self.cert.as_deref());
+        f.set_path("join.client_cert", self.client_cert.as_deref());
+        f.set_path("join.client_key", self.client_key.as_deref());
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    #[command(flatten)]
+    pub server: TargetArgs,
+    /// Your name in the room (1-24 characters).
+    #[arg(short, long)]
+    pub name: Option<String>,
+    /// Connect and handshake timeout in seconds (0 = none) [default: 10]
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    pub timeout: Option<f64>,
+    /// Room password for a secure server (visible in the process list: prefer
+    /// --password-file, TCPPLAY_PASSWORD or the prompt).
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// Read the room password from the first line of this file.
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// Require TLS (never fall back to plaintext).
+    #[arg(long, conflicts_with = "no_tls")]
+    pub tls: bool,
+    /// Plaintext only (do not try TLS first).
+    #[arg(long)]
+    pub no_tls: bool,
+    /// Do not verify the server certificate (testing only: anyone can impersonate the server).
+    #[arg(long)]
+    pub tls_insecure: bool,
+    /// Print one JSON object per received event (for scripts).
+    #[arg(long)]
+    pub json: bool,
+    /// When the connection is lost (not closed by the server), reconnect with back-off.
+    #[arg(long)]
+    pub reconnect: bool,
+    /// Another server of the same cluster, HOST:PORT (repeat for more):
+    /// with --reconnect, tried in turn after the main one.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub also: Vec<String>,
+    /// Print every protocol line sent (->) and received (<-) on stderr, secrets redacted.
+    #[arg(long)]
+    pub show_wire: bool,
+    /// Show the time before each line.
+    #[arg(long)]
+    pub timestamps: bool,
+    /// A room to join (repeat for more); typed lines go to the first
+    /// [default: the server's default room]
+    #[arg(long = "room", value_name = "ROOM")]
+    pub rooms: Vec<String>,
+}
+
+impl JoinArgs {
+    pub fn flags(&self) -> FlagLayer {
+        let mut f = FlagLayer::default();
+        self.server.flags(&mut f, true);
+        f.set("join.name", self.name.clone());
+        f.set("join.timeout", self.timeout);
+        let tls = match (self.tls, self.no_tls) {
+            (true, _) => Some("on"),
+            (_, true) => Some("off"),
+            _ => None,
+        };
+        f.set("join.tls", tls);
+        f.set("join.tls_insecure", self.tls_insecure.then_some(true));
+        f.set_path("join.password_file", self.password_file.as_deref());
+        f.set("join.timestamps", self.timestamps.then_some(true));
+        if !self.rooms.is_empty() {
+            f.set("join.rooms", Some(self.rooms.clone()));
+        }
+        f
+    }
+}
