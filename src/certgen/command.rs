@@ -48,29 +48,7 @@ struct Written {
 }
 
 pub fn run(args: &GenCertPlan) -> Result<u8> {
-    if args.days <= 0 {
-        return Err(usage(format!(
-            "--days {} must be a positive number of days",
-            args.days
-        )));
-    }
-    for s in &args.sans {
-        parse_san(s).map_err(|e| usage(e.to_string()))?;
-        if let Some(w) = san_warning(s) {
-            eprintln!("warning: {w}");
-        }
-    }
-    if args.days > 825 {
-        eprintln!("warning: --days {} is over 825, the longest validity browsers and Apple platforms accept", args.days);
-    }
-    if let Some(d) = &args.out_dir {
-        if !d.is_dir() {
-            return Err(usage(format!(
-                "--out-dir {} is not a directory: create it first",
-                d.display()
-            )));
-        }
-    }
+    check_args(args)?;
     let mut sans = args.sans.clone();
     if args.lan {
         sans.extend(lan_names());
@@ -106,50 +84,7 @@ pub fn run(args: &GenCertPlan) -> Result<u8> {
     } else {
         None
     };
-    let (leaf, cert_path, key_path, kind) = match (&args.client, &ca) {
-        (Some(name), Some(ca)) => {
-            let name = crate::names::validate_name(name)
-                .map_err(|e| usage(format!("--client '{name}': {e}")))?;
-            let file = name.replace(
-                |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
-                "_",
-            );
-            let cert = place(
-                dir,
-                args.cert_file
-                    .clone()
-                    .unwrap_or_else(|| format!("client-{file}.pem").into()),
-            );
-            let key = place(
-                dir,
-                args.key_file
-                    .clone()
-                    .unwrap_or_else(|| format!("client-{file}-key.pem").into()),
-            );
-            (
-                ca.issue_client(&name, &req)
-                    .map_err(|e| usage(e.to_string()))?,
-                cert,
-                key,
-                "client certificate",
-            )
-        }
-        (None, Some(ca)) => {
-            let g = ca.issue_server(&req).map_err(|e| usage(e.to_string()))?;
-            (
-                g,
-                cert_path(args),
-                key_path(args),
-                "certificate, issued by the local CA",
-            )
-        }
-        _ => (
-            generate(&req)?,
-            cert_path(args),
-            key_path(args),
-            "certificate, self-signed",
-        ),
-    };
+    let (leaf, cert_path, key_path, kind) = issue(args, ca.as_ref(), &req)?;
     files.push((cert_path.clone(), leaf.cert_pem.clone(), false));
     files.push((key_path.clone(), leaf.key_pem.clone(), true));
     let refs: Vec<(PathBuf, &str, bool)> = files
@@ -182,6 +117,88 @@ pub fn run(args: &GenCertPlan) -> Result<u8> {
         ca.as_ref().map(|_| ca_cert.as_path()),
     );
     Ok(0)
+}
+
+/// What the flags ask for, checked before anything is written.
+fn check_args(args: &GenCertPlan) -> Result<()> {
+    if args.days <= 0 {
+        return Err(usage(format!(
+            "--days {} must be a positive number of days",
+            args.days
+        )));
+    }
+    for s in &args.sans {
+        parse_san(s).map_err(|e| usage(e.to_string()))?;
+        if let Some(w) = san_warning(s) {
+            eprintln!("warning: {w}");
+        }
+    }
+    if args.days > 825 {
+        eprintln!("warning: --days {} is over 825, the longest validity browsers and Apple platforms accept", args.days);
+    }
+    if let Some(d) = &args.out_dir {
+        if !d.is_dir() {
+            return Err(usage(format!(
+                "--out-dir {} is not a directory: create it first",
+                d.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The certificate asked for: a client certificate from the local CA, a
+/// server certificate from it, or a self-signed one; with where it goes.
+fn issue(
+    args: &GenCertPlan,
+    ca: Option<&Ca>,
+    req: &CertRequest,
+) -> Result<(Generated, PathBuf, PathBuf, &'static str)> {
+    let dir = &args.out_dir;
+    Ok(match (&args.client, ca) {
+        (Some(name), Some(ca)) => {
+            let name = crate::names::validate_name(name)
+                .map_err(|e| usage(format!("--client '{name}': {e}")))?;
+            let file = name.replace(
+                |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+                "_",
+            );
+            let cert = place(
+                dir,
+                args.cert_file
+                    .clone()
+                    .unwrap_or_else(|| format!("client-{file}.pem").into()),
+            );
+            let key = place(
+                dir,
+                args.key_file
+                    .clone()
+                    .unwrap_or_else(|| format!("client-{file}-key.pem").into()),
+            );
+            (
+                ca.issue_client(&name, req)
+                    .map_err(|e| usage(e.to_string()))?,
+                cert,
+                key,
+                "client certificate",
+            )
+        }
+        (None, Some(ca)) => {
+            let g = ca.issue_server(req).map_err(|e| usage(e.to_string()))?;
+            (
+                g,
+                cert_path(args),
+                key_path(args),
+                "certificate, issued by the local CA",
+            )
+        }
+        _ => (
+            generate(req)?,
+            cert_path(args),
+            key_path(args),
+            "certificate, self-signed",
+        ),
+    })
 }
 
 fn cert_path(args: &GenCertPlan) -> PathBuf {
