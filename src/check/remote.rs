@@ -18,111 +18,12 @@ use crate::tls::{self, TlsMode, Trust};
 
 pub async fn probe(loaded: &Loaded, opts: &CheckOptions, t: &HostPort, report: &mut Report) {
     let limit = Some(opts.timeout);
-    let j = &loaded.settings.join;
-    let pin = j
-        .cert
-        .is_none()
-        .then(known_hosts::default_path)
-        .flatten()
-        .and_then(|f| known_hosts::lookup(&f, &t.to_string()).ok().flatten());
-    let trust = match (&j.cert, j.tls_insecure, pin) {
-        (Some(c), _, _) => Trust::File(c.clone()),
-        (None, true, _) => Trust::Insecure,
-        (None, false, Some(pin)) => Trust::Pinned(pin),
-        (None, false, None) => Trust::PublicRoots,
+    let Some((tcp, addr)) = reach(t, limit, report).await else {
+        return;
     };
-    let require_tls = j.cert.is_some()
-        || j.tls == TlsMode::On
-        || j.tls_insecure
-        || matches!(trust, Trust::Pinned(_));
-
-    let start = Instant::now();
-    let addrs = match transport::resolve(t, limit).await {
-        Ok(a) => a,
-        Err(e) => {
-            return report.fail(
-                Stage::Resolve,
-                "resolve",
-                e.to_string(),
-                Some(start.elapsed()),
-            )
-        }
+    let Some((stream, tls_info)) = secure(tcp, addr, t, loaded, opts, report).await else {
+        return;
     };
-    let list: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
-    let took = Some(start.elapsed());
-    report.ok(
-        "resolve",
-        format!("{} -> {}", t.host(), list.join(", ")),
-        took,
-    );
-
-    let start = Instant::now();
-    let (tcp, addr) = match transport::tcp(t, &addrs, limit).await {
-        Ok(c) => c,
-        Err(e) => {
-            return report.fail(
-                Stage::Connect,
-                "connect",
-                e.to_string(),
-                Some(start.elapsed()),
-            )
-        }
-    };
-    report.ok("connect", format!("TCP to {addr}"), Some(start.elapsed()));
-
-    // TLS accepting any certificate, so that the chain can be shown; it is
-    // then verified with the user's trust.
-    let start = Instant::now();
-    let files = j.client_cert.as_deref().zip(j.client_key.as_deref());
-    let config = match tls::client_config_mtls(&Trust::Insecure, files) {
-        Ok(c) => c,
-        Err(e) => return report.fail(Stage::Local, "client certificate", format!("{e:#}"), None),
-    };
-    let (stream, tls_info): (Box<dyn Stream>, Option<TlsInfo>) = match transport::tls_handshake(
-        tcp,
-        t,
-        config,
-        &Trust::Insecure,
-        limit,
-    )
-    .await
-    {
-        Ok((s, info)) => {
-            let took = Some(start.elapsed());
-            report.ok(
-                "tls",
-                format!("{}, {}, ALPN {}", info.version, info.suite, info.alpn),
-                took,
-            );
-            certificate(&info.chain, t, &trust, report);
-            (Box::new(s), Some(info))
-        }
-        Err(HandshakeError::NotTls(_)) if require_tls => {
-            let why = "the server does not speak TLS, but TLS is required (--cert/--tls): start it with --tls";
-            return report.fail(Stage::Tls, "tls", why, Some(start.elapsed()));
-        }
-        Err(HandshakeError::NotTls(_)) => {
-            let why = "none: the server speaks plaintext, so the connection is NOT ENCRYPTED";
-            report.warn("tls", why, Some(start.elapsed()));
-            match transport::tcp(t, &[addr], limit).await {
-                Ok((s, _)) => (Box::new(s), None),
-                Err(e) => return report.fail(Stage::Connect, "connect", e.to_string(), None),
-            }
-        }
-        Err(HandshakeError::Client(ClientError::Timeout { .. })) => {
-            let why = format!("the server accepted the connection but answered nothing within {:?} (not a tcpplay server, or stalled)", opts.timeout);
-            return report.fail(Stage::Protocol, "tls", why, Some(start.elapsed()));
-        }
-        Err(HandshakeError::Client(e)) => {
-            return report.fail(
-                Stage::Tls,
-                "tls",
-                format!("handshake failed: {e}"),
-                Some(start.elapsed()),
-            )
-        }
-    };
-
     let mut conn = protocol::Connection::new(stream, client::MAX_FRAME_BYTES, 8 * 1024);
     let Some(hello) = hello(&mut conn, opts.timeout, report).await else {
         return;
@@ -143,6 +44,132 @@ pub async fn probe(loaded: &Loaded, opts: &CheckOptions, t: &HostPort, report: &
     };
     let mut conn = Connection::new(conn, hello, transport);
     join(&mut conn, name, loaded, opts, report).await;
+}
+
+/// The user's trust for `t` (a file, `--tls-insecure`, a pin from
+/// `known_hosts`, or the public roots), and whether TLS is required.
+fn trust_for(loaded: &Loaded, t: &HostPort) -> (Trust, bool) {
+    let j = &loaded.settings.join;
+    let pin = j
+        .cert
+        .is_none()
+        .then(known_hosts::default_path)
+        .flatten()
+        .and_then(|f| known_hosts::lookup(&f, &t.to_string()).ok().flatten());
+    let trust = match (&j.cert, j.tls_insecure, pin) {
+        (Some(c), _, _) => Trust::File(c.clone()),
+        (None, true, _) => Trust::Insecure,
+        (None, false, Some(pin)) => Trust::Pinned(pin),
+        (None, false, None) => Trust::PublicRoots,
+    };
+    let require_tls = j.cert.is_some()
+        || j.tls == TlsMode::On
+        || j.tls_insecure
+        || matches!(trust, Trust::Pinned(_));
+    (trust, require_tls)
+}
+
+/// Resolve `t` and connect over TCP, each stage reported.
+async fn reach(
+    t: &HostPort,
+    limit: Option<Duration>,
+    report: &mut Report,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    let start = Instant::now();
+    let addrs = match transport::resolve(t, limit).await {
+        Ok(a) => a,
+        Err(e) => {
+            report.fail(
+                Stage::Resolve,
+                "resolve",
+                e.to_string(),
+                Some(start.elapsed()),
+            );
+            return None;
+        }
+    };
+    let list: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+    let took = Some(start.elapsed());
+    report.ok(
+        "resolve",
+        format!("{} -> {}", t.host(), list.join(", ")),
+        took,
+    );
+    let start = Instant::now();
+    match transport::tcp(t, &addrs, limit).await {
+        Ok((tcp, addr)) => {
+            report.ok("connect", format!("TCP to {addr}"), Some(start.elapsed()));
+            Some((tcp, addr))
+        }
+        Err(e) => {
+            report.fail(
+                Stage::Connect,
+                "connect",
+                e.to_string(),
+                Some(start.elapsed()),
+            );
+            None
+        }
+    }
+}
+
+/// TLS accepting any certificate, so that the chain can be shown; it is
+/// then verified with the user's trust. A plaintext server is a warning,
+/// or a failure when TLS is required.
+async fn secure(
+    tcp: tokio::net::TcpStream,
+    addr: std::net::SocketAddr,
+    t: &HostPort,
+    loaded: &Loaded,
+    opts: &CheckOptions,
+    report: &mut Report,
+) -> Option<(Box<dyn Stream>, Option<TlsInfo>)> {
+    let limit = Some(opts.timeout);
+    let j = &loaded.settings.join;
+    let (trust, require_tls) = trust_for(loaded, t);
+    let start = Instant::now();
+    let files = j.client_cert.as_deref().zip(j.client_key.as_deref());
+    let config = match tls::client_config_mtls(&Trust::Insecure, files) {
+        Ok(c) => c,
+        Err(e) => {
+            report.fail(Stage::Local, "client certificate", format!("{e:#}"), None);
+            return None;
+        }
+    };
+    let took = || Some(start.elapsed());
+    match transport::tls_handshake(tcp, t, config, &Trust::Insecure, limit).await {
+        Ok((s, info)) => {
+            let shown = format!("{}, {}, ALPN {}", info.version, info.suite, info.alpn);
+            report.ok("tls", shown, took());
+            certificate(&info.chain, t, &trust, report);
+            Some((Box::new(s), Some(info)))
+        }
+        Err(HandshakeError::NotTls(_)) if require_tls => {
+            let why = "the server does not speak TLS, but TLS is required (--cert/--tls): start it with --tls";
+            report.fail(Stage::Tls, "tls", why, took());
+            None
+        }
+        Err(HandshakeError::NotTls(_)) => {
+            let why = "none: the server speaks plaintext, so the connection is NOT ENCRYPTED";
+            report.warn("tls", why, took());
+            match transport::tcp(t, &[addr], limit).await {
+                Ok((s, _)) => Some((Box::new(s), None)),
+                Err(e) => {
+                    report.fail(Stage::Connect, "connect", e.to_string(), None);
+                    None
+                }
+            }
+        }
+        Err(HandshakeError::Client(ClientError::Timeout { .. })) => {
+            let why = format!("the server accepted the connection but answered nothing within {:?} (not a tcpplay server, or stalled)", opts.timeout);
+            report.fail(Stage::Protocol, "tls", why, took());
+            None
+        }
+        Err(HandshakeError::Client(e)) => {
+            report.fail(Stage::Tls, "tls", format!("handshake failed: {e}"), took());
+            None
+        }
+    }
 }
 
 fn certificate(
