@@ -47,34 +47,8 @@ async fn scan(
 pub async fn probe(url: &str, prefix: &str, opts: &CheckOptions, report: &mut Report) {
     let start = Instant::now();
     let shown = crate::config::redact_url(url);
-    if url.starts_with("rediss:") {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-    let connect = async {
-        let client = redis::Client::open(url)?;
-        client.get_multiplexed_async_connection().await
-    };
-    let mut con = match tokio::time::timeout(opts.timeout, connect).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            return report.fail(
-                Stage::Connect,
-                "cluster",
-                format!("cannot reach the cluster's Redis at {shown}: {e}"),
-                Some(start.elapsed()),
-            )
-        }
-        Err(_) => {
-            return report.fail(
-                Stage::Connect,
-                "cluster",
-                format!(
-                    "no answer from the cluster's Redis at {shown} within {:.0} s",
-                    opts.timeout.as_secs_f64()
-                ),
-                Some(start.elapsed()),
-            )
-        }
+    let Some(mut con) = connect(url, &shown, opts, report).await else {
+        return;
     };
     let mut rtts = Vec::new();
     for _ in 0..5 {
@@ -95,36 +69,10 @@ pub async fn probe(url: &str, prefix: &str, opts: &CheckOptions, report: &mut Re
         ),
         Some(start.elapsed()),
     );
-    // The server's own key layout and heartbeat format (one codec).
-    let keys = entry::Keys::new(prefix);
-    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
-    let found = async {
-        for key in scan(&mut con, &keys.nodes_pattern()).await? {
-            let beat: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut con).await?;
-            let Some((id, ms)) = beat.as_deref().and_then(entry::parse_heartbeat) else {
-                continue;
-            };
-            let ago = now_ms().saturating_sub(ms) as f64 / 1000.0;
-            nodes.insert(
-                id.to_string(),
-                Node {
-                    node: entry::run_node(id).to_string(),
-                    members: 0,
-                    beat_secs_ago: ago,
-                },
-            );
-        }
-        for key in scan(&mut con, &keys.names_pattern()).await? {
-            let holder: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut con).await?;
-            if let Some(n) = holder.and_then(|h| nodes.get_mut(&h)) {
-                n.members += 1;
-            }
-        }
-        Ok::<(), redis::RedisError>(())
+    let nodes = match nodes(&mut con, prefix).await {
+        Ok(n) => n,
+        Err(e) => return report.warn("nodes", format!("cannot list the nodes: {e}"), None),
     };
-    if let Err(e) = found.await {
-        return report.warn("nodes", format!("cannot list the nodes: {e}"), None);
-    }
     if nodes.is_empty() {
         report.warn(
             "nodes",
@@ -150,4 +98,61 @@ pub async fn probe(url: &str, prefix: &str, opts: &CheckOptions, report: &mut Re
         );
     }
     report.nodes = nodes.into_values().collect();
+}
+
+/// A connection to the cluster's Redis, within the check's timeout.
+async fn connect(
+    url: &str,
+    shown: &str,
+    opts: &CheckOptions,
+    report: &mut Report,
+) -> Option<redis::aio::MultiplexedConnection> {
+    let start = Instant::now();
+    if url.starts_with("rediss:") {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    let connect = async {
+        let client = redis::Client::open(url)?;
+        client.get_multiplexed_async_connection().await
+    };
+    let why = match tokio::time::timeout(opts.timeout, connect).await {
+        Ok(Ok(c)) => return Some(c),
+        Ok(Err(e)) => format!("cannot reach the cluster's Redis at {shown}: {e}"),
+        Err(_) => format!(
+            "no answer from the cluster's Redis at {shown} within {:.0} s",
+            opts.timeout.as_secs_f64()
+        ),
+    };
+    report.fail(Stage::Connect, "cluster", why, Some(start.elapsed()));
+    None
+}
+
+/// The nodes beating on this Redis, and how many names each holds — read
+/// with the server's own key layout and heartbeat format (one codec).
+async fn nodes(
+    con: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+) -> redis::RedisResult<BTreeMap<String, Node>> {
+    let keys = entry::Keys::new(prefix);
+    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
+    for key in scan(con, &keys.nodes_pattern()).await? {
+        let beat: Option<String> = redis::cmd("GET").arg(&key).query_async(con).await?;
+        let Some((id, ms)) = beat.as_deref().and_then(entry::parse_heartbeat) else {
+            continue;
+        };
+        let ago = now_ms().saturating_sub(ms) as f64 / 1000.0;
+        let node = Node {
+            node: entry::run_node(id).to_string(),
+            members: 0,
+            beat_secs_ago: ago,
+        };
+        nodes.insert(id.to_string(), node);
+    }
+    for key in scan(con, &keys.names_pattern()).await? {
+        let holder: Option<String> = redis::cmd("GET").arg(&key).query_async(con).await?;
+        if let Some(n) = holder.and_then(|h| nodes.get_mut(&h)) {
+            n.members += 1;
+        }
+    }
+    Ok(nodes)
 }
