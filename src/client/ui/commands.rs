@@ -116,43 +116,12 @@ pub fn parse(line: &str, names: &[String], tcpplay: bool) -> Action {
         "users" => Action::Users(Some(args.to_string())),
         "join" if args.is_empty() => usage("/join #ROOM [#ROOM...]"),
         "join" => Action::Join(args.split_whitespace().map(str::to_string).collect()),
-        "part" => {
-            let (room, reason) = match args.strip_prefix('#') {
-                Some(_) => {
-                    let (r, why) = args.split_once(' ').unwrap_or((args, ""));
-                    (Some(r.to_string()), why.trim())
-                }
-                None => (None, args),
-            };
-            Action::Part {
-                room,
-                reason: (!reason.is_empty()).then(|| reason.to_string()),
-            }
-        }
+        "part" => part(args),
         "switch" if args.is_empty() || args.contains(' ') => usage("/switch #ROOM"),
         "switch" => Action::Switch(args.to_string()),
         "rooms" => Action::Rooms,
         "topic" if args.is_empty() => usage("/topic [#ROOM] TEXT"),
-        "topic" => {
-            let (room, text) = match args.starts_with('#') {
-                true => {
-                    let (r, t) = args.split_once(' ').unwrap_or((args, ""));
-                    (Some(r.to_string()), t.trim())
-                }
-                false => (None, args),
-            };
-            if text.is_empty() {
-                return usage("/topic [#ROOM] TEXT (- clears it)");
-            }
-            Action::Topic {
-                room,
-                text: if text == "-" {
-                    String::new()
-                } else {
-                    text.to_string()
-                },
-            }
-        }
+        "topic" => topic(args),
         "nick" if args.is_empty() => usage("/nick NEW"),
         "nick" => Action::Nick(args.to_string()),
         "msg" => {
@@ -170,20 +139,59 @@ pub fn parse(line: &str, names: &[String], tcpplay: bool) -> Action {
             text: args.to_string(),
             action: true,
         },
-        "history" => match args {
-            "" => Action::History(20),
-            n => match n.parse::<u32>() {
-                Ok(n) if n >= 1 => Action::History(n.min(MAX_HISTORY_FETCH)),
-                _ => Action::Refuse(format!(
-                    "/history takes a number of messages, 1-{MAX_HISTORY_FETCH} (not '{}')",
-                    sanitize(n)
-                )),
-            },
-        },
+        "history" => history(args),
         other => Action::Refuse(format!(
             "unknown command /{}: try /help, or //text to send a line starting with /",
             sanitize(other)
         )),
+    }
+}
+
+/// `/part [#ROOM] [REASON]`.
+fn part(args: &str) -> Action {
+    let (room, reason) = match args.strip_prefix('#') {
+        Some(_) => {
+            let (r, why) = args.split_once(' ').unwrap_or((args, ""));
+            (Some(r.to_string()), why.trim())
+        }
+        None => (None, args),
+    };
+    Action::Part {
+        room,
+        reason: (!reason.is_empty()).then(|| reason.to_string()),
+    }
+}
+
+/// `/topic [#ROOM] TEXT` (`-` clears it).
+fn topic(args: &str) -> Action {
+    let (room, text) = match args.starts_with('#') {
+        true => {
+            let (r, t) = args.split_once(' ').unwrap_or((args, ""));
+            (Some(r.to_string()), t.trim())
+        }
+        false => (None, args),
+    };
+    if text.is_empty() {
+        return Action::Refuse("usage: /topic [#ROOM] TEXT (- clears it)".into());
+    }
+    let text = match text {
+        "-" => String::new(),
+        t => t.to_string(),
+    };
+    Action::Topic { room, text }
+}
+
+/// `/history [N]`.
+fn history(args: &str) -> Action {
+    match args {
+        "" => Action::History(20),
+        n => match n.parse::<u32>() {
+            Ok(n) if n >= 1 => Action::History(n.min(MAX_HISTORY_FETCH)),
+            _ => Action::Refuse(format!(
+                "/history takes a number of messages, 1-{MAX_HISTORY_FETCH} (not '{}')",
+                sanitize(n)
+            )),
+        },
     }
 }
 
