@@ -119,22 +119,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     /// proves the room, on this TLS session; or the connection ends.
     async fn login(&mut self, auth: &Auth) -> Result<(), End> {
         let ip = self.peer.ip();
-        if auth.password.is_some() {
-            // The Python client's secure mode. Its password is dropped unread.
-            tracing::info!(peer = %self.peer, "legacy secure-mode client refused (its password was not logged)");
-            let why = "this server's secure room uses tcpplay's scheme, in which the password never leaves the client; \
-                 the Python TCP-Playground client's secure mode (password sent to the server) is not supported: join with `tcpplay join`";
-            return Err(self
-                .refuse_auth(codes::LEGACY_SECURE, why.into(), "legacy secure client")
-                .await);
-        }
-        let Some(ke1) = auth.ke1.as_deref().and_then(crypto::unb64) else {
-            // tcpplay 0.1's secure rooms (v1) sent an HMAC proof here.
-            let why = "this secure room uses secure rooms v2 (OPAQUE, tcpplay protocol 2): upgrade tcpplay to join it";
-            return Err(self
-                .refuse_auth(codes::UPGRADE_REQUIRED, why.into(), "old secure client")
-                .await);
-        };
+        let ke1 = self.ke1(auth).await?;
         // A login is an online guess from the moment the client gets KE2
         // (it can tell then whether its password was right): the ticket
         // counts it as a failure unless it succeeds — also when this future
@@ -179,19 +164,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         self.send(&step).await.map_err(End::Io)?;
         // From here an unfinished login is a failed one (a wrong password
         // leaves without a KE3; so does a client that found us out).
-        let ke3 = loop {
-            match self.next_packet().await {
-                Ok(Some(Packet::AuthStep(AuthStep { ke3: Some(k), .. }))) => {
-                    break crypto::unb64(&k)
-                }
-                Ok(Some(Packet::Ping(p))) => self.send(&Packet::Pong(p)).await.map_err(End::Io)?,
-                Ok(Some(_)) | Ok(None) => break None,
-                Err(end) => {
-                    self.failed_login();
-                    return Err(end);
-                }
-            }
-        };
+        let ke3 = self.ke3().await.inspect_err(|_| self.failed_login())?;
         let proven = ke3.is_some_and(|k| server.finish(&k, &room.record.id, &binding).is_ok());
         if proven {
             ticket.succeeded();
@@ -202,6 +175,42 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         Err(self
             .refuse_auth(codes::AUTH_FAILED, why, "auth failed")
             .await)
+    }
+
+    /// The login's first message, or the refusal of a client that speaks
+    /// another secure scheme (the Python original's, secure rooms v1).
+    async fn ke1(&mut self, auth: &Auth) -> Result<Vec<u8>, End> {
+        if auth.password.is_some() {
+            // The Python client's secure mode. Its password is dropped unread.
+            tracing::info!(peer = %self.peer, "legacy secure-mode client refused (its password was not logged)");
+            let why = "this server's secure room uses tcpplay's scheme, in which the password never leaves the client; \
+                 the Python TCP-Playground client's secure mode (password sent to the server) is not supported: join with `tcpplay join`";
+            return Err(self
+                .refuse_auth(codes::LEGACY_SECURE, why.into(), "legacy secure client")
+                .await);
+        }
+        let Some(ke1) = auth.ke1.as_deref().and_then(crypto::unb64) else {
+            // tcpplay 0.1's secure rooms (v1) sent an HMAC proof here.
+            let why = "this secure room uses secure rooms v2 (OPAQUE, tcpplay protocol 2): upgrade tcpplay to join it";
+            return Err(self
+                .refuse_auth(codes::UPGRADE_REQUIRED, why.into(), "old secure client")
+                .await);
+        };
+        Ok(ke1)
+    }
+
+    /// The client's KE3 (`None`: it sent something else, or nothing
+    /// readable), answering pings meanwhile.
+    async fn ke3(&mut self) -> Result<Option<Vec<u8>>, End> {
+        loop {
+            match self.next_packet().await? {
+                Some(Packet::AuthStep(AuthStep { ke3: Some(k), .. })) => {
+                    return Ok(crypto::unb64(&k))
+                }
+                Some(Packet::Ping(p)) => self.send(&Packet::Pong(p)).await.map_err(End::Io)?,
+                _ => return Ok(None),
+            }
+        }
     }
 
     fn failed_login(&self) {
