@@ -126,33 +126,7 @@ pub async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) 
         eprintln!("WARNING: --tls-insecure: the server's certificate is NOT verified; anyone on the path can impersonate it. Use only for local tests.");
     }
     let (conn, joined) = open(&plan, &loaded, &args, no_input).await?;
-    let json = args.json;
-    let (tx, rx) = mpsc::channel(64);
-    let terminal = !json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let view = ui::View {
-        json,
-        timestamps: loaded.settings.join.timestamps,
-        color: !json
-            && std::io::stdout().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-    };
-    let names: ui::Names = Default::default();
-    let rooms: ui::SharedRooms = Default::default();
-    let _guard = terminal.then(crate::terminal::TermGuard::save);
-    let editor = terminal
-        .then(|| ui::terminal::start(tx.clone(), "> ".into(), names.clone(), rooms.clone()))
-        .flatten();
-    let piped = editor.is_none() && !std::io::stdin().is_terminal();
-    let read_stdin = editor.is_none();
-    let mut client = match editor {
-        Some(out) => ui::Client::new(rx, out, view, false),
-        None => ui::Client::new(rx, Box::new(StdoutOutput), view, piped),
-    };
-    client.names = names;
-    client.rooms = rooms;
-    if read_stdin {
-        ui::input::spawn_stdin_lines(tx, client.tally.clone());
-    }
+    let (mut client, _guard) = client_for(&loaded, &args);
     let (mut conn, mut me) = (conn, joined.name);
     loop {
         let lost = match ui::run(&mut client, conn, me).await? {
@@ -201,6 +175,42 @@ pub async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) 
         return Ok(1);
     }
     Ok(0)
+}
+
+/// The chat's client: a line editor on a terminal (its mode restored by
+/// the guard), else lines from stdin and to stdout.
+fn client_for(
+    loaded: &Loaded,
+    args: &JoinArgs,
+) -> (ui::Client, Option<crate::terminal::TermGuard>) {
+    let json = args.json;
+    let (tx, rx) = mpsc::channel(64);
+    let terminal = !json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let view = ui::View {
+        json,
+        timestamps: loaded.settings.join.timestamps,
+        color: !json
+            && std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    let names: ui::Names = Default::default();
+    let rooms: ui::SharedRooms = Default::default();
+    let _guard = terminal.then(crate::terminal::TermGuard::save);
+    let editor = terminal
+        .then(|| ui::terminal::start(tx.clone(), "> ".into(), names.clone(), rooms.clone()))
+        .flatten();
+    let piped = editor.is_none() && !std::io::stdin().is_terminal();
+    let read_stdin = editor.is_none();
+    let mut client = match editor {
+        Some(out) => ui::Client::new(rx, out, view, false),
+        None => ui::Client::new(rx, Box::new(StdoutOutput), view, piped),
+    };
+    client.names = names;
+    client.rooms = rooms;
+    if read_stdin {
+        ui::input::spawn_stdin_lines(tx, client.tally.clone());
+    }
+    (client, _guard)
 }
 
 /// Lines the secure room's key refused, said when the session ends; true
@@ -282,24 +292,12 @@ async fn open(
     conn.want_rooms = plan.rooms.clone();
     let joined =
         client::authenticate(&mut conn, &plan.name, plan.connect.timeout, password).await?;
-    let room = if conn.key.is_some() {
-        if let Some(f) = known_hosts::default_path() {
-            let target = plan.connect.target.to_string();
-            if let Err(e) = known_hosts::mark_secure_room(&f, &target) {
-                eprintln!(
-                    "warning: cannot remember {target} as a secure room in {}: {e}",
-                    f.display()
-                );
-            }
+    let room = match conn.key.is_some() {
+        true => {
+            remember_secure_room(&mut conn, plan);
+            ", secure room: each side proved itself to the other"
         }
-        if let Some(dir) = crate::config::data_dir() {
-            if let Some(problem) = conn.keep_replays(&dir) {
-                eprintln!("warning: {problem}");
-            }
-        }
-        ", secure room: each side proved itself to the other"
-    } else {
-        ""
+        false => "",
     };
     eprintln!("Authenticated as {}", sanitize(&joined.name));
     eprintln!("Connected to {} ({security}{room})", conn.transport.addr);
@@ -310,6 +308,25 @@ async fn open(
         );
     }
     Ok((conn, joined))
+}
+
+/// A secure room joined: remember it as one (no later downgrade), and keep
+/// its replay record in the user's data directory.
+fn remember_secure_room(conn: &mut client::Connection, plan: &JoinPlan) {
+    if let Some(f) = known_hosts::default_path() {
+        let target = plan.connect.target.to_string();
+        if let Err(e) = known_hosts::mark_secure_room(&f, &target) {
+            eprintln!(
+                "warning: cannot remember {target} as a secure room in {}: {e}",
+                f.display()
+            );
+        }
+    }
+    if let Some(dir) = crate::config::data_dir() {
+        if let Some(problem) = conn.keep_replays(&dir) {
+            eprintln!("warning: {problem}");
+        }
+    }
 }
 
 /// Try again with exponential back-off (0.5 s doubling to 30 s) until it
