@@ -61,7 +61,20 @@ impl HistoryDb {
         let (m, f) = (metrics.clone(), failing.clone());
         let thread = std::thread::Builder::new()
             .name("history".into())
-            .spawn(move || writer(self, rx, retention, m, f, rooms))
+            .spawn(move || {
+                Writer {
+                    db: self,
+                    rx,
+                    retention,
+                    metrics: m,
+                    failing: f,
+                    rooms,
+                    inserted: 0,
+                    next: None,
+                    busy: false,
+                }
+                .run()
+            })
             .expect("spawn the history thread");
         HistoryStore {
             tx,
@@ -192,44 +205,27 @@ struct Writer {
     busy: bool,
 }
 
-fn writer(
-    db: HistoryDb,
-    rx: Receiver<Job>,
-    retention: Retention,
-    metrics: HistoryMetrics,
-    failing: Arc<AtomicBool>,
-    rooms: Rooms,
-) {
-    let mut w = Writer {
-        db,
-        rx,
-        retention,
-        metrics,
-        failing,
-        rooms,
-        inserted: 0,
-        next: None,
-        busy: false,
-    };
-    while let Some(job) = w.next_job() {
-        match job {
-            Job::Fetch {
-                room,
-                before,
-                limit,
-                reply,
-            } => {
-                let _ = reply.send(w.fetch(room.as_deref(), before, limit));
+impl Writer {
+    /// Until every sender is gone: each job in the queue's order.
+    fn run(mut self) {
+        while let Some(job) = self.next_job() {
+            match job {
+                Job::Fetch {
+                    room,
+                    before,
+                    limit,
+                    reply,
+                } => {
+                    let _ = reply.send(self.fetch(room.as_deref(), before, limit));
+                }
+                Job::Barrier(done) => {
+                    let _ = done.send(());
+                }
+                Job::Insert(first) => self.insert_batch(first),
             }
-            Job::Barrier(done) => {
-                let _ = done.send(());
-            }
-            Job::Insert(first) => w.insert_batch(first),
         }
     }
-}
 
-impl Writer {
     /// The next job (`None` when every sender is gone).
     fn next_job(&mut self) -> Option<Job> {
         loop {
