@@ -190,3 +190,83 @@ fn a_bad_rate_is_refused_as_a_rate_not_as_seconds() {
         );
     }
 }
+
+/// Every `section.field` the code names as a string (flags' layer, reload's
+/// lists, error messages, provenance look-ups) is a setting that exists:
+/// the list of settings is derived from `Settings` itself, so a renamed or
+/// misspelt key anywhere in src/ fails here.
+#[test]
+fn every_setting_key_the_code_names_is_a_setting() {
+    use std::collections::BTreeSet;
+    // The defaults leave optional settings out; the example (every key
+    // uncommented) has them all.
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tcpplay.toml");
+    let uncommented: String = std::fs::read_to_string(&example)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .filter(|r| {
+                    r.split_once(" = ")
+                        .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+                })
+                .unwrap_or(l)
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let full: tcpplay::config::Settings = toml::from_str(&uncommented).unwrap();
+    let mut keys = BTreeSet::new();
+    let mut sections = BTreeSet::new();
+    for settings in [
+        serde_json::to_value(tcpplay::config::Settings::default()).unwrap(),
+        serde_json::to_value(full).unwrap(),
+    ] {
+        for (section, fields) in settings.as_object().unwrap() {
+            sections.insert(section.clone());
+            if let Some(o) = fields.as_object() {
+                for f in o.keys() {
+                    keys.insert(format!("{section}.{f}"));
+                }
+            }
+        }
+    }
+    let mut named = Vec::new();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut stack = vec![src];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            for lit in text.split('"').skip(1).step_by(2) {
+                let Some((section, field)) = lit.split_once('.') else {
+                    continue;
+                };
+                let word = |s: &str| {
+                    !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                };
+                if sections.contains(section) && (field.is_empty() || word(field)) {
+                    named.push((p.display().to_string(), lit.to_string()));
+                }
+            }
+        }
+    }
+    assert!(
+        named.len() > 50,
+        "the code was read ({} keys found)",
+        named.len()
+    );
+    let wrong: Vec<String> = named
+        .iter()
+        .filter(|(_, k)| !(keys.contains(k) || k.ends_with('.')))
+        .map(|(f, k)| format!("{f}: \"{k}\""))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "keys that are no setting:\n{}",
+        wrong.join("\n")
+    );
+}
