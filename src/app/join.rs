@@ -118,7 +118,11 @@ fn plan_join(loaded: &Loaded, args: &JoinArgs, no_input: bool) -> Result<JoinPla
     })
 }
 
-pub async fn join(config_file: Option<PathBuf>, no_input: bool, args: JoinArgs) -> Result<u8> {
+pub(crate) async fn join(
+    config_file: Option<PathBuf>,
+    no_input: bool,
+    args: JoinArgs,
+) -> Result<u8> {
     let loaded = config::load(config_file.as_deref(), args.flags())?;
     let mut plan = plan_join(&loaded, &args, no_input)?;
     plan.connect.show_wire = args.show_wire;

@@ -24,7 +24,7 @@ pub fn write_new(path: &Path, contents: &str, private: bool, force: bool) -> Res
 }
 
 /// Write several files; if any fails, remove the ones this call wrote.
-pub fn write_all(files: &[(PathBuf, &str, bool)], force: bool) -> Result<()> {
+pub(crate) fn write_all(files: &[(PathBuf, &str, bool)], force: bool) -> Result<()> {
     for (path, _, _) in files {
         if path.exists() && !force {
             bail!(

@@ -44,7 +44,7 @@ async fn scan(
     }
 }
 
-pub async fn probe(url: &str, prefix: &str, opts: &CheckOptions, report: &mut Report) {
+pub(crate) async fn probe(url: &str, prefix: &str, opts: &CheckOptions, report: &mut Report) {
     let start = Instant::now();
     let shown = crate::config::redact_url(url);
     let Some(mut con) = connect(url, &shown, opts, report).await else {

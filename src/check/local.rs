@@ -7,7 +7,7 @@ use std::path::Path;
 use super::{timed, Report, SettingLine, Stage};
 use crate::config::{Loaded, ENV_PASSWORD};
 
-pub fn settings(loaded: &Loaded, report: &mut Report) {
+pub(crate) fn settings(loaded: &Loaded, report: &mut Report) {
     let file = match &loaded.file {
         Some(f) => format!("config file {}", f.display()),
         None => "no config file (defaults, environment and flags only)".into(),
@@ -35,7 +35,7 @@ pub fn settings(loaded: &Loaded, report: &mut Report) {
     }
 }
 
-pub fn files(loaded: &Loaded, report: &mut Report) {
+pub(crate) fn files(loaded: &Loaded, report: &mut Report) {
     let s = &loaded.settings;
     match (&s.serve.cert, &s.serve.key) {
         (Some(cert), Some(key)) => cert_pair(loaded, cert, key, report),
@@ -195,7 +195,7 @@ pub fn serve_warnings(loaded: &Loaded) -> Vec<String> {
 }
 
 /// Expired: FAIL; not yet valid: FAIL; under 30 days left: warn.
-pub fn validity(info: &crate::tls::CertInfo, report: &mut Report, name: &str, stage: Stage) {
+pub(crate) fn validity(info: &crate::tls::CertInfo, report: &mut Report, name: &str, stage: Stage) {
     let days = info.days_left;
     if days < 0 {
         report.fail(

@@ -16,7 +16,7 @@ use crate::names::sanitize;
 use crate::protocol::{self, Hello, Packet, Ping};
 use crate::tls::{self, TlsMode, Trust};
 
-pub async fn probe(loaded: &Loaded, opts: &CheckOptions, t: &HostPort, report: &mut Report) {
+pub(crate) async fn probe(loaded: &Loaded, opts: &CheckOptions, t: &HostPort, report: &mut Report) {
     let limit = Some(opts.timeout);
     let Some((tcp, addr)) = reach(t, limit, report).await else {
         return;

@@ -10,7 +10,7 @@ use super::{ClientError, ConnectOptions, Connection};
 use crate::tls::{TlsMode, Trust};
 
 /// `known_hosts` in the user's data directory (`~/.local/share/tcpplay` on Linux).
-pub fn default_path() -> Option<PathBuf> {
+pub(crate) fn default_path() -> Option<PathBuf> {
     crate::config::data_dir().map(|d| d.join("known_hosts"))
 }
 
@@ -62,7 +62,7 @@ fn read(file: &Path) -> std::io::Result<Vec<(String, Entry)>> {
 }
 
 /// The pinned fingerprint of `target` (`host:port`), if any.
-pub fn lookup(file: &Path, target: &str) -> std::io::Result<Option<String>> {
+pub(crate) fn lookup(file: &Path, target: &str) -> std::io::Result<Option<String>> {
     let target = target.to_ascii_lowercase();
     Ok(read(file)?.into_iter().find_map(|(t, e)| match e {
         Entry::Pin(fp) if t == target => Some(fp),
@@ -72,7 +72,7 @@ pub fn lookup(file: &Path, target: &str) -> std::io::Result<Option<String>> {
 
 /// `target` was a secure room: a password is required there, and an answer
 /// that it is not secure is refused (a downgrade).
-pub fn is_secure_room(file: &Path, target: &str) -> std::io::Result<bool> {
+pub(crate) fn is_secure_room(file: &Path, target: &str) -> std::io::Result<bool> {
     let target = target.to_ascii_lowercase();
     Ok(read(file)?
         .iter()
@@ -80,12 +80,12 @@ pub fn is_secure_room(file: &Path, target: &str) -> std::io::Result<bool> {
 }
 
 /// Pin `fingerprint` for `target`, replacing an older pin.
-pub fn pin(file: &Path, target: &str, fingerprint: &str) -> std::io::Result<()> {
+pub(crate) fn pin(file: &Path, target: &str, fingerprint: &str) -> std::io::Result<()> {
     write(file, target, Entry::Pin(fingerprint.to_string()))
 }
 
 /// Remember that `target` is a secure room.
-pub fn mark_secure_room(file: &Path, target: &str) -> std::io::Result<()> {
+pub(crate) fn mark_secure_room(file: &Path, target: &str) -> std::io::Result<()> {
     if is_secure_room(file, target)? {
         return Ok(());
     }
@@ -122,7 +122,7 @@ fn write(file: &Path, target: &str, entry: Entry) -> std::io::Result<()> {
 /// first use: a pinned host:port accepts only its pinned certificate, and a
 /// certificate nobody vouches for can be pinned after the user saw its
 /// fingerprint (on a terminal). A changed pinned certificate is refused.
-pub async fn connect_with_pins(
+pub(crate) async fn connect_with_pins(
     connect: &ConnectOptions,
     can_prompt: bool,
 ) -> anyhow::Result<Connection> {

@@ -1,20 +1,20 @@
-//! The client side of the protocol: connect ([`transport`]), authenticate,
+//! The client side of the protocol: connect (`transport`), authenticate,
 //! and talk through a [`Connection`] that seals and opens messages in a
 //! secure room — what `join`, `check`, the bot and the load generator share.
 //!
-//! - [`transport`]: resolve, TCP, TLS (or plaintext), `hello`
-//! - [`secure`]: the secure room's proofs and key
-//! - [`known_hosts`]: trust on first use (pins)
-//! - [`wire`]: `--show-wire`, a tap that prints the protocol
+//! - `transport`: resolve, TCP, TLS (or plaintext), `hello`
+//! - `secure`: the secure room's proofs and key
+//! - `known_hosts`: trust on first use (pins)
+//! - `wire`: `--show-wire`, a tap that prints the protocol
 //! - [`ui`]: the chat loop of `join`
 
 pub mod harness;
-pub mod known_hosts;
+pub(crate) mod known_hosts;
 pub mod replays;
-pub mod secure;
-pub mod transport;
+pub(crate) mod secure;
+pub(crate) mod transport;
 pub mod ui;
-pub mod wire;
+pub(crate) mod wire;
 
 use std::time::Duration;
 

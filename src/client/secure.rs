@@ -17,10 +17,10 @@ use crate::protocol::{Auth, AuthStep, Packet};
 use crate::secret::Password;
 
 /// A room key shared by the UI's reader and writer.
-pub type SharedKey = Arc<RoomKey>;
+pub(crate) type SharedKey = Arc<RoomKey>;
 
 /// What the server's `hello.auth` offers, checked.
-pub struct Offer {
+pub(crate) struct Offer {
     /// The room's id (bound into the login and into every message).
     pub room: Vec<u8>,
 }
@@ -28,7 +28,7 @@ pub struct Offer {
 /// Refuse what this client must not do, before sending anything: a legacy
 /// secure server, secure rooms v1, a secure room without TLS 1.3, a scheme
 /// this client does not speak.
-pub fn check_offer(conn: &Connection) -> Result<Offer, ClientError> {
+pub(crate) fn check_offer(conn: &Connection) -> Result<Offer, ClientError> {
     let hello = &conn.hello;
     let refuse = |why: &str| Err(ClientError::Auth(why.to_string()));
     match hello.proto {
@@ -83,7 +83,7 @@ pub fn check_offer(conn: &Connection) -> Result<Offer, ClientError> {
 
 /// Log in as `name`: KE1, then the server's KE2 (checked: it proves the
 /// room), then KE3. The final name and the room key.
-pub async fn login(
+pub(crate) async fn login(
     conn: &mut Connection,
     name: &str,
     password: Password,
@@ -287,7 +287,7 @@ impl Me {
 /// it (and the time shown becomes the sealed time, not the server's), or
 /// nothing at all — `text` and `payload` emptied, `encrypted` set — with
 /// the reason. `None` for packets that carry no member's words.
-pub fn open_packet(
+pub(crate) fn open_packet(
     packet: &mut Packet,
     key: &RoomKey,
     me: &Me,

@@ -114,7 +114,7 @@ impl TlsInfo {
 }
 
 /// Run `fut`, naming the phase if it takes longer than `limit`.
-pub async fn with_timeout<T, F>(
+pub(crate) async fn with_timeout<T, F>(
     fut: F,
     phase: &'static str,
     target: &str,
@@ -136,7 +136,7 @@ where
 }
 
 /// Every address `target`'s host resolves to.
-pub async fn resolve(
+pub(crate) async fn resolve(
     target: &HostPort,
     limit: Option<Duration>,
 ) -> Result<Vec<SocketAddr>, ClientError> {
@@ -161,7 +161,7 @@ pub async fn resolve(
 }
 
 /// TCP to the first of `addrs` that answers (each bounded by `limit`).
-pub async fn tcp(
+pub(crate) async fn tcp(
     target: &HostPort,
     addrs: &[SocketAddr],
     limit: Option<Duration>,
@@ -188,14 +188,14 @@ pub async fn tcp(
 }
 
 /// Why a TLS handshake did not give a session.
-pub enum HandshakeError {
+pub(crate) enum HandshakeError {
     /// The peer does not speak TLS (it sent something else, or hung up).
     NotTls(String),
     Client(ClientError),
 }
 
 /// A TLS handshake over `s` with `config`, verifying `target`'s host name.
-pub async fn tls_handshake(
+pub(crate) async fn tls_handshake(
     s: TcpStream,
     target: &HostPort,
     config: Arc<rustls::ClientConfig>,
@@ -316,7 +316,7 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ClientError> {
 }
 
 /// The server's first packet, which must be a `hello`.
-pub async fn read_hello<S: tokio::io::AsyncRead + tokio::io::AsyncWrite>(
+pub(crate) async fn read_hello<S: tokio::io::AsyncRead + tokio::io::AsyncWrite>(
     conn: &mut protocol::Connection<S>,
 ) -> Result<Hello, ClientError> {
     match conn.read_packet().await {

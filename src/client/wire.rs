@@ -12,14 +12,14 @@ use super::Stream;
 /// Longest partial line kept for printing; longer lines are shown cut.
 const MAX_LINE: usize = 64 * 1024;
 
-pub struct Tap {
+pub(crate) struct Tap {
     inner: Box<dyn Stream>,
     rx: Vec<u8>,
     tx: Vec<u8>,
 }
 
 impl Tap {
-    pub fn new(inner: Box<dyn Stream>) -> Tap {
+    pub(crate) fn new(inner: Box<dyn Stream>) -> Tap {
         Tap {
             inner,
             rx: Vec::new(),
@@ -29,7 +29,7 @@ impl Tap {
 }
 
 /// The line as it should be shown: compact JSON with secrets replaced by "***".
-pub fn redact(line: &[u8]) -> String {
+pub(crate) fn redact(line: &[u8]) -> String {
     match serde_json::from_slice::<serde_json::Value>(line) {
         Ok(mut v) => {
             if let Some(obj) = v.as_object_mut() {

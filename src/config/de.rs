@@ -7,7 +7,7 @@ use serde::de::{self, Deserializer, Visitor};
 use super::TlsMode;
 
 /// A port from an integer or a numeric string, with a message that names the value.
-pub fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+pub(crate) fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
     struct V;
     impl Visitor<'_> for V {
         type Value = u16;
@@ -33,7 +33,7 @@ pub fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
 }
 
 /// `tls = true | false | "auto" | "on" | "off"`.
-pub fn tls_mode<'de, D: Deserializer<'de>>(d: D) -> Result<TlsMode, D::Error> {
+pub(crate) fn tls_mode<'de, D: Deserializer<'de>>(d: D) -> Result<TlsMode, D::Error> {
     struct V;
     impl Visitor<'_> for V {
         type Value = TlsMode;

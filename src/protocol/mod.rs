@@ -4,12 +4,12 @@
 //! peers ignore it. Unknown packet types decode to [`Packet::Unknown`] and
 //! unknown fields are ignored (forward compatibility). See `docs/PROTOCOL.md`.
 //!
-//! - [`codec`]: lines (bounded) and their parsing
-//! - [`connection`]: a stream speaking packets, used by server and client
+//! - `codec`: lines (bounded) and their parsing
+//! - `connection`: a stream speaking packets, used by server and client
 
-pub mod codec;
-pub mod codes;
-pub mod connection;
+pub(crate) mod codec;
+pub(crate) mod codes;
+pub(crate) mod connection;
 pub mod fast;
 mod handshake;
 mod rooms;

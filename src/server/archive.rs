@@ -11,7 +11,7 @@ use super::room::Room;
 use crate::protocol::Chat;
 
 /// A page of lines (oldest first), and whether there are older ones.
-pub type Page = (Vec<Chat>, bool);
+pub(crate) type Page = (Vec<Chat>, bool);
 
 /// How long a member joining a room waits for this server to start reading
 /// the room's stream (a room new to this node), before its history is said
@@ -19,7 +19,7 @@ pub type Page = (Vec<Chat>, bool);
 const STREAM_WAIT: Duration = Duration::from_secs(3);
 
 /// Where history is kept.
-pub enum Archive {
+pub(crate) enum Archive {
     /// In the cluster's streams.
     Cluster(Arc<Cluster>),
     /// In this server's store, if it keeps one (each room knows it).
@@ -28,7 +28,7 @@ pub enum Archive {
 
 /// Why history cannot be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unavailable {
+pub(crate) enum Unavailable {
     /// This server keeps no history.
     NotKept,
     /// The store or Redis failed; the reason, for the member.
@@ -36,12 +36,12 @@ pub enum Unavailable {
 }
 
 impl Archive {
-    pub fn new(cluster: Option<Arc<Cluster>>) -> Archive {
+    pub(crate) fn new(cluster: Option<Arc<Cluster>>) -> Archive {
         cluster.map_or(Archive::Local, Archive::Cluster)
     }
 
     /// The newest `limit` lines of `room` below id `before`.
-    pub async fn page(
+    pub(crate) async fn page(
         &self,
         room: &Arc<Room>,
         before: Option<u64>,
@@ -61,7 +61,7 @@ impl Archive {
     /// `fetch_before`, or, in the cluster, below where this server began
     /// reading the room's stream (awaited, bounded). `None` when there is
     /// nothing to ask (the member got its history from memory).
-    pub async fn before_join(
+    pub(crate) async fn before_join(
         &self,
         room: &Arc<Room>,
         fetch_before: Option<u64>,

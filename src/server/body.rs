@@ -9,7 +9,7 @@ use crate::protocol::codes;
 
 /// Why a message's body is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     PlainInSecureRoom,
     NoPayload,
     PayloadTooLong { max: usize },
@@ -21,7 +21,7 @@ pub enum BodyError {
 
 impl BodyError {
     /// The protocol's error code.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             BodyError::PayloadTooLong { .. } | BodyError::TooLong { .. } => codes::TOO_LONG,
             BodyError::EmptyText => codes::EMPTY_TEXT,
@@ -30,7 +30,7 @@ impl BodyError {
     }
 
     /// For the sender.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             BodyError::PlainInSecureRoom => "this room is encrypted: plaintext is refused".into(),
             BodyError::NoPayload => "a message in a secure room needs a payload".into(),
@@ -48,7 +48,7 @@ impl BodyError {
 }
 
 /// Check a body: `secure` is whether the room is a secure one.
-pub fn check(
+pub(crate) fn check(
     secure: bool,
     max_text_chars: usize,
     encrypted: bool,
@@ -72,7 +72,7 @@ pub fn check(
 }
 
 /// Non-empty, within the character limit.
-pub fn check_text(max_text_chars: usize, text: &str) -> Result<(), BodyError> {
+pub(crate) fn check_text(max_text_chars: usize, text: &str) -> Result<(), BodyError> {
     if text.trim().is_empty() {
         return Err(BodyError::EmptyText);
     }

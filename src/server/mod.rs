@@ -8,12 +8,12 @@
 
 mod archive;
 mod body;
-pub mod cluster;
+pub(crate) mod cluster;
 mod ctx;
 mod history;
 mod limits;
 pub mod metrics;
-pub mod operator;
+pub(crate) mod operator;
 mod reload;
 mod room;
 mod secure;

@@ -4,7 +4,7 @@
 
 /// A change to a topic or a message: set it, or clear it (`-`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     Set(String),
     Clear,
 }
@@ -17,7 +17,7 @@ impl Change {
         }
     }
 
-    pub fn into_option(self) -> Option<String> {
+    pub(crate) fn into_option(self) -> Option<String> {
         match self {
             Change::Set(t) => Some(t),
             Change::Clear => None,
@@ -27,7 +27,7 @@ impl Change {
 
 /// What an operator's line asks for. Rooms are as typed (`#help`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     /// Say `text` in a room (`None`: the default room) as `server`.
     Say {
         room: Option<String>,
@@ -69,7 +69,7 @@ fn room_and_rest(args: &str) -> (String, String) {
 }
 
 /// What `line` asks for (an empty line is not given: the console skips it).
-pub fn parse(line: &str) -> Command {
+pub(crate) fn parse(line: &str) -> Command {
     if let Some(rest) = line.strip_prefix("//") {
         return Command::Say {
             room: None,
@@ -134,7 +134,7 @@ pub fn parse(line: &str) -> Command {
     }
 }
 
-pub const HELP: &str =
+pub(crate) const HELP: &str =
     "console: a plain line is said in the default room as `server`; //text sends a line starting with /
   /users [#ROOM]         who is connected (or in a room), from where, for how long
   /rooms                 the rooms, their members and topics

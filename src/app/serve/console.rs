@@ -20,7 +20,7 @@ use crate::server::ServerHandle;
 /// slow terminal never slows the room (a lagging console skips, and says so).
 /// Quiet: only joins, leaves and notices — the room does not even queue chat
 /// lines for it.
-pub fn spawn_printer(server: &ServerHandle, quiet: bool) {
+pub(crate) fn spawn_printer(server: &ServerHandle, quiet: bool) {
     let Some(events) = server.console_events(!quiet) else {
         return;
     };
@@ -81,7 +81,7 @@ fn room_label(room: Option<&str>) -> String {
 
 /// Read operator lines from stdin on a plain thread (never blocks shutdown):
 /// a line editor when stdin and stdout are a terminal, else plain lines.
-pub fn spawn_input(server: ServerHandle) {
+pub(crate) fn spawn_input(server: ServerHandle) {
     std::thread::spawn(move || {
         let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
         if !(terminal && edit_lines(&server)) {

@@ -26,7 +26,7 @@ use crate::config::{self, secs, usage, Loaded};
 use crate::server::{self, HistorySetup, Server, ServerOptions};
 use crate::{check, output};
 
-pub async fn serve(
+pub(crate) async fn serve(
     config_file: Option<PathBuf>,
     no_input: bool,
     mut args: ServeArgs,

@@ -6,8 +6,8 @@
 //! entry that fails is skipped with its reason (the node logs and counts
 //! it, and goes on serving); nothing from Redis is passed on as bytes.
 
-pub use super::keys::{heartbeat, heartbeat_run, parse_heartbeat, run_node, Keys};
-pub use super::reply::{entries, line_id, read_reply, stream_id, Entry};
+pub(crate) use super::keys::{heartbeat, heartbeat_run, parse_heartbeat, run_node, Keys};
+pub(crate) use super::reply::{entries, line_id, read_reply, stream_id, Entry};
 use crate::names::validate_name;
 use crate::server::body;
 use crate::server::room::{Body, Departure, Direct, Relayed, RoomEvent, Said};
@@ -21,7 +21,7 @@ const MAX_REASON_CHARS: usize = 1000;
 
 /// Why an entry was skipped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Skip {
+pub(crate) enum Skip {
     #[error("its id '{0}' is not a stream id")]
     Id(String),
     #[error("it is of format version '{0}', this node reads {VERSION}")]
@@ -38,7 +38,7 @@ pub enum Skip {
 
 impl Skip {
     /// A short word for logs and metrics.
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             Skip::Id(_) => "id",
             Skip::Version(_) => "version",
@@ -59,10 +59,10 @@ pub struct Rules {
 }
 
 /// Fields of a stream entry.
-pub type Fields = Vec<(&'static str, String)>;
+pub(crate) type Fields = Vec<(&'static str, String)>;
 
 /// A room event as its stream's fields, written by run `origin`.
-pub fn encode(event: &RoomEvent, origin: &str) -> Fields {
+pub(crate) fn encode(event: &RoomEvent, origin: &str) -> Fields {
     let mut f: Fields = vec![("v", VERSION.into())];
     match event {
         RoomEvent::Said(s) => {
@@ -173,7 +173,7 @@ fn decode_body(e: &Entry, rules: &Rules) -> Result<Body, Skip> {
 }
 
 /// Decode and check a room's stream entry.
-pub fn decode(e: &Entry, rules: &Rules) -> Result<Relayed, Skip> {
+pub(crate) fn decode(e: &Entry, rules: &Rules) -> Result<Relayed, Skip> {
     let line = line_id(&e.id).ok_or_else(|| Skip::Id(e.id.chars().take(32).collect()))?;
     version(e)?;
     let origin = e
@@ -230,7 +230,7 @@ pub fn decode(e: &Entry, rules: &Rules) -> Result<Relayed, Skip> {
 
 /// What a node's inbox carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InboxEntry {
+pub(crate) enum InboxEntry {
     Direct(Direct),
     /// Remove the member called `to` (an operator's kick on another node).
     Kick {
@@ -240,7 +240,7 @@ pub enum InboxEntry {
 }
 
 /// An inbox entry's fields.
-pub fn encode_inbox(entry: &InboxEntry) -> Fields {
+pub(crate) fn encode_inbox(entry: &InboxEntry) -> Fields {
     let mut f: Fields = vec![("v", VERSION.into())];
     match entry {
         InboxEntry::Direct(d) => {
@@ -260,7 +260,7 @@ pub fn encode_inbox(entry: &InboxEntry) -> Fields {
 }
 
 /// Decode and check an inbox entry.
-pub fn decode_inbox(e: &Entry, rules: &Rules) -> Result<InboxEntry, Skip> {
+pub(crate) fn decode_inbox(e: &Entry, rules: &Rules) -> Result<InboxEntry, Skip> {
     version(e)?;
     match e.get("k").ok_or(Skip::Field("k"))? {
         "dm" => Ok(InboxEntry::Direct(Direct {

@@ -3,12 +3,12 @@
 
 /// Key names under the cluster's prefix.
 #[derive(Debug, Clone)]
-pub struct Keys {
+pub(crate) struct Keys {
     prefix: String,
 }
 
 impl Keys {
-    pub fn new(prefix: &str) -> Keys {
+    pub(crate) fn new(prefix: &str) -> Keys {
         Keys {
             prefix: prefix.to_string(),
         }
@@ -19,63 +19,63 @@ impl Keys {
     }
 
     /// A room's stream (`room` is its key: one spelling per room).
-    pub fn log(&self, room: &str) -> String {
+    pub(crate) fn log(&self, room: &str) -> String {
         self.key(&format!("room:{room}:log"))
     }
 
     /// A room's members: name → the run of the node that has them.
-    pub fn members(&self, room: &str) -> String {
+    pub(crate) fn members(&self, room: &str) -> String {
         self.key(&format!("room:{room}:members"))
     }
 
     /// A node run's inbox stream (direct messages, kicks).
-    pub fn inbox(&self, run: &str) -> String {
+    pub(crate) fn inbox(&self, run: &str) -> String {
         self.key(&format!("inbox:{run}"))
     }
 
     /// A node's heartbeat: `RUN MS`.
-    pub fn node(&self, node: &str) -> String {
+    pub(crate) fn node(&self, node: &str) -> String {
         self.key(&format!("node:{node}"))
     }
 
     /// Every node's heartbeat, for SCAN.
-    pub fn nodes_pattern(&self) -> String {
+    pub(crate) fn nodes_pattern(&self) -> String {
         self.key("node:*")
     }
 
     /// A claimed name (by its key): the run that holds it.
-    pub fn name(&self, name_key: &str) -> String {
+    pub(crate) fn name(&self, name_key: &str) -> String {
         self.key(&format!("name:{name_key}"))
     }
 
     /// Every claimed name, for SCAN.
-    pub fn names_pattern(&self) -> String {
+    pub(crate) fn names_pattern(&self) -> String {
         self.key("name:*")
     }
 
     /// A secure room's record, shared by the nodes.
-    pub fn record(&self) -> String {
+    pub(crate) fn record(&self) -> String {
         self.key("secure:record")
     }
 }
 
 /// A heartbeat's value: the run and its clock.
-pub fn heartbeat(run: &str, ms: u64) -> String {
+pub(crate) fn heartbeat(run: &str, ms: u64) -> String {
     format!("{run} {ms}")
 }
 
 /// The run a heartbeat names.
-pub fn heartbeat_run(beat: &str) -> Option<&str> {
+pub(crate) fn heartbeat_run(beat: &str) -> Option<&str> {
     parse_heartbeat(beat).map(|(run, _)| run)
 }
 
 /// A heartbeat's run and clock (`None` when it is not one).
-pub fn parse_heartbeat(beat: &str) -> Option<(&str, u64)> {
+pub(crate) fn parse_heartbeat(beat: &str) -> Option<(&str, u64)> {
     let (run, ms) = beat.split_once(' ')?;
     Some((run, ms.parse().ok()?)).filter(|(r, _)| !r.is_empty())
 }
 
 /// The node a run (`NODE/STARTED_MS`) belongs to.
-pub fn run_node(run: &str) -> &str {
+pub(crate) fn run_node(run: &str) -> &str {
     run.split('/').next().unwrap_or(run)
 }

@@ -47,7 +47,7 @@ use crate::names;
 use crate::protocol::now_ms;
 
 mod claims;
-pub mod entry;
+pub(crate) mod entry;
 mod history;
 mod inbox;
 mod keys;
@@ -57,7 +57,7 @@ mod read;
 mod record;
 mod reply;
 
-pub use entry::{line_id, stream_id};
+pub(crate) use entry::{line_id, stream_id};
 use entry::{InboxEntry, Keys, Rules, Skip};
 
 /// How a node is found: `[cluster]` settings, checked.

@@ -6,20 +6,20 @@ use redis::Value;
 
 /// A stream id as a line id: `ms × 4096 + seq` (exact in a JSON number up
 /// to the year 2039 and 4096 lines per millisecond per room).
-pub fn line_id(id: &str) -> Option<u64> {
+pub(crate) fn line_id(id: &str) -> Option<u64> {
     let (ms, seq) = id.split_once('-')?;
     let (ms, seq): (u64, u64) = (ms.parse().ok()?, seq.parse().ok()?);
     ms.checked_mul(4096)?.checked_add(seq.min(4095))
 }
 
 /// The stream id of line id `id`.
-pub fn stream_id(id: u64) -> String {
+pub(crate) fn stream_id(id: u64) -> String {
     format!("{}-{}", id / 4096, id % 4096)
 }
 
 /// One stream entry as Redis gave it: its id and its fields as text.
 #[derive(Debug, Default, Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub id: String,
     fields: Vec<(String, String)>,
 }
@@ -32,7 +32,8 @@ impl Entry {
             .map(|(_, v)| v.as_str())
     }
 
-    /// An entry made of `fields` (tests, and `check`).
+    /// An entry made of `fields` (tests).
+    #[cfg(test)]
     pub fn from_fields(id: &str, fields: &[(&str, &str)]) -> Entry {
         Entry {
             id: id.to_string(),
@@ -53,7 +54,7 @@ fn bulk_text(v: Value) -> Option<String> {
 }
 
 /// `[[id, [k, v, …]], …]` (XRANGE, XREVRANGE, one stream of XREAD).
-pub fn entries(v: Value) -> Vec<Entry> {
+pub(crate) fn entries(v: Value) -> Vec<Entry> {
     let Value::Array(items) = v else {
         return Vec::new();
     };
@@ -81,7 +82,7 @@ pub fn entries(v: Value) -> Vec<Entry> {
 }
 
 /// XREAD's answer: each stream's key and its new entries (none on a timeout).
-pub fn read_reply(v: Value) -> Vec<(String, Vec<Entry>)> {
+pub(crate) fn read_reply(v: Value) -> Vec<(String, Vec<Entry>)> {
     let pairs: Vec<(Value, Value)> = match v {
         Value::Array(keys) => keys
             .into_iter()

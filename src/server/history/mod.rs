@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension};
 
-pub use writer::HistoryStore;
+pub(crate) use writer::HistoryStore;
 
 use crate::config::{secs, HistorySettings};
 use crate::protocol::Chat;

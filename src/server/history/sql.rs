@@ -4,8 +4,15 @@
 
 use rusqlite::{params, Connection};
 
-use super::writer::Record;
+use std::sync::Arc;
+
 use crate::protocol::{now_ms, Chat};
+
+/// One stored line and, for a direct message, its recipient.
+pub(super) struct Record {
+    pub(super) chat: Arc<Chat>,
+    pub(super) to: Option<String>,
+}
 
 /// Rows per multi-row INSERT (10 parameters each at most; SQLite allows 32766).
 pub(super) const ROWS_PER_INSERT: usize = 32;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::prune::{prune, Rooms};
-use super::sql::{fetch, insert};
+use super::sql::{fetch, insert, Record};
 use super::{HistoryDb, Retention};
 use crate::protocol::Chat;
 use crate::server::metrics::HistoryMetrics;
@@ -28,12 +28,6 @@ const BATCH: usize = 4096;
 const TICK: Duration = Duration::from_millis(50);
 /// Prune old rows after this many inserts.
 const PRUNE_EVERY: u64 = 1000;
-
-/// One stored line and, for a direct message, its recipient.
-pub(super) struct Record {
-    pub(super) chat: Arc<Chat>,
-    pub(super) to: Option<String>,
-}
 
 enum Job {
     Insert(Record),

@@ -19,7 +19,7 @@ const WINDOW: Duration = Duration::from_secs(60);
 
 /// The key an address is counted under: IPv4 as it is, IPv6 by its /64
 /// (an IPv4-mapped IPv6 address as the IPv4 one).
-pub fn key(ip: IpAddr) -> IpAddr {
+pub(crate) fn key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -34,7 +34,7 @@ pub fn key(ip: IpAddr) -> IpAddr {
 
 /// One address's window and the caller's own state.
 #[derive(Debug)]
-pub struct Slot<S> {
+pub(crate) struct Slot<S> {
     window_start: Instant,
     /// Events counted in the current window.
     pub in_window: u32,
@@ -42,18 +42,18 @@ pub struct Slot<S> {
 }
 
 /// State that keeps its slot alive beyond the window.
-pub trait Holds {
+pub(crate) trait Holds {
     fn holds(&self, now: Instant) -> bool;
 }
 
 /// Per-address windowed counts, bounded to `max` addresses.
-pub struct Windowed<S> {
+pub(crate) struct Windowed<S> {
     map: Mutex<HashMap<IpAddr, Slot<S>>>,
     max: usize,
 }
 
 impl<S: Default + Holds> Windowed<S> {
-    pub fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         Windowed {
             map: Mutex::new(HashMap::new()),
             max,
@@ -65,7 +65,7 @@ impl<S: Default + Holds> Windowed<S> {
     }
 
     /// Work on `ip`'s slot (created if new; its window restarted if over).
-    pub fn with<R>(&self, ip: IpAddr, f: impl FnOnce(&mut Slot<S>, Instant) -> R) -> R {
+    pub(crate) fn with<R>(&self, ip: IpAddr, f: impl FnOnce(&mut Slot<S>, Instant) -> R) -> R {
         let now = Instant::now();
         let k = key(ip);
         let mut map = self.lock();
@@ -111,7 +111,7 @@ impl<S: Default + Holds> Windowed<S> {
 
 /// Connections open from an address.
 #[derive(Debug, Default)]
-pub struct Open(u32);
+pub(crate) struct Open(u32);
 
 impl Holds for Open {
     fn holds(&self, _: Instant) -> bool {
@@ -121,7 +121,7 @@ impl Holds for Open {
 
 /// Connections per source address: how many are open, how many were opened
 /// in the last minute.
-pub struct Addresses(Windowed<Open>);
+pub(crate) struct Addresses(Windowed<Open>);
 
 impl Default for Addresses {
     fn default() -> Self {
@@ -131,14 +131,18 @@ impl Default for Addresses {
 
 /// Which address limit refused a connection.
 #[derive(Debug, PartialEq, Eq)]
-pub enum AddrRefusal {
+pub(crate) enum AddrRefusal {
     TooMany(usize),
     TooFast(usize),
 }
 
 impl Addresses {
     /// Admit a new connection from `ip`, or say which limit refuses it.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr, limits: &Limits) -> Result<AddrGuard, AddrRefusal> {
+    pub(crate) fn admit(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        limits: &Limits,
+    ) -> Result<AddrGuard, AddrRefusal> {
         self.0.with(ip, |s, _| {
             let cap = limits.max_clients_per_address;
             if cap > 0 && s.state.0 as usize >= cap {
@@ -160,7 +164,7 @@ impl Addresses {
 }
 
 /// Held for a connection's life; counts it out on drop.
-pub struct AddrGuard {
+pub(crate) struct AddrGuard {
     addrs: Arc<Addresses>,
     ip: IpAddr,
 }
@@ -175,7 +179,7 @@ impl Drop for AddrGuard {
 
 /// An address's login tokens: a bucket that a failed login empties by one.
 #[derive(Debug)]
-pub struct Tokens {
+pub(crate) struct Tokens {
     tokens: f64,
     last: Option<Instant>,
     /// When the bucket is full again (kept until then).
@@ -237,7 +241,7 @@ impl Tokens {
 /// a minute, against guessing from many addresses). A login may start while
 /// both have a token; logins that succeed cost nothing, so a classroom
 /// joining at once behind one address is never throttled.
-pub struct AuthThrottle {
+pub(crate) struct AuthThrottle {
     burst: f64,
     rate: f64,
     per_address: Windowed<Tokens>,
@@ -248,14 +252,14 @@ pub struct AuthThrottle {
 /// A login in progress: dropped without [`succeeded`](Self::succeeded), it
 /// counts as a failed one (so a client cannot stall past the deadline to
 /// go uncounted).
-pub struct LoginTicket {
+pub(crate) struct LoginTicket {
     throttle: Arc<AuthThrottle>,
     ip: IpAddr,
     done: bool,
 }
 
 impl AuthThrottle {
-    pub fn new(max_failures: u32, block: Duration, total_per_minute: u32) -> AuthThrottle {
+    pub(crate) fn new(max_failures: u32, block: Duration, total_per_minute: u32) -> AuthThrottle {
         let burst = max_failures.max(1) as f64;
         AuthThrottle {
             burst,
@@ -271,7 +275,7 @@ impl AuthThrottle {
     }
 
     /// Start a login from `ip`, or how long it must wait.
-    pub fn start(self: &Arc<Self>, ip: IpAddr) -> Result<LoginTicket, Duration> {
+    pub(crate) fn start(self: &Arc<Self>, ip: IpAddr) -> Result<LoginTicket, Duration> {
         let (burst, rate) = (self.burst, self.rate);
         self.per_address
             .with(ip, |s, now| s.state.check(now, burst, rate))?;
@@ -288,7 +292,7 @@ impl AuthThrottle {
 
 impl LoginTicket {
     /// The login proved the password: it costs nothing.
-    pub fn succeeded(mut self) {
+    pub(crate) fn succeeded(mut self) {
         self.done = true;
     }
 }

@@ -3,7 +3,7 @@
 //! token bucket for chat lines, and (in [`addresses`]) what is counted per
 //! source address: connections, and failed secure-room logins.
 
-pub mod addresses;
+pub(crate) mod addresses;
 
 use tokio::time::Instant;
 
@@ -81,7 +81,7 @@ impl Limit {
 /// Messages per second with a burst. `rate <= 0` means no limit. Tokio's
 /// clock, so that tests can pause time.
 #[derive(Debug, Clone)]
-pub struct Bucket {
+pub(crate) struct Bucket {
     tokens: f64,
     last: Instant,
     /// Lines dropped since the bucket was last full.
@@ -90,7 +90,7 @@ pub struct Bucket {
 
 /// What the bucket says about one line.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Pass,
     /// Drop this line and tell the client.
     Drop,
@@ -99,7 +99,7 @@ pub enum Verdict {
 }
 
 impl Bucket {
-    pub fn new(limits: &Limits) -> Bucket {
+    pub(crate) fn new(limits: &Limits) -> Bucket {
         Bucket {
             tokens: limits.message_burst as f64,
             last: Instant::now(),
@@ -107,7 +107,7 @@ impl Bucket {
         }
     }
 
-    pub fn take(&mut self, limits: &Limits) -> Verdict {
+    pub(crate) fn take(&mut self, limits: &Limits) -> Verdict {
         if limits.messages_per_second <= 0.0 {
             return Verdict::Pass;
         }
@@ -133,7 +133,7 @@ impl Bucket {
     }
 
     /// Flooding: three bursts' worth of refused lines without a pause.
-    pub fn flooding(&self, limits: &Limits) -> bool {
+    pub(crate) fn flooding(&self, limits: &Limits) -> bool {
         self.strikes > 3 * limits.message_burst.max(1)
     }
 }

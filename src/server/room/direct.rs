@@ -68,7 +68,7 @@ impl Hub {
 }
 
 /// The `dm` packet for `to` carrying `body`.
-pub fn direct_packet(to: String, body: Body) -> Dm {
+pub(crate) fn direct_packet(to: String, body: Body) -> Dm {
     Dm {
         encrypted: body.payload.is_some(),
         from: None,
@@ -84,7 +84,7 @@ pub fn direct_packet(to: String, body: Body) -> Dm {
 
 /// A direct message as its recipient gets it from `from` (stamped `ts`),
 /// and as the Python original gets it (a chat line only it receives).
-pub fn dm_lines(from: &str, dm: &mut Dm, ts: u64) -> (Bytes, Bytes) {
+pub(crate) fn dm_lines(from: &str, dm: &mut Dm, ts: u64) -> (Bytes, Bytes) {
     dm.from = Some(from.to_string());
     dm.seq = None;
     dm.ts = Some(ts);

@@ -40,7 +40,7 @@ impl std::fmt::Debug for LinkState {
 }
 
 /// Lines waiting in one member's inbox at most; more are refused to the sender.
-pub const INBOX_MAX: usize = 256;
+pub(crate) const INBOX_MAX: usize = 256;
 
 impl Link {
     fn lock(&self) -> MutexGuard<'_, Option<Box<LinkState>>> {

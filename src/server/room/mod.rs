@@ -45,18 +45,19 @@ mod presence;
 mod relayed;
 mod say;
 
-pub use direct::dm_lines;
-pub use event::{Direct, Relay, Relayed, RoomEvent, Said};
-pub use feed::{Cursor, Feed, Taken};
-pub use hub::{Hub, InRoom, Membership, RenameError, RoomDecl, RoomError};
-pub use link::Link;
-pub use presence::Departure;
+pub(crate) use direct::dm_lines;
+pub(crate) use event::{Direct, Relay, Relayed, RoomEvent, Said};
+pub(crate) use feed::{Cursor, Feed, Taken};
+pub use hub::RoomDecl;
+pub(crate) use hub::{Hub, InRoom, Membership, RenameError, RoomError};
+pub(crate) use link::Link;
+pub(crate) use presence::Departure;
 use presence::Presence;
 #[cfg(test)]
 use presence::PRESENCE_INTERVAL;
-pub use say::{Body, Speaker};
+pub(crate) use say::{Body, Speaker};
 
-pub type MemberId = u64;
+pub(crate) type MemberId = u64;
 
 /// Why a direct message was refused.
 #[derive(Debug, PartialEq, Eq)]
@@ -119,7 +120,7 @@ const CONSOLE_QUEUE: usize = 4096;
 
 /// What every room shares: the console's tap, the history store, the chat
 /// ids (one sequence for the server: rows never collide), the shutdown.
-pub struct Shared {
+pub(crate) struct Shared {
     console: OnceLock<ConsoleTap>,
     history: Option<HistoryStore>,
     replay: usize,

@@ -9,14 +9,14 @@ use super::MemberId;
 use crate::names::NameKeys;
 
 #[derive(Debug, Default)]
-pub struct NameIndex {
+pub(crate) struct NameIndex {
     folded: HashMap<String, MemberId>,
     look: HashMap<String, MemberId>,
 }
 
 impl NameIndex {
     /// Who holds `name`, or a name that looks like it.
-    pub fn holder(&self, name: &str) -> Option<MemberId> {
+    pub(crate) fn holder(&self, name: &str) -> Option<MemberId> {
         let k = NameKeys::of(name);
         self.folded
             .get(&k.folded)
@@ -25,20 +25,20 @@ impl NameIndex {
     }
 
     /// The member called `name` (case-insensitively, look-alikes folded).
-    pub fn get(&self, name: &str) -> Option<MemberId> {
+    pub(crate) fn get(&self, name: &str) -> Option<MemberId> {
         self.folded
             .get(&crate::names::name_key(name.trim()))
             .copied()
     }
 
-    pub fn insert(&mut self, name: &str, id: MemberId) {
+    pub(crate) fn insert(&mut self, name: &str, id: MemberId) {
         let k = NameKeys::of(name);
         self.folded.insert(k.folded, id);
         self.look.insert(k.look, id);
     }
 
     /// Forget `name`, if `id` holds it.
-    pub fn remove(&mut self, name: &str, id: MemberId) {
+    pub(crate) fn remove(&mut self, name: &str, id: MemberId) {
         let k = NameKeys::of(name);
         if self.folded.get(&k.folded) == Some(&id) {
             self.folded.remove(&k.folded);

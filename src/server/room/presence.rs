@@ -10,7 +10,7 @@ use super::{Registry, Room};
 use crate::protocol::Packet;
 
 /// Shortest time between two presence broadcasts.
-pub const PRESENCE_INTERVAL: Duration = Duration::from_millis(50);
+pub(crate) const PRESENCE_INTERVAL: Duration = Duration::from_millis(50);
 /// Pending notices up to this many are sent one by one; more are summarised.
 const PRESENCE_SINGLE: usize = 3;
 
