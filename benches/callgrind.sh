@@ -42,7 +42,7 @@ parts = {
     "sessions (read, parse, publish, write)": "session/mod.rs:tcpplay::server::session::Session<S>::run::{{closure}}",
     "  parse a chat line": "protocol/codec.rs:tcpplay::protocol::codec::parse",
     "  serialize a chat line": "protocol/fast.rs:tcpplay::protocol::fast::write_chat_line",
-    "history writer thread": "history/writer.rs:tcpplay::server::history::writer::writer",
+    "history writer thread": "history/writer.rs:tcpplay::server::history::writer::Writer::run",
 }
 found = {}
 for l in sys.stdin:

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Replace `path` with `contents` atomically; the new file is owner-only
 /// (0600 on Unix) when `private`, else 0644.
-pub fn write_atomic(path: &Path, contents: &[u8], private: bool) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, contents: &[u8], private: bool) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -40,7 +40,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], private: bool) -> std::io::Res
 
 /// Create `dir` and its missing parents; the ones created are owner-only
 /// (0700 on Unix).
-pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
     let mut b = std::fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]

@@ -5,11 +5,11 @@
 //!
 //! 1. glue — [`cli`] (clap) and [`app`] (the subcommands, the operator
 //!    console): the only code that sees clap, figment's layers or prompts
-//! 2. services — [`server`], [`client`], [`check`], [`certgen`]: sockets,
+//! 2. services — `server`, [`client`], `check`, [`certgen`]: sockets,
 //!    tasks and files, on plain types
 //! 3. foundations — [`config`], [`protocol`], [`crypto`], [`tls`],
-//!    [`names`], [`secret`], [`files`], [`hostport`], [`output`],
-//!    [`prompt`], [`progress`], [`terminal`]
+//!    `names`, `secret`, `files`, [`hostport`], [`output`],
+//!    [`prompt`], `progress`, `terminal`
 //!
 //! # Modules
 //!
@@ -19,37 +19,37 @@
 //!   operator console, `join`)
 //! - [`config`]: the settings, their layering and where each value came from
 //! - [`protocol`]: packet types, the bounded line codec, and [`protocol::Connection`]
-//! - [`server`]: accept loop, sessions, rooms, the cluster (a layer beside the
+//! - `server`: accept loop, sessions, rooms, the cluster (a layer beside the
 //!   rooms), history, limits, metrics, the operator's actions, reload
 //! - [`client`]: transport, authentication, [`client::Connection`], the chat UI of `join`
-//! - [`check`]: diagnostics of settings, files and a live server
+//! - `check`: diagnostics of settings, files and a live server
 //! - [`certgen`]: `gen-cert` on rcgen
 //! - [`crypto`]: secure rooms: OPAQUE, HKDF, XChaCha20-Poly1305
 //! - [`tls`]: rustls configurations, trust, verification, errors in words
-//! - [`names`]: name rules and terminal-safe rendering of untrusted text
-//! - [`secret`]: where the room password comes from
+//! - `names`: name rules and terminal-safe rendering of untrusted text
+//! - `secret`: where the room password comes from
 //! - [`prompt`]: the only place that prompts on a terminal (dialoguer)
-//! - [`progress`]: spinners on a terminal (indicatif)
+//! - `progress`: spinners on a terminal (indicatif)
 //! - [`hostport`]: HOST:PORT as users write it (IPv6 brackets in one place)
-//! - [`files`]: whole-or-nothing writes of the user's files, private modes
-//! - [`terminal`]: the terminal's mode, restored on exit
+//! - `files`: whole-or-nothing writes of the user's files, private modes
+//! - `terminal`: the terminal's mode, restored on exit
 //! - [`output`]: stdout/stderr lines that never panic, and never block `serve`
 
 pub mod app;
 pub mod certgen;
-pub mod check;
+pub(crate) mod check;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod crypto;
-pub mod files;
+pub(crate) mod files;
 pub mod hostport;
-pub mod names;
+pub(crate) mod names;
 pub mod output;
-pub mod progress;
+pub(crate) mod progress;
 pub mod prompt;
 pub mod protocol;
-pub mod secret;
-pub mod server;
-pub mod terminal;
+pub(crate) mod secret;
+pub(crate) mod server;
+pub(crate) mod terminal;
 pub mod tls;

@@ -5,13 +5,13 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Longest name, in Unicode scalar values.
-pub const MAX_NAME_CHARS: usize = 24;
+pub(crate) const MAX_NAME_CHARS: usize = 24;
 
 /// Names no client may take (compared case-insensitively).
-pub const RESERVED: [&str; 2] = ["server", "system"];
+pub(crate) const RESERVED: [&str; 2] = ["server", "system"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NameError {
+pub(crate) enum NameError {
     #[error("a name cannot be empty")]
     Empty,
     #[error("a name must be at most {MAX_NAME_CHARS} characters (this one has {0})")]
@@ -28,12 +28,12 @@ pub enum NameError {
 
 /// Characters a name may not start with: the marks of system lines (`***`),
 /// history and direct messages (`[`), and errors (`!`).
-pub const MARKS: [char; 3] = ['*', '[', '!'];
+pub(crate) const MARKS: [char; 3] = ['*', '[', '!'];
 
 /// Split `NAME REST` where NAME may contain spaces: a name in double quotes;
 /// else the longest of `known` the line starts with (case-insensitively,
 /// followed by a space or the end); else the first word.
-pub fn split_name<'a>(line: &'a str, known: &[String]) -> (String, &'a str) {
+pub(crate) fn split_name<'a>(line: &'a str, known: &[String]) -> (String, &'a str) {
     let line = line.trim_start();
     if let Some(rest) = line.strip_prefix('"') {
         if let Some((name, after)) = rest.split_once('"') {
@@ -66,7 +66,7 @@ pub fn split_name<'a>(line: &'a str, known: &[String]) -> (String, &'a str) {
 /// Check a requested name: trimmed; 1–24 characters; no control, format
 /// (bidi) or line-separator characters; not reserved. Inner spaces are allowed
 /// (the Python original allowed them); `/msg` takes such names in quotes.
-pub fn validate_name(raw: &str) -> Result<String, NameError> {
+pub(crate) fn validate_name(raw: &str) -> Result<String, NameError> {
     use unicode_normalization::UnicodeNormalization;
     // Far too long is said before any work on it (a peer may send megabytes).
     let raw = raw.trim();
@@ -108,10 +108,10 @@ pub fn validate_name(raw: &str) -> Result<String, NameError> {
 }
 
 /// Longest room name, in characters, its `#` included.
-pub const MAX_ROOM_CHARS: usize = 32;
+pub(crate) const MAX_ROOM_CHARS: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RoomNameError {
+pub(crate) enum RoomNameError {
     #[error("a room name cannot be empty")]
     Empty,
     #[error("a room name must be at most {MAX_ROOM_CHARS} characters, its # included (this one has {0})")]
@@ -128,7 +128,7 @@ pub enum RoomNameError {
 /// missing, NFC, lower case; 1–31 letters, digits, `-`, `_` or `.` after the
 /// `#`, in one script (no look-alike letters from another alphabet).
 /// Rooms are unique by [`name_key`] of this.
-pub fn room_name(raw: &str) -> Result<String, RoomNameError> {
+pub(crate) fn room_name(raw: &str) -> Result<String, RoomNameError> {
     use unicode_normalization::UnicodeNormalization;
     use unicode_security::MixedScript;
     let raw = raw.trim();
@@ -167,7 +167,7 @@ pub fn room_name(raw: &str) -> Result<String, RoomNameError> {
 }
 
 /// `base` with the suffix `-n`, shortened so the result stays within the limit.
-pub fn with_suffix(base: &str, n: u32) -> String {
+pub(crate) fn with_suffix(base: &str, n: u32) -> String {
     let suffix = format!("-{n}");
     let keep = MAX_NAME_CHARS.saturating_sub(suffix.chars().count());
     let mut out: String = base.chars().take(keep).collect();
@@ -180,7 +180,7 @@ pub fn with_suffix(base: &str, n: u32) -> String {
 /// forms folded (full-width letters), and confusable letters taken as one
 /// (the UTS #39 skeleton: Cyrillic "а" is Latin "a"), so that nobody can
 /// pass for someone else.
-pub fn name_key(name: &str) -> String {
+pub(crate) fn name_key(name: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     let folded: String = name.nfkc().flat_map(char::to_lowercase).collect();
     unicode_security::confusable_detection::skeleton(&folded).collect()
@@ -192,13 +192,13 @@ pub fn name_key(name: &str) -> String {
 /// like `alice`, though folding case first makes it `aiice`). Two names are
 /// one when either key is the same.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NameKeys {
+pub(crate) struct NameKeys {
     pub folded: String,
     pub look: String,
 }
 
 impl NameKeys {
-    pub fn of(name: &str) -> NameKeys {
+    pub(crate) fn of(name: &str) -> NameKeys {
         use unicode_normalization::UnicodeNormalization;
         let nfkc: String = name.nfkc().collect();
         let skeleton: String = unicode_security::confusable_detection::skeleton(&nfkc).collect();
@@ -209,6 +209,7 @@ impl NameKeys {
     }
 
     /// The same name, or one that looks like it.
+    #[cfg(test)]
     pub fn clash(&self, other: &NameKeys) -> bool {
         self.folded == other.folded || self.look == other.look
     }
@@ -240,7 +241,7 @@ fn not_allowed(c: char) -> Option<String> {
 /// True for characters that must never reach a terminal raw: Unicode Cc
 /// (controls, including ESC), Cf (format, including bidi overrides and
 /// zero-width characters), and the line/paragraph separators.
-pub fn is_unsafe_char(c: char) -> bool {
+pub(crate) fn is_unsafe_char(c: char) -> bool {
     c.is_control() || is_format_char(c) || c == '\u{2028}' || c == '\u{2029}'
 }
 
@@ -256,7 +257,7 @@ fn is_format_char(c: char) -> bool {
 
 /// Render untrusted text for a terminal: unsafe characters are shown escaped
 /// (`\n`, `\t`, `\u{1b}`, `\u{202e}`), everything else as is. One line out.
-pub fn sanitize(text: &str) -> Cow<'_, str> {
+pub(crate) fn sanitize(text: &str) -> Cow<'_, str> {
     if !text.chars().any(is_unsafe_char) {
         return Cow::Borrowed(text);
     }

@@ -10,7 +10,7 @@ use indicatif::ProgressBar;
 
 /// A ticking spinner showing `message`, or `None` when stderr is not a terminal.
 /// Finish it with `finish_and_clear`.
-pub fn spinner(message: impl Into<Cow<'static, str>>) -> Option<ProgressBar> {
+pub(crate) fn spinner(message: impl Into<Cow<'static, str>>) -> Option<ProgressBar> {
     std::io::stderr().is_terminal().then(|| {
         let pb = ProgressBar::new_spinner().with_message(message);
         pb.enable_steady_tick(Duration::from_millis(100));

@@ -11,10 +11,10 @@ use zeroize::Zeroizing;
 use crate::config::{ConfigError, Loaded, Source, ENV_PASSWORD};
 use crate::prompt;
 
-pub type Password = Zeroizing<String>;
+pub(crate) type Password = Zeroizing<String>;
 
 /// Which settings key and flag value to consult.
-pub struct Sources<'a> {
+pub(crate) struct Sources<'a> {
     /// `--password`, if given.
     pub flag: Option<String>,
     /// `serve.password_file` or `join.password_file`.
@@ -24,7 +24,11 @@ pub struct Sources<'a> {
     pub can_prompt: bool,
 }
 
-pub fn room_password(loaded: &Loaded, file: Option<&Path>, src: Sources<'_>) -> Result<Password> {
+pub(crate) fn room_password(
+    loaded: &Loaded,
+    file: Option<&Path>,
+    src: Sources<'_>,
+) -> Result<Password> {
     if let Some(p) = src.flag {
         eprintln!(
             "warning: --password is visible to other users of this machine in the process list; \
@@ -80,7 +84,7 @@ fn read_file(path: &Path) -> Result<Password> {
 
 /// A secret readable by group or world deserves a warning (never a refusal:
 /// the user may have reasons).
-pub fn warn_if_readable_by_others(path: &Path) {
+pub(crate) fn warn_if_readable_by_others(path: &Path) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

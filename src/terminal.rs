@@ -5,13 +5,13 @@
 /// Restores the terminal's mode on drop (and so on every exit path of
 /// `join` and `serve`, including when an editor thread is still inside
 /// `readline`).
-pub struct TermGuard {
+pub(crate) struct TermGuard {
     #[cfg(unix)]
     saved: Option<libc::termios>,
 }
 
 impl TermGuard {
-    pub fn save() -> TermGuard {
+    pub(crate) fn save() -> TermGuard {
         #[cfg(unix)]
         {
             // SAFETY: tcgetattr writes a termios for fd 0; a zeroed termios
@@ -47,7 +47,7 @@ impl Drop for TermGuard {
 /// While held: a SIGINT (Ctrl-C while a prompt has the terminal in a
 /// non-echoing mode) first restores the terminal as it was when this was
 /// made, then ends the process as SIGINT does by default.
-pub struct RestoreOnInterrupt {
+pub(crate) struct RestoreOnInterrupt {
     #[cfg(unix)]
     previous: Option<libc::sigaction>,
 }
@@ -71,7 +71,7 @@ extern "C" fn restore_and_die(sig: libc::c_int) {
 }
 
 /// See [`RestoreOnInterrupt`].
-pub fn restore_on_interrupt() -> RestoreOnInterrupt {
+pub(crate) fn restore_on_interrupt() -> RestoreOnInterrupt {
     #[cfg(unix)]
     {
         // SAFETY: tcgetattr writes into the termios we own.

@@ -12,7 +12,7 @@ use crate::server::cluster::entry;
 
 /// A node of the cluster, as its heartbeat says.
 #[derive(Debug, Clone, Serialize)]
-pub struct Node {
+pub(crate) struct Node {
     pub node: String,
     /// Members whose names it holds.
     pub members: u64,

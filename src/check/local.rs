@@ -171,7 +171,7 @@ fn names(info: &crate::tls::CertInfo, bind: &str, join_host: &str, report: &mut 
 
 /// What `serve` should warn about before it starts: every warning and
 /// failure of the local certificate checks, and `--client-ca` without TLS.
-pub fn serve_warnings(loaded: &Loaded) -> Vec<String> {
+pub(crate) fn serve_warnings(loaded: &Loaded) -> Vec<String> {
     let s = &loaded.settings.serve;
     let mut report = Report::default();
     match (&s.cert, &s.key) {

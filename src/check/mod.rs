@@ -7,7 +7,7 @@ mod cluster;
 mod local;
 mod remote;
 
-pub use local::serve_warnings;
+pub(crate) use local::serve_warnings;
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -37,7 +37,7 @@ pub struct CheckOptions {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     Ok,
     Warn,
     Fail,
@@ -46,7 +46,7 @@ pub enum Status {
 /// Where a failure happened; each has its own exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Stage {
+pub(crate) enum Stage {
     Resolve,
     Connect,
     Tls,
@@ -58,7 +58,7 @@ pub enum Stage {
 
 impl Stage {
     /// The stage's name, as in `--json`'s `failed_stage`.
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Stage::Resolve => "resolve",
             Stage::Connect => "connect",
@@ -70,7 +70,7 @@ impl Stage {
         }
     }
 
-    pub fn exit_code(self) -> u8 {
+    pub(crate) fn exit_code(self) -> u8 {
         match self {
             Stage::Resolve => 3,
             Stage::Connect => 4,
@@ -84,7 +84,7 @@ impl Stage {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Check {
+pub(crate) struct Check {
     pub name: String,
     pub status: Status,
     pub detail: String,
@@ -96,7 +96,7 @@ pub struct Check {
 
 /// The checks so far.
 #[derive(Default, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub checks: Vec<Check>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub settings: Vec<SettingLine>,
@@ -107,14 +107,14 @@ pub struct Report {
 }
 
 #[derive(Serialize)]
-pub struct SettingLine {
+pub(crate) struct SettingLine {
     pub key: String,
     pub value: serde_json::Value,
     pub source: String,
 }
 
 impl Report {
-    pub fn add(
+    pub(crate) fn add(
         &mut self,
         status: Status,
         name: &str,
@@ -130,13 +130,13 @@ impl Report {
             stage: if status == Status::Fail { stage } else { None },
         });
     }
-    pub fn ok(&mut self, name: &str, detail: impl Into<String>, took: Option<Duration>) {
+    pub(crate) fn ok(&mut self, name: &str, detail: impl Into<String>, took: Option<Duration>) {
         self.add(Status::Ok, name, detail, took, None);
     }
-    pub fn warn(&mut self, name: &str, detail: impl Into<String>, took: Option<Duration>) {
+    pub(crate) fn warn(&mut self, name: &str, detail: impl Into<String>, took: Option<Duration>) {
         self.add(Status::Warn, name, detail, took, None);
     }
-    pub fn fail(
+    pub(crate) fn fail(
         &mut self,
         stage: Stage,
         name: &str,
@@ -158,14 +158,14 @@ impl Report {
 }
 
 /// Time a step.
-pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+pub(crate) fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let t = Instant::now();
     let v = f();
     (v, t.elapsed())
 }
 
 /// Run the checks; the exit code.
-pub async fn run(loaded: &Loaded, args: &CheckOptions) -> u8 {
+pub(crate) async fn run(loaded: &Loaded, args: &CheckOptions) -> u8 {
     let mut report = Report::default();
     if args.target.is_none() || args.verbose {
         local::settings(loaded, &mut report);

@@ -18,7 +18,7 @@ use super::limits::Limit;
 type Label = [(&'static str, &'static str); 1];
 
 /// Counters and gauges of one server.
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     /// How often each limit fired, by its name in docs/LIMITS.md.
     limits: [Counter; Limit::ALL.len()],
@@ -38,7 +38,7 @@ pub struct Metrics {
 
 /// What the history writer reports (shared with its thread).
 #[derive(Clone)]
-pub struct HistoryMetrics {
+pub(crate) struct HistoryMetrics {
     /// Records waiting for the writer.
     pub queued: Gauge,
     /// Seconds per batch written.
@@ -60,7 +60,7 @@ impl Default for HistoryMetrics {
 }
 
 impl Metrics {
-    pub fn new(history: Option<&HistoryMetrics>) -> Metrics {
+    pub(crate) fn new(history: Option<&HistoryMetrics>) -> Metrics {
         let mut r = Registry::with_prefix("tcpplay");
         let limits_family = Family::<Label, Counter>::default();
         let limits =
@@ -121,16 +121,16 @@ impl Metrics {
     }
 
     /// Count a limit that fired.
-    pub fn bump(&self, limit: Limit) {
+    pub(crate) fn bump(&self, limit: Limit) {
         self.limits[limit as usize].inc();
     }
 
-    pub fn fired(&self, limit: Limit) -> u64 {
+    pub(crate) fn fired(&self, limit: Limit) -> u64 {
         self.limits[limit as usize].get()
     }
 
     /// "messages_per_second=3 too_slow=1" for the limits that fired, or "none".
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let parts: Vec<String> = Limit::ALL
             .iter()
             .filter(|l| self.fired(**l) > 0)
@@ -144,7 +144,7 @@ impl Metrics {
     }
 
     /// The OpenMetrics text exposition.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
@@ -167,7 +167,7 @@ where
 
 /// Serve `/metrics`, `/healthz` and `/readyz` on `listener` until the
 /// server stops. A minimal HTTP/1.1 responder: one GET per connection.
-pub async fn serve_http(
+pub(crate) async fn serve_http(
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
     ready: Arc<dyn Fn() -> Result<(), String> + Send + Sync>,

@@ -12,7 +12,7 @@ pub(crate) mod cluster;
 mod ctx;
 mod history;
 mod limits;
-pub mod metrics;
+pub(crate) mod metrics;
 pub(crate) mod operator;
 mod reload;
 mod room;
@@ -30,19 +30,18 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub(crate) use ctx::Ctx;
-pub use history::{open_for as open_history, HistoryDb, HistoryError, HistorySetup};
+pub(crate) use history::{open_for as open_history, HistoryDb, HistorySetup};
 use limits::addresses::AuthThrottle;
-pub use limits::Limit;
 use metrics::Metrics;
-pub use reload::Reload;
+pub(crate) use reload::Reload;
 use room::Hub;
-pub use room::RoomDecl;
-pub use secure::{read_record, record_file_text, RecordSource, SecureRoom, SetupError};
+pub(crate) use room::RoomDecl;
+pub(crate) use secure::{read_record, record_file_text, RecordSource, SecureRoom, SetupError};
 
 use crate::config::{secs, Limits};
 
 /// Everything `run` needs besides the socket.
-pub struct ServerOptions {
+pub(crate) struct ServerOptions {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub limits: Limits,
     /// Drop clients silent for this long (`serve.timeout`).
@@ -96,7 +95,7 @@ impl Ctx {
 
 /// The rooms the settings declare (`[[rooms]]`; their names were checked
 /// when the settings were read).
-pub fn room_decls(s: &crate::config::Settings) -> Vec<RoomDecl> {
+pub(crate) fn room_decls(s: &crate::config::Settings) -> Vec<RoomDecl> {
     s.rooms
         .iter()
         .filter_map(|r| {
@@ -110,16 +109,20 @@ pub fn room_decls(s: &crate::config::Settings) -> Vec<RoomDecl> {
 }
 
 /// How long shutdown waits for sessions to say goodbye before it gives up.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 
 /// A bound server, before it runs: lets the caller wire up a console first.
-pub struct Server {
+pub(crate) struct Server {
     listener: TcpListener,
     ctx: Arc<Ctx>,
 }
 
 impl Server {
-    pub fn new(listener: TcpListener, opts: ServerOptions, shutdown: CancellationToken) -> Server {
+    pub(crate) fn new(
+        listener: TcpListener,
+        opts: ServerOptions,
+        shutdown: CancellationToken,
+    ) -> Server {
         let throttle = Arc::new(AuthThrottle::new(
             opts.limits.auth_failures,
             secs(opts.limits.auth_block).unwrap_or_default(),
@@ -174,18 +177,14 @@ impl Server {
     }
 
     /// A handle for the console and the reload task.
-    pub fn handle(&self) -> ServerHandle {
+    pub(crate) fn handle(&self) -> ServerHandle {
         ServerHandle {
             ctx: self.ctx.clone(),
         }
     }
 
-    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.listener.local_addr()
-    }
-
     /// Accept until shutdown, then give sessions a moment to say `bye`.
-    pub async fn run(self) {
+    pub(crate) async fn run(self) {
         let Server { listener, ctx } = self;
         let tracker = TaskTracker::new();
         // Handshake permits bound the connections not yet joined; a member's
@@ -261,7 +260,7 @@ impl Server {
 /// The operator's handle on a running server: the room, the message of the
 /// day, and reloads.
 #[derive(Clone)]
-pub struct ServerHandle {
+pub(crate) struct ServerHandle {
     ctx: Arc<Ctx>,
 }
 
@@ -272,51 +271,51 @@ impl ServerHandle {
 
     /// Cluster mode: ask the node of the member called `name` to remove
     /// them (from the console's thread). False when no live node has them.
-    pub fn kick_elsewhere(&self, name: &str, reason: &str) -> bool {
+    pub(crate) fn kick_elsewhere(&self, name: &str, reason: &str) -> bool {
         match (&self.ctx.cluster, &self.ctx.rt) {
             (Some(c), Some(rt)) => rt.block_on(c.kick(name, reason)),
             _ => false,
         }
     }
 
-    pub fn shutdown(&self) -> CancellationToken {
+    pub(crate) fn shutdown(&self) -> CancellationToken {
         self.ctx.shutdown.clone()
     }
 
-    pub fn secure(&self) -> Option<Arc<SecureRoom>> {
+    pub(crate) fn secure(&self) -> Option<Arc<SecureRoom>> {
         self.ctx.secure.clone()
     }
 
     /// Serving TLS (a reload can change the certificate, not this).
-    pub fn is_tls(&self) -> bool {
+    pub(crate) fn is_tls(&self) -> bool {
         self.ctx.is_tls()
     }
 
-    pub fn motd(&self) -> Option<Arc<String>> {
+    pub(crate) fn motd(&self) -> Option<Arc<String>> {
         self.ctx.motd.load_full()
     }
 
-    pub fn set_motd(&self, motd: Option<String>) {
+    pub(crate) fn set_motd(&self, motd: Option<String>) {
         self.ctx.motd.store(motd.map(Arc::new));
     }
 
     /// Ask for a reload (what SIGHUP does); the binary's reload task answers.
-    pub fn request_reload(&self) {
+    pub(crate) fn request_reload(&self) {
         self.ctx.reload.notify_one();
     }
 
     /// Wait for the next `request_reload`.
-    pub async fn reload_requested(&self) {
+    pub(crate) async fn reload_requested(&self) {
         self.ctx.reload.notified().await
     }
 
     /// The server's metrics (`/metrics`, the shutdown summary).
-    pub fn metrics(&self) -> Arc<Metrics> {
+    pub(crate) fn metrics(&self) -> Arc<Metrics> {
         self.ctx.metrics.clone()
     }
 
     /// Ready to serve: listening, and the history (when kept) writable.
-    pub fn ready(&self) -> Result<(), String> {
+    pub(crate) fn ready(&self) -> Result<(), String> {
         if self.ctx.shutdown.is_cancelled() {
             return Err("shutting down".into());
         }

@@ -17,7 +17,7 @@ use crate::protocol::{now_ms, Chat, RoomInfo, UserInfo};
 
 /// Why an operator action did not happen, for the operator.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OperatorError {
+pub(crate) enum OperatorError {
     /// No such room (or a name that cannot be one): the hub's words.
     #[error("{0}")]
     Room(String),
@@ -29,7 +29,7 @@ pub enum OperatorError {
 
 /// A connected member, as the operator sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Connected {
+pub(crate) struct Connected {
     pub name: String,
     pub addr: SocketAddr,
     /// When they joined, ms since the Unix epoch.
@@ -39,7 +39,7 @@ pub struct Connected {
 
 /// Who was removed, and where from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kicked {
+pub(crate) enum Kicked {
     /// From the server (here).
     Server(String),
     /// From one room.
@@ -52,7 +52,7 @@ pub enum Kicked {
 
 /// What a sealed line reads as on the console.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConsoleText {
+pub(crate) enum ConsoleText {
     Plain(String),
     /// The console is not unlocked.
     Sealed,
@@ -62,14 +62,14 @@ pub enum ConsoleText {
 
 /// The room's events for the console: packets as the room sends them, and
 /// how many it skipped because the console fell behind.
-pub struct ConsoleEvents {
+pub(crate) struct ConsoleEvents {
     pub rx: std::sync::mpsc::Receiver<bytes::Bytes>,
     pub dropped: Arc<AtomicU64>,
 }
 
 impl ConsoleEvents {
     /// Events skipped since the last call.
-    pub fn missed(&self) -> u64 {
+    pub(crate) fn missed(&self) -> u64 {
         self.dropped.swap(0, Ordering::Relaxed)
     }
 }
@@ -86,13 +86,13 @@ impl ServerHandle {
     }
 
     /// The room's name as shown (`None`: the default room).
-    pub fn room_name(&self, raw: Option<&str>) -> Result<String, OperatorError> {
+    pub(crate) fn room_name(&self, raw: Option<&str>) -> Result<String, OperatorError> {
         Ok(self.room(raw)?.name().to_string())
     }
 
     /// Say `text` in a room (`None`: the default room) as `server`; in a
     /// secure room sealed, which needs the console unlocked.
-    pub fn say(&self, room: Option<&str>, text: &str) -> Result<(), OperatorError> {
+    pub(crate) fn say(&self, room: Option<&str>, text: &str) -> Result<(), OperatorError> {
         let room = self.room(room)?;
         let body = match self.secure() {
             None => Body::text(text),
@@ -117,7 +117,7 @@ impl ServerHandle {
     }
 
     /// Everyone connected, in the order they came.
-    pub fn connected(&self) -> Vec<Connected> {
+    pub(crate) fn connected(&self) -> Vec<Connected> {
         self.hub()
             .members()
             .into_iter()
@@ -131,21 +131,24 @@ impl ServerHandle {
     }
 
     /// Who is in a room: its name, the members listed, and how many in all.
-    pub fn room_users(&self, raw: &str) -> Result<(String, Vec<UserInfo>, u64), OperatorError> {
+    pub(crate) fn room_users(
+        &self,
+        raw: &str,
+    ) -> Result<(String, Vec<UserInfo>, u64), OperatorError> {
         let room = self.room(Some(raw))?;
         let (users, total) = self.hub().users(&room);
         Ok((room.name().to_string(), users, total))
     }
 
     /// The rooms (at most the protocol's listing limit), and how many in all.
-    pub fn room_list(&self) -> (Vec<RoomInfo>, u64) {
+    pub(crate) fn room_list(&self) -> (Vec<RoomInfo>, u64) {
         self.hub().rooms()
     }
 
     /// Remove the member named at the start of `words` (a name with spaces
     /// is matched against who is here; the rest is the reason) from the
     /// server, or from `room` only.
-    pub fn kick(&self, room: Option<&str>, words: &str) -> Result<Kicked, OperatorError> {
+    pub(crate) fn kick(&self, room: Option<&str>, words: &str) -> Result<Kicked, OperatorError> {
         let hub = self.hub();
         let room = room.map(|r| self.room(Some(r))).transpose()?;
         let known: Vec<String> = hub.members().into_iter().map(|m| m.name).collect();
@@ -175,23 +178,27 @@ impl ServerHandle {
     }
 
     /// A room's topic.
-    pub fn topic(&self, raw: &str) -> Result<Option<String>, OperatorError> {
+    pub(crate) fn topic(&self, raw: &str) -> Result<Option<String>, OperatorError> {
         Ok(self.room(Some(raw))?.topic())
     }
 
     /// Set (or clear) a room's topic, as "the operator".
-    pub fn set_topic(&self, raw: &str, topic: Option<String>) -> Result<(), OperatorError> {
+    pub(crate) fn set_topic(&self, raw: &str, topic: Option<String>) -> Result<(), OperatorError> {
         self.room(Some(raw))?.set_topic(topic, "the operator");
         Ok(())
     }
 
     /// A room's message for whoever joins it.
-    pub fn room_motd(&self, raw: &str) -> Result<Option<String>, OperatorError> {
+    pub(crate) fn room_motd(&self, raw: &str) -> Result<Option<String>, OperatorError> {
         Ok(self.room(Some(raw))?.motd())
     }
 
     /// Set (and show its members) or clear a room's message.
-    pub fn set_room_motd(&self, raw: &str, motd: Option<String>) -> Result<(), OperatorError> {
+    pub(crate) fn set_room_motd(
+        &self,
+        raw: &str,
+        motd: Option<String>,
+    ) -> Result<(), OperatorError> {
         let room = self.room(Some(raw))?;
         room.set_motd(motd.clone());
         if let Some(m) = motd {
@@ -201,7 +208,7 @@ impl ServerHandle {
     }
 
     /// Set (and show the default room) or clear the message of the day.
-    pub fn announce_motd(&self, motd: Option<String>) {
+    pub(crate) fn announce_motd(&self, motd: Option<String>) {
         self.set_motd(motd.clone());
         if let Some(m) = motd {
             let p = crate::protocol::Packet::event("motd", None, m);
@@ -211,19 +218,19 @@ impl ServerHandle {
 
     /// A secure room: unlock the console with the room's password (a
     /// login run here; the key stays in memory). Ok(false): not the password.
-    pub fn unlock(&self, password: &[u8]) -> Result<bool, OperatorError> {
+    pub(crate) fn unlock(&self, password: &[u8]) -> Result<bool, OperatorError> {
         let s = self.secure().ok_or(OperatorError::NotSealed)?;
         Ok(s.unlock(password))
     }
 
     /// Is this a secure room (so `/unlock` means something)?
-    pub fn is_sealed(&self) -> bool {
+    pub(crate) fn is_sealed(&self) -> bool {
         self.secure().is_some()
     }
 
     /// The room's events for a console (`chat`: chat lines too, not only
     /// joins, leaves and notices); `None` when a console already has them.
-    pub fn console_events(&self, chat: bool) -> Option<ConsoleEvents> {
+    pub(crate) fn console_events(&self, chat: bool) -> Option<ConsoleEvents> {
         let feed = self.hub().console_feed(chat)?;
         Some(ConsoleEvents {
             rx: feed.rx,
@@ -233,7 +240,7 @@ impl ServerHandle {
 
     /// A chat line's text as the console may show it: sealed lines only
     /// once the operator unlocked the console.
-    pub fn console_text(&self, c: &Chat) -> ConsoleText {
+    pub(crate) fn console_text(&self, c: &Chat) -> ConsoleText {
         if let Some(t) = &c.text {
             return ConsoleText::Plain(t.clone());
         }

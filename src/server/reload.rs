@@ -29,7 +29,7 @@ const AT_START: [&str; 6] = [
 ];
 
 /// What a reload brings: the new settings and what was read for them.
-pub struct Reload {
+pub(crate) struct Reload {
     pub settings: Settings,
     pub motd: Option<String>,
     /// The new certificate and key (when TLS is configured).
@@ -57,7 +57,7 @@ fn flat(s: &Settings) -> Vec<(String, serde_json::Value)> {
 impl ServerHandle {
     /// Apply what can change live; one line per changed setting, saying
     /// whether it applies now or needs a restart.
-    pub fn reload(&self, old: &Settings, new: Reload) -> Vec<String> {
+    pub(crate) fn reload(&self, old: &Settings, new: Reload) -> Vec<String> {
         let (before, after) = (flat(old), flat(&new.settings));
         let mut keys: Vec<&String> = before.iter().chain(&after).map(|(k, _)| k).collect();
         keys.sort();

@@ -14,7 +14,7 @@ use crate::secret::Password;
 use super::history::HistoryDb;
 
 /// A password-protected room, as its server holds it.
-pub struct SecureRoom {
+pub(crate) struct SecureRoom {
     pub record: RoomRecord,
     /// The message key, only after the operator unlocked the console.
     console_key: Mutex<Option<Arc<RoomKey>>>,
@@ -28,7 +28,7 @@ impl std::fmt::Debug for SecureRoom {
 
 /// Why a secure room could not be set up.
 #[derive(Debug, thiserror::Error)]
-pub enum SetupError {
+pub(crate) enum SetupError {
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -36,7 +36,7 @@ pub enum SetupError {
 }
 
 /// Where the room's record comes from.
-pub struct RecordSource<'a> {
+pub(crate) struct RecordSource<'a> {
     /// `--room-record FILE` (made by `tcpplay gen-room`): no password needed.
     pub file: Option<&'a Path>,
     /// The history database, which keeps the record beside the messages.
@@ -47,7 +47,7 @@ pub struct RecordSource<'a> {
 }
 
 impl SecureRoom {
-    pub fn new(record: RoomRecord) -> SecureRoom {
+    pub(crate) fn new(record: RoomRecord) -> SecureRoom {
         SecureRoom {
             record,
             console_key: Mutex::new(None),
@@ -59,7 +59,7 @@ impl SecureRoom {
     /// needs no password). A password given for a stored room is checked
     /// against it. The password is dropped here; Argon2id runs on a blocking
     /// thread.
-    pub async fn start(
+    pub(crate) async fn start(
         password: Option<Password>,
         from: RecordSource<'_>,
     ) -> Result<SecureRoom, SetupError> {
@@ -124,12 +124,12 @@ impl SecureRoom {
     }
 
     /// The room's record, as stored (cluster mode shares it through Redis).
-    pub fn record_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+    pub(crate) fn record_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
         self.record.to_bytes()
     }
 
     /// What `hello.auth` carries.
-    pub fn offer(&self) -> AuthParams {
+    pub(crate) fn offer(&self) -> AuthParams {
         AuthParams {
             scheme: SCHEME.into(),
             room: crypto::b64(&self.record.id),
@@ -137,7 +137,7 @@ impl SecureRoom {
     }
 
     /// The console's key, once unlocked.
-    pub fn console_key(&self) -> Option<Arc<RoomKey>> {
+    pub(crate) fn console_key(&self) -> Option<Arc<RoomKey>> {
         self.console_key
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -146,7 +146,7 @@ impl SecureRoom {
 
     /// Unlock the console with the room password (slow: Argon2id); false
     /// when it is not the room's.
-    pub fn unlock(&self, password: &[u8]) -> bool {
+    pub(crate) fn unlock(&self, password: &[u8]) -> bool {
         crypto::no_core_dumps();
         match self.record.unlock(password) {
             Some(k) => {
@@ -159,7 +159,7 @@ impl SecureRoom {
 }
 
 /// A `--room-record` file.
-pub fn read_record(path: &Path) -> Result<RoomRecord, SetupError> {
+pub(crate) fn read_record(path: &Path) -> Result<RoomRecord, SetupError> {
     crate::secret::warn_if_readable_by_others(path);
     let text = std::fs::read_to_string(path).map_err(|e| {
         SetupError::Usage(format!(
@@ -177,7 +177,7 @@ pub fn read_record(path: &Path) -> Result<RoomRecord, SetupError> {
 }
 
 /// The text of a room record file: a header line and the record in base64.
-pub fn record_file_text(record: &RoomRecord) -> String {
+pub(crate) fn record_file_text(record: &RoomRecord) -> String {
     format!(
         "# tcpplay secure room record (no password in it; keep it private)\n{}\n",
         crypto::b64(&record.to_bytes())

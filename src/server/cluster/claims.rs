@@ -9,7 +9,7 @@ use crate::names;
 impl Cluster {
     /// Claim `requested` (or `-2`, `-3`, … when taken) across the cluster;
     /// a name whose node is dead is taken over. The name given.
-    pub async fn claim(&self, requested: &str) -> Result<String, String> {
+    pub(crate) async fn claim(&self, requested: &str) -> Result<String, String> {
         let mut con = self.con.clone();
         for n in 1..1000u32 {
             let name = match n {
@@ -24,7 +24,7 @@ impl Cluster {
     }
 
     /// Claim exactly `name`: false when a live node holds it.
-    pub async fn claim_exact_name(&self, name: &str) -> Result<bool, String> {
+    pub(crate) async fn claim_exact_name(&self, name: &str) -> Result<bool, String> {
         let mut con = self.con.clone();
         self.claim_exact(&mut con, name).await
     }
@@ -77,7 +77,7 @@ impl Cluster {
     }
 
     /// Give a name back (a member left, or renamed).
-    pub fn release(&self, name: &str) {
+    pub(crate) fn release(&self, name: &str) {
         let key = self.keys.name(&names::name_key(name));
         self.names
             .lock()

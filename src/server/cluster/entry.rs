@@ -52,7 +52,7 @@ impl Skip {
 
 /// What decoding checks an entry against.
 #[derive(Debug, Clone, Copy)]
-pub struct Rules {
+pub(crate) struct Rules {
     /// The rooms are secure: a line must be sealed.
     pub secure: bool,
     pub max_text_chars: usize,

@@ -8,7 +8,7 @@ use crate::protocol::Chat;
 impl Cluster {
     /// The newest `limit` chat lines of `room` with an id below `before`
     /// (oldest first), and whether there are older ones.
-    pub async fn history(
+    pub(crate) async fn history(
         &self,
         room: &Room,
         before: Option<u64>,

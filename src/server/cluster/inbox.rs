@@ -7,7 +7,7 @@ impl Cluster {
     /// A direct message for a member of another node (its node builds the
     /// lines its member gets). False when nobody of that name is on a live
     /// node.
-    pub async fn direct(&self, dm: Direct) -> bool {
+    pub(crate) async fn direct(&self, dm: Direct) -> bool {
         let Some(node) = self.owner(&dm.to).await else {
             return false;
         };
@@ -16,7 +16,7 @@ impl Cluster {
 
     /// Ask the node of `name` to remove them. False when nobody of that
     /// name is on a live node.
-    pub async fn kick(&self, name: &str, reason: &str) -> bool {
+    pub(crate) async fn kick(&self, name: &str, reason: &str) -> bool {
         let Some(node) = self.owner(name).await else {
             return false;
         };

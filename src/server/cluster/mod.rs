@@ -62,7 +62,7 @@ use entry::{InboxEntry, Keys, Rules, Skip};
 
 /// How a node is found: `[cluster]` settings, checked.
 #[derive(Debug, Clone)]
-pub struct ClusterConfig {
+pub(crate) struct ClusterConfig {
     pub url: String,
     /// This node's name in the cluster (unique among the live nodes).
     pub node: String,
@@ -93,7 +93,7 @@ struct Out {
     event: RoomEvent,
 }
 
-pub struct Cluster {
+pub(crate) struct Cluster {
     /// This run of the node: `NODE/STARTED_MS`.
     id: String,
     cfg: ClusterConfig,
@@ -123,7 +123,7 @@ impl Cluster {
     /// Connect, register the node, and start its tasks (publisher, reader,
     /// heartbeat). Fails when Redis cannot be reached now, or another live
     /// node has this node's name.
-    pub async fn start(cfg: ClusterConfig) -> Result<Arc<Cluster>, String> {
+    pub(crate) async fn start(cfg: ClusterConfig) -> Result<Arc<Cluster>, String> {
         if cfg.url.starts_with("rediss:") {
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
@@ -199,7 +199,7 @@ impl Cluster {
     }
 
     /// The hub this node serves (its rooms): set once, before serving.
-    pub fn attach(self: &Arc<Self>, hub: &Arc<Hub>) {
+    pub(crate) fn attach(self: &Arc<Self>, hub: &Arc<Hub>) {
         *self.hub.lock().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(hub);
         tokio::spawn(self.clone().reader());
     }
@@ -208,11 +208,7 @@ impl Cluster {
         self.hub.lock().unwrap_or_else(|e| e.into_inner()).upgrade()
     }
 
-    pub fn node(&self) -> &str {
-        &self.cfg.node
-    }
-
-    pub fn is_up(&self) -> bool {
+    pub(crate) fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
 
@@ -220,11 +216,6 @@ impl Cluster {
     /// one room on every node, as on one).
     pub(super) fn room_key(room: &Room) -> String {
         names::name_key(room.name())
-    }
-
-    /// Entries skipped so far (malformed, unknown, or refused).
-    pub fn skipped(&self) -> u64 {
-        self.skipped.load(Ordering::Relaxed)
     }
 
     /// An entry from Redis that is not what it must be: skipped, counted,

@@ -4,7 +4,7 @@ use super::{key_err, Cluster};
 
 impl Cluster {
     /// Secure rooms: the room's record the cluster keeps, if any.
-    pub async fn room_record(&self) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, String> {
+    pub(crate) async fn room_record(&self) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, String> {
         let mut con = self.con.clone();
         let r: Option<Vec<u8>> = redis::cmd("GET")
             .arg(self.keys.record())
@@ -16,7 +16,7 @@ impl Cluster {
 
     /// Secure rooms: keep this record for the other nodes, unless one is
     /// kept already (false then).
-    pub async fn keep_room_record(&self, record: &[u8]) -> Result<bool, String> {
+    pub(crate) async fn keep_room_record(&self, record: &[u8]) -> Result<bool, String> {
         let mut con = self.con.clone();
         let set: Option<String> = redis::cmd("SET")
             .arg(self.keys.record())

@@ -28,7 +28,7 @@ use crate::protocol::Chat;
 
 /// How much history to keep.
 #[derive(Debug, Clone, Copy)]
-pub struct Retention {
+pub(crate) struct Retention {
     /// 0 = no count limit.
     pub max_messages: u64,
     pub max_age: Option<Duration>,
@@ -36,7 +36,7 @@ pub struct Retention {
 }
 
 /// The database, before its writer thread starts.
-pub struct HistoryDb {
+pub(crate) struct HistoryDb {
     conn: Connection,
     path: PathBuf,
     /// Secure rooms store payloads, plaintext rooms text: each sees only its own.
@@ -48,7 +48,7 @@ pub struct HistoryDb {
 /// The database could not be opened or read: its path and why.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {reason}")]
-pub struct HistoryError {
+pub(crate) struct HistoryError {
     path: String,
     reason: String,
     /// Another running server holds this file, or its folder is missing:
@@ -68,7 +68,7 @@ impl HistoryError {
 
 /// What the room keeps of its past, and where it stores it.
 #[derive(Default)]
-pub struct HistorySetup {
+pub(crate) struct HistorySetup {
     pub store: Option<HistoryStore>,
     /// Newest stored messages, oldest first (seeds the replay ring).
     pub recent: Vec<Chat>,
@@ -83,7 +83,7 @@ pub struct HistorySetup {
 /// use by another server, or a `--history` whose folder does not exist, is a
 /// [`HistoryError::fatal`] error; any other failure is a warning, and the
 /// server goes on without history.
-pub fn open_for(
+pub(crate) fn open_for(
     h: &HistorySettings,
     secure: bool,
     addr: std::net::SocketAddr,
@@ -132,7 +132,7 @@ pub fn open_for(
 impl HistorySetup {
     /// Seed the room from the database and start its writer (no database:
     /// no history at all).
-    pub fn start(db: Option<HistoryDb>, h: &HistorySettings) -> HistorySetup {
+    pub(crate) fn start(db: Option<HistoryDb>, h: &HistorySettings) -> HistorySetup {
         let Some(db) = db else {
             return HistorySetup::default();
         };
@@ -209,7 +209,7 @@ impl HistoryDb {
     /// Open (creating the file and the tables if needed; the directory must
     /// exist), locked for this server. A new file is readable by its owner
     /// only; SQLite gives its `-wal` and `-shm` files the same mode.
-    pub fn open(path: &Path, secure: bool) -> Result<HistoryDb, HistoryError> {
+    pub(crate) fn open(path: &Path, secure: bool) -> Result<HistoryDb, HistoryError> {
         let err = |e: rusqlite::Error| HistoryError::new(path, e);
         let lock = lock(path)?;
         private_file(path).map_err(|e| HistoryError::new(path, e))?;
@@ -270,7 +270,7 @@ impl HistoryDb {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -282,13 +282,13 @@ impl HistoryDb {
 
     /// The secure room's OPAQUE record, kept with the history so that a
     /// restart needs no password (no password is in it).
-    pub fn room_record(&self) -> Result<Option<Vec<u8>>, HistoryError> {
+    pub(crate) fn room_record(&self) -> Result<Option<Vec<u8>>, HistoryError> {
         self.meta("room_record")
             .map_err(|e| HistoryError::new(&self.path, e))
     }
 
     /// Keep a new room record (never replacing one: see [`reset_room`](Self::reset_room)).
-    pub fn keep_room_record(&self, record: &[u8]) -> Result<(), HistoryError> {
+    pub(crate) fn keep_room_record(&self, record: &[u8]) -> Result<(), HistoryError> {
         self.conn
             .execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('room_record', ?1)",
@@ -300,7 +300,7 @@ impl HistoryDb {
 
     /// Forget the room's record and the sealed messages nobody can read
     /// without it (`serve --reset-room`).
-    pub fn reset_room(&self) -> Result<(), HistoryError> {
+    pub(crate) fn reset_room(&self) -> Result<(), HistoryError> {
         self.conn
             .execute_batch(
                 "DELETE FROM meta WHERE key IN ('room_record', 'salt');
@@ -311,7 +311,7 @@ impl HistoryDb {
 
     /// The default room's newest `n` messages (oldest first) and the
     /// highest id ever used, so that ids go on increasing.
-    pub fn recent(&self, n: usize) -> Result<(Vec<Chat>, u64), HistoryError> {
+    pub(crate) fn recent(&self, n: usize) -> Result<(Vec<Chat>, u64), HistoryError> {
         let err = |e: rusqlite::Error| HistoryError::new(&self.path, e);
         let last: u64 = self
             .conn

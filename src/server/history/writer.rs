@@ -43,7 +43,7 @@ enum Job {
 
 impl HistoryDb {
     /// Start the writer thread; the database is its own from now on.
-    pub fn spawn(self, retention: Retention) -> HistoryStore {
+    pub(crate) fn spawn(self, retention: Retention) -> HistoryStore {
         let (tx, rx) = sync_channel(QUEUE);
         let path = self.path.display().to_string();
         // What the writer knows of each room: pruning walks only the rows
@@ -82,7 +82,7 @@ impl HistoryDb {
 }
 
 /// The room's handle on the writer thread.
-pub struct HistoryStore {
+pub(crate) struct HistoryStore {
     tx: SyncSender<Job>,
     path: String,
     store_direct: bool,
@@ -93,18 +93,28 @@ pub struct HistoryStore {
 }
 
 impl HistoryStore {
+    /// Write what is queued, close the database and release its lock.
+    #[cfg(test)]
+    pub fn close(mut self) {
+        let thread = self.thread.take();
+        drop(self);
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+
     /// Queue a room message (never waits).
-    pub fn record(&self, chat: Arc<Chat>) {
+    pub(crate) fn record(&self, chat: Arc<Chat>) {
         self.push(Record { chat, to: None });
     }
 
     /// Direct messages are kept too (`history.store_direct_messages`).
-    pub fn keeps_direct(&self) -> bool {
+    pub(crate) fn keeps_direct(&self) -> bool {
         self.store_direct
     }
 
     /// Queue a direct message (callers check [`keeps_direct`](Self::keeps_direct)).
-    pub fn record_direct(&self, chat: Arc<Chat>, to: &str) {
+    pub(crate) fn record_direct(&self, chat: Arc<Chat>, to: &str) {
         self.push(Record {
             chat,
             to: Some(to.to_string()),
@@ -112,17 +122,17 @@ impl HistoryStore {
     }
 
     /// Queue depth, write latency and drops.
-    pub fn metrics(&self) -> &HistoryMetrics {
+    pub(crate) fn metrics(&self) -> &HistoryMetrics {
         &self.metrics
     }
 
     /// The writer thread is running.
-    pub fn alive(&self) -> bool {
+    pub(crate) fn alive(&self) -> bool {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 
     /// The last write to the database failed.
-    pub fn failing(&self) -> bool {
+    pub(crate) fn failing(&self) -> bool {
         self.failing.load(Ordering::Relaxed)
     }
 
@@ -141,7 +151,7 @@ impl HistoryStore {
 
     /// Wait (at most `timeout`) until everything queued so far is written:
     /// called at shutdown so that the last messages are not lost.
-    pub fn flush(&self, timeout: Duration) -> bool {
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
         let (done, wait) = std::sync::mpsc::channel();
         if self.tx.send(Job::Barrier(done)).is_err() {
             return false;
@@ -149,19 +159,10 @@ impl HistoryStore {
         wait.recv_timeout(timeout).is_ok()
     }
 
-    /// Write what is queued, close the database and release its lock.
-    pub fn close(mut self) {
-        let thread = self.thread.take();
-        drop(self);
-        if let Some(t) = thread {
-            let _ = t.join();
-        }
-    }
-
     /// Messages of `room` (`None`: the default room) older than `before`
     /// (newest `limit`, returned oldest first) and whether there are more
     /// before them. Answered after everything queued before it is written.
-    pub async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         room: Option<&str>,
         before: Option<u64>,

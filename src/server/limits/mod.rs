@@ -11,7 +11,7 @@ use crate::config::Limits;
 
 /// A limit that fired: the name of its setting (docs/LIMITS.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
+pub(crate) enum Limit {
     MaxClients,
     MaxHandshakes,
     MaxClientsPerAddress,
@@ -36,7 +36,7 @@ pub enum Limit {
 
 impl Limit {
     /// Every limit, in the order the summary lists them.
-    pub const ALL: [Limit; 16] = [
+    pub(crate) const ALL: [Limit; 16] = [
         Limit::MaxClients,
         Limit::MaxHandshakes,
         Limit::MaxClientsPerAddress,
@@ -56,7 +56,7 @@ impl Limit {
     ];
 
     /// The name in logs, the shutdown summary and docs/LIMITS.md.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Limit::MaxClients => "max_clients",
             Limit::MaxHandshakes => "max_handshakes",

@@ -13,7 +13,7 @@ impl Hub {
     /// history is read from the store as members join), and make rooms no
     /// longer declared ordinary (closed when empty). One line per change,
     /// for the operator.
-    pub fn declare(&self, decls: &[RoomDecl]) -> Vec<String> {
+    pub(crate) fn declare(&self, decls: &[RoomDecl]) -> Vec<String> {
         let mut report = Vec::new();
         let mut st = self.lock();
         let keys: Vec<String> = decls.iter().map(|d| names::name_key(&d.name)).collect();

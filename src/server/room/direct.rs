@@ -15,7 +15,7 @@ impl Hub {
     /// Deliver a direct message from `from` to the member named `dm.to`
     /// (case-insensitively), whatever rooms they share. Returns the line as
     /// sent, for the sender's echo.
-    pub fn direct(&self, from: &str, mut dm: Dm) -> Result<Bytes, DirectError> {
+    pub(crate) fn direct(&self, from: &str, mut dm: Dm) -> Result<Bytes, DirectError> {
         let st = self.lock();
         let to = st.by_name.get(&dm.to).ok_or(DirectError::NoSuchUser)?;
         let member = st.members.get(&to).ok_or(DirectError::NoSuchUser)?;
@@ -52,7 +52,7 @@ impl Hub {
 
     /// Cluster mode: a direct message from another node for the member
     /// called `dm.to` here; its lines are made here, like a local one's.
-    pub fn deliver_direct(&self, dm: Direct) {
+    pub(crate) fn deliver_direct(&self, dm: Direct) {
         let st = self.lock();
         let Some(m) = st.by_name.get(&dm.to).and_then(|id| st.members.get(&id)) else {
             // Left between the sender's lookup and now.

@@ -9,7 +9,7 @@ use super::{Body, Departure, Room};
 
 /// One thing that happened in a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RoomEvent {
+pub(crate) enum RoomEvent {
     /// A chat line or action.
     Said(Said),
     /// A member came into the room.
@@ -24,7 +24,7 @@ pub enum RoomEvent {
 
 /// A chat line as its sender's server accepted it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Said {
+pub(crate) struct Said {
     pub from: String,
     /// The sender's source port (legacy clients show it); none for the server.
     pub port: Option<u16>,
@@ -34,7 +34,7 @@ pub struct Said {
 /// An event another server published, as a relay hands it back: its place
 /// in the relay's order and the line id it gives, and who wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Relayed {
+pub(crate) struct Relayed {
     /// Its place in the relay's order (read on after it).
     pub id: String,
     /// The line id it gives (the same on every server).
@@ -46,7 +46,7 @@ pub struct Relayed {
 
 /// A direct message from a member of another server, for a member here.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Direct {
+pub(crate) struct Direct {
     pub from: String,
     pub to: String,
     pub body: Body,
@@ -56,7 +56,7 @@ pub struct Direct {
 
 /// What a room calls to tell the other servers what happened in it (the
 /// cluster implements it; a lone server has none).
-pub trait Relay: Send + Sync {
+pub(crate) trait Relay: Send + Sync {
     /// Publish `event` of `room` for every server, this one included, which
     /// then delivers it from the relay ([`Room::deliver_event`]). A chat
     /// line that cannot go comes back: the caller shows it here only.

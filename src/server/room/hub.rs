@@ -20,14 +20,14 @@ use crate::server::limits::Limit;
 
 /// Why a rename was refused.
 #[derive(Debug, PartialEq, Eq)]
-pub enum RenameError {
+pub(crate) enum RenameError {
     Taken(String),
     Gone,
 }
 
 /// Why a room could not be joined, left or used: an `error` code and words.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoomError {
+pub(crate) struct RoomError {
     pub code: &'static str,
     pub message: String,
     /// The limit that refused it, if one did.
@@ -49,7 +49,7 @@ impl RoomError {
     }
 
     /// The `error` packet that says it, about `room`.
-    pub fn packet(&self, room: Option<&str>) -> Packet {
+    pub(crate) fn packet(&self, room: Option<&str>) -> Packet {
         Packet::error(self.code, self.message.clone()).in_room(room)
     }
 }
@@ -57,7 +57,7 @@ impl RoomError {
 /// A room the operator declares in the settings (`[[rooms]]`): it exists
 /// from the start and stays when empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoomDecl {
+pub(crate) struct RoomDecl {
     pub name: String,
     pub topic: Option<String>,
     pub motd: Option<String>,
@@ -65,7 +65,7 @@ pub struct RoomDecl {
 
 /// Someone on the server, as the hub sees them.
 #[derive(Debug, Clone)]
-pub struct Member {
+pub(crate) struct Member {
     pub name: String,
     pub addr: SocketAddr,
     /// When they joined, milliseconds since the Unix epoch.
@@ -78,13 +78,13 @@ pub struct Member {
 }
 
 /// A member's place in one room.
-pub struct InRoom {
+pub(crate) struct InRoom {
     pub room: Arc<Room>,
     pub cursor: Cursor,
 }
 
 /// What a session holds while it is a member.
-pub struct Membership {
+pub(crate) struct Membership {
     pub id: MemberId,
     /// The member's name, kept current by renames.
     pub name: String,
@@ -95,7 +95,7 @@ pub struct Membership {
 
 impl Membership {
     /// Bytes its rooms published that it has not taken yet, together.
-    pub fn behind(&self) -> u64 {
+    pub(crate) fn behind(&self) -> u64 {
         self.rooms
             .iter()
             .map(|r| r.room.feed().behind(&r.cursor))
@@ -113,7 +113,7 @@ pub(super) struct HubState {
     pub(super) next_member: MemberId,
 }
 
-pub struct Hub {
+pub(crate) struct Hub {
     pub(super) state: Mutex<HubState>,
     pub(super) shared: Arc<Shared>,
     pub(super) default: Arc<Room>,
@@ -127,7 +127,7 @@ impl Hub {
     /// The hub with its default room called `default` (already a valid
     /// room name), whose feeds keep `retain` bytes in `chunks` chunks at
     /// most, and history as `h` says.
-    pub fn new(
+    pub(crate) fn new(
         default: &str,
         retain: u64,
         chunks: usize,
@@ -173,23 +173,23 @@ impl Hub {
     }
 
     /// The room a client is in when it asks for none.
-    pub fn default_room(&self) -> &Arc<Room> {
+    pub(crate) fn default_room(&self) -> &Arc<Room> {
         &self.default
     }
 
     /// The history store, when history is kept.
-    pub fn history(&self) -> Option<&super::HistoryStore> {
+    pub(crate) fn history(&self) -> Option<&super::HistoryStore> {
         self.shared.history.as_ref()
     }
 
     /// May members make rooms (`serve.create_rooms`)?
-    pub fn set_create(&self, create: bool) {
+    pub(crate) fn set_create(&self, create: bool) {
         self.create.store(create, Ordering::Relaxed);
     }
 
     /// Register a member under a unique name (`-2`, `-3`, ... on
     /// collision); it is in no room yet.
-    pub fn connect(&self, requested: &str, addr: SocketAddr, legacy: bool) -> Membership {
+    pub(crate) fn connect(&self, requested: &str, addr: SocketAddr, legacy: bool) -> Membership {
         let mut st = self.lock();
         let mut name = requested.to_string();
         let mut n = 2;
@@ -227,7 +227,7 @@ impl Hub {
 
     /// The room called `raw`, if it exists (the default room's name, with
     /// or without its `#`, is it too).
-    pub fn find(&self, raw: &str) -> Result<Arc<Room>, RoomError> {
+    pub(crate) fn find(&self, raw: &str) -> Result<Arc<Room>, RoomError> {
         let name = room_name(raw)?;
         self.lock()
             .rooms
@@ -243,7 +243,12 @@ impl Hub {
 
     /// Put member `id` in the room called `raw`, making it when it does not
     /// exist (members may, within `limits`).
-    pub fn enter(&self, id: MemberId, raw: &str, limits: &Limits) -> Result<Entered, RoomError> {
+    pub(crate) fn enter(
+        &self,
+        id: MemberId,
+        raw: &str,
+        limits: &Limits,
+    ) -> Result<Entered, RoomError> {
         let name = room_name(raw)?;
         let key = names::name_key(&name);
         let mut st = self.lock();
@@ -316,7 +321,7 @@ impl Hub {
 
     /// Take member `id` out of `room`; it is forgotten when it is empty
     /// and not declared.
-    pub fn exit(&self, id: MemberId, room: &Arc<Room>, how: Departure) {
+    pub(crate) fn exit(&self, id: MemberId, room: &Arc<Room>, how: Departure) {
         let mut st = self.lock();
         let key = names::name_key(room.name());
         let Some(m) = st.members.get_mut(&id) else {
@@ -337,7 +342,7 @@ impl Hub {
     /// Remove a member from every room and the server, announcing how they
     /// left; a member the operator kicked is announced as such. Safe to
     /// call twice: the second is a no-op.
-    pub fn disconnect(&self, id: MemberId, how: Departure) -> Option<Member> {
+    pub(crate) fn disconnect(&self, id: MemberId, how: Departure) -> Option<Member> {
         let mut st = self.lock();
         let member = st.members.remove(&id)?;
         let how = match member.link.kick_reason() {
@@ -360,7 +365,7 @@ impl Hub {
 
     /// Rename member `id` to `new` (already validated); every room it is
     /// in is told. A change of case only is allowed; another member's name is not.
-    pub fn rename(&self, id: MemberId, new: &str) -> Result<String, RenameError> {
+    pub(crate) fn rename(&self, id: MemberId, new: &str) -> Result<String, RenameError> {
         let mut st = self.lock();
         if let Some(other) = st.by_name.holder(new) {
             if other != id {
@@ -385,7 +390,7 @@ impl Hub {
     /// Make the member called `name` leave the server with `reason`: their
     /// session says `bye` with it, and their leave is announced as a kick.
     /// Their actual name, or `None` when nobody is called that.
-    pub fn kick(&self, name: &str, reason: &str) -> Option<String> {
+    pub(crate) fn kick(&self, name: &str, reason: &str) -> Option<String> {
         let st = self.lock();
         let member = st.members.get(&st.by_name.get(name)?)?;
         member.link.remove(Some(reason));
@@ -395,7 +400,7 @@ impl Hub {
     /// Take the member called `name` out of `room` only, telling them and
     /// the room why. Their actual name, or `None` when nobody there is
     /// called that.
-    pub fn kick_from(&self, room: &Arc<Room>, name: &str, reason: &str) -> Option<String> {
+    pub(crate) fn kick_from(&self, room: &Arc<Room>, name: &str, reason: &str) -> Option<String> {
         let (id, actual) = {
             let st = self.lock();
             let id = st.by_name.get(name)?;
@@ -413,7 +418,7 @@ impl Hub {
 
     /// The server is shutting down (its token is cancelled): every member
     /// leaves, saying goodbye.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         let st = self.lock();
         for m in st.members.values() {
             m.link.remove(None);

@@ -14,7 +14,7 @@ use futures_util::task::AtomicWaker;
 /// message or a kick), a flag and an `AtomicWaker` (the session's wait for its
 /// inbox is a one-pointer future that reads the flag, never the lock).
 #[derive(Debug, Default)]
-pub struct Link {
+pub(crate) struct Link {
     state: Mutex<Option<Box<LinkState>>>,
     has_mail: AtomicBool,
     /// The member must leave (kicked, or the server is shutting down).
@@ -48,7 +48,7 @@ impl Link {
     }
 
     /// Everything waiting, in order.
-    pub fn take(&self) -> VecDeque<Bytes> {
+    pub(crate) fn take(&self) -> VecDeque<Bytes> {
         let mut s = self.lock();
         self.has_mail.store(false, Ordering::Release);
         s.as_mut()
@@ -58,7 +58,7 @@ impl Link {
 
     /// Resolves when the inbox has lines (the caller then `take`s them) or
     /// the member was [`removed`](Self::removed).
-    pub fn ready(&self) -> impl std::future::Future<Output = ()> + '_ {
+    pub(crate) fn ready(&self) -> impl std::future::Future<Output = ()> + '_ {
         std::future::poll_fn(move |cx| {
             // Register first, then look: a push in between wakes us again.
             self.waker.register(cx.waker());
@@ -70,7 +70,7 @@ impl Link {
         })
     }
 
-    pub fn kick_reason(&self) -> Option<String> {
+    pub(crate) fn kick_reason(&self) -> Option<String> {
         self.lock()
             .as_ref()?
             .kick_reason
@@ -88,7 +88,7 @@ impl Link {
     }
 
     /// The member must leave.
-    pub fn removed(&self) -> bool {
+    pub(crate) fn removed(&self) -> bool {
         self.removed.load(Ordering::Acquire)
     }
 
@@ -106,7 +106,7 @@ impl Link {
     }
 
     /// The rooms the member was taken out of since the last call.
-    pub fn take_left(&self) -> Vec<std::sync::Arc<super::Room>> {
+    pub(crate) fn take_left(&self) -> Vec<std::sync::Arc<super::Room>> {
         self.lock()
             .as_mut()
             .map(|s| std::mem::take(&mut s.left))

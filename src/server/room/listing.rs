@@ -12,7 +12,7 @@ use crate::protocol::{RoomInfo, UserInfo, MAX_ROOMS_LISTED, MAX_USERS_LISTED};
 
 impl Hub {
     /// A snapshot of the members, oldest first.
-    pub fn members(&self) -> Vec<Member> {
+    pub(crate) fn members(&self) -> Vec<Member> {
         let st = self.lock();
         let mut v: Vec<(MemberId, Member)> =
             st.members.iter().map(|(k, m)| (*k, m.clone())).collect();
@@ -22,7 +22,7 @@ impl Hub {
 
     /// Who is in `room`, oldest there first (at most [`MAX_USERS_LISTED`]),
     /// and how many.
-    pub fn users(&self, room: &Room) -> (Vec<UserInfo>, u64) {
+    pub(crate) fn users(&self, room: &Room) -> (Vec<UserInfo>, u64) {
         let st = self.lock();
         let (mut here, total) = room.present();
         here.sort_unstable();
@@ -50,7 +50,7 @@ impl Hub {
     }
 
     /// Every room, by name (at most [`MAX_ROOMS_LISTED`]), and how many there are.
-    pub fn rooms(&self) -> (Vec<RoomInfo>, u64) {
+    pub(crate) fn rooms(&self) -> (Vec<RoomInfo>, u64) {
         let rooms: Vec<Arc<Room>> = self.lock().rooms.values().cloned().collect();
         let total = rooms.len() as u64;
         let list = rooms
@@ -63,7 +63,7 @@ impl Hub {
 
     /// The console's own feed of what every room publishes from now on:
     /// notices always, chat lines when `chat`. Once per server (`None` after).
-    pub fn console_feed(&self, chat: bool) -> Option<ConsoleFeed> {
+    pub(crate) fn console_feed(&self, chat: bool) -> Option<ConsoleFeed> {
         let (tx, rx) = sync_channel(CONSOLE_QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let tap = ConsoleTap {

@@ -48,7 +48,7 @@ mod say;
 pub(crate) use direct::dm_lines;
 pub(crate) use event::{Direct, Relay, Relayed, RoomEvent, Said};
 pub(crate) use feed::{Cursor, Feed, Taken};
-pub use hub::RoomDecl;
+pub(crate) use hub::RoomDecl;
 pub(crate) use hub::{Hub, InRoom, Membership, RenameError, RoomError};
 pub(crate) use link::Link;
 pub(crate) use presence::Departure;
@@ -61,7 +61,7 @@ pub(crate) type MemberId = u64;
 
 /// Why a direct message was refused.
 #[derive(Debug, PartialEq, Eq)]
-pub enum DirectError {
+pub(crate) enum DirectError {
     NoSuchUser,
     InboxFull(String),
 }
@@ -110,7 +110,7 @@ struct ConsoleTap {
 
 /// What the console printer reads: the rooms' packets it shows, and how
 /// many it missed because it fell behind.
-pub struct ConsoleFeed {
+pub(crate) struct ConsoleFeed {
     pub rx: Receiver<Bytes>,
     pub dropped: Arc<AtomicU64>,
 }
@@ -147,7 +147,7 @@ impl Shared {
     }
 }
 
-pub struct Room {
+pub(crate) struct Room {
     /// Its name as shown ("#help").
     name: String,
     /// The `room` field of its lines: `None` for the default room.
@@ -174,7 +174,7 @@ impl std::fmt::Debug for Room {
 
 /// Where a member is in one room when it comes in: its cursor, and the
 /// past it is shown first.
-pub struct Entered {
+pub(crate) struct Entered {
     pub room: Arc<Room>,
     pub cursor: Cursor,
     /// The newest messages from before the join, oldest first.
@@ -219,17 +219,17 @@ impl Room {
     }
 
     /// Its name as shown ("#help").
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// The `room` field of its lines (`None`: the default room).
-    pub fn tag(&self) -> Option<&str> {
+    pub(crate) fn tag(&self) -> Option<&str> {
         self.tag.as_deref()
     }
 
     /// The history store, when history is kept.
-    pub fn history(&self) -> Option<&HistoryStore> {
+    pub(crate) fn history(&self) -> Option<&HistoryStore> {
         self.shared.history.as_ref()
     }
 
@@ -323,7 +323,7 @@ impl Room {
     }
 
     /// Members in it now.
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
     }
 
@@ -343,7 +343,7 @@ impl Room {
     }
 
     /// Broadcast a notice to the room (not stored, not a chat line).
-    pub fn notice(&self, packet: Packet) {
+    pub(crate) fn notice(&self, packet: Packet) {
         let mut reg = self.lock();
         self.flush_presence(&mut reg);
         let line = self.tagged(packet).to_line();
@@ -359,7 +359,7 @@ impl Room {
     }
 
     /// Its name, topic and count, as `rooms` and `joined` say them.
-    pub fn info(&self) -> RoomInfo {
+    pub(crate) fn info(&self) -> RoomInfo {
         let reg = self.lock();
         RoomInfo {
             room: self.name.clone(),
@@ -370,7 +370,7 @@ impl Room {
     }
 
     /// The room's feed (members read it through their cursor).
-    pub fn feed(&self) -> &Feed {
+    pub(crate) fn feed(&self) -> &Feed {
         &self.feed
     }
 

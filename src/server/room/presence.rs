@@ -21,7 +21,7 @@ pub(super) enum Presence {
 
 /// How a member left, for the notice everyone gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Departure {
+pub(crate) enum Departure {
     /// The connection ended: "NAME disconnected."
     Gone,
     /// The client said goodbye with a reason: "NAME left (REASON)".

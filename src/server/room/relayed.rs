@@ -13,12 +13,12 @@ use crate::protocol::Packet;
 
 impl Room {
     /// Cluster mode: this node reads the room's stream.
-    pub fn cluster_started(&self) -> bool {
+    pub(crate) fn cluster_started(&self) -> bool {
         self.lock().stream.is_some()
     }
 
     /// Cluster mode: the last stream entry delivered here.
-    pub fn cluster_last(&self) -> String {
+    pub(crate) fn cluster_last(&self) -> String {
         self.lock()
             .stream
             .as_ref()
@@ -29,7 +29,7 @@ impl Room {
     /// Cluster mode: the first line id this server delivers live once it
     /// reads the room's stream — waiting for that (at most `limit`); `None`
     /// when it did not start in time.
-    pub async fn reading_from(&self, limit: std::time::Duration) -> Option<u64> {
+    pub(crate) async fn reading_from(&self, limit: std::time::Duration) -> Option<u64> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let started = self.reading.notified();
@@ -44,13 +44,18 @@ impl Room {
     }
 
     /// Cluster mode: the last chat line's id delivered here.
-    pub fn cluster_delivered(&self) -> Option<u64> {
+    pub(crate) fn cluster_delivered(&self) -> Option<u64> {
         self.lock().stream.as_ref().map(|p| p.delivered)
     }
 
     /// Cluster mode: read the stream from `last` on; `remote` are the
     /// members on other nodes now.
-    pub fn cluster_start(&self, last: String, delivered: u64, remote: HashMap<String, String>) {
+    pub(crate) fn cluster_start(
+        &self,
+        last: String,
+        delivered: u64,
+        remote: HashMap<String, String>,
+    ) {
         let mut reg = self.lock();
         reg.stream = Some(StreamPos { last, delivered });
         self.reading.notify_waiters();
@@ -65,7 +70,7 @@ impl Room {
     /// this node's members did themselves it showed already). Chat lines
     /// leave the readers asleep: the reader wakes them once per batch
     /// ([`wake_readers`](Self::wake_readers)), as a session does.
-    pub fn deliver_event(&self, entry: Relayed, own: &str) {
+    pub(crate) fn deliver_event(&self, entry: Relayed, own: &str) {
         let mut reg = self.lock();
         if let Some(p) = reg.stream.as_mut() {
             p.last = entry.id;
@@ -111,14 +116,14 @@ impl Room {
     }
 
     /// Cluster mode: an entry that was skipped (malformed): read on past it.
-    pub fn skip_entry(&self, id: &str) {
+    pub(crate) fn skip_entry(&self, id: &str) {
         if let Some(p) = self.lock().stream.as_mut() {
             p.last = id.to_string();
         }
     }
 
     /// Cluster mode, the link down: a line said here, shown here only.
-    pub fn deliver_local(&self, said: Said) {
+    pub(crate) fn deliver_local(&self, said: Said) {
         let mut reg = self.lock();
         self.flush_presence(&mut reg);
         let chat = self.chat_of(said, self.shared.next_chat(), now_ms());
@@ -165,7 +170,7 @@ impl super::Hub {
     }
 
     /// A notice to every room (cluster link down or back).
-    pub fn notice_all(&self, packet: Packet) {
+    pub(crate) fn notice_all(&self, packet: Packet) {
         let rooms: Vec<Arc<Room>> = self.lock().rooms.values().cloned().collect();
         for r in rooms {
             r.notice(packet.clone());
@@ -173,12 +178,12 @@ impl super::Hub {
     }
 
     /// Cluster mode: the rooms whose streams this node reads.
-    pub fn cluster_rooms(&self) -> Vec<Arc<Room>> {
+    pub(crate) fn cluster_rooms(&self) -> Vec<Arc<Room>> {
         self.lock().rooms.values().cloned().collect()
     }
 
     /// Cluster mode: the other nodes with members in our rooms.
-    pub fn remote_nodes(&self) -> Vec<String> {
+    pub(crate) fn remote_nodes(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .cluster_rooms()
             .iter()
@@ -191,7 +196,7 @@ impl super::Hub {
 
     /// Cluster mode: node `node` died; its members leave our rooms.
     /// (room, member) pairs it had.
-    pub fn node_gone(&self, node: &str) -> Vec<(String, String)> {
+    pub(crate) fn node_gone(&self, node: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for r in self.cluster_rooms() {
             for m in r.node_gone(node) {

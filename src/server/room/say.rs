@@ -10,7 +10,7 @@ use crate::protocol::{fast, now_ms, Chat, Packet};
 /// A chat line's content: text in a plaintext room; in a secure room a
 /// sealed payload and the sender's clock, relayed as they came.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Body {
+pub(crate) struct Body {
     pub text: Option<String>,
     pub payload: Option<String>,
     pub sent: Option<u64>,
@@ -19,7 +19,7 @@ pub struct Body {
 }
 
 impl Body {
-    pub fn text(text: impl Into<String>) -> Body {
+    pub(crate) fn text(text: impl Into<String>) -> Body {
         Body {
             text: Some(text.into()),
             ..Default::default()
@@ -28,7 +28,7 @@ impl Body {
 }
 
 /// Who sent a chat line.
-pub enum Speaker<'a> {
+pub(crate) enum Speaker<'a> {
     Member { name: &'a str, port: u16 },
     Server,
 }
@@ -36,7 +36,7 @@ pub enum Speaker<'a> {
 impl Room {
     /// Broadcast a chat line to the room, its sender included. The packet gets
     /// the next id and the server time; it is serialized once for all.
-    pub fn chat(self: &Arc<Self>, from: Speaker<'_>, body: Body) {
+    pub(crate) fn chat(self: &Arc<Self>, from: Speaker<'_>, body: Body) {
         self.chat_and(from, body, true)
     }
 
@@ -44,12 +44,12 @@ impl Room {
     /// lines already read publishes them all, then wakes the readers once
     /// ([`wake_readers`](Self::wake_readers)), so that they write them in
     /// one go.
-    pub fn chat_batched(self: &Arc<Self>, from: Speaker<'_>, body: Body) {
+    pub(crate) fn chat_batched(self: &Arc<Self>, from: Speaker<'_>, body: Body) {
         self.chat_and(from, body, false)
     }
 
     /// Wake the members waiting for what was published.
-    pub fn wake_readers(&self) {
+    pub(crate) fn wake_readers(&self) {
         self.feed.wake();
     }
 
@@ -76,7 +76,7 @@ impl Room {
 
     /// The one way a chat line becomes the packet members get: id `id`,
     /// server time `ts`, this room's tag.
-    pub fn chat_of(&self, said: Said, id: u64, ts: u64) -> Chat {
+    pub(crate) fn chat_of(&self, said: Said, id: u64, ts: u64) -> Chat {
         let Body {
             text,
             payload,
@@ -123,13 +123,13 @@ impl Room {
         }
     }
 
-    pub fn topic(&self) -> Option<String> {
+    pub(crate) fn topic(&self) -> Option<String> {
         self.lock().topic.clone()
     }
 
     /// Set (or clear, with `None`) the topic; the room is told who did
     /// (on every node).
-    pub fn set_topic(self: &Arc<Self>, topic: Option<String>, by: &str) {
+    pub(crate) fn set_topic(self: &Arc<Self>, topic: Option<String>, by: &str) {
         if let Some(c) = &self.shared.relay {
             let event = RoomEvent::Topic {
                 by: by.to_string(),
@@ -158,11 +158,11 @@ impl Room {
     }
 
     /// The operator's message for whoever joins this room.
-    pub fn motd(&self) -> Option<String> {
+    pub(crate) fn motd(&self) -> Option<String> {
         self.lock().motd.clone()
     }
 
-    pub fn set_motd(&self, motd: Option<String>) {
+    pub(crate) fn set_motd(&self, motd: Option<String>) {
         self.lock().motd = motd;
     }
 }

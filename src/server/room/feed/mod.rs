@@ -38,7 +38,7 @@ const REST_MAX: Duration = Duration::from_millis(250);
 /// A reader that published within this long is woken first.
 const HOT_FOR: Duration = Duration::from_secs(30);
 
-pub struct Feed {
+pub(crate) struct Feed {
     data: RwLock<Data>,
     /// Bytes published so far (read without a lock).
     published: AtomicU64,
@@ -90,7 +90,7 @@ struct Chunk {
 
 /// One reader's place in the feed (always polled from the same task).
 #[derive(Debug)]
-pub struct Cursor {
+pub(crate) struct Cursor {
     pos: u64,
     /// The round this reader is registered in, if any.
     waiting: Option<u64>,
@@ -100,12 +100,12 @@ pub struct Cursor {
 
 impl Cursor {
     /// Bytes of the feed this reader has taken.
-    pub fn pos(&self) -> u64 {
+    pub(crate) fn pos(&self) -> u64 {
         self.pos
     }
 
     /// This reader's member just published: wake it first for a while.
-    pub fn spoke(&mut self, now: Instant) {
+    pub(crate) fn spoke(&mut self, now: Instant) {
         self.hot_until = Some(now + HOT_FOR);
     }
 
@@ -123,7 +123,7 @@ impl Cursor {
 
 /// What a reader takes from the feed.
 #[derive(Debug)]
-pub enum Taken {
+pub(crate) enum Taken {
     /// The next bytes, in order (at most about the asked size).
     Bytes(Vec<Bytes>),
     /// The reader fell out of what the feed keeps: too slow.
@@ -133,7 +133,7 @@ pub enum Taken {
 impl Feed {
     /// A feed that keeps the newest `retain` bytes, in at most `max_chunks`
     /// chunks.
-    pub fn new(retain: u64, max_chunks: usize) -> Feed {
+    pub(crate) fn new(retain: u64, max_chunks: usize) -> Feed {
         Feed {
             data: RwLock::new(Data {
                 chunks: VecDeque::new(),
@@ -168,18 +168,18 @@ impl Feed {
     }
 
     /// Bytes published so far.
-    pub fn published(&self) -> u64 {
+    pub(crate) fn published(&self) -> u64 {
         self.published.load(Ordering::Acquire)
     }
 
     /// Append whole lines; `wake`: wake the readers waiting for them now
     /// (else a later [`wake`](Self::wake) or publish does).
-    pub fn publish(&self, line: &[u8], wake: bool) {
+    pub(crate) fn publish(&self, line: &[u8], wake: bool) {
         self.publish_with(wake, |out| out.extend_from_slice(line));
     }
 
     /// Append what `write` writes (whole lines), serialized in place.
-    pub fn publish_with(&self, wake: bool, write: impl FnOnce(&mut Vec<u8>)) {
+    pub(crate) fn publish_with(&self, wake: bool, write: impl FnOnce(&mut Vec<u8>)) {
         {
             let mut d = self.data.write().unwrap_or_else(|e| e.into_inner());
             let before = d.open.len();
@@ -199,7 +199,7 @@ impl Feed {
     }
 
     /// Show the readers what was published, and wake those waiting.
-    pub fn wake(&self) {
+    pub(crate) fn wake(&self) {
         // Under the data lock, so that `visible` never passes what a
         // reader can find.
         let published = {
@@ -240,7 +240,7 @@ impl Feed {
     }
 
     /// A reader from the next byte published on.
-    pub fn cursor(&self) -> Cursor {
+    pub(crate) fn cursor(&self) -> Cursor {
         Cursor {
             pos: self.published(),
             waiting: None,
@@ -249,12 +249,12 @@ impl Feed {
     }
 
     /// How far behind the newest byte `cursor` is.
-    pub fn behind(&self, cursor: &Cursor) -> u64 {
+    pub(crate) fn behind(&self, cursor: &Cursor) -> u64 {
         self.published().saturating_sub(cursor.pos)
     }
 
     /// Ready when there is something past `cursor`.
-    pub fn poll_ready(&self, cursor: &mut Cursor, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_ready(&self, cursor: &mut Cursor, cx: &mut Context<'_>) -> Poll<()> {
         if self.visible() > cursor.pos {
             if let Some(r) = &self.relay {
                 if r.passing.load(Ordering::Relaxed) {
@@ -283,7 +283,7 @@ impl Feed {
 
     /// Take what is past `cursor`, about `max` bytes at most (whole chunks;
     /// at least one), and move the cursor past it. Empty when nothing is.
-    pub fn take(&self, cursor: &mut Cursor, max: usize) -> Taken {
+    pub(crate) fn take(&self, cursor: &mut Cursor, max: usize) -> Taken {
         let mut out = Vec::new();
         let d = self.data.read().unwrap_or_else(|e| e.into_inner());
         let visible = self.visible();
