@@ -4,13 +4,14 @@
 # one redis-server (loopback, nothing saved). For each: a flow-controlled blast
 # (server CPU µs per delivery summed over the nodes, Redis CPU µs per message,
 # deliveries/s) and a paced run (latency p50/p99, lines crossing nodes).
-#   bash benches/cluster.sh            # CLIENTS=50 MSGS=1000 RUNS=3 RATE=100 SECS=10
+#   bash benches/cluster.sh            # CLIENTS=50 MSGS=1000 RUNS=3 RATE=100 SECS=10 [BIN=PATH]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIENTS=${CLIENTS:-50}; MSGS=${MSGS:-1000}; RUNS=${RUNS:-3}; RATE=${RATE:-100}; SECS=${SECS:-10}
 command -v redis-server >/dev/null || { echo "needs redis-server (apt-get install redis-server)"; exit 2; }
-cargo build --release --quiet --bin tcpplay --example loadgen
-BIN=target/release/tcpplay; LG=target/release/examples/loadgen
+# BIN=PATH measures another build (an A/B: run once per binary, one sitting).
+if [ -z "${BIN:-}" ]; then cargo build --release --quiet --bin tcpplay --example loadgen; fi
+BIN=${BIN:-target/release/tcpplay}; LG=target/release/examples/loadgen
 WORK=$(mktemp -d); PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT

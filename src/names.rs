@@ -107,6 +107,50 @@ pub(crate) fn validate_name(raw: &str) -> Result<String, NameError> {
     Ok(name.to_string())
 }
 
+/// Is `raw` safe to show as a name that another server already accepted
+/// (a cluster's stream entry)? The checks that keep a terminal and a reader
+/// from being deceived — one spelling (trimmed, NFC), within the length, no
+/// control or formatting character, no mark of a server line, only
+/// characters the identifier profile allows — without the work of
+/// uniqueness (the skeleton), which was the accepting server's. Cheap for
+/// ASCII names: it runs for every line a cluster node reads.
+pub fn check_relayed_name(raw: &str) -> Result<(), NameError> {
+    if raw.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if raw.len() > MAX_NAME_CHARS * 4 || raw.chars().count() > MAX_NAME_CHARS {
+        return Err(NameError::TooLong(
+            raw.chars().take(MAX_NAME_CHARS * 4).count(),
+        ));
+    }
+    if let Some(c) = raw.chars().next().filter(|c| MARKS.contains(c)) {
+        return Err(NameError::Mark(c));
+    }
+    if let Some(c) = raw.chars().find(|&c| is_unsafe_char(c)) {
+        return Err(NameError::ControlChar(c.escape_unicode().to_string()));
+    }
+    if raw.trim() != raw {
+        return Err(NameError::NotAllowed("it has spaces around it".into()));
+    }
+    if raw.is_ascii() {
+        return Ok(());
+    }
+    if let Some(why) = raw
+        .chars()
+        .filter(|c| !(' '..='~').contains(c))
+        .find_map(not_allowed)
+    {
+        return Err(NameError::NotAllowed(why));
+    }
+    use unicode_normalization::{is_nfc_quick, IsNormalized};
+    match is_nfc_quick(raw.chars()) {
+        IsNormalized::Yes => Ok(()),
+        _ => Err(NameError::NotAllowed(
+            "it is not in its one (NFC) spelling".into(),
+        )),
+    }
+}
+
 /// Longest room name, in characters, its `#` included.
 pub(crate) const MAX_ROOM_CHARS: usize = 32;
 
@@ -423,6 +467,24 @@ mod tests {
             "a braille blank is not a letter"
         );
         assert!(room_name("#caf\u{e9}").is_ok());
+    }
+
+    #[test]
+    fn a_relayed_name_is_checked_for_what_deceives_a_reader() {
+        for ok in ["alice", "server", "Jos\u{e9}", "Jane Doe"] {
+            assert_eq!(check_relayed_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            " alice",
+            "*** server",
+            "a\u{1b}[2J",
+            "alice\u{2800}",
+            "jose\u{301}",
+            &"x".repeat(25),
+        ] {
+            assert!(check_relayed_name(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

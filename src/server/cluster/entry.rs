@@ -8,12 +8,12 @@
 
 pub(crate) use super::keys::{heartbeat, heartbeat_run, parse_heartbeat, run_node, Keys};
 pub(crate) use super::reply::{entries, line_id, read_reply, stream_id, Entry};
-use crate::names::validate_name;
+use crate::names::check_relayed_name;
 use crate::server::body;
 use crate::server::room::{Body, Departure, Direct, Relayed, RoomEvent, Said};
 
-/// The entry format this node writes and reads (`v`). Entries without one
-/// were written before it existed and read as this version.
+/// The entry format this node reads (`v`). It writes none: an entry
+/// without `v` is of this version, and a later format will say its own.
 const VERSION: &str = "1";
 
 /// Most characters in a presence entry's text (a leave reason).
@@ -63,7 +63,9 @@ pub(crate) type Fields = Vec<(&'static str, String)>;
 
 /// A room event as its stream's fields, written by run `origin`.
 pub(crate) fn encode(event: &RoomEvent, origin: &str) -> Fields {
-    let mut f: Fields = vec![("v", VERSION.into())];
+    // Version 1 writes no `v` (every entry would carry it, and Redis with
+    // it); a later format will.
+    let mut f: Fields = Vec::with_capacity(8);
     match event {
         RoomEvent::Said(s) => {
             f.push(("k", "chat".into()));
@@ -129,11 +131,8 @@ fn version(e: &Entry) -> Result<(), Skip> {
 
 fn name(e: &Entry, field: &'static str) -> Result<String, Skip> {
     let raw = e.get(field).ok_or(Skip::Field(field))?;
-    match validate_name(raw) {
-        Ok(n) if n == raw => Ok(n),
-        Ok(_) => Err(Skip::Name("not in its one spelling".into())),
-        Err(err) => Err(Skip::Name(err.to_string())),
-    }
+    check_relayed_name(raw).map_err(|err| Skip::Name(err.to_string()))?;
+    Ok(raw.to_string())
 }
 
 /// A bounded free text (a reason, a topic).
@@ -241,7 +240,9 @@ pub(crate) enum InboxEntry {
 
 /// An inbox entry's fields.
 pub(crate) fn encode_inbox(entry: &InboxEntry) -> Fields {
-    let mut f: Fields = vec![("v", VERSION.into())];
+    // Version 1 writes no `v` (every entry would carry it, and Redis with
+    // it); a later format will.
+    let mut f: Fields = Vec::with_capacity(8);
     match entry {
         InboxEntry::Direct(d) => {
             f.push(("k", "dm".into()));
@@ -324,6 +325,12 @@ mod tests {
         };
         let events = [
             said(Body::text("hi")),
+            // The operator's line, from another node's console.
+            RoomEvent::Said(Said {
+                from: "server".into(),
+                port: None,
+                body: Body::text("maintenance at noon"),
+            }),
             RoomEvent::Joined { name: "bob".into() },
             RoomEvent::Left {
                 name: "bob".into(),
