@@ -129,59 +129,57 @@ fn version(e: &Entry) -> Result<(), Skip> {
     }
 }
 
-fn name(e: &Entry, field: &'static str) -> Result<String, Skip> {
+fn name(e: &mut Entry, field: &'static str) -> Result<String, Skip> {
     let raw = e.get(field).ok_or(Skip::Field(field))?;
     check_relayed_name(raw).map_err(|err| Skip::Name(err.to_string()))?;
-    Ok(raw.to_string())
+    Ok(e.take(field).unwrap_or_default())
 }
 
 /// A bounded free text (a reason, a topic).
-fn text(e: &Entry, field: &'static str, max: usize) -> Result<Option<String>, Skip> {
+fn text(e: &mut Entry, field: &'static str, max: usize) -> Result<Option<String>, Skip> {
     match e.get(field) {
         None | Some("") => Ok(None),
         Some(t) if t.chars().count() > max => Err(Skip::Field(field)),
-        Some(t) => Ok(Some(t.to_string())),
+        Some(_) => Ok(e.take(field)),
     }
 }
 
-fn decode_body(e: &Entry, rules: &Rules) -> Result<Body, Skip> {
-    let text = e.get("t").map(str::to_string);
-    let payload = e.get("y").map(str::to_string);
+fn decode_body(e: &mut Entry, rules: &Rules) -> Result<Body, Skip> {
     let sent = match e.get("s") {
         None => None,
         Some(s) => Some(s.parse().map_err(|_| Skip::Field("s"))?),
     };
-    let sealed = payload.is_some();
+    let (text, payload) = (e.get("t"), e.get("y"));
     body::check(
         rules.secure,
         rules.max_text_chars,
-        sealed,
-        text.as_deref(),
-        payload.as_deref(),
+        payload.is_some(),
+        text,
+        payload,
     )
     .map_err(|b| Skip::Body(b.message()))?;
     if rules.secure && sent.is_none() {
         return Err(Skip::Field("s"));
     }
     Ok(Body {
-        text,
-        payload,
+        text: e.take("t"),
+        payload: e.take("y"),
         sent,
         action: e.get("a").is_some(),
     })
 }
 
 /// Decode and check a room's stream entry.
-pub(crate) fn decode(e: &Entry, rules: &Rules) -> Result<Relayed, Skip> {
+/// Its fields are moved out as they are read (each entry is read once).
+pub(crate) fn decode(e: &mut Entry, rules: &Rules) -> Result<Relayed, Skip> {
     let line = line_id(&e.id).ok_or_else(|| Skip::Id(e.id.chars().take(32).collect()))?;
     version(e)?;
-    let origin = e
-        .get("n")
-        .filter(|n| !n.is_empty())
-        .ok_or(Skip::Field("n"))?;
-    let kind = e.get("k").ok_or(Skip::Field("k"))?;
-    let reason = |f| text(e, f, MAX_REASON_CHARS);
-    let event = match kind {
+    if e.get("n").is_none_or(str::is_empty) {
+        return Err(Skip::Field("n"));
+    }
+    let kind = e.take("k").ok_or(Skip::Field("k"))?;
+    let reason = |e: &mut Entry, f| text(e, f, MAX_REASON_CHARS);
+    let event = match kind.as_str() {
         "chat" => RoomEvent::Said(Said {
             from: name(e, "f")?,
             port: match e.get("p") {
@@ -195,15 +193,15 @@ pub(crate) fn decode(e: &Entry, rules: &Rules) -> Result<Relayed, Skip> {
         },
         "leave" => RoomEvent::Left {
             name: name(e, "m")?,
-            how: reason("x")?.map_or(Departure::Gone, Departure::Said),
+            how: reason(e, "x")?.map_or(Departure::Gone, Departure::Said),
         },
         "kick" => RoomEvent::Left {
             name: name(e, "m")?,
-            how: Departure::Kicked(reason("x")?.unwrap_or_default()),
+            how: Departure::Kicked(reason(e, "x")?.unwrap_or_default()),
         },
         "part" => RoomEvent::Left {
             name: name(e, "m")?,
-            how: Departure::Parted(reason("x")?),
+            how: Departure::Parted(reason(e, "x")?),
         },
         "rename" => RoomEvent::Renamed {
             old: name(e, "m")?,
@@ -223,7 +221,7 @@ pub(crate) fn decode(e: &Entry, rules: &Rules) -> Result<Relayed, Skip> {
         id: e.id.clone(),
         line,
         event,
-        origin: origin.to_string(),
+        origin: e.take("n").unwrap_or_default(),
     })
 }
 
@@ -261,7 +259,7 @@ pub(crate) fn encode_inbox(entry: &InboxEntry) -> Fields {
 }
 
 /// Decode and check an inbox entry.
-pub(crate) fn decode_inbox(e: &Entry, rules: &Rules) -> Result<InboxEntry, Skip> {
+pub(crate) fn decode_inbox(e: &mut Entry, rules: &Rules) -> Result<InboxEntry, Skip> {
     version(e)?;
     match e.get("k").ok_or(Skip::Field("k"))? {
         "dm" => Ok(InboxEntry::Direct(Direct {
@@ -300,7 +298,7 @@ mod tests {
     fn back(event: RoomEvent, rules: &Rules) -> Result<RoomEvent, Skip> {
         let fields = encode(&event, "n1/5");
         let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        decode(&Entry::from_fields("5-1", &f), rules).map(|e| e.event)
+        decode(&mut Entry::from_fields("5-1", &f), rules).map(|e| e.event)
     }
 
     #[test]
@@ -374,7 +372,7 @@ mod tests {
 
     #[test]
     fn what_a_hostile_writer_puts_in_redis_is_skipped_with_its_reason() {
-        let d = |f: &[(&str, &str)], r: &Rules| decode(&Entry::from_fields("5-1", f), r);
+        let d = |f: &[(&str, &str)], r: &Rules| decode(&mut Entry::from_fields("5-1", f), r);
         // Plaintext in a secure room: only a forger writes it.
         let forged = [
             ("k", "chat"),
@@ -415,7 +413,7 @@ mod tests {
             d(&[("k", "join"), ("m", "ann")], &PLAIN),
             Err(Skip::Field("n"))
         );
-        let bad_id = decode(&Entry::from_fields("x", &[("k", "join")]), &PLAIN);
+        let bad_id = decode(&mut Entry::from_fields("x", &[("k", "join")]), &PLAIN);
         assert!(matches!(bad_id, Err(Skip::Id(_))));
         let dm = [
             ("k", "dm"),
@@ -425,12 +423,12 @@ mod tests {
             ("c", "5"),
         ];
         assert!(matches!(
-            decode_inbox(&Entry::from_fields("1-0", &dm), &SECURE),
+            decode_inbox(&mut Entry::from_fields("1-0", &dm), &SECURE),
             Err(Skip::Body(_))
         ));
         let raw = [("k", "dm"), ("to", "bob"), ("l", "{\"type\":\"system\"}\n")];
         assert_eq!(
-            decode_inbox(&Entry::from_fields("1-0", &raw), &PLAIN),
+            decode_inbox(&mut Entry::from_fields("1-0", &raw), &PLAIN),
             Err(Skip::Field("f"))
         );
     }
@@ -451,11 +449,11 @@ mod tests {
                 entry("6-0", &["k", "join", "m", "bob", "n", "a/1"]),
             ]),
         ])]);
-        let keys = read_reply(reply);
+        let mut keys = read_reply(reply);
         assert_eq!(keys.len(), 1);
-        let (key, ids) = &keys[0];
+        let (key, ids) = &mut keys[0];
         assert_eq!(key, "tcpplay:room:#a:log");
-        let chat = decode(&ids[0], &PLAIN).unwrap();
+        let chat = decode(&mut ids[0], &PLAIN).unwrap();
         assert_eq!(chat.line, line_id("5-1").unwrap());
         assert!(matches!(
             chat.event,

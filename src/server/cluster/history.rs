@@ -34,9 +34,9 @@ impl Cluster {
                 .query_async(&mut con)
                 .await
                 .map_err(|e| format!("the cluster's history cannot be read: {}", key_err(e)))?;
-            let ids = entry::entries(reply);
+            let mut ids = entry::entries(reply);
             let n = ids.len();
-            for e in &ids {
+            for e in &mut ids {
                 let said = match entry::decode(e, &self.cfg.rules) {
                     Ok(Relayed {
                         event: RoomEvent::Said(said),

@@ -41,7 +41,7 @@ impl Cluster {
         cmd.query_async::<String>(&mut con).await.is_ok()
     }
 
-    pub(super) fn inbox_entry(&self, key: &str, e: &entry::Entry) {
+    pub(super) fn inbox_entry(&self, key: &str, e: &mut entry::Entry) {
         let Some(hub) = self.hub() else { return };
         match entry::decode_inbox(e, &self.cfg.rules) {
             Ok(InboxEntry::Direct(dm)) => hub.deliver_direct(dm),

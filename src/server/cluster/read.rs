@@ -46,14 +46,14 @@ impl Cluster {
             match cmd.query_async::<Value>(&mut con).await {
                 Ok(reply) => {
                     pause = Duration::from_millis(100);
-                    for (key, ids) in entry::read_reply(reply) {
+                    for (key, mut ids) in entry::read_reply(reply) {
                         if key == inbox {
-                            for e in &ids {
+                            for e in &mut ids {
                                 inbox_last = e.id.clone();
                                 self.inbox_entry(&key, e);
                             }
                         } else if let Some(i) = logs.iter().position(|l| *l == key) {
-                            self.deliver(started[i], &key, &ids);
+                            self.deliver(started[i], &key, &mut ids);
                         }
                     }
                 }
@@ -101,7 +101,7 @@ impl Cluster {
 
     /// A room's new entries, each decoded and checked, delivered here; the
     /// batch's lines shown at once (one wake, fewer writes).
-    fn deliver(&self, room: &Arc<Room>, key: &str, ids: &[entry::Entry]) {
+    fn deliver(&self, room: &Arc<Room>, key: &str, ids: &mut [entry::Entry]) {
         for e in ids {
             match entry::decode(e, &self.cfg.rules) {
                 Ok(entry) => room.deliver_event(entry, &self.id),

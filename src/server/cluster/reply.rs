@@ -25,6 +25,14 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
+    /// Move a field's value out (the entry is read once: no copy).
+    pub(super) fn take(&mut self, name: &str) -> Option<String> {
+        self.fields
+            .iter_mut()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| std::mem::take(v))
+    }
+
     pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()
