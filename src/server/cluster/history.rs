@@ -26,7 +26,7 @@ impl Cluster {
         let mut end = end;
         for _ in 0..8 {
             let reply: Value = redis::cmd("XREVRANGE")
-                .arg(self.keys.log(&Self::room_key(room)))
+                .arg(self.keys.log(room.key()))
                 .arg(&end)
                 .arg("-")
                 .arg("COUNT")
@@ -45,7 +45,7 @@ impl Cluster {
                     }) => (said, line),
                     Ok(_) => continue,
                     Err(why) => {
-                        self.skip(&self.keys.log(&Self::room_key(room)), &e.id, &why);
+                        self.skip(&self.keys.log(room.key()), &e.id, &why);
                         continue;
                     }
                 };

@@ -212,12 +212,6 @@ impl Cluster {
         self.up.load(Ordering::Relaxed)
     }
 
-    /// A room's key in Redis: its folded name (`#room1` and `#rooml` are
-    /// one room on every node, as on one).
-    pub(super) fn room_key(room: &Room) -> String {
-        names::name_key(room.name())
-    }
-
     /// An entry from Redis that is not what it must be: skipped, counted,
     /// logged (the first few, then one in a thousand: a hostile writer
     /// cannot flood the log).

@@ -50,7 +50,7 @@ impl Cluster {
             }
             let mut pipe = redis::pipe();
             for o in &batch {
-                let room = Self::room_key(&o.room);
+                let room = o.room.key().to_string();
                 let members = self.keys.members(&room);
                 match &o.event {
                     RoomEvent::Joined { name } => {

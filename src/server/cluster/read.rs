@@ -27,10 +27,7 @@ impl Cluster {
             drop(hub);
             self.start_rooms(&mut con, &rooms).await;
             let started: Vec<&Arc<Room>> = rooms.iter().filter(|r| r.cluster_started()).collect();
-            let logs: Vec<String> = started
-                .iter()
-                .map(|r| self.keys.log(&Self::room_key(r)))
-                .collect();
+            let logs: Vec<String> = started.iter().map(|r| self.keys.log(r.key())).collect();
             let mut cmd = redis::cmd("XREAD");
             cmd.arg("COUNT")
                 .arg(1024)
@@ -120,7 +117,7 @@ impl Cluster {
         con: &mut ConnectionManager,
         room: &Arc<Room>,
     ) -> redis::RedisResult<()> {
-        let room_key = Self::room_key(room);
+        let room_key = room.key();
         let last: Value = redis::cmd("XREVRANGE")
             .arg(self.keys.log(&room_key))
             .arg("+")

@@ -150,6 +150,8 @@ impl Shared {
 pub(crate) struct Room {
     /// Its name as shown ("#help").
     name: String,
+    /// Its one key (folded: `#room1` is `#rooml`), computed once.
+    key: String,
     /// The `room` field of its lines: `None` for the default room.
     tag: Option<String>,
     /// Also serializes publishing, so ids, counts and byte offsets are in order.
@@ -205,6 +207,7 @@ impl Room {
         });
         Arc::new(Room {
             name: name.to_string(),
+            key: crate::names::name_key(name),
             tag: (!default).then(|| name.to_string()),
             registry: Mutex::new(Registry {
                 recent,
@@ -221,6 +224,11 @@ impl Room {
     /// Its name as shown ("#help").
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Its one key: the folded name, the same on every server.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
     }
 
     /// The `room` field of its lines (`None`: the default room).
