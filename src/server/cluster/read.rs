@@ -119,7 +119,7 @@ impl Cluster {
     ) -> redis::RedisResult<()> {
         let room_key = room.key();
         let last: Value = redis::cmd("XREVRANGE")
-            .arg(self.keys.log(&room_key))
+            .arg(self.keys.log(room_key))
             .arg("+")
             .arg("-")
             .arg("COUNT")
@@ -127,7 +127,7 @@ impl Cluster {
             .query_async(con)
             .await?;
         let members: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(self.keys.members(&room_key))
+            .arg(self.keys.members(room_key))
             .query_async(con)
             .await?;
         let last = entry::entries(last)
@@ -154,7 +154,7 @@ impl Cluster {
                 remote.insert(name, run);
             } else {
                 redis::cmd("HDEL")
-                    .arg(self.keys.members(&room_key))
+                    .arg(self.keys.members(room_key))
                     .arg(&name)
                     .query_async::<()>(con)
                     .await?;
