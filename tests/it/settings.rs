@@ -120,23 +120,8 @@ fn a_config_file_that_does_not_exist_is_named() {
 
 #[test]
 fn the_example_config_is_valid_and_complete() {
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tcpplay.toml");
-    let text = std::fs::read_to_string(&example).unwrap();
     // Every key, uncommented, parses; so the example cannot drift from the code.
-    let uncommented: String = text
-        .lines()
-        .map(|l| {
-            l.strip_prefix("# ")
-                .filter(|r| {
-                    r.split_once(" = ")
-                        .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
-                })
-                .unwrap_or(l)
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let parsed: tcpplay::config::Settings =
-        toml::from_str(&uncommented).expect("example parses as settings");
+    let (text, parsed) = example_settings();
     let defaults = serde_json::to_value(tcpplay::config::Settings::default()).unwrap();
     for (section, keys) in defaults.as_object().unwrap() {
         for key in keys.as_object().unwrap().keys() {
@@ -200,21 +185,7 @@ fn every_setting_key_the_code_names_is_a_setting() {
     use std::collections::BTreeSet;
     // The defaults leave optional settings out; the example (every key
     // uncommented) has them all.
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tcpplay.toml");
-    let uncommented: String = std::fs::read_to_string(&example)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            l.strip_prefix("# ")
-                .filter(|r| {
-                    r.split_once(" = ")
-                        .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
-                })
-                .unwrap_or(l)
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let full: tcpplay::config::Settings = toml::from_str(&uncommented).unwrap();
+    let (_, full) = example_settings();
     let mut keys = BTreeSet::new();
     let mut sections = BTreeSet::new();
     for settings in [
@@ -269,4 +240,22 @@ fn every_setting_key_the_code_names_is_a_setting() {
         "keys that are no setting:\n{}",
         wrong.join("\n")
     );
+}
+
+/// examples/tcpplay.toml as written, and as settings with every commented
+/// key uncommented.
+fn example_settings() -> (String, tcpplay::config::Settings) {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tcpplay.toml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    let key = |r: &&str| {
+        r.split_once(" = ")
+            .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+    };
+    let uncommented: String = text
+        .lines()
+        .map(|l| l.strip_prefix("# ").filter(key).unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let parsed = toml::from_str(&uncommented).expect("example parses as settings");
+    (text, parsed)
 }
