@@ -16,6 +16,9 @@ use crate::server::room::{Body, Departure, Direct, Relayed, RoomEvent, Said};
 /// without `v` is of this version, and a later format will say its own.
 const VERSION: &str = "1";
 
+/// Longest node run id (`NODE/STARTED_MS`; a node name is at most 64).
+const MAX_RUN_BYTES: usize = 96;
+
 /// Most characters in a presence entry's text (a leave reason).
 const MAX_REASON_CHARS: usize = 1000;
 
@@ -174,7 +177,9 @@ fn decode_body(e: &mut Entry, rules: &Rules) -> Result<Body, Skip> {
 pub(crate) fn decode(e: &mut Entry, rules: &Rules) -> Result<Relayed, Skip> {
     let line = line_id(&e.id).ok_or_else(|| Skip::Id(e.id.chars().take(32).collect()))?;
     version(e)?;
-    if e.get("n").is_none_or(str::is_empty) {
+    // The writing node's run (`NODE/MS`): kept for presence, so bounded.
+    let run_ok = |n: &str| n.len() <= MAX_RUN_BYTES && n.bytes().all(|b| b.is_ascii_graphic());
+    if !e.get("n").is_some_and(|n| !n.is_empty() && run_ok(n)) {
         return Err(Skip::Field("n"));
     }
     let kind = e.take("k").ok_or(Skip::Field("k"))?;
@@ -412,6 +417,13 @@ mod tests {
         assert_eq!(
             d(&[("k", "join"), ("m", "ann")], &PLAIN),
             Err(Skip::Field("n"))
+        );
+        let huge = "n".repeat(10_000);
+        let run = [("k", "join"), ("m", "ann"), ("n", huge.as_str())];
+        assert_eq!(
+            d(&run, &PLAIN),
+            Err(Skip::Field("n")),
+            "a run id is bounded"
         );
         let bad_id = decode(&mut Entry::from_fields("x", &[("k", "join")]), &PLAIN);
         assert!(matches!(bad_id, Err(Skip::Id(_))));
