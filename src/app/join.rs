@@ -139,7 +139,13 @@ pub(crate) async fn join(
                 eprintln!("disconnected by the server: {}", sanitize(&reason));
                 let comes_back = matches!(
                     code.as_deref(),
-                    Some(codes::SHUTDOWN | codes::TOO_SLOW | codes::IDLE)
+                    Some(
+                        codes::SHUTDOWN
+                            | codes::TOO_SLOW
+                            | codes::IDLE
+                            | codes::CLUSTER_LOST
+                            | codes::CLUSTER_UNAVAILABLE
+                    )
                 );
                 if !(args.reconnect && comes_back) {
                     return Ok(give_up(&mut client));

@@ -25,9 +25,19 @@ pub(crate) const NO_SUCH_ROOM: &str = "no_such_room";
 pub(crate) const NOT_IN_ROOM: &str = "not_in_room";
 pub(crate) const TOO_MANY_ROOMS: &str = "too_many_rooms";
 pub(crate) const ROOM_FULL: &str = "room_full";
+/// Cluster mode: a chat line refused (the link to the other servers has
+/// been down so long that the most lines wait already).
+pub(crate) const NOT_SENT: &str = "not_sent";
+/// Cluster mode: a name (or a new room) that cannot be checked across the
+/// cluster now; asking again in a few seconds works.
+pub(crate) const CLUSTER_UNAVAILABLE: &str = "cluster_unavailable";
 // `bye.code` only: why the server closed the connection.
 pub(crate) const SHUTDOWN: &str = "shutdown";
 pub(crate) const KICKED: &str = "kicked";
 pub(crate) const IDLE: &str = "idle";
 pub(crate) const TOO_SLOW: &str = "too_slow";
 pub(crate) const FLOODING: &str = "flooding";
+/// Cluster mode: the member's server lost its place in the cluster (cut
+/// off longer than the heartbeat's expiry), or their name went to another
+/// member while the cluster repaired its store: connect again.
+pub(crate) const CLUSTER_LOST: &str = "cluster_lost";

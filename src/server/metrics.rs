@@ -36,6 +36,26 @@ pub(crate) struct Metrics {
     pub bytes_out: Counter,
 }
 
+/// What a cluster node reports (shared with its tasks; `/metrics` shows
+/// them in cluster mode).
+#[derive(Clone, Default)]
+pub(crate) struct ClusterMetrics {
+    /// 1 while the link to Redis works.
+    pub link_up: Gauge,
+    /// Other nodes' runs with members in this node's rooms, beating.
+    pub nodes_alive: Gauge,
+    /// Entries waiting to be appended to the streams.
+    pub queued: Gauge,
+    /// How old the newest entry of the reader's last read was (ms; 0 when
+    /// it found nothing new).
+    pub read_lag_ms: Gauge,
+    /// Entries from Redis skipped (malformed, unknown kind or version,
+    /// refused).
+    pub skipped: Counter,
+    /// Chat lines refused because too many waited for Redis.
+    pub refused: Counter,
+}
+
 /// What the history writer reports (shared with its thread).
 #[derive(Clone)]
 pub(crate) struct HistoryMetrics {
@@ -60,7 +80,10 @@ impl Default for HistoryMetrics {
 }
 
 impl Metrics {
-    pub(crate) fn new(history: Option<&HistoryMetrics>) -> Metrics {
+    pub(crate) fn new(
+        history: Option<&HistoryMetrics>,
+        cluster: Option<&ClusterMetrics>,
+    ) -> Metrics {
         let mut r = Registry::with_prefix("tcpplay");
         let limits_family = Family::<Label, Counter>::default();
         let limits =
@@ -102,6 +125,21 @@ impl Metrics {
             r.register("history_write_seconds", batch, h.write_seconds.clone());
             let dropped = "History records not stored: the disk did not keep up, or the file already held their id";
             r.register("history_dropped", dropped, h.dropped.clone());
+        }
+        if let Some(c) = cluster {
+            let up = "1 while this node's link to the cluster's Redis works";
+            r.register("cluster_link_up", up, c.link_up.clone());
+            let alive = "Other nodes (runs) with members in this node's rooms, beating";
+            r.register("cluster_nodes_alive", alive, c.nodes_alive.clone());
+            let queued = "Entries waiting to be appended to the cluster's streams";
+            r.register("cluster_publish_queue", queued, c.queued.clone());
+            let lag = "Age in ms of the newest entry the cluster reader last got (0: caught up)";
+            r.register("cluster_read_lag_ms", lag, c.read_lag_ms.clone());
+            let skipped =
+                "Entries in Redis skipped: malformed, of an unknown kind or version, or refused";
+            r.register("cluster_entries_skipped", skipped, c.skipped.clone());
+            let refused = "Chat lines refused because too many waited for Redis";
+            r.register("cluster_lines_refused", refused, c.refused.clone());
         }
         let build = Info::new([("version", env!("CARGO_PKG_VERSION"))]);
         r.register("build", "The running build", build);

@@ -129,7 +129,11 @@ impl Server {
             opts.limits.auth_failures_total,
         ));
         let room_history_metrics = opts.history.store.as_ref().map(|s| s.metrics().clone());
-        let metrics = Arc::new(Metrics::new(room_history_metrics.as_ref()));
+        let cluster_metrics = opts.cluster.as_ref().map(|c| c.metrics());
+        let metrics = Arc::new(Metrics::new(
+            room_history_metrics.as_ref(),
+            cluster_metrics.as_ref(),
+        ));
         let replay = match (&opts.history.store, &opts.cluster) {
             (None, None) => 0,
             _ => opts.history.replay,

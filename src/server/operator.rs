@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::room::{Body, Room, Speaker};
+use super::room::{Body, NotSent, Room, Speaker};
 use super::ServerHandle;
 use crate::crypto::{self, Kind};
 use crate::names::split_name;
@@ -112,8 +112,8 @@ impl ServerHandle {
                 }
             }
         };
-        room.chat(Speaker::Server, body);
-        Ok(())
+        room.chat(Speaker::Server, body)
+            .map_err(|NotSent(why)| OperatorError::Room(why))
     }
 
     /// Everyone connected, in the order they came.

@@ -1,15 +1,31 @@
-//! Names across the cluster: a name is claimed under its key, held by the
-//! node run's heartbeat, taken over from a dead run, and given back.
+//! Names across the cluster: a name is claimed under its key by the claim
+//! script (check and set in one step, with this run's token; taken over
+//! only from a run whose heartbeat is gone, which is then marked dead),
+//! held by the heartbeat's renewals, and given back only if still ours.
+
+use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
-use super::{key_err, Cluster, NAME_TTL_MS};
+use super::scripts::RELEASE;
+use super::{key_err, Cluster};
 use crate::names;
+
+/// Why a name cannot be had now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ClaimError {
+    /// Redis cannot be asked, or the cluster is repairing its names:
+    /// nothing is granted that could turn out to be someone else's.
+    #[error("this server cannot make sure the name is free across the cluster now ({0}); try again in a few seconds")]
+    Unsettled(String),
+    #[error("no free name near '{0}'")]
+    NoneFree(String),
+}
 
 impl Cluster {
     /// Claim `requested` (or `-2`, `-3`, … when taken) across the cluster;
-    /// a name whose node is dead is taken over. The name given.
-    pub(crate) async fn claim(&self, requested: &str) -> Result<String, String> {
+    /// a name whose run is dead is taken over. The name given.
+    pub(crate) async fn claim(&self, requested: &str) -> Result<String, ClaimError> {
         let mut con = self.con.clone();
         for n in 1..1000u32 {
             let name = match n {
@@ -20,60 +36,57 @@ impl Cluster {
                 return Ok(name);
             }
         }
-        Err("no free name".into())
+        Err(ClaimError::NoneFree(requested.to_string()))
     }
 
-    /// Claim exactly `name`: false when a live node holds it.
-    pub(crate) async fn claim_exact_name(&self, name: &str) -> Result<bool, String> {
+    /// Claim exactly `name`: false when a live run holds it.
+    pub(crate) async fn claim_exact_name(&self, name: &str) -> Result<bool, ClaimError> {
         let mut con = self.con.clone();
         self.claim_exact(&mut con, name).await
     }
 
-    pub(super) async fn claim_exact(
+    /// Claim `name` for this run. While the cluster repairs its names
+    /// (Redis lost them: the nodes are claiming theirs again, for
+    /// `SETTLE`), or Redis cannot be reached, the answer is "not now".
+    async fn claim_exact(
         &self,
         con: &mut ConnectionManager,
         name: &str,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, ClaimError> {
+        if !self.is_up() {
+            return Err(ClaimError::Unsettled(
+                "the cluster's Redis is unreachable".into(),
+            ));
+        }
+        if self.settling() {
+            return Err(ClaimError::Unsettled(
+                "the cluster is settling its names after losing its store".into(),
+            ));
+        }
         let key = self.keys.name(&names::name_key(name));
-        let set: Option<String> = redis::cmd("SET")
-            .arg(&key)
-            .arg(&self.id)
-            .arg("NX")
-            .arg("PX")
-            .arg(NAME_TTL_MS)
-            .query_async(con)
-            .await
-            .map_err(key_err)?;
-        let mut won = set.is_some();
-        if !won {
-            // Held: by a node that died? Then it is free to take.
-            let owner: Option<String> = redis::cmd("GET")
-                .arg(&key)
-                .query_async(con)
+        let run = self.run();
+        // A claim that comes back unsettled (ran late, or this node's
+        // heartbeat is being re-set) is asked again a few times.
+        for _ in 0..3 {
+            let got = self
+                .claim_script(con, &key, &run)
                 .await
-                .map_err(key_err)?;
-            if let Some(owner) = owner.filter(|o| *o != self.id) {
-                let alive = self.alive(con, &owner).await.map_err(key_err)?;
-                if !alive {
-                    let _: () = redis::cmd("SET")
-                        .arg(&key)
-                        .arg(&self.id)
-                        .arg("PX")
-                        .arg(NAME_TTL_MS)
-                        .query_async(con)
-                        .await
-                        .map_err(key_err)?;
-                    won = true;
+                .map_err(|e| ClaimError::Unsettled(key_err(e)))?;
+            match got {
+                0 => return Ok(false),
+                -1 => tokio::time::sleep(Duration::from_millis(300)).await,
+                _ => {
+                    self.names
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key, name.to_string());
+                    return Ok(true);
                 }
             }
         }
-        if won {
-            self.names
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(key, name.to_string());
-        }
-        Ok(won)
+        Err(ClaimError::Unsettled(
+            "the cluster is settling its names".into(),
+        ))
     }
 
     /// Give a name back (a member left, or renamed).
@@ -84,18 +97,15 @@ impl Cluster {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&key);
         let mut con = self.con.clone();
-        let node = self.id.clone();
+        let run = self.run();
         tokio::spawn(async move {
             // Only if it is still ours.
-            let script = redis::Script::new(
-                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-            );
             let _: redis::RedisResult<i64> =
-                script.key(&key).arg(&node).invoke_async(&mut con).await;
+                RELEASE.key(&key).arg(&*run).invoke_async(&mut con).await;
         });
     }
 
-    /// The node holding `name`, if a live one does.
+    /// The run holding `name`, if another run does.
     pub(super) async fn owner(&self, name: &str) -> Option<String> {
         let mut con = self.con.clone();
         let key = self.keys.name(&names::name_key(name.trim()));
@@ -104,6 +114,6 @@ impl Cluster {
             .query_async(&mut con)
             .await
             .ok()?;
-        owner.filter(|o| *o != self.id)
+        owner.filter(|o| **o != *self.run())
     }
 }

@@ -6,7 +6,7 @@
 //! entry that fails is skipped with its reason (the node logs and counts
 //! it, and goes on serving); nothing from Redis is passed on as bytes.
 
-pub(crate) use super::keys::{heartbeat, heartbeat_run, parse_heartbeat, run_node, Keys};
+pub(crate) use super::keys::{heartbeat, parse_heartbeat, run_node, Keys};
 pub(crate) use super::reply::{entries, line_id, read_reply, stream_id, Entry};
 use crate::names::check_relayed_name;
 use crate::server::body;
@@ -172,14 +172,34 @@ fn decode_body(e: &mut Entry, rules: &Rules) -> Result<Body, Skip> {
     })
 }
 
+/// A name read from a room's members hash, if it is a valid name.
+pub(crate) fn checked_name(raw: &str) -> Option<String> {
+    check_relayed_name(raw).ok().map(|()| raw.to_string())
+}
+
+/// A room's topic read from Redis, if it is within the rules (else none).
+pub(crate) fn checked_topic(raw: &str, rules: &Rules) -> Option<String> {
+    let n = raw.chars().count();
+    (n > 0 && n <= rules.max_text_chars).then(|| raw.to_string())
+}
+
+/// A room's name as shown, read from Redis: a valid room name as it is.
+pub(crate) fn checked_room(raw: &str) -> bool {
+    crate::names::room_name(raw).is_ok_and(|n| n == raw)
+}
+
+/// A run id read from Redis (`NODE/MS`): printable, bounded.
+pub(crate) fn checked_run(raw: &str) -> bool {
+    !raw.is_empty() && raw.len() <= MAX_RUN_BYTES && raw.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// Decode and check a room's stream entry.
 /// Its fields are moved out as they are read (each entry is read once).
 pub(crate) fn decode(e: &mut Entry, rules: &Rules) -> Result<Relayed, Skip> {
     let line = line_id(&e.id).ok_or_else(|| Skip::Id(e.id.chars().take(32).collect()))?;
     version(e)?;
     // The writing node's run (`NODE/MS`): kept for presence, so bounded.
-    let run_ok = |n: &str| n.len() <= MAX_RUN_BYTES && n.bytes().all(|b| b.is_ascii_graphic());
-    if !e.get("n").is_some_and(|n| !n.is_empty() && run_ok(n)) {
+    if !e.get("n").is_some_and(checked_run) {
         return Err(Skip::Field("n"));
     }
     let kind = e.take("k").ok_or(Skip::Field("k"))?;

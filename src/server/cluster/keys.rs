@@ -53,6 +53,31 @@ impl Keys {
         self.key("name:*")
     }
 
+    /// A run's last appended sequence number (entries land once).
+    pub(crate) fn seq(&self, run: &str) -> String {
+        self.key(&format!("seq:{run}"))
+    }
+
+    /// A run declared dead (it appends nothing more; it learns it).
+    pub(crate) fn dead(&self, run: &str) -> String {
+        self.key(&format!("dead:{run}"))
+    }
+
+    /// The cluster's rooms: key → name as shown.
+    pub(crate) fn rooms(&self) -> String {
+        self.key("rooms")
+    }
+
+    /// A room's topic.
+    pub(crate) fn topic(&self, room: &str) -> String {
+        self.key(&format!("room:{room}:topic"))
+    }
+
+    /// The prefix itself (scripts build a run's node and dead keys).
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// A secure room's record, shared by the nodes.
     pub(crate) fn record(&self) -> String {
         self.key("secure:record")
@@ -62,11 +87,6 @@ impl Keys {
 /// A heartbeat's value: the run and its clock.
 pub(crate) fn heartbeat(run: &str, ms: u64) -> String {
     format!("{run} {ms}")
-}
-
-/// The run a heartbeat names.
-pub(crate) fn heartbeat_run(beat: &str) -> Option<&str> {
-    parse_heartbeat(beat).map(|(run, _)| run)
 }
 
 /// A heartbeat's run and clock (`None` when it is not one).

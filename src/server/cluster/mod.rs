@@ -10,16 +10,18 @@
 //!   the same entries in the same order, each once. The stream id is the
 //!   line's id (`ms × 4096 + seq`), so ids agree across nodes and history
 //!   (the stream, trimmed to `history.max_messages`) is paged by them.
-//! - Names are claimed with `SET … NX` under `{prefix}:name:{key}`, kept alive
-//!   by the node's heartbeat (`{prefix}:node:{node}`, every second, expiring
-//!   after five): a node that dies loses its names and its members leave the
-//!   other nodes' rooms when they see its heartbeat gone.
+//! - Names are claimed under `{prefix}:name:{key}` by a script that checks
+//!   and sets in one step with the run's token, kept alive by the node's
+//!   heartbeat (`{prefix}:node:{node}`, every second, expiring after five):
+//!   a node that dies is declared dead (`{prefix}:dead:{run}`), loses its
+//!   names, and its members leave the other nodes' rooms; a run declared
+//!   dead that comes back learns it and drops its members.
 //! - Direct messages and kicks for a member of another node go to that
 //!   node's inbox stream `{prefix}:inbox:{node}`.
 //! - Redis unreachable: a node goes on serving its own members, says so in
-//!   every room, and after the link is back catches up from the last stream
-//!   id it delivered; what its own members said meanwhile reached only them,
-//!   and they are told how many lines that was.
+//!   every room; lines wait in its queue (bounded) and go out in order when
+//!   the link is back; after it, each node reads on from the last stream id
+//!   it delivered.
 //!
 //! The cluster is a layer beside the rooms: it implements the room's
 //! `Relay` and hands events back as `Relayed`; the rooms import nothing
@@ -28,24 +30,30 @@
 //!   entry decoded and checked (`keys`: key names; `reply`: replies)
 //! - `publish`: the node's queue onto the rooms' streams
 //! - `read`: one `XREAD` over the rooms' streams and the inbox
-//! - `link`: the heartbeat, the link's state, other nodes' deaths
+//! - `link`: the link's state and its notices
+//! - `beat`: the heartbeat, other nodes' deaths, this run's own, and
+//!   announcing everything again to a Redis that lost it
+//! - `scripts`: the atomic steps (append once, beat, bury, claim, …)
 //! - `claims`: names across the cluster
+//! - `rooms`: the cluster's rooms (its limit, the list)
 //! - `inbox`: direct messages and kicks for another node's members
 //! - `history`: a room's stream paged as history
 //! - `record`: a secure room's record
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
 
+use super::metrics::ClusterMetrics;
 use super::room::{Direct, Hub, Relay, Relayed, Room, RoomEvent};
 use crate::names;
 use crate::protocol::now_ms;
 
+mod beat;
 mod claims;
 pub(crate) mod entry;
 mod history;
@@ -56,7 +64,10 @@ mod publish;
 mod read;
 mod record;
 mod reply;
+mod rooms;
+mod scripts;
 
+pub(crate) use claims::ClaimError;
 pub(crate) use entry::{line_id, stream_id};
 use entry::{InboxEntry, Keys, Rules, Skip};
 
@@ -82,8 +93,13 @@ const NAME_TTL_MS: u64 = 10_000;
 /// How long one `XREAD` waits for new entries before it looks at which
 /// rooms to read again.
 const READ_BLOCK_MS: u64 = 100;
-/// Entries waiting to be appended at most; more are delivered locally only.
-const QUEUE: usize = 65_536;
+/// After the link comes back, or Redis is found to have lost its keys,
+/// no other run is declared dead for this long: every live node beats
+/// (and announces itself again) well within it.
+const GRACE: Duration = Duration::from_millis(NODE_TTL_MS + 2000);
+/// After Redis lost its keys, new names wait this long: every live node
+/// claims its members' names again at its next heartbeat.
+const SETTLE: Duration = Duration::from_secs(3);
 /// An inbox keeps about this many entries (direct messages, kicks).
 const INBOX_MAX: u64 = 10_000;
 
@@ -94,24 +110,35 @@ struct Out {
 }
 
 pub(crate) struct Cluster {
-    /// This run of the node: `NODE/STARTED_MS`.
-    id: String,
+    /// This run of the node: `NODE/STARTED_MS` (a new one when the cluster
+    /// declared this one dead).
+    run: Mutex<Arc<str>>,
     cfg: ClusterConfig,
     keys: Keys,
     con: ConnectionManager,
     client: redis::Client,
-    out: mpsc::Sender<Out>,
+    out: mpsc::UnboundedSender<Out>,
     hub: Mutex<Weak<Hub>>,
     /// The link to Redis works (the last command went through).
     up: AtomicBool,
     /// A change of `up` is being told to the rooms.
     announcing: AtomicBool,
-    /// Lines said here while the link was down (reached this node only).
-    local_only: AtomicU64,
-    /// Name keys this node holds, refreshed by the heartbeat.
+    /// Chat lines waiting in the queue (at most `publish::HOLD`).
+    held: AtomicUsize,
+    /// Name keys this node holds (key → name), renewed by the heartbeat.
     names: Mutex<HashMap<String, String>>,
-    /// Entries from Redis skipped as malformed, unknown or refused.
-    skipped: AtomicU64,
+    /// What `/metrics` shows of the cluster.
+    m: ClusterMetrics,
+    /// Since when the link has been up without Redis losing keys (`None`:
+    /// down): other runs are declared dead only after `GRACE` of it.
+    calm_since: Mutex<Option<tokio::time::Instant>>,
+    /// When Redis was last found to have lost this node's keys: new names
+    /// are refused for `SETTLE` after it, while every node claims its own
+    /// names again.
+    repaired_at: Mutex<Option<tokio::time::Instant>>,
+    /// Redis's clock at the last heartbeat, and when that was here: a
+    /// script that must not act late is given a deadline on that clock.
+    redis_clock: Mutex<(u64, tokio::time::Instant)>,
 }
 
 fn key_err(e: impl std::fmt::Display) -> String {
@@ -143,7 +170,7 @@ impl Cluster {
         // This run of the node: its members, names and inbox are this
         // identity's, so a node restarted under the same name is a new
         // identity, and the old one's members leave when its heartbeat ends.
-        let id = format!("{}/{}", cfg.node, now_ms());
+        let id: Arc<str> = format!("{}/{}", cfg.node, now_ms()).into();
         let keys = Keys::new(&cfg.prefix);
         let node_key = keys.node(&cfg.node);
         // The name is free, or held by a stopped run whose heartbeat has
@@ -178,9 +205,9 @@ impl Cluster {
             seen = now;
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (tx, rx) = mpsc::unbounded_channel();
         let c = Arc::new(Cluster {
-            id,
+            run: Mutex::new(id),
             cfg,
             keys,
             con,
@@ -189,10 +216,27 @@ impl Cluster {
             hub: Mutex::new(Weak::new()),
             up: AtomicBool::new(true),
             announcing: AtomicBool::new(false),
-            local_only: AtomicU64::new(0),
+            held: AtomicUsize::new(0),
             names: Mutex::new(HashMap::new()),
-            skipped: AtomicU64::new(0),
+            m: ClusterMetrics::default(),
+            // Calm from the start: the other nodes have been beating.
+            calm_since: Mutex::new(Some(
+                tokio::time::Instant::now()
+                    .checked_sub(GRACE)
+                    .unwrap_or_else(tokio::time::Instant::now),
+            )),
+            repaired_at: Mutex::new(None),
+            redis_clock: Mutex::new((now_ms(), tokio::time::Instant::now())),
         });
+        c.m.link_up.set(1);
+        for script in [&*scripts::APPEND, &*scripts::BEAT, &*scripts::CLAIM] {
+            let mut con = c.con.clone();
+            script
+                .prepare_invoke()
+                .load_async(&mut con)
+                .await
+                .map_err(key_err)?;
+        }
         tokio::spawn(c.clone().publisher(rx));
         tokio::spawn(c.clone().heartbeat());
         Ok(c)
@@ -201,7 +245,19 @@ impl Cluster {
     /// The hub this node serves (its rooms): set once, before serving.
     pub(crate) fn attach(self: &Arc<Self>, hub: &Arc<Hub>) {
         *self.hub.lock().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(hub);
+        self.declare(hub);
         tokio::spawn(self.clone().reader());
+    }
+
+    /// The declared rooms are the cluster's (they stay when empty).
+    pub(super) fn declare(self: &Arc<Self>, hub: &Hub) {
+        let rooms = hub.declared_rooms();
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.declare_rooms(&rooms).await {
+                tracing::warn!(node = %me.cfg.node, "cluster: the declared rooms could not be registered ({e}); they are when Redis is back");
+            }
+        });
     }
 
     pub(super) fn hub(&self) -> Option<Arc<Hub>> {
@@ -212,11 +268,28 @@ impl Cluster {
         self.up.load(Ordering::Relaxed)
     }
 
+    /// This run's id (`NODE/STARTED_MS`).
+    pub(super) fn run(&self) -> Arc<str> {
+        self.run.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// What `/metrics` shows of the cluster (shared: the node updates it).
+    pub(crate) fn metrics(&self) -> ClusterMetrics {
+        self.m.clone()
+    }
+
+    /// A deadline on Redis's clock for a script that must not act late:
+    /// `slack` after Redis's now, as last seen.
+    pub(super) fn not_after(&self, slack: Duration) -> u64 {
+        let (ms, at) = *self.redis_clock.lock().unwrap_or_else(|e| e.into_inner());
+        ms + (at.elapsed() + slack).as_millis() as u64
+    }
+
     /// An entry from Redis that is not what it must be: skipped, counted,
     /// logged (the first few, then one in a thousand: a hostile writer
     /// cannot flood the log).
     pub(super) fn skip(&self, key: &str, id: &str, why: &Skip) {
-        let n = self.skipped.fetch_add(1, Ordering::Relaxed);
+        let n = self.m.skipped.inc();
         if n < 10 || n % 1000 == 0 {
             tracing::warn!(node = %self.cfg.node, key = %names::sanitize(key), id = %names::sanitize(id), reason = why.label(),
                 "cluster: skipped an entry in Redis: {why} ({} skipped so far)", n + 1);

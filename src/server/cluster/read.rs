@@ -10,13 +10,15 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Value;
 
 use super::{entry, line_id, Cluster, Room, READ_BLOCK_MS};
+use crate::protocol::now_ms;
 
 impl Cluster {
     /// Read the streams of the rooms this node has members in, and its
     /// inbox; deliver each entry into the local room.
     pub(super) async fn reader(self: Arc<Self>) {
         let mut con = self.reader_connection().await;
-        let inbox = self.keys.inbox(&self.id);
+        let mut run = self.run();
+        let mut inbox = self.keys.inbox(&run);
         // This run's inbox is new: everything in it is for this run ("$"
         // would miss what arrives between two reads).
         let mut inbox_last = "0-0".to_string();
@@ -25,6 +27,13 @@ impl Cluster {
             let Some(hub) = self.hub() else { return };
             let rooms = hub.cluster_rooms();
             drop(hub);
+            let now = self.run();
+            if !Arc::ptr_eq(&now, &run) {
+                // A new run (the old one was declared dead): its own inbox.
+                run = now;
+                inbox = self.keys.inbox(&run);
+                inbox_last = "0-0".to_string();
+            }
             self.start_rooms(&mut con, &rooms).await;
             let started: Vec<&Arc<Room>> = rooms.iter().filter(|r| r.cluster_started()).collect();
             let logs: Vec<String> = started.iter().map(|r| self.keys.log(r.key())).collect();
@@ -43,16 +52,26 @@ impl Cluster {
             match cmd.query_async::<Value>(&mut con).await {
                 Ok(reply) => {
                     pause = Duration::from_millis(100);
+                    let mut newest = 0;
                     for (key, mut ids) in entry::read_reply(reply) {
+                        if let Some(ms) = ids.last().and_then(|e| line_id(&e.id)) {
+                            newest = newest.max(ms / 4096);
+                        }
                         if key == inbox {
                             for e in &mut ids {
                                 inbox_last = e.id.clone();
                                 self.inbox_entry(&key, e);
                             }
                         } else if let Some(i) = logs.iter().position(|l| *l == key) {
-                            self.deliver(started[i], &key, &mut ids);
+                            self.deliver(started[i], &key, &mut ids, &run);
                         }
                     }
+                    let lag = if newest == 0 {
+                        0
+                    } else {
+                        now_ms().saturating_sub(newest)
+                    };
+                    self.m.read_lag_ms.set(lag as i64);
                 }
                 Err(e) => {
                     self.link_down(&e);
@@ -98,10 +117,10 @@ impl Cluster {
 
     /// A room's new entries, each decoded and checked, delivered here; the
     /// batch's lines shown at once (one wake, fewer writes).
-    fn deliver(&self, room: &Arc<Room>, key: &str, ids: &mut [entry::Entry]) {
+    fn deliver(&self, room: &Arc<Room>, key: &str, ids: &mut [entry::Entry], run: &str) {
         for e in ids {
             match entry::decode(e, &self.cfg.rules) {
-                Ok(entry) => room.deliver_event(entry, &self.id),
+                Ok(entry) => room.deliver_event(entry, run),
                 Err(why) => {
                     self.skip(key, &e.id, &why);
                     // Past it all the same: read on from there.
@@ -118,50 +137,56 @@ impl Cluster {
         room: &Arc<Room>,
     ) -> redis::RedisResult<()> {
         let room_key = room.key();
-        let last: Value = redis::cmd("XREVRANGE")
-            .arg(self.keys.log(room_key))
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(con)
-            .await?;
-        let members: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(self.keys.members(room_key))
-            .query_async(con)
-            .await?;
+        // One snapshot: the stream's end, its members and its topic as of
+        // that entry (the append script changes them with the entry).
+        let (last, members, topic): (Value, HashMap<String, String>, Option<String>) =
+            redis::pipe()
+                .atomic()
+                .cmd("XREVRANGE")
+                .arg(self.keys.log(room_key))
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .cmd("HGETALL")
+                .arg(self.keys.members(room_key))
+                .cmd("GET")
+                .arg(self.keys.topic(room_key))
+                .query_async(con)
+                .await?;
         let last = entry::entries(last)
             .into_iter()
             .next()
             .map(|e| e.id)
             .unwrap_or_else(|| "0-0".into());
+        let run = self.run();
         // Members of runs that died while nobody read this room are gone.
         let mut remote = HashMap::new();
         let mut runs: HashMap<String, bool> = HashMap::new();
-        for (name, run) in members {
-            if run == self.id {
+        for (name, owner) in members {
+            if *owner == *run || !entry::checked_run(&owner) {
                 continue;
             }
-            let alive = match runs.get(&run) {
-                Some(a) => *a,
+            let Some(name) = entry::checked_name(&name) else {
+                continue;
+            };
+            let dead = match runs.get(&owner) {
+                Some(d) => *d,
                 None => {
-                    let a = self.alive(con, &run).await?;
-                    runs.insert(run.clone(), a);
-                    a
+                    let d = self.bury(con, &owner).await?;
+                    runs.insert(owner.clone(), d);
+                    d
                 }
             };
-            if alive {
-                remote.insert(name, run);
+            if dead {
+                self.gone(con, room, &name, &owner).await?;
             } else {
-                redis::cmd("HDEL")
-                    .arg(self.keys.members(room_key))
-                    .arg(&name)
-                    .query_async::<()>(con)
-                    .await?;
+                remote.insert(name, owner);
             }
         }
+        let topic = topic.and_then(|t| entry::checked_topic(&t, &self.cfg.rules));
         let delivered = line_id(&last).unwrap_or(0);
-        room.cluster_start(last, delivered, remote);
+        room.cluster_start(last, delivered, remote, topic);
         Ok(())
     }
 }

@@ -169,7 +169,7 @@ mod tests {
 
     #[test]
     fn every_limit_is_counted_and_summarised_by_its_setting_name() {
-        let c = crate::server::metrics::Metrics::new(None);
+        let c = crate::server::metrics::Metrics::new(None, None);
         assert_eq!(c.summary(), "none");
         for (i, l) in Limit::ALL.iter().enumerate() {
             assert_eq!(*l as usize, i, "ALL is in declaration order");

@@ -54,11 +54,15 @@ pub(crate) struct Direct {
     pub ts: u64,
 }
 
+/// A chat line the relay refused: why, in words for its sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NotSent(pub String);
+
 /// What a room calls to tell the other servers what happened in it (the
 /// cluster implements it; a lone server has none).
 pub(crate) trait Relay: Send + Sync {
     /// Publish `event` of `room` for every server, this one included, which
-    /// then delivers it from the relay ([`Room::deliver_event`]). A chat
-    /// line that cannot go comes back: the caller shows it here only.
-    fn publish(&self, room: &Arc<Room>, event: RoomEvent) -> Result<(), RoomEvent>;
+    /// then delivers it from the relay ([`Room::deliver_event`]) — never
+    /// here first. A chat line it cannot take is refused, with why.
+    fn publish(&self, room: &Arc<Room>, event: RoomEvent) -> Result<(), NotSent>;
 }

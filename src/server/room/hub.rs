@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::name_index::NameIndex;
 use super::{
-    Cursor, Departure, Entered, HistorySetup, Link, MemberId, Relay, Room, RoomEvent, Shared,
+    Cursor, Departure, Entered, HistorySetup, Link, MemberId, Relay, Removal, Room, RoomEvent,
+    Shared,
 };
 use crate::config::Limits;
 use crate::names;
@@ -35,7 +36,7 @@ pub(crate) struct RoomError {
 }
 
 impl RoomError {
-    fn new(code: &'static str, message: impl Into<String>) -> RoomError {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> RoomError {
         RoomError {
             code,
             message: message.into(),
@@ -241,6 +242,17 @@ impl Hub {
             })
     }
 
+    /// The room called `raw`: its name as shown and its key — whether or not
+    /// it exists here — and whether members may make it.
+    pub(crate) fn room_to_make(&self, raw: &str) -> Result<Option<(String, String)>, RoomError> {
+        let name = room_name(raw)?;
+        let key = names::name_key(&name);
+        if self.lock().rooms.contains_key(&key) || !self.create.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        Ok(Some((name, key)))
+    }
+
     /// Put member `id` in the room called `raw`, making it when it does not
     /// exist (members may, within `limits`).
     pub(crate) fn enter(
@@ -393,7 +405,7 @@ impl Hub {
     pub(crate) fn kick(&self, name: &str, reason: &str) -> Option<String> {
         let st = self.lock();
         let member = st.members.get(&st.by_name.get(name)?)?;
-        member.link.remove(Some(reason));
+        member.link.remove(Some(Removal::Kicked(reason.into())));
         Some(member.name.clone())
     }
 

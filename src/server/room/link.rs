@@ -22,10 +22,20 @@ pub(crate) struct Link {
     waker: AtomicWaker,
 }
 
+/// Why a member is removed by the server (not at shutdown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// The operator kicked them, with this reason.
+    Kicked(Box<str>),
+    /// The cluster let their place go (their server was cut off, or their
+    /// name was given to another member): why, for them.
+    Cluster(Box<str>),
+}
+
 #[derive(Default)]
 struct LinkState {
     inbox: VecDeque<Bytes>,
-    kick_reason: Option<Box<str>>,
+    removal: Option<Removal>,
     /// Rooms the member was taken out of by the operator.
     left: Vec<std::sync::Arc<super::Room>>,
 }
@@ -70,18 +80,23 @@ impl Link {
         })
     }
 
-    pub(crate) fn kick_reason(&self) -> Option<String> {
-        self.lock()
-            .as_ref()?
-            .kick_reason
-            .as_deref()
-            .map(str::to_string)
+    /// Why the member was removed (none at shutdown).
+    pub(crate) fn removal(&self) -> Option<Removal> {
+        self.lock().as_ref()?.removal.clone()
     }
 
-    /// Make the member leave; `reason` for a kick, none at shutdown.
-    pub(super) fn remove(&self, kick_reason: Option<&str>) {
-        if let Some(reason) = kick_reason {
-            self.lock().get_or_insert_default().kick_reason = Some(reason.into());
+    /// The operator's reason, when the member was kicked.
+    pub(crate) fn kick_reason(&self) -> Option<String> {
+        match self.removal()? {
+            Removal::Kicked(why) => Some(why.into()),
+            Removal::Cluster(_) => None,
+        }
+    }
+
+    /// Make the member leave; why, none at shutdown.
+    pub(super) fn remove(&self, removal: Option<Removal>) {
+        if let Some(removal) = removal {
+            self.lock().get_or_insert_default().removal = Some(removal);
         }
         self.removed.store(true, Ordering::Release);
         self.waker.wake();

@@ -61,6 +61,21 @@ impl Hub {
         (list, total)
     }
 
+    /// The keys of the declared rooms (they stay when empty).
+    pub(crate) fn declared_keys(&self) -> Vec<String> {
+        self.declared_rooms().into_iter().map(|(k, _)| k).collect()
+    }
+
+    /// The declared rooms: (key, name as shown).
+    pub(crate) fn declared_rooms(&self) -> Vec<(String, String)> {
+        let rooms: Vec<Arc<Room>> = self.lock().rooms.values().cloned().collect();
+        rooms
+            .iter()
+            .filter(|r| r.persistent())
+            .map(|r| (r.key().to_string(), r.name().to_string()))
+            .collect()
+    }
+
     /// The console's own feed of what every room publishes from now on:
     /// notices always, chat lines when `chat`. Once per server (`None` after).
     pub(crate) fn console_feed(&self, chat: bool) -> Option<ConsoleFeed> {

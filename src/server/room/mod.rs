@@ -46,11 +46,11 @@ mod relayed;
 mod say;
 
 pub(crate) use direct::dm_lines;
-pub(crate) use event::{Direct, Relay, Relayed, RoomEvent, Said};
+pub(crate) use event::{Direct, NotSent, Relay, Relayed, RoomEvent, Said};
 pub(crate) use feed::{Cursor, Feed, Taken};
 pub(crate) use hub::RoomDecl;
 pub(crate) use hub::{Hub, InRoom, Membership, RenameError, RoomError};
-pub(crate) use link::Link;
+pub(crate) use link::{Link, Removal};
 pub(crate) use presence::Departure;
 use presence::Presence;
 #[cfg(test)]
@@ -367,6 +367,11 @@ impl Room {
     }
 
     /// Its name, topic and count, as `rooms` and `joined` say them.
+    /// Declared by the operator: it stays when empty.
+    pub(crate) fn persistent(&self) -> bool {
+        self.lock().persistent
+    }
+
     pub(crate) fn info(&self) -> RoomInfo {
         let reg = self.lock();
         RoomInfo {
@@ -505,8 +510,8 @@ mod tests {
         let (a, mut lobby) = member(&hub, "a");
         let mut help = hub.enter(a.id, "Help", &limits).unwrap();
         assert_eq!(help.room.name(), "#help");
-        help.room.chat(Speaker::Server, Body::text("in help"));
-        lobby.room.chat(Speaker::Server, Body::text("in lobby"));
+        help.room.chat(Speaker::Server, Body::text("in help")).unwrap();
+        lobby.room.chat(Speaker::Server, Body::text("in lobby")).unwrap();
         let h = lines(&mut help);
         let l = lines(&mut lobby);
         assert!(h.iter().all(|x| x.contains("\"room\":\"#help\"")), "{h:?}");
@@ -595,7 +600,7 @@ mod tests {
             .collect();
         // The first join went out at once; the other nine wait for the flush,
         // which a chat line forces.
-        room.chat(Speaker::Server, Body::text("hi"));
+        room.chat(Speaker::Server, Body::text("hi")).unwrap();
         let mut texts = Vec::new();
         while let Some(f) = rx.try_recv() {
             texts.push(String::from_utf8(f.to_vec()).unwrap());
@@ -629,9 +634,9 @@ mod tests {
         let room = hub.default_room().clone();
         let mut rx = room.subscribe();
         let mut ox = other.room.subscribe();
-        room.chat(Speaker::Server, Body::text("one"));
-        other.room.chat(Speaker::Server, Body::text("two"));
-        room.chat(Speaker::Member { name: "A", port: 1 }, Body::text("three"));
+        room.chat(Speaker::Server, Body::text("one")).unwrap();
+        other.room.chat(Speaker::Server, Body::text("two")).unwrap();
+        room.chat(Speaker::Member { name: "A", port: 1 }, Body::text("three")).unwrap();
         let id = |l: Bytes| match crate::protocol::parse(&l) {
             Ok(Packet::Chat(c)) => c.id.unwrap(),
             other => panic!("{other:?}"),

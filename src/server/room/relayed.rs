@@ -7,8 +7,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::link::Removal;
 use super::presence::Presence;
-use super::{now_ms, Departure, Relayed, Room, RoomEvent, Said, StreamPos};
+use super::{Departure, Relayed, Room, RoomEvent, StreamPos};
 use crate::protocol::Packet;
 
 impl Room {
@@ -49,15 +50,19 @@ impl Room {
     }
 
     /// Cluster mode: read the stream from `last` on; `remote` are the
-    /// members on other nodes now.
+    /// members on other nodes now, `topic` the room's topic then.
     pub(crate) fn cluster_start(
         &self,
         last: String,
         delivered: u64,
         remote: HashMap<String, String>,
+        topic: Option<String>,
     ) {
         let mut reg = self.lock();
         reg.stream = Some(StreamPos { last, delivered });
+        if topic.is_some() {
+            reg.topic = topic;
+        }
         self.reading.notify_waiters();
         if !remote.is_empty() {
             reg.remote = remote;
@@ -76,6 +81,12 @@ impl Room {
             p.last = entry.id;
         }
         let node = entry.origin;
+        if let RoomEvent::Topic { by, text } = entry.event {
+            // The topic takes the stream's order on every node, this one too.
+            drop(reg);
+            self.apply_topic(text, &by);
+            return;
+        }
         match entry.event {
             RoomEvent::Said(said) => {
                 if let Some(p) = reg.stream.as_mut() {
@@ -88,27 +99,34 @@ impl Room {
             }
             _ if node == own => return,
             RoomEvent::Joined { name } => {
+                // Known already (a node announcing its members again to a
+                // Redis that lost them): nothing new to tell.
+                if reg.remote.get(&name) == Some(&node) {
+                    return;
+                }
                 reg.remote.insert(name.clone(), node);
                 reg.pending.push(Presence::Joined(name));
             }
             RoomEvent::Left { name, how } => {
-                if reg.remote.remove(&name).is_some() {
-                    reg.pending.push(Presence::Left(name, how));
+                // Only the run that has the member takes them out (a dead
+                // run's late leave does not remove the name's new holder).
+                if reg.remote.get(&name) != Some(&node) {
+                    return;
                 }
+                reg.remote.remove(&name);
+                reg.pending.push(Presence::Left(name, how));
             }
             RoomEvent::Renamed { old, new } => {
-                if reg.remote.remove(&old).is_some() {
-                    reg.remote.insert(new.clone(), node);
+                if reg.remote.get(&old) != Some(&node) {
+                    return;
                 }
+                reg.remote.remove(&old);
+                reg.remote.insert(new.clone(), node);
                 drop(reg);
                 self.renamed(&old, &new);
                 return;
             }
-            RoomEvent::Topic { by, text } => {
-                drop(reg);
-                self.apply_topic(text, &by);
-                return;
-            }
+            RoomEvent::Topic { .. } => return,
         }
         self.flush_presence(&mut reg);
         let count = self.count_line(&reg);
@@ -122,15 +140,7 @@ impl Room {
         }
     }
 
-    /// Cluster mode, the link down: a line said here, shown here only.
-    pub(crate) fn deliver_local(&self, said: Said) {
-        let mut reg = self.lock();
-        self.flush_presence(&mut reg);
-        let chat = self.chat_of(said, self.shared.next_chat(), now_ms());
-        self.publish_chat(reg, chat, true);
-    }
-
-    /// Cluster mode: the members of node `node` are gone (its heartbeat
+    /// Cluster mode: the members of run `node` are gone (its heartbeat
     /// stopped); their names.
     pub(super) fn node_gone(self: &Arc<Self>, node: &str) -> Vec<String> {
         let mut reg = self.lock();
@@ -194,15 +204,43 @@ impl super::Hub {
         v
     }
 
-    /// Cluster mode: node `node` died; its members leave our rooms.
+    /// Cluster mode: run `node` died; its members leave our rooms.
     /// (room, member) pairs it had.
-    pub(crate) fn node_gone(&self, node: &str) -> Vec<(String, String)> {
+    pub(crate) fn node_gone(&self, node: &str) -> Vec<(Arc<Room>, String)> {
         let mut out = Vec::new();
         for r in self.cluster_rooms() {
             for m in r.node_gone(node) {
-                out.push((r.name().to_string(), m));
+                out.push((r.clone(), m));
             }
         }
         out
+    }
+
+    /// Cluster mode: every (room, member) of this server, to announce
+    /// them again to a Redis that lost them.
+    pub(crate) fn memberships(&self) -> Vec<(Arc<Room>, String)> {
+        let st = self.lock();
+        st.members
+            .values()
+            .flat_map(|m| m.rooms.iter().map(|r| (r.clone(), m.name.clone())))
+            .collect()
+    }
+
+    /// Cluster mode: this server lost its place in the cluster: every
+    /// member leaves, told `why`.
+    pub(crate) fn drop_all(&self, why: &str) {
+        let st = self.lock();
+        for m in st.members.values() {
+            m.link.remove(Some(Removal::Cluster(why.into())));
+        }
+    }
+
+    /// Cluster mode: the member called `name` lost it to another run's
+    /// member: they leave, told `why`.
+    pub(crate) fn drop_named(&self, name: &str, why: &str) {
+        let st = self.lock();
+        if let Some(m) = st.by_name.get(name).and_then(|id| st.members.get(&id)) {
+            m.link.remove(Some(Removal::Cluster(why.into())));
+        }
     }
 }

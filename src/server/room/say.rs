@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, MutexGuard};
 
-use super::{Registry, Room, RoomEvent, Said};
+use super::{NotSent, Registry, Room, RoomEvent, Said};
 use crate::protocol::{fast, now_ms, Chat, Packet};
 
 /// A chat line's content: text in a plaintext room; in a secure room a
@@ -36,7 +36,8 @@ pub(crate) enum Speaker<'a> {
 impl Room {
     /// Broadcast a chat line to the room, its sender included. The packet gets
     /// the next id and the server time; it is serialized once for all.
-    pub(crate) fn chat(self: &Arc<Self>, from: Speaker<'_>, body: Body) {
+    /// Refused only in a cluster whose link is down too long (`NotSent`).
+    pub(crate) fn chat(self: &Arc<Self>, from: Speaker<'_>, body: Body) -> Result<(), NotSent> {
         self.chat_and(from, body, true)
     }
 
@@ -44,7 +45,11 @@ impl Room {
     /// lines already read publishes them all, then wakes the readers once
     /// ([`wake_readers`](Self::wake_readers)), so that they write them in
     /// one go.
-    pub(crate) fn chat_batched(self: &Arc<Self>, from: Speaker<'_>, body: Body) {
+    pub(crate) fn chat_batched(
+        self: &Arc<Self>,
+        from: Speaker<'_>,
+        body: Body,
+    ) -> Result<(), NotSent> {
         self.chat_and(from, body, false)
     }
 
@@ -53,25 +58,26 @@ impl Room {
         self.feed.wake();
     }
 
-    pub(super) fn chat_and(self: &Arc<Self>, from: Speaker<'_>, body: Body, wake: bool) {
+    pub(super) fn chat_and(
+        self: &Arc<Self>,
+        from: Speaker<'_>,
+        body: Body,
+        wake: bool,
+    ) -> Result<(), NotSent> {
         let (from, port) = match from {
             Speaker::Member { name, port } => (name.to_string(), Some(port)),
             Speaker::Server => ("server".to_string(), None),
         };
         let said = Said { from, port, body };
-        let said = match &self.shared.relay {
+        if let Some(c) = &self.shared.relay {
             // Every node (this one too) delivers it from the room's stream.
-            Some(c) => match c.publish(self, RoomEvent::Said(said)) {
-                Ok(()) => return,
-                Err(RoomEvent::Said(said)) => said,
-                Err(_) => return,
-            },
-            None => said,
-        };
+            return c.publish(self, RoomEvent::Said(said));
+        }
         let mut reg = self.lock();
         self.flush_presence(&mut reg);
         let chat = self.chat_of(said, self.shared.next_chat(), now_ms());
         self.publish_chat(reg, chat, wake);
+        Ok(())
     }
 
     /// The one way a chat line becomes the packet members get: id `id`,
@@ -128,14 +134,17 @@ impl Room {
     }
 
     /// Set (or clear, with `None`) the topic; the room is told who did
-    /// (on every node).
+    /// (on every node: in a cluster the topic takes the stream's order, so
+    /// every node applies it from there, this one too).
     pub(crate) fn set_topic(self: &Arc<Self>, topic: Option<String>, by: &str) {
         if let Some(c) = &self.shared.relay {
             let event = RoomEvent::Topic {
                 by: by.to_string(),
-                text: topic.clone(),
+                text: topic,
             };
+            // Never refused: only chat lines are.
             let _ = c.publish(self, event);
+            return;
         }
         self.apply_topic(topic, by);
     }

@@ -21,20 +21,20 @@ use crate::server::room::{Departure, Membership, RenameError};
 type Answer = Result<Option<Packet>, End>;
 
 /// Cluster mode: claim `new` across the cluster before a rename (a change
-/// of case only needs no claim). False when it is taken.
+/// of case only needs no claim). False when it is taken; an error when
+/// the cluster cannot tell now (nothing is granted that may be another's).
 async fn claim_rename(
     cluster: Option<Arc<crate::server::cluster::Cluster>>,
     current: &str,
     new: &str,
-) -> bool {
+) -> Result<bool, crate::server::cluster::ClaimError> {
     let Some(c) = cluster else {
-        return true;
+        return Ok(true);
     };
     if names::name_key(current) == names::name_key(new) {
-        return true;
+        return Ok(true);
     }
-    // Redis unreachable: the rename is checked on this node only.
-    c.claim_exact_name(new).await.unwrap_or(true)
+    c.claim_exact_name(new).await
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
@@ -60,7 +60,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             }
             Packet::Part(r) => Ok(Some(self.part(r, joined))),
             Packet::Rooms(_) => {
-                let (rooms, total) = self.ctx.hub.rooms();
+                let (rooms, total) = self.rooms().await;
                 Ok(Some(Packet::Rooms(Rooms {
                     rooms,
                     total: Some(total),
@@ -91,10 +91,23 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             let why = format!("the name '{}' is taken; pick another", sanitize(name));
             Ok(Some(Packet::error(codes::NAME_TAKEN, why)))
         };
-        if !claim_rename(self.ctx.cluster.clone(), &joined.name, &new).await {
-            return taken(&new);
+        match claim_rename(self.ctx.cluster.clone(), &joined.name, &new).await {
+            Ok(true) => {}
+            Ok(false) => return taken(&new),
+            Err(e) => {
+                return Ok(Some(Packet::error(
+                    codes::CLUSTER_UNAVAILABLE,
+                    format!("cannot take the name '{}' now: {e}", sanitize(&new)),
+                )))
+            }
         }
-        match self.ctx.hub.rename(joined.id, &new) {
+        let renamed = self.ctx.hub.rename(joined.id, &new);
+        if let (Err(_), Some(c)) = (&renamed, &self.ctx.cluster) {
+            if names::name_key(&joined.name) != names::name_key(&new) {
+                c.release(&new);
+            }
+        }
+        match renamed {
             Ok(old) => {
                 if let Some(c) = &self.ctx.cluster {
                     if names::name_key(&old) != names::name_key(&new) {
@@ -108,6 +121,21 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             Err(RenameError::Taken(other)) => taken(&other),
             Err(RenameError::Gone) => Err(End::Closed),
         }
+    }
+
+    /// `rooms`: the server's rooms; in a cluster, the cluster's (this
+    /// server's own when Redis cannot be asked).
+    async fn rooms(&mut self) -> (Vec<crate::protocol::RoomInfo>, u64) {
+        if let Some(c) = self.ctx.cluster.clone() {
+            let declared = self.ctx.hub.declared_keys();
+            match c.rooms(&declared).await {
+                Ok(listed) => return listed,
+                Err(e) => {
+                    tracing::info!(peer = %self.peer, "cluster: rooms listed from this server only ({e})")
+                }
+            }
+        }
+        self.ctx.hub.rooms()
     }
 
     /// `users`: who is in a room (the default room when none is named).

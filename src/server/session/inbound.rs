@@ -13,7 +13,7 @@ use crate::protocol::connection::Read;
 use crate::protocol::{codes, Chat, FrameError, Packet, ParseError};
 use crate::server::body::{self, BodyError};
 use crate::server::limits::{Limit, Verdict};
-use crate::server::room::{Body, Membership, Room, Speaker};
+use crate::server::room::{Body, Membership, NotSent, Room, Speaker};
 
 /// Which of the member's rooms a packet's `room` names (absent: the
 /// default room): its index, or the `error` that says why not.
@@ -153,18 +153,27 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         // More lines already here: publish them all before waking
         // the readers (the chat loop wakes them), so that they write
         // the lot at once.
-        if self.conn.has_line() && self.unwoken < MAX_UNWOKEN {
-            room.chat_batched(sender, body);
+        let sent = if self.conn.has_line() && self.unwoken < MAX_UNWOKEN {
+            let sent = room.chat_batched(sender, body);
             self.unwoken += 1;
             if self.unwoken_room.is_none() {
                 self.unwoken_room = Some(room.clone());
             }
+            sent
         } else {
-            room.chat(sender, body);
+            let sent = room.chat(sender, body);
             self.unwoken = 0;
             self.unwoken_room = None;
-        }
-        Ok(())
+            sent
+        };
+        // Cluster mode, its link down too long: the sender is told.
+        sent.map_err(|NotSent(why)| {
+            Box::new(
+                Packet::error(codes::NOT_SENT, why)
+                    .in_room(room.tag())
+                    .answering(seq),
+            )
+        })
     }
 
     /// Handle a packet: past the rate limit, a chat line that may be

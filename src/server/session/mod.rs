@@ -167,10 +167,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             drop(admission);
             self.legacy = joining.legacy;
             self.rooms_aware = joining.rooms_aware;
-            // Cluster mode: the name is unique across the nodes.
-            if let Some(c) = self.ctx.cluster.clone() {
-                let requested = std::mem::take(&mut joining.name);
-                joining.name = rare(claim_name(c, requested, self.peer)).await;
+            // Cluster mode: the name is unique across the nodes; when that
+            // cannot be made sure now, the client is told to come back.
+            if self.ctx.cluster.is_some() {
+                match self.claim_in_cluster(std::mem::take(&mut joining.name)).await {
+                    Some(name) => joining.name = name,
+                    None => return,
+                }
             }
             let mut joined = self
                 .ctx
@@ -269,6 +272,24 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         }
     }
 
+    /// Cluster mode: `requested`, or the name the cluster gives (`-2`,
+    /// …); `None` after telling the client that no name can be given now
+    /// (boxed: rare, and kept out of the session's future).
+    fn claim_in_cluster(&mut self, requested: String) -> BoxFuture<'_, Option<String>> {
+        rare(async move {
+            let c = self.ctx.cluster.clone()?;
+            match c.claim(&requested).await {
+                Ok(name) => Some(name),
+                Err(e) => {
+                    tracing::info!(peer = %self.peer, "cluster: no name given ({e})");
+                    let why = format!("cannot give you a name now: {e}");
+                    self.goodbye(codes::CLUSTER_UNAVAILABLE, why).await;
+                    None
+                }
+            }
+        })
+    }
+
     /// Wake the readers of the room this session published to without
     /// waking them.
     fn wake_room(&mut self) {
@@ -281,22 +302,6 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     /// Count a limit that fired (for the shutdown summary and metrics).
     fn count(&self, limit: Limit) {
         self.ctx.metrics.bump(limit);
-    }
-}
-
-/// Cluster mode: `requested`, or the name the cluster gives (`-2`, …);
-/// when Redis cannot be asked, `requested` (unique on this node only).
-async fn claim_name(
-    c: Arc<super::cluster::Cluster>,
-    requested: String,
-    peer: SocketAddr,
-) -> String {
-    match c.claim(&requested).await {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::warn!(peer = %peer, "cluster: cannot claim a name ({e}); unique on this node only");
-            requested
-        }
     }
 }
 

@@ -13,7 +13,7 @@ use crate::protocol::connection::WriteError;
 use crate::protocol::{codes, AuthResult, Chat, HistoryEnd, Packet};
 use crate::server::archive::Unavailable;
 use crate::server::limits::Limit;
-use crate::server::room::{InRoom, Membership, Room, RoomError, Taken};
+use crate::server::room::{InRoom, Membership, Removal, Room, RoomError, Taken};
 
 /// A room just joined, to be told to the client.
 pub(super) struct Greeting {
@@ -91,11 +91,41 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         seq: Option<u64>,
     ) -> BoxFuture<'a, Result<(), End>> {
         rare(async move {
+            if let Err(e) = self.open_in_cluster(raw).await {
+                return self.refuse_room(&e, raw, seq).await;
+            }
             match self.admit(joined, raw) {
                 Ok(g) => self.greet(g).await,
                 Err(e) => self.refuse_room(&e, raw, seq).await,
             }
         })
+    }
+
+    /// Cluster mode: a room new to this server is made one of the
+    /// cluster's first, within the cluster's room limit.
+    async fn open_in_cluster(&mut self, raw: &str) -> Result<(), RoomError> {
+        let Some(c) = self.ctx.cluster.clone() else {
+            return Ok(());
+        };
+        let Some((name, key)) = self.ctx.hub.room_to_make(raw)? else {
+            return Ok(());
+        };
+        let max = self.ctx.limits().max_rooms;
+        let opened = c.open_room(&key, &name, max).await;
+        match opened {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.count(Limit::MaxRooms);
+                Err(RoomError::new(
+                    codes::TOO_MANY_ROOMS,
+                    format!("the cluster has {max} rooms, its most (limits.max_rooms): join one of them (/rooms)"),
+                ))
+            }
+            Err(e) => Err(RoomError::new(
+                codes::CLUSTER_UNAVAILABLE,
+                format!("cannot make {name} now: the cluster cannot be asked ({e}); try again in a few seconds"),
+            )),
+        }
     }
 
     /// Make the member one of the room called `raw`: from now on it reads
@@ -343,10 +373,22 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     .await;
                 return End::Closed;
             }
-            let reason = joined.link.kick_reason().unwrap_or_default();
-            let why = format!("removed by the operator: {reason}");
-            self.goodbye(codes::KICKED, why).await;
-            End::Kicked
+            match joined.link.removal() {
+                Some(Removal::Cluster(why)) => {
+                    self.goodbye(codes::CLUSTER_LOST, why.into()).await;
+                    End::Protocol("cluster_lost")
+                }
+                Some(Removal::Kicked(reason)) => {
+                    let why = format!("removed by the operator: {reason}");
+                    self.goodbye(codes::KICKED, why).await;
+                    End::Kicked
+                }
+                None => {
+                    self.goodbye(codes::KICKED, "removed by the operator".into())
+                        .await;
+                    End::Kicked
+                }
+            }
         })
     }
 

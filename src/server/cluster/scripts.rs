@@ -1,0 +1,211 @@
+//! The cluster's atomic steps, as Redis scripts: each one checks and acts
+//! in one go, so that no other node (or a late copy of this node's own
+//! commands, run after a pause) can act between the check and the act.
+//!
+//! - `APPEND`: a room event onto the room's stream, at most once per
+//!   (run, sequence) — a pipeline whose outcome is unknown is sent again
+//!   and lands once — refused for a run that was declared dead, with an
+//!   id above the highest this node has seen (ids only rise, even in a
+//!   Redis that lost its data), the room's members, registry and topic
+//!   kept in step with the entry.
+//! - `BEAT`: the node's heartbeat, which tells the node whether it was
+//!   declared dead (or another run took its name) or its key was missing
+//!   (Redis lost its data: the node then announces everything again).
+//! - `BURY`: declare a run dead, only if its heartbeat is gone.
+//! - `CLAIM` / `RENEW` / `RELEASE`: a name, by its owner's run token.
+//! - `OPEN`: a room in the cluster's registry, within the cluster's limit.
+//! - `GONE`: a member of a dead run out of a room.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// A run's sequence key and a dead run's mark live this long (far longer
+/// than any pause a late command could come back from).
+pub(super) const MARK_TTL_MS: u64 = 3_600_000;
+
+/// Shared by the scripts that take a member out of a room: when the
+/// members hash is then empty (and the room is not declared), the room
+/// leaves the registry and its stream and topic expire.
+const EMPTIED: &str = r#"
+local function emptied(members, log, topic, rooms, room, keep, ttl)
+  if keep == '1' or redis.call('EXISTS', members) == 1 then return end
+  redis.call('HDEL', rooms, room)
+  redis.call('PEXPIRE', log, ttl)
+  redis.call('PEXPIRE', topic, ttl)
+end
+"#;
+
+/// KEYS: log, seq, dead, members, rooms, topic.
+/// ARGV: run, seq, maxlen, floor_ms, floor_seq, op, a, b, room, display,
+/// keep, empty_ttl, mark_ttl, then the entry's field/value pairs.
+/// Returns the entry's id, 0 when this (run, seq) landed before, -1 when
+/// the run is dead.
+pub(super) static APPEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r#"{EMPTIED}
+if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
+local seq = tonumber(ARGV[2])
+local last = tonumber(redis.call('GET', KEYS[2]) or '-1')
+if last and seq <= last then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[13])
+local op = ARGV[6]
+if op == 'join' then
+  redis.call('HSET', KEYS[4], ARGV[7], ARGV[1])
+  redis.call('HSET', KEYS[5], ARGV[9], ARGV[10])
+  redis.call('PERSIST', KEYS[1])
+  redis.call('PERSIST', KEYS[6])
+elseif op == 'leave' then
+  if redis.call('HGET', KEYS[4], ARGV[7]) == ARGV[1] then redis.call('HDEL', KEYS[4], ARGV[7]) end
+elseif op == 'rename' then
+  if redis.call('HGET', KEYS[4], ARGV[7]) == ARGV[1] then redis.call('HDEL', KEYS[4], ARGV[7]) end
+  redis.call('HSET', KEYS[4], ARGV[8], ARGV[1])
+elseif op == 'topic' then
+  if ARGV[7] == '' then redis.call('DEL', KEYS[6]) else redis.call('SET', KEYS[6], ARGV[7]) end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local floor_ms = tonumber(ARGV[4])
+local id = '*'
+if now <= floor_ms then
+  local ms, sq = floor_ms, tonumber(ARGV[5])
+  local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  if top[1] then
+    local tms, tsq = string.match(top[1][1], '^(%d+)-(%d+)$')
+    tms, tsq = tonumber(tms), tonumber(tsq)
+    if tms > ms or (tms == ms and tsq > sq) then ms, sq = tms, tsq end
+  end
+  id = string.format('%d-%d', ms, sq + 1)
+end
+local added = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], id, unpack(ARGV, 14))
+if op == 'leave' then emptied(KEYS[4], KEYS[1], KEYS[6], KEYS[5], ARGV[9], ARGV[11], ARGV[12]) end
+return added
+"#
+    ))
+});
+
+/// Redis's clock in ms (a script's "now").
+const NOW: &str = r#"
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"#;
+
+/// KEYS: node, dead. ARGV: run, beat value, ttl, prefix.
+/// Returns {state, Redis's clock}: state 1 (beating), 0 (the key was
+/// missing: announce again), -1 (this run was declared dead, or another
+/// run has the node's name).
+pub(super) static BEAT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r#"{NOW}
+if redis.call('EXISTS', KEYS[2]) == 1 then return {{-1, now_ms()}} end
+local cur = redis.call('GET', KEYS[1])
+if cur and string.sub(cur, 1, #ARGV[1] + 1) ~= ARGV[1] .. ' ' then
+  -- Another run has the node's name: taken back only from a dead one.
+  local other = string.match(cur, '^(%S+) ')
+  if not (other and redis.call('EXISTS', ARGV[4] .. ':dead:' .. other) == 1) then
+    return {{-1, now_ms()}}
+  end
+  cur = false
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+if cur then return {{1, now_ms()}} end
+return {{0, now_ms()}}
+"#
+    ))
+});
+
+/// KEYS: node, dead. ARGV: run, mark ttl, not after (Redis's clock).
+/// Returns 1 when the run is now dead (its heartbeat is gone), 0 when it
+/// beats — or when this command runs late (Redis was paused with it
+/// waiting: every heartbeat expired meanwhile, which proves nothing).
+pub(super) static BURY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r#"{NOW}
+if now_ms() > tonumber(ARGV[3]) then return 0 end
+local cur = redis.call('GET', KEYS[1])
+if cur and string.sub(cur, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then return 0 end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+return 1
+"#
+    ))
+});
+
+/// KEYS: name, the claimant's node key. ARGV: run, ttl, prefix, mark ttl,
+/// not after (Redis's clock).
+/// Returns 1 (claimed or ours), 2 (taken over from a dead run), 0 (a live
+/// run holds it), -1 (unsettled: the command ran late, or the claimant's
+/// own heartbeat is missing — Redis lost its keys and the nodes have not
+/// announced theirs again yet: ask again in a moment).
+pub(super) static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r#"{NOW}
+if now_ms() > tonumber(ARGV[5]) then return -1 end
+local mine = redis.call('GET', KEYS[2])
+if (not mine) or string.sub(mine, 1, #ARGV[1] + 1) ~= ARGV[1] .. ' ' then return -1 end
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+local node = string.match(cur, '^([^/]+)/')
+if node and redis.call('EXISTS', ARGV[3] .. ':dead:' .. cur) == 0 then
+  local beat = redis.call('GET', ARGV[3] .. ':node:' .. node)
+  if beat and string.sub(beat, 1, #cur + 1) == cur .. ' ' then return 0 end
+end
+if node then redis.call('SET', ARGV[3] .. ':dead:' .. cur, '1', 'PX', ARGV[4]) end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 2
+"#
+    ))
+});
+
+/// KEYS: name. ARGV: run, ttl. Returns 1 when the name is still ours (its
+/// lease renewed), 0 when another run holds it, -1 when nobody does (Redis
+/// lost it: claim it again).
+pub(super) static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if cur then return 0 end
+return -1
+"#,
+    )
+});
+
+/// KEYS: name. ARGV: run. Deletes the name only if it is still ours.
+pub(super) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+    )
+});
+
+/// KEYS: rooms. ARGV: room key, display name, the cluster's limit (0: none).
+/// Returns 1 when the room is in the registry (now or before), 0 when the
+/// cluster has its most rooms.
+pub(super) static OPEN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
+local max = tonumber(ARGV[3])
+if max > 0 and redis.call('HLEN', KEYS[1]) >= max then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"#,
+    )
+});
+
+/// KEYS: members, log, topic, rooms. ARGV: name, run, room, keep, ttl.
+/// A dead run's member out of a room (only if the run still has it there).
+pub(super) static GONE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r#"{EMPTIED}
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+emptied(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[3], ARGV[4], ARGV[5])
+return 1
+"#
+    ))
+});
