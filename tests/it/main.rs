@@ -10,6 +10,7 @@ mod check;
 mod cli;
 mod cluster;
 mod docs;
+mod faults;
 mod features;
 mod gencert;
 mod hostile;

@@ -77,6 +77,7 @@ impl Cluster {
                     *self.calm_since.lock().unwrap_or_else(|e| e.into_inner()) = now;
                     *self.repaired_at.lock().unwrap_or_else(|e| e.into_inner()) = now;
                     tracing::warn!(node = %self.cfg.node, "cluster: Redis lost this node's keys (restarted without its data, or paused past their expiry); announcing its members again");
+                    self.tell_maybe_lost();
                     self.announce();
                 }
                 _ => {}
@@ -124,6 +125,23 @@ impl Cluster {
             hub.drop_all(&format!(
                 "this server was cut off from the cluster for longer than {} s and the other servers have let your name go: connect again (tcpplay join --reconnect does it by itself)",
                 NODE_TTL_MS / 1000
+            ));
+        }
+    }
+
+    /// Redis lost its keys (or kept them past their expiry): what other
+    /// servers said just before may be gone with them, unread here. Each
+    /// room is told from which id on.
+    fn tell_maybe_lost(&self) {
+        let Some(hub) = self.hub() else { return };
+        for room in hub.cluster_rooms() {
+            let Some(after) = room.cluster_delivered() else {
+                continue;
+            };
+            room.notice(crate::protocol::Packet::event(
+                "cluster",
+                None,
+                format!("the cluster's store lost its data (restarted empty, or paused past its keys' expiry): lines said on other servers after id {after} may be missing here"),
             ));
         }
     }

@@ -97,6 +97,9 @@ struct StreamPos {
     last: String,
     /// The last chat line's id delivered (0: none yet).
     delivered: u64,
+    /// Where this server began reading: a member who came before that
+    /// gets everything after it live, and what came before as history.
+    began: u64,
 }
 
 /// The operator console's view of the rooms: its own bounded queue, fed
@@ -510,8 +513,13 @@ mod tests {
         let (a, mut lobby) = member(&hub, "a");
         let mut help = hub.enter(a.id, "Help", &limits).unwrap();
         assert_eq!(help.room.name(), "#help");
-        help.room.chat(Speaker::Server, Body::text("in help")).unwrap();
-        lobby.room.chat(Speaker::Server, Body::text("in lobby")).unwrap();
+        help.room
+            .chat(Speaker::Server, Body::text("in help"))
+            .unwrap();
+        lobby
+            .room
+            .chat(Speaker::Server, Body::text("in lobby"))
+            .unwrap();
         let h = lines(&mut help);
         let l = lines(&mut lobby);
         assert!(h.iter().all(|x| x.contains("\"room\":\"#help\"")), "{h:?}");
@@ -636,7 +644,8 @@ mod tests {
         let mut ox = other.room.subscribe();
         room.chat(Speaker::Server, Body::text("one")).unwrap();
         other.room.chat(Speaker::Server, Body::text("two")).unwrap();
-        room.chat(Speaker::Member { name: "A", port: 1 }, Body::text("three")).unwrap();
+        room.chat(Speaker::Member { name: "A", port: 1 }, Body::text("three"))
+            .unwrap();
         let id = |l: Bytes| match crate::protocol::parse(&l) {
             Ok(Packet::Chat(c)) => c.id.unwrap(),
             other => panic!("{other:?}"),

@@ -27,9 +27,11 @@ impl Room {
             .unwrap_or_else(|| "$".into())
     }
 
-    /// Cluster mode: the first line id this server delivers live once it
-    /// reads the room's stream — waiting for that (at most `limit`); `None`
-    /// when it did not start in time.
+    /// Cluster mode: for a member who joined before this server read the
+    /// room's stream, the first line id it gets live: the one after where
+    /// the server began reading (not after what it delivered since: the
+    /// member's cursor has those) — waiting for the start (at most
+    /// `limit`); `None` when it did not start in time.
     pub(crate) async fn reading_from(&self, limit: std::time::Duration) -> Option<u64> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
@@ -37,8 +39,8 @@ impl Room {
             tokio::pin!(started);
             // Registered before the check: a start in between is not missed.
             started.as_mut().enable();
-            if let Some(d) = self.cluster_delivered() {
-                return Some(d + 1);
+            if let Some(began) = self.lock().stream.as_ref().map(|p| p.began) {
+                return Some(began + 1);
             }
             tokio::time::timeout_at(deadline, started).await.ok()?;
         }
@@ -59,7 +61,11 @@ impl Room {
         topic: Option<String>,
     ) {
         let mut reg = self.lock();
-        reg.stream = Some(StreamPos { last, delivered });
+        reg.stream = Some(StreamPos {
+            last,
+            delivered,
+            began: delivered,
+        });
         if topic.is_some() {
             reg.topic = topic;
         }

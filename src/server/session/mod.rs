@@ -170,7 +170,10 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             // Cluster mode: the name is unique across the nodes; when that
             // cannot be made sure now, the client is told to come back.
             if self.ctx.cluster.is_some() {
-                match self.claim_in_cluster(std::mem::take(&mut joining.name)).await {
+                match self
+                    .claim_in_cluster(std::mem::take(&mut joining.name))
+                    .await
+                {
                     Some(name) => joining.name = name,
                     None => return,
                 }
