@@ -635,3 +635,33 @@ fn piped_line_to_a_late_server(answer_users: bool) -> (Vec<Value>, std::process:
     let got = server.join().unwrap();
     (got, child.wait().unwrap())
 }
+
+#[test]
+fn a_reload_that_closes_a_room_tells_its_members_why_before_they_are_parted() {
+    let home = Arc::new(tempfile::TempDir::new().unwrap());
+    let config = home.path().join("tcpplay.toml");
+    std::fs::write(&config, "[[rooms]]\nname = \"#gone\"\n").unwrap();
+    let mut server = Server::start_with(
+        &["--no-history", "--config", config.to_str().unwrap()],
+        &[],
+        home.clone(),
+    );
+    let (mut a, _) = member(server.addr, "a", &["#gone"]);
+    std::fs::write(&config, "").unwrap();
+    server.proc.signal(libc::SIGHUP);
+    server.proc.stderr.expect("room #gone closed (no longer declared)");
+    // The notice the docs promise, in the room, then the part.
+    let mut told = false;
+    loop {
+        let v = a.recv();
+        if v["type"] == "system" && v["event"] == "closed" {
+            assert_eq!(v["room"], "#gone", "{v}");
+            told = true;
+        }
+        if v["type"] == "parted" {
+            assert_eq!(v["room"], "#gone", "{v}");
+            break;
+        }
+    }
+    assert!(told, "parted without the closed notice");
+}

@@ -223,8 +223,16 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     if joined.link.removed() {
                         return self.removed(joined).await;
                     }
-                    // Taken out of rooms by the operator: read them no more.
-                    for gone in joined.link.take_left() {
+                    // Taken out of rooms by the operator: what those rooms
+                    // said until then (the notice why, too) is delivered
+                    // first, then they are read no more.
+                    let left = joined.link.take_left();
+                    if !left.is_empty() {
+                        if let Err(end) = rare(self.deliver(joined)).await {
+                            return end;
+                        }
+                    }
+                    for gone in left {
                         joined.rooms.retain(|r| !Arc::ptr_eq(&r.room, &gone));
                     }
                     if let Err(end) = self.deliver_inbox(joined).await {
