@@ -9,6 +9,7 @@ mod chat;
 mod check;
 mod cli;
 mod cluster;
+mod cluster_faults;
 mod docs;
 mod faults;
 mod features;

@@ -649,7 +649,10 @@ fn a_reload_that_closes_a_room_tells_its_members_why_before_they_are_parted() {
     let (mut a, _) = member(server.addr, "a", &["#gone"]);
     std::fs::write(&config, "").unwrap();
     server.proc.signal(libc::SIGHUP);
-    server.proc.stderr.expect("room #gone closed (no longer declared)");
+    server
+        .proc
+        .stderr
+        .expect("room #gone closed (no longer declared)");
     // The notice the docs promise, in the room, then the part.
     let mut told = false;
     loop {

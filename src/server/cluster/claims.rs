@@ -64,24 +64,43 @@ impl Cluster {
             ));
         }
         let key = self.keys.name(&names::name_key(name));
+        {
+            // The key holds the run, not the member: two members of this
+            // node are kept apart here, by reserving the name first.
+            let mut held = self.names.lock().unwrap_or_else(|e| e.into_inner());
+            if held.contains_key(&key) {
+                return Ok(false);
+            }
+            held.insert(key.clone(), name.to_string());
+        }
+        let got = self.claim_reserved(con, &key).await;
+        if !matches!(got, Ok(true)) {
+            self.names
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+        }
+        got
+    }
+
+    /// The claim script for a name reserved here. A claim that comes back
+    /// unsettled (it ran late, or this node's heartbeat is being set
+    /// again) is asked again a few times.
+    async fn claim_reserved(
+        &self,
+        con: &mut ConnectionManager,
+        key: &str,
+    ) -> Result<bool, ClaimError> {
         let run = self.run();
-        // A claim that comes back unsettled (ran late, or this node's
-        // heartbeat is being re-set) is asked again a few times.
         for _ in 0..3 {
             let got = self
-                .claim_script(con, &key, &run)
+                .claim_script(con, key, &run)
                 .await
                 .map_err(|e| ClaimError::Unsettled(key_err(e)))?;
             match got {
                 0 => return Ok(false),
                 -1 => tokio::time::sleep(Duration::from_millis(300)).await,
-                _ => {
-                    self.names
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(key, name.to_string());
-                    return Ok(true);
-                }
+                _ => return Ok(true),
             }
         }
         Err(ClaimError::Unsettled(

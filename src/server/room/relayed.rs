@@ -228,6 +228,7 @@ impl super::Hub {
         let st = self.lock();
         st.members
             .values()
+            .filter(|m| !m.link.removed())
             .flat_map(|m| m.rooms.iter().map(|r| (r.clone(), m.name.clone())))
             .collect()
     }

@@ -14,8 +14,8 @@
 //! runs N more seeds (benches/cluster_faults.sh).
 
 mod check;
-mod client;
-mod world;
+pub mod client;
+pub mod world;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

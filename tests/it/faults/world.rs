@@ -114,15 +114,31 @@ pub struct Node {
     pub server: Option<Server>,
     pub paused: bool,
     url: String,
+    env: Vec<(String, String)>,
 }
 
 impl Node {
     pub fn start(redis: &Redis, name: &str) -> Node {
+        Node::start_env(redis, name, &[])
+    }
+
+    /// A node with more settings from the environment.
+    pub fn start_env(redis: &Redis, name: &str, env: &[(&str, &str)]) -> Node {
+        let mut all = vec![
+            ("TCPPLAY_LIMITS__MESSAGES_PER_SECOND", "0"),
+            ("TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS", "0"),
+            ("TCPPLAY_LIMITS__MAX_ROOMS_PER_MEMBER", "0"),
+        ];
+        all.extend_from_slice(env);
         let mut n = Node {
             name: name.to_string(),
             server: None,
             paused: false,
             url: redis.url(),
+            env: all
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         n.spawn();
         n
@@ -130,19 +146,33 @@ impl Node {
 
     fn spawn(&mut self) {
         let args = ["--cluster", self.url.as_str(), "--node", self.name.as_str()];
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         self.server = Some(Server::start_with(
             &args,
-            &[
-                ("TCPPLAY_LIMITS__MESSAGES_PER_SECOND", "0"),
-                ("TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS", "0"),
-                ("TCPPLAY_LIMITS__MAX_ROOMS_PER_MEMBER", "0"),
-            ],
+            &env,
             Arc::new(TempDir::new().unwrap()),
         ));
     }
 
     pub fn addr(&self) -> Option<SocketAddr> {
         self.server.as_ref().map(|s| s.addr)
+    }
+
+    /// The address of a node that is up.
+    pub fn at(&self) -> SocketAddr {
+        self.addr().expect("the node is up")
+    }
+
+    /// SIGKILL, and not started again.
+    pub fn kill(&mut self) {
+        if self.paused {
+            self.resume();
+        }
+        self.server = None;
     }
 
     fn pid(&self) -> u32 {
