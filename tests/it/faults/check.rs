@@ -154,7 +154,8 @@ fn completeness(hs: &[History], id_of: &HashMap<(String, String), u64>, v: &mut 
         for s in &sender.sent {
             let text = format!("c{}-{}", sender.k, s.n);
             let id = id_of.get(&(s.room.clone(), text.clone())).copied();
-            if id.is_none() && !(sender_stayed && !refused.contains(&s.n)) {
+            let expected_back = sender_stayed && !refused.contains(&s.n);
+            if id.is_none() && !expected_back {
                 continue; // never stored, and its sender was not there to see it
             }
             for r in hs {

@@ -37,6 +37,9 @@ pub enum Ev {
     Closed,
 }
 
+/// What the reader thread records, with a condition to wait on.
+pub type Recorded = Arc<(Mutex<Vec<(Duration, Ev)>>, Condvar)>;
+
 /// A line this client sent: its room, number and when.
 #[derive(Debug, Clone)]
 pub struct Sent {
@@ -49,7 +52,7 @@ pub struct Client {
     pub k: usize,
     pub rooms: Vec<String>,
     pub node: String,
-    pub events: Arc<(Mutex<Vec<(Duration, Ev)>>, Condvar)>,
+    pub events: Recorded,
     pub sent: Vec<Sent>,
     writer: Option<TcpStream>,
     next: u64,
@@ -192,12 +195,12 @@ impl Client {
     }
 }
 
-fn push(events: &Arc<(Mutex<Vec<(Duration, Ev)>>, Condvar)>, t0: Instant, e: Ev) {
+fn push(events: &Recorded, t0: Instant, e: Ev) {
     events.0.lock().unwrap().push((t0.elapsed(), e));
     events.1.notify_all();
 }
 
-fn read_all(s: TcpStream, events: Arc<(Mutex<Vec<(Duration, Ev)>>, Condvar)>, t0: Instant) {
+fn read_all(s: TcpStream, events: Recorded, t0: Instant) {
     let mut r = BufReader::new(s);
     let mut line = String::new();
     loop {
