@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::faults::world::{Node, Redis};
-use crate::util::{member, Peer};
+use crate::util::{http_get, member, metric_until, sample, Peer};
 
 /// Chat lines until one with `text`: their texts.
 fn texts_until(p: &mut Peer, text: &str) -> Vec<String> {
@@ -390,4 +390,41 @@ fn the_room_limit_and_the_rooms_list_are_the_clusters_and_empty_rooms_expire() {
         let in_use = kept.iter().any(|k| key.starts_with(k.as_str()));
         assert!(in_use || ttl > 0, "{key} never expires (PTTL {ttl})");
     }
+}
+
+#[test]
+fn metrics_show_the_link_the_live_nodes_the_queue_and_what_was_skipped() {
+    let mut redis = Redis::start();
+    let mut n1 = Node::start_env(&redis, "n1", &[("TCPPLAY_SERVE__METRICS", "127.0.0.1:0")]);
+    let n2 = Node::start(&redis, "n2");
+    let m = n1.server.as_mut().unwrap().metrics_addr();
+    let (mut a, _) = member(n1.at(), "a", &[]);
+    let (_b, _) = member(n2.at(), "b", &[]);
+    metric_until(&m, "tcpplay_cluster_link_up", 1.0);
+    metric_until(&m, "tcpplay_cluster_nodes_alive", 1.0);
+    // An entry nobody could have written: skipped, counted.
+    let all = redis_cli(&redis, &["HGETALL", "tcpplay:rooms"]);
+    let all: Vec<&str> = all.lines().collect();
+    let lobby = all.chunks(2).find(|kv| kv[1] == "#lobby").unwrap()[0];
+    let log = format!("tcpplay:room:{lobby}:log");
+    redis_cli(&redis, &["XADD", &log, "*", "k", "nonsense", "n", "x/1"]);
+    metric_until(&m, "tcpplay_cluster_entries_skipped_total", 1.0);
+    // Redis away: the link is down, lines wait in the queue.
+    redis.pause();
+    for i in 0..3 {
+        a.send(json!({"type": "chat", "text": format!("wait {i}")}));
+    }
+    metric_until(&m, "tcpplay_cluster_link_up", 0.0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sample(&http_get(&m, "/metrics").1, "tcpplay_cluster_publish_queue") < 3.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the waiting lines are not counted"
+        );
+        std::thread::sleep(Duration::from_millis(50)); // polling a gauge
+    }
+    redis.resume();
+    metric_until(&m, "tcpplay_cluster_link_up", 1.0);
+    metric_until(&m, "tcpplay_cluster_publish_queue", 0.0);
+    a.recv_chat("wait 2");
 }

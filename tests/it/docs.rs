@@ -32,6 +32,10 @@ fn files_for(root: &Path, path: &[&str]) -> Vec<PathBuf> {
     if path.len() == 2 && it.exists() {
         return vec![it];
     }
+    let it_dir = root.join("tests/it").join(path[0]).join("mod.rs");
+    if path.len() == 2 && it_dir.exists() {
+        return vec![it_dir];
+    }
     // A library path: the longest prefix that names a file.
     let mods: Vec<&str> = path.iter().copied().take_while(|s| *s != "tests").collect();
     let mut found = Vec::new();
