@@ -156,6 +156,7 @@ impl Cluster {
             let _ = self.out.send(Out {
                 room,
                 event: RoomEvent::Joined { name },
+                run: self.run(),
             });
         }
     }

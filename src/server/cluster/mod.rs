@@ -107,6 +107,8 @@ const INBOX_MAX: u64 = 10_000;
 struct Out {
     room: Arc<Room>,
     event: RoomEvent,
+    /// The run it happened in: a run declared dead appends nothing more.
+    run: Arc<str>,
 }
 
 pub(crate) struct Cluster {

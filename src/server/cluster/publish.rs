@@ -45,6 +45,7 @@ impl Relay for Cluster {
         let out = Out {
             room: room.clone(),
             event,
+            run: self.run(),
         };
         self.out
             .send(out)
@@ -89,9 +90,22 @@ impl Cluster {
                 queue.push_back(Pending { seq: next_seq, out });
                 next_seq += 1;
             }
+            // What a run declared dead had waiting goes nowhere: its members
+            // are being told and disconnected (no ghost lines afterwards).
+            let run = self.run();
+            queue.retain(|p| {
+                let current = Arc::ptr_eq(&p.out.run, &run);
+                if !current {
+                    self.resolved(&p.out);
+                }
+                current
+            });
+            if queue.is_empty() {
+                self.m.queued.set(0);
+                continue;
+            }
             self.m.queued.set(queue.len() as i64);
             let n = queue.len().min(BATCH);
-            let run = self.run();
             match self.append(&mut con, &run, queue.range(..n)).await {
                 Ok(outcomes) => {
                     pause = Duration::from_millis(50);

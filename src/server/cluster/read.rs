@@ -9,7 +9,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Value;
 
-use super::{entry, line_id, Cluster, Room, READ_BLOCK_MS};
+use super::{entry, line_id, Cluster, Room, RoomEvent, READ_BLOCK_MS};
 use crate::protocol::now_ms;
 
 impl Cluster {
@@ -120,6 +120,15 @@ impl Cluster {
     fn deliver(&self, room: &Arc<Room>, key: &str, ids: &mut [entry::Entry], run: &str) {
         for e in ids {
             match entry::decode(e, &self.cfg.rules) {
+                // This node's members as an earlier run of it had them (it
+                // was declared dead): not members of another node.
+                Ok(entry)
+                    if entry.origin != run
+                        && entry::run_node(&entry.origin) == self.cfg.node
+                        && !matches!(entry.event, RoomEvent::Said(_) | RoomEvent::Topic { .. }) =>
+                {
+                    room.skip_entry(&e.id)
+                }
                 Ok(entry) => room.deliver_event(entry, run),
                 Err(why) => {
                     self.skip(key, &e.id, &why);
