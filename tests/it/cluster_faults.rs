@@ -428,3 +428,39 @@ fn metrics_show_the_link_the_live_nodes_the_queue_and_what_was_skipped() {
     metric_until(&m, "tcpplay_cluster_publish_queue", 0.0);
     a.recv_chat("wait 2");
 }
+
+#[test]
+fn a_key_of_the_wrong_type_in_redis_refuses_that_rooms_lines_with_a_notice_and_nothing_else() {
+    let redis = Redis::start();
+    let n1 = Node::start(&redis, "n1");
+    let (mut a, _) = member(n1.at(), "a", &["#ok", "#broken"]);
+    // A hostile or mistaken writer makes #broken's stream a plain string.
+    let all = redis_cli(&redis, &["HGETALL", "tcpplay:rooms"]);
+    let all: Vec<&str> = all.lines().collect();
+    let broken = all.chunks(2).find(|kv| kv[1] == "#broken").unwrap()[0];
+    let log = format!("tcpplay:room:{broken}:log");
+    redis_cli(&redis, &["DEL", &log]);
+    redis_cli(&redis, &["SET", &log, "not a stream"]);
+    a.send(json!({"type": "chat", "room": "#broken", "text": "lost"}));
+    a.send(json!({"type": "chat", "room": "#ok", "text": "fine"}));
+    let mut told = false;
+    loop {
+        let v = a.recv();
+        if v["type"] == "system" && v["room"] == "#broken" {
+            told |= v["text"].as_str().unwrap().contains("could not be stored");
+        }
+        assert!(!(v["type"] == "chat" && v["text"] == "lost"), "{v}");
+        if v["type"] == "chat" && v["text"] == "fine" {
+            break;
+        }
+    }
+    // The notice may come with or after the next line: wait for it.
+    while !told {
+        let v = a.recv();
+        told = v["type"] == "system"
+            && v["text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("could not be stored");
+    }
+}

@@ -1,8 +1,8 @@
 //! Publishing: what happens in a room here goes into the node's one queue
-//! and from there, pipelined, onto the room's stream; every node, this one
+//! and from there, a batch per script call, onto the rooms' streams; every node, this one
 //! too, delivers it from there — never here first. Each entry carries this
 //! run's next sequence number, and the append script lands a (run,
-//! sequence) once: when a pipeline's outcome is unknown (a timeout, a
+//! sequence) once: when a batch's outcome is unknown (a timeout, a
 //! Redis paused or restarted) the same entries are sent again, in the same
 //! order, until Redis answers, and the ones that landed before are not
 //! added twice. So a member's lines keep their order, on this node too,
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use redis::{ErrorKind, Value};
+use redis::Value;
 use tokio::sync::mpsc;
 
 use super::scripts::{APPEND, MARK_TTL_MS};
@@ -24,7 +24,7 @@ use crate::server::room::NotSent;
 
 /// Chat lines waiting for Redis at most; more are refused to their sender.
 pub(super) const HOLD: usize = 10_000;
-/// Entries in one pipeline at most.
+/// Entries in one script call at most.
 const BATCH: usize = 256;
 /// An empty room's stream and topic are kept this long (then expire).
 pub(super) const EMPTY_ROOM_TTL_MS: u64 = 300_000;
@@ -59,17 +59,18 @@ struct Pending {
     out: Out,
 }
 
-/// What Redis said about one appended entry.
+/// What Redis said about a batch.
 enum Outcome {
-    /// It is in the stream (now, or from an earlier try).
-    Landed,
+    /// In the streams (now, or from an earlier try), but for these
+    /// (indexes in the batch) which Redis refused.
+    Landed(Vec<usize>),
     /// This run was declared dead: nothing of it is appended any more.
     Dead,
 }
 
 impl Cluster {
-    /// Append what happens here, in order, pipelined, until each entry is
-    /// known to be in its stream.
+    /// Append what happens here, in order, a batch per script call, until
+    /// each entry is known to be in its stream.
     pub(super) async fn publisher(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Out>) {
         let mut con = self.con.clone();
         let mut queue: VecDeque<Pending> = VecDeque::new();
@@ -100,47 +101,37 @@ impl Cluster {
                 }
                 current
             });
+            self.m.queued.set(queue.len() as i64);
             if queue.is_empty() {
-                self.m.queued.set(0);
                 continue;
             }
-            self.m.queued.set(queue.len() as i64);
             let n = queue.len().min(BATCH);
             match self.append(&mut con, &run, queue.range(..n)).await {
-                Ok(outcomes) => {
+                Ok(Outcome::Dead) => {
+                    // Its members are dropped; what they said goes nowhere.
+                    for p in queue.drain(..) {
+                        self.resolved(&p.out);
+                    }
+                    self.lost_place(&run).await;
+                    next_seq = 0;
+                }
+                Ok(Outcome::Landed(refused)) => {
                     pause = Duration::from_millis(50);
                     self.link_up();
-                    if outcomes.iter().any(|o| matches!(o, Outcome::Dead)) {
-                        // Its members are dropped; what they said goes nowhere.
-                        for p in queue.drain(..) {
-                            self.resolved(&p.out);
+                    for (i, p) in queue.drain(..n).enumerate() {
+                        if refused.contains(&i) {
+                            self.refused_by_redis(&p.out);
                         }
-                        self.lost_place(&run).await;
-                        next_seq = 0;
-                        continue;
-                    }
-                    for p in queue.drain(..n) {
                         self.resolved(&p.out);
                     }
                     self.m.queued.set(queue.len() as i64);
                 }
-                Err(e) if e.kind() == ErrorKind::NoScriptError => {
-                    // Redis restarted: it forgot the script.
-                    if let Err(e) = APPEND.prepare_invoke().load_async(&mut con).await {
-                        self.link_down(&e);
-                    }
-                }
-                Err(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => {
-                    // Unknown outcome: sent again, as they are, once Redis answers.
+                Err(e) => {
+                    // Unknown outcome: sent again, as they are, once Redis
+                    // answers (what landed is not added twice).
                     self.link_down(&e);
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(1));
-                }
-                Err(e) => {
-                    // Redis refused something (a key of the wrong type?):
-                    // each entry alone, and the one it refuses is told.
-                    let e = e.to_string();
-                    self.append_each(&mut con, &mut queue, n, &e).await;
                 }
             }
         }
@@ -153,51 +144,42 @@ impl Cluster {
         }
     }
 
-    /// After Redis refused a pipeline: the first `n` entries one at a time;
-    /// one it refuses is dropped and its room told why.
-    async fn append_each(
-        &self,
-        con: &mut ConnectionManager,
-        queue: &mut VecDeque<Pending>,
-        n: usize,
-        first_error: &str,
-    ) {
-        for _ in 0..n {
-            let Some(p) = queue.front() else { return };
-            let run = self.run();
-            match self.append(con, &run, queue.range(..1)).await {
-                Ok(_) => {}
-                Err(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => return,
-                Err(e) if e.kind() == ErrorKind::NoScriptError => return,
-                Err(e) => {
-                    tracing::warn!(node = %self.cfg.node, room = %p.out.room.name(), "cluster: Redis refused an entry ({e}; first: {first_error}); dropped");
-                    p.out.room.notice(crate::protocol::Packet::event(
-                        "cluster",
-                        None,
-                        format!("a line said in {} could not be stored for the other servers (Redis refused it: {e}); it was not delivered", p.out.room.name()),
-                    ));
-                }
-            }
-            if let Some(p) = queue.pop_front() {
-                self.resolved(&p.out);
-            }
-        }
+    /// Redis refused an entry (a key of the wrong type under the prefix?):
+    /// it is dropped, logged, and its room told.
+    fn refused_by_redis(&self, out: &Out) {
+        tracing::warn!(node = %self.cfg.node, room = %out.room.name(), "cluster: Redis refused an entry (is a key under the cluster's prefix of another type?); dropped");
+        out.room.notice(crate::protocol::Packet::event(
+            "cluster",
+            None,
+            format!(
+                "something said in {} could not be stored for the other servers (Redis refused it); it was not delivered",
+                out.room.name()
+            ),
+        ));
     }
 
-    /// Send `entries` in one pipeline; what Redis said of each.
+    /// Send `entries` (of run `run`) in one script call.
     async fn append<'a>(
         &self,
         con: &mut ConnectionManager,
         run: &str,
-        entries: impl Iterator<Item = &'a Pending>,
-    ) -> redis::RedisResult<Vec<Outcome>> {
-        let seq_key = self.keys.seq(run);
-        let dead_key = self.keys.dead(run);
-        let rooms = self.keys.rooms();
-        let mut pipe = redis::pipe();
+        entries: impl ExactSizeIterator<Item = &'a Pending>,
+    ) -> redis::RedisResult<Outcome> {
+        let mut call = APPEND.prepare_invoke();
+        call.key(self.keys.seq(run))
+            .key(self.keys.dead(run))
+            .key(self.keys.rooms())
+            .arg(run)
+            .arg(self.cfg.max_messages.max(1))
+            .arg(EMPTY_ROOM_TTL_MS)
+            .arg(MARK_TTL_MS)
+            .arg(entries.len());
         for p in entries {
             let room = &p.out.room;
             let key = room.key();
+            call.key(self.keys.log(key))
+                .key(self.keys.members(key))
+                .key(self.keys.topic(key));
             let (op, a, b) = match &p.out.event {
                 RoomEvent::Joined { name } => ("join", name.as_str(), ""),
                 RoomEvent::Left { name, .. } => ("leave", name.as_str(), ""),
@@ -206,41 +188,34 @@ impl Cluster {
                 RoomEvent::Said(_) => ("", "", ""),
             };
             let (floor_ms, floor_seq) = floor(&room.cluster_last());
-            let mut cmd = redis::cmd("EVALSHA");
-            cmd.arg(APPEND.get_hash())
-                .arg(6)
-                .arg(self.keys.log(key))
-                .arg(&seq_key)
-                .arg(&dead_key)
-                .arg(self.keys.members(key))
-                .arg(&rooms)
-                .arg(self.keys.topic(key))
-                .arg(run)
-                .arg(p.seq)
-                .arg(self.cfg.max_messages.max(1))
-                .arg(floor_ms)
-                .arg(floor_seq)
+            let fields = entry::encode(&p.out.event, run);
+            call.arg(p.seq)
                 .arg(op)
                 .arg(a)
                 .arg(b)
                 .arg(key)
                 .arg(room.name())
                 .arg(if room.persistent() { "1" } else { "0" })
-                .arg(EMPTY_ROOM_TTL_MS)
-                .arg(MARK_TTL_MS);
-            for (k, v) in entry::encode(&p.out.event, run) {
-                cmd.arg(k).arg(v);
+                .arg(floor_ms)
+                .arg(floor_seq)
+                .arg(fields.len() * 2);
+            for (k, v) in fields {
+                call.arg(k).arg(v);
             }
-            pipe.add_command(cmd);
         }
-        let replies: Vec<Value> = pipe.query_async(con).await?;
-        Ok(replies
-            .into_iter()
-            .map(|v| match v {
-                Value::Int(-1) => Outcome::Dead,
-                _ => Outcome::Landed,
-            })
-            .collect())
+        match call.invoke_async::<Value>(con).await? {
+            Value::Int(-1) => Ok(Outcome::Dead),
+            Value::Array(refused) => Ok(Outcome::Landed(
+                refused
+                    .iter()
+                    .filter_map(|v| match v {
+                        Value::Int(i) if *i >= 1 => Some(*i as usize - 1),
+                        _ => None,
+                    })
+                    .collect(),
+            )),
+            _ => Ok(Outcome::Landed(Vec::new())),
+        }
     }
 }
 

@@ -2,9 +2,9 @@
 //! in one go, so that no other node (or a late copy of this node's own
 //! commands, run after a pause) can act between the check and the act.
 //!
-//! - `APPEND`: a room event onto the room's stream, at most once per
-//!   (run, sequence) — a pipeline whose outcome is unknown is sent again
-//!   and lands once — refused for a run that was declared dead, with an
+//! - `APPEND`: a batch of room events onto the rooms' streams, each at
+//!   most once per (run, sequence) — a batch whose outcome is unknown is
+//!   sent again and lands once — refused for a run that was declared dead, with an
 //!   id above the highest this node has seen (ids only rise, even in a
 //!   Redis that lost its data), the room's members, registry and topic
 //!   kept in step with the entry.
@@ -36,50 +36,70 @@ local function emptied(members, log, topic, rooms, room, keep, ttl)
 end
 "#;
 
-/// KEYS: log, seq, dead, members, rooms, topic.
-/// ARGV: run, seq, maxlen, floor_ms, floor_seq, op, a, b, room, display,
-/// keep, empty_ttl, mark_ttl, then the entry's field/value pairs.
-/// Returns the entry's id, 0 when this (run, seq) landed before, -1 when
-/// the run is dead.
+/// A batch of entries, in order, from one run (one call per pipeline of
+/// the node's queue: one check of the run, one sequence update).
+/// KEYS: seq, dead, rooms, then per entry: log, members, topic.
+/// ARGV: run, maxlen, empty_ttl, mark_ttl, count, then per entry: seq, op,
+/// a, b, room, display, keep, floor_ms, floor_seq, field count, fields.
+/// Returns -1 when the run is dead; else the 1-based numbers of the
+/// entries Redis refused (a key of the wrong type …): the others landed,
+/// now or in an earlier try.
 pub(super) static APPEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r#"{EMPTIED}
-if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
-local seq = tonumber(ARGV[2])
-local last = tonumber(redis.call('GET', KEYS[2]) or '-1')
-if last and seq <= last then return 0 end
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[13])
-local op = ARGV[6]
-if op == 'join' then
-  redis.call('HSET', KEYS[4], ARGV[7], ARGV[1])
-  redis.call('HSET', KEYS[5], ARGV[9], ARGV[10])
-  redis.call('PERSIST', KEYS[1])
-  redis.call('PERSIST', KEYS[6])
-elseif op == 'leave' then
-  if redis.call('HGET', KEYS[4], ARGV[7]) == ARGV[1] then redis.call('HDEL', KEYS[4], ARGV[7]) end
-elseif op == 'rename' then
-  if redis.call('HGET', KEYS[4], ARGV[7]) == ARGV[1] then redis.call('HDEL', KEYS[4], ARGV[7]) end
-  redis.call('HSET', KEYS[4], ARGV[8], ARGV[1])
-elseif op == 'topic' then
-  if ARGV[7] == '' then redis.call('DEL', KEYS[6]) else redis.call('SET', KEYS[6], ARGV[7]) end
-end
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+local run, maxlen, ttl = ARGV[1], ARGV[2], ARGV[3]
+local got = redis.pcall('GET', KEYS[1])
+local last = (type(got) == 'string' and tonumber(got)) or -1
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local floor_ms = tonumber(ARGV[4])
-local id = '*'
-if now <= floor_ms then
-  local ms, sq = floor_ms, tonumber(ARGV[5])
-  local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-  if top[1] then
-    local tms, tsq = string.match(top[1][1], '^(%d+)-(%d+)$')
-    tms, tsq = tonumber(tms), tonumber(tsq)
-    if tms > ms or (tms == ms and tsq > sq) then ms, sq = tms, tsq end
+local refused = {{}}
+local p = 6
+for i = 1, tonumber(ARGV[5]) do
+  local seq, op, a, b = tonumber(ARGV[p]), ARGV[p + 1], ARGV[p + 2], ARGV[p + 3]
+  local room, display, keep = ARGV[p + 4], ARGV[p + 5], ARGV[p + 6]
+  local floor_ms, floor_seq, nf = tonumber(ARGV[p + 7]), tonumber(ARGV[p + 8]), tonumber(ARGV[p + 9])
+  local k = 3 + (i - 1) * 3
+  local log, members, topic = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
+  if seq > last then
+    local ok = pcall(function()
+      if op == 'join' then
+        redis.call('HSET', members, a, run)
+        redis.call('HSET', KEYS[3], room, display)
+        redis.call('PERSIST', log)
+        redis.call('PERSIST', topic)
+      elseif op == 'leave' then
+        if redis.call('HGET', members, a) == run then redis.call('HDEL', members, a) end
+      elseif op == 'rename' then
+        if redis.call('HGET', members, a) == run then redis.call('HDEL', members, a) end
+        redis.call('HSET', members, b, run)
+      elseif op == 'topic' then
+        if a == '' then redis.call('DEL', topic) else redis.call('SET', topic, a) end
+      end
+      local id = '*'
+      if now <= floor_ms then
+        local ms, sq = floor_ms, floor_seq
+        local top = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
+        if top[1] then
+          local tms, tsq = string.match(top[1][1], '^(%d+)-(%d+)$')
+          tms, tsq = tonumber(tms), tonumber(tsq)
+          if tms > ms or (tms == ms and tsq > sq) then ms, sq = tms, tsq end
+        end
+        id = string.format('%d-%d', ms, sq + 1)
+      end
+      redis.call('XADD', log, 'MAXLEN', '~', maxlen, id, unpack(ARGV, p + 10, p + 9 + nf))
+      if op == 'leave' then emptied(members, log, topic, KEYS[3], room, keep, ttl) end
+    end)
+    if not ok then refused[#refused + 1] = i end
+    last = seq
   end
-  id = string.format('%d-%d', ms, sq + 1)
+  p = p + 10 + nf
 end
-local added = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], id, unpack(ARGV, 14))
-if op == 'leave' then emptied(KEYS[4], KEYS[1], KEYS[6], KEYS[5], ARGV[9], ARGV[11], ARGV[12]) end
-return added
+if not pcall(redis.call, 'SET', KEYS[1], last, 'PX', ARGV[4]) then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[1], last, 'PX', ARGV[4])
+end
+return refused
 "#
     ))
 });
