@@ -223,17 +223,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     if joined.link.removed() {
                         return self.removed(joined).await;
                     }
-                    // Taken out of rooms by the operator: what those rooms
-                    // said until then (the notice why, too) is delivered
-                    // first, then they are read no more.
-                    let left = joined.link.take_left();
-                    if !left.is_empty() {
-                        if let Err(end) = rare(self.deliver(joined)).await {
-                            return end;
-                        }
-                    }
-                    for gone in left {
-                        joined.rooms.retain(|r| !Arc::ptr_eq(&r.room, &gone));
+                    if let Err(end) = self.leave_taken_rooms(joined).await {
+                        return end;
                     }
                     if let Err(end) = self.deliver_inbox(joined).await {
                         return end;
@@ -298,6 +289,25 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     None
                 }
             }
+        })
+    }
+
+    /// Taken out of rooms by the operator: what those rooms said until
+    /// then (the notice why, too) is delivered first, then they are read no
+    /// more (boxed: rare, and kept out of the session's future).
+    fn leave_taken_rooms<'a>(
+        &'a mut self,
+        joined: &'a mut Membership,
+    ) -> BoxFuture<'a, Result<(), End>> {
+        rare(async move {
+            let left = joined.link.take_left();
+            if !left.is_empty() {
+                self.deliver(joined).await?;
+            }
+            for gone in left {
+                joined.rooms.retain(|r| !Arc::ptr_eq(&r.room, &gone));
+            }
+            Ok(())
         })
     }
 
