@@ -174,39 +174,7 @@ impl Cluster {
         // identity, and the old one's members leave when its heartbeat ends.
         let id: Arc<str> = format!("{}/{}", cfg.node, now_ms()).into();
         let keys = Keys::new(&cfg.prefix);
-        let node_key = keys.node(&cfg.node);
-        // The name is free, or held by a stopped run whose heartbeat has
-        // not expired yet (it does not change): wait for it.
-        let mut seen: Option<String> = None;
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(NODE_TTL_MS + 1500);
-        loop {
-            let claimed: Option<String> = redis::cmd("SET")
-                .arg(&node_key)
-                .arg(entry::heartbeat(&id, now_ms()))
-                .arg("NX")
-                .arg("PX")
-                .arg(NODE_TTL_MS)
-                .query_async(&mut con)
-                .await
-                .map_err(key_err)?;
-            if claimed.is_some() {
-                break;
-            }
-            let now: Option<String> = redis::cmd("GET")
-                .arg(&node_key)
-                .query_async(&mut con)
-                .await
-                .map_err(key_err)?;
-            let beating = seen.is_some() && now.is_some() && now != seen;
-            if beating || tokio::time::Instant::now() > deadline {
-                return Err(format!(
-                    "a live node of this cluster is already called '{}': give this one another name (cluster.node, --node)",
-                    cfg.node
-                ));
-            }
-            seen = now;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        claim_node_name(&mut con, &keys, &cfg.node, &id).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let c = Arc::new(Cluster {
             run: Mutex::new(id),
@@ -296,5 +264,46 @@ impl Cluster {
             tracing::warn!(node = %self.cfg.node, key = %names::sanitize(key), id = %names::sanitize(id), reason = why.label(),
                 "cluster: skipped an entry in Redis: {why} ({} skipped so far)", n + 1);
         }
+    }
+}
+
+/// Take this node's name for run `id`: free, or held by a stopped run
+/// whose heartbeat has not expired yet (it does not change: wait for it);
+/// refused when a live node has it.
+async fn claim_node_name(
+    con: &mut ConnectionManager,
+    keys: &Keys,
+    node: &str,
+    id: &str,
+) -> Result<(), String> {
+    let node_key = keys.node(node);
+    let mut seen: Option<String> = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(NODE_TTL_MS + 1500);
+    loop {
+        let claimed: Option<String> = redis::cmd("SET")
+            .arg(&node_key)
+            .arg(entry::heartbeat(id, now_ms()))
+            .arg("NX")
+            .arg("PX")
+            .arg(NODE_TTL_MS)
+            .query_async(con)
+            .await
+            .map_err(key_err)?;
+        if claimed.is_some() {
+            return Ok(());
+        }
+        let now: Option<String> = redis::cmd("GET")
+            .arg(&node_key)
+            .query_async(con)
+            .await
+            .map_err(key_err)?;
+        let beating = seen.is_some() && now.is_some() && now != seen;
+        if beating || tokio::time::Instant::now() > deadline {
+            return Err(format!(
+                "a live node of this cluster is already called '{node}': give this one another name (cluster.node, --node)"
+            ));
+        }
+        seen = now;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
