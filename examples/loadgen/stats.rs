@@ -85,7 +85,7 @@ impl Receiver {
                 break;
             };
             n += 1;
-            let open = self.plan.open_every <= 1 || n % self.plan.open_every as u64 == 0;
+            let open = self.plan.open_every <= 1 || n.is_multiple_of(self.plan.open_every as u64);
             let Some((id, intact)) =
                 conn::identify(self.mode, &line, self.plan.bytes, key.as_deref(), open)
             else {

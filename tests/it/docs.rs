@@ -94,3 +94,57 @@ fn every_test_the_docs_name_exists() {
         missing.join("\n")
     );
 }
+
+/// The `rust-version` in Cargo.toml and the README's "1.NN or newer" are the
+/// real minimum: the highest `rust-version` among the packages Cargo.lock
+/// pins (dependencies, build and test dependencies, every platform's).
+#[test]
+fn the_stated_rust_version_is_the_highest_any_locked_package_needs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .current_dir(root)
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let parse = |v: &str| -> Vec<u32> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    let mut ours = None;
+    let mut highest: Option<(Vec<u32>, String)> = None;
+    for p in meta["packages"].as_array().unwrap() {
+        let Some(rv) = p["rust_version"].as_str() else {
+            continue;
+        };
+        if p["name"] == "tcpplay" {
+            ours = Some(rv.to_string());
+            continue;
+        }
+        let who = format!(
+            "{} {} needs {rv}",
+            p["name"].as_str().unwrap(),
+            p["version"].as_str().unwrap()
+        );
+        if highest.as_ref().is_none_or(|(h, _)| parse(rv) > *h) {
+            highest = Some((parse(rv), who));
+        }
+    }
+    let ours = ours.expect("Cargo.toml states a rust-version");
+    let (needed, who) = highest.expect("some dependency states its rust-version");
+    let mut stated = parse(&ours);
+    stated.resize(3, 0);
+    let mut needed_3 = needed.clone();
+    needed_3.resize(3, 0);
+    assert_eq!(
+        stated, needed_3,
+        "Cargo.toml says rust-version {ours}, but the highest a locked package needs is {who}"
+    );
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("{ours} or newer")),
+        "README.md must say \"{ours} or newer\" (Cargo.toml's rust-version)"
+    );
+}

@@ -895,17 +895,31 @@ fn prompts_follow_the_flags_and_ctrl_d_cancels() {
     use rexpect::process::WaitStatus;
     use rexpect::session::spawn_command;
     let home = TempDir::new().unwrap();
+    // The port comes from a lower layer (the config file), never from a
+    // port this test did not get from the system: a chat someone runs on
+    // 12345 beside the tests is left alone.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::fs::write(
+        home.path().join("tcpplay.toml"),
+        format!("[join]\nport = {port}\n"),
+    )
+    .unwrap();
     let mut cmd = tcpplay(home.path());
     cmd.args(["join", "--host", "127.0.0.1", "--name", "Bob", "--no-tls"]);
     let mut p = spawn_command(cmd, Some(WAIT.as_millis() as u64)).unwrap();
-    // Straight to connecting, to the default port.
-    let before = p.exp_string("127.0.0.1:12345").unwrap();
+    // Straight to connecting, to the port the lower layer says.
+    let before = p.exp_string(&format!("127.0.0.1:{port}")).unwrap();
     assert!(
         !before.contains("Server port"),
         "asked for the port: {before}"
     );
+    // It did connect there; closing that connection ends it.
+    drop(listener.accept().unwrap());
     let _ = p.exp_eof();
-    let mut cmd = tcpplay(home.path());
+    // Nothing said at all: the guided way in asks where to connect.
+    let fresh = TempDir::new().unwrap();
+    let mut cmd = tcpplay(fresh.path());
     cmd.args(["join"]);
     let mut p = spawn_command(cmd, Some(WAIT.as_millis() as u64)).unwrap();
     p.exp_string("Server host or IP address").unwrap();

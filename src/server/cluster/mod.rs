@@ -260,7 +260,7 @@ impl Cluster {
     /// cannot flood the log).
     pub(super) fn skip(&self, key: &str, id: &str, why: &Skip) {
         let n = self.m.skipped.inc();
-        if n < 10 || n % 1000 == 0 {
+        if n < 10 || n.is_multiple_of(1000) {
             tracing::warn!(node = %self.cfg.node, key = %names::sanitize(key), id = %names::sanitize(id), reason = why.label(),
                 "cluster: skipped an entry in Redis: {why} ({} skipped so far)", n + 1);
         }

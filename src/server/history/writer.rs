@@ -417,17 +417,17 @@ mod tests {
                 Record {
                     chat: Arc::new(Chat {
                         from: Some(format!("u{id}")),
-                        port: (id % 2 == 0).then_some(id as u16),
-                        text: (!full || id % 3 == 0).then(|| format!("t{id}")),
-                        payload: (full && id % 3 != 0).then(|| format!("p{id}")),
+                        port: id.is_multiple_of(2).then_some(id as u16),
+                        text: (!full || id.is_multiple_of(3)).then(|| format!("t{id}")),
+                        payload: (full && !id.is_multiple_of(3)).then(|| format!("p{id}")),
                         sent: (full && id % 2 == 1).then_some(1000 + id),
                         id: Some(id),
                         ts: Some(5000 + id),
-                        action: id % 4 == 0,
-                        room: (id % 5 == 0).then(|| "ops".to_string()),
+                        action: id.is_multiple_of(4),
+                        room: id.is_multiple_of(5).then(|| "ops".to_string()),
                         ..Default::default()
                     }),
-                    to: (full && id % 3 == 0).then(|| format!("to{id}")),
+                    to: (full && id.is_multiple_of(3)).then(|| format!("to{id}")),
                 }
             })
             .collect();
