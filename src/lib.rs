@@ -8,7 +8,7 @@
 //! 2. services — `server`, [`client`], `check`, [`certgen`]: sockets,
 //!    tasks and files, on plain types
 //! 3. foundations — [`config`], [`protocol`], [`crypto`], [`tls`],
-//!    `names`, `secret`, `files`, [`hostport`], [`output`],
+//!    `names`, `secret`, `files`, [`hostport`], [`share`], `lan`, [`output`],
 //!    [`prompt`], `progress`, `terminal`
 //!
 //! # Modules
@@ -31,6 +31,8 @@
 //! - [`prompt`]: the only place that prompts on a terminal (dialoguer)
 //! - `progress`: spinners on a terminal (indicatif)
 //! - [`hostport`]: HOST:PORT as users write it (IPv6 brackets in one place)
+//! - [`share`]: `join`'s HOST[:PORT] argument and the `tcpplay://` link `serve` prints
+//! - `lan`: this machine's addresses other machines can reach
 //! - `files`: whole-or-nothing writes of the user's files, private modes
 //! - `terminal`: the terminal's mode, restored on exit
 //! - [`output`]: stdout/stderr lines that never panic, and never block `serve`
@@ -44,6 +46,7 @@ pub mod config;
 pub mod crypto;
 pub(crate) mod files;
 pub mod hostport;
+pub(crate) mod lan;
 pub(crate) mod names;
 pub mod output;
 pub(crate) mod progress;
@@ -51,5 +54,6 @@ pub mod prompt;
 pub mod protocol;
 pub(crate) mod secret;
 pub(crate) mod server;
+pub mod share;
 pub(crate) mod terminal;
 pub mod tls;

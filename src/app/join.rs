@@ -43,9 +43,11 @@ fn password_given(loaded: &Loaded, args: &JoinArgs) -> bool {
 fn plan_join(loaded: &Loaded, args: &JoinArgs, no_input: bool) -> Result<JoinPlan> {
     let mut j = loaded.settings.join.clone();
     let interactive = prompt::can_prompt(no_input);
-    // Where to connect is asked only when nothing said it: given a host (or
-    // a port), the other one's default is the answer, as for any flag.
-    let said = !loaded.is_default("join.host") || !loaded.is_default("join.port");
+    // `tcpplay join` alone is the guided way in (as the original client
+    // was): it asks where and who. Given anything (a server, a port, a
+    // name), only what is still missing is asked; the address has defaults.
+    let said =
+        !loaded.is_default("join.host") || !loaded.is_default("join.port") || j.name.is_some();
     if interactive && !said {
         j.host = prompt::host(&j.host)?;
         j.port = prompt::port(j.port)?;
@@ -67,10 +69,15 @@ fn plan_join(loaded: &Loaded, args: &JoinArgs, no_input: bool) -> Result<JoinPla
             ))
         }
     };
+    let link = args.target.as_ref();
+    let pinned = link.and_then(|t| t.fingerprint.clone());
     let trust = if j.tls_insecure {
         Trust::Insecure
     } else if let Some(c) = &j.cert {
         Trust::File(c.clone())
+    } else if let Some(fp) = &pinned {
+        // The operator's link names the certificate: trust that one only.
+        Trust::Pinned(fp.clone())
     } else {
         Trust::PublicRoots
     };
@@ -79,11 +86,19 @@ fn plan_join(loaded: &Loaded, args: &JoinArgs, no_input: bool) -> Result<JoinPla
         Some(f) => known_hosts::is_secure_room(&f, &target.to_string())?,
         None => false,
     };
-    let must_be_secure = password_given(loaded, args) || remembered;
+    let must_be_secure =
+        password_given(loaded, args) || remembered || link.is_some_and(|t| t.secure);
     // Asking for a certificate policy, or for a secure room, is asking for
     // TLS: never fall back then.
     let tls = match j.tls {
-        TlsMode::Auto if j.cert.is_some() || j.tls_insecure || must_be_secure => TlsMode::On,
+        TlsMode::Off if pinned.is_some() => {
+            return Err(usage(
+                "the link pins a certificate (fp=), so the server speaks TLS: drop --no-tls",
+            ))
+        }
+        TlsMode::Auto if j.cert.is_some() || j.tls_insecure || must_be_secure || pinned.is_some() => {
+            TlsMode::On
+        }
         TlsMode::Off if must_be_secure => {
             return Err(usage(
                 "a secure room runs over TLS only: drop --no-tls (a room password was given, or this server is \
@@ -250,6 +265,28 @@ fn give_up(client: &mut ui::Client) -> u8 {
 }
 
 /// Connect, say how, and authenticate.
+/// A certificate the operator's link pinned (and the server proved it holds)
+/// is remembered for this host and port, as if the user had accepted it:
+/// `tcpplay join HOST:PORT` then trusts it too. An existing pin is kept.
+fn remember_linked_pin(plan: &JoinPlan, t: &client::TransportInfo) {
+    let (Trust::Pinned(fp), Some(file)) = (&plan.connect.trust, known_hosts::default_path()) else {
+        return;
+    };
+    let target = plan.connect.target.to_string();
+    if matches!(known_hosts::lookup(&file, &target), Ok(None)) && t.tls.is_some() {
+        match known_hosts::pin(&file, &target, fp) {
+            Ok(()) => eprintln!(
+                "Pinned the link's certificate for {target} in {}",
+                file.display()
+            ),
+            Err(e) => eprintln!(
+                "warning: could not remember the certificate in {}: {e}",
+                file.display()
+            ),
+        }
+    }
+}
+
 async fn open(
     plan: &JoinPlan,
     loaded: &Loaded,
@@ -259,6 +296,7 @@ async fn open(
     let mut conn =
         known_hosts::connect_with_pins(&plan.connect, prompt::can_prompt(no_input)).await?;
     let t = &conn.transport;
+    remember_linked_pin(plan, t);
     let security = match &t.tls {
         Some(info) => format!(
             "{}, certificate SHA-256 {}",
@@ -281,6 +319,8 @@ async fn open(
             plan.connect.target,
             if password_given(loaded, args) {
                 "a room password was given"
+            } else if args.target.as_ref().is_some_and(|t| t.secure) {
+                "the link says it is a secure room"
             } else {
                 "it was a secure room before"
             }

@@ -28,14 +28,9 @@ fn lan_names() -> Vec<String> {
     if !host.is_empty() && host != "localhost" && parse_san(&host).is_ok() {
         out.push(host);
     }
-    if let Ok(ifaces) = if_addrs::get_if_addrs() {
-        for i in ifaces {
-            let ip = i.ip();
-            let link_local_v6 =
-                matches!(ip, std::net::IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
-            if !ip.is_loopback() && !link_local_v6 && !out.contains(&ip.to_string()) {
-                out.push(ip.to_string());
-            }
+    for ip in crate::lan::addresses() {
+        if !out.contains(&ip.to_string()) {
+            out.push(ip.to_string());
         }
     }
     out
@@ -272,16 +267,36 @@ fn report(
     key: &Path,
     ca: Option<&Path>,
 ) {
-    let expires = leaf
+    let not_after = leaf
         .not_after
+        .replace_nanosecond(0)
+        .unwrap_or(leaf.not_after);
+    let expires = not_after
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
+    let expires_shown = not_after
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+        .unwrap_or_default();
     let trust = ca.unwrap_or(cert).display().to_string();
+    // Other machines reach a --lan certificate by a LAN address (the first
+    // one the certificate names); else this machine joins by name.
+    let host = if args.lan {
+        crate::lan::addresses()
+            .into_iter()
+            .map(|ip| crate::hostport::HostPort::new(&ip.to_string(), 0).to_string())
+            .map(|hp| hp.trim_end_matches(":0").to_string())
+            .find(|h| leaf.names.iter().any(|n| crate::hostport::bare(h) == n))
+            .unwrap_or_else(|| "localhost".into())
+    } else {
+        "localhost".into()
+    };
     let (serve, join) = match &args.client {
         Some(_) => (
             format!("tcpplay serve --tls --cert cert.pem --key key.pem --client-ca {trust}"),
             format!(
-                "tcpplay join --host localhost --cert {trust} --client-cert {} --client-key {}",
+                "tcpplay join {host} --cert {trust} --client-cert {} --client-key {}",
                 cert.display(),
                 key.display()
             ),
@@ -292,7 +307,7 @@ fn report(
                 cert.display(),
                 key.display()
             ),
-            format!("tcpplay join --host localhost --cert {trust}"),
+            format!("tcpplay join {host} --cert {trust}"),
         ),
     };
     if args.json {
@@ -317,7 +332,7 @@ fn report(
         "valid for"
     };
     println!("{label}: {}", leaf.names.join(", "));
-    println!("expires: {expires}");
+    println!("expires: {expires_shown}");
     println!();
     println!("serve:  {serve}");
     println!("join:   {join}");

@@ -2,6 +2,7 @@
 //! their layer of the settings.
 
 use crate::config::FlagLayer;
+use crate::share::JoinTarget;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -44,6 +45,10 @@ impl TargetArgs {
 
 #[derive(Debug, Args)]
 pub struct JoinArgs {
+    /// The server: HOST, HOST:PORT, [IPv6]:PORT, or the tcpplay:// link
+    /// `serve` prints (it can also name the room and pin the certificate).
+    #[arg(value_name = "SERVER", value_parser = JoinTarget::parse, conflicts_with = "host")]
+    pub target: Option<JoinTarget>,
     #[command(flatten)]
     pub server: TargetArgs,
     /// Your name in the room (1-24 characters).
@@ -94,6 +99,15 @@ impl JoinArgs {
     pub fn flags(&self) -> FlagLayer {
         let mut f = FlagLayer::default();
         self.server.flags(&mut f, true);
+        if let Some(t) = &self.target {
+            f.set("join.host", Some(t.host.clone()));
+            if self.server.port.is_none() {
+                f.set("join.port", t.port);
+            }
+            if self.rooms.is_empty() {
+                f.set("join.rooms", t.room.clone().map(|r| vec![r]));
+            }
+        }
         f.set("join.name", self.name.clone());
         f.set("join.timeout", self.timeout);
         let tls = match (self.tls, self.no_tls) {

@@ -239,7 +239,9 @@ fn trust_hint(trust: &Trust) -> String {
             p.display(),
             p.display()
         ),
-        Trust::Pinned(_) => "the server's certificate is not the one pinned in known_hosts".into(),
+        Trust::Pinned(_) => "the server's certificate is not the one pinned (in known_hosts, or by the link's fp=): \
+                             ask the server's operator for the current link or fingerprint"
+            .into(),
         _ => "trust the server's certificate with --cert cert.pem (the file `tcpplay gen-cert` or \
               `openssl req` wrote), or, for local testing only, skip verification with --tls-insecure"
             .into(),

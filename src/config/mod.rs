@@ -213,11 +213,14 @@ pub struct ServeSettings {
     pub create_rooms: bool,
 }
 
+/// The port `serve` listens on and `join` connects to unless told.
+pub const DEFAULT_PORT: u16 = 12345;
+
 impl Default for ServeSettings {
     fn default() -> Self {
         ServeSettings {
             bind: "0.0.0.0".into(),
-            port: 12345,
+            port: DEFAULT_PORT,
             timeout: 0.0,
             tls: false,
             cert: None,
@@ -276,7 +279,7 @@ impl Default for JoinSettings {
     fn default() -> Self {
         JoinSettings {
             host: "127.0.0.1".into(),
-            port: 12345,
+            port: DEFAULT_PORT,
             name: None,
             timeout: 10.0,
             tls: TlsMode::Auto,

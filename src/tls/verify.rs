@@ -136,7 +136,8 @@ impl ServerCertVerifier for UncheckedChain {
         match &self.1 {
             Some(pin) if !pin.eq_ignore_ascii_case(&fingerprint(end_entity)) => {
                 Err(rustls::Error::General(format!(
-                    "the certificate is not the pinned one (SHA-256 {}, pinned {pin})",
+                    "the certificate is not the pinned one (SHA-256 {}, pinned {pin} in known_hosts or by a link's fp=): \
+                     someone may be impersonating the server; ask its operator for the current fingerprint",
                     fingerprint(end_entity)
                 )))
             }

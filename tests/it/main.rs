@@ -18,6 +18,7 @@ mod hostile;
 mod layers;
 mod legacy;
 mod limits;
+mod newcomer;
 mod operate;
 mod outside;
 mod pty;

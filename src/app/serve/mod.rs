@@ -10,6 +10,7 @@ use anyhow::Result;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+mod banner;
 mod commands;
 mod console;
 mod running;
@@ -57,6 +58,9 @@ pub(crate) async fn serve(
     #[cfg(unix)]
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     output::out(format!("listening on {addr} ({mode}; Ctrl-C to stop)"));
+    for line in banner::lines(&serving(&loaded, addr), crate::lan::addresses()) {
+        output::out(line);
+    }
     if let Some(m) = metrics_addr {
         output::out(format!(
             "metrics on http://{m}/metrics (and /healthz, /readyz)"
@@ -85,6 +89,20 @@ pub(crate) async fn serve(
     output::clear_printer();
     output::out("server stopped");
     Ok(0)
+}
+
+/// How the server serves, for the lines that say where to join.
+fn serving(loaded: &Loaded, addr: std::net::SocketAddr) -> banner::Serving<'_> {
+    let s = &loaded.settings.serve;
+    let cert = s.cert.as_deref().and_then(|path| {
+        let first = crate::tls::load_certs(path).ok()?.into_iter().next()?;
+        Some((path, crate::tls::fingerprint(&first)))
+    });
+    banner::Serving {
+        addr,
+        cert,
+        secure: s.secure,
+    }
 }
 
 /// Everything `serve` needs before it serves, from the settings; `None`

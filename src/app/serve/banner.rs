@@ -1,0 +1,151 @@
+//! What `serve` prints once it listens: where the others connect. A
+//! teacher reads the address off the screen, so each address other
+//! machines can reach gets a ready `tcpplay join` line, and a `tcpplay://`
+//! link (with the certificate's fingerprint under TLS) to paste into a
+//! class chat. `join` takes both.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+
+use crate::share::JoinTarget;
+
+/// At most this many addresses are listed (a machine with containers or
+/// VPNs can have dozens).
+const SHOWN: usize = 4;
+
+/// How the server serves, for the lines.
+pub(super) struct Serving<'a> {
+    pub addr: SocketAddr,
+    /// The certificate file and its SHA-256 fingerprint, under TLS.
+    pub cert: Option<(&'a Path, String)>,
+    pub secure: bool,
+}
+
+/// The addresses to show: the LAN's for a wildcard bind (IPv4 only for
+/// 0.0.0.0), else the one bound; loopback when nothing else is there.
+fn addresses(bound: IpAddr, lan: Vec<IpAddr>) -> Vec<IpAddr> {
+    if !bound.is_unspecified() {
+        return vec![bound];
+    }
+    let lan: Vec<IpAddr> = lan
+        .into_iter()
+        .filter(|ip| bound.is_ipv6() || ip.is_ipv4())
+        .collect();
+    if lan.is_empty() {
+        vec![match bound {
+            IpAddr::V4(_) => IpAddr::from([127, 0, 0, 1]),
+            IpAddr::V6(_) => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        }]
+    } else {
+        lan
+    }
+}
+
+/// The lines, given the machine's LAN addresses.
+pub(super) fn lines(s: &Serving, lan: Vec<IpAddr>) -> Vec<String> {
+    let all = addresses(s.addr.ip(), lan);
+    let local_only = all.iter().all(|ip| ip.is_loopback());
+    let mut out = vec![match (&s.cert, local_only) {
+        (_, true) => "join from this machine (only it can reach this address):".to_string(),
+        (Some((_, fp)), false) => format!("join from another machine (certificate SHA-256 {fp}):"),
+        (None, false) => "join from another machine:".to_string(),
+    }];
+    for ip in all.iter().take(SHOWN) {
+        let mut target = JoinTarget::new(&ip.to_string(), s.addr.port());
+        let hp = target.host_port(s.addr.port());
+        target.secure = s.secure;
+        match &s.cert {
+            Some((path, fp)) => {
+                target.fingerprint = Some(fp.clone());
+                out.push(format!("  tcpplay join '{target}'"));
+                out.push(format!(
+                    "  tcpplay join {hp} --cert {}   (with a copy of that file)",
+                    path.display()
+                ));
+            }
+            None if s.secure => out.push(format!("  tcpplay join '{target}'")),
+            None => {
+                out.push(format!("  tcpplay join {hp}"));
+                out.push(format!("  or the link: {target}"));
+            }
+        }
+    }
+    if all.len() > SHOWN {
+        out.push(format!(
+            "  (and {} more addresses of this machine)",
+            all.len() - SHOWN
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_wildcard_bind_lists_the_lan_and_a_specific_bind_itself() {
+        let lan = vec![ip("192.168.1.5"), ip("2001:db8::5")];
+        let s = Serving {
+            addr: "0.0.0.0:7000".parse().unwrap(),
+            cert: None,
+            secure: false,
+        };
+        let l = lines(&s, lan.clone());
+        assert_eq!(
+            l,
+            [
+                "join from another machine:",
+                "  tcpplay join 192.168.1.5:7000",
+                "  or the link: tcpplay://192.168.1.5:7000/",
+            ]
+        );
+        let v6 = Serving {
+            addr: "[::]:7000".parse().unwrap(),
+            ..s
+        };
+        assert!(lines(&v6, lan.clone())
+            .iter()
+            .any(|l| l.contains("tcpplay join [2001:db8::5]:7000")));
+        let local = Serving {
+            addr: "127.0.0.1:7000".parse().unwrap(),
+            cert: None,
+            secure: false,
+        };
+        let l = lines(&local, lan);
+        assert!(l[0].contains("only it can reach"), "{l:?}");
+        assert_eq!(l[1], "  tcpplay join 127.0.0.1:7000");
+        assert!(lines(
+            &Serving {
+                addr: "0.0.0.0:1".parse().unwrap(),
+                cert: None,
+                secure: false
+            },
+            vec![]
+        )[1]
+        .contains("127.0.0.1:1"));
+    }
+
+    #[test]
+    fn under_tls_the_link_pins_the_certificate_and_names_a_secure_room() {
+        let fp = "AB:".repeat(31) + "AB";
+        let s = Serving {
+            addr: "0.0.0.0:7000".parse().unwrap(),
+            cert: Some((Path::new("cert.pem"), fp.clone())),
+            secure: true,
+        };
+        let l = lines(&s, vec![ip("10.0.0.2")]);
+        let link = format!("tcpplay://10.0.0.2:7000/?fp={fp}&secure");
+        assert_eq!(l[1], format!("  tcpplay join '{link}'"));
+        assert_eq!(
+            l[2],
+            "  tcpplay join 10.0.0.2:7000 --cert cert.pem   (with a copy of that file)"
+        );
+        let back = JoinTarget::parse(&link).unwrap();
+        assert!(back.secure && back.fingerprint.as_deref() == Some(fp.as_str()));
+    }
+}

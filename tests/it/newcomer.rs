@@ -1,0 +1,117 @@
+//! A newcomer's first hour (issue 35): `serve` says where to connect, and
+//! `join` takes what it printed — HOST[:PORT] or the `tcpplay://` link.
+
+use std::sync::Arc;
+
+use tempfile::TempDir;
+
+use crate::util::*;
+
+/// The banner line after "join from…" that holds `what`.
+fn banner_line(server: &mut Server, what: &str) -> String {
+    server.proc.stdout.expect("join from this machine");
+    let line = server.proc.stdout.expect(what);
+    line.trim().to_string()
+}
+
+/// The quoted link out of `tcpplay join '<link>'`.
+fn link_of(line: &str) -> String {
+    line.split('\'')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no quoted link in {line:?}"))
+        .to_string()
+}
+
+#[test]
+fn join_takes_host_colon_port_as_ssh_and_nc_do() {
+    let server = Server::start(&["--no-history"]);
+    let mut cmd = tcpplay(server.home.path());
+    cmd.args([
+        "join",
+        &format!("127.0.0.1:{}", server.port()),
+        "--name",
+        "Carol",
+        "--no-tls",
+    ]);
+    let mut j = Proc::spawn(cmd);
+    j.stderr.expect("Authenticated as Carol");
+    j.send_line("hello");
+    j.close_stdin();
+    assert_eq!(j.wait(), 0, "stderr: {:?}", j.stderr.rest());
+}
+
+#[test]
+fn the_link_serve_prints_pins_its_certificate_and_names_the_room() {
+    let cert = make_cert();
+    let mut server = Server::tls(&cert.cert, &cert.key, &["--no-history"]);
+    let line = banner_line(&mut server, "tcpplay://");
+    let link = link_of(&line);
+    assert!(
+        link.contains(&format!("fp={}", cert.fingerprint)),
+        "the link pins the server's certificate: {link}"
+    );
+    // A student's machine: no certificate file, a fresh HOME; the room
+    // comes from the link's fragment.
+    let student = Arc::new(TempDir::new().unwrap());
+    let mut cmd = tcpplay(student.path());
+    cmd.args(["join", &format!("{link}#maths"), "--name", "Bob", "--json"]);
+    let mut bob = Proc::spawn(cmd);
+    bob.stderr.expect("Authenticated as Bob");
+    bob.stdout.expect("#maths");
+    // The pin is remembered: HOST:PORT alone now trusts that certificate.
+    let known = std::fs::read_to_string(student.path().join(".local/share/tcpplay/known_hosts"))
+        .expect("known_hosts written");
+    assert!(known.contains(&cert.fingerprint), "{known}");
+    let mut cmd = tcpplay(student.path());
+    cmd.args([
+        "join",
+        &format!("127.0.0.1:{}", server.port()),
+        "--name",
+        "Ann",
+        "--room",
+        "#maths",
+    ]);
+    let mut ann = Proc::spawn(cmd);
+    ann.stderr.expect("Authenticated as Ann");
+    ann.send_line("pinned, no file needed");
+    bob.stdout.expect("pinned, no file needed");
+}
+
+#[test]
+fn a_link_whose_fingerprint_is_not_the_servers_is_refused_before_anything_is_sent() {
+    let cert = make_cert();
+    let server = Server::tls(&cert.cert, &cert.key, &["--no-history"]);
+    let other = make_cert();
+    let link = format!(
+        "tcpplay://127.0.0.1:{}/?fp={}",
+        server.port(),
+        other.fingerprint
+    );
+    let home = TempDir::new().unwrap();
+    let mut cmd = tcpplay(home.path());
+    cmd.args(["join", &link, "--name", "Eve"]);
+    let mut p = Proc::spawn(cmd);
+    let e = p.stderr.expect("not the pinned one");
+    assert!(e.contains("fp=") && e.contains(&other.fingerprint), "{e}");
+    assert_eq!(p.wait(), 1);
+}
+
+#[test]
+fn a_server_argument_that_is_not_one_is_refused_with_what_to_type() {
+    let home = TempDir::new().unwrap();
+    for (arg, says) in [
+        (
+            "http://example.com/",
+            "tcpplay joins HOST, HOST:PORT or a tcpplay:// link",
+        ),
+        ("10.0.0.1:99999", "must be a number from 1 to 65535"),
+        ("tcpplay://h/room", "the room goes after #"),
+    ] {
+        let mut cmd = tcpplay(home.path());
+        cmd.args(["join", arg, "--name", "X", "--no-input"]);
+        let mut p = Proc::spawn(cmd);
+        let e = p.stderr.expect(says);
+        assert!(!e.contains("Err("), "{e}");
+        assert_eq!(p.wait(), 2, "{arg}");
+    }
+}
