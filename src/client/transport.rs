@@ -261,6 +261,26 @@ async fn speaks_first(s: &TcpStream, connect_took: Duration) -> bool {
     )
 }
 
+/// A server that stayed quiet on a plaintext connection: does it answer a
+/// TLS handshake on a second one? (Nothing is sent there but a
+/// ClientHello, and the connection is dropped after the handshake.)
+async fn answers_tls(opts: &ConnectOptions, addr: std::net::SocketAddr) -> bool {
+    let Ok(config) = tls::client_config(&Trust::Insecure) else {
+        return false;
+    };
+    let limit = Some(Duration::from_secs(2));
+    let Ok((s, _)) = tcp(&opts.target, &[addr], limit).await else {
+        return false;
+    };
+    match tls_handshake(s, &opts.target, config, &Trust::Insecure, limit).await {
+        Ok(_) => true,
+        Err(HandshakeError::NotTls(_)) => false,
+        Err(HandshakeError::Client(e)) => {
+            matches!(e, ClientError::Tls { .. } | ClientError::Certificate { .. })
+        }
+    }
+}
+
 /// Connect as `opts` asks and read the server's `hello`.
 pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ClientError> {
     let t = &opts.target;
@@ -271,6 +291,14 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ClientError> {
     let (s, addr) = tcp(t, &addrs, opts.timeout).await?;
     let mut fell_back = false;
     let (stream, tls_info): (Box<dyn Stream>, Option<TlsInfo>) = match opts.tls {
+        TlsMode::Off
+            if !speaks_first(&s, started.elapsed()).await && answers_tls(opts, addr).await =>
+        {
+            return Err(ClientError::Protocol(format!(
+                "{t} speaks TLS, and plaintext was asked for (--no-tls, or tls = \"off\" in the settings): \
+                 drop --no-tls (with --cert FILE if its certificate is self-signed)"
+            )));
+        }
         TlsMode::Off => (Box::new(s), None),
         TlsMode::Auto if speaks_first(&s, started.elapsed()).await => {
             // No failed handshake in anyone's log.
@@ -292,7 +320,8 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ClientError> {
                     return Err(ClientError::Tls {
                         target: t.to_string(),
                         detail: format!(
-                            "{detail} — the server does not seem to speak TLS (start it with --tls, or join without --tls/--cert)"
+                            "{detail}: the server does not speak TLS, and TLS was asked for (--tls, --cert, a link's fp= or a \
+                             secure room) — serve with --tls, or join without them"
                         ),
                     })
                 }

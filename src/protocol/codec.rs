@@ -16,6 +16,9 @@ pub enum ParseError {
     /// A JSON object whose fields do not fit its `type`: refuse, keep going.
     #[error("malformed packet: {0}")]
     BadPacket(String),
+    /// Another protocol's opening line (HTTP, IRC): answer in its form, close.
+    #[error("another protocol ({})", .0.name())]
+    Foreign(super::Foreign),
 }
 
 /// Decode one frame (without its newline) into a packet.
@@ -33,6 +36,8 @@ pub fn parse(line: &[u8]) -> Result<Packet, ParseError> {
                 && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok();
             if is_object {
                 Err(ParseError::BadPacket(e.to_string()))
+            } else if let Some(f) = super::Foreign::recognise(line) {
+                Err(ParseError::Foreign(f))
             } else {
                 Err(ParseError::BadFrame(e.to_string()))
             }

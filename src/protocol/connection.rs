@@ -220,9 +220,14 @@ impl<S: AsyncRead + AsyncWrite> Connection<S> {
     /// peer's kernel discard what we wrote, our goodbye included. A flooding
     /// peer is exactly one with unread input. Best effort throughout.
     pub async fn close_with(&mut self, packet: &Packet, linger: Duration) {
-        let line = packet.to_line();
+        self.close_with_bytes(&packet.to_line(), linger).await
+    }
+
+    /// [`Connection::close_with`] for a line that is not a packet (the
+    /// answer to another protocol).
+    pub async fn close_with_bytes(&mut self, line: &[u8], linger: Duration) {
         let said = timeout(CLOSE_WRITE, async {
-            self.writer.write_all(&line).await?;
+            self.writer.write_all(line).await?;
             self.writer.shutdown().await
         })
         .await;

@@ -6,16 +6,19 @@
 //!
 //! - `codec`: lines (bounded) and their parsing
 //! - `connection`: a stream speaking packets, used by server and client
+//! - `foreign`: HTTP or IRC on tcpplay's port, and the line to answer it
 
 pub(crate) mod codec;
 pub(crate) mod codes;
 pub(crate) mod connection;
 pub mod fast;
+mod foreign;
 mod handshake;
 mod rooms;
 
 pub use codec::{parse, FrameCodec, FrameError, ParseError};
 pub use connection::Connection;
+pub use foreign::Foreign;
 pub use handshake::{Auth, AuthParams, AuthResult, AuthStep, Hello, HelloLimits};
 pub use rooms::{RoomInfo, RoomRequest, Rooms, Topic, MAX_ROOMS_LISTED};
 

@@ -20,7 +20,7 @@ use super::limits::addresses::AddrRefusal;
 use super::limits::Limit;
 use super::session::{timeout_packet, Admission, Bound, Session};
 use super::Ctx;
-use crate::protocol::{codes, Packet};
+use crate::protocol::{codes, Foreign, Packet};
 
 /// First byte of a TLS record carrying a handshake (a ClientHello).
 const TLS_HANDSHAKE: u8 = 0x16;
@@ -124,6 +124,20 @@ async fn plain(
     }
 }
 
+/// Say `answer` and close without losing it to a reset: what the peer sent
+/// and nobody read is drained (for at most a second) after our side shut.
+async fn answer_and_close(mut stream: TcpStream, answer: &[u8]) {
+    use tokio::io::AsyncReadExt;
+    if stream.write_all(answer).await.is_err() || stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut scratch = [0u8; 1024];
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        while matches!(stream.read(&mut scratch).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
 async fn over_tls(
     acceptor: TlsAcceptor,
     stream: TcpStream,
@@ -132,19 +146,28 @@ async fn over_tls(
     admission: Admission,
     deadline: Instant,
 ) -> Option<Run> {
-    let mut first = [0u8; 1];
+    let mut first = [0u8; 16];
     match timeout_at(deadline, stream.peek(&mut first)).await {
-        Ok(Ok(1)) if first[0] != TLS_HANDSHAKE => {
-            tracing::info!(%peer, "plaintext on the TLS port: closing (the client must use --tls)");
-            let mut stream = stream;
-            let msg = Packet::error(
-                codes::TLS_REQUIRED,
-                "this server speaks TLS only: connect with --tls (and --cert or --tls-insecure)",
-            );
-            let _ = stream.write_all(&msg.to_line()).await;
+        Ok(Ok(n)) if n > 0 && first[0] != TLS_HANDSHAKE => {
+            let answer = match Foreign::recognise(&first[..n]) {
+                Some(f) => {
+                    tracing::info!(%peer, protocol = f.name(), "another protocol on the TLS port: answered in its form, closing");
+                    f.answer_first()
+                }
+                None => {
+                    tracing::info!(%peer, "plaintext on the TLS port: closing (the client must use --tls)");
+                    Packet::error(
+                        codes::TLS_REQUIRED,
+                        "this server speaks TLS only: connect over TLS (tcpplay join without --no-tls, with --cert FILE for a self-signed certificate)",
+                    )
+                    .to_line()
+                    .to_vec()
+                }
+            };
+            answer_and_close(stream, &answer).await;
             return None;
         }
-        Ok(Ok(1)) => {}
+        Ok(Ok(n)) if n > 0 => {}
         Ok(_) => return None,
         Err(_) => {
             ctx.metrics.bump(Limit::HandshakeTimeout);

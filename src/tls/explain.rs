@@ -54,6 +54,7 @@ pub fn explain(e: &rustls::Error) -> String {
             }
             other => format!("the server ended the TLS handshake (alert {})", u8::from(*other)),
         },
+        rustls::Error::InvalidMessage(_) => "its answer is not TLS".into(),
         rustls::Error::General(m) => crate::names::sanitize(m).into_owned(),
         other => crate::names::sanitize(&other.to_string()).into_owned(),
     }

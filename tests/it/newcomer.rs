@@ -115,3 +115,77 @@ fn a_server_argument_that_is_not_one_is_refused_with_what_to_type() {
         assert_eq!(p.wait(), 2, "{arg}");
     }
 }
+
+/// `--no-tls` against a TLS server is named at once — not after the
+/// connect timeout (here 60 s: the test's 15 s wait would fail first).
+#[test]
+fn plaintext_asked_of_a_tls_server_says_it_speaks_tls_without_waiting_for_the_timeout() {
+    let cert = make_cert();
+    let server = Server::tls(&cert.cert, &cert.key, &["--no-history"]);
+    let mut j = server.join(&["--name", "Bob", "--no-tls", "--timeout", "60"]);
+    let e = j.stderr.expect("speaks TLS");
+    assert!(
+        e.contains("drop --no-tls") && !e.contains("--timeout"),
+        "{e}"
+    );
+    assert_eq!(j.wait(), 1);
+}
+
+/// And the reverse: TLS asked of a plaintext server.
+#[test]
+fn tls_asked_of_a_plaintext_server_says_it_does_not_speak_tls() {
+    let server = Server::start(&["--no-history"]);
+    let mut j = server.join(&[
+        "--name",
+        "Bob",
+        "--tls",
+        "--tls-insecure",
+        "--timeout",
+        "60",
+    ]);
+    let e = j.stderr.expect("does not speak TLS");
+    assert!(
+        e.contains("TLS was asked for") && !e.contains("InvalidContentType"),
+        "{e}"
+    );
+    assert_eq!(j.wait(), 1);
+}
+
+/// What a browser, `curl` or an IRC client gets on the chat port.
+fn answer_to(addr: std::net::SocketAddr, opening: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(opening.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out)
+        .expect("the server closes after its answer");
+    out
+}
+
+#[test]
+fn http_and_irc_clients_get_one_line_they_can_read_then_the_close() {
+    let plain = Server::start(&["--no-history"]);
+    let http = answer_to(plain.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let lines: Vec<&str> = http.lines().collect();
+    assert_eq!(lines.len(), 2, "the hello, then the answer: {http:?}");
+    assert!(
+        lines[1].starts_with("This is a tcpplay chat server, not a web server"),
+        "{http:?}"
+    );
+    let irc = answer_to(plain.addr, "NICK bob\r\nUSER bob 0 * :Bob\r\n");
+    assert!(
+        irc.lines().nth(1).is_some_and(
+            |l| l.starts_with("ERROR :This is a tcpplay chat server, not an IRC server")
+        ),
+        "{irc:?}"
+    );
+    // On a TLS port nothing was said first: a browser gets a whole response.
+    let cert = make_cert();
+    let tls = Server::tls(&cert.cert, &cert.key, &["--no-history"]);
+    let http = answer_to(tls.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(http.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{http:?}");
+    assert!(http.contains("not a web server"), "{http:?}");
+    let irc = answer_to(tls.addr, "NICK bob\r\n");
+    assert!(irc.starts_with("ERROR :"), "{irc:?}");
+}

@@ -450,7 +450,7 @@ fn a_password_never_falls_back_to_plaintext() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("does not seem to speak TLS"), "{err}");
+    assert!(err.contains("the server does not speak TLS"), "{err}");
 }
 
 #[test]

@@ -89,6 +89,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     self.send(&e).await.map_err(End::Io)?;
                     Ok(None)
                 }
+                ParseError::Foreign(f) => {
+                    tracing::info!(peer = %self.peer, protocol = f.name(), "another protocol on the chat port: answered in its form, closing");
+                    self.conn
+                        .close_with_bytes(&f.answer(), super::outbound::LINGER)
+                        .await;
+                    Err(End::Protocol("another protocol"))
+                }
                 ParseError::BadFrame(m) => {
                     tracing::info!(peer = %self.peer, "not a JSON object line: closing");
                     let why = format!("every line must be one JSON object in UTF-8 ({m})");

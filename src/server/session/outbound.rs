@@ -31,7 +31,7 @@ pub(super) struct Greeting {
 /// at its other work before taking more).
 const WRITE_BATCH: usize = 256 * 1024;
 /// How long a closing session reads (and discards) what the peer still sends.
-const LINGER: Duration = Duration::from_millis(1000);
+pub(super) const LINGER: Duration = Duration::from_millis(1000);
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     /// One packet to this client.
