@@ -192,11 +192,14 @@ pub(crate) async fn join(
             None => return Ok(give_up(&mut client)),
         }
     }
+    // Piped input is a script: a line that could not be sent fails it
+    // (exit 1). Typed input was answered line by line on the screen, so
+    // `/quit` after a mistyped command is a normal end (exit 0).
     let failed = client.tally.failed();
-    if failed > 0 {
+    if failed > 0 && client.piped {
         eprintln!("tcpplay: {failed} line(s) could not be sent (each is named above)");
     }
-    if say_refusals(&client) || failed > 0 {
+    if say_refusals(&client) || (failed > 0 && client.piped) {
         return Ok(1);
     }
     Ok(0)
@@ -264,7 +267,6 @@ fn give_up(client: &mut ui::Client) -> u8 {
     1
 }
 
-/// Connect, say how, and authenticate.
 /// A certificate the operator's link pinned (and the server proved it holds)
 /// is remembered for this host and port, as if the user had accepted it:
 /// `tcpplay join HOST:PORT` then trusts it too. An existing pin is kept.
@@ -287,6 +289,7 @@ fn remember_linked_pin(plan: &JoinPlan, t: &client::TransportInfo) {
     }
 }
 
+/// Connect, say how, and authenticate.
 async fn open(
     plan: &JoinPlan,
     loaded: &Loaded,

@@ -217,3 +217,30 @@ fn rooms_in_the_terminal_join_switch_tab_complete_and_label_lines() {
     keys(&mut p, "\r");
     assert!(exited_ok(&mut p));
 }
+
+/// Typed mistakes are answered on the screen as they happen; `/quit`
+/// after them is a normal end (exit 0), unlike piped input's rule.
+#[test]
+fn quitting_after_a_mistyped_command_and_a_message_to_nobody_exits_0() {
+    let server = Server::start(&["--no-history"]);
+    let mut cmd = tcpplay(server.home.path());
+    cmd.args([
+        "join",
+        &format!("127.0.0.1:{}", server.port()),
+        "--name",
+        "typist",
+        "--no-tls",
+    ]);
+    let mut p = pty(cmd);
+    p.exp_string("Authenticated as typist").unwrap();
+    p.exp_string("> ").unwrap();
+    type_text(&mut p, "/frobnicate");
+    keys(&mut p, "\r");
+    p.exp_string("unknown command").unwrap();
+    type_text(&mut p, "/msg nobody hello");
+    keys(&mut p, "\r");
+    p.exp_string("nobody").unwrap();
+    type_text(&mut p, "/quit");
+    keys(&mut p, "\r");
+    assert!(exited_ok(&mut p), "interactive /quit exits 0");
+}

@@ -85,7 +85,10 @@ fn plaintext_on_a_tls_port_gets_a_clear_error() {
     let mut j = server.join(&["--no-tls", "--name", "x", "--timeout", "30"]);
     assert_eq!(j.wait(), 1);
     let err = j.stderr.rest().join("\n");
-    assert!(err.contains("speaks TLS") && !err.contains("timed out"), "{err}");
+    assert!(
+        err.contains("speaks TLS") && !err.contains("timed out"),
+        "{err}"
+    );
 
     // A healthy TLS client is unaffected.
     let mut ok = Peer::connect_tls(server.addr, &cert.cert);
