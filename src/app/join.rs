@@ -213,7 +213,8 @@ fn client_for(
 ) -> (ui::Client, Option<crate::terminal::TermGuard>) {
     let json = args.json;
     let (tx, rx) = mpsc::channel(64);
-    let terminal = !json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let terminal =
+        !json && !args.listen && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let view = ui::View {
         json,
         timestamps: loaded.settings.join.timestamps,
@@ -235,10 +236,41 @@ fn client_for(
     };
     client.names = names;
     client.rooms = rooms;
+    if args.listen {
+        tokio::spawn(leave_on_signal(tx.clone()));
+    }
     if read_stdin {
-        ui::input::spawn_stdin_lines(tx, client.tally.clone());
+        let at_end = match args.listen {
+            true => ui::input::AtEnd::Stay,
+            false => ui::input::AtEnd::Leave,
+        };
+        ui::input::spawn_stdin_lines(tx, client.tally.clone(), at_end);
     }
     (client, _guard)
+}
+
+/// `--listen` runs unattended: Ctrl-C (SIGINT) or SIGTERM leaves the
+/// chat as `/quit` does, with a goodbye to the server.
+async fn leave_on_signal(tx: mpsc::Sender<ui::Input>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    let _ = tx.send(ui::Input::Interrupt).await;
 }
 
 /// Lines the secure room's key refused, said when the session ends; true

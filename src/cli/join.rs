@@ -76,6 +76,10 @@ pub struct JoinArgs {
     /// Print one JSON object per received event (for scripts).
     #[arg(long)]
     pub json: bool,
+    /// Stay connected when input ends (or is /dev/null), printing what
+    /// arrives: for loggers and bots. Ctrl-C or SIGTERM leaves (exit 0).
+    #[arg(long)]
+    pub listen: bool,
     /// When the connection is lost (not closed by the server), reconnect with back-off.
     #[arg(long)]
     pub reconnect: bool,

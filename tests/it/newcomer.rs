@@ -189,3 +189,26 @@ fn http_and_irc_clients_get_one_line_they_can_read_then_the_close() {
     let irc = answer_to(tls.addr, "NICK bob\r\n");
     assert!(irc.starts_with("ERROR :"), "{irc:?}");
 }
+
+/// `join --listen` stays when its input ends (a logger under systemd or
+/// cron has none), prints what arrives, and SIGTERM leaves cleanly.
+#[cfg(unix)]
+#[test]
+fn join_listen_stays_after_input_ends_prints_what_arrives_and_leaves_on_sigterm() {
+    let server = Server::start(&["--no-history"]);
+    let mut logger = server.join(&["--name", "logger", "--no-tls", "--json", "--listen"]);
+    logger.close_stdin();
+    logger.stdout.expect("\"joined\"");
+    let mut talker = server.join(&["--name", "talker", "--no-tls"]);
+    talker.stderr.expect("Authenticated as talker");
+    talker.send_line("for the log");
+    let line = logger.stdout.expect("for the log");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["from"], "talker");
+    // Still there after the line: the input ended long before.
+    talker.send_line("second");
+    logger.stdout.expect("second");
+    logger.signal(libc::SIGTERM);
+    assert_eq!(logger.wait(), 0, "stderr: {:?}", logger.stderr.rest());
+    talker.stdout.expect("logger disconnected");
+}

@@ -15,12 +15,24 @@ use super::Input;
 /// (no server takes a line this long).
 pub const MAX_INPUT_LINE: usize = 1 << 20;
 
-/// Feed stdin's lines into `tx` on a thread; `Quit` at the end of input.
-pub fn spawn_stdin_lines(tx: mpsc::Sender<Input>, tally: Arc<Tally>) {
+/// What the end of stdin means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtEnd {
+    /// Leave once what was read is sent.
+    Leave,
+    /// Stay and keep printing what arrives (`join --listen`).
+    Stay,
+}
+
+/// Feed stdin's lines into `tx` on a thread; `Quit` at the end of input,
+/// unless told to stay.
+pub fn spawn_stdin_lines(tx: mpsc::Sender<Input>, tally: Arc<Tally>, at_end: AtEnd) {
     std::thread::spawn(move || {
         let stdin = std::io::stdin();
         read_lines(stdin.lock(), &tx, &tally);
-        let _ = tx.blocking_send(Input::Quit);
+        if at_end == AtEnd::Leave {
+            let _ = tx.blocking_send(Input::Quit);
+        }
     });
 }
 
