@@ -218,6 +218,7 @@ fn client_for(
     let view = ui::View {
         json,
         timestamps: loaded.settings.join.timestamps,
+        bell: !json && loaded.settings.join.bell && std::io::stdout().is_terminal(),
         color: !json
             && std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),

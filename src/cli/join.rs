@@ -93,6 +93,9 @@ pub struct JoinArgs {
     /// Show the time before each line.
     #[arg(long)]
     pub timestamps: bool,
+    /// Do not ring the terminal bell when a line names you.
+    #[arg(long)]
+    pub no_bell: bool,
     /// A room to join (repeat for more); typed lines go to the first
     /// [default: the server's default room]
     #[arg(long = "room", value_name = "ROOM")]
@@ -123,6 +126,7 @@ impl JoinArgs {
         f.set("join.tls_insecure", self.tls_insecure.then_some(true));
         f.set_path("join.password_file", self.password_file.as_deref());
         f.set("join.timestamps", self.timestamps.then_some(true));
+        f.set("join.bell", self.no_bell.then_some(false));
         if !self.rooms.is_empty() {
             f.set("join.rooms", Some(self.rooms.clone()));
         }

@@ -34,6 +34,7 @@ pub fn client_packets(data: &[u8]) {
             timestamps: true,
             color: true,
             json: false,
+            bell: true,
         },
     ];
     let mut lines = data.split(|b| *b == b'\n');
@@ -56,7 +57,7 @@ pub fn client_packets(data: &[u8]) {
         for v in &views {
             let _ = render(&packet, v, &me.name);
         }
-        let _ = render_json(&packet, Some("#lobby"), true);
+        let _ = render_json(&packet, Some("#lobby"), true, false);
     }
 }
 

@@ -269,6 +269,8 @@ pub struct JoinSettings {
     pub client_key: Option<PathBuf>,
     /// Show the time before each line.
     pub timestamps: bool,
+    /// Ring the terminal bell when a line names you.
+    pub bell: bool,
     /// Rooms to join (none: the server's default room); the first is where
     /// typed lines go.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -289,6 +291,7 @@ impl Default for JoinSettings {
             client_cert: None,
             client_key: None,
             timestamps: false,
+            bell: true,
             rooms: Vec::new(),
         }
     }

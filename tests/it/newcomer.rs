@@ -212,3 +212,21 @@ fn join_listen_stays_after_input_ends_prints_what_arrives_and_leaves_on_sigterm(
     assert_eq!(logger.wait(), 0, "stderr: {:?}", logger.stderr.rest());
     talker.stdout.expect("logger disconnected");
 }
+
+/// A line that names you is marked (`--json`: `"mention": true`); one that
+/// only contains the name inside a word, or your own line, is not.
+#[test]
+fn a_line_that_names_you_is_marked_as_a_mention() {
+    let server = Server::start(&["--no-history"]);
+    let mut bob = server.join(&["--name", "Bob", "--no-tls", "--json", "--listen"]);
+    bob.stdout.expect("\"joined\"");
+    let mut ann = server.join(&["--name", "Ann", "--no-tls"]);
+    ann.stderr.expect("Authenticated as Ann");
+    ann.send_line("a bobsled");
+    ann.send_line("bob, are you there?");
+    let sled: serde_json::Value = serde_json::from_str(&bob.stdout.expect("bobsled")).unwrap();
+    assert_eq!(sled.get("mention"), None, "{sled}");
+    let named: serde_json::Value =
+        serde_json::from_str(&bob.stdout.expect("are you there")).unwrap();
+    assert_eq!(named["mention"], true, "{named}");
+}

@@ -244,3 +244,33 @@ fn quitting_after_a_mistyped_command_and_a_message_to_nobody_exits_0() {
     keys(&mut p, "\r");
     assert!(exited_ok(&mut p), "interactive /quit exits 0");
 }
+
+/// On a terminal a line that names you rings the bell (BEL after the line);
+/// `--no-bell` keeps it quiet.
+#[test]
+fn a_line_that_names_you_rings_the_bell_unless_told_not_to() {
+    let server = Server::start(&["--no-history"]);
+    let (mut ann, _) = Peer::join_v1(server.addr, "ann");
+    for (flags, rings) in [(&[][..], true), (&["--no-bell"][..], false)] {
+        let mut cmd = tcpplay(server.home.path());
+        cmd.args([
+            "join",
+            &format!("127.0.0.1:{}", server.port()),
+            "--name",
+            "bob",
+            "--no-tls",
+        ]);
+        cmd.args(flags);
+        let mut p = pty(cmd);
+        p.exp_string("Authenticated as bob").unwrap();
+        p.exp_string("> ").unwrap();
+        ann.send(json!({"type": "chat", "text": "hey bob, look"}));
+        p.exp_string("hey bob, look").unwrap();
+        ann.send(json!({"type": "chat", "text": "after"}));
+        let (between, _) = p.exp_regex("after").unwrap();
+        assert_eq!(between.contains('\x07'), rings, "{flags:?}: {between:?}");
+        type_text(&mut p, "/quit");
+        keys(&mut p, "\r");
+        assert!(exited_ok(&mut p));
+    }
+}

@@ -363,12 +363,19 @@ impl Talk<'_> {
             };
             (room.flatten(), label)
         };
+        let mention = render::mentions(packet, &self.me);
         let text = if self.c.view.json {
-            render_json(packet, room.as_deref(), vouched)
+            render_json(packet, room.as_deref(), vouched, mention)
         } else {
-            render(packet, &self.c.view, &self.me).map(|t| match &label {
-                Some(l) => format!("[{}] {t}", sanitize(l)),
-                None => t,
+            render(packet, &self.c.view, &self.me).map(|t| {
+                let t = match &label {
+                    Some(l) => format!("[{}] {t}", sanitize(l)),
+                    None => t,
+                };
+                match mention && self.c.view.bell {
+                    true => format!("{t}\x07"),
+                    false => t,
+                }
             })
         };
         match text {

@@ -16,6 +16,9 @@ pub struct View {
     pub timestamps: bool,
     /// ANSI colours (only on a terminal, never with `NO_COLOR`).
     pub color: bool,
+    /// Ring the terminal bell on a line that names us (on a terminal,
+    /// unless `join.bell = false` / `--no-bell`).
+    pub bell: bool,
 }
 
 /// How a line from the server itself begins. No member's line can: a chat
@@ -108,6 +111,32 @@ pub fn room_of(packet: &Packet) -> Option<Option<&str>> {
     }
 }
 
+/// A live chat line from someone else that names `me` as a word
+/// (case-insensitively; "bob" in "Bob, look" or "@bob", not in "bobsled").
+pub fn mentions(packet: &Packet, me: &str) -> bool {
+    let Packet::Chat(c) = packet else {
+        return false;
+    };
+    let (Some(text), Some(from)) = (&c.text, &c.from) else {
+        return false;
+    };
+    if me.is_empty() || name_key(from) == name_key(me) {
+        return false;
+    }
+    names_word(text, me)
+}
+
+/// `word` occurs in `text` with no letter, digit, `_` or `-` right before or after it.
+fn names_word(text: &str, word: &str) -> bool {
+    let (text, word) = (text.to_lowercase(), word.to_lowercase());
+    let inside = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    text.match_indices(&word).any(|(at, w)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + w.len()..].chars().next();
+        !before.is_some_and(inside) && !after.is_some_and(inside)
+    })
+}
+
 /// Render one packet as a line for people (`None`: nothing to show). `me` is
 /// our current name (own lines and direct messages are shown as such).
 pub fn render(packet: &Packet, view: &View, me: &str) -> Option<String> {
@@ -185,7 +214,18 @@ fn body(text: &Option<String>, encrypted: bool) -> String {
 /// A chat line or action, live or from history.
 fn chat_line(c: &protocol::Chat, history: bool, view: &View, paint: &Paint, me: &str) -> String {
     let from = paint.sender(&sanitize(c.from.as_deref().unwrap_or("?")), me);
-    let text = body(&c.text, c.encrypted);
+    let mut text = body(&c.text, c.encrypted);
+    if !history
+        && !c.encrypted
+        && c.text.as_deref().is_some_and(|t| {
+            c.from
+                .as_deref()
+                .is_some_and(|f| name_key(f) != name_key(me))
+                && names_word(t, me)
+        })
+    {
+        text = paint.with(Style::new().bold().yellow(), &text);
+    }
     let line = match c.action {
         true => format!("* {from} {text}"),
         false => format!("{from}: {text}"),
@@ -251,7 +291,12 @@ fn rooms_lines(r: &protocol::Rooms) -> String {
 /// the room it happened in, when the server has rooms; `sealed`: a member's
 /// line that a secure room's key vouched for (its `ts` is then the sealed
 /// time). A line without `sealed: true` is only the server's word.
-pub fn render_json(packet: &Packet, room: Option<&str>, sealed: bool) -> Option<String> {
+pub fn render_json(
+    packet: &Packet,
+    room: Option<&str>,
+    sealed: bool,
+    mention: bool,
+) -> Option<String> {
     let now = protocol::now_ms();
     let mut v = match packet {
         Packet::Chat(c) | Packet::History(c) => serde_json::json!({
@@ -292,6 +337,9 @@ pub fn render_json(packet: &Packet, room: Option<&str>, sealed: bool) -> Option<
     if let (Some(room), Some(obj)) = (room, v.as_object_mut()) {
         obj.entry("room").or_insert_with(|| room.into());
     }
+    if let (true, Some(obj)) = (mention, v.as_object_mut()) {
+        obj.insert("mention".into(), true.into());
+    }
     Some(json_safe(&v.to_string()))
 }
 
@@ -319,6 +367,21 @@ pub fn json_safe(json: &str) -> String {
 fn needs_json_escape(c: char) -> bool {
     // ASCII controls other than DEL are escaped by serde_json already.
     c == '\u{7f}' || (c as u32 >= 0x80 && crate::names::is_unsafe_char(c))
+}
+
+#[cfg(test)]
+mod mention_tests {
+    use super::*;
+
+    #[test]
+    fn a_name_is_mentioned_as_a_word_in_any_case_and_not_inside_another() {
+        assert!(names_word("Bob, look at this", "bob"));
+        assert!(names_word("thanks @BOB!", "Bob"));
+        assert!(names_word("ask pty user now", "pty user"));
+        assert!(!names_word("a bobsled", "bob"));
+        assert!(!names_word("bob_2 said", "bob"));
+        assert!(!names_word("nothing here", "bob"));
+    }
 }
 
 #[cfg(test)]
@@ -382,7 +445,7 @@ mod tests {
             text: Some("a\u{9b}31m\u{7f}\u{2028}b\u{1b}[2J".into()),
             ..Default::default()
         };
-        let line = render_json(&Packet::Chat(chat.clone()), Some("#lobby"), false).unwrap();
+        let line = render_json(&Packet::Chat(chat.clone()), Some("#lobby"), false, false).unwrap();
         assert!(
             line.chars()
                 .all(|c| !c.is_control() && !crate::names::is_unsafe_char(c)),
