@@ -230,3 +230,47 @@ fn a_line_that_names_you_is_marked_as_a_mention() {
         serde_json::from_str(&bob.stdout.expect("are you there")).unwrap();
     assert_eq!(named["mention"], true, "{named}");
 }
+
+/// A member who shares two rooms with you and renames is announced once
+/// (each time), not once per room.
+#[test]
+fn a_rename_in_two_shared_rooms_is_announced_once_each_time() {
+    let server = Server::start(&["--no-history"]);
+    let mut carol = server.join(&[
+        "--name", "Carol", "--no-tls", "--room", "#a", "--room", "#b", "--listen",
+    ]);
+    carol.stderr.expect("Authenticated as Carol");
+    let mut bob = server.join(&["--name", "Bob", "--no-tls", "--room", "#a", "--room", "#b"]);
+    bob.stderr.expect("Authenticated as Bob");
+    carol.stdout.expect("Bob joined");
+    for nick in ["Robert", "Bob", "Robert"] {
+        bob.send_line(&format!("/nick {nick}"));
+    }
+    bob.send_line("done renaming");
+    carol.stdout.expect("done renaming");
+    let renames: Vec<&String> = carol
+        .stdout
+        .seen()
+        .iter()
+        .filter(|l| l.contains(" is now "))
+        .collect();
+    assert_eq!(renames.len(), 3, "one announcement per rename: {renames:?}");
+}
+
+/// `/join #x #y` makes #x the room typed lines go to, as `--room #x --room #y` does.
+#[test]
+fn join_with_several_rooms_sends_typed_lines_to_the_first_as_room_flags_do() {
+    let server = Server::start(&["--no-history"]);
+    let mut watcher = server.join(&[
+        "--name", "w", "--no-tls", "--json", "--room", "#x", "--room", "#y", "--listen",
+    ]);
+    watcher.stderr.expect("Authenticated as w");
+    let mut j = server.join(&["--name", "typist", "--no-tls"]);
+    j.stderr.expect("Authenticated as typist");
+    j.send_line("/join #x #y");
+    j.stdout.expect("typed lines go to #x");
+    j.send_line("where am I");
+    let line = watcher.stdout.expect("where am I");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["room"], "#x", "{line}");
+}

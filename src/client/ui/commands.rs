@@ -14,7 +14,7 @@ pub const COMMANDS: [(&str, &str); 13] = [
     ),
     (
         "/join #ROOM [#ROOM...]",
-        "join rooms (made when they do not exist); typed lines go to the last",
+        "join rooms (made when they do not exist); typed lines go to the first",
     ),
     ("/part [#ROOM] [REASON]", "leave this room (or another)"),
     ("/switch #ROOM", "send typed lines to another of your rooms"),

@@ -252,6 +252,9 @@ struct Talk<'a> {
     /// go to the room we are in, not to the server's default room because
     /// the `joined` had not arrived yet.
     welcome_until: Option<std::time::Instant>,
+    /// Renames shown (old name's key → new name): a member in several of
+    /// our rooms is renamed in each, and is announced once.
+    renamed: std::collections::HashMap<String, String>,
 }
 
 /// The longest a first line waits for the server's welcome.
@@ -280,6 +283,7 @@ pub async fn run(c: &mut Client, conn: Connection, me: String) -> Result<Ending,
         renick: None,
         renick_pending: false,
         welcome_until: tcpplay.then(|| std::time::Instant::now() + WELCOME_WAIT),
+        renamed: Default::default(),
     };
     if s.c.want_name.as_ref().is_some_and(|w| *w != s.me) && s.tcpplay {
         s.renick = Some((std::time::Instant::now() + RENICK_EVERY, 0));

@@ -64,7 +64,12 @@ impl Talk<'_> {
                     return Ok(None);
                 }
             }
-            Packet::System(sys) => self.track(sys.event.as_deref(), &sys.name, &sys.new_name),
+            Packet::System(sys) => {
+                self.track(sys.event.as_deref(), &sys.name, &sys.new_name);
+                if !self.c.view.json && self.rename_shown_before(sys) {
+                    return Ok(None);
+                }
+            }
             Packet::Joined(_) | Packet::Parted(_) | Packet::Rooms(_) => self.follow_rooms(&packet),
             _ => {}
         }
@@ -166,6 +171,27 @@ impl Talk<'_> {
             return Ok(());
         }
         Ok(self.c.not_sent(&item.label(), &why)?)
+    }
+
+    /// A rename we already announced (the same member, renamed the same
+    /// way, in another of our rooms). Showing `A → B` forgets any `X → A`,
+    /// so a later rename back and forth is shown again.
+    fn rename_shown_before(&mut self, sys: &protocol::System) -> bool {
+        let (Some("rename"), Some(old), Some(new)) =
+            (sys.event.as_deref(), &sys.name, &sys.new_name)
+        else {
+            return false;
+        };
+        let key = crate::names::name_key(old);
+        if self.renamed.get(&key) == Some(new) {
+            return true;
+        }
+        if self.renamed.len() >= MAX_NAMES {
+            self.renamed.clear();
+        }
+        self.renamed.remove(&crate::names::name_key(new));
+        self.renamed.insert(key, new.clone());
+        false
     }
 
     /// Keep the name list current from a `system` event.

@@ -45,7 +45,8 @@ impl Talk<'_> {
                 }
             }
             Action::Join(rooms) => {
-                self.switch_to.extend(rooms.iter().cloned());
+                // Typed lines go to the first room named, as with --room.
+                self.switch_to.extend(rooms.first().cloned());
                 self.c.outbox.push(item);
                 Ok(())
             }
