@@ -14,8 +14,9 @@ WORKDIR /data
 VOLUME /data
 EXPOSE 12345 9100
 ENV TCPPLAY_SERVE__LOG_FORMAT=json TCPPLAY_SERVE__QUIET=true
-# /healthz on the metrics listener (bound on all addresses inside the
-# container; publish 9100 only to your monitoring network).
+# Health: `tcpplay check` connects to the chat port and reads the server's
+# hello. /metrics, /healthz and /readyz are on 9100 (bound on all addresses
+# inside the container; publish 9100 only to your monitoring network).
 HEALTHCHECK --interval=30s --timeout=5s --retries=3 \
   CMD ["tcpplay", "--no-input", "check", "127.0.0.1:12345"]
 ENTRYPOINT ["tcpplay", "--no-input"]

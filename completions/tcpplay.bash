@@ -383,7 +383,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__join)
-            opts="-p -n -v -h --host --port --cert --client-cert --client-key --name --timeout --password --password-file --tls --no-tls --tls-insecure --json --reconnect --also --show-wire --timestamps --room --config --no-input --verbose --help"
+            opts="-p -n -v -h --host --port --cert --client-cert --client-key --name --timeout --password --password-file --tls --no-tls --tls-insecure --json --listen --reconnect --also --show-wire --timestamps --no-bell --room --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

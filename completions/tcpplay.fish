@@ -39,7 +39,7 @@ complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "man" -d 'Write the 
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l bind -d 'Address to bind: 0.0.0.0 (all IPv4, the default), :: (all IPv6) or one address' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -s p -l port -d 'TCP port (0 picks a free one) [default: 12345]' -r
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l timeout -d 'Drop clients idle for this many seconds (0 = never) [default: 0]' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l timeout -d 'Ping a client silent this many seconds; drop it if it stays silent as long again (tcpplay join answers by itself; 0 = never) [default: 0]' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l password -d 'Room password (visible to other users in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l password-file -d 'Read the room password from the first line of this file' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l room-record -d 'The secure room\'s record (from `tcpplay gen-room`): no password needed' -r -F
@@ -50,7 +50,7 @@ json\t''"
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l cert -d 'Certificate chain (PEM)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l key -d 'Private key (PEM)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l client-ca -d 'Require client certificates issued by this CA (mutual TLS; see `gen-cert --client`)' -r -F
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l history -d 'Keep chat history in this SQLite file [default: history.sqlite3 in the user\'s data dir]' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l history -d 'Keep chat history in this SQLite file [default: history/BIND-PORT.sqlite3 in the user\'s data dir, one per server]' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l motd -d 'Message of the day, sent to each member after joining' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l motd-file -d 'Read the message of the day from this file' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l cluster -d 'Cluster mode: share rooms with the other servers on this Redis, redis://HOST:PORT[/DB] or rediss:// (TLS). A password belongs in TCPPLAY_CLUSTER__URL or the config file, not here' -r
@@ -81,9 +81,11 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l tls -d 'Require
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l no-tls -d 'Plaintext only (do not try TLS first)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l tls-insecure -d 'Do not verify the server certificate (testing only: anyone can impersonate the server)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l json -d 'Print one JSON object per received event (for scripts)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l listen -d 'Stay connected when input ends (or is /dev/null), printing what arrives: for loggers and bots. Ctrl-C or SIGTERM leaves (exit 0)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l reconnect -d 'When the connection is lost (not closed by the server), reconnect with back-off'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l show-wire -d 'Print every protocol line sent (->) and received (<-) on stderr, secrets redacted'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l timestamps -d 'Show the time before each line'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l no-bell -d 'Do not ring the terminal bell when a line names you'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l no-input -d 'Never prompt; fail if a required value is missing'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -s h -l help -d 'Print help'

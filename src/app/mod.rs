@@ -6,6 +6,7 @@
 //! - `join`: the client, its prompts, trust on first use and reconnects
 
 mod join;
+mod manual;
 mod serve;
 
 use std::path::PathBuf;
@@ -15,6 +16,8 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, CompletionsArgs, GenRoomArgs};
 use crate::{certgen, check};
+
+pub use manual::man_pages;
 
 /// Run the parsed command line; the result is the process exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
@@ -98,27 +101,6 @@ fn completions(args: &CompletionsArgs) -> Result<u8> {
         clap_complete::generate(shell, &mut cmd, "tcpplay", &mut std::io::stdout());
     }
     Ok(0)
-}
-
-/// The manual pages: `tcpplay.1` and `tcpplay-COMMAND.1`, with their text.
-pub fn man_pages() -> Vec<(String, Vec<u8>)> {
-    let cmd = Cli::command();
-    let mut pages = Vec::new();
-    let mut render = |name: String, c: clap::Command| {
-        let mut out = Vec::new();
-        // Rendering into memory cannot fail.
-        let _ = clap_mangen::Man::new(c).render(&mut out);
-        pages.push((format!("{name}.1"), out));
-    };
-    render("tcpplay".into(), cmd.clone());
-    for sub in cmd.get_subcommands() {
-        if sub.get_name() == "help" {
-            continue;
-        }
-        let name = format!("tcpplay-{}", sub.get_name());
-        render(name.clone(), sub.clone().name(name));
-    }
-    pages
 }
 
 /// Every shell `completions` supports.

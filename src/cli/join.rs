@@ -13,19 +13,29 @@ use super::{port_number, seconds};
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// Server host name or IP address [default: 127.0.0.1]
-    #[arg(long)]
+    #[arg(long, help_heading = "Connection")]
     pub host: Option<String>,
     /// Server port [default: 12345]
-    #[arg(short, long, value_parser = port_number)]
+    #[arg(short, long, value_parser = port_number, help_heading = "Connection")]
     pub port: Option<u16>,
     /// Trust this certificate or CA (PEM) instead of the public roots; implies --tls.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = "TLS")]
     pub cert: Option<PathBuf>,
     /// Present this client certificate (PEM) to a server that asks for one (mutual TLS).
-    #[arg(long, value_name = "PATH", requires = "client_key")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "client_key",
+        help_heading = "TLS"
+    )]
     pub client_cert: Option<PathBuf>,
     /// The client certificate's private key (PEM).
-    #[arg(long, value_name = "PATH", requires = "client_cert")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "client_cert",
+        help_heading = "TLS"
+    )]
     pub client_key: Option<PathBuf>,
 }
 
@@ -52,53 +62,53 @@ pub struct JoinArgs {
     #[command(flatten)]
     pub server: TargetArgs,
     /// Your name in the room (1-24 characters).
-    #[arg(short, long)]
+    #[arg(short, long, help_heading = "Chat")]
     pub name: Option<String>,
     /// Connect and handshake timeout in seconds (0 = none) [default: 10]
-    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    #[arg(long, value_name = "SECS", value_parser = seconds, help_heading = "Connection")]
     pub timeout: Option<f64>,
     /// Room password for a secure server (visible in the process list: prefer
     /// --password-file, TCPPLAY_PASSWORD or the prompt).
-    #[arg(long, value_name = "PASSWORD")]
+    #[arg(long, value_name = "PASSWORD", help_heading = "Secure room")]
     pub password: Option<String>,
     /// Read the room password from the first line of this file.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = "Secure room")]
     pub password_file: Option<PathBuf>,
     /// Require TLS (never fall back to plaintext).
-    #[arg(long, conflicts_with = "no_tls")]
+    #[arg(long, conflicts_with = "no_tls", help_heading = "TLS")]
     pub tls: bool,
     /// Plaintext only (do not try TLS first).
-    #[arg(long)]
+    #[arg(long, help_heading = "TLS")]
     pub no_tls: bool,
     /// Do not verify the server certificate (testing only: anyone can impersonate the server).
-    #[arg(long)]
+    #[arg(long, help_heading = "TLS")]
     pub tls_insecure: bool,
     /// Print one JSON object per received event (for scripts).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
     /// Stay connected when input ends (or is /dev/null), printing what
     /// arrives: for loggers and bots. Ctrl-C or SIGTERM leaves (exit 0).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub listen: bool,
     /// When the connection is lost (not closed by the server), reconnect with back-off.
-    #[arg(long)]
+    #[arg(long, help_heading = "Connection")]
     pub reconnect: bool,
     /// Another server of the same cluster, HOST:PORT (repeat for more):
     /// with --reconnect, tried in turn after the main one.
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", help_heading = "Connection")]
     pub also: Vec<String>,
     /// Print every protocol line sent (->) and received (<-) on stderr, secrets redacted.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub show_wire: bool,
     /// Show the time before each line.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub timestamps: bool,
     /// Do not ring the terminal bell when a line names you.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub no_bell: bool,
     /// A room to join (repeat for more); typed lines go to the first
     /// [default: the server's default room]
-    #[arg(long = "room", value_name = "ROOM")]
+    #[arg(long = "room", value_name = "ROOM", help_heading = "Chat")]
     pub rooms: Vec<String>,
 }
 

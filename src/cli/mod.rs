@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::certgen::{GenCertPlan, KeyType};
 use crate::config::FlagLayer;
 
+pub mod help;
 mod join;
 mod serve;
 
@@ -20,9 +21,11 @@ pub use serve::ServeArgs;
 
 pub const EXIT_CODES: &str = "\
 Exit codes:
-  0  success
-  1  runtime failure (connection refused, TLS or authentication failed, ...)
-  2  usage or configuration error
+  0    success (join: left with /quit, Ctrl-D, or the end of piped input with every line sent)
+  1    runtime failure (connection refused or lost, TLS or authentication failed, a piped
+       line that could not be sent, ...)
+  2    usage or configuration error
+  130  cancelled at a prompt (Ctrl-C or Ctrl-D)
   check uses more codes per failing stage: see `tcpplay check --help`.
 
 Settings come from, lowest to highest: built-in defaults < config file
@@ -49,15 +52,21 @@ fn seconds(s: &str) -> Result<f64, String> {
 #[command(name = "tcpplay", version, about = "Multi-client TCP chat: plaintext, TLS or a password-protected secure room", after_help = EXIT_CODES)]
 pub struct Cli {
     /// Read settings from this TOML file (see examples/tcpplay.toml).
-    #[arg(long, global = true, value_name = "PATH", env = "TCPPLAY_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "TCPPLAY_CONFIG",
+        help_heading = "Global options"
+    )]
     pub config: Option<PathBuf>,
 
     /// Never prompt; fail if a required value is missing.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub no_input: bool,
 
     /// More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Global options")]
     pub verbose: u8,
 
     #[command(subcommand)]
@@ -67,8 +76,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a chat server.
+    #[command(after_help = help::serve_after())]
     Serve(ServeArgs),
     /// Join a chat server.
+    #[command(after_help = help::join_after())]
     Join(JoinArgs),
     /// Make a self-signed (or local-CA) certificate and key for TLS.
     GenCert(GenCertArgs),

@@ -394,3 +394,78 @@ print(json.dumps(out))
     assert_eq!(v["types"]["tcpplay_limit_fired"], "counter");
     assert_eq!(v["types"]["tcpplay_build"], "info");
 }
+
+/// `contrib/install.sh` (the README's install step) puts the binary, the
+/// manual pages and the completions where man and the shells look; with
+/// the pages installed the systemd unit's `Documentation=man:` resolves.
+#[test]
+fn the_install_script_installs_binary_man_pages_and_completions_together() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let prefix = tempfile::TempDir::new().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(root.join("contrib/install.sh"))
+        .args(["--prefix"])
+        .arg(prefix.path())
+        .args(["--bin", env!("CARGO_BIN_EXE_tcpplay")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = prefix.path();
+    for f in [
+        "bin/tcpplay",
+        "share/man/man1/tcpplay.1",
+        "share/man/man1/tcpplay-serve.1",
+        "share/man/man1/tcpplay-join.1",
+        "share/bash-completion/completions/tcpplay",
+        "share/zsh/site-functions/_tcpplay",
+        "share/fish/vendor_completions.d/tcpplay.fish",
+    ] {
+        assert!(p.join(f).is_file(), "{f} not installed");
+    }
+    let v = std::process::Command::new(p.join("bin/tcpplay"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&v.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let manpath = p.join("share/man");
+    if let Ok(found) = std::process::Command::new("man")
+        .args(["-w", "tcpplay-serve"])
+        .env("MANPATH", &manpath)
+        .output()
+    {
+        assert!(
+            String::from_utf8_lossy(&found.stdout).contains("tcpplay-serve.1"),
+            "man does not find the installed page: {}",
+            String::from_utf8_lossy(&found.stderr)
+        );
+    }
+    if std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("systemd-analyze not installed: Documentation=man: is not verified here");
+        return;
+    }
+    let tmp = tempfile::TempDir::new().unwrap();
+    let text = std::fs::read_to_string(root.join("contrib/systemd/tcpplay.service"))
+        .unwrap()
+        .replace("/usr/local/bin/tcpplay", env!("CARGO_BIN_EXE_tcpplay"));
+    std::fs::write(tmp.path().join("tcpplay.service"), text).unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["verify", "--man=yes"])
+        .arg(tmp.path().join("tcpplay.service"))
+        .env("MANPATH", &manpath)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let about_docs: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("(1)") || l.contains("Documentation"))
+        .collect();
+    assert!(about_docs.is_empty(), "{err}");
+}

@@ -134,19 +134,10 @@ pub(crate) fn parse(line: &str) -> Command {
     }
 }
 
-pub(crate) const HELP: &str =
-    "console: a plain line is said in the default room as `server`; //text sends a line starting with /
-  /users [#ROOM]         who is connected (or in a room), from where, for how long
-  /rooms                 the rooms, their members and topics
-  /say #ROOM TEXT        say TEXT in a room as `server`
-  /kick NAME [REASON]    remove someone from the server (they are told the reason)
-  /kick #ROOM NAME [REASON]  take someone out of one room
-  /topic #ROOM [TEXT]    show, or set, a room's topic (/topic #ROOM - clears it)
-  /motd [TEXT]           show, or set, the message of the day (/motd - clears it)
-  /motd #ROOM [TEXT]     show, or set, a room's message for whoever joins it
-  /unlock                a secure room: read and speak (asks the room password; the server keeps none)
-  /reload                re-read the settings (like SIGHUP): limits, MOTD, certificate
-  /quit                  stop the server (everyone gets a goodbye)";
+/// The console's `/help`.
+pub(crate) fn help() -> String {
+    format!("console: {}", crate::cli::help::CONSOLE_COMMANDS)
+}
 
 #[cfg(test)]
 mod tests {

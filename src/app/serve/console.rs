@@ -184,7 +184,7 @@ fn run(server: &ServerHandle, cmd: Command) -> bool {
             return false;
         }
         Command::Help => {
-            out(commands::HELP.into());
+            out(commands::help());
             Ok(())
         }
         Command::Usage(how) => {
