@@ -46,7 +46,7 @@ pub mod config;
 pub mod crypto;
 pub(crate) mod files;
 pub mod hostport;
-pub(crate) mod lan;
+pub mod lan;
 pub(crate) mod names;
 pub mod output;
 pub(crate) mod progress;

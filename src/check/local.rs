@@ -135,7 +135,9 @@ fn names(info: &crate::tls::CertInfo, bind: &str, join_host: &str, report: &mut 
         Some(ip) if !ip.is_unspecified() => wanted.push(ip.to_string()),
         _ => {}
     }
-    wanted.push(join_host.to_string());
+    if !wanted.iter().any(|w| w.eq_ignore_ascii_case(join_host)) {
+        wanted.push(join_host.to_string());
+    }
     let missing: Vec<&String> = wanted.iter().filter(|n| !info.covers(n)).collect();
     let loopback_only = info.sans.iter().all(|n| {
         n.eq_ignore_ascii_case("localhost") || n.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())

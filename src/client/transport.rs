@@ -168,6 +168,11 @@ pub(crate) async fn tcp(
 ) -> Result<(TcpStream, SocketAddr), ClientError> {
     let mut last = String::from("no address to try");
     for a in addrs {
+        // The address tried, when it is not what the user typed.
+        let at = match a.to_string() == target.to_string() {
+            true => String::new(),
+            false => format!("{a}: "),
+        };
         let attempt = async { TcpStream::connect(a).await.map_err(ClientError::Io) };
         match with_timeout(attempt, "connecting", &a.to_string(), limit).await {
             Ok(s) => {
@@ -175,10 +180,10 @@ pub(crate) async fn tcp(
                 return Ok((s, *a));
             }
             Err(ClientError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                last = format!("{a}: connection refused: is the server running, and is the host/port right (or a firewall in the way)?");
+                last = format!("{at}connection refused: is the server running, and is the host/port right (or a firewall in the way)?");
             }
-            Err(ClientError::Io(e)) => last = format!("{a}: {e}"),
-            Err(_) => last = format!("{a}: no answer (a firewall dropping packets?)"),
+            Err(ClientError::Io(e)) => last = format!("{at}{e}"),
+            Err(_) => last = format!("{at}no answer (a firewall dropping packets?)"),
         }
     }
     Err(ClientError::Connect {

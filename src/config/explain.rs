@@ -18,7 +18,9 @@ pub(super) fn explain(err: figment::Error) -> ConfigError {
                 .map(|m| Source::of(m, &key).to_string())
                 .unwrap_or_else(|| "settings".into());
             let what = describe_kind(&e.kind, &e.path);
-            if key.is_empty() {
+            let section_unknown = matches!(&e.kind, figment::error::Kind::UnknownField(f, _)
+                if e.path.len() <= 1 && e.path.first().is_none_or(|p| p == f));
+            if key.is_empty() || section_unknown {
                 format!("invalid settings from {source}: {what}")
             } else {
                 format!("invalid {key} from {source}: {what}")
@@ -34,6 +36,17 @@ fn describe_kind(kind: &figment::error::Kind, path: &[String]) -> String {
     match kind {
         Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
             format!("{} is not {}", shown(actual), wanted(expected))
+        }
+        Kind::UnknownField(field, known)
+            if path.len() <= 1 && path.first().is_none_or(|p| p == field) =>
+        {
+            let hint = closest(field, known)
+                .map(|k| format!("did you mean [{k}]? "))
+                .unwrap_or_default();
+            format!(
+                "there is no section [{field}]: {hint}(the sections: {})",
+                known.join(", ")
+            )
         }
         Kind::UnknownField(field, known) => {
             let section = match path.first() {
@@ -89,11 +102,35 @@ fn wanted(expected: &str) -> &str {
 }
 
 /// The known name nearest to a misspelt one, when it is near enough.
-fn closest<'a>(typo: &str, known: &[&'a str]) -> Option<&'a str> {
+pub(super) fn closest<'a>(typo: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|k| (strsim::jaro_winkler(typo, k), *k))
         .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, k)| k)
+}
+
+/// `TCPPLAY_SECTION__KEY` variables whose section does not exist (they
+/// would be ignored): the first, in words, with the closest real one.
+pub(super) fn unknown_env_section(
+    vars: impl Iterator<Item = String>,
+    sections: &[&str],
+) -> Option<String> {
+    vars.filter_map(|var| {
+        let rest = var.strip_prefix("TCPPLAY_")?;
+        let (section, key) = rest.split_once("__")?;
+        let lower = section.to_ascii_lowercase();
+        if sections.contains(&lower.as_str()) {
+            return None;
+        }
+        let hint = closest(&lower, sections)
+            .map(|s| format!(": did you mean TCPPLAY_{}__{key}?", s.to_ascii_uppercase()))
+            .unwrap_or_default();
+        Some(format!(
+            "environment variable {var} names no section of the settings ({}){hint}",
+            sections.join(", ")
+        ))
+    })
+    .next()
 }

@@ -147,12 +147,17 @@ pub fn load(explicit_file: Option<&Path>, flags: FlagLayer) -> Result<Loaded, Co
     if let Some(f) = &file {
         figment = figment.merge(Toml::file_exact(f));
     }
+    const ENV_SECTIONS: [&str; 5] = ["serve", "join", "limits", "history", "cluster"];
+    let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+    if let Some(e) = super::explain::unknown_env_section(names, &ENV_SECTIONS) {
+        return Err(ConfigError::new(e));
+    }
     let env = Env::prefixed("TCPPLAY_")
         .filter(|k| {
             let k = k.as_str().to_ascii_lowercase();
-            ["serve__", "join__", "limits__", "history__", "cluster__"]
+            ENV_SECTIONS
                 .iter()
-                .any(|s| k.starts_with(s))
+                .any(|s| k.strip_prefix(s).is_some_and(|r| r.starts_with("__")))
         })
         .split("__");
     figment = figment.merge(env).merge(flags);

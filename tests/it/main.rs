@@ -10,6 +10,7 @@ mod check;
 mod cli;
 mod cluster;
 mod cluster_faults;
+mod doc_examples;
 mod docs;
 mod faults;
 mod features;
