@@ -274,3 +274,30 @@ fn join_with_several_rooms_sends_typed_lines_to_the_first_as_room_flags_do() {
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["room"], "#x", "{line}");
 }
+
+/// The certificate-names warning names a missing address once, even when
+/// the server binds it and the join settings name it too.
+#[test]
+fn the_certificate_names_warning_names_a_missing_address_once() {
+    let cert = make_cert();
+    let home = TempDir::new().unwrap();
+    std::fs::write(
+        home.path().join("tcpplay.toml"),
+        format!(
+            "[serve]\nbind = \"192.0.2.7\"\ntls = true\ncert = \"{}\"\nkey = \"{}\"\n[join]\nhost = \"192.0.2.7\"\n",
+            cert.cert.display(),
+            cert.key.display()
+        ),
+    )
+    .unwrap();
+    let out = tcpplay(home.path())
+        .args(["check", "--local"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("certificate names"))
+        .unwrap_or_else(|| panic!("no certificate names line:\n{text}"));
+    assert_eq!(line.matches("192.0.2.7").count(), 1, "{line}");
+}
