@@ -924,3 +924,27 @@ fn a_secure_servers_rooms_are_sealed_and_a_line_cannot_be_moved_to_another_room(
     watcher.peer.send(json!({"type": "chat", "room": "#ops", "encrypted": true, "payload": payload, "sent": sent}));
     ann.stdout.expect(&format!("{}: done", watcher.name));
 }
+
+/// `/msg BOB` to a member named `bob`: names are one in any case, so the
+/// message is sealed for the name as the member has it, and opens.
+#[test]
+fn a_direct_message_to_a_name_typed_in_another_case_opens_for_its_recipient() {
+    let cert = make_cert();
+    let home = Arc::new(tempfile::TempDir::new().unwrap());
+    let server = secure_server_in(&cert, &[], home, "0");
+    let mut bob = join_binary(&server, &cert, "bob", PASSWORD);
+    bob.stdout.expect("bob joined");
+    let mut ann = join_binary(&server, &cert, "ann", PASSWORD);
+    ann.stdout.expect("ann joined");
+    bob.stdout.expect("ann joined");
+    ann.send_line("/users");
+    ann.stdout.expect("2 here");
+    ann.send_line("/msg BOB for your eyes 5");
+    let line = bob.stdout.expect("for your eyes 5");
+    assert!(line.contains("[dm from ann]"), "{line}");
+    assert!(
+        !bob.stderr.seen().iter().any(|l| l.contains("refused")),
+        "{:?}",
+        bob.stderr.seen()
+    );
+}

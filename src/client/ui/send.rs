@@ -74,6 +74,18 @@ impl Talk<'_> {
         }
     }
 
+    /// A name as its member has it (`BOB` typed, `bob` here): names are
+    /// one in any case, and a secure room seals a direct message for the
+    /// recipient's own spelling, which is what it checks.
+    fn spelled(&self, typed: &str) -> String {
+        let key = crate::names::name_key(typed);
+        self.names()
+            .iter()
+            .find(|n| crate::names::name_key(n) == key)
+            .cloned()
+            .unwrap_or_else(|| typed.to_string())
+    }
+
     /// Over the server's text limit (said in `hello.limits`)?
     pub(super) fn too_long(&self, text: &str) -> Option<String> {
         let max = self.limits?.max_text_chars;
@@ -94,7 +106,7 @@ impl Talk<'_> {
         let this_room = |r: &Option<String>| r.clone().or(item.room.clone()).unwrap_or_default();
         let packets = match &item.action {
             Action::Say { text, action } => vec![self.conn.chat(text, *action, room, Some(seq))],
-            Action::Direct { to, text } => vec![self.conn.dm(to, text, Some(seq))],
+            Action::Direct { to, text } => vec![self.conn.dm(&self.spelled(to), text, Some(seq))],
             Action::Nick(name) => vec![Packet::Nick(Nick { name: name.clone() })],
             Action::Users(r) => vec![Packet::Users(Users {
                 room: self
