@@ -150,7 +150,8 @@ fn page(name: &str, cmd: clap::Command, all: &[String]) -> Vec<u8> {
     let cmd = cmd.disable_help_subcommand(true);
     let man = Man::new(cmd.clone())
         .title(name.to_uppercase())
-        .source(format!("tcpplay {VERSION}"))
+        .date(format!("version {VERSION}"))
+        .source("tcpplay")
         .manual("tcpplay manual");
     let mut out = Vec::new();
     // Rendering into memory cannot fail.

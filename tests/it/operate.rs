@@ -290,7 +290,7 @@ fn the_man_command_writes_a_page_per_command() {
         .unwrap();
     assert!(out.status.success());
     let serve = std::fs::read_to_string(dir.join("tcpplay-serve.1")).unwrap();
-    assert!(serve.contains(".TH tcpplay-serve 1"), "{serve}");
+    assert!(serve.contains(".TH TCPPLAY-SERVE 1 \"version "), "{serve}");
     assert!(
         serve.contains("check\\-config"),
         "serve's flags are on its page"
