@@ -168,28 +168,16 @@ fn start_server(dir: &Path, args: &[String]) -> Beside {
     Beside { proc, port }
 }
 
-/// What the server printed, as the docs show it (`None` on a machine
-/// without a LAN address, whose banner reads differently).
-fn server_output(mut server: Beside) -> Option<String> {
-    server.proc.signal(libc::SIGTERM);
-    let _ = server.proc.wait();
-    let lan: Vec<String> = tcpplay::lan::addresses()
-        .iter()
-        .filter(|ip| ip.is_ipv4())
-        .map(|ip| ip.to_string())
-        .collect();
-    if lan.is_empty() {
-        return None;
-    }
+/// The server's output so far, as the docs show it.
+fn normalized(lines: &[String], port: &str, lan: &[String]) -> String {
     let mut seen = std::collections::HashSet::new();
     let mut out = String::new();
-    let _ = server.proc.stdout.rest();
-    for line in server.proc.stdout.seen() {
+    for line in lines {
         if line == "server stopped" {
             continue;
         }
-        let mut l = line.replace(&server.port, "12345");
-        for ip in &lan {
+        let mut l = line.replace(port, "12345");
+        for ip in lan {
             l = l.replace(ip.as_str(), "192.168.1.5");
         }
         // Several LAN addresses: their lines read the same now.
@@ -207,7 +195,40 @@ fn server_output(mut server: Beside) -> Option<String> {
         out.push_str(&l);
         out.push('\n');
     }
-    Some(out)
+    out
+}
+
+/// What the server printed once it printed what the docs show (waiting a
+/// bounded time for its last lines, such as a member's leaving, which come
+/// after the command that caused them ended), then stopped. `None` on a
+/// machine without a LAN address, whose banner reads differently.
+fn server_output(mut server: Beside, expected: Option<&str>) -> Option<String> {
+    let lan: Vec<String> = tcpplay::lan::addresses()
+        .iter()
+        .filter(|ip| ip.is_ipv4())
+        .map(|ip| ip.to_string())
+        .collect();
+    let matches = |out: &str| {
+        expected.is_some_and(|e| {
+            Assert::new()
+                .try_eq(None, out.to_string().into_data(), e.to_string().into_data())
+                .is_ok()
+        })
+    };
+    let deadline = std::time::Instant::now() + crate::util::WAIT;
+    while expected.is_some() && !lan.is_empty() {
+        let out = normalized(server.proc.stdout.seen(), &server.port, &lan);
+        if matches(&out) || server.proc.stdout.next_until(deadline).is_none() {
+            break;
+        }
+    }
+    server.proc.signal(libc::SIGTERM);
+    let _ = server.proc.wait();
+    let _ = server.proc.stdout.rest();
+    if lan.is_empty() {
+        return None;
+    }
+    Some(normalized(server.proc.stdout.seen(), &server.port, &lan))
 }
 
 fn doc_files() -> Vec<PathBuf> {
@@ -239,63 +260,65 @@ fn the_readme_and_docs_examples_print_what_they_show() {
     let mut failures = Vec::new();
     let mut ran = 0;
     let mut outputs: HashMap<String, Option<String>> = HashMap::new();
+    let all: Vec<Block> = doc_files().iter().flat_map(|f| blocks(f)).collect();
     let mut wanted = Vec::new();
-    for file in doc_files() {
-        for block in blocks(&file) {
-            let directive = block.directive.clone().unwrap_or_default();
-            let kind = directive.first().map(String::as_str);
-            if block.lang == "text" && kind == Some("server-output") {
-                wanted.push((block.at.clone(), directive[1].clone(), block.body.clone()));
-                continue;
+    for block in &all {
+        let directive = block.directive.clone().unwrap_or_default();
+        if block.lang == "text" && directive.first().map(String::as_str) == Some("server-output") {
+            wanted.push((block.at.clone(), directive[1].clone(), block.body.clone()));
+        }
+    }
+    for block in all {
+        let directive = block.directive.clone().unwrap_or_default();
+        let kind = directive.first().map(String::as_str);
+        if block.lang != "console" {
+            continue;
+        }
+        let wants_server = match kind {
+            Some("server") => Some(directive[1].clone()),
+            Some(other) => panic!("{}: unknown doctest directive '{other}'", block.at),
+            None => None,
+        };
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut server: Option<Beside> = None;
+        for step in steps(&block.body) {
+            ran += 1;
+            // The server starts when a command first needs it, so the
+            // commands before can make its files (a certificate).
+            if wants_server.is_some() && server.is_none() && step.cmd.contains("12345") {
+                server = Some(start_server(dir.path(), &directive[2..]));
             }
-            if block.lang != "console" {
-                continue;
-            }
-            let wants_server = match kind {
-                Some("server") => Some(directive[1].clone()),
-                Some(other) => panic!("{}: unknown doctest directive '{other}'", block.at),
-                None => None,
+            let port = server.as_ref().map(|s| s.port.clone());
+            let cmd = match &port {
+                Some(p) => step.cmd.replace("12345", p),
+                None => step.cmd.clone(),
             };
-            let dir = tempfile::TempDir::new().unwrap();
-            let mut server: Option<Beside> = None;
-            for step in steps(&block.body) {
-                ran += 1;
-                // The server starts when a command first needs it, so the
-                // commands before can make its files (a certificate).
-                if wants_server.is_some() && server.is_none() && step.cmd.contains("12345") {
-                    server = Some(start_server(dir.path(), &directive[2..]));
-                }
-                let port = server.as_ref().map(|s| s.port.clone());
-                let cmd = match &port {
-                    Some(p) => step.cmd.replace("12345", p),
-                    None => step.cmd.clone(),
-                };
-                let (status, mut output) = run(&cmd, dir.path());
-                if let Some(p) = &port {
-                    output = output.replace(p.as_str(), "12345");
-                }
-                if status != step.status {
-                    failures.push(format!(
-                        "{}: `{}` exited {status}, the docs say {}; it printed:\n{output}",
-                        block.at, step.cmd, step.status
-                    ));
-                    continue;
-                }
-                let what = format!("`{}`", step.cmd);
-                compare(&mut failures, &block.at, &what, &output, &step.expected);
+            let (status, mut output) = run(&cmd, dir.path());
+            if let Some(p) = &port {
+                output = output.replace(p.as_str(), "12345");
             }
-            match (wants_server, server) {
-                (Some(name), Some(s)) => {
-                    outputs.insert(name, server_output(s));
-                }
-                (Some(name), None) => {
-                    panic!(
-                        "{}: server {name} is never used (no command names port 12345)",
-                        block.at
-                    )
-                }
-                _ => {}
+            if status != step.status {
+                failures.push(format!(
+                    "{}: `{}` exited {status}, the docs say {}; it printed:\n{output}",
+                    block.at, step.cmd, step.status
+                ));
+                continue;
             }
+            let what = format!("`{}`", step.cmd);
+            compare(&mut failures, &block.at, &what, &output, &step.expected);
+        }
+        match (wants_server, server) {
+            (Some(name), Some(s)) => {
+                let expected = wanted.iter().find(|w| w.1 == name).map(|w| w.2.as_str());
+                outputs.insert(name, server_output(s, expected));
+            }
+            (Some(name), None) => {
+                panic!(
+                    "{}: server {name} is never used (no command names port 12345)",
+                    block.at
+                )
+            }
+            _ => {}
         }
     }
     for (at, name, expected) in wanted {

@@ -54,6 +54,15 @@ impl Lines {
         }
     }
 
+    /// The next line, waiting at most until `deadline` (`None`: none came,
+    /// or the stream closed).
+    pub fn next_until(&mut self, deadline: Instant) -> Option<String> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = self.rx.recv_timeout(left).ok()?;
+        self.seen.push(line.clone());
+        Some(line)
+    }
+
     /// Wait for a line containing `pat`; return it.
     pub fn expect(&mut self, pat: &str) -> String {
         let deadline = Instant::now() + WAIT;
