@@ -183,10 +183,9 @@ fn colon_pairs(hex: &str) -> String {
 }
 
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The link for a server: `tcpplay://HOST:PORT/`, `?fp=…` for a
@@ -254,6 +253,14 @@ mod tests {
         let link = t.to_string();
         assert!(link.starts_with("tcpplay://[::1]:7000/?fp=AB:CD"), "{link}");
         assert_eq!(JoinTarget::parse(&link).unwrap(), t);
+        for link in ["tcpplay://h/#c++", "tcpplay://h/#c%2B%2B"] {
+            let plus = JoinTarget::parse(link).unwrap();
+            assert_eq!(
+                plus.room.as_deref(),
+                Some("#c++"),
+                "{link}: a + is not a space"
+            );
+        }
         let plain = JoinTarget::parse("tcpplay://10.0.0.2:12345/#help").unwrap();
         assert_eq!(plain.room.as_deref(), Some("#help"));
         assert_eq!(plain.to_string(), "tcpplay://10.0.0.2:12345/#help");

@@ -251,7 +251,8 @@ fn client_for(
 }
 
 /// `--listen` runs unattended: Ctrl-C (SIGINT) or SIGTERM leaves the
-/// chat as `/quit` does, with a goodbye to the server.
+/// chat as `/quit` does, with a goodbye to the server; a second one ends
+/// the process at once (exit 130), should the goodbye hang.
 async fn leave_on_signal(tx: mpsc::Sender<ui::Input>) {
     #[cfg(unix)]
     {
@@ -262,16 +263,21 @@ async fn leave_on_signal(tx: mpsc::Sender<ui::Input>) {
         ) else {
             return;
         };
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
+        for round in 0..2 {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            if round == 0 {
+                let _ = tx.send(ui::Input::Interrupt).await;
+            }
         }
+        std::process::exit(130);
     }
     #[cfg(not(unix))]
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
+    if tokio::signal::ctrl_c().await.is_ok() {
+        let _ = tx.send(ui::Input::Interrupt).await;
     }
-    let _ = tx.send(ui::Input::Interrupt).await;
 }
 
 /// Lines the secure room's key refused, said when the session ends; true

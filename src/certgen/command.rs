@@ -282,15 +282,13 @@ fn report(
     let trust = ca.unwrap_or(cert).display().to_string();
     // Other machines reach a --lan certificate by a LAN address (the first
     // one the certificate names); else this machine joins by name.
-    let host = if args.lan {
-        crate::lan::addresses()
-            .into_iter()
-            .map(|ip| crate::hostport::HostPort::new(&ip.to_string(), 0).to_string())
-            .map(|hp| hp.trim_end_matches(":0").to_string())
-            .find(|h| leaf.names.iter().any(|n| crate::hostport::bare(h) == n))
-            .unwrap_or_else(|| "localhost".into())
-    } else {
-        "localhost".into()
+    let lan_ip = crate::lan::addresses()
+        .into_iter()
+        .find(|ip| args.lan && leaf.names.contains(&ip.to_string()));
+    let host = match lan_ip {
+        Some(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
+        Some(v4) => v4.to_string(),
+        None => "localhost".into(),
     };
     let (serve, join) = match &args.client {
         Some(_) => (

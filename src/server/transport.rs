@@ -124,18 +124,11 @@ async fn plain(
     }
 }
 
-/// Say `answer` and close without losing it to a reset: what the peer sent
-/// and nobody read is drained (for at most a second) after our side shut.
-async fn answer_and_close(mut stream: TcpStream, answer: &[u8]) {
-    use tokio::io::AsyncReadExt;
-    if stream.write_all(answer).await.is_err() || stream.shutdown().await.is_err() {
-        return;
-    }
-    let mut scratch = [0u8; 1024];
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
-        while matches!(stream.read(&mut scratch).await, Ok(n) if n > 0) {}
-    })
-    .await;
+/// Say `answer` and close without losing it to a reset (what the peer
+/// sent and nobody read is drained for a moment, as a session's goodbye is).
+async fn answer_and_close(stream: TcpStream, answer: &[u8]) {
+    let mut conn = crate::protocol::Connection::new(stream, 1024, 1024);
+    conn.close_with_bytes(answer, super::session::LINGER).await;
 }
 
 async fn over_tls(

@@ -114,16 +114,18 @@ pub fn room_of(packet: &Packet) -> Option<Option<&str>> {
 /// A live chat line from someone else that names `me` as a word
 /// (case-insensitively; "bob" in "Bob, look" or "@bob", not in "bobsled").
 pub fn mentions(packet: &Packet, me: &str) -> bool {
-    let Packet::Chat(c) = packet else {
-        return false;
-    };
+    match packet {
+        Packet::Chat(c) => names_me(c, me),
+        _ => false,
+    }
+}
+
+/// A readable line from someone else naming `me` (see [`mentions`]).
+fn names_me(c: &protocol::Chat, me: &str) -> bool {
     let (Some(text), Some(from)) = (&c.text, &c.from) else {
         return false;
     };
-    if me.is_empty() || name_key(from) == name_key(me) {
-        return false;
-    }
-    names_word(text, me)
+    !c.encrypted && !me.is_empty() && name_key(from) != name_key(me) && names_word(text, me)
 }
 
 /// `word` occurs in `text` with no letter, digit, `_` or `-` right before or after it.
@@ -215,15 +217,7 @@ fn body(text: &Option<String>, encrypted: bool) -> String {
 fn chat_line(c: &protocol::Chat, history: bool, view: &View, paint: &Paint, me: &str) -> String {
     let from = paint.sender(&sanitize(c.from.as_deref().unwrap_or("?")), me);
     let mut text = body(&c.text, c.encrypted);
-    if !history
-        && !c.encrypted
-        && c.text.as_deref().is_some_and(|t| {
-            c.from
-                .as_deref()
-                .is_some_and(|f| name_key(f) != name_key(me))
-                && names_word(t, me)
-        })
-    {
+    if !history && names_me(c, me) {
         text = paint.with(Style::new().bold().yellow(), &text);
     }
     let line = match c.action {

@@ -24,6 +24,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout_at, Instant};
 
 pub(super) use auth::Bound;
+pub(super) use outbound::LINGER;
 
 use super::limits::{Bucket, Limit};
 use super::room::{Departure, Membership, Room};

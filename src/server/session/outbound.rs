@@ -31,7 +31,9 @@ pub(super) struct Greeting {
 /// at its other work before taking more).
 const WRITE_BATCH: usize = 256 * 1024;
 /// How long a closing session reads (and discards) what the peer still sends.
-pub(super) const LINGER: Duration = Duration::from_millis(1000);
+/// How long a closing session reads what the peer still sends, so its
+/// goodbye is not lost to a reset.
+pub(in crate::server) const LINGER: Duration = Duration::from_millis(1000);
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     /// One packet to this client.
