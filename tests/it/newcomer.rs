@@ -301,3 +301,23 @@ fn the_certificate_names_warning_names_a_missing_address_once() {
         .unwrap_or_else(|| panic!("no certificate names line:\n{text}"));
     assert_eq!(line.matches("192.0.2.7").count(), 1, "{line}");
 }
+
+/// A real HTTP client (Python's urllib) on a TLS port reads our answer as
+/// the HTTP response it is: status 400 and a body in words.
+#[test]
+fn a_real_http_client_on_a_tls_port_reads_a_400_with_a_sentence() {
+    let cert = make_cert();
+    let tls = Server::tls(&cert.cert, &cert.key, &["--no-history"]);
+    let script = "import sys, urllib.request, urllib.error\n\
+                  try:\n    urllib.request.urlopen(sys.argv[1], timeout=10)\nexcept urllib.error.HTTPError as e:\n    print(e.code, e.read().decode())\n";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &format!("http://127.0.0.1:{}/", tls.port())])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with("400 This is a tcpplay chat server, not a web server"),
+        "{said} / {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

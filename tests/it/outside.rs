@@ -960,3 +960,37 @@ fn a_python_client_and_join_chat_in_one_room() {
     );
     let _: &Lines = &p.stdout;
 }
+
+/// The original's `openssl req` certificate, served: the link `serve`
+/// prints carries the fingerprint `openssl x509 -fingerprint -sha256`
+/// gives, and a student with no certificate file joins by it.
+#[test]
+fn the_link_for_an_openssl_certificate_carries_the_fingerprint_openssl_computes() {
+    let pki = Pki::new();
+    let (cert, key) = pki.original();
+    let mut server = Server::tls(&cert, &key, &["--no-history"]);
+    let line = server.proc.stdout.expect("tcpplay://");
+    let link = line.split('\'').nth(1).expect("a quoted link").to_string();
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in", &cert])
+        .output()
+        .unwrap();
+    let theirs = String::from_utf8_lossy(&out.stdout);
+    let fp = theirs
+        .trim()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .to_ascii_uppercase();
+    assert!(
+        link.contains(&format!("fp={fp}")),
+        "{link} vs openssl's {theirs}"
+    );
+    let student = TempDir::new().unwrap();
+    let mut cmd = tcpplay(student.path());
+    cmd.args(["join", &link, "--name", "student"]);
+    let mut j = Proc::spawn(cmd);
+    j.stderr.expect("Authenticated as student");
+    j.send_line("by the link");
+    j.stdout.expect("student: by the link");
+}
