@@ -17,6 +17,7 @@ pub mod input;
 pub mod outbox;
 mod receive;
 pub mod refusals;
+mod renames;
 pub mod render;
 mod send;
 pub mod terminal;
@@ -252,9 +253,9 @@ struct Talk<'a> {
     /// go to the room we are in, not to the server's default room because
     /// the `joined` had not arrived yet.
     welcome_until: Option<std::time::Instant>,
-    /// Renames shown (old name's key → new name): a member in several of
-    /// our rooms is renamed in each, and is announced once.
-    renamed: std::collections::HashMap<String, String>,
+    /// Renames shown: a member in several of our rooms is renamed in each,
+    /// and is announced (and followed) once.
+    renames: renames::Renames,
 }
 
 /// The longest a first line waits for the server's welcome.
@@ -283,7 +284,7 @@ pub async fn run(c: &mut Client, conn: Connection, me: String) -> Result<Ending,
         renick: None,
         renick_pending: false,
         welcome_until: tcpplay.then(|| std::time::Instant::now() + WELCOME_WAIT),
-        renamed: Default::default(),
+        renames: Default::default(),
     };
     if s.c.want_name.as_ref().is_some_and(|w| *w != s.me) && s.tcpplay {
         s.renick = Some((std::time::Instant::now() + RENICK_EVERY, 0));
@@ -295,6 +296,7 @@ pub async fn run(c: &mut Client, conn: Connection, me: String) -> Result<Ending,
         r.joined.clear();
         r.current = None;
     }
+    s.renames.joined(None);
     let resent = s.c.outbox.resend_in_flight();
     if resent > 0 {
         s.c.report(format!(

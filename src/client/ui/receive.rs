@@ -65,9 +65,13 @@ impl Talk<'_> {
                 }
             }
             Packet::System(sys) => {
-                self.track(sys.event.as_deref(), &sys.name, &sys.new_name);
-                if !self.c.view.json && self.rename_shown_before(sys) {
-                    return Ok(None);
+                if self.rename_seen_before(sys) {
+                    // Followed and shown when another room reported it.
+                    if !self.c.view.json {
+                        return Ok(None);
+                    }
+                } else {
+                    self.track(sys.event.as_deref(), &sys.name, &sys.new_name);
                 }
             }
             Packet::Joined(_) | Packet::Parted(_) | Packet::Rooms(_) => self.follow_rooms(&packet),
@@ -103,6 +107,7 @@ impl Talk<'_> {
                 if let Some(i) = asked {
                     self.switch_to.remove(i);
                 }
+                self.renames.joined(Some(&j.room));
                 let mut r = self.rooms();
                 if !r.joined.contains(&j.room) && r.joined.len() < MAX_KNOWN_ROOMS {
                     r.joined.push(j.room.clone());
@@ -173,25 +178,14 @@ impl Talk<'_> {
         Ok(self.c.not_sent(&item.label(), &why)?)
     }
 
-    /// A rename we already announced (the same member, renamed the same
-    /// way, in another of our rooms). Showing `A → B` forgets any `X → A`,
-    /// so a later rename back and forth is shown again.
-    fn rename_shown_before(&mut self, sys: &protocol::System) -> bool {
+    /// A rename another of our rooms reported already (see [`super::renames`]).
+    fn rename_seen_before(&mut self, sys: &protocol::System) -> bool {
         let (Some("rename"), Some(old), Some(new)) =
             (sys.event.as_deref(), &sys.name, &sys.new_name)
         else {
             return false;
         };
-        let key = crate::names::name_key(old);
-        if self.renamed.get(&key) == Some(new) {
-            return true;
-        }
-        if self.renamed.len() >= MAX_NAMES {
-            self.renamed.clear();
-        }
-        self.renamed.remove(&crate::names::name_key(new));
-        self.renamed.insert(key, new.clone());
-        false
+        !self.renames.first_sight(sys.room.as_deref(), old, new)
     }
 
     /// Keep the name list current from a `system` event.
