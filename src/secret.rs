@@ -61,6 +61,22 @@ pub(crate) fn room_password(
     .into())
 }
 
+/// An account's password when one is given: `--account-password-file`,
+/// `TCPPLAY_ACCOUNT_PASSWORD`, or `join.account_password_file` (no flag
+/// takes the password itself: it would show in the process list).
+pub(crate) fn account_password(loaded: &Loaded) -> Result<Option<Password>> {
+    use crate::config::ENV_ACCOUNT_PASSWORD;
+    let file = loaded.settings.join.account_password_file.as_deref();
+    let from_flag = matches!(loaded.source("join.account_password_file"), Source::Flag(_));
+    if let (Some(path), true) = (file, from_flag) {
+        return read_file(path).map(Some);
+    }
+    if let Ok(p) = std::env::var(ENV_ACCOUNT_PASSWORD) {
+        return non_empty(Zeroizing::new(p), ENV_ACCOUNT_PASSWORD).map(Some);
+    }
+    file.map(read_file).transpose()
+}
+
 fn non_empty(p: Password, from: &str) -> Result<Password> {
     if p.is_empty() {
         return Err(ConfigError::new(format!("the password from {from} is empty")).into());

@@ -30,6 +30,12 @@ struct JoinPlan {
     /// Other servers of the same cluster (`--also`), tried in turn when
     /// reconnecting.
     also: Vec<HostPort>,
+    /// The account's password: given, or asked once the server said the
+    /// name is registered (then kept for reconnections). Shared by the
+    /// copies of the plan a reconnection makes.
+    account: std::sync::Arc<std::sync::Mutex<Option<crate::secret::Password>>>,
+    /// `--register` or `--change-password`, with the new password.
+    account_change: Option<(crate::protocol::AccountOp, crate::secret::Password)>,
 }
 
 /// A room password was given (flag, file or environment): the user expects
@@ -130,7 +136,41 @@ fn plan_join(loaded: &Loaded, args: &JoinArgs, no_input: bool) -> Result<JoinPla
             .iter()
             .map(|a| HostPort::parse(a).map_err(|e| usage(format!("--also {e}"))))
             .collect::<Result<_>>()?,
+        account: std::sync::Arc::new(std::sync::Mutex::new(secret::account_password(loaded)?)),
+        account_change: account_change(loaded, args, interactive)?,
     })
+}
+
+/// `--register` / `--change-password`: the new password, asked twice on a
+/// terminal (else `TCPPLAY_ACCOUNT_PASSWORD` or the file, for scripts).
+fn account_change(
+    loaded: &Loaded,
+    args: &JoinArgs,
+    interactive: bool,
+) -> Result<Option<(crate::protocol::AccountOp, crate::secret::Password)>> {
+    use crate::protocol::AccountOp;
+    let op = match (args.register, args.change_password) {
+        (true, _) => AccountOp::Register,
+        (_, true) => AccountOp::Password,
+        _ => return Ok(None),
+    };
+    if interactive {
+        let what = match op {
+            AccountOp::Register => "Set your account's password",
+            _ => "Your account's new password",
+        };
+        return Ok(Some((op, prompt::password(what, true)?)));
+    }
+    match (op, secret::account_password(loaded)?) {
+        (AccountOp::Register, Some(p)) => Ok(Some((op, p))),
+        (AccountOp::Register, None) => Err(usage(format!(
+            "--register needs the new password: run on a terminal to be asked, or give              --account-password-file PATH or {}",
+            config::ENV_ACCOUNT_PASSWORD
+        ))),
+        _ => Err(usage(
+            "--change-password asks for the new password on a terminal (the file and the environment hold the current one)",
+        )),
+    }
 }
 
 pub(crate) async fn join(
@@ -146,6 +186,16 @@ pub(crate) async fn join(
     }
     let (conn, joined) = open(&plan, &loaded, &args, no_input).await?;
     let (mut client, _guard) = client_for(&loaded, &args);
+    client.account_change = plan.account_change.take();
+    client.account_password = plan
+        .account
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if let Some((_, new)) = &client.account_change {
+        // Reconnections log in with the new password.
+        *plan.account.lock().unwrap_or_else(|e| e.into_inner()) = Some(new.clone());
+    }
     let (mut conn, mut me) = (conn, joined.name);
     loop {
         let lost = match ui::run(&mut client, conn, me).await? {
@@ -382,8 +432,37 @@ async fn open(
         )
     };
     conn.want_rooms = plan.rooms.clone();
-    let joined =
-        client::authenticate(&mut conn, &plan.name, plan.connect.timeout, password).await?;
+    // Registering: we join as a guest; the account comes after.
+    let account = match plan.account_change {
+        Some((crate::protocol::AccountOp::Register, _)) => None,
+        _ => plan
+            .account
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
+    };
+    let authed = client::authenticate(
+        &mut conn,
+        &plan.name,
+        plan.connect.timeout,
+        password,
+        account.as_ref(),
+    )
+    .await;
+    let joined = match authed {
+        Err(client::ClientError::NeedsAccount(why))
+            if account.is_none() && prompt::can_prompt(no_input) =>
+        {
+            eprintln!("{why}");
+            let pw = prompt::password(
+                &format!("Password of the account {}", sanitize(&plan.name)),
+                false,
+            )?;
+            *plan.account.lock().unwrap_or_else(|e| e.into_inner()) = Some(pw);
+            return Box::pin(open(plan, loaded, args, no_input)).await;
+        }
+        other => other?,
+    };
     let room = match conn.key.is_some() {
         true => {
             remember_secure_room(&mut conn, plan);
@@ -391,7 +470,14 @@ async fn open(
         }
         false => "",
     };
-    eprintln!("Authenticated as {}", sanitize(&joined.name));
+    match &joined.account {
+        Some(a) => eprintln!(
+            "Authenticated as {} (logged in to the account {})",
+            sanitize(&joined.name),
+            sanitize(a)
+        ),
+        None => eprintln!("Authenticated as {}", sanitize(&joined.name)),
+    }
     eprintln!("Connected to {} ({security}{room})", conn.transport.addr);
     if conn.key.is_some() {
         eprintln!(
@@ -444,6 +530,8 @@ async fn reconnect(
         must_be_secure: plan.must_be_secure,
         rooms: plan.rooms.clone(),
         also: Vec::new(),
+        account: plan.account.clone(),
+        account_change: None,
     };
     loop {
         let pause = tokio::time::sleep(if next_now {

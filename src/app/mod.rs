@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, CompletionsArgs, GenRoomArgs};
+use crate::cli::{Cli, Command, CompletionsArgs, GenAccountArgs, GenRoomArgs};
 use crate::{certgen, check};
 
 pub use manual::man_pages;
@@ -32,6 +32,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(check::run(&loaded, &opts).await)
         }
         Command::GenRoom(args) => gen_room(config, cli.no_input, &args).await,
+        Command::GenAccount(args) => gen_account(config, cli.no_input, &args).await,
         Command::Completions(args) => completions(&args),
         Command::Man(args) => {
             std::fs::create_dir_all(&args.dir)
@@ -82,6 +83,70 @@ async fn gen_room(config: Option<PathBuf>, no_input: bool, args: &GenRoomArgs) -
         "wrote {} (owner-only; no password in it)\nserve the room with: tcpplay serve --secure --room-record {} --cert cert.pem --key key.pem",
         out.display(),
         out.display()
+    );
+    Ok(0)
+}
+
+/// `tcpplay gen-account NAME`: an account's OPAQUE record, made here from
+/// its password and stored in the accounts database (the password is not).
+async fn gen_account(config: Option<PathBuf>, no_input: bool, args: &GenAccountArgs) -> Result<u8> {
+    use crate::config::usage;
+    let name = crate::names::validate_name(&args.name).map_err(|e| {
+        usage(format!(
+            "'{}' cannot be an account's name: {e}",
+            crate::names::sanitize(&args.name)
+        ))
+    })?;
+    let mut flags = crate::config::FlagLayer::default();
+    flags.set_path("serve.accounts", args.accounts.as_deref());
+    flags.set_path("join.account_password_file", args.password_file.as_deref());
+    let loaded = crate::config::load(config.as_deref(), flags)?;
+    let s = &loaded.settings.serve;
+    let path = match &s.accounts {
+        Some(p) => p.clone(),
+        None => {
+            let ip: std::net::IpAddr = s.bind.parse().map_err(|_| {
+                usage(format!(
+                    "serve.bind '{}' is not an address: name the database with --accounts PATH",
+                    s.bind
+                ))
+            })?;
+            crate::config::ServeSettings::default_accounts_path(std::net::SocketAddr::new(
+                ip, s.port,
+            ))
+            .ok_or_else(|| {
+                usage("this system has no data directory: name the database with --accounts PATH")
+            })?
+        }
+    };
+    crate::crypto::no_core_dumps();
+    let password = match crate::secret::account_password(&loaded)? {
+        Some(p) => p,
+        None if crate::prompt::can_prompt(no_input) => {
+            crate::prompt::password(&format!("Password of the account {name}"), true)?
+        }
+        None => {
+            return Err(usage(format!(
+                "the account needs a password: --password-file PATH, {}, or run on a terminal to be asked",
+                crate::config::ENV_ACCOUNT_PASSWORD
+            )))
+        }
+    };
+    let accounts = crate::server::accounts::Accounts::open(
+        &path,
+        crate::config::Registration::Closed,
+        &[],
+        &[],
+    )
+    .map_err(usage)?;
+    let n = name.clone();
+    let existed = tokio::task::spawn_blocking(move || accounts.provision(&n, password.as_bytes()))
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    println!(
+        "{} the account {name} in {} (owner-only; its OPAQUE record, no password); a running server reads it when it starts: restart it",
+        if existed { "gave a new password to" } else { "made" },
+        path.display()
     );
     Ok(0)
 }

@@ -303,7 +303,7 @@ async fn join(
             sources,
         )
     };
-    let joined = match client::authenticate(conn, name, Some(opts.timeout), password).await {
+    let joined = match client::authenticate(conn, name, Some(opts.timeout), password, None).await {
         Ok(j) => j,
         Err(e) => return report.fail(Stage::Auth, "join", e.to_string(), Some(start.elapsed())),
     };

@@ -74,6 +74,18 @@ pub struct JoinArgs {
     /// Read the room password from the first line of this file.
     #[arg(long, value_name = "PATH", help_heading = "Secure room")]
     pub password_file: Option<PathBuf>,
+    /// Read your account's password from the first line of this file (or
+    /// set TCPPLAY_ACCOUNT_PASSWORD; on a terminal it is asked when needed).
+    #[arg(long, value_name = "PATH", help_heading = "Account")]
+    pub account_password_file: Option<PathBuf>,
+    /// Register your name as an account once joined (asks for a new
+    /// password twice on a terminal; TLS servers with registration open).
+    #[arg(long, help_heading = "Account", conflicts_with = "change_password")]
+    pub register: bool,
+    /// Give your account a new password once logged in (asks for it twice
+    /// on a terminal).
+    #[arg(long, help_heading = "Account")]
+    pub change_password: bool,
     /// Require TLS (never fall back to plaintext).
     #[arg(long, conflicts_with = "no_tls", help_heading = "TLS")]
     pub tls: bool,
@@ -135,6 +147,10 @@ impl JoinArgs {
         f.set("join.tls", tls);
         f.set("join.tls_insecure", self.tls_insecure.then_some(true));
         f.set_path("join.password_file", self.password_file.as_deref());
+        f.set_path(
+            "join.account_password_file",
+            self.account_password_file.as_deref(),
+        );
         f.set("join.timestamps", self.timestamps.then_some(true));
         f.set("join.bell", self.no_bell.then_some(false));
         if !self.rooms.is_empty() {

@@ -88,6 +88,9 @@ pub enum Command {
     /// Make a secure room's record from its password, for `serve --room-record`
     /// (a server holding only the record cannot read the room).
     GenRoom(GenRoomArgs),
+    /// Make (or give a new password to) an account in the accounts
+    /// database, offline, for `serve` (its operators, or a closed server).
+    GenAccount(GenAccountArgs),
     /// Print a shell completion script (or write all of them with --dir).
     Completions(CompletionsArgs),
     /// Write the manual pages (tcpplay(1) and one per command) into DIR.
@@ -277,6 +280,20 @@ pub struct GenRoomArgs {
     /// Overwrite an existing file.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenAccountArgs {
+    /// The account's name (the name its holder joins as).
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The accounts database [default: the one `serve` uses with these settings]
+    #[arg(long, value_name = "PATH")]
+    pub accounts: Option<PathBuf>,
+    /// Read the password from the first line of this file (else
+    /// TCPPLAY_ACCOUNT_PASSWORD, else asked twice on the terminal).
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

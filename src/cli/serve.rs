@@ -84,6 +84,16 @@ pub struct ServeArgs {
     /// Read the message of the day from this file.
     #[arg(long, value_name = "PATH", help_heading = "Messages")]
     pub motd_file: Option<PathBuf>,
+    /// Who may register an account: open, operator (only `tcpplay
+    /// gen-account`), closed (accounts made before still log in) [default: closed]
+    #[arg(long, value_name = "WHO", value_parser = ["open", "operator", "closed"], help_heading = "Accounts")]
+    pub registration: Option<String>,
+    /// The accounts database [default: accounts/BIND-PORT.sqlite3 in the data directory]
+    #[arg(long, value_name = "PATH", help_heading = "Accounts")]
+    pub accounts: Option<PathBuf>,
+    /// An account that operates every room (repeat for more; a guest cannot take the name).
+    #[arg(long = "operator", value_name = "NAME", help_heading = "Accounts")]
+    pub operators: Vec<String>,
     /// Cluster mode: share rooms with the other servers on this Redis,
     /// redis://HOST:PORT[/DB] or rediss:// (TLS). A password belongs in
     /// TCPPLAY_CLUSTER__URL or the config file, not here.
@@ -117,6 +127,11 @@ impl ServeArgs {
         f.set("serve.log_format", self.log_format.clone());
         f.set("cluster.url", self.cluster.clone());
         f.set("cluster.node", self.node.clone());
+        f.set("serve.registration", self.registration.clone());
+        f.set_path("serve.accounts", self.accounts.as_deref());
+        if !self.operators.is_empty() {
+            f.set("serve.operators", Some(self.operators.clone()));
+        }
         f
     }
 }

@@ -8,6 +8,7 @@
 //! - `wire`: `--show-wire`, a tap that prints the protocol
 //! - [`ui`]: the chat loop of `join`
 
+pub(crate) mod account;
 pub mod harness;
 pub(crate) mod known_hosts;
 pub mod replays;
@@ -72,6 +73,9 @@ pub enum ClientError {
     Protocol(String),
     #[error("authentication failed: {0}")]
     Auth(String),
+    /// The name belongs to an account, and no account password was given.
+    #[error("authentication failed: {0}")]
+    NeedsAccount(String),
     #[error(
         "timed out after {secs} s while {phase} ({target}); raise --timeout if the network is slow"
     )]
@@ -272,6 +276,8 @@ impl Connection {
 pub struct Joined {
     /// The name the server gave us (after de-duplication).
     pub name: String,
+    /// The account we are logged in to (absent: a guest).
+    pub account: Option<String>,
 }
 
 /// Join as `name`. In a secure room `password` is asked for (only then), the
@@ -281,35 +287,49 @@ pub async fn authenticate(
     name: &str,
     timeout: Option<Duration>,
     password: impl FnOnce() -> anyhow::Result<crate::secret::Password>,
+    account: Option<&crate::secret::Password>,
 ) -> Result<Joined, ClientError> {
     let t = conn.transport.addr.to_string();
     let phase = "waiting for the auth result";
+    let login = match account {
+        Some(pw) if conn.hello.accounts.is_some() => Some(account::Pending::new(pw)?),
+        Some(_) => {
+            return Err(ClientError::Auth(
+                "an account password was given, but this server has no accounts (they need TLS):                  join without --account-password-file and TCPPLAY_ACCOUNT_PASSWORD"
+                    .into(),
+            ))
+        }
+        None => None,
+    };
     if conn.hello.secure {
         let offer = secure::check_offer(conn)?;
-        let (name, key) = secure::login(conn, name, password()?, &offer, timeout).await?;
+        let (name, key) = secure::login(conn, name, password()?, &offer, timeout, login).await?;
         conn.key = Some(std::sync::Arc::new(key));
-        conn.me = Me::new(&name);
-        return Ok(Joined { name });
+        conn.me = Me::new(&name.name);
+        return Ok(name);
     }
+    let (login, ke1) = match login {
+        Some((p, ke1)) => (Some(p), Some(ke1)),
+        None => (None, None),
+    };
     let auth = Packet::Auth(Auth {
         name: name.to_string(),
         // Only to a tcpplay server: the Python host gets exactly what it knows.
         proto: conn.hello.proto.map(|_| protocol::PROTO_VERSION),
         rooms: conn.auth_rooms(),
+        account_ke1: ke1,
         ..Default::default()
     });
     conn.send(&auth).await?;
+    if let Some(p) = login {
+        p.finish(conn, name, timeout).await?;
+    }
     let result = transport::with_timeout(await_auth_result(conn), phase, &t, timeout).await?;
     conn.me = Me::new(&result.name);
-    Ok(Joined { name: result.name })
+    Ok(result)
 }
 
-/// A successful `auth_result`.
-pub(crate) struct AuthOk {
-    pub name: String,
-}
-
-pub(crate) async fn await_auth_result(conn: &mut Connection) -> Result<AuthOk, ClientError> {
+pub(crate) async fn await_auth_result(conn: &mut Connection) -> Result<Joined, ClientError> {
     loop {
         let Some(packet) = conn.next().await? else {
             return Err(ClientError::Protocol(
@@ -318,8 +338,9 @@ pub(crate) async fn await_auth_result(conn: &mut Connection) -> Result<AuthOk, C
         };
         match packet {
             Packet::AuthResult(r) if r.ok => {
-                return Ok(AuthOk {
+                return Ok(Joined {
                     name: r.client_name.unwrap_or_else(|| "unknown".into()),
+                    account: r.account.filter(|a| crate::names::validate_name(a).is_ok()),
                 })
             }
             other => match refusal(other) {
@@ -338,6 +359,11 @@ pub(crate) fn refusal(packet: Packet) -> Option<ClientError> {
             let reason = r
                 .reason
                 .unwrap_or_else(|| "the server refused without a reason".into());
+            if r.code.as_deref() == Some(protocol::codes::NAME_REGISTERED) {
+                return Some(ClientError::NeedsAccount(
+                    crate::names::sanitize(&reason).into_owned(),
+                ));
+            }
             let hint = match r.code.as_deref() {
                 Some(protocol::codes::AUTH_FAILED) => ": check the room password",
                 Some(protocol::codes::UPGRADE_REQUIRED) => " (upgrade tcpplay)",

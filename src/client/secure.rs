@@ -89,7 +89,8 @@ pub(crate) async fn login(
     password: Password,
     offer: &Offer,
     timeout: Option<Duration>,
-) -> Result<(String, RoomKey), ClientError> {
+    account: Option<(super::account::Pending, String)>,
+) -> Result<(super::Joined, RoomKey), ClientError> {
     crypto::no_core_dumps();
     let binding = conn
         .transport
@@ -109,6 +110,7 @@ pub(crate) async fn login(
         proto: Some(crate::protocol::PROTO_VERSION),
         ke1: Some(crypto::b64(&client.ke1)),
         rooms: conn.auth_rooms(),
+        account_ke1: account.as_ref().map(|(_, ke1)| ke1.clone()),
         ..Default::default()
     });
     conn.send(&auth).await?;
@@ -143,13 +145,16 @@ pub(crate) async fn login(
         Err(e) => return Err(ClientError::Protocol(e.to_string())),
     };
     let step = Packet::AuthStep(AuthStep {
-        ke2: None,
         ke3: Some(crypto::b64(&ke3)),
+        ..Default::default()
     });
     conn.send(&step).await?;
+    if let Some((pending, _)) = account {
+        pending.finish(conn, name, timeout).await?;
+    }
     let phase = "waiting for the auth result";
     let result = with_timeout(super::await_auth_result(conn), phase, &t, timeout).await?;
-    Ok((result.name, key))
+    Ok((result, key))
 }
 
 /// The server's KE2, or its refusal.

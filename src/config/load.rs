@@ -70,6 +70,8 @@ impl Provider for DefaultLayer {
 /// Environment variables that are read on their own, never as settings.
 pub const ENV_CONFIG: &str = "TCPPLAY_CONFIG";
 pub const ENV_PASSWORD: &str = "TCPPLAY_PASSWORD";
+/// An account's password (`join`, `gen-account`).
+pub const ENV_ACCOUNT_PASSWORD: &str = "TCPPLAY_ACCOUNT_PASSWORD";
 
 /// Which config file to read: `--config`, else `TCPPLAY_CONFIG`, else
 /// `./tcpplay.toml`, else the user's config dir. An explicit path must exist.

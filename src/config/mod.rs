@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 pub use limits::Limits;
 pub use load::{
-    config_file, data_dir, load, user_config_file, FlagLayer, Loaded, ENV_CONFIG, ENV_PASSWORD,
+    config_file, data_dir, load, user_config_file, FlagLayer, Loaded, ENV_ACCOUNT_PASSWORD,
+    ENV_CONFIG, ENV_PASSWORD,
 };
 pub use source::Source;
 
@@ -118,6 +119,10 @@ pub struct RoomSettings {
     /// Sent to each member who joins it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub motd: Option<String>,
+    /// Accounts that operate it (kick, ban, mute, invite; see README,
+    /// Accounts). A guest cannot take these names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<String>,
 }
 
 /// Chat history kept by `serve` (SQLite). See `docs/PROTOCOL.md`, History.
@@ -160,8 +165,21 @@ impl HistorySettings {
     /// The default database of the server listening on `addr`: each server
     /// keeps its own (`history/0.0.0.0-12345.sqlite3` in the data directory).
     pub fn default_path(addr: std::net::SocketAddr) -> Option<PathBuf> {
-        let key = format!("{}-{}", addr.ip(), addr.port()).replace([':', '%'], "_");
-        data_dir().map(|d| d.join("history").join(format!("{key}.sqlite3")))
+        data_dir().map(|d| d.join("history").join(server_file(addr)))
+    }
+}
+
+/// A server's own file name in a data folder: `0.0.0.0-12345.sqlite3`.
+pub fn server_file(addr: std::net::SocketAddr) -> String {
+    let key = format!("{}-{}", addr.ip(), addr.port()).replace([':', '%'], "_");
+    format!("{key}.sqlite3")
+}
+
+impl ServeSettings {
+    /// The accounts database when `serve.accounts` does not say
+    /// (`accounts/0.0.0.0-12345.sqlite3` in the data directory).
+    pub fn default_accounts_path(addr: std::net::SocketAddr) -> Option<PathBuf> {
+        data_dir().map(|d| d.join("accounts").join(server_file(addr)))
     }
 }
 
@@ -211,6 +229,40 @@ pub struct ServeSettings {
     /// Members may make rooms by joining one that does not exist (else only
     /// `[[rooms]]` and the default room exist).
     pub create_rooms: bool,
+    /// Accounts (TLS only): who may register a name — `open` (anyone),
+    /// `operator` (the server's operators, and `tcpplay gen-account`) or
+    /// `closed` (accounts already made still log in).
+    pub registration: Registration,
+    /// The accounts database (OPAQUE records, certificate bindings, rooms'
+    /// bans and operators); default: one per server in the `accounts`
+    /// folder of the user's data directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<PathBuf>,
+    /// Accounts that operate every room (and may register others when
+    /// registration is `operator`). A guest cannot take these names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<String>,
+}
+
+/// Who may register an account (`serve.registration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    Open,
+    Operator,
+    #[default]
+    Closed,
+}
+
+impl Registration {
+    /// As `hello.accounts` and the settings say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Registration::Open => "open",
+            Registration::Operator => "operator",
+            Registration::Closed => "closed",
+        }
+    }
 }
 
 /// The port `serve` listens on and `join` connects to unless told.
@@ -237,6 +289,9 @@ impl Default for ServeSettings {
             log_format: "text".into(),
             default_room: "#lobby".into(),
             create_rooms: true,
+            registration: Registration::Closed,
+            accounts: None,
+            operators: Vec::new(),
         }
     }
 }
@@ -262,6 +317,11 @@ pub struct JoinSettings {
     pub tls_insecure: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
+    /// The account's password, from the first line of this file (or
+    /// `TCPPLAY_ACCOUNT_PASSWORD`); else asked on a terminal when the name
+    /// is registered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_password_file: Option<PathBuf>,
     /// A client certificate and key to present (mutual TLS).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_cert: Option<PathBuf>,
@@ -288,6 +348,7 @@ impl Default for JoinSettings {
             cert: None,
             tls_insecure: false,
             password_file: None,
+            account_password_file: None,
             client_cert: None,
             client_key: None,
             timestamps: false,

@@ -5,6 +5,7 @@
 //! Key material is zeroized on drop and never printed. The scheme is
 //! described in `docs/SECURITY.md`.
 
+pub mod account;
 pub mod room;
 
 use base64::engine::general_purpose::STANDARD as B64;

@@ -147,6 +147,10 @@ impl ClientStart {
         })
     }
 
+    pub(super) fn into_state(self) -> ClientLogin<Suite> {
+        self.state
+    }
+
     /// Check the server's KE2 (it proves the server holds the room's record,
     /// on this TLS session) and derive the room key; KE3 to send back. An
     /// error says nothing more: the password is wrong, or the server is not

@@ -31,6 +31,34 @@ pub(crate) const NOT_SENT: &str = "not_sent";
 /// Cluster mode: a name (or a new room) that cannot be checked across the
 /// cluster now; asking again in a few seconds works.
 pub(crate) const CLUSTER_UNAVAILABLE: &str = "cluster_unavailable";
+/// Accounts: the name belongs to an account (log in to it), or is an
+/// operator's (guests cannot take it).
+pub(crate) const NAME_REGISTERED: &str = "name_registered";
+/// Accounts: the login did not verify (no such account, or a wrong password:
+/// the same answer, on purpose).
+pub(crate) const ACCOUNT_AUTH_FAILED: &str = "account_auth_failed";
+/// `--client-ca`: the name is not the certificate's, nor its account's.
+pub(crate) const NAME_NOT_CERTIFIED: &str = "name_not_certified";
+/// Accounts: registration is closed, or operators only.
+pub(crate) const REGISTRATION_CLOSED: &str = "registration_closed";
+/// Accounts: too many registrations from this address just now.
+pub(crate) const REGISTRATION_THROTTLED: &str = "registration_throttled";
+/// Accounts: this server has none (no TLS, or not set up).
+pub(crate) const ACCOUNTS_UNAVAILABLE: &str = "accounts_unavailable";
+/// Accounts: it needs a logged-in member.
+pub(crate) const NOT_LOGGED_IN: &str = "not_logged_in";
+/// Room operators: only an operator of the room may.
+pub(crate) const NOT_OPERATOR: &str = "not_operator";
+/// The room keeps this member out (`reason` says until when).
+pub(crate) const BANNED: &str = "banned";
+/// The member's lines are refused in this room.
+pub(crate) const MUTED: &str = "muted";
+/// The room is invite-only and the member was not invited.
+pub(crate) const INVITE_ONLY: &str = "invite_only";
+/// The room's topic is locked to its operators.
+pub(crate) const TOPIC_LOCKED: &str = "topic_locked";
+/// A room holds its most bans (or mutes, or invitations).
+pub(crate) const TOO_MANY_BANS: &str = "too_many_bans";
 // `bye.code` only: why the server closed the connection.
 pub(crate) const SHUTDOWN: &str = "shutdown";
 pub(crate) const KICKED: &str = "kicked";

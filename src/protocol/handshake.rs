@@ -20,6 +20,9 @@ pub struct Hello {
     pub limits: Option<HelloLimits>,
     /// The room a client is in when it asks for none (rooms servers only).
     pub default_room: Option<String>,
+    /// Accounts (TLS servers): who may register — `open`, `operator`
+    /// (operators only) or `closed`; absent: no accounts.
+    pub accounts: Option<String>,
 }
 
 /// `hello.limits`: what a well-behaved client needs to know to never be
@@ -103,6 +106,9 @@ pub struct Auth {
     /// Version 3: the rooms to be in (absent or empty: the default room).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rooms: Vec<String>,
+    /// Accounts: base64 of the account login's first message (KE1), for
+    /// the account called `name`.
+    pub account_ke1: Option<String>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -115,6 +121,7 @@ impl std::fmt::Debug for Auth {
             .field("ke1", &self.ke1.as_ref().map(|_| "***"))
             .field("proto", &self.proto)
             .field("rooms", &self.rooms)
+            .field("account_ke1", &self.account_ke1.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -126,6 +133,9 @@ impl std::fmt::Debug for Auth {
 pub struct AuthStep {
     pub ke2: Option<String>,
     pub ke3: Option<String>,
+    /// The account login's KE2 (server) and KE3 (client).
+    pub account_ke2: Option<String>,
+    pub account_ke3: Option<String>,
 }
 
 impl std::fmt::Debug for AuthStep {
@@ -143,4 +153,6 @@ pub struct AuthResult {
     pub reason: Option<String>,
     /// Machine word for a refusal (`name_invalid`, `auth_failed`, ...).
     pub code: Option<String>,
+    /// The account logged in to (absent: a guest).
+    pub account: Option<String>,
 }

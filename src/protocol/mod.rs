@@ -8,6 +8,7 @@
 //! - `connection`: a stream speaking packets, used by server and client
 //! - `foreign`: HTTP or IRC on tcpplay's port, and the line to answer it
 
+mod accounts;
 pub(crate) mod codec;
 pub(crate) mod codes;
 pub(crate) mod connection;
@@ -16,6 +17,7 @@ mod foreign;
 mod handshake;
 mod rooms;
 
+pub use accounts::{AccountMsg, AccountOp, ModAction, Moderate};
 pub use codec::{parse, FrameCodec, FrameError, ParseError};
 pub use connection::Connection;
 pub use foreign::Foreign;
@@ -80,6 +82,11 @@ pub enum Packet {
     Rooms(Rooms),
     /// Client to server: set a room's topic.
     Topic(Topic),
+    /// Accounts: register, change the password, unregister, bind a
+    /// certificate (both ways; `op: "done"` answers).
+    Account(AccountMsg),
+    /// Client to server: a room operator's action.
+    Moderate(Moderate),
     /// A packet type this build does not know: skipped, never an error.
     #[serde(other)]
     Unknown,
@@ -159,6 +166,11 @@ pub struct UserInfo {
     pub name: String,
     /// When they joined, milliseconds since the Unix epoch.
     pub since: u64,
+    /// The account they logged in to (absent: a guest).
+    pub account: Option<String>,
+    /// An operator of the room asked about.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub op: bool,
 }
 
 #[serde_with::skip_serializing_none]
@@ -281,6 +293,8 @@ impl Packet {
                 | Packet::Part(_)
                 | Packet::Rooms(_)
                 | Packet::Topic(_)
+                | Packet::Account(_)
+                | Packet::Moderate(_)
         )
     }
 

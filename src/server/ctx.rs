@@ -36,6 +36,8 @@ pub(crate) struct Ctx {
     pub(super) reload: Notify,
     pub(super) idle_timeout: Option<Duration>,
     pub(super) secure: Option<Arc<SecureRoom>>,
+    /// Accounts (TLS servers with an accounts database).
+    pub(super) accounts: Option<Arc<super::accounts::Accounts>>,
     /// Failed secure-room logins per source address.
     pub(super) throttle: Arc<AuthThrottle>,
     /// Open and recent connections per source address.
@@ -98,6 +100,10 @@ impl Ctx {
                 max_frame_bytes: l.max_frame_bytes,
             }),
             default_room: Some(self.hub.default_room().name().to_string()),
+            accounts: self
+                .accounts
+                .as_ref()
+                .map(|a| a.registration.as_str().to_string()),
         })
     }
 }

@@ -6,6 +6,7 @@
 //! it when they like. Nothing here sees clap or figment: the binary hands in
 //! [`ServerOptions`].
 
+pub(crate) mod accounts;
 mod archive;
 mod body;
 pub(crate) mod cluster;
@@ -60,6 +61,8 @@ pub(crate) struct ServerOptions {
     pub create_rooms: bool,
     /// Cluster mode: rooms span the nodes through Redis.
     pub cluster: Option<Arc<cluster::Cluster>>,
+    /// Accounts and rooms' rules (TLS servers).
+    pub accounts: Option<Arc<accounts::Accounts>>,
 }
 
 #[cfg(test)]
@@ -81,6 +84,7 @@ impl Ctx {
             rooms: Vec::new(),
             create_rooms: true,
             cluster: None,
+            accounts: None,
         };
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.set_nonblocking(true).unwrap();
@@ -103,6 +107,7 @@ pub(crate) fn room_decls(s: &crate::config::Settings) -> Vec<RoomDecl> {
                 name: crate::names::room_name(&r.name).ok()?,
                 topic: r.topic.clone().filter(|t| !t.trim().is_empty()),
                 motd: r.motd.clone().filter(|t| !t.trim().is_empty()),
+                operators: r.operators.clone(),
             })
         })
         .collect()
@@ -153,6 +158,9 @@ impl Server {
         if let Some(c) = &opts.cluster {
             c.attach(&hub);
         }
+        if let Some(a) = &opts.accounts {
+            hub.set_owners(a.clone() as Arc<dyn room::rules::Owners>);
+        }
         for line in hub.declare(&opts.rooms) {
             tracing::debug!("{line}");
         }
@@ -163,6 +171,7 @@ impl Server {
             cluster: opts.cluster,
             rt: tokio::runtime::Handle::try_current().ok(),
             secure: opts.secure,
+            accounts: opts.accounts,
             throttle,
             addresses: Arc::default(),
             metrics,

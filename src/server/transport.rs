@@ -170,7 +170,7 @@ async fn over_tls(
     }
     match timeout_at(deadline, acceptor.accept(stream)).await {
         Ok(Ok(mut tls)) => {
-            let bound = ctx.secure.is_some().then(|| Bound::new(&tls));
+            let bound = Some(Bound::new(&tls));
             let hello = ctx.hello().to_line();
             let said = timeout_at(deadline, async {
                 tls.write_all(&hello).await.and(tls.flush().await)

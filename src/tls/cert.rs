@@ -42,6 +42,30 @@ impl CertInfo {
     }
 }
 
+/// The names a client certificate is for: its subject's common names and
+/// its DNS (and e-mail) alternative names. Empty when it does not parse.
+pub fn subject_names(der: &[u8]) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let Ok((_, x)) = x509_parser::parse_x509_certificate(der) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = x
+        .subject()
+        .iter_common_name()
+        .filter_map(|cn| cn.as_str().ok().map(str::to_string))
+        .collect();
+    if let Ok(Some(ext)) = x.subject_alternative_name() {
+        for n in &ext.value.general_names {
+            match n {
+                GeneralName::DNSName(d) | GeneralName::RFC822Name(d) => names.push(d.to_string()),
+                _ => {}
+            }
+        }
+    }
+    names.truncate(32);
+    names
+}
+
 /// Parse a DER certificate into [`CertInfo`].
 pub fn describe(der: &[u8]) -> Result<CertInfo> {
     use x509_parser::extensions::GeneralName;

@@ -15,7 +15,7 @@ mod cert;
 mod explain;
 mod verify;
 
-pub use cert::{describe, CertInfo};
+pub use cert::{describe, subject_names, CertInfo};
 pub use explain::{classify, explain, explain_io, explain_server_side, HandshakeFailure};
 pub use verify::verify_chain;
 use verify::{FileVerifier, UncheckedChain};

@@ -18,8 +18,8 @@ mod setup;
 
 use running::{notify_service_manager, reload_on_request, serve_metrics, stop_on_signal, Notice};
 use setup::{
-    bind, check_config, history_db, passed_listener, read_motd, secure_room, server_tls,
-    start_cluster,
+    bind, check_config, history_db, open_accounts, passed_listener, read_motd, secure_room,
+    server_tls, start_cluster,
 };
 
 use crate::cli::ServeArgs;
@@ -149,6 +149,7 @@ async fn prepare(loaded: &Loaded, args: &mut ServeArgs, no_input: bool) -> Resul
         }
         None
     };
+    let accounts = open_accounts(loaded, addr, tls.is_some(), cluster.is_some())?;
     // Never kept for reloads: the password is not needed again.
     args.password = None;
     let mode = match (&tls, &secure) {
@@ -173,6 +174,7 @@ async fn prepare(loaded: &Loaded, args: &mut ServeArgs, no_input: bool) -> Resul
         rooms: server::room_decls(&loaded.settings),
         create_rooms: s.create_rooms,
         cluster: cluster.clone(),
+        accounts,
     };
     Ok(Some(Ready {
         listener,

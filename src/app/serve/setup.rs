@@ -278,3 +278,70 @@ pub(super) fn server_tls(loaded: &Loaded) -> Result<Option<Arc<rustls::ServerCon
         }
     }
 }
+
+/// The accounts database, when the settings ask for accounts (registration
+/// not closed, operators named, `serve.accounts` given) or one exists at
+/// the default place. Accounts need TLS (the login is bound to it) and one
+/// server (a cluster does not share them yet).
+pub(super) fn open_accounts(
+    loaded: &Loaded,
+    addr: std::net::SocketAddr,
+    tls: bool,
+    cluster: bool,
+) -> Result<Option<Arc<server::accounts::Accounts>>> {
+    let s = &loaded.settings.serve;
+    let room_ops: Vec<String> = loaded
+        .settings
+        .rooms
+        .iter()
+        .flat_map(|r| r.operators.iter().cloned())
+        .collect();
+    for name in s.operators.iter().chain(&room_ops) {
+        if let Err(e) = crate::names::validate_name(name) {
+            return Err(usage(format!(
+                "operator '{}' is not a name: {e} (serve.operators, [[rooms]] operators)",
+                crate::names::sanitize(name)
+            )));
+        }
+    }
+    let default = config::ServeSettings::default_accounts_path(addr);
+    let asked = s.registration != config::Registration::Closed
+        || !s.operators.is_empty()
+        || !room_ops.is_empty()
+        || s.accounts.is_some();
+    let exists = default.as_deref().is_some_and(|p| p.exists());
+    if !asked && !exists {
+        return Ok(None);
+    }
+    if cluster {
+        return Err(usage(
+            "accounts are kept by one server: a cluster does not share them yet (drop serve.registration, \
+             serve.operators, [[rooms]] operators and serve.accounts, or serve without --cluster)",
+        ));
+    }
+    if !tls {
+        return Err(usage(
+            "accounts need TLS (their login is bound to the TLS session): serve with --tls --cert cert.pem \
+             --key key.pem (make them with `tcpplay gen-cert`), or drop --registration and the operators",
+        ));
+    }
+    let Some(path) = s.accounts.clone().or(default) else {
+        return Err(usage(
+            "this system has no data directory for the accounts database: name one with --accounts FILE",
+        ));
+    };
+    let l = &loaded.settings.limits;
+    let accounts = server::accounts::Accounts::open(&path, s.registration, &s.operators, &room_ops)
+        .map_err(usage)?
+        .with_throttle(
+            l.auth_failures,
+            config::secs(l.auth_block).unwrap_or(std::time::Duration::from_secs(60)),
+        );
+    tracing::info!(
+        "accounts: {} in {} (registration {})",
+        accounts.count(),
+        path.display(),
+        s.registration.as_str()
+    );
+    Ok(Some(Arc::new(accounts)))
+}

@@ -3,10 +3,10 @@
 //! Nothing here touches the network or the terminal.
 
 use crate::names::{sanitize, split_name};
-use crate::protocol::MAX_HISTORY_FETCH;
+use crate::protocol::{AccountOp, ModAction, Moderate, MAX_HISTORY_FETCH};
 
 /// Every command, for `/help` and Tab.
-pub const COMMANDS: [(&str, &str); 13] = [
+pub const COMMANDS: [(&str, &str); 28] = [
     ("/help", "this list"),
     (
         "/users [#ROOM]",
@@ -31,12 +31,60 @@ pub const COMMANDS: [(&str, &str); 13] = [
     ("/me ACTION", "an action: /me waves"),
     ("/history [N]", "fetch N older messages (default 20)"),
     ("/quit [REASON]", "leave, saying why"),
+    (
+        "/register",
+        "register your name as an account (password from --account-password-file; or join --register)",
+    ),
+    ("/unregister", "drop your account: its name is anyone's again"),
+    (
+        "/certfp add|del [FP]|list",
+        "bind this client certificate to your account (it then logs in without a password)",
+    ),
+    ("/kick NAME [REASON]", "operators: take NAME out of this room"),
+    (
+        "/ban WHO [DURATION] [REASON]",
+        "operators: keep WHO out (a name, account:NAME, address:IP or address:NAME; 10m, 2h, 7d)",
+    ),
+    ("/unban WHO", "operators: lift a ban"),
+    ("/mute WHO [DURATION] [REASON]", "operators: refuse WHO's lines here"),
+    ("/unmute WHO", "operators: lift a mute"),
+    ("/invite NAME", "operators: let NAME into this invite-only room"),
+    ("/invite-only on|off", "operators: only the invited and operators may join"),
+    ("/topic-lock on|off", "operators: only operators may set the topic"),
+    ("/op NAME", "operators: make NAME's account an operator of this room"),
+    ("/deop NAME", "operators: take that back"),
+    ("/bans", "this room's operators, modes, bans and mutes"),
+    ("/password", "change your account's password: run join --change-password"),
     ("//text", "send a line that starts with /"),
 ];
 
 /// Commands that only a tcpplay server understands.
-const NEEDS_TCPPLAY: [&str; 10] = [
-    "users", "nick", "msg", "me", "history", "join", "part", "switch", "rooms", "topic",
+const NEEDS_TCPPLAY: [&str; 25] = [
+    "users",
+    "nick",
+    "msg",
+    "me",
+    "history",
+    "join",
+    "part",
+    "switch",
+    "rooms",
+    "topic",
+    "register",
+    "unregister",
+    "certfp",
+    "kick",
+    "ban",
+    "unban",
+    "mute",
+    "unmute",
+    "invite",
+    "invite-only",
+    "topic-lock",
+    "op",
+    "deop",
+    "bans",
+    "password",
 ];
 
 /// Commands that need a server with rooms (protocol 3).
@@ -74,6 +122,14 @@ pub enum Action {
     },
     /// Fetch this many older messages.
     History(u32),
+    /// Register the current name (the password comes from the account
+    /// password given to `join`).
+    Register,
+    /// An account operation that needs no password (unregister, certfp),
+    /// with a certificate fingerprint for `certfp del`.
+    Account(AccountOp, Option<String>),
+    /// An operator's action in this room.
+    Moderate(Moderate),
     Help,
     /// Leave, perhaps saying why.
     Quit(Option<String>),
@@ -140,11 +196,92 @@ pub fn parse(line: &str, names: &[String], tcpplay: bool) -> Action {
             action: true,
         },
         "history" => history(args),
+        "register" => Action::Register,
+        "password" => Action::Refuse(
+            "to change your account's password, run `tcpplay join --change-password` (it asks for the new one without echo)".into(),
+        ),
+        "unregister" => Action::Account(AccountOp::Unregister, None),
+        "certfp" => match args.split_once(' ').unwrap_or((args, "")) {
+            ("add", "") => Action::Account(AccountOp::CertfpAdd, None),
+            ("list", "") => Action::Account(AccountOp::CertfpList, None),
+            ("del", fp) => Action::Account(AccountOp::CertfpDel, (!fp.is_empty()).then(|| fp.trim().to_string())),
+            _ => usage("/certfp add | del [FINGERPRINT] | list"),
+        },
+        "kick" | "ban" | "unban" | "mute" | "unmute" | "invite" | "op" | "deop" | "bans"
+        | "invite-only" | "topic-lock" => moderate(word, args),
         other => Action::Refuse(format!(
             "unknown command /{}: try /help, or //text to send a line starting with /",
             sanitize(other)
         )),
     }
+}
+
+/// An operator's command: `/kick NAME [REASON]`, `/ban WHO [DURATION]
+/// [REASON]`, `/invite-only on|off`, ….
+fn moderate(word: &str, args: &str) -> Action {
+    let action = match word {
+        "kick" => ModAction::Kick,
+        "ban" => ModAction::Ban,
+        "unban" => ModAction::Unban,
+        "mute" => ModAction::Mute,
+        "unmute" => ModAction::Unmute,
+        "invite" => ModAction::Invite,
+        "op" => ModAction::Op,
+        "deop" => ModAction::Deop,
+        "invite-only" => ModAction::InviteOnly,
+        "topic-lock" => ModAction::TopicLock,
+        _ => ModAction::List,
+    };
+    let m = |target: Option<&str>, duration, reason: &str, on| {
+        Action::Moderate(Moderate {
+            action,
+            room: None,
+            target: target.map(str::to_string),
+            duration,
+            reason: (!reason.is_empty()).then(|| reason.to_string()),
+            on,
+        })
+    };
+    match action {
+        ModAction::List => m(None, None, "", None),
+        ModAction::InviteOnly | ModAction::TopicLock => match args {
+            "on" | "" => m(None, None, "", Some(true)),
+            "off" => m(None, None, "", Some(false)),
+            _ => Action::Refuse(format!("usage: /{word} on|off")),
+        },
+        _ => {
+            let (target, rest) = args.split_once(' ').unwrap_or((args, ""));
+            if target.is_empty() {
+                return Action::Refuse(format!("usage: /{word} NAME (see /help)"));
+            }
+            let rest = rest.trim();
+            match action {
+                ModAction::Ban | ModAction::Mute => {
+                    let (first, after) = rest.split_once(' ').unwrap_or((rest, ""));
+                    match duration(first) {
+                        Some(d) => m(Some(target), Some(d), after.trim(), None),
+                        None => m(Some(target), None, rest, None),
+                    }
+                }
+                ModAction::Kick => m(Some(target), None, rest, None),
+                _ if !rest.is_empty() => Action::Refuse(format!("usage: /{word} NAME")),
+                _ => m(Some(target), None, "", None),
+            }
+        }
+    }
+}
+
+/// `30s`, `10m`, `2h`, `7d` as seconds.
+fn duration(s: &str) -> Option<u64> {
+    let unit = match s.chars().last()? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let n: u64 = s[..s.len() - 1].parse().ok()?;
+    (n > 0).then(|| n.saturating_mul(unit))
 }
 
 /// `/part [#ROOM] [REASON]`.
@@ -311,5 +448,38 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(parse("plain", &[], false), say("plain".into()));
+    }
+}
+
+#[cfg(test)]
+mod operator_tests {
+    use super::*;
+
+    fn p(line: &str) -> Action {
+        parse(line, &[], true)
+    }
+
+    fn mod_of(a: Action) -> Moderate {
+        match a {
+            Action::Moderate(m) => m,
+            other => panic!("not a moderation: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ban_and_mute_take_an_optional_duration_then_a_reason() {
+        let m = mod_of(p("/ban carol 10m talking over others"));
+        assert_eq!(m.action, ModAction::Ban);
+        assert_eq!(m.target.as_deref(), Some("carol"));
+        assert_eq!(m.duration, Some(600));
+        assert_eq!(m.reason.as_deref(), Some("talking over others"));
+        let m = mod_of(p("/mute address:192.0.2.7 spam"));
+        assert_eq!(m.duration, None);
+        assert_eq!(m.reason.as_deref(), Some("spam"));
+        assert_eq!(mod_of(p("/invite-only off")).on, Some(false));
+        assert!(matches!(p("/kick"), Action::Refuse(_)));
+        assert!(matches!(p("/topic-lock maybe"), Action::Refuse(_)));
+        assert_eq!(duration("0m"), None);
+        assert_eq!(duration("2d"), Some(172_800));
     }
 }

@@ -162,6 +162,10 @@ pub struct Client {
     /// The name to take back after a reconnection gave another (the lost
     /// server's claim on it lasts a few seconds in a cluster).
     pub want_name: Option<String>,
+    /// `join --register` / `--change-password`: done once joined.
+    pub account_change: Option<(crate::protocol::AccountOp, crate::secret::Password)>,
+    /// The account password given to `join` (`/register` uses it).
+    pub account_password: Option<crate::secret::Password>,
 }
 
 impl Client {
@@ -185,6 +189,8 @@ impl Client {
             quit_reason: None,
             pending: Default::default(),
             want_name: None,
+            account_change: None,
+            account_password: None,
         }
     }
 
@@ -256,6 +262,8 @@ struct Talk<'a> {
     /// Renames shown: a member in several of our rooms is renamed in each,
     /// and is announced (and followed) once.
     renames: renames::Renames,
+    /// A registration (or new password) waiting for the server's answer.
+    registering: Option<crate::client::account::Registering>,
 }
 
 /// The longest a first line waits for the server's welcome.
@@ -285,6 +293,7 @@ pub async fn run(c: &mut Client, conn: Connection, me: String) -> Result<Ending,
         renick_pending: false,
         welcome_until: tcpplay.then(|| std::time::Instant::now() + WELCOME_WAIT),
         renames: Default::default(),
+        registering: None,
     };
     if s.c.want_name.as_ref().is_some_and(|w| *w != s.me) && s.tcpplay {
         s.renick = Some((std::time::Instant::now() + RENICK_EVERY, 0));
@@ -297,6 +306,9 @@ pub async fn run(c: &mut Client, conn: Connection, me: String) -> Result<Ending,
         r.current = None;
     }
     s.renames.joined(None);
+    if let Some((op, pw)) = s.c.account_change.take() {
+        s.start_registering(op, &pw).await?;
+    }
     let resent = s.c.outbox.resend_in_flight();
     if resent > 0 {
         s.c.report(format!(

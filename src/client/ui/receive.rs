@@ -75,6 +75,12 @@ impl Talk<'_> {
                 }
             }
             Packet::Joined(_) | Packet::Parted(_) | Packet::Rooms(_) => self.follow_rooms(&packet),
+            Packet::Account(a) => {
+                if let Some(resp) = a.response.clone() {
+                    self.registered_step(&resp).await?;
+                    return Ok(None);
+                }
+            }
             _ => {}
         }
         self.show(&packet, seal == Some(Seal::Vouched))?;

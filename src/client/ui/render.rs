@@ -193,6 +193,7 @@ pub fn render(packet: &Packet, view: &View, me: &str) -> Option<String> {
             format!("{SYSTEM_MARK}you left {}{why}", sanitize(&p.room))
         }
         Packet::Rooms(r) => rooms_lines(r),
+        Packet::Account(a) => format!("{SYSTEM_MARK}{}", sanitize(a.text.as_deref()?.trim())),
         _ => return None,
     })
 }
@@ -254,7 +255,15 @@ fn users_line(u: &protocol::Users) -> String {
     let list: Vec<String> = u
         .users
         .iter()
-        .map(|x| format!("{} ({})", sanitize(&x.name), ago(x.since)))
+        .map(|x| {
+            // @ an operator of the room, + logged in to an account (as IRC marks them).
+            let mark = match (x.op, &x.account) {
+                (true, _) => "@",
+                (false, Some(_)) => "+",
+                _ => "",
+            };
+            format!("{mark}{} ({})", sanitize(&x.name), ago(x.since))
+        })
         .collect();
     let total = u.total.unwrap_or(u.users.len() as u64);
     let more = match total.saturating_sub(u.users.len() as u64) {
@@ -325,6 +334,9 @@ pub fn render_json(
         }),
         Packet::Rooms(r) => serde_json::json!({
             "event": "rooms", "rooms": r.rooms, "total": r.total, "ts": now,
+        }),
+        Packet::Account(a) => serde_json::json!({
+            "event": "account", "text": a.text.as_deref()?, "fps": a.fps, "ts": now,
         }),
         _ => return None,
     };

@@ -7,7 +7,9 @@ use super::outbox::Item;
 use super::Talk;
 use crate::client::ClientError;
 use crate::names::sanitize;
-use crate::protocol::{FetchHistory, Nick, Packet, RoomRequest, Rooms, Topic, Users};
+use crate::protocol::{
+    AccountMsg, AccountOp, FetchHistory, Nick, Packet, RoomRequest, Rooms, Topic, Users,
+};
 
 impl Talk<'_> {
     /// A typed or piped line: queued to send, or handled here.
@@ -97,6 +99,36 @@ impl Talk<'_> {
         })
     }
 
+    /// Send the first message of a registration (or new password); the
+    /// server's answer is finished in [`Talk::registered_step`].
+    pub(super) async fn start_registering(
+        &mut self,
+        op: AccountOp,
+        password: &crate::secret::Password,
+    ) -> Result<(), ClientError> {
+        match crate::client::account::Registering::start(op, password) {
+            Ok((r, packet)) => {
+                self.registering = Some(r);
+                Ok(self.conn.send(&packet).await?)
+            }
+            Err(e) => Ok(self
+                .c
+                .report(format!("cannot start the registration: {e}"))?),
+        }
+    }
+
+    /// The server answered a registration's first message: send the
+    /// record (Argon2id on a blocking thread first).
+    pub(super) async fn registered_step(&mut self, response: &str) -> Result<(), ClientError> {
+        let Some(r) = self.registering.take() else {
+            return Ok(());
+        };
+        match r.finish(response).await {
+            Ok(packet) => Ok(self.conn.send(&packet).await?),
+            Err(e) => Ok(self.c.report(format!("the registration failed: {e}"))?),
+        }
+    }
+
     /// Send the next queued line, if the pace allows it now.
     pub(super) async fn send_next(&mut self) -> Result<(), ClientError> {
         let Some((seq, item)) = self.c.outbox.pop() else {
@@ -138,6 +170,27 @@ impl Talk<'_> {
                 room: this_room(r),
                 text: text.clone(),
             })],
+            Action::Register => {
+                self.c.outbox.forget(seq);
+                let Some(pw) = self.c.account_password.clone() else {
+                    let why = format!(
+                        "/register takes the new password from --account-password-file or {}; or quit and run                          `tcpplay join --register`, which asks for it without echo",
+                        crate::config::ENV_ACCOUNT_PASSWORD
+                    );
+                    return Ok(self.c.not_sent(&item.label(), &why)?);
+                };
+                return self.start_registering(AccountOp::Register, &pw).await;
+            }
+            Action::Account(op, fp) => {
+                let mut m = AccountMsg::new(*op);
+                m.fp = fp.clone();
+                vec![Packet::Account(m)]
+            }
+            Action::Moderate(m) => {
+                let mut m = m.clone();
+                m.room = self.conn.wire_room(room).map(str::to_string);
+                vec![Packet::Moderate(m)]
+            }
             Action::Help | Action::Quit(_) | Action::Refuse(_) | Action::Switch(_) => return Ok(()),
         };
         let mut line = Vec::new();

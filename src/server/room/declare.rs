@@ -28,6 +28,7 @@ impl Hub {
                     room
                 }
             };
+            Hub::declare_operators(&room, &decl.operators);
             let mut reg = room.lock();
             reg.persistent = true;
             if reg.motd != decl.motd {

@@ -62,6 +62,8 @@ pub(crate) struct RoomDecl {
     pub name: String,
     pub topic: Option<String>,
     pub motd: Option<String>,
+    /// Accounts that operate it.
+    pub operators: Vec<String>,
 }
 
 /// Someone on the server, as the hub sees them.
@@ -76,6 +78,24 @@ pub(crate) struct Member {
     pub legacy: bool,
     /// The rooms they are in, in the order they joined them.
     pub rooms: Vec<Arc<Room>>,
+    pub identity: Identity,
+}
+
+/// Who a member proved to be: the account logged in to, the client
+/// certificate shown.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Identity {
+    /// The account's name as registered (absent: a guest).
+    pub account: Option<String>,
+    /// The client certificate's SHA-256 fingerprint (hex), under `--client-ca`.
+    pub cert: Option<String>,
+}
+
+impl Identity {
+    /// The account's key.
+    pub(crate) fn account_key(&self) -> Option<String> {
+        self.account.as_deref().map(names::name_key)
+    }
 }
 
 /// A member's place in one room.
@@ -152,6 +172,7 @@ impl Hub {
             retain,
             chunks,
             relay,
+            owners: OnceLock::new(),
         });
         let recent = std::mem::take(&mut h.recent);
         let room = Room::open(default, true, &shared, Some(recent));
@@ -188,13 +209,26 @@ impl Hub {
         self.create.store(create, Ordering::Relaxed);
     }
 
-    /// Register a member under a unique name (`-2`, `-3`, ... on
-    /// collision); it is in no room yet.
+    /// Register a guest (see [`connect_as`](Self::connect_as)).
     pub(crate) fn connect(&self, requested: &str, addr: SocketAddr, legacy: bool) -> Membership {
+        self.connect_as(requested, addr, legacy, Identity::default())
+    }
+
+    /// Register a member under a unique name (`-2`, `-3`, ... on
+    /// collision, never a name an account holds); it is in no room yet.
+    pub(crate) fn connect_as(
+        &self,
+        requested: &str,
+        addr: SocketAddr,
+        legacy: bool,
+        identity: Identity,
+    ) -> Membership {
         let mut st = self.lock();
         let mut name = requested.to_string();
         let mut n = 2;
-        while st.by_name.holder(&name).is_some() {
+        let owners = self.shared.owners.get();
+        let reserved = |name: &str| owners.is_some_and(|o| o.reserved(&names::name_key(name)));
+        while st.by_name.holder(&name).is_some() || (n > 2 && reserved(&name)) {
             name = names::with_suffix(requested, n);
             n += 1;
         }
@@ -214,6 +248,7 @@ impl Hub {
                 link: link.clone(),
                 legacy,
                 rooms: Vec::new(),
+                identity,
             },
         );
         Membership {
@@ -304,11 +339,13 @@ impl Hub {
                     .limit(Limit::MaxRooms));
                 }
                 let room = Room::open(&name, false, &self.shared, None);
+                room.moderation().creator = Some(id);
                 st.rooms.insert(key.clone(), room.clone());
                 self.gauge.set(st.rooms.len() as i64);
                 room
             }
         };
+        self.may_enter(id, member, &room)?;
         let max = limits.max_room_members;
         if max > 0 && room.count() >= max as u64 {
             return Err(RoomError::new(
@@ -397,6 +434,18 @@ impl Hub {
         st.by_name.remove(&old, id);
         st.by_name.insert(new, id);
         Ok(old)
+    }
+
+    /// Member `id` is now logged in to `account` (or, `None`, no account).
+    pub(crate) fn set_account(&self, id: MemberId, account: Option<String>) {
+        if let Some(m) = self.lock().members.get_mut(&id) {
+            m.identity.account = account;
+        }
+    }
+
+    /// Who member `id` proved to be.
+    pub(crate) fn identity(&self, id: MemberId) -> Option<Identity> {
+        self.lock().members.get(&id).map(|m| m.identity.clone())
     }
 
     /// Make the member called `name` leave the server with `reason`: their

@@ -33,6 +33,8 @@ impl Hub {
                 Some(UserInfo {
                     name: m.name.clone(),
                     since,
+                    account: m.identity.account.clone(),
+                    op: self.operates(&st, id, room),
                 })
             })
             .take(MAX_USERS_LISTED)
@@ -44,7 +46,10 @@ impl Hub {
             if users.len() >= MAX_USERS_LISTED {
                 break;
             }
-            users.push(UserInfo { name, since: 0 });
+            users.push(UserInfo {
+                name,
+                ..Default::default()
+            });
         }
         (users, total)
     }

@@ -40,17 +40,20 @@ mod feed;
 mod hub;
 mod link;
 mod listing;
+mod moderate;
 mod name_index;
 mod presence;
 mod relayed;
+pub(crate) mod rules;
 mod say;
 
 pub(crate) use direct::dm_lines;
 pub(crate) use event::{Direct, NotSent, Relay, Relayed, RoomEvent, Said};
 pub(crate) use feed::{Cursor, Feed, Taken};
 pub(crate) use hub::RoomDecl;
-pub(crate) use hub::{Hub, InRoom, Membership, RenameError, RoomError};
+pub(crate) use hub::{Hub, Identity, InRoom, Membership, RenameError, RoomError};
 pub(crate) use link::{Link, Removal};
+pub(crate) use moderate::Actor;
 pub(crate) use presence::Departure;
 use presence::Presence;
 #[cfg(test)]
@@ -134,6 +137,8 @@ pub(crate) struct Shared {
     chunks: usize,
     /// Cluster mode: rooms span the servers through this.
     relay: Option<Arc<dyn Relay>>,
+    /// Accounts: reserved names, server operators, rooms' rules.
+    owners: OnceLock<Arc<dyn rules::Owners>>,
 }
 
 impl Shared {
@@ -167,6 +172,11 @@ pub(crate) struct Room {
     gone: AtomicBool,
     /// Cluster mode: rung when this server starts reading the room's stream.
     reading: tokio::sync::Notify,
+    /// Its operators, bans, mutes and modes (taken after the hub's lock,
+    /// never with the registry's).
+    moderation: Mutex<rules::Moderation>,
+    /// Someone is muted here (the chat path looks no further when not).
+    any_mutes: AtomicBool,
 }
 
 impl std::fmt::Debug for Room {
@@ -208,6 +218,12 @@ impl Room {
             let skip = r.len().saturating_sub(replay);
             r.into_iter().skip(skip).map(Arc::new).collect()
         });
+        let rules = shared
+            .owners
+            .get()
+            .and_then(|o| o.load(&crate::names::name_key(name)))
+            .unwrap_or_default();
+        let any_mutes = !rules.mutes.is_empty();
         Arc::new(Room {
             name: name.to_string(),
             key: crate::names::name_key(name),
@@ -221,6 +237,11 @@ impl Room {
             count: AtomicU64::new(0),
             gone: AtomicBool::new(false),
             reading: tokio::sync::Notify::new(),
+            moderation: Mutex::new(rules::Moderation {
+                rules,
+                ..Default::default()
+            }),
+            any_mutes: AtomicBool::new(any_mutes),
         })
     }
 

@@ -16,21 +16,40 @@ use crate::server::limits::Limit;
 /// Name attempts before an unauthenticated connection is closed.
 const MAX_AUTH_ATTEMPTS: u32 = 3;
 
-/// A secure room's connection: its TLS channel binding.
+/// A TLS connection: its channel binding (logins are tied to it), and the
+/// client certificate it showed, if any.
 pub(in crate::server) struct Bound {
     /// `None` when the TLS exporter failed: the login is then refused.
     pub binding: Option<[u8; 32]>,
+    pub cert: Option<PeerCert>,
+}
+
+/// A client certificate (verified against `--client-ca` by the handshake).
+pub(in crate::server) struct PeerCert {
+    /// SHA-256, colon-separated hex.
+    pub fp: String,
+    /// Its common names and DNS / e-mail alternative names.
+    pub names: Vec<String>,
 }
 
 impl Bound {
     pub(in crate::server) fn new<IO>(tls: &tokio_rustls::server::TlsStream<IO>) -> Bound {
+        let conn = tls.get_ref().1;
+        let cert = conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|der| PeerCert {
+                fp: crate::tls::fingerprint(der),
+                names: crate::tls::subject_names(der),
+            });
         Bound {
-            binding: crate::tls::channel_binding(tls.get_ref().1),
+            binding: crate::tls::channel_binding(conn),
+            cert,
         }
     }
 }
 
-fn refusal(code: &str, reason: impl Into<String>) -> Packet {
+pub(super) fn refusal(code: &str, reason: impl Into<String>) -> Packet {
     Packet::AuthResult(AuthResult {
         ok: false,
         reason: Some(reason.into()),
@@ -52,6 +71,8 @@ pub(super) struct Joining {
     pub rooms_aware: bool,
     /// The rooms it asks to be in (none: the default room).
     pub rooms: Vec<String>,
+    /// The account it logged in to, the certificate it showed.
+    pub identity: crate::server::room::Identity,
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
@@ -77,11 +98,23 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                             continue;
                         }
                     };
+                    let plan = match self.plan(&name, &auth) {
+                        Ok(plan) => plan,
+                        Err(super::identify::Retry(r)) => {
+                            attempts += 1;
+                            self.send(&r).await.map_err(End::Io)?;
+                            if attempts >= MAX_AUTH_ATTEMPTS {
+                                return Err(End::Protocol("too many refused names"));
+                            }
+                            continue;
+                        }
+                    };
                     if self.ctx.secure.is_some() {
                         self.login(&auth).await?;
                     } else if auth.password.is_some() {
                         tracing::info!(peer = %self.peer, "a client sent a password to a room without one (ignored, not logged)");
                     }
+                    let identity = self.identify(&name, plan).await?;
                     let proto = auth.proto.unwrap_or(0);
                     let mut rooms = auth.rooms;
                     rooms.truncate(MAX_AUTH_ROOMS);
@@ -94,6 +127,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         } else {
                             Vec::new()
                         },
+                        identity,
                     });
                 }
                 Packet::Chat(_) => {
@@ -159,7 +193,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         };
         let step = Packet::AuthStep(AuthStep {
             ke2: Some(crypto::b64(&server.ke2)),
-            ke3: None,
+            ..Default::default()
         });
         self.send(&step).await.map_err(End::Io)?;
         // From here an unfinished login is a failed one (a wrong password

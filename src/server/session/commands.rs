@@ -67,6 +67,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 })))
             }
             Packet::Topic(t) => Ok(self.topic(t, joined)),
+            Packet::Account(m) => Ok(Some(self.account(m, joined))),
+            Packet::Moderate(m) => Ok(self.moderate(m, joined)),
             other => {
                 tracing::debug!(peer = %self.peer, "ignored a packet a client does not send: {other:?}");
                 Ok(None)
@@ -87,6 +89,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 return Ok(Some(Packet::error(codes::NAME_INVALID, why)));
             }
         };
+        if let Some(e) = self.may_take(&new, joined) {
+            return Ok(Some(e));
+        }
         let taken = |name: &str| {
             let why = format!("the name '{}' is taken; pick another", sanitize(name));
             Ok(Some(Packet::error(codes::NAME_TAKEN, why)))
@@ -121,6 +126,46 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             Err(RenameError::Taken(other)) => taken(&other),
             Err(RenameError::Gone) => Err(End::Closed),
         }
+    }
+
+    /// May this member take the name `new` (an account's or an
+    /// operator's is its holder's only; under `--client-ca`, a name the
+    /// certificate or the account vouches for)?
+    fn may_take(&self, new: &str, joined: &Membership) -> Option<Packet> {
+        use crate::server::room::rules::Owners;
+        let identity = self.ctx.hub.identity(joined.id).unwrap_or_default();
+        let key = names::name_key(new);
+        let own = identity.account_key().as_deref() == Some(key.as_str());
+        if own {
+            return None;
+        }
+        let reserved = self
+            .ctx
+            .accounts
+            .as_deref()
+            .is_some_and(|a| a.reserved(&key));
+        if reserved {
+            let why = format!(
+                "the name '{}' is registered (or kept for an operator): only its account may take it",
+                sanitize(new)
+            );
+            return Some(Packet::error(codes::NAME_REGISTERED, why));
+        }
+        let cert = self.bound.as_ref().and_then(|b| b.cert.as_ref());
+        if let Some(c) = cert {
+            if !c.names.iter().any(|n| names::name_key(n) == key) {
+                let why = format!(
+                    "your client certificate is for {}: you may not be called '{}' here",
+                    c.names
+                        .first()
+                        .map(|n| sanitize(n).into_owned())
+                        .unwrap_or_default(),
+                    sanitize(new)
+                );
+                return Some(Packet::error(codes::NAME_NOT_CERTIFIED, why));
+            }
+        }
+        None
     }
 
     /// `rooms`: the server's rooms; in a cluster, the cluster's (this
@@ -213,6 +258,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             Err(e) => return Some(*e),
         };
         let room = joined.rooms[at].room.clone();
+        if let Err(e) = self.ctx.hub.may_set_topic(joined.id, &room) {
+            return Some(e.packet(room.tag()));
+        }
         let text = t.text.trim();
         if text.is_empty() {
             room.set_topic(None, &joined.name);

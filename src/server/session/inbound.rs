@@ -133,6 +133,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         }
         let at = room_of(joined, self.ctx.hub.default_room(), chat.room.as_deref())
             .map_err(|e| Box::new(e.answering(seq)))?;
+        let room = &joined.rooms[at].room;
+        if room.any_mutes() {
+            if let Some(why) = self.ctx.hub.muted(joined.id, room) {
+                let e = Packet::error(codes::MUTED, why).in_room(room.tag());
+                return Err(Box::new(e.answering(seq)));
+            }
+        }
         let sender = Speaker::Member {
             name: &joined.name,
             port: self.peer.port(),

@@ -9,9 +9,11 @@
 //! runs in futures boxed with [`rare`], allocated only when it happens; the
 //! size guard test in `transport.rs` keeps this honest.
 
+mod account;
 mod auth;
 mod commands;
 mod direct;
+mod identify;
 mod inbound;
 mod outbound;
 
@@ -179,10 +181,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     None => return,
                 }
             }
-            let mut joined = self
-                .ctx
-                .hub
-                .connect(&joining.name, self.peer, joining.legacy);
+            let identity = std::mem::take(&mut joining.identity);
+            let mut joined =
+                self.ctx
+                    .hub
+                    .connect_as(&joining.name, self.peer, joining.legacy, identity);
             self.ctx.metrics.joins.inc();
             self.ctx.metrics.members.inc();
             tracing::debug!(peer = %self.peer, name = %sanitize(&joined.name), "joined");

@@ -64,9 +64,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     (raw, r)
                 })
                 .collect();
+            let account = self.ctx.hub.identity(joined.id).and_then(|i| i.account);
             let ok = Packet::AuthResult(AuthResult {
                 ok: true,
                 client_name: Some(joined.name.clone()),
+                account,
                 ..Default::default()
             });
             self.send(&ok).await.map_err(End::Io)?;

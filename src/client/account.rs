@@ -1,0 +1,156 @@
+//! The client's half of accounts: the login step that follows `auth` (the
+//! server's KE2 for the account, checked here; KE3 back), and the
+//! registration's messages (`/register`, a new password). The password is
+//! held zeroized; only OPAQUE messages leave this process.
+
+use std::time::Duration;
+
+use super::transport::with_timeout;
+use super::{ClientError, Connection};
+use crate::crypto::account::{client_finish, ClientRegister};
+use crate::crypto::room::ClientStart;
+use crate::crypto::{self, CryptoError};
+use crate::names::name_key;
+use crate::protocol::{AccountMsg, AccountOp, AuthStep, Packet};
+use crate::secret::Password;
+
+/// A login under way: KE1 went out in `auth`.
+pub(crate) struct Pending {
+    start: ClientStart,
+    password: Password,
+}
+
+impl Pending {
+    /// KE1 for `password` (to put in `auth.account_ke1`).
+    pub(crate) fn new(password: &Password) -> Result<(Pending, String), ClientError> {
+        let start =
+            ClientStart::new(password.as_bytes()).map_err(|e| ClientError::Auth(e.to_string()))?;
+        let ke1 = crypto::b64(&start.ke1);
+        Ok((
+            Pending {
+                start,
+                password: password.clone(),
+            },
+            ke1,
+        ))
+    }
+
+    /// The server's account KE2, checked (it proves the server holds the
+    /// account's record, on this TLS session), then KE3 sent.
+    pub(crate) async fn finish(
+        self,
+        conn: &mut Connection,
+        name: &str,
+        timeout: Option<Duration>,
+    ) -> Result<(), ClientError> {
+        let binding = conn
+            .transport
+            .tls
+            .as_ref()
+            .and_then(|t| t.binding)
+            .ok_or_else(|| {
+                ClientError::Auth(
+                    "accounts log in over TLS only, and this connection has no TLS session to bind the login to"
+                        .into(),
+                )
+            })?;
+        let t = conn.transport.addr.to_string();
+        let ke2 = with_timeout(
+            await_ke2(conn),
+            "waiting for the account login step",
+            &t,
+            timeout,
+        )
+        .await?;
+        let key = name_key(name);
+        let Pending { start, password } = self;
+        let done = tokio::task::spawn_blocking(move || {
+            client_finish(start, password.as_bytes(), &ke2, &key, &binding)
+        })
+        .await
+        .map_err(|e| ClientError::Other(e.into()))?;
+        let ke3 = match done {
+            Ok(k) => k,
+            Err(CryptoError::NotProven) => {
+                return Err(ClientError::Auth(format!(
+                    "the account login for {} did not verify: there is no such account on this server, or the \
+                     password is wrong (nothing that could test the password was sent)",
+                    crate::names::sanitize(name)
+                )))
+            }
+            Err(e) => return Err(ClientError::Protocol(e.to_string())),
+        };
+        let step = Packet::AuthStep(AuthStep {
+            account_ke3: Some(crypto::b64(&ke3)),
+            ..Default::default()
+        });
+        conn.send(&step).await
+    }
+}
+
+async fn await_ke2(conn: &mut Connection) -> Result<Vec<u8>, ClientError> {
+    loop {
+        let Some(packet) = conn.next().await? else {
+            return Err(ClientError::Protocol(
+                "the server closed the connection during the account login".into(),
+            ));
+        };
+        match packet {
+            Packet::AuthStep(AuthStep {
+                account_ke2: Some(k),
+                ..
+            }) => {
+                return crypto::unb64(&k).ok_or_else(|| {
+                    ClientError::Protocol("the server's account login step is malformed".into())
+                })
+            }
+            other => match super::refusal(other) {
+                Some(e) => return Err(e),
+                None => continue,
+            },
+        }
+    }
+}
+
+/// A registration (or password change) under way: the request went out.
+pub struct Registering {
+    state: ClientRegister,
+    password: Password,
+    pub op: AccountOp,
+}
+
+impl Registering {
+    /// The first message, for `op` (`register` or `password`).
+    pub fn start(op: AccountOp, password: &Password) -> Result<(Registering, Packet), String> {
+        let state = ClientRegister::new(password.as_bytes()).map_err(|e| e.to_string())?;
+        let mut m = AccountMsg::new(op);
+        m.request = Some(crypto::b64(&state.request));
+        Ok((
+            Registering {
+                state,
+                password: password.clone(),
+                op,
+            },
+            Packet::Account(m),
+        ))
+    }
+
+    /// The upload that answers the server's `response` (slow: Argon2id).
+    pub async fn finish(self, response: &str) -> Result<Packet, String> {
+        let response =
+            crypto::unb64(response).ok_or("the server's registration answer is malformed")?;
+        let Registering {
+            state,
+            password,
+            op,
+        } = self;
+        let upload =
+            tokio::task::spawn_blocking(move || state.finish(password.as_bytes(), &response))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|_| "the server's registration answer is malformed".to_string())?;
+        let mut m = AccountMsg::new(op);
+        m.upload = Some(crypto::b64(&upload));
+        Ok(Packet::Account(m))
+    }
+}

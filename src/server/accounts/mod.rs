@@ -1,0 +1,393 @@
+//! Names that belong to someone. An account is a registered name whose
+//! holder logs in with OPAQUE (the server keeps only the record: see
+//! `crypto::account`), or with a client certificate bound to it (`/certfp
+//! add`). Guests cannot take an account's name, nor a name listed as an
+//! operator. The accounts also keep the rooms' rules (bans, mutes,
+//! operators, modes), so this type is the rooms' [`Owners`].
+//!
+//! Every account and binding is read into memory at start (a lookup is a
+//! map read, the same for a name with and without an account), and each
+//! change is written through to the database ([`store`]) at once.
+//! Guessing is throttled per account (failures per `limits.auth_block`,
+//! as per address) and registrations per address.
+
+mod store;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::Registration;
+use crate::crypto::account::{AccountRecord, AccountSetup};
+use crate::names::{name_key, sanitize};
+use crate::server::room::rules::{Owners, RoomRules};
+
+/// Most certificates one account may bind.
+pub(crate) const MAX_CERTS_PER_ACCOUNT: usize = 10;
+
+/// Registrations one address may make per [`REGISTRATION_WINDOW`].
+const REGISTRATIONS_PER_ADDRESS: usize = 3;
+const REGISTRATION_WINDOW: Duration = Duration::from_secs(600);
+
+/// Most accounts or addresses a throttle remembers (then it forgets the
+/// oldest windows first).
+const MAX_TRACKED: usize = 10_000;
+
+struct Entry {
+    name: String,
+    record: AccountRecord,
+}
+
+#[derive(Default)]
+struct State {
+    accounts: HashMap<String, Entry>,
+    /// Certificate fingerprint → account key.
+    certs: HashMap<String, String>,
+    /// Failed logins per account key: when the window began, how many.
+    failures: HashMap<String, (Instant, u32)>,
+    /// Registrations per address: when the window began, how many.
+    registrations: HashMap<IpAddr, (Instant, usize)>,
+}
+
+/// Why an account operation was refused (its words are for the member).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refused(pub String);
+
+pub(crate) struct Accounts {
+    setup: AccountSetup,
+    store: Mutex<store::Store>,
+    state: Mutex<State>,
+    path: PathBuf,
+    pub(crate) registration: Registration,
+    /// The server's operators (account keys).
+    operators: BTreeSet<String>,
+    /// Every operator name (server's and rooms'): no guest may take one.
+    reserved: BTreeSet<String>,
+    /// Failed logins per account before it waits, and the window.
+    max_failures: u32,
+    block: Duration,
+}
+
+impl Accounts {
+    /// Open the database at `path` (created when missing).
+    pub(crate) fn open(
+        path: &Path,
+        registration: Registration,
+        operators: &[String],
+        room_operators: &[String],
+    ) -> Result<Accounts, String> {
+        let (store, setup) = store::Store::open(path)?;
+        let mut state = State::default();
+        let say = |e: rusqlite::Error| format!("accounts database {}: {e}", path.display());
+        for row in store.accounts().map_err(say)? {
+            state.accounts.insert(
+                row.key,
+                Entry {
+                    name: row.name,
+                    record: row.record,
+                },
+            );
+        }
+        state.certs = store.certs().map_err(say)?.into_iter().collect();
+        let ops: BTreeSet<String> = operators.iter().map(|o| name_key(o)).collect();
+        let reserved = ops
+            .iter()
+            .cloned()
+            .chain(room_operators.iter().map(|o| name_key(o)))
+            .collect();
+        Ok(Accounts {
+            setup,
+            store: Mutex::new(store),
+            state: Mutex::new(state),
+            path: path.to_path_buf(),
+            registration,
+            operators: ops,
+            reserved,
+            max_failures: 5,
+            block: Duration::from_secs(60),
+        })
+    }
+
+    /// Failed logins an account takes before it waits, within `block`
+    /// (`limits.auth_failures`, `limits.auth_block`).
+    pub(crate) fn with_throttle(mut self, max_failures: u32, block: Duration) -> Accounts {
+        self.max_failures = max_failures.max(1);
+        self.block = block.max(Duration::from_secs(1));
+        self
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, store::Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn setup(&self) -> &AccountSetup {
+        &self.setup
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.state().accounts.len()
+    }
+
+    /// The account called `name` (its name as registered, and its record).
+    pub(crate) fn lookup(&self, name: &str) -> Option<(String, AccountRecord)> {
+        let st = self.state();
+        st.accounts
+            .get(&name_key(name))
+            .map(|e| (e.name.clone(), e.record.clone()))
+    }
+
+    /// The account a client certificate is bound to (its name).
+    pub(crate) fn cert_account(&self, fp: &str) -> Option<String> {
+        let st = self.state();
+        let key = st.certs.get(fp)?;
+        st.accounts.get(key).map(|e| e.name.clone())
+    }
+
+    pub(crate) fn is_server_operator(&self, account: &str) -> bool {
+        self.operators.contains(&name_key(account))
+    }
+
+    /// May a login to `account` start now? `Err`: how long it must wait.
+    pub(crate) fn may_try(&self, account: &str) -> Result<(), Duration> {
+        let st = self.state();
+        match st.failures.get(&name_key(account)) {
+            Some((since, n)) if *n >= self.max_failures && since.elapsed() < self.block => {
+                Err(self.block - since.elapsed())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A login to `account` failed (a name with no account counts too: the
+    /// two must look the same).
+    pub(crate) fn failed(&self, account: &str) {
+        let mut st = self.state();
+        if st.failures.len() >= MAX_TRACKED {
+            let block = self.block;
+            st.failures.retain(|_, (t, _)| t.elapsed() < block);
+            if st.failures.len() >= MAX_TRACKED {
+                st.failures.clear();
+            }
+        }
+        let e = st
+            .failures
+            .entry(name_key(account))
+            .or_insert((Instant::now(), 0));
+        if e.0.elapsed() >= self.block {
+            *e = (Instant::now(), 0);
+        }
+        e.1 += 1;
+    }
+
+    pub(crate) fn succeeded(&self, account: &str) {
+        self.state().failures.remove(&name_key(account));
+    }
+
+    /// May `ip` register an account now (`operator`: may the caller)?
+    pub(crate) fn may_register(
+        &self,
+        ip: IpAddr,
+        operator: bool,
+    ) -> Result<(), (&'static str, String)> {
+        use crate::protocol::codes;
+        match self.registration {
+            Registration::Open => {}
+            Registration::Operator if operator => return Ok(()),
+            Registration::Operator => {
+                return Err((
+                    codes::REGISTRATION_CLOSED,
+                    "on this server only its operators register accounts: ask one".into(),
+                ))
+            }
+            Registration::Closed => {
+                return Err((
+                    codes::REGISTRATION_CLOSED,
+                    "registration is closed on this server (serve.registration)".into(),
+                ))
+            }
+        }
+        let key = crate::server::limits::addresses::key(ip);
+        let mut st = self.state();
+        if st.registrations.len() >= MAX_TRACKED {
+            st.registrations
+                .retain(|_, (t, _)| t.elapsed() < REGISTRATION_WINDOW);
+            if st.registrations.len() >= MAX_TRACKED {
+                st.registrations.clear();
+            }
+        }
+        let e = st.registrations.entry(key).or_insert((Instant::now(), 0));
+        if e.0.elapsed() >= REGISTRATION_WINDOW {
+            *e = (Instant::now(), 0);
+        }
+        if e.1 >= REGISTRATIONS_PER_ADDRESS {
+            let left = REGISTRATION_WINDOW.saturating_sub(e.0.elapsed());
+            return Err((
+                codes::REGISTRATION_THROTTLED,
+                format!(
+                    "{REGISTRATIONS_PER_ADDRESS} accounts were registered from your address in the last {} minutes: try again in {} s",
+                    REGISTRATION_WINDOW.as_secs() / 60,
+                    left.as_secs().max(1)
+                ),
+            ));
+        }
+        e.1 += 1;
+        Ok(())
+    }
+
+    /// Keep `record` as the account `name` (new), or refuse.
+    pub(crate) fn register(&self, name: &str, record: AccountRecord) -> Result<(), Refused> {
+        let key = name_key(name);
+        let mut st = self.state();
+        if st.accounts.contains_key(&key) {
+            return Err(Refused(format!(
+                "the name {} is registered already",
+                sanitize(name)
+            )));
+        }
+        self.store()
+            .put(&key, name, &record)
+            .map_err(|e| self.failed_write(e))?;
+        st.accounts.insert(
+            key,
+            Entry {
+                name: name.to_string(),
+                record,
+            },
+        );
+        Ok(())
+    }
+
+    /// A new record (password) for an existing account.
+    pub(crate) fn change(&self, name: &str, record: AccountRecord) -> Result<(), Refused> {
+        let key = name_key(name);
+        let mut st = self.state();
+        let Some(e) = st.accounts.get_mut(&key) else {
+            return Err(Refused("that account no longer exists".into()));
+        };
+        self.store()
+            .put(&key, &e.name, &record)
+            .map_err(|e| self.failed_write(e))?;
+        e.record = record;
+        Ok(())
+    }
+
+    /// Drop the account (and its certificate bindings).
+    pub(crate) fn unregister(&self, name: &str) -> Result<(), Refused> {
+        let key = name_key(name);
+        let mut st = self.state();
+        self.store()
+            .delete(&key)
+            .map_err(|e| self.failed_write(e))?;
+        st.accounts.remove(&key);
+        st.certs.retain(|_, a| *a != key);
+        Ok(())
+    }
+
+    /// Bind certificate `fp` to the account `name`.
+    pub(crate) fn bind_cert(&self, name: &str, fp: &str) -> Result<(), Refused> {
+        let key = name_key(name);
+        let mut st = self.state();
+        let have = st.certs.values().filter(|a| **a == key).count();
+        if have >= MAX_CERTS_PER_ACCOUNT && st.certs.get(fp) != Some(&key) {
+            return Err(Refused(format!(
+                "an account binds {MAX_CERTS_PER_ACCOUNT} certificates at most: /certfp del one first"
+            )));
+        }
+        self.store()
+            .bind(fp, &key)
+            .map_err(|e| self.failed_write(e))?;
+        st.certs.insert(fp.to_string(), key);
+        Ok(())
+    }
+
+    /// Unbind `fp` from the account `name`; false when it was not bound to it.
+    pub(crate) fn unbind_cert(&self, name: &str, fp: &str) -> Result<bool, Refused> {
+        let key = name_key(name);
+        let mut st = self.state();
+        if st.certs.get(fp) != Some(&key) {
+            return Ok(false);
+        }
+        self.store().unbind(fp).map_err(|e| self.failed_write(e))?;
+        st.certs.remove(fp);
+        Ok(true)
+    }
+
+    pub(crate) fn certs_of(&self, name: &str) -> Vec<String> {
+        let key = name_key(name);
+        let mut v: Vec<String> = self
+            .state()
+            .certs
+            .iter()
+            .filter(|(_, a)| **a == key)
+            .map(|(fp, _)| fp.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn failed_write(&self, e: rusqlite::Error) -> Refused {
+        tracing::error!(
+            "accounts database {}: cannot write ({e})",
+            self.path.display()
+        );
+        Refused("the server could not store it (its accounts database failed; the operator's log says why)".into())
+    }
+
+    /// Provision `name` offline with `password` (`tcpplay gen-account`):
+    /// Argon2id here, then the record is stored. Replaces an existing one.
+    pub(crate) fn provision(&self, name: &str, password: &[u8]) -> Result<bool, String> {
+        let key = name_key(name);
+        let record = AccountRecord::offline(&self.setup, &key, password)
+            .map_err(|e| format!("cannot make the account's record: {e}"))?;
+        let existed = self.state().accounts.contains_key(&key);
+        self.store()
+            .put(&key, name, &record)
+            .map_err(|e| format!("accounts database {}: {e}", self.path.display()))?;
+        self.state().accounts.insert(
+            key,
+            Entry {
+                name: name.to_string(),
+                record,
+            },
+        );
+        Ok(existed)
+    }
+}
+
+impl Owners for Accounts {
+    fn reserved(&self, key: &str) -> bool {
+        self.reserved.contains(key) || self.state().accounts.contains_key(key)
+    }
+
+    fn server_operator(&self, key: &str) -> bool {
+        self.operators.contains(key)
+    }
+
+    fn load(&self, room_key: &str) -> Option<RoomRules> {
+        let json = self.store().rules(room_key).ok()??;
+        match serde_json::from_str(&json) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(room = %sanitize(room_key), "accounts database: a room's rules do not parse ({e}); the room starts without bans");
+                None
+            }
+        }
+    }
+
+    fn save(&self, room_key: &str, rules: &RoomRules) {
+        let json = serde_json::to_string(rules).unwrap_or_default();
+        if let Err(e) = self.store().put_rules(room_key, &json) {
+            tracing::error!(room = %sanitize(room_key), "accounts database {}: cannot keep the room's rules ({e}); they hold until a restart", self.path.display());
+        }
+    }
+}

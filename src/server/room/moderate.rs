@@ -1,0 +1,575 @@
+//! Room operators at work: who is one, who may come in (bans,
+//! invite-only), who may speak (mutes) or set the topic (a locked one),
+//! and the `moderate` actions themselves. Locks: the hub's, then a room's
+//! moderation, never the other way; the notices are published after both
+//! are released.
+
+use std::net::IpAddr;
+use std::sync::{Arc, MutexGuard};
+
+use super::hub::{taken_out, HubState, Member};
+use super::rules::{Hold, Moderation, Owners, RoomRules, Target, Who, MAX_ENTRIES};
+use super::{Departure, Hub, MemberId, Room, RoomError};
+use crate::names::{self, name_key, sanitize};
+use crate::protocol::{codes, now_ms, ModAction, Moderate, Packet};
+
+/// Who does a `moderate`: a member, or the server's own console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Actor {
+    Member(MemberId),
+    Console,
+}
+
+/// The longest a ban or mute may be asked for (ten years; longer is "for good").
+const MAX_DURATION_S: u64 = 10 * 365 * 24 * 3600;
+
+impl Room {
+    pub(crate) fn moderation(&self) -> MutexGuard<'_, Moderation> {
+        self.moderation.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Someone may be muted here (false: nobody is; the chat path stops there).
+    pub(crate) fn any_mutes(&self) -> bool {
+        self.any_mutes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn save_rules(&self, m: &Moderation) {
+        self.any_mutes.store(
+            !m.rules.mutes.is_empty(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        if let Some(o) = self.shared.owners.get() {
+            o.save(&self.key, &m.rules);
+        }
+    }
+}
+
+fn who(m: &Member) -> (Who<'_>, Option<String>) {
+    let key = m.identity.account_key();
+    (
+        Who {
+            name: &m.name,
+            account: None,
+            addr: m.addr.ip(),
+            cert: m.identity.cert.as_deref(),
+        },
+        key,
+    )
+}
+
+fn refuse(code: &'static str, message: impl Into<String>) -> RoomError {
+    RoomError::new(code, message)
+}
+
+impl Hub {
+    /// The accounts: from now on names they hold are refused to guests,
+    /// and rooms keep their rules in them (the rooms open now read theirs).
+    pub(crate) fn set_owners(&self, owners: Arc<dyn Owners>) {
+        let _ = self.shared.owners.set(owners.clone());
+        for room in self.lock().rooms.values() {
+            let rules = owners.load(room.key()).unwrap_or_default();
+            let mut m = room.moderation();
+            m.rules = rules;
+            room.any_mutes.store(
+                !m.rules.mutes.is_empty(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// A declared room's operators (account names).
+    pub(super) fn declare_operators(room: &Room, operators: &[String]) {
+        room.moderation().declared = operators.iter().map(|o| name_key(o)).collect();
+    }
+
+    pub(super) fn operates(&self, st: &HubState, id: MemberId, room: &Room) -> bool {
+        let Some(m) = st.members.get(&id) else {
+            return false;
+        };
+        let account = m.identity.account_key();
+        let server_op = account.as_deref().is_some_and(|a| {
+            self.shared
+                .owners
+                .get()
+                .is_some_and(|o| o.server_operator(a))
+        });
+        let md = room.moderation();
+        server_op
+            || md.creator == Some(id)
+            || account
+                .as_deref()
+                .is_some_and(|a| md.declared.contains(a) || md.rules.operators.contains(a))
+    }
+
+    /// Is member `id` an operator of `room`?
+    pub(crate) fn is_operator(&self, id: MemberId, room: &Room) -> bool {
+        let st = self.lock();
+        self.operates(&st, id, room)
+    }
+
+    /// May `member` come into `room` (a ban, an invite-only room)?
+    /// Operators always may.
+    pub(super) fn may_enter(
+        &self,
+        id: MemberId,
+        member: &Member,
+        room: &Room,
+    ) -> Result<(), RoomError> {
+        let (mut w, key) = who(member);
+        w.account = key.as_deref();
+        let now = now_ms();
+        let account = key.as_deref();
+        let server_op = account.is_some_and(|a| {
+            self.shared
+                .owners
+                .get()
+                .is_some_and(|o| o.server_operator(a))
+        });
+        let md = room.moderation();
+        let op = server_op
+            || md.creator == Some(id)
+            || account.is_some_and(|a| md.declared.contains(a) || md.rules.operators.contains(a));
+        if op {
+            return Ok(());
+        }
+        if let Some(ban) = md.rules.ban_of(&w, now) {
+            return Err(refuse(
+                codes::BANNED,
+                format!("you are banned from {} {}", room.name(), ban.describe()),
+            ));
+        }
+        if md.rules.invite_only && !md.rules.invited(&w) {
+            return Err(refuse(
+                codes::INVITE_ONLY,
+                format!(
+                    "{} is invite-only: ask one of its operators for /invite {}",
+                    room.name(),
+                    member.name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Why member `id` may not speak in `room` (muted), if so.
+    pub(crate) fn muted(&self, id: MemberId, room: &Room) -> Option<String> {
+        let st = self.lock();
+        let m = st.members.get(&id)?;
+        let (mut w, key) = who(m);
+        w.account = key.as_deref();
+        let md = room.moderation();
+        let hold = md.rules.mute_of(&w, now_ms())?;
+        Some(format!(
+            "you are muted in {} {}: not sent",
+            room.name(),
+            hold.describe()
+        ))
+    }
+
+    /// May member `id` set `room`'s topic?
+    pub(crate) fn may_set_topic(&self, id: MemberId, room: &Room) -> Result<(), RoomError> {
+        let st = self.lock();
+        if room.moderation().rules.topic_locked && !self.operates(&st, id, room) {
+            return Err(refuse(
+                codes::TOPIC_LOCKED,
+                format!("the topic of {} is locked to its operators", room.name()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Do what an operator asked in `room`; the words that say what was
+    /// done (also told to the room when it concerns it).
+    pub(crate) fn moderate(
+        &self,
+        actor: Actor,
+        room: &Arc<Room>,
+        m: &Moderate,
+    ) -> Result<String, RoomError> {
+        let mut st = self.lock();
+        let by = match actor {
+            Actor::Console => "the operator".to_string(),
+            Actor::Member(id) => {
+                if !self.operates(&st, id, room) {
+                    return Err(refuse(
+                        codes::NOT_OPERATOR,
+                        format!(
+                            "only an operator of {} may do that (/users marks them with @)",
+                            room.name()
+                        ),
+                    ));
+                }
+                st.members
+                    .get(&id)
+                    .map(|m| m.name.clone())
+                    .unwrap_or_default()
+            }
+        };
+        let reason = m
+            .reason
+            .as_deref()
+            .map(|r| {
+                r.chars()
+                    .filter(|&c| !names::is_unsafe_char(c))
+                    .take(200)
+                    .collect::<String>()
+            })
+            .filter(|r| !r.trim().is_empty());
+        let target = m.target.as_deref().unwrap_or("").trim();
+        let needs_target = !matches!(
+            m.action,
+            ModAction::InviteOnly | ModAction::TopicLock | ModAction::List | ModAction::Unknown
+        );
+        if needs_target && target.is_empty() {
+            return Err(refuse(
+                codes::BAD_PACKET,
+                "say whom: a name, account:NAME or address:IP",
+            ));
+        }
+        let until = m
+            .duration
+            .filter(|&d| d > 0)
+            .map(|d| now_ms() + d.min(MAX_DURATION_S) * 1000);
+        let said = match m.action {
+            ModAction::Kick => {
+                drop(st);
+                let why = reason.unwrap_or_else(|| "no reason given".into());
+                return match self.kick_from_by(room, target, &by, &why) {
+                    Some(n) => Ok(format!("{n} was removed from {}", room.name())),
+                    None => Err(refuse(
+                        codes::NO_SUCH_USER,
+                        format!("nobody called '{}' is in {}", sanitize(target), room.name()),
+                    )),
+                };
+            }
+            ModAction::Ban | ModAction::Mute => {
+                let targets = holds_for(&st, target)?;
+                let hold = Hold {
+                    targets: targets.clone(),
+                    until,
+                    by: by.clone(),
+                    reason: reason.clone(),
+                };
+                let ban = m.action == ModAction::Ban;
+                {
+                    let mut md = room.moderation();
+                    md.rules.prune(now_ms());
+                    let list = if ban {
+                        &mut md.rules.bans
+                    } else {
+                        &mut md.rules.mutes
+                    };
+                    if list.len() >= MAX_ENTRIES {
+                        return Err(refuse(
+                            codes::TOO_MANY_BANS,
+                            format!(
+                                "{} holds {MAX_ENTRIES} already, its most: lift some first",
+                                if ban { "its ban list" } else { "its mute list" }
+                            ),
+                        ));
+                    }
+                    list.push(hold.clone());
+                    room.save_rules(&md);
+                }
+                let what = if ban { "banned" } else { "muted" };
+                let text = format!(
+                    "{by} {what} {} in {} {}",
+                    shown(&targets),
+                    room.name(),
+                    hold.describe()
+                );
+                if ban {
+                    // Whoever the ban holds leaves the room now.
+                    let out = banned_inside(&mut st, room, &hold);
+                    let why = format!("banned by {by}");
+                    for (id, name) in &out {
+                        if let Some(mem) = st.members.get(id) {
+                            taken_out(
+                                mem,
+                                room,
+                                &format!("you are banned from {} {}", room.name(), hold.describe()),
+                            );
+                        }
+                        let _ = name;
+                    }
+                    drop(st);
+                    room.notice(
+                        Packet::event("moderation", Some(&by), text.clone()).in_room(room.tag()),
+                    );
+                    for (id, _) in out {
+                        self.exit(id, room, Departure::Kicked(why.clone()));
+                    }
+                    return Ok(text);
+                }
+                text
+            }
+            ModAction::Unban | ModAction::Unmute => {
+                let targets = lift_targets(&st, target)?;
+                let unban = m.action == ModAction::Unban;
+                let mut md = room.moderation();
+                let list = if unban {
+                    &mut md.rules.bans
+                } else {
+                    &mut md.rules.mutes
+                };
+                let n: usize = targets.iter().map(|t| RoomRules::lift(list, t)).sum();
+                if n == 0 {
+                    return Err(refuse(
+                        codes::NO_SUCH_USER,
+                        format!(
+                            "no {} in {} holds '{}'",
+                            if unban { "ban" } else { "mute" },
+                            room.name(),
+                            sanitize(target)
+                        ),
+                    ));
+                }
+                room.save_rules(&md);
+                format!(
+                    "{by} lifted the {} on {} in {}",
+                    if unban { "ban" } else { "mute" },
+                    sanitize(target),
+                    room.name()
+                )
+            }
+            ModAction::Invite => {
+                let mut keys = vec![name_key(target)];
+                if let Some(a) = online(&st, target).and_then(|m| m.identity.account_key()) {
+                    keys.push(a);
+                }
+                let mut md = room.moderation();
+                if md.rules.invited.len() + keys.len() > MAX_ENTRIES {
+                    return Err(refuse(
+                        codes::TOO_MANY_BANS,
+                        format!("{} has {MAX_ENTRIES} invitations, its most", room.name()),
+                    ));
+                }
+                md.rules.invited.extend(keys);
+                room.save_rules(&md);
+                format!("{by} invited {} to {}", sanitize(target), room.name())
+            }
+            ModAction::Op | ModAction::Deop => {
+                let account = match target.strip_prefix("account:") {
+                    Some(a) => names::validate_name(a)
+                        .map(|a| name_key(&a))
+                        .map_err(|e| refuse(codes::NAME_INVALID, format!("'{}' is not an account name: {e}", sanitize(a))))?,
+                    None => online(&st, target)
+                        .and_then(|m| m.identity.account_key())
+                        .ok_or_else(|| refuse(
+                            codes::NOT_LOGGED_IN,
+                            format!("'{}' is not logged in to an account here: operators are accounts (account:NAME names one)", sanitize(target)),
+                        ))?,
+                };
+                let mut md = room.moderation();
+                let op = m.action == ModAction::Op;
+                if op {
+                    if md.rules.operators.len() >= MAX_ENTRIES {
+                        return Err(refuse(
+                            codes::TOO_MANY_BANS,
+                            format!("{} has {MAX_ENTRIES} operators, its most", room.name()),
+                        ));
+                    }
+                    md.rules.operators.insert(account.clone());
+                } else if !md.rules.operators.remove(&account) {
+                    return Err(refuse(
+                        codes::NO_SUCH_USER,
+                        format!("account {account} was not made an operator of {} with /op (declared operators are in the settings)", room.name()),
+                    ));
+                }
+                room.save_rules(&md);
+                format!(
+                    "{by} {} account {account} {} {}",
+                    if op { "made" } else { "took" },
+                    if op {
+                        "an operator of"
+                    } else {
+                        "off the operators of"
+                    },
+                    room.name()
+                )
+            }
+            ModAction::InviteOnly | ModAction::TopicLock => {
+                let on = m.on.unwrap_or(true);
+                let mut md = room.moderation();
+                let what = if m.action == ModAction::InviteOnly {
+                    md.rules.invite_only = on;
+                    if on {
+                        "made {room} invite-only"
+                    } else {
+                        "opened {room} to everyone"
+                    }
+                } else {
+                    md.rules.topic_locked = on;
+                    if on {
+                        "locked the topic of {room} to its operators"
+                    } else {
+                        "unlocked the topic of {room}"
+                    }
+                };
+                room.save_rules(&md);
+                format!("{by} {}", what.replace("{room}", room.name()))
+            }
+            ModAction::List => {
+                drop(st);
+                return Ok(listing(room));
+            }
+            ModAction::Unknown => {
+                return Err(refuse(
+                    codes::BAD_PACKET,
+                    "an operator action this server does not know",
+                ))
+            }
+        };
+        drop(st);
+        room.notice(Packet::event("moderation", Some(&by), said.clone()).in_room(room.tag()));
+        Ok(said)
+    }
+
+    /// Take the member called `name` out of `room` on behalf of `by`.
+    pub(crate) fn kick_from_by(
+        &self,
+        room: &Arc<Room>,
+        name: &str,
+        by: &str,
+        reason: &str,
+    ) -> Option<String> {
+        let (id, actual) = {
+            let st = self.lock();
+            let m = online(&st, name)?;
+            if !m.rooms.iter().any(|r| Arc::ptr_eq(r, room)) {
+                return None;
+            }
+            let id = st.by_name.get(name)?;
+            taken_out(
+                m,
+                room,
+                &format!("removed from {} by {by}: {reason}", room.name()),
+            );
+            (id, m.name.clone())
+        };
+        self.exit(id, room, Departure::Kicked(format!("{reason} (by {by})")));
+        Some(actual)
+    }
+}
+
+fn online<'a>(st: &'a HubState, name: &str) -> Option<&'a Member> {
+    st.members.get(&st.by_name.get(name)?)
+}
+
+/// What a ban or mute of `target` holds: `account:NAME`, `address:IP` or
+/// `address:NAME` (that member's address), or a name — with its account and
+/// certificate when that member is here.
+fn holds_for(st: &HubState, target: &str) -> Result<Vec<Target>, RoomError> {
+    if let Some(a) = target.strip_prefix("account:") {
+        let a = names::validate_name(a).map_err(|e| {
+            refuse(
+                codes::NAME_INVALID,
+                format!("'{}' is not an account name: {e}", sanitize(a)),
+            )
+        })?;
+        return Ok(vec![Target::Account(name_key(&a))]);
+    }
+    if let Some(a) = target.strip_prefix("address:") {
+        if let Ok(ip) = a.parse::<IpAddr>() {
+            return Ok(vec![Target::Address(ip)]);
+        }
+        return match online(st, a) {
+            Some(m) => Ok(vec![
+                Target::Address(m.addr.ip()),
+                Target::Name(name_key(&m.name)),
+            ]),
+            None => Err(refuse(
+                codes::NO_SUCH_USER,
+                format!(
+                    "'{}' is neither an IP address nor someone here",
+                    sanitize(a)
+                ),
+            )),
+        };
+    }
+    let name = names::validate_name(target).map_err(|e| {
+        refuse(
+            codes::NAME_INVALID,
+            format!("'{}' is not a name: {e}", sanitize(target)),
+        )
+    })?;
+    let mut t = vec![Target::Name(name_key(&name))];
+    if let Some(m) = online(st, &name) {
+        if let Some(a) = m.identity.account_key() {
+            t.push(Target::Account(a));
+        }
+        if let Some(c) = &m.identity.cert {
+            t.push(Target::Cert(c.clone()));
+        }
+    }
+    Ok(t)
+}
+
+/// What `/unban` or `/unmute` of `target` lifts: every hold that names it.
+fn lift_targets(st: &HubState, target: &str) -> Result<Vec<Target>, RoomError> {
+    if let Some(a) = target.strip_prefix("address:") {
+        if let Ok(ip) = a.parse::<IpAddr>() {
+            return Ok(vec![Target::Address(ip)]);
+        }
+    }
+    holds_for(st, target)
+}
+
+fn shown(targets: &[Target]) -> String {
+    targets.first().map(Target::shown).unwrap_or_default()
+}
+
+/// Members in `room` that `hold` keeps out (operators too: a ban is a ban).
+fn banned_inside(st: &mut HubState, room: &Arc<Room>, hold: &Hold) -> Vec<(MemberId, String)> {
+    let now = now_ms();
+    let rules = RoomRules {
+        bans: vec![hold.clone()],
+        ..Default::default()
+    };
+    st.members
+        .iter()
+        .filter(|(_, m)| m.rooms.iter().any(|r| Arc::ptr_eq(r, room)))
+        .filter(|(_, m)| {
+            let (mut w, key) = who(m);
+            w.account = key.as_deref();
+            rules.ban_of(&w, now).is_some()
+        })
+        .map(|(id, m)| (*id, m.name.clone()))
+        .collect()
+}
+
+/// `/bans`: the room's operators, modes, bans and mutes, in words.
+fn listing(room: &Room) -> String {
+    let mut md = room.moderation();
+    if md.rules.prune(now_ms()) {
+        room.save_rules(&md);
+    }
+    let r = &md.rules;
+    let mut ops: Vec<String> = md.declared.iter().chain(&r.operators).cloned().collect();
+    ops.sort();
+    ops.dedup();
+    let mut out = format!(
+        "{}: operators {}; {}; topic {}",
+        room.name(),
+        if ops.is_empty() {
+            "(its creator only)".into()
+        } else {
+            ops.join(", ")
+        },
+        if r.invite_only {
+            "invite-only"
+        } else {
+            "open to everyone"
+        },
+        if r.topic_locked { "locked" } else { "open" },
+    );
+    for (what, list) in [("ban", &r.bans), ("mute", &r.mutes)] {
+        if list.is_empty() {
+            out.push_str(&format!("; no {what}s"));
+        }
+        for h in list.iter().take(50) {
+            out.push_str(&format!("; {what} {} {}", shown(&h.targets), h.describe()));
+        }
+    }
+    out
+}

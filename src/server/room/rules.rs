@@ -1,0 +1,239 @@
+//! A room's rules: who operates it, who is kept out (bans) or silenced
+//! (mutes), who was invited, and its modes (invite-only, topic locked).
+//! Operators are accounts (names a guest cannot take) — the room's
+//! creator while the room lives, the accounts declared in `[[rooms]]
+//! operators`, those given `/op`, and the server's operators everywhere.
+//!
+//! The rules persist with the room through [`Owners`] (the accounts
+//! database), saved on every change and read when the room opens again.
+//! Every list is bounded ([`MAX_ENTRIES`]); entries that expired are pruned
+//! as they are met. Nothing here reaches a socket: the hub and the session
+//! decide what to say.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::MemberId;
+
+/// Most bans, mutes, invitations or operators one room keeps (each).
+pub(crate) const MAX_ENTRIES: usize = 1000;
+
+/// What a ban or mute holds to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub(crate) enum Target {
+    /// A name's key (whoever holds it).
+    Name(String),
+    /// An account's key (under any name).
+    Account(String),
+    /// A source address (IPv6 by its /64, as the limits count it).
+    Address(IpAddr),
+    /// A client certificate's SHA-256 fingerprint.
+    Cert(String),
+}
+
+impl Target {
+    fn matches(&self, who: &Who<'_>) -> bool {
+        match self {
+            Target::Name(k) => *k == crate::names::name_key(who.name),
+            Target::Account(k) => who.account == Some(k.as_str()),
+            Target::Address(a) => {
+                crate::server::limits::addresses::key(*a)
+                    == crate::server::limits::addresses::key(who.addr)
+            }
+            Target::Cert(fp) => who.cert == Some(fp.as_str()),
+        }
+    }
+
+    /// As an operator reads it.
+    pub(crate) fn shown(&self) -> String {
+        match self {
+            Target::Name(k) => k.clone(),
+            Target::Account(k) => format!("account:{k}"),
+            Target::Address(a) => format!("address:{a}"),
+            Target::Cert(fp) => format!("cert:{}", &fp[..fp.len().min(16)]),
+        }
+    }
+}
+
+/// A ban or a mute: its targets (one member may be held by name, account
+/// and certificate at once), until when, by whom and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Hold {
+    pub targets: Vec<Target>,
+    /// ms since the Unix epoch (`None`: until lifted).
+    pub until: Option<u64>,
+    pub by: String,
+    pub reason: Option<String>,
+}
+
+impl Hold {
+    fn live(&self, now: u64) -> bool {
+        self.until.is_none_or(|u| u > now)
+    }
+
+    fn holds(&self, who: &Who<'_>, now: u64) -> bool {
+        self.live(now) && self.targets.iter().any(|t| t.matches(who))
+    }
+
+    /// "until 14:05 UTC" or "for good", and why.
+    pub(crate) fn describe(&self) -> String {
+        let until = match self.until {
+            Some(ms) => {
+                let t = time::OffsetDateTime::from_unix_timestamp((ms / 1000) as i64)
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+                format!(
+                    "until {:04}-{:02}-{:02} {:02}:{:02} UTC",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute()
+                )
+            }
+            None => "until an operator lifts it".into(),
+        };
+        match &self.reason {
+            Some(r) => format!("{until} (by {}: {r})", self.by),
+            None => format!("{until} (by {})", self.by),
+        }
+    }
+}
+
+/// Who is asking to come in or to speak.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Who<'a> {
+    pub name: &'a str,
+    /// The account's key, when logged in.
+    pub account: Option<&'a str>,
+    pub addr: IpAddr,
+    pub cert: Option<&'a str>,
+}
+
+/// What persists of a room's rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct RoomRules {
+    /// Accounts given `/op` (keys).
+    pub operators: BTreeSet<String>,
+    pub bans: Vec<Hold>,
+    pub mutes: Vec<Hold>,
+    pub invite_only: bool,
+    /// Name or account keys let into an invite-only room.
+    pub invited: BTreeSet<String>,
+    pub topic_locked: bool,
+}
+
+impl RoomRules {
+    /// The ban that keeps `who` out, if any.
+    pub(crate) fn ban_of(&self, who: &Who<'_>, now: u64) -> Option<&Hold> {
+        self.bans.iter().find(|b| b.holds(who, now))
+    }
+
+    pub(crate) fn mute_of(&self, who: &Who<'_>, now: u64) -> Option<&Hold> {
+        self.mutes.iter().find(|b| b.holds(who, now))
+    }
+
+    pub(crate) fn invited(&self, who: &Who<'_>) -> bool {
+        self.invited.contains(&crate::names::name_key(who.name))
+            || who.account.is_some_and(|a| self.invited.contains(a))
+    }
+
+    /// Drop what expired; true when something was.
+    pub(crate) fn prune(&mut self, now: u64) -> bool {
+        let before = self.bans.len() + self.mutes.len();
+        self.bans.retain(|b| b.live(now));
+        self.mutes.retain(|b| b.live(now));
+        before != self.bans.len() + self.mutes.len()
+    }
+
+    /// Lift every ban (or mute) holding `target`; how many.
+    pub(crate) fn lift(list: &mut Vec<Hold>, target: &Target) -> usize {
+        let before = list.len();
+        list.retain(|h| !h.targets.contains(target));
+        before - list.len()
+    }
+}
+
+/// A room's rules as the room holds them: what persists, and what lives
+/// only as long as the room (its creator, its declared operators).
+#[derive(Debug, Default)]
+pub(crate) struct Moderation {
+    pub rules: RoomRules,
+    /// The member who made the room (operator while the room lives).
+    pub creator: Option<MemberId>,
+    /// `[[rooms]] operators` (account keys).
+    pub declared: BTreeSet<String>,
+}
+
+/// The accounts, as the rooms need them: which names a guest cannot take,
+/// who operates the whole server, and where rooms' rules are kept (read
+/// when a room opens, written on every change).
+pub(crate) trait Owners: Send + Sync {
+    /// A name's key that belongs to an account or an operator list.
+    fn reserved(&self, name_key: &str) -> bool;
+    /// An account's key that operates every room.
+    fn server_operator(&self, account_key: &str) -> bool;
+    fn load(&self, room_key: &str) -> Option<RoomRules>;
+    fn save(&self, room_key: &str, rules: &RoomRules);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn who<'a>(name: &'a str, account: Option<&'a str>, addr: &str) -> Who<'a> {
+        Who {
+            name,
+            account,
+            addr: addr.parse().unwrap(),
+            cert: None,
+        }
+    }
+
+    #[test]
+    fn a_ban_holds_its_targets_until_it_expires() {
+        let mut r = RoomRules::default();
+        r.bans.push(Hold {
+            targets: vec![
+                Target::Name("carol".into()),
+                Target::Address("192.0.2.7".parse().unwrap()),
+            ],
+            until: Some(1_000),
+            by: "teacher".into(),
+            reason: None,
+        });
+        assert!(r.ban_of(&who("Carol", None, "10.0.0.1"), 500).is_some());
+        // Another name from the same address.
+        assert!(r.ban_of(&who("dave", None, "192.0.2.7"), 500).is_some());
+        assert!(r.ban_of(&who("dave", None, "10.0.0.1"), 500).is_none());
+        assert!(r.ban_of(&who("carol", None, "10.0.0.1"), 1_000).is_none());
+        assert!(r.prune(1_000));
+        assert!(r.bans.is_empty());
+    }
+
+    #[test]
+    fn an_account_ban_holds_under_any_name_and_v6_by_its_64() {
+        let mut r = RoomRules::default();
+        r.bans.push(Hold {
+            targets: vec![
+                Target::Account("bob".into()),
+                Target::Address("2001:db8::1".parse().unwrap()),
+            ],
+            until: None,
+            by: "op".into(),
+            reason: Some("spam".into()),
+        });
+        assert!(r
+            .ban_of(&who("robert", Some("bob"), "10.0.0.1"), 0)
+            .is_some());
+        assert!(r.ban_of(&who("x", None, "2001:db8::99"), 0).is_some());
+        assert!(r.ban_of(&who("x", None, "2001:db9::1"), 0).is_none());
+        assert_eq!(
+            RoomRules::lift(&mut r.bans, &Target::Account("bob".into())),
+            1
+        );
+    }
+}
