@@ -16,6 +16,11 @@ a plain line is said in the default room as `server`; //text sends a line starti
   /topic #ROOM [TEXT]    show, or set, a room's topic (/topic #ROOM - clears it)
   /motd [TEXT]           show, or set, the message of the day (/motd - clears it)
   /motd #ROOM [TEXT]     show, or set, a room's message for whoever joins it
+  /ban [#ROOM] WHO [DURATION] [REASON]  keep WHO out of a room (a name, account:NAME, address:IP or address:NAME; 10m, 2h, 7d)
+  /mute [#ROOM] WHO [DURATION] [REASON] refuse WHO's lines in a room
+  /unban, /unmute, /invite, /op, /deop [#ROOM] WHO   lift a ban or mute, invite, make or unmake an operator (accounts)
+  /invite-only, /topic-lock [#ROOM] on|off           a room's modes
+  /bans [#ROOM]          a room's operators, modes, bans and mutes
   /unlock                a secure room: read and speak (asks the room password; the server keeps none)
   /reload                re-read the settings (like SIGHUP): limits, MOTD, certificate
   /quit                  stop the server (everyone gets a goodbye)";

@@ -85,6 +85,19 @@ impl ServerHandle {
         }
     }
 
+    /// An operator's action in a room (`None`: the default room), as the
+    /// server's operator: what was done, in words.
+    pub(crate) fn moderate(
+        &self,
+        raw: Option<&str>,
+        m: &crate::protocol::Moderate,
+    ) -> Result<String, OperatorError> {
+        let room = self.room(raw)?;
+        self.hub()
+            .moderate(super::room::Actor::Console, &room, m)
+            .map_err(|e| OperatorError::Room(e.message))
+    }
+
     /// The room's name as shown (`None`: the default room).
     pub(crate) fn room_name(&self, raw: Option<&str>) -> Result<String, OperatorError> {
         Ok(self.room(raw)?.name().to_string())

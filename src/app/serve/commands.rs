@@ -52,6 +52,12 @@ pub(crate) enum Command {
         room: Option<String>,
         change: Option<Change>,
     },
+    /// A room operator's action (`/ban`, `/mute`, …) in a room (`None`:
+    /// the default room).
+    Moderate {
+        room: Option<String>,
+        action: crate::protocol::Moderate,
+    },
     Unlock,
     Reload,
     Quit,
@@ -126,6 +132,24 @@ pub(crate) fn parse(line: &str) -> Command {
             room: None,
             change: change(args),
         },
+        "ban" | "unban" | "mute" | "unmute" | "invite" | "op" | "deop" | "bans" | "invite-only"
+        | "topic-lock" => {
+            let (room, rest) = match args.starts_with('#') {
+                true => {
+                    let (r, rest) = room_and_rest(args);
+                    (Some(r), rest)
+                }
+                false => (None, args.to_string()),
+            };
+            match crate::client::ui::commands::parse(&format!("/{word} {rest}"), &[], true) {
+                crate::client::ui::commands::Action::Moderate(action) => {
+                    Command::Moderate { room, action }
+                }
+                _ => Command::Usage(
+                    "usage: /ban|/mute [#ROOM] WHO [DURATION] [REASON], /unban|/unmute|/invite|/op|/deop [#ROOM] WHO,                      /invite-only|/topic-lock [#ROOM] on|off, /bans [#ROOM]",
+                ),
+            }
+        }
         "unlock" => Command::Unlock,
         "reload" => Command::Reload,
         "quit" => Command::Quit,
@@ -142,6 +166,23 @@ pub(crate) fn help() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn moderation_takes_an_optional_room_first() {
+        match parse("/ban #class carol 1h shouting") {
+            Command::Moderate { room, action } => {
+                assert_eq!(room.as_deref(), Some("#class"));
+                assert_eq!(action.target.as_deref(), Some("carol"));
+                assert_eq!(action.duration, Some(3600));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(parse("/mute"), Command::Usage(_)));
+        assert!(matches!(
+            parse("/bans"),
+            Command::Moderate { room: None, .. }
+        ));
+    }
 
     fn say(room: Option<&str>, text: &str) -> Command {
         Command::Say {

@@ -172,6 +172,9 @@ fn run(server: &ServerHandle, cmd: Command) -> bool {
             motd(server, change);
             Ok(())
         }
+        Command::Moderate { room, action } => server
+            .moderate(room.as_deref(), &action)
+            .map(|said| out(crate::names::sanitize(&said).into_owned())),
         Command::Unlock => unlock(server),
         Command::Reload => {
             out("reloading settings".into());

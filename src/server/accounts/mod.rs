@@ -118,10 +118,6 @@ impl Accounts {
         self
     }
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -151,10 +147,6 @@ impl Accounts {
         let st = self.state();
         let key = st.certs.get(fp)?;
         st.accounts.get(key).map(|e| e.name.clone())
-    }
-
-    pub(crate) fn is_server_operator(&self, account: &str) -> bool {
-        self.operators.contains(&name_key(account))
     }
 
     /// May a login to `account` start now? `Err`: how long it must wait.

@@ -210,6 +210,7 @@ impl Hub {
     }
 
     /// Register a guest (see [`connect_as`](Self::connect_as)).
+    #[cfg(test)]
     pub(crate) fn connect(&self, requested: &str, addr: SocketAddr, legacy: bool) -> Membership {
         self.connect_as(requested, addr, legacy, Identity::default())
     }

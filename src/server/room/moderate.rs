@@ -101,12 +101,6 @@ impl Hub {
                 .is_some_and(|a| md.declared.contains(a) || md.rules.operators.contains(a))
     }
 
-    /// Is member `id` an operator of `room`?
-    pub(crate) fn is_operator(&self, id: MemberId, room: &Room) -> bool {
-        let st = self.lock();
-        self.operates(&st, id, room)
-    }
-
     /// May `member` come into `room` (a ban, an invite-only room)?
     /// Operators always may.
     pub(super) fn may_enter(
