@@ -69,7 +69,7 @@ async fn main() -> Result<()> {
             std::env::var("TCPPLAY_PASSWORD").unwrap_or_default(),
         ))
     };
-    let joined = client::authenticate(&mut conn, &args.name, opts.timeout, password).await?;
+    let joined = client::authenticate(&mut conn, &args.name, opts.timeout, password, None).await?;
     println!("bot ready as {}", joined.name);
     // The connection opens sealed messages in a secure room and seals ours.
     while let Some(packet) = conn.next().await? {

@@ -84,6 +84,11 @@ fn non_empty(p: Password, from: &str) -> Result<Password> {
     Ok(p)
 }
 
+/// A password from the first line of `path` (warned when others may read it).
+pub(crate) fn read_password_file(path: &Path) -> Result<Password> {
+    read_file(path)
+}
+
 /// The first line of `path`, without its line ending.
 fn read_file(path: &Path) -> Result<Password> {
     warn_if_readable_by_others(path);

@@ -154,9 +154,13 @@ pub async fn connect(t: &Target, name: &str, room: Option<String>, i: usize) -> 
     let mut conn = client::connect(&opts).await.context("connect")?;
     conn.want_rooms = room.into_iter().collect();
     let pw = t.password.clone();
-    let joined = client::authenticate(&mut conn, name, opts.timeout, move || {
-        Ok(zeroize::Zeroizing::new(pw.unwrap_or_default()))
-    })
+    let joined = client::authenticate(
+        &mut conn,
+        name,
+        opts.timeout,
+        move || Ok(zeroize::Zeroizing::new(pw.unwrap_or_default())),
+        None,
+    )
     .await
     .context("auth")?;
     let _ = joined;

@@ -154,6 +154,9 @@ fn account_change(
         (_, true) => AccountOp::Password,
         _ => return Ok(None),
     };
+    if let Some(path) = &args.new_password_file {
+        return Ok(Some((op, secret::read_password_file(path)?)));
+    }
     if interactive {
         let what = match op {
             AccountOp::Register => "Set your account's password",
@@ -168,7 +171,7 @@ fn account_change(
             config::ENV_ACCOUNT_PASSWORD
         ))),
         _ => Err(usage(
-            "--change-password asks for the new password on a terminal (the file and the environment hold the current one)",
+            "--change-password needs the new password: run on a terminal to be asked, or give --new-password-file PATH              (--account-password-file and the environment hold the current one)",
         )),
     }
 }

@@ -86,6 +86,10 @@ pub struct JoinArgs {
     /// on a terminal).
     #[arg(long, help_heading = "Account")]
     pub change_password: bool,
+    /// --register or --change-password without a terminal: the new
+    /// password, from the first line of this file.
+    #[arg(long, value_name = "PATH", help_heading = "Account")]
+    pub new_password_file: Option<PathBuf>,
     /// Require TLS (never fall back to plaintext).
     #[arg(long, conflicts_with = "no_tls", help_heading = "TLS")]
     pub tls: bool,

@@ -230,8 +230,8 @@ pub struct ServeSettings {
     /// `[[rooms]]` and the default room exist).
     pub create_rooms: bool,
     /// Accounts (TLS only): who may register a name — `open` (anyone),
-    /// `operator` (the server's operators, and `tcpplay gen-account`) or
-    /// `closed` (accounts already made still log in).
+    /// `operator` (only the server's operator, with `tcpplay gen-account`)
+    /// or `closed` (accounts already made still log in).
     pub registration: Registration,
     /// The accounts database (OPAQUE records, certificate bindings, rooms'
     /// bans and operators); default: one per server in the `accounts`

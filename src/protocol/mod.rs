@@ -461,15 +461,18 @@ mod tests {
             ke1: Some("a2UxIGJ5dGVz".into()),
             proto: None,
             rooms: Vec::new(),
+            account_ke1: Some("YWNjb3VudA==".into()),
         };
         let s = format!("{a:?}");
-        for secret in ["hunter2", "c2VjcmV0", "a2UxIGJ5dGVz"] {
+        for secret in ["hunter2", "c2VjcmV0", "a2UxIGJ5dGVz", "YWNjb3VudA=="] {
             assert!(!s.contains(secret), "{s}");
         }
         let step = AuthStep {
             ke2: Some("a2Uy".into()),
-            ke3: None,
+            account_ke2: Some("YWNjMg==".into()),
+            ..Default::default()
         };
+        assert!(!format!("{step:?}").contains("YWNjMg=="));
         assert!(!format!("{step:?}").contains("a2Uy"));
     }
 }

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod accounts;
 mod bad_input;
 mod bench;
 mod chat;

@@ -185,29 +185,27 @@ impl Accounts {
         self.state().failures.remove(&name_key(account));
     }
 
-    /// May `ip` register an account now (`operator`: may the caller)?
-    pub(crate) fn may_register(
-        &self,
-        ip: IpAddr,
-        operator: bool,
-    ) -> Result<(), (&'static str, String)> {
+    /// Does this server take registrations from its members?
+    pub(crate) fn registration_open(&self) -> Result<(), (&'static str, String)> {
         use crate::protocol::codes;
         match self.registration {
-            Registration::Open => {}
-            Registration::Operator if operator => return Ok(()),
-            Registration::Operator => {
-                return Err((
-                    codes::REGISTRATION_CLOSED,
-                    "on this server only its operators register accounts: ask one".into(),
-                ))
-            }
-            Registration::Closed => {
-                return Err((
-                    codes::REGISTRATION_CLOSED,
-                    "registration is closed on this server (serve.registration)".into(),
-                ))
-            }
+            Registration::Open => Ok(()),
+            Registration::Operator => Err((
+                codes::REGISTRATION_CLOSED,
+                "on this server accounts are made by its operator (tcpplay gen-account): ask them"
+                    .into(),
+            )),
+            Registration::Closed => Err((
+                codes::REGISTRATION_CLOSED,
+                "registration is closed on this server (serve.registration)".into(),
+            )),
         }
+    }
+
+    /// May `ip` register an account now (one more from it is counted)?
+    pub(crate) fn may_register(&self, ip: IpAddr) -> Result<(), (&'static str, String)> {
+        use crate::protocol::codes;
+        self.registration_open()?;
         let key = crate::server::limits::addresses::key(ip);
         let mut st = self.state();
         if st.registrations.len() >= MAX_TRACKED {

@@ -583,6 +583,7 @@ mod tests {
                 name: "#kept".into(),
                 topic: Some("t".into()),
                 motd: None,
+                operators: Vec::new(),
             }]),
             vec!["room #kept opened"]
         );

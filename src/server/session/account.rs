@@ -65,6 +65,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         ),
                     );
                 }
+                if register {
+                    if let Err((code, why)) = accounts.registration_open() {
+                        return Packet::error(code, why);
+                    }
+                }
                 if let Some(req) = b64(&m.request) {
                     // Step 1: the server's response (nothing kept yet).
                     return match respond(accounts.setup(), &req, &key) {
@@ -98,8 +103,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         Err(e) => Packet::error(codes::BAD_PACKET, e.0),
                     };
                 }
-                let server_op = false;
-                if let Err((code, why)) = accounts.may_register(self.peer.ip(), server_op) {
+                if let Err((code, why)) = accounts.may_register(self.peer.ip()) {
                     return Packet::error(code, why);
                 }
                 match accounts.register(&name, record) {

@@ -27,17 +27,17 @@ pub(super) enum Plan {
     /// An account login: the account's name and record when it exists
     /// (`None`: OPAQUE's fake record), and KE1.
     Login {
-        account: Option<(String, AccountRecord)>,
+        account: Box<Option<(String, AccountRecord)>>,
         ke1: Vec<u8>,
     },
 }
 
 /// A refusal the client may answer with another `auth` (another name, or
 /// the account's password).
-pub(super) struct Retry(pub Packet);
+pub(super) struct Retry(pub Box<Packet>);
 
 fn retry(code: &str, why: String) -> Retry {
-    Retry(refusal(code, why))
+    Retry(Box::new(refusal(code, why)))
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
@@ -64,7 +64,10 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     "auth.account_ke1 is not base64".into(),
                 ));
             };
-            return Ok(Plan::Login { account, ke1 });
+            return Ok(Plan::Login {
+                account: Box::new(account),
+                ke1,
+            });
         }
         let reserved = accounts.is_some_and(|a| a.reserved(&key));
         if let Some(cert) = self.peer_cert() {
@@ -114,7 +117,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         let account = match plan {
             Plan::Guest => None,
             Plan::Cert(acc) => Some(acc),
-            Plan::Login { account, ke1 } => Some(self.account_login(name, account, ke1).await?),
+            Plan::Login { account, ke1 } => Some(self.account_login(name, *account, ke1).await?),
         };
         Ok(Identity { account, cert })
     }
