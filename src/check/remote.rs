@@ -276,12 +276,13 @@ async fn hello<S: tokio::io::AsyncRead + tokio::io::AsyncWrite>(
                 .unwrap_or_default();
             let soft = sanitize(h.server.as_deref().unwrap_or("unknown")).into_owned();
             let mode = if secure && scheme.is_empty() { ", secure (no parameters!)" } else { "" };
-            let accounts = match h.accounts.as_deref() {
-                None => String::new(),
-                Some("open") => "; accounts: registration open (join --register)".into(),
-                Some("operator") => "; accounts: registration by its operators only".into(),
-                Some("closed") => "; accounts: registration closed (existing accounts log in)".into(),
-                Some(other) => format!("; accounts: registration '{}'", sanitize(other)),
+            use crate::protocol::Registration;
+            let accounts = match h.accounts {
+                None => "",
+                Some(Registration::Open) => "; accounts: registration open (join --register)",
+                Some(Registration::Operator) => "; accounts: made by its operator only",
+                Some(Registration::Closed) => "; accounts: registration closed (existing accounts log in)",
+                Some(Registration::Unknown) => "; accounts: registration of a kind this build does not know",
             };
             report.ok("hello", format!("{soft}, protocol {p}{scheme}{mode}{accounts}"), took);
         }

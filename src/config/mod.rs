@@ -255,7 +255,16 @@ pub enum Registration {
 }
 
 impl Registration {
-    /// As `hello.accounts` and the settings say it.
+    /// As `hello.accounts` says it.
+    pub fn offer(self) -> crate::protocol::Registration {
+        match self {
+            Registration::Open => crate::protocol::Registration::Open,
+            Registration::Operator => crate::protocol::Registration::Operator,
+            Registration::Closed => crate::protocol::Registration::Closed,
+        }
+    }
+
+    /// As the settings say it.
     pub fn as_str(self) -> &'static str {
         match self {
             Registration::Open => "open",

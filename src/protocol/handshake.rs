@@ -21,8 +21,21 @@ pub struct Hello {
     /// The room a client is in when it asks for none (rooms servers only).
     pub default_room: Option<String>,
     /// Accounts (TLS servers): who may register — `open`, `operator`
-    /// (operators only) or `closed`; absent: no accounts.
-    pub accounts: Option<String>,
+    /// (its operator only) or `closed`; absent: no accounts.
+    pub accounts: Option<Registration>,
+}
+
+/// `hello.accounts`: who may register an account on this server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    Open,
+    Operator,
+    Closed,
+    /// A word this build does not know.
+    #[serde(other)]
+    Unknown,
 }
 
 /// `hello.limits`: what a well-behaved client needs to know to never be

@@ -21,7 +21,7 @@ pub use accounts::{AccountMsg, AccountOp, ModAction, Moderate};
 pub use codec::{parse, FrameCodec, FrameError, ParseError};
 pub use connection::Connection;
 pub use foreign::Foreign;
-pub use handshake::{Auth, AuthParams, AuthResult, AuthStep, Hello, HelloLimits};
+pub use handshake::{Auth, AuthParams, AuthResult, AuthStep, Hello, HelloLimits, Registration};
 pub use rooms::{RoomInfo, RoomRequest, Rooms, Topic, MAX_ROOMS_LISTED};
 
 use bytes::Bytes;

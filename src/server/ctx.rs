@@ -100,10 +100,7 @@ impl Ctx {
                 max_frame_bytes: l.max_frame_bytes,
             }),
             default_room: Some(self.hub.default_room().name().to_string()),
-            accounts: self
-                .accounts
-                .as_ref()
-                .map(|a| a.registration.as_str().to_string()),
+            accounts: self.accounts.as_ref().map(|a| a.registration.offer()),
         })
     }
 }

@@ -212,7 +212,7 @@ impl Hub {
     /// Register a guest (see [`connect_as`](Self::connect_as)).
     #[cfg(test)]
     pub(crate) fn connect(&self, requested: &str, addr: SocketAddr, legacy: bool) -> Membership {
-        self.connect_as(requested, addr, legacy, Identity::default())
+        self.connect_as(requested, addr, legacy, None)
     }
 
     /// Register a member under a unique name (`-2`, `-3`, ... on
@@ -222,8 +222,9 @@ impl Hub {
         requested: &str,
         addr: SocketAddr,
         legacy: bool,
-        identity: Identity,
+        identity: Option<Identity>,
     ) -> Membership {
+        let identity = identity.unwrap_or_default();
         let mut st = self.lock();
         let mut name = requested.to_string();
         let mut n = 2;

@@ -22,6 +22,8 @@ pub(in crate::server) struct Bound {
     /// `None` when the TLS exporter failed: the login is then refused.
     pub binding: Option<[u8; 32]>,
     pub cert: Option<PeerCert>,
+    /// Who the member proved to be, from auth until it joins the hub.
+    pub identity: Option<crate::server::room::Identity>,
 }
 
 /// A client certificate (verified against `--client-ca` by the handshake).
@@ -45,6 +47,7 @@ impl Bound {
         Bound {
             binding: crate::tls::channel_binding(conn),
             cert,
+            identity: None,
         }
     }
 }
@@ -71,8 +74,6 @@ pub(super) struct Joining {
     pub rooms_aware: bool,
     /// The rooms it asks to be in (none: the default room).
     pub rooms: Vec<String>,
-    /// The account it logged in to, the certificate it showed.
-    pub identity: crate::server::room::Identity,
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
@@ -115,6 +116,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         tracing::info!(peer = %self.peer, "a client sent a password to a room without one (ignored, not logged)");
                     }
                     let identity = self.identify(&name, plan).await?;
+                    // Kept with the TLS session's state (a plaintext
+                    // session proves nothing), not in every session's future.
+                    if let Some(b) = self.bound.as_mut() {
+                        b.identity = Some(identity);
+                    }
                     let proto = auth.proto.unwrap_or(0);
                     let mut rooms = auth.rooms;
                     rooms.truncate(MAX_AUTH_ROOMS);
@@ -127,7 +133,6 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         } else {
                             Vec::new()
                         },
-                        identity,
                     });
                 }
                 Packet::Chat(_) => {

@@ -181,16 +181,12 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     None => return,
                 }
             }
-            let identity = std::mem::take(&mut joining.identity);
-            let mut joined =
-                self.ctx
-                    .hub
-                    .connect_as(&joining.name, self.peer, joining.legacy, identity);
+            let (mut joined, rooms) = self.connect(joining);
             self.ctx.metrics.joins.inc();
             self.ctx.metrics.members.inc();
             tracing::debug!(peer = %self.peer, name = %sanitize(&joined.name), "joined");
             let id = joined.id;
-            let end = self.chat(&mut joined, joining.rooms).await;
+            let end = self.chat(&mut joined, rooms).await;
             let how = match &end {
                 End::Left(Some(why)) => Departure::Said(why.clone()),
                 _ => Departure::Gone,
@@ -206,6 +202,21 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             }
             drop(slot);
         }
+    }
+
+    /// Into the hub under the name given, as who it proved to be; the rooms
+    /// it asked for. (Consumes `joining`, so that nothing of it is kept in
+    /// the session's future while it chats.)
+    fn connect(&mut self, joining: auth::Joining) -> (Membership, Vec<String>) {
+        let auth::Joining {
+            name,
+            legacy,
+            rooms,
+            ..
+        } = joining;
+        let identity = self.bound.as_mut().and_then(|b| b.identity.take());
+        let joined = self.ctx.hub.connect_as(&name, self.peer, legacy, identity);
+        (joined, rooms)
     }
 
     /// The chat loop: client packets in, room frames and direct messages out,
