@@ -34,6 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('gen-cert', 'gen-cert', [CompletionResultType]::ParameterValue, 'Make a self-signed (or local-CA) certificate and key for TLS')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Diagnose settings, certificate files and a live server')
             [CompletionResult]::new('gen-room', 'gen-room', [CompletionResultType]::ParameterValue, 'Make a secure room''s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)')
+            [CompletionResult]::new('gen-account', 'gen-account', [CompletionResultType]::ParameterValue, 'Make (or give a new password to) an account in the accounts database, offline, for `serve` (its operators, or a closed server)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (or write all of them with --dir)')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write the manual pages (tcpplay(1) and one per command) into DIR')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -56,6 +57,9 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--history', '--history', [CompletionResultType]::ParameterName, 'Keep chat history in this SQLite file [default: history/BIND-PORT.sqlite3 in the user''s data dir, one per server]')
             [CompletionResult]::new('--motd', '--motd', [CompletionResultType]::ParameterName, 'Message of the day, sent to each member after joining')
             [CompletionResult]::new('--motd-file', '--motd-file', [CompletionResultType]::ParameterName, 'Read the message of the day from this file')
+            [CompletionResult]::new('--registration', '--registration', [CompletionResultType]::ParameterName, 'Who may register an account: open, operator (only `tcpplay gen-account`), closed (accounts made before still log in) [default: closed]')
+            [CompletionResult]::new('--accounts', '--accounts', [CompletionResultType]::ParameterName, 'The accounts database [default: accounts/BIND-PORT.sqlite3 in the data directory]')
+            [CompletionResult]::new('--operator', '--operator', [CompletionResultType]::ParameterName, 'An account that operates every room (repeat for more; a guest cannot take the name)')
             [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Cluster mode: share rooms with the other servers on this Redis, redis://HOST:PORT[/DB] or rediss:// (TLS). A password belongs in TCPPLAY_CLUSTER__URL or the config file, not here')
             [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'This server''s name in the cluster [default: HOSTNAME-PORT]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file (see examples/tcpplay.toml)')
@@ -85,9 +89,13 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Connect and handshake timeout in seconds (0 = none) [default: 10]')
             [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'Room password for a secure server (visible in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)')
             [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the room password from the first line of this file')
+            [CompletionResult]::new('--account-password-file', '--account-password-file', [CompletionResultType]::ParameterName, 'Read your account''s password from the first line of this file (or set TCPPLAY_ACCOUNT_PASSWORD; on a terminal it is asked when needed)')
+            [CompletionResult]::new('--new-password-file', '--new-password-file', [CompletionResultType]::ParameterName, '--register or --change-password without a terminal: the new password, from the first line of this file')
             [CompletionResult]::new('--also', '--also', [CompletionResultType]::ParameterName, 'Another server of the same cluster, HOST:PORT (repeat for more): with --reconnect, tried in turn after the main one')
             [CompletionResult]::new('--room', '--room', [CompletionResultType]::ParameterName, 'A room to join (repeat for more); typed lines go to the first [default: the server''s default room]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file (see examples/tcpplay.toml)')
+            [CompletionResult]::new('--register', '--register', [CompletionResultType]::ParameterName, 'Register your name as an account once joined (asks for a new password twice on a terminal; TLS servers with registration open)')
+            [CompletionResult]::new('--change-password', '--change-password', [CompletionResultType]::ParameterName, 'Give your account a new password once logged in (asks for it twice on a terminal)')
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Require TLS (never fall back to plaintext)')
             [CompletionResult]::new('--no-tls', '--no-tls', [CompletionResultType]::ParameterName, 'Plaintext only (do not try TLS first)')
             [CompletionResult]::new('--tls-insecure', '--tls-insecure', [CompletionResultType]::ParameterName, 'Do not verify the server certificate (testing only: anyone can impersonate the server)')
@@ -163,6 +171,17 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'tcpplay;gen-account' {
+            [CompletionResult]::new('--accounts', '--accounts', [CompletionResultType]::ParameterName, 'The accounts database [default: the one `serve` uses with these settings]')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the password from the first line of this file (else TCPPLAY_ACCOUNT_PASSWORD, else asked twice on the terminal)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file (see examples/tcpplay.toml)')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail if a required value is missing')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'tcpplay;completions' {
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Write the scripts for every shell into DIR (how completions/ is made)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file (see examples/tcpplay.toml)')
@@ -189,6 +208,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('gen-cert', 'gen-cert', [CompletionResultType]::ParameterValue, 'Make a self-signed (or local-CA) certificate and key for TLS')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Diagnose settings, certificate files and a live server')
             [CompletionResult]::new('gen-room', 'gen-room', [CompletionResultType]::ParameterValue, 'Make a secure room''s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)')
+            [CompletionResult]::new('gen-account', 'gen-account', [CompletionResultType]::ParameterValue, 'Make (or give a new password to) an account in the accounts database, offline, for `serve` (its operators, or a closed server)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (or write all of them with --dir)')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write the manual pages (tcpplay(1) and one per command) into DIR')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -207,6 +227,9 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             break
         }
         'tcpplay;help;gen-room' {
+            break
+        }
+        'tcpplay;help;gen-account' {
             break
         }
         'tcpplay;help;completions' {

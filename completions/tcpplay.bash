@@ -22,6 +22,9 @@ _tcpplay() {
             tcpplay,completions)
                 cmd="tcpplay__subcmd__completions"
                 ;;
+            tcpplay,gen-account)
+                cmd="tcpplay__subcmd__gen__subcmd__account"
+                ;;
             tcpplay,gen-cert)
                 cmd="tcpplay__subcmd__gen__subcmd__cert"
                 ;;
@@ -45,6 +48,9 @@ _tcpplay() {
                 ;;
             tcpplay__subcmd__help,completions)
                 cmd="tcpplay__subcmd__help__subcmd__completions"
+                ;;
+            tcpplay__subcmd__help,gen-account)
+                cmd="tcpplay__subcmd__help__subcmd__gen__subcmd__account"
                 ;;
             tcpplay__subcmd__help,gen-cert)
                 cmd="tcpplay__subcmd__help__subcmd__gen__subcmd__cert"
@@ -71,7 +77,7 @@ _tcpplay() {
 
     case "${cmd}" in
         tcpplay)
-            opts="-v -h -V --config --no-input --verbose --help --version serve join gen-cert check gen-room completions man help"
+            opts="-v -h -V --config --no-input --verbose --help --version serve join gen-cert check gen-room gen-account completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -176,6 +182,32 @@ _tcpplay() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tcpplay__subcmd__gen__subcmd__account)
+            opts="-v -h --accounts --password-file --config --no-input --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --accounts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tcpplay__subcmd__gen__subcmd__cert)
             opts="-v -h --out-dir --cert-file --key-file --days --san --key-type --lan --ca --ca-cert --ca-key --client --force --json --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -257,7 +289,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__help)
-            opts="serve join gen-cert check gen-room completions man help"
+            opts="serve join gen-cert check gen-room gen-account completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -285,6 +317,20 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tcpplay__subcmd__help__subcmd__gen__subcmd__account)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -383,7 +429,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__join)
-            opts="-p -n -v -h --host --port --cert --client-cert --client-key --name --timeout --password --password-file --tls --no-tls --tls-insecure --json --listen --reconnect --also --show-wire --timestamps --no-bell --room --config --no-input --verbose --help"
+            opts="-p -n -v -h --host --port --cert --client-cert --client-key --name --timeout --password --password-file --account-password-file --register --change-password --new-password-file --tls --no-tls --tls-insecure --json --listen --reconnect --also --show-wire --timestamps --no-bell --room --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -433,6 +479,14 @@ _tcpplay() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --account-password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --new-password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --also)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -475,7 +529,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__serve)
-            opts="-p -q -v -h --bind --port --timeout --secure --password --password-file --room-record --reset-room --tls --workers --metrics --log-format --check-config --cert --key --client-ca --quiet --history --no-history --motd --motd-file --cluster --node --config --no-input --verbose --help"
+            opts="-p -q -v -h --bind --port --timeout --secure --password --password-file --room-record --reset-room --tls --workers --metrics --log-format --check-config --cert --key --client-ca --quiet --history --no-history --motd --motd-file --registration --accounts --operator --cluster --node --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -542,6 +596,18 @@ _tcpplay() {
                     return 0
                     ;;
                 --motd-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registration)
+                    COMPREPLY=($(compgen -W "open operator closed" -- "${cur}"))
+                    return 0
+                    ;;
+                --accounts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --operator)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

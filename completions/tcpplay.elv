@@ -31,6 +31,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand gen-cert 'Make a self-signed (or local-CA) certificate and key for TLS'
             cand check 'Diagnose settings, certificate files and a live server'
             cand gen-room 'Make a secure room''s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
+            cand gen-account 'Make (or give a new password to) an account in the accounts database, offline, for `serve` (its operators, or a closed server)'
             cand completions 'Print a shell completion script (or write all of them with --dir)'
             cand man 'Write the manual pages (tcpplay(1) and one per command) into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -52,6 +53,9 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --history 'Keep chat history in this SQLite file [default: history/BIND-PORT.sqlite3 in the user''s data dir, one per server]'
             cand --motd 'Message of the day, sent to each member after joining'
             cand --motd-file 'Read the message of the day from this file'
+            cand --registration 'Who may register an account: open, operator (only `tcpplay gen-account`), closed (accounts made before still log in) [default: closed]'
+            cand --accounts 'The accounts database [default: accounts/BIND-PORT.sqlite3 in the data directory]'
+            cand --operator 'An account that operates every room (repeat for more; a guest cannot take the name)'
             cand --cluster 'Cluster mode: share rooms with the other servers on this Redis, redis://HOST:PORT[/DB] or rediss:// (TLS). A password belongs in TCPPLAY_CLUSTER__URL or the config file, not here'
             cand --node 'This server''s name in the cluster [default: HOSTNAME-PORT]'
             cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
@@ -80,9 +84,13 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --timeout 'Connect and handshake timeout in seconds (0 = none) [default: 10]'
             cand --password 'Room password for a secure server (visible in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)'
             cand --password-file 'Read the room password from the first line of this file'
+            cand --account-password-file 'Read your account''s password from the first line of this file (or set TCPPLAY_ACCOUNT_PASSWORD; on a terminal it is asked when needed)'
+            cand --new-password-file '--register or --change-password without a terminal: the new password, from the first line of this file'
             cand --also 'Another server of the same cluster, HOST:PORT (repeat for more): with --reconnect, tried in turn after the main one'
             cand --room 'A room to join (repeat for more); typed lines go to the first [default: the server''s default room]'
             cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
+            cand --register 'Register your name as an account once joined (asks for a new password twice on a terminal; TLS servers with registration open)'
+            cand --change-password 'Give your account a new password once logged in (asks for it twice on a terminal)'
             cand --tls 'Require TLS (never fall back to plaintext)'
             cand --no-tls 'Plaintext only (do not try TLS first)'
             cand --tls-insecure 'Do not verify the server certificate (testing only: anyone can impersonate the server)'
@@ -154,6 +162,16 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'tcpplay;gen-account'= {
+            cand --accounts 'The accounts database [default: the one `serve` uses with these settings]'
+            cand --password-file 'Read the password from the first line of this file (else TCPPLAY_ACCOUNT_PASSWORD, else asked twice on the terminal)'
+            cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
+            cand --no-input 'Never prompt; fail if a required value is missing'
+            cand -v 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'tcpplay;completions'= {
             cand --dir 'Write the scripts for every shell into DIR (how completions/ is made)'
             cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
@@ -178,6 +196,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand gen-cert 'Make a self-signed (or local-CA) certificate and key for TLS'
             cand check 'Diagnose settings, certificate files and a live server'
             cand gen-room 'Make a secure room''s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
+            cand gen-account 'Make (or give a new password to) an account in the accounts database, offline, for `serve` (its operators, or a closed server)'
             cand completions 'Print a shell completion script (or write all of them with --dir)'
             cand man 'Write the manual pages (tcpplay(1) and one per command) into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -191,6 +210,8 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
         &'tcpplay;help;check'= {
         }
         &'tcpplay;help;gen-room'= {
+        }
+        &'tcpplay;help;gen-account'= {
         }
         &'tcpplay;help;completions'= {
         }

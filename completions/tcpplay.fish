@@ -34,6 +34,7 @@ complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "join" -d 'Join a ch
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "gen-cert" -d 'Make a self-signed (or local-CA) certificate and key for TLS'
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "check" -d 'Diagnose settings, certificate files and a live server'
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "gen-room" -d 'Make a secure room\'s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
+complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "gen-account" -d 'Make (or give a new password to) an account in the accounts database, offline, for `serve` (its operators, or a closed server)'
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "completions" -d 'Print a shell completion script (or write all of them with --dir)'
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "man" -d 'Write the manual pages (tcpplay(1) and one per command) into DIR'
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -53,6 +54,11 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l client-ca -d '
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l history -d 'Keep chat history in this SQLite file [default: history/BIND-PORT.sqlite3 in the user\'s data dir, one per server]' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l motd -d 'Message of the day, sent to each member after joining' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l motd-file -d 'Read the message of the day from this file' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l registration -d 'Who may register an account: open, operator (only `tcpplay gen-account`), closed (accounts made before still log in) [default: closed]' -r -f -a "open\t''
+operator\t''
+closed\t''"
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l accounts -d 'The accounts database [default: accounts/BIND-PORT.sqlite3 in the data directory]' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l operator -d 'An account that operates every room (repeat for more; a guest cannot take the name)' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l cluster -d 'Cluster mode: share rooms with the other servers on this Redis, redis://HOST:PORT[/DB] or rediss:// (TLS). A password belongs in TCPPLAY_CLUSTER__URL or the config file, not here' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l node -d 'This server\'s name in the cluster [default: HOSTNAME-PORT]' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
@@ -74,9 +80,13 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -s n -l name -d 'Y
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l timeout -d 'Connect and handshake timeout in seconds (0 = none) [default: 10]' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l password -d 'Room password for a secure server (visible in the process list: prefer --password-file, TCPPLAY_PASSWORD or the prompt)' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l password-file -d 'Read the room password from the first line of this file' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l account-password-file -d 'Read your account\'s password from the first line of this file (or set TCPPLAY_ACCOUNT_PASSWORD; on a terminal it is asked when needed)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l new-password-file -d '--register or --change-password without a terminal: the new password, from the first line of this file' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l also -d 'Another server of the same cluster, HOST:PORT (repeat for more): with --reconnect, tried in turn after the main one' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l room -d 'A room to join (repeat for more); typed lines go to the first [default: the server\'s default room]' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l register -d 'Register your name as an account once joined (asks for a new password twice on a terminal; TLS servers with registration open)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l change-password -d 'Give your account a new password once logged in (asks for it twice on a terminal)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l tls -d 'Require TLS (never fall back to plaintext)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l no-tls -d 'Plaintext only (do not try TLS first)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l tls-insecure -d 'Do not verify the server certificate (testing only: anyone can impersonate the server)'
@@ -133,6 +143,12 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-room" -l force -d 'O
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-room" -l no-input -d 'Never prompt; fail if a required value is missing'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-room" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-room" -s h -l help -d 'Print help'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-account" -l accounts -d 'The accounts database [default: the one `serve` uses with these settings]' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-account" -l password-file -d 'Read the password from the first line of this file (else TCPPLAY_ACCOUNT_PASSWORD, else asked twice on the terminal)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-account" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-account" -l no-input -d 'Never prompt; fail if a required value is missing'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-account" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand gen-account" -s h -l help -d 'Print help'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -l dir -d 'Write the scripts for every shell into DIR (how completions/ is made)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -l no-input -d 'Never prompt; fail if a required value is missing'
@@ -143,11 +159,12 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand man" -l config -d 'Read 
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand man" -l no-input -d 'Never prompt; fail if a required value is missing'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand man" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand man" -s h -l help -d 'Print help'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions man help" -f -a "serve" -d 'Run a chat server'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions man help" -f -a "join" -d 'Join a chat server'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions man help" -f -a "gen-cert" -d 'Make a self-signed (or local-CA) certificate and key for TLS'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions man help" -f -a "check" -d 'Diagnose settings, certificate files and a live server'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions man help" -f -a "gen-room" -d 'Make a secure room\'s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions man help" -f -a "completions" -d 'Print a shell completion script (or write all of them with --dir)'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions man help" -f -a "man" -d 'Write the manual pages (tcpplay(1) and one per command) into DIR'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room gen-account completions man help" -f -a "serve" -d 'Run a chat server'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room gen-account completions man help" -f -a "join" -d 'Join a chat server'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room gen-account completions man help" -f -a "gen-cert" -d 'Make a self-signed (or local-CA) certificate and key for TLS'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room gen-account completions man help" -f -a "check" -d 'Diagnose settings, certificate files and a live server'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room gen-account completions man help" -f -a "gen-room" -d 'Make a secure room\'s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room gen-account completions man help" -f -a "gen-account" -d 'Make (or give a new password to) an account in the accounts database, offline, for `serve` (its operators, or a closed server)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room gen-account completions man help" -f -a "completions" -d 'Print a shell completion script (or write all of them with --dir)'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room gen-account completions man help" -f -a "man" -d 'Write the manual pages (tcpplay(1) and one per command) into DIR'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room gen-account completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

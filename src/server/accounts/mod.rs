@@ -381,3 +381,77 @@ impl Owners for Accounts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(registration: Registration) -> (tempfile::TempDir, Accounts) {
+        let d = tempfile::tempdir().unwrap();
+        let a = Accounts::open(
+            &d.path().join("a.sqlite3"),
+            registration,
+            &["Teacher".into()],
+            &[],
+        )
+        .unwrap()
+        .with_throttle(3, Duration::from_secs(60));
+        (d, a)
+    }
+
+    #[test]
+    fn failed_logins_to_one_account_make_it_wait_and_a_success_forgives() {
+        let (_d, a) = open(Registration::Open);
+        for _ in 0..3 {
+            assert!(a.may_try("carol").is_ok());
+            a.failed("Carol");
+        }
+        let wait = a.may_try("CAROL").unwrap_err();
+        assert!(wait <= Duration::from_secs(60));
+        // Another account is not held up.
+        assert!(a.may_try("dave").is_ok());
+        a.succeeded("carol");
+        assert!(a.may_try("carol").is_ok());
+    }
+
+    #[test]
+    fn registrations_are_counted_per_address_and_closed_servers_take_none() {
+        let (_d, a) = open(Registration::Open);
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..REGISTRATIONS_PER_ADDRESS {
+            assert!(a.may_register(ip).is_ok());
+        }
+        let (code, _) = a.may_register(ip).unwrap_err();
+        assert_eq!(code, crate::protocol::codes::REGISTRATION_THROTTLED);
+        assert!(a.may_register("192.0.2.8".parse().unwrap()).is_ok());
+        let (_d, closed) = open(Registration::Closed);
+        let (code, _) = closed.may_register(ip).unwrap_err();
+        assert_eq!(code, crate::protocol::codes::REGISTRATION_CLOSED);
+    }
+
+    #[test]
+    fn accounts_and_bindings_survive_a_reopen_and_operator_names_are_reserved() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("a.sqlite3");
+        {
+            let a = Accounts::open(&path, Registration::Closed, &[], &["Teacher".into()]).unwrap();
+            assert!(
+                a.reserved("teacher"),
+                "an operator's name, before any account"
+            );
+            assert!(!a.provision("carol", b"carol-password").unwrap());
+            a.bind_cert("carol", "AA:BB").unwrap();
+        }
+        let a = Accounts::open(&path, Registration::Closed, &[], &[]).unwrap();
+        assert_eq!(a.lookup("CAROL").map(|(n, _)| n).as_deref(), Some("carol"));
+        assert_eq!(a.cert_account("AA:BB").as_deref(), Some("carol"));
+        a.unregister("carol").unwrap();
+        assert!(a.cert_account("AA:BB").is_none());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "owner-only: {mode:o}");
+        }
+    }
+}
