@@ -128,6 +128,9 @@ async fn prepare(loaded: &Loaded, args: &mut ServeArgs, no_input: bool) -> Resul
         None => bind(&s.bind, s.port).await?,
     };
     let addr = listener.local_addr()?;
+    // Before the cluster starts: accounts in cluster mode are refused at once.
+    let clustered = loaded.settings.cluster.url.is_some();
+    let accounts = open_accounts(loaded, addr, tls.is_some(), clustered)?;
     let cluster = match &loaded.settings.cluster.url {
         Some(url) => Some(start_cluster(loaded, url, addr).await?),
         None => None,
@@ -149,7 +152,6 @@ async fn prepare(loaded: &Loaded, args: &mut ServeArgs, no_input: bool) -> Resul
         }
         None
     };
-    let accounts = open_accounts(loaded, addr, tls.is_some(), cluster.is_some())?;
     // Never kept for reloads: the password is not needed again.
     args.password = None;
     let mode = match (&tls, &secure) {
