@@ -567,3 +567,50 @@ fn listing(room: &Room) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::history::HistorySetup;
+    use tokio_util::sync::CancellationToken;
+
+    fn ban(target: String) -> Moderate {
+        Moderate {
+            action: ModAction::Ban,
+            room: None,
+            target: Some(target),
+            duration: Some(60),
+            reason: None,
+            on: None,
+        }
+    }
+
+    #[test]
+    fn a_flood_of_bans_stops_at_the_bound_and_a_guest_is_no_operator() {
+        let hub = Hub::new(
+            "#lobby",
+            1 << 20,
+            1024,
+            CancellationToken::new(),
+            HistorySetup::default(),
+            Default::default(),
+            None,
+        );
+        let room = hub.default_room().clone();
+        for i in 0..MAX_ENTRIES {
+            let ip = format!("address:10.{}.{}.1", i / 256, i % 256);
+            hub.moderate(Actor::Console, &room, &ban(ip)).unwrap();
+        }
+        let refused = hub
+            .moderate(Actor::Console, &room, &ban("address:192.0.2.1".into()))
+            .unwrap_err();
+        assert_eq!(refused.code, codes::TOO_MANY_BANS);
+        assert_eq!(room.moderation().rules.bans.len(), MAX_ENTRIES);
+        // A member of the default room (not its creator, no account) is no operator.
+        let m = hub.connect("guest", "127.0.0.1:5000".parse().unwrap(), false);
+        let refused = hub
+            .moderate(Actor::Member(m.id), &room, &ban("x".into()))
+            .unwrap_err();
+        assert_eq!(refused.code, codes::NOT_OPERATOR);
+    }
+}
