@@ -13,7 +13,7 @@ use crate::util::{make_cert, tcpplay, CertFiles, Peer, Proc, Server};
 
 /// A TLS server with accounts in `dir/accounts.sqlite3`, the settings in
 /// `config` (TOML) and these flags.
-fn serve(cert: &CertFiles, dir: &Path, config: &str, extra: &[&str]) -> Server {
+pub(crate) fn serve(cert: &CertFiles, dir: &Path, config: &str, extra: &[&str]) -> Server {
     let cfg = dir.join("tcpplay.toml");
     std::fs::write(&cfg, config).unwrap();
     let db = dir.join("accounts.sqlite3");
@@ -48,7 +48,7 @@ fn join(server: &Server, cert: &CertFiles, name: &str, pw: Option<&str>, extra: 
 }
 
 /// `tcpplay gen-account NAME` into `db`, with `pw`.
-fn gen_account(dir: &Path, db: &Path, name: &str, pw: &str) {
+pub(crate) fn gen_account(dir: &Path, db: &Path, name: &str, pw: &str) {
     let out = tcpplay(dir)
         .args(["gen-account", name, "--accounts", db.to_str().unwrap()])
         .env("TCPPLAY_ACCOUNT_PASSWORD", pw)

@@ -274,3 +274,30 @@ fn a_line_that_names_you_rings_the_bell_unless_told_not_to() {
         assert!(exited_ok(&mut p));
     }
 }
+
+/// On a terminal, a registered name is asked its password (without echo)
+/// and the same connection's retry logs in.
+#[test]
+fn a_registered_name_is_asked_its_password_on_a_terminal() {
+    let cert = make_cert();
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = dir.path().join("accounts.sqlite3");
+    crate::accounts::gen_account(dir.path(), &db, "alice", "alices-secret");
+    let server = crate::accounts::serve(&cert, dir.path(), "", &[]);
+    let mut cmd = tcpplay(server.home.path());
+    cmd.args(["join", &format!("localhost:{}", server.port())])
+        .args(["--cert", cert.cert.to_str().unwrap(), "--name", "alice"]);
+    let mut p = pty(cmd);
+    p.exp_string("the name alice is registered").unwrap();
+    p.exp_string("Password of the account alice").unwrap();
+    keys(&mut p, "alices-secret\r");
+    let before = p.exp_string("logged in to the account alice").unwrap();
+    assert!(
+        !before.contains("alices-secret"),
+        "the password is never echoed: {before:?}"
+    );
+    p.exp_string("> ").unwrap();
+    type_text(&mut p, "/quit");
+    keys(&mut p, "\r");
+    assert!(exited_ok(&mut p));
+}
