@@ -160,6 +160,7 @@ impl Server {
         }
         if let Some(a) = &opts.accounts {
             hub.set_owners(a.clone() as Arc<dyn room::rules::Owners>);
+            a.attach(&hub);
         }
         for line in hub.declare(&opts.rooms) {
             tracing::debug!("{line}");

@@ -35,7 +35,13 @@ pub(crate) fn serve(cert: &CertFiles, dir: &Path, config: &str, extra: &[&str]) 
 
 /// `tcpplay join` to `server` as `name`, with the account password `pw`
 /// (in the environment, as a script gives it) and extra flags.
-fn join(server: &Server, cert: &CertFiles, name: &str, pw: Option<&str>, extra: &[&str]) -> Proc {
+pub(crate) fn join(
+    server: &Server,
+    cert: &CertFiles,
+    name: &str,
+    pw: Option<&str>,
+    extra: &[&str],
+) -> Proc {
     let mut cmd = tcpplay(server.home.path());
     cmd.args(["join", "--host", "localhost", "--port", &server.port()])
         .args(["--cert", cert.cert.to_str().unwrap(), "--name", name])

@@ -747,3 +747,55 @@ fn a_room_is_its_folded_name_on_every_node() {
     let v = ann.recv_chat("one room");
     assert_eq!(v["from"], "bob");
 }
+
+/// Accounts live in Redis: a name registered on one node is refused to a
+/// guest and logs in on another; a ban said on one node takes the member
+/// out of the room on another (within the nodes' one-second refresh) and
+/// keeps them out there.
+#[test]
+fn an_account_registered_on_one_node_logs_in_on_another_and_a_ban_holds_on_all() {
+    use crate::accounts::join;
+    let redis = Redis::start();
+    let cert = crate::util::make_cert();
+    let (c, k) = (cert.cert.to_str().unwrap(), cert.key.to_str().unwrap());
+    let tls = ["--tls", "--cert", c, "--key", k, "--registration", "open"];
+    let a = node(&redis, "a", &tls);
+    let b = node(&redis, "b", &tls);
+
+    let mut carol = join(&a, &cert, "carol", Some("carol-password"), &["--register"]);
+    carol.stdout.expect("the name carol is registered to you");
+    carol.close_stdin();
+    assert_eq!(carol.wait(), 0);
+    let mut guest = join(&b, &cert, "carol", None, &[]);
+    assert_eq!(guest.wait(), 1);
+    guest.stderr.expect("the name carol is registered");
+    let mut wrong = join(&b, &cert, "carol", Some("not-hers"), &[]);
+    assert_eq!(wrong.wait(), 1);
+
+    // The teacher makes #class on node a (its creator operates it); carol
+    // is in it on node b, logged in with her password there.
+    let mut teacher = join(
+        &a,
+        &cert,
+        "teacher",
+        Some("teacher-password"),
+        &["--register", "--room", "#class", "--listen"],
+    );
+    teacher
+        .stdout
+        .expect("the name teacher is registered to you");
+    let mut carol = join(
+        &b,
+        &cert,
+        "carol",
+        Some("carol-password"),
+        &["--room", "#class"],
+    );
+    carol.stderr.expect("logged in to the account carol");
+    carol.stdout.expect("you joined #class");
+    teacher.stdout.expect("carol joined");
+    teacher.send_line("/ban carol 1h");
+    carol.stdout.expect("you are banned from #class");
+    carol.send_line("/join #class");
+    carol.stdout.expect("(banned)");
+}

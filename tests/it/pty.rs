@@ -276,7 +276,7 @@ fn a_line_that_names_you_rings_the_bell_unless_told_not_to() {
 }
 
 /// On a terminal, a registered name is asked its password (without echo)
-/// and the same connection's retry logs in.
+/// and the next connection logs in with it.
 #[test]
 fn a_registered_name_is_asked_its_password_on_a_terminal() {
     let cert = make_cert();

@@ -128,9 +128,6 @@ async fn prepare(loaded: &Loaded, args: &mut ServeArgs, no_input: bool) -> Resul
         None => bind(&s.bind, s.port).await?,
     };
     let addr = listener.local_addr()?;
-    // Before the cluster starts: accounts in cluster mode are refused at once.
-    let clustered = loaded.settings.cluster.url.is_some();
-    let accounts = open_accounts(loaded, addr, tls.is_some(), clustered)?;
     let cluster = match &loaded.settings.cluster.url {
         Some(url) => Some(start_cluster(loaded, url, addr).await?),
         None => None,
@@ -140,6 +137,7 @@ async fn prepare(loaded: &Loaded, args: &mut ServeArgs, no_input: bool) -> Resul
         Some(_) => None,
         None => history_db(loaded, addr)?,
     };
+    let accounts = open_accounts(loaded, addr, tls.is_some(), cluster.as_ref()).await?;
     let secure = if s.secure {
         Some(Arc::new(
             secure_room(loaded, args, no_input, db.as_ref(), cluster.as_deref()).await?,

@@ -283,11 +283,11 @@ pub(super) fn server_tls(loaded: &Loaded) -> Result<Option<Arc<rustls::ServerCon
 /// not closed, operators named, `serve.accounts` given) or one exists at
 /// the default place. Accounts need TLS (the login is bound to it) and one
 /// server (a cluster does not share them yet).
-pub(super) fn open_accounts(
+pub(super) async fn open_accounts(
     loaded: &Loaded,
     addr: std::net::SocketAddr,
     tls: bool,
-    cluster: bool,
+    cluster: Option<&Arc<server::cluster::Cluster>>,
 ) -> Result<Option<Arc<server::accounts::Accounts>>> {
     let s = &loaded.settings.serve;
     let room_ops: Vec<String> = loaded
@@ -310,14 +310,10 @@ pub(super) fn open_accounts(
         || !room_ops.is_empty()
         || s.accounts.is_some();
     let exists = default.as_deref().is_some_and(|p| p.exists());
-    if !asked && !exists {
+    // A cluster keeps its accounts in Redis: a file at the default place is not them.
+    let kept_here = exists && cluster.is_none();
+    if !(asked || kept_here) {
         return Ok(None);
-    }
-    if cluster {
-        return Err(usage(
-            "accounts are kept by one server: a cluster does not share them yet (drop serve.registration, \
-             serve.operators, [[rooms]] operators and serve.accounts, or serve without --cluster)",
-        ));
     }
     if !tls {
         return Err(usage(
@@ -331,16 +327,29 @@ pub(super) fn open_accounts(
         ));
     };
     let l = &loaded.settings.limits;
-    let accounts = server::accounts::Accounts::open(&path, s.registration, &s.operators, &room_ops)
-        .map_err(usage)?
-        .with_throttle(
-            l.auth_failures,
-            config::secs(l.auth_block).unwrap_or(std::time::Duration::from_secs(60)),
-        );
+    let opened = match cluster {
+        Some(c) => {
+            if s.accounts.is_some() {
+                tracing::warn!("serve.accounts is not used in cluster mode: the cluster keeps its accounts in Redis");
+            }
+            server::accounts::Accounts::open_cluster(
+                c.clone(),
+                s.registration,
+                &s.operators,
+                &room_ops,
+            )
+            .await
+        }
+        None => server::accounts::Accounts::open(&path, s.registration, &s.operators, &room_ops),
+    };
+    let accounts = opened.map_err(usage)?.with_throttle(
+        l.auth_failures,
+        config::secs(l.auth_block).unwrap_or(std::time::Duration::from_secs(60)),
+    );
     tracing::info!(
         "accounts: {} in {} (registration {})",
         accounts.count(),
-        path.display(),
+        accounts.place(),
         s.registration.as_str()
     );
     Ok(Some(Arc::new(accounts)))

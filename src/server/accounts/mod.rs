@@ -16,13 +16,19 @@ mod store;
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
 
 use crate::config::Registration;
 use crate::crypto::account::{AccountRecord, AccountSetup};
 use crate::names::{name_key, sanitize};
+use crate::server::cluster::accounts::Write;
+use crate::server::cluster::Cluster;
 use crate::server::room::rules::{Owners, RoomRules};
+use crate::server::room::Hub;
 
 /// Most certificates one account may bind.
 pub(crate) const MAX_CERTS_PER_ACCOUNT: usize = 10;
@@ -57,9 +63,13 @@ pub(crate) struct Refused(pub String);
 
 pub(crate) struct Accounts {
     setup: AccountSetup,
-    store: Mutex<store::Store>,
+    backend: Backend,
     state: Mutex<State>,
+    /// Where they are kept, for messages: a file, or the cluster's Redis.
     path: PathBuf,
+    /// Cluster mode: the rooms' rules as last read from Redis, the version
+    /// read, and the queue that writes rules in order.
+    shared: Option<SharedState>,
     pub(crate) registration: Registration,
     /// The server's operators (account keys).
     operators: BTreeSet<String>,
@@ -70,7 +80,209 @@ pub(crate) struct Accounts {
     block: Duration,
 }
 
+/// Where the accounts are kept.
+enum Backend {
+    /// One server: SQLite.
+    Local(Mutex<store::Store>),
+    /// A cluster: Redis, through the cluster's connection.
+    Cluster(Arc<Cluster>),
+}
+
+struct SharedState {
+    rules: Mutex<HashMap<String, RoomRules>>,
+    version: AtomicU64,
+    writes: mpsc::UnboundedSender<(String, String)>,
+}
+
+/// How often a cluster node looks for accounts and rules changed by others.
+const REFRESH: Duration = Duration::from_secs(1);
+
+/// An account as the cluster keeps it: its name, a newline, its record in base64.
+fn encode(name: &str, record: &AccountRecord) -> String {
+    format!("{name}\n{}", crate::crypto::b64(&record.to_bytes()))
+}
+
+/// An account read from Redis, checked: a valid name whose key is `key`,
+/// and a record that parses.
+fn decode(key: &str, value: &str) -> Option<Entry> {
+    let (name, record) = value.split_once('\n')?;
+    let name = crate::names::validate_name(name).ok()?;
+    if name_key(&name) != key {
+        return None;
+    }
+    let record = AccountRecord::from_bytes(&crate::crypto::unb64(record)?).ok()?;
+    Some(Entry { name, record })
+}
+
+/// The operators' keys, and every name no guest may take.
+fn operator_sets(
+    operators: &[String],
+    room_operators: &[String],
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let ops: BTreeSet<String> = operators.iter().map(|o| name_key(o)).collect();
+    let reserved = ops
+        .iter()
+        .cloned()
+        .chain(room_operators.iter().map(|o| name_key(o)))
+        .collect();
+    (ops, reserved)
+}
+
 impl Accounts {
+    /// Cluster mode: the accounts the cluster keeps in Redis (its setup made
+    /// by the first node), read now and kept current by [`attach`](Self::attach).
+    pub(crate) async fn open_cluster(
+        cluster: Arc<Cluster>,
+        registration: Registration,
+        operators: &[String],
+        room_operators: &[String],
+    ) -> Result<Accounts, String> {
+        let say = |e: String| format!("accounts in the cluster's Redis: {e}");
+        let fresh = AccountSetup::generate();
+        let kept = cluster
+            .accounts_setup(&fresh.to_bytes())
+            .await
+            .map_err(say)?;
+        let setup = AccountSetup::from_bytes(&kept)
+            .map_err(|_| say("the accounts' setup kept in Redis is damaged".into()))?;
+        let (ops, reserved) = operator_sets(operators, room_operators);
+        let (tx, mut rx) = mpsc::unbounded_channel::<(String, String)>();
+        let writer = cluster.clone();
+        tokio::spawn(async move {
+            while let Some((room, json)) = rx.recv().await {
+                let w = Write::Rules {
+                    room: &room,
+                    json: &json,
+                };
+                if let Err(e) = writer.accounts_write(w).await {
+                    tracing::error!(room = %sanitize(&room), "accounts: cannot keep the room's rules in Redis ({e}); they hold on this node until a restart");
+                }
+            }
+        });
+        let a = Accounts {
+            setup,
+            backend: Backend::Cluster(cluster),
+            state: Mutex::new(State::default()),
+            path: PathBuf::from("the cluster's Redis"),
+            shared: Some(SharedState {
+                rules: Mutex::new(HashMap::new()),
+                version: AtomicU64::new(u64::MAX),
+                writes: tx,
+            }),
+            registration,
+            operators: ops,
+            reserved,
+            max_failures: 5,
+            block: Duration::from_secs(60),
+        };
+        a.refresh(None).await.map_err(say)?;
+        Ok(a)
+    }
+
+    /// Cluster mode: look for changes made on other nodes every second,
+    /// and apply a room's new rules to it here (who is now banned leaves).
+    pub(crate) fn attach(self: &Arc<Self>, hub: &Arc<Hub>) {
+        if self.shared.is_none() {
+            return;
+        }
+        let me = Arc::downgrade(self);
+        let hub = Arc::downgrade(hub);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(REFRESH).await;
+                let (Some(me), Some(hub)) = (me.upgrade(), hub.upgrade()) else {
+                    return;
+                };
+                if let Err(e) = me.refresh(Some(&hub)).await {
+                    tracing::debug!("accounts: not refreshed from Redis ({e})");
+                }
+            }
+        });
+    }
+
+    /// Cluster mode: read everything again when the version moved; rooms
+    /// whose rules changed get them (through `hub`).
+    async fn refresh(&self, hub: Option<&Hub>) -> Result<(), String> {
+        let (Backend::Cluster(c), Some(shared)) = (&self.backend, &self.shared) else {
+            return Ok(());
+        };
+        let version = c.accounts_version().await?;
+        if version == shared.version.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let all = c.accounts_load().await?;
+        {
+            let mut st = self.state();
+            st.accounts = all
+                .accounts
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), decode(k, v)?)))
+                .take(MAX_TRACKED * 10)
+                .collect();
+            st.certs = all
+                .certs
+                .into_iter()
+                .filter(|(fp, k)| fp.len() <= 128 && st.accounts.contains_key(k))
+                .collect();
+        }
+        let fresh: HashMap<String, RoomRules> = all
+            .rules
+            .iter()
+            .filter_map(|(room, json)| Some((room.clone(), serde_json::from_str(json).ok()?)))
+            .collect();
+        let changed: Vec<(String, RoomRules)> = {
+            let mut cached = shared.rules.lock().unwrap_or_else(|e| e.into_inner());
+            let changed = fresh
+                .iter()
+                .filter(|(room, r)| cached.get(*room) != Some(*r))
+                .map(|(room, r)| (room.clone(), r.clone()))
+                .collect();
+            *cached = fresh;
+            changed
+        };
+        if let Some(hub) = hub {
+            for (room, rules) in changed {
+                hub.apply_rules(&room, rules);
+            }
+        }
+        shared.version.store(all.version, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Cluster mode: read the account called `name` (and the certificate
+    /// `fp`'s binding) from Redis now, so that a login here sees what
+    /// another node registered a moment ago.
+    pub(crate) async fn refresh_for_login(&self, name: &str, fp: Option<&str>) {
+        let Backend::Cluster(c) = &self.backend else {
+            return;
+        };
+        let key = name_key(name);
+        match c.account(&key).await {
+            Ok(Some(v)) => {
+                if let Some(e) = decode(&key, &v) {
+                    self.state().accounts.insert(key.clone(), e);
+                }
+            }
+            Ok(None) => {
+                self.state().accounts.remove(&key);
+            }
+            Err(e) => tracing::debug!("accounts: {key} not read from Redis ({e})"),
+        }
+        if let Some(fp) = fp {
+            if let Ok(bound) = c.cert_account(fp).await {
+                let mut st = self.state();
+                match bound {
+                    Some(k) if st.accounts.contains_key(&k) => {
+                        st.certs.insert(fp.to_string(), k);
+                    }
+                    _ => {
+                        st.certs.remove(fp);
+                    }
+                }
+            }
+        }
+    }
+
     /// Open the database at `path` (created when missing).
     pub(crate) fn open(
         path: &Path,
@@ -91,17 +303,13 @@ impl Accounts {
             );
         }
         state.certs = store.certs().map_err(say)?.into_iter().collect();
-        let ops: BTreeSet<String> = operators.iter().map(|o| name_key(o)).collect();
-        let reserved = ops
-            .iter()
-            .cloned()
-            .chain(room_operators.iter().map(|o| name_key(o)))
-            .collect();
+        let (ops, reserved) = operator_sets(operators, room_operators);
         Ok(Accounts {
             setup,
-            store: Mutex::new(store),
+            backend: Backend::Local(Mutex::new(store)),
             state: Mutex::new(state),
             path: path.to_path_buf(),
+            shared: None,
             registration,
             operators: ops,
             reserved,
@@ -122,8 +330,17 @@ impl Accounts {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn store(&self) -> std::sync::MutexGuard<'_, store::Store> {
-        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    /// The database (one server only).
+    fn store(&self) -> Option<std::sync::MutexGuard<'_, store::Store>> {
+        match &self.backend {
+            Backend::Local(s) => Some(s.lock().unwrap_or_else(|e| e.into_inner())),
+            Backend::Cluster(_) => None,
+        }
+    }
+
+    /// Where they are kept, for people.
+    pub(crate) fn place(&self) -> String {
+        self.path.display().to_string()
     }
 
     pub(crate) fn setup(&self) -> &AccountSetup {
@@ -234,20 +451,47 @@ impl Accounts {
         Ok(())
     }
 
-    /// Keep `record` as the account `name` (new), or refuse.
-    pub(crate) fn register(&self, name: &str, record: AccountRecord) -> Result<(), Refused> {
-        let key = name_key(name);
-        let mut st = self.state();
-        if st.accounts.contains_key(&key) {
-            return Err(Refused(format!(
-                "the name {} is registered already",
-                sanitize(name)
-            )));
+    /// Write one change: to the database, or to the cluster's Redis
+    /// (`cluster`); false when a new account's name was taken meanwhile.
+    async fn write(
+        &self,
+        cluster: Write<'_>,
+        local: impl FnOnce(&store::Store) -> rusqlite::Result<()>,
+    ) -> Result<bool, Refused> {
+        match &self.backend {
+            Backend::Local(store) => {
+                let store = store.lock().unwrap_or_else(|e| e.into_inner());
+                local(&store).map_err(|e| self.failed_write(e))?;
+                Ok(true)
+            }
+            Backend::Cluster(c) => c.accounts_write(cluster).await.map_err(|e| {
+                tracing::warn!("accounts: cannot write to the cluster's Redis ({e})");
+                Refused("the cluster cannot store it now (its Redis is unreachable): try again in a few seconds".into())
+            }),
         }
-        self.store()
-            .put(&key, name, &record)
-            .map_err(|e| self.failed_write(e))?;
-        st.accounts.insert(
+    }
+
+    /// Keep `record` as the account `name` (new), or refuse.
+    pub(crate) async fn register(&self, name: &str, record: AccountRecord) -> Result<(), Refused> {
+        let key = name_key(name);
+        let taken = || Refused(format!("the name {} is registered already", sanitize(name)));
+        if self.state().accounts.contains_key(&key) {
+            return Err(taken());
+        }
+        let value = encode(name, &record);
+        let fresh = self
+            .write(
+                Write::New {
+                    key: &key,
+                    value: &value,
+                },
+                |s| s.put(&key, name, &record),
+            )
+            .await?;
+        if !fresh {
+            return Err(taken());
+        }
+        self.state().accounts.insert(
             key,
             Entry {
                 name: name.to_string(),
@@ -258,57 +502,63 @@ impl Accounts {
     }
 
     /// A new record (password) for an existing account.
-    pub(crate) fn change(&self, name: &str, record: AccountRecord) -> Result<(), Refused> {
+    pub(crate) async fn change(&self, name: &str, record: AccountRecord) -> Result<(), Refused> {
         let key = name_key(name);
-        let mut st = self.state();
-        let Some(e) = st.accounts.get_mut(&key) else {
+        let Some(registered) = self.state().accounts.get(&key).map(|e| e.name.clone()) else {
             return Err(Refused("that account no longer exists".into()));
         };
-        self.store()
-            .put(&key, &e.name, &record)
-            .map_err(|e| self.failed_write(e))?;
-        e.record = record;
+        let value = encode(&registered, &record);
+        self.write(
+            Write::Replace {
+                key: &key,
+                value: &value,
+            },
+            |s| s.put(&key, &registered, &record),
+        )
+        .await?;
+        if let Some(e) = self.state().accounts.get_mut(&key) {
+            e.record = record;
+        }
         Ok(())
     }
 
     /// Drop the account (and its certificate bindings).
-    pub(crate) fn unregister(&self, name: &str) -> Result<(), Refused> {
+    pub(crate) async fn unregister(&self, name: &str) -> Result<(), Refused> {
         let key = name_key(name);
+        self.write(Write::Delete { key: &key }, |s| s.delete(&key))
+            .await?;
         let mut st = self.state();
-        self.store()
-            .delete(&key)
-            .map_err(|e| self.failed_write(e))?;
         st.accounts.remove(&key);
         st.certs.retain(|_, a| *a != key);
         Ok(())
     }
 
     /// Bind certificate `fp` to the account `name`.
-    pub(crate) fn bind_cert(&self, name: &str, fp: &str) -> Result<(), Refused> {
+    pub(crate) async fn bind_cert(&self, name: &str, fp: &str) -> Result<(), Refused> {
         let key = name_key(name);
-        let mut st = self.state();
-        let have = st.certs.values().filter(|a| **a == key).count();
-        if have >= MAX_CERTS_PER_ACCOUNT && st.certs.get(fp) != Some(&key) {
-            return Err(Refused(format!(
-                "an account binds {MAX_CERTS_PER_ACCOUNT} certificates at most: /certfp del one first"
-            )));
+        {
+            let st = self.state();
+            let have = st.certs.values().filter(|a| **a == key).count();
+            if have >= MAX_CERTS_PER_ACCOUNT && st.certs.get(fp) != Some(&key) {
+                return Err(Refused(format!(
+                    "an account binds {MAX_CERTS_PER_ACCOUNT} certificates at most: /certfp del one first"
+                )));
+            }
         }
-        self.store()
-            .bind(fp, &key)
-            .map_err(|e| self.failed_write(e))?;
-        st.certs.insert(fp.to_string(), key);
+        self.write(Write::Bind { fp, key: &key }, |s| s.bind(fp, &key))
+            .await?;
+        self.state().certs.insert(fp.to_string(), key);
         Ok(())
     }
 
     /// Unbind `fp` from the account `name`; false when it was not bound to it.
-    pub(crate) fn unbind_cert(&self, name: &str, fp: &str) -> Result<bool, Refused> {
+    pub(crate) async fn unbind_cert(&self, name: &str, fp: &str) -> Result<bool, Refused> {
         let key = name_key(name);
-        let mut st = self.state();
-        if st.certs.get(fp) != Some(&key) {
+        if self.state().certs.get(fp) != Some(&key) {
             return Ok(false);
         }
-        self.store().unbind(fp).map_err(|e| self.failed_write(e))?;
-        st.certs.remove(fp);
+        self.write(Write::Unbind { fp }, |s| s.unbind(fp)).await?;
+        self.state().certs.remove(fp);
         Ok(true)
     }
 
@@ -341,6 +591,7 @@ impl Accounts {
             .map_err(|e| format!("cannot make the account's record: {e}"))?;
         let existed = self.state().accounts.contains_key(&key);
         self.store()
+            .ok_or("gen-account writes an accounts database, not a cluster")?
             .put(&key, name, &record)
             .map_err(|e| format!("accounts database {}: {e}", self.path.display()))?;
         self.state().accounts.insert(
@@ -364,7 +615,11 @@ impl Owners for Accounts {
     }
 
     fn load(&self, room_key: &str) -> Option<RoomRules> {
-        let json = self.store().rules(room_key).ok()??;
+        if let Some(shared) = &self.shared {
+            let cached = shared.rules.lock().unwrap_or_else(|e| e.into_inner());
+            return cached.get(room_key).cloned();
+        }
+        let json = self.store()?.rules(room_key).ok()??;
         match serde_json::from_str(&json) {
             Ok(r) => Some(r),
             Err(e) => {
@@ -376,7 +631,16 @@ impl Owners for Accounts {
 
     fn save(&self, room_key: &str, rules: &RoomRules) {
         let json = serde_json::to_string(rules).unwrap_or_default();
-        if let Err(e) = self.store().put_rules(room_key, &json) {
+        if let Some(shared) = &self.shared {
+            let mut cached = shared.rules.lock().unwrap_or_else(|e| e.into_inner());
+            cached.insert(room_key.to_string(), rules.clone());
+            let _ = shared.writes.send((room_key.to_string(), json));
+            return;
+        }
+        let Some(store) = self.store() else {
+            return;
+        };
+        if let Err(e) = store.put_rules(room_key, &json) {
             tracing::error!(room = %sanitize(room_key), "accounts database {}: cannot keep the room's rules ({e}); they hold until a restart", self.path.display());
         }
     }
@@ -429,8 +693,8 @@ mod tests {
         assert_eq!(code, crate::protocol::codes::REGISTRATION_CLOSED);
     }
 
-    #[test]
-    fn accounts_and_bindings_survive_a_reopen_and_operator_names_are_reserved() {
+    #[tokio::test]
+    async fn accounts_and_bindings_survive_a_reopen_and_operator_names_are_reserved() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("a.sqlite3");
         {
@@ -440,12 +704,12 @@ mod tests {
                 "an operator's name, before any account"
             );
             assert!(!a.provision("carol", b"carol-password").unwrap());
-            a.bind_cert("carol", "AA:BB").unwrap();
+            a.bind_cert("carol", "AA:BB").await.unwrap();
         }
         let a = Accounts::open(&path, Registration::Closed, &[], &[]).unwrap();
         assert_eq!(a.lookup("CAROL").map(|(n, _)| n).as_deref(), Some("carol"));
         assert_eq!(a.cert_account("AA:BB").as_deref(), Some("carol"));
-        a.unregister("carol").unwrap();
+        a.unregister("carol").await.unwrap();
         assert!(a.cert_account("AA:BB").is_none());
         #[cfg(unix)]
         {

@@ -82,6 +82,32 @@ impl Keys {
     pub(crate) fn record(&self) -> String {
         self.key("secure:record")
     }
+
+    /// Accounts: the OPAQUE server setup (one for the cluster).
+    pub(crate) fn accounts_setup(&self) -> String {
+        self.key("accounts:setup")
+    }
+
+    /// Accounts: a hash, account key → its name and record.
+    pub(crate) fn accounts(&self) -> String {
+        self.key("accounts:records")
+    }
+
+    /// Accounts: a hash, certificate fingerprint → account key.
+    pub(crate) fn account_certs(&self) -> String {
+        self.key("accounts:certs")
+    }
+
+    /// Rooms' rules: a hash, room key → rules (JSON).
+    pub(crate) fn room_rules(&self) -> String {
+        self.key("accounts:rules")
+    }
+
+    /// Bumped on every change of the three above: nodes re-read them when
+    /// it moves.
+    pub(crate) fn accounts_version(&self) -> String {
+        self.key("accounts:version")
+    }
 }
 
 /// A heartbeat's value: the run and its clock.

@@ -39,6 +39,7 @@
 //! - `inbox`: direct messages and kicks for another node's members
 //! - `history`: a room's stream paged as history
 //! - `record`: a secure room's record
+//! - `accounts`: accounts, certificate bindings and rooms' rules
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -53,6 +54,7 @@ use super::room::{Direct, Hub, Relay, Relayed, Room, RoomEvent};
 use crate::names;
 use crate::protocol::now_ms;
 
+pub(crate) mod accounts;
 mod beat;
 mod claims;
 pub(crate) mod entry;

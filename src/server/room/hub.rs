@@ -341,7 +341,14 @@ impl Hub {
                     .limit(Limit::MaxRooms));
                 }
                 let room = Room::open(&name, false, &self.shared, None);
-                room.moderation().creator = Some(id);
+                {
+                    // Its creator operates it while it lives — unless it
+                    // had rules before (bans, operators): then those hold.
+                    let mut md = room.moderation();
+                    if md.rules == super::rules::RoomRules::default() {
+                        md.creator = Some(id);
+                    }
+                }
                 st.rooms.insert(key.clone(), room.clone());
                 self.gauge.set(st.rooms.len() as i64);
                 room

@@ -77,6 +77,38 @@ impl Hub {
         }
     }
 
+    /// Cluster mode: another node changed the rules of the room `room_key`:
+    /// they hold here now, and whoever a new ban holds leaves the room.
+    pub(crate) fn apply_rules(&self, room_key: &str, rules: RoomRules) {
+        let mut st = self.lock();
+        let Some(room) = st.rooms.get(room_key).cloned() else {
+            return;
+        };
+        {
+            let mut md = room.moderation();
+            md.rules = rules;
+            room.any_mutes.store(
+                !md.rules.mutes.is_empty(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+        let bans = room.moderation().rules.bans.clone();
+        let mut out = Vec::new();
+        for hold in &bans {
+            for (id, name) in banned_inside(&mut st, &room, hold) {
+                if let Some(m) = st.members.get(&id) {
+                    let why = format!("you are banned from {} {}", room.name(), hold.describe());
+                    taken_out(m, &room, &why);
+                }
+                out.push((id, name, hold.by.clone()));
+            }
+        }
+        drop(st);
+        for (id, _, by) in out {
+            self.exit(id, &room, Departure::Kicked(format!("banned by {by}")));
+        }
+    }
+
     /// A declared room's operators (account names).
     pub(super) fn declare_operators(room: &Room, operators: &[String]) {
         room.moderation().declared = operators.iter().map(|o| name_key(o)).collect();
@@ -123,7 +155,7 @@ impl Hub {
         let op = server_op
             || md.creator == Some(id)
             || account.is_some_and(|a| md.declared.contains(a) || md.rules.operators.contains(a));
-        if op {
+        if op && md.creator != Some(id) {
             return Ok(());
         }
         if let Some(ban) = md.rules.ban_of(&w, now) {
@@ -132,7 +164,7 @@ impl Hub {
                 format!("you are banned from {} {}", room.name(), ban.describe()),
             ));
         }
-        if md.rules.invite_only && !md.rules.invited(&w) {
+        if md.rules.invite_only && !md.rules.invited(&w) && !op {
             return Err(refuse(
                 codes::INVITE_ONLY,
                 format!(

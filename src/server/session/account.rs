@@ -22,7 +22,7 @@ fn done(text: String) -> Packet {
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     /// Answer one `account` packet.
-    pub(super) fn account(&mut self, m: AccountMsg, joined: &Membership) -> Packet {
+    pub(super) async fn account(&mut self, m: AccountMsg, joined: &Membership) -> Packet {
         let Some(accounts) = self.ctx.accounts.clone() else {
             return Packet::error(
                 codes::ACCOUNTS_UNAVAILABLE,
@@ -92,7 +92,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     );
                 };
                 if !register {
-                    return match accounts.change(&name, record) {
+                    return match accounts.change(&name, record).await {
                         Ok(()) => {
                             tracing::info!(peer = %self.peer, account = %sanitize(&name), "account password changed");
                             done(format!(
@@ -106,7 +106,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 if let Err((code, why)) = accounts.may_register(self.peer.ip()) {
                     return Packet::error(code, why);
                 }
-                match accounts.register(&name, record) {
+                match accounts.register(&name, record).await {
                     Ok(()) => {
                         tracing::info!(peer = %self.peer, account = %sanitize(&name), "account registered");
                         self.ctx.hub.set_account(joined.id, Some(name.clone()));
@@ -122,7 +122,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 let Some(name) = logged_in else {
                     return need_login();
                 };
-                match accounts.unregister(&name) {
+                match accounts.unregister(&name).await {
                     Ok(()) => {
                         tracing::info!(peer = %self.peer, account = %sanitize(&name), "account unregistered");
                         self.ctx.hub.set_account(joined.id, None);
@@ -144,7 +144,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         "this connection shows no client certificate (join with --client-cert and --client-key)",
                     );
                 };
-                match accounts.bind_cert(&name, &fp) {
+                match accounts.bind_cert(&name, &fp).await {
                     Ok(()) => done(format!(
                         "this certificate ({fp}) now logs in to the account {} without a password",
                         sanitize(&name)
@@ -163,7 +163,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     );
                 };
                 let fp = fp.to_ascii_uppercase();
-                match accounts.unbind_cert(&name, &fp) {
+                match accounts.unbind_cert(&name, &fp).await {
                     Ok(true) => done(format!(
                         "certificate {fp} no longer logs in to {}",
                         sanitize(&name)

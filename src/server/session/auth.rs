@@ -99,6 +99,14 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                             continue;
                         }
                     };
+                    if let (Some(a), Some(_)) = (self.ctx.accounts.clone(), &self.ctx.cluster) {
+                        let fp = self
+                            .bound
+                            .as_ref()
+                            .and_then(|b| b.cert.as_ref())
+                            .map(|c| c.fp.clone());
+                        a.refresh_for_login(&name, fp.as_deref()).await;
+                    }
                     let plan = match self.plan(&name, &auth) {
                         Ok(plan) => plan,
                         Err(super::identify::Retry(r)) => {
