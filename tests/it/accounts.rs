@@ -193,7 +193,7 @@ fn registration_closed_or_too_fast_is_refused_with_its_code() {
 }
 
 #[test]
-fn accounts_need_tls_and_a_cluster_is_refused_at_start() {
+fn accounts_need_tls() {
     let home = TempDir::new().unwrap();
     let out = tcpplay(home.path())
         .args([

@@ -281,8 +281,8 @@ pub(super) fn server_tls(loaded: &Loaded) -> Result<Option<Arc<rustls::ServerCon
 
 /// The accounts database, when the settings ask for accounts (registration
 /// not closed, operators named, `serve.accounts` given) or one exists at
-/// the default place. Accounts need TLS (the login is bound to it) and one
-/// server (a cluster does not share them yet).
+/// the default place; in a cluster, the ones Redis keeps. Accounts need
+/// TLS (the login is bound to it).
 pub(super) async fn open_accounts(
     loaded: &Loaded,
     addr: std::net::SocketAddr,
