@@ -90,6 +90,9 @@ enum Backend {
 
 struct SharedState {
     rules: Mutex<HashMap<String, RoomRules>>,
+    /// Rooms whose rules were changed here and are not in Redis yet (how
+    /// many writes wait): a refresh keeps ours for them, not Redis's older ones.
+    pending: Arc<Mutex<HashMap<String, usize>>>,
     version: AtomicU64,
     writes: mpsc::UnboundedSender<(String, String)>,
 }
@@ -148,6 +151,8 @@ impl Accounts {
         let (ops, reserved) = operator_sets(operators, room_operators);
         let (tx, mut rx) = mpsc::unbounded_channel::<(String, String)>();
         let writer = cluster.clone();
+        let pending: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let written = pending.clone();
         tokio::spawn(async move {
             while let Some((room, json)) = rx.recv().await {
                 let w = Write::Rules {
@@ -156,6 +161,13 @@ impl Accounts {
                 };
                 if let Err(e) = writer.accounts_write(w).await {
                     tracing::error!(room = %sanitize(&room), "accounts: cannot keep the room's rules in Redis ({e}); they hold on this node until a restart");
+                }
+                let mut p = written.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(n) = p.get_mut(&room) {
+                    *n -= 1;
+                    if *n == 0 {
+                        p.remove(&room);
+                    }
                 }
             }
         });
@@ -166,6 +178,7 @@ impl Accounts {
             path: PathBuf::from("the cluster's Redis"),
             shared: Some(SharedState {
                 rules: Mutex::new(HashMap::new()),
+                pending,
                 version: AtomicU64::new(u64::MAX),
                 writes: tx,
             }),
@@ -225,13 +238,21 @@ impl Accounts {
                 .filter(|(fp, k)| fp.len() <= 128 && st.accounts.contains_key(k))
                 .collect();
         }
-        let fresh: HashMap<String, RoomRules> = all
+        let mut fresh: HashMap<String, RoomRules> = all
             .rules
             .iter()
             .filter_map(|(room, json)| Some((room.clone(), serde_json::from_str(json).ok()?)))
             .collect();
         let changed: Vec<(String, RoomRules)> = {
+            let pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
             let mut cached = shared.rules.lock().unwrap_or_else(|e| e.into_inner());
+            // Ours, on their way to Redis, win over what Redis had before them.
+            for room in pending.keys() {
+                match cached.get(room) {
+                    Some(r) => fresh.insert(room.clone(), r.clone()),
+                    None => fresh.remove(room),
+                };
+            }
             let changed = fresh
                 .iter()
                 .filter(|(room, r)| cached.get(*room) != Some(*r))
@@ -632,8 +653,10 @@ impl Owners for Accounts {
     fn save(&self, room_key: &str, rules: &RoomRules) {
         let json = serde_json::to_string(rules).unwrap_or_default();
         if let Some(shared) = &self.shared {
+            let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
             let mut cached = shared.rules.lock().unwrap_or_else(|e| e.into_inner());
             cached.insert(room_key.to_string(), rules.clone());
+            *pending.entry(room_key.to_string()).or_insert(0) += 1;
             let _ = shared.writes.send((room_key.to_string(), json));
             return;
         }
