@@ -455,3 +455,48 @@ fn base64_of(b: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(b)
 }
+
+/// A secure room with accounts: the room's login first, then the
+/// account's, on one TLS connection; the member is in the room as the
+/// account, and a wrong account password still ends it with one answer.
+#[test]
+fn in_a_secure_room_the_account_logs_in_after_the_room() {
+    let cert = make_cert();
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("accounts.sqlite3");
+    gen_account(dir.path(), &db, "fay", "fays-password");
+    let room_pw = dir.path().join("room.txt");
+    std::fs::write(&room_pw, "the-room-password\n").unwrap();
+    let server = serve(
+        &cert,
+        dir.path(),
+        "",
+        &["--secure", "--password-file", room_pw.to_str().unwrap()],
+    );
+    let pw = room_pw.to_str().unwrap();
+    let mut fay = join(
+        &server,
+        &cert,
+        "fay",
+        Some("fays-password"),
+        &["--password-file", pw],
+    );
+    fay.stderr.expect("logged in to the account fay");
+    fay.stderr
+        .expect("secure room: each side proved itself to the other");
+    fay.send_line("/users");
+    fay.stdout.expect("+fay");
+    fay.close_stdin();
+    assert_eq!(fay.wait(), 0);
+    let mut wrong = join(
+        &server,
+        &cert,
+        "fay",
+        Some("not-fays"),
+        &["--password-file", pw],
+    );
+    assert_eq!(wrong.wait(), 1);
+    wrong
+        .stderr
+        .expect("the account login for fay did not verify");
+}
