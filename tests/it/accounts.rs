@@ -176,6 +176,26 @@ fn registration_closed_or_too_fast_is_refused_with_its_code() {
     let mut eve = join(&closed, &cert, "eve", Some("eve-password"), &["--register"]);
     eve.stdout
         .expect("registration is closed on this server (serve.registration) (registration_closed)");
+    // A script's registration that failed fails the script.
+    eve.close_stdin();
+    assert_eq!(eve.wait(), 1);
+    // A server with no accounts at all: said before anything is sent.
+    let plain = Server::start(&["--no-history"]);
+    let mut cmd = tcpplay(plain.home.path());
+    cmd.args([
+        "join",
+        &format!("127.0.0.1:{}", plain.port()),
+        "--no-tls",
+        "--name",
+        "gus",
+    ])
+    .args(["--register"])
+    .env("TCPPLAY_ACCOUNT_PASSWORD", "gus-password");
+    let mut gus = Proc::spawn(cmd);
+    gus.stderr
+        .expect("the registration not sent: this server has no accounts");
+    gus.close_stdin();
+    assert_eq!(gus.wait(), 1);
     drop(closed);
 
     let dir = TempDir::new().unwrap();

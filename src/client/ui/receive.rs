@@ -42,6 +42,12 @@ impl Talk<'_> {
                 if let Some(item) = e.seq.and_then(|s| self.c.outbox.refused(s)) {
                     return self.refused(item, e).map(|()| None);
                 }
+                // A registration (or new password) the server refused: it
+                // failed, and a script's exit status says so.
+                if self.registering.is_some() && e.seq.is_none() && refuses_registration(&e.code) {
+                    self.registering = None;
+                    self.c.tally.refused();
+                }
                 // Our quiet request for our name back: still taken.
                 if self.renick_pending && e.code == codes::NAME_TAKEN {
                     self.renick_pending = false;
@@ -255,4 +261,16 @@ impl Talk<'_> {
         }
         Ok(Ending::Left)
     }
+}
+
+/// An `error` code that answers a registration or a new password.
+fn refuses_registration(code: &str) -> bool {
+    [
+        codes::REGISTRATION_CLOSED,
+        codes::REGISTRATION_THROTTLED,
+        codes::NAME_REGISTERED,
+        codes::ACCOUNTS_UNAVAILABLE,
+        codes::NOT_LOGGED_IN,
+    ]
+    .contains(&code)
 }

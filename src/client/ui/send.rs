@@ -106,6 +106,10 @@ impl Talk<'_> {
         op: AccountOp,
         password: &crate::secret::Password,
     ) -> Result<(), ClientError> {
+        if self.conn.hello.accounts.is_none() {
+            let why = "this server has no accounts (they need a TLS server that turns them on with serve.registration)";
+            return Ok(self.c.not_sent("the registration", why)?);
+        }
         match crate::client::account::Registering::start(op, password) {
             Ok((r, packet)) => {
                 self.registering = Some(r);
