@@ -57,6 +57,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--history', '--history', [CompletionResultType]::ParameterName, 'Keep chat history in this SQLite file [default: history/BIND-PORT.sqlite3 in the user''s data dir, one per server]')
             [CompletionResult]::new('--motd', '--motd', [CompletionResultType]::ParameterName, 'Message of the day, sent to each member after joining')
             [CompletionResult]::new('--motd-file', '--motd-file', [CompletionResultType]::ParameterName, 'Read the message of the day from this file')
+            [CompletionResult]::new('--web', '--web', [CompletionResultType]::ParameterName, 'Serve the browser page and its WebSocket on this address, e.g. 0.0.0.0:8080 (HTTPS/WSS under --tls)')
             [CompletionResult]::new('--registration', '--registration', [CompletionResultType]::ParameterName, 'Who may register an account: open, operator (only `tcpplay gen-account`), closed (accounts made before still log in) [default: closed]')
             [CompletionResult]::new('--accounts', '--accounts', [CompletionResultType]::ParameterName, 'The accounts database [default: accounts/BIND-PORT.sqlite3 in the data directory]')
             [CompletionResult]::new('--operator', '--operator', [CompletionResultType]::ParameterName, 'An account that operates every room (repeat for more; a guest cannot take the name)')

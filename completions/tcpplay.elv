@@ -53,6 +53,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --history 'Keep chat history in this SQLite file [default: history/BIND-PORT.sqlite3 in the user''s data dir, one per server]'
             cand --motd 'Message of the day, sent to each member after joining'
             cand --motd-file 'Read the message of the day from this file'
+            cand --web 'Serve the browser page and its WebSocket on this address, e.g. 0.0.0.0:8080 (HTTPS/WSS under --tls)'
             cand --registration 'Who may register an account: open, operator (only `tcpplay gen-account`), closed (accounts made before still log in) [default: closed]'
             cand --accounts 'The accounts database [default: accounts/BIND-PORT.sqlite3 in the data directory]'
             cand --operator 'An account that operates every room (repeat for more; a guest cannot take the name)'

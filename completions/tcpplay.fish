@@ -54,6 +54,7 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l client-ca -d '
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l history -d 'Keep chat history in this SQLite file [default: history/BIND-PORT.sqlite3 in the user\'s data dir, one per server]' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l motd -d 'Message of the day, sent to each member after joining' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l motd-file -d 'Read the message of the day from this file' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l web -d 'Serve the browser page and its WebSocket on this address, e.g. 0.0.0.0:8080 (HTTPS/WSS under --tls)' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l registration -d 'Who may register an account: open, operator (only `tcpplay gen-account`), closed (accounts made before still log in) [default: closed]' -r -f -a "open\t''
 operator\t''
 closed\t''"

@@ -84,6 +84,10 @@ pub struct ServeArgs {
     /// Read the message of the day from this file.
     #[arg(long, value_name = "PATH", help_heading = "Messages")]
     pub motd_file: Option<PathBuf>,
+    /// Serve the browser page and its WebSocket on this address, e.g.
+    /// 0.0.0.0:8080 (HTTPS/WSS under --tls).
+    #[arg(long, value_name = "ADDR", help_heading = "Connection")]
+    pub web: Option<String>,
     /// Who may register an account: open, operator (only `tcpplay
     /// gen-account`), closed (accounts made before still log in) [default: closed]
     #[arg(long, value_name = "WHO", value_parser = ["open", "operator", "closed"], help_heading = "Accounts")]
@@ -127,6 +131,7 @@ impl ServeArgs {
         f.set("serve.log_format", self.log_format.clone());
         f.set("cluster.url", self.cluster.clone());
         f.set("cluster.node", self.node.clone());
+        f.set("web.addr", self.web.clone());
         f.set("serve.registration", self.registration.clone());
         f.set_path("serve.accounts", self.accounts.as_deref());
         if !self.operators.is_empty() {

@@ -49,7 +49,8 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 }
 
 /// Every setting, as read from the file (sections `[serve]`, `[join]`,
-/// `[limits]`, `[history]`, and one `[[rooms]]` per declared room).
+/// `[limits]`, `[history]`, `[cluster]`, `[web]`, and one `[[rooms]]` per
+/// declared room).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -58,9 +59,24 @@ pub struct Settings {
     pub limits: Limits,
     pub history: HistorySettings,
     pub cluster: ClusterSettings,
+    pub web: WebSettings,
     /// Rooms the server keeps from its start, empty or not.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rooms: Vec<RoomSettings>,
+}
+
+/// Browser access (`serve --web`): the page and its WebSocket.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSettings {
+    /// Serve the page and the WebSocket on this address (`HOST:PORT`);
+    /// unset: no web access. HTTPS and WSS when the server has TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+    /// Origins besides the page's own whose pages may open the WebSocket
+    /// (`https://class.example`); others are refused.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub origins: Vec<String>,
 }
 
 /// Cluster mode (`serve --cluster`): rooms shared by the servers on one Redis.

@@ -20,6 +20,7 @@ mod room;
 mod secure;
 mod session;
 mod transport;
+pub(crate) mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -279,6 +280,15 @@ pub(crate) struct ServerHandle {
 }
 
 impl ServerHandle {
+    /// Serve browsers on `listener` until shutdown (see [`web`]).
+    pub(crate) fn serve_web(
+        &self,
+        listener: tokio::net::TcpListener,
+        origins: Vec<String>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        web::serve(listener, self.ctx.clone(), origins)
+    }
+
     pub(crate) fn hub(&self) -> Arc<Hub> {
         self.ctx.hub.clone()
     }

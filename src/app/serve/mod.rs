@@ -16,7 +16,9 @@ mod console;
 mod running;
 mod setup;
 
-use running::{notify_service_manager, reload_on_request, serve_metrics, stop_on_signal, Notice};
+use running::{
+    notify_service_manager, reload_on_request, serve_metrics, serve_web, stop_on_signal, Notice,
+};
 use setup::{
     bind, check_config, history_db, open_accounts, passed_listener, read_motd, secure_room,
     server_tls, start_cluster,
@@ -60,6 +62,33 @@ pub(crate) async fn serve(
     output::out(format!("listening on {addr} ({mode}; Ctrl-C to stop)"));
     for line in banner::lines(&serving(&loaded, addr), crate::lan::addresses()) {
         output::out(line);
+    }
+    if let Some(addr) = loaded.settings.web.addr.clone() {
+        let local = serve_web(&addr, &loaded, &server.handle()).await?;
+        let scheme = if server.handle().is_tls() {
+            "https"
+        } else {
+            "http"
+        };
+        let hosts: Vec<String> = if local.ip().is_unspecified() {
+            let lan = crate::lan::addresses();
+            let v4: Vec<String> = lan
+                .iter()
+                .filter(|a| a.is_ipv4())
+                .map(|a| a.to_string())
+                .collect();
+            if v4.is_empty() {
+                vec!["127.0.0.1".into()]
+            } else {
+                v4
+            }
+        } else {
+            vec![local.ip().to_string()]
+        };
+        for host in hosts {
+            let at = crate::hostport::HostPort::new(&host, local.port());
+            output::out(format!("open in a browser: {scheme}://{at}/"));
+        }
     }
     if let Some(m) = metrics_addr {
         output::out(format!(

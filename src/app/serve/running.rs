@@ -39,6 +39,23 @@ pub(super) async fn serve_metrics(
     Ok(local)
 }
 
+/// Browser access: the page and the WebSocket on `addr` (`web.addr`).
+pub(super) async fn serve_web(
+    addr: &str,
+    loaded: &Loaded,
+    handle: &ServerHandle,
+) -> Result<std::net::SocketAddr> {
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        usage(format!(
+            "cannot serve the web page on {addr} (web.addr, from {}): {e}; pick another address or port",
+            loaded.source_of("web.addr")
+        ))
+    })?;
+    let local = listener.local_addr()?;
+    tokio::spawn(handle.serve_web(listener, loaded.settings.web.origins.clone()));
+    Ok(local)
+}
+
 /// What the service manager is told.
 #[derive(Clone, Copy)]
 pub(crate) enum Notice {

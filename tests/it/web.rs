@@ -1,0 +1,159 @@
+//! Browser access over a real WebSocket client (tokio-tungstenite) and raw
+//! HTTP: the page's headers, the same packets as TCP one per message, a
+//! browser member and a `tcpplay join` member in one room, and what bad
+//! input gets (another site's Origin, a binary frame, two packets in one
+//! message).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::util::Server;
+
+/// A server with `--web` on 127.0.0.1, and the page's address.
+fn web_server() -> (Server, String) {
+    let mut server = Server::start(&["--no-history", "--web", "127.0.0.1:0"]);
+    let line = server.proc.stdout.expect("open in a browser: ");
+    let url = line.rsplit(' ').next().unwrap().to_string();
+    (
+        server,
+        url.trim_end_matches('/')
+            .trim_start_matches("http://")
+            .to_string(),
+    )
+}
+
+fn get(host: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open(host: &str, origin: &str) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let mut req = format!("ws://{host}/ws").into_client_request().unwrap();
+    req.headers_mut().insert("Origin", origin.parse().unwrap());
+    tokio_tungstenite::connect_async(req)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+async fn next_json(ws: &mut Ws) -> Value {
+    loop {
+        match tokio::time::timeout(crate::util::WAIT, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(t.as_str()).unwrap(),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no packet: {other:?}"),
+        }
+    }
+}
+
+async fn until(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let v = next_json(ws).await;
+        if pred(&v) {
+            return v;
+        }
+    }
+}
+
+#[test]
+fn the_page_is_served_with_a_strict_policy_and_nothing_else_is() {
+    let (_server, host) = web_server();
+    let page = get(&host, "/");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let lower = page.to_ascii_lowercase();
+    assert!(
+        lower.contains("content-security-policy: default-src 'none'; script-src 'self'"),
+        "{page}"
+    );
+    assert!(lower.contains("x-content-type-options: nosniff"), "{page}");
+    assert!(
+        page.contains("<script src=\"/app.js\" defer></script>"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>"), "no inline script");
+    let js = get(&host, "/app.js");
+    assert!(
+        js.to_ascii_lowercase()
+            .contains("content-type: text/javascript"),
+        "{js}"
+    );
+    assert!(!js.contains("innerHTML"), "the script never inserts HTML");
+    assert!(get(&host, "/etc/passwd").starts_with("HTTP/1.1 404"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_member_and_a_tcp_member_talk_in_one_room() {
+    let (server, host) = web_server();
+    let mut ws = open(&host, &format!("http://{host}")).await.unwrap();
+    let hello = next_json(&mut ws).await;
+    assert_eq!(hello["type"], "hello", "{hello}");
+    let auth = json!({"type": "auth", "name": "webby", "proto": 3, "rooms": ["#web"]});
+    ws.send(Message::Text(auth.to_string().into()))
+        .await
+        .unwrap();
+    let ok = until(&mut ws, |v| v["type"] == "auth_result").await;
+    assert_eq!(ok["client_name"], "webby", "{ok}");
+    until(&mut ws, |v| v["type"] == "joined").await;
+
+    let mut tcp = tokio::task::block_in_place(|| {
+        let mut p = server.join(&["--name", "termy", "--no-tls", "--room", "#web", "--listen"]);
+        p.stderr.expect("Authenticated as termy");
+        p
+    });
+    until(&mut ws, |v| v["event"] == "join" && v["name"] == "termy").await;
+    let chat = json!({"type": "chat", "text": "hello from a browser <img src=x>", "room": "#web"});
+    ws.send(Message::Text(chat.to_string().into()))
+        .await
+        .unwrap();
+    tokio::task::block_in_place(|| tcp.stdout.expect("webby: hello from a browser <img src=x>"));
+    tokio::task::block_in_place(|| {
+        tcp.send_line("and hello from a terminal");
+    });
+    let line = until(&mut ws, |v| v["type"] == "chat" && v["from"] == "termy").await;
+    assert_eq!(line["text"], "and hello from a terminal");
+    assert_eq!(line["room"], "#web");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_sites_page_binary_frames_and_packed_messages_are_refused() {
+    let (_server, host) = web_server();
+    // Cross-site WebSocket hijacking: a page from elsewhere cannot open it.
+    match open(&host, "http://evil.example").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
+        other => panic!("another origin was let in: {:?}", other.map(|_| ())),
+    }
+    for (msg, code) in [
+        (Message::Binary(vec![1, 2, 3].into()), 1003u16),
+        (
+            Message::Text("{\"type\":\"ping\"}\n{\"type\":\"ping\"}".into()),
+            1007,
+        ),
+    ] {
+        let mut ws = open(&host, &format!("http://{host}")).await.unwrap();
+        next_json(&mut ws).await;
+        ws.send(msg).await.unwrap();
+        let closed = loop {
+            match tokio::time::timeout(crate::util::WAIT, ws.next()).await {
+                Ok(Some(Ok(Message::Close(Some(f))))) => break f,
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("not closed with a reason: {other:?}"),
+            }
+        };
+        assert_eq!(u16::from(closed.code), code, "{closed:?}");
+        assert!(!closed.reason.is_empty());
+    }
+}
