@@ -7,6 +7,7 @@ mod web;
 mod accounts;
 mod bad_input;
 mod bench;
+mod browser;
 mod chat;
 mod check;
 mod cli;

@@ -11,7 +11,13 @@
     if (!state.rooms.has(k)) state.rooms.set(k, { lines: [], unread: 0, topic: "", members: [] });
     return state.rooms.get(k);
   };
-  const shown = (k) => k || state.defaultRoom || "#lobby";
+  const shown = (k) => visible(k || state.defaultRoom || "#lobby");
+  // Control, bidi and invisible formatting characters from a peer are shown
+  // as escapes (as `tcpplay join` does), so a line cannot reorder or hide
+  // what the screen shows.
+  const HIDDEN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+  const visible = (s) => String(s ?? "").replace(HIDDEN,
+    (c) => `\\u{${c.codePointAt(0).toString(16)}}`);
 
   function wire(dir, text) {
     const li = document.createElement("li");
@@ -26,9 +32,10 @@
   }
   function add(k, text, kind) {
     const r = roomOf(k);
-    r.lines.push({ text, kind });
+    r.lines.push({ text: visible(text), kind });
     if (r.lines.length > 1000) r.lines.shift();
     if (k !== state.current) r.unread += 1;
+    if (state.current === null) state.current = k;
     render();
   }
   function namesMe(text) {
@@ -46,9 +53,9 @@
       b.addEventListener("click", () => { state.current = k; r.unread = 0; render(); });
       nav.append(b);
     }
-    const r = roomOf(state.current);
+    const r = state.current === null ? { lines: [], topic: "", members: [] } : roomOf(state.current);
     $("room-name").textContent = shown(state.current);
-    $("topic").textContent = r.topic;
+    $("topic").textContent = visible(r.topic);
     const ol = $("lines");
     ol.replaceChildren(...r.lines.map((l) => {
       const li = document.createElement("li");
@@ -60,7 +67,7 @@
     const aside = $("members");
     aside.replaceChildren(...r.members.map((m) => {
       const d = document.createElement("div");
-      d.textContent = (m.op ? "@" : m.account ? "+" : "") + m.name;
+      d.textContent = (m.op ? "@" : m.account ? "+" : "") + visible(m.name);
       return d;
     }));
   }
@@ -81,7 +88,6 @@
         state.me = p.client_name;
         $("login").hidden = true;
         $("chat").hidden = false;
-        send({ type: "users" });
         return;
       case "joined":
         state.current = keyOf(p.room === state.defaultRoom ? null : p.room);
@@ -108,6 +114,7 @@
         if (["join", "leave", "rename", "kick"].includes(p.event)) send({ type: "users", room: p.room });
         return;
       case "users":
+        if (!state.rooms.has(k)) return;
         roomOf(k).members = p.users || [];
         render();
         return;
