@@ -247,6 +247,7 @@ pub(crate) fn decode(e: &mut Entry, rules: &Rules) -> Result<Relayed, Skip> {
         line,
         event,
         origin: e.take("n").unwrap_or_default(),
+        seq: e.take("q").and_then(|q| q.parse().ok()),
     })
 }
 

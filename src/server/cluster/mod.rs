@@ -143,6 +143,11 @@ pub(crate) struct Cluster {
     /// Redis's clock at the last heartbeat, and when that was here: a
     /// script that must not act late is given a deadline on that clock.
     redis_clock: Mutex<(u64, tokio::time::Instant)>,
+    /// This run's entries below this sequence number were read back from
+    /// the streams here: they landed, whatever Redis forgot since (its
+    /// landing marks are lost when it restarts empty), and are not sent
+    /// again.
+    landed: std::sync::atomic::AtomicU64,
 }
 
 fn key_err(e: impl std::fmt::Display) -> String {
@@ -199,6 +204,7 @@ impl Cluster {
             )),
             repaired_at: Mutex::new(None),
             redis_clock: Mutex::new((now_ms(), tokio::time::Instant::now())),
+            landed: std::sync::atomic::AtomicU64::new(0),
         });
         c.m.link_up.set(1);
         for script in [&*scripts::APPEND, &*scripts::BEAT, &*scripts::CLAIM] {

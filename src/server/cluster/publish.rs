@@ -101,6 +101,14 @@ impl Cluster {
                 }
                 current
             });
+            // Read back from the streams already: landed (a batch lands
+            // whole and in order, so every entry below the highest seen did).
+            let landed = self.landed.load(Ordering::Acquire);
+            while queue.front().is_some_and(|p| p.seq < landed) {
+                if let Some(p) = queue.pop_front() {
+                    self.resolved(&p.out);
+                }
+            }
             self.m.queued.set(queue.len() as i64);
             if queue.is_empty() {
                 continue;
@@ -114,6 +122,7 @@ impl Cluster {
                     }
                     self.lost_place(&run).await;
                     next_seq = 0;
+                    self.landed.store(0, Ordering::Release);
                 }
                 Ok(Outcome::Landed(refused)) => {
                     pause = Duration::from_millis(50);
@@ -188,7 +197,8 @@ impl Cluster {
                 RoomEvent::Said(_) => ("", "", ""),
             };
             let (floor_ms, floor_seq) = floor(&room.cluster_last());
-            let fields = entry::encode(&p.out.event, run);
+            let mut fields = entry::encode(&p.out.event, run);
+            fields.push(("q", p.seq.to_string()));
             call.arg(p.seq)
                 .arg(op)
                 .arg(a)

@@ -129,7 +129,13 @@ impl Cluster {
                 {
                     room.skip_entry(&e.id)
                 }
-                Ok(entry) => room.deliver_event(entry, run),
+                Ok(entry) => {
+                    if let (true, Some(q)) = (entry.origin == run, entry.seq) {
+                        self.landed
+                            .fetch_max(q + 1, std::sync::atomic::Ordering::AcqRel);
+                    }
+                    room.deliver_event(entry, run)
+                }
                 Err(why) => {
                     self.skip(key, &e.id, &why);
                     // Past it all the same: read on from there.

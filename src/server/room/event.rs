@@ -42,6 +42,9 @@ pub(crate) struct Relayed {
     pub event: RoomEvent,
     /// The server run that wrote it.
     pub origin: String,
+    /// That run's sequence number for it (absent from older writers): a
+    /// node that reads its own entry back knows it landed.
+    pub seq: Option<u64>,
 }
 
 /// A direct message from a member of another server, for a member here.
