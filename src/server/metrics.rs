@@ -204,15 +204,29 @@ where
 }
 
 /// Serve `/metrics`, `/healthz` and `/readyz` on `listener` until the
-/// server stops. A minimal HTTP/1.1 responder: one GET per connection.
+/// server stops, on the same HTTP stack as the web page (hyper, routed by
+/// axum): no hand-written HTTP parsing.
 pub(crate) async fn serve_http(
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
     ready: Arc<dyn Fn() -> Result<(), String> + Send + Sync>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
+    use axum::routing::get;
     // Scrapes are few: more at once than this are closed at once.
     let slots = Arc::new(tokio::sync::Semaphore::new(HTTP_AT_ONCE));
+    let app = axum::Router::new()
+        .route("/metrics", get(scrape))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readiness))
+        .fallback(|| async {
+            (
+                axum::http::StatusCode::NOT_FOUND,
+                "not found: try /metrics, /healthz or /readyz\n",
+            )
+        })
+        .layer(axum::Extension(metrics))
+        .layer(axum::Extension(Ready(ready)));
     loop {
         let (stream, _) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -227,71 +241,43 @@ pub(crate) async fn serve_http(
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             continue;
         };
-        let (metrics, ready) = (metrics.clone(), ready.clone());
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
         tokio::spawn(async move {
             let _slot = slot;
-            let _ = tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                answer(stream, &metrics, &*ready),
-            )
-            .await;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(false)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), conn).await;
         });
     }
 }
 
-async fn answer(
-    mut stream: tokio::net::TcpStream,
-    metrics: &Metrics,
-    ready: &(dyn Fn() -> Result<(), String> + Send + Sync),
-) -> std::io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && !buf.windows(2).any(|w| w == b"\n\n") {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 || buf.len() > 8192 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let line = buf.split(|b| *b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = path.split('?').next().unwrap_or("");
-    let (status, kind, body) = match (method, path) {
-        ("GET" | "HEAD", "/metrics") => (
-            "200 OK",
+/// How `/readyz` asks whether the server is ready.
+#[derive(Clone)]
+struct Ready(Arc<dyn Fn() -> Result<(), String> + Send + Sync>);
+
+async fn scrape(axum::Extension(m): axum::Extension<Arc<Metrics>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            metrics.text(),
-        ),
-        ("GET" | "HEAD", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
-        ("GET" | "HEAD", "/readyz") => match ready() {
-            Ok(()) => ("200 OK", "text/plain", "ready\n".to_string()),
-            Err(why) => (
-                "503 Service Unavailable",
-                "text/plain",
-                format!("not ready: {why}\n"),
-            ),
-        },
-        ("GET" | "HEAD", _) => (
-            "404 Not Found",
-            "text/plain",
-            "not found: try /metrics, /healthz or /readyz\n".to_string(),
-        ),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain",
-            "only GET\n".to_string(),
-        ),
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    if method != "HEAD" {
-        stream.write_all(body.as_bytes()).await?;
+        )],
+        m.text(),
+    )
+        .into_response()
+}
+
+async fn readiness(
+    axum::Extension(Ready(ready)): axum::Extension<Ready>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match ready() {
+        Ok(()) => "ready\n".into_response(),
+        Err(why) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response(),
     }
-    stream.shutdown().await
 }
