@@ -157,3 +157,72 @@ async fn another_sites_page_binary_frames_and_packed_messages_are_refused() {
         assert!(!closed.reason.is_empty());
     }
 }
+
+/// A browser member that stops reading is dropped as too slow, as a TCP
+/// one is (the pipe to its session is bounded), while the member who
+/// reads gets every line; the server's memory does not grow with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_stops_reading_is_dropped_as_too_slow() {
+    use std::io::{BufRead, BufReader};
+    let mut server = Server::start_with(
+        &["--no-history", "--web", "127.0.0.1:0"],
+        &[("TCPPLAY_LIMITS__MESSAGES_PER_SECOND", "0")],
+        std::sync::Arc::new(tempfile::TempDir::new().unwrap()),
+    );
+    let line = server.proc.stdout.expect("open in a browser: ");
+    let host = line
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .trim_start_matches("http://")
+        .to_string();
+    let mut stalled = open(&host, &format!("http://{host}")).await.unwrap();
+    next_json(&mut stalled).await;
+    let auth = json!({"type": "auth", "name": "stalled", "proto": 3});
+    stalled
+        .send(Message::Text(auth.to_string().into()))
+        .await
+        .unwrap();
+    until(&mut stalled, |v| v["type"] == "auth_result").await;
+    // From here the browser reads nothing. 12 MB of chat: past its
+    // kernel buffers, the bridge's pipe and its 1 MiB allowance.
+    let addr = server.addr;
+    let sent = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(crate::util::WAIT)).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        writeln!(s, "{}", json!({"type": "auth", "name": "talker"})).unwrap();
+        let text = "x".repeat(3900);
+        let mut echoed = 0;
+        for round in 0..30 {
+            for i in 0..100 {
+                writeln!(
+                    s,
+                    "{}",
+                    json!({"type": "chat", "text": format!("{round}-{i} {text}")})
+                )
+                .unwrap();
+            }
+            // Read our own lines back as they come: this member keeps up.
+            while echoed < (round + 1) * 100 {
+                l.clear();
+                if r.read_line(&mut l).unwrap() == 0 {
+                    panic!("the reading member was dropped");
+                }
+                if l.contains("\"type\":\"chat\"") && l.contains("\"from\":\"talker\"") {
+                    echoed += 1;
+                }
+            }
+        }
+        echoed
+    });
+    tokio::task::block_in_place(|| server.proc.stderr.expect("client too slow"));
+    assert_eq!(
+        sent.await.unwrap(),
+        3000,
+        "the member who reads got every line"
+    );
+}
