@@ -302,6 +302,11 @@ impl Feed {
             .unwrap_or(d.chunks.len());
         let mut taken = 0usize;
         for c in d.chunks.range(i..) {
+            // A chunk sealed past what is visible yet (lines published but
+            // not released to readers): nothing of it is taken now.
+            if c.start >= visible {
+                break;
+            }
             let from = (cursor.pos - c.start) as usize;
             let to = c.bytes.len().min((visible - c.start) as usize);
             if from >= to {
@@ -398,6 +403,24 @@ mod tests {
         };
         assert_eq!(pieces.iter().map(|p| p.len()).sum::<usize>(), 200 * 100);
         assert!(pieces.len() <= 200 * 100 / SEAL_AT + 2, "{}", pieces.len());
+    }
+
+    /// A reader behind what is shown, while a session's unwoken lines seal
+    /// chunks past it: it takes what is shown and nothing beyond (found by
+    /// `web::a_browser_that_stops_reading_is_dropped_as_too_slow`: the
+    /// sum underflowed and panicked the worker in a debug build).
+    #[test]
+    fn lines_published_but_not_shown_are_not_taken_from_chunks_sealed_past_them() {
+        let feed = Feed::new(1 << 20, 1024);
+        let mut a = feed.cursor();
+        feed.publish(b"shown\n", true);
+        let line = [b'y'; 99].iter().chain(b"\n").copied().collect::<Vec<u8>>();
+        for _ in 0..200 {
+            feed.publish(&line, false);
+        }
+        assert_eq!(take_all(&feed, &mut a), b"shown\n");
+        feed.wake();
+        assert_eq!(take_all(&feed, &mut a).len(), 200 * 100);
     }
 
     #[test]
