@@ -148,6 +148,11 @@ pub(crate) struct Cluster {
     /// landing marks are lost when it restarts empty), and are not sent
     /// again.
     landed: std::sync::atomic::AtomicU64,
+    /// For each room and writing run, the highest sequence number
+    /// delivered here: a run's entries land in a room in that order, so
+    /// one at or below it is a second copy (a batch sent again to a Redis
+    /// that restarted empty after the first had landed and been read).
+    delivered_seq: Mutex<HashMap<(String, String), u64>>,
 }
 
 fn key_err(e: impl std::fmt::Display) -> String {
@@ -205,6 +210,7 @@ impl Cluster {
             repaired_at: Mutex::new(None),
             redis_clock: Mutex::new((now_ms(), tokio::time::Instant::now())),
             landed: std::sync::atomic::AtomicU64::new(0),
+            delivered_seq: Mutex::new(HashMap::new()),
         });
         c.m.link_up.set(1);
         for script in [&*scripts::APPEND, &*scripts::BEAT, &*scripts::CLAIM] {

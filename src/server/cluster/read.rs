@@ -130,9 +130,16 @@ impl Cluster {
                     room.skip_entry(&e.id)
                 }
                 Ok(entry) => {
-                    if let (true, Some(q)) = (entry.origin == run, entry.seq) {
-                        self.landed
-                            .fetch_max(q + 1, std::sync::atomic::Ordering::AcqRel);
+                    if let Some(q) = entry.seq {
+                        if !self.first_copy(key, &entry.origin, q) {
+                            tracing::debug!(room = %key, "cluster: a second copy of an entry skipped");
+                            room.skip_entry(&e.id);
+                            continue;
+                        }
+                        if entry.origin == run {
+                            self.landed
+                                .fetch_max(q + 1, std::sync::atomic::Ordering::AcqRel);
+                        }
                     }
                     room.deliver_event(entry, run)
                 }
@@ -144,6 +151,23 @@ impl Cluster {
             }
         }
         room.wake_readers();
+    }
+
+    /// The entry numbered `q` by run `origin` in room `key` is the first
+    /// copy delivered here (see `Cluster::delivered_seq`).
+    fn first_copy(&self, key: &str, origin: &str, q: u64) -> bool {
+        let mut seen = self.delivered_seq.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= 10_000 {
+            seen.clear();
+        }
+        let next = seen
+            .entry((key.to_string(), origin.to_string()))
+            .or_insert(0);
+        if q < *next {
+            return false;
+        }
+        *next = q + 1;
+        true
     }
 
     pub(super) async fn start_room(
