@@ -89,27 +89,7 @@ impl Pending {
 }
 
 async fn await_ke2(conn: &mut Connection) -> Result<Vec<u8>, ClientError> {
-    loop {
-        let Some(packet) = conn.next().await? else {
-            return Err(ClientError::Protocol(
-                "the server closed the connection during the account login".into(),
-            ));
-        };
-        match packet {
-            Packet::AuthStep(AuthStep {
-                account_ke2: Some(k),
-                ..
-            }) => {
-                return crypto::unb64(&k).ok_or_else(|| {
-                    ClientError::Protocol("the server's account login step is malformed".into())
-                })
-            }
-            other => match super::refusal(other) {
-                Some(e) => return Err(e),
-                None => continue,
-            },
-        }
-    }
+    super::secure::await_step(conn, "account login", |s| s.account_ke2).await
 }
 
 /// A registration (or password change) under way: the request went out.

@@ -159,17 +159,30 @@ pub(crate) async fn login(
 
 /// The server's KE2, or its refusal.
 async fn await_ke2(conn: &mut Connection) -> Result<Vec<u8>, ClientError> {
+    await_step(conn, "login", |s| s.ke2).await
+}
+
+/// The server's next login step, as `pick` takes it from an `auth_step`
+/// (the room's KE2, or the account's), or its refusal; `what` names the
+/// login in the error.
+pub(super) async fn await_step(
+    conn: &mut Connection,
+    what: &str,
+    pick: impl Fn(AuthStep) -> Option<String>,
+) -> Result<Vec<u8>, ClientError> {
     loop {
         let Some(packet) = conn.next().await? else {
-            return Err(ClientError::Protocol(
-                "the server closed the connection during the login".into(),
-            ));
+            return Err(ClientError::Protocol(format!(
+                "the server closed the connection during the {what}"
+            )));
         };
         match packet {
-            Packet::AuthStep(AuthStep { ke2: Some(k), .. }) => {
-                return crypto::unb64(&k).ok_or_else(|| {
-                    ClientError::Protocol("the server's login step is malformed".into())
-                })
+            Packet::AuthStep(step) => {
+                if let Some(k) = pick(step) {
+                    return crypto::unb64(&k).ok_or_else(|| {
+                        ClientError::Protocol(format!("the server's {what} step is malformed"))
+                    });
+                }
             }
             other => match super::refusal(other) {
                 Some(e) => return Err(e),
