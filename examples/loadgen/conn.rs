@@ -1,5 +1,6 @@
 //! Connections for the load generator: tcpplay's protocol (plaintext, TLS,
-//! secure) through the library's own client, or raw lines for `ncat --chat`.
+//! secure, and over a WebSocket) through the library's own client, or raw
+//! lines for `ncat --chat`.
 //! And the message identity: sender, sequence number and send time, carried in
 //! the text (or, in secure mode, in the nonce) so receivers can account for
 //! every delivery cheaply.
@@ -27,6 +28,9 @@ pub enum Mode {
     Secure,
     /// Plain text lines (for `ncat --chat`, which prefixes `<userN> `).
     Lines,
+    /// tcpplay's protocol over a WebSocket (`serve --web`): `--addr` is
+    /// the web address.
+    Ws,
 }
 
 /// How received bytes become lines: tcpplay's frames, or ncat's chunks
@@ -138,7 +142,7 @@ pub async fn connect(t: &Target, name: &str, room: Option<String>, i: usize) -> 
     let opts = ConnectOptions {
         target: tcpplay::hostport::HostPort::new(&t.host, port),
         timeout: Some(Duration::from_secs(60)),
-        tls: if t.mode == Mode::Plain {
+        tls: if matches!(t.mode, Mode::Plain | Mode::Ws) {
             TlsMode::Off
         } else {
             TlsMode::On
@@ -151,7 +155,15 @@ pub async fn connect(t: &Target, name: &str, room: Option<String>, i: usize) -> 
         show_wire: false,
         progress: None,
     };
-    let mut conn = client::connect(&opts).await.context("connect")?;
+    let mut conn = if t.mode == Mode::Ws {
+        let stream = crate::ws::open(&t.host, port).await?;
+        let addr = std::net::SocketAddr::new(t.host.parse()?, port);
+        client::over(stream, addr, opts.timeout)
+            .await
+            .context("hello")?
+    } else {
+        client::connect(&opts).await.context("connect")?
+    };
     conn.want_rooms = room.into_iter().collect();
     let pw = t.password.clone();
     let joined = client::authenticate(

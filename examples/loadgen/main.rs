@@ -13,6 +13,7 @@ mod ncat;
 mod perf;
 mod proc;
 mod stats;
+mod ws;
 
 use std::net::ToSocketAddrs;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -246,6 +247,8 @@ async fn connect_all(
     // waits forever for its welcome). Keep fewer in flight.
     let parallel = match target.mode {
         Mode::Lines => parallel.min(8),
+        // The web side turns away handshakes past limits.max_handshakes (503).
+        Mode::Ws => parallel.min(16),
         _ => parallel,
     };
     let gate = Arc::new(Semaphore::new(parallel.max(1)));

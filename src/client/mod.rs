@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub use transport::{connect, ConnectOptions, TlsInfo, TransportInfo, MAX_FRAME_BYTES};
+pub use transport::{connect, over, ConnectOptions, TlsInfo, TransportInfo, MAX_FRAME_BYTES};
 
 use crate::crypto::{Kind, Sealed};
 use crate::protocol::connection::Read;

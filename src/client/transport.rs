@@ -351,6 +351,24 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ClientError> {
     Ok(Connection::new(conn, hello, transport))
 }
 
+/// A connection over a stream opened elsewhere — a WebSocket bridged to
+/// lines, a pipe in a test — to the server at `addr`: read its `hello`.
+pub async fn over(
+    stream: Box<dyn Stream>,
+    addr: std::net::SocketAddr,
+    timeout: Option<Duration>,
+) -> Result<Connection, ClientError> {
+    let mut conn = protocol::Connection::new(stream, MAX_FRAME_BYTES, 8 * 1024);
+    let phase = "waiting for the server's hello";
+    let hello = with_timeout(read_hello(&mut conn), phase, &addr.to_string(), timeout).await?;
+    let transport = TransportInfo {
+        addr,
+        tls: None,
+        fell_back: false,
+    };
+    Ok(Connection::new(conn, hello, transport))
+}
+
 /// The server's first packet, which must be a `hello`.
 pub(crate) async fn read_hello<S: tokio::io::AsyncRead + tokio::io::AsyncWrite>(
     conn: &mut protocol::Connection<S>,
