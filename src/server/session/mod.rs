@@ -152,56 +152,76 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         admission: Admission,
     ) -> impl std::future::Future<Output = ()> + Send {
         async move {
-            if self.ctx.full() {
-                return self.full().await;
-            }
-            let mut joining = match timeout_at(deadline, rare(self.authenticate())).await {
-                Ok(Ok(joining)) => joining,
-                Ok(Err(end)) => {
-                    tracing::debug!(peer = %self.peer, "closed before joining: {end}");
-                    return;
+            'life: {
+                if self.ctx.full() {
+                    {
+                        self.full().await;
+                        break 'life;
+                    }
                 }
-                Err(_) => return self.handshake_timeout().await,
-            };
-            // A member now: from a handshake permit to a client slot.
-            let Ok(slot) = self.ctx.slots.clone().try_acquire_owned() else {
-                return self.full().await;
-            };
-            drop(admission);
-            self.legacy = joining.legacy;
-            self.rooms_aware = joining.rooms_aware;
-            // Cluster mode: the name is unique across the nodes; when that
-            // cannot be made sure now, the client is told to come back.
-            if self.ctx.cluster.is_some() {
-                match self
-                    .claim_in_cluster(std::mem::take(&mut joining.name))
-                    .await
-                {
-                    Some(name) => joining.name = name,
-                    None => return,
+                let mut joining = match timeout_at(deadline, rare(self.authenticate())).await {
+                    Ok(Ok(joining)) => joining,
+                    Ok(Err(end)) => {
+                        tracing::debug!(peer = %self.peer, "closed before joining: {end}");
+                        break 'life;
+                    }
+                    Err(_) => {
+                        self.handshake_timeout().await;
+                        break 'life;
+                    }
+                };
+                // A member now: from a handshake permit to a client slot.
+                let Ok(slot) = self.ctx.slots.clone().try_acquire_owned() else {
+                    {
+                        self.full().await;
+                        break 'life;
+                    }
+                };
+                drop(admission);
+                self.legacy = joining.legacy;
+                self.rooms_aware = joining.rooms_aware;
+                // Cluster mode: the name is unique across the nodes; when that
+                // cannot be made sure now, the client is told to come back.
+                if self.ctx.cluster.is_some() {
+                    match self
+                        .claim_in_cluster(std::mem::take(&mut joining.name))
+                        .await
+                    {
+                        Some(name) => joining.name = name,
+                        None => break 'life,
+                    }
                 }
+                let (mut joined, rooms) = self.connect(joining);
+                self.ctx.metrics.joins.inc();
+                self.ctx.metrics.members.inc();
+                tracing::debug!(peer = %self.peer, name = %sanitize(&joined.name), "joined");
+                let id = joined.id;
+                let end = self.chat(&mut joined, rooms).await;
+                let how = match &end {
+                    End::Left(Some(why)) => Departure::Said(why.clone()),
+                    _ => Departure::Gone,
+                };
+                self.ctx.metrics.leaves.inc();
+                self.ctx.metrics.members.dec();
+                joined.rooms.clear();
+                if let Some(c) = &self.ctx.cluster {
+                    c.release(&joined.name);
+                }
+                if let Some(member) = self.ctx.hub.disconnect(id, how) {
+                    tracing::debug!(peer = %self.peer, name = %sanitize(&member.name), "left: {end}");
+                }
+                drop(slot);
             }
-            let (mut joined, rooms) = self.connect(joining);
-            self.ctx.metrics.joins.inc();
-            self.ctx.metrics.members.inc();
-            tracing::debug!(peer = %self.peer, name = %sanitize(&joined.name), "joined");
-            let id = joined.id;
-            let end = self.chat(&mut joined, rooms).await;
-            let how = match &end {
-                End::Left(Some(why)) => Departure::Said(why.clone()),
-                _ => Departure::Gone,
-            };
-            self.ctx.metrics.leaves.inc();
-            self.ctx.metrics.members.dec();
-            joined.rooms.clear();
-            if let Some(c) = &self.ctx.cluster {
-                c.release(&joined.name);
-            }
-            if let Some(member) = self.ctx.hub.disconnect(id, how) {
-                tracing::debug!(peer = %self.peer, name = %sanitize(&member.name), "left: {end}");
-            }
-            drop(slot);
+            // However it ended, the stream ends properly: a WebSocket with
+            // its close frame, TLS with close_notify.
+            rare(self.end_stream()).await;
         }
+    }
+
+    /// Say that nothing more follows, within a second.
+    async fn end_stream(&mut self) {
+        let linger = std::time::Duration::from_secs(1);
+        let _ = tokio::time::timeout(linger, self.conn.shutdown()).await;
     }
 
     /// Into the hub under the name given, as who it proved to be; the rooms

@@ -3,21 +3,24 @@
 //! serving the page compiled into the binary, and a WebSocket at `/ws`
 //! that carries the same JSON packets as the TCP protocol, one per text
 //! message. A browser member is a member like any other: the socket is
-//! bridged to a [`Session`] over an in-memory pipe, so rooms, names,
-//! limits, history, the slow-reader rule and metrics are the TCP path's
-//! own. With `--tls` the page and the socket are HTTPS and WSS on the same
+//! the stream of a [`Session`], so rooms, names, limits, history, the
+//! slow-reader rule and metrics are the TCP path's own. With `--tls` the page and the socket are HTTPS and WSS on the same
 //! certificate.
 //!
-//! - `bridge`: WebSocket messages ⇄ the session's lines
+//! - `upgrade`: the WebSocket handshake's HTTP side
+//! - `socket`: WebSocket frames ⇄ the session's lines, in place
+//! - `bridge`: a browser member's session, from hello to close
 //! - `page`: the embedded page and its security headers
 
 mod bridge;
 mod page;
+mod socket;
+mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ws::WebSocketUpgrade, Extension};
+use axum::extract::{Extension, Request};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -106,11 +109,18 @@ fn router(shared: Shared) -> Router {
 async fn socket(
     Extension(shared): Extension<Shared>,
     Extension(Peer(peer)): Extension<Peer>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    request: Request,
 ) -> Response {
     let ctx = shared.ctx.clone();
-    if !origin_allowed(&headers, &shared.origins, ctx.is_tls()) {
+    let headers = request.headers();
+    let Some(accept) = upgrade::accept_key(request.method(), headers) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "this address takes WebSocket connections (version 13) from the chat page\n",
+        )
+            .into_response();
+    };
+    if !origin_allowed(headers, &shared.origins, ctx.is_tls()) {
         tracing::warn!(%peer, "web: a WebSocket from another site's page refused (its Origin is not this server's; web.origins lists others)");
         return (
             StatusCode::FORBIDDEN,
@@ -137,14 +147,15 @@ async fn socket(
         )
             .into_response();
     };
-    let max = ctx.limits().max_frame_bytes;
-    upgrade
-        .max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |ws| async move {
-            bridge::run(ws, peer, ctx, admission).await;
-            drop(guard);
-        })
+    let upgrading = hyper::upgrade::on(request);
+    tokio::spawn(async move {
+        match upgrading.await {
+            Ok(io) => bridge::run(TokioIo::new(io), peer, ctx, admission).await,
+            Err(e) => tracing::debug!(%peer, "web: the upgrade did not complete: {e}"),
+        }
+        drop(guard);
+    });
+    upgrade::switching(accept)
 }
 
 /// The request's Origin is this server's page (same scheme, same Host), or
