@@ -761,3 +761,13 @@ pub fn member(addr: SocketAddr, name: &str, rooms: &[&str]) -> (Peer, Welcome) {
 pub fn say(p: &mut Peer, room: &str, text: &str) {
     p.send(serde_json::json!({"type": "chat", "room": room, "text": text}));
 }
+
+/// A process's resident memory in KiB (Linux: /proc/PID/status).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}

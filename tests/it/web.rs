@@ -159,7 +159,7 @@ async fn another_sites_page_binary_frames_and_packed_messages_are_refused() {
 }
 
 /// A browser member that stops reading is dropped as too slow, as a TCP
-/// one is (the pipe to its session is bounded), while the member who
+/// one is (its socket's buffer is bounded), while the member who
 /// reads gets every line; the server's memory does not grow with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_that_stops_reading_is_dropped_as_too_slow() {
@@ -186,7 +186,7 @@ async fn a_browser_that_stops_reading_is_dropped_as_too_slow() {
         .unwrap();
     until(&mut stalled, |v| v["type"] == "auth_result").await;
     // From here the browser reads nothing. 12 MB of chat: past its
-    // kernel buffers, the bridge's pipe and its 1 MiB allowance.
+    // kernel buffers, its socket's buffer and its 1 MiB allowance.
     let addr = server.addr;
     let sent = tokio::task::spawn_blocking(move || {
         let mut s = TcpStream::connect(addr).unwrap();
@@ -225,4 +225,118 @@ async fn a_browser_that_stops_reading_is_dropped_as_too_slow() {
         3000,
         "the member who reads got every line"
     );
+}
+
+/// What a socket that breaks the framing rules gets: a message longer
+/// than `limits.max_frame_bytes` (whole, or as a flood of fragments that
+/// never ends) is closed with 1009 and the limit named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_long_messages_and_fragment_floods_are_closed_with_1009() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let (_server, host) = web_server();
+    let whole = vec![Message::Text("x".repeat(70_000).into())];
+    let mut fragments = vec![Message::Frame(Frame::message(
+        vec![b'x'; 4096],
+        OpCode::Data(Data::Text),
+        false,
+    ))];
+    for _ in 0..20 {
+        fragments.push(Message::Frame(Frame::message(
+            vec![b'x'; 4096],
+            OpCode::Data(Data::Continue),
+            false,
+        )));
+    }
+    for msgs in [whole, fragments] {
+        let mut ws = open(&host, &format!("http://{host}")).await.unwrap();
+        next_json(&mut ws).await;
+        for m in msgs {
+            // The server may close before the last fragment.
+            if ws.send(m).await.is_err() {
+                break;
+            }
+        }
+        let closed = loop {
+            match tokio::time::timeout(crate::util::WAIT, ws.next()).await {
+                Ok(Some(Ok(Message::Close(Some(f))))) => break f,
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("not closed with a reason: {other:?}"),
+            }
+        };
+        assert_eq!(u16::from(closed.code), 1009, "{closed:?}");
+        assert!(
+            closed
+                .reason
+                .contains("65536 bytes (limits.max_frame_bytes)"),
+            "{closed:?}"
+        );
+    }
+}
+
+/// A socket that sends pings and never reads their pongs is not read
+/// further once its unread replies fill the server's buffer for it: the
+/// flood cannot finish, the server's memory stays bounded, and a member
+/// beside it chats as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_without_reading_the_pongs_are_held_back_and_memory_stays_bounded() {
+    use std::io::{BufRead, BufReader};
+    let (server, host) = web_server();
+    let pid = server.proc.child.id();
+    let rss = || crate::util::rss_kib(pid);
+    let before = rss();
+    let mut ws = open(&host, &format!("http://{host}")).await.unwrap();
+    next_json(&mut ws).await;
+    // 400,000 pings of 125 bytes: 52 MB on the wire, if the server read it all.
+    const PINGS: usize = 400_000;
+    let (mut sink, stream) = ws.split();
+    let flood = tokio::spawn(async move {
+        let mut sent = 0;
+        for _ in 0..PINGS {
+            if sink
+                .feed(Message::Ping(vec![b'p'; 125].into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+            sent += 1;
+        }
+        let _ = sink.flush().await;
+        sent
+    });
+    // A TCP member beside it is served.
+    let addr = server.addr;
+    tokio::task::spawn_blocking(move || {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(crate::util::WAIT)).unwrap();
+        let mut w = s.try_clone().unwrap();
+        let mut r = BufReader::new(s);
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        writeln!(w, "{}", json!({"type": "auth", "name": "beside"})).unwrap();
+        writeln!(w, "{}", json!({"type": "chat", "text": "still here"})).unwrap();
+        loop {
+            l.clear();
+            assert!(
+                r.read_line(&mut l).unwrap() > 0,
+                "the member beside was dropped"
+            );
+            if l.contains("still here") {
+                break;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    // The flood is held back: it cannot have finished (the server stopped
+    // reading), however long it is given.
+    let held = tokio::time::timeout(std::time::Duration::from_secs(3), flood).await;
+    assert!(held.is_err(), "the server read every ping: {held:?}");
+    let grew = rss().saturating_sub(before);
+    assert!(
+        grew < 16 * 1024,
+        "server memory grew by {grew} KiB under the ping flood"
+    );
+    drop(stream);
 }
