@@ -29,7 +29,7 @@ use conn::{Conn, Id, Mode, Target};
 use stats::{Receiver, Summary};
 
 #[derive(Parser)]
-#[command(about = "Load generator for tcpplay (and ncat --chat): loopback only")]
+#[command(about = "Load generator for tcpplay (and ncat --chat, IRC servers): loopback only")]
 struct Args {
     /// Server address (must be loopback).
     #[arg(long, default_value = "127.0.0.1:12345")]
@@ -309,10 +309,10 @@ async fn fanout(target: Arc<Target>, plan: Plan, pids: Pids) -> Result<Summary> 
         (0..plan.clients * plan.senders)
             .map(|k| {
                 let (r, s) = (k / plan.senders, k % plan.senders);
-                // ncat does not echo a line to its sender; a line reaches
+                // ncat and IRC servers do not echo a line to its sender; a line reaches
                 // its room only.
                 AtomicU32::new(
-                    if (target.mode == Mode::Lines && r == s) || !plan.same_room(r, s) {
+                    if (!target.mode.echoes() && r == s) || !plan.same_room(r, s) {
                         u32::MAX
                     } else {
                         0
@@ -324,12 +324,13 @@ async fn fanout(target: Arc<Target>, plan: Plan, pids: Pids) -> Result<Summary> 
     let wake: Arc<Vec<Notify>> = Arc::new((0..plan.senders).map(|_| Notify::new()).collect());
     let epoch = Instant::now();
     let (done_tx, done_rx) = tokio::sync::watch::channel(None::<Instant>);
+    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
     let mut receivers = Vec::new();
     let mut senders = Vec::new();
     for (i, c) in conns.into_iter().enumerate() {
         let expected: Vec<u32> = (0..plan.senders)
             .map(|s| {
-                if (target.mode == Mode::Lines && s == i) || !plan.same_room(s, i) {
+                if (!target.mode.echoes() && s == i) || !plan.same_room(s, i) {
                     0
                 } else {
                     per_sender
@@ -343,20 +344,29 @@ async fn fanout(target: Arc<Target>, plan: Plan, pids: Pids) -> Result<Summary> 
         if i < plan.senders {
             let (p, w, k) = (progress.clone(), wake.clone(), key.clone());
             let mode = target.mode;
-            senders.push(tokio::spawn(send(
-                c.writer, i, per_sender, plan, mode, k, epoch, p, w,
-            )));
+            let go = go_rx.clone();
+            senders.push(tokio::spawn(async move {
+                // Nobody sends before the server's CPU time is read.
+                let mut go = go;
+                let _ = go.wait_for(|g| *g).await;
+                send(c.writer, i, per_sender, plan, mode, k, epoch, p, w).await
+            }));
         } else {
             // Keep the write half open: closing it would leave the room.
             std::mem::forget(c.writer);
         }
     }
-    let perf = server_pid.and_then(perf::Perf::start);
+    // perf attaches while nobody sends yet (it sleeps a moment: off the runtime).
+    let perf = match server_pid {
+        Some(pid) => tokio::task::spawn_blocking(move || perf::Perf::start(pid)).await?,
+        None => None,
+    };
     let bytes_before = conn::RECEIVED_BYTES.load(Ordering::Relaxed);
     let cpu_before = cpu_of(&pids.servers);
     let split_before = split_of(&pids.servers);
     let redis_before = pids.redis.and_then(proc::cpu_ns);
     let started = Instant::now();
+    let _ = go_tx.send(true);
     let mut stalled = 0;
     for s in senders {
         stalled += usize::from(s.await??);

@@ -47,7 +47,7 @@ impl Perf {
             .stderr(Stdio::null())
             .spawn()
             .ok()?;
-        // perf attaches in a few milliseconds; a run lasts seconds.
+        // perf attaches in a few milliseconds; the senders wait for it.
         std::thread::sleep(std::time::Duration::from_millis(100));
         Some(Perf { child, out })
     }
