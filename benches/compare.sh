@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Side-by-side load runs on this machine, loopback only, bounded in time:
-# tcpplay (history on, the default, and --no-history; TLS; secure) and
-# `ncat --chat`, same parameters and flow control, in one sitting. The fair
+# tcpplay (history on, the default, and --no-history; TLS; secure),
+# `ncat --chat`, and the IRC servers ngircd and InspIRCd (Debian's packages,
+# configs in benches/irc/ with every flood limit lifted; the load generator
+# speaks IRC to them: NICK/USER, JOIN, PRIVMSG, no self-echo), same
+# parameters and flow control, in one sitting. The fair
 # figure is server CPU per delivery (utime+stime of the server process over
 # the send phase / deliveries); deliveries/s, syscalls per delivery and bytes
 # per write (from perf's tracepoints, when perf can attach) are beside it.
@@ -33,6 +36,12 @@ if ! command -v ncat >/dev/null 2>&1; then
   echo "installing ncat (Debian package) for the comparison"
   (apt-get update -qq && apt-get install -y -qq ncat) >/dev/null || echo "ncat unavailable: its rows will be empty"
 fi
+for pkg in ngircd inspircd; do
+  if ! command -v "$pkg" >/dev/null 2>&1; then
+    echo "installing $pkg (Debian package) for the comparison"
+    (apt-get update -qq && apt-get install -y -qq "$pkg") >/dev/null || echo "$pkg unavailable: its rows will be empty"
+  fi
+done
 ulimit -n "$(ulimit -Hn)" || true
 
 WORK=$(mktemp -d)
@@ -84,6 +93,22 @@ start_ncat() {
   SERVER_PID=$!
   wait_port
 }
+irc_conf() { # template -> config path, with PORT and WORK filled in
+  sed "s#@PORT@#$PORT#g; s#@WORK@#$WORK#g" "benches/irc/$1" >"$WORK/$1"; echo "$WORK/$1"
+}
+start_ngircd() {
+  PORT=$(free_port)
+  ngircd --nodaemon --config "$(irc_conf ngircd.conf)" >/dev/null 2>&1 &
+  SERVER_PID=$!
+  wait_port
+}
+start_inspircd() {
+  PORT=$(free_port)
+  # --runasroot: CI and these machines run as root; the server binds loopback only.
+  inspircd --nofork --runasroot --config="$(irc_conf inspircd.conf)" >/dev/null 2>&1 &
+  SERVER_PID=$!
+  wait_port
+}
 start_python() {
   PORT=$(free_port)
   ( (echo n; sleep 900) | python3 -u "$PYTHON_HOST" --bind 127.0.0.1 --port "$PORT" >/dev/null 2>&1 ) &
@@ -105,6 +130,8 @@ run() { # label peer [serve args] -- loadgen-mode loadgen-args...   (@PID: the s
   SERVER_PID_MEASURED=""
   case "$peer" in
     ncat) command -v ncat >/dev/null 2>&1 || return 0; start_ncat ;;
+    ngircd) command -v ngircd >/dev/null 2>&1 || return 0; start_ngircd ;;
+    inspircd) command -v inspircd >/dev/null 2>&1 || return 0; start_inspircd ;;
     python) [ -n "${PYTHON_HOST:-}" ] || return 0; start_python ;;
     *) start_tcpplay "$peer" "${serve_args[@]}" ;;
   esac
@@ -131,7 +158,20 @@ for c in 10 50 100; do
     run "fan-out $c: tcpplay" plain -- plain fanout --clients "$c" --messages "$m" --window "$WINDOW"
     run "fan-out $c: tcpplay --no-history" plain-nohist -- plain fanout --clients "$c" --messages "$m" --window "$WINDOW"
     run "fan-out $c: ncat --chat" ncat -- lines fanout --clients "$c" --messages "$m" --window "$WINDOW"
+    run "fan-out $c: ngircd" ngircd -- irc fanout --clients "$c" --messages "$m" --window "$WINDOW"
+    run "fan-out $c: InspIRCd" inspircd -- irc fanout --clients "$c" --messages "$m" --window "$WINDOW"
     run "fan-out $c: Python TCP-Playground" python -- plain fanout --clients "$c" --messages 100 --window "$WINDOW"
+  done
+done
+# Many rooms: ROOMS rooms of 10 (client i in room i mod ROOMS), everyone
+# speaking in its own room.
+ROOMS=${ROOMS:-100}
+[ -n "${QUICK:-}" ] && ROOMS=10
+for _ in $(seq "$RUNS"); do
+  for peer in plain ngircd inspircd; do
+    lmode=irc; label=$peer; [ "$peer" = plain ] && { lmode=plain; label=tcpplay; }
+    [ "$peer" = inspircd ] && label=InspIRCd
+    run "rooms $ROOMS x 10: $label" "$peer" -- "$lmode" fanout --clients "$((ROOMS * 10))" --rooms "$ROOMS" --messages "${MSGS:-1000}" --window "$WINDOW"
   done
 done
 # Threads: the same blast with one and two worker threads.

@@ -62,7 +62,7 @@ w("### Fan-out: server CPU per delivery (lower is better)")
 w("")
 w("| run | valid runs | server CPU µs/delivery | of it, kernel | deliveries/s | syscalls/delivery | bytes/write | bytes/delivery | vs ncat (CPU) |")
 w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-fanout = [l for l in groups if l.startswith("fan-out ")]
+fanout = [l for l in groups if l.startswith("fan-out ") or l.startswith("rooms ")]
 invalid_notes = []
 
 
@@ -84,7 +84,7 @@ for label in fanout:
             invalid_notes.append(f"- {label}: a run excluded ({why_invalid(r)})")
     cpu = med(ok, "server_cpu_us_per_delivery")
     clients = label.split(":")[0].split()[-1]
-    ncat = cpu_of(f"fan-out {clients}: ncat --chat")
+    ncat = cpu_of(f"fan-out {clients}: ncat --chat") if label.startswith("fan-out ") else None
     ratio = f"{cpu / ncat:.2f}×" if cpu and ncat and "ncat" not in label else ""
     w(f"| {label} | {len(ok)}/{len(rs)} | {fmt(cpu, '.3f')} | {fmt(med(ok, 'server_system_us_per_delivery'), '.3f')} | "
       f"{fmt(med(ok, 'deliveries_per_sec'), ',.0f')} | "
@@ -115,6 +115,33 @@ w("(system time: its system calls and, on loopback, the receiving side's network
 w("the protocol puts on the wire (bytes/delivery above: a JSON chat line against ncat's raw one) and for each")
 w("write; tcpplay already makes ten to twenty times fewer, larger writes than ncat (bytes/write above).")
 w("Where the kernel's time alone is near or over the budget, no work saved in user space meets the target.")
+w("")
+
+w("### Targets (issue 33): tcpplay with history on vs the IRC servers and ncat, server CPU per delivery")
+w("")
+w("| load | tcpplay | ncat | ngircd | InspIRCd | vs the cheaper IRC server | target | vs ncat | target |")
+w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def issue33_row(name, label_of, irc_target, ncat_target):
+    t = cpu_of(label_of("tcpplay"))
+    n = cpu_of(label_of("ncat --chat"))
+    ng, ins = cpu_of(label_of("ngircd")), cpu_of(label_of("InspIRCd"))
+    irc = min([v for v in (ng, ins) if v] or [None]) if (ng or ins) else None
+    vs_irc = f"{t / irc:.2f}×" if t and irc else "–"
+    vs_ncat = f"{t / n:.2f}×" if t and n else "–"
+    w(f"| {name} | {fmt(t, '.3f')} | {fmt(n, '.3f')} | {fmt(ng, '.3f')} | {fmt(ins, '.3f')} | {vs_irc} | "
+      f"{irc_target} | {vs_ncat} | {ncat_target} |")
+
+
+for c, irc_t, ncat_t in ((10, "≤ 1.0×", "≤ 1.0×"), (50, "≤ 0.5×", "≤ 1.0×"), (100, "≤ 0.5×", "≤ 1.0×")):
+    issue33_row(f"{c} members, one room", lambda peer, c=c: f"fan-out {c}: {peer}", irc_t, ncat_t)
+rooms = sorted({l.split(":")[0] for l in groups if l.startswith("rooms ")})
+for r in rooms:
+    issue33_row(r.replace("rooms ", "") + " rooms × members", lambda peer, r=r: f"{r}: {peer}", "≤ 0.8×", "–")
+w("")
+w("Bytes per delivery (fan-out table above): tcpplay's JSON chat line against IRC's `:nick!user@host PRIVMSG`")
+w("line and ncat's raw one; tcpplay also echoes each line to its sender and stores it, the peers do not.")
 w("")
 
 w("### Paced latency (100 clients, 100 messages/s in all)")

@@ -31,6 +31,86 @@ pub enum Mode {
     /// tcpplay's protocol over a WebSocket (`serve --web`): `--addr` is
     /// the web address.
     Ws,
+    /// IRC (ngircd, InspIRCd): `NICK`/`USER`, `JOIN`, `PRIVMSG`.
+    Irc,
+}
+
+impl Mode {
+    /// Does the server send a line back to its sender? (ncat and IRC
+    /// servers do not.)
+    pub fn echoes(self) -> bool {
+        !matches!(self, Mode::Lines | Mode::Irc)
+    }
+}
+
+/// The IRC channel of a room (`None`: the one channel of a one-room run).
+fn channel(room: Option<&str>) -> &str {
+    room.unwrap_or("#lg")
+}
+
+/// Register as `name` on an IRC server and join `room`'s channel: the
+/// connection once the server listed the channel's names (from then on
+/// every PRIVMSG to it reaches this client).
+async fn irc(host: &str, port: u16, name: &str, room: Option<&str>) -> Result<Conn> {
+    let mut s = tokio::net::TcpStream::connect((host, port)).await?;
+    s.set_nodelay(true)?;
+    // Neither ngircd nor InspIRCd sets TCP_NODELAY: ack at once, as for ncat.
+    let quickack = socket2::SockRef::from(&s).try_clone()?;
+    quickack.set_tcp_quickack(true)?;
+    let hello = format!("NICK {name}\r\nUSER {name} 0 * :loadgen\r\n");
+    s.write_all(hello.as_bytes()).await?;
+    let mut seen = Vec::new();
+    // Until the welcome (001), then until the end of the channel's names (366).
+    for (numeric, then) in [
+        (" 001 ", Some(format!("JOIN {}\r\n", channel(room)))),
+        (" 366 ", None),
+    ] {
+        loop {
+            let found = memchr::memmem::find(&seen, numeric.as_bytes())
+                .and_then(|at| memchr::memchr(b'\n', &seen[at..]).map(|end| at + end + 1));
+            if let Some(end) = found {
+                seen.drain(..end);
+                break;
+            }
+            // A PING before the welcome (some servers' anti-spoofing cookie).
+            if let Some(at) = memchr::memmem::find(&seen, b"PING :") {
+                if let Some(end) = memchr::memchr(b'\n', &seen[at..]) {
+                    let cookie = seen[at + 6..at + end].to_vec();
+                    s.write_all(&[b"PONG :".as_slice(), &cookie, b"\n"].concat())
+                        .await?;
+                    seen.drain(..at + end + 1);
+                    continue;
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let read = tokio::io::AsyncReadExt::read(&mut s, &mut chunk);
+            let n = tokio::time::timeout(Duration::from_secs(30), read)
+                .await
+                .with_context(|| {
+                    format!("the IRC server did not answer with{numeric}within 30 s")
+                })??;
+            anyhow::ensure!(
+                n > 0,
+                "the IRC server closed the connection during registration: {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&chunk[..n]);
+        }
+        if let Some(join) = then {
+            s.write_all(join.as_bytes()).await?;
+        }
+    }
+    let (r, w) = tokio::io::split(Box::new(s) as Box<dyn Stream>);
+    let mut reader = FramedRead::new(
+        Counted(r, Some(quickack)),
+        Lines::Frames(FrameCodec::new(1 << 16)),
+    );
+    reader.read_buffer_mut().extend_from_slice(&seen);
+    Ok(Conn {
+        reader,
+        writer: w,
+        key: None,
+    })
 }
 
 /// How received bytes become lines: tcpplay's frames, or ncat's chunks
@@ -105,6 +185,9 @@ pub struct Target {
 
 pub async fn connect(t: &Target, name: &str, room: Option<String>, i: usize) -> Result<Conn> {
     let port = t.ports[i % t.ports.len()];
+    if t.mode == Mode::Irc {
+        return irc(&t.host, port, name, room.as_deref()).await;
+    }
     if t.mode == Mode::Lines {
         let mut s = tokio::net::TcpStream::connect((t.host.as_str(), port)).await?;
         s.set_nodelay(true)?;
@@ -221,6 +304,13 @@ pub fn frame(
             out.extend_from_slice(t.as_bytes());
             out.extend_from_slice(b"\n");
         }
+        (Mode::Irc, _) => {
+            out.extend_from_slice(b"PRIVMSG ");
+            out.extend_from_slice(channel(room).as_bytes());
+            out.extend_from_slice(b" :");
+            out.extend_from_slice(t.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
         (Mode::Secure, Some(k)) => {
             let mut nonce = [0u8; 24];
             nonce[..4].copy_from_slice(&id.sender.to_be_bytes());
@@ -288,6 +378,13 @@ pub fn identify(
     match mode {
         // Already demultiplexed (ncat's prefixes removed, chunks reassembled).
         Mode::Lines => parse_text(line, bytes),
+        // ":nick!user@host PRIVMSG #chan :TEXT\r"
+        Mode::Irc => {
+            let at = memchr::memmem::find(line, b" PRIVMSG ")?;
+            let text = at + memchr::memmem::find(&line[at..], b" :")? + 2;
+            let t = &line[text..];
+            parse_text(t.strip_suffix(b"\r").unwrap_or(t), bytes)
+        }
         Mode::Secure => {
             let payload = field(line, b"\"payload\":\"")?;
             let head = crypto::unb64(std::str::from_utf8(payload.get(..32)?).ok()?)?;
