@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use tcpplay::client::Stream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -82,9 +82,6 @@ pub async fn open(host: &str, port: u16) -> Result<Box<dyn Stream>> {
                 }
             }
             if sink.flush().await.is_err() {
-                return;
-            }
-            if buf.remaining() > PIPE {
                 return;
             }
         }

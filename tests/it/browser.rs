@@ -82,74 +82,71 @@ async fn say(c: &Client, line: &str) {
         .unwrap();
 }
 
-/// Wait (bounded) until the shown lines hold `text`; the lines' text.
-async fn wait_text(c: &Client, text: &str) -> String {
+/// Poll the page (bounded by WAIT; WebDriver has no event to wait on)
+/// until `look` sees what `done` wants; what it saw.
+async fn poll_page<T: std::fmt::Debug>(
+    what: &str,
+    mut look: impl AsyncFnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let shown = c
-            .find(Locator::Id("lines"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap_or_default();
-        if shown.contains(text) {
-            return shown;
+        let seen = look().await;
+        if done(&seen) {
+            return seen;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the page never showed {text:?}; it shows:\n{shown}"
+            "the page never showed {what}; it shows:\n{seen:?}"
         );
-        // Polling the page, bounded by the deadline; nothing to wait on.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The text of the element with `id` ("" while it has none).
+async fn text_of(c: &Client, id: &str) -> String {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap_or_default()
+}
+
+/// Wait (bounded) until the shown lines hold `text`; the lines' text.
+async fn wait_text(c: &Client, text: &str) -> String {
+    poll_page(
+        text,
+        async || text_of(c, "lines").await,
+        |l| l.contains(text),
+    )
+    .await
 }
 
 /// Wait (bounded) until the room's topic shows `text`; the topic.
 async fn wait_topic(c: &Client, text: &str) -> String {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let topic = c
-            .find(Locator::Id("topic"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap_or_default();
-        if topic.contains(text) {
-            return topic;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the topic never showed {text:?}: {topic:?}"
-        );
-        // Polling the page, bounded by the deadline; nothing to wait on.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_page(
+        text,
+        async || text_of(c, "topic").await,
+        |t| t.contains(text),
+    )
+    .await
 }
 
 /// Wait (bounded) until a room button reads `label`.
 async fn wait_button(c: &Client, label: &str) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    let labels = async || {
         let mut labels = Vec::new();
         for b in c
             .find_all(Locator::Css("#rooms-list button"))
             .await
             .unwrap()
         {
-            labels.push(b.text().await.unwrap_or_default());
+            labels.push(b.text().await.unwrap_or_default().trim().to_string());
         }
-        if labels.iter().any(|l| l.trim() == label) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no room button reads {label:?}: {labels:?}"
-        );
-        // Polling the page, bounded by the deadline; nothing to wait on.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        labels
+    };
+    poll_page(label, labels, |ls| ls.iter().any(|l| l == label)).await;
 }
 
 /// Show room `room` (its button in the room list). Clicked from the page's
