@@ -436,6 +436,35 @@ mod tests {
         }
     }
 
+    /// Raw bytes from a hostile client: the close code the server answers.
+    async fn close_code_for(raw: &[u8]) -> u16 {
+        let (a, mut b) = tokio::io::duplex(1 << 16);
+        let mut io = WsIo::new(a, 1024);
+        b.write_all(raw).await.unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            io.read(&mut buf).await.unwrap(),
+            0,
+            "the session's input ends"
+        );
+        io.shutdown().await.unwrap();
+        let mut out = Vec::new();
+        b.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out[0], 0x88, "a close frame: {out:?}");
+        u16::from_be_bytes([out[2], out[3]])
+    }
+
+    #[tokio::test]
+    async fn text_that_is_not_utf8_closes_with_1007_and_an_unmasked_frame_with_1002() {
+        // Masked (with a zero key) text frame holding 0xff 0xfe.
+        assert_eq!(
+            close_code_for(&[0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe]).await,
+            1007
+        );
+        // A client's frame must be masked.
+        assert_eq!(close_code_for(&[0x81, 0x02, b'h', b'i']).await, 1002);
+    }
+
     #[tokio::test]
     async fn fragments_past_the_limit_close_with_1009() {
         use tokio_tungstenite::tungstenite::protocol::frame::{
