@@ -62,7 +62,10 @@ start_tcpplay() { # mode [extra serve args...] -> sets SERVER_PID and PORT
   local mode=$1; shift
   # History on (the default), in a fresh file per start: never the user's own.
   rm -f "$WORK"/history.sqlite3*
-  local args=(serve --bind 127.0.0.1 --port 0 --quiet "$@")
+  # /metrics on a port of its own: after the run, the history's dropped
+  # lines (a run whose history fell behind is excluded).
+  METRICS_PORT=$(free_port)
+  local args=(serve --bind 127.0.0.1 --port 0 --quiet --metrics "127.0.0.1:$METRICS_PORT" "$@")
   case "$mode" in
     plain-nohist) args+=(--no-history) ;;
     *) args+=(--history "$WORK/history.sqlite3") ;;
@@ -71,9 +74,10 @@ start_tcpplay() { # mode [extra serve args...] -> sets SERVER_PID and PORT
     tls) args+=(--tls --cert "$WORK/cert.pem" --key "$WORK/key.pem") ;;
     secure) args+=(--secure --password-file "$WORK/pw" --cert "$WORK/cert.pem" --key "$WORK/key.pem") ;;
   esac
-  # Load from one loopback address: lift the per-address and per-client chat limits.
+  # Load from one loopback address: lift the per-address and per-client chat
+  # limits, and the room count (64 by default) for the many-rooms rows.
   rm -f "$WORK/server.out"
-  TCPPLAY_LIMITS__MAX_CLIENTS=30000 TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS=0 \
+  TCPPLAY_LIMITS__MAX_CLIENTS=30000 TCPPLAY_LIMITS__MAX_ROOMS=10000 TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS=0 \
   TCPPLAY_LIMITS__NEW_CONNECTIONS_PER_MINUTE=0 TCPPLAY_LIMITS__MESSAGES_PER_SECOND=0 HOME="$WORK" \
   "$BIN" "${args[@]}" >"$WORK/server.out" 2>"$WORK/server.err" </dev/null &
   SERVER_PID=$!
@@ -128,6 +132,7 @@ run() { # label peer [serve args] -- loadgen-mode loadgen-args...   (@PID: the s
   while [ "$1" != "--" ]; do serve_args+=("$1"); shift; done; shift
   local lmode=$1; shift
   SERVER_PID_MEASURED=""
+  METRICS_PORT=""
   case "$peer" in
     ncat) command -v ncat >/dev/null 2>&1 || return 0; start_ncat ;;
     ngircd) command -v ngircd >/dev/null 2>&1 || return 0; start_ngircd ;;
@@ -143,7 +148,14 @@ run() { # label peer [serve args] -- loadgen-mode loadgen-args...   (@PID: the s
   for a in "$@"; do args+=("${a/@PID/$pid}"); done
   echo "== $label: loadgen --mode $lmode ${args[*]}" >&2
   if out=$(timeout 300 "$LG" --addr "127.0.0.1:$PORT" --mode "$lmode" --json --server-pid "$pid" "${extra[@]}" "${args[@]}" 2>"$WORK/lg.err"); then
-    echo "$out" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); d["label"]=sys.argv[1]; print(json.dumps(d))' "$label" >>"$RESULTS"
+    echo "$out" | python3 -c '
+import json, re, sys, urllib.request
+d = json.loads(sys.stdin.read()); d["label"] = sys.argv[1]
+if sys.argv[2]:
+    text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[2], timeout=10).read().decode()
+    m = re.search(r"^tcpplay_history_dropped_total (\d+)", text, re.M)
+    d["history_dropped"] = int(m.group(1)) if m else 0
+print(json.dumps(d))' "$label" "$METRICS_PORT" >>"$RESULTS"
   else
     echo "{\"label\": \"$label\", \"failed\": true}" >>"$RESULTS"; tail -3 "$WORK/lg.err" >&2
   fi

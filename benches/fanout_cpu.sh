@@ -22,13 +22,14 @@ WORK=$(mktemp -d)
 PID=""
 ulimit -n "$(ulimit -Hn)" || true
 trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$WORK"' EXIT
-one() { # bin clients -> prints "cpu_us kernel_us deliveries_per_s lost"
+one() { # bin clients -> prints "cpu_us kernel_us deliveries_per_s lost history_dropped"
   local bin=$1 n=$2 hist=(--history "$WORK/h.sqlite3")
   rm -f "$WORK"/h.sqlite3* "$WORK/out"
+  local mport; mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   [ -n "${NOHIST:-}" ] && hist=(--no-history)
-  TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS=0 TCPPLAY_LIMITS__NEW_CONNECTIONS_PER_MINUTE=0 \
+  TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS=0 TCPPLAY_LIMITS__MAX_ROOMS=10000 TCPPLAY_LIMITS__NEW_CONNECTIONS_PER_MINUTE=0 \
   TCPPLAY_LIMITS__MESSAGES_PER_SECOND=0 HOME=$WORK \
-    "$bin" serve --bind 127.0.0.1 --port 0 --quiet "${hist[@]}" >"$WORK/out" 2>"$WORK/err" </dev/null &
+    "$bin" serve --bind 127.0.0.1 --port 0 --quiet --metrics "127.0.0.1:$mport" "${hist[@]}" >"$WORK/out" 2>"$WORK/err" </dev/null &
   PID=$!
   until grep -q "listening on" "$WORK/out" 2>/dev/null; do sleep 0.05; done
   local port; port=$(grep -o '127.0.0.1:[0-9]*' "$WORK/out" | head -1 | cut -d: -f2)
@@ -36,21 +37,26 @@ one() { # bin clients -> prints "cpu_us kernel_us deliveries_per_s lost"
       >"$WORK/lg.json" 2>"$WORK/lg.err"; then
     echo "loadgen failed against $bin with $n clients:" >&2; cat "$WORK/lg.err" >&2
   fi
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["server_cpu_us_per_delivery"], r.get("server_system_us_per_delivery") or 0, r["deliveries_per_sec"], r["lost"])' "$WORK/lg.json"
+  # Lines the history did not store (it fell behind): such a run did less work.
+  python3 -c '
+import json, re, sys, urllib.request
+r = json.load(open(sys.argv[1]))
+m = re.search(r"^tcpplay_history_dropped_total (\d+)", urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[2], timeout=10).read().decode(), re.M)
+print(r["server_cpu_us_per_delivery"], r.get("server_system_us_per_delivery") or 0, r["deliveries_per_sec"], r["lost"], m.group(1) if m else 0)' "$WORK/lg.json" "$mport"
   kill $PID; while kill -0 $PID 2>/dev/null; do sleep 0.05; done; PID=""
 }
-printf "%-40s %8s %14s %14s %14s %6s\n" binary clients "cpu µs/deliv" "of it kernel" "deliveries/s" lost
+printf "%-40s %8s %14s %14s %14s %6s %10s\n" binary clients "cpu µs/deliv" "of it kernel" "deliveries/s" lost "not stored"
 for n in $CLIENTS; do
-  declare -A cpu=() sys=() rate=() lost=()
+  declare -A cpu=() sys=() rate=() lost=() hdrop=()
   for r in $(seq "$RUNS"); do
     for bin in "$@"; do
-      read -r c k d l < <(one "$bin" "$n")
-      cpu[$bin]+="$c "; sys[$bin]+="$k "; rate[$bin]+="$d "; lost[$bin]=$(( ${lost[$bin]:-0} + l ))
+      read -r c k d l h < <(one "$bin" "$n")
+      cpu[$bin]+="$c "; sys[$bin]+="$k "; rate[$bin]+="$d "; lost[$bin]=$(( ${lost[$bin]:-0} + l )); hdrop[$bin]=$(( ${hdrop[$bin]:-0} + h ))
     done
   done
   for bin in "$@"; do
     med() { python3 -c 'import sys,statistics; print(statistics.median(map(float, sys.argv[1:])))' $1; }
-    printf "%-40s %8s %14.3f %14.3f %14.0f %6s\n" "$bin" "$n" "$(med "${cpu[$bin]}")" "$(med "${sys[$bin]}")" "$(med "${rate[$bin]}")" "${lost[$bin]}"
+    printf "%-40s %8s %14.3f %14.3f %14.0f %6s %10s\n" "$bin" "$n" "$(med "${cpu[$bin]}")" "$(med "${sys[$bin]}")" "$(med "${rate[$bin]}")" "${lost[$bin]}" "${hdrop[$bin]}"
   done
-  unset cpu sys rate lost
+  unset cpu sys rate lost hdrop
 done

@@ -23,7 +23,9 @@ def sh(cmd):
 
 
 def valid(r):
-    return not r.get("failed") and not r.get("invalid")
+    # A run whose history fell behind (lines not stored) did less work than
+    # "history on" claims: excluded like one that lost a line.
+    return not r.get("failed") and not r.get("invalid") and not r.get("history_dropped")
 
 
 def why_invalid(r):
@@ -31,7 +33,8 @@ def why_invalid(r):
         return "failed"
     parts = []
     for key, word in (("lost", "lost"), ("duplicated_or_reordered", "dup/reordered"), ("altered", "altered"),
-                      ("dropped_receivers", "dropped"), ("stalled_senders", "stalled")):
+                      ("dropped_receivers", "dropped"), ("stalled_senders", "stalled"),
+                      ("history_dropped", "history not stored")):
         if r.get(key):
             parts.append(f"{word} {r[key]}")
     return ", ".join(parts) or "invalid"

@@ -366,6 +366,23 @@ fn parse_text(t: &[u8], bytes: usize) -> Option<(Id, bool)> {
     Some((Id { sender, seq, ts_us }, intact))
 }
 
+/// The text of an `error` packet from a tcpplay server (a room refused,
+/// a limit fired), shown so a run that loses a room says why.
+pub fn refusal(mode: Mode, line: &[u8]) -> Option<String> {
+    if matches!(mode, Mode::Lines | Mode::Irc) {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(line).ok()?;
+    if v["type"] != "error" {
+        return None;
+    }
+    Some(format!(
+        "{} ({})",
+        v["message"].as_str()?,
+        v["code"].as_str()?
+    ))
+}
+
 /// What a received line is: `None` for lines that are not load messages.
 /// `Some((id, intact))`: `intact` is false for a cut or altered message.
 pub fn identify(

@@ -68,6 +68,7 @@ impl Receiver {
         mut done: tokio::sync::watch::Receiver<Option<Instant>>,
     ) -> Receiver {
         let mut n = 0u64;
+        let mut told = false;
         loop {
             if self.complete() {
                 break;
@@ -89,6 +90,12 @@ impl Receiver {
             let Some((id, intact)) =
                 conn::identify(self.mode, &line, self.plan.bytes, key.as_deref(), open)
             else {
+                if !told {
+                    if let Some(why) = conn::refusal(self.mode, &line) {
+                        eprintln!("client {}: the server refused something: {why}", self.me);
+                        told = true;
+                    }
+                }
                 continue;
             };
             let now = Instant::now();
