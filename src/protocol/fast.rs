@@ -10,16 +10,33 @@
 
 use super::{Chat, Packet};
 
-/// Append `chat` as a `chat` packet line (`\n` included), byte for byte
-/// what `Packet::Chat(chat).to_line()` gives.
-pub fn write_chat_line(out: &mut Vec<u8>, chat: &Chat) {
-    out.extend_from_slice(b"{\"type\":\"chat\",\"encrypted\":");
-    out.extend_from_slice(if chat.encrypted { b"true" } else { b"false" });
+/// Which form of a chat line a member gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// What the Python TCP-Playground client reads: `encrypted` always and
+    /// the sender's `port` (serde's bytes exactly).
+    Legacy,
+    /// Clients that send `proto` (1 to 3): `encrypted` only when true (every
+    /// version reads it as false when absent),
+    /// no `port` (no client of these versions shows it) — 31 of a 100-byte
+    /// text's 200 bytes, bytes every recipient's socket would copy.
+    Compact,
+}
+
+/// Append `chat` as a `chat` packet line (`\n` included): in the legacy
+/// form byte for byte what `Packet::Chat(chat).to_line()` gives; in the
+/// compact one the same without `"encrypted":false` and `port`.
+pub fn write_chat_line(out: &mut Vec<u8>, chat: &Chat, form: Form) {
+    match (form, chat.encrypted) {
+        (Form::Legacy, false) => out.extend_from_slice(b"{\"type\":\"chat\",\"encrypted\":false"),
+        (_, true) => out.extend_from_slice(b"{\"type\":\"chat\",\"encrypted\":true"),
+        (Form::Compact, false) => out.extend_from_slice(b"{\"type\":\"chat\""),
+    }
     if let Some(from) = &chat.from {
         out.extend_from_slice(b",\"from\":");
         string(out, from);
     }
-    if let Some(port) = chat.port {
+    if let (Some(port), Form::Legacy) = (chat.port, form) {
         out.extend_from_slice(b",\"port\":");
         number(out, port.into());
     }
@@ -294,8 +311,25 @@ mod tests {
         #[test]
         fn the_chat_line_is_what_serde_writes(chat: Chat) {
             let mut out = Vec::new();
-            write_chat_line(&mut out, &chat);
+            write_chat_line(&mut out, &chat, Form::Legacy);
             prop_assert_eq!(out, Packet::Chat(chat).to_line().to_vec());
+        }
+
+        /// The compact form is the legacy one without `"encrypted":false`
+        /// and `port`, and reads back as the same chat without its port.
+        #[test]
+        fn the_compact_chat_line_is_the_legacy_one_without_two_fields(chat: Chat) {
+            let mut out = Vec::new();
+            write_chat_line(&mut out, &chat, Form::Compact);
+            let without = Chat { port: None, ..chat.clone() };
+            let mut legacy = Packet::Chat(without.clone()).to_line().to_vec();
+            if !chat.encrypted {
+                let at = b"{\"type\":\"chat\"".len();
+                legacy.drain(at..at + b",\"encrypted\":false".len());
+            }
+            prop_assert_eq!(&out, &legacy);
+            let back = crate::protocol::codec::parse(&out[..out.len() - 1]).unwrap();
+            prop_assert_eq!(back, Packet::Chat(without));
         }
 
         #[test]
@@ -432,7 +466,7 @@ mod tests {
             ..Default::default()
         };
         let mut out = Vec::new();
-        write_chat_line(&mut out, &chat);
+        write_chat_line(&mut out, &chat, Form::Legacy);
         assert_eq!(out, Packet::Chat(chat).to_line().to_vec());
         for odd in [
             &br#"{"type":"chat","type":"dm","text":"x"}"#[..],

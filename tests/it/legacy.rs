@@ -36,6 +36,43 @@ fn the_python_client_protocol_works_against_tcpplay_serve() {
     assert_eq!(c["encrypted"], false);
 }
 
+/// One room, two forms of a chat line: a legacy member gets serde's exact
+/// bytes (`encrypted`, the sender's `port`), a protocol-3 member the
+/// compact line without them — the legacy member having joined a room
+/// that until then wrote one form only, and missing nothing said after.
+#[test]
+fn a_legacy_member_gets_its_exact_chat_bytes_beside_a_compact_member() {
+    let server = Server::start(&[]);
+    let (mut new, _) = Peer::join_v3(server.addr, "modern");
+    new.send(json!({"type": "chat", "text": "alone"}));
+    let (line, c) = new.recv_chat_raw("alone");
+    let (id, ts) = (&c["id"], &c["ts"]);
+    assert_eq!(
+        line,
+        format!(r#"{{"type":"chat","from":"modern","text":"alone","id":{id},"ts":{ts}}}"#)
+    );
+    let (mut old, _) = Peer::join(server.addr, "old");
+    let ports = [("modern", new.local_port), ("old", old.local_port)];
+    for (from, port) in ports {
+        let text = format!("said by {from}");
+        let sender = if from == "modern" { &mut new } else { &mut old };
+        sender.send(json!({"type": "chat", "encrypted": false, "text": text}));
+        let (compact, c) = new.recv_chat_raw(&text);
+        let (id, ts) = (&c["id"], &c["ts"]);
+        assert_eq!(
+            compact,
+            format!(r#"{{"type":"chat","from":"{from}","text":"{text}","id":{id},"ts":{ts}}}"#)
+        );
+        let (legacy, _) = old.recv_chat_raw(&text);
+        assert_eq!(
+            legacy,
+            format!(
+                r#"{{"type":"chat","encrypted":false,"from":"{from}","port":{port},"text":"{text}","id":{id},"ts":{ts}}}"#
+            )
+        );
+    }
+}
+
 /// `clint.py` tries TLS first; a plaintext server must close that attempt at
 /// once (not after a timeout) so the client's plaintext retry goes ahead.
 #[test]

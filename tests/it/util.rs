@@ -454,6 +454,23 @@ impl Peer {
         Peer::join_as(addr, json!({"type": "auth", "name": name, "proto": 1}))
     }
 
+    /// As [`join`](Self::join), declaring protocol version 3.
+    pub fn join_v3(addr: SocketAddr, name: &str) -> (Peer, String) {
+        Peer::join_as(addr, json!({"type": "auth", "name": name, "proto": 3}))
+    }
+
+    /// Skip lines until a chat line with this text arrives: its raw bytes
+    /// (without `\n`) and the packet.
+    pub fn recv_chat_raw(&mut self, text: &str) -> (String, Value) {
+        loop {
+            let line = self.recv_line().expect("server closed the connection");
+            let v: Value = serde_json::from_slice(&line).expect("a JSON line");
+            if v["type"] == "chat" && v["text"] == text {
+                return (String::from_utf8(line).expect("UTF-8"), v);
+            }
+        }
+    }
+
     fn join_as(addr: SocketAddr, auth: Value) -> (Peer, String) {
         let mut p = Peer::connect(addr);
         let hello = p.recv();

@@ -102,6 +102,15 @@ impl Identity {
 pub(crate) struct InRoom {
     pub room: Arc<Room>,
     pub cursor: Cursor,
+    /// A legacy member: it reads the room's legacy feed.
+    pub legacy: bool,
+}
+
+impl InRoom {
+    /// The feed this member reads.
+    pub(crate) fn feed(&self) -> &super::Feed {
+        self.room.feed_of(self.legacy, false)
+    }
 }
 
 /// What a session holds while it is a member.
@@ -117,10 +126,7 @@ pub(crate) struct Membership {
 impl Membership {
     /// Bytes its rooms published that it has not taken yet, together.
     pub(crate) fn behind(&self) -> u64 {
-        self.rooms
-            .iter()
-            .map(|r| r.room.feed().behind(&r.cursor))
-            .sum()
+        self.rooms.iter().map(|r| r.feed().behind(&r.cursor)).sum()
     }
 }
 

@@ -164,7 +164,14 @@ pub(crate) struct Room {
     tag: Option<String>,
     /// Also serializes publishing, so ids, counts and byte offsets are in order.
     registry: Mutex<Registry>,
+    /// What members that sent `proto` read: chat lines in the compact
+    /// form.
     feed: Feed,
+    /// What legacy (Python) members read: the same lines, chat lines in the
+    /// legacy form (`encrypted`, `port`). Made when the first legacy member
+    /// joins (under the registry lock, so it misses nothing it should see);
+    /// until then no line is written twice.
+    legacy_feed: std::sync::OnceLock<Feed>,
     shared: Arc<Shared>,
     /// Members in it (read without the lock).
     count: AtomicU64,
@@ -192,6 +199,8 @@ impl std::fmt::Debug for Room {
 pub(crate) struct Entered {
     pub room: Arc<Room>,
     pub cursor: Cursor,
+    /// The member reads the legacy feed.
+    pub legacy: bool,
     /// The newest messages from before the join, oldest first.
     pub history: Vec<Arc<Chat>>,
     /// Older messages exist in the store.
@@ -233,6 +242,7 @@ impl Room {
                 ..Default::default()
             }),
             feed: Feed::new(shared.retain, shared.chunks),
+            legacy_feed: std::sync::OnceLock::new(),
             shared: shared.clone(),
             count: AtomicU64::new(0),
             gone: AtomicBool::new(false),
@@ -274,6 +284,9 @@ impl Room {
     /// `chat`: a chat line (the console shows those only when not quiet).
     fn publish_locked(&self, _reg: &mut Registry, bytes: Bytes, chat: bool) {
         self.feed.publish(&bytes, true);
+        if let Some(legacy) = self.legacy_feed.get() {
+            legacy.publish(&bytes, true);
+        }
         self.shared.console(bytes, chat);
     }
 
@@ -302,7 +315,7 @@ impl Room {
             .store(reg.members.len() as u64, Ordering::Relaxed);
         // Subscribing and copying the replay ring under one lock: the joiner
         // gets every message exactly once, as history or live.
-        let cursor = self.feed.cursor();
+        let cursor = self.feed_of(legacy, true).cursor();
         let replay = self.shared.replay;
         let cluster = self.shared.relay.is_some();
         let (history, fetch_before) = match (&reg.recent, legacy || replay == 0) {
@@ -322,6 +335,7 @@ impl Room {
         Entered {
             room: self.clone(),
             cursor,
+            legacy,
             history,
             more_history,
             fetch_before,
@@ -406,9 +420,21 @@ impl Room {
         }
     }
 
-    /// The room's feed (members read it through their cursor).
-    pub(crate) fn feed(&self) -> &Feed {
-        &self.feed
+    /// The feed a member reads (through its cursor): the legacy one for
+    /// a legacy member, made now if `make` (callers hold the registry lock).
+    pub(crate) fn feed_of(&self, legacy: bool, make: bool) -> &Feed {
+        match (legacy, make) {
+            (false, _) => &self.feed,
+            (true, true) => self
+                .legacy_feed
+                .get_or_init(|| Feed::new(self.shared.retain, self.shared.chunks)),
+            (true, false) => self.legacy_feed.get().unwrap_or(&self.feed),
+        }
+    }
+
+    /// The legacy members' feed, when one has joined.
+    pub(super) fn legacy_feed(&self) -> Option<&Feed> {
+        self.legacy_feed.get()
     }
 
     /// Lines published from now on, for tests: a cursor, and a way to read.
@@ -490,7 +516,11 @@ mod tests {
 
     fn lines(e: &mut Entered) -> Vec<String> {
         let mut seen = Vec::new();
-        if let Taken::Bytes(chunks) = e.room.feed().take(&mut e.cursor, usize::MAX) {
+        if let Taken::Bytes(chunks) = e
+            .room
+            .feed_of(e.legacy, false)
+            .take(&mut e.cursor, usize::MAX)
+        {
             seen = chunks.concat();
         }
         String::from_utf8(seen)
@@ -522,7 +552,7 @@ mod tests {
         let lines = lines(&mut e);
         assert!(lines[0].contains("A joined"), "{lines:?}");
         assert_eq!(lines[1], "{\"type\":\"count\",\"total\":1}");
-        assert_eq!(e.room.feed().behind(&e.cursor), 0);
+        assert_eq!(e.room.feed_of(e.legacy, false).behind(&e.cursor), 0);
         assert!(hub.disconnect(a.id, Departure::Gone).is_some());
         assert!(hub.disconnect(a.id, Departure::Gone).is_none());
     }

@@ -5,7 +5,8 @@
 use std::sync::{Arc, MutexGuard};
 
 use super::{NotSent, Registry, Room, RoomEvent, Said};
-use crate::protocol::{fast, now_ms, Chat, Packet};
+use crate::protocol::fast::{self, Form};
+use crate::protocol::{now_ms, Chat, Packet};
 
 /// A chat line's content: text in a plaintext room; in a secure room a
 /// sealed payload and the sender's clock, relayed as they came.
@@ -56,6 +57,9 @@ impl Room {
     /// Wake the members waiting for what was published.
     pub(crate) fn wake_readers(&self) {
         self.feed.wake();
+        if let Some(legacy) = self.legacy_feed() {
+            legacy.wake();
+        }
     }
 
     pub(super) fn chat_and(
@@ -107,9 +111,13 @@ impl Room {
     /// Publish a chat line under the registry lock (callers hold it, with
     /// presence flushed): into the feed, to the console, into the history.
     pub(super) fn publish_chat(&self, mut reg: MutexGuard<'_, Registry>, chat: Chat, wake: bool) {
-        // Serialized straight into the feed (the hot path).
+        // Serialized straight into the feed (the hot path), once per form
+        // its members read.
         self.feed
-            .publish_with(wake, |out| fast::write_chat_line(out, &chat));
+            .publish_with(wake, |out| fast::write_chat_line(out, &chat, Form::Compact));
+        if let Some(legacy) = self.legacy_feed() {
+            legacy.publish_with(wake, |out| fast::write_chat_line(out, &chat, Form::Legacy));
+        }
         if self.shared.console.get().is_some_and(|t| t.chat) {
             self.shared
                 .console(Packet::Chat(chat.clone()).to_line(), true);

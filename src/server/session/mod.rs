@@ -366,7 +366,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
 fn ready_rooms(rooms: &mut [super::room::InRoom]) -> impl std::future::Future<Output = ()> + '_ {
     std::future::poll_fn(move |cx| {
         for r in rooms.iter_mut() {
-            if r.room.feed().poll_ready(&mut r.cursor, cx).is_ready() {
+            if r.room
+                .feed_of(r.legacy, false)
+                .poll_ready(&mut r.cursor, cx)
+                .is_ready()
+            {
                 return std::task::Poll::Ready(());
             }
         }

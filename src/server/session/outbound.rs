@@ -147,6 +147,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         joined.rooms.push(InRoom {
             room: entered.room.clone(),
             cursor: entered.cursor,
+            legacy: entered.legacy,
         });
         Ok(Greeting {
             room: entered.room,
@@ -237,7 +238,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         let mut pieces = Vec::new();
         let mut left = WRITE_BATCH;
         for r in joined.rooms.iter_mut() {
-            match r.room.feed().take(&mut r.cursor, left) {
+            match r.room.feed_of(r.legacy, false).take(&mut r.cursor, left) {
                 // The common case, one room: its pieces as they are.
                 Taken::Bytes(p) if pieces.is_empty() => {
                     left = left.saturating_sub(p.iter().map(|b| b.len()).sum());
@@ -280,7 +281,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 .iter()
                 .map(|r| {
                     r.room.wake_readers();
-                    r.room.feed().published()
+                    r.feed().published()
                 })
                 .collect();
             let done = |m: &Membership| {
