@@ -256,10 +256,24 @@ impl HistoryDb {
         // Only other rooms' rows are indexed: the default room's (the
         // busiest, often the only one) cost no index entry per insert, and
         // are found walking the primary key.
+        // A room's plain lines, written together, as one row: the lines
+        // (each the chat packet as JSON, `\n`-ended, ids rising) and the
+        // range of their ids. One row and one delete per batch, not per
+        // line: per-line rows cost a third of the server's CPU in a
+        // 10-member blast, half of it pruning (docs/BENCHMARKS.md).
         conn.execute_batch(
             "DROP INDEX IF EXISTS messages_room;
              CREATE INDEX IF NOT EXISTS messages_named_room ON messages (room, id)
-                 WHERE room IS NOT NULL;",
+                 WHERE room IS NOT NULL;
+             CREATE TABLE IF NOT EXISTS batches (
+                 first_id INTEGER PRIMARY KEY,
+                 last_id INTEGER NOT NULL,
+                 room TEXT,
+                 ts INTEGER NOT NULL,
+                 n INTEGER NOT NULL,
+                 lines BLOB NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS batches_room ON batches (room, first_id);",
         )
         .map_err(err)?;
         Ok(HistoryDb {
@@ -315,9 +329,12 @@ impl HistoryDb {
         let err = |e: rusqlite::Error| HistoryError::new(&self.path, e);
         let last: u64 = self
             .conn
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
-                r.get::<_, i64>(0)
-            })
+            .query_row(
+                "SELECT MAX(COALESCE((SELECT MAX(id) FROM messages), 0),
+                            COALESCE((SELECT MAX(last_id) FROM batches), 0))",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
             .map_err(err)? as u64;
         let (mut rows, _) = sql::fetch(&self.conn, self.secure, None, None, n).map_err(err)?;
         rows.reverse();

@@ -1,6 +1,8 @@
-//! Retention: what the writer knows of each room's rows (so a room is
-//! pruned by its own count, not by scanning), and dropping rows past
-//! `history.max_age_days` and `history.max_messages`.
+//! Retention: what the writer knows of each room's lines (so a room is
+//! pruned by its own count, not by scanning), and dropping lines past
+//! `history.max_age_days` and `history.max_messages` — `messages` rows one
+//! by one, `batches` rows whole (a room keeps at least `max_messages`, at
+//! most one batch more).
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -81,7 +83,10 @@ impl Rooms {
             return Ok(t);
         }
         let n: i64 = conn.query_row(
-            &format!("SELECT COUNT(*) FROM messages WHERE {which}"),
+            &format!(
+                "SELECT (SELECT COUNT(*) FROM messages WHERE {which})
+                      + (SELECT COALESCE(SUM(n), 0) FROM batches WHERE {which})"
+            ),
             [room],
             |row| row.get(0),
         )?;
@@ -126,13 +131,37 @@ pub(super) fn prune(
             }
         }
         conn.execute("DELETE FROM messages WHERE id < ?1", [young])?;
+        // A batch goes when its newest line is too old.
+        let young: i64 = conn
+            .query_row(
+                "SELECT first_id FROM batches WHERE ts >= ?1 ORDER BY first_id LIMIT 1",
+                [cutoff],
+                |row| row.get(0),
+            )
+            .optional()?
+            .unwrap_or(i64::MAX);
+        if known.any_total() {
+            let mut q = conn.prepare_cached(
+                "SELECT room, SUM(n) FROM batches WHERE first_id < ?1 GROUP BY room",
+            )?;
+            let gone = q.query_map([young], |row| {
+                Ok((row.get::<_, Option<String>>(0)?, row.get::<_, i64>(1)?))
+            })?;
+            for g in gone {
+                let (room, n) = g?;
+                known.removed(&room, n as u64);
+            }
+        }
+        conn.execute("DELETE FROM batches WHERE first_id < ?1", [young])?;
     }
     if r.max_messages > 0 {
         let all: Vec<Option<String>>;
         let rooms = match rooms {
             Some(r) => r,
             None => {
-                let mut q = conn.prepare("SELECT DISTINCT room FROM messages")?;
+                let mut q = conn.prepare(
+                    "SELECT DISTINCT room FROM messages UNION SELECT DISTINCT room FROM batches",
+                )?;
                 all = q
                     .query_map([], |row| row.get(0))?
                     .collect::<rusqlite::Result<_>>()?;
@@ -147,16 +176,45 @@ pub(super) fn prune(
             };
             let n = known.total(conn, room, which)?;
             if n > r.max_messages {
-                let deleted = conn.execute(
-                    &format!(
-                        "DELETE FROM messages WHERE id IN
-                         (SELECT id FROM messages WHERE {which} ORDER BY id LIMIT ?2)"
-                    ),
-                    params![room, (n - r.max_messages) as i64],
-                )?;
-                known.removed(room, deleted as u64);
+                let deleted = drop_oldest(conn, which, room, n - r.max_messages)?;
+                known.removed(room, deleted);
             }
         }
     }
     Ok(())
+}
+
+/// Drop the room's oldest lines, `excess` at most (a batch whose lines
+/// would pass it stays): rows and batches oldest first, walking just
+/// those. How many lines went.
+fn drop_oldest(
+    conn: &Connection,
+    which: &str,
+    room: &Option<String>,
+    excess: u64,
+) -> rusqlite::Result<u64> {
+    let mut walk = conn.prepare_cached(&format!(
+        "SELECT id, 1 FROM messages WHERE {which}
+         UNION ALL SELECT first_id, n FROM batches WHERE {which} ORDER BY 1"
+    ))?;
+    let mut rows = walk.query([room])?;
+    let (mut gone, mut below) = (0u64, i64::MAX);
+    while let Some(row) = rows.next()? {
+        let (id, n): (i64, i64) = (row.get(0)?, row.get(1)?);
+        if gone + n as u64 > excess {
+            below = id;
+            break;
+        }
+        gone += n as u64;
+    }
+    drop(rows);
+    conn.execute(
+        &format!("DELETE FROM messages WHERE {which} AND id < ?2"),
+        params![room, below],
+    )?;
+    conn.execute(
+        &format!("DELETE FROM batches WHERE {which} AND first_id < ?2"),
+        params![room, below],
+    )?;
+    Ok(gone)
 }

@@ -1,12 +1,14 @@
-//! The history's SQL: multi-row inserts (a plain room's lines in its
-//! short form, sealed lines and direct messages in the full one) and the
-//! page a `fetch_history` reads.
+//! The history's SQL: a room's plain lines of one write as one `batches`
+//! row (the lines as JSON, one per line), sealed lines and direct messages
+//! as `messages` rows in multi-row inserts, and the page a `fetch_history`
+//! reads from both.
 
 use rusqlite::{params, Connection};
 
 use std::sync::Arc;
 
-use crate::protocol::{now_ms, Chat};
+use crate::protocol::fast::{write_chat_line, Form};
+use crate::protocol::{now_ms, Chat, Packet};
 
 /// One stored line and, for a direct message, its recipient.
 pub(super) struct Record {
@@ -24,6 +26,82 @@ pub(super) const FULL: &str = "id, ts, sender, port, action, text, payload, to_n
 
 pub(super) fn is_plain(r: &Record) -> bool {
     r.chat.payload.is_none() && r.to.is_none() && r.chat.sent.is_none()
+}
+
+/// A line kept in a `batches` row: a plain room line with its id.
+fn batched(r: &Record) -> bool {
+    is_plain(r) && r.chat.id.is_some()
+}
+
+/// Store the batched lines of `batch`, one `batches` row per room (its
+/// lines in id order); how many lines were refused (a row whose first id
+/// is already in the file).
+fn insert_batches(tx: &rusqlite::Transaction<'_>, batch: &[Record]) -> rusqlite::Result<usize> {
+    let mut rooms: Vec<(Option<&str>, Vec<&Chat>)> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    for r in batch.iter().filter(|r| batched(r)) {
+        let room = r.chat.room.as_deref();
+        let at = *index.entry(room).or_insert_with(|| {
+            rooms.push((room, Vec::new()));
+            rooms.len() - 1
+        });
+        rooms[at].1.push(&r.chat);
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO batches (first_id, last_id, room, ts, n, lines)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    // Ids are the server's own and rise: only a file changed behind its
+    // back (or written by another version) holds one already.
+    let mut taken = tx.prepare_cached("SELECT id FROM messages WHERE id BETWEEN ?1 AND ?2")?;
+    let mut refused = 0;
+    let mut lines = Vec::new();
+    for (room, mut chats) in rooms {
+        // Published in id order; queued in nearly that order (two members
+        // of a room may queue theirs in either order).
+        chats.sort_by_key(|c| c.id);
+        let id = |c: &&Chat| c.id.unwrap_or_default() as i64;
+        let ids: Vec<i64> = taken
+            .query_map(params![id(&chats[0]), id(&chats[chats.len() - 1])], |r| {
+                r.get(0)
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        if !ids.is_empty() {
+            let before = chats.len();
+            chats.retain(|c| ids.binary_search(&id(c)).is_err());
+            refused += before - chats.len();
+            if chats.is_empty() {
+                continue;
+            }
+        }
+        lines.clear();
+        for c in &chats {
+            write_chat_line(&mut lines, c, Form::Legacy);
+        }
+        let ts = chats
+            .iter()
+            .filter_map(|c| c.ts)
+            .max()
+            .unwrap_or_else(now_ms);
+        let n = chats.len();
+        let (first, last) = (id(&chats[0]), id(&chats[n - 1]));
+        if stmt.execute(params![first, last, room, ts as i64, n as i64, &lines[..]])? == 0 {
+            refused += n;
+        }
+    }
+    Ok(refused)
+}
+
+/// The lines of a `batches` row, oldest first (a line that does not read
+/// back — a file changed by another program — is left out).
+fn unbatch(lines: &[u8]) -> impl Iterator<Item = Chat> + '_ {
+    lines
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| match crate::protocol::codec::parse(l) {
+            Ok(Packet::Chat(c)) if c.id.is_some() => Some(c),
+            _ => None,
+        })
 }
 
 /// Bind `r` to `stmt` from parameter `at` on (1-based), in `PLAIN` or
@@ -79,9 +157,10 @@ pub(super) fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<us
         ]
     });
     let tx = conn.unchecked_transaction()?;
+    let mut refused = insert_batches(&tx, batch)?;
     let mut stmts: [Option<rusqlite::CachedStatement<'_>>; 4] = Default::default();
-    let mut refused = 0;
-    let mut rest = batch;
+    let kept: Vec<&Record> = batch.iter().filter(|r| !batched(r)).collect();
+    let mut rest = &kept[..];
     while let Some(first) = rest.first() {
         // A run of rows of one kind (in practice, the whole batch).
         let plain = is_plain(first);
@@ -97,12 +176,12 @@ pub(super) fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<us
             };
             if many {
                 let mut at = 1;
-                for r in group {
+                for &r in group {
                     at = bind(stmt, at, r, plain)?;
                 }
                 refused += group.len() - stmt.raw_execute()?;
             } else {
-                for r in group {
+                for &r in group {
                     bind(stmt, 1, r, plain)?;
                     refused += 1 - stmt.raw_execute()?;
                 }
@@ -154,7 +233,48 @@ pub(super) fn fetch(
         })
     })?;
     let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    if !secure {
+        out.extend(fetch_batches(conn, room, before, limit)?);
+        out.sort_unstable_by_key(|c| std::cmp::Reverse(c.id));
+    }
     let more = out.len() > limit;
     out.truncate(limit);
     Ok((out, more))
+}
+
+/// Newest first: up to `limit + 1` batched lines of `room` below `before`
+/// (rows newest first, until one adds nothing newer than what is found).
+fn fetch_batches(
+    conn: &Connection,
+    room: Option<&str>,
+    before: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<Chat>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT lines FROM batches WHERE room IS ?1 AND first_id < ?2 ORDER BY room, first_id DESC",
+    )?;
+    let mut rows = stmt.query(params![room, before])?;
+    let mut found: Vec<Chat> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let lines = row.get_ref(0)?.as_blob()?;
+        let mut added = false;
+        // The (limit + 1)-th newest found so far: a line below it is not
+        // wanted.
+        let floor = (found.len() > limit).then(|| found[limit].id);
+        for c in unbatch(lines) {
+            if c.id < Some(before as u64) && floor.is_none_or(|f| c.id > f) {
+                found.push(Chat {
+                    room: room.map(str::to_string),
+                    ..c
+                });
+                added = true;
+            }
+        }
+        if !added && floor.is_some() {
+            break;
+        }
+        found.sort_unstable_by_key(|c| std::cmp::Reverse(c.id));
+        found.truncate(limit + 1);
+    }
+    Ok(found)
 }

@@ -360,7 +360,7 @@ impl Writer {
 mod tests {
     use super::*;
     use crate::protocol::now_ms;
-    use crate::server::history::sql::{insert, FULL};
+    use crate::server::history::sql::{insert, is_plain, FULL};
     use crate::server::history::HistoryDb;
     use rusqlite::{params, Connection};
 
@@ -417,6 +417,109 @@ mod tests {
         assert!(!store.failing());
     }
 
+    /// Lines of two rooms, interleaved, written in writes of 7 to 300
+    /// lines (one batch row per room and write, some queued out of id
+    /// order): pages of `fetch_history` walk each room back one line at a
+    /// time across the rows, each line once; pruning by count keeps the
+    /// newest `max_messages` (and at most one batch more), by age the
+    /// batches whose newest line is young.
+    #[test]
+    fn batched_lines_page_back_exactly_once_and_prune_by_count_and_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = HistoryDb::open(&dir.path().join("h.sqlite3"), false).unwrap();
+        let now = now_ms();
+        let old = now - 10 * 86_400_000;
+        let line = |id: u64| Record {
+            chat: Arc::new(Chat {
+                from: Some(format!("u{}", id % 7)),
+                port: Some(40000 + id as u16),
+                text: Some(format!("line {id}")),
+                id: Some(id),
+                // The first 600 lines are ten days old.
+                ts: Some(if id <= 600 { old + id } else { now + id }),
+                action: id.is_multiple_of(9),
+                room: id.is_multiple_of(3).then(|| "#a".to_string()),
+                ..Default::default()
+            }),
+            to: None,
+        };
+        let mut id = 1;
+        for (i, size) in [7, 300, 41, 150, 2, 299, 201]
+            .iter()
+            .cycle()
+            .take(12)
+            .enumerate()
+        {
+            let mut batch: Vec<Record> = (id..id + size).map(line).collect();
+            if i % 2 == 1 {
+                batch.swap(0, 1);
+            }
+            id += size;
+            assert_eq!(insert(&db.conn, &batch).unwrap(), 0);
+        }
+        let last = id - 1;
+        for room in [None, Some("#a")] {
+            let want: Vec<u64> = (1..=last)
+                .rev()
+                .filter(|i| (i % 3 == 0) == room.is_some())
+                .collect();
+            let mut got = Vec::new();
+            let mut before = None;
+            loop {
+                let (page, more) =
+                    crate::server::history::sql::fetch(&db.conn, false, room, before, 100).unwrap();
+                for c in &page {
+                    assert_eq!(c.room.as_deref(), room);
+                    assert_eq!(c.text, Some(format!("line {}", c.id.unwrap())));
+                    assert_eq!(c.port, Some(40000 + c.id.unwrap() as u16));
+                }
+                got.extend(page.iter().map(|c| c.id.unwrap()));
+                before = page.last().and_then(|c| c.id);
+                if !more {
+                    break;
+                }
+            }
+            assert_eq!(got, want, "room {room:?}");
+        }
+        let ids = |room: Option<&str>| {
+            let (page, _) =
+                crate::server::history::sql::fetch(&db.conn, false, room, None, 100_000).unwrap();
+            page.iter().map(|c| c.id.unwrap()).collect::<Vec<_>>()
+        };
+        let (all, all_a) = (ids(None), ids(Some("#a")));
+        // By count: at least 500 of the default room's, at most one batch more.
+        let mut known = Rooms::default();
+        let r = Retention {
+            max_messages: 500,
+            max_age: None,
+            store_direct: false,
+        };
+        prune(&db.conn, r, None, &mut known).unwrap();
+        let kept = ids(None);
+        assert!(
+            kept.len() >= 500 && kept.len() <= 500 + 200,
+            "{}",
+            kept.len()
+        );
+        assert_eq!(kept[..], all[..kept.len()], "the newest are kept");
+        assert_eq!(known.0[&None].total, Some(kept.len() as u64));
+        assert!(ids(Some("#a")).len() >= 500);
+        // By age: only lines of batches whose newest line is young are left.
+        let aged = Retention {
+            max_messages: 0,
+            max_age: Some(Duration::from_secs(3 * 86_400)),
+            store_direct: false,
+        };
+        prune(&db.conn, aged, None, &mut known).unwrap();
+        let young_a = ids(Some("#a"));
+        assert!(young_a.len() < all_a.len());
+        assert!(
+            young_a.iter().all(|&i| i > 300),
+            "a batch with an old newest line went whole"
+        );
+        assert!(young_a.contains(&603), "a batch with a young line stays");
+    }
+
     /// A burst as a blast starts (1,000 members, 32 lines each in flight)
     /// arrives faster than any disk: all of it waits and is stored, none
     /// dropped (a channel of 8,192 dropped most of such a burst).
@@ -448,7 +551,11 @@ mod tests {
         store.close();
         let conn = Connection::open(&path).unwrap();
         let stored: i64 = conn
-            .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+            .query_row(
+                "SELECT (SELECT count(*) FROM messages) + (SELECT COALESCE(SUM(n), 0) FROM batches)",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(stored, n as i64);
     }
@@ -522,8 +629,23 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(rows.len(), batch.len());
-        for (row, r) in rows.iter().zip(&batch) {
+        // Sealed lines and direct messages are rows; plain lines are in
+        // the rooms' batches, read back whole.
+        let rows_of: Vec<&Record> = batch.iter().filter(|r| !is_plain(r)).collect();
+        assert_eq!(rows.len(), rows_of.len());
+        for room in [None, Some("ops")] {
+            let (page, more) =
+                crate::server::history::sql::fetch(&db.conn, false, room, None, 1000).unwrap();
+            let want: Vec<Chat> = batch
+                .iter()
+                .rev()
+                .filter(|r| is_plain(r) && r.chat.room.as_deref() == room)
+                .map(|r| (*r.chat).clone())
+                .collect();
+            assert!(!want.is_empty() && !more);
+            assert_eq!(page, want, "room {room:?}");
+        }
+        for (row, r) in rows.iter().zip(rows_of) {
             let c = &r.chat;
             let want: Row = (
                 c.id.unwrap() as i64,
