@@ -21,6 +21,9 @@ pub enum Form {
     /// no `port` (no client of these versions shows it) — 31 of a 100-byte
     /// text's 200 bytes, bytes every recipient's socket would copy.
     Compact,
+    /// What the history keeps in a room's batch: the compact form without
+    /// `room` (the batch's row holds it).
+    Stored,
 }
 
 /// Append `chat` as a `chat` packet line (`\n` included): in the legacy
@@ -30,7 +33,7 @@ pub fn write_chat_line(out: &mut Vec<u8>, chat: &Chat, form: Form) {
     match (form, chat.encrypted) {
         (Form::Legacy, false) => out.extend_from_slice(b"{\"type\":\"chat\",\"encrypted\":false"),
         (_, true) => out.extend_from_slice(b"{\"type\":\"chat\",\"encrypted\":true"),
-        (Form::Compact, false) => out.extend_from_slice(b"{\"type\":\"chat\""),
+        (Form::Compact | Form::Stored, false) => out.extend_from_slice(b"{\"type\":\"chat\""),
     }
     if let Some(from) = &chat.from {
         out.extend_from_slice(b",\"from\":");
@@ -61,7 +64,7 @@ pub fn write_chat_line(out: &mut Vec<u8>, chat: &Chat, form: Form) {
     if chat.action {
         out.extend_from_slice(b",\"action\":true");
     }
-    if let Some(room) = &chat.room {
+    if let (Some(room), false) = (&chat.room, form == Form::Stored) {
         out.extend_from_slice(b",\"room\":");
         string(out, room);
     }
@@ -329,7 +332,13 @@ mod tests {
             }
             prop_assert_eq!(&out, &legacy);
             let back = crate::protocol::codec::parse(&out[..out.len() - 1]).unwrap();
-            prop_assert_eq!(back, Packet::Chat(without));
+            prop_assert_eq!(back, Packet::Chat(without.clone()));
+            // The history's form: the compact one of the line without its room.
+            let mut stored = Vec::new();
+            write_chat_line(&mut stored, &chat, Form::Stored);
+            let mut roomless = Vec::new();
+            write_chat_line(&mut roomless, &Chat { room: None, ..without }, Form::Compact);
+            prop_assert_eq!(stored, roomless);
         }
 
         #[test]

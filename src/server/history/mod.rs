@@ -257,7 +257,8 @@ impl HistoryDb {
         // busiest, often the only one) cost no index entry per insert, and
         // are found walking the primary key.
         // A room's plain lines, written together, as one row: the lines
-        // (each the chat packet as JSON, `\n`-ended, ids rising) and the
+        // (each the chat packet in its compact form without `room` or
+        // `port`, `\n`-ended, ids rising) and the
         // range of their ids. One row and one delete per batch, not per
         // line: per-line rows cost a third of the server's CPU in a
         // 10-member blast, half of it pruning (docs/BENCHMARKS.md).

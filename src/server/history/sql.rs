@@ -76,7 +76,7 @@ fn insert_batches(tx: &rusqlite::Transaction<'_>, batch: &[Record]) -> rusqlite:
         }
         lines.clear();
         for c in &chats {
-            write_chat_line(&mut lines, c, Form::Legacy);
+            write_chat_line(&mut lines, c, Form::Stored);
         }
         let ts = chats
             .iter()
