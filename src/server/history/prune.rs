@@ -141,8 +141,10 @@ pub(super) fn prune(
             .optional()?
             .unwrap_or(i64::MAX);
         if known.any_total() {
+            // NOT INDEXED: walk the primary key's range (the rows that go),
+            // not the whole room index the planner prefers for GROUP BY.
             let mut q = conn.prepare_cached(
-                "SELECT room, SUM(n) FROM batches WHERE first_id < ?1 GROUP BY room",
+                "SELECT room, SUM(n) FROM batches NOT INDEXED WHERE first_id < ?1 GROUP BY room",
             )?;
             let gone = q.query_map([young], |row| {
                 Ok((row.get::<_, Option<String>>(0)?, row.get::<_, i64>(1)?))

@@ -263,7 +263,6 @@ impl Feed {
             }
             return Poll::Ready(());
         }
-        let hot = cursor.hot();
         let mut w = self.waiters();
         // Wakers show before they look at the list: seen now, or woken.
         if self.visible() > cursor.pos {
@@ -271,7 +270,9 @@ impl Feed {
         }
         if cursor.waiting != Some(w.round) {
             let waker = cx.waker().clone();
-            if hot {
+            // The clock is read only when registering (it was read on
+            // every poll: 0.7% of a 10-member blast's server CPU).
+            if cursor.hot() {
                 w.list.push(waker);
             } else {
                 w.quiet.push(waker);
