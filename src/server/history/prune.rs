@@ -1,8 +1,8 @@
 //! Retention: what the writer knows of each room's lines (so a room is
 //! pruned by its own count, not by scanning), and dropping lines past
 //! `history.max_age_days` and `history.max_messages` — `messages` rows one
-//! by one, `batches` rows whole (a room keeps at least `max_messages`, at
-//! most one batch more).
+//! by one, `batches` rows whole, except the one batch a count limit cuts
+//! through, which is rewritten without its oldest lines.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -186,9 +186,9 @@ pub(super) fn prune(
     Ok(())
 }
 
-/// Drop the room's oldest lines, `excess` at most (a batch whose lines
-/// would pass it stays): rows and batches oldest first, walking just
-/// those. How many lines went.
+/// Drop the room's oldest `excess` lines: rows and batches oldest first,
+/// walking just those; the batch that holds the last of them loses its
+/// oldest lines (rewritten without them). How many lines went.
 fn drop_oldest(
     conn: &Connection,
     which: &str,
@@ -218,5 +218,43 @@ fn drop_oldest(
         &format!("DELETE FROM batches WHERE {which} AND first_id < ?2"),
         params![room, below],
     )?;
+    // Lines still to go sit at the start of the batch at `below` (a row
+    // has one line: it would have gone whole).
+    let part = excess - gone;
+    if part > 0 && below != i64::MAX {
+        gone += trim_batch(conn, below, part as usize)?;
+    }
     Ok(gone)
+}
+
+/// Rewrite the batch starting at `first_id` without its oldest `k` lines;
+/// how many went (none when the row does not read back as lines).
+fn trim_batch(conn: &Connection, first_id: i64, k: usize) -> rusqlite::Result<u64> {
+    let Some(lines): Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT lines FROM batches WHERE first_id = ?1",
+            [first_id],
+            |r| r.get(0),
+        )
+        .optional()?
+    else {
+        return Ok(0);
+    };
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(memchr::memchr_iter(b'\n', &lines).map(|i| i + 1))
+        .filter(|&i| i < lines.len())
+        .collect();
+    let Some(&at) = starts.get(k) else {
+        return Ok(0);
+    };
+    let rest = &lines[at..];
+    let first_line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
+    let Some(new_first) = super::sql::line_id(first_line) else {
+        return Ok(0);
+    };
+    conn.execute(
+        "UPDATE batches SET first_id = ?1, n = ?2, lines = ?3 WHERE first_id = ?4",
+        params![new_first as i64, (starts.len() - k) as i64, rest, first_id],
+    )?;
+    Ok(k as u64)
 }

@@ -92,6 +92,14 @@ fn insert_batches(tx: &rusqlite::Transaction<'_>, batch: &[Record]) -> rusqlite:
     Ok(refused)
 }
 
+/// The id of one stored line, if it reads back as a chat line with one.
+pub(super) fn line_id(line: &[u8]) -> Option<u64> {
+    match crate::protocol::codec::parse(line) {
+        Ok(Packet::Chat(c)) => c.id,
+        _ => None,
+    }
+}
+
 /// The lines of a `batches` row, oldest first (a line that does not read
 /// back — a file changed by another program — is left out).
 fn unbatch(lines: &[u8]) -> impl Iterator<Item = Chat> + '_ {
