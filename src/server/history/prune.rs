@@ -106,55 +106,10 @@ pub(super) fn prune(
     known: &mut Rooms,
 ) -> rusqlite::Result<()> {
     if let Some(age) = r.max_age {
-        // Times rise with ids: the rows too old are the oldest ids, up to
-        // the first row young enough (found by walking just those).
         let cutoff = now_ms().saturating_sub(age.as_millis() as u64) as i64;
-        let young: i64 = conn
-            .query_row(
-                "SELECT id FROM messages WHERE ts >= ?1 ORDER BY id LIMIT 1",
-                [cutoff],
-                |row| row.get(0),
-            )
-            .optional()?
-            .unwrap_or(i64::MAX);
-        if known.any_total() {
-            // What goes, per room (walking just those rows).
-            let mut q = conn.prepare_cached(
-                "SELECT room, COUNT(*) FROM messages WHERE id < ?1 GROUP BY room",
-            )?;
-            let gone = q.query_map([young], |row| {
-                Ok((row.get::<_, Option<String>>(0)?, row.get::<_, i64>(1)?))
-            })?;
-            for g in gone {
-                let (room, n) = g?;
-                known.removed(&room, n as u64);
-            }
-        }
-        conn.execute("DELETE FROM messages WHERE id < ?1", [young])?;
-        // A batch goes when its newest line is too old.
-        let young: i64 = conn
-            .query_row(
-                "SELECT first_id FROM batches WHERE ts >= ?1 ORDER BY first_id LIMIT 1",
-                [cutoff],
-                |row| row.get(0),
-            )
-            .optional()?
-            .unwrap_or(i64::MAX);
-        if known.any_total() {
-            // NOT INDEXED: walk the primary key's range (the rows that go),
-            // not the whole room index the planner prefers for GROUP BY.
-            let mut q = conn.prepare_cached(
-                "SELECT room, SUM(n) FROM batches NOT INDEXED WHERE first_id < ?1 GROUP BY room",
-            )?;
-            let gone = q.query_map([young], |row| {
-                Ok((row.get::<_, Option<String>>(0)?, row.get::<_, i64>(1)?))
-            })?;
-            for g in gone {
-                let (room, n) = g?;
-                known.removed(&room, n as u64);
-            }
-        }
-        conn.execute("DELETE FROM batches WHERE first_id < ?1", [young])?;
+        // Rows one by one; a batch when its newest line is too old.
+        drop_aged(conn, cutoff, known, &MESSAGES_AGED)?;
+        drop_aged(conn, cutoff, known, &BATCHES_AGED)?;
     }
     if r.max_messages > 0 {
         let all: Vec<Option<String>>;
@@ -183,6 +138,52 @@ pub(super) fn prune(
             }
         }
     }
+    Ok(())
+}
+
+/// One table's statements for pruning by age.
+struct Aged {
+    /// The first key whose row is young enough (`?1`: the cutoff).
+    young: &'static str,
+    /// Lines per room below that key (`?1`).
+    per_room: &'static str,
+    /// Delete below that key (`?1`).
+    delete: &'static str,
+}
+
+const MESSAGES_AGED: Aged = Aged {
+    young: "SELECT id FROM messages WHERE ts >= ?1 ORDER BY id LIMIT 1",
+    per_room: "SELECT room, COUNT(*) FROM messages WHERE id < ?1 GROUP BY room",
+    delete: "DELETE FROM messages WHERE id < ?1",
+};
+
+/// NOT INDEXED: walk the primary key's range (the rows that go), not the
+/// whole room index the planner prefers for GROUP BY.
+const BATCHES_AGED: Aged = Aged {
+    young: "SELECT first_id FROM batches WHERE ts >= ?1 ORDER BY first_id LIMIT 1",
+    per_room: "SELECT room, SUM(n) FROM batches NOT INDEXED WHERE first_id < ?1 GROUP BY room",
+    delete: "DELETE FROM batches WHERE first_id < ?1",
+};
+
+/// Times rise with keys: the rows too old are the oldest keys, up to the
+/// first row young enough (found by walking just those). Counted per room
+/// (when counts are known), then deleted.
+fn drop_aged(conn: &Connection, cutoff: i64, known: &mut Rooms, t: &Aged) -> rusqlite::Result<()> {
+    let young: i64 = conn
+        .query_row(t.young, [cutoff], |row| row.get(0))
+        .optional()?
+        .unwrap_or(i64::MAX);
+    if known.any_total() {
+        let mut q = conn.prepare_cached(t.per_room)?;
+        let gone = q.query_map([young], |row| {
+            Ok((row.get::<_, Option<String>>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        for g in gone {
+            let (room, n) = g?;
+            known.removed(&room, n as u64);
+        }
+    }
+    conn.execute(t.delete, [young])?;
     Ok(())
 }
 
