@@ -244,6 +244,8 @@ pub(super) fn fetch(
     if !secure {
         out.extend(fetch_batches(conn, room, before, limit)?);
         out.sort_unstable_by_key(|c| std::cmp::Reverse(c.id));
+        // An id twice: only a file changed by another program holds one.
+        out.dedup_by_key(|c| c.id);
     }
     let more = out.len() > limit;
     out.truncate(limit);
@@ -282,6 +284,7 @@ fn fetch_batches(
             break;
         }
         found.sort_unstable_by_key(|c| std::cmp::Reverse(c.id));
+        found.dedup_by_key(|c| c.id);
         found.truncate(limit + 1);
     }
     Ok(found)

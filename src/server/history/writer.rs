@@ -520,6 +520,84 @@ mod tests {
         assert!(young_a.contains(&603), "a batch with a young line stays");
     }
 
+    /// A `batches` row written by another program: lines that are not
+    /// chat packets, have no id, claim another room, repeat an id another
+    /// row holds, or lie past the row's range. `fetch_history` shows each
+    /// id once, in the room asked for, only chat lines with an id, and
+    /// pruning neither fails nor counts what it cannot read.
+    #[test]
+    fn a_batch_another_program_wrote_shows_only_chat_lines_each_id_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = HistoryDb::open(&dir.path().join("h.sqlite3"), false).unwrap();
+        let hostile = concat!(
+            "{\"type\":\"chat\",\"from\":\"a\",\"text\":\"one\",\"id\":1,\"ts\":1}\n",
+            "not json at all \u{fffd}\n",
+            "{\"type\":\"system\",\"text\":\"not a chat\",\"id\":2}\n",
+            "{\"type\":\"chat\",\"from\":\"a\",\"text\":\"no id\"}\n",
+            "{\"type\":\"chat\",\"from\":\"a\",\"text\":\"other room\",\"id\":3,\"room\":\"#x\"}\n",
+            "{\"type\":\"chat\",\"from\":\"a\",\"text\":\"twice\",\"id\":4}\n",
+            "{\"type\":\"chat\",\"from\":\"a\",\"text\":\"far\",\"id\":900}\n",
+        );
+        let mut bytes = hostile.as_bytes().to_vec();
+        bytes.extend_from_slice(b"\xff\xfe not UTF-8\n");
+        db.conn
+            .execute(
+                "INSERT INTO batches (first_id, last_id, room, ts, n, lines) VALUES (1, 4, NULL, 1, 9, ?1)",
+                [&bytes],
+            )
+            .unwrap();
+        db.conn
+            .execute(
+                "INSERT INTO batches (first_id, last_id, room, ts, n, lines) VALUES (4, 4, NULL, 1, 1, ?1)",
+                [b"{\"type\":\"chat\",\"from\":\"b\",\"text\":\"twice\",\"id\":4}\n".as_slice()],
+            )
+            .unwrap();
+        let (page, more) =
+            crate::server::history::sql::fetch(&db.conn, false, None, None, 100).unwrap();
+        let shown: Vec<(u64, Option<&str>, Option<&str>)> = page
+            .iter()
+            .map(|c| (c.id.unwrap(), c.text.as_deref(), c.room.as_deref()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (900, Some("far"), None),
+                (4, Some("twice"), None),
+                (3, Some("other room"), None),
+                (1, Some("one"), None)
+            ]
+        );
+        assert!(!more);
+        // Its claimed count (9) is not its lines: pruning to 2 by count
+        // cannot cut it where it says: it keeps more, never fails or loses.
+        let mut known = Rooms::default();
+        let by_count = Retention {
+            max_messages: 2,
+            max_age: None,
+            store_direct: false,
+        };
+        prune(&db.conn, by_count, None, &mut known).unwrap();
+        let fetch_all = || {
+            crate::server::history::sql::fetch(&db.conn, false, None, None, 100)
+                .unwrap()
+                .0
+        };
+        assert_eq!(
+            fetch_all().len(),
+            4,
+            "a row it cannot cut where it says is kept, and what follows it"
+        );
+        let by_age = Retention {
+            max_age: Some(Duration::from_secs(86_400)),
+            ..by_count
+        };
+        prune(&db.conn, by_age, None, &mut known).unwrap();
+        assert!(
+            fetch_all().is_empty(),
+            "ts 1 is older than a day: the rest went"
+        );
+    }
+
     /// A burst as a blast starts (1,000 members, 32 lines each in flight)
     /// arrives faster than any disk: all of it waits and is stored, none
     /// dropped (a channel of 8,192 dropped most of such a burst).
