@@ -181,6 +181,8 @@ pub struct Target {
     pub mode: Mode,
     pub cert: Option<std::path::PathBuf>,
     pub password: Option<String>,
+    /// Speak the original's protocol: `auth` without `proto`.
+    pub legacy: bool,
 }
 
 pub async fn connect(t: &Target, name: &str, room: Option<String>, i: usize) -> Result<Conn> {
@@ -248,6 +250,11 @@ pub async fn connect(t: &Target, name: &str, room: Option<String>, i: usize) -> 
         client::connect(&opts).await.context("connect")?
     };
     conn.want_rooms = room.into_iter().collect();
+    if t.legacy {
+        // The client library sends `proto` only to a server whose hello has
+        // one: forget it, and this client is one of the original's.
+        conn.hello.proto = None;
+    }
     let pw = t.password.clone();
     let joined = client::authenticate(
         &mut conn,

@@ -56,6 +56,10 @@ struct Args {
     /// Their process ids: their CPU time is added to --server-pid's.
     #[arg(long, global = true)]
     also_pid: Vec<u32>,
+    /// tcpplay modes: speak the original's protocol (the Python clients'
+    /// `auth`, without `proto`), so the server sends its legacy form.
+    #[arg(long, global = true)]
+    legacy: bool,
     /// A cluster's redis-server: its CPU per message is reported apart.
     #[arg(long, global = true)]
     redis_pid: Option<u32>,
@@ -99,6 +103,12 @@ enum Scenario {
         /// (still counted for loss): the steady state, after everyone spoke.
         #[arg(long, default_value_t = 0)]
         warmup: u32,
+        /// Lines a flat-out sender puts in one `write`. 1 (the default) is
+        /// what interactive clients do — `tcpplay join`, irssi, a browser:
+        /// one line per write with TCP_NODELAY. More lets the server read
+        /// many lines in one go, which real clients never give it.
+        #[arg(long, default_value_t = 1)]
+        lines_per_write: usize,
         /// Spread the clients over this many rooms (client i in room i mod
         /// R; 1 = the server's default room): each line reaches its room.
         #[arg(long, default_value_t = 1)]
@@ -146,6 +156,7 @@ fn main() -> Result<()> {
         mode: args.mode,
         cert: args.cert.clone(),
         password: args.password.clone(),
+        legacy: args.legacy,
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -163,6 +174,7 @@ fn main() -> Result<()> {
                 open_every,
                 drain,
                 warmup,
+                lines_per_write,
                 rooms,
             } => {
                 anyhow::ensure!(
@@ -187,6 +199,7 @@ fn main() -> Result<()> {
                     open_every,
                     drain,
                     warmup,
+                    lines_per_write: lines_per_write.max(1),
                     rooms: rooms.clamp(1, clients.max(1)),
                 };
                 let pids = Pids {
@@ -222,6 +235,7 @@ struct Plan {
     open_every: u32,
     drain: f64,
     warmup: u32,
+    lines_per_write: usize,
     rooms: usize,
 }
 
@@ -428,6 +442,7 @@ async fn send(
     // the window: after a second without progress this sender stops
     // waiting, so the run ends — and the run is reported as invalid.
     let mut flow = true;
+    let mut pending = 0usize;
     let room = plan.room(me);
     for seq in 0..count {
         if let Some(t) = ticker.as_mut() {
@@ -461,8 +476,12 @@ async fn send(
             room.as_deref(),
             &mut buf,
         );
-        if interval.is_some() || buf.len() >= 16 * 1024 {
+        // One write per line unless asked otherwise: a server must not be
+        // measured on batches that no interactive client sends it.
+        pending += 1;
+        if interval.is_some() || pending >= plan.lines_per_write || buf.len() >= 16 * 1024 {
             conn::flush(&mut w, &mut buf).await?;
+            pending = 0;
         }
     }
     conn::flush(&mut w, &mut buf).await?;

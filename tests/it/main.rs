@@ -18,6 +18,7 @@ mod docs;
 mod faults;
 mod features;
 mod gencert;
+mod history_crash;
 mod hostile;
 mod layers;
 mod legacy;

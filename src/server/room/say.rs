@@ -109,32 +109,43 @@ impl Room {
     }
 
     /// Publish a chat line under the registry lock (callers hold it, with
-    /// presence flushed): into the feed, to the console, into the history.
+    /// presence flushed): into the history's queue, the feed, the console.
+    ///
+    /// The history comes first, under the lock: lines reach its queue in id
+    /// order, and before any member can read them — so a `fetch_history`
+    /// answered after a member saw a line answers after that line is on
+    /// disk (docs/PROTOCOL.md, "What a stored line survives"). Queueing is
+    /// a push on a list the writer takes whole: the room never waits on
+    /// the disk.
     pub(super) fn publish_chat(&self, mut reg: MutexGuard<'_, Registry>, chat: Chat, wake: bool) {
+        let chat = match &self.shared.history {
+            Some(store) => {
+                let chat = Arc::new(chat);
+                store.record(chat.clone());
+                let replay = self.shared.replay;
+                if let Some(recent) = reg.recent.as_mut().filter(|_| replay > 0) {
+                    if recent.len() >= replay {
+                        recent.pop_front();
+                    }
+                    recent.push_back(chat.clone());
+                }
+                Stored::Shared(chat)
+            }
+            None => Stored::Own(chat),
+        };
+        let chat: &Chat = &chat;
         // Serialized straight into the feed (the hot path), once per form
         // its members read.
         self.feed
-            .publish_with(wake, |out| fast::write_chat_line(out, &chat, Form::Compact));
+            .publish_with(wake, |out| fast::write_chat_line(out, chat, Form::Compact));
         if let Some(legacy) = self.legacy_feed() {
-            legacy.publish_with(wake, |out| fast::write_chat_line(out, &chat, Form::Legacy));
+            legacy.publish_with(wake, |out| fast::write_chat_line(out, chat, Form::Legacy));
         }
         if self.shared.console.get().is_some_and(|t| t.chat) {
             self.shared
                 .console(Packet::Chat(chat.clone()).to_line(), true);
         }
-        if let Some(store) = &self.shared.history {
-            let chat = Arc::new(chat);
-            let replay = self.shared.replay;
-            if let Some(recent) = reg.recent.as_mut().filter(|_| replay > 0) {
-                if recent.len() >= replay {
-                    recent.pop_front();
-                }
-                recent.push_back(chat.clone());
-            }
-            // Queued after the lock is released: the room never waits on it.
-            drop(reg);
-            store.record(chat);
-        }
+        drop(reg);
     }
 
     pub(crate) fn topic(&self) -> Option<String> {
@@ -181,5 +192,22 @@ impl Room {
 
     pub(crate) fn set_motd(&self, motd: Option<String>) {
         self.lock().motd = motd;
+    }
+}
+
+/// A published line: shared with the history's queue, or the room's alone
+/// (no history: no allocation for sharing).
+enum Stored {
+    Shared(Arc<Chat>),
+    Own(Chat),
+}
+
+impl std::ops::Deref for Stored {
+    type Target = Chat;
+    fn deref(&self) -> &Chat {
+        match self {
+            Stored::Shared(c) => c,
+            Stored::Own(c) => c,
+        }
     }
 }
