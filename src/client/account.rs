@@ -89,7 +89,7 @@ impl Pending {
 }
 
 async fn await_ke2(conn: &mut Connection) -> Result<Vec<u8>, ClientError> {
-    super::secure::await_step(conn, "account login", |s| s.account_ke2).await
+    super::step::await_step(conn, "account login", |s| s.account_ke2).await
 }
 
 /// A registration (or password change) under way: the request went out.

@@ -13,6 +13,7 @@ pub mod harness;
 pub(crate) mod known_hosts;
 pub mod replays;
 pub(crate) mod secure;
+mod step;
 pub(crate) mod transport;
 pub mod ui;
 pub(crate) mod wire;

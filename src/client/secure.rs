@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::replays::{self, Replays};
+use super::step::await_step;
 use super::transport::with_timeout;
 use super::{ClientError, Connection};
 use crate::crypto::room::{ClientStart, SCHEME};
@@ -160,36 +161,6 @@ pub(crate) async fn login(
 /// The server's KE2, or its refusal.
 async fn await_ke2(conn: &mut Connection) -> Result<Vec<u8>, ClientError> {
     await_step(conn, "login", |s| s.ke2).await
-}
-
-/// The server's next login step, as `pick` takes it from an `auth_step`
-/// (the room's KE2, or the account's), or its refusal; `what` names the
-/// login in the error.
-pub(super) async fn await_step(
-    conn: &mut Connection,
-    what: &str,
-    pick: impl Fn(AuthStep) -> Option<String>,
-) -> Result<Vec<u8>, ClientError> {
-    loop {
-        let Some(packet) = conn.next().await? else {
-            return Err(ClientError::Protocol(format!(
-                "the server closed the connection during the {what}"
-            )));
-        };
-        match packet {
-            Packet::AuthStep(step) => {
-                if let Some(k) = pick(step) {
-                    return crypto::unb64(&k).ok_or_else(|| {
-                        ClientError::Protocol(format!("the server's {what} step is malformed"))
-                    });
-                }
-            }
-            other => match super::refusal(other) {
-                Some(e) => return Err(e),
-                None => continue,
-            },
-        }
-    }
 }
 
 /// What the room's key says of a member's line (chat, action, history,

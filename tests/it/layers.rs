@@ -1,7 +1,9 @@
 //! The layering written in docs/ARCHITECTURE.md, checked on the source: no
 //! two modules import each other (a circle), and the rooms never import
 //! the layers above them (the cluster, the sessions, the archive, the
-//! operator's actions, the application).
+//! operator's actions, the application). Imports are `use` lines, paths
+//! written inline (`super::identify::Retry`), and names a module
+//! re-exports from a child (counted as the child's).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -67,6 +69,7 @@ fn targets(
     here: &[String],
     is_mod_file: bool,
     modules: &BTreeSet<Vec<String>>,
+    reexported: &BTreeMap<Vec<String>, BTreeMap<String, Vec<String>>>,
 ) -> Vec<Vec<String>> {
     let body = decl
         .trim_start_matches("pub(crate) ")
@@ -114,6 +117,10 @@ fn targets(
             if modules.contains(&next) {
                 reached = next;
             } else {
+                // A name the module re-exports from a child: the child.
+                if let Some(from) = reexported.get(&reached).and_then(|m| m.get(*s)) {
+                    reached = from.clone();
+                }
                 break;
             }
         }
@@ -122,19 +129,100 @@ fn targets(
     out
 }
 
-/// The import graph: module → the modules it imports.
+/// Paths written inline in a file's own code (tests left out), outside
+/// `use` lines and comments: `super::identify::Retry(r)` imports as much
+/// as a `use` does.
+fn inline_paths(text: &str) -> Vec<String> {
+    let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or(text);
+    let mut out = Vec::new();
+    for line in code.lines() {
+        let t = line.trim_start();
+        if t.starts_with("//") || t.starts_with("use ") || t.contains(" use ") {
+            continue;
+        }
+        let t = t.split("//").next().unwrap_or(t);
+        let b = t.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if !t.is_char_boundary(i) {
+                i += 1;
+                continue;
+            }
+            let start_ok = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
+            let head = ["crate::", "super::", "self::"]
+                .into_iter()
+                .find(|h| t[i..].starts_with(h));
+            match head {
+                Some(_) if start_ok => {
+                    let end = t[i..]
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                        .map_or(t.len(), |n| i + n);
+                    out.push(format!("use {};", t[i..end].trim_end_matches(':')));
+                    i = end;
+                }
+                _ => i += 1,
+            }
+        }
+    }
+    out
+}
+
+/// Names each module re-exports (`pub use child::Name;`, `pub(crate) use
+/// x::{A, B}`): module → name → the module the name comes from.
+fn reexports(
+    all: &[PathBuf],
+    src: &Path,
+    modules: &BTreeSet<Vec<String>>,
+) -> BTreeMap<Vec<String>, BTreeMap<String, Vec<String>>> {
+    let none = BTreeMap::new();
+    let mut out: BTreeMap<Vec<String>, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for f in all {
+        let here = module_of(src, f);
+        let is_mod = f.file_name().is_some_and(|n| n == "mod.rs");
+        let text = std::fs::read_to_string(f).unwrap();
+        for d in uses(&text).iter().filter(|d| d.starts_with("pub")) {
+            let body = d
+                .split_once("use ")
+                .map_or("", |(_, b)| b)
+                .trim_end_matches(';');
+            let names: Vec<&str> = match body.split_once("::{") {
+                Some((_, rest)) => rest.trim_end_matches('}').split(',').collect(),
+                None => vec![body.rsplit("::").next().unwrap_or(body)],
+            };
+            let Some(from) = targets(d, &here, is_mod, modules, &none).into_iter().next() else {
+                continue;
+            };
+            for n in names {
+                let n = n.trim();
+                let n = n.split(" as ").last().unwrap_or(n).trim();
+                let n = n.rsplit("::").next().unwrap_or(n);
+                if !n.is_empty() && from != here {
+                    out.entry(here.clone())
+                        .or_default()
+                        .insert(n.to_string(), from.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The import graph: module → the modules it imports, through `use`
+/// lines, paths written inline, and names a parent module re-exports from
+/// a child (resolved to the child).
 fn graph() -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let all = files(&src);
     let modules: BTreeSet<Vec<String>> = all.iter().map(|f| module_of(&src, f)).collect();
+    let re = reexports(&all, &src, &modules);
     let mut g = BTreeMap::new();
     for f in &all {
         let here = module_of(&src, f);
         let is_mod = f.file_name().is_some_and(|n| n == "mod.rs");
         let text = std::fs::read_to_string(f).unwrap();
         let set: &mut BTreeSet<Vec<String>> = g.entry(here.clone()).or_default();
-        for d in uses(&text) {
-            for t in targets(&d, &here, is_mod, &modules) {
+        for d in uses(&text).into_iter().chain(inline_paths(&text)) {
+            for t in targets(&d, &here, is_mod, &modules, &re) {
                 if t != here {
                     set.insert(t);
                 }

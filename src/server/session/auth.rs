@@ -6,60 +6,16 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::peer::refusal;
 use super::{End, Session};
 use crate::crypto::room::ServerStart;
 use crate::crypto::{self};
 use crate::names::validate_name;
-use crate::protocol::{codes, Auth, AuthResult, AuthStep, Packet};
+use crate::protocol::{codes, Auth, AuthStep, Packet};
 use crate::server::limits::Limit;
 
 /// Name attempts before an unauthenticated connection is closed.
 const MAX_AUTH_ATTEMPTS: u32 = 3;
-
-/// A TLS connection: its channel binding (logins are tied to it), and the
-/// client certificate it showed, if any.
-pub(in crate::server) struct Bound {
-    /// `None` when the TLS exporter failed: the login is then refused.
-    pub binding: Option<[u8; 32]>,
-    pub cert: Option<PeerCert>,
-    /// Who the member proved to be, from auth until it joins the hub.
-    pub identity: Option<crate::server::room::Identity>,
-}
-
-/// A client certificate (verified against `--client-ca` by the handshake).
-pub(in crate::server) struct PeerCert {
-    /// SHA-256, colon-separated hex.
-    pub fp: String,
-    /// Its common names and DNS / e-mail alternative names.
-    pub names: Vec<String>,
-}
-
-impl Bound {
-    pub(in crate::server) fn new<IO>(tls: &tokio_rustls::server::TlsStream<IO>) -> Bound {
-        let conn = tls.get_ref().1;
-        let cert = conn
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .map(|der| PeerCert {
-                fp: crate::tls::fingerprint(der),
-                names: crate::tls::subject_names(der),
-            });
-        Bound {
-            binding: crate::tls::channel_binding(conn),
-            cert,
-            identity: None,
-        }
-    }
-}
-
-pub(super) fn refusal(code: &str, reason: impl Into<String>) -> Packet {
-    Packet::AuthResult(AuthResult {
-        ok: false,
-        reason: Some(reason.into()),
-        code: Some(code.into()),
-        ..Default::default()
-    })
-}
 
 /// Rooms an `auth` may ask for at most (more are ignored; the member's own
 /// limit, `limits.max_rooms_per_member`, refuses what is past it).

@@ -8,7 +8,7 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::auth::{refusal, PeerCert};
+use super::peer::{refusal, PeerCert};
 use super::{End, Session};
 use crate::crypto::account::{AccountLogin, AccountRecord};
 use crate::crypto::{self};

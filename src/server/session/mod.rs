@@ -16,6 +16,7 @@ mod direct;
 mod identify;
 mod inbound;
 mod outbound;
+mod peer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,8 +26,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout_at, Instant};
 
-pub(super) use auth::Bound;
 pub(super) use outbound::LINGER;
+pub(super) use peer::Bound;
 
 use super::limits::{Bucket, Limit};
 use super::room::{Departure, Membership, Room};
