@@ -45,6 +45,9 @@ pub(crate) struct Ctx {
     pub(super) gate: Arc<Gate>,
     /// Every limit that fired (summed at shutdown).
     pub(super) metrics: Arc<Metrics>,
+    /// Where the page is served (`serve --web`), once it is: the chat port
+    /// tells a browser that finds it.
+    pub(super) web: std::sync::OnceLock<std::net::SocketAddr>,
     /// Cancelled once at shutdown: sessions say `bye` and close.
     pub(super) shutdown: CancellationToken,
 }

@@ -15,6 +15,7 @@ mod ctx;
 mod history;
 mod limits;
 pub(crate) mod metrics;
+mod misdirected;
 pub(crate) mod operator;
 mod reload;
 mod room;
@@ -183,6 +184,7 @@ impl Server {
             motd: ArcSwapOption::new(opts.motd.map(Arc::new)),
             reload: Notify::new(),
             idle_timeout: opts.idle_timeout,
+            web: std::sync::OnceLock::new(),
             shutdown,
         };
         Server {
@@ -280,8 +282,12 @@ impl ServerHandle {
         &self,
         listener: tokio::net::TcpListener,
         origins: Vec<String>,
+        names: Vec<String>,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        web::serve(listener, self.ctx.clone(), origins)
+        if let Ok(at) = listener.local_addr() {
+            let _ = self.ctx.web.set(at);
+        }
+        web::serve(listener, self.ctx.clone(), origins, web::Hosts::new(names))
     }
 
     pub(crate) fn hub(&self) -> Arc<Hub> {

@@ -65,6 +65,12 @@ async fn plain(
     admission: Admission,
     deadline: Instant,
 ) -> Option<Run> {
+    // A browser speaks first: answer it in HTTP, not with `hello`.
+    if super::misdirected::is_browser(&stream).await {
+        let answer = super::misdirected::answer(&stream, peer, &ctx).await;
+        answer_and_close(stream, &answer).await;
+        return None;
+    }
     if stream.write_all(&ctx.hello().to_line()).await.is_err() {
         return None;
     }
@@ -115,6 +121,7 @@ async fn over_tls(
     match timeout_at(deadline, stream.peek(&mut first)).await {
         Ok(Ok(n)) if n > 0 && first[0] != TLS_HANDSHAKE => {
             let answer = match Foreign::recognise(&first[..n]) {
+                Some(Foreign::Http) => super::misdirected::answer(&stream, peer, &ctx).await,
                 Some(f) => {
                     tracing::info!(%peer, protocol = f.name(), "another protocol on the TLS port: answered in its form, closing");
                     f.answer_first()

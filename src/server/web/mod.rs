@@ -11,6 +11,7 @@
 //! - `socket`: WebSocket frames ⇄ the session's lines, in place
 //! - `bridge`: a browser member's session, from hello to close
 //! - `page`: the embedded page and its security headers
+//! - `guard`: the `Host` check and the headers on every answer
 //!
 //! Every connection is let in by the one admission path
 //! ([`crate::server::admission`]): it counts against its address's limits
@@ -19,6 +20,7 @@
 //! `handshake_timeout` (an idle keep-alive connection too), or it is closed.
 
 mod bridge;
+mod guard;
 mod page;
 mod socket;
 mod upgrade;
@@ -39,12 +41,16 @@ use tokio::net::{TcpListener, TcpStream};
 use super::admission::{Admission, Door, Refusal};
 use super::Ctx;
 
+pub(crate) use guard::{whole, Hosts};
+
 /// What every web connection shares.
 #[derive(Clone)]
 struct Shared {
     ctx: Arc<Ctx>,
     /// Origins allowed besides the page's own (`web.origins`).
     origins: Arc<[String]>,
+    /// The names the page is served under (besides addresses, `localhost`).
+    hosts: Arc<Hosts>,
 }
 
 /// The connection's peer address.
@@ -56,10 +62,16 @@ struct Peer(SocketAddr);
 struct Ticket(Arc<Mutex<Option<Admission>>>);
 
 /// Serve the page and the WebSocket on `listener` until shutdown.
-pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>, origins: Vec<String>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    ctx: Arc<Ctx>,
+    origins: Vec<String>,
+    hosts: Hosts,
+) {
     let shared = Shared {
         ctx: ctx.clone(),
         origins: origins.into(),
+        hosts: Arc::new(hosts),
     };
     loop {
         let accepted = tokio::select! {
@@ -91,13 +103,9 @@ async fn refuse(mut stream: TcpStream, tls: bool, refusal: Refusal) {
     }
     let status =
         StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    let body = format!("{refusal}\n");
-    let answer = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let answer = answer.as_bytes();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), stream.write_all(answer)).await;
+    let answer = whole(status, &[], &format!("{refusal}\n"));
+    let _ =
+        tokio::time::timeout(std::time::Duration::from_secs(1), stream.write_all(&answer)).await;
 }
 
 /// One HTTP connection, its headers bounded by the handshake deadline.
@@ -136,6 +144,7 @@ fn router(shared: Shared) -> Router {
         .route("/app.css", get(page::style))
         .route("/ws", get(socket))
         .fallback(page::not_found)
+        .layer(axum::middleware::from_fn(guard::guard))
         .layer(Extension(shared))
 }
 
