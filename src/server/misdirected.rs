@@ -3,13 +3,19 @@
 //! a moment before it says `hello`, and a peer that sent an HTTP request in
 //! that moment gets a minimal HTTP answer instead of JSON it cannot show:
 //! where the page is (a redirect to it, when `serve --web` is on), or how to
-//! turn it on.
+//! turn it on. On a TLS chat port a browser is known by its ClientHello (it
+//! offers HTTP/1.1 by ALPN; a chat client offers nothing) and answered the
+//! same way inside TLS.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+use tokio_rustls::StartHandshake;
 
 use super::Ctx;
 use crate::protocol::Foreign;
@@ -28,13 +34,58 @@ pub(super) async fn is_browser(stream: &TcpStream) -> bool {
     )
 }
 
-/// The HTTP answer for a browser on the chat port (`stream` has its
-/// request still unread; only peeked at, for its `Host`).
+/// The HTTP answer for a browser on the plaintext chat port (`stream`
+/// has its request still unread; only peeked at, for its `Host`).
 pub(super) async fn answer(stream: &TcpStream, peer: SocketAddr, ctx: &Ctx) -> Vec<u8> {
     let mut head = [0u8; 2048];
     let n = stream.peek(&mut head).await.unwrap_or(0);
-    let asked = host_of(&head[..n]);
     let chat_ip = stream.local_addr().map(|a| a.ip()).ok();
+    answer_for(&head[..n], chat_ip, peer, ctx)
+}
+
+/// A TLS ClientHello that offers HTTP/1.1 by ALPN: a browser (a chat
+/// client offers no ALPN).
+pub(super) fn offers_http(hello: &rustls::server::ClientHello<'_>) -> bool {
+    hello
+        .alpn()
+        .is_some_and(|mut offered| offered.any(|p| p == b"http/1.1"))
+}
+
+/// A browser on the TLS chat port: finish the handshake speaking HTTP/1.1,
+/// read its request (within the deadline), answer, close.
+pub(super) async fn over_tls(
+    start: StartHandshake<TcpStream>,
+    config: &Arc<rustls::ServerConfig>,
+    peer: SocketAddr,
+    ctx: &Ctx,
+    deadline: Instant,
+) {
+    let mut http = (**config).clone();
+    http.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let served = timeout_at(deadline, async {
+        let mut tls = start.into_stream(Arc::new(http)).await?;
+        let chat_ip = tls.get_ref().0.local_addr().map(|a| a.ip()).ok();
+        let mut head = vec![0u8; 2048];
+        let mut n = 0;
+        while n < head.len() && !head[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+            match tls.read(&mut head[n..]).await? {
+                0 => break,
+                got => n += got,
+            }
+        }
+        let answer = answer_for(&head[..n], chat_ip, peer, ctx);
+        tls.write_all(&answer).await?;
+        tls.shutdown().await
+    })
+    .await;
+    if !matches!(served, Ok(Ok(()))) {
+        tracing::debug!(%peer, "a browser on the TLS chat port left before its answer");
+    }
+}
+
+/// What a browser is told, given its request's head.
+fn answer_for(head: &[u8], chat_ip: Option<IpAddr>, peer: SocketAddr, ctx: &Ctx) -> Vec<u8> {
+    let asked = host_of(head);
     let Some(web) = ctx.web.get() else {
         tracing::info!(%peer, "a browser on the chat port: told how to turn the page on");
         let body = "This is a tcpplay chat server, not a web server: this port speaks JSON lines to `tcpplay join`.\n\

@@ -11,10 +11,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
+use rustls::server::Acceptor;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
 
 use super::admission::{Admission, Refusal};
 use super::limits::Limit;
@@ -147,8 +148,22 @@ async fn over_tls(
             return None;
         }
     }
-    match timeout_at(deadline, acceptor.accept(stream)).await {
-        Ok(Ok(mut tls)) => {
+    // A browser (its ClientHello offers HTTP by ALPN) is answered in HTTP.
+    let config = acceptor.config().clone();
+    let accepted = timeout_at(deadline, async {
+        let start = LazyConfigAcceptor::new(Acceptor::default(), stream).await?;
+        if super::misdirected::offers_http(&start.client_hello()) {
+            return Ok(Err(start));
+        }
+        start.into_stream(config.clone()).await.map(Ok)
+    })
+    .await;
+    match accepted {
+        Ok(Ok(Err(browser))) => {
+            super::misdirected::over_tls(browser, &config, peer, &ctx, deadline).await;
+            None
+        }
+        Ok(Ok(Ok(mut tls))) => {
             let bound = Some(Bound::new(&tls));
             let hello = ctx.hello().to_line();
             let said = timeout_at(deadline, async {

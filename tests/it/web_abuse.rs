@@ -237,3 +237,35 @@ fn a_browser_on_the_chat_port_is_told_where_the_page_is() {
     assert!(body.contains("--web ADDR"), "{body}");
     assert_secured(&head);
 }
+
+/// A browser on a TLS chat port (its ClientHello offers HTTP by ALPN, as
+/// every browser's does) gets the same answer inside TLS; a chat client over
+/// TLS still gets its hello.
+#[test]
+fn a_browser_on_the_tls_chat_port_gets_an_http_answer_inside_tls() {
+    let cert = crate::util::make_cert();
+    let server = Server::tls(&cert.cert, &cert.key, &["--no-history"]);
+    let script = "import socket, ssl, sys\n\
+                  ctx = ssl.create_default_context(cafile=sys.argv[2])\n\
+                  ctx.set_alpn_protocols(['h2', 'http/1.1'])\n\
+                  s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=15), server_hostname='localhost')\n\
+                  s.sendall(b'GET / HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n')\n\
+                  data = b''\n\
+                  while True:\n    d = s.recv(4096)\n    if not d: break\n    data += d\n\
+                  print(s.selected_alpn_protocol())\n\
+                  print(data.decode())\n";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &server.port(), cert.cert.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with("http/1.1\nHTTP/1.1 400 Bad Request\r\n"),
+        "{said} / {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("--web ADDR"), "{said}");
+    assert!(!said.contains("\"type\""), "{said}");
+    let mut p = Peer::connect_tls(server.addr, &cert.cert);
+    assert_eq!(p.recv()["type"], "hello");
+}
