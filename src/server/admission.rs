@@ -194,6 +194,12 @@ impl Gate {
         r
     }
 
+    /// Web connections at most: `max_web_connections`, or half the
+    /// descriptors when that is less.
+    pub(crate) fn web_cap(&self) -> usize {
+        self.web_cap
+    }
+
     /// No member's place is free (said right after `hello`, before auth).
     pub(crate) fn full(&self) -> bool {
         self.members.available_permits() == 0

@@ -143,6 +143,10 @@ fn idle_web_connections_cannot_lock_the_chat_port_out_of_descriptors() {
     );
     let (mut server, host) = web_server_from(server);
     let metrics = server.metrics_addr();
+    server
+        .proc
+        .stderr
+        .expect("web: at most 480 connections at once, not limits.max_web_connections = 1024");
     let idle: Vec<TcpStream> = (0..1100)
         .map(|_| TcpStream::connect(&host).unwrap())
         .collect();

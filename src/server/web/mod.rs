@@ -73,6 +73,10 @@ pub(crate) async fn serve(
         origins: origins.into(),
         hosts: Arc::new(hosts),
     };
+    let (cap, setting) = (ctx.gate.web_cap(), ctx.limits().max_web_connections);
+    if cap < setting {
+        tracing::info!("web: at most {cap} connections at once, not limits.max_web_connections = {setting}: half of what this process may open (raise `ulimit -n` for more)");
+    }
     loop {
         let accepted = tokio::select! {
             _ = ctx.shutdown.cancelled() => return,
