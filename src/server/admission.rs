@@ -109,7 +109,7 @@ impl fmt::Display for Refusal {
             Refusal::PerAddress(n) => write!(f, "too many connections from your address (limits.max_clients_per_address = {n}): close one first"),
             Refusal::TooFast(n) => write!(f, "too many new connections from your address (limits.new_connections_per_minute = {n}): wait a minute"),
             Refusal::WebConnections(n) => write!(f, "the web address has as many connections as it takes ({n}, limits.max_web_connections): try again in a moment"),
-            Refusal::Handshakes(_) => f.write_str("too many connections are joining at once: try again in a moment"),
+            Refusal::Handshakes(n) => write!(f, "too many connections are joining at once (limits.max_handshakes = {n}): try again in a moment"),
             Refusal::Full(n) => write!(f, "server full ({n} members, limits.max_clients): try again later"),
         }
     }

@@ -77,7 +77,7 @@ pub(super) async fn guard(
             let shown = crate::names::sanitize(host_part(&h));
             tracing::warn!(host = %shown, "web: a request for a name this server does not serve refused (DNS rebinding?)");
             (StatusCode::MISDIRECTED_REQUEST, format!(
-                "this server does not answer to the name {shown:?}: open the page by this server's address, localhost, or a name in its certificate (another name can be added to web.origins)\n"
+                "this server does not answer to the name \"{shown}\": open the page by this server's address, localhost, or a name in its certificate (another name can be added to web.origins)\n"
             ))
                 .into_response()
         }
