@@ -162,6 +162,8 @@ impl Gate {
             })?;
         let mut tickets = Tickets {
             gate: self.clone(),
+            door,
+            peer,
             _address: address,
             web: None,
             handshake: None,
@@ -212,6 +214,8 @@ pub(crate) struct Admission(Box<Tickets>);
 
 struct Tickets {
     gate: Arc<Gate>,
+    door: Door,
+    peer: SocketAddr,
     _address: AddrGuard,
     web: Option<OwnedSemaphorePermit>,
     handshake: Option<OwnedSemaphorePermit>,
@@ -229,14 +233,30 @@ impl Admission {
         Ok(())
     }
 
+    /// Is there a member's place free now? (Asked before the login, so a
+    /// full server says so at once; the refusal is counted and logged.)
+    pub(crate) fn room_for_member(&self) -> Result<(), Refusal> {
+        let t = &*self.0;
+        if t.member.is_none() && t.gate.full() {
+            return Err(t
+                .gate
+                .refused(t.door, t.peer, Refusal::Full(t.gate.members_cap)));
+        }
+        Ok(())
+    }
+
     /// The connection has joined: its handshake permit becomes a member's
-    /// place (`max_clients`), or it is refused as the server is full (the
-    /// caller says so; this is not logged here).
+    /// place (`max_clients`), or it is refused as the server is full
+    /// (counted and logged; the caller says so).
     pub(crate) fn join(&mut self) -> Result<(), Refusal> {
         let t = &mut *self.0;
         if t.member.is_none() {
-            let permit = t.gate.members.clone().try_acquire_owned();
-            t.member = Some(permit.map_err(|_| Refusal::Full(t.gate.members_cap))?);
+            let Ok(permit) = t.gate.members.clone().try_acquire_owned() else {
+                return Err(t
+                    .gate
+                    .refused(t.door, t.peer, Refusal::Full(t.gate.members_cap)));
+            };
+            t.member = Some(permit);
             t.handshake = None;
         }
         Ok(())

@@ -148,7 +148,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     ) -> impl std::future::Future<Output = ()> + Send {
         async move {
             'life: {
-                if self.ctx.full() {
+                if admission.room_for_member().is_err() {
                     {
                         self.full().await;
                         break 'life;
