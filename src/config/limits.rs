@@ -40,6 +40,9 @@ pub struct Limits {
     /// Connections still in their handshake (TLS, hello, auth) at most;
     /// they do not take `max_clients` slots.
     pub max_handshakes: usize,
+    /// Connections open on the web address at most (page loads and browser
+    /// members together); never more than half the process's descriptors.
+    pub max_web_connections: usize,
     /// Rooms on the server at most, the default and declared ones included
     /// (0 = no limit).
     pub max_rooms: usize,
@@ -67,6 +70,7 @@ impl Default for Limits {
             auth_block: 60.0,
             auth_failures_total: 100,
             max_handshakes: 512,
+            max_web_connections: 1024,
             max_rooms: 64,
             max_rooms_per_member: 16,
             max_room_members: 0,

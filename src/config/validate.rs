@@ -81,6 +81,7 @@ fn numbers(l: &Loaded) -> Result<(), ConfigError> {
             s.limits.auth_failures_total as usize,
         ),
         ("limits.max_handshakes", s.limits.max_handshakes),
+        ("limits.max_web_connections", s.limits.max_web_connections),
     ];
     for (key, v) in sizes {
         if v == 0 {

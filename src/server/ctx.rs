@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::limits::addresses::{Addresses, AuthThrottle};
+use super::admission::{Admission, Door, Gate, Refusal};
+use super::limits::addresses::AuthThrottle;
 use super::metrics::Metrics;
 use super::room::Hub;
 use super::secure::SecureRoom;
@@ -40,12 +41,13 @@ pub(crate) struct Ctx {
     pub(super) accounts: Option<Arc<super::accounts::Accounts>>,
     /// Failed secure-room logins per source address.
     pub(super) throttle: Arc<AuthThrottle>,
-    /// Open and recent connections per source address.
-    pub(super) addresses: Arc<Addresses>,
+    /// Every listener's admission: per address, handshakes, members, web.
+    pub(super) gate: Arc<Gate>,
     /// Every limit that fired (summed at shutdown).
     pub(super) metrics: Arc<Metrics>,
-    /// A permit per member (`limits.max_clients`), taken when it has joined.
-    pub(super) slots: Arc<Semaphore>,
+    /// Where the page is served (`serve --web`), once it is: the chat port
+    /// tells a browser that finds it.
+    pub(super) web: std::sync::OnceLock<std::net::SocketAddr>,
     /// Cancelled once at shutdown: sessions say `bye` and close.
     pub(super) shutdown: CancellationToken,
 }
@@ -70,7 +72,18 @@ impl Ctx {
 
     /// No member slot is free (said right after `hello`, before auth).
     pub(super) fn full(&self) -> bool {
-        self.slots.available_permits() == 0
+        self.gate.full()
+    }
+
+    /// Let a connection from `peer` in on `door` (see [`super::admission`]):
+    /// every listener calls this right after `accept` and keeps the
+    /// [`Admission`] for the connection's life.
+    pub(super) fn admit(
+        &self,
+        door: Door,
+        peer: std::net::SocketAddr,
+    ) -> Result<Admission, Refusal> {
+        self.gate.admit(door, peer, &self.limits())
     }
 
     /// The acceptor for a new connection (`None`: a plaintext server).

@@ -7,6 +7,7 @@
 //! [`ServerOptions`].
 
 pub(crate) mod accounts;
+mod admission;
 mod archive;
 mod body;
 pub(crate) mod cluster;
@@ -14,6 +15,7 @@ mod ctx;
 mod history;
 mod limits;
 pub(crate) mod metrics;
+mod misdirected;
 pub(crate) mod operator;
 mod reload;
 mod room;
@@ -27,7 +29,7 @@ use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -175,14 +177,14 @@ impl Server {
             secure: opts.secure,
             accounts: opts.accounts,
             throttle,
-            addresses: Arc::default(),
+            gate: Arc::new(admission::Gate::new(&opts.limits, metrics.clone())),
             metrics,
-            slots: Arc::new(Semaphore::new(opts.limits.max_clients)),
             tls: ArcSwapOption::new(opts.tls),
             limits: ArcSwap::from_pointee(opts.limits),
             motd: ArcSwapOption::new(opts.motd.map(Arc::new)),
             reload: Notify::new(),
             idle_timeout: opts.idle_timeout,
+            web: std::sync::OnceLock::new(),
             shutdown,
         };
         Server {
@@ -202,10 +204,6 @@ impl Server {
     pub(crate) async fn run(self) {
         let Server { listener, ctx } = self;
         let tracker = TaskTracker::new();
-        // Handshake permits bound the connections not yet joined; a member's
-        // slot (`Ctx::slots`) is taken when it has joined, so connections
-        // still in their handshake never hold a member's place.
-        let handshakes = Arc::new(Semaphore::new(ctx.limits().max_handshakes));
         let mut accept_errors = 0u32;
         loop {
             let accepted = tokio::select! {
@@ -216,7 +214,10 @@ impl Server {
                 Ok((stream, peer)) => {
                     accept_errors = 0;
                     ctx.metrics.accepted.inc();
-                    match handshakes.clone().try_acquire_owned() {
+                    // Handshake permits bound the connections not yet
+                    // joined; a member's place is taken when it has joined
+                    // (see `admission`).
+                    match ctx.admit(admission::Door::Chat, peer) {
                         Ok(admission) => {
                             let ctx = ctx.clone();
                             ctx.metrics.open.inc();
@@ -225,12 +226,8 @@ impl Server {
                                 ctx.metrics.open.dec();
                             });
                         }
-                        Err(_) => {
-                            tracker.spawn(transport::too_many_handshakes(
-                                stream,
-                                peer,
-                                ctx.clone(),
-                            ));
+                        Err(refusal) => {
+                            tracker.spawn(transport::refuse(stream, ctx.clone(), refusal));
                         }
                     }
                 }
@@ -285,8 +282,12 @@ impl ServerHandle {
         &self,
         listener: tokio::net::TcpListener,
         origins: Vec<String>,
+        names: Vec<String>,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        web::serve(listener, self.ctx.clone(), origins)
+        if let Ok(at) = listener.local_addr() {
+            let _ = self.ctx.web.set(at);
+        }
+        web::serve(listener, self.ctx.clone(), origins, web::Hosts::new(names))
     }
 
     pub(crate) fn hub(&self) -> Arc<Hub> {

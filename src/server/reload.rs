@@ -19,9 +19,10 @@ const LIVE: [&str; 6] = [
     "serve.create_rooms",
 ];
 /// Limits that are sized at start (the slots, the ring, the throttle).
-const AT_START: [&str; 6] = [
+const AT_START: [&str; 7] = [
     "limits.max_clients",
     "limits.max_handshakes",
+    "limits.max_web_connections",
     "limits.room_buffer",
     "limits.auth_failures",
     "limits.auth_block",

@@ -11,14 +11,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
+use rustls::server::Acceptor;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
 
-use super::limits::addresses::AddrRefusal;
+use super::admission::{Admission, Refusal};
 use super::limits::Limit;
-use super::session::{timeout_packet, Admission, Bound, Session};
+use super::session::{timeout_packet, Bound, Session};
 use super::Ctx;
 use crate::protocol::{codes, Foreign, Packet};
 
@@ -35,10 +36,6 @@ pub(super) async fn handle(
     admission: Admission,
 ) {
     let _ = stream.set_nodelay(true);
-    let _guard = match ctx.addresses.admit(peer.ip(), &ctx.limits()) {
-        Ok(g) => g,
-        Err(refusal) => return Box::pin(refuse_address(stream, peer, &ctx, refusal)).await,
-    };
     let deadline = Instant::now() + ctx.handshake_timeout();
     let run = match ctx.tls() {
         None => Box::pin(plain(stream, peer, ctx, admission, deadline)).await,
@@ -51,37 +48,13 @@ pub(super) async fn handle(
     }
 }
 
-/// Too many connections from one address: say so (in plaintext, when the
-/// server is plaintext) and close.
-async fn refuse_address(mut stream: TcpStream, peer: SocketAddr, ctx: &Ctx, refusal: AddrRefusal) {
-    let (msg, limit) = match refusal {
-        AddrRefusal::TooMany(n) => (
-            format!("too many connections from your address (limits.max_clients_per_address = {n})"),
-            Limit::MaxClientsPerAddress,
-        ),
-        AddrRefusal::TooFast(n) => (
-            format!("too many new connections from your address (limits.new_connections_per_minute = {n}): wait a minute"),
-            Limit::NewConnectionsPerMinute,
-        ),
-    };
-    ctx.metrics.bump(limit);
-    tracing::warn!(%peer, limit = limit.name(), "refused: {msg}");
+/// A connection the admission refused (already counted and logged): say
+/// why in plaintext, when the server is plaintext, and close. (A TLS server
+/// just closes: nothing can be said before the handshake.)
+pub(super) async fn refuse(mut stream: TcpStream, ctx: Arc<Ctx>, refusal: Refusal) {
     if !ctx.is_tls() {
         let _ = stream
-            .write_all(&Packet::error(codes::TOO_MANY_CONNECTIONS, msg).to_line())
-            .await;
-    }
-}
-
-/// Every handshake permit is taken (`limits.max_handshakes`): say so (in
-/// plaintext, when the server is plaintext) and close.
-pub(super) async fn too_many_handshakes(mut stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>) {
-    ctx.metrics.bump(Limit::MaxHandshakes);
-    tracing::warn!(%peer, limit = "max_handshakes", value = ctx.limits().max_handshakes, "refused: too many connections still joining (limits.max_handshakes)");
-    if !ctx.is_tls() {
-        let msg = "too many connections are joining at once: try again in a moment";
-        let _ = stream
-            .write_all(&Packet::error(codes::SERVER_FULL, msg).to_line())
+            .write_all(&Packet::error(refusal.code(), refusal.to_string()).to_line())
             .await;
     }
 }
@@ -93,6 +66,12 @@ async fn plain(
     admission: Admission,
     deadline: Instant,
 ) -> Option<Run> {
+    // A browser speaks first: answer it in HTTP, not with `hello`.
+    if super::misdirected::is_browser(&stream).await {
+        let answer = super::misdirected::answer(&stream, peer, &ctx).await;
+        answer_and_close(stream, &answer).await;
+        return None;
+    }
     if stream.write_all(&ctx.hello().to_line()).await.is_err() {
         return None;
     }
@@ -143,6 +122,7 @@ async fn over_tls(
     match timeout_at(deadline, stream.peek(&mut first)).await {
         Ok(Ok(n)) if n > 0 && first[0] != TLS_HANDSHAKE => {
             let answer = match Foreign::recognise(&first[..n]) {
+                Some(Foreign::Http) => super::misdirected::answer(&stream, peer, &ctx).await,
                 Some(f) => {
                     tracing::info!(%peer, protocol = f.name(), "another protocol on the TLS port: answered in its form, closing");
                     f.answer_first()
@@ -168,8 +148,22 @@ async fn over_tls(
             return None;
         }
     }
-    match timeout_at(deadline, acceptor.accept(stream)).await {
-        Ok(Ok(mut tls)) => {
+    // A browser (its ClientHello offers HTTP by ALPN) is answered in HTTP.
+    let config = acceptor.config().clone();
+    let accepted = timeout_at(deadline, async {
+        let start = LazyConfigAcceptor::new(Acceptor::default(), stream).await?;
+        if super::misdirected::offers_http(&start.client_hello()) {
+            return Ok(Err(start));
+        }
+        start.into_stream(config.clone()).await.map(Ok)
+    })
+    .await;
+    match accepted {
+        Ok(Ok(Err(browser))) => {
+            super::misdirected::over_tls(browser, &config, peer, &ctx, deadline).await;
+            None
+        }
+        Ok(Ok(Ok(mut tls))) => {
             let bound = Some(Bound::new(&tls));
             let hello = ctx.hello().to_line();
             let said = timeout_at(deadline, async {
@@ -209,15 +203,15 @@ mod tests {
         let _c = TcpStream::connect(a).await.unwrap();
         let (s, peer) = l.accept().await.unwrap();
         let ctx = Arc::new(Ctx::for_tests());
-        let admission = Arc::new(tokio::sync::Semaphore::new(1))
-            .try_acquire_owned()
+        let admission = ctx
+            .admit(super::super::admission::Door::Chat, peer)
             .unwrap();
         let task = handle(s, peer, ctx.clone(), admission);
         let task_size = std::mem::size_of_val(&task);
         let _c2 = TcpStream::connect(a).await.unwrap();
         let (s2, _) = l.accept().await.unwrap();
-        let admission = Arc::new(tokio::sync::Semaphore::new(1))
-            .try_acquire_owned()
+        let admission = ctx
+            .admit(super::super::admission::Door::Chat, peer)
             .unwrap();
         let run = Session::new(s2, peer, ctx, None).run(Instant::now(), admission);
         let run_size = std::mem::size_of_val(&run);

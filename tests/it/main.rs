@@ -3,6 +3,7 @@
 
 mod util;
 mod web;
+mod web_abuse;
 
 mod accounts;
 mod bad_input;

@@ -192,7 +192,39 @@ impl Server {
     }
 
     pub fn start_with(args: &[&str], env: &[(&str, &str)], home: Arc<TempDir>) -> Server {
+        Server::start_cmd(tcpplay(home.path()), args, env, home)
+    }
+
+    /// As [`Server::start_with`], the server allowed at most `files` open
+    /// descriptors (`ulimit -n`, set in the child before it runs).
+    #[cfg(unix)]
+    pub fn start_with_files(args: &[&str], env: &[(&str, &str)], files: u64) -> Server {
+        use std::os::unix::process::CommandExt;
+        let home = home();
         let mut cmd = tcpplay(home.path());
+        // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: files as libc::rlim_t,
+                    rlim_max: files as libc::rlim_t,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        Server::start_cmd(cmd, args, env, home)
+    }
+
+    fn start_cmd(
+        mut cmd: Command,
+        args: &[&str],
+        env: &[(&str, &str)],
+        home: Arc<TempDir>,
+    ) -> Server {
         cmd.arg("serve");
         if !args.contains(&"--bind") {
             cmd.args(["--bind", "127.0.0.1"]);
@@ -748,6 +780,77 @@ impl std::ops::Index<&str> for Welcome {
     fn index(&self, room: &str) -> &Value {
         &self.rooms[room]
     }
+}
+
+/// A server with `--web 127.0.0.1:0` (and `args`, `env`), and the page's
+/// `HOST:PORT`.
+pub fn web_server(args: &[&str], env: &[(&str, &str)]) -> (Server, String) {
+    let mut all = vec!["--no-history", "--web", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    web_server_from(Server::start_with(&all, env, home()))
+}
+
+/// The page's `HOST:PORT` from a server started with `--web`.
+pub fn web_server_from(mut server: Server) -> (Server, String) {
+    let line = server.proc.stdout.expect("open in a browser: ");
+    let url = line.rsplit(' ').next().unwrap().to_string();
+    let host = url
+        .trim_end_matches('/')
+        .trim_start_matches("http://")
+        .to_string();
+    (server, host)
+}
+
+/// One HTTP request (written whole) on a new connection, and the answer's
+/// head and body (by its Content-Length; the connection may stay open).
+pub fn http_exchange(addr: &str, request: &str) -> (String, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    read_http_answer(&mut s)
+}
+
+/// An HTTP answer's head (status line and headers) and body, read by its
+/// Content-Length (to the end when it has none; none after a 101).
+pub fn read_http_answer(s: &mut std::net::TcpStream) -> (String, String) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = s.read(&mut chunk).expect("an HTTP answer");
+        assert!(
+            n > 0,
+            "closed before an HTTP answer: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let length = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse::<usize>().ok())?
+    });
+    let mut body = buf[head_end..].to_vec();
+    if head.starts_with("HTTP/1.1 101 ") {
+        // Switched protocols: what follows is no HTTP body.
+        return (head, String::new());
+    }
+    match length {
+        Some(n) => {
+            while body.len() < n {
+                let got = s.read(&mut chunk).expect("the body");
+                assert!(got > 0, "closed inside the body");
+                body.extend_from_slice(&chunk[..got]);
+            }
+        }
+        None => {
+            let _ = s.read_to_end(&mut body);
+        }
+    }
+    (head, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// A tcpplay client (protocol 3) of the server at `addr`, in `rooms` (none:

@@ -16,15 +16,7 @@ use crate::util::Server;
 
 /// A server with `--web` on 127.0.0.1, and the page's address.
 fn web_server() -> (Server, String) {
-    let mut server = Server::start(&["--no-history", "--web", "127.0.0.1:0"]);
-    let line = server.proc.stdout.expect("open in a browser: ");
-    let url = line.rsplit(' ').next().unwrap().to_string();
-    (
-        server,
-        url.trim_end_matches('/')
-            .trim_start_matches("http://")
-            .to_string(),
-    )
+    crate::util::web_server(&[], &[])
 }
 
 fn get(host: &str, path: &str) -> String {

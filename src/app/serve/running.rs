@@ -52,8 +52,38 @@ pub(super) async fn serve_web(
         ))
     })?;
     let local = listener.local_addr()?;
-    tokio::spawn(handle.serve_web(listener, loaded.settings.web.origins.clone()));
+    let web = &loaded.settings.web;
+    tokio::spawn(handle.serve_web(listener, web.origins.clone(), served_names(loaded)));
     Ok(local)
+}
+
+/// The names the page answers to besides addresses and `localhost` (its
+/// `Host` is checked against them): this machine's name, the certificate's
+/// DNS names, and the hosts of `web.origins`.
+fn served_names(loaded: &Loaded) -> Vec<String> {
+    let mut names = Vec::new();
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    if !host.is_empty() {
+        names.push(format!("{host}.local"));
+        names.push(host);
+    }
+    if let Some(cert) = &loaded.settings.serve.cert {
+        let first = crate::tls::load_certs(cert)
+            .ok()
+            .and_then(|c| c.into_iter().next());
+        if let Some(info) = first.and_then(|der| crate::tls::describe(&der).ok()) {
+            names.extend(info.sans);
+        }
+    }
+    for o in &loaded.settings.web.origins {
+        if let Some(h) = url::Url::parse(o)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+        {
+            names.push(h);
+        }
+    }
+    names
 }
 
 /// What the service manager is told.

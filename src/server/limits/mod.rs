@@ -32,11 +32,12 @@ pub(crate) enum Limit {
     MaxRooms,
     MaxRoomsPerMember,
     MaxRoomMembers,
+    MaxWebConnections,
 }
 
 impl Limit {
     /// Every limit, in the order the summary lists them.
-    pub(crate) const ALL: [Limit; 16] = [
+    pub(crate) const ALL: [Limit; 17] = [
         Limit::MaxClients,
         Limit::MaxHandshakes,
         Limit::MaxClientsPerAddress,
@@ -53,6 +54,7 @@ impl Limit {
         Limit::MaxRooms,
         Limit::MaxRoomsPerMember,
         Limit::MaxRoomMembers,
+        Limit::MaxWebConnections,
     ];
 
     /// The name in logs, the shutdown summary and docs/LIMITS.md.
@@ -74,6 +76,7 @@ impl Limit {
             Limit::MaxRooms => "max_rooms",
             Limit::MaxRoomsPerMember => "max_rooms_per_member",
             Limit::MaxRoomMembers => "max_room_members",
+            Limit::MaxWebConnections => "max_web_connections",
         }
     }
 }

@@ -23,12 +23,12 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{timeout_at, Instant};
 
 pub(super) use outbound::LINGER;
 pub(super) use peer::Bound;
 
+use super::admission::Admission;
 use super::limits::{Bucket, Limit};
 use super::room::{Departure, Membership, Room};
 use super::Ctx;
@@ -67,11 +67,6 @@ impl std::fmt::Display for End {
         }
     }
 }
-
-/// What lets a connection in: a handshake permit while it is not yet a
-/// member (`limits.max_handshakes`: silent or slow connections cannot hold
-/// members' places), then a client slot (`Ctx::slots`) once it has joined.
-pub(in crate::server) type Admission = OwnedSemaphorePermit;
 
 pub(super) fn timeout_packet() -> Packet {
     Packet::error(
@@ -150,11 +145,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     pub(super) fn run(
         mut self,
         deadline: Instant,
-        admission: Admission,
+        mut admission: Admission,
     ) -> impl std::future::Future<Output = ()> + Send {
         async move {
             'life: {
-                if self.ctx.full() {
+                if admission.room_for_member().is_err() {
                     {
                         self.full().await;
                         break 'life;
@@ -171,14 +166,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         break 'life;
                     }
                 };
-                // A member now: from a handshake permit to a client slot.
-                let Ok(slot) = self.ctx.slots.clone().try_acquire_owned() else {
-                    {
-                        self.full().await;
-                        break 'life;
-                    }
-                };
-                drop(admission);
+                // A member now: from a handshake permit to a member's place.
+                if admission.join().is_err() {
+                    self.full().await;
+                    break 'life;
+                }
                 self.legacy = joining.legacy;
                 self.rooms_aware = joining.rooms_aware;
                 // Cluster mode: the name is unique across the nodes; when that
@@ -211,7 +203,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 if let Some(member) = self.ctx.hub.disconnect(id, how) {
                     tracing::debug!(peer = %self.peer, name = %sanitize(&member.name), "left: {end}");
                 }
-                drop(slot);
+                admission.leave();
             }
             // However it ended, the stream ends properly: a WebSocket with
             // its close frame, TLS with close_notify.
@@ -392,7 +384,6 @@ mod tests {
 
     use super::*;
     use crate::protocol::connection::Read;
-    use tokio::sync::Semaphore;
 
     /// The idle rule in paused time: silent for a period, a `ping`; silent
     /// for another, a `bye` with code `idle` — in-process, no sleeping.
@@ -402,7 +393,9 @@ mod tests {
         let (server_end, client_end) = tokio::io::duplex(1 << 16);
         let peer = "127.0.0.1:4000".parse().unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
-        let admission = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
+        let admission = ctx
+            .admit(crate::server::admission::Door::Chat, peer)
+            .unwrap();
         let session =
             tokio::spawn(Session::new(server_end, peer, ctx, None).run(deadline, admission));
         let mut client = Connection::new(client_end, 1 << 16, 256);

@@ -349,12 +349,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         })
     }
 
-    /// No free client slot: say so and close.
+    /// No free client slot (counted by the admission): say so and close.
     pub(super) fn full(&mut self) -> BoxFuture<'_, ()> {
         rare(async move {
-            self.count(Limit::MaxClients);
-            tracing::warn!(peer = %self.peer, limit = "max_clients", value = self.ctx.limits().max_clients, "server full (limits.max_clients): refusing");
-            let full = Packet::error(codes::SERVER_FULL, "the server is full: try again later");
+            let n = self.ctx.limits().max_clients;
+            let text =
+                format!("the server is full ({n} members, limits.max_clients): try again later");
+            let full = Packet::error(codes::SERVER_FULL, text);
             let _ = self.send(&full).await;
             let why = "server full: try again later".to_string();
             self.goodbye(codes::SERVER_FULL, why).await;

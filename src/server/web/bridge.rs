@@ -12,7 +12,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::socket::WsIo;
-use crate::server::session::{Admission, Session};
+use crate::server::admission::Admission;
+use crate::server::session::Session;
 use crate::server::Ctx;
 
 /// Run one browser member until either side ends.

@@ -11,27 +11,37 @@
 //! - `socket`: WebSocket frames ⇄ the session's lines, in place
 //! - `bridge`: a browser member's session, from hello to close
 //! - `page`: the embedded page and its security headers
+//! - `guard`: the `Host` check and the headers on every answer
+//!
+//! Every connection is let in by the one admission path
+//! ([`crate::server::admission`]): it counts against its address's limits
+//! and `max_web_connections` from `accept` on, and takes a handshake permit
+//! when it asks for the WebSocket. Its request headers must arrive within
+//! `handshake_timeout` (an idle keep-alive connection too), or it is closed.
 
 mod bridge;
+mod guard;
 mod page;
 mod socket;
 mod upgrade;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Extension, Request};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
 
-use super::limits::Limit;
+use super::admission::{Admission, Door, Refusal};
 use super::Ctx;
+
+pub(crate) use guard::{whole, Hosts};
 
 /// What every web connection shares.
 #[derive(Clone)]
@@ -39,21 +49,34 @@ struct Shared {
     ctx: Arc<Ctx>,
     /// Origins allowed besides the page's own (`web.origins`).
     origins: Arc<[String]>,
-    /// WebSocket members still joining (`limits.max_handshakes`).
-    handshakes: Arc<Semaphore>,
+    /// The names the page is served under (besides addresses, `localhost`).
+    hosts: Arc<Hosts>,
 }
 
 /// The connection's peer address.
 #[derive(Clone, Copy)]
 struct Peer(SocketAddr);
 
+/// The connection's admission, until a WebSocket takes it into its session.
+#[derive(Clone)]
+struct Ticket(Arc<Mutex<Option<Admission>>>);
+
 /// Serve the page and the WebSocket on `listener` until shutdown.
-pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>, origins: Vec<String>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    ctx: Arc<Ctx>,
+    origins: Vec<String>,
+    hosts: Hosts,
+) {
     let shared = Shared {
-        handshakes: Arc::new(Semaphore::new(ctx.limits().max_handshakes)),
         ctx: ctx.clone(),
         origins: origins.into(),
+        hosts: Arc::new(hosts),
     };
+    let (cap, setting) = (ctx.gate.web_cap(), ctx.limits().max_web_connections);
+    if cap < setting {
+        tracing::info!("web: at most {cap} connections at once, not limits.max_web_connections = {setting}: half of what this process may open (raise `ulimit -n` for more)");
+    }
     loop {
         let accepted = tokio::select! {
             _ = ctx.shutdown.cancelled() => return,
@@ -65,32 +88,56 @@ pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>, origins: Vec<Str
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let app = router(shared.clone()).layer(Extension(Peer(peer)));
-            let service = TowerToHyperService::new(app);
-            let http = hyper::server::conn::http1::Builder::new();
-            let deadline = shared.ctx.handshake_timeout();
-            match shared.ctx.tls() {
-                None => {
-                    let _ = http
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades()
-                        .await;
-                }
-                Some(acceptor) => {
-                    match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = http
-                                .serve_connection(TokioIo::new(tls), service)
-                                .with_upgrades()
-                                .await;
-                        }
-                        _ => tracing::debug!(%peer, "web: no TLS handshake"),
-                    }
-                }
+        match ctx.admit(Door::Web, peer) {
+            Ok(admission) => {
+                tokio::spawn(connection(stream, peer, shared.clone(), admission));
             }
-        });
+            Err(refusal) => {
+                tokio::spawn(refuse(stream, ctx.is_tls(), refusal));
+            }
+        }
+    }
+}
+
+/// A refused connection (counted and logged by the admission): the answer
+/// in plain HTTP; over TLS just closed, as on the chat port.
+async fn refuse(mut stream: TcpStream, tls: bool, refusal: Refusal) {
+    if tls {
+        return;
+    }
+    let status =
+        StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let answer = whole(status, &[], &format!("{refusal}\n"));
+    let _ =
+        tokio::time::timeout(std::time::Duration::from_secs(1), stream.write_all(&answer)).await;
+}
+
+/// One HTTP connection, its headers bounded by the handshake deadline.
+async fn connection(stream: TcpStream, peer: SocketAddr, shared: Shared, admission: Admission) {
+    let ticket = Ticket(Arc::new(Mutex::new(Some(admission))));
+    let app = router(shared.clone())
+        .layer(Extension(Peer(peer)))
+        .layer(Extension(ticket));
+    let service = TowerToHyperService::new(app);
+    let deadline = shared.ctx.handshake_timeout();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(deadline);
+    match shared.ctx.tls() {
+        None => {
+            let _ = http
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        }
+        Some(acceptor) => match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => {
+                let _ = http
+                    .serve_connection(TokioIo::new(tls), service)
+                    .with_upgrades()
+                    .await;
+            }
+            _ => tracing::debug!(%peer, "web: no TLS handshake"),
+        },
     }
 }
 
@@ -101,14 +148,17 @@ fn router(shared: Shared) -> Router {
         .route("/app.css", get(page::style))
         .route("/ws", get(socket))
         .fallback(page::not_found)
+        .layer(axum::middleware::from_fn(guard::guard))
         .layer(Extension(shared))
 }
 
 /// `/ws`: a WebSocket from the page's own origin (or a configured one),
-/// within the address and handshake limits, becomes a session.
+/// within the handshake limit, becomes a session that keeps the
+/// connection's admission.
 async fn socket(
     Extension(shared): Extension<Shared>,
     Extension(Peer(peer)): Extension<Peer>,
+    Extension(Ticket(ticket)): Extension<Ticket>,
     request: Request,
 ) -> Response {
     let ctx = shared.ctx.clone();
@@ -128,32 +178,23 @@ async fn socket(
         )
             .into_response();
     }
-    let guard = match ctx.addresses.admit(peer.ip(), &ctx.limits()) {
-        Ok(g) => g,
-        Err(_) => {
-            ctx.metrics.bump(Limit::MaxClientsPerAddress);
-            return (
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many connections from your address\n",
-            )
-                .into_response();
-        }
+    let taken = ticket.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let Some(mut admission) = taken else {
+        return StatusCode::BAD_REQUEST.into_response();
     };
-    let Ok(admission) = shared.handshakes.clone().try_acquire_owned() else {
-        ctx.metrics.bump(Limit::MaxHandshakes);
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many members are joining at once: try again in a moment\n",
-        )
-            .into_response();
-    };
+    if let Err(refusal) = admission.handshake(peer) {
+        // Still this HTTP connection's: it stays counted.
+        *ticket.lock().unwrap_or_else(|e| e.into_inner()) = Some(admission);
+        let status =
+            StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        return (status, format!("{refusal}\n")).into_response();
+    }
     let upgrading = hyper::upgrade::on(request);
     tokio::spawn(async move {
         match upgrading.await {
             Ok(io) => bridge::run(TokioIo::new(io), peer, ctx, admission).await,
             Err(e) => tracing::debug!(%peer, "web: the upgrade did not complete: {e}"),
         }
-        drop(guard);
     });
     upgrade::switching(accept)
 }

@@ -23,7 +23,8 @@ fn with_headers(kind: &'static str, body: &'static str) -> Response {
     r
 }
 
-fn secure(h: &mut axum::http::HeaderMap) {
+/// The security headers, on every answer of the web address (`guard`).
+pub(super) fn secure(h: &mut axum::http::HeaderMap) {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
