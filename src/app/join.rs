@@ -25,6 +25,9 @@ struct JoinPlan {
     /// A room password was given, or the server is remembered as a secure
     /// room: nothing is sent unless it answers as one, over TLS.
     must_be_secure: bool,
+    /// known_hosts remembers the server as a secure room (a refusal then
+    /// says where, and how to forget it).
+    remembered: bool,
     /// The rooms to be in (none: the server's default room).
     rooms: Vec<String>,
     /// Other servers of the same cluster (`--also`), tried in turn when
@@ -96,23 +99,30 @@ fn plan_join(loaded: &Loaded, args: &JoinArgs, no_input: bool) -> Result<JoinPla
         password_given(loaded, args) || remembered || link.is_some_and(|t| t.secure);
     // Asking for a certificate policy, or for a secure room, is asking for
     // TLS: never fall back then.
-    let tls = match j.tls {
-        TlsMode::Off if pinned.is_some() => {
-            return Err(usage(
-                "the link pins a certificate (fp=), so the server speaks TLS: drop --no-tls",
-            ))
-        }
-        TlsMode::Auto if j.cert.is_some() || j.tls_insecure || must_be_secure || pinned.is_some() => {
-            TlsMode::On
-        }
-        TlsMode::Off if must_be_secure => {
-            return Err(usage(
-                "a secure room runs over TLS only: drop --no-tls (a room password was given, or this server is \
-                 remembered as a secure room in known_hosts)",
-            ))
-        }
-        m => m,
-    };
+    let tls =
+        match j.tls {
+            TlsMode::Off if pinned.is_some() => {
+                return Err(usage(
+                    "the link pins a certificate (fp=), so the server speaks TLS: drop --no-tls",
+                ))
+            }
+            TlsMode::Auto
+                if j.cert.is_some() || j.tls_insecure || must_be_secure || pinned.is_some() =>
+            {
+                TlsMode::On
+            }
+            TlsMode::Off if must_be_secure => return Err(usage(match remembered {
+                true => format!(
+                    "a secure room runs over TLS only: drop --no-tls ({})",
+                    known_hosts::secure_room_note(&target.to_string())
+                ),
+                false => {
+                    "a secure room runs over TLS only: drop --no-tls (a room password was given)"
+                        .into()
+                }
+            })),
+            m => m,
+        };
     let connect = ConnectOptions {
         target,
         timeout: secs(j.timeout),
@@ -130,6 +140,7 @@ fn plan_join(loaded: &Loaded, args: &JoinArgs, no_input: bool) -> Result<JoinPla
         connect,
         name,
         must_be_secure,
+        remembered,
         rooms: j.rooms.clone(),
         also: args
             .also
@@ -182,6 +193,11 @@ pub(crate) async fn join(
     args: JoinArgs,
 ) -> Result<u8> {
     let loaded = config::load(config_file.as_deref(), args.flags())?;
+    if let Some(t) = &args.forget_host {
+        let target = HostPort::new(&t.host, t.port.unwrap_or(loaded.settings.join.port));
+        println!("{}", known_hosts::forget_host(&target.to_string())?);
+        return Ok(0);
+    }
     let mut plan = plan_join(&loaded, &args, no_input)?;
     plan.connect.show_wire = args.show_wire;
     if matches!(plan.connect.trust, Trust::Insecure) {
@@ -388,8 +404,23 @@ async fn open(
     args: &JoinArgs,
     no_input: bool,
 ) -> Result<(client::Connection, client::Joined)> {
+    let target = plan.connect.target.to_string();
     let mut conn =
-        known_hosts::connect_with_pins(&plan.connect, prompt::can_prompt(no_input)).await?;
+        match known_hosts::connect_with_pins(&plan.connect, prompt::can_prompt(no_input)).await {
+            Err(e)
+                if plan.remembered
+                    && matches!(
+                        e.downcast_ref::<client::ClientError>(),
+                        Some(client::ClientError::Tls { .. })
+                    ) =>
+            {
+                anyhow::bail!(
+                    "{e:#}\n{}; a secure room runs over TLS only, so join asked for TLS",
+                    known_hosts::secure_room_note(&target)
+                )
+            }
+            other => other?,
+        };
     let t = &conn.transport;
     remember_linked_pin(plan, t);
     let security = match &t.tls {
@@ -409,8 +440,7 @@ async fn open(
     if plan.must_be_secure && !conn.hello.secure {
         anyhow::bail!(
             "refusing {}: it answered that its room is not secure, but {} — someone may be \
-             downgrading the connection. Nothing was sent. (If the room really changed, delete its \
-             `secure-room` line from known_hosts.)",
+             downgrading the connection. Nothing was sent.{}",
             plan.connect.target,
             if password_given(loaded, args) {
                 "a room password was given"
@@ -418,6 +448,10 @@ async fn open(
                 "the link says it is a secure room"
             } else {
                 "it was a secure room before"
+            },
+            match plan.remembered {
+                true => format!("\n{}", known_hosts::secure_room_note(&target)),
+                false => String::new(),
             }
         );
     }
@@ -531,6 +565,7 @@ async fn reconnect(
         connect: plan.connect.clone(),
         name: plan.name.clone(),
         must_be_secure: plan.must_be_secure,
+        remembered: plan.remembered,
         rooms: plan.rooms.clone(),
         also: Vec::new(),
         account: plan.account.clone(),

@@ -30,3 +30,4 @@ mod rooms;
 mod secure;
 mod settings;
 mod tls;
+mod walk;
