@@ -89,27 +89,8 @@ impl Talk<'_> {
             }
             _ => {}
         }
-        let taken_out = match &packet {
-            Packet::Parted(p) => !self.asked_to_leave(&p.room),
-            _ => false,
-        };
-        let topic_of = match &packet {
-            Packet::Rooms(_) => self.rooms_asked.pop_front().flatten(),
-            _ => None,
-        };
-        if !self.c.view.json {
-            match &packet {
-                Packet::Rooms(list) if topic_of.is_some() => {
-                    let room = topic_of.unwrap_or_default();
-                    self.note(&topic_line(list, &room))?;
-                    return Ok(None);
-                }
-                Packet::Parted(p) if taken_out => {
-                    self.taken_out(p)?;
-                    return Ok(None);
-                }
-                _ => {}
-            }
+        if self.said_otherwise(&packet)? {
+            return Ok(None);
         }
         self.show(&packet, seal == Some(Seal::Vouched))?;
         if let Packet::Parted(_) | Packet::Joined(_) = &packet {
@@ -169,6 +150,30 @@ impl Talk<'_> {
             }
             _ => {}
         }
+    }
+
+    /// Packets shown in their own words: the answer to `/topic` without a
+    /// text (one room's topic out of the rooms' list), and being taken out
+    /// of a room. True when shown (not in `--json`, which shows the packets).
+    fn said_otherwise(&mut self, packet: &Packet) -> std::io::Result<bool> {
+        // Kept in step with the server's answers in every mode.
+        let taken_out = match packet {
+            Packet::Parted(p) => !self.asked_to_leave(&p.room),
+            _ => false,
+        };
+        let topic_of = match packet {
+            Packet::Rooms(_) => self.rooms_asked.pop_front().flatten(),
+            _ => None,
+        };
+        if self.c.view.json {
+            return Ok(false);
+        }
+        match (packet, topic_of) {
+            (Packet::Rooms(list), Some(room)) => self.note(&topic_line(list, &room))?,
+            (Packet::Parted(p), _) if taken_out => self.taken_out(p)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 
     /// Did we ask to leave `room` (then its `parted` is our own leaving)?
