@@ -36,7 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('gen-room', 'gen-room', [CompletionResultType]::ParameterValue, 'Make a secure room''s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)')
             [CompletionResult]::new('gen-account', 'gen-account', [CompletionResultType]::ParameterValue, 'Make (or give a new password to) an account in the accounts database, offline, for `serve` (its operators, or a closed server)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (or write all of them with --dir)')
-            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write the manual pages (tcpplay(1) and one per command) into DIR')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Show the manual (tcpplay(1), or a command''s page), or write every page into DIR')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -92,6 +92,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the room password from the first line of this file')
             [CompletionResult]::new('--account-password-file', '--account-password-file', [CompletionResultType]::ParameterName, 'Read your account''s password from the first line of this file (or set TCPPLAY_ACCOUNT_PASSWORD; on a terminal it is asked when needed)')
             [CompletionResult]::new('--new-password-file', '--new-password-file', [CompletionResultType]::ParameterName, '--register or --change-password without a terminal: the new password, from the first line of this file')
+            [CompletionResult]::new('--forget-host', '--forget-host', [CompletionResultType]::ParameterName, 'Forget what known_hosts remembers of HOST[:PORT] (its pinned certificate, that it was a secure room), then exit: after the server got a new certificate, or another server took its port')
             [CompletionResult]::new('--also', '--also', [CompletionResultType]::ParameterName, 'Another server of the same cluster, HOST:PORT (repeat for more): with --reconnect, tried in turn after the main one')
             [CompletionResult]::new('--room', '--room', [CompletionResultType]::ParameterName, 'A room to join (repeat for more); typed lines go to the first [default: the server''s default room]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file (see examples/tcpplay.toml)')
@@ -194,7 +195,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             break
         }
         'tcpplay;man' {
-            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Directory to write tcpplay.1 and tcpplay-COMMAND.1 into (how man/ is made)')
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Write every page (tcpplay.1 and tcpplay-COMMAND.1) into DIR instead of showing one (how man/ is made)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read settings from this TOML file (see examples/tcpplay.toml)')
             [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail if a required value is missing')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides')
@@ -211,7 +212,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('gen-room', 'gen-room', [CompletionResultType]::ParameterValue, 'Make a secure room''s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)')
             [CompletionResult]::new('gen-account', 'gen-account', [CompletionResultType]::ParameterValue, 'Make (or give a new password to) an account in the accounts database, offline, for `serve` (its operators, or a closed server)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (or write all of them with --dir)')
-            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write the manual pages (tcpplay(1) and one per command) into DIR')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Show the manual (tcpplay(1), or a command''s page), or write every page into DIR')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }

@@ -429,7 +429,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__join)
-            opts="-p -n -v -h --host --port --cert --client-cert --client-key --name --timeout --password --password-file --account-password-file --register --change-password --new-password-file --tls --no-tls --tls-insecure --json --listen --reconnect --also --show-wire --timestamps --no-bell --room --config --no-input --verbose --help"
+            opts="-p -n -v -h --host --port --cert --client-cert --client-key --name --timeout --password --password-file --account-password-file --register --change-password --new-password-file --tls --no-tls --tls-insecure --forget-host --json --listen --reconnect --also --show-wire --timestamps --no-bell --room --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -484,6 +484,10 @@ _tcpplay() {
                     return 0
                     ;;
                 --new-password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --forget-host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -33,7 +33,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand gen-room 'Make a secure room''s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
             cand gen-account 'Make (or give a new password to) an account in the accounts database, offline, for `serve` (its operators, or a closed server)'
             cand completions 'Print a shell completion script (or write all of them with --dir)'
-            cand man 'Write the manual pages (tcpplay(1) and one per command) into DIR'
+            cand man 'Show the manual (tcpplay(1), or a command''s page), or write every page into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tcpplay;serve'= {
@@ -87,6 +87,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --password-file 'Read the room password from the first line of this file'
             cand --account-password-file 'Read your account''s password from the first line of this file (or set TCPPLAY_ACCOUNT_PASSWORD; on a terminal it is asked when needed)'
             cand --new-password-file '--register or --change-password without a terminal: the new password, from the first line of this file'
+            cand --forget-host 'Forget what known_hosts remembers of HOST[:PORT] (its pinned certificate, that it was a secure room), then exit: after the server got a new certificate, or another server took its port'
             cand --also 'Another server of the same cluster, HOST:PORT (repeat for more): with --reconnect, tried in turn after the main one'
             cand --room 'A room to join (repeat for more); typed lines go to the first [default: the server''s default room]'
             cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
@@ -183,7 +184,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --help 'Print help'
         }
         &'tcpplay;man'= {
-            cand --dir 'Directory to write tcpplay.1 and tcpplay-COMMAND.1 into (how man/ is made)'
+            cand --dir 'Write every page (tcpplay.1 and tcpplay-COMMAND.1) into DIR instead of showing one (how man/ is made)'
             cand --config 'Read settings from this TOML file (see examples/tcpplay.toml)'
             cand --no-input 'Never prompt; fail if a required value is missing'
             cand -v 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
@@ -199,7 +200,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand gen-room 'Make a secure room''s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
             cand gen-account 'Make (or give a new password to) an account in the accounts database, offline, for `serve` (its operators, or a closed server)'
             cand completions 'Print a shell completion script (or write all of them with --dir)'
-            cand man 'Write the manual pages (tcpplay(1) and one per command) into DIR'
+            cand man 'Show the manual (tcpplay(1), or a command''s page), or write every page into DIR'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tcpplay;help;serve'= {

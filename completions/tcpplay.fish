@@ -36,7 +36,7 @@ complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "check" -d 'Diagnose
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "gen-room" -d 'Make a secure room\'s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "gen-account" -d 'Make (or give a new password to) an account in the accounts database, offline, for `serve` (its operators, or a closed server)'
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "completions" -d 'Print a shell completion script (or write all of them with --dir)'
-complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "man" -d 'Write the manual pages (tcpplay(1) and one per command) into DIR'
+complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "man" -d 'Show the manual (tcpplay(1), or a command\'s page), or write every page into DIR'
 complete -c tcpplay -n "__fish_tcpplay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l bind -d 'Address to bind: 0.0.0.0 (all IPv4, the default), :: (all IPv6) or one address' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -s p -l port -d 'TCP port (0 picks a free one) [default: 12345]' -r
@@ -83,6 +83,7 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l password -d 'Ro
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l password-file -d 'Read the room password from the first line of this file' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l account-password-file -d 'Read your account\'s password from the first line of this file (or set TCPPLAY_ACCOUNT_PASSWORD; on a terminal it is asked when needed)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l new-password-file -d '--register or --change-password without a terminal: the new password, from the first line of this file' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l forget-host -d 'Forget what known_hosts remembers of HOST[:PORT] (its pinned certificate, that it was a secure room), then exit: after the server got a new certificate, or another server took its port' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l also -d 'Another server of the same cluster, HOST:PORT (repeat for more): with --reconnect, tried in turn after the main one' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l room -d 'A room to join (repeat for more); typed lines go to the first [default: the server\'s default room]' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand join" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
@@ -155,7 +156,7 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -l config -
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -l no-input -d 'Never prompt; fail if a required value is missing'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand man" -l dir -d 'Directory to write tcpplay.1 and tcpplay-COMMAND.1 into (how man/ is made)' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand man" -l dir -d 'Write every page (tcpplay.1 and tcpplay-COMMAND.1) into DIR instead of showing one (how man/ is made)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand man" -l config -d 'Read settings from this TOML file (see examples/tcpplay.toml)' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand man" -l no-input -d 'Never prompt; fail if a required value is missing'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand man" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). TCPPLAY_LOG overrides'
@@ -167,5 +168,5 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_see
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room gen-account completions man help" -f -a "gen-room" -d 'Make a secure room\'s record from its password, for `serve --room-record` (a server holding only the record cannot read the room)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room gen-account completions man help" -f -a "gen-account" -d 'Make (or give a new password to) an account in the accounts database, offline, for `serve` (its operators, or a closed server)'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room gen-account completions man help" -f -a "completions" -d 'Print a shell completion script (or write all of them with --dir)'
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room gen-account completions man help" -f -a "man" -d 'Write the manual pages (tcpplay(1) and one per command) into DIR'
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room gen-account completions man help" -f -a "man" -d 'Show the manual (tcpplay(1), or a command\'s page), or write every page into DIR'
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand help; and not __fish_seen_subcommand_from serve join gen-cert check gen-room gen-account completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -4,7 +4,6 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use tcpplay::cli::{Cli, Command};
 use tcpplay::config::ConfigError;
 
@@ -18,7 +17,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     // While this is the only thread (see the function).
     tcpplay::client::ui::render::init_local_offset();
-    let cli = Cli::parse();
+    // clap, with a "did you mean" for other programs' words (`host`, `connect`).
+    let cli = tcpplay::cli::habits::parse();
     if matches!(cli.command, Command::Serve(_)) {
         // A server never waits for whoever reads its output.
         tcpplay::output::install_nonblocking();

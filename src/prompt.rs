@@ -8,9 +8,17 @@
 
 use std::io::IsTerminal;
 
+use std::sync::Mutex;
+
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::Password;
+use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
+use rustyline::{Context, Editor, Helper};
 
 use crate::names::validate_name;
 
@@ -24,6 +32,51 @@ pub fn can_prompt(no_input: bool) -> bool {
     !no_input && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
+/// Tab completion: the word's start and the candidates, given the line and
+/// the cursor.
+pub type Completion = Box<dyn Fn(&str, usize) -> (usize, Vec<String>) + Send>;
+
+/// The line editor's helper: the chat's completion (none at the prompts).
+#[derive(Default)]
+pub struct LineHelper(pub Option<Completion>);
+
+impl Completer for LineHelper {
+    type Candidate = String;
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        Ok(self.0.as_ref().map_or((pos, Vec::new()), |c| c(line, pos)))
+    }
+}
+impl Hinter for LineHelper {
+    type Hint = String;
+}
+impl Highlighter for LineHelper {}
+impl Validator for LineHelper {}
+impl Helper for LineHelper {}
+
+/// The terminal's one line editor.
+pub type LineEditor = Editor<LineHelper, DefaultHistory>;
+
+/// Kept between the prompts and the chat: bytes typed ahead of an answer
+/// (a line typed while `join` connects) wait in its buffer, and the next
+/// question — or the chat's editor — reads them instead of losing them
+/// with a dropped editor.
+static EDITOR: Mutex<Option<LineEditor>> = Mutex::new(None);
+
+/// The terminal's line editor (the one the prompts used, with what was
+/// typed ahead), for the caller to keep.
+pub fn take_editor() -> rustyline::Result<LineEditor> {
+    let kept = EDITOR.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match kept {
+        Some(e) => Ok(e),
+        None => Editor::new(),
+    }
+}
+
 /// Ask until `check` accepts the answer (an empty answer is `default`, when
 /// there is one); a refusal is said and the question asked again.
 fn ask<T>(
@@ -31,8 +84,20 @@ fn ask<T>(
     default: Option<&str>,
     check: impl Fn(&str) -> Result<T, String>,
 ) -> anyhow::Result<T> {
-    let mut editor = rustyline::DefaultEditor::new()
-        .map_err(|e| anyhow::anyhow!("cannot ask on this terminal: {e}"))?;
+    let mut editor =
+        take_editor().map_err(|e| anyhow::anyhow!("cannot ask on this terminal: {e}"))?;
+    let answer = ask_with(&mut editor, question, default, check);
+    *EDITOR.lock().unwrap_or_else(|e| e.into_inner()) = Some(editor);
+    answer
+}
+
+/// [`ask`] with this editor.
+fn ask_with<T>(
+    editor: &mut LineEditor,
+    question: &str,
+    default: Option<&str>,
+    check: impl Fn(&str) -> Result<T, String>,
+) -> anyhow::Result<T> {
     let prompt = match default {
         // A yes/no question shows its choices instead.
         Some(_) if question.ends_with(']') => format!("{question} "),

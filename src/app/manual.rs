@@ -27,7 +27,7 @@ const FILES: &[(&str, &str)] = &[
     ),
     (
         "~/.local/share/tcpplay/known_hosts",
-        "join: certificates trusted on first use (HOST:PORT and SHA-256), and servers known to be secure rooms",
+        "join: certificates trusted on first use (HOST:PORT and SHA-256), and servers known to be secure rooms; join --forget-host HOST:PORT forgets one",
     ),
     (
         "~/.local/share/tcpplay/history/BIND-PORT.sqlite3",
@@ -212,4 +212,47 @@ pub fn man_pages() -> Vec<(String, Vec<u8>)> {
         pages.push((format!("{name}.1"), body));
     }
     pages
+}
+
+/// `tcpplay man [COMMAND]` without `--dir`: the page, as `git help` shows
+/// one — through man(1) on a terminal, else its roff source on stdout
+/// (`tcpplay man | man -l -`).
+pub fn show(command: Option<&str>) -> anyhow::Result<u8> {
+    use std::io::{IsTerminal, Write};
+    let file = match command {
+        Some(c) => format!("tcpplay-{c}.1"),
+        None => "tcpplay.1".to_string(),
+    };
+    let pages = man_pages();
+    let Some((_, page)) = pages.iter().find(|(n, _)| *n == file) else {
+        let commands: Vec<&str> = pages
+            .iter()
+            .filter_map(|(n, _)| n.strip_prefix("tcpplay-")?.strip_suffix(".1"))
+            .collect();
+        return Err(crate::config::usage(format!(
+            "there is no manual page for '{}': the commands are {}",
+            crate::names::sanitize(command.unwrap_or_default()),
+            commands.join(", ")
+        )));
+    };
+    let terminal = std::io::stdout().is_terminal();
+    if terminal {
+        let shown = std::process::Command::new("man")
+            .args(["-l", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .ok()
+            .and_then(|mut child| {
+                let _ = child.stdin.take()?.write_all(page);
+                child.wait().ok()
+            });
+        if shown.is_some_and(|s| s.success()) {
+            return Ok(0);
+        }
+    }
+    std::io::stdout().write_all(page)?;
+    if terminal {
+        eprintln!("(this is the page's source: no man program here could show it; `tcpplay man --dir DIR` writes every page)");
+    }
+    Ok(0)
 }

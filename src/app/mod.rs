@@ -35,10 +35,13 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::GenAccount(args) => gen_account(config, cli.no_input, &args).await,
         Command::Completions(args) => completions(&args),
         Command::Man(args) => {
-            std::fs::create_dir_all(&args.dir)
-                .with_context(|| format!("cannot create {}", args.dir.display()))?;
+            let Some(dir) = &args.dir else {
+                return manual::show(args.command.as_deref());
+            };
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
             for (name, page) in man_pages() {
-                let path = args.dir.join(&name);
+                let path = dir.join(&name);
                 std::fs::write(&path, page)
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 println!("wrote {}", path.display());

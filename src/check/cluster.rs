@@ -86,8 +86,10 @@ pub(crate) async fn probe(url: &str, prefix: &str, opts: &CheckOptions, report: 
             .values()
             .map(|n| {
                 format!(
-                    "{} ({} members, beat {:.1} s ago)",
-                    n.node, n.members, n.beat_secs_ago
+                    "{} ({}, beat {:.1} s ago)",
+                    n.node,
+                    crate::output::plural(n.members, "member", "members"),
+                    n.beat_secs_ago
                 )
             })
             .collect();

@@ -204,8 +204,9 @@ pub(crate) fn validity(info: &crate::tls::CertInfo, report: &mut Report, name: &
             stage,
             name,
             format!(
-                "EXPIRED {} days ago ({}): make a new one with `tcpplay gen-cert`",
-                -days, info.not_after
+                "EXPIRED {} ago ({}): make a new one with `tcpplay gen-cert`",
+                crate::output::plural(-days, "day", "days"),
+                info.not_after
             ),
             None,
         );
@@ -219,13 +220,21 @@ pub(crate) fn validity(info: &crate::tls::CertInfo, report: &mut Report, name: &
     } else if days < 30 {
         report.warn(
             name,
-            format!("expires in {days} days ({})", info.not_after),
+            format!(
+                "expires in {} ({})",
+                crate::output::plural(days, "day", "days"),
+                info.not_after
+            ),
             None,
         );
     } else {
         report.ok(
             name,
-            format!("valid until {} ({days} days left)", info.not_after),
+            format!(
+                "valid until {} ({} left)",
+                info.not_after,
+                crate::output::plural(days, "day", "days")
+            ),
             None,
         );
     }

@@ -99,6 +99,11 @@ pub struct JoinArgs {
     /// Do not verify the server certificate (testing only: anyone can impersonate the server).
     #[arg(long, help_heading = "TLS")]
     pub tls_insecure: bool,
+    /// Forget what known_hosts remembers of HOST[:PORT] (its pinned
+    /// certificate, that it was a secure room), then exit: after the
+    /// server got a new certificate, or another server took its port.
+    #[arg(long, value_name = "HOST:PORT", value_parser = JoinTarget::parse, help_heading = "TLS")]
+    pub forget_host: Option<JoinTarget>,
     /// Print one JSON object per received event (for scripts).
     #[arg(long, help_heading = "Output")]
     pub json: bool,

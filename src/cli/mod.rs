@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::certgen::{GenCertPlan, KeyType};
 use crate::config::FlagLayer;
 
+pub mod habits;
 pub mod help;
 mod join;
 mod serve;
@@ -93,7 +94,8 @@ pub enum Command {
     GenAccount(GenAccountArgs),
     /// Print a shell completion script (or write all of them with --dir).
     Completions(CompletionsArgs),
-    /// Write the manual pages (tcpplay(1) and one per command) into DIR.
+    /// Show the manual (tcpplay(1), or a command's page), or write every
+    /// page into DIR.
     Man(ManArgs),
 }
 
@@ -308,9 +310,14 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Args)]
 pub struct ManArgs {
-    /// Directory to write tcpplay.1 and tcpplay-COMMAND.1 into (how man/ is made).
-    #[arg(long, value_name = "DIR")]
-    pub dir: PathBuf,
+    /// Show this command's page (`tcpplay man join`: the page of `tcpplay
+    /// join`) [default: tcpplay(1)]
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+    /// Write every page (tcpplay.1 and tcpplay-COMMAND.1) into DIR instead
+    /// of showing one (how man/ is made).
+    #[arg(long, value_name = "DIR", conflicts_with = "command")]
+    pub dir: Option<PathBuf>,
 }
 
 #[cfg(test)]

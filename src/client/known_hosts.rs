@@ -25,10 +25,11 @@ enum Entry {
 
 const SECURE_ROOM: &str = "secure-room";
 
-/// Every entry in the file (none when it does not exist). A line that is
-/// not `HOST:PORT FINGERPRINT` or `HOST:PORT secure-room` is an error that
-/// names it: the file is the user's trust, never silently rewritten.
-fn read(file: &Path) -> std::io::Result<Vec<(String, Entry)>> {
+/// Every entry in the file (none when it does not exist), with its line
+/// number. A line that is not `HOST:PORT FINGERPRINT` or `HOST:PORT
+/// secure-room` is an error that names it: the file is the user's trust,
+/// never silently rewritten.
+fn read_lines(file: &Path) -> std::io::Result<Vec<(String, Entry, usize)>> {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -56,9 +57,77 @@ fn read(file: &Path) -> std::io::Result<Vec<(String, Entry)>> {
         } else {
             return Err(bad());
         };
-        out.push((target.to_ascii_lowercase(), entry));
+        out.push((target.to_ascii_lowercase(), entry, i + 1));
     }
     Ok(out)
+}
+
+/// Every entry in the file, without line numbers.
+fn read(file: &Path) -> std::io::Result<Vec<(String, Entry)>> {
+    Ok(read_lines(file)?
+        .into_iter()
+        .map(|(t, e, _)| (t, e))
+        .collect())
+}
+
+/// Where `target`'s pin (or, with `secure_room`, its secure-room mark) is:
+/// `FILE line N`, for messages that send the user there.
+fn line_of(file: &Path, target: &str, secure_room: bool) -> String {
+    let target = target.to_ascii_lowercase();
+    let n = read_lines(file).ok().and_then(|l| {
+        l.into_iter()
+            .find(|(t, e, _)| *t == target && (*e == Entry::SecureRoom) == secure_room)
+            .map(|(_, _, n)| n)
+    });
+    match n {
+        Some(n) => format!("{} line {n}", file.display()),
+        None => file.display().to_string(),
+    }
+}
+
+/// The command that forgets what known_hosts remembers of `target`.
+pub(crate) fn forget_command(target: &str) -> String {
+    format!("tcpplay join --forget-host {target}")
+}
+
+/// Where `target` is remembered as a secure room, and how to forget it,
+/// for the refusal of a server that no longer answers as one.
+pub(crate) fn secure_room_note(target: &str) -> String {
+    match default_path() {
+        Some(f) => format!(
+            "{} remembers {target} as a secure room; if the server really changed, forget it with `{}`",
+            line_of(&f, target, true),
+            forget_command(target)
+        ),
+        None => format!("if the server really changed, forget it with `{}`", forget_command(target)),
+    }
+}
+
+/// Forget every line about `target` (its pin and its secure-room mark):
+/// what was forgotten, as `(line, what)`.
+pub(crate) fn forget(file: &Path, target: &str) -> std::io::Result<Vec<(usize, String)>> {
+    let target = target.to_ascii_lowercase();
+    let entries = read_lines(file)?;
+    let gone: Vec<(usize, String)> = entries
+        .iter()
+        .filter(|(t, _, _)| *t == target)
+        .map(|(_, e, n)| {
+            let what = match e {
+                Entry::Pin(fp) => format!("the pinned certificate SHA-256 {fp}"),
+                Entry::SecureRoom => "that it is a secure room".to_string(),
+            };
+            (*n, what)
+        })
+        .collect();
+    if !gone.is_empty() {
+        let kept = entries
+            .into_iter()
+            .filter(|(t, _, _)| *t != target)
+            .map(|(t, e, _)| (t, e))
+            .collect();
+        write_entries(file, kept)?;
+    }
+    Ok(gone)
 }
 
 /// The pinned fingerprint of `target` (`host:port`), if any.
@@ -104,9 +173,15 @@ fn write(file: &Path, target: &str, entry: Entry) -> std::io::Result<()> {
         *t != target || std::mem::discriminant(e) != std::mem::discriminant(&entry)
     });
     entries.push((target, entry));
+    write_entries(file, entries)
+}
+
+/// The whole file, rewritten with `entries`.
+fn write_entries(file: &Path, entries: Vec<(String, Entry)>) -> std::io::Result<()> {
     let mut text = String::from(
         "# tcpplay known hosts: HOST:PORT and the SHA-256 fingerprint of a trusted certificate,\n\
-         # or `secure-room` for a server whose room needs a password. Delete a line to forget it.\n",
+         # or `secure-room` for a server whose room needs a password.\n\
+         # `tcpplay join --forget-host HOST:PORT` (or deleting its lines) forgets a server.\n",
     );
     for (t, e) in entries {
         let value = match e {
@@ -156,29 +231,26 @@ pub(crate) async fn connect_with_pins(
         Err(e @ ClientError::Tls { .. }) if pin.is_some() => e,
         Err(e) => return Err(e.into()),
     };
-    // Which certificate does the server show? (Verified only as far as the
-    // server holding its key; nothing is sent but the TLS handshake.)
+    // Which certificate does the server show, if it still speaks TLS?
+    // (Verified only as far as the server holding its key; nothing is sent
+    // but the TLS handshake, or read but the plaintext server's hello.)
     let mut probe = opts.clone();
     probe.trust = Trust::Insecure;
+    probe.tls = TlsMode::Auto;
     probe.progress = None;
-    let seen = super::connect(&probe)
+    let shown = super::connect(&probe)
         .await
         .ok()
-        .and_then(|c| c.transport.tls.and_then(|t| t.fingerprint));
-    let (Some(seen), Some(file)) = (seen, file) else {
+        .map(|c| c.transport.tls.and_then(|t| t.fingerprint));
+    let (Some(shown), Some(file)) = (shown, file) else {
         return Err(err.into());
     };
     if let Some(pin) = pin {
-        anyhow::bail!(
-            "THE CERTIFICATE OF {target} HAS CHANGED. Refusing to connect.\n  \
-             pinned: SHA-256 {pin}\n  \
-             now:    SHA-256 {seen}\n\
-             Someone may be impersonating the server, or it got a new certificate. \
-             Ask its operator for the fingerprint (`tcpplay gen-cert` printed it); if the new one is right, \
-             delete the line for {target} from {} and connect again.",
-            file.display()
-        );
+        return Err(stale_pin(&file, &target, &pin, shown));
     }
+    let Some(seen) = shown else {
+        return Err(err.into());
+    };
     if !can_prompt {
         return Err(anyhow::Error::new(err).context(format!(
             "the certificate of {target} (SHA-256 {seen}) is not trusted; on a terminal, tcpplay join offers to pin it"
@@ -203,6 +275,56 @@ pub(crate) async fn connect_with_pins(
     Ok(conn?)
 }
 
+/// A pinned server that no longer shows its pinned certificate: the file
+/// and line of the pin, both fingerprints (or that it speaks plaintext
+/// now), and the command that forgets the pin — as ssh says it.
+fn stale_pin(file: &Path, target: &str, pin: &str, now: Option<String>) -> anyhow::Error {
+    let at = line_of(file, target, false);
+    let forget = forget_command(target);
+    match now {
+        Some(seen) => anyhow::anyhow!(
+            "THE CERTIFICATE OF {target} HAS CHANGED. Refusing to connect.\n  \
+             pinned: SHA-256 {pin} ({at})\n  \
+             now:    SHA-256 {seen}\n\
+             Someone may be impersonating the server, or it got a new certificate. Ask its operator for \
+             the fingerprint (`tcpplay gen-cert` printed it); if the new one is right, forget the old one \
+             with `{forget}` and connect again."
+        ),
+        None => anyhow::anyhow!(
+            "{target} speaks plaintext now, but its certificate is pinned (SHA-256 {pin}, {at}), \
+             so join asks for TLS there. Refusing to connect.\n\
+             Someone may be impersonating the server, or another server without TLS uses that port now. \
+             If that is expected, forget the pin with `{forget}` and connect again."
+        ),
+    }
+}
+
+/// `join --forget-host HOST:PORT`: forget what known_hosts remembers of
+/// it, and say what (or that there was nothing).
+pub(crate) fn forget_host(target: &str) -> anyhow::Result<String> {
+    let Some(file) = default_path() else {
+        anyhow::bail!(
+            "this system has no data directory, so there is no known_hosts to forget {target} from"
+        );
+    };
+    let gone = forget(&file, target).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if gone.is_empty() {
+        return Ok(format!(
+            "{} remembers nothing of {target}: nothing to forget",
+            file.display()
+        ));
+    }
+    let what: Vec<String> = gone
+        .iter()
+        .map(|(n, what)| format!("{what} (line {n})"))
+        .collect();
+    Ok(format!(
+        "forgot {target} in {}: {}",
+        file.display(),
+        what.join(", ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +344,18 @@ mod tests {
         assert!(is_secure_room(&f, "A:1").unwrap() && !is_secure_room(&f, "b:2").unwrap());
         let text = std::fs::read_to_string(&f).unwrap();
         assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 3);
+        assert!(
+            line_of(&f, "b:2", false).ends_with(" line 4"),
+            "{}",
+            line_of(&f, "b:2", false)
+        );
+        // Forgetting takes both lines of a:1 and leaves b:2.
+        let gone = forget(&f, "A:1").unwrap();
+        assert_eq!(gone.len(), 2, "{gone:?}");
+        assert_eq!(lookup(&f, "a:1").unwrap(), None);
+        assert!(!is_secure_room(&f, "a:1").unwrap());
+        assert_eq!(lookup(&f, "b:2").unwrap().as_deref(), Some("CC"));
+        assert!(forget(&f, "a:1").unwrap().is_empty());
     }
 
     #[test]

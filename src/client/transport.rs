@@ -330,7 +330,7 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ClientError> {
                         ),
                     })
                 }
-                Err(HandshakeError::Client(e)) => return Err(e),
+                Err(HandshakeError::Client(e)) => return Err(silent(e, addr)),
             }
         }
     };
@@ -342,13 +342,31 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Connection, ClientError> {
     let mut conn = protocol::Connection::new(stream, MAX_FRAME_BYTES, 8 * 1024);
     opts.phase("waiting for the server's hello");
     let phase = "waiting for the server's hello";
-    let hello = with_timeout(read_hello(&mut conn), phase, &t.to_string(), opts.timeout).await?;
+    let hello = with_timeout(read_hello(&mut conn), phase, &t.to_string(), opts.timeout)
+        .await
+        .map_err(|e| silent(e, addr))?;
     let transport = TransportInfo {
         addr,
         tls: tls_info,
         fell_back,
     };
     Ok(Connection::new(conn, hello, transport))
+}
+
+/// A timeout where a tcpplay server would have spoken (its hello, or its
+/// answer to our TLS ClientHello): whatever accepts and then says nothing
+/// is not a tcpplay server — said with the port, not as a slow handshake.
+fn silent(e: ClientError, addr: std::net::SocketAddr) -> ClientError {
+    match e {
+        ClientError::Timeout { secs, .. } => ClientError::Protocol(format!(
+            "{addr} accepted the connection but said nothing for {secs} s: this port ({}) is not a \
+             tcpplay server (a tcpplay server greets at once, or answers the TLS handshake). Check the \
+             port `tcpplay serve` printed; `tcpplay check {addr}` probes it step by step. (A tcpplay \
+             server on a very slow network: raise --timeout.)",
+            addr.port()
+        )),
+        e => e,
+    }
 }
 
 /// A connection over a stream opened elsewhere — a WebSocket bridged to

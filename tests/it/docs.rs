@@ -165,3 +165,91 @@ fn the_stated_rust_version_is_the_highest_any_locked_package_needs() {
         "README.md must say \"{ours} or newer\" (Cargo.toml's rust-version)"
     );
 }
+
+/// The rows of README's option table under `### `tcpplay NAME``: each
+/// row's first cell.
+fn option_rows(readme: &str, name: &str) -> Vec<String> {
+    let head = format!("### `tcpplay {name}`");
+    let Some(start) = readme.find(&head) else {
+        return Vec::new();
+    };
+    let section = &readme[start + head.len()..];
+    let section = &section[..section.find("\n### ").unwrap_or(section.len())];
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .filter_map(|l| l.split('|').nth(1).map(str::to_string))
+        .collect()
+}
+
+/// A flag without docs fails CI: every long flag of every subcommand, from
+/// clap's own definition, is in the committed man page of its command and
+/// in README — a row of its table for `serve` and `join` (whose tables
+/// list every option), and named in backticks for the others.
+#[test]
+fn every_flag_of_every_command_is_in_the_readme_and_the_man_pages() {
+    use clap::CommandFactory;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let cli = tcpplay::cli::Cli::command();
+    let man_flag = |long: &str| format!("\\-\\-{}", long.replace('-', "\\-"));
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    let top = std::fs::read_to_string(root.join("man/tcpplay.1")).unwrap();
+    for arg in cli.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        checked += 1;
+        if !readme.contains(&format!("`--{long}")) && !readme.contains(&format!(" --{long}`")) {
+            missing.push(format!(
+                "README.md does not name the global option --{long}"
+            ));
+        }
+        if !top.contains(&man_flag(long)) {
+            missing.push(format!("man/tcpplay.1 lacks --{long}"));
+        }
+    }
+    for sub in cli.get_subcommands() {
+        let name = sub.get_name();
+        let page = format!("man/tcpplay-{name}.1");
+        let man = std::fs::read_to_string(root.join(&page)).unwrap_or_default();
+        let rows = match name {
+            "serve" | "join" => Some(option_rows(&readme, name)),
+            _ => None,
+        };
+        for arg in sub.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if arg.is_hide_set() || long == "help" {
+                continue;
+            }
+            checked += 1;
+            let flag = format!("--{long}");
+            let documented = match &rows {
+                Some(rows) => rows
+                    .iter()
+                    .any(|r| r.split(['`', ' ', ',', '/']).any(|w| w == flag)),
+                None => {
+                    readme.contains(&format!("`{flag}")) || readme.contains(&format!(" {flag}"))
+                }
+            };
+            if !documented {
+                missing.push(match &rows {
+                    Some(_) => {
+                        format!("README.md: the `tcpplay {name}` table has no row for {flag}")
+                    }
+                    None => format!("README.md does not name `tcpplay {name} {flag}`"),
+                });
+            }
+            if !man.contains(&man_flag(long)) {
+                missing.push(format!(
+                    "{page} lacks {flag} (regenerate: tcpplay man --dir man)"
+                ));
+            }
+        }
+    }
+    assert!(checked > 60, "clap's flags were read ({checked})");
+    assert!(
+        missing.is_empty(),
+        "flags without docs:\n{}",
+        missing.join("\n")
+    );
+}

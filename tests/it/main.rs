@@ -32,3 +32,4 @@ mod rooms;
 mod secure;
 mod settings;
 mod tls;
+mod walk;

@@ -79,6 +79,25 @@ fn prompts_ask_re_ask_a_bad_port_and_the_typed_line_survives_incoming_messages()
     assert!(exited_ok(&mut p));
 }
 
+/// A line typed right after the name, while `join` still connects, is not
+/// lost: it is sent once joined (issue 45).
+#[test]
+fn a_line_typed_while_join_connects_is_sent_once_joined() {
+    let server = Server::start(&["--no-history"]);
+    let (mut bob, _) = Peer::join_v1(server.addr, "bob");
+    let mut cmd = tcpplay(server.home.path());
+    cmd.args(["join", &format!("127.0.0.1:{}", server.port()), "--no-tls"]);
+    let mut p = pty(cmd);
+    p.exp_string("Your user name").unwrap();
+    // The name and the first line in one go, before join has connected.
+    keys(&mut p, "ahead\rtyped while connecting\r");
+    p.exp_string("Authenticated as ahead").unwrap();
+    assert_eq!(bob.recv_chat("typed while connecting")["from"], "ahead");
+    type_text(&mut p, "/quit");
+    keys(&mut p, "\r");
+    assert!(exited_ok(&mut p));
+}
+
 #[test]
 fn ctrl_c_leaves_and_restores_the_terminal() {
     let server = Server::start(&[]);

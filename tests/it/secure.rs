@@ -645,7 +645,7 @@ fn history_is_stored_as_ciphertext_and_the_same_password_reads_it_after_a_restar
         line.starts_with("[history ") && line.contains("alice: classified plan 42"),
         "{line}"
     );
-    bob.stdout.expect("earlier messages above");
+    bob.stdout.expect("1 earlier message above");
     // A wrong password cannot read it, and cannot join either.
     let mut eve = join_binary(&server, &cert, "eve", "wrong password");
     assert_eq!(eve.wait(), 1);

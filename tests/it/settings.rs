@@ -259,3 +259,34 @@ fn example_settings() -> (String, tcpplay::config::Settings) {
     let parsed = toml::from_str(&uncommented).expect("example parses as settings");
     (text, parsed)
 }
+
+/// The example's word for serve.timeout is README's and `--help`'s: a
+/// silent client is pinged first, and dropped only if it stays silent.
+#[test]
+fn the_example_config_says_a_silent_client_is_pinged_before_it_is_dropped() {
+    let (text, _) = example_settings();
+    let serve = &text[text.find("[serve]").unwrap()..text.find("[join]").unwrap()];
+    let at = serve
+        .find("# timeout = ")
+        .expect("serve.timeout in the example");
+    let comment: String = serve[..at]
+        .lines()
+        .rev()
+        .take_while(|l| {
+            l.strip_prefix("# ").is_some_and(|c| {
+                !c.split_once(" = ")
+                    .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    for said in [comment.as_str(), readme.as_str()] {
+        assert!(
+            said.to_lowercase().contains("ping") && said.contains("silent as long again"),
+            "serve.timeout: {comment}"
+        );
+    }
+}

@@ -5,7 +5,7 @@
 //! class chat. `join` takes both.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::PathBuf;
 
 use crate::share::JoinTarget;
 
@@ -14,11 +14,20 @@ use crate::share::JoinTarget;
 const SHOWN: usize = 4;
 
 /// How the server serves, for the lines.
-pub(super) struct Serving<'a> {
+pub(super) struct Serving {
     pub addr: SocketAddr,
-    /// The certificate file and its SHA-256 fingerprint, under TLS.
-    pub cert: Option<(&'a Path, String)>,
+    /// The file clients trust, and the certificate's SHA-256 fingerprint,
+    /// under TLS.
+    pub cert: Option<(TrustFile, String)>,
     pub secure: bool,
+}
+
+/// What a client passes to `--cert`.
+pub(super) enum TrustFile {
+    /// The server's certificate itself (self-signed, or no CA found).
+    Itself(PathBuf),
+    /// The local CA that issued the server's certificate (`gen-cert --ca`).
+    Ca { ca: PathBuf, cert: PathBuf },
 }
 
 /// The addresses to show: the LAN's for a wildcard bind (IPv4 only for
@@ -55,13 +64,20 @@ pub(super) fn lines(s: &Serving, lan: Vec<IpAddr>) -> Vec<String> {
         let hp = target.host_port(s.addr.port());
         target.secure = s.secure;
         match &s.cert {
-            Some((path, fp)) => {
+            Some((file, fp)) => {
                 target.fingerprint = Some(fp.clone());
                 out.push(format!("  tcpplay join '{target}'"));
-                out.push(format!(
-                    "  tcpplay join {hp} --cert {}   (with a copy of that file)",
-                    path.display()
-                ));
+                out.push(match file {
+                    TrustFile::Itself(path) => format!(
+                        "  tcpplay join {hp} --cert {}   (with a copy of that file)",
+                        path.display()
+                    ),
+                    TrustFile::Ca { ca, cert } => format!(
+                        "  tcpplay join {hp} --cert {}   (with a copy of that file: the CA that issued {})",
+                        ca.display(),
+                        cert.display()
+                    ),
+                });
             }
             None if s.secure => out.push(format!("  tcpplay join '{target}'")),
             None => {
@@ -72,8 +88,8 @@ pub(super) fn lines(s: &Serving, lan: Vec<IpAddr>) -> Vec<String> {
     }
     if all.len() > SHOWN {
         out.push(format!(
-            "  (and {} more addresses of this machine)",
-            all.len() - SHOWN
+            "  (and {} of this machine)",
+            crate::output::plural((all.len() - SHOWN) as u64, "more address", "more addresses")
         ));
     }
     out
@@ -135,7 +151,7 @@ mod tests {
         let fp = "AB:".repeat(31) + "AB";
         let s = Serving {
             addr: "0.0.0.0:7000".parse().unwrap(),
-            cert: Some((Path::new("cert.pem"), fp.clone())),
+            cert: Some((TrustFile::Itself(PathBuf::from("cert.pem")), fp.clone())),
             secure: true,
         };
         let l = lines(&s, vec![ip("10.0.0.2")]);

@@ -227,7 +227,7 @@ fn users(server: &ServerHandle) {
 
 fn rooms(server: &ServerHandle) {
     let (rooms, total) = server.room_list();
-    output::out(format!("{total} rooms:"));
+    output::out(format!("{}:", output::plural(total, "room", "rooms")));
     for r in rooms {
         let topic = r
             .topic

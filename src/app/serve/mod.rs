@@ -121,16 +121,43 @@ pub(crate) async fn serve(
 }
 
 /// How the server serves, for the lines that say where to join.
-fn serving(loaded: &Loaded, addr: std::net::SocketAddr) -> banner::Serving<'_> {
+fn serving(loaded: &Loaded, addr: std::net::SocketAddr) -> banner::Serving {
     let s = &loaded.settings.serve;
     let cert = s.cert.as_deref().and_then(|path| {
         let first = crate::tls::load_certs(path).ok()?.into_iter().next()?;
-        Some((path, crate::tls::fingerprint(&first)))
+        Some((trust_file(path, &first), crate::tls::fingerprint(&first)))
     });
     banner::Serving {
         addr,
         cert,
         secure: s.secure,
+    }
+}
+
+/// The file a client trusts to verify `leaf` (the first certificate of
+/// `cert`): `cert` itself when it is self-signed, else the CA that issued
+/// it when it lies beside it as `ca.pem` (as `gen-cert --ca` writes it) —
+/// what `gen-cert` told the user to hand out.
+fn trust_file(cert: &std::path::Path, leaf: &[u8]) -> banner::TrustFile {
+    use crate::tls::{describe, load_certs};
+    let own = banner::TrustFile::Itself(cert.to_path_buf());
+    let Ok(info) = describe(leaf) else {
+        return own;
+    };
+    if info.subject == info.issuer {
+        return own;
+    }
+    let ca = cert.with_file_name("ca.pem");
+    let issuer = load_certs(&ca)
+        .ok()
+        .and_then(|c| c.into_iter().next())
+        .and_then(|c| describe(&c).ok());
+    match issuer {
+        Some(i) if i.subject == info.issuer => banner::TrustFile::Ca {
+            ca,
+            cert: cert.to_path_buf(),
+        },
+        _ => own,
     }
 }
 

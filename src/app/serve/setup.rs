@@ -137,12 +137,8 @@ pub(super) async fn secure_room(
 /// record), nothing is bound. Errors have already returned (exit 2).
 pub(super) fn check_config(loaded: &Loaded) -> Result<u8> {
     let s = &loaded.settings.serve;
-    let addr = std::net::SocketAddr::new(
-        hostport::bare(&s.bind)
-            .parse()
-            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()),
-        s.port,
-    );
+    // The address `serve` would bind first: its history file is named by it.
+    let addr = listen_addrs(&s.bind, s.port).map_err(|e| usage(format!("{e:#}")))?[0];
     let db = history_db(loaded, addr)?;
     // What `serve` would read for a secure room, read the same way (nothing
     // is registered or written).
@@ -214,13 +210,36 @@ pub(super) fn passed_listener() -> Result<Option<TcpListener>> {
     Ok(Some(TcpListener::from_std(l)?))
 }
 
+/// The addresses `serve` tries to bind for `bind:port`, in order
+/// (`localhost` is 127.0.0.1 and ::1): [`bind`] and `--check-config` both
+/// take them from here, so both name the same history file.
+pub(super) fn listen_addrs(bind: &str, port: u16) -> Result<Vec<std::net::SocketAddr>> {
+    use std::net::ToSocketAddrs;
+    let host = match hostport::bare(bind) {
+        "" => "0.0.0.0",
+        h => h,
+    };
+    let addrs: Vec<std::net::SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    if addrs.is_empty() {
+        anyhow::bail!(
+            "cannot listen on {}: {host} is not an address of this machine (check --bind: 0.0.0.0, ::, or one of its addresses)",
+            hostport::HostPort::new(host, port)
+        );
+    }
+    Ok(addrs)
+}
+
 /// Listen on `bind:port`, or say why not and what to do.
 pub(super) async fn bind(bind: &str, port: u16) -> Result<TcpListener> {
     let host = match hostport::bare(bind) {
         "" => "0.0.0.0",
         h => h,
     };
-    TcpListener::bind((host, port)).await.map_err(|e| {
+    let addrs = listen_addrs(bind, port)?;
+    TcpListener::bind(&addrs[..]).await.map_err(|e| {
         let hint = match e.kind() {
             std::io::ErrorKind::AddrInUse => "another program (or tcpplay) already uses it: pick another --port, or --port 0 for a free one",
             std::io::ErrorKind::PermissionDenied => "ports below 1024 need privileges: pick a port from 1024 up",

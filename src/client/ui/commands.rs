@@ -20,8 +20,8 @@ pub const COMMANDS: [(&str, &str); 28] = [
     ("/switch #ROOM", "send typed lines to another of your rooms"),
     ("/rooms", "the server's rooms, their members and topics"),
     (
-        "/topic [#ROOM] TEXT",
-        "set the topic of this room (- clears it)",
+        "/topic [#ROOM] [TEXT]",
+        "show the topic of this room (or another), or set it (- clears it)",
     ),
     ("/nick NEW", "change your name"),
     (
@@ -115,6 +115,8 @@ pub enum Action {
     /// Send typed lines to this room from now on (nothing is sent).
     Switch(String),
     Rooms,
+    /// Show the topic of this room (`None`) or another.
+    ShowTopic(Option<String>),
     /// Set the topic of this room (`None`) or another; empty clears it.
     Topic {
         room: Option<String>,
@@ -176,7 +178,6 @@ pub fn parse(line: &str, names: &[String], tcpplay: bool) -> Action {
         "switch" if args.is_empty() || args.contains(' ') => usage("/switch #ROOM"),
         "switch" => Action::Switch(args.to_string()),
         "rooms" => Action::Rooms,
-        "topic" if args.is_empty() => usage("/topic [#ROOM] TEXT"),
         "topic" => topic(args),
         "nick" if args.is_empty() => usage("/nick NEW"),
         "nick" => Action::Nick(args.to_string()),
@@ -299,7 +300,7 @@ fn part(args: &str) -> Action {
     }
 }
 
-/// `/topic [#ROOM] TEXT` (`-` clears it).
+/// `/topic [#ROOM] [TEXT]`: without a text, show it (`-` clears it).
 fn topic(args: &str) -> Action {
     let (room, text) = match args.starts_with('#') {
         true => {
@@ -309,7 +310,7 @@ fn topic(args: &str) -> Action {
         false => (None, args),
     };
     if text.is_empty() {
-        return Action::Refuse("usage: /topic [#ROOM] TEXT (- clears it)".into());
+        return Action::ShowTopic(room);
     }
     let text = match text {
         "-" => String::new(),
@@ -423,6 +424,9 @@ mod tests {
             }
         );
         assert_eq!(p("/help"), Action::Help);
+        // Without a text, the topic is shown, not refused.
+        assert_eq!(p("/topic"), Action::ShowTopic(None));
+        assert_eq!(p("/topic #a"), Action::ShowTopic(Some("#a".into())));
     }
 
     #[test]
@@ -436,7 +440,6 @@ mod tests {
             ("/join", "usage: /join"),
             ("/switch", "usage: /switch"),
             ("/switch #a #b", "usage: /switch"),
-            ("/topic #a", "usage: /topic"),
         ] {
             match p(line) {
                 Action::Refuse(m) => assert!(m.contains(says), "{line}: {m}"),

@@ -264,6 +264,13 @@ struct Talk<'a> {
     renames: renames::Renames,
     /// A registration (or new password) waiting for the server's answer.
     registering: Option<crate::client::account::Registering>,
+    /// The `rooms` requests sent and not answered yet, in order: the room
+    /// of a `/topic` without a text (its answer shows that room's topic,
+    /// not the whole list), or `None` for `/rooms`.
+    rooms_asked: std::collections::VecDeque<Option<String>>,
+    /// Rooms we asked to leave (their name keys): a `parted` for another
+    /// room is the server taking us out (a kick, a ban).
+    parting: Vec<String>,
 }
 
 /// The longest a first line waits for the server's welcome.
@@ -294,6 +301,8 @@ pub async fn run(c: &mut Client, conn: Connection, me: String) -> Result<Ending,
         welcome_until: tcpplay.then(|| std::time::Instant::now() + WELCOME_WAIT),
         renames: Default::default(),
         registering: None,
+        rooms_asked: Default::default(),
+        parting: Vec::new(),
     };
     if s.c.want_name.as_ref().is_some_and(|w| *w != s.me) && s.tcpplay {
         s.renick = Some((std::time::Instant::now() + RENICK_EVERY, 0));

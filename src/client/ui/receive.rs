@@ -89,6 +89,9 @@ impl Talk<'_> {
             }
             _ => {}
         }
+        if self.said_otherwise(&packet)? {
+            return Ok(None);
+        }
         self.show(&packet, seal == Some(Seal::Vouched))?;
         if let Packet::Parted(_) | Packet::Joined(_) = &packet {
             self.say_current_room(matches!(packet, Packet::Parted(_)))?;
@@ -146,6 +149,66 @@ impl Talk<'_> {
                     .collect();
             }
             _ => {}
+        }
+    }
+
+    /// Packets shown in their own words: the answer to `/topic` without a
+    /// text (one room's topic out of the rooms' list), and being taken out
+    /// of a room. True when shown (not in `--json`, which shows the packets).
+    fn said_otherwise(&mut self, packet: &Packet) -> std::io::Result<bool> {
+        // Kept in step with the server's answers in every mode.
+        let taken_out = match packet {
+            Packet::Parted(p) => !self.asked_to_leave(&p.room),
+            _ => false,
+        };
+        let topic_of = match packet {
+            Packet::Rooms(_) => self.rooms_asked.pop_front().flatten(),
+            _ => None,
+        };
+        if self.c.view.json {
+            return Ok(false);
+        }
+        match (packet, topic_of) {
+            (Packet::Rooms(list), Some(room)) => self.note(&topic_line(list, &room))?,
+            (Packet::Parted(p), _) if taken_out => self.taken_out(p)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Did we ask to leave `room` (then its `parted` is our own leaving)?
+    fn asked_to_leave(&mut self, room: &str) -> bool {
+        let key = crate::names::name_key(room);
+        match self.parting.iter().position(|k| *k == key) {
+            Some(i) => {
+                self.parting.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The server took us out of a room we did not leave — an operator's
+    /// kick or ban (its reason says by whom, and a ban until when), a room
+    /// the operator removed: say so, where typed lines go now, and how to
+    /// come back.
+    fn taken_out(&mut self, p: &protocol::RoomRequest) -> std::io::Result<()> {
+        let room = sanitize(&p.room);
+        let why = p
+            .reason
+            .as_deref()
+            .map(|r| format!(": {}", sanitize(r)))
+            .unwrap_or_default();
+        self.c
+            .out
+            .line(format!("{}you are out of {room}{why}", render::SYSTEM_MARK))?;
+        let back = format!("/join {room} to come back (refused while a ban holds)");
+        let current = self.rooms().current.clone();
+        match current {
+            Some(c) => self.note(&format!("typed lines go to {} now; {back}", sanitize(&c))),
+            None => self.note(&format!(
+                "you are in no room now: {back}, or /join another (/rooms lists them)"
+            )),
         }
     }
 
@@ -273,4 +336,23 @@ fn refuses_registration(code: &str) -> bool {
         codes::NOT_LOGGED_IN,
     ]
     .contains(&code)
+}
+
+/// `/topic` without a text: the line for `room` out of the rooms' list.
+fn topic_line(list: &protocol::Rooms, room: &str) -> String {
+    let key = crate::names::name_key(room);
+    let found = list
+        .rooms
+        .iter()
+        .find(|r| crate::names::name_key(&r.room) == key);
+    match found {
+        Some(r) => match r.topic.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) => format!("topic of {}: {}", sanitize(&r.room), sanitize(t)),
+            None => format!("{} has no topic (/topic TEXT sets one)", sanitize(&r.room)),
+        },
+        None => format!(
+            "{} is not among the server's rooms (/rooms lists them)",
+            sanitize(room)
+        ),
+    }
 }

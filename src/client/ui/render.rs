@@ -151,7 +151,10 @@ pub fn render(packet: &Packet, view: &View, me: &str) -> Option<String> {
         Packet::HistoryEnd(h) if h.count == 0 => paint.dim("-- no older messages --"),
         Packet::HistoryEnd(h) => {
             let older = if h.more { "; /history for older" } else { "" };
-            paint.dim(&format!("-- {} earlier messages above{older} --", h.count))
+            paint.dim(&format!(
+                "-- {} above{older} --",
+                crate::output::plural(h.count, "earlier message", "earlier messages")
+            ))
         }
         Packet::System(s) if s.event.as_deref() == Some("motd") => paint.with(
             Style::new().bold(),
@@ -276,8 +279,8 @@ fn users_line(u: &protocol::Users) -> String {
 /// The rooms, one a line, with their members and topics.
 fn rooms_lines(r: &protocol::Rooms) -> String {
     let mut out = format!(
-        "{SYSTEM_MARK}{} rooms:",
-        r.total.unwrap_or(r.rooms.len() as u64)
+        "{SYSTEM_MARK}{}:",
+        crate::output::plural(r.total.unwrap_or(r.rooms.len() as u64), "room", "rooms")
     );
     for x in &r.rooms {
         let topic = x

@@ -165,11 +165,28 @@ impl Talk<'_> {
                     })
                 })
                 .collect(),
-            Action::Part { room: r, reason } => vec![Packet::Part(RoomRequest {
-                room: this_room(r),
-                reason: reason.clone(),
-            })],
-            Action::Rooms => vec![Packet::Rooms(Rooms::default())],
+            Action::Part { room: r, reason } => {
+                // A `parted` for it is our own leaving, not a kick.
+                self.parting.push(crate::names::name_key(&this_room(r)));
+                vec![Packet::Part(RoomRequest {
+                    room: this_room(r),
+                    reason: reason.clone(),
+                })]
+            }
+            Action::Rooms => {
+                self.rooms_asked.push_back(None);
+                vec![Packet::Rooms(Rooms::default())]
+            }
+            // The rooms' list carries their topics: the answer shows this one's.
+            Action::ShowTopic(r) => {
+                let asked = this_room(r);
+                let room = match asked.is_empty() {
+                    true => self.rooms().current.clone().unwrap_or_default(),
+                    false => asked,
+                };
+                self.rooms_asked.push_back(Some(room));
+                vec![Packet::Rooms(Rooms::default())]
+            }
             Action::Topic { room: r, text } => vec![Packet::Topic(Topic {
                 room: this_room(r),
                 text: text.clone(),

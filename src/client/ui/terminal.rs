@@ -2,24 +2,12 @@
 //! external printer puts incoming lines above the line being typed; Tab
 //! completes commands and names.
 
-use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
-use rustyline::highlight::Highlighter;
-use rustyline::hint::Hinter;
-use rustyline::history::DefaultHistory;
-use rustyline::validate::Validator;
-use rustyline::{Context, Editor, ExternalPrinter, Helper};
+use rustyline::ExternalPrinter;
 use tokio::sync::mpsc;
 
 use super::commands::COMMANDS;
 use super::{Input, Names, Output, SharedRooms};
-
-/// Tab: command names after a leading `/`, room names for a word that
-/// starts with `#`, else the names in the room.
-pub struct ChatHelper {
-    pub names: Names,
-    pub rooms: SharedRooms,
-}
 
 /// Completions of the word that ends at `pos`: where it starts, and the
 /// candidates (`rooms` for a word starting with `#`, else `names`).
@@ -66,26 +54,6 @@ pub fn complete(
     (start, c)
 }
 
-impl Completer for ChatHelper {
-    type Candidate = String;
-    fn complete(
-        &self,
-        line: &str,
-        pos: usize,
-        _ctx: &Context<'_>,
-    ) -> rustyline::Result<(usize, Vec<String>)> {
-        let names = self.names.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner()).names();
-        Ok(complete(line, pos, &names, &rooms))
-    }
-}
-impl Hinter for ChatHelper {
-    type Hint = String;
-}
-impl Highlighter for ChatHelper {}
-impl Validator for ChatHelper {}
-impl Helper for ChatHelper {}
-
 pub struct EditorOutput<P: ExternalPrinter + Send>(P);
 
 impl<P: ExternalPrinter + Send> Output for EditorOutput<P> {
@@ -103,8 +71,18 @@ pub fn start(
     names: Names,
     rooms: SharedRooms,
 ) -> Option<Box<dyn Output>> {
-    let mut editor: Editor<ChatHelper, DefaultHistory> = Editor::new().ok()?;
-    editor.set_helper(Some(ChatHelper { names, rooms }));
+    // The prompts' editor: a line typed ahead while `join` connected is in
+    // its buffer, and is the first line read here.
+    let mut editor = crate::prompt::take_editor().ok()?;
+    // Tab: command names after a leading `/`, room names for a word that
+    // starts with `#`, else the names in the room.
+    editor.set_helper(Some(crate::prompt::LineHelper(Some(Box::new(
+        move |line: &str, pos: usize| {
+            let names = names.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let rooms = rooms.lock().unwrap_or_else(|e| e.into_inner()).names();
+            complete(line, pos, &names, &rooms)
+        },
+    )))));
     let printer = editor.create_external_printer().ok()?;
     std::thread::spawn(move || loop {
         match editor.readline(&prompt) {

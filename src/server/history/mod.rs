@@ -51,8 +51,8 @@ pub(crate) struct HistoryDb {
 pub(crate) struct HistoryError {
     path: String,
     reason: String,
-    /// Another running server holds this file, or its folder is missing:
-    /// the settings must change (the others are worth a warning).
+    /// Another running server holds this file: the settings must change
+    /// (the others are worth a warning).
     pub fatal: bool,
 }
 
@@ -80,9 +80,9 @@ pub(crate) struct HistorySetup {
 
 /// Open the history of the server listening on `addr` as the settings say
 /// (`None`: history is off, or there is no data directory). A database in
-/// use by another server, or a `--history` whose folder does not exist, is a
-/// [`HistoryError::fatal`] error; any other failure is a warning, and the
-/// server goes on without history.
+/// use by another server is a [`HistoryError::fatal`] error; any other
+/// failure (a `--history` whose folder does not exist included) is a
+/// warning, and the server goes on without history.
 pub(crate) fn open_for(
     h: &HistorySettings,
     secure: bool,
@@ -95,13 +95,15 @@ pub(crate) fn open_for(
         Some(p) => {
             let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
             if let Some(dir) = dir.filter(|d| !d.is_dir()) {
-                return Err(HistoryError {
-                    fatal: true,
-                    ..HistoryError::new(
-                        p,
-                        format!("its folder {} does not exist; create it, or pick another --history PATH", dir.display()),
-                    )
-                });
+                // A warning, as for a database that cannot be opened: the
+                // chat does not wait for a folder.
+                tracing::warn!(
+                    "history: the folder {} (of {}) does not exist, so chat goes on WITHOUT history: create it (mkdir -p {}) and restart, or pass --no-history",
+                    dir.display(),
+                    p.display(),
+                    dir.display()
+                );
+                return Ok(None);
             }
             p.clone()
         }

@@ -1,6 +1,10 @@
-//! `tcpplay join`, wired: settings and prompts → a plan; connect (trust on
-//! first use), authenticate, run the chat; reconnect when asked; the exit
-//! code says whether every line was sent.
+//! `tcpplay join`, wired: settings and prompts → a plan (`plan`); connect
+//! (trust on first use), authenticate, run the chat; reconnect when asked;
+//! the exit code says whether every line was sent.
+
+mod plan;
+
+use plan::{password_given, plan_join, JoinPlan};
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -10,171 +14,13 @@ use tokio::sync::mpsc;
 
 use crate::cli::JoinArgs;
 use crate::client::ui::{self, Ending, StdoutOutput};
-use crate::client::{self, known_hosts, ConnectOptions};
-use crate::config::{self, secs, usage, Loaded};
+use crate::client::{self, known_hosts};
+use crate::config::{self, Loaded};
 use crate::hostport::HostPort;
-use crate::names::{sanitize, validate_name};
+use crate::names::sanitize;
 use crate::protocol::codes;
-use crate::tls::{TlsMode, Trust};
+use crate::tls::Trust;
 use crate::{prompt, secret};
-
-/// The join settings after prompts, ready to connect.
-struct JoinPlan {
-    connect: ConnectOptions,
-    name: String,
-    /// A room password was given, or the server is remembered as a secure
-    /// room: nothing is sent unless it answers as one, over TLS.
-    must_be_secure: bool,
-    /// The rooms to be in (none: the server's default room).
-    rooms: Vec<String>,
-    /// Other servers of the same cluster (`--also`), tried in turn when
-    /// reconnecting.
-    also: Vec<HostPort>,
-    /// The account's password: given, or asked once the server said the
-    /// name is registered (then kept for reconnections). Shared by the
-    /// copies of the plan a reconnection makes.
-    account: std::sync::Arc<std::sync::Mutex<Option<crate::secret::Password>>>,
-    /// `--register` or `--change-password`, with the new password.
-    account_change: Option<(crate::protocol::AccountOp, crate::secret::Password)>,
-}
-
-/// A room password was given (flag, file or environment): the user expects
-/// a secure room, and a server that says otherwise is refused.
-fn password_given(loaded: &Loaded, args: &JoinArgs) -> bool {
-    args.password.is_some()
-        || loaded.settings.join.password_file.is_some()
-        || std::env::var_os(config::ENV_PASSWORD).is_some_and(|v| !v.is_empty())
-}
-
-fn plan_join(loaded: &Loaded, args: &JoinArgs, no_input: bool) -> Result<JoinPlan> {
-    let mut j = loaded.settings.join.clone();
-    let interactive = prompt::can_prompt(no_input);
-    // `tcpplay join` alone is the guided way in (as the original client
-    // was): it asks where and who. Given anything (a server, a port, a
-    // name), only what is still missing is asked; the address has defaults.
-    let said =
-        !loaded.is_default("join.host") || !loaded.is_default("join.port") || j.name.is_some();
-    if interactive && !said {
-        j.host = prompt::host(&j.host)?;
-        j.port = prompt::port(j.port)?;
-    }
-    if j.port == 0 {
-        return Err(usage(format!(
-            "port 0 from {}: a server port is 1-65535",
-            loaded.source_of("join.port")
-        )));
-    }
-    let name = match &j.name {
-        Some(n) => validate_name(n).map_err(|e| {
-            usage(format!("name '{}' from {}: {e}", sanitize(n), loaded.source_of("join.name")))
-        })?,
-        None if interactive => prompt::name()?,
-        None => {
-            return Err(usage(
-                "no name given: pass --name NAME, or set TCPPLAY_JOIN__NAME or name in the [join] section of the config file",
-            ))
-        }
-    };
-    let link = args.target.as_ref();
-    let pinned = link.and_then(|t| t.fingerprint.clone());
-    let trust = if j.tls_insecure {
-        Trust::Insecure
-    } else if let Some(c) = &j.cert {
-        Trust::File(c.clone())
-    } else if let Some(fp) = &pinned {
-        // The operator's link names the certificate: trust that one only.
-        Trust::Pinned(fp.clone())
-    } else {
-        Trust::PublicRoots
-    };
-    let target = HostPort::new(&j.host, j.port);
-    let remembered = match known_hosts::default_path() {
-        Some(f) => known_hosts::is_secure_room(&f, &target.to_string())?,
-        None => false,
-    };
-    let must_be_secure =
-        password_given(loaded, args) || remembered || link.is_some_and(|t| t.secure);
-    // Asking for a certificate policy, or for a secure room, is asking for
-    // TLS: never fall back then.
-    let tls = match j.tls {
-        TlsMode::Off if pinned.is_some() => {
-            return Err(usage(
-                "the link pins a certificate (fp=), so the server speaks TLS: drop --no-tls",
-            ))
-        }
-        TlsMode::Auto if j.cert.is_some() || j.tls_insecure || must_be_secure || pinned.is_some() => {
-            TlsMode::On
-        }
-        TlsMode::Off if must_be_secure => {
-            return Err(usage(
-                "a secure room runs over TLS only: drop --no-tls (a room password was given, or this server is \
-                 remembered as a secure room in known_hosts)",
-            ))
-        }
-        m => m,
-    };
-    let connect = ConnectOptions {
-        target,
-        timeout: secs(j.timeout),
-        tls,
-        trust,
-        client_auth: j.client_cert.clone().zip(j.client_key.clone()),
-        show_wire: false,
-        progress: None,
-    };
-    // The files to trust and present must be usable before we connect.
-    if let Err(e) = connect.tls_config(&connect.trust) {
-        return Err(usage(format!("{e:#}")));
-    }
-    Ok(JoinPlan {
-        connect,
-        name,
-        must_be_secure,
-        rooms: j.rooms.clone(),
-        also: args
-            .also
-            .iter()
-            .map(|a| HostPort::parse(a).map_err(|e| usage(format!("--also {e}"))))
-            .collect::<Result<_>>()?,
-        account: std::sync::Arc::new(std::sync::Mutex::new(secret::account_password(loaded)?)),
-        account_change: account_change(loaded, args, interactive)?,
-    })
-}
-
-/// `--register` / `--change-password`: the new password, asked twice on a
-/// terminal (else `TCPPLAY_ACCOUNT_PASSWORD` or the file, for scripts).
-fn account_change(
-    loaded: &Loaded,
-    args: &JoinArgs,
-    interactive: bool,
-) -> Result<Option<(crate::protocol::AccountOp, crate::secret::Password)>> {
-    use crate::protocol::AccountOp;
-    let op = match (args.register, args.change_password) {
-        (true, _) => AccountOp::Register,
-        (_, true) => AccountOp::Password,
-        _ => return Ok(None),
-    };
-    if let Some(path) = &args.new_password_file {
-        return Ok(Some((op, secret::read_password_file(path)?)));
-    }
-    if interactive {
-        let what = match op {
-            AccountOp::Register => "Set your account's password",
-            _ => "Your account's new password",
-        };
-        return Ok(Some((op, prompt::password(what, true)?)));
-    }
-    match (op, secret::account_password(loaded)?) {
-        (AccountOp::Register, Some(p)) => Ok(Some((op, p))),
-        (AccountOp::Register, None) => Err(usage(format!(
-            "--register needs the new password: run on a terminal to be asked, or give              --account-password-file PATH or {}",
-            config::ENV_ACCOUNT_PASSWORD
-        ))),
-        _ => Err(usage(
-            "--change-password needs the new password: run on a terminal to be asked, or give --new-password-file PATH              (--account-password-file and the environment hold the current one)",
-        )),
-    }
-}
 
 pub(crate) async fn join(
     config_file: Option<PathBuf>,
@@ -182,6 +28,14 @@ pub(crate) async fn join(
     args: JoinArgs,
 ) -> Result<u8> {
     let loaded = config::load(config_file.as_deref(), args.flags())?;
+    if let Some(t) = &args.forget_host {
+        // HOST alone is the join port's (12345 unless the settings say).
+        let target = HostPort::new(&t.host, t.port.unwrap_or(loaded.settings.join.port));
+        return known_hosts::forget_host(&target.to_string()).map(|said| {
+            println!("{said}");
+            0
+        });
+    }
     let mut plan = plan_join(&loaded, &args, no_input)?;
     plan.connect.show_wire = args.show_wire;
     if matches!(plan.connect.trust, Trust::Insecure) {
@@ -381,15 +235,33 @@ fn remember_linked_pin(plan: &JoinPlan, t: &client::TransportInfo) {
     }
 }
 
-/// Connect, say how, and authenticate.
-async fn open(
+/// Connect (trust on first use) and say how; a server that stopped being
+/// the secure room known_hosts remembers (or that a password or the link
+/// promised) is refused, naming where it is remembered. The connection,
+/// and how it is protected, for the "Connected to" line.
+async fn connect(
     plan: &JoinPlan,
     loaded: &Loaded,
     args: &JoinArgs,
     no_input: bool,
-) -> Result<(client::Connection, client::Joined)> {
-    let mut conn =
-        known_hosts::connect_with_pins(&plan.connect, prompt::can_prompt(no_input)).await?;
+) -> Result<(client::Connection, String)> {
+    let target = plan.connect.target.to_string();
+    let conn =
+        match known_hosts::connect_with_pins(&plan.connect, prompt::can_prompt(no_input)).await {
+            Err(e)
+                if plan.remembered
+                    && matches!(
+                        e.downcast_ref::<client::ClientError>(),
+                        Some(client::ClientError::Tls { .. })
+                    ) =>
+            {
+                anyhow::bail!(
+                    "{e:#}\n{}; a secure room runs over TLS only, so join asked for TLS",
+                    known_hosts::secure_room_note(&target)
+                )
+            }
+            other => other?,
+        };
     let t = &conn.transport;
     remember_linked_pin(plan, t);
     let security = match &t.tls {
@@ -409,8 +281,7 @@ async fn open(
     if plan.must_be_secure && !conn.hello.secure {
         anyhow::bail!(
             "refusing {}: it answered that its room is not secure, but {} — someone may be \
-             downgrading the connection. Nothing was sent. (If the room really changed, delete its \
-             `secure-room` line from known_hosts.)",
+             downgrading the connection. Nothing was sent.{}",
             plan.connect.target,
             if password_given(loaded, args) {
                 "a room password was given"
@@ -418,9 +289,24 @@ async fn open(
                 "the link says it is a secure room"
             } else {
                 "it was a secure room before"
+            },
+            match plan.remembered {
+                true => format!("\n{}", known_hosts::secure_room_note(&target)),
+                false => String::new(),
             }
         );
     }
+    Ok((conn, security))
+}
+
+/// Connect, say how, and authenticate.
+async fn open(
+    plan: &JoinPlan,
+    loaded: &Loaded,
+    args: &JoinArgs,
+    no_input: bool,
+) -> Result<(client::Connection, client::Joined)> {
+    let (mut conn, security) = connect(plan, loaded, args, no_input).await?;
     let password = || {
         let sources = secret::Sources {
             flag: args.password.clone(),
@@ -531,6 +417,7 @@ async fn reconnect(
         connect: plan.connect.clone(),
         name: plan.name.clone(),
         must_be_secure: plan.must_be_secure,
+        remembered: plan.remembered,
         rooms: plan.rooms.clone(),
         also: Vec::new(),
         account: plan.account.clone(),
