@@ -1,0 +1,88 @@
+// The page's controls: the login, the line to type, the lists' forms, the
+// drawers, the wire panel's toggle, the keyboard (Alt+↑/↓ switch
+// conversations, Escape closes what is open), and scrolling up for
+// earlier lines.
+function toggleForm(button, form) {
+  const open = form.hidden;
+  for (const [b, f] of [["join-open", "join-form"], ["dm-open", "dm-form"], ["nick-open", "nick-form"]]) {
+    $(f).hidden = true;
+    $(b).setAttribute("aria-expanded", "false");
+  }
+  form.hidden = !open;
+  button.setAttribute("aria-expanded", String(open));
+  if (open) form.querySelector("input").focus();
+}
+
+function formOf(open, form, run) {
+  $(open).addEventListener("click", () => toggleForm($(open), $(form)));
+  $(form).addEventListener("submit", (e) => {
+    e.preventDefault();
+    const input = $(form).querySelector("input");
+    const v = input.value.trim();
+    if (!v) return;
+    run(v);
+    input.value = "";
+    toggleForm($(open), $(form));
+    closeDrawers();
+  });
+}
+
+function start() {
+  try { $("name").value = localStorage.getItem("tcpplay.name") || ""; } catch (_) { /* private mode */ }
+  $("login").addEventListener("submit", (e) => {
+    e.preventDefault();
+    $("notice").textContent = "";
+    S.wanted = $("name").value.trim();
+    if (N.ws && N.ws.readyState <= 1) return;
+    connect();
+  });
+  $("say").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const line = $("text").value;
+    if (line.trim()) typed(line);
+    $("text").value = "";
+  });
+  formOf("join-open", "join-form", (v) => COMMAND.join(v.startsWith("#") ? v : "#" + v));
+  formOf("dm-open", "dm-form", (v) => { dmConv(v); switchTo(dmKey(v)); });
+  formOf("nick-open", "nick-form", (v) => send({ type: "nick", name: v }));
+  $("leave").addEventListener("click", () => {
+    const c = S.convs.get(S.current);
+    if (!c) return;
+    if (c.kind === "room") return send({ type: "part", room: c.name });
+    S.convs.delete(c.key);
+    S.current = (ordered()[0] || {}).key ?? null;
+    drawAll();
+  });
+  $("wire-toggle").addEventListener("click", () => {
+    const open = $("wire").hidden;
+    $("wire").hidden = !open;
+    $("wire-toggle").setAttribute("aria-pressed", String(open));
+  });
+  $("side-open").addEventListener("click", () => openDrawer("side"));
+  $("people-open").addEventListener("click", () => openDrawer("people"));
+  for (const b of document.querySelectorAll(".close-drawer")) b.addEventListener("click", closeDrawers);
+  $("scrim").addEventListener("click", closeDrawers);
+  $("older").addEventListener("click", fetchOlder);
+  $("lines").addEventListener("scroll", () => { if ($("lines").scrollTop < 60) fetchOlder(); });
+  $("topic-lock").addEventListener("change", (e) => {
+    const c = S.convs.get(S.current);
+    if (c) send({ type: "moderate", action: "topic_lock", room: roomField(c), on: e.target.checked });
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.altKey && (e.key === "ArrowUp" || e.key === "ArrowDown")) {
+      e.preventDefault();
+      switchBy(e.key === "ArrowUp" ? -1 : 1);
+    } else if (e.key === "Escape") {
+      closeDrawers();
+      for (const [b, f] of [["join-open", "join-form"], ["dm-open", "dm-form"], ["nick-open", "nick-form"]]) {
+        if (!$(f).hidden) { $(f).hidden = true; $(b).setAttribute("aria-expanded", "false"); $(b).focus(); }
+      }
+    }
+  });
+  document.addEventListener("visibilitychange", () => {
+    const c = S.convs.get(S.current);
+    if (!document.hidden && c) { c.unread = 0; c.mentions = 0; drawConvs(); }
+  });
+}
+
+start();
