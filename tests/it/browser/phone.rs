@@ -2,7 +2,8 @@
 //! with drawers on the phone, the input on screen, tap targets of 44 px and
 //! inputs of 16 px; the keyboard (Alt+↓ switches rooms, Escape closes a
 //! drawer); axe-core's WCAG 2.1 A/AA rules in both sizes and both colour
-//! schemes; README's two screenshots, at their true sizes.
+//! schemes; the wire panel's packets; README's two screenshots, at their
+//! true sizes.
 
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
@@ -170,6 +171,15 @@ async fn the_page_fits_a_phone_and_a_laptop_and_passes_axe_in_both_schemes() {
     scheme(&phone, "light").await;
     save_screenshot(&phone, "web-phone.png").await;
 
+    // The learner's view: every packet in and out, readable, behind a toggle.
+    click(&laptop, "#wire-toggle").await;
+    let packets = wait_in(&laptop, "packets", "← {\"type\":\"chat\"").await;
+    assert!(
+        packets.contains("→ {\"type\":\"chat\",\"text\":\"Ines, could you post"),
+        "{packets}"
+    );
+    axe_both(&laptop, "the chat on a laptop, the wire panel open").await;
+    click(&laptop, "#wire-toggle").await;
     axe_both(&laptop, "the chat on a laptop").await;
     scheme(&laptop, "light").await;
     save_screenshot(&laptop, "web.png").await;
