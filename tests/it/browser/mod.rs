@@ -240,7 +240,14 @@ async fn browser_members_and_a_terminal_member_chat_in_the_room_on_screen() {
     open_conv(&bob, "#a").await;
     wait_in(&bob, "topic", "maths at ten").await;
     // A mention of my name in a room not shown: a badge and the title.
+    // (Her keyboard's focus is on #a's button: the redrawn list keeps it there.)
     open_conv(&alice, "#b").await;
+    js(
+        &alice,
+        "document.querySelector('.conv[data-key=\"#a\"]').focus();",
+        vec![],
+    )
+    .await;
     tokio::task::block_in_place(|| carol.send_line("alice, the slides?"));
     poll_page(
         "a mention on #a",
@@ -249,6 +256,17 @@ async fn browser_members_and_a_terminal_member_chat_in_the_room_on_screen() {
     )
     .await;
     assert!(title(&alice).await.starts_with("(1) "));
+    let focused = js(
+        &alice,
+        "return document.activeElement.getAttribute('data-key');",
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        focused,
+        json!("#a"),
+        "the list was redrawn under the keyboard's focus"
+    );
 
     // Join a room from the page's control, leave it with its button; /join and /part.
     click(&alice, "#join-open").await;

@@ -6,6 +6,7 @@ function showChat() {
   $("login-view").hidden = true;
   $("chat-view").hidden = false;
   try { localStorage.setItem("tcpplay.name", S.wanted); } catch (_) { /* private mode */ }
+  drawBell();
   $("text").focus();
 }
 
@@ -28,10 +29,23 @@ function convButton(c) {
   return el("li", {}, b);
 }
 
+// Redraw `box` with `draw`, keeping the keyboard's focus on the same
+// control (found again by its data-key or label) when it was inside.
+function keepFocus(box, draw) {
+  const a = document.activeElement;
+  const key = a && box.contains(a) ? a.getAttribute("data-key") || a.getAttribute("aria-label") : null;
+  draw();
+  if (key === null) return;
+  const again = [...box.querySelectorAll("button")].find((b) => (b.getAttribute("data-key") || b.getAttribute("aria-label")) === key);
+  if (again) again.focus();
+}
+
 function drawConvs() {
   const all = ordered();
-  $("room-list").replaceChildren(...all.filter((c) => c.kind === "room").map(convButton));
-  $("dm-list").replaceChildren(...all.filter((c) => c.kind === "dm").map(convButton));
+  keepFocus($("side"), () => {
+    $("room-list").replaceChildren(...all.filter((c) => c.kind === "room").map(convButton));
+    $("dm-list").replaceChildren(...all.filter((c) => c.kind === "dm").map(convButton));
+  });
   const n = mentionsTotal();
   const c = S.convs.get(S.current);
   document.title = `${n ? `(${n}) ` : ""}${c ? visible(c.name) + " · " : ""}tcpplay`;
@@ -109,7 +123,7 @@ function drawMembers() {
   const mine = myEntry(c);
   const op = !!(mine && mine.op);
   $("people-title").textContent = `Members · ${c.total || c.members.length}`;
-  ul.replaceChildren(...c.members.map((m) => memberRow(c, m, op)));
+  keepFocus(ul, () => ul.replaceChildren(...c.members.map((m) => memberRow(c, m, op))));
   $("lock-box").hidden = !op;
 }
 
@@ -118,6 +132,19 @@ function moderate(c, action, target) {
   const what = { kick: "take %s out of", mute: "refuse the lines of %s in", ban: "keep %s out of" }[action];
   if (!window.confirm(`${what.replace("%s", visible(target))} ${visible(c.name)}?`)) return;
   send({ type: "moderate", action, room: roomField(c), target });
+}
+
+// A desktop notification for a mention or a direct message while the page
+// is not looked at, once the user allowed them (the bell beside the name).
+function notify(c, line) {
+  if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
+  try { new Notification(`${visible(line.from)} in ${visible(c.name)}`, { body: visible(line.text), tag: c.key }); } catch (_) { /* not offered here */ }
+}
+
+function drawBell() {
+  const b = $("notify");
+  const can = "Notification" in window && Notification.permission === "default";
+  b.hidden = !can;
 }
 
 function drawMe() {

@@ -53,6 +53,7 @@ function start() {
     S.current = (ordered()[0] || {}).key ?? null;
     drawAll();
   });
+  $("notify").addEventListener("click", () => Notification.requestPermission().then(drawBell));
   $("wire-toggle").addEventListener("click", () => {
     const open = $("wire").hidden;
     $("wire").hidden = !open;

@@ -15,6 +15,7 @@ function put(c, line, history) {
     if (counts && line.from !== S.me) c.unread += 1;
     if (counts && line.from !== S.me && (line.mention || c.kind === "dm")) c.mentions += 1;
   }
+  if (counts && line.from !== S.me && (line.mention || c.kind === "dm")) notify(c, line);
   if (S.current === null && c.kind === "room") S.current = c.key;
   if (c.key === S.current) appendLine(c, line);
   drawConvs();
