@@ -99,6 +99,13 @@ async fn the_page_fits_a_phone_and_a_laptop_and_passes_axe_in_both_schemes() {
         ines.stdout.expect("in five minutes");
     });
     wait_text(&laptop, "in five minutes").await;
+    tokio::task::block_in_place(|| ben.send_line("/msg Ada thanks for asking, I was lost too"));
+    poll_page(
+        "Ben's message in its own conversation",
+        async || conv_labels(&laptop).await,
+        |l| l.iter().any(|x| x.starts_with("Ben 1")),
+    )
+    .await;
     wait_text(&phone, "in five minutes").await;
 
     // The phone: one column, nothing wider than the screen, the input on screen,

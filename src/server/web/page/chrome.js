@@ -44,7 +44,8 @@ function drawConvs() {
   const all = ordered();
   keepFocus($("side"), () => {
     $("room-list").replaceChildren(...all.filter((c) => c.kind === "room").map(convButton));
-    $("dm-list").replaceChildren(...all.filter((c) => c.kind === "dm").map(convButton));
+    const dms = all.filter((c) => c.kind === "dm").map(convButton);
+    $("dm-list").replaceChildren(...(dms.length ? dms : [el("li", { class: "hint empty" }, "None yet: choose a member to write to them alone.")]));
   });
   const n = mentionsTotal();
   const c = S.convs.get(S.current);

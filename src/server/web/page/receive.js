@@ -52,7 +52,7 @@ const HANDLE = {
   auth_result(p) {
     if (!p.ok) {
       N.refusal = `${p.reason || "refused"}${p.code ? ` (${p.code})` : ""}`;
-      if (N.everJoined) status(`The server did not let you back in: ${N.refusal}`, "bad");
+      if (N.everJoined) N.lastBye = `the server did not let you back in: ${N.refusal}`;
       return;
     }
     const first = !N.everJoined;
