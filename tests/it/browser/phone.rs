@@ -169,6 +169,12 @@ async fn the_page_fits_a_phone_and_a_laptop_and_passes_axe_in_both_schemes() {
         |o| *o == json!(false),
     )
     .await;
+    let back = js(&phone, "return document.activeElement.id;", vec![]).await;
+    assert_eq!(
+        back,
+        json!("side-open"),
+        "the keyboard is back on the drawer's button"
+    );
     // Alt+↓ and Alt+↑ switch rooms from the keyboard.
     press(&phone, &format!("{}{}{}", Key::Alt, Key::Down, Key::Alt)).await;
     wait_in(&phone, "room-name", "#help").await;

@@ -95,7 +95,8 @@ function memberRow(c, m, op) {
   if (m.op) tags.push(el("span", { class: "tag op" }, "operator"));
   if (m.account) tags.push(el("span", { class: "tag acct", title: `account ${visible(m.account)}` }, "account"));
   const me = fold(m.name) === fold(S.me);
-  const open = el("button", { type: "button", class: "member", "aria-label": me ? `${who} (you)` : `Message ${who}` },
+  const since = m.since ? `here since ${clock.format(new Date(m.since))}` : "";
+  const open = el("button", { type: "button", class: "member", title: since || false, "aria-label": me ? `${who} (you)` : `Message ${who}` },
     el("span", { class: `avatar ${colourOf(m.name)}`, "aria-hidden": "true" }, initial(m.name), el("span", { class: "presence" })),
     el("span", { class: "member-name" }, who, me ? el("span", { class: "hint" }, " (you)") : null), ...tags);
   if (me) open.disabled = true;
@@ -187,9 +188,13 @@ function openDrawer(id) {
   if (first) first.focus();
 }
 
-function closeDrawers() {
+// Close an open drawer; `refocus`: the keyboard goes back to its button.
+function closeDrawers(refocus) {
   for (const [d, b] of [["side", "side-open"], ["people", "people-open"]]) {
-    if ($(d).classList.contains("open")) { $(d).classList.remove("open"); $(b).setAttribute("aria-expanded", "false"); }
+    if (!$(d).classList.contains("open")) continue;
+    $(d).classList.remove("open");
+    $(b).setAttribute("aria-expanded", "false");
+    if (refocus === true) $(b).focus();
   }
   $("scrim").hidden = true;
 }

@@ -61,8 +61,8 @@ function start() {
   });
   $("side-open").addEventListener("click", () => openDrawer("side"));
   $("people-open").addEventListener("click", () => openDrawer("people"));
-  for (const b of document.querySelectorAll(".close-drawer")) b.addEventListener("click", closeDrawers);
-  $("scrim").addEventListener("click", closeDrawers);
+  for (const b of document.querySelectorAll(".close-drawer")) b.addEventListener("click", () => closeDrawers(true));
+  $("scrim").addEventListener("click", () => closeDrawers(true));
   $("older").addEventListener("click", fetchOlder);
   $("lines").addEventListener("scroll", () => { if ($("lines").scrollTop < 60) fetchOlder(); });
   $("topic-lock").addEventListener("change", (e) => {
@@ -74,7 +74,7 @@ function start() {
       e.preventDefault();
       switchBy(e.key === "ArrowUp" ? -1 : 1);
     } else if (e.key === "Escape") {
-      closeDrawers();
+      closeDrawers(true);
       for (const [b, f] of [["join-open", "join-form"], ["dm-open", "dm-form"], ["nick-open", "nick-form"]]) {
         if (!$(f).hidden) { $(f).hidden = true; $(b).setAttribute("aria-expanded", "false"); $(b).focus(); }
       }
