@@ -5,7 +5,8 @@
 //! message opens its own conversation; `/help` lists the one table of
 //! commands in `join`'s words; a taken name is said and can be changed;
 //! earlier history comes on scrolling up; a dropped socket comes back and
-//! nothing typed is lost; an operator bans from the member list. On a phone's screen (390 × 844) the page is one
+//! nothing typed is lost; an operator locks the topic and bans from the
+//! member list. On a phone's screen (390 × 844) the page is one
 //! column with the input on screen and every tap target at least 44 px;
 //! axe-core finds no WCAG 2.1 A/AA violation at either size in either
 //! colour scheme. The test regenerates README's pictures (docs/web.png,
@@ -277,6 +278,11 @@ async fn browser_members_and_a_terminal_member_chat_in_the_room_on_screen() {
     // confirming, and he is out of it.
     say(&bob, "/join #c").await;
     wait_in(&alice, "member-list", "bob").await;
+    click(&alice, "#lock-box button[data-on='true']").await;
+    alice.accept_alert().await.unwrap();
+    wait_text(&alice, "topic").await;
+    say(&bob, "/topic mine now").await;
+    wait_text(&bob, "(topic_locked)").await;
     click(&alice, "#member-list button[aria-label='Ban bob']").await;
     let asked = alice.get_alert_text().await.unwrap();
     assert!(asked.contains("keep bob out of #c"), "{asked}");

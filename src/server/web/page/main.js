@@ -65,10 +65,16 @@ function start() {
   $("scrim").addEventListener("click", () => closeDrawers(true));
   $("older").addEventListener("click", fetchOlder);
   $("lines").addEventListener("scroll", () => { if ($("lines").scrollTop < 60) fetchOlder(); });
-  $("topic-lock").addEventListener("change", (e) => {
-    const c = S.convs.get(S.current);
-    if (c) send({ type: "moderate", action: "topic_lock", room: roomField(c), on: e.target.checked });
-  });
+  for (const b of $("lock-box").querySelectorAll("button")) {
+    b.addEventListener("click", () => {
+      const c = S.convs.get(S.current);
+      const on = b.getAttribute("data-on") === "true";
+      const what = on ? "Only operators will set the topic of" : "Every member will set the topic of";
+      if (c && window.confirm(`${what} ${visible(c.name)}. Go ahead?`)) {
+        send({ type: "moderate", action: "topic_lock", room: roomField(c), on });
+      }
+    });
+  }
   document.addEventListener("keydown", (e) => {
     if (e.altKey && (e.key === "ArrowUp" || e.key === "ArrowDown")) {
       e.preventDefault();
