@@ -235,6 +235,16 @@ async fn browser_members_and_a_terminal_member_chat_in_the_room_on_screen() {
     }
     say(&alice, "/users").await;
     wait_text(&alice, "In #a (3): carol (operator), alice, bob.").await;
+    // The lines of every kind (help, notes, errors, a mention, an escape) pass axe too.
+    for s in ["light", "dark"] {
+        scheme(&alice, s).await;
+        let found = axe(&alice).await;
+        assert!(
+            found.is_empty(),
+            "axe on a busy room, {s}:\n{}",
+            found.join("\n")
+        );
+    }
     say(&alice, "/me waves").await;
     tokio::task::block_in_place(|| carol.stdout.expect("alice waves"));
     say(&alice, "/topic maths at ten").await;
