@@ -6,7 +6,7 @@
 //! loads, `server::web::page`).
 
 /// Every command: its usage (the words a user types) and what it does.
-pub const COMMANDS: [(&str, &str); 28] = [
+pub const COMMANDS: [(&str, &str); 29] = [
     ("/help", "this list"),
     (
         "/users [#ROOM]",
@@ -39,6 +39,10 @@ pub const COMMANDS: [(&str, &str); 28] = [
     (
         "/certfp add|del [FP]|list",
         "bind this client certificate to your account (it then logs in without a password)",
+    ),
+    (
+        "/weblink",
+        "a one-time link that logs your account in on the browser page (10 minutes)",
     ),
     ("/kick NAME [REASON]", "operators: take NAME out of this room"),
     (

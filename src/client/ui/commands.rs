@@ -8,7 +8,7 @@ use crate::protocol::{AccountOp, ModAction, Moderate, MAX_HISTORY_FETCH};
 pub use crate::commands::COMMANDS;
 
 /// Commands that only a tcpplay server understands.
-const NEEDS_TCPPLAY: [&str; 25] = [
+const NEEDS_TCPPLAY: [&str; 26] = [
     "users",
     "nick",
     "msg",
@@ -22,6 +22,7 @@ const NEEDS_TCPPLAY: [&str; 25] = [
     "register",
     "unregister",
     "certfp",
+    "weblink",
     "kick",
     "ban",
     "unban",
@@ -150,6 +151,7 @@ pub fn parse(line: &str, names: &[String], tcpplay: bool) -> Action {
             "to change your account's password, run `tcpplay join --change-password` (it asks for the new one without echo)".into(),
         ),
         "unregister" => Action::Account(AccountOp::Unregister, None),
+        "weblink" => Action::Account(AccountOp::Signin, None),
         "certfp" => match args.split_once(' ').unwrap_or((args, "")) {
             ("add", "") => Action::Account(AccountOp::CertfpAdd, None),
             ("list", "") => Action::Account(AccountOp::CertfpList, None),
@@ -372,6 +374,7 @@ mod tests {
             }
         );
         assert_eq!(p("/help"), Action::Help);
+        assert_eq!(p("/weblink"), Action::Account(AccountOp::Signin, None));
     }
 
     #[test]

@@ -26,14 +26,23 @@ pub fn chromedriver() -> (Proc, u16) {
 
 /// A headless Chromium whose window is `width` × `height`.
 pub async fn browser(port: u16, width: u32, height: u32) -> Client {
+    browser_with(port, width, height, &[]).await
+}
+
+/// The same, with more of Chromium's switches (a test certificate's).
+pub async fn browser_with(port: u16, width: u32, height: u32, more: &[&str]) -> Client {
     // The WebDriver client's TLS stack (unused on loopback HTTP) needs one provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                        format!("--window-size={width},{height}")]}),
-    );
+    let mut args = vec![
+        "--headless=new".to_string(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--hide-scrollbars".into(),
+        format!("--window-size={width},{height}"),
+    ];
+    args.extend(more.iter().map(|a| a.to_string()));
+    caps.insert("goog:chromeOptions".into(), json!({ "args": args }));
     let c = ClientBuilder::rustls()
         .expect("a WebDriver client")
         .capabilities(caps)

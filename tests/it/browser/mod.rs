@@ -14,6 +14,7 @@
 
 mod driver;
 mod phone;
+mod signin;
 
 use std::sync::Arc;
 

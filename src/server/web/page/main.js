@@ -27,8 +27,24 @@ function formOf(open, form, run) {
   });
 }
 
+// A one-time sign-in link (`#signin=TOKEN&name=NAME`, made by /weblink in
+// tcpplay join): the name is the account's, and the token leaves the
+// address bar at once.
+function signinLink() {
+  const h = new URLSearchParams(location.hash.slice(1));
+  if (!h.get("signin")) return false;
+  N.signin = h.get("signin");
+  history.replaceState(null, "", location.pathname + location.search);
+  $("name").value = h.get("name") || "";
+  $("name").readOnly = true;
+  $("name-hint").textContent = "Your account, from the sign-in link: no password is asked, and the link works once.";
+  return true;
+}
+
 function start() {
-  try { $("name").value = localStorage.getItem("tcpplay.name") || ""; } catch (_) { /* private mode */ }
+  if (!signinLink()) {
+    try { $("name").value = localStorage.getItem("tcpplay.name") || ""; } catch (_) { /* private mode */ }
+  }
   $("login").addEventListener("submit", (e) => {
     e.preventDefault();
     $("notice").textContent = "";

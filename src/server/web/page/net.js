@@ -113,5 +113,6 @@ function login() {
   const rooms = N.everJoined
     ? [...S.convs.values()].filter((c) => c.kind === "room" && c.joined).map((c) => c.name)
     : $("rooms").value.split(/[\s,]+/).filter(Boolean);
-  rawSend({ type: "auth", name: N.everJoined ? S.me : S.wanted, proto: 3, rooms });
+  rawSend({ type: "auth", name: N.everJoined ? S.me : S.wanted, proto: 3, rooms, signin: N.signin || undefined });
+  N.signin = null; // used up, whatever the answer
 }

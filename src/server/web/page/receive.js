@@ -58,6 +58,9 @@ const HANDLE = {
     const first = !N.everJoined;
     const asked = first ? S.wanted : S.me;
     S.me = p.client_name;
+    S.account = p.account || null;
+    // An account's page keeps a fresh one-time link, to log in again after a drop.
+    if (S.account) rawSend({ type: "account", op: "signin" });
     N.online = true;
     N.everJoined = true;
     N.attempt = 0;
@@ -149,7 +152,10 @@ const HANDLE = {
     const list = (p.rooms || []).map((r) => `${visible(r.room)} (${r.total})${r.topic ? ": " + visible(r.topic) : ""}`);
     note(here(), `Rooms on this server: ${list.join(", ") || "none"}.`);
   },
-  account(p) { if (p.text) note(here(), p.text); },
+  account(p) {
+    if (p.token) { N.signin = p.token; return; }
+    if (p.text) note(here(), p.text);
+  },
   error(p) {
     const item = p.seq !== undefined ? refused(p.seq) : null;
     if (item && p.code === "rate_limited") {
