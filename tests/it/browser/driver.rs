@@ -177,6 +177,17 @@ pub async fn text_of(c: &Client, id: &str) -> String {
     v.as_str().unwrap_or_default().to_string()
 }
 
+/// The text of the element with `id`, shown or not (`textContent`).
+pub async fn text_of_all(c: &Client, id: &str) -> String {
+    let v = js(
+        c,
+        "const e = document.getElementById(arguments[0]); return e ? e.textContent : '';",
+        vec![json!(id)],
+    )
+    .await;
+    v.as_str().unwrap_or_default().to_string()
+}
+
 /// Wait until the element `id` shows `text`; its text.
 pub async fn wait_in(c: &Client, id: &str, text: &str) -> String {
     poll_page(

@@ -89,6 +89,26 @@ async fn an_account_signs_in_on_the_page_with_a_one_time_link_never_its_password
         json!(["G guest", "I Ines account", "I Ines-2 (you) account"])
     );
 
+    // The wire panel shows the packets, not the tokens (the one used, and the
+    // fresh one the page keeps for a reconnect).
+    let wire = poll_page(
+        "the page's fresh token",
+        async || text_of_all(&page, "packets").await,
+        |w| w.contains("\"op\":\"done\""),
+    )
+    .await;
+    let token = fragment
+        .trim_start_matches("#signin=")
+        .split('&')
+        .next()
+        .unwrap();
+    assert!(
+        !wire.contains(token)
+            && wire.contains("\"signin\":\"(hidden)\"")
+            && wire.contains("\"token\":\"(hidden)\""),
+        "{wire}"
+    );
+
     // The same link again, and a guest under the account's name: refused, said.
     let again = browser_with(port, 1280, 800, &insecure).await;
     again.goto(&format!("{url}{fragment}")).await.unwrap();

@@ -16,9 +16,14 @@ const N = {
 
 const WIRE_MAX = 500;
 
+// A sign-in token is a live credential until used: the panel (which a
+// class may be watching on a projector) shows that one is there, not what.
+const SECRET = /"(signin|token)":"[^"]*"/g;
+
 function wire(dir, text) {
   const ol = $("packets");
-  ol.append(el("li", { class: dir === "→" ? "out" : dir === "←" ? "in" : "note" }, `${dir} ${text}`));
+  const shown = text.replace(SECRET, '"$1":"(hidden)"');
+  ol.append(el("li", { class: dir === "→" ? "out" : dir === "←" ? "in" : "note" }, `${dir} ${shown}`));
   while (ol.children.length > WIRE_MAX) ol.firstChild.remove();
   if (!$("wire").hidden) ol.lastChild.scrollIntoView({ block: "nearest" });
 }
