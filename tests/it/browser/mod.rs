@@ -304,6 +304,9 @@ async fn browser_members_and_a_terminal_member_chat_in_the_room_on_screen() {
         |l| !l.iter().any(|x| x.starts_with("#c")),
     )
     .await;
+    // /users of a room one is not in (any more).
+    say(&bob, "/users #c").await;
+    wait_text(&bob, "In #c (1): alice (operator).").await;
     wait_text(&alice, "bob").await;
     click(&alice, "#leave").await;
     poll_page(

@@ -133,15 +133,20 @@ const HANDLE = {
     if (["join", "leave", "rename", "kick"].includes(p.event)) refreshMembers(c);
   },
   users(p) {
-    const c = S.convs.get(roomKey(p.room));
-    if (!c) return;
-    c.members = p.users || [];
-    c.total = p.total ?? c.members.length;
-    if (c.key === S.current) drawMembers();
-    if (S.listUsers === fold(c.key)) {
+    const key = roomKey(p.room);
+    const users = p.users || [];
+    const total = p.total ?? users.length;
+    const c = S.convs.get(key);
+    if (c) {
+      c.members = users;
+      c.total = total;
+      if (c.key === S.current) drawMembers();
+    }
+    if (S.listUsers === fold(key)) {
+      // Asked with /users (this room, or one I am not in).
       S.listUsers = null;
-      const names = c.members.map((m) => `${visible(m.name)}${m.op ? " (operator)" : ""}${m.account ? " (account)" : ""}`);
-      note(c, `In ${visible(c.name)} (${c.total}): ${names.join(", ")}.`);
+      const names = users.map((m) => `${visible(m.name)}${m.op ? " (operator)" : ""}${m.account ? " (account)" : ""}`);
+      note(c || here(), `In ${visible(key)} (${total}): ${names.join(", ")}.`);
     }
   },
   count(p) {
