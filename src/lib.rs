@@ -7,7 +7,7 @@
 //!    console): the only code that sees clap, figment's layers or prompts
 //! 2. services — `server`, [`client`], `check`, [`certgen`]: sockets,
 //!    tasks and files, on plain types
-//! 3. foundations — [`config`], [`protocol`], [`crypto`], [`tls`],
+//! 3. foundations — [`config`], [`protocol`], [`commands`], [`crypto`], [`tls`],
 //!    `names`, `secret`, `files`, [`hostport`], [`share`], `lan`, [`output`],
 //!    [`prompt`], `progress`, `terminal`
 //!
@@ -24,6 +24,7 @@
 //! - [`client`]: transport, authentication, [`client::Connection`], the chat UI of `join`
 //! - `check`: diagnostics of settings, files and a live server
 //! - [`certgen`]: `gen-cert` on rcgen
+//! - [`commands`]: the one table of typed commands every front end lists
 //! - [`crypto`]: secure rooms: OPAQUE, HKDF, XChaCha20-Poly1305
 //! - [`tls`]: rustls configurations, trust, verification, errors in words
 //! - `names`: name rules and terminal-safe rendering of untrusted text
@@ -42,6 +43,7 @@ pub mod certgen;
 pub(crate) mod check;
 pub mod cli;
 pub mod client;
+pub mod commands;
 pub mod config;
 pub mod crypto;
 pub(crate) mod files;

@@ -22,6 +22,9 @@ pub enum AccountOp {
     CertfpDel,
     /// The certificates bound to one's account (answered in `fps`).
     CertfpList,
+    /// A one-time link that signs this account in on the browser page
+    /// (answered with `done`, the token in `token`).
+    Signin,
     /// Server to client: it is done (`text` says what).
     Done,
     /// An operation this build does not know.
@@ -45,6 +48,8 @@ pub struct AccountMsg {
     pub fp: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fps: Vec<String>,
+    /// `done` answering `signin`: the one-time token.
+    pub token: Option<String>,
     /// `done`: what was done, for people.
     pub text: Option<String>,
 }
@@ -58,6 +63,7 @@ impl AccountMsg {
             upload: None,
             fp: None,
             fps: Vec::new(),
+            token: None,
             text: None,
         }
     }

@@ -122,6 +122,12 @@ pub struct Auth {
     /// Accounts: base64 of the account login's first message (KE1), for
     /// the account called `name`.
     pub account_ke1: Option<String>,
+    /// Accounts: a one-time sign-in token (`account` `signin`) for the
+    /// account called `name`, instead of its login (the browser page).
+    /// Boxed: one pointer, so a session's future stays within 1 KiB
+    /// (`server::transport::tests::long_lived_futures_stay_small`).
+    #[allow(clippy::box_collection)]
+    pub signin: Option<Box<String>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -135,6 +141,7 @@ impl std::fmt::Debug for Auth {
             .field("proto", &self.proto)
             .field("rooms", &self.rooms)
             .field("account_ke1", &self.account_ke1.as_ref().map(|_| "***"))
+            .field("signin", &self.signin.as_ref().map(|_| "***"))
             .finish()
     }
 }

@@ -462,9 +462,16 @@ mod tests {
             proto: None,
             rooms: Vec::new(),
             account_ke1: Some("YWNjb3VudA==".into()),
+            signin: Some(Box::new("0123456789abcdef".into())),
         };
         let s = format!("{a:?}");
-        for secret in ["hunter2", "c2VjcmV0", "a2UxIGJ5dGVz", "YWNjb3VudA=="] {
+        for secret in [
+            "hunter2",
+            "c2VjcmV0",
+            "a2UxIGJ5dGVz",
+            "YWNjb3VudA==",
+            "0123456789abcdef",
+        ] {
             assert!(!s.contains(secret), "{s}");
         }
         let step = AuthStep {

@@ -36,6 +36,14 @@ fn files_for(root: &Path, path: &[&str]) -> Vec<PathBuf> {
     if path.len() == 2 && it_dir.exists() {
         return vec![it_dir];
     }
+    // `browser::phone::name`: a file in a folder of tests.
+    let nested = root
+        .join("tests/it")
+        .join(path[0])
+        .join(format!("{}.rs", path[1]));
+    if path.len() == 3 && nested.exists() {
+        return vec![nested];
+    }
     // A library path: the longest prefix that names a file.
     let mods: Vec<&str> = path.iter().copied().take_while(|s| *s != "tests").collect();
     let mut found = Vec::new();
@@ -64,11 +72,10 @@ fn every_test_the_docs_name_exists() {
             let path: Vec<&str> = name.split("::").collect();
             // Module paths that are not tests (`crate::x::y` in prose) are
             // told apart by naming a test module or an integration file.
+            let it = root.join("tests/it");
             let is_test = path.contains(&"tests")
-                || root
-                    .join("tests/it")
-                    .join(format!("{}.rs", path[0]))
-                    .exists();
+                || it.join(format!("{}.rs", path[0])).exists()
+                || it.join(path[0]).join("mod.rs").exists();
             if !is_test {
                 continue;
             }

@@ -5,61 +5,10 @@
 use crate::names::{sanitize, split_name};
 use crate::protocol::{AccountOp, ModAction, Moderate, MAX_HISTORY_FETCH};
 
-/// Every command, for `/help` and Tab.
-pub const COMMANDS: [(&str, &str); 28] = [
-    ("/help", "this list"),
-    (
-        "/users [#ROOM]",
-        "who is in this room (or another), and for how long",
-    ),
-    (
-        "/join #ROOM [#ROOM...]",
-        "join rooms (made when they do not exist); typed lines go to the first",
-    ),
-    ("/part [#ROOM] [REASON]", "leave this room (or another)"),
-    ("/switch #ROOM", "send typed lines to another of your rooms"),
-    ("/rooms", "the server's rooms, their members and topics"),
-    (
-        "/topic [#ROOM] [TEXT]",
-        "show the topic of this room (or another), or set it (- clears it)",
-    ),
-    ("/nick NEW", "change your name"),
-    (
-        "/msg NAME TEXT",
-        "a direct message (only NAME sees it; quote names with spaces)",
-    ),
-    ("/me ACTION", "an action: /me waves"),
-    ("/history [N]", "fetch N older messages (default 20)"),
-    ("/quit [REASON]", "leave, saying why"),
-    (
-        "/register",
-        "register your name as an account (password from --account-password-file; or join --register)",
-    ),
-    ("/unregister", "drop your account: its name is anyone's again"),
-    (
-        "/certfp add|del [FP]|list",
-        "bind this client certificate to your account (it then logs in without a password)",
-    ),
-    ("/kick NAME [REASON]", "operators: take NAME out of this room"),
-    (
-        "/ban WHO [DURATION] [REASON]",
-        "operators: keep WHO out (a name, account:NAME, address:IP or address:NAME; 10m, 2h, 7d)",
-    ),
-    ("/unban WHO", "operators: lift a ban"),
-    ("/mute WHO [DURATION] [REASON]", "operators: refuse WHO's lines here"),
-    ("/unmute WHO", "operators: lift a mute"),
-    ("/invite NAME", "operators: let NAME into this invite-only room"),
-    ("/invite-only on|off", "operators: only the invited and operators may join"),
-    ("/topic-lock on|off", "operators: only operators may set the topic"),
-    ("/op NAME", "operators: make NAME's account an operator of this room"),
-    ("/deop NAME", "operators: take that back"),
-    ("/bans", "this room's operators, modes, bans and mutes"),
-    ("/password", "change your account's password: run join --change-password"),
-    ("//text", "send a line that starts with /"),
-];
+pub use crate::commands::COMMANDS;
 
 /// Commands that only a tcpplay server understands.
-const NEEDS_TCPPLAY: [&str; 25] = [
+const NEEDS_TCPPLAY: [&str; 26] = [
     "users",
     "nick",
     "msg",
@@ -73,6 +22,7 @@ const NEEDS_TCPPLAY: [&str; 25] = [
     "register",
     "unregister",
     "certfp",
+    "weblink",
     "kick",
     "ban",
     "unban",
@@ -202,6 +152,7 @@ pub fn parse(line: &str, names: &[String], tcpplay: bool) -> Action {
             "to change your account's password, run `tcpplay join --change-password` (it asks for the new one without echo)".into(),
         ),
         "unregister" => Action::Account(AccountOp::Unregister, None),
+        "weblink" => Action::Account(AccountOp::Signin, None),
         "certfp" => match args.split_once(' ').unwrap_or((args, "")) {
             ("add", "") => Action::Account(AccountOp::CertfpAdd, None),
             ("list", "") => Action::Account(AccountOp::CertfpList, None),
@@ -427,6 +378,7 @@ mod tests {
         // Without a text, the topic is shown, not refused.
         assert_eq!(p("/topic"), Action::ShowTopic(None));
         assert_eq!(p("/topic #a"), Action::ShowTopic(Some("#a".into())));
+        assert_eq!(p("/weblink"), Action::Account(AccountOp::Signin, None));
     }
 
     #[test]

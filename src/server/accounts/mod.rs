@@ -11,6 +11,7 @@
 //! Guessing is throttled per account (failures per `limits.auth_block`,
 //! as per address) and registrations per address.
 
+mod signin;
 mod store;
 
 use std::collections::{BTreeSet, HashMap};
@@ -78,6 +79,8 @@ pub(crate) struct Accounts {
     /// Failed logins per account before it waits, and the window.
     max_failures: u32,
     block: Duration,
+    /// One-time sign-in links for the browser page.
+    pub(crate) signins: signin::Signins,
 }
 
 /// Where the accounts are kept.
@@ -187,6 +190,7 @@ impl Accounts {
             reserved,
             max_failures: 5,
             block: Duration::from_secs(60),
+            signins: signin::Signins::default(),
         };
         a.refresh(None).await.map_err(say)?;
         Ok(a)
@@ -336,6 +340,7 @@ impl Accounts {
             reserved,
             max_failures: 5,
             block: Duration::from_secs(60),
+            signins: signin::Signins::default(),
         })
     }
 

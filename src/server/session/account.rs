@@ -195,6 +195,24 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 });
                 Packet::Account(r)
             }
+            AccountOp::Signin => {
+                let Some(name) = logged_in else {
+                    return need_login();
+                };
+                let token = accounts.signins.issue(&name);
+                let fragment = format!(
+                    "#signin={token}&name={}",
+                    url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
+                );
+                let mut r = AccountMsg::new(AccountOp::Done);
+                r.text = Some(format!(
+                    "a sign-in link for the browser page, good once, within 10 minutes: open the page's address \
+                     followed by {fragment} and it logs in to {} without asking for the password",
+                    sanitize(&name)
+                ));
+                r.token = Some(token);
+                Packet::Account(r)
+            }
             AccountOp::Done | AccountOp::Unknown => Packet::error(
                 codes::BAD_PACKET,
                 "an account operation this server does not know",

@@ -1,6 +1,7 @@
 //! Who may hold the name an `auth` asks for, and the account login. A
 //! name with an account needs its login (OPAQUE, bound to this TLS
-//! session) or a client certificate bound to it; an operator's name is
+//! session), a client certificate bound to it, or a one-time sign-in link
+//! its holder made for the browser page; an operator's name is
 //! never a guest's; under `--client-ca` the name is the certificate's (or
 //! an account's, proven). A login for a name with no account runs against
 //! OPAQUE's fake record and fails exactly as a wrong password does: same
@@ -22,7 +23,8 @@ use crate::server::room::Identity;
 pub(super) enum Plan {
     /// A guest (with the certificate it showed, if any).
     Guest,
-    /// A certificate bound to the account of this name: logged in.
+    /// A certificate bound to the account of this name, or a one-time
+    /// sign-in link for it: logged in.
     Cert(String),
     /// An account login: the account's name and record when it exists
     /// (`None`: OPAQUE's fake record), and KE1.
@@ -51,6 +53,20 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         let key = name_key(name);
         let account = accounts.and_then(|a| a.lookup(name));
         let shown = sanitize(name);
+        if let Some(token) = &auth.signin {
+            // A one-time link from the account's holder: the account, or
+            // one answer for a used, expired, wrong or unknown link.
+            return match accounts.and_then(|a| a.signins.redeem(token, name)) {
+                Some(acc) => Ok(Plan::Cert(acc)),
+                None => Err(retry(
+                    codes::ACCOUNT_AUTH_FAILED,
+                    format!(
+                        "this sign-in link does not log in to {shown}: it was used, is older than 10 minutes, \
+                         or is for another account; make a new one with /weblink in tcpplay join"
+                    ),
+                )),
+            };
+        }
         if let Some(ke1) = &auth.account_ke1 {
             if accounts.is_none() {
                 return Err(retry(

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::socket::WsIo;
 use crate::server::admission::Admission;
-use crate::server::session::Session;
+use crate::server::session::{Bound, Session};
 use crate::server::Ctx;
 
 /// Run one browser member until either side ends.
@@ -31,7 +31,14 @@ where
         return;
     }
     let deadline = Instant::now() + ctx.handshake_timeout();
-    Session::new(ws, peer, ctx, None)
+    // Over HTTPS the session may hold an account (a one-time sign-in link
+    // proves it); it has no TLS exporter, so no password login binds to it.
+    let bound = ctx.is_tls().then_some(Bound {
+        binding: None,
+        cert: None,
+        identity: None,
+    });
+    Session::new(ws, peer, ctx, bound)
         .run(deadline, admission)
         .await;
 }

@@ -3,13 +3,48 @@
 //! Content-Security-Policy (no inline script or style: the page's own files
 //! only, and the socket to this server), `nosniff`, no referrer, and no
 //! framing. The script inserts every peer text as text, never as HTML.
+//!
+//! The script is one file made from the parts in `page/` (each with one
+//! job), in one strict-mode scope, after the table of commands
+//! ([`crate::commands::COMMANDS`]) as JSON: the page's `/help` lists the
+//! same commands in the same words as `tcpplay join`'s.
+
+use std::sync::LazyLock;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::commands::COMMANDS;
+
 const INDEX: &str = include_str!("page/index.html");
-const SCRIPT: &str = include_str!("page/app.js");
 const STYLE: &str = include_str!("page/app.css");
+
+/// The script's parts, in the order they are put together.
+const PARTS: [&str; 8] = [
+    include_str!("page/util.js"),
+    include_str!("page/convs.js"),
+    include_str!("page/net.js"),
+    include_str!("page/receive.js"),
+    include_str!("page/lines.js"),
+    include_str!("page/chrome.js"),
+    include_str!("page/typed.js"),
+    include_str!("page/main.js"),
+];
+
+/// The page's script: the command table, then the parts.
+static SCRIPT: LazyLock<String> = LazyLock::new(|| {
+    let table = serde_json::to_string(&COMMANDS).expect("a table of strings is JSON");
+    let mut s = format!(
+        "// tcpplay's page (made by the server from src/server/web/page/*.js).\n\
+         \"use strict\";\n(() => {{\nconst COMMANDS = {table};\n"
+    );
+    for part in PARTS {
+        s.push_str(part);
+        s.push('\n');
+    }
+    s.push_str("})();\n");
+    s
+});
 
 /// The policy every response carries.
 pub(super) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -46,7 +81,7 @@ pub(super) async fn index() -> Response {
 }
 
 pub(super) async fn script() -> Response {
-    with_headers("text/javascript; charset=utf-8", SCRIPT)
+    with_headers("text/javascript; charset=utf-8", SCRIPT.as_str())
 }
 
 pub(super) async fn style() -> Response {
@@ -61,4 +96,28 @@ pub(super) async fn not_found() -> Response {
         .into_response();
     secure(r.headers_mut());
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_script_carries_the_one_table_of_commands() {
+        let table = SCRIPT
+            .lines()
+            .find_map(|l| l.strip_prefix("const COMMANDS = "))
+            .and_then(|l| l.strip_suffix(';'))
+            .expect("the table's line");
+        let parsed: Vec<(String, String)> = serde_json::from_str(table).unwrap();
+        assert_eq!(parsed.len(), COMMANDS.len());
+        for ((usage, help), (u, h)) in parsed.iter().zip(COMMANDS) {
+            assert_eq!((usage.as_str(), help.as_str()), (u, h));
+        }
+        // No part declares its own list of commands or sets markup.
+        for part in PARTS {
+            assert!(!part.contains("const COMMANDS"), "a second table");
+            assert!(!part.contains("innerHTML"), "peer text must be text");
+        }
+    }
 }

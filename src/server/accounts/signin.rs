@@ -1,0 +1,90 @@
+//! One-time sign-in links for the browser page: an account holder logged
+//! in elsewhere (`tcpplay join`) asks for one, and the page trades it for
+//! a login as that account — so the page never asks for the password and
+//! the password never reaches the server from a browser. A token is 32
+//! random bytes, kept only as its SHA-256, good once, for one account, for
+//! ten minutes; at most 1,000 wait at a time (the oldest go first). Kept
+//! in this server's memory: in a cluster a link signs in on the node that
+//! made it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::names::name_key;
+
+/// How long a link is good for.
+pub(crate) const SIGNIN_TTL: Duration = Duration::from_secs(600);
+/// Most links waiting at once.
+const MAX_WAITING: usize = 1000;
+
+#[derive(Default)]
+pub(crate) struct Signins {
+    /// SHA-256 of the token → (the account, when it stops being good).
+    waiting: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl Signins {
+    /// A new token for `account` (URL-safe base64 of 32 random bytes).
+    pub(crate) fn issue(&self, account: &str) -> String {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let token = bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let now = Instant::now();
+        let mut w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        w.retain(|_, (_, until)| *until > now);
+        while w.len() >= MAX_WAITING {
+            let oldest = w
+                .iter()
+                .min_by_key(|(_, (_, until))| *until)
+                .map(|(k, _)| *k);
+            match oldest {
+                Some(k) => w.remove(&k),
+                None => break,
+            };
+        }
+        w.insert(digest(&token), (account.to_string(), now + SIGNIN_TTL));
+        token
+    }
+
+    /// The account `token` signs in to, when it is waiting, still good and
+    /// for the name `name`; it is used up either way once presented for
+    /// that account.
+    pub(crate) fn redeem(&self, token: &str, name: &str) -> Option<String> {
+        let mut w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let key = digest(token);
+        let (account, until) = w.get(&key)?.clone();
+        if name_key(&account) != name_key(name) {
+            return None;
+        }
+        w.remove(&key);
+        (until > Instant::now()).then_some(account)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_signs_in_once_to_its_own_account_only() {
+        let s = Signins::default();
+        let t = s.issue("Ines");
+        assert_eq!(t.len(), 64);
+        assert_eq!(s.redeem(&t, "ben"), None, "another name");
+        assert_eq!(s.redeem("not a token", "Ines"), None);
+        assert_eq!(s.redeem(&t, "ines").as_deref(), Some("Ines"));
+        assert_eq!(s.redeem(&t, "Ines"), None, "used up");
+        let many: Vec<String> = (0..MAX_WAITING + 5).map(|_| s.issue("a")).collect();
+        assert_eq!(s.waiting.lock().unwrap().len(), MAX_WAITING);
+        assert_eq!(s.redeem(&many[0], "a"), None, "the oldest went first");
+        assert!(s.redeem(&many[MAX_WAITING + 4], "a").is_some());
+    }
+}

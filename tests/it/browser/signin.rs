@@ -1,0 +1,128 @@
+//! An account on the page without its password: the holder, logged in with
+//! `tcpplay join`, makes a one-time link (`/weblink`); the page opened with
+//! it logs in to the account (the token leaves the address bar at once);
+//! the same link a second time, or a guest under the account's name, is
+//! refused with the reason shown; a guest cannot make a link.
+
+use serde_json::json;
+use tempfile::TempDir;
+
+use super::driver::*;
+use crate::accounts::{gen_account, join, serve};
+use crate::util::{make_cert, Peer};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_signs_in_on_the_page_with_a_one_time_link_never_its_password() {
+    let cert = make_cert();
+    let dir = TempDir::new().unwrap();
+    gen_account(
+        dir.path(),
+        &dir.path().join("accounts.sqlite3"),
+        "Ines",
+        "ines-password",
+    );
+    let config = "[serve]\nregistration = \"open\"\n";
+    let mut server = serve(&cert, dir.path(), config, &["--web", "127.0.0.1:0"]);
+    let line = server.proc.stdout.expect("open in a browser: ");
+    let url = line.rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("https://"), "{url}");
+
+    // A guest cannot make a link.
+    let mut guest = Peer::connect_tls(server.addr, &cert.cert);
+    assert_eq!(guest.recv()["type"], "hello");
+    guest.send(json!({"type": "auth", "name": "guest", "proto": 3}));
+    guest.recv_type("auth_result");
+    guest.send(json!({"type": "account", "op": "signin"}));
+    assert_eq!(guest.recv_type("error")["code"], "not_logged_in");
+
+    // The holder, logged in on a terminal, makes one.
+    let link = tokio::task::block_in_place(|| {
+        let mut ines = join(&server, &cert, "Ines", Some("ines-password"), &["--listen"]);
+        ines.stderr.expect("Authenticated as Ines");
+        ines.send_line("/weblink");
+        let said = ines.stdout.expect("#signin=");
+        let at = said.find("#signin=").unwrap();
+        let fragment = said[at..].split_whitespace().next().unwrap().to_string();
+        (ines, fragment)
+    });
+    let (_ines, fragment) = link;
+    assert!(!fragment.contains("ines-password"));
+
+    let (_driver, port) = tokio::task::block_in_place(chromedriver);
+    let insecure = ["--ignore-certificate-errors"];
+    let page = browser_with(port, 1280, 800, &insecure).await;
+    page.goto(&format!("{url}{fragment}")).await.unwrap();
+    assert_eq!(
+        js(&page, "return location.hash;", vec![]).await,
+        json!(""),
+        "the token left the address bar"
+    );
+    assert_eq!(
+        js(
+            &page,
+            "return document.getElementById('name').value;",
+            vec![]
+        )
+        .await,
+        json!("Ines")
+    );
+    assert_eq!(
+        js(
+            &page,
+            "return document.querySelectorAll('input[type=password]').length;",
+            vec![]
+        )
+        .await,
+        json!(0)
+    );
+    click(&page, "#login button").await;
+    wait_text(&page, "You joined").await;
+    // (The holder is still on the terminal under the name: the page's session
+    // of the same account gets the next one, and says so.)
+    assert_eq!(text_of(&page, "me-name").await, "Ines-2");
+    wait_in(&page, "status", "you are “Ines-2”").await;
+    let members = poll_page("both sessions as the account", async || {
+        js(&page, "return [...document.querySelectorAll('#member-list li')].map((l) => l.innerText.replace(/\\s+/g, ' ').trim());", vec![]).await
+    }, |m| m.as_array().is_some_and(|a| a.len() == 3)).await;
+    assert_eq!(
+        members,
+        json!(["G guest", "I Ines account", "I Ines-2 (you) account"])
+    );
+
+    // The wire panel shows the packets, not the tokens (the one used, and the
+    // fresh one the page keeps for a reconnect).
+    let wire = poll_page(
+        "the page's fresh token",
+        async || text_of_all(&page, "packets").await,
+        |w| w.contains("\"op\":\"done\""),
+    )
+    .await;
+    let token = fragment
+        .trim_start_matches("#signin=")
+        .split('&')
+        .next()
+        .unwrap();
+    assert!(
+        !wire.contains(token)
+            && wire.contains("\"signin\":\"(hidden)\"")
+            && wire.contains("\"token\":\"(hidden)\""),
+        "{wire}"
+    );
+
+    // The same link again, and a guest under the account's name: refused, said.
+    let again = browser_with(port, 1280, 800, &insecure).await;
+    again.goto(&format!("{url}{fragment}")).await.unwrap();
+    click(&again, "#login button").await;
+    wait_in(
+        &again,
+        "notice",
+        "this sign-in link does not log in to Ines",
+    )
+    .await;
+    again.goto(&url).await.unwrap();
+    type_into(&again, "name", "Ines").await;
+    click(&again, "#login button").await;
+    wait_in(&again, "notice", "is registered").await;
+    page.close().await.unwrap();
+    again.close().await.unwrap();
+}
