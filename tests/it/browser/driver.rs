@@ -237,6 +237,22 @@ pub async fn axe(c: &Client) -> Vec<String> {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/browser/node_modules/axe-core/axe.min.js"
     );
+    // Installed once from the lock file, as `cargo test` alone must run the
+    // suite on a fresh clone (README: npm is a prerequisite).
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        if !std::path::Path::new(path).exists() {
+            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
+            let ran = std::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--silent"])
+                .current_dir(dir)
+                .status();
+            assert!(
+                ran.is_ok_and(|s| s.success()),
+                "npm ci in {dir} failed: npm (Debian: apt-get install npm) installs axe-core for the page's check"
+            );
+        }
+    });
     let source = std::fs::read_to_string(path).unwrap_or_else(|e| {
         panic!("{path}: {e} (install it: cd tests/browser && npm ci; .ci/run does)")
     });
