@@ -12,6 +12,7 @@ mod body;
 pub(crate) mod cluster;
 mod ctx;
 mod history;
+mod irc;
 mod limits;
 pub(crate) mod metrics;
 pub(crate) mod operator;
@@ -287,6 +288,14 @@ impl ServerHandle {
         origins: Vec<String>,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         web::serve(listener, self.ctx.clone(), origins)
+    }
+
+    /// Serve IRC clients on `listener` until shutdown (see [`irc`]).
+    pub(crate) fn serve_irc(
+        &self,
+        listener: tokio::net::TcpListener,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        irc::serve(listener, self.ctx.clone())
     }
 
     pub(crate) fn hub(&self) -> Arc<Hub> {

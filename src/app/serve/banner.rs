@@ -79,6 +79,36 @@ pub(super) fn lines(s: &Serving, lan: Vec<IpAddr>) -> Vec<String> {
     out
 }
 
+/// The lines for IRC clients (`serve --irc`): what to type into irssi
+/// and WeeChat to reach the IRC listener at `local`.
+pub(super) fn irc_lines(local: SocketAddr, tls: bool, secure: bool) -> Vec<String> {
+    if secure {
+        return vec![format!(
+            "IRC on {local}: every IRC client is refused with its reason (a secure room seals each line \
+             with the room's password, which IRC clients cannot do; they join with `tcpplay join`)"
+        )];
+    }
+    let ip = addresses(local.ip(), crate::lan::addresses())[0];
+    let host = ip.to_string();
+    let port = local.port();
+    let (irssi, weechat) = match tls {
+        true => (" -tls", " -tls"),
+        false => ("", ""),
+    };
+    vec![
+        format!(
+            "join from an IRC client{}:",
+            if tls {
+                " (IRC over TLS, the same certificate)"
+            } else {
+                ""
+            }
+        ),
+        format!("  irssi:   /connect{irssi} {host} {port}"),
+        format!("  WeeChat: /server add tcpplay {host}/{port}{weechat}   then   /connect tcpplay"),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,131 @@
+//! IRC clients in tcpplay's rooms (`serve --irc ADDR`): a listener on its
+//! own address — so the chat port keeps speaking one protocol — where an
+//! IRC client (irssi, WeeChat, a bot's library) registers and chats. An
+//! IRC member is a session like any other: the connection, through a
+//! translator, is the [`Session`]'s stream, so rooms are channels, names
+//! are nicks, and every rule of the TCP path (rate, slow reader, names,
+//! bans, mutes, operators, history, ids and order) is that path's own.
+//! Under `--tls` the address speaks IRC over TLS with the same certificate.
+//!
+//! - `io`: the connection as the session's stream (lines ⇄ packets)
+//! - `state`: what one connection's translator knows
+//! - `commands`, `caps`, `modes`: the client's lines as packets
+//! - `render`, `events`, `refusals`, `welcome`: packets as IRC lines
+//! - `nick`: names as nicks (derived where a name is not a valid nick)
+
+mod caps;
+mod commands;
+mod events;
+mod io;
+mod modes;
+mod nick;
+mod refusals;
+mod render;
+mod state;
+mod welcome;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::{timeout_at, Instant};
+
+use super::limits::addresses::{AddrGuard, AddrRefusal};
+use super::limits::Limit;
+use super::session::{Admission, Bound, Session};
+use super::Ctx;
+use io::IrcIo;
+use state::State;
+
+/// Accept IRC clients on `listener` until shutdown.
+pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>) {
+    let handshakes = Arc::new(Semaphore::new(ctx.limits().max_handshakes));
+    loop {
+        let accepted = tokio::select! {
+            _ = ctx.shutdown.cancelled() => return,
+            r = listener.accept() => r,
+        };
+        let Ok((stream, peer)) = accepted else {
+            // Out of descriptors and the like: the chat port logs those.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        ctx.metrics.accepted.inc();
+        let ctx = ctx.clone();
+        let permit = handshakes.clone().try_acquire_owned();
+        tokio::spawn(async move {
+            let Ok(admission) = permit else {
+                ctx.metrics.bump(Limit::MaxHandshakes);
+                let why = "too many connections are joining at once: try again in a moment";
+                return refuse(stream, &ctx, why).await;
+            };
+            let _guard = match admit(&ctx, peer) {
+                Ok(g) => g,
+                Err(why) => return refuse(stream, &ctx, &why).await,
+            };
+            ctx.metrics.open.inc();
+            connection(stream, peer, ctx.clone(), admission).await;
+            ctx.metrics.open.dec();
+        });
+    }
+}
+
+/// Admission by address: the chat port's own rule and counters
+/// (`limits.max_clients_per_address`, `limits.new_connections_per_minute`),
+/// as `server::transport` applies them. The one place the IRC listener
+/// asks; when admission becomes one module, this is what points at it.
+fn admit(ctx: &Ctx, peer: SocketAddr) -> Result<AddrGuard, String> {
+    ctx.addresses.admit(peer.ip(), &ctx.limits()).map_err(|refusal| {
+        let (msg, limit) = match refusal {
+            AddrRefusal::TooMany(n) => (
+                format!("too many connections from your address (limits.max_clients_per_address = {n})"),
+                Limit::MaxClientsPerAddress,
+            ),
+            AddrRefusal::TooFast(n) => (
+                format!("too many new connections from your address (limits.new_connections_per_minute = {n}): wait a minute"),
+                Limit::NewConnectionsPerMinute,
+            ),
+        };
+        ctx.metrics.bump(limit);
+        tracing::warn!(%peer, limit = limit.name(), "IRC: refused: {msg}");
+        msg
+    })
+}
+
+/// Say `why` as IRC's ERROR (in plaintext, when the listener is) and close.
+async fn refuse(mut stream: TcpStream, ctx: &Ctx, why: &str) {
+    if !ctx.is_tls() {
+        let line = format!("ERROR :Closing link: {why}\r\n");
+        let _ = stream.write_all(line.as_bytes()).await;
+    }
+}
+
+/// One IRC client, from TLS (if any) to the session's end. Registration
+/// must end within `limits.handshake_timeout`, as a TCP member's auth must.
+async fn connection(stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>, admission: Admission) {
+    let deadline = Instant::now() + ctx.handshake_timeout();
+    let Some(acceptor) = ctx.tls() else {
+        let io = IrcIo::new(stream, State::new(ctx.clone()));
+        return Session::new(io, peer, ctx, None)
+            .run(deadline, admission)
+            .await;
+    };
+    match timeout_at(deadline, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => {
+            let bound = Some(Bound::new(&tls));
+            let io = IrcIo::new(tls, State::new(ctx.clone()));
+            Box::pin(Session::new(io, peer, ctx, bound).run(deadline, admission)).await;
+        }
+        Ok(Err(e)) => {
+            let why = crate::tls::explain_server_side(&e);
+            tracing::info!(%peer, "IRC: TLS handshake failed: {why}");
+        }
+        Err(_) => {
+            ctx.metrics.bump(Limit::HandshakeTimeout);
+            tracing::info!(%peer, "IRC: no TLS handshake within the deadline: closing");
+        }
+    }
+}
