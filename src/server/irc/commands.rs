@@ -99,6 +99,16 @@ fn nick(st: &mut State, m: &Message) {
         }));
         return;
     }
+    if st.ctx.hub.holds(new) {
+        st.numeric(
+            "433",
+            &[
+                new,
+                "Nickname is already in use (by a member of this server)",
+            ],
+        );
+        return;
+    }
     st.reg.nick = Some(new.to_string());
     try_register(st);
 }

@@ -1,0 +1,342 @@
+//! `serve --irc`: IRC clients written by others (Python's `irc` package,
+//! `sic`) and raw IRC lines, beside `tcpplay join` members, in the same
+//! rooms. Each test starts its own server on port 0.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::{Lines, Proc, Server};
+
+/// A server with `--irc` on 127.0.0.1 (`extra` appended), and the IRC address.
+fn irc_server(extra: &[&str]) -> (Server, SocketAddr) {
+    let mut args = vec!["--irc", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let mut server = Server::start(&args);
+    let line = server.proc.stdout.expect("irssi:   /connect");
+    let mut words = line.split_whitespace().rev();
+    let port = words.next().unwrap();
+    let host = words.next().unwrap();
+    (server, format!("{host}:{port}").parse().unwrap())
+}
+
+/// Python with the `irc` package (python3-irc, as `.ci/run` installs it).
+fn python_irc() -> &'static str {
+    for py in ["python3", "/usr/bin/python3"] {
+        let ok = Command::new(py)
+            .args(["-c", "import irc.client"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return py;
+        }
+    }
+    panic!("no python3 with the irc package: install python3-irc (.ci/run does)");
+}
+
+fn python_client(addr: SocketAddr, nick: &str) -> Proc {
+    let mut cmd = Command::new(python_irc());
+    cmd.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/irc_client.py"
+    ))
+    .args([&addr.ip().to_string(), &addr.port().to_string(), nick]);
+    Proc::spawn(cmd)
+}
+
+/// A raw IRC connection: lines out, lines in (with a reader thread).
+struct Raw {
+    s: TcpStream,
+    lines: Lines,
+}
+
+impl Raw {
+    fn connect(addr: SocketAddr) -> Raw {
+        let s = TcpStream::connect(addr).unwrap();
+        let lines = Lines::spawn(BufReader::new(s.try_clone().unwrap()), "irc");
+        Raw { s, lines }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).unwrap();
+    }
+
+    fn line(&mut self, l: &str) {
+        self.send(format!("{l}\r\n").as_bytes());
+    }
+
+    fn register(addr: SocketAddr, nick: &str, caps: &str) -> Raw {
+        let mut r = Raw::connect(addr);
+        if !caps.is_empty() {
+            r.line("CAP LS 302");
+            r.line(&format!("CAP REQ :{caps}"));
+        }
+        r.line(&format!("NICK {nick}"));
+        r.line(&format!("USER {nick} 0 * :{nick}"));
+        if !caps.is_empty() {
+            r.lines.expect(" ACK :");
+            r.line("CAP END");
+        }
+        r.lines.expect(" 001 ");
+        r
+    }
+}
+
+#[test]
+fn a_python_irc_client_and_tcpplay_members_chat_act_rename_set_topics_and_dm_both_ways() {
+    let (server, addr) = irc_server(&["--no-history"]);
+    let mut tom = server.join(&["--name", "Tom", "--no-tls"]);
+    tom.stdout.expect("Tom joined");
+    let mut ann = server.join(&["--name", "Ann (teacher)", "--no-tls"]);
+    ann.stdout.expect("Ann (teacher) joined");
+    let mut py = python_client(addr, "pybot");
+    py.stdout.expect("welcome tcpplay pybot");
+    let names = py.stdout.expect("namreply");
+    let derived = names
+        .split_whitespace()
+        .find(|w| w.starts_with("Ann_teacher|"))
+        .unwrap_or_else(|| panic!("no derived nick for Ann (teacher) in {names}"))
+        .to_string();
+    tom.stdout.expect("pybot joined");
+    // A channel conversation, both ways, and /me.
+    tom.send_line("hello irc");
+    py.stdout.expect("pubmsg Tom #lobby hello irc");
+    py.send_line("PRIVMSG #lobby :hello tcpplay");
+    tom.stdout.expect("pybot: hello tcpplay");
+    py.send_line("PRIVMSG #lobby :\u{1}ACTION waves\u{1}");
+    tom.stdout.expect("pybot waves");
+    ann.send_line("/me smiles");
+    py.stdout.expect(&format!("action {derived} #lobby smiles"));
+    // DMs both ways, to a derived nick too.
+    tom.send_line("/msg pybot psst");
+    py.stdout.expect("privmsg Tom pybot psst");
+    py.send_line(&format!("PRIVMSG {derived} :for the teacher"));
+    ann.stdout.expect("for the teacher");
+    // A rename and a topic, as the others see them.
+    py.send_line("NICK pybot2");
+    py.stdout.expect("nick pybot pybot2");
+    tom.stdout.expect("pybot is now pybot2");
+    py.send_line("TOPIC #lobby :irc was here");
+    tom.stdout.expect("irc was here");
+    tom.send_line("/nick Thomas");
+    py.stdout.expect("nick Tom Thomas");
+    // QUIT with a reason: the others read it.
+    py.send_line("QUIT :gone fishing");
+    tom.stdout.expect("pybot2 left (gone fishing)");
+}
+
+#[test]
+fn history_on_join_reaches_an_irc_client_with_its_times_in_a_chathistory_batch() {
+    let (server, addr) = irc_server(&[]);
+    let mut tom = server.join(&["--name", "Tom", "--no-tls"]);
+    tom.stdout.expect("Tom joined");
+    for n in 1..=3 {
+        tom.send_line(&format!("line {n}"));
+        tom.stdout.expect(&format!("Tom: line {n}"));
+    }
+    let mut irc = Raw::register(addr, "late", "server-time batch message-tags");
+    let start = irc.lines.expect("BATCH +");
+    assert!(start.contains("chathistory #lobby"), "{start}");
+    let id = start
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .trim_start_matches('+')
+        .to_string();
+    let mut ids = Vec::new();
+    for n in 1..=3 {
+        let l = irc.lines.expect(&format!("PRIVMSG #lobby :line {n}"));
+        assert!(l.starts_with(&format!("@batch={id};time=20")), "{l}");
+        assert!(l.contains(":Tom!"), "{l}");
+        let msgid: u64 = l
+            .split("msgid=")
+            .nth(1)
+            .unwrap()
+            .split([' ', ';'])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        ids.push(msgid);
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids in order: {ids:?}");
+    irc.lines.expect(&format!("BATCH -{id}"));
+    // A live line after the replay carries no batch.
+    tom.send_line("live now");
+    let live = irc.lines.expect("live now");
+    assert!(!live.contains("batch="), "{live}");
+}
+
+#[test]
+fn sic_a_minimal_client_joins_and_talks_with_a_tcpplay_member() {
+    let (server, addr) = irc_server(&["--no-history"]);
+    let mut tom = server.join(&["--name", "Tom", "--no-tls", "--room", "#sic"]);
+    tom.stdout.expect("Tom joined");
+    let mut cmd = Command::new("sic");
+    cmd.args([
+        "-h",
+        &addr.ip().to_string(),
+        "-p",
+        &addr.port().to_string(),
+        "-n",
+        "sicko",
+    ]);
+    let mut sic = Proc::spawn(cmd);
+    sic.stdout.expect("Welcome to the tcpplay network");
+    sic.send_line(":j #sic");
+    tom.stdout.expect("sicko joined");
+    sic.send_line(":m #sic hi from sic");
+    tom.stdout.expect("sicko: hi from sic");
+    tom.send_line("hi sic");
+    sic.stdout.expect("<Tom> hi sic");
+}
+
+#[test]
+fn a_secure_room_refuses_irc_clients_saying_why_and_what_to_use() {
+    let home = std::sync::Arc::new(tempfile::TempDir::new().unwrap());
+    let pw = home.path().join("pw");
+    std::fs::write(&pw, "correct horse battery").unwrap();
+    let cert = crate::util::make_cert();
+    let mut server = Server::start_with(
+        &[
+            "--secure",
+            "--cert",
+            cert.cert.to_str().unwrap(),
+            "--key",
+            cert.key.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+            "--irc",
+            "127.0.0.1:0",
+            "--no-history",
+        ],
+        &[],
+        home,
+    );
+    let line = server.proc.stdout.expect("IRC on ");
+    assert!(line.contains("refused"), "{line}");
+    let addr: SocketAddr = line
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .trim_end_matches(':')
+        .parse()
+        .unwrap();
+    let cfg = tcpplay::tls::client_config(&tcpplay::tls::Trust::File(cert.cert.clone())).unwrap();
+    let name = tcpplay::tls::server_name("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(cfg, name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, TcpStream::connect(addr).unwrap());
+    tls.write_all(b"NICK x\r\nUSER x 0 * :x\r\n").unwrap();
+    let mut text = String::new();
+    let _ = std::io::Read::read_to_string(&mut tls, &mut text);
+    assert!(
+        text.contains("NOTICE x :this tcpplay server is a secure room"),
+        "{text}"
+    );
+    assert!(
+        text.contains(" 465 x :") && text.contains("tcpplay join"),
+        "{text}"
+    );
+    assert!(text.contains("ERROR :Closing link"), "{text}");
+    assert!(!text.contains(" 001 "), "{text}");
+}
+
+#[test]
+fn bad_irc_lines_are_refused_each_with_its_reason_and_the_client_goes_on() {
+    let (server, addr) = irc_server(&["--no-history"]);
+    let mut tom = server.join(&["--name", "Tom", "--no-tls"]);
+    tom.stdout.expect("Tom joined");
+    let mut irc = Raw::register(addr, "bad", "");
+    let long = format!("PRIVMSG #lobby :{}\r\n", "x".repeat(600));
+    irc.send(long.as_bytes());
+    irc.lines.expect(" 417 bad :Input line was too long");
+    irc.send(b"PRIVMSG #lobby :a\rb\r\n");
+    irc.lines.expect("carriage return");
+    irc.send(b"PRIVMSG #lobby :a\0b\r\n");
+    irc.lines.expect("holds a NUL");
+    irc.send(b"PRIVMSG #lobby :\xff\xfeoops\r\n");
+    irc.lines.expect("not UTF-8");
+    irc.line("FROB x");
+    irc.lines.expect(" 421 bad FROB ");
+    irc.line("JOIN");
+    irc.lines.expect(" 461 bad JOIN ");
+    // A bare LF ends a line too, and nothing refused reached the room.
+    irc.send(b"PRIVMSG #lobby :still here\n");
+    tom.stdout.expect("bad: still here");
+    assert!(
+        !tom.stdout
+            .seen()
+            .iter()
+            .any(|l| l.contains("oops") || l.contains("xxxx")),
+        "{:?}",
+        tom.stdout.seen()
+    );
+    // A tcpplay member's control characters cannot forge CTCP.
+    tom.send_line("/me \u{1}DCC SEND x\u{1}");
+    let l = irc.lines.expect("DCC SEND x");
+    assert_eq!(
+        l.matches('\u{1}').count(),
+        2,
+        "only the ACTION's own: {l:?}"
+    );
+}
+
+#[test]
+fn join_and_ping_floods_stay_bounded_and_registration_that_never_ends_is_closed() {
+    let (server, addr) = irc_server(&["--no-history"]);
+    let mut irc = Raw::register(addr, "flood", "");
+    // 10,000 channels asked at once: a line holds at most ~250; each over
+    // limits.max_rooms_per_member gets 405, the others meet the room rules.
+    let chans: Vec<String> = (0..90).map(|i| format!("#c{i}")).collect();
+    irc.line(&format!("JOIN {}", chans.join(",")));
+    irc.lines.expect(" 405 flood #c16 ");
+    // Pings without reading the answers: the server stops reading, then goes on.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"NICK pinger\r\nUSER p 0 * :p\r\n").unwrap();
+    let pings = "PING :x\r\n".repeat(2000);
+    for _ in 0..50 {
+        if s.write_all(pings.as_bytes()).is_err() {
+            break;
+        }
+    }
+    irc.line("PING :alive");
+    irc.lines.expect("PONG tcpplay alive");
+    drop(s);
+    // NICK and no USER: closed at the handshake deadline (limits.handshake_timeout).
+    let slow = Server::start_with(
+        &["--irc", "127.0.0.1:0", "--no-history"],
+        &[("TCPPLAY_LIMITS__HANDSHAKE_TIMEOUT", "1")],
+        std::sync::Arc::new(tempfile::TempDir::new().unwrap()),
+    );
+    let mut slow = slow;
+    let line = slow.proc.stdout.expect("irssi:   /connect");
+    let port = line.split_whitespace().last().unwrap();
+    let mut s = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    s.write_all(b"NICK never\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut all = String::new();
+    for l in BufReader::new(s).lines() {
+        match l {
+            Ok(l) => all.push_str(&l),
+            Err(_) => break,
+        }
+    }
+    assert!(all.contains("ERROR :Closing link"), "{all}");
+    drop(server);
+}
+
+#[test]
+fn a_nick_a_tcpplay_member_holds_gets_433_and_another_nick_registers() {
+    let (server, addr) = irc_server(&["--no-history"]);
+    let mut tom = server.join(&["--name", "Tom", "--no-tls"]);
+    tom.stdout.expect("Tom joined");
+    let mut irc = Raw::connect(addr);
+    irc.line("NICK tom");
+    irc.line("USER t 0 * :t");
+    irc.lines.expect(" 433 * tom :Nickname is already in use");
+    irc.line("NICK tom_");
+    irc.lines.expect(" 001 tom_ ");
+    tom.stdout.expect("tom_ joined");
+}
