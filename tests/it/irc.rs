@@ -340,3 +340,51 @@ fn a_nick_a_tcpplay_member_holds_gets_433_and_another_nick_registers() {
     irc.lines.expect(" 001 tom_ ");
     tom.stdout.expect("tom_ joined");
 }
+
+#[test]
+fn under_tls_the_irc_address_speaks_irc_over_tls_with_the_same_certificate() {
+    let cert = crate::util::make_cert();
+    let mut server = Server::tls(
+        &cert.cert,
+        &cert.key,
+        &["--irc", "127.0.0.1:0", "--no-history"],
+    );
+    let line = server.proc.stdout.expect("irssi:   /connect -tls");
+    let port: u16 = line.split_whitespace().last().unwrap().parse().unwrap();
+    let cfg = tcpplay::tls::client_config(&tcpplay::tls::Trust::File(cert.cert.clone())).unwrap();
+    let name = tcpplay::tls::server_name("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(cfg, name).unwrap();
+    let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    tls.write_all(b"NICK sec\r\nUSER sec 0 * :sec\r\nJOIN #tls\r\n")
+        .unwrap();
+    let mut tom = server.join(&[
+        "--name",
+        "Tom",
+        "--room",
+        "#tls",
+        "--cert",
+        cert.cert.to_str().unwrap(),
+    ]);
+    let mut reader = BufReader::new(tls);
+    let mut line = String::new();
+    let mut seen = Vec::new();
+    while !line.contains(":sec!u@tcpplay JOIN #tls") {
+        line.clear();
+        if let Err(e) = reader.read_line(&mut line) {
+            panic!("{e}: {seen:?}");
+        }
+        seen.push(line.clone());
+        assert!(!line.is_empty(), "closed: {seen:?}");
+    }
+    assert!(seen.iter().any(|l| l.contains(" 001 sec ")), "{seen:?}");
+    tom.stdout.expect("you joined #tls (2 here)");
+    reader
+        .get_mut()
+        .write_all(b"PRIVMSG #tls :over tls\r\n")
+        .unwrap();
+    reader.get_mut().flush().unwrap();
+    tom.stdout.expect("sec: over tls");
+}

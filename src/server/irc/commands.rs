@@ -74,6 +74,10 @@ pub(super) fn dispatch(st: &mut State, m: &Message) {
         return;
     };
     if !c.pre_reg && st.me.is_none() {
+        if st.reg.auth_sent && st.held.len() < super::state::HELD {
+            st.held.push(m.clone());
+            return;
+        }
         st.numeric("451", &["You have not registered"]);
         return;
     }

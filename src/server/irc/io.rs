@@ -38,6 +38,9 @@ pub(crate) struct IrcIo<S> {
     partial: Vec<u8>,
     /// Client input has ended (closed, or QUIT).
     eof: bool,
+    /// The session's read, waiting: woken when a packet is staged while it
+    /// writes (commands held until registration).
+    reader: Option<std::task::Waker>,
     pub(super) st: State,
 }
 
@@ -49,6 +52,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IrcIo<S> {
             skipping: false,
             partial: Vec::new(),
             eof: false,
+            reader: None,
             st,
         }
     }
@@ -62,7 +66,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> IrcIo<S> {
             }
             self.st.out.advance(n);
         }
-        Poll::Ready(Ok(()))
+        // Over TLS, written is not sent until flushed.
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 
     /// Handle every whole line in `inbuf`.
@@ -161,6 +166,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for IrcIo<S> {
             if !this.st.out.is_empty() {
                 let _ = this.poll_drain(cx)?;
             }
+            if read.is_pending() {
+                this.reader = Some(cx.waker().clone());
+            }
             match ready!(read) {
                 Ok(()) if rb.filled().is_empty() => this.eof = true,
                 Ok(()) => {
@@ -203,6 +211,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for IrcIo<S> {
             n += b.len();
             if this.st.out.len() >= HIGH {
                 break;
+            }
+        }
+        if !this.st.staged.is_empty() || this.st.ended {
+            if let Some(w) = this.reader.take() {
+                w.wake();
             }
         }
         Poll::Ready(Ok(n))

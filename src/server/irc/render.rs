@@ -59,6 +59,7 @@ fn auth_result(st: &mut State, r: AuthResult) {
             super::welcome::welcome(st, &name);
         }
         _ => {
+            st.held.clear();
             let nick = st.reg.nick.take().unwrap_or_else(|| "*".into());
             let why = r.reason.unwrap_or_default();
             match r.code.as_deref() {

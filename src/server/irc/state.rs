@@ -13,6 +13,9 @@ use crate::protocol::irc::Message;
 use crate::protocol::Packet;
 use crate::server::Ctx;
 
+/// Most commands held while registration is answered.
+pub(super) const HELD: usize = 32;
+
 /// The server's name in prefixes and numerics.
 pub(super) const SERVER: &str = "tcpplay";
 
@@ -95,6 +98,9 @@ pub(super) struct State {
     pub last_rename: Option<(String, String)>,
     /// Names whose QUIT was shown (a leave comes from each shared room).
     pub quit: Vec<String>,
+    /// Commands sent after NICK and USER, before the session's answer:
+    /// handled once registered (at most [`HELD`]).
+    pub held: Vec<Message>,
     /// Packets for the session.
     pub staged: BytesMut,
     /// Lines for the client.
@@ -119,6 +125,7 @@ impl State {
             batches: 0,
             last_rename: None,
             quit: Vec::new(),
+            held: Vec::new(),
             staged: BytesMut::new(),
             out: BytesMut::new(),
             ended: false,

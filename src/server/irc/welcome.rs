@@ -50,6 +50,9 @@ pub(super) fn welcome(st: &mut State, name: &str) {
     params.push("are supported by this server");
     st.numeric("005", &params);
     motd(st, &Message::default());
+    for m in std::mem::take(&mut st.held) {
+        super::commands::dispatch(st, &m);
+    }
 }
 
 /// `MOTD`: the operator's message of the day, or 422.
