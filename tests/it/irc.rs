@@ -388,3 +388,33 @@ fn under_tls_the_irc_address_speaks_irc_over_tls_with_the_same_certificate() {
     reader.get_mut().flush().unwrap();
     tom.stdout.expect("sec: over tls");
 }
+
+#[test]
+fn an_irc_room_operator_kicks_and_bans_a_tcpplay_member_and_sets_the_topic_lock() {
+    let (server, addr) = irc_server(&["--no-history"]);
+    let mut irc = Raw::register(addr, "opal", "");
+    irc.line("JOIN #ops");
+    irc.lines.expect(" 353 opal = #ops @opal");
+    let mut tom = server.join(&["--name", "Tom", "--no-tls", "--room", "#ops"]);
+    tom.stdout.expect("you joined #ops");
+    irc.lines.expect(":Tom!u@tcpplay JOIN #ops");
+    irc.line("KICK #ops Tom :too loud");
+    irc.lines.expect(":tcpplay KICK #ops Tom :");
+    tom.stdout.expect("too loud");
+    irc.line("MODE #ops +b Tom!*@*");
+    irc.lines.expect("NOTICE #ops");
+    tom.send_line("/join #ops");
+    tom.stdout.expect("banned");
+    irc.line("MODE #ops +t");
+    irc.lines.expect("NOTICE #ops");
+    // Tom is not an operator anywhere: his MODE is the session's refusal.
+    tom.send_line("/join #open");
+    tom.stdout.expect("you joined #open");
+    let mut guest = Raw::register(addr, "guest", "");
+    guest.line("JOIN #ops");
+    guest.lines.expect(":guest!u@tcpplay JOIN #ops");
+    guest.line("KICK #ops opal :coup");
+    guest.lines.expect(" 482 guest #ops ");
+    guest.line("TOPIC #ops :mine now");
+    guest.lines.expect(" 482 guest #ops ");
+}

@@ -21,16 +21,12 @@ pub(super) fn system(st: &mut State, s: System) {
         (Some("join"), true) => {}
         (Some("leave"), true) => leave(st, &room, &name, &s.text),
         (Some("kick"), true) => {
-            let prefix = st.prefix_of(&name);
-            if !st.quit.contains(&name) {
-                st.quit.push(name.clone());
-                st.send(Message::new(
-                    Some(&prefix),
-                    "QUIT",
-                    vec![format!("Kicked: {}", s.text)],
-                ));
+            // Out of this room (by a room operator or the server's): KICK.
+            let nick = st.nicks.nick_of(&name);
+            if name == me {
+                st.channels.remove(&room);
             }
-            st.nicks.forget(&name);
+            st.send(Message::new(Some(SERVER), "KICK", vec![room, nick, s.text]));
         }
         (Some("rename"), true) => rename(st, &name, s.new_name.as_deref().unwrap_or_default()),
         (Some("topic"), true) => {

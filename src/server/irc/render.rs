@@ -7,7 +7,6 @@
 //! CTCP can be forged through it), NUL, CR or LF: lines are split, the
 //! rest dropped; long lines are cut into several within 512 bytes.
 
-use super::commands::ask_users;
 use super::state::{Asked, Cap, State, SERVER};
 use crate::protocol::irc::{Message, MAX_BODY};
 use crate::protocol::{AuthResult, Chat, Dm, ErrorPacket, Packet, RoomInfo, Rooms, Users};
@@ -26,7 +25,9 @@ pub(super) fn packet(st: &mut State, p: Packet) {
         Packet::Parted(r) => {
             let me = st.me.clone().unwrap_or_default();
             let prefix = st.prefix_of(&me);
-            st.channels.remove(&r.room);
+            if st.channels.remove(&r.room).is_none() {
+                return; // a KICK said it already
+            }
             let mut params = vec![r.room];
             params.extend(r.reason);
             st.send(Message::new(Some(&prefix), "PART", params));
@@ -202,13 +203,28 @@ fn joined(st: &mut State, r: RoomInfo) {
     if let Some(t) = r.topic {
         st.numeric("332", &[&r.room, &t]);
     }
-    ask_users(st, &r.room, Asked::Names);
+    // The names as the session's `users` answer would give them, read
+    // here so a JOIN costs one token of the chat rate, as a member's join does.
+    let hub = st.ctx.hub.clone();
+    if let Ok(room) = hub.find(&r.room) {
+        let (users, total) = hub.users(&room);
+        let u = Users {
+            users,
+            total: Some(total),
+            room: Some(r.room),
+        };
+        names_reply(st, u, Asked::Names);
+    }
 }
 
 /// The answer to `users`: NAMES (353, 366) or WHO (352, 315).
 fn users(st: &mut State, u: Users) {
-    let room = st.room_or_default(u.room.as_deref());
     let asked = st.asked.pop_front().unwrap_or(Asked::Names);
+    names_reply(st, u, asked);
+}
+
+fn names_reply(st: &mut State, u: Users, asked: Asked) {
+    let room = st.room_or_default(u.room.as_deref());
     let mut names = Vec::new();
     for info in &u.users {
         let nick = st.nicks.nick_of(&info.name);
