@@ -418,3 +418,25 @@ fn an_irc_room_operator_kicks_and_bans_a_tcpplay_member_and_sets_the_topic_lock(
     guest.line("TOPIC #ops :mine now");
     guest.lines.expect(" 482 guest #ops ");
 }
+
+#[test]
+fn an_irc_member_on_one_cluster_node_and_a_tcpplay_member_on_another_share_a_room() {
+    let redis = crate::cluster::Redis::start();
+    let mut n1 = crate::cluster::node(&redis, "n1", &["--irc", "127.0.0.1:0"]);
+    let n2 = crate::cluster::node(&redis, "n2", &[]);
+    let line = n1.proc.stdout.expect("irssi:   /connect");
+    let port: u16 = line.split_whitespace().last().unwrap().parse().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut irc = Raw::register(addr, "ircy", "server-time message-tags");
+    irc.line("JOIN #both");
+    irc.lines.expect(":ircy!u@tcpplay JOIN #both");
+    let mut tom = n2.join(&["--name", "Tom", "--no-tls", "--room", "#both"]);
+    tom.stdout.expect("you joined #both (2 here)");
+    tom.send_line("from node two");
+    let l = irc.lines.expect("PRIVMSG #both :from node two");
+    assert!(l.contains("msgid=") && l.contains("time="), "{l}");
+    irc.line("PRIVMSG #both :from node one");
+    tom.stdout.expect("ircy: from node one");
+    irc.line("PRIVMSG Tom :across nodes");
+    tom.stdout.expect("across nodes");
+}
