@@ -431,7 +431,8 @@ fn an_irc_member_on_one_cluster_node_and_a_tcpplay_member_on_another_share_a_roo
     irc.line("JOIN #both");
     irc.lines.expect(":ircy!u@tcpplay JOIN #both");
     let mut tom = n2.join(&["--name", "Tom", "--no-tls", "--room", "#both"]);
-    tom.stdout.expect("you joined #both (2 here)");
+    tom.stdout.expect("you joined #both");
+    tom.stdout.expect("2 connected");
     tom.send_line("from node two");
     let l = irc.lines.expect("PRIVMSG #both :from node two");
     assert!(l.contains("msgid=") && l.contains("time="), "{l}");
