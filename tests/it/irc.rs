@@ -441,3 +441,100 @@ fn an_irc_member_on_one_cluster_node_and_a_tcpplay_member_on_another_share_a_roo
     irc.line("PRIVMSG Tom :across nodes");
     tom.stdout.expect("across nodes");
 }
+
+/// WeeChat, headless (`weechat-headless`, as `.ci/run` installs it), in
+/// its own directory, connected to `addr` as `nick`; driven through its
+/// FIFO, read through its logs (flushed at once).
+struct WeeChat {
+    _proc: Proc,
+    dir: tempfile::TempDir,
+}
+
+impl WeeChat {
+    fn start(addr: SocketAddr, nick: &str) -> WeeChat {
+        let dir = tempfile::TempDir::new().unwrap();
+        let run = format!(
+            "/set logger.file.flush_delay 0;/set fifo.file.enabled on;\
+             /server add tcpplay {}/{} -notls;/set irc.server.tcpplay.nicks {nick};\
+             /connect tcpplay",
+            addr.ip(),
+            addr.port()
+        );
+        let mut cmd = Command::new("weechat-headless");
+        cmd.arg("-d").arg(dir.path()).args(["-r", &run]);
+        let w = WeeChat {
+            _proc: Proc::spawn(cmd),
+            dir,
+        };
+        w.log_has("irc.server.tcpplay", "Welcome to the tcpplay network");
+        w
+    }
+
+    /// Wait until `buffer`'s log holds `pat`; the line.
+    fn log_has(&self, buffer: &str, pat: &str) -> String {
+        let path = self
+            .dir
+            .path()
+            .join("logs")
+            .join(format!("{buffer}.weechatlog"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if let Some(l) = text.lines().find(|l| l.contains(pat)) {
+                return l.to_string();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {pat:?} in {}: {text}",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Type `line` into `buffer` (as `irc.tcpplay.#lobby`).
+    fn say(&self, buffer: &str, line: &str) {
+        let fifo = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("weechat_fifo")
+            })
+            .expect("WeeChat's FIFO");
+        let mut f = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+        writeln!(f, "{buffer} *{line}").unwrap();
+    }
+}
+
+#[test]
+fn weechat_headless_chats_acts_renames_sets_topics_dms_and_reads_history_with_tcpplay_members() {
+    let (server, addr) = irc_server(&[]);
+    let mut tom = server.join(&["--name", "Tom", "--no-tls"]);
+    tom.stdout.expect("Tom joined");
+    tom.send_line("said before weechat came");
+    tom.stdout.expect("Tom: said before weechat came");
+    let wee = WeeChat::start(addr, "weechy");
+    // History on join, with the time it was said (server-time).
+    let old = wee.log_has("irc.tcpplay.#lobby", "said before weechat came");
+    assert!(old.contains("\tTom\t"), "{old}");
+    tom.stdout.expect("weechy joined");
+    tom.send_line("hi weechat");
+    wee.log_has("irc.tcpplay.#lobby", "Tom\thi weechat");
+    wee.say("irc.tcpplay.#lobby", "hello from weechat");
+    tom.stdout.expect("weechy: hello from weechat");
+    wee.say("irc.tcpplay.#lobby", "/me waves");
+    tom.stdout.expect("weechy waves");
+    wee.say("irc.tcpplay.#lobby", "/msg Tom psst");
+    tom.stdout.expect("psst");
+    tom.send_line("/msg weechy back at you");
+    wee.log_has("irc.tcpplay.tom", "back at you");
+    wee.say("irc.tcpplay.#lobby", "/topic set from weechat");
+    tom.stdout.expect("set from weechat");
+    wee.say("irc.tcpplay.#lobby", "/nick weechy2");
+    tom.stdout.expect("weechy is now weechy2");
+    tom.send_line("/nick Thomas");
+    wee.log_has("irc.tcpplay.#lobby", "Tom is now known as Thomas");
+}
