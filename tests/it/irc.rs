@@ -272,6 +272,10 @@ fn bad_irc_lines_are_refused_each_with_its_reason_and_the_client_goes_on() {
         "{:?}",
         tom.stdout.seen()
     );
+    // Colour codes and bidi overrides reach tcpplay members as they render
+    // every control character: escaped.
+    irc.line("PRIVMSG #lobby :\u{3}4red\u{3} \u{202e}evil");
+    tom.stdout.expect("bad: \\u{3}4red\\u{3} \\u{202e}evil");
     // A tcpplay member's control characters cannot forge CTCP.
     tom.send_line("/me \u{1}DCC SEND x\u{1}");
     let l = irc.lines.expect("DCC SEND x");
@@ -351,15 +355,12 @@ fn under_tls_the_irc_address_speaks_irc_over_tls_with_the_same_certificate() {
     );
     let line = server.proc.stdout.expect("irssi:   /connect -tls");
     let port: u16 = line.split_whitespace().last().unwrap().parse().unwrap();
-    let cfg = tcpplay::tls::client_config(&tcpplay::tls::Trust::File(cert.cert.clone())).unwrap();
-    let name = tcpplay::tls::server_name("localhost").unwrap();
-    let conn = rustls::ClientConnection::new(cfg, name).unwrap();
-    let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(15)))
-        .unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, sock);
-    tls.write_all(b"NICK sec\r\nUSER sec 0 * :sec\r\nJOIN #tls\r\n")
-        .unwrap();
+    let mut irc = irc_tls(port, &cert.cert);
+    // JOIN right behind NICK and USER: held until registration is answered.
+    tls_send(&mut irc, "NICK sec\r\nUSER sec 0 * :sec\r\nJOIN #tls\r\n");
+    let seen = tls_until(&mut irc, ":sec!u@tcpplay JOIN #tls");
+    assert!(seen.iter().any(|l| l.contains(" 001 sec ")), "{seen:?}");
+    assert!(!seen.iter().any(|l| l.contains(" 451 ")), "{seen:?}");
     let mut tom = server.join(&[
         "--name",
         "Tom",
@@ -368,24 +369,8 @@ fn under_tls_the_irc_address_speaks_irc_over_tls_with_the_same_certificate() {
         "--cert",
         cert.cert.to_str().unwrap(),
     ]);
-    let mut reader = BufReader::new(tls);
-    let mut line = String::new();
-    let mut seen = Vec::new();
-    while !line.contains(":sec!u@tcpplay JOIN #tls") {
-        line.clear();
-        if let Err(e) = reader.read_line(&mut line) {
-            panic!("{e}: {seen:?}");
-        }
-        seen.push(line.clone());
-        assert!(!line.is_empty(), "closed: {seen:?}");
-    }
-    assert!(seen.iter().any(|l| l.contains(" 001 sec ")), "{seen:?}");
     tom.stdout.expect("you joined #tls (2 here)");
-    reader
-        .get_mut()
-        .write_all(b"PRIVMSG #tls :over tls\r\n")
-        .unwrap();
-    reader.get_mut().flush().unwrap();
+    tls_send(&mut irc, "PRIVMSG #tls :over tls\r\n");
     tom.stdout.expect("sec: over tls");
 }
 
@@ -537,4 +522,74 @@ fn weechat_headless_chats_acts_renames_sets_topics_dms_and_reads_history_with_tc
     tom.stdout.expect("weechy is now weechy2");
     tom.send_line("/nick Thomas");
     wee.log_has("irc.tcpplay.#lobby", "Tom is now known as Thomas");
+}
+
+type TlsLines = BufReader<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>;
+
+/// IRC over TLS to 127.0.0.1:`port`, trusting `cert`.
+fn irc_tls(port: u16, cert: &std::path::Path) -> TlsLines {
+    let cfg = tcpplay::tls::client_config(&tcpplay::tls::Trust::File(cert.to_path_buf())).unwrap();
+    let name = tcpplay::tls::server_name("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(cfg, name).unwrap();
+    let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    BufReader::new(rustls::StreamOwned::new(conn, sock))
+}
+
+fn tls_send(r: &mut TlsLines, lines: &str) {
+    r.get_mut().write_all(lines.as_bytes()).unwrap();
+    r.get_mut().flush().unwrap();
+}
+
+/// Lines until one holding `pat` (that one last).
+fn tls_until(r: &mut TlsLines, pat: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let mut line = String::new();
+        if let Err(e) = r.read_line(&mut line) {
+            panic!("{e} before {pat:?}: {seen:?}");
+        }
+        assert!(!line.is_empty(), "closed before {pat:?}: {seen:?}");
+        seen.push(line.clone());
+        if line.contains(pat) {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn a_registered_name_is_never_taken_over_irc_without_its_proof() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let cert = crate::util::make_cert();
+    crate::accounts::gen_account(
+        dir.path(),
+        &dir.path().join("accounts.sqlite3"),
+        "alice",
+        "a long passphrase",
+    );
+    let mut server = crate::accounts::serve(&cert, dir.path(), "", &["--irc", "127.0.0.1:0"]);
+    let line = server.proc.stdout.expect("irssi:   /connect -tls");
+    let port: u16 = line.split_whitespace().last().unwrap().parse().unwrap();
+    let mut irc = irc_tls(port, &cert.cert);
+    tls_send(
+        &mut irc,
+        "CAP LS 302\r\nNICK alice\r\nUSER a 0 * :a\r\nCAP END\r\n",
+    );
+    let seen = tls_until(&mut irc, " 433 * alice ");
+    assert!(
+        !seen.iter().any(|l| l.contains("sasl")),
+        "no SASL offered: {seen:?}"
+    );
+    assert!(
+        seen.last()
+            .unwrap()
+            .contains("the name alice is registered"),
+        "{seen:?}"
+    );
+    tls_until(&mut irc, "cannot log in to a tcpplay account");
+    tls_send(&mut irc, "AUTHENTICATE PLAIN\r\nNICK alice2\r\n");
+    tls_until(&mut irc, " 421 * AUTHENTICATE ");
+    let seen = tls_until(&mut irc, " 001 alice2 ");
+    assert!(!seen.iter().any(|l| l.contains(" 001 alice ")), "{seen:?}");
 }

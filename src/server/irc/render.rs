@@ -68,6 +68,9 @@ fn auth_result(st: &mut State, r: AuthResult) {
                 _ => st.numeric("433", &[&nick, &why]),
             }
             st.notice(&why);
+            if r.code.as_deref() == Some("name_registered") {
+                st.notice("an IRC client cannot log in to a tcpplay account (its OPAQUE login has no SASL mechanism): pick another nick, or use tcpplay join for the account");
+            }
         }
     }
 }
