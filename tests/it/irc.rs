@@ -121,6 +121,15 @@ fn a_python_irc_client_and_tcpplay_members_chat_act_rename_set_topics_and_dm_bot
     tom.stdout.expect("irc was here");
     tom.send_line("/nick Thomas");
     py.stdout.expect("nick Tom Thomas");
+    // WHOIS gives the real name behind a derived nick; nobody is 401.
+    py.send_line(&format!("WHOIS {derived}"));
+    let who = py.stdout.expect("whoisuser");
+    assert!(
+        who.ends_with(&format!("{derived} u tcpplay * Ann (teacher)")),
+        "{who}"
+    );
+    py.send_line("WHOIS nobody");
+    py.stdout.expect("nosuchnick");
     // QUIT with a reason: the others read it.
     py.send_line("QUIT :gone fishing");
     tom.stdout.expect("pybot2 left (gone fishing)");

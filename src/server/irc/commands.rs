@@ -338,8 +338,8 @@ fn who(st: &mut State, m: &Message) {
     st.numeric("315", &[&mask, "End of WHO list"]);
 }
 
-/// WHOIS answers from what this connection has seen: the nick's name
-/// (the real name for a derived nick) and the channels shared.
+/// WHOIS: a member of this server (or one seen on the connection) by
+/// nick, with its name (the real name for a derived nick) as realname.
 fn whois(st: &mut State, m: &Message) {
     let nick = m.params.last().cloned().unwrap_or_default();
     let name = st.nicks.name_of(&nick);

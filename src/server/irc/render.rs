@@ -284,3 +284,56 @@ fn rooms(st: &mut State, r: Rooms) {
 pub(super) fn notice_of(st: &mut State, e: &ErrorPacket) {
     st.notice(&e.message);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::protocol::irc::parse;
+    use crate::server::Ctx;
+
+    #[tokio::test]
+    async fn long_and_multi_line_text_leaves_as_lines_within_512_bytes_without_forged_ctcp() {
+        let mut st = State::new(Arc::new(Ctx::for_tests()));
+        let text = format!(
+            "{}\nsecond\u{1}VERSION\u{1}\r\n\n{}",
+            "é".repeat(700),
+            "x".repeat(600)
+        );
+        privmsg(
+            &mut st,
+            "Ann_teacher|vrtg!u@tcpplay",
+            "#lobby",
+            &text,
+            true,
+            vec![("time".into(), Some("t".into()))],
+        );
+        let out = String::from_utf8(st.out.to_vec()).unwrap();
+        let mut said = String::new();
+        for line in out.split_inclusive("\r\n") {
+            let body = line.split_once(' ').unwrap().1;
+            assert!(body.len() <= MAX_BODY, "{} bytes: {line}", body.len());
+            let m = parse(line.trim_end_matches("\r\n").as_bytes()).unwrap();
+            let p = m.params[1]
+                .strip_prefix("\u{1}ACTION ")
+                .unwrap()
+                .strip_suffix('\u{1}')
+                .unwrap();
+            assert!(!p.contains('\u{1}'), "{line}");
+            said.push_str(p);
+        }
+        assert_eq!(
+            said,
+            format!("{}secondVERSION{}", "é".repeat(700), "x".repeat(600))
+        );
+    }
+
+    #[test]
+    fn server_time_is_written_as_ircv3_says() {
+        assert_eq!(
+            iso_time(1_700_000_000_123).as_deref(),
+            Some("2023-11-14T22:13:20.123Z")
+        );
+    }
+}
