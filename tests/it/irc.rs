@@ -270,6 +270,13 @@ fn bad_irc_lines_are_refused_each_with_its_reason_and_the_client_goes_on() {
     irc.lines.expect(" 421 bad FROB ");
     irc.line("JOIN");
     irc.lines.expect(" 461 bad JOIN ");
+    // A refused NAMES does not make the next WHO's answer a NAMES.
+    irc.line("NAMES #nosuch");
+    irc.lines.expect(" 403 bad #nosuch ");
+    irc.line("WHO #lobby");
+    irc.lines
+        .expect(" 352 bad #lobby u tcpplay tcpplay Tom H :0 Tom");
+    irc.lines.expect(" 315 bad #lobby ");
     // A bare LF ends a line too, and nothing refused reached the room.
     irc.send(b"PRIVMSG #lobby :still here\n");
     tom.stdout.expect("bad: still here");

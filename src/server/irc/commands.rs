@@ -304,7 +304,10 @@ fn topic(st: &mut State, m: &Message) {
 }
 
 pub(super) fn ask_users(st: &mut State, room: &str, asked: Asked) {
-    st.asked.push_back(asked);
+    if st.asked.len() >= 64 {
+        st.asked.pop_front();
+    }
+    st.asked.push_back((asked, room.to_lowercase()));
     st.stage(&Packet::Users(Users {
         room: Some(room.to_string()),
         ..Default::default()

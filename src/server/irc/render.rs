@@ -222,7 +222,11 @@ fn joined(st: &mut State, r: RoomInfo) {
 
 /// The answer to `users`: NAMES (353, 366) or WHO (352, 315).
 fn users(st: &mut State, u: Users) {
-    let asked = st.asked.pop_front().unwrap_or(Asked::Names);
+    let room = st.room_or_default(u.room.as_deref());
+    let at = st.asked.iter().position(|(_, r)| *r == room);
+    let asked = at
+        .and_then(|i| st.asked.remove(i))
+        .map_or(Asked::Names, |(a, _)| a);
     names_reply(st, u, asked);
 }
 

@@ -87,7 +87,9 @@ pub(super) struct State {
     pub nicks: Nicks,
     /// The rooms the member is in, with their topics.
     pub channels: BTreeMap<String, Option<String>>,
-    pub asked: VecDeque<Asked>,
+    /// `users` asked for, with the room (a refused one leaves its entry
+    /// behind: answers are matched by room, and at most 64 are kept).
+    pub asked: VecDeque<(Asked, String)>,
     /// Line numbers of chat and DMs sent, with their target (for errors).
     pub seqs: VecDeque<(u64, String)>,
     pub next_seq: u64,
