@@ -452,11 +452,20 @@ struct WeeChat {
 }
 
 impl WeeChat {
-    fn start(addr: SocketAddr, nick: &str) -> WeeChat {
+    /// `cert`: IRC over TLS, trusting that file (as `serve` prints it; the
+    /// option is `ssl` before WeeChat 4.0 and `tls` since: both are set).
+    fn start(addr: SocketAddr, nick: &str, cert: Option<&std::path::Path>) -> WeeChat {
         let dir = tempfile::TempDir::new().unwrap();
+        let tls = match cert {
+            None => "/set irc.server.tcpplay.tls off".to_string(),
+            Some(c) => format!(
+                "/set weechat.network.gnutls_ca_user {};/set irc.server.tcpplay.ssl on;/set irc.server.tcpplay.tls on",
+                c.display()
+            ),
+        };
         let run = format!(
             "/set logger.file.flush_delay 0;/set fifo.file.enabled on;\
-             /server add tcpplay {}/{} -notls;/set irc.server.tcpplay.nicks {nick};\
+             /server add tcpplay {}/{};{tls};/set irc.server.tcpplay.nicks {nick};\
              /connect tcpplay",
             addr.ip(),
             addr.port()
@@ -517,7 +526,7 @@ fn weechat_headless_chats_acts_renames_sets_topics_dms_and_reads_history_with_tc
     tom.stdout.expect("Tom joined");
     tom.send_line("said before weechat came");
     tom.stdout.expect("Tom: said before weechat came");
-    let wee = WeeChat::start(addr, "weechy");
+    let wee = WeeChat::start(addr, "weechy", None);
     // History on join, with the time it was said (server-time).
     let old = wee.log_has("irc.tcpplay.#lobby", "said before weechat came");
     assert!(old.contains("\tTom\t"), "{old}");
@@ -608,4 +617,27 @@ fn a_registered_name_is_never_taken_over_irc_without_its_proof() {
     tls_until(&mut irc, " 421 * AUTHENTICATE ");
     let seen = tls_until(&mut irc, " 001 alice2 ");
     assert!(!seen.iter().any(|l| l.contains(" 001 alice ")), "{seen:?}");
+}
+
+#[test]
+fn weechat_over_tls_trusts_the_servers_certificate_file_and_chats() {
+    let cert = crate::util::make_cert();
+    let mut server = Server::tls(
+        &cert.cert,
+        &cert.key,
+        &["--irc", "127.0.0.1:0", "--no-history"],
+    );
+    let line = server
+        .proc
+        .stdout
+        .expect("irssi:   /connect -tls -tls_cafile");
+    let port: u16 = line.split_whitespace().last().unwrap().parse().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let wee = WeeChat::start(addr, "wtls", Some(&cert.cert));
+    wee.log_has("irc.server.tcpplay", "certificate is trusted");
+    wee.log_has("irc.tcpplay.#lobby", "wtls (u@tcpplay) has joined #lobby");
+    let mut tom = server.join(&["--name", "Tom", "--cert", cert.cert.to_str().unwrap()]);
+    tom.stdout.expect("Tom joined");
+    wee.say("irc.tcpplay.#lobby", "sealed in transit");
+    tom.stdout.expect("wtls: sealed in transit");
 }

@@ -93,11 +93,13 @@ pub(crate) async fn serve(
     }
     if let Some(addr) = loaded.settings.irc.addr.clone() {
         let local = serve_irc(&addr, &loaded, &server.handle()).await?;
-        for line in banner::irc_lines(
-            local,
-            server.handle().is_tls(),
-            loaded.settings.serve.secure,
-        ) {
+        // Under TLS a client trusts the certificate file, as `join --cert` does.
+        let cert = server
+            .handle()
+            .is_tls()
+            .then(|| loaded.settings.serve.cert.clone())
+            .flatten();
+        for line in banner::irc_lines(local, cert.as_deref(), loaded.settings.serve.secure) {
             output::out(line);
         }
     }
