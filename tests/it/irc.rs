@@ -614,7 +614,10 @@ fn a_registered_name_is_never_taken_over_irc_without_its_proof() {
     );
     tls_until(&mut irc, "cannot log in to a tcpplay account");
     tls_send(&mut irc, "AUTHENTICATE PLAIN\r\nNICK alice2\r\n");
-    tls_until(&mut irc, " 421 * AUTHENTICATE ");
+    tls_until(
+        &mut irc,
+        " 904 * :SASL authentication failed: no mechanism is offered",
+    );
     let seen = tls_until(&mut irc, " 001 alice2 ");
     assert!(!seen.iter().any(|l| l.contains(" 001 alice ")), "{seen:?}");
 }
@@ -640,4 +643,104 @@ fn weechat_over_tls_trusts_the_servers_certificate_file_and_chats() {
     tom.stdout.expect("Tom joined");
     wee.say("irc.tcpplay.#lobby", "sealed in transit");
     tom.stdout.expect("wtls: sealed in transit");
+}
+
+/// IRC over TLS presenting `client` (certificate, key), trusting `ca`.
+fn irc_mtls(
+    port: u16,
+    ca: &std::path::Path,
+    client: (&std::path::Path, &std::path::Path),
+) -> TlsLines {
+    let trust = tcpplay::tls::Trust::File(ca.to_path_buf());
+    let cfg = tcpplay::tls::client_config_mtls(&trust, Some(client)).unwrap();
+    let name = tcpplay::tls::server_name("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(cfg, name).unwrap();
+    let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    BufReader::new(rustls::StreamOwned::new(conn, sock))
+}
+
+#[test]
+fn sasl_external_logs_in_to_the_account_a_client_certificate_is_bound_to_and_only_then_is_offered()
+{
+    let pki = tempfile::TempDir::new().unwrap();
+    let ca = crate::accounts::client_pki(pki.path(), &["alice", "bob"]);
+    let p = |f: &str| pki.path().join(f);
+    let db = p("accounts.sqlite3");
+    crate::accounts::gen_account(pki.path(), &db, "teach", "teach-password");
+    std::fs::write(p("tcpplay.toml"), "").unwrap();
+    let (cert, key) = (p("cert.pem"), p("key.pem"));
+    let mut server = Server::start_with(
+        &[
+            "--tls",
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--client-ca",
+            ca.to_str().unwrap(),
+            "--accounts",
+            db.to_str().unwrap(),
+            "--no-history",
+            "--irc",
+            "127.0.0.1:0",
+        ],
+        &[("TCPPLAY_CONFIG", p("tcpplay.toml").to_str().unwrap())],
+        std::sync::Arc::new(tempfile::TempDir::new().unwrap()),
+    );
+    let line = server.proc.stdout.expect("irssi:   /connect -tls");
+    let port: u16 = line.split_whitespace().last().unwrap().parse().unwrap();
+    // The account teach, proven by its password, binds alice's certificate.
+    let mut teach = crate::util::tcpplay(server.home.path());
+    teach
+        .args([
+            "join",
+            "--host",
+            "localhost",
+            "--port",
+            &server.port(),
+            "--name",
+            "teach",
+        ])
+        .args(["--cert", ca.to_str().unwrap()])
+        .args(["--client-cert", p("client-alice.pem").to_str().unwrap()])
+        .args(["--client-key", p("client-alice-key.pem").to_str().unwrap()])
+        .env("TCPPLAY_ACCOUNT_PASSWORD", "teach-password");
+    let mut teach = Proc::spawn(teach);
+    teach.stderr.expect("logged in to the account teach");
+    teach.send_line("/certfp add");
+    teach
+        .stdout
+        .expect("now logs in to the account teach without a password");
+    teach.close_stdin();
+    assert_eq!(teach.wait(), 0);
+    // Alice's certificate: EXTERNAL is offered, and logs in to teach.
+    let alice = (p("client-alice.pem"), p("client-alice-key.pem"));
+    let mut irc = irc_mtls(port, &ca, (&alice.0, &alice.1));
+    tls_send(&mut irc, "CAP LS 302\r\n");
+    let ls = tls_until(&mut irc, " LS ");
+    assert!(ls.last().unwrap().contains("sasl=EXTERNAL"), "{ls:?}");
+    tls_send(
+        &mut irc,
+        "CAP REQ :sasl\r\nNICK whoever\r\nUSER w 0 * :w\r\nAUTHENTICATE EXTERNAL\r\n",
+    );
+    tls_until(&mut irc, "AUTHENTICATE +");
+    tls_send(&mut irc, "AUTHENTICATE +\r\n");
+    tls_until(
+        &mut irc,
+        " 900 whoever whoever!u@tcpplay teach :You are now logged in as teach",
+    );
+    tls_until(&mut irc, " 903 ");
+    tls_send(&mut irc, "CAP END\r\n");
+    // A guest can never hold teach: its 001 is the account's login.
+    let seen = tls_until(&mut irc, " 001 teach ");
+    assert!(!seen.iter().any(|l| l.contains(" 433 ")), "{seen:?}");
+    // Bob's certificate is bound to nothing: no mechanism is offered.
+    let bob = (p("client-bob.pem"), p("client-bob-key.pem"));
+    let mut irc = irc_mtls(port, &ca, (&bob.0, &bob.1));
+    tls_send(&mut irc, "CAP LS 302\r\nAUTHENTICATE EXTERNAL\r\n");
+    let ls = tls_until(&mut irc, " LS ");
+    assert!(!ls.last().unwrap().contains("sasl"), "{ls:?}");
+    tls_until(&mut irc, " 904 * :SASL authentication failed");
 }

@@ -1,7 +1,7 @@
 //! IRCv3 capability negotiation (`CAP LS 302`, `REQ`, `LIST`, `END`):
 //! only the capabilities of [`Cap::ALL`] are offered, each one the
-//! listener honours. `sasl` is not offered: no mechanism this server
-//! could back honestly is in use (docs/SECURITY.md, "IRC").
+//! listener honours; `sasl` (EXTERNAL only) only to a connection whose
+//! client certificate is bound to an account (`sasl`).
 
 use super::commands::{caps_enabled, try_register};
 use super::state::{Cap, State, SERVER};
@@ -22,7 +22,14 @@ pub(super) fn cap(st: &mut State, m: &Message) {
             if st.me.is_none() {
                 st.reg.cap_hold = true;
             }
-            let all: Vec<&str> = Cap::ALL.iter().map(|c| c.name()).collect();
+            let mut all: Vec<&str> = Cap::ALL.iter().map(|c| c.name()).collect();
+            if st.cert_account.is_some() {
+                all.push(if m.param(1).is_some() {
+                    "sasl=EXTERNAL"
+                } else {
+                    "sasl"
+                });
+            }
             reply(st, "LS", all.join(" "));
         }
         "LIST" => {
@@ -36,13 +43,14 @@ pub(super) fn cap(st: &mut State, m: &Message) {
             let asked = m.param(1).unwrap_or_default().to_string();
             let wanted: Option<Vec<(Cap, bool)>> = asked
                 .split_whitespace()
+                .filter(|w| !(*w == "sasl" && st.cert_account.is_some()))
                 .map(|w| match w.strip_prefix('-') {
                     Some(off) => Cap::named(off).map(|c| (c, false)),
                     None => Cap::named(w).map(|c| (c, true)),
                 })
                 .collect();
             match wanted {
-                Some(list) if !list.is_empty() => {
+                Some(list) if !list.is_empty() || !asked.trim().is_empty() => {
                     list.into_iter().for_each(|(c, on)| st.set(c, on));
                     reply(st, "ACK", asked);
                 }

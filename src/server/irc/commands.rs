@@ -42,6 +42,7 @@ const COMMANDS: &[Command] = &[
     cmd("NICK", true, 0, nick),
     cmd("USER", true, 4, user),
     cmd("PASS", true, 1, pass),
+    cmd("AUTHENTICATE", true, 1, super::sasl::authenticate),
     cmd("PING", true, 1, ping),
     cmd("PONG", true, 0, pong),
     cmd("QUIT", true, 0, quit),
@@ -65,7 +66,6 @@ pub(super) fn dispatch(st: &mut State, m: &Message) {
     let Some(c) = COMMANDS.iter().find(|c| c.name == m.command) else {
         let why = match m.command.as_str() {
             "AWAY" => "Unknown command: tcpplay has no away status",
-            "AUTHENTICATE" => "Unknown command: this server offers no SASL mechanism (see NOTICE after registration)",
             _ => "Unknown command",
         };
         if st.me.is_some() || !m.command.chars().all(|c| c.is_ascii_digit()) {
@@ -140,8 +140,13 @@ pub(super) fn try_register(st: &mut State) {
     if st.reg.auth_sent || st.reg.cap_hold || st.reg.user.is_none() || st.me.is_some() {
         return;
     }
-    let Some(name) = st.reg.nick.clone() else {
+    let Some(nick) = st.reg.nick.clone() else {
         return;
+    };
+    // Logged in by SASL: the account's name is the name asked for.
+    let name = match &st.sasl {
+        super::sasl::Sasl::Done(account) => account.clone(),
+        _ => nick,
     };
     if st.ctx.secure.is_some() {
         super::welcome::refuse_secure(st);

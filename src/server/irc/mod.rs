@@ -9,7 +9,7 @@
 //!
 //! - `io`: the connection as the session's stream (lines ⇄ packets)
 //! - `state`: what one connection's translator knows
-//! - `commands`, `caps`, `modes`: the client's lines as packets
+//! - `commands`, `caps`, `modes`, `sasl`: the client's lines as packets
 //! - `render`, `events`, `refusals`, `welcome`: packets as IRC lines
 //! - `nick`: names as nicks (derived where a name is not a valid nick)
 
@@ -21,6 +21,7 @@ mod modes;
 mod nick;
 mod refusals;
 mod render;
+mod sasl;
 mod state;
 mod welcome;
 
@@ -115,8 +116,14 @@ async fn connection(stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>, admissio
     };
     match timeout_at(deadline, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => {
-            let bound = Some(Bound::new(&tls));
-            let io = IrcIo::new(tls, State::new(ctx.clone()));
+            let bound = Bound::new(&tls);
+            let mut st = State::new(ctx.clone());
+            st.cert_account = bound
+                .cert
+                .as_ref()
+                .and_then(|c| ctx.accounts.as_ref()?.cert_account(&c.fp));
+            let io = IrcIo::new(tls, st);
+            let bound = Some(bound);
             Box::pin(Session::new(io, peer, ctx, bound).run(deadline, admission)).await;
         }
         Ok(Err(e)) => {

@@ -69,7 +69,7 @@ fn auth_result(st: &mut State, r: AuthResult) {
             }
             st.notice(&why);
             if r.code.as_deref() == Some("name_registered") {
-                st.notice("an IRC client cannot log in to a tcpplay account (its OPAQUE login has no SASL mechanism): pick another nick, or use tcpplay join for the account");
+                st.notice("an IRC client cannot log in to a tcpplay account by password (its OPAQUE login has no SASL mechanism): pick another nick, use tcpplay join for the account, or a client certificate bound to it (SASL EXTERNAL, on a server with --client-ca)");
             }
         }
     }

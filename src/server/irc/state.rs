@@ -103,6 +103,10 @@ pub(super) struct State {
     /// Commands sent after NICK and USER, before the session's answer:
     /// handled once registered (at most [`HELD`]).
     pub held: Vec<Message>,
+    /// The account this connection's client certificate is bound to: the
+    /// only one SASL EXTERNAL is offered for.
+    pub cert_account: Option<String>,
+    pub sasl: super::sasl::Sasl,
     /// Packets for the session.
     pub staged: BytesMut,
     /// Lines for the client.
@@ -128,6 +132,8 @@ impl State {
             last_rename: None,
             quit: Vec::new(),
             held: Vec::new(),
+            cert_account: None,
+            sasl: super::sasl::Sasl::Idle,
             staged: BytesMut::new(),
             out: BytesMut::new(),
             ended: false,

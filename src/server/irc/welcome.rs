@@ -16,9 +16,11 @@ pub(super) fn welcome(st: &mut State, name: &str) {
     st.me = Some(name.to_string());
     let nick = st.nicks.nick_of(name);
     if nick != st.reg.nick.clone().unwrap_or_default() {
-        st.notice(&format!(
-            "your nick is {nick}: the name you asked for was taken"
-        ));
+        let why = match &st.sasl {
+            super::sasl::Sasl::Done(a) => format!("you are logged in to the account {a}"),
+            _ => "the name you asked for was taken".into(),
+        };
+        st.notice(&format!("your nick is {nick}: {why}"));
     }
     st.numeric("001", &[&format!("Welcome to the tcpplay network, {nick}")]);
     st.numeric(
