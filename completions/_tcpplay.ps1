@@ -58,6 +58,7 @@ Register-ArgumentCompleter -Native -CommandName 'tcpplay' -ScriptBlock {
             [CompletionResult]::new('--motd', '--motd', [CompletionResultType]::ParameterName, 'Message of the day, sent to each member after joining')
             [CompletionResult]::new('--motd-file', '--motd-file', [CompletionResultType]::ParameterName, 'Read the message of the day from this file')
             [CompletionResult]::new('--web', '--web', [CompletionResultType]::ParameterName, 'Serve the browser page and its WebSocket on this address, e.g. 0.0.0.0:8080 (HTTPS/WSS under --tls)')
+            [CompletionResult]::new('--irc', '--irc', [CompletionResultType]::ParameterName, 'Let IRC clients in on this address, e.g. 0.0.0.0:6667 (IRC over TLS under --tls: 6697 is the usual port). Off by default')
             [CompletionResult]::new('--registration', '--registration', [CompletionResultType]::ParameterName, 'Who may register an account: open, operator (only `tcpplay gen-account`), closed (accounts made before still log in) [default: closed]')
             [CompletionResult]::new('--accounts', '--accounts', [CompletionResultType]::ParameterName, 'The accounts database [default: accounts/BIND-PORT.sqlite3 in the data directory]')
             [CompletionResult]::new('--operator', '--operator', [CompletionResultType]::ParameterName, 'An account that operates every room (repeat for more; a guest cannot take the name)')

@@ -533,7 +533,7 @@ _tcpplay() {
             return 0
             ;;
         tcpplay__subcmd__serve)
-            opts="-p -q -v -h --bind --port --timeout --secure --password --password-file --room-record --reset-room --tls --workers --metrics --log-format --check-config --cert --key --client-ca --quiet --history --no-history --motd --motd-file --web --registration --accounts --operator --cluster --node --config --no-input --verbose --help"
+            opts="-p -q -v -h --bind --port --timeout --secure --password --password-file --room-record --reset-room --tls --workers --metrics --log-format --check-config --cert --key --client-ca --quiet --history --no-history --motd --motd-file --web --irc --registration --accounts --operator --cluster --node --config --no-input --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -604,6 +604,10 @@ _tcpplay() {
                     return 0
                     ;;
                 --web)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --irc)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

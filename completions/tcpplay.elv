@@ -54,6 +54,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --motd 'Message of the day, sent to each member after joining'
             cand --motd-file 'Read the message of the day from this file'
             cand --web 'Serve the browser page and its WebSocket on this address, e.g. 0.0.0.0:8080 (HTTPS/WSS under --tls)'
+            cand --irc 'Let IRC clients in on this address, e.g. 0.0.0.0:6667 (IRC over TLS under --tls: 6697 is the usual port). Off by default'
             cand --registration 'Who may register an account: open, operator (only `tcpplay gen-account`), closed (accounts made before still log in) [default: closed]'
             cand --accounts 'The accounts database [default: accounts/BIND-PORT.sqlite3 in the data directory]'
             cand --operator 'An account that operates every room (repeat for more; a guest cannot take the name)'

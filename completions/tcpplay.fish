@@ -55,6 +55,7 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l history -d 'Ke
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l motd -d 'Message of the day, sent to each member after joining' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l motd-file -d 'Read the message of the day from this file' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l web -d 'Serve the browser page and its WebSocket on this address, e.g. 0.0.0.0:8080 (HTTPS/WSS under --tls)' -r
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l irc -d 'Let IRC clients in on this address, e.g. 0.0.0.0:6667 (IRC over TLS under --tls: 6697 is the usual port). Off by default' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l registration -d 'Who may register an account: open, operator (only `tcpplay gen-account`), closed (accounts made before still log in) [default: closed]' -r -f -a "open\t''
 operator\t''
 closed\t''"

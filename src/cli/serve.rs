@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// 0.0.0.0:8080 (HTTPS/WSS under --tls).
     #[arg(long, value_name = "ADDR", help_heading = "Connection")]
     pub web: Option<String>,
+    /// Let IRC clients in on this address, e.g. 0.0.0.0:6667 (IRC over
+    /// TLS under --tls: 6697 is the usual port). Off by default.
+    #[arg(long, value_name = "ADDR", help_heading = "Connection")]
+    pub irc: Option<String>,
     /// Who may register an account: open, operator (only `tcpplay
     /// gen-account`), closed (accounts made before still log in) [default: closed]
     #[arg(long, value_name = "WHO", value_parser = ["open", "operator", "closed"], help_heading = "Accounts")]
@@ -132,6 +136,7 @@ impl ServeArgs {
         f.set("cluster.url", self.cluster.clone());
         f.set("cluster.node", self.node.clone());
         f.set("web.addr", self.web.clone());
+        f.set("irc.addr", self.irc.clone());
         f.set("serve.registration", self.registration.clone());
         f.set_path("serve.accounts", self.accounts.as_deref());
         if !self.operators.is_empty() {

@@ -49,7 +49,7 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 }
 
 /// Every setting, as read from the file (sections `[serve]`, `[join]`,
-/// `[limits]`, `[history]`, `[cluster]`, `[web]`, and one `[[rooms]]` per
+/// `[limits]`, `[history]`, `[cluster]`, `[web]`, `[irc]`, and one `[[rooms]]` per
 /// declared room).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -60,6 +60,7 @@ pub struct Settings {
     pub history: HistorySettings,
     pub cluster: ClusterSettings,
     pub web: WebSettings,
+    pub irc: IrcSettings,
     /// Rooms the server keeps from its start, empty or not.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rooms: Vec<RoomSettings>,
@@ -77,6 +78,17 @@ pub struct WebSettings {
     /// (`https://class.example`); others are refused.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub origins: Vec<String>,
+}
+
+/// IRC clients (`serve --irc`): an IRC listener beside the chat port.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IrcSettings {
+    /// Speak IRC on this address (`HOST:PORT`; 6667, or 6697 under TLS,
+    /// are the usual ports); unset: no IRC. IRC over TLS when the server
+    /// has TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
 }
 
 /// Cluster mode (`serve --cluster`): rooms shared by the servers on one Redis.

@@ -15,6 +15,7 @@ pub(crate) mod connection;
 pub mod fast;
 mod foreign;
 mod handshake;
+pub mod irc;
 mod rooms;
 
 pub use accounts::{AccountMsg, AccountOp, ModAction, Moderate};

@@ -43,8 +43,7 @@ pub(crate) enum Door {
     Chat,
     /// The web address (`serve --web`): the page, and the WebSocket.
     Web,
-    /// The IRC front end.
-    #[allow(dead_code)] // its listener is being added
+    /// The IRC listener (`serve --irc`).
     Irc,
 }
 

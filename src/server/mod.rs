@@ -13,6 +13,7 @@ mod body;
 pub(crate) mod cluster;
 mod ctx;
 mod history;
+mod irc;
 mod limits;
 pub(crate) mod metrics;
 mod misdirected;
@@ -288,6 +289,14 @@ impl ServerHandle {
             let _ = self.ctx.web.set(at);
         }
         web::serve(listener, self.ctx.clone(), origins, web::Hosts::new(names))
+    }
+
+    /// Serve IRC clients on `listener` until shutdown (see [`irc`]).
+    pub(crate) fn serve_irc(
+        &self,
+        listener: tokio::net::TcpListener,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        irc::serve(listener, self.ctx.clone())
     }
 
     pub(crate) fn hub(&self) -> Arc<Hub> {

@@ -236,7 +236,7 @@ fn accounts_need_tls() {
 }
 
 /// A CA, and client certificates for `names`, made by `gen-cert`.
-fn client_pki(dir: &Path, names: &[&str]) -> PathBuf {
+pub(crate) fn client_pki(dir: &Path, names: &[&str]) -> PathBuf {
     let gen = |args: &[&str]| {
         let o = tcpplay(dir)
             .current_dir(dir)

@@ -14,7 +14,7 @@ use tempfile::TempDir;
 use crate::util::{free_port, member, Peer, Server};
 
 /// A `redis-server` on 127.0.0.1 (port `port`), killed on drop.
-struct Redis {
+pub(crate) struct Redis {
     child: Child,
     port: u16,
     _dir: TempDir,
@@ -23,7 +23,7 @@ struct Redis {
 }
 
 impl Redis {
-    fn start() -> Redis {
+    pub(crate) fn start() -> Redis {
         Redis::on(free_port())
     }
 
@@ -73,7 +73,7 @@ impl Drop for Redis {
 }
 
 /// A node of the cluster on `redis`, called `node`, with `extra` arguments.
-fn node(redis: &Redis, node: &str, extra: &[&str]) -> Server {
+pub(crate) fn node(redis: &Redis, node: &str, extra: &[&str]) -> Server {
     let url = redis.url();
     let mut args = vec!["--cluster", url.as_str(), "--node", node];
     args.extend_from_slice(extra);

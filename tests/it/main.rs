@@ -1,6 +1,7 @@
 //! Integration tests: the real binary and the real library over real sockets
 //! on 127.0.0.1, with real TLS. One test binary; modules by subject.
 
+mod irc;
 mod util;
 mod web;
 mod web_abuse;

@@ -5,7 +5,7 @@
 //! class chat. `join` takes both.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::share::JoinTarget;
 
@@ -93,6 +93,35 @@ pub(super) fn lines(s: &Serving, lan: Vec<IpAddr>) -> Vec<String> {
         ));
     }
     out
+}
+
+/// The lines for IRC clients (`serve --irc`): what to type into irssi
+/// and WeeChat to reach the IRC listener at `local`; `cert`: the
+/// certificate file under TLS (a client trusts it, as `join --cert` does).
+pub(super) fn irc_lines(local: SocketAddr, cert: Option<&Path>, secure: bool) -> Vec<String> {
+    if secure {
+        return vec![format!(
+            "IRC on {local}: every IRC client is refused with its reason (a secure room seals each line \
+             with the room's password, which IRC clients cannot do; they join with `tcpplay join`)"
+        )];
+    }
+    let ip = addresses(local.ip(), crate::lan::addresses())[0];
+    let (host, port) = (ip.to_string(), local.port());
+    match cert {
+        None => vec![
+            "join from an IRC client:".to_string(),
+            format!("  irssi:   /connect {host} {port}"),
+            format!("  WeeChat: /server add tcpplay {host}/{port} -notls   then   /connect tcpplay"),
+        ],
+        Some(path) => vec![
+            "join from an IRC client (IRC over TLS, this certificate):".to_string(),
+            format!("  irssi:   /connect -tls -tls_cafile {} {host} {port}", path.display()),
+            format!(
+                "  WeeChat: /set weechat.network.gnutls_ca_user {}; /server add tcpplay {host}/{port} -tls (-ssl before WeeChat 4.0)   then   /connect tcpplay",
+                path.display()
+            ),
+        ],
+    }
 }
 
 #[cfg(test)]

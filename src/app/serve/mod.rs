@@ -17,7 +17,8 @@ mod running;
 mod setup;
 
 use running::{
-    notify_service_manager, reload_on_request, serve_metrics, serve_web, stop_on_signal, Notice,
+    notify_service_manager, reload_on_request, serve_irc, serve_metrics, serve_web, stop_on_signal,
+    Notice,
 };
 use setup::{
     bind, check_config, history_db, open_accounts, passed_listener, read_motd, secure_room,
@@ -88,6 +89,18 @@ pub(crate) async fn serve(
         for host in hosts {
             let at = crate::hostport::HostPort::new(&host, local.port());
             output::out(format!("open in a browser: {scheme}://{at}/"));
+        }
+    }
+    if let Some(addr) = loaded.settings.irc.addr.clone() {
+        let local = serve_irc(&addr, &loaded, &server.handle()).await?;
+        // Under TLS a client trusts the certificate file, as `join --cert` does.
+        let cert = server
+            .handle()
+            .is_tls()
+            .then(|| loaded.settings.serve.cert.clone())
+            .flatten();
+        for line in banner::irc_lines(local, cert.as_deref(), loaded.settings.serve.secure) {
+            output::out(line);
         }
     }
     if let Some(m) = metrics_addr {

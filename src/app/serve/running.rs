@@ -86,6 +86,23 @@ fn served_names(loaded: &Loaded) -> Vec<String> {
     names
 }
 
+/// IRC clients on `addr` (`irc.addr`).
+pub(super) async fn serve_irc(
+    addr: &str,
+    loaded: &Loaded,
+    handle: &ServerHandle,
+) -> Result<std::net::SocketAddr> {
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        usage(format!(
+            "cannot listen for IRC clients on {addr} (irc.addr, from {}): {e}; pick another address or port",
+            loaded.source_of("irc.addr")
+        ))
+    })?;
+    let local = listener.local_addr()?;
+    tokio::spawn(handle.serve_irc(listener));
+    Ok(local)
+}
+
 /// What the service manager is told.
 #[derive(Clone, Copy)]
 pub(crate) enum Notice {

@@ -427,6 +427,12 @@ impl Hub {
         Some(member)
     }
 
+    /// Whether a member on this server holds `name` (or one that looks
+    /// like it): the IRC listener answers 433 before asking for it.
+    pub(crate) fn holds(&self, name: &str) -> bool {
+        self.lock().by_name.holder(name).is_some()
+    }
+
     /// Rename member `id` to `new` (already validated); every room it is
     /// in is told. A change of case only is allowed; another member's name is not.
     pub(crate) fn rename(&self, id: MemberId, new: &str) -> Result<String, RenameError> {

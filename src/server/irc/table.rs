@@ -1,0 +1,86 @@
+//! The one table of IRC commands this listener knows — when each may be
+//! used, how many parameters it needs, its handler — and the dispatch
+//! that checks registration (451) and arity (461) before the handler, as
+//! Ergo's command table does. Unknown commands get 421.
+
+use super::commands::{
+    invite, join, kick, list, names, nick, part, pass, ping, pong, privmsg, quit, topic, user, who,
+    whois,
+};
+use super::state::State;
+use crate::protocol::irc::Message;
+
+/// A command: its name, whether it may come before registration, the
+/// parameters it needs, and its handler.
+struct Command {
+    name: &'static str,
+    pre_reg: bool,
+    min_params: usize,
+    run: fn(&mut State, &Message),
+}
+
+const fn cmd(
+    name: &'static str,
+    pre_reg: bool,
+    min_params: usize,
+    run: fn(&mut State, &Message),
+) -> Command {
+    Command {
+        name,
+        pre_reg,
+        min_params,
+        run,
+    }
+}
+
+/// Every command this listener answers.
+const COMMANDS: &[Command] = &[
+    cmd("CAP", true, 1, super::caps::cap),
+    cmd("NICK", true, 0, nick),
+    cmd("USER", true, 4, user),
+    cmd("PASS", true, 1, pass),
+    cmd("AUTHENTICATE", true, 1, super::sasl::authenticate),
+    cmd("PING", true, 1, ping),
+    cmd("PONG", true, 0, pong),
+    cmd("QUIT", true, 0, quit),
+    cmd("JOIN", false, 1, join),
+    cmd("PART", false, 1, part),
+    cmd("PRIVMSG", false, 0, privmsg),
+    cmd("NOTICE", false, 0, privmsg),
+    cmd("TOPIC", false, 1, topic),
+    cmd("NAMES", false, 0, names),
+    cmd("WHO", false, 0, who),
+    cmd("WHOIS", false, 1, whois),
+    cmd("LIST", false, 0, list),
+    cmd("MOTD", false, 0, super::welcome::motd),
+    cmd("MODE", false, 1, super::modes::mode),
+    cmd("KICK", false, 2, kick),
+    cmd("INVITE", false, 2, invite),
+];
+
+/// Handle one message from the client.
+pub(super) fn dispatch(st: &mut State, m: &Message) {
+    let Some(c) = COMMANDS.iter().find(|c| c.name == m.command) else {
+        let why = match m.command.as_str() {
+            "AWAY" => "Unknown command: tcpplay has no away status",
+            _ => "Unknown command",
+        };
+        if st.me.is_some() || !m.command.chars().all(|c| c.is_ascii_digit()) {
+            st.numeric("421", &[&m.command, why]);
+        }
+        return;
+    };
+    if !c.pre_reg && st.me.is_none() {
+        if st.reg.auth_sent && st.held.len() < super::state::HELD {
+            st.held.push(m.clone());
+            return;
+        }
+        st.numeric("451", &["You have not registered"]);
+        return;
+    }
+    if m.params.len() < c.min_params {
+        st.numeric("461", &[c.name, "Not enough parameters"]);
+        return;
+    }
+    (c.run)(st, m)
+}
