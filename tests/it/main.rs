@@ -22,6 +22,7 @@ mod hostile;
 mod layers;
 mod legacy;
 mod limits;
+mod moderation;
 mod newcomer;
 mod operate;
 mod outside;

@@ -485,7 +485,12 @@ impl Hub {
                 return None;
             }
             // Their session drops the room and tells its client.
-            taken_out(m, room, &format!("removed by the operator: {reason}"));
+            let back = room.name();
+            taken_out(
+                m,
+                room,
+                &format!("removed by the operator: {reason}; /join {back} to come back"),
+            );
             (id, m.name.clone())
         };
         self.exit(id, room, Departure::Kicked(reason.to_string()));

@@ -159,9 +159,20 @@ impl Hub {
             return Ok(());
         }
         if let Some(ban) = md.rules.ban_of(&w, now) {
+            let place = match ban.by_address_only(&w) {
+                true => format!(
+                    ": the ban on {} holds guests from your address (log in to your own account to come in)",
+                    ban.whom()
+                ),
+                false => String::new(),
+            };
             return Err(refuse(
                 codes::BANNED,
-                format!("you are banned from {} {}", room.name(), ban.describe()),
+                format!(
+                    "you are banned from {} {}{place}",
+                    room.name(),
+                    ban.describe()
+                ),
             ));
         }
         if md.rules.invite_only && !md.rules.invited(&w) && !op {
@@ -269,12 +280,13 @@ impl Hub {
                 };
             }
             ModAction::Ban | ModAction::Mute => {
-                let targets = holds_for(&st, target)?;
+                let (targets, label) = holds_for(&st, target)?;
                 let hold = Hold {
-                    targets: targets.clone(),
+                    targets,
                     until,
                     by: by.clone(),
                     reason: reason.clone(),
+                    label: Some(label),
                 };
                 let ban = m.action == ModAction::Ban;
                 {
@@ -300,7 +312,7 @@ impl Hub {
                 let what = if ban { "banned" } else { "muted" };
                 let text = format!(
                     "{by} {what} {} in {} {}",
-                    shown(&targets),
+                    hold.whom(),
                     room.name(),
                     hold.describe()
                 );
@@ -469,7 +481,11 @@ impl Hub {
             taken_out(
                 m,
                 room,
-                &format!("removed from {} by {by}: {reason}", room.name()),
+                &format!(
+                    "removed from {} by {by}: {reason}; /join {} to come back",
+                    room.name(),
+                    room.name()
+                ),
             );
             (id, m.name.clone())
         };
@@ -483,9 +499,27 @@ fn online<'a>(st: &'a HubState, name: &str) -> Option<&'a Member> {
 }
 
 /// What a ban or mute of `target` holds: `account:NAME`, `address:IP` or
-/// `address:NAME` (that member's address), or a name — with its account and
-/// certificate when that member is here.
-fn holds_for(st: &HubState, target: &str) -> Result<Vec<Target>, RoomError> {
+/// `address:NAME` (that member's address), or a name — with its account,
+/// certificate and the guests from its address when that member is here —
+/// and whom it names, as spelled (the member's own spelling when here).
+fn holds_for(st: &HubState, target: &str) -> Result<(Vec<Target>, String), RoomError> {
+    let label = |t: &[Target]| match (
+        online(st, target.strip_prefix("address:").unwrap_or(target)),
+        t.first(),
+    ) {
+        (Some(m), Some(Target::Address(ip))) => format!("address:{ip} ({})", m.name),
+        (Some(m), _) if !target.starts_with("account:") => m.name.clone(),
+        _ => match t.first() {
+            Some(Target::Name(_)) | None => sanitize(target).into_owned(),
+            Some(first) => first.shown(),
+        },
+    };
+    let targets = targets_of(st, target)?;
+    let label = label(&targets);
+    Ok((targets, label))
+}
+
+fn targets_of(st: &HubState, target: &str) -> Result<Vec<Target>, RoomError> {
     if let Some(a) = target.strip_prefix("account:") {
         let a = names::validate_name(a).map_err(|e| {
             refuse(
@@ -521,6 +555,7 @@ fn holds_for(st: &HubState, target: &str) -> Result<Vec<Target>, RoomError> {
     })?;
     let mut t = vec![Target::Name(name_key(&name))];
     if let Some(m) = online(st, &name) {
+        t.push(Target::GuestsFrom(m.addr.ip()));
         if let Some(a) = m.identity.account_key() {
             t.push(Target::Account(a));
         }
@@ -538,11 +573,11 @@ fn lift_targets(st: &HubState, target: &str) -> Result<Vec<Target>, RoomError> {
             return Ok(vec![Target::Address(ip)]);
         }
     }
-    holds_for(st, target)
-}
-
-fn shown(targets: &[Target]) -> String {
-    targets.first().map(Target::shown).unwrap_or_default()
+    // A member's place is not theirs alone: lifting their ban lifts what
+    // holds them, not every other ban on guests from there.
+    let mut t = targets_of(st, target)?;
+    t.retain(|t| !matches!(t, Target::GuestsFrom(_)));
+    Ok(t)
 }
 
 /// Members in `room` that `hold` keeps out (operators too: a ban is a ban).
@@ -594,7 +629,7 @@ fn listing(room: &Room) -> String {
             out.push_str(&format!("; no {what}s"));
         }
         for h in list.iter().take(50) {
-            out.push_str(&format!("; {what} {} {}", shown(&h.targets), h.describe()));
+            out.push_str(&format!("; {what} {} {}", h.whom(), h.describe()));
         }
     }
     out

@@ -32,6 +32,10 @@ pub(crate) enum Target {
     Address(IpAddr),
     /// A client certificate's SHA-256 fingerprint.
     Cert(String),
+    /// The address a banned member came from, as it holds guests: another
+    /// connection from there under any name, not a member logged in to
+    /// another account (a classroom behind one address keeps its accounts).
+    GuestsFrom(IpAddr),
 }
 
 impl Target {
@@ -44,7 +48,13 @@ impl Target {
                     == crate::server::limits::addresses::key(who.addr)
             }
             Target::Cert(fp) => who.cert == Some(fp.as_str()),
+            Target::GuestsFrom(a) => who.account.is_none() && Target::Address(*a).matches(who),
         }
+    }
+
+    /// Holds a person (a name, an account, a certificate), not a place.
+    fn personal(&self) -> bool {
+        matches!(self, Target::Name(_) | Target::Account(_) | Target::Cert(_))
     }
 
     /// As an operator reads it.
@@ -54,6 +64,7 @@ impl Target {
             Target::Account(k) => format!("account:{k}"),
             Target::Address(a) => format!("address:{a}"),
             Target::Cert(fp) => format!("cert:{}", &fp[..fp.len().min(16)]),
+            Target::GuestsFrom(a) => format!("guests from {a}"),
         }
     }
 }
@@ -67,6 +78,10 @@ pub(crate) struct Hold {
     pub until: Option<u64>,
     pub by: String,
     pub reason: Option<String>,
+    /// Whom it was said of, as the operator spelled them (the targets
+    /// hold keys); absent in rules kept before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 impl Hold {
@@ -76,6 +91,21 @@ impl Hold {
 
     fn holds(&self, who: &Who<'_>, now: u64) -> bool {
         self.live(now) && self.targets.iter().any(|t| t.matches(who))
+    }
+
+    /// It holds `who` only by the address it comes from (another name
+    /// from the place of someone banned), not as that person.
+    pub(crate) fn by_address_only(&self, who: &Who<'_>) -> bool {
+        !self.targets.iter().any(|t| t.personal() && t.matches(who))
+    }
+
+    /// Whom it holds, as an operator reads it: the name as spelled when
+    /// it was said of a member, else its first target.
+    pub(crate) fn whom(&self) -> String {
+        match &self.label {
+            Some(l) => l.clone(),
+            None => self.targets.first().map(Target::shown).unwrap_or_default(),
+        }
     }
 
     /// "until 14:05 UTC" or "for good", and why.
@@ -204,6 +234,7 @@ mod tests {
             until: Some(1_000),
             by: "teacher".into(),
             reason: None,
+            label: None,
         });
         assert!(r.ban_of(&who("Carol", None, "10.0.0.1"), 500).is_some());
         // Another name from the same address.
@@ -225,6 +256,7 @@ mod tests {
             until: None,
             by: "op".into(),
             reason: Some("spam".into()),
+            label: None,
         });
         assert!(r
             .ban_of(&who("robert", Some("bob"), "10.0.0.1"), 0)
@@ -235,5 +267,30 @@ mod tests {
             RoomRules::lift(&mut r.bans, &Target::Account("bob".into())),
             1
         );
+    }
+
+    #[test]
+    fn the_address_of_a_banned_member_holds_its_guests_not_other_accounts() {
+        let mut r = RoomRules::default();
+        r.bans.push(Hold {
+            targets: vec![
+                Target::Name("dave".into()),
+                Target::GuestsFrom("2001:db8::7".parse().unwrap()),
+            ],
+            until: None,
+            by: "teacher".into(),
+            reason: None,
+            label: Some("Dave".into()),
+        });
+        let guest = who("dave-2", None, "2001:db8::8");
+        let ban = r.ban_of(&guest, 0).expect("a guest from the same /64");
+        assert!(ban.by_address_only(&guest));
+        assert_eq!(ban.whom(), "Dave");
+        let renamed = who("Dave", None, "10.0.0.1");
+        assert!(!r.ban_of(&renamed, 0).unwrap().by_address_only(&renamed));
+        assert!(r
+            .ban_of(&who("erin", Some("erin"), "2001:db8::8"), 0)
+            .is_none());
+        assert!(r.ban_of(&who("x", None, "2001:db9::8"), 0).is_none());
     }
 }

@@ -120,8 +120,17 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     }
                 }
                 tracing::info!(peer = %self.peer, old = %sanitize(&old), new = %sanitize(&new), "renamed");
-                joined.name = new;
-                Ok(None)
+                joined.name = new.clone();
+                // In a room, the room's own notice answers; in none, this does.
+                Ok(joined.rooms.is_empty().then(|| {
+                    Packet::System(crate::protocol::System {
+                        text: format!("you are now called {new}"),
+                        event: Some("rename".into()),
+                        name: Some(old),
+                        new_name: Some(new),
+                        ..Default::default()
+                    })
+                }))
             }
             Err(RenameError::Taken(other)) => taken(&other),
             Err(RenameError::Gone) => Err(End::Closed),

@@ -1,0 +1,128 @@
+//! Room operators against someone who wants around them (issue 43): a
+//! banned member who renames or connects again, a muted member who tries
+//! every other way to reach the room, look-alike names, re-made accounts.
+//! The real `serve` over TLS with accounts; students are raw protocol
+//! peers from chosen loopback addresses (127.0.0.2, ...), so that "the same
+//! address" and "another address" are both real.
+
+use std::net::IpAddr;
+
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+use crate::accounts::{gen_account, join, serve};
+use crate::util::{make_cert, CertFiles, Peer, Proc, Server};
+
+const CLASS: &str =
+    "[serve]\nregistration = \"open\"\n\n[[rooms]]\nname = \"#class\"\noperators = [\"teacher\"]\n";
+
+/// A student: a raw protocol-3 peer over TLS from `from`, asking for
+/// `name` in `rooms`; the peer and the name the server gave.
+fn student(
+    server: &Server,
+    cert: &CertFiles,
+    from: &str,
+    name: &str,
+    rooms: &[&str],
+) -> (Peer, String) {
+    let ip: IpAddr = from.parse().unwrap();
+    let (mut p, _) = Peer::connect_tls_from(server.addr, &cert.cert, Some(ip));
+    assert_eq!(p.recv()["type"], "hello");
+    p.send(json!({"type": "auth", "name": name, "proto": 3, "rooms": rooms}));
+    let r = p.recv_type("auth_result");
+    assert_eq!(r["ok"], true, "{r}");
+    (p, r["client_name"].as_str().unwrap().to_string())
+}
+
+/// The next `joined`, `parted` or `error` about a room.
+fn room_answer(p: &mut Peer) -> Value {
+    loop {
+        let v = p.recv();
+        if matches!(v["type"].as_str(), Some("joined" | "parted" | "error")) {
+            return v;
+        }
+    }
+}
+
+/// The class server with its teacher (an account, the room's declared
+/// operator) listening in `#class` through the real `join`.
+fn class() -> (TempDir, CertFiles, Server, Proc) {
+    let cert = make_cert();
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("accounts.sqlite3");
+    gen_account(dir.path(), &db, "teacher", "teacher-password");
+    let server = serve(&cert, dir.path(), CLASS, &[]);
+    let mut teacher = join(
+        &server,
+        &cert,
+        "teacher",
+        Some("teacher-password"),
+        &["--room", "#class", "--listen"],
+    );
+    teacher.stdout.expect("you joined #class");
+    (dir, cert, server, teacher)
+}
+
+#[test]
+fn a_ban_holds_across_a_rename_and_a_second_connection_from_the_same_address() {
+    let (_dir, cert, server, mut teacher) = class();
+    let (mut dave, _) = student(&server, &cert, "127.0.0.2", "Dave", &["#class"]);
+    assert_eq!(room_answer(&mut dave)["type"], "joined");
+    let (mut bob, _) = student(&server, &cert, "127.0.0.3", "bob", &["#class"]);
+    assert_eq!(room_answer(&mut bob)["type"], "joined");
+
+    // A kick: out of the room with the reason and what to do.
+    teacher.send_line("/kick dave talking over others");
+    let out = room_answer(&mut dave);
+    assert_eq!(out["type"], "parted", "{out}");
+    let why = out["reason"].as_str().unwrap();
+    assert!(why.contains("talking over others"), "{why}");
+    assert!(why.contains("/join #class"), "{why}");
+    dave.send(json!({"type": "join", "room": "#class"}));
+    assert_eq!(room_answer(&mut dave)["type"], "joined");
+
+    // A ban: the notice names the member as spelled, never the key.
+    teacher.send_line("/ban dave 1d phones out");
+    teacher.stdout.expect("teacher banned Dave in #class until");
+    let out = room_answer(&mut dave);
+    assert_eq!(out["type"], "parted", "{out}");
+    assert!(out["reason"]
+        .as_str()
+        .unwrap()
+        .contains("banned from #class until"));
+
+    // A second connection from the same address, under another name.
+    let (mut again, name) = student(&server, &cert, "127.0.0.2", "dave", &["#class"]);
+    assert_eq!(name, "dave-2");
+    let refused = room_answer(&mut again);
+    assert_eq!(refused["code"], "banned", "{refused}");
+    let msg = refused["message"].as_str().unwrap();
+    assert!(msg.contains("your address"), "said plainly: {msg}");
+
+    // A rename does not shake it off.
+    dave.send(json!({"type": "nick", "name": "davey"}));
+    dave.recv_type("system");
+    dave.send(json!({"type": "join", "room": "#class"}));
+    let refused = room_answer(&mut dave);
+    assert_eq!(refused["code"], "banned", "{refused}");
+
+    // Someone else, from another address, is not held.
+    bob.send(json!({"type": "part", "room": "#class"}));
+    assert_eq!(room_answer(&mut bob)["type"], "parted");
+    bob.send(json!({"type": "join", "room": "#class"}));
+    assert_eq!(room_answer(&mut bob)["type"], "joined");
+}
+
+#[test]
+fn a_kicked_or_banned_member_is_told_by_join_what_to_do() {
+    let (_dir, cert, server, mut teacher) = class();
+    let mut erin = join(&server, &cert, "erin", None, &["--room", "#class"]);
+    erin.stdout.expect("you joined #class");
+    teacher.send_line("/kick erin off topic");
+    let said = erin.stdout.expect("off topic");
+    assert!(said.contains("/join #class to come back"), "{said}");
+    erin.send_line("/join #class");
+    erin.stdout.expect("you joined #class");
+    teacher.send_line("/ban erin 1h");
+    erin.stdout.expect("banned from #class until");
+}
