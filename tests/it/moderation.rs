@@ -126,3 +126,64 @@ fn a_kicked_or_banned_member_is_told_by_join_what_to_do() {
     teacher.send_line("/ban erin 1h");
     erin.stdout.expect("banned from #class until");
 }
+
+/// Everything `p` gets until its own marker line comes back.
+fn until_marker(p: &mut Peer, room: &str, marker: &str) -> Vec<Value> {
+    crate::util::say(p, room, marker);
+    let mut seen = Vec::new();
+    loop {
+        let v = p.recv();
+        if v["type"] == "chat" && v["text"] == marker {
+            return seen;
+        }
+        seen.push(v);
+    }
+}
+
+#[test]
+fn a_muted_member_changes_nothing_in_the_room() {
+    let (_dir, cert, server, mut teacher) = class();
+    let (mut bob, _) = student(&server, &cert, "127.0.0.3", "bob", &["#class"]);
+    assert_eq!(room_answer(&mut bob)["type"], "joined");
+    let (mut mal, _) = student(&server, &cert, "127.0.0.4", "mallory", &["#class"]);
+    assert_eq!(room_answer(&mut mal)["type"], "joined");
+    teacher.send_line("/mute mallory 10m");
+    teacher
+        .stdout
+        .expect("teacher muted mallory in #class until");
+
+    let tries = [
+        json!({"type": "chat", "room": "#class", "text": "SECRET chat"}),
+        json!({"type": "chat", "room": "#class", "text": "SECRET waves", "action": true}),
+        json!({"type": "topic", "room": "#class", "text": "SECRET topic"}),
+        json!({"type": "nick", "name": "SECRETname"}),
+    ];
+    for t in tries {
+        mal.send(t.clone());
+        let e = mal.recv_type("error");
+        assert_eq!(e["code"], "muted", "{t} → {e}");
+    }
+    mal.send(json!({"type": "part", "room": "#class", "reason": "SECRET part"}));
+    assert_eq!(room_answer(&mut mal)["type"], "parted");
+    mal.send(json!({"type": "join", "room": "#class"}));
+    assert_eq!(room_answer(&mut mal)["type"], "joined");
+    mal.send(json!({"type": "bye", "reason": "SECRET bye"}));
+    mal.until_closed();
+    // Her part and her goodbye reach the room as leaves, without her words.
+    let mut seen = Vec::new();
+    while seen
+        .iter()
+        .filter(|v: &&Value| v["event"] == "leave")
+        .count()
+        < 2
+    {
+        seen.push(bob.recv());
+    }
+    seen.extend(until_marker(&mut bob, "#class", "marker"));
+    for v in &seen {
+        assert!(
+            !v.to_string().contains("SECRET"),
+            "a muted member reached the room: {v}"
+        );
+    }
+}

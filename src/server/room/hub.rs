@@ -391,6 +391,7 @@ impl Hub {
         let Some(m) = st.members.get_mut(&id) else {
             return;
         };
+        let how = super::moderate::departure_in(m, room, how);
         m.rooms.retain(|r| !Arc::ptr_eq(r, room));
         let name = m.name.clone();
         self.relay(room, || RoomEvent::Left {
@@ -415,6 +416,7 @@ impl Hub {
         };
         st.by_name.remove(&member.name, id);
         for room in &member.rooms {
+            let how = super::moderate::departure_in(&member, room, how.clone());
             self.relay(room, || RoomEvent::Left {
                 name: member.name.clone(),
                 how: how.clone(),

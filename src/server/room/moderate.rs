@@ -203,8 +203,35 @@ impl Hub {
         ))
     }
 
+    /// Why member `id` may not rename: muted in one of its rooms (its new
+    /// name would be shown there), if so.
+    pub(crate) fn muted_anywhere(&self, id: MemberId) -> Option<String> {
+        let st = self.lock();
+        let m = st.members.get(&id)?;
+        let (mut w, key) = who(m);
+        w.account = key.as_deref();
+        m.rooms.iter().find_map(|room| {
+            let md = room.moderation();
+            let hold = md.rules.mute_of(&w, now_ms())?;
+            Some(format!(
+                "you are muted in {} {}: your name stays {} until then",
+                room.name(),
+                hold.describe(),
+                m.name
+            ))
+        })
+    }
+
     /// May member `id` set `room`'s topic?
     pub(crate) fn may_set_topic(&self, id: MemberId, room: &Room) -> Result<(), RoomError> {
+        if room.any_mutes() {
+            if let Some(why) = self.muted(id, room) {
+                return Err(refuse(
+                    codes::MUTED,
+                    why.replace(": not sent", ": the topic stays"),
+                ));
+            }
+        }
         let st = self.lock();
         if room.moderation().rules.topic_locked && !self.operates(&st, id, room) {
             return Err(refuse(
@@ -491,6 +518,24 @@ impl Hub {
         };
         self.exit(id, room, Departure::Kicked(format!("{reason} (by {by})")));
         Some(actual)
+    }
+}
+
+/// How `m` leaves `room`, as the room is told: a muted member's own words
+/// (a part or goodbye reason) are not shown there.
+pub(super) fn departure_in(m: &Member, room: &Room, how: Departure) -> Departure {
+    if !room.any_mutes() {
+        return how;
+    }
+    let (mut w, key) = who(m);
+    w.account = key.as_deref();
+    if room.moderation().rules.mute_of(&w, now_ms()).is_none() {
+        return how;
+    }
+    match how {
+        Departure::Said(_) => Departure::Gone,
+        Departure::Parted(Some(_)) => Departure::Parted(None),
+        other => other,
     }
 }
 

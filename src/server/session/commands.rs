@@ -92,6 +92,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         if let Some(e) = self.may_take(&new, joined) {
             return Ok(Some(e));
         }
+        if let Some(why) = self.ctx.hub.muted_anywhere(joined.id) {
+            return Ok(Some(Packet::error(codes::MUTED, why)));
+        }
         let taken = |name: &str| {
             let why = format!("the name '{}' is taken; pick another", sanitize(name));
             Ok(Some(Packet::error(codes::NAME_TAKEN, why)))
