@@ -187,3 +187,44 @@ fn a_muted_member_changes_nothing_in_the_room() {
         );
     }
 }
+
+/// What a guest asking for `name` is answered.
+fn guest_auth(server: &Server, cert: &CertFiles, name: &str) -> Value {
+    let mut p = Peer::connect_tls(server.addr, &cert.cert);
+    assert_eq!(p.recv()["type"], "hello");
+    p.send(json!({"type": "auth", "name": name, "proto": 3}));
+    p.recv_type("auth_result")
+}
+
+#[test]
+fn no_guest_holds_a_look_alike_of_an_account_or_an_operator_and_the_holder_is_never_renamed() {
+    let cert = make_cert();
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("accounts.sqlite3");
+    gen_account(dir.path(), &db, "alice", "alice-password");
+    gen_account(dir.path(), &db, "Bob Lee", "bob-password");
+    let config = "[serve]\nregistration = \"open\"\n\n[[rooms]]\nname = \"#class\"\noperators = [\"lola\"]\n";
+    let server = serve(&cert, dir.path(), config, &[]);
+    for fake in [
+        "aIice",
+        "ali\u{307}ce",
+        "al\u{131}\u{307}ce",
+        "B0b Lee",
+        "Bob  Lee",
+        "IoIa",
+    ] {
+        let r = guest_auth(&server, &cert, fake);
+        assert_eq!(r["ok"], false, "{} got in: {r}", fake.escape_unicode());
+        assert_eq!(r["code"], "name_registered", "{r}");
+    }
+    let mut alice = join(
+        &server,
+        &cert,
+        "alice",
+        Some("alice-password"),
+        &["--listen"],
+    );
+    alice.stderr.expect("logged in to the account alice");
+    alice.send_line("/users");
+    alice.stdout.expect("+alice");
+}

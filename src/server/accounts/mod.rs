@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Registration;
 use crate::crypto::account::{AccountRecord, AccountSetup};
-use crate::names::{name_key, sanitize};
+use crate::names::{name_key, sanitize, NameKeys};
 use crate::server::cluster::accounts::Write;
 use crate::server::cluster::Cluster;
 use crate::server::room::rules::{Owners, RoomRules};
@@ -44,6 +44,15 @@ const MAX_TRACKED: usize = 10_000;
 struct Entry {
     name: String,
     record: AccountRecord,
+    /// Its name's keys, for [`NameKeys::clash`].
+    keys: NameKeys,
+}
+
+impl Entry {
+    fn new(name: String, record: AccountRecord) -> Entry {
+        let keys = NameKeys::of(&name);
+        Entry { name, record, keys }
+    }
 }
 
 #[derive(Default)]
@@ -74,7 +83,7 @@ pub(crate) struct Accounts {
     /// The server's operators (account keys).
     operators: BTreeSet<String>,
     /// Every operator name (server's and rooms'): no guest may take one.
-    reserved: BTreeSet<String>,
+    reserved: Vec<NameKeys>,
     /// Failed logins per account before it waits, and the window.
     max_failures: u32,
     block: Duration,
@@ -114,19 +123,19 @@ fn decode(key: &str, value: &str) -> Option<Entry> {
         return None;
     }
     let record = AccountRecord::from_bytes(&crate::crypto::unb64(record)?).ok()?;
-    Some(Entry { name, record })
+    Some(Entry::new(name, record))
 }
 
 /// The operators' keys, and every name no guest may take.
 fn operator_sets(
     operators: &[String],
     room_operators: &[String],
-) -> (BTreeSet<String>, BTreeSet<String>) {
+) -> (BTreeSet<String>, Vec<NameKeys>) {
     let ops: BTreeSet<String> = operators.iter().map(|o| name_key(o)).collect();
-    let reserved = ops
+    let reserved = operators
         .iter()
-        .cloned()
-        .chain(room_operators.iter().map(|o| name_key(o)))
+        .chain(room_operators)
+        .map(|o| NameKeys::of(o))
         .collect();
     (ops, reserved)
 }
@@ -315,13 +324,9 @@ impl Accounts {
         let mut state = State::default();
         let say = |e: rusqlite::Error| format!("accounts database {}: {e}", path.display());
         for row in store.accounts().map_err(say)? {
-            state.accounts.insert(
-                row.key,
-                Entry {
-                    name: row.name,
-                    record: row.record,
-                },
-            );
+            state
+                .accounts
+                .insert(row.key, Entry::new(row.name, row.record));
         }
         state.certs = store.certs().map_err(say)?.into_iter().collect();
         let (ops, reserved) = operator_sets(operators, room_operators);
@@ -496,7 +501,7 @@ impl Accounts {
     pub(crate) async fn register(&self, name: &str, record: AccountRecord) -> Result<(), Refused> {
         let key = name_key(name);
         let taken = || Refused(format!("the name {} is registered already", sanitize(name)));
-        if self.state().accounts.contains_key(&key) {
+        if self.reserved(name) {
             return Err(taken());
         }
         let value = encode(name, &record);
@@ -512,13 +517,9 @@ impl Accounts {
         if !fresh {
             return Err(taken());
         }
-        self.state().accounts.insert(
-            key,
-            Entry {
-                name: name.to_string(),
-                record,
-            },
-        );
+        self.state()
+            .accounts
+            .insert(key, Entry::new(name.to_string(), record));
         Ok(())
     }
 
@@ -615,20 +616,18 @@ impl Accounts {
             .ok_or("gen-account writes an accounts database, not a cluster")?
             .put(&key, name, &record)
             .map_err(|e| format!("accounts database {}: {e}", self.path.display()))?;
-        self.state().accounts.insert(
-            key,
-            Entry {
-                name: name.to_string(),
-                record,
-            },
-        );
+        self.state()
+            .accounts
+            .insert(key, Entry::new(name.to_string(), record));
         Ok(existed)
     }
 }
 
 impl Owners for Accounts {
-    fn reserved(&self, key: &str) -> bool {
-        self.reserved.contains(key) || self.state().accounts.contains_key(key)
+    fn reserved(&self, name: &str) -> bool {
+        let keys = NameKeys::of(name);
+        self.reserved.iter().any(|k| k.clash(&keys))
+            || self.state().accounts.values().any(|e| e.keys.clash(&keys))
     }
 
     fn server_operator(&self, key: &str) -> bool {
@@ -740,5 +739,23 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o077, 0, "owner-only: {mode:o}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_look_alike_of_an_account_or_an_operator_cannot_be_registered() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("a.sqlite3");
+        let a = Accounts::open(&path, Registration::Open, &[], &["lola".into()]).unwrap();
+        a.provision("alice", b"alice-password").unwrap();
+        let record = || a.state().accounts.get("alice").unwrap().record.clone();
+        for fake in ["aIice", "ALICE", "ali\u{307}ce", "IoIa"] {
+            assert!(
+                a.register(fake, record()).await.is_err(),
+                "{fake} was registered"
+            );
+        }
+        a.register("alicia", record()).await.unwrap();
+        // The real holder's login finds its own account, not a look-alike's.
+        assert_eq!(a.lookup("alice").map(|(n, _)| n).as_deref(), Some("alice"));
     }
 }

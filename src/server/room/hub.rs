@@ -235,7 +235,7 @@ impl Hub {
         let mut name = requested.to_string();
         let mut n = 2;
         let owners = self.shared.owners.get();
-        let reserved = |name: &str| owners.is_some_and(|o| o.reserved(&names::name_key(name)));
+        let reserved = |name: &str| owners.is_some_and(|o| o.reserved(name));
         while st.by_name.holder(&name).is_some() || (n > 2 && reserved(&name)) {
             name = names::with_suffix(requested, n);
             n += 1;

@@ -41,7 +41,7 @@ pub(crate) enum Target {
 impl Target {
     fn matches(&self, who: &Who<'_>) -> bool {
         match self {
-            Target::Name(k) => *k == crate::names::name_key(who.name),
+            Target::Name(k) => crate::names::NameKeys::of(who.name).is_key(k),
             Target::Account(k) => who.account == Some(k.as_str()),
             Target::Address(a) => {
                 crate::server::limits::addresses::key(*a)
@@ -167,7 +167,9 @@ impl RoomRules {
     }
 
     pub(crate) fn invited(&self, who: &Who<'_>) -> bool {
-        self.invited.contains(&crate::names::name_key(who.name))
+        let keys = crate::names::NameKeys::of(who.name);
+        self.invited.contains(&keys.folded)
+            || self.invited.contains(&keys.look)
             || who.account.is_some_and(|a| self.invited.contains(a))
     }
 
@@ -202,8 +204,9 @@ pub(crate) struct Moderation {
 /// who operates the whole server, and where rooms' rules are kept (read
 /// when a room opens, written on every change).
 pub(crate) trait Owners: Send + Sync {
-    /// A name's key that belongs to an account or an operator list.
-    fn reserved(&self, name_key: &str) -> bool;
+    /// The name, or one that is the same by [`crate::names::NameKeys::clash`],
+    /// belongs to an account or an operator list.
+    fn reserved(&self, name: &str) -> bool;
     /// An account's key that operates every room.
     fn server_operator(&self, account_key: &str) -> bool;
     fn load(&self, room_key: &str) -> Option<RoomRules>;

@@ -56,7 +56,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     }
                 };
                 let key = name_key(&name);
-                if register && accounts.reserved(&key) {
+                if register && accounts.reserved(&name) {
                     return Packet::error(
                         codes::NAME_REGISTERED,
                         format!(

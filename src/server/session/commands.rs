@@ -155,7 +155,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             .ctx
             .accounts
             .as_deref()
-            .is_some_and(|a| a.reserved(&key));
+            .is_some_and(|a| a.reserved(new));
         if reserved {
             let why = format!(
                 "the name '{}' is registered (or kept for an operator): only its account may take it",
