@@ -228,3 +228,69 @@ fn no_guest_holds_a_look_alike_of_an_account_or_an_operator_and_the_holder_is_ne
     alice.send_line("/users");
     alice.stdout.expect("+alice");
 }
+
+/// A raw guest's `moderate` in `room`, answered.
+fn moderate(p: &mut Peer, room: &str, action: &str, target: &str) -> Value {
+    p.send(json!({"type": "moderate", "action": action, "room": room, "target": target}));
+    loop {
+        let v = p.recv();
+        if v["type"] == "error" || (v["type"] == "system" && v["event"] == "moderation") {
+            return v;
+        }
+    }
+}
+
+#[test]
+fn operator_rights_go_with_the_account_and_no_guest_operates_a_room_an_account_made() {
+    let cert = make_cert();
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("accounts.sqlite3");
+    gen_account(dir.path(), &db, "alice", "alice-password");
+    gen_account(dir.path(), &db, "carol", "carol-password");
+    let server = serve(&cert, dir.path(), "[serve]\nregistration = \"open\"\n", &[]);
+    let mut alice = join(
+        &server,
+        &cert,
+        "alice",
+        Some("alice-password"),
+        &["--room", "#study", "--listen"],
+    );
+    alice.stdout.expect("you joined #study");
+    let mut carol = join(
+        &server,
+        &cert,
+        "carol",
+        Some("carol-password"),
+        &["--room", "#study", "--listen"],
+    );
+    carol.stdout.expect("you joined #study");
+    alice.send_line("/op carol");
+    alice
+        .stdout
+        .expect("made account carol an operator of #study");
+    carol.send_line("/unregister");
+    carol.stdout.expect("the account carol is gone");
+    carol.send_line("/quit");
+    assert_eq!(carol.wait(), 0);
+    alice.send_line("/quit");
+    assert_eq!(alice.wait(), 0);
+
+    // #study is empty and gone; a guest who comes first does not make it hers.
+    let (mut mallory, _) = student(&server, &cert, "127.0.0.5", "mallory", &["#study"]);
+    assert_eq!(room_answer(&mut mallory)["type"], "joined");
+    let refused = moderate(&mut mallory, "#study", "ban", "account:alice");
+    assert_eq!(refused["code"], "not_operator", "{refused}");
+    drop(mallory);
+
+    // Someone else registers carol: the grant was the old carol's.
+    let mut fake = join(
+        &server,
+        &cert,
+        "carol",
+        Some("mallory-password"),
+        &["--register", "--room", "#study", "--listen"],
+    );
+    fake.stdout.expect("the name carol is registered to you");
+    fake.send_line("/ban account:alice");
+    fake.stdout.expect("(not_operator)");
+}

@@ -11,6 +11,7 @@
 //! Guessing is throttled per account (failures per `limits.auth_block`,
 //! as per address) and registrations per address.
 
+mod grants;
 mod store;
 
 use std::collections::{BTreeSet, HashMap};

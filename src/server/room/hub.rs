@@ -350,9 +350,15 @@ impl Hub {
                 {
                     // Its creator operates it while it lives — unless it
                     // had rules before (bans, operators): then those hold.
+                    // An account that makes it operates it for good, and
+                    // no guest makes it again.
                     let mut md = room.moderation();
                     if md.rules == super::rules::RoomRules::default() {
                         md.creator = Some(id);
+                        if let Some(key) = member.identity.account_key() {
+                            md.rules.maker = Some(key);
+                            room.save_rules(&md);
+                        }
                     }
                 }
                 st.rooms.insert(key.clone(), room.clone());

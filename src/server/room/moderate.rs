@@ -33,7 +33,7 @@ impl Room {
         self.any_mutes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn save_rules(&self, m: &Moderation) {
+    pub(super) fn save_rules(&self, m: &Moderation) {
         self.any_mutes.store(
             !m.rules.mutes.is_empty(),
             std::sync::atomic::Ordering::Relaxed,
@@ -130,7 +130,7 @@ impl Hub {
             || md.creator == Some(id)
             || account
                 .as_deref()
-                .is_some_and(|a| md.declared.contains(a) || md.rules.operators.contains(a))
+                .is_some_and(|a| md.declared.contains(a) || md.rules.operator(a))
     }
 
     /// May `member` come into `room` (a ban, an invite-only room)?
@@ -154,7 +154,7 @@ impl Hub {
         let md = room.moderation();
         let op = server_op
             || md.creator == Some(id)
-            || account.is_some_and(|a| md.declared.contains(a) || md.rules.operators.contains(a));
+            || account.is_some_and(|a| md.declared.contains(a) || md.rules.operator(a));
         if op && md.creator != Some(id) {
             return Ok(());
         }
@@ -651,7 +651,13 @@ fn listing(room: &Room) -> String {
         room.save_rules(&md);
     }
     let r = &md.rules;
-    let mut ops: Vec<String> = md.declared.iter().chain(&r.operators).cloned().collect();
+    let mut ops: Vec<String> = md
+        .declared
+        .iter()
+        .chain(&r.operators)
+        .chain(&r.maker)
+        .cloned()
+        .collect();
     ops.sort();
     ops.dedup();
     let mut out = format!(

@@ -154,6 +154,10 @@ pub(crate) struct RoomRules {
     /// Name or account keys let into an invite-only room.
     pub invited: BTreeSet<String>,
     pub topic_locked: bool,
+    /// The account that made the room (its key): its operator for good,
+    /// and the room is no guest's to make again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maker: Option<String>,
 }
 
 impl RoomRules {
@@ -179,6 +183,23 @@ impl RoomRules {
         self.bans.retain(|b| b.live(now));
         self.mutes.retain(|b| b.live(now));
         before != self.bans.len() + self.mutes.len()
+    }
+
+    /// Is `account` (a key) one of its operators by these rules?
+    pub(crate) fn operator(&self, account: &str) -> bool {
+        self.operators.contains(account) || self.maker.as_deref() == Some(account)
+    }
+
+    /// The account `key` is gone: what it was granted goes with it (an
+    /// account registered again under the name is someone else). True when
+    /// something was.
+    pub(crate) fn drop_grants(&mut self, key: &str) -> bool {
+        let was = self.operators.remove(key);
+        let made = self.maker.as_deref() == Some(key);
+        if made {
+            self.maker = None;
+        }
+        was || made
     }
 
     /// Lift every ban (or mute) holding `target`; how many.

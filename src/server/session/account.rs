@@ -126,6 +126,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     Ok(()) => {
                         tracing::info!(peer = %self.peer, account = %sanitize(&name), "account unregistered");
                         self.ctx.hub.set_account(joined.id, None);
+                        for (room, rules) in accounts.drop_grants(&name_key(&name)) {
+                            self.ctx.hub.apply_rules(&room, rules);
+                        }
                         done(format!(
                             "the account {} is gone: its name is anyone's again",
                             sanitize(&name)
