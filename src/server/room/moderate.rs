@@ -414,12 +414,13 @@ impl Hub {
                 format!("{by} invited {} to {}", sanitize(target), room.name())
             }
             ModAction::Op | ModAction::Deop => {
-                let account = match target.strip_prefix("account:") {
+                // The key is kept; the name as the account spells it is said.
+                let (account, spelled) = match target.strip_prefix("account:") {
                     Some(a) => names::validate_name(a)
-                        .map(|a| name_key(&a))
+                        .map(|a| (name_key(&a), a))
                         .map_err(|e| refuse(codes::NAME_INVALID, format!("'{}' is not an account name: {e}", sanitize(a))))?,
                     None => online(&st, target)
-                        .and_then(|m| m.identity.account_key())
+                        .and_then(|m| Some((m.identity.account_key()?, m.identity.account.clone()?)))
                         .ok_or_else(|| refuse(
                             codes::NOT_LOGGED_IN,
                             format!("'{}' is not logged in to an account here: operators are accounts (account:NAME names one)", sanitize(target)),
@@ -438,12 +439,12 @@ impl Hub {
                 } else if !md.rules.operators.remove(&account) {
                     return Err(refuse(
                         codes::NO_SUCH_USER,
-                        format!("account {account} was not made an operator of {} with /op (declared operators are in the settings)", room.name()),
+                        format!("account {spelled} was not made an operator of {} with /op (declared operators are in the settings)", room.name()),
                     ));
                 }
                 room.save_rules(&md);
                 format!(
-                    "{by} {} account {account} {} {}",
+                    "{by} {} account {spelled} {} {}",
                     if op { "made" } else { "took" },
                     if op {
                         "an operator of"
