@@ -11,6 +11,7 @@
 //! Guessing is throttled per account (failures per `limits.auth_block`,
 //! as per address) and registrations per address.
 
+mod bounds;
 mod grants;
 mod store;
 
@@ -88,6 +89,8 @@ pub(crate) struct Accounts {
     /// Failed logins per account before it waits, and the window.
     max_failures: u32,
     block: Duration,
+    /// Most rooms whose rules are kept.
+    rules_cap: usize,
 }
 
 /// Where the accounts are kept.
@@ -197,6 +200,7 @@ impl Accounts {
             reserved,
             max_failures: 5,
             block: Duration::from_secs(60),
+            rules_cap: bounds::RULES_CAP,
         };
         a.refresh(None).await.map_err(say)?;
         Ok(a)
@@ -331,7 +335,7 @@ impl Accounts {
         }
         state.certs = store.certs().map_err(say)?.into_iter().collect();
         let (ops, reserved) = operator_sets(operators, room_operators);
-        Ok(Accounts {
+        let a = Accounts {
             setup,
             backend: Backend::Local(Mutex::new(store)),
             state: Mutex::new(state),
@@ -342,7 +346,10 @@ impl Accounts {
             reserved,
             max_failures: 5,
             block: Duration::from_secs(60),
-        })
+            rules_cap: bounds::RULES_CAP,
+        };
+        a.sweep_rules();
+        Ok(a)
     }
 
     /// Failed logins an account takes before it waits, within `block`
@@ -636,18 +643,27 @@ impl Owners for Accounts {
     }
 
     fn load(&self, room_key: &str) -> Option<RoomRules> {
+        let now = crate::protocol::now_ms();
         if let Some(shared) = &self.shared {
             let cached = shared.rules.lock().unwrap_or_else(|e| e.into_inner());
-            return cached.get(room_key).cloned();
+            return cached.get(room_key).filter(|r| !r.stale(now)).cloned();
         }
         let json = self.store()?.rules(room_key).ok()??;
-        match serde_json::from_str(&json) {
+        match serde_json::from_str::<RoomRules>(&json) {
+            Ok(r) if r.stale(now) => {
+                let _ = self.store()?.delete_rules(room_key);
+                None
+            }
             Ok(r) => Some(r),
             Err(e) => {
                 tracing::warn!(room = %sanitize(room_key), "accounts database: a room's rules do not parse ({e}); the room starts without bans");
                 None
             }
         }
+    }
+
+    fn room_for(&self, room_key: &str) -> bool {
+        self.has_room_for(room_key)
     }
 
     fn save(&self, room_key: &str, rules: &RoomRules) {
@@ -758,5 +774,38 @@ mod tests {
         a.register("alicia", record()).await.unwrap();
         // The real holder's login finds its own account, not a look-alike's.
         assert_eq!(a.lookup("alice").map(|(n, _)| n).as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn rules_nobody_operated_for_the_stated_time_are_dropped_and_rooms_with_rules_are_capped() {
+        use crate::server::room::rules::RULES_KEPT_UNOPERATED_MS;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("a.sqlite3");
+        let now = crate::protocol::now_ms();
+        let rules = |operated: Option<u64>| RoomRules {
+            invite_only: true,
+            operated,
+            ..Default::default()
+        };
+        {
+            let a = Accounts::open(&path, Registration::Closed, &[], &[]).unwrap();
+            a.save("#old", &rules(Some(now - RULES_KEPT_UNOPERATED_MS - 1000)));
+            a.save("#new", &rules(Some(now)));
+            a.save("#legacy", &rules(None));
+        }
+        let a = Accounts::open(&path, Registration::Closed, &[], &[])
+            .unwrap()
+            .with_rules_cap(2);
+        assert!(a.load("#old").is_none(), "dropped after the stated time");
+        assert!(a.load("#new").is_some());
+        let legacy = a.load("#legacy").expect("kept, and stamped now");
+        assert!(legacy.operated.is_some_and(|t| t >= now));
+        assert_eq!(
+            a.store().unwrap().count_rules().unwrap(),
+            2,
+            "the row is gone"
+        );
+        assert!(a.room_for("#new"), "a room with rules may change them");
+        assert!(!a.room_for("#third"), "past the cap, a new room keeps none");
     }
 }

@@ -355,8 +355,10 @@ impl Hub {
                     let mut md = room.moderation();
                     if md.rules == super::rules::RoomRules::default() {
                         md.creator = Some(id);
-                        if let Some(key) = member.identity.account_key() {
-                            md.rules.maker = Some(key);
+                        let keep = self.shared.owners.get().is_some_and(|o| o.room_for(&key));
+                        if let Some(account) = member.identity.account_key().filter(|_| keep) {
+                            md.rules.maker = Some(account);
+                            md.rules.operated = Some(now_ms());
                             room.save_rules(&md);
                         }
                     }

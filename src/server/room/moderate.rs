@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, MutexGuard};
 
 use super::hub::{taken_out, HubState, Member};
-use super::rules::{Hold, Moderation, Owners, RoomRules, Target, Who, MAX_ENTRIES};
+use super::rules::{
+    Hold, Moderation, Owners, RoomRules, Target, Who, MAX_ENTRIES, MAX_ROOMS_WITH_RULES,
+};
 use super::{Departure, Hub, MemberId, Room, RoomError};
 use crate::names::{self, name_key, sanitize};
 use crate::protocol::{codes, now_ms, ModAction, Moderate, Packet};
@@ -31,6 +33,37 @@ impl Room {
     /// Someone may be muted here (false: nobody is; the chat path stops there).
     pub(crate) fn any_mutes(&self) -> bool {
         self.any_mutes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One of its operators is here: its rules are kept another while
+    /// (a room with none keeps none).
+    fn operator_here(&self) {
+        let mut md = self.moderation();
+        if md.rules != RoomRules::default() && md.rules.operated_at(now_ms()) {
+            self.save_rules(&md);
+        }
+    }
+
+    /// May its rules change: it has some kept, or the server keeps rules
+    /// for fewer rooms than its most.
+    fn room_for_rules(&self) -> Result<(), RoomError> {
+        let has = self.moderation().rules != RoomRules::default();
+        let room = has
+            || self
+                .shared
+                .owners
+                .get()
+                .is_none_or(|o| o.room_for(&self.key));
+        match room {
+            true => Ok(()),
+            false => Err(refuse(
+                codes::TOO_MANY_BANS,
+                format!(
+                    "the server keeps the rules of {MAX_ROOMS_WITH_RULES} rooms, its most: {} can have none now (rooms none of whose operators came for 30 days lose theirs)",
+                    self.name()
+                ),
+            )),
+        }
     }
 
     pub(super) fn save_rules(&self, m: &Moderation) {
@@ -156,6 +189,8 @@ impl Hub {
             || md.creator == Some(id)
             || account.is_some_and(|a| md.declared.contains(a) || md.rules.operator(a));
         if op && md.creator != Some(id) {
+            drop(md);
+            room.operator_here();
             return Ok(());
         }
         if let Some(ban) = md.rules.ban_of(&w, now) {
@@ -263,12 +298,25 @@ impl Hub {
                         ),
                     ));
                 }
+                room.operator_here();
                 st.members
                     .get(&id)
                     .map(|m| m.name.clone())
                     .unwrap_or_default()
             }
         };
+        let keeps = !matches!(
+            m.action,
+            ModAction::Kick
+                | ModAction::List
+                | ModAction::Unknown
+                | ModAction::Unban
+                | ModAction::Unmute
+                | ModAction::Deop
+        );
+        if keeps {
+            room.room_for_rules()?;
+        }
         let reason = m
             .reason
             .as_deref()
@@ -731,5 +779,47 @@ mod tests {
             .moderate(Actor::Member(m.id), &room, &ban("x".into()))
             .unwrap_err();
         assert_eq!(refused.code, codes::NOT_OPERATOR);
+    }
+
+    #[test]
+    fn past_the_most_rooms_with_rules_a_new_rooms_ban_is_refused_with_its_reason() {
+        let hub = Hub::new(
+            "#lobby",
+            1 << 20,
+            1024,
+            CancellationToken::new(),
+            HistorySetup::default(),
+            Default::default(),
+            None,
+        );
+        let d = tempfile::tempdir().unwrap();
+        let accounts = crate::server::accounts::Accounts::open(
+            &d.path().join("a.sqlite3"),
+            crate::config::Registration::Closed,
+            &[],
+            &[],
+        )
+        .unwrap()
+        .with_rules_cap(1);
+        hub.set_owners(Arc::new(accounts));
+        let lobby = hub.default_room().clone();
+        hub.moderate(Actor::Console, &lobby, &ban("address:192.0.2.1".into()))
+            .unwrap();
+        let m = hub.connect("guest", "127.0.0.1:5000".parse().unwrap(), false);
+        hub.enter(m.id, "#two", &crate::config::Limits::default())
+            .unwrap();
+        let two = hub.find("#two").unwrap();
+        let refused = hub
+            .moderate(Actor::Console, &two, &ban("address:192.0.2.2".into()))
+            .unwrap_err();
+        assert_eq!(refused.code, codes::TOO_MANY_BANS);
+        assert!(
+            refused.message.contains("10000 rooms"),
+            "{}",
+            refused.message
+        );
+        // The room that has rules still changes them.
+        hub.moderate(Actor::Console, &lobby, &ban("address:192.0.2.3".into()))
+            .unwrap();
     }
 }

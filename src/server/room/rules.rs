@@ -158,7 +158,19 @@ pub(crate) struct RoomRules {
     /// and the room is no guest's to make again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub maker: Option<String>,
+    /// When one of its operators was last in the room or acted (ms since
+    /// the epoch, to the day): rules nobody operates are dropped after
+    /// [`RULES_KEPT_UNOPERATED_MS`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operated: Option<u64>,
 }
+
+/// How long a room's rules are kept without any of its operators in it
+/// (30 days; docs/LIMITS.md).
+pub(crate) const RULES_KEPT_UNOPERATED_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// Most rooms whose rules are kept (docs/LIMITS.md).
+pub(crate) const MAX_ROOMS_WITH_RULES: usize = 10_000;
 
 impl RoomRules {
     /// The ban that keeps `who` out, if any.
@@ -183,6 +195,24 @@ impl RoomRules {
         self.bans.retain(|b| b.live(now));
         self.mutes.retain(|b| b.live(now));
         before != self.bans.len() + self.mutes.len()
+    }
+
+    /// Nobody operated the room for [`RULES_KEPT_UNOPERATED_MS`] (rules
+    /// kept before this was noted are not stale: they are stamped now).
+    pub(crate) fn stale(&self, now: u64) -> bool {
+        self.operated
+            .is_some_and(|t| now.saturating_sub(t) > RULES_KEPT_UNOPERATED_MS)
+    }
+
+    /// An operator is here at `now`: true when the stamp moved (at most
+    /// once a day, so that joins do not each write the rules).
+    pub(crate) fn operated_at(&mut self, now: u64) -> bool {
+        const DAY: u64 = 24 * 3600 * 1000;
+        if self.operated.is_some_and(|t| now.saturating_sub(t) < DAY) {
+            return false;
+        }
+        self.operated = Some(now);
+        true
     }
 
     /// Is `account` (a key) one of its operators by these rules?
@@ -232,6 +262,9 @@ pub(crate) trait Owners: Send + Sync {
     fn server_operator(&self, account_key: &str) -> bool;
     fn load(&self, room_key: &str) -> Option<RoomRules>;
     fn save(&self, room_key: &str, rules: &RoomRules);
+    /// May `room_key` have rules kept (it has, or fewer than
+    /// [`MAX_ROOMS_WITH_RULES`] rooms do)?
+    fn room_for(&self, room_key: &str) -> bool;
 }
 
 #[cfg(test)]
