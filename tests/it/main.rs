@@ -22,6 +22,7 @@ mod hostile;
 mod layers;
 mod legacy;
 mod limits;
+mod model;
 mod moderation;
 mod newcomer;
 mod operate;
