@@ -68,7 +68,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             }
             Packet::Topic(t) => Ok(self.topic(t, joined)),
             Packet::Account(m) => Ok(Some(self.account(m, joined).await)),
-            Packet::Moderate(m) => Ok(self.moderate(m, joined)),
+            Packet::Moderate(m) => Ok(self.moderate(m, joined).await),
             other => {
                 tracing::debug!(peer = %self.peer, "ignored a packet a client does not send: {other:?}");
                 Ok(None)
