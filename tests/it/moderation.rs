@@ -94,16 +94,16 @@ fn a_ban_holds_across_a_rename_and_a_second_connection_from_the_same_address() {
     // A second connection from the same address, under another name.
     let (mut again, name) = student(&server, &cert, "127.0.0.2", "dave", &["#class"]);
     assert_eq!(name, "dave-2");
+    let refused = room_answer(&mut again);
+    assert_eq!(refused["code"], "banned", "{refused}");
+    let msg = refused["message"].as_str().unwrap();
+    assert!(msg.contains("your address"), "said plainly: {msg}");
     let told = again.recv_type("system");
     let told = told["text"].as_str().unwrap();
     assert!(
         told.contains("you are dave-2") && told.contains("/nick"),
         "a taken name is said, with what to do: {told}"
     );
-    let refused = room_answer(&mut again);
-    assert_eq!(refused["code"], "banned", "{refused}");
-    let msg = refused["message"].as_str().unwrap();
-    assert!(msg.contains("your address"), "said plainly: {msg}");
 
     // A rename does not shake it off.
     dave.send(json!({"type": "nick", "name": "davey"}));

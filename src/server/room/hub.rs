@@ -247,6 +247,18 @@ impl Hub {
             link.remove(None);
         }
         st.by_name.insert(&name, id);
+        if name != requested {
+            // Said after the welcome (the session sends what waits on its link then).
+            let text = format!(
+                "the name {} is taken here: you are {name} (/nick NAME changes it)",
+                names::sanitize(requested)
+            );
+            let note = Packet::System(crate::protocol::System {
+                text,
+                ..Default::default()
+            });
+            link.push(note.to_line());
+        }
         st.members.insert(
             id,
             Member {
@@ -399,7 +411,7 @@ impl Hub {
         let Some(m) = st.members.get_mut(&id) else {
             return;
         };
-        let how = super::moderate::departure_in(m, room, how);
+        let how = super::whom::departure_in(m, room, how);
         m.rooms.retain(|r| !Arc::ptr_eq(r, room));
         let name = m.name.clone();
         self.relay(room, || RoomEvent::Left {
@@ -424,7 +436,7 @@ impl Hub {
         };
         st.by_name.remove(&member.name, id);
         for room in &member.rooms {
-            let how = super::moderate::departure_in(&member, room, how.clone());
+            let how = super::whom::departure_in(&member, room, how.clone());
             self.relay(room, || RoomEvent::Left {
                 name: member.name.clone(),
                 how: how.clone(),

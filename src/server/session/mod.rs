@@ -93,8 +93,6 @@ pub(super) struct Session<S> {
     legacy: bool,
     /// Speaks rooms (protocol 3): it is told what it joined and left.
     rooms_aware: bool,
-    /// The name asked for, when another was given (it was taken): said once, after the welcome.
-    asked: Option<String>,
     /// Chat lines published without waking the room's readers yet.
     unwoken: u32,
     /// The room they were published in.
@@ -134,7 +132,6 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             bucket: Bucket::new(&ctx.limits()),
             legacy: false,
             rooms_aware: false,
-            asked: None,
             unwoken: 0,
             unwoken_room: None,
             counted: (0, 0),
@@ -239,7 +236,6 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         } = joining;
         let identity = self.bound.as_mut().and_then(|b| b.identity.take());
         let joined = self.ctx.hub.connect_as(&name, self.peer, legacy, identity);
-        self.asked = (joined.name != name).then_some(name);
         (joined, rooms)
     }
 

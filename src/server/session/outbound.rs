@@ -72,18 +72,6 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 ..Default::default()
             });
             self.send(&ok).await.map_err(End::Io)?;
-            if let Some(asked) = self.asked.take() {
-                let text = format!(
-                    "the name {} is taken here: you are {} (/nick NAME changes it)",
-                    crate::names::sanitize(&asked),
-                    joined.name
-                );
-                let note = Packet::System(crate::protocol::System {
-                    text,
-                    ..Default::default()
-                });
-                self.send(&note).await.map_err(End::Io)?;
-            }
             for (raw, r) in admitted {
                 match r {
                     Ok(g) => self.greet(g).await?,
