@@ -223,18 +223,35 @@ pub(crate) fn with_suffix(base: &str, n: u32) -> String {
 /// The key under which names are unique: case-insensitive, compatibility
 /// forms folded (full-width letters), and confusable letters taken as one
 /// (the UTS #39 skeleton: Cyrillic "а" is Latin "a"), so that nobody can
-/// pass for someone else.
+/// pass for someone else. Accounts are kept under it. Whether two names are
+/// one is [`NameKeys::clash`]'s question (this key alone misses a capital I).
 pub(crate) fn name_key(name: &str) -> String {
+    let folded: String = spaced(name).chars().flat_map(char::to_lowercase).collect();
+    unmarked(unicode_security::confusable_detection::skeleton(&folded))
+}
+
+/// NFKC with every run of white space one space, trimmed: `Bob  Lee`
+/// renders as `Bob Lee`, so it is that name.
+fn spaced(name: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
-    let folded: String = name.nfkc().flat_map(char::to_lowercase).collect();
-    unicode_security::confusable_detection::skeleton(&folded).collect()
+    let nfkc: String = name.nfkc().collect();
+    nfkc.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A skeleton without its combining marks: `ali\u{307}ce` (a dot above an
+/// i, which already has one) and `al\u{131}\u{307}ce` render as `alice`.
+fn unmarked(skeleton: impl Iterator<Item = char>) -> String {
+    use unicode_normalization::char::is_combining_mark;
+    use unicode_normalization::UnicodeNormalization;
+    skeleton.nfd().filter(|&c| !is_combining_mark(c)).collect()
 }
 
 /// Both keys of a name. `folded` is [`name_key`] (case folded first, then
 /// the skeleton); `look` takes the skeleton first and folds case after, so
 /// that a capital I, which looks like an l, is caught too (`aIice` looks
 /// like `alice`, though folding case first makes it `aiice`). Two names are
-/// one when either key is the same.
+/// one when either key is the same (no single key can say it: `ALICE` is
+/// `alice` by case and `aIice` is `alice` by look).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NameKeys {
     pub folded: String,
@@ -243,19 +260,27 @@ pub(crate) struct NameKeys {
 
 impl NameKeys {
     pub(crate) fn of(name: &str) -> NameKeys {
-        use unicode_normalization::UnicodeNormalization;
-        let nfkc: String = name.nfkc().collect();
-        let skeleton: String = unicode_security::confusable_detection::skeleton(&nfkc).collect();
+        let skeleton = unmarked(unicode_security::confusable_detection::skeleton(&spaced(
+            name,
+        )));
         NameKeys {
             folded: name_key(name),
             look: skeleton.chars().flat_map(char::to_lowercase).collect(),
         }
     }
 
-    /// The same name, or one that looks like it.
-    #[cfg(test)]
-    pub fn clash(&self, other: &NameKeys) -> bool {
+    /// The one notion of "the same name", for online names, accounts,
+    /// operators, bans and invitations alike: two names are one when they
+    /// are the same but for case, look-alike characters (UTS #39
+    /// confusables, whatever their scripts), combining marks or runs of
+    /// white space.
+    pub(crate) fn clash(&self, other: &NameKeys) -> bool {
         self.folded == other.folded || self.look == other.look
+    }
+
+    /// Is this the name whose folded key is `key` (an account's or a ban's)?
+    pub(crate) fn is_key(&self, key: &str) -> bool {
+        self.folded == key || self.look == key
     }
 }
 
@@ -396,6 +421,25 @@ mod tests {
             validate_name("Server"),
             Err(NameError::Reserved(_))
         ));
+    }
+
+    #[test]
+    fn the_look_alikes_of_issue_43_are_the_same_name() {
+        let same = [
+            ("alice", "aIice"),
+            ("Bob Lee", "B0b Lee"),
+            ("lola", "IoIa"),
+            ("alice", "al\u{131}\u{307}ce"),
+            ("alice", "ali\u{307}ce"),
+            ("Bob Lee", "Bob  Lee"),
+        ];
+        for (a, b) in same {
+            assert!(validate_name(b).is_ok(), "{b} is a valid name");
+            let same = NameKeys::of(a).clash(&NameKeys::of(b));
+            assert!(same, "{a} ~ {}", b.escape_unicode());
+        }
+        assert!(!NameKeys::of("alice").clash(&NameKeys::of("alicia")));
+        assert!(!NameKeys::of("Bob Lee").clash(&NameKeys::of("BobLee")));
     }
 
     #[test]

@@ -16,7 +16,7 @@ a plain line is said in the default room as `server`; //text sends a line starti
   /topic #ROOM [TEXT]    show, or set, a room's topic (/topic #ROOM - clears it)
   /motd [TEXT]           show, or set, the message of the day (/motd - clears it)
   /motd #ROOM [TEXT]     show, or set, a room's message for whoever joins it
-  /ban [#ROOM] WHO [DURATION] [REASON]  keep WHO out of a room (a name, account:NAME, address:IP or address:NAME; 10m, 2h, 7d)
+  /ban [#ROOM] WHO [DURATION] [REASON]  keep WHO out of a room (a name, account:NAME, address:IP or address:NAME; 60 (seconds), 60s, 10m, 2h, 7d)
   /mute [#ROOM] WHO [DURATION] [REASON] refuse WHO's lines in a room
   /unban, /unmute, /invite, /op, /deop [#ROOM] WHO   lift a ban or mute, invite, make or unmake an operator (accounts)
   /invite-only, /topic-lock [#ROOM] on|off           a room's modes

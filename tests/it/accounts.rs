@@ -334,6 +334,7 @@ fn room_operators_mute_ban_and_make_a_room_invite_only_and_it_persists_across_a_
     let dir = TempDir::new().unwrap();
     let db = dir.path().join("accounts.sqlite3");
     gen_account(dir.path(), &db, "teacher", "teacher-password");
+    gen_account(dir.path(), &db, "dave", "dave-password");
     let server = serve(&cert, dir.path(), CLASS, &[]);
 
     // A guest cannot take an operator's name.
@@ -381,7 +382,15 @@ fn room_operators_mute_ban_and_make_a_room_invite_only_and_it_persists_across_a_
 
     teacher.send_line("/invite-only on");
     teacher.stdout.expect("made #class invite-only");
-    let mut dave = join(&server, &cert, "dave", None, &["--room", "#class"]);
+    // dave has an account: the ban on carol holds guests from her
+    // address (this one), not another account.
+    let mut dave = join(
+        &server,
+        &cert,
+        "dave",
+        Some("dave-password"),
+        &["--room", "#class"],
+    );
     dave.stdout.expect("(invite_only)");
     teacher.send_line("/invite dave");
     teacher.stdout.expect("teacher invited dave to #class");
@@ -396,7 +405,13 @@ fn room_operators_mute_ban_and_make_a_room_invite_only_and_it_persists_across_a_
     let server = serve(&cert, dir.path(), CLASS, &[]);
     let mut carol = join(&server, &cert, "carol", None, &["--room", "#class"]);
     carol.stdout.expect("you are banned from #class");
-    let mut dave = join(&server, &cert, "dave", None, &["--room", "#class"]);
+    let mut dave = join(
+        &server,
+        &cert,
+        "dave",
+        Some("dave-password"),
+        &["--room", "#class"],
+    );
     dave.stdout.expect("you joined #class");
 }
 
@@ -416,7 +431,10 @@ fn the_console_bans_an_address_everywhere_it_is_asked_and_lists_the_rules() {
     let mut again = join(&server, &cert, "carol2", None, &["--room", "#class"]);
     again.stdout.expect("(banned)");
     server.proc.send_line("/bans #class");
-    server.proc.stdout.expect("ban address:127.0.0.1 until");
+    server
+        .proc
+        .stdout
+        .expect("ban address:127.0.0.1 (carol) until");
 }
 
 /// The server's answer to an account login takes as long for a name with no

@@ -799,3 +799,35 @@ fn an_account_registered_on_one_node_logs_in_on_another_and_a_ban_holds_on_all()
     carol.send_line("/join #class");
     carol.stdout.expect("(banned)");
 }
+
+#[test]
+fn a_room_operators_kick_takes_a_member_of_another_node_out_with_its_reason() {
+    use crate::accounts::join;
+    let redis = Redis::start();
+    let cert = crate::util::make_cert();
+    let (c, k) = (cert.cert.to_str().unwrap(), cert.key.to_str().unwrap());
+    let tls = ["--tls", "--cert", c, "--key", k, "--registration", "open"];
+    let a = node(&redis, "a", &tls);
+    let b = node(&redis, "b", &tls);
+    let mut teacher = join(
+        &a,
+        &cert,
+        "teacher",
+        Some("teacher-password"),
+        &["--register", "--room", "#hall", "--listen"],
+    );
+    teacher
+        .stdout
+        .expect("the name teacher is registered to you");
+    let mut dora = join(&b, &cert, "dora", None, &["--room", "#hall"]);
+    dora.stdout.expect("you joined #hall");
+    teacher.stdout.expect("dora joined");
+    teacher.send_line("/kick dora too loud");
+    teacher.stdout.expect("dora was removed from #hall");
+    let out = dora.stdout.expect("you left #hall");
+    assert!(
+        out.contains("too loud") && out.contains("/join #hall to come back"),
+        "{out}"
+    );
+    teacher.stdout.expect("dora was removed by the operator");
+}

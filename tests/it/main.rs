@@ -25,6 +25,8 @@ mod hostile;
 mod layers;
 mod legacy;
 mod limits;
+mod model;
+mod moderation;
 mod newcomer;
 mod operate;
 mod outside;

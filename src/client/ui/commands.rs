@@ -212,6 +212,14 @@ fn moderate(word: &str, args: &str) -> Action {
                     let (first, after) = rest.split_once(' ').unwrap_or((rest, ""));
                     match duration(first) {
                         Some(d) => m(Some(target), Some(d), after.trim(), None),
+                        // A word that starts with a digit is meant as a duration.
+                        None if first.starts_with(|c: char| c.is_ascii_digit()) => {
+                            Action::Refuse(format!(
+                                "'{}' is not a duration: say 60 (seconds), 60s, 10m, 1h or 1d, e.g. /{word} {} 10m REASON",
+                                sanitize(first),
+                                sanitize(target)
+                            ))
+                        }
                         None => m(Some(target), None, rest, None),
                     }
                 }
@@ -223,16 +231,19 @@ fn moderate(word: &str, args: &str) -> Action {
     }
 }
 
-/// `30s`, `10m`, `2h`, `7d` as seconds.
+/// `60` (seconds), `30s`, `10m`, `2h`, `7d` as seconds.
 fn duration(s: &str) -> Option<u64> {
-    let unit = match s.chars().last()? {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86_400,
-        _ => return None,
+    let (digits, unit) = match s.chars().last()? {
+        's' => (&s[..s.len() - 1], 1),
+        'm' => (&s[..s.len() - 1], 60),
+        'h' => (&s[..s.len() - 1], 3600),
+        'd' => (&s[..s.len() - 1], 86_400),
+        _ => (s, 1),
     };
-    let n: u64 = s[..s.len() - 1].parse().ok()?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
     (n > 0).then(|| n.saturating_mul(unit))
 }
 
@@ -435,6 +446,18 @@ mod operator_tests {
         assert!(matches!(p("/kick"), Action::Refuse(_)));
         assert!(matches!(p("/topic-lock maybe"), Action::Refuse(_)));
         assert_eq!(duration("0m"), None);
+        assert_eq!(duration("60"), Some(60));
+        assert_eq!(duration("60s"), Some(60));
+        assert_eq!(duration("+5m"), None);
+        let m = mod_of(p("/mute bob 60 quiet"));
+        assert_eq!(m.duration, Some(60), "a bare number is seconds");
+        assert_eq!(m.reason.as_deref(), Some("quiet"));
+        for bad in ["/ban bob 10x spam", "/mute bob 0m", "/ban bob 1.5h"] {
+            match p(bad) {
+                Action::Refuse(why) => assert!(why.contains("e.g. /"), "{why}"),
+                _ => panic!("{bad} was taken"),
+            }
+        }
         assert_eq!(duration("2d"), Some(172_800));
     }
 }

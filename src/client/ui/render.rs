@@ -265,7 +265,11 @@ fn users_line(u: &protocol::Users) -> String {
                 (false, Some(_)) => "+",
                 _ => "",
             };
-            format!("{mark}{} ({})", sanitize(&x.name), ago(x.since))
+            // A member of another node of a cluster: its join time is unknown (0).
+            match x.since {
+                0 => format!("{mark}{}", sanitize(&x.name)),
+                since => format!("{mark}{} ({})", sanitize(&x.name), ago(since)),
+            }
         })
         .collect();
     let total = u.total.unwrap_or(u.users.len() as u64);
@@ -396,6 +400,31 @@ mod mention_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_member_whose_join_time_is_unknown_shows_none_not_one_from_1970() {
+        let u = protocol::Users {
+            users: vec![
+                protocol::UserInfo {
+                    name: "dora".into(),
+                    ..Default::default()
+                },
+                protocol::UserInfo {
+                    name: "bea".into(),
+                    since: protocol::now_ms(),
+                    ..Default::default()
+                },
+            ],
+            total: Some(2),
+            room: None,
+        };
+        let line = users_line(&u);
+        assert!(
+            line.contains("dora,") && line.contains("bea (0 s)"),
+            "{line}"
+        );
+        assert!(!line.contains(" d)"), "{line}");
+    }
     use crate::protocol::{Chat, Dm};
 
     #[test]

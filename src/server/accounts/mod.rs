@@ -11,6 +11,8 @@
 //! Guessing is throttled per account (failures per `limits.auth_block`,
 //! as per address) and registrations per address.
 
+mod bounds;
+mod grants;
 mod signin;
 mod store;
 
@@ -25,7 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Registration;
 use crate::crypto::account::{AccountRecord, AccountSetup};
-use crate::names::{name_key, sanitize};
+use crate::names::{name_key, sanitize, NameKeys};
 use crate::server::cluster::accounts::Write;
 use crate::server::cluster::Cluster;
 use crate::server::room::rules::{Owners, RoomRules};
@@ -45,6 +47,15 @@ const MAX_TRACKED: usize = 10_000;
 struct Entry {
     name: String,
     record: AccountRecord,
+    /// Its name's keys, for [`NameKeys::clash`].
+    keys: NameKeys,
+}
+
+impl Entry {
+    fn new(name: String, record: AccountRecord) -> Entry {
+        let keys = NameKeys::of(&name);
+        Entry { name, record, keys }
+    }
 }
 
 #[derive(Default)]
@@ -75,12 +86,14 @@ pub(crate) struct Accounts {
     /// The server's operators (account keys).
     operators: BTreeSet<String>,
     /// Every operator name (server's and rooms'): no guest may take one.
-    reserved: BTreeSet<String>,
+    reserved: Vec<NameKeys>,
     /// Failed logins per account before it waits, and the window.
     max_failures: u32,
     block: Duration,
     /// One-time sign-in links for the browser page.
     pub(crate) signins: signin::Signins,
+    /// Most rooms whose rules are kept.
+    rules_cap: usize,
 }
 
 /// Where the accounts are kept.
@@ -117,19 +130,19 @@ fn decode(key: &str, value: &str) -> Option<Entry> {
         return None;
     }
     let record = AccountRecord::from_bytes(&crate::crypto::unb64(record)?).ok()?;
-    Some(Entry { name, record })
+    Some(Entry::new(name, record))
 }
 
 /// The operators' keys, and every name no guest may take.
 fn operator_sets(
     operators: &[String],
     room_operators: &[String],
-) -> (BTreeSet<String>, BTreeSet<String>) {
+) -> (BTreeSet<String>, Vec<NameKeys>) {
     let ops: BTreeSet<String> = operators.iter().map(|o| name_key(o)).collect();
-    let reserved = ops
+    let reserved = operators
         .iter()
-        .cloned()
-        .chain(room_operators.iter().map(|o| name_key(o)))
+        .chain(room_operators)
+        .map(|o| NameKeys::of(o))
         .collect();
     (ops, reserved)
 }
@@ -191,6 +204,7 @@ impl Accounts {
             max_failures: 5,
             block: Duration::from_secs(60),
             signins: signin::Signins::default(),
+            rules_cap: bounds::RULES_CAP,
         };
         a.refresh(None).await.map_err(say)?;
         Ok(a)
@@ -319,17 +333,13 @@ impl Accounts {
         let mut state = State::default();
         let say = |e: rusqlite::Error| format!("accounts database {}: {e}", path.display());
         for row in store.accounts().map_err(say)? {
-            state.accounts.insert(
-                row.key,
-                Entry {
-                    name: row.name,
-                    record: row.record,
-                },
-            );
+            state
+                .accounts
+                .insert(row.key, Entry::new(row.name, row.record));
         }
         state.certs = store.certs().map_err(say)?.into_iter().collect();
         let (ops, reserved) = operator_sets(operators, room_operators);
-        Ok(Accounts {
+        let a = Accounts {
             setup,
             backend: Backend::Local(Mutex::new(store)),
             state: Mutex::new(state),
@@ -341,7 +351,10 @@ impl Accounts {
             max_failures: 5,
             block: Duration::from_secs(60),
             signins: signin::Signins::default(),
-        })
+            rules_cap: bounds::RULES_CAP,
+        };
+        a.sweep_rules();
+        Ok(a)
     }
 
     /// Failed logins an account takes before it waits, within `block`
@@ -501,7 +514,7 @@ impl Accounts {
     pub(crate) async fn register(&self, name: &str, record: AccountRecord) -> Result<(), Refused> {
         let key = name_key(name);
         let taken = || Refused(format!("the name {} is registered already", sanitize(name)));
-        if self.state().accounts.contains_key(&key) {
+        if self.reserved(name) {
             return Err(taken());
         }
         let value = encode(name, &record);
@@ -517,13 +530,9 @@ impl Accounts {
         if !fresh {
             return Err(taken());
         }
-        self.state().accounts.insert(
-            key,
-            Entry {
-                name: name.to_string(),
-                record,
-            },
-        );
+        self.state()
+            .accounts
+            .insert(key, Entry::new(name.to_string(), record));
         Ok(())
     }
 
@@ -620,20 +629,18 @@ impl Accounts {
             .ok_or("gen-account writes an accounts database, not a cluster")?
             .put(&key, name, &record)
             .map_err(|e| format!("accounts database {}: {e}", self.path.display()))?;
-        self.state().accounts.insert(
-            key,
-            Entry {
-                name: name.to_string(),
-                record,
-            },
-        );
+        self.state()
+            .accounts
+            .insert(key, Entry::new(name.to_string(), record));
         Ok(existed)
     }
 }
 
 impl Owners for Accounts {
-    fn reserved(&self, key: &str) -> bool {
-        self.reserved.contains(key) || self.state().accounts.contains_key(key)
+    fn reserved(&self, name: &str) -> bool {
+        let keys = NameKeys::of(name);
+        self.reserved.iter().any(|k| k.clash(&keys))
+            || self.state().accounts.values().any(|e| e.keys.clash(&keys))
     }
 
     fn server_operator(&self, key: &str) -> bool {
@@ -641,18 +648,27 @@ impl Owners for Accounts {
     }
 
     fn load(&self, room_key: &str) -> Option<RoomRules> {
+        let now = crate::protocol::now_ms();
         if let Some(shared) = &self.shared {
             let cached = shared.rules.lock().unwrap_or_else(|e| e.into_inner());
-            return cached.get(room_key).cloned();
+            return cached.get(room_key).filter(|r| !r.stale(now)).cloned();
         }
         let json = self.store()?.rules(room_key).ok()??;
-        match serde_json::from_str(&json) {
+        match serde_json::from_str::<RoomRules>(&json) {
+            Ok(r) if r.stale(now) => {
+                let _ = self.store()?.delete_rules(room_key);
+                None
+            }
             Ok(r) => Some(r),
             Err(e) => {
                 tracing::warn!(room = %sanitize(room_key), "accounts database: a room's rules do not parse ({e}); the room starts without bans");
                 None
             }
         }
+    }
+
+    fn room_for(&self, room_key: &str) -> bool {
+        self.has_room_for(room_key)
     }
 
     fn save(&self, room_key: &str, rules: &RoomRules) {
@@ -745,5 +761,56 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o077, 0, "owner-only: {mode:o}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_look_alike_of_an_account_or_an_operator_cannot_be_registered() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("a.sqlite3");
+        let a = Accounts::open(&path, Registration::Open, &[], &["lola".into()]).unwrap();
+        a.provision("alice", b"alice-password").unwrap();
+        let record = || a.state().accounts.get("alice").unwrap().record.clone();
+        for fake in ["aIice", "ALICE", "ali\u{307}ce", "IoIa"] {
+            assert!(
+                a.register(fake, record()).await.is_err(),
+                "{fake} was registered"
+            );
+        }
+        a.register("alicia", record()).await.unwrap();
+        // The real holder's login finds its own account, not a look-alike's.
+        assert_eq!(a.lookup("alice").map(|(n, _)| n).as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn rules_nobody_operated_for_the_stated_time_are_dropped_and_rooms_with_rules_are_capped() {
+        use crate::server::room::rules::RULES_KEPT_UNOPERATED_MS;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("a.sqlite3");
+        let now = crate::protocol::now_ms();
+        let rules = |operated: Option<u64>| RoomRules {
+            invite_only: true,
+            operated,
+            ..Default::default()
+        };
+        {
+            let a = Accounts::open(&path, Registration::Closed, &[], &[]).unwrap();
+            a.save("#old", &rules(Some(now - RULES_KEPT_UNOPERATED_MS - 1000)));
+            a.save("#new", &rules(Some(now)));
+            a.save("#legacy", &rules(None));
+        }
+        let a = Accounts::open(&path, Registration::Closed, &[], &[])
+            .unwrap()
+            .with_rules_cap(2);
+        assert!(a.load("#old").is_none(), "dropped after the stated time");
+        assert!(a.load("#new").is_some());
+        let legacy = a.load("#legacy").expect("kept, and stamped now");
+        assert!(legacy.operated.is_some_and(|t| t >= now));
+        assert_eq!(
+            a.store().unwrap().count_rules().unwrap(),
+            2,
+            "the row is gone"
+        );
+        assert!(a.room_for("#new"), "a room with rules may change them");
+        assert!(!a.room_for("#third"), "past the cap, a new room keeps none");
     }
 }

@@ -160,6 +160,27 @@ impl Store {
             .optional()
     }
 
+    /// Every room's rules (room key, JSON).
+    pub(crate) fn all_rules(&self) -> rusqlite::Result<Vec<(String, String)>> {
+        let mut st = self.conn.prepare("SELECT room, rules FROM room_rules")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    }
+
+    pub(crate) fn count_rules(&self) -> rusqlite::Result<usize> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM room_rules", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as usize)
+    }
+
+    pub(crate) fn delete_rules(&self, room: &str) -> rusqlite::Result<()> {
+        self.conn
+            .execute("DELETE FROM room_rules WHERE room = ?1", params![room])?;
+        Ok(())
+    }
+
     pub(crate) fn put_rules(&self, room: &str, json: &str) -> rusqlite::Result<()> {
         self.conn.execute(
             "INSERT INTO room_rules (room, rules) VALUES (?1, ?2)

@@ -255,10 +255,13 @@ pub(crate) fn decode(e: &mut Entry, rules: &Rules) -> Result<Relayed, Skip> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum InboxEntry {
     Direct(Direct),
-    /// Remove the member called `to` (an operator's kick on another node).
+    /// Remove the member called `to` (an operator's kick on another node):
+    /// from the server, or from `room` only (a room operator's, `by`).
     Kick {
         to: String,
         reason: String,
+        room: Option<String>,
+        by: Option<String>,
     },
 }
 
@@ -275,10 +278,19 @@ pub(crate) fn encode_inbox(entry: &InboxEntry) -> Fields {
             f.push(("c", d.ts.to_string()));
             push_body(&mut f, &d.body);
         }
-        InboxEntry::Kick { to, reason } => {
+        InboxEntry::Kick {
+            to,
+            reason,
+            room,
+            by,
+        } => {
             f.push(("k", "kick".into()));
             f.push(("to", to.clone()));
             f.push(("x", reason.clone()));
+            if let (Some(r), Some(b)) = (room, by) {
+                f.push(("r", r.clone()));
+                f.push(("b", b.clone()));
+            }
         }
     }
     f
@@ -300,6 +312,14 @@ pub(crate) fn decode_inbox(e: &mut Entry, rules: &Rules) -> Result<InboxEntry, S
         "kick" => Ok(InboxEntry::Kick {
             to: name(e, "to")?,
             reason: text(e, "x", MAX_REASON_CHARS)?.unwrap_or_default(),
+            room: match e.get("r") {
+                Some(r) => Some(crate::names::room_name(r).map_err(|_| Skip::Field("r"))?),
+                None => None,
+            },
+            by: match e.get("b").is_some() {
+                true => Some(name(e, "b")?),
+                false => None,
+            },
         }),
         other => Err(Skip::Kind(
             crate::names::sanitize(other).chars().take(16).collect(),

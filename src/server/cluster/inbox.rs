@@ -23,6 +23,29 @@ impl Cluster {
         let kick = InboxEntry::Kick {
             to: name.to_string(),
             reason: reason.to_string(),
+            room: None,
+            by: None,
+        };
+        self.to_inbox(&node, &kick).await
+    }
+
+    /// Ask the node of `name` to take them out of `room`, as its operator
+    /// `by` asked. False when nobody of that name is on a live node.
+    pub(crate) async fn kick_from_room(
+        &self,
+        name: &str,
+        room: &str,
+        by: &str,
+        reason: &str,
+    ) -> bool {
+        let Some(node) = self.owner(name).await else {
+            return false;
+        };
+        let kick = InboxEntry::Kick {
+            to: name.to_string(),
+            reason: reason.to_string(),
+            room: Some(room.to_string()),
+            by: Some(by.to_string()),
         };
         self.to_inbox(&node, &kick).await
     }
@@ -45,8 +68,24 @@ impl Cluster {
         let Some(hub) = self.hub() else { return };
         match entry::decode_inbox(e, &self.cfg.rules) {
             Ok(InboxEntry::Direct(dm)) => hub.deliver_direct(dm),
-            Ok(InboxEntry::Kick { to, reason }) => {
+            Ok(InboxEntry::Kick {
+                to,
+                reason,
+                room: None,
+                ..
+            }) => {
                 hub.kick(&to, &reason);
+            }
+            Ok(InboxEntry::Kick {
+                to,
+                reason,
+                room: Some(room),
+                by,
+            }) => {
+                if let Ok(room) = hub.find(&room) {
+                    let by = by.unwrap_or_else(|| "an operator".into());
+                    hub.kick_from_by(&room, &to, &by, &reason);
+                }
             }
             Err(why) => self.skip(key, &e.id, &why),
         }

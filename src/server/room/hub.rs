@@ -235,7 +235,7 @@ impl Hub {
         let mut name = requested.to_string();
         let mut n = 2;
         let owners = self.shared.owners.get();
-        let reserved = |name: &str| owners.is_some_and(|o| o.reserved(&names::name_key(name)));
+        let reserved = |name: &str| owners.is_some_and(|o| o.reserved(name));
         while st.by_name.holder(&name).is_some() || (n > 2 && reserved(&name)) {
             name = names::with_suffix(requested, n);
             n += 1;
@@ -247,6 +247,18 @@ impl Hub {
             link.remove(None);
         }
         st.by_name.insert(&name, id);
+        if name != requested {
+            // Said after the welcome (the session sends what waits on its link then).
+            let text = format!(
+                "the name {} is taken here: you are {name} (/nick NAME changes it)",
+                names::sanitize(requested)
+            );
+            let note = Packet::System(crate::protocol::System {
+                text,
+                ..Default::default()
+            });
+            link.push(note.to_line());
+        }
         st.members.insert(
             id,
             Member {
@@ -350,9 +362,17 @@ impl Hub {
                 {
                     // Its creator operates it while it lives — unless it
                     // had rules before (bans, operators): then those hold.
+                    // An account that makes it operates it for good, and
+                    // no guest makes it again.
                     let mut md = room.moderation();
                     if md.rules == super::rules::RoomRules::default() {
                         md.creator = Some(id);
+                        let keep = self.shared.owners.get().is_some_and(|o| o.room_for(&key));
+                        if let Some(account) = member.identity.account_key().filter(|_| keep) {
+                            md.rules.maker = Some(account);
+                            md.rules.operated = Some(now_ms());
+                            room.save_rules(&md);
+                        }
                     }
                 }
                 st.rooms.insert(key.clone(), room.clone());
@@ -391,6 +411,7 @@ impl Hub {
         let Some(m) = st.members.get_mut(&id) else {
             return;
         };
+        let how = super::whom::departure_in(m, room, how);
         m.rooms.retain(|r| !Arc::ptr_eq(r, room));
         let name = m.name.clone();
         self.relay(room, || RoomEvent::Left {
@@ -415,6 +436,7 @@ impl Hub {
         };
         st.by_name.remove(&member.name, id);
         for room in &member.rooms {
+            let how = super::whom::departure_in(&member, room, how.clone());
             self.relay(room, || RoomEvent::Left {
                 name: member.name.clone(),
                 how: how.clone(),
@@ -491,7 +513,12 @@ impl Hub {
                 return None;
             }
             // Their session drops the room and tells its client.
-            taken_out(m, room, &format!("removed by the operator: {reason}"));
+            let back = room.name();
+            taken_out(
+                m,
+                room,
+                &format!("removed by the operator: {reason}; /join {back} to come back"),
+            );
             (id, m.name.clone())
         };
         self.exit(id, room, Departure::Kicked(reason.to_string()));

@@ -46,6 +46,7 @@ mod presence;
 mod relayed;
 pub(crate) mod rules;
 mod say;
+mod whom;
 
 pub(crate) use direct::dm_lines;
 pub(crate) use event::{Direct, NotSent, Relay, Relayed, RoomEvent, Said};

@@ -4,11 +4,11 @@
 //! moderation, never the other way; the notices are published after both
 //! are released.
 
-use std::net::IpAddr;
 use std::sync::{Arc, MutexGuard};
 
 use super::hub::{taken_out, HubState, Member};
-use super::rules::{Hold, Moderation, Owners, RoomRules, Target, Who, MAX_ENTRIES};
+use super::rules::{Hold, Moderation, Owners, RoomRules, MAX_ENTRIES, MAX_ROOMS_WITH_RULES};
+use super::whom::{banned_inside, holds_for, lift_targets, listing, online, refuse, who};
 use super::{Departure, Hub, MemberId, Room, RoomError};
 use crate::names::{self, name_key, sanitize};
 use crate::protocol::{codes, now_ms, ModAction, Moderate, Packet};
@@ -33,7 +33,38 @@ impl Room {
         self.any_mutes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn save_rules(&self, m: &Moderation) {
+    /// One of its operators is here: its rules are kept another while
+    /// (a room with none keeps none).
+    fn operator_here(&self) {
+        let mut md = self.moderation();
+        if md.rules != RoomRules::default() && md.rules.operated_at(now_ms()) {
+            self.save_rules(&md);
+        }
+    }
+
+    /// May its rules change: it has some kept, or the server keeps rules
+    /// for fewer rooms than its most.
+    fn room_for_rules(&self) -> Result<(), RoomError> {
+        let has = self.moderation().rules != RoomRules::default();
+        let room = has
+            || self
+                .shared
+                .owners
+                .get()
+                .is_none_or(|o| o.room_for(&self.key));
+        match room {
+            true => Ok(()),
+            false => Err(refuse(
+                codes::TOO_MANY_BANS,
+                format!(
+                    "the server keeps the rules of {MAX_ROOMS_WITH_RULES} rooms, its most: {} can have none now (rooms none of whose operators came for 30 days lose theirs)",
+                    self.name()
+                ),
+            )),
+        }
+    }
+
+    pub(super) fn save_rules(&self, m: &Moderation) {
         self.any_mutes.store(
             !m.rules.mutes.is_empty(),
             std::sync::atomic::Ordering::Relaxed,
@@ -42,23 +73,6 @@ impl Room {
             o.save(&self.key, &m.rules);
         }
     }
-}
-
-fn who(m: &Member) -> (Who<'_>, Option<String>) {
-    let key = m.identity.account_key();
-    (
-        Who {
-            name: &m.name,
-            account: None,
-            addr: m.addr.ip(),
-            cert: m.identity.cert.as_deref(),
-        },
-        key,
-    )
-}
-
-fn refuse(code: &'static str, message: impl Into<String>) -> RoomError {
-    RoomError::new(code, message)
 }
 
 impl Hub {
@@ -130,7 +144,7 @@ impl Hub {
             || md.creator == Some(id)
             || account
                 .as_deref()
-                .is_some_and(|a| md.declared.contains(a) || md.rules.operators.contains(a))
+                .is_some_and(|a| md.declared.contains(a) || md.rules.operator(a))
     }
 
     /// May `member` come into `room` (a ban, an invite-only room)?
@@ -154,14 +168,27 @@ impl Hub {
         let md = room.moderation();
         let op = server_op
             || md.creator == Some(id)
-            || account.is_some_and(|a| md.declared.contains(a) || md.rules.operators.contains(a));
+            || account.is_some_and(|a| md.declared.contains(a) || md.rules.operator(a));
         if op && md.creator != Some(id) {
+            drop(md);
+            room.operator_here();
             return Ok(());
         }
         if let Some(ban) = md.rules.ban_of(&w, now) {
+            let place = match ban.by_address_only(&w) {
+                true => format!(
+                    ": the ban on {} holds guests from your address (log in to your own account to come in)",
+                    ban.whom()
+                ),
+                false => String::new(),
+            };
             return Err(refuse(
                 codes::BANNED,
-                format!("you are banned from {} {}", room.name(), ban.describe()),
+                format!(
+                    "you are banned from {} {}{place}",
+                    room.name(),
+                    ban.describe()
+                ),
             ));
         }
         if md.rules.invite_only && !md.rules.invited(&w) && !op {
@@ -192,8 +219,35 @@ impl Hub {
         ))
     }
 
+    /// Why member `id` may not rename: muted in one of its rooms (its new
+    /// name would be shown there), if so.
+    pub(crate) fn muted_anywhere(&self, id: MemberId) -> Option<String> {
+        let st = self.lock();
+        let m = st.members.get(&id)?;
+        let (mut w, key) = who(m);
+        w.account = key.as_deref();
+        m.rooms.iter().find_map(|room| {
+            let md = room.moderation();
+            let hold = md.rules.mute_of(&w, now_ms())?;
+            Some(format!(
+                "you are muted in {} {}: your name stays {} until then",
+                room.name(),
+                hold.describe(),
+                m.name
+            ))
+        })
+    }
+
     /// May member `id` set `room`'s topic?
     pub(crate) fn may_set_topic(&self, id: MemberId, room: &Room) -> Result<(), RoomError> {
+        if room.any_mutes() {
+            if let Some(why) = self.muted(id, room) {
+                return Err(refuse(
+                    codes::MUTED,
+                    why.replace(": not sent", ": the topic stays"),
+                ));
+            }
+        }
         let st = self.lock();
         if room.moderation().rules.topic_locked && !self.operates(&st, id, room) {
             return Err(refuse(
@@ -225,12 +279,25 @@ impl Hub {
                         ),
                     ));
                 }
+                room.operator_here();
                 st.members
                     .get(&id)
                     .map(|m| m.name.clone())
                     .unwrap_or_default()
             }
         };
+        let keeps = !matches!(
+            m.action,
+            ModAction::Kick
+                | ModAction::List
+                | ModAction::Unknown
+                | ModAction::Unban
+                | ModAction::Unmute
+                | ModAction::Deop
+        );
+        if keeps {
+            room.room_for_rules()?;
+        }
         let reason = m
             .reason
             .as_deref()
@@ -269,12 +336,13 @@ impl Hub {
                 };
             }
             ModAction::Ban | ModAction::Mute => {
-                let targets = holds_for(&st, target)?;
+                let (targets, label) = holds_for(&st, target)?;
                 let hold = Hold {
-                    targets: targets.clone(),
+                    targets,
                     until,
                     by: by.clone(),
                     reason: reason.clone(),
+                    label: Some(label),
                 };
                 let ban = m.action == ModAction::Ban;
                 {
@@ -300,7 +368,7 @@ impl Hub {
                 let what = if ban { "banned" } else { "muted" };
                 let text = format!(
                     "{by} {what} {} in {} {}",
-                    shown(&targets),
+                    hold.whom(),
                     room.name(),
                     hold.describe()
                 );
@@ -375,12 +443,13 @@ impl Hub {
                 format!("{by} invited {} to {}", sanitize(target), room.name())
             }
             ModAction::Op | ModAction::Deop => {
-                let account = match target.strip_prefix("account:") {
+                // The key is kept; the name as the account spells it is said.
+                let (account, spelled) = match target.strip_prefix("account:") {
                     Some(a) => names::validate_name(a)
-                        .map(|a| name_key(&a))
+                        .map(|a| (name_key(&a), a))
                         .map_err(|e| refuse(codes::NAME_INVALID, format!("'{}' is not an account name: {e}", sanitize(a))))?,
                     None => online(&st, target)
-                        .and_then(|m| m.identity.account_key())
+                        .and_then(|m| Some((m.identity.account_key()?, m.identity.account.clone()?)))
                         .ok_or_else(|| refuse(
                             codes::NOT_LOGGED_IN,
                             format!("'{}' is not logged in to an account here: operators are accounts (account:NAME names one)", sanitize(target)),
@@ -399,12 +468,12 @@ impl Hub {
                 } else if !md.rules.operators.remove(&account) {
                     return Err(refuse(
                         codes::NO_SUCH_USER,
-                        format!("account {account} was not made an operator of {} with /op (declared operators are in the settings)", room.name()),
+                        format!("account {spelled} was not made an operator of {} with /op (declared operators are in the settings)", room.name()),
                     ));
                 }
                 room.save_rules(&md);
                 format!(
-                    "{by} {} account {account} {} {}",
+                    "{by} {} account {spelled} {} {}",
                     if op { "made" } else { "took" },
                     if op {
                         "an operator of"
@@ -469,135 +538,17 @@ impl Hub {
             taken_out(
                 m,
                 room,
-                &format!("removed from {} by {by}: {reason}", room.name()),
+                &format!(
+                    "removed from {} by {by}: {reason}; /join {} to come back",
+                    room.name(),
+                    room.name()
+                ),
             );
             (id, m.name.clone())
         };
         self.exit(id, room, Departure::Kicked(format!("{reason} (by {by})")));
         Some(actual)
     }
-}
-
-fn online<'a>(st: &'a HubState, name: &str) -> Option<&'a Member> {
-    st.members.get(&st.by_name.get(name)?)
-}
-
-/// What a ban or mute of `target` holds: `account:NAME`, `address:IP` or
-/// `address:NAME` (that member's address), or a name — with its account and
-/// certificate when that member is here.
-fn holds_for(st: &HubState, target: &str) -> Result<Vec<Target>, RoomError> {
-    if let Some(a) = target.strip_prefix("account:") {
-        let a = names::validate_name(a).map_err(|e| {
-            refuse(
-                codes::NAME_INVALID,
-                format!("'{}' is not an account name: {e}", sanitize(a)),
-            )
-        })?;
-        return Ok(vec![Target::Account(name_key(&a))]);
-    }
-    if let Some(a) = target.strip_prefix("address:") {
-        if let Ok(ip) = a.parse::<IpAddr>() {
-            return Ok(vec![Target::Address(ip)]);
-        }
-        return match online(st, a) {
-            Some(m) => Ok(vec![
-                Target::Address(m.addr.ip()),
-                Target::Name(name_key(&m.name)),
-            ]),
-            None => Err(refuse(
-                codes::NO_SUCH_USER,
-                format!(
-                    "'{}' is neither an IP address nor someone here",
-                    sanitize(a)
-                ),
-            )),
-        };
-    }
-    let name = names::validate_name(target).map_err(|e| {
-        refuse(
-            codes::NAME_INVALID,
-            format!("'{}' is not a name: {e}", sanitize(target)),
-        )
-    })?;
-    let mut t = vec![Target::Name(name_key(&name))];
-    if let Some(m) = online(st, &name) {
-        if let Some(a) = m.identity.account_key() {
-            t.push(Target::Account(a));
-        }
-        if let Some(c) = &m.identity.cert {
-            t.push(Target::Cert(c.clone()));
-        }
-    }
-    Ok(t)
-}
-
-/// What `/unban` or `/unmute` of `target` lifts: every hold that names it.
-fn lift_targets(st: &HubState, target: &str) -> Result<Vec<Target>, RoomError> {
-    if let Some(a) = target.strip_prefix("address:") {
-        if let Ok(ip) = a.parse::<IpAddr>() {
-            return Ok(vec![Target::Address(ip)]);
-        }
-    }
-    holds_for(st, target)
-}
-
-fn shown(targets: &[Target]) -> String {
-    targets.first().map(Target::shown).unwrap_or_default()
-}
-
-/// Members in `room` that `hold` keeps out (operators too: a ban is a ban).
-fn banned_inside(st: &mut HubState, room: &Arc<Room>, hold: &Hold) -> Vec<(MemberId, String)> {
-    let now = now_ms();
-    let rules = RoomRules {
-        bans: vec![hold.clone()],
-        ..Default::default()
-    };
-    st.members
-        .iter()
-        .filter(|(_, m)| m.rooms.iter().any(|r| Arc::ptr_eq(r, room)))
-        .filter(|(_, m)| {
-            let (mut w, key) = who(m);
-            w.account = key.as_deref();
-            rules.ban_of(&w, now).is_some()
-        })
-        .map(|(id, m)| (*id, m.name.clone()))
-        .collect()
-}
-
-/// `/bans`: the room's operators, modes, bans and mutes, in words.
-fn listing(room: &Room) -> String {
-    let mut md = room.moderation();
-    if md.rules.prune(now_ms()) {
-        room.save_rules(&md);
-    }
-    let r = &md.rules;
-    let mut ops: Vec<String> = md.declared.iter().chain(&r.operators).cloned().collect();
-    ops.sort();
-    ops.dedup();
-    let mut out = format!(
-        "{}: operators {}; {}; topic {}",
-        room.name(),
-        if ops.is_empty() {
-            "(its creator only)".into()
-        } else {
-            ops.join(", ")
-        },
-        if r.invite_only {
-            "invite-only"
-        } else {
-            "open to everyone"
-        },
-        if r.topic_locked { "locked" } else { "open" },
-    );
-    for (what, list) in [("ban", &r.bans), ("mute", &r.mutes)] {
-        if list.is_empty() {
-            out.push_str(&format!("; no {what}s"));
-        }
-        for h in list.iter().take(50) {
-            out.push_str(&format!("; {what} {} {}", shown(&h.targets), h.describe()));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -644,5 +595,47 @@ mod tests {
             .moderate(Actor::Member(m.id), &room, &ban("x".into()))
             .unwrap_err();
         assert_eq!(refused.code, codes::NOT_OPERATOR);
+    }
+
+    #[test]
+    fn past_the_most_rooms_with_rules_a_new_rooms_ban_is_refused_with_its_reason() {
+        let hub = Hub::new(
+            "#lobby",
+            1 << 20,
+            1024,
+            CancellationToken::new(),
+            HistorySetup::default(),
+            Default::default(),
+            None,
+        );
+        let d = tempfile::tempdir().unwrap();
+        let accounts = crate::server::accounts::Accounts::open(
+            &d.path().join("a.sqlite3"),
+            crate::config::Registration::Closed,
+            &[],
+            &[],
+        )
+        .unwrap()
+        .with_rules_cap(1);
+        hub.set_owners(Arc::new(accounts));
+        let lobby = hub.default_room().clone();
+        hub.moderate(Actor::Console, &lobby, &ban("address:192.0.2.1".into()))
+            .unwrap();
+        let m = hub.connect("guest", "127.0.0.1:5000".parse().unwrap(), false);
+        hub.enter(m.id, "#two", &crate::config::Limits::default())
+            .unwrap();
+        let two = hub.find("#two").unwrap();
+        let refused = hub
+            .moderate(Actor::Console, &two, &ban("address:192.0.2.2".into()))
+            .unwrap_err();
+        assert_eq!(refused.code, codes::TOO_MANY_BANS);
+        assert!(
+            refused.message.contains("10000 rooms"),
+            "{}",
+            refused.message
+        );
+        // The room that has rules still changes them.
+        hub.moderate(Actor::Console, &lobby, &ban("address:192.0.2.3".into()))
+            .unwrap();
     }
 }

@@ -67,4 +67,65 @@ mod tests {
         ix.remove("alice", 1);
         assert_eq!(ix.holder("aIice"), None);
     }
+
+    /// Characters whose UTS #39 skeleton is one ASCII letter or digit, and
+    /// that a name may hold: the confusables data, read backwards.
+    fn confusables() -> std::collections::BTreeMap<char, Vec<char>> {
+        let mut map: std::collections::BTreeMap<char, Vec<char>> = Default::default();
+        for c in (0x80u32..0x3000).filter_map(char::from_u32) {
+            let s: String =
+                unicode_security::confusable_detection::skeleton(&c.to_string()).collect();
+            let mut it = s.chars();
+            if let (Some(t), None) = (it.next(), it.next()) {
+                let usable = t.is_ascii_alphanumeric()
+                    && crate::names::validate_name(&format!("a{c}")).is_ok();
+                if usable {
+                    map.entry(t).or_default().push(c);
+                }
+            }
+        }
+        map
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// For names made from random pairs of the confusables data, the
+        /// online check (who holds a name) and the accounts' check (a name
+        /// an account or operator holds) never disagree.
+        #[test]
+        fn the_online_check_and_the_account_check_never_disagree(
+            base in "[a-zA-Z0-9]{2,8}",
+            picks in proptest::collection::vec((0usize..8, 0usize..64, proptest::bool::ANY), 0..4),
+            other in "[a-zA-Z0-9]{2,8}",
+        ) {
+            use crate::server::room::rules::Owners;
+            let table = confusables();
+            let mut variant: Vec<char> = base.chars().collect();
+            for (at, which, upper) in picks {
+                let i = at % variant.len();
+                let c = if upper { variant[i].to_ascii_uppercase() } else { variant[i] };
+                if let Some(alts) = table.get(&c) {
+                    variant[i] = alts[which % alts.len()];
+                }
+            }
+            let variant: String = variant.into_iter().collect();
+            let d = tempfile::tempdir().unwrap();
+            let accounts = crate::server::accounts::Accounts::open(
+                &d.path().join("a.sqlite3"),
+                crate::config::Registration::Closed,
+                std::slice::from_ref(&base),
+                &[],
+            )
+            .unwrap();
+            let mut ix = NameIndex::default();
+            ix.insert(&base, 1);
+            for name in [&variant, &other] {
+                let online = ix.holder(name).is_some();
+                let account = accounts.reserved(name);
+                proptest::prop_assert_eq!(online, account, "{} beside {}", name.escape_unicode(), base);
+            }
+            // A look-alike made from the table is one name with its base.
+            proptest::prop_assert!(ix.holder(&variant).is_some(), "{}", variant.escape_unicode());
+        }
+    }
 }

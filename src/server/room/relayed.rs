@@ -175,6 +175,17 @@ impl Room {
     pub(super) fn remote_names(&self) -> Vec<String> {
         self.lock().remote.keys().cloned().collect()
     }
+
+    /// Cluster mode: the member of another node here called `name`
+    /// (case-insensitively), as it spells itself.
+    pub(crate) fn remote_member(&self, name: &str) -> Option<String> {
+        let key = crate::names::name_key(name.trim());
+        self.lock()
+            .remote
+            .keys()
+            .find(|n| crate::names::name_key(n) == key)
+            .cloned()
+    }
 }
 
 impl super::Hub {

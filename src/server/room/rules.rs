@@ -32,19 +32,29 @@ pub(crate) enum Target {
     Address(IpAddr),
     /// A client certificate's SHA-256 fingerprint.
     Cert(String),
+    /// The address a banned member came from, as it holds guests: another
+    /// connection from there under any name, not a member logged in to
+    /// another account (a classroom behind one address keeps its accounts).
+    GuestsFrom(IpAddr),
 }
 
 impl Target {
     fn matches(&self, who: &Who<'_>) -> bool {
         match self {
-            Target::Name(k) => *k == crate::names::name_key(who.name),
+            Target::Name(k) => crate::names::NameKeys::of(who.name).is_key(k),
             Target::Account(k) => who.account == Some(k.as_str()),
             Target::Address(a) => {
                 crate::server::limits::addresses::key(*a)
                     == crate::server::limits::addresses::key(who.addr)
             }
             Target::Cert(fp) => who.cert == Some(fp.as_str()),
+            Target::GuestsFrom(a) => who.account.is_none() && Target::Address(*a).matches(who),
         }
+    }
+
+    /// Holds a person (a name, an account, a certificate), not a place.
+    fn personal(&self) -> bool {
+        matches!(self, Target::Name(_) | Target::Account(_) | Target::Cert(_))
     }
 
     /// As an operator reads it.
@@ -54,6 +64,7 @@ impl Target {
             Target::Account(k) => format!("account:{k}"),
             Target::Address(a) => format!("address:{a}"),
             Target::Cert(fp) => format!("cert:{}", &fp[..fp.len().min(16)]),
+            Target::GuestsFrom(a) => format!("guests from {a}"),
         }
     }
 }
@@ -67,6 +78,10 @@ pub(crate) struct Hold {
     pub until: Option<u64>,
     pub by: String,
     pub reason: Option<String>,
+    /// Whom it was said of, as the operator spelled them (the targets
+    /// hold keys); absent in rules kept before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 impl Hold {
@@ -76,6 +91,21 @@ impl Hold {
 
     fn holds(&self, who: &Who<'_>, now: u64) -> bool {
         self.live(now) && self.targets.iter().any(|t| t.matches(who))
+    }
+
+    /// It holds `who` only by the address it comes from (another name
+    /// from the place of someone banned), not as that person.
+    pub(crate) fn by_address_only(&self, who: &Who<'_>) -> bool {
+        !self.targets.iter().any(|t| t.personal() && t.matches(who))
+    }
+
+    /// Whom it holds, as an operator reads it: the name as spelled when
+    /// it was said of a member, else its first target.
+    pub(crate) fn whom(&self) -> String {
+        match &self.label {
+            Some(l) => l.clone(),
+            None => self.targets.first().map(Target::shown).unwrap_or_default(),
+        }
     }
 
     /// "until 14:05 UTC" or "for good", and why.
@@ -124,7 +154,23 @@ pub(crate) struct RoomRules {
     /// Name or account keys let into an invite-only room.
     pub invited: BTreeSet<String>,
     pub topic_locked: bool,
+    /// The account that made the room (its key): its operator for good,
+    /// and the room is no guest's to make again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maker: Option<String>,
+    /// When one of its operators was last in the room or acted (ms since
+    /// the epoch, to the day): rules nobody operates are dropped after
+    /// [`RULES_KEPT_UNOPERATED_MS`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operated: Option<u64>,
 }
+
+/// How long a room's rules are kept without any of its operators in it
+/// (30 days; docs/LIMITS.md).
+pub(crate) const RULES_KEPT_UNOPERATED_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// Most rooms whose rules are kept (docs/LIMITS.md).
+pub(crate) const MAX_ROOMS_WITH_RULES: usize = 10_000;
 
 impl RoomRules {
     /// The ban that keeps `who` out, if any.
@@ -137,7 +183,9 @@ impl RoomRules {
     }
 
     pub(crate) fn invited(&self, who: &Who<'_>) -> bool {
-        self.invited.contains(&crate::names::name_key(who.name))
+        let keys = crate::names::NameKeys::of(who.name);
+        self.invited.contains(&keys.folded)
+            || self.invited.contains(&keys.look)
             || who.account.is_some_and(|a| self.invited.contains(a))
     }
 
@@ -147,6 +195,41 @@ impl RoomRules {
         self.bans.retain(|b| b.live(now));
         self.mutes.retain(|b| b.live(now));
         before != self.bans.len() + self.mutes.len()
+    }
+
+    /// Nobody operated the room for [`RULES_KEPT_UNOPERATED_MS`] (rules
+    /// kept before this was noted are not stale: they are stamped now).
+    pub(crate) fn stale(&self, now: u64) -> bool {
+        self.operated
+            .is_some_and(|t| now.saturating_sub(t) > RULES_KEPT_UNOPERATED_MS)
+    }
+
+    /// An operator is here at `now`: true when the stamp moved (at most
+    /// once a day, so that joins do not each write the rules).
+    pub(crate) fn operated_at(&mut self, now: u64) -> bool {
+        const DAY: u64 = 24 * 3600 * 1000;
+        if self.operated.is_some_and(|t| now.saturating_sub(t) < DAY) {
+            return false;
+        }
+        self.operated = Some(now);
+        true
+    }
+
+    /// Is `account` (a key) one of its operators by these rules?
+    pub(crate) fn operator(&self, account: &str) -> bool {
+        self.operators.contains(account) || self.maker.as_deref() == Some(account)
+    }
+
+    /// The account `key` is gone: what it was granted goes with it (an
+    /// account registered again under the name is someone else). True when
+    /// something was.
+    pub(crate) fn drop_grants(&mut self, key: &str) -> bool {
+        let was = self.operators.remove(key);
+        let made = self.maker.as_deref() == Some(key);
+        if made {
+            self.maker = None;
+        }
+        was || made
     }
 
     /// Lift every ban (or mute) holding `target`; how many.
@@ -172,12 +255,16 @@ pub(crate) struct Moderation {
 /// who operates the whole server, and where rooms' rules are kept (read
 /// when a room opens, written on every change).
 pub(crate) trait Owners: Send + Sync {
-    /// A name's key that belongs to an account or an operator list.
-    fn reserved(&self, name_key: &str) -> bool;
+    /// The name, or one that is the same by [`crate::names::NameKeys::clash`],
+    /// belongs to an account or an operator list.
+    fn reserved(&self, name: &str) -> bool;
     /// An account's key that operates every room.
     fn server_operator(&self, account_key: &str) -> bool;
     fn load(&self, room_key: &str) -> Option<RoomRules>;
     fn save(&self, room_key: &str, rules: &RoomRules);
+    /// May `room_key` have rules kept (it has, or fewer than
+    /// [`MAX_ROOMS_WITH_RULES`] rooms do)?
+    fn room_for(&self, room_key: &str) -> bool;
 }
 
 #[cfg(test)]
@@ -204,6 +291,7 @@ mod tests {
             until: Some(1_000),
             by: "teacher".into(),
             reason: None,
+            label: None,
         });
         assert!(r.ban_of(&who("Carol", None, "10.0.0.1"), 500).is_some());
         // Another name from the same address.
@@ -225,6 +313,7 @@ mod tests {
             until: None,
             by: "op".into(),
             reason: Some("spam".into()),
+            label: None,
         });
         assert!(r
             .ban_of(&who("robert", Some("bob"), "10.0.0.1"), 0)
@@ -235,5 +324,30 @@ mod tests {
             RoomRules::lift(&mut r.bans, &Target::Account("bob".into())),
             1
         );
+    }
+
+    #[test]
+    fn the_address_of_a_banned_member_holds_its_guests_not_other_accounts() {
+        let mut r = RoomRules::default();
+        r.bans.push(Hold {
+            targets: vec![
+                Target::Name("dave".into()),
+                Target::GuestsFrom("2001:db8::7".parse().unwrap()),
+            ],
+            until: None,
+            by: "teacher".into(),
+            reason: None,
+            label: Some("Dave".into()),
+        });
+        let guest = who("dave-2", None, "2001:db8::8");
+        let ban = r.ban_of(&guest, 0).expect("a guest from the same /64");
+        assert!(ban.by_address_only(&guest));
+        assert_eq!(ban.whom(), "Dave");
+        let renamed = who("Dave", None, "10.0.0.1");
+        assert!(!r.ban_of(&renamed, 0).unwrap().by_address_only(&renamed));
+        assert!(r
+            .ban_of(&who("erin", Some("erin"), "2001:db8::8"), 0)
+            .is_none());
+        assert!(r.ban_of(&who("x", None, "2001:db9::8"), 0).is_none());
     }
 }

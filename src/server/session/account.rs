@@ -56,7 +56,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     }
                 };
                 let key = name_key(&name);
-                if register && accounts.reserved(&key) {
+                if register && accounts.reserved(&name) {
                     return Packet::error(
                         codes::NAME_REGISTERED,
                         format!(
@@ -126,6 +126,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     Ok(()) => {
                         tracing::info!(peer = %self.peer, account = %sanitize(&name), "account unregistered");
                         self.ctx.hub.set_account(joined.id, None);
+                        for (room, rules) in accounts.drop_grants(&name_key(&name)) {
+                            self.ctx.hub.apply_rules(&room, rules);
+                        }
                         done(format!(
                             "the account {} is gone: its name is anyone's again",
                             sanitize(&name)
@@ -222,7 +225,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
 
     /// `moderate`: an operator's action in a room (the default room when
     /// none is named); the room is told, the operator answered.
-    pub(super) fn moderate(
+    pub(super) async fn moderate(
         &mut self,
         m: crate::protocol::Moderate,
         joined: &Membership,
@@ -246,6 +249,31 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 let listing = m.action == crate::protocol::ModAction::List;
                 (listing || !inside)
                     .then(|| Packet::event("moderation", None, text).in_room(room.tag()))
+            }
+            Err(e)
+                if e.code == codes::NO_SUCH_USER
+                    && m.action == crate::protocol::ModAction::Kick =>
+            {
+                // In a cluster the member may be on another node: its node takes it out.
+                let target = m.target.as_deref().unwrap_or_default();
+                let (Some(c), Some(there)) = (self.ctx.cluster.clone(), room.remote_member(target))
+                else {
+                    return Some(e.packet(room.tag()));
+                };
+                let reason = m.reason.clone().unwrap_or_else(|| "no reason given".into());
+                let reason: String = reason
+                    .chars()
+                    .filter(|&c| !crate::names::is_unsafe_char(c))
+                    .take(200)
+                    .collect();
+                if !c
+                    .kick_from_room(&there, room.name(), &joined.name, &reason)
+                    .await
+                {
+                    return Some(e.packet(room.tag()));
+                }
+                let text = format!("{there} was removed from {}", room.name());
+                Some(Packet::event("moderation", None, text).in_room(room.tag()))
             }
             Err(e) => Some(e.packet(room.tag())),
         }

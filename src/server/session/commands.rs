@@ -68,7 +68,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             }
             Packet::Topic(t) => Ok(self.topic(t, joined)),
             Packet::Account(m) => Ok(Some(self.account(m, joined).await)),
-            Packet::Moderate(m) => Ok(self.moderate(m, joined)),
+            Packet::Moderate(m) => Ok(self.moderate(m, joined).await),
             other => {
                 tracing::debug!(peer = %self.peer, "ignored a packet a client does not send: {other:?}");
                 Ok(None)
@@ -91,6 +91,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         };
         if let Some(e) = self.may_take(&new, joined) {
             return Ok(Some(e));
+        }
+        if let Some(why) = self.ctx.hub.muted_anywhere(joined.id) {
+            return Ok(Some(Packet::error(codes::MUTED, why)));
         }
         let taken = |name: &str| {
             let why = format!("the name '{}' is taken; pick another", sanitize(name));
@@ -120,8 +123,17 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     }
                 }
                 tracing::info!(peer = %self.peer, old = %sanitize(&old), new = %sanitize(&new), "renamed");
-                joined.name = new;
-                Ok(None)
+                joined.name = new.clone();
+                // In a room, the room's own notice answers; in none, this does.
+                Ok(joined.rooms.is_empty().then(|| {
+                    Packet::System(crate::protocol::System {
+                        text: format!("you are now called {new}"),
+                        event: Some("rename".into()),
+                        name: Some(old),
+                        new_name: Some(new),
+                        ..Default::default()
+                    })
+                }))
             }
             Err(RenameError::Taken(other)) => taken(&other),
             Err(RenameError::Gone) => Err(End::Closed),
@@ -143,7 +155,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             .ctx
             .accounts
             .as_deref()
-            .is_some_and(|a| a.reserved(&key));
+            .is_some_and(|a| a.reserved(new));
         if reserved {
             let why = format!(
                 "the name '{}' is registered (or kept for an operator): only its account may take it",

@@ -85,7 +85,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 ke1,
             });
         }
-        let reserved = accounts.is_some_and(|a| a.reserved(&key));
+        let reserved = accounts.is_some_and(|a| a.reserved(name));
         if let Some(cert) = self.peer_cert() {
             let bound = accounts
                 .and_then(|a| a.cert_account(&cert.fp))
