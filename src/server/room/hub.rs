@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use tokio_util::sync::CancellationToken;
 
 use super::name_index::NameIndex;
+use super::rules::Who;
 use super::{
     Cursor, Departure, Entered, HistorySetup, Link, MemberId, Relay, Removal, Room, RoomEvent,
     Shared,
@@ -79,6 +80,22 @@ pub(crate) struct Member {
     /// The rooms they are in, in the order they joined them.
     pub rooms: Vec<Arc<Room>>,
     pub identity: Identity,
+}
+
+impl Member {
+    /// Who the member is to a room's bans and mutes, and its account's key.
+    pub(super) fn who(&self) -> (Who<'_>, Option<String>) {
+        let key = self.identity.account_key();
+        (
+            Who {
+                name: &self.name,
+                account: None,
+                addr: self.addr.ip(),
+                cert: self.identity.cert.as_deref(),
+            },
+            key,
+        )
+    }
 }
 
 /// Who a member proved to be: the account logged in to, the client
@@ -411,7 +428,7 @@ impl Hub {
         let Some(m) = st.members.get_mut(&id) else {
             return;
         };
-        let how = super::whom::departure_in(m, room, how);
+        let how = super::presence::departure_in(m.who(), room, how);
         m.rooms.retain(|r| !Arc::ptr_eq(r, room));
         let name = m.name.clone();
         self.relay(room, || RoomEvent::Left {
@@ -436,7 +453,7 @@ impl Hub {
         };
         st.by_name.remove(&member.name, id);
         for room in &member.rooms {
-            let how = super::whom::departure_in(&member, room, how.clone());
+            let how = super::presence::departure_in(member.who(), room, how.clone());
             self.relay(room, || RoomEvent::Left {
                 name: member.name.clone(),
                 how: how.clone(),

@@ -8,7 +8,7 @@ use std::sync::{Arc, MutexGuard};
 
 use super::hub::{taken_out, HubState, Member};
 use super::rules::{Hold, Moderation, Owners, RoomRules, MAX_ENTRIES, MAX_ROOMS_WITH_RULES};
-use super::whom::{banned_inside, holds_for, lift_targets, listing, online, refuse, who};
+use super::whom::{banned_inside, holds_for, lift_targets, listing, online, refuse};
 use super::{Departure, Hub, MemberId, Room, RoomError};
 use crate::names::{self, name_key, sanitize};
 use crate::protocol::{codes, now_ms, ModAction, Moderate, Packet};
@@ -155,7 +155,7 @@ impl Hub {
         member: &Member,
         room: &Room,
     ) -> Result<(), RoomError> {
-        let (mut w, key) = who(member);
+        let (mut w, key) = member.who();
         w.account = key.as_deref();
         let now = now_ms();
         let account = key.as_deref();
@@ -208,7 +208,7 @@ impl Hub {
     pub(crate) fn muted(&self, id: MemberId, room: &Room) -> Option<String> {
         let st = self.lock();
         let m = st.members.get(&id)?;
-        let (mut w, key) = who(m);
+        let (mut w, key) = m.who();
         w.account = key.as_deref();
         let md = room.moderation();
         let hold = md.rules.mute_of(&w, now_ms())?;
@@ -224,7 +224,7 @@ impl Hub {
     pub(crate) fn muted_anywhere(&self, id: MemberId) -> Option<String> {
         let st = self.lock();
         let m = st.members.get(&id)?;
-        let (mut w, key) = who(m);
+        let (mut w, key) = m.who();
         w.account = key.as_deref();
         m.rooms.iter().find_map(|room| {
             let md = room.moderation();

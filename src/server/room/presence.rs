@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::rules::Who;
 use super::{Registry, Room};
 use crate::protocol::Packet;
 
@@ -130,5 +131,33 @@ fn summary(names: &[String], verb: &str) -> String {
     match names.len() {
         n if n > SHOWN => format!("{shown} and {} more {verb}", n - SHOWN),
         _ => format!("{shown} {verb}"),
+    }
+}
+
+/// How a member (`who`, with its account's key) leaves `room`, as the room
+/// is told: a muted member's own words (a part or goodbye reason) are not
+/// shown there.
+pub(super) fn departure_in(
+    who: (Who<'_>, Option<String>),
+    room: &Room,
+    how: Departure,
+) -> Departure {
+    if !room.any_mutes() {
+        return how;
+    }
+    let (mut w, key) = who;
+    w.account = key.as_deref();
+    if room
+        .moderation()
+        .rules
+        .mute_of(&w, crate::protocol::now_ms())
+        .is_none()
+    {
+        return how;
+    }
+    match how {
+        Departure::Said(_) => Departure::Gone,
+        Departure::Parted(Some(_)) => Departure::Parted(None),
+        other => other,
     }
 }

@@ -8,44 +8,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::hub::{HubState, Member};
-use super::rules::{Hold, RoomRules, Target, Who};
-use super::{Departure, MemberId, Room, RoomError};
+use super::rules::{Hold, RoomRules, Target};
+use super::{MemberId, Room, RoomError};
 use crate::names::{self, name_key, sanitize};
 use crate::protocol::{codes, now_ms};
 
-pub(super) fn who(m: &Member) -> (Who<'_>, Option<String>) {
-    let key = m.identity.account_key();
-    (
-        Who {
-            name: &m.name,
-            account: None,
-            addr: m.addr.ip(),
-            cert: m.identity.cert.as_deref(),
-        },
-        key,
-    )
-}
-
 pub(super) fn refuse(code: &'static str, message: impl Into<String>) -> RoomError {
     RoomError::new(code, message)
-}
-
-/// How `m` leaves `room`, as the room is told: a muted member's own words
-/// (a part or goodbye reason) are not shown there.
-pub(super) fn departure_in(m: &Member, room: &Room, how: Departure) -> Departure {
-    if !room.any_mutes() {
-        return how;
-    }
-    let (mut w, key) = who(m);
-    w.account = key.as_deref();
-    if room.moderation().rules.mute_of(&w, now_ms()).is_none() {
-        return how;
-    }
-    match how {
-        Departure::Said(_) => Departure::Gone,
-        Departure::Parted(Some(_)) => Departure::Parted(None),
-        other => other,
-    }
 }
 
 pub(super) fn online<'a>(st: &'a HubState, name: &str) -> Option<&'a Member> {
@@ -149,7 +118,7 @@ pub(super) fn banned_inside(
         .iter()
         .filter(|(_, m)| m.rooms.iter().any(|r| Arc::ptr_eq(r, room)))
         .filter(|(_, m)| {
-            let (mut w, key) = who(m);
+            let (mut w, key) = m.who();
             w.account = key.as_deref();
             rules.ban_of(&w, now).is_some()
         })
