@@ -412,6 +412,12 @@ fn an_irc_room_operator_kicks_and_bans_a_tcpplay_member_and_sets_the_topic_lock(
     tom.send_line("/join #open");
     tom.stdout.expect("you joined #open");
     let mut guest = Raw::register(addr, "guest", "");
+    // The ban on Tom holds the guests from his address (all of this test's
+    // are on 127.0.0.1), not the operator who made it.
+    guest.line("JOIN #ops");
+    guest.lines.expect(" 474 guest #ops ");
+    irc.line("MODE #ops -b Tom!*@*");
+    irc.lines.expect("NOTICE #ops");
     guest.line("JOIN #ops");
     guest.lines.expect(":guest!u@tcpplay JOIN #ops");
     guest.line("KICK #ops opal :coup");

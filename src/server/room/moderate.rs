@@ -166,9 +166,7 @@ impl Hub {
                 .is_some_and(|o| o.server_operator(a))
         });
         let md = room.moderation();
-        let op = server_op
-            || md.creator == Some(id)
-            || account.is_some_and(|a| md.declared.contains(a) || md.rules.operator(a));
+        let op = md.operates(id, account, server_op);
         if op && md.creator != Some(id) {
             drop(md);
             room.operator_here();

@@ -251,6 +251,18 @@ pub(crate) struct Moderation {
     pub declared: BTreeSet<String>,
 }
 
+impl Moderation {
+    /// Does member `id` (logged in to `account`, a key; `server_op`: an
+    /// operator of the whole server) operate this room? Operators are never
+    /// held by its bans: a ban that holds guests from an address does not
+    /// take out the operator who made it, or another, from that address.
+    pub(crate) fn operates(&self, id: MemberId, account: Option<&str>, server_op: bool) -> bool {
+        server_op
+            || self.creator == Some(id)
+            || account.is_some_and(|a| self.declared.contains(a) || self.rules.operator(a))
+    }
+}
+
 /// The accounts, as the rooms need them: which names a guest cannot take,
 /// who operates the whole server, and where rooms' rules are kept (read
 /// when a room opens, written on every change).

@@ -114,13 +114,18 @@ pub(super) fn banned_inside(
         bans: vec![hold.clone()],
         ..Default::default()
     };
+    let md = room.moderation();
+    let owners = room.shared.owners.get();
     st.members
         .iter()
         .filter(|(_, m)| m.rooms.iter().any(|r| Arc::ptr_eq(r, room)))
-        .filter(|(_, m)| {
+        .filter(|(id, m)| {
             let (mut w, key) = m.who();
             w.account = key.as_deref();
-            rules.ban_of(&w, now).is_some()
+            let server_op = key
+                .as_deref()
+                .is_some_and(|a| owners.is_some_and(|o| o.server_operator(a)));
+            rules.ban_of(&w, now).is_some() && !md.operates(**id, key.as_deref(), server_op)
         })
         .map(|(id, m)| (*id, m.name.clone()))
         .collect()
