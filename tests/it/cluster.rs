@@ -824,7 +824,7 @@ fn a_room_operators_kick_takes_a_member_of_another_node_out_with_its_reason() {
     teacher.stdout.expect("dora joined");
     teacher.send_line("/kick dora too loud");
     teacher.stdout.expect("dora was removed from #hall");
-    let out = dora.stdout.expect("you left #hall");
+    let out = dora.stdout.expect("you are out of #hall");
     assert!(
         out.contains("too loud") && out.contains("/join #hall to come back"),
         "{out}"

@@ -167,7 +167,7 @@ impl Hub {
         });
         let md = room.moderation();
         let op = md.operates(id, account, server_op);
-        if op && md.creator != Some(id) {
+        if md.above_bans(id, account, server_op) {
             drop(md);
             room.operator_here();
             return Ok(());

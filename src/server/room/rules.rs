@@ -253,13 +253,18 @@ pub(crate) struct Moderation {
 
 impl Moderation {
     /// Does member `id` (logged in to `account`, a key; `server_op`: an
-    /// operator of the whole server) operate this room? Operators are never
-    /// held by its bans: a ban that holds guests from an address does not
-    /// take out the operator who made it, or another, from that address.
+    /// operator of the whole server) operate this room?
     pub(crate) fn operates(&self, id: MemberId, account: Option<&str>, server_op: bool) -> bool {
         server_op
             || self.creator == Some(id)
             || account.is_some_and(|a| self.declared.contains(a) || self.rules.operator(a))
+    }
+
+    /// Is member `id` beyond this room's bans? Its operators are — all but
+    /// a guest who is one only for having made the room, whom a server
+    /// operator may still ban.
+    pub(crate) fn above_bans(&self, id: MemberId, account: Option<&str>, server_op: bool) -> bool {
+        self.operates(id, account, server_op) && self.creator != Some(id)
     }
 }
 

@@ -125,7 +125,12 @@ pub(super) fn banned_inside(
             let server_op = key
                 .as_deref()
                 .is_some_and(|a| owners.is_some_and(|o| o.server_operator(a)));
-            rules.ban_of(&w, now).is_some() && !md.operates(**id, key.as_deref(), server_op)
+            // A ban never takes out the member who made it (a guest's ban
+            // holds the guests from an address: its own too), nor an
+            // operator above the room's bans.
+            rules.ban_of(&w, now).is_some()
+                && hold.by != m.name
+                && !md.above_bans(**id, key.as_deref(), server_op)
         })
         .map(|(id, m)| (*id, m.name.clone()))
         .collect()
