@@ -119,6 +119,38 @@ fn half_sent_and_silent_requests_are_closed_after_the_handshake_timeout() {
     assert!(body.contains("<html"), "{body}");
 }
 
+/// A slow-read attack: requests pipelined, answers never read. The header
+/// timeout cannot see it (the requests came whole); the stalled write is
+/// given up after `limits.write_timeout`, and the address's place with it.
+#[test]
+fn a_peer_that_never_reads_its_answers_is_let_go_after_the_write_timeout() {
+    let (_server, host) = web_server(
+        &[],
+        &[
+            ("TCPPLAY_LIMITS__WRITE_TIMEOUT", "1"),
+            ("TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS", "1"),
+        ],
+    );
+    let mut reader = TcpStream::connect(&host).unwrap();
+    // About 30 MB of answers: more than any socket buffers hold.
+    let requests = get(&host, "/app.js").repeat(4000);
+    let writer = std::thread::spawn(move || {
+        let _ = reader.write_all(requests.as_bytes());
+        reader
+    });
+    // It holds the address's only place until the server lets it go.
+    let deadline = std::time::Instant::now() + WAIT;
+    let head = loop {
+        let (head, _) = http_exchange(&host, &get(&host, "/"));
+        if status(&head) != 429 || std::time::Instant::now() > deadline {
+            break head;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(status(&head), 200, "still refused: {head}");
+    drop(writer);
+}
+
 /// Under a 1,024-descriptor limit, 1,100 idle web connections from one
 /// address (no per-address limit) take at most half the descriptors: the
 /// rest are refused with 503 and a chat member still gets in.

@@ -18,14 +18,17 @@
 //! and `max_web_connections` from `accept` on, and takes a handshake permit
 //! when it asks for the WebSocket. Its request headers must arrive within
 //! `handshake_timeout` (an idle keep-alive connection too), or it is closed.
+//! An answer it does not read for `write_timeout` closes it too (`stall`).
 
 mod bridge;
 mod guard;
 mod page;
 mod socket;
+mod stall;
 mod upgrade;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Extension, Request};
@@ -60,6 +63,11 @@ struct Peer(SocketAddr);
 /// The connection's admission, until a WebSocket takes it into its session.
 #[derive(Clone)]
 struct Ticket(Arc<Mutex<Option<Admission>>>);
+
+/// Cleared when the connection becomes a WebSocket: its stalled writes are
+/// then the session's to judge ([`stall`]).
+#[derive(Clone)]
+struct Http(Arc<AtomicBool>);
 
 /// Serve the page and the WebSocket on `listener` until shutdown.
 pub(crate) async fn serve(
@@ -115,9 +123,13 @@ async fn refuse(mut stream: TcpStream, tls: bool, refusal: Refusal) {
 /// One HTTP connection, its headers bounded by the handshake deadline.
 async fn connection(stream: TcpStream, peer: SocketAddr, shared: Shared, admission: Admission) {
     let ticket = Ticket(Arc::new(Mutex::new(Some(admission))));
+    let http_only = Arc::new(AtomicBool::new(true));
     let app = router(shared.clone())
         .layer(Extension(Peer(peer)))
-        .layer(Extension(ticket));
+        .layer(Extension(ticket))
+        .layer(Extension(Http(http_only.clone())));
+    // A peer that sends requests and never reads the answers is let go.
+    let stream = stall::Stall::new(stream, shared.ctx.write_timeout(), http_only);
     let service = TowerToHyperService::new(app);
     let deadline = shared.ctx.handshake_timeout();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -159,6 +171,7 @@ async fn socket(
     Extension(shared): Extension<Shared>,
     Extension(Peer(peer)): Extension<Peer>,
     Extension(Ticket(ticket)): Extension<Ticket>,
+    Extension(Http(http_only)): Extension<Http>,
     request: Request,
 ) -> Response {
     let ctx = shared.ctx.clone();
@@ -189,6 +202,7 @@ async fn socket(
             StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return (status, format!("{refusal}\n")).into_response();
     }
+    http_only.store(false, Ordering::Relaxed);
     let upgrading = hyper::upgrade::on(request);
     tokio::spawn(async move {
         match upgrading.await {
