@@ -224,6 +224,19 @@ fn a_rebound_name_reaches_nothing_and_the_servers_own_names_do() {
     assert_secured(&head);
     let (head, _) = http_exchange(&host, &get(&evil, "/"));
     assert_eq!(status(&head), 421, "{head}");
+    // Nor does it get around the check with a second Host (the first one
+    // served), none, or a full URL naming it (whose host is the request's).
+    for request in [
+        format!("GET / HTTP/1.1\r\nHost: {host}\r\nHost: {evil}\r\n\r\n"),
+        "GET / HTTP/1.1\r\n\r\n".to_string(),
+    ] {
+        let (head, _) = http_exchange(&host, &request);
+        assert_eq!(status(&head), 400, "{request:?}: {head}");
+        assert_secured(&head);
+    }
+    let full = format!("GET http://{evil}/ HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let (head, _) = http_exchange(&host, &full);
+    assert_eq!(status(&head), 421, "{head}");
     // Its address and localhost are served; the socket opens from its own page.
     let local = format!("localhost:{port}");
     let (head, _) = http_exchange(&host, &get(&local, "/"));
