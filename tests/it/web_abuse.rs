@@ -318,3 +318,33 @@ fn a_browser_on_the_tls_chat_port_gets_an_http_answer_inside_tls() {
     let mut p = Peer::connect_tls(server.addr, &cert.cert);
     assert_eq!(p.recv()["type"], "hello");
 }
+
+/// `http://` typed for the HTTPS web address (under `--tls`): the browser
+/// is sent to the `https://` address, with the security headers, instead of
+/// getting TLS bytes it cannot show.
+#[test]
+fn plain_http_on_the_https_web_address_is_sent_to_https() {
+    let cert = crate::util::make_cert();
+    let (c, k) = (cert.cert.to_str().unwrap(), cert.key.to_str().unwrap());
+    let server = Server::start(&[
+        "--tls",
+        "--cert",
+        c,
+        "--key",
+        k,
+        "--no-history",
+        "--web",
+        "127.0.0.1:0",
+    ]);
+    let (_server, url) = web_server_from(server);
+    let host = url.trim_start_matches("https://").to_string();
+    let port = host.rsplit(':').next().unwrap();
+    let (head, body) = http_exchange(&host, &get(&format!("localhost:{port}"), "/"));
+    assert_eq!(status(&head), 307, "{head}{body}");
+    assert!(
+        head.contains(&format!("Location: https://localhost:{port}/\r\n")),
+        "{head}"
+    );
+    assert!(body.contains("HTTPS"), "{body}");
+    assert_secured(&head);
+}

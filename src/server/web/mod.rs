@@ -38,11 +38,13 @@ use axum::routing::get;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::admission::{Admission, Door, Refusal};
 use super::Ctx;
+use crate::hostport::HostPort;
+use crate::protocol::Foreign;
 
 pub(crate) use guard::{whole, Hosts};
 
@@ -121,7 +123,19 @@ async fn refuse(mut stream: TcpStream, tls: bool, refusal: Refusal) {
 }
 
 /// One HTTP connection, its headers bounded by the handshake deadline.
-async fn connection(stream: TcpStream, peer: SocketAddr, shared: Shared, admission: Admission) {
+async fn connection(mut stream: TcpStream, peer: SocketAddr, shared: Shared, admission: Admission) {
+    let deadline = shared.ctx.handshake_timeout();
+    if shared.ctx.is_tls() {
+        match tokio::time::timeout(deadline, plain_on_tls(&mut stream, &shared)).await {
+            Ok(Some(answer)) => {
+                let _ = tokio::time::timeout(deadline, stream.write_all(&answer)).await;
+                let _ = stream.shutdown().await;
+                return;
+            }
+            Ok(None) => {}
+            Err(_) => return,
+        }
+    }
     let ticket = Ticket(Arc::new(Mutex::new(Some(admission))));
     let http_only = Arc::new(AtomicBool::new(true));
     let app = router(shared.clone())
@@ -131,7 +145,6 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Shared, admissi
     // A peer that sends requests and never reads the answers is let go.
     let stream = stall::Stall::new(stream, shared.ctx.write_timeout(), http_only);
     let service = TowerToHyperService::new(app);
-    let deadline = shared.ctx.handshake_timeout();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(deadline);
     match shared.ctx.tls() {
@@ -151,6 +164,29 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Shared, admissi
             _ => tracing::debug!(%peer, "web: no TLS handshake"),
         },
     }
+}
+
+/// Plain HTTP on the HTTPS web address (a browser given `http://`): the
+/// request (read, so the answer is not lost to a reset) gets a redirect to
+/// the same address over HTTPS, not TLS bytes the browser cannot show.
+async fn plain_on_tls(stream: &mut TcpStream, shared: &Shared) -> Option<Vec<u8>> {
+    let mut head = [0u8; 2048];
+    let n = stream.peek(&mut head).await.ok()?;
+    if Foreign::recognise(&head[..n]) != Some(Foreign::Http) {
+        return None;
+    }
+    let _ = stream.read(&mut head).await;
+    let local = stream.local_addr().ok()?;
+    let host = super::misdirected::host_of(&head[..n])
+        .filter(|h| shared.hosts.serves(h))
+        .unwrap_or_else(|| local.ip().to_string());
+    let url = format!("https://{}/", HostPort::new(&host, local.port()));
+    let body = format!("this address speaks HTTPS only: open {url}\n");
+    Some(whole(
+        StatusCode::TEMPORARY_REDIRECT,
+        &[("Location", &url)],
+        &body,
+    ))
 }
 
 fn router(shared: Shared) -> Router {
