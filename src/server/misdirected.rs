@@ -126,7 +126,7 @@ fn page_host(web: IpAddr, asked: Option<&str>, chat_ip: Option<IpAddr>) -> Strin
 
 /// The host (no port) of the request's `Host` header, when it is a plain
 /// host name or address (letters, digits, `.`, `-`, `:` in brackets).
-pub(super) fn host_of(head: &[u8]) -> Option<String> {
+fn host_of(head: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(head).ok()?;
     let value = text.lines().skip(1).find_map(|l| {
         let (k, v) = l.split_once(':')?;

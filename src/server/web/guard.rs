@@ -43,7 +43,7 @@ impl Hosts {
 }
 
 /// The host of `host[:port]` or `[v6]:port`, brackets off.
-fn host_part(h: &str) -> &str {
+pub(super) fn host_part(h: &str) -> &str {
     let h = h.trim();
     if let Some(rest) = h.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);

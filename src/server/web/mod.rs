@@ -177,8 +177,21 @@ async fn plain_on_tls(stream: &mut TcpStream, shared: &Shared) -> Option<Vec<u8>
     }
     let _ = stream.read(&mut head).await;
     let local = stream.local_addr().ok()?;
-    let host = super::misdirected::host_of(&head[..n])
-        .filter(|h| shared.hosts.serves(h))
+    // The name the browser used, when this server answers to it.
+    let asked = std::str::from_utf8(&head[..n]).ok().and_then(|text| {
+        text.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("host")
+                .then(|| guard::host_part(v).to_string())
+        })
+    });
+    let plain = |h: &String| {
+        h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))
+    };
+    let host = asked
+        .filter(|h| plain(h) && shared.hosts.serves(h))
         .unwrap_or_else(|| local.ip().to_string());
     let url = format!("https://{}/", HostPort::new(&host, local.port()));
     let body = format!("this address speaks HTTPS only: open {url}\n");
