@@ -119,6 +119,38 @@ fn half_sent_and_silent_requests_are_closed_after_the_handshake_timeout() {
     assert!(body.contains("<html"), "{body}");
 }
 
+/// A slow-read attack: requests pipelined, answers never read. The header
+/// timeout cannot see it (the requests came whole); the stalled write is
+/// given up after `limits.write_timeout`, and the address's place with it.
+#[test]
+fn a_peer_that_never_reads_its_answers_is_let_go_after_the_write_timeout() {
+    let (_server, host) = web_server(
+        &[],
+        &[
+            ("TCPPLAY_LIMITS__WRITE_TIMEOUT", "1"),
+            ("TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS", "1"),
+        ],
+    );
+    let mut reader = TcpStream::connect(&host).unwrap();
+    // About 30 MB of answers: more than any socket buffers hold.
+    let requests = get(&host, "/app.js").repeat(4000);
+    let writer = std::thread::spawn(move || {
+        let _ = reader.write_all(requests.as_bytes());
+        reader
+    });
+    // It holds the address's only place until the server lets it go.
+    let deadline = std::time::Instant::now() + WAIT;
+    let head = loop {
+        let (head, _) = http_exchange(&host, &get(&host, "/"));
+        if status(&head) != 429 || std::time::Instant::now() > deadline {
+            break head;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(status(&head), 200, "still refused: {head}");
+    drop(writer);
+}
+
 /// Under a 1,024-descriptor limit, 1,100 idle web connections from one
 /// address (no per-address limit) take at most half the descriptors: the
 /// rest are refused with 503 and a chat member still gets in.
@@ -191,6 +223,19 @@ fn a_rebound_name_reaches_nothing_and_the_servers_own_names_do() {
     assert!(body.contains("\"evil.example\""), "{body}");
     assert_secured(&head);
     let (head, _) = http_exchange(&host, &get(&evil, "/"));
+    assert_eq!(status(&head), 421, "{head}");
+    // Nor does it get around the check with a second Host (the first one
+    // served), none, or a full URL naming it (whose host is the request's).
+    for request in [
+        format!("GET / HTTP/1.1\r\nHost: {host}\r\nHost: {evil}\r\n\r\n"),
+        "GET / HTTP/1.1\r\n\r\n".to_string(),
+    ] {
+        let (head, _) = http_exchange(&host, &request);
+        assert_eq!(status(&head), 400, "{request:?}: {head}");
+        assert_secured(&head);
+    }
+    let full = format!("GET http://{evil}/ HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let (head, _) = http_exchange(&host, &full);
     assert_eq!(status(&head), 421, "{head}");
     // Its address and localhost are served; the socket opens from its own page.
     let local = format!("localhost:{port}");
@@ -272,4 +317,34 @@ fn a_browser_on_the_tls_chat_port_gets_an_http_answer_inside_tls() {
     assert!(!said.contains("\"type\""), "{said}");
     let mut p = Peer::connect_tls(server.addr, &cert.cert);
     assert_eq!(p.recv()["type"], "hello");
+}
+
+/// `http://` typed for the HTTPS web address (under `--tls`): the browser
+/// is sent to the `https://` address, with the security headers, instead of
+/// getting TLS bytes it cannot show.
+#[test]
+fn plain_http_on_the_https_web_address_is_sent_to_https() {
+    let cert = crate::util::make_cert();
+    let (c, k) = (cert.cert.to_str().unwrap(), cert.key.to_str().unwrap());
+    let server = Server::start(&[
+        "--tls",
+        "--cert",
+        c,
+        "--key",
+        k,
+        "--no-history",
+        "--web",
+        "127.0.0.1:0",
+    ]);
+    let (_server, url) = web_server_from(server);
+    let host = url.trim_start_matches("https://").to_string();
+    let port = host.rsplit(':').next().unwrap();
+    let (head, body) = http_exchange(&host, &get(&format!("localhost:{port}"), "/"));
+    assert_eq!(status(&head), 307, "{head}{body}");
+    assert!(
+        head.contains(&format!("Location: https://localhost:{port}/\r\n")),
+        "{head}"
+    );
+    assert!(body.contains("HTTPS"), "{body}");
+    assert_secured(&head);
 }

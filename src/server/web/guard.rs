@@ -43,7 +43,7 @@ impl Hosts {
 }
 
 /// The host of `host[:port]` or `[v6]:port`, brackets off.
-fn host_part(h: &str) -> &str {
+pub(super) fn host_part(h: &str) -> &str {
     let h = h.trim();
     if let Some(rest) = h.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
@@ -68,11 +68,24 @@ pub(super) async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned());
+    // The request's one host: an absolute-form target's (its Host is then
+    // ignored, RFC 9112 3.2.2), else the one Host header; two, or none in
+    // HTTP/1.1, is a bad request (RFC 9112 3.2) — never the first of two.
+    let headers = request.headers().get_all(header::HOST);
+    let host = match request.uri().authority() {
+        Some(a) => Some(a.host().to_string()),
+        None => headers
+            .iter()
+            .next()
+            .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned()),
+    };
+    let unnamed = host.is_none() && request.version() == axum::http::Version::HTTP_11;
     let mut answer = match host {
+        _ if headers.iter().nth(1).is_some() || unnamed => (
+            StatusCode::BAD_REQUEST,
+            "a request names its host in exactly one Host header\n",
+        )
+            .into_response(),
         Some(h) if !shared.hosts.serves(&h) => {
             let shown = crate::names::sanitize(host_part(&h));
             tracing::warn!(host = %shown, "web: a request for a name this server does not serve refused (DNS rebinding?)");

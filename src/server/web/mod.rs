@@ -18,14 +18,17 @@
 //! and `max_web_connections` from `accept` on, and takes a handshake permit
 //! when it asks for the WebSocket. Its request headers must arrive within
 //! `handshake_timeout` (an idle keep-alive connection too), or it is closed.
+//! An answer it does not read for `write_timeout` closes it too (`stall`).
 
 mod bridge;
 mod guard;
 mod page;
 mod socket;
+mod stall;
 mod upgrade;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Extension, Request};
@@ -35,11 +38,13 @@ use axum::routing::get;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::admission::{Admission, Door, Refusal};
 use super::Ctx;
+use crate::hostport::HostPort;
+use crate::protocol::Foreign;
 
 pub(crate) use guard::{whole, Hosts};
 
@@ -60,6 +65,11 @@ struct Peer(SocketAddr);
 /// The connection's admission, until a WebSocket takes it into its session.
 #[derive(Clone)]
 struct Ticket(Arc<Mutex<Option<Admission>>>);
+
+/// Cleared when the connection becomes a WebSocket: its stalled writes are
+/// then the session's to judge ([`stall`]).
+#[derive(Clone)]
+struct Http(Arc<AtomicBool>);
 
 /// Serve the page and the WebSocket on `listener` until shutdown.
 pub(crate) async fn serve(
@@ -113,13 +123,28 @@ async fn refuse(mut stream: TcpStream, tls: bool, refusal: Refusal) {
 }
 
 /// One HTTP connection, its headers bounded by the handshake deadline.
-async fn connection(stream: TcpStream, peer: SocketAddr, shared: Shared, admission: Admission) {
+async fn connection(mut stream: TcpStream, peer: SocketAddr, shared: Shared, admission: Admission) {
+    let deadline = shared.ctx.handshake_timeout();
+    if shared.ctx.is_tls() {
+        match tokio::time::timeout(deadline, plain_on_tls(&mut stream, &shared)).await {
+            Ok(Some(answer)) => {
+                let _ = tokio::time::timeout(deadline, stream.write_all(&answer)).await;
+                let _ = stream.shutdown().await;
+                return;
+            }
+            Ok(None) => {}
+            Err(_) => return,
+        }
+    }
     let ticket = Ticket(Arc::new(Mutex::new(Some(admission))));
+    let http_only = Arc::new(AtomicBool::new(true));
     let app = router(shared.clone())
         .layer(Extension(Peer(peer)))
-        .layer(Extension(ticket));
+        .layer(Extension(ticket))
+        .layer(Extension(Http(http_only.clone())));
+    // A peer that sends requests and never reads the answers is let go.
+    let stream = stall::Stall::new(stream, shared.ctx.write_timeout(), http_only);
     let service = TowerToHyperService::new(app);
-    let deadline = shared.ctx.handshake_timeout();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(deadline);
     match shared.ctx.tls() {
@@ -141,6 +166,42 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Shared, admissi
     }
 }
 
+/// Plain HTTP on the HTTPS web address (a browser given `http://`): the
+/// request (read, so the answer is not lost to a reset) gets a redirect to
+/// the same address over HTTPS, not TLS bytes the browser cannot show.
+async fn plain_on_tls(stream: &mut TcpStream, shared: &Shared) -> Option<Vec<u8>> {
+    let mut head = [0u8; 2048];
+    let n = stream.peek(&mut head).await.ok()?;
+    if Foreign::recognise(&head[..n]) != Some(Foreign::Http) {
+        return None;
+    }
+    let _ = stream.read(&mut head).await;
+    let local = stream.local_addr().ok()?;
+    // The name the browser used, when this server answers to it.
+    let asked = std::str::from_utf8(&head[..n]).ok().and_then(|text| {
+        text.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("host")
+                .then(|| guard::host_part(v).to_string())
+        })
+    });
+    let plain = |h: &String| {
+        h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))
+    };
+    let host = asked
+        .filter(|h| plain(h) && shared.hosts.serves(h))
+        .unwrap_or_else(|| local.ip().to_string());
+    let url = format!("https://{}/", HostPort::new(&host, local.port()));
+    let body = format!("this address speaks HTTPS only: open {url}\n");
+    Some(whole(
+        StatusCode::TEMPORARY_REDIRECT,
+        &[("Location", &url)],
+        &body,
+    ))
+}
+
 fn router(shared: Shared) -> Router {
     Router::new()
         .route("/", get(page::index))
@@ -159,6 +220,7 @@ async fn socket(
     Extension(shared): Extension<Shared>,
     Extension(Peer(peer)): Extension<Peer>,
     Extension(Ticket(ticket)): Extension<Ticket>,
+    Extension(Http(http_only)): Extension<Http>,
     request: Request,
 ) -> Response {
     let ctx = shared.ctx.clone();
@@ -189,6 +251,7 @@ async fn socket(
             StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return (status, format!("{refusal}\n")).into_response();
     }
+    http_only.store(false, Ordering::Relaxed);
     let upgrading = hyper::upgrade::on(request);
     tokio::spawn(async move {
         match upgrading.await {
