@@ -65,6 +65,12 @@ impl Cluster {
             };
             self.link_up();
             match state {
+                2 => self.set_refusing(Some(
+                    "Redis refuses writes (the heartbeat could only be kept alive): out of memory?"
+                        .into(),
+                )),
+                // Redis took the heartbeat: it takes writes.
+                1 => self.set_refusing(None),
                 -1 => {
                     self.lost_place(&run).await;
                     continue;

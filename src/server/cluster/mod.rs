@@ -39,6 +39,7 @@
 //! - `inbox`: direct messages and kicks for another node's members
 //! - `history`: a room's stream paged as history
 //! - `record`: a secure room's record
+//! - `refusal`: what Redis refused, told to whom it concerns
 //! - `accounts`: accounts, certificate bindings and rooms' rules
 
 use std::collections::HashMap;
@@ -65,6 +66,7 @@ mod link;
 mod publish;
 mod read;
 mod record;
+pub(crate) mod refusal;
 mod reply;
 mod rooms;
 mod scripts;
@@ -86,6 +88,10 @@ pub(crate) struct ClusterConfig {
     /// What every entry read from Redis is checked against.
     pub rules: Rules,
 }
+
+/// A command Redis has not answered within this is given up (the link is
+/// down); `check --cluster` holds Redis to it too.
+pub(crate) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A node's heartbeat: refreshed this often, gone after `NODE_TTL`.
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -153,6 +159,8 @@ pub(crate) struct Cluster {
     /// one at or below it is a second copy (a batch sent again to a Redis
     /// that restarted empty after the first had landed and been read).
     delivered_seq: Mutex<HashMap<(String, String), u64>>,
+    /// Redis refuses every write (out of memory, read-only, …): why.
+    refusing: Mutex<Option<String>>,
 }
 
 fn key_err(e: impl std::fmt::Display) -> String {
@@ -172,7 +180,7 @@ impl Cluster {
             .map_err(|e| format!("cluster URL: {}", key_err(e)))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2))
+            .set_response_timeout(RESPONSE_TIMEOUT)
             .set_number_of_retries(1);
         let mut con = tokio::time::timeout(
             Duration::from_secs(5),
@@ -187,6 +195,11 @@ impl Cluster {
         let id: Arc<str> = format!("{}/{}", cfg.node, now_ms()).into();
         let keys = Keys::new(&cfg.prefix);
         claim_node_name(&mut con, &keys, &cfg.node, &id).await?;
+        if let Some(memory) = refusal::memory(&mut con).await {
+            for warning in [memory.evicting(), memory.full()].into_iter().flatten() {
+                tracing::warn!(node = %cfg.node, "cluster: {warning}");
+            }
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let c = Arc::new(Cluster {
             run: Mutex::new(id),
@@ -211,6 +224,7 @@ impl Cluster {
             redis_clock: Mutex::new((now_ms(), tokio::time::Instant::now())),
             landed: std::sync::atomic::AtomicU64::new(0),
             delivered_seq: Mutex::new(HashMap::new()),
+            refusing: Mutex::new(None),
         });
         c.m.link_up.set(1);
         for script in [&*scripts::APPEND, &*scripts::BEAT, &*scripts::CLAIM] {

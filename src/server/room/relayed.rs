@@ -242,6 +242,15 @@ impl super::Hub {
         }
     }
 
+    /// Cluster mode: a packet for the member called `name` only (a line
+    /// of theirs the cluster could not keep).
+    pub(crate) fn tell_named(&self, name: &str, packet: Packet) {
+        let st = self.lock();
+        if let Some(m) = st.by_name.get(name).and_then(|id| st.members.get(&id)) {
+            m.link.push(packet.to_line());
+        }
+    }
+
     /// Cluster mode: the member called `name` lost it to another run's
     /// member: they leave, told `why`.
     pub(crate) fn drop_named(&self, name: &str, why: &str) {

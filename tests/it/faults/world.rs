@@ -49,6 +49,9 @@ impl Redis {
                 "yes",
                 "--appendfsync",
                 "always",
+                // `DEBUG SLEEP`: a Redis that stalls (Redis 7 asks for it).
+                "--enable-debug-command",
+                "yes",
             ])
             .arg("--dir")
             .arg(self.dir.path())
@@ -205,5 +208,17 @@ impl Drop for Node {
         if self.paused {
             self.resume();
         }
+    }
+}
+
+impl Redis {
+    /// `redis-cli ARGS` against this Redis (as its operator would): its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 }
