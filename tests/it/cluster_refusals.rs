@@ -25,6 +25,29 @@ fn refused(p: &mut Peer, text: &str) -> Value {
     }
 }
 
+/// Packets until a chat line with `text`, within `limit` (the link came
+/// back by itself in that time, or the test fails).
+fn chat_within(p: &mut Peer, text: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let v = p.recv();
+        if v["type"] == "chat" && v["text"] == text {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no {text:?} within {limit:?}");
+    }
+}
+
+/// Packets until a system notice that says `part`.
+fn system_containing(p: &mut Peer, part: &str) -> Value {
+    loop {
+        let v = p.recv();
+        if v["type"] == "system" && v["text"].as_str().unwrap_or("").contains(part) {
+            return v;
+        }
+    }
+}
+
 /// `/readyz` until its status is `want` (bounded): its body.
 fn readyz_becomes(m: &str, want: u16) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -145,4 +168,64 @@ fn check_fails_for_a_redis_that_stalls_or_needs_a_password_and_warns_of_an_evict
         said.contains("needs a password") && !said.contains("s3cret"),
         "{said}"
     );
+}
+
+#[test]
+fn a_link_lost_to_a_changed_password_comes_back_by_itself_when_it_is_restored() {
+    let redis = Redis::start();
+    redis.cli(&["CONFIG", "SET", "requirepass", "first-pw"]);
+    let url = format!("redis://:first-pw@127.0.0.1:{}", redis.port);
+    let (n1, n2) = (
+        Node::start_at(&url, "n1", &[]),
+        Node::start_at(&url, "n2", &[]),
+    );
+    let (mut a, _) = member(n1.at(), "a", &[]);
+    let (mut b, _) = member(n2.at(), "b", &[]);
+    a.send(json!({"type": "chat", "text": "before"}));
+    b.recv_chat("before");
+    // The password changes and every connection is dropped: the nodes
+    // cannot get back in, and say so.
+    let auth = ["-a", "first-pw", "--no-auth-warning"];
+    redis.cli(&[&auth[..], &["CONFIG", "SET", "requirepass", "other-pw"]].concat());
+    redis.cli(&[
+        "-a",
+        "other-pw",
+        "--no-auth-warning",
+        "CLIENT",
+        "KILL",
+        "TYPE",
+        "normal",
+    ]);
+    system_containing(&mut a, "the link to the other servers is down");
+    a.send(json!({"type": "chat", "text": "held"}));
+    // Redis has turned the nodes' old password away (its ACL log says so)
+    // a few times: their links are past their first retries.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let log = redis.cli(&["-a", "other-pw", "--no-auth-warning", "ACL", "LOG", "20"]);
+        let lines: Vec<&str> = log.lines().collect();
+        let failed: u64 = lines
+            .windows(2)
+            .filter(|w| w[0] == "count")
+            .filter_map(|w| w[1].parse::<u64>().ok())
+            .sum();
+        if failed >= 6 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no failed logins in {log}");
+        std::thread::sleep(Duration::from_millis(100)); // polling Redis's log
+    }
+    // Restored: the link comes back without a restart; the held line goes out.
+    redis.cli(&[
+        "-a",
+        "other-pw",
+        "--no-auth-warning",
+        "CONFIG",
+        "SET",
+        "requirepass",
+        "first-pw",
+    ]);
+    chat_within(&mut b, "held", Duration::from_secs(15));
+    a.send(json!({"type": "chat", "text": "after"}));
+    chat_within(&mut b, "after", Duration::from_secs(5));
 }

@@ -36,12 +36,13 @@ enum Lease {
 impl Cluster {
     /// The node's heartbeat, its names' leases, and other runs' deaths.
     pub(super) async fn heartbeat(self: Arc<Self>) {
-        let mut con = self.con.clone();
         let node_key = self.keys.node(&self.cfg.node);
         let mut tick = tokio::time::interval(HEARTBEAT);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            // The connection as it is now (made anew after credentials failed).
+            let mut con = self.con();
             let run = self.run();
             let beat: redis::RedisResult<(i64, u64)> = BEAT
                 .key(&node_key)

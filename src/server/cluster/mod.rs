@@ -30,7 +30,8 @@
 //!   entry decoded and checked (`keys`: key names; `reply`: replies)
 //! - `publish`: the node's queue onto the rooms' streams
 //! - `read`: one `XREAD` over the rooms' streams and the inbox
-//! - `link`: the link's state and its notices
+//! - `link`: the link's state and its notices (`con`: the connection,
+//!   made anew when it cannot heal itself)
 //! - `beat`: the heartbeat, other nodes' deaths, this run's own, and
 //!   announcing everything again to a Redis that lost it
 //! - `scripts`: the atomic steps (append once, beat, bury, claim, …)
@@ -58,6 +59,7 @@ use crate::protocol::now_ms;
 pub(crate) mod accounts;
 mod beat;
 mod claims;
+mod con;
 pub(crate) mod entry;
 mod history;
 mod inbox;
@@ -125,7 +127,8 @@ pub(crate) struct Cluster {
     run: Mutex<Arc<str>>,
     cfg: ClusterConfig,
     keys: Keys,
-    con: ConnectionManager,
+    /// The shared connection (made anew when it cannot heal itself).
+    con: Arc<con::Con>,
     client: redis::Client,
     out: mpsc::UnboundedSender<Out>,
     hub: Mutex<Weak<Hub>>,
@@ -184,7 +187,7 @@ impl Cluster {
             .set_number_of_retries(1);
         let mut con = tokio::time::timeout(
             Duration::from_secs(5),
-            client.get_connection_manager_with_config(config),
+            client.get_connection_manager_with_config(config.clone()),
         )
         .await
         .map_err(|_| "no answer from Redis within 5 s".to_string())?
@@ -205,7 +208,7 @@ impl Cluster {
             run: Mutex::new(id),
             cfg,
             keys,
-            con,
+            con: Arc::new(con::Con::new(con, client.clone(), config)),
             client,
             out: tx,
             hub: Mutex::new(Weak::new()),
@@ -228,7 +231,7 @@ impl Cluster {
         });
         c.m.link_up.set(1);
         for script in [&*scripts::APPEND, &*scripts::BEAT, &*scripts::CLAIM] {
-            let mut con = c.con.clone();
+            let mut con = c.con();
             script
                 .prepare_invoke()
                 .load_async(&mut con)
@@ -260,6 +263,11 @@ impl Cluster {
 
     pub(super) fn hub(&self) -> Option<Arc<Hub>> {
         self.hub.lock().unwrap_or_else(|e| e.into_inner()).upgrade()
+    }
+
+    /// The shared connection to Redis, as it is now.
+    pub(super) fn con(&self) -> ConnectionManager {
+        self.con.get()
     }
 
     pub(crate) fn is_up(&self) -> bool {

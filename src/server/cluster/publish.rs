@@ -72,7 +72,7 @@ impl Cluster {
     /// Append what happens here, in order, a batch per script call, until
     /// each entry is known to be in its stream.
     pub(super) async fn publisher(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Out>) {
-        let mut con = self.con.clone();
+        let mut con = self.con();
         let mut queue: VecDeque<Pending> = VecDeque::new();
         let mut next_seq = 0u64;
         let mut got = Vec::new();
@@ -144,6 +144,7 @@ impl Cluster {
                     self.link_down(&e);
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(1));
+                    con = self.con();
                 }
             }
         }

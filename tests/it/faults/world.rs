@@ -127,6 +127,11 @@ impl Node {
 
     /// A node with more settings from the environment.
     pub fn start_env(redis: &Redis, name: &str, env: &[(&str, &str)]) -> Node {
+        Node::start_at(&redis.url(), name, env)
+    }
+
+    /// A node on the Redis at `url` (one with a password, say).
+    pub fn start_at(url: &str, name: &str, env: &[(&str, &str)]) -> Node {
         let mut all = vec![
             ("TCPPLAY_LIMITS__MESSAGES_PER_SECOND", "0"),
             ("TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS", "0"),
@@ -137,7 +142,7 @@ impl Node {
             name: name.to_string(),
             server: None,
             paused: false,
-            url: redis.url(),
+            url: url.to_string(),
             env: all
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
