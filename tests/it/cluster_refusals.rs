@@ -229,3 +229,53 @@ fn a_link_lost_to_a_changed_password_comes_back_by_itself_when_it_is_restored() 
     a.send(json!({"type": "chat", "text": "after"}));
     chat_within(&mut b, "after", Duration::from_secs(5));
 }
+
+#[test]
+fn a_node_whose_redis_is_unreachable_at_start_accepts_nobody_and_says_why() {
+    // A "Redis" that takes the connection and never answers.
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("redis://{}", mute.local_addr().unwrap());
+    let port = crate::util::free_port();
+    let home = tempfile::TempDir::new().unwrap();
+    let mut serve = crate::util::tcpplay(home.path())
+        .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--cluster", &dead, "--node", "n1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Until it gives up, nobody is let in (a member taken in now would be
+    // dropped without a word when it does).
+    let mut tries = 0;
+    let status = loop {
+        if let Some(status) = serve.try_wait().unwrap() {
+            break status;
+        }
+        let let_in = std::net::TcpStream::connect(("127.0.0.1", port));
+        assert!(
+            let_in.is_err(),
+            "a connection was taken while Redis is unreachable"
+        );
+        tries += 1;
+        std::thread::sleep(Duration::from_millis(50)); // polling the process
+    };
+    assert!(tries > 0, "gave up before a connection was tried");
+    drop(mute);
+    assert_ne!(status.code(), Some(0));
+    let mut err = String::new();
+    std::io::Read::read_to_string(serve.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("cluster") && err.contains(&dead[8..]), "{err}");
+}
+
+#[test]
+fn a_member_joining_a_room_new_on_its_node_gets_the_rooms_topic() {
+    let redis = Redis::start();
+    let (n1, n2) = (Node::start(&redis, "n1"), Node::start(&redis, "n2"));
+    let (mut b, _) = member(n2.at(), "b", &["#t"]);
+    b.send(json!({"type": "topic", "room": "#t", "text": "set on n2"}));
+    b.send(json!({"type": "chat", "room": "#t", "text": "mark"}));
+    b.recv_chat("mark");
+    // #t is new on n1: its first member is told the topic on joining.
+    let (_a, welcome) = member(n1.at(), "a", &["#t"]);
+    assert_eq!(welcome["#t"]["topic"], "set on n2", "{}", welcome["#t"]);
+}
