@@ -31,7 +31,7 @@ fn texts_until(p: &mut Peer, text: &str) -> Vec<String> {
     }
 }
 
-fn users(p: &mut Peer, room: &str) -> BTreeSet<String> {
+pub(crate) fn users(p: &mut Peer, room: &str) -> BTreeSet<String> {
     p.send(json!({"type": "users", "room": room}));
     let u = p.recv_type("users");
     u["users"]
@@ -43,7 +43,7 @@ fn users(p: &mut Peer, room: &str) -> BTreeSet<String> {
 }
 
 /// Ask `users` until it is `want` (bounded): the cluster converges.
-fn users_become(p: &mut Peer, room: &str, want: &[&str], within: Duration) {
+pub(crate) fn users_become(p: &mut Peer, room: &str, want: &[&str], within: Duration) {
     let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
     let deadline = Instant::now() + within;
     loop {

@@ -35,6 +35,7 @@
 //! - `beat`: the heartbeat, other nodes' deaths, this run's own, and
 //!   announcing everything again to a Redis that lost it
 //! - `scripts`: the atomic steps (append once, beat, bury, claim, …)
+//! - `heal`: the other nodes' members checked against Redis's
 //! - `claims`: names across the cluster
 //! - `rooms`: the cluster's rooms (its limit, the list)
 //! - `inbox`: direct messages and kicks for another node's members
@@ -61,6 +62,7 @@ mod beat;
 mod claims;
 mod con;
 pub(crate) mod entry;
+mod heal;
 mod history;
 mod inbox;
 mod keys;
@@ -164,6 +166,9 @@ pub(crate) struct Cluster {
     delivered_seq: Mutex<HashMap<(String, String), u64>>,
     /// Redis refuses every write (out of memory, read-only, …): why.
     refusing: Mutex<Option<String>>,
+    /// The other nodes' members here are to be checked against Redis
+    /// (it lost its data): see `heal`.
+    heal_due: AtomicBool,
 }
 
 fn key_err(e: impl std::fmt::Display) -> String {
@@ -228,6 +233,7 @@ impl Cluster {
             landed: std::sync::atomic::AtomicU64::new(0),
             delivered_seq: Mutex::new(HashMap::new()),
             refusing: Mutex::new(None),
+            heal_due: AtomicBool::new(false),
         });
         c.m.link_up.set(1);
         for script in [&*scripts::APPEND, &*scripts::BEAT, &*scripts::CLAIM] {
