@@ -86,9 +86,13 @@ fn a_redis_out_of_memory_refuses_each_line_to_its_sender_and_check_and_readyz_sa
     readyz_becomes(&m, 200);
     redis.cli(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
     redis.cli(&["CONFIG", "SET", "maxmemory", "1"]);
-    a.send(json!({"type": "chat", "text": "no room for it"}));
+    a.send(json!({"type": "chat", "text": "no room for it", "seq": 7}));
     let e = refused(&mut a, "no room for it");
-    assert_eq!(e["code"], "not_sent", "{e}");
+    assert_eq!(
+        (&e["code"], &e["seq"]),
+        (&json!("not_sent"), &json!(7)),
+        "{e}"
+    );
     let why = e["message"].as_str().unwrap();
     assert!(why.contains("OOM") && why.contains("maxmemory"), "{why}");
     metric_until(&m, "tcpplay_cluster_lines_refused_total", 1.0);

@@ -82,7 +82,9 @@ impl Cluster {
             RoomEvent::Said(said) => {
                 self.m.refused.inc();
                 let text = format!("not sent to {room}: the cluster's store (Redis) refused to keep it ({why}); {}", kind.advice());
-                let packet = Packet::error(codes::NOT_SENT, text).in_room(out.room.tag());
+                let packet = Packet::error(codes::NOT_SENT, text)
+                    .in_room(out.room.tag())
+                    .answering(said.body.seq);
                 if let Some(hub) = self.hub() {
                     hub.tell_named(&said.from, packet);
                 }
