@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::{CheckOptions, Report, Stage};
 use crate::protocol::now_ms;
-use crate::server::cluster::entry;
+use crate::server::cluster::refusal::{self, Refusal};
+use crate::server::cluster::{entry, RESPONSE_TIMEOUT};
 
 /// A node of the cluster, as its heartbeat says.
 #[derive(Debug, Clone, Serialize)]
@@ -50,25 +51,21 @@ pub(crate) async fn probe(url: &str, prefix: &str, opts: &CheckOptions, report: 
     let Some(mut con) = connect(url, &shown, opts, report).await else {
         return;
     };
-    let mut rtts = Vec::new();
-    for _ in 0..5 {
-        let t = Instant::now();
-        let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut con).await;
-        if pong.is_err() {
-            break;
-        }
-        rtts.push(t.elapsed());
-    }
-    rtts.sort();
-    let median = rtts.get(rtts.len() / 2).copied().unwrap_or(Duration::ZERO);
+    let Some((median, slowest)) = pings(&mut con, &shown, report).await else {
+        return;
+    };
     report.ok(
         "cluster",
         format!(
-            "Redis at {shown} answers (PING median {:.2} ms)",
-            median.as_secs_f64() * 1000.0
+            "Redis at {shown} answers (PING median {:.2} ms, slowest {:.2} ms)",
+            median.as_secs_f64() * 1000.0,
+            slowest.as_secs_f64() * 1000.0
         ),
         Some(start.elapsed()),
     );
+    if !takes_writes(&mut con, prefix, report).await {
+        return;
+    }
     let nodes = match nodes(&mut con, prefix).await {
         Ok(n) => n,
         Err(e) => return report.warn("nodes", format!("cannot list the nodes: {e}"), None),
@@ -100,6 +97,93 @@ pub(crate) async fn probe(url: &str, prefix: &str, opts: &CheckOptions, report: 
         );
     }
     report.nodes = nodes.into_values().collect();
+}
+
+/// PINGs spread over a second (a Redis that stalls now and then is caught
+/// in one), each held to the nodes' own timeout: the median and the
+/// slowest; `None` (and the check failed) when Redis stalls past it or
+/// refuses (a password it needs and was not given).
+async fn pings(
+    con: &mut redis::aio::MultiplexedConnection,
+    shown: &str,
+    report: &mut Report,
+) -> Option<(Duration, Duration)> {
+    let mut rtts = Vec::new();
+    for i in 0..8 {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        let t = Instant::now();
+        let ping = redis::cmd("PING");
+        match tokio::time::timeout(RESPONSE_TIMEOUT, ping.query_async::<String>(con)).await {
+            Ok(Ok(_)) => rtts.push(t.elapsed()),
+            Ok(Err(e)) => {
+                let (stage, what) = match Refusal::of_error(&e) {
+                    Refusal::Credentials => (Stage::Auth, "it needs a password (or user) this URL does not give: put it in cluster.url (TCPPLAY_CLUSTER__URL or the config file, never the command line)"),
+                    kind => (Stage::Protocol, kind.advice()),
+                };
+                report.fail(
+                    stage,
+                    "cluster",
+                    format!("Redis at {shown} refuses: {e}; {what}"),
+                    Some(t.elapsed()),
+                );
+                return None;
+            }
+            Err(_) => {
+                report.fail(Stage::Connect, "cluster", format!("Redis at {shown} stalls: a PING got no answer within {} s, after which a node gives up on a command and holds its lines (is Redis busy, swapping, or paused?)", RESPONSE_TIMEOUT.as_secs()), Some(t.elapsed()));
+                return None;
+            }
+        }
+    }
+    rtts.sort();
+    let median = rtts.get(rtts.len() / 2).copied().unwrap_or_default();
+    Some((median, rtts.last().copied().unwrap_or_default()))
+}
+
+/// Redis takes a write (a key under the prefix that expires at once) and
+/// has memory for more; an evicting `maxmemory-policy` is a warning.
+async fn takes_writes(
+    con: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+    report: &mut Report,
+) -> bool {
+    let t = Instant::now();
+    let mut set = redis::cmd("SET");
+    set.arg(entry::Keys::new(prefix).check_probe())
+        .arg(now_ms())
+        .arg("PX")
+        .arg(10_000);
+    let wrote = tokio::time::timeout(RESPONSE_TIMEOUT, set.query_async::<()>(con)).await;
+    let memory = refusal::memory(con).await.unwrap_or_default();
+    let why = match wrote {
+        Ok(Ok(())) => memory.full(),
+        Ok(Err(e)) => Some(format!(
+            "Redis refuses writes: {e}; {}",
+            Refusal::of_error(&e).advice()
+        )),
+        Err(_) => Some(format!(
+            "Redis did not take a write within {} s",
+            RESPONSE_TIMEOUT.as_secs()
+        )),
+    };
+    if let Some(why) = why {
+        let why = match memory.max {
+            0 => why,
+            max => format!("{why} (uses {} of maxmemory {max} bytes)", memory.used),
+        };
+        report.fail(Stage::Protocol, "writes", why, Some(t.elapsed()));
+        return false;
+    }
+    match memory.evicting() {
+        Some(w) => report.warn("writes", w, Some(t.elapsed())),
+        None => report.ok(
+            "writes",
+            "Redis takes writes and does not evict keys",
+            Some(t.elapsed()),
+        ),
+    }
+    true
 }
 
 /// A connection to the cluster's Redis, within the check's timeout.

@@ -16,7 +16,7 @@ pub(crate) type Page = (Vec<Chat>, bool);
 /// How long a member joining a room waits for this server to start reading
 /// the room's stream (a room new to this node), before its history is said
 /// to be unavailable.
-const STREAM_WAIT: Duration = Duration::from_secs(3);
+pub(crate) const STREAM_WAIT: Duration = Duration::from_secs(3);
 
 /// Where history is kept.
 pub(crate) enum Archive {

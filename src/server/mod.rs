@@ -357,6 +357,9 @@ impl ServerHandle {
             if !c.is_up() {
                 return Err("the cluster's Redis is unreachable".into());
             }
+            if let Some(why) = c.refusing() {
+                return Err(why);
+            }
         }
         match self.ctx.hub.history() {
             Some(h) if !h.alive() => Err("the history writer stopped".into()),

@@ -31,7 +31,7 @@ fn texts_until(p: &mut Peer, text: &str) -> Vec<String> {
     }
 }
 
-fn users(p: &mut Peer, room: &str) -> BTreeSet<String> {
+pub(crate) fn users(p: &mut Peer, room: &str) -> BTreeSet<String> {
     p.send(json!({"type": "users", "room": room}));
     let u = p.recv_type("users");
     u["users"]
@@ -43,7 +43,7 @@ fn users(p: &mut Peer, room: &str) -> BTreeSet<String> {
 }
 
 /// Ask `users` until it is `want` (bounded): the cluster converges.
-fn users_become(p: &mut Peer, room: &str, want: &[&str], within: Duration) {
+pub(crate) fn users_become(p: &mut Peer, room: &str, want: &[&str], within: Duration) {
     let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
     let deadline = Instant::now() + within;
     loop {
@@ -430,7 +430,7 @@ fn metrics_show_the_link_the_live_nodes_the_queue_and_what_was_skipped() {
 }
 
 #[test]
-fn a_key_of_the_wrong_type_in_redis_refuses_that_rooms_lines_with_a_notice_and_nothing_else() {
+fn a_key_of_the_wrong_type_in_redis_refuses_that_rooms_lines_to_their_sender_and_nothing_else() {
     let redis = Redis::start();
     let n1 = Node::start(&redis, "n1");
     let (mut a, _) = member(n1.at(), "a", &["#ok", "#broken"]);
@@ -443,24 +443,27 @@ fn a_key_of_the_wrong_type_in_redis_refuses_that_rooms_lines_with_a_notice_and_n
     redis_cli(&redis, &["SET", &log, "not a stream"]);
     a.send(json!({"type": "chat", "room": "#broken", "text": "lost"}));
     a.send(json!({"type": "chat", "room": "#ok", "text": "fine"}));
+    // The sender is told, with Redis's reason; the other room goes on.
     let mut told = false;
     loop {
         let v = a.recv();
-        if v["type"] == "system" && v["room"] == "#broken" {
-            told |= v["text"].as_str().unwrap().contains("could not be stored");
+        if v["type"] == "error" {
+            assert_eq!(
+                (&v["code"], &v["room"]),
+                (&json!("not_sent"), &json!("#broken")),
+                "{v}"
+            );
+            let why = v["message"].as_str().unwrap();
+            told |= why.contains("WRONGTYPE") && why.contains("another type");
         }
         assert!(!(v["type"] == "chat" && v["text"] == "lost"), "{v}");
         if v["type"] == "chat" && v["text"] == "fine" {
             break;
         }
     }
-    // The notice may come with or after the next line: wait for it.
+    // The refusal may come with or after the next line: wait for it.
     while !told {
         let v = a.recv();
-        told = v["type"] == "system"
-            && v["text"]
-                .as_str()
-                .unwrap_or("")
-                .contains("could not be stored");
+        told = v["type"] == "error" && v["message"].as_str().unwrap_or("").contains("WRONGTYPE");
     }
 }

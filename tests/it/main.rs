@@ -15,6 +15,8 @@ mod check;
 mod cli;
 mod cluster;
 mod cluster_faults;
+mod cluster_presence;
+mod cluster_refusals;
 mod doc_examples;
 mod docs;
 mod faults;

@@ -22,7 +22,7 @@ use running::{
 };
 use setup::{
     bind, check_config, history_db, open_accounts, passed_listener, read_motd, secure_room,
-    server_tls, start_cluster,
+    server_tls, start_cluster, Port,
 };
 
 use crate::cli::ServeArgs;
@@ -192,11 +192,12 @@ async fn prepare(loaded: &Loaded, args: &mut ServeArgs, no_input: bool) -> Resul
     if args.check_config {
         return Ok(None);
     }
-    let listener = match passed_listener()? {
-        Some(l) => l,
+    // The port is taken now, and listened on only once all is ready.
+    let port = match passed_listener()? {
+        Some(l) => Port::Passed(l),
         None => bind(&s.bind, s.port).await?,
     };
-    let addr = listener.local_addr()?;
+    let addr = port.local_addr()?;
     let cluster = match &loaded.settings.cluster.url {
         Some(url) => Some(start_cluster(loaded, url, addr).await?),
         None => None,
@@ -246,7 +247,9 @@ async fn prepare(loaded: &Loaded, args: &mut ServeArgs, no_input: bool) -> Resul
         accounts,
     };
     Ok(Some(Ready {
-        listener,
+        listener: port.listen().map_err(|e| {
+            anyhow::anyhow!("cannot listen on {addr}: {e} (another program took the port meanwhile? pick another --port)")
+        })?,
         addr,
         opts,
         mode,

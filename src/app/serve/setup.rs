@@ -232,22 +232,69 @@ pub(super) fn listen_addrs(bind: &str, port: u16) -> Result<Vec<std::net::Socket
     Ok(addrs)
 }
 
-/// Listen on `bind:port`, or say why not and what to do.
-pub(super) async fn bind(bind: &str, port: u16) -> Result<TcpListener> {
+/// The server's port: passed by the service manager (listening already),
+/// or taken here and not listened on until everything else is ready — so
+/// that nobody is let in by a server that then fails to start (a cluster
+/// node whose Redis is unreachable, say).
+pub(super) enum Port {
+    Passed(TcpListener),
+    Reserved(tokio::net::TcpSocket),
+}
+
+impl Port {
+    pub(super) fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        match self {
+            Port::Passed(l) => l.local_addr(),
+            Port::Reserved(s) => s.local_addr(),
+        }
+    }
+
+    /// Let connections in.
+    pub(super) fn listen(self) -> std::io::Result<TcpListener> {
+        match self {
+            Port::Passed(l) => Ok(l),
+            Port::Reserved(s) => s.listen(1024),
+        }
+    }
+}
+
+/// Take `bind:port` (not listening yet), or say why not and what to do.
+pub(super) async fn bind(bind: &str, port: u16) -> Result<Port> {
     let host = match hostport::bare(bind) {
         "" => "0.0.0.0",
         h => h,
     };
-    let addrs = listen_addrs(bind, port)?;
-    TcpListener::bind(&addrs[..]).await.map_err(|e| {
-        let hint = match e.kind() {
+    let shown = || hostport::HostPort::new(host, port);
+    let take = |addr: std::net::SocketAddr| {
+        let socket = match addr {
+            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        // As TcpListener::bind: a port in TIME_WAIT is taken again.
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        Ok::<_, std::io::Error>(socket)
+    };
+    // The first of the addresses that binds, as TcpListener::bind tries them.
+    let mut failed = None;
+    for addr in listen_addrs(bind, port)? {
+        match take(addr) {
+            Ok(socket) => return Ok(Port::Reserved(socket)),
+            Err(e) => failed = Some(e),
+        }
+    }
+    let e = failed.unwrap_or_else(|| std::io::ErrorKind::AddrNotAvailable.into());
+    let hint = match e.kind() {
             std::io::ErrorKind::AddrInUse => "another program (or tcpplay) already uses it: pick another --port, or --port 0 for a free one",
             std::io::ErrorKind::PermissionDenied => "ports below 1024 need privileges: pick a port from 1024 up",
             std::io::ErrorKind::AddrNotAvailable => "that address is not on this machine: use 0.0.0.0, ::, or one of its addresses",
             _ => "check --bind and --port",
         };
-        anyhow::anyhow!("cannot listen on {}: {e} ({hint})", hostport::HostPort::new(host, port))
-    })
+    Err(anyhow::anyhow!(
+        "cannot listen on {}: {e} ({hint})",
+        shown()
+    ))
 }
 
 /// The message of the day: `serve.motd`, else the first 2000 characters of

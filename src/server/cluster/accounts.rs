@@ -62,7 +62,7 @@ impl Cluster {
     /// The cluster's OPAQUE setup: `fresh` becomes it unless one is kept
     /// already (then that one is returned).
     pub(crate) async fn accounts_setup(&self, fresh: &[u8]) -> Result<Vec<u8>, String> {
-        let mut con = self.con.clone();
+        let mut con = self.con();
         let key = self.keys.accounts_setup();
         let _: Option<String> = redis::cmd("SET")
             .arg(&key)
@@ -81,7 +81,7 @@ impl Cluster {
 
     /// The version counter of the accounts (0: never written).
     pub(crate) async fn accounts_version(&self) -> Result<u64, String> {
-        let mut con = self.con.clone();
+        let mut con = self.con();
         let v: Option<u64> = redis::cmd("GET")
             .arg(self.keys.accounts_version())
             .query_async(&mut con)
@@ -103,7 +103,7 @@ impl Cluster {
     }
 
     async fn hgetall(&self, key: String) -> Result<Vec<(String, String)>, String> {
-        let mut con = self.con.clone();
+        let mut con = self.con();
         redis::cmd("HGETALL")
             .arg(key)
             .query_async(&mut con)
@@ -114,7 +114,7 @@ impl Cluster {
     /// One account's value, read now (a login on this node sees an account
     /// registered on another at once).
     pub(crate) async fn account(&self, key: &str) -> Result<Option<String>, String> {
-        let mut con = self.con.clone();
+        let mut con = self.con();
         redis::cmd("HGET")
             .arg(self.keys.accounts())
             .arg(key)
@@ -125,7 +125,7 @@ impl Cluster {
 
     /// The account a certificate is bound to, read now.
     pub(crate) async fn cert_account(&self, fp: &str) -> Result<Option<String>, String> {
-        let mut con = self.con.clone();
+        let mut con = self.con();
         redis::cmd("HGET")
             .arg(self.keys.account_certs())
             .arg(fp)
@@ -137,7 +137,7 @@ impl Cluster {
     /// Write one change and bump the version; false when a new account's
     /// key was taken.
     pub(crate) async fn accounts_write(&self, w: Write<'_>) -> Result<bool, String> {
-        let mut con = self.con.clone();
+        let mut con = self.con();
         let (hash, field, value) = match w {
             Write::Delete { key } => {
                 let _: u64 = redis::Script::new(DELETE)

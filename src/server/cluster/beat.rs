@@ -36,12 +36,15 @@ enum Lease {
 impl Cluster {
     /// The node's heartbeat, its names' leases, and other runs' deaths.
     pub(super) async fn heartbeat(self: Arc<Self>) {
-        let mut con = self.con.clone();
         let node_key = self.keys.node(&self.cfg.node);
         let mut tick = tokio::time::interval(HEARTBEAT);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut beats = 0u32;
         loop {
             tick.tick().await;
+            beats = beats.wrapping_add(1);
+            // The connection as it is now (made anew after credentials failed).
+            let mut con = self.con();
             let run = self.run();
             let beat: redis::RedisResult<(i64, u64)> = BEAT
                 .key(&node_key)
@@ -65,6 +68,12 @@ impl Cluster {
             };
             self.link_up();
             match state {
+                2 => self.set_refusing(Some(
+                    "Redis refuses writes (the heartbeat could only be kept alive): out of memory?"
+                        .into(),
+                )),
+                // Redis took the heartbeat: it takes writes.
+                1 => self.set_refusing(None),
                 -1 => {
                     self.lost_place(&run).await;
                     continue;
@@ -79,10 +88,13 @@ impl Cluster {
                     tracing::warn!(node = %self.cfg.node, "cluster: Redis lost this node's keys (restarted without its data, or paused past their expiry); announcing its members again");
                     self.tell_maybe_lost();
                     self.announce();
+                    self.heal_due
+                        .store(true, std::sync::atomic::Ordering::Release);
                 }
                 _ => {}
             }
             self.renew_names(&mut con, &run).await;
+            self.heal_presence(&mut con, beats).await;
             if self.calm_for() >= GRACE {
                 self.bury_dead(&mut con).await;
             }

@@ -26,7 +26,7 @@ impl Cluster {
     /// Claim `requested` (or `-2`, `-3`, … when taken) across the cluster;
     /// a name whose run is dead is taken over. The name given.
     pub(crate) async fn claim(&self, requested: &str) -> Result<String, ClaimError> {
-        let mut con = self.con.clone();
+        let mut con = self.con();
         for n in 1..1000u32 {
             let name = match n {
                 1 => requested.to_string(),
@@ -41,7 +41,7 @@ impl Cluster {
 
     /// Claim exactly `name`: false when a live run holds it.
     pub(crate) async fn claim_exact_name(&self, name: &str) -> Result<bool, ClaimError> {
-        let mut con = self.con.clone();
+        let mut con = self.con();
         self.claim_exact(&mut con, name).await
     }
 
@@ -115,7 +115,7 @@ impl Cluster {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&key);
-        let mut con = self.con.clone();
+        let mut con = self.con();
         let run = self.run();
         tokio::spawn(async move {
             // Only if it is still ours.
@@ -126,7 +126,7 @@ impl Cluster {
 
     /// The run holding `name`, if another run does.
     pub(super) async fn owner(&self, name: &str) -> Option<String> {
-        let mut con = self.con.clone();
+        let mut con = self.con();
         let key = self.keys.name(&names::name_key(name.trim()));
         let owner: Option<String> = redis::cmd("GET")
             .arg(key)

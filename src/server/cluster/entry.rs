@@ -169,6 +169,7 @@ fn decode_body(e: &mut Entry, rules: &Rules) -> Result<Body, Skip> {
         payload: e.take("y"),
         sent,
         action: e.get("a").is_some(),
+        seq: None,
     })
 }
 

@@ -14,7 +14,7 @@ impl Cluster {
         before: Option<u64>,
         limit: usize,
     ) -> Result<(Vec<Chat>, bool), String> {
-        let mut con = self.con.clone();
+        let mut con = self.con();
         let end = match before {
             Some(b) if b > 0 => format!("({}", stream_id(b)),
             Some(_) => return Ok((Vec::new(), false)),

@@ -51,7 +51,7 @@ impl Cluster {
     }
 
     pub(super) async fn to_inbox(&self, node: &str, e: &InboxEntry) -> bool {
-        let mut con = self.con.clone();
+        let mut con = self.con();
         let mut cmd = redis::cmd("XADD");
         cmd.arg(self.keys.inbox(node))
             .arg("MAXLEN")

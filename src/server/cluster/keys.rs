@@ -53,6 +53,12 @@ impl Keys {
         self.key("name:*")
     }
 
+    /// What `check --cluster` writes (and lets expire) to see that Redis
+    /// takes writes.
+    pub(crate) fn check_probe(&self) -> String {
+        self.key("check:probe")
+    }
+
     /// A run's last appended sequence number (entries land once).
     pub(crate) fn seq(&self, run: &str) -> String {
         self.key(&format!("seq:{run}"))

@@ -8,6 +8,7 @@ use crate::protocol::Packet;
 
 impl Cluster {
     pub(super) fn link_down(&self, e: &redis::RedisError) {
+        self.con.heal_after(e);
         *self.calm_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if !self.up.load(Ordering::Acquire) || self.announcing.swap(true, Ordering::AcqRel) {
             return;

@@ -30,15 +30,18 @@
 //!   entry decoded and checked (`keys`: key names; `reply`: replies)
 //! - `publish`: the node's queue onto the rooms' streams
 //! - `read`: one `XREAD` over the rooms' streams and the inbox
-//! - `link`: the link's state and its notices
+//! - `link`: the link's state and its notices (`con`: the connection,
+//!   made anew when it cannot heal itself)
 //! - `beat`: the heartbeat, other nodes' deaths, this run's own, and
 //!   announcing everything again to a Redis that lost it
 //! - `scripts`: the atomic steps (append once, beat, bury, claim, …)
+//! - `heal`: the other nodes' members checked against Redis's
 //! - `claims`: names across the cluster
 //! - `rooms`: the cluster's rooms (its limit, the list)
 //! - `inbox`: direct messages and kicks for another node's members
 //! - `history`: a room's stream paged as history
 //! - `record`: a secure room's record
+//! - `refusal`: what Redis refused, told to whom it concerns
 //! - `accounts`: accounts, certificate bindings and rooms' rules
 
 use std::collections::HashMap;
@@ -57,7 +60,9 @@ use crate::protocol::now_ms;
 pub(crate) mod accounts;
 mod beat;
 mod claims;
+mod con;
 pub(crate) mod entry;
+mod heal;
 mod history;
 mod inbox;
 mod keys;
@@ -65,6 +70,7 @@ mod link;
 mod publish;
 mod read;
 mod record;
+pub(crate) mod refusal;
 mod reply;
 mod rooms;
 mod scripts;
@@ -86,6 +92,10 @@ pub(crate) struct ClusterConfig {
     /// What every entry read from Redis is checked against.
     pub rules: Rules,
 }
+
+/// A command Redis has not answered within this is given up (the link is
+/// down); `check --cluster` holds Redis to it too.
+pub(crate) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A node's heartbeat: refreshed this often, gone after `NODE_TTL`.
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -119,7 +129,8 @@ pub(crate) struct Cluster {
     run: Mutex<Arc<str>>,
     cfg: ClusterConfig,
     keys: Keys,
-    con: ConnectionManager,
+    /// The shared connection (made anew when it cannot heal itself).
+    con: Arc<con::Con>,
     client: redis::Client,
     out: mpsc::UnboundedSender<Out>,
     hub: Mutex<Weak<Hub>>,
@@ -153,6 +164,11 @@ pub(crate) struct Cluster {
     /// one at or below it is a second copy (a batch sent again to a Redis
     /// that restarted empty after the first had landed and been read).
     delivered_seq: Mutex<HashMap<(String, String), u64>>,
+    /// Redis refuses every write (out of memory, read-only, …): why.
+    refusing: Mutex<Option<String>>,
+    /// The other nodes' members here are to be checked against Redis
+    /// (it lost its data): see `heal`.
+    heal_due: AtomicBool,
 }
 
 fn key_err(e: impl std::fmt::Display) -> String {
@@ -172,11 +188,11 @@ impl Cluster {
             .map_err(|e| format!("cluster URL: {}", key_err(e)))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2))
+            .set_response_timeout(RESPONSE_TIMEOUT)
             .set_number_of_retries(1);
         let mut con = tokio::time::timeout(
             Duration::from_secs(5),
-            client.get_connection_manager_with_config(config),
+            client.get_connection_manager_with_config(config.clone()),
         )
         .await
         .map_err(|_| "no answer from Redis within 5 s".to_string())?
@@ -187,12 +203,17 @@ impl Cluster {
         let id: Arc<str> = format!("{}/{}", cfg.node, now_ms()).into();
         let keys = Keys::new(&cfg.prefix);
         claim_node_name(&mut con, &keys, &cfg.node, &id).await?;
+        if let Some(memory) = refusal::memory(&mut con).await {
+            for warning in [memory.evicting(), memory.full()].into_iter().flatten() {
+                tracing::warn!(node = %cfg.node, "cluster: {warning}");
+            }
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let c = Arc::new(Cluster {
             run: Mutex::new(id),
             cfg,
             keys,
-            con,
+            con: Arc::new(con::Con::new(con, client.clone(), config)),
             client,
             out: tx,
             hub: Mutex::new(Weak::new()),
@@ -211,10 +232,12 @@ impl Cluster {
             redis_clock: Mutex::new((now_ms(), tokio::time::Instant::now())),
             landed: std::sync::atomic::AtomicU64::new(0),
             delivered_seq: Mutex::new(HashMap::new()),
+            refusing: Mutex::new(None),
+            heal_due: AtomicBool::new(false),
         });
         c.m.link_up.set(1);
         for script in [&*scripts::APPEND, &*scripts::BEAT, &*scripts::CLAIM] {
-            let mut con = c.con.clone();
+            let mut con = c.con();
             script
                 .prepare_invoke()
                 .load_async(&mut con)
@@ -246,6 +269,11 @@ impl Cluster {
 
     pub(super) fn hub(&self) -> Option<Arc<Hub>> {
         self.hub.lock().unwrap_or_else(|e| e.into_inner()).upgrade()
+    }
+
+    /// The shared connection to Redis, as it is now.
+    pub(super) fn con(&self) -> ConnectionManager {
+        self.con.get()
     }
 
     pub(crate) fn is_up(&self) -> bool {

@@ -62,8 +62,8 @@ struct Pending {
 /// What Redis said about a batch.
 enum Outcome {
     /// In the streams (now, or from an earlier try), but for these
-    /// (indexes in the batch) which Redis refused.
-    Landed(Vec<usize>),
+    /// (indexes in the batch, with Redis's words) which Redis refused.
+    Landed(Vec<(usize, String)>),
     /// This run was declared dead: nothing of it is appended any more.
     Dead,
 }
@@ -72,7 +72,7 @@ impl Cluster {
     /// Append what happens here, in order, a batch per script call, until
     /// each entry is known to be in its stream.
     pub(super) async fn publisher(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Out>) {
-        let mut con = self.con.clone();
+        let mut con = self.con();
         let mut queue: VecDeque<Pending> = VecDeque::new();
         let mut next_seq = 0u64;
         let mut got = Vec::new();
@@ -127,9 +127,12 @@ impl Cluster {
                 Ok(Outcome::Landed(refused)) => {
                     pause = Duration::from_millis(50);
                     self.link_up();
+                    if refused.is_empty() {
+                        self.set_refusing(None);
+                    }
                     for (i, p) in queue.drain(..n).enumerate() {
-                        if refused.contains(&i) {
-                            self.refused_by_redis(&p.out);
+                        if let Some((_, why)) = refused.iter().find(|(r, _)| *r == i) {
+                            self.refused_by_redis(&p.out, why);
                         }
                         self.resolved(&p.out);
                     }
@@ -141,6 +144,7 @@ impl Cluster {
                     self.link_down(&e);
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(1));
+                    con = self.con();
                 }
             }
         }
@@ -151,20 +155,6 @@ impl Cluster {
         if matches!(out.event, RoomEvent::Said(_)) {
             self.held.fetch_sub(1, Ordering::AcqRel);
         }
-    }
-
-    /// Redis refused an entry (a key of the wrong type under the prefix?):
-    /// it is dropped, logged, and its room told.
-    fn refused_by_redis(&self, out: &Out) {
-        tracing::warn!(node = %self.cfg.node, room = %out.room.name(), "cluster: Redis refused an entry (is a key under the cluster's prefix of another type?); dropped");
-        out.room.notice(crate::protocol::Packet::event(
-            "cluster",
-            None,
-            format!(
-                "something said in {} could not be stored for the other servers (Redis refused it); it was not delivered",
-                out.room.name()
-            ),
-        ));
     }
 
     /// Send `entries` (of run `run`) in one script call.
@@ -215,15 +205,7 @@ impl Cluster {
         }
         match call.invoke_async::<Value>(con).await? {
             Value::Int(-1) => Ok(Outcome::Dead),
-            Value::Array(refused) => Ok(Outcome::Landed(
-                refused
-                    .iter()
-                    .filter_map(|v| match v {
-                        Value::Int(i) if *i >= 1 => Some(*i as usize - 1),
-                        _ => None,
-                    })
-                    .collect(),
-            )),
+            Value::Array(refused) => Ok(Outcome::Landed(super::refusal::refused_entries(&refused))),
             _ => Ok(Outcome::Landed(Vec::new())),
         }
     }

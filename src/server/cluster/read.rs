@@ -77,6 +77,10 @@ impl Cluster {
                     self.link_down(&e);
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(1));
+                    if super::con::stuck(&e) {
+                        // It will not come back by itself: made anew.
+                        con = self.reader_connection().await;
+                    }
                 }
             }
         }

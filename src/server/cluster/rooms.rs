@@ -21,7 +21,7 @@ impl Cluster {
         name: &str,
         max: usize,
     ) -> Result<bool, String> {
-        let mut con = self.con.clone();
+        let mut con = self.con();
         let opened: i64 = OPEN
             .key(self.keys.rooms())
             .arg(key)
@@ -35,7 +35,7 @@ impl Cluster {
 
     /// Declared rooms are the cluster's from the start (and stay).
     pub(crate) async fn declare_rooms(&self, rooms: &[(String, String)]) -> Result<(), String> {
-        let mut con = self.con.clone();
+        let mut con = self.con();
         let mut pipe = redis::pipe();
         for (key, name) in rooms {
             pipe.hset(self.keys.rooms(), key, name).ignore();
@@ -46,7 +46,7 @@ impl Cluster {
     /// Every room of the cluster (at most [`MAX_ROOMS_LISTED`], by name),
     /// with its members on every node and its topic; and how many there are.
     pub(crate) async fn rooms(&self, declared: &[String]) -> Result<(Vec<RoomInfo>, u64), String> {
-        let mut con = self.con.clone();
+        let mut con = self.con();
         let all: HashMap<String, String> = redis::cmd("HGETALL")
             .arg(self.keys.rooms())
             .query_async(&mut con)

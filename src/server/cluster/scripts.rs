@@ -41,9 +41,9 @@ end
 /// KEYS: seq, dead, rooms, then per entry: log, members, topic.
 /// ARGV: run, maxlen, empty_ttl, mark_ttl, count, then per entry: seq, op,
 /// a, b, room, display, keep, floor_ms, floor_seq, field count, fields.
-/// Returns -1 when the run is dead; else the 1-based numbers of the
-/// entries Redis refused (a key of the wrong type …): the others landed,
-/// now or in an earlier try.
+/// Returns -1 when the run is dead; else, for each entry Redis refused
+/// (out of memory, a key of the wrong type …), its 1-based number and
+/// Redis's words: the others landed, now or in an earlier try.
 pub(super) static APPEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r#"{EMPTIED}
@@ -62,7 +62,7 @@ for i = 1, tonumber(ARGV[5]) do
   local k = 3 + (i - 1) * 3
   local log, members, topic = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   if seq > last then
-    local ok = pcall(function()
+    local ok, err = pcall(function()
       if op == 'join' then
         redis.call('HSET', members, a, run)
         redis.call('HSET', KEYS[3], room, display)
@@ -90,14 +90,19 @@ for i = 1, tonumber(ARGV[5]) do
       redis.call('XADD', log, 'MAXLEN', '~', maxlen, id, unpack(ARGV, p + 10, p + 9 + nf))
       if op == 'leave' then emptied(members, log, topic, KEYS[3], room, keep, ttl) end
     end)
-    if not ok then refused[#refused + 1] = i end
+    if not ok then
+      refused[#refused + 1] = i
+      refused[#refused + 1] = (type(err) == 'table' and err.err) or tostring(err)
+    end
     last = seq
   end
   p = p + 10 + nf
 end
+-- The run's mark, best effort: a Redis that refuses writes (out of
+-- memory) refused the entries too, and says so above.
 if not pcall(redis.call, 'SET', KEYS[1], last, 'PX', ARGV[4]) then
-  redis.call('DEL', KEYS[1])
-  redis.call('SET', KEYS[1], last, 'PX', ARGV[4])
+  pcall(redis.call, 'DEL', KEYS[1])
+  pcall(redis.call, 'SET', KEYS[1], last, 'PX', ARGV[4])
 end
 return refused
 "#
@@ -115,7 +120,8 @@ end
 /// KEYS: node, dead. ARGV: run, beat value, ttl, prefix.
 /// Returns {state, Redis's clock}: state 1 (beating), 0 (the key was
 /// missing: announce again), -1 (this run was declared dead, or another
-/// run has the node's name).
+/// run has the node's name), 2 (beating, but Redis refuses writes: the
+/// key was only kept alive, `PEXPIRE` being allowed when `SET` is not).
 pub(super) static BEAT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r#"{NOW}
@@ -129,7 +135,10 @@ if cur and string.sub(cur, 1, #ARGV[1] + 1) ~= ARGV[1] .. ' ' then
   end
   cur = false
 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+if not pcall(redis.call, 'SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) then
+  if cur and redis.call('PEXPIRE', KEYS[1], ARGV[3]) == 1 then return {{2, now_ms()}} end
+  return redis.error_reply('OOM the heartbeat could not be written')
+end
 if cur then return {{1, now_ms()}} end
 return {{0, now_ms()}}
 "#

@@ -26,6 +26,11 @@ impl Hub {
         let st = self.lock();
         let (mut here, total) = room.present();
         here.sort_unstable();
+        let mut seen: std::collections::HashSet<String> = here
+            .iter()
+            .filter_map(|(id, _)| st.members.get(id))
+            .map(|m| crate::names::name_key(&m.name))
+            .collect();
         let mut users: Vec<UserInfo> = here
             .into_iter()
             .filter_map(|(id, since)| {
@@ -39,8 +44,14 @@ impl Hub {
             })
             .take(MAX_USERS_LISTED)
             .collect();
-        // Cluster mode: the members on other nodes (since: unknown here).
-        let remote = room.remote_names();
+        // Cluster mode: the members on other nodes (since: unknown here),
+        // each name once: a name a member here holds is theirs (a remote
+        // entry for it is a ghost of its earlier holder, leaving).
+        let remote: Vec<String> = room
+            .remote_names()
+            .into_iter()
+            .filter(|n| seen.insert(crate::names::name_key(n)))
+            .collect();
         let total = total + remote.len() as u64;
         for name in remote {
             if users.len() >= MAX_USERS_LISTED {

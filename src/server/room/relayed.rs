@@ -166,6 +166,41 @@ impl Room {
         gone
     }
 
+    /// Cluster mode: the members of other runs as Redis's members hash
+    /// holds them (`held`: name → run) with the stream's newest entry at
+    /// `at` (`None`: the stream is empty). A member listed here that the
+    /// hash does not hold for its run is gone — a leave this node never
+    /// read (Redis lost it, or this node was paused past it) — and leaves.
+    /// Applied only when this node has delivered the stream to exactly
+    /// `at` (then its list and the hash are of one moment); false when
+    /// not (ask again later).
+    pub(crate) fn reconcile_remote(
+        self: &Arc<Self>,
+        at: Option<&str>,
+        held: &HashMap<String, String>,
+    ) -> bool {
+        let mut reg = self.lock();
+        let here = reg.stream.as_ref().map(|p| p.last.as_str());
+        if at.is_some() && here != at {
+            return false;
+        }
+        let gone: Vec<String> = reg
+            .remote
+            .iter()
+            .filter(|(name, run)| held.get(*name) != Some(*run))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &gone {
+            reg.remote.remove(name);
+            reg.pending
+                .push(Presence::Left(name.clone(), Departure::Gone));
+        }
+        if !gone.is_empty() {
+            self.presence_changed(&mut reg);
+        }
+        true
+    }
+
     /// Cluster mode: the nodes with members here.
     pub(super) fn remote_nodes(&self) -> Vec<String> {
         self.lock().remote.values().cloned().collect()
@@ -250,6 +285,15 @@ impl super::Hub {
         let st = self.lock();
         for m in st.members.values() {
             m.link.remove(Some(Removal::Cluster(why.into())));
+        }
+    }
+
+    /// Cluster mode: a packet for the member called `name` only (a line
+    /// of theirs the cluster could not keep).
+    pub(crate) fn tell_named(&self, name: &str, packet: Packet) {
+        let st = self.lock();
+        if let Some(m) = st.by_name.get(name).and_then(|id| st.members.get(&id)) {
+            m.link.push(packet.to_line());
         }
     }
 

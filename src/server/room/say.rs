@@ -17,6 +17,9 @@ pub(crate) struct Body {
     pub sent: Option<u64>,
     /// `/me`.
     pub action: bool,
+    /// The sender's `seq` for it (kept on its node, never relayed): a
+    /// refusal that comes later answers it.
+    pub seq: Option<u64>,
 }
 
 impl Body {
@@ -92,6 +95,7 @@ impl Room {
             payload,
             sent,
             action,
+            seq: _,
         } = said.body;
         Chat {
             encrypted: payload.is_some(),

@@ -31,6 +31,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         payload: remote.payload.clone(),
                         sent: remote.sent,
                         action: remote.action,
+                        seq: None,
                     };
                     let direct = Direct {
                         from: from.to_string(),

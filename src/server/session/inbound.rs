@@ -150,6 +150,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             payload: chat.payload,
             sent: chat.sent,
             action: chat.action,
+            seq,
         };
         self.ctx.metrics.received.inc();
         let here = &mut joined.rooms[at];

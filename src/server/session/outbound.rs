@@ -183,6 +183,12 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 fetch_before,
                 cluster,
             } = g;
+            if cluster && !room.cluster_started() {
+                // A room new on this node: `joined` says its topic and
+                // count once the node has read them (bounded; without
+                // them if Redis does not answer in time).
+                let _ = room.reading_from(crate::server::archive::STREAM_WAIT).await;
+            }
             if self.rooms_aware {
                 self.send(&Packet::Joined(room.info()))
                     .await

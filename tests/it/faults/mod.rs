@@ -34,20 +34,35 @@ const ROOMS: [&str; 3] = ["#r1", "#r2", "#r3"];
 #[derive(Debug, Clone, Copy)]
 enum Fault {
     RedisPause(Duration),
-    RedisRestart { keep: bool },
+    RedisRestart {
+        keep: bool,
+    },
     NodeKill(usize),
     NodePause(usize, Duration),
     ClientLeaves(usize),
     ClientArrives,
+    /// Redis over its `maxmemory` (`noeviction`) for a while: it refuses
+    /// every write.
+    RedisFull(Duration),
+    /// Redis's password changed (every connection dropped), then restored.
+    RedisPassword(Duration),
+    /// Redis stalled (`DEBUG SLEEP`).
+    RedisStall(Duration),
 }
 
-/// The schedule a seed gives: (wait before, fault).
-fn schedule(seed: u64, steps: usize, nodes: usize) -> Vec<(Duration, Fault)> {
+/// The schedule a seed gives: (wait before, fault). `refusing` adds the
+/// faults of a Redis that refuses rather than vanishes (full, a changed
+/// password, stalls); without it a seed gives the schedule it always gave.
+fn schedule(seed: u64, steps: usize, nodes: usize, refusing: bool) -> Vec<(Duration, Fault)> {
     let mut rng = StdRng::seed_from_u64(seed);
+    let kinds = if refusing { 13 } else { 10 };
     (0..steps)
         .map(|_| {
             let wait = Duration::from_millis(rng.gen_range(300..1200));
-            let fault = match rng.gen_range(0..10) {
+            let fault = match rng.gen_range(0..kinds) {
+                10 => Fault::RedisFull(Duration::from_millis(rng.gen_range(500..4000))),
+                11 => Fault::RedisPassword(Duration::from_millis(rng.gen_range(500..4000))),
+                12 => Fault::RedisStall(Duration::from_millis(rng.gen_range(500..4000))),
                 0 | 1 => Fault::RedisPause(Duration::from_millis(rng.gen_range(500..8000))),
                 2 => Fault::RedisRestart { keep: true },
                 3 => Fault::RedisRestart { keep: false },
@@ -119,6 +134,27 @@ impl Run {
                 }
             }
             Fault::ClientArrives => self.arrive(),
+            Fault::RedisFull(d) => {
+                self.redis
+                    .cli(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+                self.redis.cli(&["CONFIG", "SET", "maxmemory", "1"]);
+                std::thread::sleep(d); // the fault's length
+                self.redis.cli(&["CONFIG", "SET", "maxmemory", "0"]);
+            }
+            Fault::RedisPassword(d) => {
+                self.redis
+                    .cli(&["CONFIG", "SET", "requirepass", "changed-pw"]);
+                let auth = ["-a", "changed-pw", "--no-auth-warning"];
+                self.redis
+                    .cli(&[&auth[..], &["CLIENT", "KILL", "TYPE", "normal"]].concat());
+                std::thread::sleep(d); // the fault's length
+                self.redis
+                    .cli(&[&auth[..], &["CONFIG", "SET", "requirepass", ""]].concat());
+            }
+            Fault::RedisStall(d) => {
+                let secs = format!("{:.1}", d.as_secs_f64());
+                self.redis.cli(&["DEBUG", "SLEEP", &secs]);
+            }
         }
     }
 }
@@ -141,8 +177,9 @@ fn chatter(clients: Arc<Mutex<Vec<Client>>>, stop: Arc<AtomicBool>, seed: u64, t
     }
 }
 
-/// Run seed `seed` (`steps` faults); the violations found.
-fn run(seed: u64, steps: usize) -> Vec<String> {
+/// Run seed `seed` (`steps` faults, `refusing`: see `schedule`); the
+/// violations found.
+fn run(seed: u64, steps: usize, refusing: bool) -> Vec<String> {
     let t0 = Instant::now();
     let mut rng = StdRng::seed_from_u64(seed);
     let redis = Redis::start();
@@ -165,7 +202,7 @@ fn run(seed: u64, steps: usize) -> Vec<String> {
         let (c, s) = (r.clients.clone(), stop.clone());
         std::thread::spawn(move || chatter(c, s, seed, t0))
     };
-    for (wait, fault) in schedule(seed, steps, n_nodes) {
+    for (wait, fault) in schedule(seed, steps, n_nodes, refusing) {
         std::thread::sleep(wait); // the schedule's pace
         eprintln!("seed {seed} at {:?}: {fault:?}", t0.elapsed());
         r.apply(fault);
@@ -259,10 +296,15 @@ fn history(c: &Client) -> History {
 }
 
 fn seed_run(seed: u64) {
-    let v = run(seed, 10);
+    seed_run_with(seed, false)
+}
+
+fn seed_run_with(seed: u64, refusing: bool) {
+    let v = run(seed, 10, refusing);
+    let with = if refusing { " FAULT_REFUSING=1" } else { "" };
     assert!(
         v.is_empty(),
-        "seed {seed} broke the cluster's guarantees (replay: FAULT_SEED={seed} cargo test --test it faults::replay -- --ignored):\n{}",
+        "seed {seed} broke the cluster's guarantees (replay: FAULT_SEED={seed}{with} cargo test --test it faults::replay -- --ignored):\n{}",
         v.join("\n")
     );
 }
@@ -287,7 +329,25 @@ fn cluster_faults_seed_4() {
     seed_run(4);
 }
 
-/// One seed again: `FAULT_SEED=N`.
+/// A Redis that refuses (full, a changed password, a stall) among the
+/// other faults: seed 32 has one of each, and an empty restart.
+#[test]
+fn cluster_faults_refusing_seed_32() {
+    let kinds = schedule(32, 10, 3, true)
+        .iter()
+        .filter(|(_, f)| {
+            matches!(
+                f,
+                Fault::RedisFull(_) | Fault::RedisPassword(_) | Fault::RedisStall(_)
+            )
+        })
+        .count();
+    assert_eq!(kinds, 3);
+    seed_run_with(32, true);
+}
+
+/// One seed again: `FAULT_SEED=N` (`FAULT_REFUSING=1`: with a Redis that
+/// refuses).
 #[test]
 #[ignore]
 fn replay() {
@@ -295,7 +355,12 @@ fn replay() {
         .ok()
         .and_then(|s| s.parse().ok())
         .expect("FAULT_SEED=N");
-    seed_run(seed);
+    seed_run_with(seed, refusing());
+}
+
+/// `FAULT_REFUSING=1`: schedules with a Redis that refuses too.
+fn refusing() -> bool {
+    std::env::var("FAULT_REFUSING").is_ok_and(|v| v == "1")
 }
 
 /// Many seeds (`FAULT_SEEDS=N`, from `FAULT_FIRST`, default 1000): how
@@ -313,7 +378,7 @@ fn many() {
         .unwrap_or(1000);
     let mut failed = Vec::new();
     for seed in first..first + n {
-        let v = run(seed, 16);
+        let v = run(seed, 16, refusing());
         if !v.is_empty() {
             eprintln!("seed {seed}: {}", v.join("\n  "));
             failed.push(seed);

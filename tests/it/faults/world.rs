@@ -49,6 +49,9 @@ impl Redis {
                 "yes",
                 "--appendfsync",
                 "always",
+                // `DEBUG SLEEP`: a Redis that stalls (Redis 7 asks for it).
+                "--enable-debug-command",
+                "yes",
             ])
             .arg("--dir")
             .arg(self.dir.path())
@@ -124,6 +127,11 @@ impl Node {
 
     /// A node with more settings from the environment.
     pub fn start_env(redis: &Redis, name: &str, env: &[(&str, &str)]) -> Node {
+        Node::start_at(&redis.url(), name, env)
+    }
+
+    /// A node on the Redis at `url` (one with a password, say).
+    pub fn start_at(url: &str, name: &str, env: &[(&str, &str)]) -> Node {
         let mut all = vec![
             ("TCPPLAY_LIMITS__MESSAGES_PER_SECOND", "0"),
             ("TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS", "0"),
@@ -134,7 +142,7 @@ impl Node {
             name: name.to_string(),
             server: None,
             paused: false,
-            url: redis.url(),
+            url: url.to_string(),
             env: all
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -205,5 +213,17 @@ impl Drop for Node {
         if self.paused {
             self.resume();
         }
+    }
+}
+
+impl Redis {
+    /// `redis-cli ARGS` against this Redis (as its operator would): its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 }
