@@ -260,12 +260,19 @@ pub(crate) struct NameKeys {
 
 impl NameKeys {
     pub(crate) fn of(name: &str) -> NameKeys {
-        let skeleton = unmarked(unicode_security::confusable_detection::skeleton(&spaced(
-            name,
-        )));
+        // The skeleton of the lowercased skeleton: a look-alike of a capital
+        // (Greek capital mu for `M`) becomes that capital, lowercased, and
+        // is then compared as the small letter is (`m` looks like `rn`);
+        // once alone, `a0AΜ` (with a mu) and `a0Am` were two names.
+        let skeleton = |s: &str| {
+            unmarked(unicode_security::confusable_detection::skeleton(s))
+                .chars()
+                .flat_map(char::to_lowercase)
+                .collect::<String>()
+        };
         NameKeys {
             folded: name_key(name),
-            look: skeleton.chars().flat_map(char::to_lowercase).collect(),
+            look: skeleton(&skeleton(&spaced(name))),
         }
     }
 
