@@ -57,11 +57,20 @@ fn habit(e: clap::Error) -> clap::Error {
     let Some(ContextValue::String(word)) = e.get(ContextKind::InvalidSubcommand) else {
         return e;
     };
-    let Some((_, meant, what)) = HABITS.iter().find(|(w, _, _)| word.eq_ignore_ascii_case(w))
-    else {
-        return e;
-    };
     let mut cmd = Cli::command();
+    // A command in other letters (`JOIN`, caps lock on), or a habit.
+    let same = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .find(|n| word.eq_ignore_ascii_case(n));
+    let (meant, what) = match (
+        &same,
+        HABITS.iter().find(|(w, _, _)| word.eq_ignore_ascii_case(w)),
+    ) {
+        (Some(name), _) => (name.as_str(), "is spelled in small letters"),
+        (None, Some((_, meant, what))) => (*meant, *what),
+        (None, None) => return e,
+    };
     let usage = cmd.render_usage();
     let mut out = clap::Error::new(ErrorKind::InvalidSubcommand).with_cmd(&cmd);
     out.insert(
@@ -95,6 +104,10 @@ mod tests {
             );
             assert!(text.contains("Usage:"), "{text}");
         }
+        // A command in capitals names itself.
+        let e = try_parse_from(["tcpplay", "JOIN"]).expect_err("a usage error");
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("did you mean `join`?"), "{e}");
         // Other words keep clap's own answer.
         let e = try_parse_from(["tcpplay", "serv"]).expect_err("a usage error");
         assert!(e.to_string().contains("'serve'"), "{e}");
