@@ -304,6 +304,28 @@ fn web_cap(setting: usize, descriptors: Option<u64>) -> usize {
     }
 }
 
+/// The next connection on a web or IRC listener, with `TCP_NODELAY`; `None`
+/// at shutdown. An accept that fails (out of descriptors and the like) is
+/// retried after a pause: the chat port's loop logs those.
+pub(crate) async fn next_connection(
+    listener: &tokio::net::TcpListener,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                return Some((stream, peer));
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

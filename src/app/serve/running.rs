@@ -39,18 +39,24 @@ pub(super) async fn serve_metrics(
     Ok(local)
 }
 
+/// A listener of its own on `addr` (the setting `key`), or a usage error
+/// that says what it was for, where the address came from and what to do.
+async fn listen_on(addr: &str, key: &str, what: &str, loaded: &Loaded) -> Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        usage(format!(
+            "cannot {what} on {addr} ({key}, from {}): {e}; pick another address or port",
+            loaded.source_of(key)
+        ))
+    })
+}
+
 /// Browser access: the page and the WebSocket on `addr` (`web.addr`).
 pub(super) async fn serve_web(
     addr: &str,
     loaded: &Loaded,
     handle: &ServerHandle,
 ) -> Result<std::net::SocketAddr> {
-    let listener = TcpListener::bind(addr).await.map_err(|e| {
-        usage(format!(
-            "cannot serve the web page on {addr} (web.addr, from {}): {e}; pick another address or port",
-            loaded.source_of("web.addr")
-        ))
-    })?;
+    let listener = listen_on(addr, "web.addr", "serve the web page", loaded).await?;
     let local = listener.local_addr()?;
     let web = &loaded.settings.web;
     tokio::spawn(handle.serve_web(listener, web.origins.clone(), served_names(loaded)));
@@ -92,12 +98,7 @@ pub(super) async fn serve_irc(
     loaded: &Loaded,
     handle: &ServerHandle,
 ) -> Result<std::net::SocketAddr> {
-    let listener = TcpListener::bind(addr).await.map_err(|e| {
-        usage(format!(
-            "cannot listen for IRC clients on {addr} (irc.addr, from {}): {e}; pick another address or port",
-            loaded.source_of("irc.addr")
-        ))
-    })?;
+    let listener = listen_on(addr, "irc.addr", "listen for IRC clients", loaded).await?;
     let local = listener.local_addr()?;
     tokio::spawn(handle.serve_irc(listener));
     Ok(local)

@@ -34,7 +34,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{timeout_at, Instant};
 
-use super::admission::{Admission, Door};
+use super::admission::{next_connection, Admission, Door};
 use super::limits::Limit;
 use super::session::{Bound, Session};
 use super::Ctx;
@@ -46,17 +46,7 @@ use state::State;
 /// the chat port's and the web's: one set of limits (per address,
 /// handshakes, members) counted once across all of them.
 pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>) {
-    loop {
-        let accepted = tokio::select! {
-            _ = ctx.shutdown.cancelled() => return,
-            r = listener.accept() => r,
-        };
-        let Ok((stream, peer)) = accepted else {
-            // Out of descriptors and the like: the chat port logs those.
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
+    while let Some((stream, peer)) = next_connection(&listener, &ctx.shutdown).await {
         ctx.metrics.accepted.inc();
         let ctx = ctx.clone();
         tokio::spawn(async move {

@@ -41,7 +41,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::admission::{Admission, Door, Refusal};
+use super::admission::{next_connection, Admission, Door, Refusal};
 use super::Ctx;
 use crate::hostport::HostPort;
 use crate::protocol::Foreign;
@@ -87,17 +87,7 @@ pub(crate) async fn serve(
     if cap < setting {
         tracing::info!("web: at most {cap} connections at once, not limits.max_web_connections = {setting}: half of what this process may open (raise `ulimit -n` for more)");
     }
-    loop {
-        let accepted = tokio::select! {
-            _ = ctx.shutdown.cancelled() => return,
-            r = listener.accept() => r,
-        };
-        let Ok((stream, peer)) = accepted else {
-            // Out of descriptors and the like: the TCP side logs those.
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
+    while let Some((stream, peer)) = next_connection(&listener, &ctx.shutdown).await {
         match ctx.admit(Door::Web, peer) {
             Ok(admission) => {
                 tokio::spawn(connection(stream, peer, shared.clone(), admission));
