@@ -32,14 +32,21 @@ fn digest(token: &str) -> [u8; 32] {
 }
 
 impl Signins {
-    /// A new token for `account` (URL-safe base64 of 32 random bytes).
-    pub(crate) fn issue(&self, account: &str) -> String {
+    /// A new token for `account` (hex of 32 random bytes), in place of
+    /// `replaces` when that one is waiting for the same account (a page
+    /// renewing the token it keeps).
+    pub(crate) fn issue(&self, account: &str, replaces: Option<&str>) -> String {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let token = bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
         let now = Instant::now();
         let mut w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         w.retain(|_, (_, until)| *until > now);
+        if let Some(old) = replaces.map(digest) {
+            if w.get(&old).is_some_and(|(a, _)| a == account) {
+                w.remove(&old);
+            }
+        }
         while w.len() >= MAX_WAITING {
             let oldest = w
                 .iter()
@@ -76,15 +83,28 @@ mod tests {
     #[test]
     fn a_link_signs_in_once_to_its_own_account_only() {
         let s = Signins::default();
-        let t = s.issue("Ines");
+        let t = s.issue("Ines", None);
         assert_eq!(t.len(), 64);
         assert_eq!(s.redeem(&t, "ben"), None, "another name");
         assert_eq!(s.redeem("not a token", "Ines"), None);
         assert_eq!(s.redeem(&t, "ines").as_deref(), Some("Ines"));
         assert_eq!(s.redeem(&t, "Ines"), None, "used up");
-        let many: Vec<String> = (0..MAX_WAITING + 5).map(|_| s.issue("a")).collect();
+        let many: Vec<String> = (0..MAX_WAITING + 5).map(|_| s.issue("a", None)).collect();
         assert_eq!(s.waiting.lock().unwrap().len(), MAX_WAITING);
         assert_eq!(s.redeem(&many[0], "a"), None, "the oldest went first");
         assert!(s.redeem(&many[MAX_WAITING + 4], "a").is_some());
+    }
+
+    #[test]
+    fn a_renewed_token_replaces_the_last_of_its_own_account_only() {
+        let s = Signins::default();
+        let ines = s.issue("Ines", None);
+        let ben = s.issue("Ben", None);
+        let again = s.issue("Ines", Some(&ines));
+        assert_eq!(s.redeem(&ines, "Ines"), None, "replaced");
+        // Another account's token is not someone else's to replace.
+        let _ = s.issue("Ines", Some(&ben));
+        assert_eq!(s.redeem(&ben, "Ben").as_deref(), Some("Ben"));
+        assert_eq!(s.redeem(&again, "Ines").as_deref(), Some("Ines"));
     }
 }

@@ -202,7 +202,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 let Some(name) = logged_in else {
                     return need_login();
                 };
-                let token = accounts.signins.issue(&name);
+                let token = accounts.signins.issue(&name, m.token.as_deref());
                 let fragment = format!(
                     "#signin={token}&name={}",
                     url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()

@@ -14,6 +14,7 @@
 
 mod driver;
 mod phone;
+mod relay;
 mod signin;
 
 use std::sync::Arc;

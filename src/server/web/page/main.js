@@ -34,6 +34,7 @@ function signinLink() {
   const h = new URLSearchParams(location.hash.slice(1));
   if (!h.get("signin")) return false;
   N.signin = h.get("signin");
+  N.signinName = h.get("name") || "";
   history.replaceState(null, "", location.pathname + location.search);
   $("name").value = h.get("name") || "";
   $("name").readOnly = true;
@@ -50,6 +51,17 @@ function start() {
     $("notice").textContent = "";
     S.wanted = $("name").value.trim();
     if (N.ws && N.ws.readyState <= 1) return;
+    connect();
+  });
+  // A new link opened in this tab after the chat began: this tab signs in
+  // with it, keeping its conversations and what waits to be sent.
+  window.addEventListener("hashchange", () => {
+    if (!signinLink() || !N.everJoined) return;
+    N.signedOut = false;
+    N.attempt = 0;
+    N.lastBye = "";
+    N.online = false;
+    if (N.ws) N.ws.close();
     connect();
   });
   $("say").addEventListener("submit", (e) => {

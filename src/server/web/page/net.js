@@ -12,6 +12,10 @@ const N = {
   seq: 0,
   outbox: [],        // {seq, key, packet, text, confirm}: in order
   everJoined: false,
+  signin: null,      // a one-time sign-in token, until used
+  signinName: "",    // the account it is for
+  signedOut: false,  // the server no longer takes this page's sign-in
+  renew: null,
 };
 
 const WIRE_MAX = 500;
@@ -92,6 +96,7 @@ function closed(ws, c) {
   N.online = false;
   wire("!!", `socket closed (${c.code}${c.reason ? ": " + c.reason : ""})`);
   if (N.leaving) { status("You left the chat. Reload the page to come back.", "bad"); return; }
+  if (N.signedOut) return;
   if (!N.everJoined) {
     $("notice").textContent = N.refusal || "The server closed the connection before you joined: try again in a moment.";
     N.refusal = "";
@@ -113,11 +118,35 @@ function reconnectNow() {
   if (!N.online && !N.leaving) connect();
 }
 
-// The login, or the way back in after a reconnect (my name, my rooms).
+// The login, or the way back in after a reconnect (my name, my rooms). A
+// page signed in to an account comes back only as that account, with the
+// fresh token it keeps (never as a guest under a look-alike name).
 function login() {
+  if (N.everJoined && S.account && !N.signin) return signedOut();
   const rooms = N.everJoined
     ? [...S.convs.values()].filter((c) => c.kind === "room" && c.joined).map((c) => c.name)
     : $("rooms").value.split(/[\s,]+/).filter(Boolean);
-  rawSend({ type: "auth", name: N.everJoined ? S.me : S.wanted, proto: 3, rooms, signin: N.signin || undefined });
+  const name = N.signin ? N.signinName : N.everJoined ? S.me : S.wanted;
+  rawSend({ type: "auth", name, proto: 3, rooms, signin: N.signin || undefined });
   N.signin = null; // used up, whatever the answer
+}
+
+// The server no longer takes this page's sign-in (it restarted, or the
+// page was away longer than a token lives): stop knocking and say how to
+// come back; what is typed waits, and a new link opened here resumes.
+function signedOut() {
+  N.signedOut = true;
+  clearTimeout(N.timer);
+  clearTimeout(N.ticker);
+  if (N.ws) N.ws.close();
+  status(`You are signed out of ${visible(S.account)}: the server no longer knows this page's sign-in (it restarted, or the page was away too long). Make a new link with /weblink in tcpplay join and open it in this tab: what you typed is kept and sent then.`, "bad");
+}
+
+// A fresh token now and then (each replacing the last), so a page away
+// for a while still comes back: tokens live 10 minutes.
+function renewEvery(ms) {
+  clearInterval(N.renew);
+  N.renew = setInterval(() => {
+    if (N.online && S.account) rawSend({ type: "account", op: "signin", token: N.signin || undefined });
+  }, ms);
 }

@@ -52,6 +52,7 @@ const HANDLE = {
   auth_result(p) {
     if (!p.ok) {
       N.refusal = `${p.reason || "refused"}${p.code ? ` (${p.code})` : ""}`;
+      if (N.everJoined && S.account) return signedOut();
       if (N.everJoined) N.lastBye = `the server did not let you back in: ${N.refusal}`;
       return;
     }
@@ -60,7 +61,11 @@ const HANDLE = {
     S.me = p.client_name;
     S.account = p.account || null;
     // An account's page keeps a fresh one-time link, to log in again after a drop.
-    if (S.account) rawSend({ type: "account", op: "signin" });
+    if (S.account) {
+      N.signinName = S.account;
+      rawSend({ type: "account", op: "signin" });
+      renewEvery(5 * 60 * 1000);
+    }
     N.online = true;
     N.everJoined = true;
     N.attempt = 0;
