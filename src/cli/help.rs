@@ -22,6 +22,7 @@ a plain line is said in the default room as `server`; //text sends a line starti
   /invite-only, /topic-lock [#ROOM] on|off           a room's modes
   /bans [#ROOM]          a room's operators, modes, bans and mutes
   /unlock                a secure room: read and speak (asks the room password; the server keeps none)
+  /weblink NAME          a one-time sign-in link to the browser page for the account NAME, good 10 minutes (shown on a terminal only)
   /reload                re-read the settings (like SIGHUP): limits, MOTD, certificate
   /quit                  stop the server (everyone gets a goodbye)";
 

@@ -25,6 +25,10 @@ pub(crate) enum OperatorError {
     Locked,
     #[error("this room is not sealed: there is nothing to unlock")]
     NotSealed,
+    #[error("this server has no accounts (serve --tls --accounts FILE turns them on), so there is no one to sign in")]
+    NoAccounts,
+    #[error("no account is called '{0}': /weblink takes a registered name (tcpplay gen-account NAME makes one)")]
+    NoAccount(String),
 }
 
 /// A connected member, as the operator sees them.
@@ -234,6 +238,23 @@ impl ServerHandle {
     pub(crate) fn unlock(&self, password: &[u8]) -> Result<bool, OperatorError> {
         let s = self.secure().ok_or(OperatorError::NotSealed)?;
         Ok(s.unlock(password))
+    }
+
+    /// A one-time sign-in link's end (`#signin=…&name=…`) for the account
+    /// called `name`, made by the server's operator (as `/weblink` makes
+    /// one for a member logged in to it): good once, within 10 minutes.
+    pub(crate) fn signin_link(&self, name: &str) -> Result<(String, String), OperatorError> {
+        let accounts = self
+            .ctx
+            .accounts
+            .as_ref()
+            .ok_or(OperatorError::NoAccounts)?;
+        let (account, _) = accounts
+            .lookup(name)
+            .ok_or_else(|| OperatorError::NoAccount(crate::names::sanitize(name).into_owned()))?;
+        let token = accounts.signins.issue(&account, None);
+        let fragment = super::accounts::signin_fragment(&token, &account);
+        Ok((account, fragment))
     }
 
     /// Is this a secure room (so `/unlock` means something)?

@@ -538,3 +538,88 @@ fn in_a_secure_room_the_account_logs_in_after_the_room() {
         .stderr
         .expect("the account login for fay did not verify");
 }
+
+/// The teacher who runs `serve` makes a sign-in link for a student's
+/// account at the console (`/weblink NAME`): on a terminal only (the link
+/// is a password for 10 minutes, and a piped console may be a log), for a
+/// registered name only, good once.
+#[test]
+fn the_console_makes_a_one_time_sign_in_link_on_a_terminal_only() {
+    let cert = make_cert();
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("accounts.sqlite3");
+    gen_account(dir.path(), &db, "Ines", "ines-password");
+    let web = ["--web", "127.0.0.1:0"];
+
+    // A console on a pipe makes none.
+    let mut piped = serve(&cert, dir.path(), "", &web);
+    piped.proc.stdout.expect("open in a browser: ");
+    piped.proc.send_line("/weblink Ines");
+    piped.proc.stdout.expect("shows one only on a terminal");
+    piped.proc.send_line("/users");
+    piped.proc.stdout.expect("0 connected");
+    assert!(
+        !piped
+            .proc
+            .stdout
+            .seen()
+            .iter()
+            .any(|l| l.contains("signin=")),
+        "{:?}",
+        piped.proc.stdout.seen()
+    );
+    drop(piped);
+
+    // On a terminal: a link for a registered name, refused for another.
+    let mut cmd = tcpplay(dir.path());
+    cmd.args(["serve", "--port", "0", "--bind", "127.0.0.1", "--tls"])
+        .args(["--cert", cert.cert.to_str().unwrap()])
+        .args(["--key", cert.key.to_str().unwrap()])
+        .args(["--accounts", db.to_str().unwrap(), "--no-history"])
+        .args(web);
+    let mut p =
+        rexpect::session::spawn_command(cmd, Some(crate::util::WAIT.as_millis() as u64)).unwrap();
+    let (_, ready) = p.exp_regex("listening on [0-9.:]+").unwrap();
+    let addr: std::net::SocketAddr = ready.trim_start_matches("listening on ").parse().unwrap();
+    p.exp_string("open in a browser: ").unwrap();
+    p.send("/weblink nobody\r").unwrap();
+    p.flush().unwrap();
+    p.exp_string("no account is called 'nobody'").unwrap();
+    p.send("/weblink ines\r").unwrap();
+    p.flush().unwrap();
+    p.exp_string("a sign-in link for Ines, good once within 10 minutes")
+        .unwrap();
+    let (_, link) = p
+        .exp_regex("https://127.0.0.1:[0-9]+/#signin=[0-9a-f]+&name=Ines")
+        .unwrap();
+    let token = link
+        .split("signin=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+
+    // The page's login with it: the account, once.
+    let login = |token: &str| {
+        let mut page = Peer::connect_tls(addr, &cert.cert);
+        assert_eq!(page.recv()["type"], "hello");
+        page.send(json!({"type": "auth", "name": "Ines", "proto": 3, "signin": token}));
+        page.recv_type("auth_result")
+    };
+    let first = login(token);
+    assert_eq!(
+        (&first["ok"], &first["account"]),
+        (&json!(true), &json!("Ines")),
+        "{first}"
+    );
+    let again = login(token);
+    assert_eq!(
+        (&again["ok"], &again["code"]),
+        (&json!(false), &json!("account_auth_failed")),
+        "{again}"
+    );
+    p.send("\x03").unwrap();
+    p.flush().unwrap();
+    p.exp_string("server stopped").unwrap();
+}

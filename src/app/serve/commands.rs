@@ -59,6 +59,8 @@ pub(crate) enum Command {
         action: crate::protocol::Moderate,
     },
     Unlock,
+    /// A one-time sign-in link for the page, for the account called this.
+    Weblink(String),
     Reload,
     Quit,
     Help,
@@ -151,6 +153,10 @@ pub(crate) fn parse(line: &str) -> Command {
             }
         }
         "unlock" => Command::Unlock,
+        "weblink" if args.is_empty() => {
+            Command::Usage("usage: /weblink NAME (a registered account's name)")
+        }
+        "weblink" => Command::Weblink(args.to_string()),
         "reload" => Command::Reload,
         "quit" => Command::Quit,
         "help" => Command::Help,
@@ -270,6 +276,12 @@ mod tests {
         ] {
             assert_eq!(parse(line), cmd);
         }
+        assert_eq!(parse("/weblink Ines"), Command::Weblink("Ines".into()));
+        assert!(matches!(parse("/weblink"), Command::Usage(_)));
+        assert_eq!(
+            parse("/weblink Jane Doe"),
+            Command::Weblink("Jane Doe".into())
+        );
         assert_eq!(
             parse("/frobnicate x"),
             Command::Unknown("frobnicate".into())

@@ -81,22 +81,23 @@ fn room_label(room: Option<&str>) -> String {
 
 /// Read operator lines from stdin on a plain thread (never blocks shutdown):
 /// a line editor when stdin and stdout are a terminal, else plain lines.
-pub(crate) fn spawn_input(server: ServerHandle) {
+/// `pages`: the browser page's addresses (for `/weblink`'s links).
+pub(crate) fn spawn_input(server: ServerHandle, pages: Vec<String>) {
     std::thread::spawn(move || {
         let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-        if !(terminal && edit_lines(&server)) {
-            plain_lines(&server);
+        if !(terminal && edit_lines(&server, &pages)) {
+            plain_lines(&server, &pages);
         }
         tracing::info!("console input closed; still serving (Ctrl-C or SIGTERM stops the server)");
     });
 }
 
 /// Lines from a pipe or file, until its end or an error (a closed terminal).
-fn plain_lines(server: &ServerHandle) {
+fn plain_lines(server: &ServerHandle, pages: &[String]) {
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { return };
         let line = line.trim_end_matches(['\r', '\n']);
-        if !line.trim().is_empty() && !run(server, commands::parse(line)) {
+        if !line.trim().is_empty() && !run(server, pages, commands::parse(line)) {
             return;
         }
     }
@@ -104,7 +105,7 @@ fn plain_lines(server: &ServerHandle) {
 
 /// Lines from a line editor whose printer shows output above the prompt;
 /// false when the editor cannot drive this terminal.
-fn edit_lines(server: &ServerHandle) -> bool {
+fn edit_lines(server: &ServerHandle, pages: &[String]) -> bool {
     use rustyline::error::ReadlineError;
     use rustyline::ExternalPrinter;
     let Ok(mut editor) = rustyline::DefaultEditor::new() else {
@@ -123,7 +124,7 @@ fn edit_lines(server: &ServerHandle) -> bool {
             Ok(line) if line.trim().is_empty() => {}
             Ok(line) => {
                 let _ = editor.add_history_entry(line.as_str());
-                if !run(server, commands::parse(&line)) {
+                if !run(server, pages, commands::parse(&line)) {
                     break;
                 }
             }
@@ -143,7 +144,7 @@ fn edit_lines(server: &ServerHandle) -> bool {
 
 /// Run one command and print its answer; false when the console should
 /// stop reading.
-fn run(server: &ServerHandle, cmd: Command) -> bool {
+fn run(server: &ServerHandle, pages: &[String], cmd: Command) -> bool {
     let out = |s: String| output::out(s);
     let done = match cmd {
         Command::Say { room, text } => server.say(room.as_deref(), &text),
@@ -176,6 +177,7 @@ fn run(server: &ServerHandle, cmd: Command) -> bool {
             .moderate(room.as_deref(), &action)
             .map(|said| out(crate::names::sanitize(&said).into_owned())),
         Command::Unlock => unlock(server),
+        Command::Weblink(name) => weblink(server, pages, &name),
         Command::Reload => {
             out("reloading settings".into());
             server.request_reload();
@@ -206,6 +208,34 @@ fn run(server: &ServerHandle, cmd: Command) -> bool {
         out(e.to_string());
     }
     true
+}
+
+/// `/weblink NAME`: a one-time sign-in link to the page for an account,
+/// for the operator to hand to its holder. Shown on a terminal only: the
+/// link is a password for 10 minutes, and a console piped to a file or a
+/// journal would keep it.
+fn weblink(server: &ServerHandle, pages: &[String], name: &str) -> Result<(), OperatorError> {
+    if pages.is_empty() {
+        output::out("this server serves no browser page (serve --web ADDR turns it on): a sign-in link needs one");
+        return Ok(());
+    }
+    if !std::io::stdout().is_terminal() {
+        output::out(
+            "a sign-in link is a password for 10 minutes: the console shows one only on a terminal, \
+             never into a pipe, file or log; run serve in a terminal, or have the account's holder type /weblink in tcpplay join",
+        );
+        return Ok(());
+    }
+    let (account, fragment) = server.signin_link(name)?;
+    let account = sanitize(&account);
+    tracing::info!(account = %account, "a sign-in link for the page made at the console");
+    output::out(format!(
+        "a sign-in link for {account}, good once within 10 minutes; give it to {account} only (whoever opens it first is signed in):"
+    ));
+    for page in pages {
+        output::out(format!("  {page}{fragment}"));
+    }
+    Ok(())
 }
 
 fn users(server: &ServerHandle) {

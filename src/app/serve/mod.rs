@@ -64,31 +64,12 @@ pub(crate) async fn serve(
     for line in banner::lines(&serving(&loaded, addr), crate::lan::addresses()) {
         output::out(line);
     }
+    let mut pages = Vec::new();
     if let Some(addr) = loaded.settings.web.addr.clone() {
         let local = serve_web(&addr, &loaded, &server.handle()).await?;
-        let scheme = if server.handle().is_tls() {
-            "https"
-        } else {
-            "http"
-        };
-        let hosts: Vec<String> = if local.ip().is_unspecified() {
-            let lan = crate::lan::addresses();
-            let v4: Vec<String> = lan
-                .iter()
-                .filter(|a| a.is_ipv4())
-                .map(|a| a.to_string())
-                .collect();
-            if v4.is_empty() {
-                vec!["127.0.0.1".into()]
-            } else {
-                v4
-            }
-        } else {
-            vec![local.ip().to_string()]
-        };
-        for host in hosts {
-            let at = crate::hostport::HostPort::new(&host, local.port());
-            output::out(format!("open in a browser: {scheme}://{at}/"));
+        pages = page_addresses(local, server.handle().is_tls());
+        for page in &pages {
+            output::out(format!("open in a browser: {page}"));
         }
     }
     if let Some(addr) = loaded.settings.irc.addr.clone() {
@@ -113,7 +94,7 @@ pub(crate) async fn serve(
     let _term = std::io::stdin()
         .is_terminal()
         .then(crate::terminal::TermGuard::save);
-    console::spawn_input(server.handle());
+    console::spawn_input(server.handle(), pages);
     tokio::spawn(stop);
     tokio::spawn(reload_on_request(
         server.handle(),
@@ -131,6 +112,34 @@ pub(crate) async fn serve(
     output::clear_printer();
     output::out("server stopped");
     Ok(0)
+}
+
+/// The page's addresses to print (and for the console's sign-in links):
+/// the web listener's, or this machine's LAN addresses when it listens on
+/// all of them.
+fn page_addresses(local: std::net::SocketAddr, tls: bool) -> Vec<String> {
+    let scheme = if tls { "https" } else { "http" };
+    let hosts: Vec<String> = if local.ip().is_unspecified() {
+        let v4: Vec<String> = crate::lan::addresses()
+            .iter()
+            .filter(|a| a.is_ipv4())
+            .map(|a| a.to_string())
+            .collect();
+        if v4.is_empty() {
+            vec!["127.0.0.1".into()]
+        } else {
+            v4
+        }
+    } else {
+        vec![local.ip().to_string()]
+    };
+    hosts
+        .iter()
+        .map(|host| {
+            let at = crate::hostport::HostPort::new(host, local.port());
+            format!("{scheme}://{at}/")
+        })
+        .collect()
 }
 
 /// How the server serves, for the lines that say where to join.

@@ -14,6 +14,7 @@
 mod bounds;
 mod grants;
 mod signin;
+pub(crate) use signin::fragment as signin_fragment;
 mod store;
 
 use std::collections::{BTreeSet, HashMap};

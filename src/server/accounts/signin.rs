@@ -76,6 +76,14 @@ impl Signins {
     }
 }
 
+/// The end of a sign-in link: what follows the page's address.
+pub(crate) fn fragment(token: &str, account: &str) -> String {
+    format!(
+        "#signin={token}&name={}",
+        url::form_urlencoded::byte_serialize(account.as_bytes()).collect::<String>()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

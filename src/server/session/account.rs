@@ -203,10 +203,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     return need_login();
                 };
                 let token = accounts.signins.issue(&name, m.token.as_deref());
-                let fragment = format!(
-                    "#signin={token}&name={}",
-                    url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
-                );
+                let fragment = crate::server::accounts::signin_fragment(&token, &name);
                 let mut r = AccountMsg::new(AccountOp::Done);
                 r.text = Some(format!(
                     "a sign-in link for the browser page, good once, within 10 minutes: open the page's address \
