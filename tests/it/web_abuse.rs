@@ -247,17 +247,61 @@ fn a_rebound_name_reaches_nothing_and_the_servers_own_names_do() {
 
 #[test]
 fn every_answer_of_the_web_address_has_the_security_headers() {
-    let (_server, host) = web_server(&[], &[]);
+    // (A second head that is bad waits out the header timeout: 1 s.)
+    let (_server, host) = web_server(&[], &[("TCPPLAY_LIMITS__HANDSHAKE_TIMEOUT", "1")]);
     for (request, code) in [
         (get(&host, "/"), 200),
         (get(&host, "/ws"), 400),
         (get(&host, "/nothing-here"), 404),
         (upgrade(&host, "http://elsewhere.example"), 403),
         (get("rebound.example", "/"), 421),
+        // Before hyper parses anything: its own bare 400 and 431 are never sent.
+        ("GET / HTTP/2.0\r\n\r\n".into(), 400),
+        ("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n".into(), 400),
+        ("\x01\x02 nonsense\r\n\r\n".into(), 400),
+        // A head still unfinished at 32 KiB (all of it read: no reset).
+        (
+            format!(
+                "GET / HTTP/1.1\r\nHost: {host}\r\nCookie: {}",
+                "a".repeat(32 * 1024)
+            )[..32 * 1024]
+                .to_string(),
+            431,
+        ),
+        (
+            format!(
+                "GET / HTTP/1.1\r\nHost: {host}\r\n{}\r\n",
+                "A: b\r\n".repeat(101)
+            ),
+            431,
+        ),
+        (
+            format!("POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: 5\r\n\r\nhello"),
+            413,
+        ),
     ] {
         let (head, _) = http_exchange(&host, &request);
         assert_eq!(status(&head), code, "{request:?} got {head}");
         assert_secured(&head);
+    }
+    // A bad head after a good one on a kept-alive connection: the good one's
+    // answer, then the connection ends (at the header timeout) — never an
+    // answer without the headers.
+    let mut s = std::net::TcpStream::connect(&host).unwrap();
+    s.set_read_timeout(Some(crate::util::WAIT)).unwrap();
+    s.write_all(format!("{}GET / HTTP/2.0\r\n\r\n", get(&host, "/")).as_bytes())
+        .unwrap();
+    let (head, _) = crate::util::read_http_answer(&mut s);
+    assert_eq!(status(&head), 200, "{head}");
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(
+        rest.is_empty() || rest.starts_with("HTTP/1.1 400"),
+        "{rest}"
+    );
+    if !rest.is_empty() {
+        assert_secured(&rest);
     }
 }
 

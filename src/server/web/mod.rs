@@ -12,6 +12,8 @@
 //! - `bridge`: a browser member's session, from hello to close
 //! - `page`: the embedded page and its security headers
 //! - `guard`: the `Host` check and the headers on every answer
+//! - `head`: each request head read and checked before hyper sees it, so
+//!   hyper never answers a bad one by itself (without the headers)
 //!
 //! Every connection is let in by the one admission path
 //! ([`crate::server::admission`]): it counts against its address's limits
@@ -22,6 +24,7 @@
 
 mod bridge;
 mod guard;
+mod head;
 mod page;
 mod socket;
 mod stall;
@@ -133,21 +136,21 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, shared: Shared, adm
         .layer(Extension(ticket))
         .layer(Extension(Http(http_only.clone())));
     // A peer that sends requests and never reads the answers is let go.
-    let stream = stall::Stall::new(stream, shared.ctx.write_timeout(), http_only);
+    let stream = stall::Stall::new(stream, shared.ctx.write_timeout(), http_only.clone());
     let service = TowerToHyperService::new(app);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(deadline);
     match shared.ctx.tls() {
         None => {
             let _ = http
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(head::Heads::new(stream, http_only)), service)
                 .with_upgrades()
                 .await;
         }
         Some(acceptor) => match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
             Ok(Ok(tls)) => {
                 let _ = http
-                    .serve_connection(TokioIo::new(tls), service)
+                    .serve_connection(TokioIo::new(head::Heads::new(tls, http_only)), service)
                     .with_upgrades()
                     .await;
             }
