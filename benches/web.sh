@@ -17,8 +17,15 @@
 # after IDLE joined) beside a TCP member's. Loopback only; every process it
 # starts it ends.
 #
+# Then the page's weight (bytes of HTML, script and style as served), and
+# the plaintext chat port's wait before `hello` (30 ms, to tell a browser,
+# which speaks first, from a chat client, which waits): connect to hello
+# and to joined for a silent client (tcpplay join's order, and clint.py's
+# plaintext retry), and for a peer that speaks first (clint.py's TLS try).
+#
 #   bash benches/web.sh                 # ~3 minutes on 2 cores
 #   RUNS=5 CLIENTS=100 bash benches/web.sh
+#   ONLY=small bash benches/web.sh      # idle memory, weight, the wait: ~20 s
 #
 # The load generator bridges its WebSocket members to lines in its own
 # process (examples/loadgen/ws.rs): that work is on its side, not counted.
@@ -88,8 +95,54 @@ table() { # title loadgen-args...
   printf "%-12s %14s %14s %6s\n" WebSocket "$web" "$(med ${sys[ws]})" "${lost[ws]}"
   python3 -c 'import sys; print("WebSocket / TCP: %.2f x\n" % (float(sys.argv[2]) / float(sys.argv[1])))' "$tcp" "$web"
 }
-table "paced, $RATE messages/s in all (target: WebSocket within 1.5 x of TCP)" --rate "$RATE" --duration 8
-table "flat out, $MSGS messages each, window 32" --messages "$MSGS" --window 32
+weight() { # the page as served: bytes of each part and in all
+  start
+  local total=0 n
+  for part in / /app.js /app.css; do
+    n=$(curl -s "http://127.0.0.1:$WEB_PORT$part" | wc -c)
+    printf "%-12s %8s B\n" "$part" "$n"; total=$((total + n))
+  done
+  printf "%-12s %8s B\n" "in all" "$total"
+  stop
+}
+
+hello_wait() { # medians over 40 connects of each kind
+  start
+  python3 - "$TCP_PORT" <<'PY'
+import json, socket, statistics, sys, time
+port = int(sys.argv[1])
+def silent(i):
+    t0 = time.perf_counter()
+    s = socket.create_connection(("127.0.0.1", port)); f = s.makefile("rb")
+    json.loads(f.readline()); t1 = time.perf_counter()
+    s.sendall(json.dumps({"type": "auth", "name": f"m{i}", "proto": 3}).encode() + b"\n")
+    while json.loads(f.readline())["type"] != "auth_result": pass
+    t2 = time.perf_counter(); s.close()
+    return (t1 - t0) * 1000, (t2 - t0) * 1000
+def speaks_first():
+    t0 = time.perf_counter()
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(bytes([0x16, 3, 1, 0, 0xf4, 1, 0, 0, 0xf0, 3, 3]))  # a ClientHello's start
+    try:
+        while s.recv(4096): pass
+    except ConnectionResetError: pass
+    return (time.perf_counter() - t0) * 1000
+h, j = zip(*[silent(i) for i in range(40)])
+t = [speaks_first() for _ in range(40)]
+print("silent client (tcpplay join): hello after %.1f ms, joined after %.1f ms" % (statistics.median(h), statistics.median(j)))
+print("a peer that speaks first (clint.py's TLS try): closed after %.1f ms" % statistics.median(t))
+PY
+  stop
+}
+
+if [ "${ONLY:-all}" = all ]; then
+  table "paced, $RATE messages/s in all (target: WebSocket within 1.5 x of TCP)" --rate "$RATE" --duration 8
+  table "flat out, $MSGS messages each, window 32" --messages "$MSGS" --window 32
+fi
 echo "idle members ($IDLE joined, server RSS growth per member)"
 printf "%-12s %10s\n" TCP "$(idle plain) B"
 printf "%-12s %10s\n" WebSocket "$(idle ws) B"
+echo "the page as served"
+weight
+echo "the plaintext chat port's wait before hello (medians of 40 connects)"
+hello_wait

@@ -104,6 +104,16 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_token_signs_in_nobody_and_is_used_up() {
+        let s = Signins::default();
+        let t = s.issue("Ines", None);
+        let past = Instant::now() - Duration::from_secs(1);
+        s.waiting.lock().unwrap().get_mut(&digest(&t)).unwrap().1 = past;
+        assert_eq!(s.redeem(&t, "Ines"), None, "expired");
+        assert!(s.waiting.lock().unwrap().is_empty(), "and gone");
+    }
+
+    #[test]
     fn a_renewed_token_replaces_the_last_of_its_own_account_only() {
         let s = Signins::default();
         let ines = s.issue("Ines", None);

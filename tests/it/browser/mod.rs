@@ -4,7 +4,8 @@
 //! `tcpplay join` member: typed lines land in the room on screen; a direct
 //! message opens its own conversation; `/help` lists the one table of
 //! commands in `join`'s words; a taken name is said and can be changed;
-//! earlier history comes on scrolling up; a dropped socket comes back and
+//! earlier history comes on scrolling up; each line shows its own time
+//! under a day separator, each sender in one colour; a dropped socket comes back and
 //! nothing typed is lost; an operator locks the topic and bans from the
 //! member list. On a phone's screen (390 × 844) the page is one
 //! column with the input on screen and every tap target at least 44 px;
@@ -135,6 +136,28 @@ async fn browser_members_and_a_terminal_member_chat_in_the_room_on_screen() {
     assert!(
         order.find("line 10").unwrap() < order.find("line 11").unwrap(),
         "{order}"
+    );
+
+    // Each line shows its own time (the server's, not when it arrived) under
+    // a day separator; a sender keeps one colour, and another has another.
+    let seen = js(
+        &alice,
+        "const pk = [...document.querySelectorAll('#packets li')].map((l) => l.textContent)
+           .find((t) => t.startsWith('← ') && t.includes('line 11 '));
+         const li = [...document.querySelectorAll('#lines li.msg')].find((l) => l.textContent.includes('line 11 '));
+         const colours = (n) => [...new Set([...document.querySelectorAll('#lines .who')]
+           .filter((w) => w.textContent === n).map((w) => w.className))];
+         return [new Date(JSON.parse(pk.slice(2)).ts).toISOString(), li.querySelector('time').getAttribute('datetime'),
+                 document.querySelector('#lines li.day').textContent, colours('carol'), colours('alice')];",
+        vec![],
+    )
+    .await;
+    assert_eq!(seen[0], seen[1], "the line's own time: {seen}");
+    assert_eq!(seen[2], json!("Today"), "{seen}");
+    let (carols, alices) = (seen[3].as_array().unwrap(), seen[4].as_array().unwrap());
+    assert!(
+        carols.len() == 1 && alices.len() == 1 && carols[0] != alices[0],
+        "one colour each: {seen}"
     );
 
     // A taken name: the page says what you got, and you change it.

@@ -53,10 +53,18 @@ function start() {
     if (N.ws && N.ws.readyState <= 1) return;
     connect();
   });
-  // A new link opened in this tab after the chat began: this tab signs in
-  // with it, keeping its conversations and what waits to be sent.
+  // A new link opened in this tab after the chat began: when the tab was
+  // signed out of that same account, it signs in again with it, keeping
+  // its conversations and what waits to be sent. Any other link is not
+  // taken here (another page that opened this tab could otherwise switch
+  // it to an account of its own, unseen).
   window.addEventListener("hashchange", () => {
     if (!signinLink() || !N.everJoined) return;
+    if (!N.signedOut || fold(N.signinName) !== fold(S.account || "")) {
+      N.signin = null;
+      status(`This tab is in the chat as ${visible(S.me)}: open that sign-in link in a new tab.`, "bad");
+      return;
+    }
     N.signedOut = false;
     N.attempt = 0;
     N.lastBye = "";
