@@ -108,6 +108,17 @@ pub async fn scheme(c: &Client, scheme: &str) {
     .await;
 }
 
+/// One media feature as the page sees it (`prefers-reduced-motion`: "reduce"),
+/// the others unset.
+pub async fn media(c: &Client, name: &str, value: &str) {
+    cdp(
+        c,
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": name, "value": value}]}),
+    )
+    .await;
+}
+
 /// Run a script in the page; what it returned.
 pub async fn js(c: &Client, script: &str, args: Vec<Value>) -> Value {
     c.execute(script, args).await.unwrap()

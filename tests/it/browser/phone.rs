@@ -1,7 +1,7 @@
 //! The page on a phone (390 × 844) and a laptop (1280 × 800): one column
 //! with drawers on the phone, the input on screen, tap targets of 44 px and
 //! inputs of 16 px; the keyboard (Alt+↓ switches rooms, Escape closes a
-//! drawer); axe-core's WCAG 2.1 A/AA rules in both sizes and both colour
+//! drawer), its focus ring seen, reduced motion honoured; axe-core's WCAG 2.1 A/AA rules in both sizes and both colour
 //! schemes; the wire panel's packets; README's two screenshots, at their
 //! true sizes.
 
@@ -175,6 +175,28 @@ async fn the_page_fits_a_phone_and_a_laptop_and_passes_axe_in_both_schemes() {
         json!("side-open"),
         "the keyboard is back on the drawer's button"
     );
+    // The keyboard's focus is seen: a 3 px outline.
+    let ring = js(
+        &phone,
+        "const e = document.activeElement, s = getComputedStyle(e);
+         return [e.matches(':focus-visible'), s.outlineStyle, s.outlineWidth];",
+        vec![],
+    )
+    .await;
+    assert_eq!(ring, json!([true, "solid", "3px"]), "the focus ring");
+    // The drawers slide, unless reduced motion is asked for.
+    let slide = async || {
+        js(
+            &phone,
+            "return getComputedStyle(document.getElementById('side')).transitionDuration;",
+            vec![],
+        )
+        .await
+    };
+    assert_ne!(slide().await, json!("0s"));
+    media(&phone, "prefers-reduced-motion", "reduce").await;
+    assert_eq!(slide().await, json!("0s"), "motion under reduced motion");
+    scheme(&phone, "light").await;
     // Alt+↓ and Alt+↑ switch rooms from the keyboard.
     press(&phone, &format!("{}{}{}", Key::Alt, Key::Down, Key::Alt)).await;
     wait_in(&phone, "room-name", "#help").await;
