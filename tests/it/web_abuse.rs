@@ -392,3 +392,31 @@ fn plain_http_on_the_https_web_address_is_sent_to_https() {
     assert!(body.contains("HTTPS"), "{body}");
     assert_secured(&head);
 }
+
+/// A WebSocket client that sends its first frame with the upgrade request,
+/// before the 101 (as a hurried client may): the frame is kept for the
+/// socket, not taken for a bad request head.
+#[test]
+fn a_frame_sent_with_the_upgrade_request_reaches_the_session() {
+    let (_server, host) = web_server(&[], &[]);
+    let auth = br#"{"type":"auth","name":"early","proto":3}"#;
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x80 | auth.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(auth.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    let mut s = TcpStream::connect(&host).unwrap();
+    s.set_read_timeout(Some(crate::util::WAIT)).unwrap();
+    let mut sent = upgrade(&host, &format!("http://{host}")).into_bytes();
+    sent.extend_from_slice(&frame);
+    s.write_all(&sent).unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("auth_result") {
+        let n = s.read(&mut chunk).expect("the session's answer");
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&chunk[..n]);
+    }
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 101 "), "{got}");
+    assert!(got.contains("\"client_name\":\"early\""), "{got}");
+}

@@ -3,7 +3,8 @@
 //! a login as that account — so the page never asks for the password and
 //! the password never reaches the server from a browser. A token is 32
 //! random bytes, kept only as its SHA-256, good once, for one account, for
-//! ten minutes; at most 1,000 wait at a time (the oldest go first). Kept
+//! ten minutes; at most 1,000 wait at a time and 8 for one account (the
+//! oldest go first). Kept
 //! in this server's memory: in a cluster a link signs in on the node that
 //! made it.
 
@@ -20,6 +21,9 @@ use crate::names::name_key;
 pub(crate) const SIGNIN_TTL: Duration = Duration::from_secs(600);
 /// Most links waiting at once.
 const MAX_WAITING: usize = 1000;
+/// Most links waiting for one account (its oldest go first): one holder
+/// asking again and again cannot push everyone else's links out.
+const PER_ACCOUNT: usize = 8;
 
 #[derive(Default)]
 pub(crate) struct Signins {
@@ -46,6 +50,18 @@ impl Signins {
             if w.get(&old).is_some_and(|(a, _)| a == account) {
                 w.remove(&old);
             }
+        }
+        let mine = |w: &HashMap<[u8; 32], (String, Instant)>| {
+            w.iter()
+                .filter(|(_, (a, _))| a == account)
+                .min_by_key(|(_, (_, until))| *until)
+                .map(|(k, _)| *k)
+        };
+        while w.values().filter(|(a, _)| a == account).count() >= PER_ACCOUNT {
+            match mine(&w) {
+                Some(k) => w.remove(&k),
+                None => break,
+            };
         }
         while w.len() >= MAX_WAITING {
             let oldest = w
@@ -97,10 +113,30 @@ mod tests {
         assert_eq!(s.redeem("not a token", "Ines"), None);
         assert_eq!(s.redeem(&t, "ines").as_deref(), Some("Ines"));
         assert_eq!(s.redeem(&t, "Ines"), None, "used up");
-        let many: Vec<String> = (0..MAX_WAITING + 5).map(|_| s.issue("a", None)).collect();
+        let many: Vec<String> = (0..MAX_WAITING + 5)
+            .map(|i| s.issue(&format!("a{i}"), None))
+            .collect();
         assert_eq!(s.waiting.lock().unwrap().len(), MAX_WAITING);
-        assert_eq!(s.redeem(&many[0], "a"), None, "the oldest went first");
-        assert!(s.redeem(&many[MAX_WAITING + 4], "a").is_some());
+        assert_eq!(s.redeem(&many[0], "a0"), None, "the oldest went first");
+        let last = format!("a{}", MAX_WAITING + 4);
+        assert!(s.redeem(&many[MAX_WAITING + 4], &last).is_some());
+    }
+
+    #[test]
+    fn one_account_asking_again_and_again_pushes_out_only_its_own_links() {
+        let s = Signins::default();
+        let ben = s.issue("Ben", None);
+        let first = s.issue("Ines", None);
+        let floods: Vec<String> = (0..MAX_WAITING).map(|_| s.issue("Ines", None)).collect();
+        assert_eq!(
+            s.redeem(&ben, "Ben").as_deref(),
+            Some("Ben"),
+            "Ben's link stayed"
+        );
+        assert_eq!(s.redeem(&first, "Ines"), None, "her oldest went");
+        assert!(s.redeem(floods.last().unwrap(), "Ines").is_some());
+        let left = s.waiting.lock().unwrap().len();
+        assert_eq!(left, PER_ACCOUNT - 1);
     }
 
     #[test]

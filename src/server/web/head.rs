@@ -174,20 +174,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Heads<S> {
             if this.ended {
                 return Poll::Ready(Ok(()));
             }
-            if this.held {
-                return Poll::Pending;
-            }
             if this.free > 0 {
                 this.give(out);
                 return Poll::Ready(Ok(()));
             }
             if !this.http.load(Ordering::Relaxed) {
-                // A WebSocket: what is left, then the stream itself.
+                // A WebSocket: what is left (frames sent early too), then the stream itself.
                 if !this.buf.is_empty() {
                     this.free = this.buf.len();
                     continue;
                 }
                 return Pin::new(&mut this.inner).poll_read(cx, out);
+            }
+            if this.held {
+                return Poll::Pending;
             }
             match check(&this.buf) {
                 Ok(Some(len)) => {
@@ -202,10 +202,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Heads<S> {
                 }
                 Err(Bad(status, why)) => {
                     tracing::debug!("web: a request refused before parsing ({status}): {why}");
-                    this.buf.clear();
                     match this.passed {
+                        // Kept: if hyper's answer makes this a WebSocket, they are its frames.
                         true => this.held = true,
                         false => {
+                            this.buf.clear();
                             let answer = super::guard::whole(status, &[], &format!("{why}\n"));
                             this.refusal = Some((answer, 0));
                         }
