@@ -601,12 +601,7 @@ fn the_console_makes_a_one_time_sign_in_link_on_a_terminal_only() {
         .unwrap();
 
     // The page's login with it: the account, once.
-    let login = |token: &str| {
-        let mut page = Peer::connect_tls(addr, &cert.cert);
-        assert_eq!(page.recv()["type"], "hello");
-        page.send(json!({"type": "auth", "name": "Ines", "proto": 3, "signin": token}));
-        page.recv_type("auth_result")
-    };
+    let login = |token: &str| signin_with(addr, &cert, "Ines", token);
     let first = login(token);
     assert_eq!(
         (&first["ok"], &first["account"]),
@@ -622,4 +617,76 @@ fn the_console_makes_a_one_time_sign_in_link_on_a_terminal_only() {
     p.send("\x03").unwrap();
     p.flush().unwrap();
     p.exp_string("server stopped").unwrap();
+}
+
+/// The page's login with a sign-in token, as a raw peer: its `auth_result`.
+fn signin_with(
+    addr: std::net::SocketAddr,
+    cert: &CertFiles,
+    name: &str,
+    token: &str,
+) -> serde_json::Value {
+    let mut page = Peer::connect_tls(addr, &cert.cert);
+    assert_eq!(page.recv()["type"], "hello");
+    page.send(json!({"type": "auth", "name": name, "proto": 3, "signin": token}));
+    page.recv_type("auth_result")
+}
+
+/// `/weblink` on a logged-in `join`: the token.
+fn weblink_token(p: &mut Proc) -> String {
+    p.send_line("/weblink");
+    let said = p.stdout.expect("#signin=");
+    let at = said.find("#signin=").unwrap() + "#signin=".len();
+    said[at..].split('&').next().unwrap().to_string()
+}
+
+/// A link waiting for an account stops working when its password changes
+/// or the account is dropped: a re-made account of the same name is never
+/// signed in by the old holder's links.
+#[test]
+fn a_sign_in_link_dies_with_its_accounts_password_or_the_account() {
+    let cert = make_cert();
+    let dir = TempDir::new().unwrap();
+    gen_account(
+        dir.path(),
+        &dir.path().join("accounts.sqlite3"),
+        "dana",
+        "old-password",
+    );
+    let server = serve(&cert, dir.path(), "", &[]);
+    let mut dana = join(&server, &cert, "dana", Some("old-password"), &["--listen"]);
+    dana.stderr.expect("logged in to the account dana");
+    let before_change = weblink_token(&mut dana);
+    drop(dana);
+    let new_pw = dir.path().join("new.txt");
+    std::fs::write(&new_pw, "new-password\n").unwrap();
+    let args = [
+        "--change-password",
+        "--new-password-file",
+        new_pw.to_str().unwrap(),
+    ];
+    let mut change = join(&server, &cert, "dana", Some("old-password"), &args);
+    change
+        .stdout
+        .expect("the password of the account dana is changed");
+    change.close_stdin();
+    assert_eq!(change.wait(), 0);
+    let r = signin_with(server.addr, &cert, "dana", &before_change);
+    assert_eq!(
+        (&r["ok"], &r["code"]),
+        (&json!(false), &json!("account_auth_failed")),
+        "{r}"
+    );
+
+    let mut dana = join(&server, &cert, "dana", Some("new-password"), &["--listen"]);
+    dana.stderr.expect("logged in to the account dana");
+    let before_drop = weblink_token(&mut dana);
+    dana.send_line("/unregister");
+    dana.stdout.expect("the account dana is gone");
+    let r = signin_with(server.addr, &cert, "dana", &before_drop);
+    assert_eq!(
+        (&r["ok"], &r["code"]),
+        (&json!(false), &json!("account_auth_failed")),
+        "{r}"
+    );
 }

@@ -555,6 +555,8 @@ impl Accounts {
         if let Some(e) = self.state().accounts.get_mut(&key) {
             e.record = record;
         }
+        // A new password signs out every waiting sign-in link.
+        self.signins.forget(name);
         Ok(())
     }
 
@@ -566,6 +568,8 @@ impl Accounts {
         let mut st = self.state();
         st.accounts.remove(&key);
         st.certs.retain(|_, a| *a != key);
+        drop(st);
+        self.signins.forget(name);
         Ok(())
     }
 

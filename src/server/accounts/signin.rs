@@ -77,6 +77,15 @@ impl Signins {
         token
     }
 
+    /// Every link waiting for `account` stops working (it was dropped, or
+    /// its password changed): a re-made account of the same name is not
+    /// signed in by the old holder's links.
+    pub(crate) fn forget(&self, account: &str) {
+        let key = name_key(account);
+        let mut w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        w.retain(|_, (a, _)| name_key(a) != key);
+    }
+
     /// The account `token` signs in to, when it is waiting, still good and
     /// for the name `name`; it is used up either way once presented for
     /// that account.
@@ -137,6 +146,15 @@ mod tests {
         assert!(s.redeem(floods.last().unwrap(), "Ines").is_some());
         let left = s.waiting.lock().unwrap().len();
         assert_eq!(left, PER_ACCOUNT - 1);
+    }
+
+    #[test]
+    fn a_dropped_account_s_links_sign_in_nobody() {
+        let s = Signins::default();
+        let (ines, ben) = (s.issue("Ines", None), s.issue("Ben", None));
+        s.forget("ines");
+        assert_eq!(s.redeem(&ines, "Ines"), None);
+        assert_eq!(s.redeem(&ben, "Ben").as_deref(), Some("Ben"));
     }
 
     #[test]

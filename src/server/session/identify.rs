@@ -56,7 +56,14 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         if let Some(token) = &auth.signin {
             // A one-time link from the account's holder: the account, or
             // one answer for a used, expired, wrong or unknown link.
-            return match accounts.and_then(|a| a.signins.redeem(token, name)) {
+            // (The account must still be there: in a cluster another node
+            // may have dropped it, and only its own links were forgotten.)
+            let redeemed = accounts.and_then(|a| {
+                a.signins
+                    .redeem(token, name)
+                    .filter(|acc| a.lookup(acc).is_some())
+            });
+            return match redeemed {
                 Some(acc) => Ok(Plan::Cert(acc)),
                 None => Err(retry(
                     codes::ACCOUNT_AUTH_FAILED,
