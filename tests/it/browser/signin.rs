@@ -145,7 +145,12 @@ async fn an_account_signs_in_on_the_page_with_a_one_time_link_never_its_password
     again.goto(&url).await.unwrap();
     type_into(&again, "name", "Ines").await;
     click(&again, "#login button").await;
-    wait_in(&again, "notice", "is registered").await;
+    let said = wait_in(&again, "notice", "is registered").await;
+    assert!(
+        said.contains("signs in with a one-time link")
+            && said.contains("/weblink NAME at its console"),
+        "{said}"
+    );
     page.close().await.unwrap();
     again.close().await.unwrap();
 }

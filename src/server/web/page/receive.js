@@ -52,6 +52,10 @@ const HANDLE = {
   auth_result(p) {
     if (!p.ok) {
       N.refusal = `${p.reason || "refused"}${p.code ? ` (${p.code})` : ""}`;
+      // The server's words are a terminal's; on the page an account signs in with a link.
+      if (p.code === "name_registered") {
+        N.refusal += ". On this page an account signs in with a one-time link: its holder types /weblink in tcpplay join, or whoever runs the server makes one with /weblink NAME at its console.";
+      }
       if (N.everJoined && S.account) return signedOut();
       if (N.everJoined) N.lastBye = `the server did not let you back in: ${N.refusal}`;
       return;
