@@ -1,7 +1,8 @@
 //! The page on a phone (390 × 844) and a laptop (1280 × 800): one column
 //! with drawers on the phone, the input on screen, tap targets of 44 px and
 //! inputs of 16 px; the keyboard (Alt+↓ switches rooms, Escape closes a
-//! drawer), its focus ring seen, reduced motion honoured; axe-core's WCAG 2.1 A/AA rules in both sizes and both colour
+//! drawer), its focus ring seen, reduced motion honoured; a direct message
+//! notified when the tab is in the background; axe-core's WCAG 2.1 A/AA rules in both sizes and both colour
 //! schemes; the wire panel's packets; README's two screenshots, at their
 //! true sizes.
 
@@ -99,11 +100,43 @@ async fn the_page_fits_a_phone_and_a_laptop_and_passes_axe_in_both_schemes() {
         ines.stdout.expect("in five minutes");
     });
     wait_text(&laptop, "in five minutes").await;
-    tokio::task::block_in_place(|| ben.send_line("/msg Ada thanks for asking, I was lost too"));
+    // Her tab in the background, notifications allowed (the browser's side
+    // stood in for: a headless tab is never hidden and shows none): a
+    // direct message is notified, a line of the room is not.
+    js(
+        &laptop,
+        "Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+         window.shown = [];
+         window.Notification = class { constructor(t, o) { window.shown.push([t, o.body]); }
+                                       static get permission() { return 'granted'; } };",
+        vec![],
+    )
+    .await;
+    tokio::task::block_in_place(|| {
+        ines.send_line("the break is over in five");
+        ben.send_line("/msg Ada thanks for asking, I was lost too")
+    });
     poll_page(
         "Ben's message in its own conversation",
         async || conv_labels(&laptop).await,
         |l| l.iter().any(|x| x.starts_with("Ben 1")),
+    )
+    .await;
+    wait_text(&laptop, "the break is over in five").await;
+    let shown = poll_page(
+        "a notification",
+        async || js(&laptop, "return window.shown;", vec![]).await,
+        |s| s.as_array().is_some_and(|a| !a.is_empty()),
+    )
+    .await;
+    assert_eq!(
+        shown,
+        json!([["Ben (direct message)", "thanks for asking, I was lost too"]])
+    );
+    js(
+        &laptop,
+        "delete document.hidden; document.dispatchEvent(new Event('visibilitychange'));",
+        vec![],
     )
     .await;
     wait_text(&phone, "in five minutes").await;

@@ -140,7 +140,8 @@ function moderate(c, action, target) {
 // is not looked at, once the user allowed them (the bell beside the name).
 function notify(c, line) {
   if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
-  try { new Notification(`${visible(line.from)} in ${visible(c.name)}`, { body: visible(line.text), tag: c.key }); } catch (_) { /* not offered here */ }
+  const title = c.kind === "dm" ? `${visible(line.from)} (direct message)` : `${visible(line.from)} in ${visible(c.name)}`;
+  try { new Notification(title, { body: visible(line.text), tag: c.key }); } catch (_) { /* not offered here */ }
 }
 
 function drawBell() {
