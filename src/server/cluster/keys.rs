@@ -74,6 +74,12 @@ impl Keys {
         self.key("rooms")
     }
 
+    /// Who made each room the cluster has: room key → `account:KEY`, a
+    /// member's `member:RUN#ID`, or `-` (nobody: the room had rules).
+    pub(crate) fn makers(&self) -> String {
+        self.key("rooms:makers")
+    }
+
     /// A room's topic.
     pub(crate) fn topic(&self, room: &str) -> String {
         self.key(&format!("room:{room}:topic"))
