@@ -115,6 +115,19 @@ impl Keys {
         self.key("accounts:rules")
     }
 
+    /// Accounts: a hash, `a:KEY`, `c:FP` or `r:ROOM` → the version of its
+    /// last change (a deleted one's too: the tombstone a node's older copy
+    /// cannot undo).
+    pub(crate) fn account_stamps(&self) -> String {
+        self.key("accounts:stamps")
+    }
+
+    /// Accounts: made anew after Redis lost them; a node whose copy was
+    /// not written back into this one writes it back.
+    pub(crate) fn accounts_epoch(&self) -> String {
+        self.key("accounts:epoch")
+    }
+
     /// Bumped on every change of the three above: nodes re-read them when
     /// it moves.
     pub(crate) fn accounts_version(&self) -> String {
