@@ -293,3 +293,27 @@ fn until_auth(server: &Server, cert: &CertFiles, name: &str, ok: bool) {
         std::thread::sleep(std::time::Duration::from_millis(100)); // polling a status
     }
 }
+
+/// `join --register` on a cluster with a line on its input: the account is
+/// made, the line is said (another node's member reads it) and confirmed,
+/// and `join` exits 0. Before, the node closed as soon as the client said
+/// goodbye, before the line came back from Redis: "1 line(s) were sent
+/// but the server never confirmed them", exit 1.
+#[test]
+fn join_register_on_a_cluster_confirms_its_line_and_exits_0() {
+    let redis = Redis::start();
+    let cert = make_cert();
+    let (c, k) = (cert.cert.to_str().unwrap(), cert.key.to_str().unwrap());
+    let tls = ["--tls", "--cert", c, "--key", k, "--registration", "open"];
+    let n1 = node(&redis, "n1", &tls);
+    let n2 = node(&redis, "n2", &tls);
+    let mut watcher = guest(&n2, &cert, "watcher");
+    let mut dana = join(&n1, &cert, "dana", Some("dana-pw-1"), &["--register"]);
+    dana.send_line("hello from dana");
+    dana.close_stdin();
+    let code = dana.wait();
+    let said = dana.stderr.rest().join("\n");
+    assert_eq!(code, 0, "{said}");
+    assert!(!said.contains("never confirmed"), "{said}");
+    assert_eq!(watcher.recv_chat("hello from dana")["from"], "dana");
+}
