@@ -30,7 +30,12 @@ impl Accounts {
         let fresh = crate::crypto::b64(&rand::random::<[u8; 12]>());
         let (epoch, written) = c
             .accounts_merge(&self.setup.to_bytes(), &kept, &fresh)
-            .await?;
+            .await
+            .inspect_err(|e| {
+                if e.starts_with(crate::server::cluster::OTHER_SETUP) {
+                    tracing::error!("accounts: this node's copy is not written back: {e} (a node started while Redis was empty made a new one); restore Redis's accounts:setup from this node's copy, or drop the copy");
+                }
+            })?;
         if !kept.is_empty() {
             tracing::warn!(
                 "accounts: Redis's accounts are not the ones this node last read (it lost them, or another node wrote its copy back): this node's copy was written back, {written} of its {} records (the others Redis had, or newer)",

@@ -102,6 +102,9 @@ pub(crate) struct Kept {
     pub stamp: u64,
 }
 
+/// Why a copy was not written back: Redis has another OPAQUE setup.
+pub(crate) const OTHER_SETUP: &str = "Redis keeps another accounts' setup than this node's copy";
+
 /// Records written back per script call (a copy of many is sent in parts).
 const BATCH: usize = 500;
 
@@ -151,7 +154,7 @@ impl Cluster {
             }
             let n: i64 = call.invoke_async(&mut con).await.map_err(key_err)?;
             if n < 0 {
-                return Err("Redis keeps another accounts' setup than this node's copy".into());
+                return Err(OTHER_SETUP.into());
             }
             written += n as u64;
         }

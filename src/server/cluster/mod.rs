@@ -80,7 +80,7 @@ mod scripts;
 pub(crate) use claims::ClaimError;
 pub(crate) use entry::{line_id, stream_id};
 use entry::{InboxEntry, Keys, Rules, Skip};
-pub(crate) use kept::Kept;
+pub(crate) use kept::{Kept, OTHER_SETUP};
 
 /// How a node is found: `[cluster]` settings, checked.
 #[derive(Debug, Clone)]
