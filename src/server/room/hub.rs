@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use tokio_util::sync::CancellationToken;
 
-use super::maker::{Candidate, Maker};
+use super::maker::Maker;
 use super::name_index::NameIndex;
 use super::rules::Who;
 use super::{
@@ -426,28 +426,6 @@ impl Hub {
             name: member.name.clone(),
         });
         Ok(entered)
-    }
-
-    /// May room `key` keep rules (it has, or there is room for more)?
-    fn keeps_rules(&self, key: &str) -> bool {
-        self.shared.owners.get().is_some_and(|o| o.room_for(key))
-    }
-
-    /// Who member `id` would be as the maker of room `raw` (its account
-    /// only when the room may keep rules): the cluster's question.
-    pub(crate) fn candidate(&self, id: MemberId, raw: &str) -> Candidate {
-        let key = room_name(raw)
-            .map(|n| names::name_key(&n))
-            .unwrap_or_default();
-        let account = self
-            .lock()
-            .members
-            .get(&id)
-            .and_then(|m| m.identity.account_key());
-        Candidate {
-            id,
-            account: account.filter(|_| self.keeps_rules(&key)),
-        }
     }
 
     /// Take member `id` out of `room`; it is forgotten when it is empty

@@ -6,7 +6,8 @@
 //! on one node never operates a room an account made on another.
 
 use super::rules::{Moderation, RoomRules};
-use super::{MemberId, Room};
+use super::{Hub, MemberId, Room};
+use crate::names;
 use crate::protocol::now_ms;
 
 /// The cluster's answer to "who made this room".
@@ -94,6 +95,30 @@ impl Room {
         let mut md = self.moderation();
         if md.made_by(id, maker) {
             self.save_rules(&md);
+        }
+    }
+}
+
+impl Hub {
+    /// May room `key` keep rules (it has, or there is room for more)?
+    pub(super) fn keeps_rules(&self, key: &str) -> bool {
+        self.shared.owners.get().is_some_and(|o| o.room_for(key))
+    }
+
+    /// Who member `id` would be as the maker of room `raw` (its account
+    /// only when the room may keep rules): the cluster's question.
+    pub(crate) fn candidate(&self, id: MemberId, raw: &str) -> Candidate {
+        let key = names::room_name(raw)
+            .map(|n| names::name_key(&n))
+            .unwrap_or_default();
+        let account = self
+            .lock()
+            .members
+            .get(&id)
+            .and_then(|m| m.identity.account_key());
+        Candidate {
+            id,
+            account: account.filter(|_| self.keeps_rules(&key)),
         }
     }
 }
