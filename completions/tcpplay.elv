@@ -56,7 +56,7 @@ set edit:completion:arg-completer[tcpplay] = {|@words|
             cand --web 'Serve the browser page and its WebSocket on this address, e.g. 0.0.0.0:8080 (HTTPS/WSS under --tls)'
             cand --irc 'Let IRC clients in on this address, e.g. 0.0.0.0:6667 (IRC over TLS under --tls: 6697 is the usual port). Off by default'
             cand --registration 'Who may register an account: open, operator (only `tcpplay gen-account`), closed (accounts made before still log in) [default: closed]'
-            cand --accounts 'The accounts database [default: accounts/BIND-PORT.sqlite3 in the data directory]'
+            cand --accounts 'The accounts database; in a cluster, the node''s durable copy of the cluster''s accounts goes beside it as cluster-NODE-FILE [default: accounts/BIND-PORT.sqlite3 in the data directory]'
             cand --operator 'An account that operates every room (repeat for more; a guest cannot take the name)'
             cand --cluster 'Cluster mode: share rooms with the other servers on this Redis, redis://HOST:PORT[/DB] or rediss:// (TLS). A password belongs in TCPPLAY_CLUSTER__URL or the config file, not here'
             cand --node 'This server''s name in the cluster [default: HOSTNAME-PORT]'

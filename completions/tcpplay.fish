@@ -59,7 +59,7 @@ complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l irc -d 'Let IR
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l registration -d 'Who may register an account: open, operator (only `tcpplay gen-account`), closed (accounts made before still log in) [default: closed]' -r -f -a "open\t''
 operator\t''
 closed\t''"
-complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l accounts -d 'The accounts database [default: accounts/BIND-PORT.sqlite3 in the data directory]' -r -F
+complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l accounts -d 'The accounts database; in a cluster, the node\'s durable copy of the cluster\'s accounts goes beside it as cluster-NODE-FILE [default: accounts/BIND-PORT.sqlite3 in the data directory]' -r -F
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l operator -d 'An account that operates every room (repeat for more; a guest cannot take the name)' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l cluster -d 'Cluster mode: share rooms with the other servers on this Redis, redis://HOST:PORT[/DB] or rediss:// (TLS). A password belongs in TCPPLAY_CLUSTER__URL or the config file, not here' -r
 complete -c tcpplay -n "__fish_tcpplay_using_subcommand serve" -l node -d 'This server\'s name in the cluster [default: HOSTNAME-PORT]' -r

@@ -96,7 +96,8 @@ pub struct ServeArgs {
     /// gen-account`), closed (accounts made before still log in) [default: closed]
     #[arg(long, value_name = "WHO", value_parser = ["open", "operator", "closed"], help_heading = "Accounts")]
     pub registration: Option<String>,
-    /// The accounts database [default: accounts/BIND-PORT.sqlite3 in the data directory]
+    /// The accounts database; in a cluster, the node's durable copy of the cluster's accounts
+    /// goes beside it as cluster-NODE-FILE [default: accounts/BIND-PORT.sqlite3 in the data directory]
     #[arg(long, value_name = "PATH", help_heading = "Accounts")]
     pub accounts: Option<PathBuf>,
     /// An account that operates every room (repeat for more; a guest cannot take the name).

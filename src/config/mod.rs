@@ -263,7 +263,9 @@ pub struct ServeSettings {
     pub registration: Registration,
     /// The accounts database (OPAQUE records, certificate bindings, rooms'
     /// bans and operators); default: one per server in the `accounts`
-    /// folder of the user's data directory.
+    /// folder of the user's data directory. A cluster node keeps its
+    /// durable copy of the cluster's accounts beside it (`cluster-NODE-`
+    /// before its file name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accounts: Option<PathBuf>,
     /// Accounts that operate every room (and may register others when

@@ -74,8 +74,12 @@ impl Drop for Redis {
 
 /// A node of the cluster on `redis`, called `node`, with `extra` arguments.
 pub(crate) fn node(redis: &Redis, node: &str, extra: &[&str]) -> Server {
-    let url = redis.url();
-    let mut args = vec!["--cluster", url.as_str(), "--node", node];
+    node_at(&redis.url(), node, extra)
+}
+
+/// A node of the cluster on the Redis at `url`.
+pub(crate) fn node_at(url: &str, node: &str, extra: &[&str]) -> Server {
+    let mut args = vec!["--cluster", url, "--node", node];
     args.extend_from_slice(extra);
     Server::start_with(
         &args,

@@ -17,6 +17,7 @@ mod cluster;
 mod cluster_faults;
 mod cluster_presence;
 mod cluster_refusals;
+mod cluster_rules;
 mod doc_examples;
 mod docs;
 mod faults;

@@ -395,11 +395,10 @@ pub(super) async fn open_accounts(
     let l = &loaded.settings.limits;
     let opened = match cluster {
         Some(c) => {
-            if s.accounts.is_some() {
-                tracing::warn!("serve.accounts is not used in cluster mode: the cluster keeps its accounts in Redis");
-            }
+            let copy = cluster_copy(&path, c.node());
             server::accounts::Accounts::open_cluster(
                 c.clone(),
+                &copy,
                 s.registration,
                 &s.operators,
                 &room_ops,
@@ -419,4 +418,25 @@ pub(super) async fn open_accounts(
         s.registration.as_str()
     );
     Ok(Some(Arc::new(accounts)))
+}
+
+/// Where a cluster node keeps its durable copy of the cluster's accounts:
+/// beside the accounts database it would have, `cluster-NODE-` before its
+/// file name (Redis is their shared cache, this their home on the node).
+fn cluster_copy(accounts: &std::path::Path, node: &str) -> std::path::PathBuf {
+    let node: String = node
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let file = accounts
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "accounts.sqlite3".into());
+    accounts.with_file_name(format!("cluster-{node}-{file}"))
 }

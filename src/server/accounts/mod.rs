@@ -12,6 +12,8 @@
 //! as per address) and registrations per address.
 
 mod bounds;
+mod copy;
+mod durable;
 mod grants;
 mod signin;
 pub(crate) use signin::fragment as signin_fragment;
@@ -112,6 +114,10 @@ struct SharedState {
     pending: Arc<Mutex<HashMap<String, usize>>>,
     version: AtomicU64,
     writes: mpsc::UnboundedSender<(String, String)>,
+    /// The node's durable copy of everything, and the epoch of Redis's
+    /// accounts it was last written into (`durable`).
+    copy: Arc<Mutex<copy::Copy>>,
+    epoch: Mutex<Option<String>>,
 }
 
 /// How often a cluster node looks for accounts and rules changed by others.
@@ -153,18 +159,28 @@ impl Accounts {
     /// by the first node), read now and kept current by [`attach`](Self::attach).
     pub(crate) async fn open_cluster(
         cluster: Arc<Cluster>,
+        copy_path: &Path,
         registration: Registration,
         operators: &[String],
         room_operators: &[String],
     ) -> Result<Accounts, String> {
         let say = |e: String| format!("accounts in the cluster's Redis: {e}");
-        let fresh = AccountSetup::generate();
-        let kept = cluster
-            .accounts_setup(&fresh.to_bytes())
-            .await
-            .map_err(say)?;
+        let copy = copy::Copy::open(copy_path)?;
+        let offered = match copy.setup().map_err(|e| format!("{}: {e}", copy.place()))? {
+            Some(kept) => kept,
+            None => AccountSetup::generate().to_bytes().to_vec(),
+        };
+        let kept = cluster.accounts_setup(&offered).await.map_err(say)?;
         let setup = AccountSetup::from_bytes(&kept)
             .map_err(|_| say("the accounts' setup kept in Redis is damaged".into()))?;
+        if copy
+            .adopt(&kept)
+            .map_err(|e| format!("{}: {e}", copy.place()))?
+        {
+            tracing::warn!("accounts: this node's copy {} was another cluster's (its setup is not the one in Redis): it now keeps this cluster's", copy.place());
+        }
+        let copy = Arc::new(Mutex::new(copy));
+        let written_copy = copy.clone();
         let (ops, reserved) = operator_sets(operators, room_operators);
         let (tx, mut rx) = mpsc::unbounded_channel::<(String, String)>();
         let writer = cluster.clone();
@@ -176,8 +192,11 @@ impl Accounts {
                     room: &room,
                     json: &json,
                 };
-                if let Err(e) = writer.accounts_write(w).await {
-                    tracing::error!(room = %sanitize(&room), "accounts: cannot keep the room's rules in Redis ({e}); they hold on this node until a restart");
+                match writer.accounts_write(w).await {
+                    Ok(stamp) => durable::put(&written_copy, &w, stamp.unwrap_or(0)),
+                    Err(e) => {
+                        tracing::error!(room = %sanitize(&room), "accounts: cannot keep the room's rules in Redis ({e}); they hold on this node until a restart")
+                    }
                 }
                 let mut p = written.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(n) = p.get_mut(&room) {
@@ -198,6 +217,8 @@ impl Accounts {
                 pending,
                 version: AtomicU64::new(u64::MAX),
                 writes: tx,
+                copy,
+                epoch: Mutex::new(None),
             }),
             registration,
             operators: ops,
@@ -238,11 +259,17 @@ impl Accounts {
         let (Backend::Cluster(c), Some(shared)) = (&self.backend, &self.shared) else {
             return Ok(());
         };
+        self.restore_if_lost().await?;
         let version = c.accounts_version().await?;
         if version == shared.version.load(Ordering::Relaxed) {
             return Ok(());
         }
         let all = c.accounts_load().await?;
+        if !self.same_epoch(&all) {
+            // Redis lost them since: written back at the next look.
+            return Ok(());
+        }
+        self.keep_copy(&all);
         {
             let mut st = self.state();
             st.accounts = all
@@ -296,6 +323,10 @@ impl Accounts {
         let Backend::Cluster(c) = &self.backend else {
             return;
         };
+        if let Err(e) = self.restore_if_lost().await {
+            tracing::debug!("accounts: not checked against Redis ({e})");
+            return;
+        }
         let key = name_key(name);
         match c.account(&key).await {
             Ok(Some(v)) => {
@@ -504,10 +535,18 @@ impl Accounts {
                 local(&store).map_err(|e| self.failed_write(e))?;
                 Ok(true)
             }
-            Backend::Cluster(c) => c.accounts_write(cluster).await.map_err(|e| {
-                tracing::warn!("accounts: cannot write to the cluster's Redis ({e})");
-                Refused("the cluster cannot store it now (its Redis is unreachable): try again in a few seconds".into())
-            }),
+            Backend::Cluster(c) => {
+                let unreachable = |e: String| {
+                    tracing::warn!("accounts: cannot write to the cluster's Redis ({e})");
+                    Refused("the cluster cannot store it now (its Redis is unreachable): try again in a few seconds".into())
+                };
+                self.restore_if_lost().await.map_err(unreachable)?;
+                let stamp = c.accounts_write(cluster).await.map_err(unreachable)?;
+                if let Some(stamp) = stamp {
+                    self.kept_write(&cluster, stamp);
+                }
+                Ok(stamp.is_some())
+            }
         }
     }
 

@@ -1,11 +1,14 @@
 //! Accounts across the cluster: the OPAQUE setup, the accounts' records,
 //! certificate bindings and rooms' rules, kept in Redis hashes so that an
 //! account registered on one node logs in on another and a ban on one
-//! holds on all. Every write bumps one version counter; nodes re-read what
-//! changed when it moves (`server::accounts` polls it). What Redis hands
+//! holds on all. Every write bumps one version counter, and is stamped
+//! with it (`kept`: what a node's durable copy writes back after Redis
+//! lost them); nodes re-read what changed when it moves
+//! (`server::accounts` polls it). What Redis hands
 //! back is untrusted here as everywhere: the accounts layer parses and
 //! checks each value before it keeps it.
 
+use super::kept::WRITE;
 use super::{key_err, Cluster};
 
 /// Everything the cluster keeps of its accounts, as Redis returned it.
@@ -17,10 +20,15 @@ pub(crate) struct Shared {
     pub certs: Vec<(String, String)>,
     /// Room key → rules (JSON).
     pub rules: Vec<(String, String)>,
+    /// `a:KEY`, `c:FP`, `r:ROOM` → the version of its last change.
+    pub stamps: Vec<(String, String)>,
     pub version: u64,
+    /// The accounts' epoch when this was read (made anew after a loss).
+    pub epoch: Option<String>,
 }
 
 /// A change to the accounts (each bumps the version).
+#[derive(Clone, Copy)]
 pub(crate) enum Write<'a> {
     /// A new account: false when the key was taken already (atomic).
     New {
@@ -47,16 +55,6 @@ pub(crate) enum Write<'a> {
         json: &'a str,
     },
 }
-
-/// Drop an account and its bindings in one step.
-const DELETE: &str = r#"
-redis.call('HDEL', KEYS[1], ARGV[1])
-local certs = redis.call('HGETALL', KEYS[2])
-for i = 1, #certs, 2 do
-  if certs[i + 1] == ARGV[1] then redis.call('HDEL', KEYS[2], certs[i]) end
-end
-return redis.call('INCR', KEYS[3])
-"#;
 
 impl Cluster {
     /// The cluster's OPAQUE setup: `fresh` becomes it unless one is kept
@@ -90,25 +88,37 @@ impl Cluster {
         Ok(v.unwrap_or(0))
     }
 
-    /// Everything, read at once (the version first: a change after it is
-    /// read again next time).
+    /// Everything, read at once (one transaction, with the version and
+    /// the epoch it belongs to).
     pub(crate) async fn accounts_load(&self) -> Result<Shared, String> {
-        let version = self.accounts_version().await?;
-        Ok(Shared {
-            accounts: self.hgetall(self.keys.accounts()).await?,
-            certs: self.hgetall(self.keys.account_certs()).await?,
-            rules: self.hgetall(self.keys.room_rules()).await?,
-            version,
-        })
-    }
-
-    async fn hgetall(&self, key: String) -> Result<Vec<(String, String)>, String> {
         let mut con = self.con();
-        redis::cmd("HGETALL")
-            .arg(key)
+        type All = (
+            Option<u64>,
+            Option<String>,
+            Vec<(String, String)>,
+            Vec<(String, String)>,
+            Vec<(String, String)>,
+            Vec<(String, String)>,
+        );
+        let (version, epoch, accounts, certs, rules, stamps): All = redis::pipe()
+            .atomic()
+            .get(self.keys.accounts_version())
+            .get(self.keys.accounts_epoch())
+            .hgetall(self.keys.accounts())
+            .hgetall(self.keys.account_certs())
+            .hgetall(self.keys.room_rules())
+            .hgetall(self.keys.account_stamps())
             .query_async(&mut con)
             .await
-            .map_err(key_err)
+            .map_err(key_err)?;
+        Ok(Shared {
+            accounts,
+            certs,
+            rules,
+            stamps,
+            version: version.unwrap_or(0),
+            epoch,
+        })
     }
 
     /// One account's value, read now (a login on this node sees an account
@@ -134,64 +144,50 @@ impl Cluster {
             .map_err(key_err)
     }
 
-    /// Write one change and bump the version; false when a new account's
-    /// key was taken.
-    pub(crate) async fn accounts_write(&self, w: Write<'_>) -> Result<bool, String> {
+    /// Write one change, stamped (the version bumped): its stamp, or
+    /// `None` when a new account's key was taken.
+    pub(crate) async fn accounts_write(&self, w: Write<'_>) -> Result<Option<u64>, String> {
         let mut con = self.con();
-        let (hash, field, value) = match w {
-            Write::Delete { key } => {
-                let _: u64 = redis::Script::new(DELETE)
-                    .key(self.keys.accounts())
-                    .key(self.keys.account_certs())
-                    .key(self.keys.accounts_version())
-                    .arg(key)
-                    .invoke_async(&mut con)
-                    .await
-                    .map_err(key_err)?;
-                return Ok(true);
-            }
-            Write::New { key, value } => {
-                let set: bool = redis::cmd("HSETNX")
-                    .arg(self.keys.accounts())
-                    .arg(key)
-                    .arg(value)
-                    .query_async(&mut con)
-                    .await
-                    .map_err(key_err)?;
-                if !set {
-                    return Ok(false);
-                }
-                self.bump(&mut con).await?;
-                return Ok(true);
-            }
-            Write::Replace { key, value } => (self.keys.accounts(), key, Some(value)),
-            Write::Bind { fp, key } => (self.keys.account_certs(), fp, Some(key)),
-            Write::Unbind { fp } => (self.keys.account_certs(), fp, None),
-            Write::Rules { room, json } => (self.keys.room_rules(), room, Some(json)),
+        let (op, tag, field, value) = w.parts();
+        let hash = match tag {
+            'a' => self.keys.accounts(),
+            'c' => self.keys.account_certs(),
+            _ => self.keys.room_rules(),
         };
-        let cmd = match value {
-            Some(v) => {
-                let mut c = redis::cmd("HSET");
-                c.arg(hash).arg(field).arg(v);
-                c
-            }
-            None => {
-                let mut c = redis::cmd("HDEL");
-                c.arg(hash).arg(field);
-                c
-            }
-        };
-        let _: i64 = cmd.query_async(&mut con).await.map_err(key_err)?;
-        self.bump(&mut con).await?;
-        Ok(true)
-    }
-
-    async fn bump(&self, con: &mut redis::aio::ConnectionManager) -> Result<(), String> {
-        let _: u64 = redis::cmd("INCR")
-            .arg(self.keys.accounts_version())
-            .query_async(con)
+        let stamp: u64 = WRITE
+            .key(hash)
+            .key(self.keys.account_stamps())
+            .key(self.keys.accounts_version())
+            .key(self.keys.account_certs())
+            .arg(op)
+            .arg(field)
+            .arg(value)
+            .arg(format!("{tag}:"))
+            .invoke_async(&mut con)
             .await
             .map_err(key_err)?;
-        Ok(())
+        Ok((stamp > 0).then_some(stamp))
+    }
+}
+
+impl Write<'_> {
+    /// The script's op, the hash (by its tag), the field and the value.
+    fn parts(&self) -> (&'static str, char, &str, &str) {
+        match *self {
+            Write::New { key, value } => ("new", 'a', key, value),
+            Write::Replace { key, value } => ("set", 'a', key, value),
+            Write::Delete { key } => ("unregister", 'a', key, ""),
+            Write::Bind { fp, key } => ("set", 'c', fp, key),
+            Write::Unbind { fp } => ("del", 'c', fp, ""),
+            Write::Rules { room, json } => ("set", 'r', room, json),
+        }
+    }
+
+    /// The field it writes as a copy keeps it (`a:KEY`, `c:FP`, `r:ROOM`),
+    /// and its value after it (`None`: deleted).
+    pub(crate) fn kept(&self) -> (String, Option<String>) {
+        let (op, tag, field, value) = self.parts();
+        let value = matches!(op, "new" | "set").then(|| value.to_string());
+        (format!("{tag}:{field}"), value)
     }
 }

@@ -301,6 +301,7 @@ impl Cluster {
             .key(self.keys.log(key))
             .key(self.keys.topic(key))
             .key(self.keys.rooms())
+            .key(self.keys.makers())
             .arg(name)
             .arg(run)
             .arg(key)

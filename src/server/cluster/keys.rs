@@ -74,6 +74,12 @@ impl Keys {
         self.key("rooms")
     }
 
+    /// Who made each room the cluster has: room key → `account:KEY`, a
+    /// member's `member:RUN#ID`, or `-` (nobody: the room had rules).
+    pub(crate) fn makers(&self) -> String {
+        self.key("rooms:makers")
+    }
+
     /// A room's topic.
     pub(crate) fn topic(&self, room: &str) -> String {
         self.key(&format!("room:{room}:topic"))
@@ -107,6 +113,19 @@ impl Keys {
     /// Rooms' rules: a hash, room key → rules (JSON).
     pub(crate) fn room_rules(&self) -> String {
         self.key("accounts:rules")
+    }
+
+    /// Accounts: a hash, `a:KEY`, `c:FP` or `r:ROOM` → the version of its
+    /// last change (a deleted one's too: the tombstone a node's older copy
+    /// cannot undo).
+    pub(crate) fn account_stamps(&self) -> String {
+        self.key("accounts:stamps")
+    }
+
+    /// Accounts: made anew after Redis lost them; a node whose copy was
+    /// not written back into this one writes it back.
+    pub(crate) fn accounts_epoch(&self) -> String {
+        self.key("accounts:epoch")
     }
 
     /// Bumped on every change of the three above: nodes re-read them when

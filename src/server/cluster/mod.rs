@@ -42,7 +42,8 @@
 //! - `history`: a room's stream paged as history
 //! - `record`: a secure room's record
 //! - `refusal`: what Redis refused, told to whom it concerns
-//! - `accounts`: accounts, certificate bindings and rooms' rules
+//! - `accounts`: accounts, certificate bindings and rooms' rules (`kept`:
+//!   stamped, so that nodes' copies write back what Redis lost)
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -65,6 +66,7 @@ pub(crate) mod entry;
 mod heal;
 mod history;
 mod inbox;
+mod kept;
 mod keys;
 mod link;
 mod publish;
@@ -78,6 +80,7 @@ mod scripts;
 pub(crate) use claims::ClaimError;
 pub(crate) use entry::{line_id, stream_id};
 use entry::{InboxEntry, Keys, Rules, Skip};
+pub(crate) use kept::{Kept, OTHER_SETUP};
 
 /// How a node is found: `[cluster]` settings, checked.
 #[derive(Debug, Clone)]
@@ -278,6 +281,11 @@ impl Cluster {
 
     pub(crate) fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
+    }
+
+    /// This node's name in the cluster.
+    pub(crate) fn node(&self) -> &str {
+        &self.cfg.node
     }
 
     /// This run's id (`NODE/STARTED_MS`).

@@ -168,6 +168,7 @@ impl Cluster {
         call.key(self.keys.seq(run))
             .key(self.keys.dead(run))
             .key(self.keys.rooms())
+            .key(self.keys.makers())
             .arg(run)
             .arg(self.cfg.max_messages.max(1))
             .arg(EMPTY_ROOM_TTL_MS)

@@ -81,6 +81,7 @@ impl Cluster {
         match &out.event {
             RoomEvent::Said(said) => {
                 self.m.refused.inc();
+                out.room.own_returned();
                 let text = format!("not sent to {room}: the cluster's store (Redis) refused to keep it ({why}); {}", kind.advice());
                 let packet = Packet::error(codes::NOT_SENT, text)
                     .in_room(out.room.tag())

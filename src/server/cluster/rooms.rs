@@ -2,7 +2,8 @@
 //! name as shown), so the room limit is the cluster's and `/rooms` lists
 //! every node's rooms. A room enters it when it is made (within the
 //! limit) and leaves it when its last member leaves (declared rooms stay);
-//! its stream and topic then expire.
+//! its stream and topic then expire. Who made it is decided as it enters,
+//! once for every node (`OPEN`): see `server::room::maker`.
 
 use std::collections::HashMap;
 
@@ -10,27 +11,69 @@ use redis::Value;
 
 use super::scripts::OPEN;
 use super::{entry, key_err, Cluster};
+use crate::names;
 use crate::protocol::{RoomInfo, MAX_ROOMS_LISTED};
+use crate::server::room::rules::RULES_KEPT_UNOPERATED_MS;
+use crate::server::room::{Candidate, Maker};
+
+/// `OPEN`'s answer, read as untrusted (what it does not understand makes
+/// nobody here the room's maker): `None` when the cluster has its most rooms.
+fn verdict(reply: &[Value], me: &str) -> Option<Maker> {
+    let text = |v: Option<&Value>| match v {
+        Some(Value::BulkString(b)) => std::str::from_utf8(b).ok().map(str::to_string),
+        _ => None,
+    };
+    if let Some(Value::Int(0)) = reply.first() {
+        return None;
+    }
+    let maker = text(reply.get(1)).unwrap_or_default();
+    let fresh = matches!(reply.get(2), Some(Value::Int(1)));
+    let checked = |key: &str| {
+        !key.is_empty()
+            && key.chars().count() <= 4 * names::MAX_NAME_CHARS
+            && !key.chars().any(names::is_unsafe_char)
+    };
+    Some(match maker.strip_prefix("account:") {
+        Some(key) if checked(key) => Maker::Account {
+            key: key.to_string(),
+            ours: fresh && maker == me,
+        },
+        Some(_) => Maker::Elsewhere,
+        None if maker == me => Maker::Joining,
+        None => Maker::Elsewhere,
+    })
+}
 
 impl Cluster {
     /// Make room `name` (key `key`) one of the cluster's, within `max`
-    /// rooms (0: no limit). False when the cluster has its most already.
+    /// rooms (0: no limit), as `joining` comes in: who made it, decided
+    /// once for the whole cluster. `None` when the cluster has its most
+    /// rooms already.
     pub(crate) async fn open_room(
         &self,
         key: &str,
         name: &str,
         max: usize,
-    ) -> Result<bool, String> {
+        joining: &Candidate,
+    ) -> Result<Option<Maker>, String> {
         let mut con = self.con();
-        let opened: i64 = OPEN
+        let me = match &joining.account {
+            Some(account) => format!("account:{account}"),
+            None => format!("member:{}#{}", self.run(), joining.id),
+        };
+        let opened: Vec<Value> = OPEN
             .key(self.keys.rooms())
+            .key(self.keys.makers())
+            .key(self.keys.room_rules())
             .arg(key)
             .arg(name)
             .arg(max)
+            .arg(&me)
+            .arg(RULES_KEPT_UNOPERATED_MS)
             .invoke_async(&mut con)
             .await
             .map_err(key_err)?;
-        Ok(opened == 1)
+        Ok(verdict(&opened, &me))
     }
 
     /// Declared rooms are the cluster's from the start (and stay).

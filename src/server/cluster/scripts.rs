@@ -13,7 +13,8 @@
 //!   (Redis lost its data: the node then announces everything again).
 //! - `BURY`: declare a run dead, only if its heartbeat is gone.
 //! - `CLAIM` / `RENEW` / `RELEASE`: a name, by its owner's run token.
-//! - `OPEN`: a room in the cluster's registry, within the cluster's limit.
+//! - `OPEN`: a room in the cluster's registry, within the cluster's limit,
+//!   and who made it, decided once for every node.
 //! - `GONE`: a member of a dead run out of a room.
 
 use std::sync::LazyLock;
@@ -26,11 +27,13 @@ pub(super) const MARK_TTL_MS: u64 = 3_600_000;
 
 /// Shared by the scripts that take a member out of a room: when the
 /// members hash is then empty (and the room is not declared), the room
-/// leaves the registry and its stream and topic expire.
+/// leaves the registry (and its maker with it: the next to make it makes
+/// it anew) and its stream and topic expire.
 const EMPTIED: &str = r#"
-local function emptied(members, log, topic, rooms, room, keep, ttl)
+local function emptied(members, log, topic, rooms, makers, room, keep, ttl)
   if keep == '1' or redis.call('EXISTS', members) == 1 then return end
   redis.call('HDEL', rooms, room)
+  redis.call('HDEL', makers, room)
   redis.call('PEXPIRE', log, ttl)
   redis.call('PEXPIRE', topic, ttl)
 end
@@ -38,7 +41,7 @@ end
 
 /// A batch of entries, in order, from one run (one call per pipeline of
 /// the node's queue: one check of the run, one sequence update).
-/// KEYS: seq, dead, rooms, then per entry: log, members, topic.
+/// KEYS: seq, dead, rooms, makers, then per entry: log, members, topic.
 /// ARGV: run, maxlen, empty_ttl, mark_ttl, count, then per entry: seq, op,
 /// a, b, room, display, keep, floor_ms, floor_seq, field count, fields.
 /// Returns -1 when the run is dead; else, for each entry Redis refused
@@ -59,7 +62,7 @@ for i = 1, tonumber(ARGV[5]) do
   local seq, op, a, b = tonumber(ARGV[p]), ARGV[p + 1], ARGV[p + 2], ARGV[p + 3]
   local room, display, keep = ARGV[p + 4], ARGV[p + 5], ARGV[p + 6]
   local floor_ms, floor_seq, nf = tonumber(ARGV[p + 7]), tonumber(ARGV[p + 8]), tonumber(ARGV[p + 9])
-  local k = 3 + (i - 1) * 3
+  local k = 4 + (i - 1) * 3
   local log, members, topic = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   if seq > last then
     local ok, err = pcall(function()
@@ -88,7 +91,7 @@ for i = 1, tonumber(ARGV[5]) do
         id = string.format('%d-%d', ms, sq + 1)
       end
       redis.call('XADD', log, 'MAXLEN', '~', maxlen, id, unpack(ARGV, p + 10, p + 9 + nf))
-      if op == 'leave' then emptied(members, log, topic, KEYS[3], room, keep, ttl) end
+      if op == 'leave' then emptied(members, log, topic, KEYS[3], KEYS[4], room, keep, ttl) end
     end)
     if not ok then
       refused[#refused + 1] = i
@@ -211,29 +214,62 @@ pub(super) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS: rooms. ARGV: room key, display name, the cluster's limit (0: none).
-/// Returns 1 when the room is in the registry (now or before), 0 when the
-/// cluster has its most rooms.
+/// KEYS: rooms, makers, rules. ARGV: room key, display name, the
+/// cluster's limit (0: none), the joining member as its maker
+/// (`account:KEY` or `member:RUN#ID`), how long rules nobody operated are
+/// kept (ms).
+/// Returns {0} when the cluster has its most rooms; else the room is in
+/// the registry (now or before) and {1, its maker, 1 when the joining
+/// member made it now}. The maker is decided once, here: the one recorded,
+/// else the account the room's kept rules name, else nobody (`-`) when
+/// the room has other rules (those hold), else the joining member.
 pub(super) static OPEN: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
-local max = tonumber(ARGV[3])
-if max > 0 and redis.call('HLEN', KEYS[1]) >= max then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
-"#,
-    )
+    Script::new(&format!(
+        r#"{NOW}
+local function empty(t)
+  for _, v in pairs(t) do
+    if type(v) == 'table' then
+      if next(v) ~= nil then return false end
+    elseif v ~= false and v ~= cjson.null then return false end
+  end
+  return true
+end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
+  local max = tonumber(ARGV[3])
+  if max > 0 and redis.call('HLEN', KEYS[1]) >= max then return {{0}} end
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
+local m = redis.call('HGET', KEYS[2], ARGV[1])
+if m then return {{1, m, 0}} end
+m = ARGV[4]
+local r = redis.call('HGET', KEYS[3], ARGV[1])
+if r then
+  local ok, t = pcall(cjson.decode, r)
+  if not ok or type(t) ~= 'table' then
+    m = '-'
+  elseif type(t.operated) == 'number' and now_ms() - t.operated > tonumber(ARGV[5]) then
+    -- Stale: the rules are dropped where they are read.
+  elseif type(t.maker) == 'string' then
+    m = 'account:' .. t.maker
+  elseif not empty(t) then
+    m = '-'
+  end
+end
+redis.call('HSET', KEYS[2], ARGV[1], m)
+if m == ARGV[4] then return {{1, m, 1}} end
+return {{1, m, 0}}
+"#
+    ))
 });
 
-/// KEYS: members, log, topic, rooms. ARGV: name, run, room, keep, ttl.
+/// KEYS: members, log, topic, rooms, makers. ARGV: name, run, room, keep, ttl.
 /// A dead run's member out of a room (only if the run still has it there).
 pub(super) static GONE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r#"{EMPTIED}
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
-emptied(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[3], ARGV[4], ARGV[5])
+emptied(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[3], ARGV[4], ARGV[5])
 return 1
 "#
     ))

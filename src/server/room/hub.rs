@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use tokio_util::sync::CancellationToken;
 
+use super::maker::Maker;
 use super::name_index::NameIndex;
 use super::rules::Who;
 use super::{
@@ -327,11 +328,24 @@ impl Hub {
 
     /// Put member `id` in the room called `raw`, making it when it does not
     /// exist (members may, within `limits`).
+    #[cfg(test)]
     pub(crate) fn enter(
         &self,
         id: MemberId,
         raw: &str,
         limits: &Limits,
+    ) -> Result<Entered, RoomError> {
+        self.enter_made(id, raw, limits, None)
+    }
+
+    /// [`enter`](Self::enter), the room's maker being as the cluster says
+    /// (`maker`; `None`: decided here, on one server).
+    pub(crate) fn enter_made(
+        &self,
+        id: MemberId,
+        raw: &str,
+        limits: &Limits,
+        maker: Option<&Maker>,
     ) -> Result<Entered, RoomError> {
         let name = room_name(raw)?;
         let key = names::name_key(&name);
@@ -360,7 +374,12 @@ impl Hub {
             .limit(Limit::MaxRoomsPerMember));
         }
         let room = match st.rooms.get(&key) {
-            Some(r) => r.clone(),
+            Some(r) => {
+                if let Some(m) = maker {
+                    r.made(id, m);
+                }
+                r.clone()
+            }
             None => {
                 if !self.create.load(Ordering::Relaxed) {
                     return Err(RoomError::new(
@@ -376,22 +395,11 @@ impl Hub {
                     .limit(Limit::MaxRooms));
                 }
                 let room = Room::open(&name, false, &self.shared, None);
-                {
-                    // Its creator operates it while it lives — unless it
-                    // had rules before (bans, operators): then those hold.
-                    // An account that makes it operates it for good, and
-                    // no guest makes it again.
-                    let mut md = room.moderation();
-                    if md.rules == super::rules::RoomRules::default() {
-                        md.creator = Some(id);
-                        let keep = self.shared.owners.get().is_some_and(|o| o.room_for(&key));
-                        if let Some(account) = member.identity.account_key().filter(|_| keep) {
-                            md.rules.maker = Some(account);
-                            md.rules.operated = Some(now_ms());
-                            room.save_rules(&md);
-                        }
-                    }
-                }
+                let account = member
+                    .identity
+                    .account_key()
+                    .filter(|_| self.keeps_rules(&key));
+                room.first_in(id, account, maker);
                 st.rooms.insert(key.clone(), room.clone());
                 self.gauge.set(st.rooms.len() as i64);
                 room

@@ -40,6 +40,7 @@ mod feed;
 mod hub;
 mod link;
 mod listing;
+mod maker;
 mod moderate;
 mod name_index;
 mod presence;
@@ -54,6 +55,7 @@ pub(crate) use feed::{Cursor, Feed, Taken};
 pub(crate) use hub::RoomDecl;
 pub(crate) use hub::{Hub, Identity, InRoom, Membership, RenameError, RoomError};
 pub(crate) use link::{Link, Removal};
+pub(crate) use maker::{Candidate, Maker};
 pub(crate) use moderate::Actor;
 pub(crate) use presence::Departure;
 use presence::Presence;
@@ -185,6 +187,36 @@ pub(crate) struct Room {
     moderation: Mutex<rules::Moderation>,
     /// Someone is muted here (the chat path looks no further when not).
     any_mutes: AtomicBool,
+    /// Cluster mode: chat lines this node's members said here (handed to
+    /// the relay), and how many of them came back (or were refused): a
+    /// member saying goodbye reads its own last lines first.
+    own: OwnLines,
+}
+
+/// Chat lines of this node's members in one room, relayed and returned.
+#[derive(Debug, Default)]
+struct OwnLines {
+    sent: AtomicU64,
+    back: AtomicU64,
+}
+
+impl Room {
+    /// How many lines this node's members said here so far (cluster mode).
+    pub(crate) fn own_sent(&self) -> u64 {
+        self.own.sent.load(Ordering::Acquire)
+    }
+
+    /// Have the first `mark` lines this node's members said here come back
+    /// from the relay (or been refused)?
+    pub(crate) fn own_back(&self, mark: u64) -> bool {
+        self.own.back.load(Ordering::Acquire) >= mark
+    }
+
+    /// One of this node's lines came back from the relay, or never will
+    /// (the relay refused it).
+    pub(crate) fn own_returned(&self) {
+        self.own.back.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for Room {
@@ -253,6 +285,7 @@ impl Room {
                 ..Default::default()
             }),
             any_mutes: AtomicBool::new(any_mutes),
+            own: OwnLines::default(),
         })
     }
 

@@ -98,6 +98,9 @@ impl Room {
                 if let Some(p) = reg.stream.as_mut() {
                     p.delivered = entry.line;
                 }
+                if node == own {
+                    self.own_returned();
+                }
                 self.flush_presence(&mut reg);
                 let chat = self.chat_of(said, entry.line, entry.line / 4096);
                 self.publish_chat(reg, chat, false);

@@ -78,7 +78,11 @@ impl Room {
         let said = Said { from, port, body };
         if let Some(c) = &self.shared.relay {
             // Every node (this one too) delivers it from the room's stream.
-            return c.publish(self, RoomEvent::Said(said));
+            c.publish(self, RoomEvent::Said(said))?;
+            self.own
+                .sent
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            return Ok(());
         }
         let mut reg = self.lock();
         self.flush_presence(&mut reg);

@@ -13,6 +13,7 @@ mod account;
 mod auth;
 mod commands;
 mod direct;
+mod farewell;
 mod identify;
 mod inbound;
 mod outbound;
@@ -190,6 +191,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 tracing::debug!(peer = %self.peer, name = %sanitize(&joined.name), "joined");
                 let id = joined.id;
                 let end = self.chat(&mut joined, rooms).await;
+                if matches!(end, End::Left(_) | End::Closed) {
+                    self.own_lines_back(&mut joined).await;
+                }
                 let how = match &end {
                     End::Left(Some(why)) => Departure::Said(why.clone()),
                     _ => Departure::Gone,

@@ -13,7 +13,7 @@ use crate::protocol::connection::WriteError;
 use crate::protocol::{codes, AuthResult, Chat, HistoryEnd, Packet};
 use crate::server::archive::Unavailable;
 use crate::server::limits::Limit;
-use crate::server::room::{InRoom, Membership, Removal, Room, RoomError, Taken};
+use crate::server::room::{InRoom, Maker, Membership, Removal, Room, RoomError, Taken};
 
 /// A room just joined, to be told to the client.
 pub(super) struct Greeting {
@@ -57,13 +57,14 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             if rooms.is_empty() {
                 rooms.push(self.ctx.hub.default_room().name().to_string());
             }
-            let admitted: Vec<(String, Result<Greeting, RoomError>)> = rooms
-                .into_iter()
-                .map(|raw| {
-                    let r = self.admit(joined, &raw);
-                    (raw, r)
-                })
-                .collect();
+            let mut admitted: Vec<(String, Result<Greeting, RoomError>)> = Vec::new();
+            for raw in rooms {
+                let r = match self.open_in_cluster(joined, &raw).await {
+                    Ok(maker) => self.admit(joined, &raw, maker.as_ref()),
+                    Err(e) => Err(e),
+                };
+                admitted.push((raw, r));
+            }
             let account = self.ctx.hub.identity(joined.id).and_then(|i| i.account);
             let ok = Packet::AuthResult(AuthResult {
                 ok: true,
@@ -95,10 +96,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         seq: Option<u64>,
     ) -> BoxFuture<'a, Result<(), End>> {
         rare(async move {
-            if let Err(e) = self.open_in_cluster(raw).await {
-                return self.refuse_room(&e, raw, seq).await;
-            }
-            match self.admit(joined, raw) {
+            let maker = match self.open_in_cluster(joined, raw).await {
+                Ok(m) => m,
+                Err(e) => return self.refuse_room(&e, raw, seq).await,
+            };
+            match self.admit(joined, raw, maker.as_ref()) {
                 Ok(g) => self.greet(g).await,
                 Err(e) => self.refuse_room(&e, raw, seq).await,
             }
@@ -106,19 +108,25 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     }
 
     /// Cluster mode: a room new to this server is made one of the
-    /// cluster's first, within the cluster's room limit.
-    async fn open_in_cluster(&mut self, raw: &str) -> Result<(), RoomError> {
+    /// cluster's first, within the cluster's room limit; the cluster says
+    /// who made it (decided once for every node).
+    async fn open_in_cluster(
+        &mut self,
+        joined: &Membership,
+        raw: &str,
+    ) -> Result<Option<Maker>, RoomError> {
         let Some(c) = self.ctx.cluster.clone() else {
-            return Ok(());
+            return Ok(None);
         };
         let Some((name, key)) = self.ctx.hub.room_to_make(raw)? else {
-            return Ok(());
+            return Ok(None);
         };
         let max = self.ctx.limits().max_rooms;
-        let opened = c.open_room(&key, &name, max).await;
+        let joining = self.ctx.hub.candidate(joined.id, raw);
+        let opened = c.open_room(&key, &name, max, &joining).await;
         match opened {
-            Ok(true) => Ok(()),
-            Ok(false) => {
+            Ok(Some(maker)) => Ok(Some(maker)),
+            Ok(None) => {
                 self.count(Limit::MaxRooms);
                 Err(RoomError::new(
                     codes::TOO_MANY_ROOMS,
@@ -134,11 +142,16 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
 
     /// Make the member one of the room called `raw`: from now on it reads
     /// what the room publishes.
-    fn admit(&mut self, joined: &mut Membership, raw: &str) -> Result<Greeting, RoomError> {
+    fn admit(
+        &mut self,
+        joined: &mut Membership,
+        raw: &str,
+        maker: Option<&Maker>,
+    ) -> Result<Greeting, RoomError> {
         let entered = self
             .ctx
             .hub
-            .enter(joined.id, raw, &self.ctx.limits())
+            .enter_made(joined.id, raw, &self.ctx.limits(), maker)
             .inspect_err(|e| {
                 if let Some(limit) = e.limit {
                     self.count(limit);
