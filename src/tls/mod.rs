@@ -18,7 +18,7 @@ mod verify;
 pub use cert::{describe, subject_names, CertInfo};
 pub use explain::{classify, explain, explain_io, explain_server_side, HandshakeFailure};
 pub use verify::verify_chain;
-use verify::{FileVerifier, UncheckedChain};
+use verify::{FileTrust, Trusts, Verifier};
 
 /// The one crypto provider of this build.
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -168,16 +168,17 @@ pub fn client_config_mtls(
         )),
         Trust::File(path) => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(FileVerifier::new(path)?)),
+            .with_custom_certificate_verifier(Arc::new(Verifier::new(Trusts::File(
+                FileTrust::new(path)?,
+            )))),
         Trust::Insecure => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(UncheckedChain(provider(), None))),
+            .with_custom_certificate_verifier(Arc::new(Verifier::new(Trusts::Unchecked(None)))),
         Trust::Pinned(pin) => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(UncheckedChain(
-                provider(),
-                Some(pin.clone()),
-            ))),
+            .with_custom_certificate_verifier(Arc::new(Verifier::new(Trusts::Unchecked(Some(
+                pin.clone(),
+            ))))),
     };
     let config = match client {
         None => builder.with_no_client_auth(),
