@@ -1,5 +1,5 @@
 //! Accounts: a registered name's OPAQUE record, with the same suite as
-//! secure rooms ([`super::room::Suite`]). The server keeps one
+//! secure rooms ([`super::opaque::Suite`]). The server keeps one
 //! [`AccountSetup`] (its OPRF seed and key pair) and, per account, the
 //! registration record ([`AccountRecord`]) — never a password, nor anything
 //! an offline attack can test a guess against without the setup *and* one
@@ -13,20 +13,12 @@
 //! by the answer or by its time.
 
 use opaque_ke::rand::rngs::OsRng;
-use opaque_ke::{
-    ClientLoginFinishParameters, ClientRegistration, ClientRegistrationFinishParameters,
-    CredentialFinalization, CredentialRequest, CredentialResponse, RegistrationRequest,
-    RegistrationResponse, RegistrationUpload, ServerLogin, ServerLoginParameters,
-    ServerRegistration, ServerSetup,
-};
+use opaque_ke::{ClientRegistration, ServerLogin, ServerRegistration, ServerSetup};
 use zeroize::Zeroizing;
 
-use super::room::{ClientStart, Suite};
+use super::opaque::{self, bad, Suite};
+use super::room::ClientStart;
 use super::CryptoError;
-
-fn bad(_: impl std::fmt::Debug) -> CryptoError {
-    CryptoError::Malformed
-}
 
 /// The key exchange's context: the protocol, the account's name key and
 /// this TLS session's exporter output.
@@ -78,8 +70,7 @@ impl AccountRecord {
 
     /// The client's last registration message, as the record kept.
     pub fn from_upload(upload: &[u8]) -> Result<AccountRecord, CryptoError> {
-        let upload = RegistrationUpload::<Suite>::deserialize(upload).map_err(bad)?;
-        Ok(AccountRecord(ServerRegistration::finish(upload)))
+        opaque::register_record(upload).map(AccountRecord)
     }
 
     /// Register `account` for `password` in one process (`gen-account`);
@@ -89,10 +80,7 @@ impl AccountRecord {
         account: &str,
         password: &[u8],
     ) -> Result<AccountRecord, CryptoError> {
-        let start = ClientRegister::new(password)?;
-        let response = respond(setup, &start.request, account)?;
-        let upload = start.finish(password, &response)?;
-        AccountRecord::from_upload(&upload)
+        opaque::register(&setup.0, password, account.as_bytes()).map(AccountRecord)
     }
 }
 
@@ -102,10 +90,7 @@ pub fn respond(
     request: &[u8],
     account: &str,
 ) -> Result<Vec<u8>, CryptoError> {
-    let request = RegistrationRequest::<Suite>::deserialize(request).map_err(bad)?;
-    let r =
-        ServerRegistration::<Suite>::start(&setup.0, request, account.as_bytes()).map_err(bad)?;
-    Ok(r.message.serialize().to_vec())
+    opaque::register_respond(&setup.0, request, account.as_bytes())
 }
 
 /// The client's side of a registration (or a password change).
@@ -116,26 +101,13 @@ pub struct ClientRegister {
 
 impl ClientRegister {
     pub fn new(password: &[u8]) -> Result<ClientRegister, CryptoError> {
-        let start = ClientRegistration::<Suite>::start(&mut OsRng, password).map_err(bad)?;
-        Ok(ClientRegister {
-            request: start.message.serialize().to_vec(),
-            state: start.state,
-        })
+        let (request, state) = opaque::register_start(password)?;
+        Ok(ClientRegister { request, state })
     }
 
     /// The upload that finishes it (slow: Argon2id).
     pub fn finish(self, password: &[u8], response: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let response = RegistrationResponse::<Suite>::deserialize(response).map_err(bad)?;
-        let done = self
-            .state
-            .finish(
-                &mut OsRng,
-                password,
-                response,
-                ClientRegistrationFinishParameters::default(),
-            )
-            .map_err(bad)?;
-        Ok(done.message.serialize().to_vec())
+        opaque::register_finish(self.state, password, response)
     }
 }
 
@@ -148,13 +120,8 @@ pub fn client_finish(
     account: &str,
     binding: &[u8; 32],
 ) -> Result<Vec<u8>, CryptoError> {
-    let ke2 = CredentialResponse::<Suite>::deserialize(ke2).map_err(|_| CryptoError::Malformed)?;
     let context = context(account, binding);
-    let params = ClientLoginFinishParameters::new(Some(&context), Default::default(), None);
-    let done = start
-        .into_state()
-        .finish(&mut OsRng, password, ke2, params)
-        .map_err(|_| CryptoError::NotProven)?;
+    let done = opaque::login_finish(start.into_state(), password, ke2, &context)?;
     Ok(done.message.serialize().to_vec())
 }
 
@@ -173,40 +140,17 @@ impl AccountLogin {
         account: &str,
         binding: &[u8; 32],
     ) -> Result<AccountLogin, CryptoError> {
-        let ke1 = CredentialRequest::<Suite>::deserialize(ke1).map_err(bad)?;
         let context = context(account, binding);
-        let params = ServerLoginParameters {
-            context: Some(&context),
-            ..Default::default()
-        };
-        let start = ServerLogin::start(
-            &mut OsRng,
-            &setup.0,
-            record.map(|r| r.0.clone()),
-            ke1,
-            account.as_bytes(),
-            params,
-        )
-        .map_err(bad)?;
-        Ok(AccountLogin {
-            ke2: start.message.serialize().to_vec(),
-            state: start.state,
-        })
+        let record = record.map(|r| r.0.clone());
+        let (ke2, state) =
+            opaque::serve_start(&setup.0, record, ke1, account.as_bytes(), &context)?;
+        Ok(AccountLogin { ke2, state })
     }
 
     /// Check the client's KE3: it proves the account's password, on this
     /// TLS session.
     pub fn finish(self, ke3: &[u8], account: &str, binding: &[u8; 32]) -> Result<(), CryptoError> {
-        let ke3 = CredentialFinalization::<Suite>::deserialize(ke3).map_err(bad)?;
-        let context = context(account, binding);
-        let params = ServerLoginParameters {
-            context: Some(&context),
-            ..Default::default()
-        };
-        self.state
-            .finish(ke3, params)
-            .map(|_| ())
-            .map_err(|_| CryptoError::NotProven)
+        opaque::serve_finish(self.state, ke3, &context(account, binding))
     }
 }
 

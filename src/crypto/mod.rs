@@ -6,6 +6,7 @@
 //! described in `docs/SECURITY.md`.
 
 pub mod account;
+mod opaque;
 pub mod room;
 
 use base64::engine::general_purpose::STANDARD as B64;
