@@ -38,7 +38,7 @@ def sources(exts):
 def own_code(path):
     """A file's lines before its test module."""
     text = open(path, encoding="utf-8").read()
-    return re.split(r"(?m)^#\[cfg\(test\)\]\s*\n\s*mod tests", text)[0].split("\n")
+    return re.split(r"(?m)^#\[cfg\(test\)\]\s*\n(?:#\[[^\n]*\n)*\s*mod tests", text)[0].split("\n")
 
 def rel(p):
     return os.path.relpath(p, root)

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use super::outbox::Item;
-use super::{remember, render, Ending, Talk, MAX_KNOWN_ROOMS, MAX_NAMES, NAMES_REFRESH};
+use super::talk::Talk;
+use super::{remember, render, Ending, MAX_KNOWN_ROOMS, MAX_NAMES, NAMES_REFRESH};
 use crate::client::secure::Seal;
 use crate::client::ClientError;
 use crate::names::{sanitize, validate_name};

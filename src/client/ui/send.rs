@@ -4,7 +4,7 @@
 
 use super::commands::{self, Action};
 use super::outbox::Item;
-use super::Talk;
+use super::talk::Talk;
 use crate::client::ClientError;
 use crate::names::sanitize;
 use crate::protocol::{
