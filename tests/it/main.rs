@@ -35,6 +35,8 @@ mod outside;
 mod pty;
 mod rooms;
 mod secure;
+mod secure_impostors;
+mod secure_sealed;
 mod settings;
 mod tls;
 mod walk;
