@@ -32,6 +32,7 @@ mod moderation;
 mod newcomer;
 mod operate;
 mod outside;
+mod outside_openssl;
 mod pty;
 mod rooms;
 mod secure;
