@@ -64,45 +64,7 @@ pub(crate) async fn serve(
     for line in banner::lines(&serving(&loaded, addr), crate::lan::addresses()) {
         output::out(line);
     }
-    if let Some(addr) = loaded.settings.web.addr.clone() {
-        let local = serve_web(&addr, &loaded, &server.handle()).await?;
-        let scheme = if server.handle().is_tls() {
-            "https"
-        } else {
-            "http"
-        };
-        let hosts: Vec<String> = if local.ip().is_unspecified() {
-            let lan = crate::lan::addresses();
-            let v4: Vec<String> = lan
-                .iter()
-                .filter(|a| a.is_ipv4())
-                .map(|a| a.to_string())
-                .collect();
-            if v4.is_empty() {
-                vec!["127.0.0.1".into()]
-            } else {
-                v4
-            }
-        } else {
-            vec![local.ip().to_string()]
-        };
-        for host in hosts {
-            let at = crate::hostport::HostPort::new(&host, local.port());
-            output::out(format!("open in a browser: {scheme}://{at}/"));
-        }
-    }
-    if let Some(addr) = loaded.settings.irc.addr.clone() {
-        let local = serve_irc(&addr, &loaded, &server.handle()).await?;
-        // Under TLS a client trusts the certificate file, as `join --cert` does.
-        let cert = server
-            .handle()
-            .is_tls()
-            .then(|| loaded.settings.serve.cert.clone())
-            .flatten();
-        for line in banner::irc_lines(local, cert.as_deref(), loaded.settings.serve.secure) {
-            output::out(line);
-        }
-    }
+    serve_front_ends(&loaded, &server.handle()).await?;
     if let Some(m) = metrics_addr {
         output::out(format!(
             "metrics on http://{m}/metrics (and /healthz, /readyz)"
@@ -131,6 +93,30 @@ pub(crate) async fn serve(
     output::clear_printer();
     output::out("server stopped");
     Ok(0)
+}
+
+/// The browser page and the IRC listener, each started and announced when
+/// the settings ask for it.
+async fn serve_front_ends(loaded: &Loaded, handle: &server::ServerHandle) -> Result<()> {
+    if let Some(addr) = loaded.settings.web.addr.clone() {
+        let local = serve_web(&addr, loaded, handle).await?;
+        let tls = handle.is_tls();
+        for line in banner::web_lines(local, tls, crate::lan::addresses()) {
+            output::out(line);
+        }
+    }
+    if let Some(addr) = loaded.settings.irc.addr.clone() {
+        let local = serve_irc(&addr, loaded, handle).await?;
+        // Under TLS a client trusts the certificate file, as `join --cert` does.
+        let cert = handle
+            .is_tls()
+            .then(|| loaded.settings.serve.cert.clone())
+            .flatten();
+        for line in banner::irc_lines(local, cert.as_deref(), loaded.settings.serve.secure) {
+            output::out(line);
+        }
+    }
+    Ok(())
 }
 
 /// How the server serves, for the lines that say where to join.
