@@ -73,7 +73,7 @@ impl Pending {
 }
 
 /// A registration (or password change) under way: the request went out.
-pub struct Registering {
+pub(crate) struct Registering {
     state: ClientRegister,
     password: Password,
     pub op: AccountOp,

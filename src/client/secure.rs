@@ -143,7 +143,7 @@ pub(crate) async fn login(
 /// What the room's key says of a member's line (chat, action, history,
 /// direct message) in a secure room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seal {
+pub(crate) enum Seal {
     /// It opened under the room key as what the packet says: its sender,
     /// kind, room, recipient and sealed time; shown once.
     Vouched,
@@ -171,7 +171,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every reason, in the order a summary lists them.
-    pub const ALL: [Refusal; 5] = [
+    pub(crate) const ALL: [Refusal; 5] = [
         Refusal::Unsealed,
         Refusal::DoesNotOpen,
         Refusal::Replayed,

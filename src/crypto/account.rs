@@ -31,25 +31,25 @@ fn context(account: &str, binding: &[u8; 32]) -> Vec<u8> {
 }
 
 /// The server's OPAQUE setup for every account it holds.
-pub struct AccountSetup(ServerSetup<Suite>);
+pub(crate) struct AccountSetup(ServerSetup<Suite>);
 
 impl AccountSetup {
     pub fn generate() -> AccountSetup {
         AccountSetup(ServerSetup::new(&mut OsRng))
     }
 
-    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+    pub(crate) fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         Zeroizing::new(self.0.serialize().to_vec())
     }
 
-    pub fn from_bytes(b: &[u8]) -> Result<AccountSetup, CryptoError> {
+    pub(crate) fn from_bytes(b: &[u8]) -> Result<AccountSetup, CryptoError> {
         ServerSetup::deserialize(b).map(AccountSetup).map_err(bad)
     }
 }
 
 /// One account's registration record (no password in it).
 #[derive(Clone)]
-pub struct AccountRecord(ServerRegistration<Suite>);
+pub(crate) struct AccountRecord(ServerRegistration<Suite>);
 
 impl std::fmt::Debug for AccountRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -58,18 +58,18 @@ impl std::fmt::Debug for AccountRecord {
 }
 
 impl AccountRecord {
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         self.0.serialize().to_vec()
     }
 
-    pub fn from_bytes(b: &[u8]) -> Result<AccountRecord, CryptoError> {
+    pub(crate) fn from_bytes(b: &[u8]) -> Result<AccountRecord, CryptoError> {
         ServerRegistration::deserialize(b)
             .map(AccountRecord)
             .map_err(bad)
     }
 
     /// The client's last registration message, as the record kept.
-    pub fn from_upload(upload: &[u8]) -> Result<AccountRecord, CryptoError> {
+    pub(crate) fn from_upload(upload: &[u8]) -> Result<AccountRecord, CryptoError> {
         opaque::register_record(upload).map(AccountRecord)
     }
 
@@ -85,7 +85,7 @@ impl AccountRecord {
 }
 
 /// The server's answer to a registration request for `account`.
-pub fn respond(
+pub(crate) fn respond(
     setup: &AccountSetup,
     request: &[u8],
     account: &str,
@@ -94,7 +94,7 @@ pub fn respond(
 }
 
 /// The client's side of a registration (or a password change).
-pub struct ClientRegister {
+pub(crate) struct ClientRegister {
     state: ClientRegistration<Suite>,
     pub request: Vec<u8>,
 }
@@ -113,7 +113,7 @@ impl ClientRegister {
 
 /// The client's login to `account`: KE1 now ([`ClientStart::new`]), KE3
 /// from the server's KE2. An error says only that it did not verify.
-pub fn client_finish(
+pub(crate) fn client_finish(
     start: ClientStart,
     password: &[u8],
     ke2: &[u8],
@@ -127,7 +127,7 @@ pub fn client_finish(
 
 /// The server's step of an account login: KE2 to send, and its state.
 /// `record` is `None` for a name with no account (OPAQUE's fake record).
-pub struct AccountLogin {
+pub(crate) struct AccountLogin {
     state: ServerLogin<Suite>,
     pub ke2: Vec<u8>,
 }

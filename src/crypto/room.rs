@@ -58,7 +58,7 @@ impl RoomRecord {
 
     /// Version, id, setup, record: what the history database or a
     /// `--room-record` file holds.
-    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+    pub(crate) fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(vec![2u8]);
         out.extend_from_slice(&self.id);
         let setup = self.setup.serialize();
@@ -68,7 +68,7 @@ impl RoomRecord {
         out
     }
 
-    pub fn from_bytes(b: &[u8]) -> Result<RoomRecord, CryptoError> {
+    pub(crate) fn from_bytes(b: &[u8]) -> Result<RoomRecord, CryptoError> {
         let (&version, rest) = b.split_first().ok_or(CryptoError::Malformed)?;
         if version != 2 || rest.len() < 18 {
             return Err(CryptoError::Malformed);

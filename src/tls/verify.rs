@@ -154,7 +154,7 @@ impl ServerCertVerifier for Verifier {
 
 /// Verify a presented chain with the given trust, as a client would; the
 /// reason when it does not verify.
-pub fn verify_chain(
+pub(crate) fn verify_chain(
     trust: &Trust,
     chain: &[CertificateDer<'static>],
     host: &str,

@@ -31,7 +31,8 @@ use tokio::sync::mpsc;
 
 use crate::names::validate_name;
 use outbox::{Outbox, Tally, MAX_QUEUED};
-pub use render::{render, render_json, View};
+pub(crate) use render::render_json;
+pub use render::{render, View};
 pub use talk::run;
 
 /// What the user did.
@@ -52,7 +53,7 @@ pub trait Output: Send {
 
 /// Plain stdout, one line per event (pipes, `--json`). Blocks while the
 /// reader is slow: a filter's output is never dropped.
-pub struct StdoutOutput;
+pub(crate) struct StdoutOutput;
 
 impl Output for StdoutOutput {
     fn line(&mut self, text: String) -> std::io::Result<()> {
@@ -195,7 +196,7 @@ impl Client {
 
     /// While there is no connection: wait for the next input event and keep
     /// it for the next session. True when the user gave up (Ctrl-C).
-    pub async fn wait_input(&mut self) -> bool {
+    pub(crate) async fn wait_input(&mut self) -> bool {
         if self.pending.len() >= MAX_QUEUED {
             return std::future::pending().await;
         }
