@@ -25,7 +25,8 @@
 //! - `check`: diagnostics of settings, files and a live server
 //! - [`certgen`]: `gen-cert` on rcgen
 //! - [`commands`]: the one table of typed commands every front end lists
-//! - [`crypto`]: secure rooms: OPAQUE, HKDF, XChaCha20-Poly1305
+//! - [`crypto`]: secure rooms and accounts: OPAQUE (its steps once, in
+//!   `crypto::opaque`), HKDF, XChaCha20-Poly1305
 //! - [`tls`]: rustls configurations, trust, verification, errors in words
 //! - `names`: name rules and terminal-safe rendering of untrusted text
 //! - `secret`: where the room password comes from

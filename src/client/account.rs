@@ -5,11 +5,10 @@
 
 use std::time::Duration;
 
-use super::transport::with_timeout;
 use super::{ClientError, Connection};
+use crate::crypto;
 use crate::crypto::account::{client_finish, ClientRegister};
 use crate::crypto::room::ClientStart;
-use crate::crypto::{self, CryptoError};
 use crate::names::name_key;
 use crate::protocol::{AccountMsg, AccountOp, AuthStep, Packet};
 use crate::secret::Password;
@@ -43,43 +42,28 @@ impl Pending {
         name: &str,
         timeout: Option<Duration>,
     ) -> Result<(), ClientError> {
-        let binding = conn
-            .transport
-            .tls
-            .as_ref()
-            .and_then(|t| t.binding)
-            .ok_or_else(|| {
-                ClientError::Auth(
-                    "accounts log in over TLS only, and this connection has no TLS session to bind the login to"
-                        .into(),
-                )
-            })?;
-        let t = conn.transport.addr.to_string();
-        let ke2 = with_timeout(
-            await_ke2(conn),
-            "waiting for the account login step",
-            &t,
-            timeout,
-        )
+        let binding = super::step::binding(
+            conn,
+            "accounts log in over TLS only, and this connection has no TLS session to bind the login to",
+        )?;
+        let phase = "waiting for the account login step";
+        let ke2 = super::step::await_step_within(conn, "account login", phase, timeout, |s| {
+            s.account_ke2
+        })
         .await?;
         let key = name_key(name);
         let Pending { start, password } = self;
-        let done = tokio::task::spawn_blocking(move || {
-            client_finish(start, password.as_bytes(), &ke2, &key, &binding)
-        })
-        .await
-        .map_err(|e| ClientError::Other(e.into()))?;
-        let ke3 = match done {
-            Ok(k) => k,
-            Err(CryptoError::NotProven) => {
-                return Err(ClientError::Auth(format!(
+        let ke3 = super::step::finish_off_thread(
+            move || client_finish(start, password.as_bytes(), &ke2, &key, &binding),
+            || {
+                format!(
                     "the account login for {} did not verify: there is no such account on this server, or the \
                      password is wrong (nothing that could test the password was sent)",
                     crate::names::sanitize(name)
-                )))
-            }
-            Err(e) => return Err(ClientError::Protocol(e.to_string())),
-        };
+                )
+            },
+        )
+        .await?;
         let step = Packet::AuthStep(AuthStep {
             account_ke3: Some(crypto::b64(&ke3)),
             ..Default::default()
@@ -88,12 +72,8 @@ impl Pending {
     }
 }
 
-async fn await_ke2(conn: &mut Connection) -> Result<Vec<u8>, ClientError> {
-    super::step::await_step(conn, "account login", |s| s.account_ke2).await
-}
-
 /// A registration (or password change) under way: the request went out.
-pub struct Registering {
+pub(crate) struct Registering {
     state: ClientRegister,
     password: Password,
     pub op: AccountOp,

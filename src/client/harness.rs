@@ -18,7 +18,7 @@ use crate::protocol::{parse, Packet};
 
 /// The room key the harness opens with: fixed, so that a fuzzer's
 /// dictionary of sealed payloads made with it can reach the open path.
-pub fn fuzz_key() -> RoomKey {
+pub(crate) fn fuzz_key() -> RoomKey {
     RoomKey::from_export_key(&[7; 64], &[1; 16])
 }
 

@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub use transport::{connect, over, ConnectOptions, TlsInfo, TransportInfo, MAX_FRAME_BYTES};
+pub(crate) use transport::MAX_FRAME_BYTES;
+pub use transport::{connect, over, ConnectOptions, TlsInfo, TransportInfo};
 
 use crate::crypto::{Kind, Sealed};
 use crate::protocol::connection::Read;
@@ -141,7 +142,9 @@ impl Connection {
     /// [`next`](Self::next), with what the room's key says of a member's
     /// line in a secure room (`None`: not a secure room, or not a member's
     /// line — the server's word).
-    pub async fn next_judged(&mut self) -> Result<Option<(Packet, Option<Seal>)>, ClientError> {
+    pub(crate) async fn next_judged(
+        &mut self,
+    ) -> Result<Option<(Packet, Option<Seal>)>, ClientError> {
         loop {
             match self.conn.read_packet().await {
                 Ok(Read::Packet(mut p)) => {
@@ -181,7 +184,7 @@ impl Connection {
     /// Keep this secure room's replay record in `dir` (the user's data
     /// directory), across connections and restarts; the reason when it
     /// cannot be kept (the check then goes on in memory).
-    pub fn keep_replays(&mut self, dir: &std::path::Path) -> Option<String> {
+    pub(crate) fn keep_replays(&mut self, dir: &std::path::Path) -> Option<String> {
         let room = self.key.as_ref()?.room_id();
         self.replays = replays::Replays::open(dir, &room, protocol::now_ms());
         self.replays.problem.take()
@@ -225,13 +228,13 @@ impl Connection {
 
     /// The `room` field for `room`: none for the server's default room
     /// (whose lines carry none), or on a server that knows no rooms.
-    pub fn wire_room<'a>(&self, room: Option<&'a str>) -> Option<&'a str> {
+    pub(crate) fn wire_room<'a>(&self, room: Option<&'a str>) -> Option<&'a str> {
         let default = self.hello.default_room.as_deref()?;
         room.filter(|r| !r.eq_ignore_ascii_case(default))
     }
 
     /// The rooms to ask for in `auth`: only from a server that has rooms.
-    pub fn auth_rooms(&self) -> Vec<String> {
+    pub(crate) fn auth_rooms(&self) -> Vec<String> {
         match self.hello.default_room {
             Some(_) => self.want_rooms.clone(),
             None => Vec::new(),
@@ -259,7 +262,7 @@ impl Connection {
 
     /// The server is tcpplay, not the Python original (which knows no
     /// commands and gets only the packets it knows).
-    pub fn is_tcpplay(&self) -> bool {
+    pub(crate) fn is_tcpplay(&self) -> bool {
         self.hello.proto.is_some()
     }
 

@@ -29,11 +29,11 @@ const MAX_REMEMBERED: usize = 200_000;
 const ENTRY: usize = 32;
 
 /// A nonce: 24 random bytes chosen by the sender.
-pub type Nonce = [u8; 24];
+pub(crate) type Nonce = [u8; 24];
 
 /// Nonces seen, on disk when a record could be opened.
 #[derive(Default)]
-pub struct Replays {
+pub(crate) struct Replays {
     seen: HashMap<Nonce, u64>,
     order: VecDeque<Nonce>,
     /// Nonces shown as history on this connection (history may repeat what
@@ -144,15 +144,10 @@ impl Replays {
         }
         true
     }
-
-    /// A new connection: its history starts afresh (the record stays).
-    pub fn new_connection(&mut self) {
-        self.history.clear();
-    }
 }
 
 /// Within [`WINDOW_MS`] of `now`, either way.
-pub fn in_window(sent: u64, now: u64) -> bool {
+pub(crate) fn in_window(sent: u64, now: u64) -> bool {
     sent.abs_diff(now) <= WINDOW_MS
 }
 

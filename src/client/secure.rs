@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::replays::{self, Replays};
-use super::step::await_step;
+use super::step::{await_step_within, finish_off_thread};
 use super::transport::with_timeout;
 use super::{ClientError, Connection};
 use crate::crypto::room::{ClientStart, SCHEME};
-use crate::crypto::{self, CryptoError, Kind, RoomKey, Sealed};
+use crate::crypto::{self, Kind, RoomKey, Sealed};
 use crate::protocol::{Auth, AuthStep, Packet};
 use crate::secret::Password;
 
@@ -93,17 +93,10 @@ pub(crate) async fn login(
     account: Option<(super::account::Pending, String)>,
 ) -> Result<(super::Joined, RoomKey), ClientError> {
     crypto::no_core_dumps();
-    let binding = conn
-        .transport
-        .tls
-        .as_ref()
-        .and_then(|t| t.binding)
-        .ok_or_else(|| {
-            ClientError::Auth(
-                "the TLS session gave no channel binding to tie the login to; refusing to log in"
-                    .into(),
-            )
-        })?;
+    let binding = super::step::binding(
+        conn,
+        "the TLS session gave no channel binding to tie the login to; refusing to log in",
+    )?;
     let client =
         ClientStart::new(password.as_bytes()).map_err(|e| ClientError::Auth(e.to_string()))?;
     let auth = Packet::Auth(Auth {
@@ -115,36 +108,24 @@ pub(crate) async fn login(
         ..Default::default()
     });
     conn.send(&auth).await?;
-    let t = conn.transport.addr.to_string();
-    let ke2 = with_timeout(
-        await_ke2(conn),
-        "waiting for the server's login step",
-        &t,
-        timeout,
-    )
-    .await?;
+    let phase = "waiting for the server's login step";
+    let ke2 = await_step_within(conn, "login", phase, timeout, |s| s.ke2).await?;
     let spinner = crate::progress::spinner("opening the room (Argon2id)");
     let room = offer.room.clone();
-    let finished = tokio::task::spawn_blocking(move || {
-        client.finish(password.as_bytes(), &ke2, &room, &binding)
-    })
-    .await
-    .map_err(|e| ClientError::Other(e.into()))?;
+    let finished = finish_off_thread(
+        move || client.finish(password.as_bytes(), &ke2, &room, &binding),
+        || {
+            "the server could not prove it holds this room: the password is wrong, or the server is not the \
+             room's (an impostor, or a relay between you and it). Nothing that could be used to guess the \
+             password was sent"
+                .into()
+        },
+    )
+    .await;
     if let Some(pb) = spinner {
         pb.finish_and_clear();
     }
-    let (ke3, key) = match finished {
-        Ok(done) => done,
-        Err(CryptoError::NotProven) => {
-            return Err(ClientError::Auth(
-                "the server could not prove it holds this room: the password is wrong, or the server is not the \
-                 room's (an impostor, or a relay between you and it). Nothing that could be used to guess the \
-                 password was sent"
-                    .into(),
-            ))
-        }
-        Err(e) => return Err(ClientError::Protocol(e.to_string())),
-    };
+    let (ke3, key) = finished?;
     let step = Packet::AuthStep(AuthStep {
         ke3: Some(crypto::b64(&ke3)),
         ..Default::default()
@@ -154,19 +135,15 @@ pub(crate) async fn login(
         pending.finish(conn, name, timeout).await?;
     }
     let phase = "waiting for the auth result";
+    let t = conn.transport.addr.to_string();
     let result = with_timeout(super::await_auth_result(conn), phase, &t, timeout).await?;
     Ok((result, key))
-}
-
-/// The server's KE2, or its refusal.
-async fn await_ke2(conn: &mut Connection) -> Result<Vec<u8>, ClientError> {
-    await_step(conn, "login", |s| s.ke2).await
 }
 
 /// What the room's key says of a member's line (chat, action, history,
 /// direct message) in a secure room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seal {
+pub(crate) enum Seal {
     /// It opened under the room key as what the packet says: its sender,
     /// kind, room, recipient and sealed time; shown once.
     Vouched,
@@ -194,7 +171,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every reason, in the order a summary lists them.
-    pub const ALL: [Refusal; 5] = [
+    pub(crate) const ALL: [Refusal; 5] = [
         Refusal::Unsealed,
         Refusal::DoesNotOpen,
         Refusal::Replayed,

@@ -22,7 +22,7 @@ use crate::tls::{self, HandshakeFailure, TlsMode, Trust};
 
 /// Client-side frame limit: servers are trusted a little more than clients, but
 /// not with unbounded memory.
-pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_FRAME_BYTES: usize = 1024 * 1024;
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
@@ -47,7 +47,10 @@ impl ConnectOptions {
     }
 
     /// The client TLS configuration these options ask for.
-    pub fn tls_config(&self, trust: &Trust) -> Result<Arc<rustls::ClientConfig>, ClientError> {
+    pub(crate) fn tls_config(
+        &self,
+        trust: &Trust,
+    ) -> Result<Arc<rustls::ClientConfig>, ClientError> {
         let files = self
             .client_auth
             .as_ref()

@@ -142,6 +142,20 @@ impl Loaded {
     }
 }
 
+/// The sections of keys (`cluster`, `serve`, …, not the `[[rooms]]` list)
+/// as `Settings` itself has them, so the environment takes
+/// `TCPPLAY_SECTION__KEY` for every section the file takes.
+fn sections() -> Vec<String> {
+    match serde_json::to_value(Settings::default()) {
+        Ok(serde_json::Value::Object(m)) => m
+            .into_iter()
+            .filter(|(_, v)| v.is_object())
+            .map(|(k, _)| k)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Layer defaults < file < environment < flags and validate the result.
 pub fn load(explicit_file: Option<&Path>, flags: FlagLayer) -> Result<Loaded, ConfigError> {
     let file = config_file(explicit_file)?;
@@ -149,17 +163,19 @@ pub fn load(explicit_file: Option<&Path>, flags: FlagLayer) -> Result<Loaded, Co
     if let Some(f) = &file {
         figment = figment.merge(Toml::file_exact(f));
     }
-    const ENV_SECTIONS: [&str; 5] = ["serve", "join", "limits", "history", "cluster"];
+    let sections = sections();
     let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
-    if let Some(e) = super::explain::unknown_env_section(names, &ENV_SECTIONS) {
+    let known: Vec<&str> = sections.iter().map(String::as_str).collect();
+    if let Some(e) = super::explain::unknown_env_section(names, &known) {
         return Err(ConfigError::new(e));
     }
     let env = Env::prefixed("TCPPLAY_")
-        .filter(|k| {
+        .filter(move |k| {
             let k = k.as_str().to_ascii_lowercase();
-            ENV_SECTIONS
-                .iter()
-                .any(|s| k.strip_prefix(s).is_some_and(|r| r.starts_with("__")))
+            sections.iter().any(|s| {
+                k.strip_prefix(s.as_str())
+                    .is_some_and(|r| r.starts_with("__"))
+            })
         })
         .split("__");
     figment = figment.merge(env).merge(flags);

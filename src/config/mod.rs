@@ -424,6 +424,34 @@ mod tests {
         }
     }
 
+    /// Every section of the file is one of the environment too: the web
+    /// and IRC addresses, which the example config shows as
+    /// `TCPPLAY_WEB__ADDR` and `TCPPLAY_IRC__ADDR`, were refused.
+    #[test]
+    fn the_environment_takes_every_section_the_file_takes() {
+        Jail::expect_with(|jail| {
+            jail.set_env("TCPPLAY_WEB__ADDR", "127.0.0.1:0");
+            jail.set_env("TCPPLAY_IRC__ADDR", "127.0.0.1:0");
+            let l = load(None, FlagLayer::default()).map_err(|e| e.to_string())?;
+            assert_eq!(l.settings.web.addr.as_deref(), Some("127.0.0.1:0"));
+            assert_eq!(l.settings.irc.addr.as_deref(), Some("127.0.0.1:0"));
+            assert_eq!(
+                l.source_of("web.addr"),
+                "environment variable TCPPLAY_WEB__ADDR"
+            );
+            jail.set_env("TCPPLAY_WBE__ADDR", "127.0.0.1:0");
+            let Err(e) = load(None, FlagLayer::default()) else {
+                panic!("a misspelt section was taken");
+            };
+            assert!(
+                e.to_string().contains("TCPPLAY_WBE__ADDR names no section")
+                    && e.to_string().contains("irc, join, limits, serve, web"),
+                "{e}"
+            );
+            Ok(())
+        });
+    }
+
     #[test]
     fn layers_apply_in_order_and_name_their_source() {
         Jail::expect_with(|jail| {

@@ -1,5 +1,5 @@
 //! Accounts: a registered name's OPAQUE record, with the same suite as
-//! secure rooms ([`super::room::Suite`]). The server keeps one
+//! secure rooms ([`super::opaque::Suite`]). The server keeps one
 //! [`AccountSetup`] (its OPRF seed and key pair) and, per account, the
 //! registration record ([`AccountRecord`]) — never a password, nor anything
 //! an offline attack can test a guess against without the setup *and* one
@@ -13,20 +13,12 @@
 //! by the answer or by its time.
 
 use opaque_ke::rand::rngs::OsRng;
-use opaque_ke::{
-    ClientLoginFinishParameters, ClientRegistration, ClientRegistrationFinishParameters,
-    CredentialFinalization, CredentialRequest, CredentialResponse, RegistrationRequest,
-    RegistrationResponse, RegistrationUpload, ServerLogin, ServerLoginParameters,
-    ServerRegistration, ServerSetup,
-};
+use opaque_ke::{ClientRegistration, ServerLogin, ServerRegistration, ServerSetup};
 use zeroize::Zeroizing;
 
-use super::room::{ClientStart, Suite};
+use super::opaque::{self, bad, Suite};
+use super::room::ClientStart;
 use super::CryptoError;
-
-fn bad(_: impl std::fmt::Debug) -> CryptoError {
-    CryptoError::Malformed
-}
 
 /// The key exchange's context: the protocol, the account's name key and
 /// this TLS session's exporter output.
@@ -39,25 +31,25 @@ fn context(account: &str, binding: &[u8; 32]) -> Vec<u8> {
 }
 
 /// The server's OPAQUE setup for every account it holds.
-pub struct AccountSetup(ServerSetup<Suite>);
+pub(crate) struct AccountSetup(ServerSetup<Suite>);
 
 impl AccountSetup {
     pub fn generate() -> AccountSetup {
         AccountSetup(ServerSetup::new(&mut OsRng))
     }
 
-    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+    pub(crate) fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         Zeroizing::new(self.0.serialize().to_vec())
     }
 
-    pub fn from_bytes(b: &[u8]) -> Result<AccountSetup, CryptoError> {
+    pub(crate) fn from_bytes(b: &[u8]) -> Result<AccountSetup, CryptoError> {
         ServerSetup::deserialize(b).map(AccountSetup).map_err(bad)
     }
 }
 
 /// One account's registration record (no password in it).
 #[derive(Clone)]
-pub struct AccountRecord(ServerRegistration<Suite>);
+pub(crate) struct AccountRecord(ServerRegistration<Suite>);
 
 impl std::fmt::Debug for AccountRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -66,20 +58,19 @@ impl std::fmt::Debug for AccountRecord {
 }
 
 impl AccountRecord {
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         self.0.serialize().to_vec()
     }
 
-    pub fn from_bytes(b: &[u8]) -> Result<AccountRecord, CryptoError> {
+    pub(crate) fn from_bytes(b: &[u8]) -> Result<AccountRecord, CryptoError> {
         ServerRegistration::deserialize(b)
             .map(AccountRecord)
             .map_err(bad)
     }
 
     /// The client's last registration message, as the record kept.
-    pub fn from_upload(upload: &[u8]) -> Result<AccountRecord, CryptoError> {
-        let upload = RegistrationUpload::<Suite>::deserialize(upload).map_err(bad)?;
-        Ok(AccountRecord(ServerRegistration::finish(upload)))
+    pub(crate) fn from_upload(upload: &[u8]) -> Result<AccountRecord, CryptoError> {
+        opaque::register_record(upload).map(AccountRecord)
     }
 
     /// Register `account` for `password` in one process (`gen-account`);
@@ -89,78 +80,54 @@ impl AccountRecord {
         account: &str,
         password: &[u8],
     ) -> Result<AccountRecord, CryptoError> {
-        let start = ClientRegister::new(password)?;
-        let response = respond(setup, &start.request, account)?;
-        let upload = start.finish(password, &response)?;
-        AccountRecord::from_upload(&upload)
+        opaque::register(&setup.0, password, account.as_bytes()).map(AccountRecord)
     }
 }
 
 /// The server's answer to a registration request for `account`.
-pub fn respond(
+pub(crate) fn respond(
     setup: &AccountSetup,
     request: &[u8],
     account: &str,
 ) -> Result<Vec<u8>, CryptoError> {
-    let request = RegistrationRequest::<Suite>::deserialize(request).map_err(bad)?;
-    let r =
-        ServerRegistration::<Suite>::start(&setup.0, request, account.as_bytes()).map_err(bad)?;
-    Ok(r.message.serialize().to_vec())
+    opaque::register_respond(&setup.0, request, account.as_bytes())
 }
 
 /// The client's side of a registration (or a password change).
-pub struct ClientRegister {
+pub(crate) struct ClientRegister {
     state: ClientRegistration<Suite>,
     pub request: Vec<u8>,
 }
 
 impl ClientRegister {
     pub fn new(password: &[u8]) -> Result<ClientRegister, CryptoError> {
-        let start = ClientRegistration::<Suite>::start(&mut OsRng, password).map_err(bad)?;
-        Ok(ClientRegister {
-            request: start.message.serialize().to_vec(),
-            state: start.state,
-        })
+        let (request, state) = opaque::register_start(password)?;
+        Ok(ClientRegister { request, state })
     }
 
     /// The upload that finishes it (slow: Argon2id).
     pub fn finish(self, password: &[u8], response: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let response = RegistrationResponse::<Suite>::deserialize(response).map_err(bad)?;
-        let done = self
-            .state
-            .finish(
-                &mut OsRng,
-                password,
-                response,
-                ClientRegistrationFinishParameters::default(),
-            )
-            .map_err(bad)?;
-        Ok(done.message.serialize().to_vec())
+        opaque::register_finish(self.state, password, response)
     }
 }
 
 /// The client's login to `account`: KE1 now ([`ClientStart::new`]), KE3
 /// from the server's KE2. An error says only that it did not verify.
-pub fn client_finish(
+pub(crate) fn client_finish(
     start: ClientStart,
     password: &[u8],
     ke2: &[u8],
     account: &str,
     binding: &[u8; 32],
 ) -> Result<Vec<u8>, CryptoError> {
-    let ke2 = CredentialResponse::<Suite>::deserialize(ke2).map_err(|_| CryptoError::Malformed)?;
     let context = context(account, binding);
-    let params = ClientLoginFinishParameters::new(Some(&context), Default::default(), None);
-    let done = start
-        .into_state()
-        .finish(&mut OsRng, password, ke2, params)
-        .map_err(|_| CryptoError::NotProven)?;
+    let done = opaque::login_finish(start.into_state(), password, ke2, &context)?;
     Ok(done.message.serialize().to_vec())
 }
 
 /// The server's step of an account login: KE2 to send, and its state.
 /// `record` is `None` for a name with no account (OPAQUE's fake record).
-pub struct AccountLogin {
+pub(crate) struct AccountLogin {
     state: ServerLogin<Suite>,
     pub ke2: Vec<u8>,
 }
@@ -173,40 +140,17 @@ impl AccountLogin {
         account: &str,
         binding: &[u8; 32],
     ) -> Result<AccountLogin, CryptoError> {
-        let ke1 = CredentialRequest::<Suite>::deserialize(ke1).map_err(bad)?;
         let context = context(account, binding);
-        let params = ServerLoginParameters {
-            context: Some(&context),
-            ..Default::default()
-        };
-        let start = ServerLogin::start(
-            &mut OsRng,
-            &setup.0,
-            record.map(|r| r.0.clone()),
-            ke1,
-            account.as_bytes(),
-            params,
-        )
-        .map_err(bad)?;
-        Ok(AccountLogin {
-            ke2: start.message.serialize().to_vec(),
-            state: start.state,
-        })
+        let record = record.map(|r| r.0.clone());
+        let (ke2, state) =
+            opaque::serve_start(&setup.0, record, ke1, account.as_bytes(), &context)?;
+        Ok(AccountLogin { ke2, state })
     }
 
     /// Check the client's KE3: it proves the account's password, on this
     /// TLS session.
     pub fn finish(self, ke3: &[u8], account: &str, binding: &[u8; 32]) -> Result<(), CryptoError> {
-        let ke3 = CredentialFinalization::<Suite>::deserialize(ke3).map_err(bad)?;
-        let context = context(account, binding);
-        let params = ServerLoginParameters {
-            context: Some(&context),
-            ..Default::default()
-        };
-        self.state
-            .finish(ke3, params)
-            .map(|_| ())
-            .map_err(|_| CryptoError::NotProven)
+        opaque::serve_finish(self.state, ke3, &context(account, binding))
     }
 }
 

@@ -6,6 +6,7 @@
 //! described in `docs/SECURITY.md`.
 
 pub mod account;
+mod opaque;
 pub mod room;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -73,7 +74,7 @@ impl std::fmt::Debug for RoomKey {
 
 impl RoomKey {
     /// HKDF-SHA256 of OPAQUE's export key, salted with the room's id.
-    pub fn from_export_key(export_key: &[u8], room: &[u8]) -> RoomKey {
+    pub(crate) fn from_export_key(export_key: &[u8], room: &[u8]) -> RoomKey {
         let hk = Hkdf::<Sha256>::new(Some(room), export_key);
         let mut key = [0u8; 32];
         hk.expand(b"tcpplay/2 messages", &mut key)
@@ -85,7 +86,7 @@ impl RoomKey {
     }
 
     /// The room's id (16 bytes), bound into every message.
-    pub fn room_id(&self) -> [u8; 16] {
+    pub(crate) fn room_id(&self) -> [u8; 16] {
         self.room
     }
 
@@ -167,7 +168,7 @@ impl RoomKey {
 }
 
 /// The longest base64 payload that can hold `max_chars` characters of text.
-pub fn max_payload_len(max_chars: usize) -> usize {
+pub(crate) fn max_payload_len(max_chars: usize) -> usize {
     let max_bytes = max_chars * 4 + 24 + 16;
     max_bytes.div_ceil(3) * 4
 }
@@ -190,7 +191,7 @@ pub fn unb64(s: &str) -> Option<Vec<u8>> {
 /// While a room key or password is in this process's memory, a crash must
 /// not write it to a core file (nor another process read it through
 /// ptrace): no core dumps, not dumpable. Harmless to call more than once.
-pub fn no_core_dumps() {
+pub(crate) fn no_core_dumps() {
     #[cfg(unix)]
     // SAFETY: setting resource limits and the dumpable flag of this process.
     unsafe {

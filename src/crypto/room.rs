@@ -13,27 +13,14 @@
 //! `export_key`, the same for every holder of the password and unknown to
 //! the server: the room's message key comes from it.
 
-use opaque_ke::ciphersuite::CipherSuite;
 use opaque_ke::rand::rngs::OsRng;
-use opaque_ke::{
-    ClientLogin, ClientLoginFinishParameters, ClientRegistration,
-    ClientRegistrationFinishParameters, CredentialFinalization, CredentialRequest,
-    CredentialResponse, ServerLogin, ServerLoginParameters, ServerRegistration, ServerSetup,
-};
+use opaque_ke::{ClientLogin, ServerLogin, ServerRegistration, ServerSetup};
 use zeroize::Zeroizing;
 
+use super::opaque::{self, bad, Suite};
 use super::{CryptoError, RoomKey};
 
-/// The cipher suite of secure rooms v2.
-pub struct Suite;
-
-impl CipherSuite for Suite {
-    type OprfCs = opaque_ke::Ristretto255;
-    type KeyExchange = opaque_ke::TripleDh<opaque_ke::Ristretto255, sha2::Sha512>;
-    type Ksf = opaque_ke::argon2::Argon2<'static>;
-}
-
-/// `hello.auth.scheme` for this suite.
+/// `hello.auth.scheme` for the suite ([`Suite`]).
 pub const SCHEME: &str = "opaque-ristretto255-3dh-sha512-argon2id";
 
 /// What a server keeps of a room: an id (binds messages to this room), the
@@ -59,36 +46,19 @@ pub fn context(room: &[u8], binding: &[u8; 32]) -> Vec<u8> {
     c
 }
 
-fn bad(_: impl std::fmt::Debug) -> CryptoError {
-    CryptoError::Malformed
-}
-
 impl RoomRecord {
     /// Register a room for `password`: the client's and the server's half of
     /// OPAQUE registration, here in one process (Argon2id: slow, on purpose).
     pub fn register(password: &[u8]) -> Result<RoomRecord, CryptoError> {
-        let mut rng = OsRng;
         let id = super::random_bytes::<16>();
-        let setup = ServerSetup::<Suite>::new(&mut rng);
-        let start = ClientRegistration::<Suite>::start(&mut rng, password).map_err(bad)?;
-        let response =
-            ServerRegistration::<Suite>::start(&setup, start.message, &id).map_err(bad)?;
-        let finish = start
-            .state
-            .finish(
-                &mut rng,
-                password,
-                response.message,
-                ClientRegistrationFinishParameters::default(),
-            )
-            .map_err(bad)?;
-        let record = ServerRegistration::<Suite>::finish(finish.message);
+        let setup = ServerSetup::<Suite>::new(&mut OsRng);
+        let record = opaque::register(&setup, password, &id)?;
         Ok(RoomRecord { id, setup, record })
     }
 
     /// Version, id, setup, record: what the history database or a
     /// `--room-record` file holds.
-    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+    pub(crate) fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(vec![2u8]);
         out.extend_from_slice(&self.id);
         let setup = self.setup.serialize();
@@ -98,7 +68,7 @@ impl RoomRecord {
         out
     }
 
-    pub fn from_bytes(b: &[u8]) -> Result<RoomRecord, CryptoError> {
+    pub(crate) fn from_bytes(b: &[u8]) -> Result<RoomRecord, CryptoError> {
         let (&version, rest) = b.split_first().ok_or(CryptoError::Malformed)?;
         if version != 2 || rest.len() < 18 {
             return Err(CryptoError::Malformed);
@@ -140,11 +110,8 @@ pub struct ClientStart {
 
 impl ClientStart {
     pub fn new(password: &[u8]) -> Result<ClientStart, CryptoError> {
-        let start = ClientLogin::<Suite>::start(&mut OsRng, password).map_err(bad)?;
-        Ok(ClientStart {
-            ke1: start.message.serialize().to_vec(),
-            state: start.state,
-        })
+        let (ke1, state) = opaque::login_start(password)?;
+        Ok(ClientStart { ke1, state })
     }
 
     pub(super) fn into_state(self) -> ClientLogin<Suite> {
@@ -162,14 +129,7 @@ impl ClientStart {
         room: &[u8],
         binding: &[u8; 32],
     ) -> Result<(Vec<u8>, RoomKey), CryptoError> {
-        let ke2 =
-            CredentialResponse::<Suite>::deserialize(ke2).map_err(|_| CryptoError::Malformed)?;
-        let context = context(room, binding);
-        let params = ClientLoginFinishParameters::new(Some(&context), Default::default(), None);
-        let done = self
-            .state
-            .finish(&mut OsRng, password, ke2, params)
-            .map_err(|_| CryptoError::NotProven)?;
+        let done = opaque::login_finish(self.state, password, ke2, &context(room, binding))?;
         let key = RoomKey::from_export_key(&done.export_key, room);
         Ok((done.message.serialize().to_vec(), key))
     }
@@ -187,40 +147,14 @@ impl ServerStart {
         ke1: &[u8],
         binding: &[u8; 32],
     ) -> Result<ServerStart, CryptoError> {
-        let ke1 =
-            CredentialRequest::<Suite>::deserialize(ke1).map_err(|_| CryptoError::Malformed)?;
         let context = context(&room.id, binding);
-        let params = ServerLoginParameters {
-            context: Some(&context),
-            ..Default::default()
-        };
-        let start = ServerLogin::start(
-            &mut OsRng,
-            &room.setup,
-            Some(room.record.clone()),
-            ke1,
-            &room.id,
-            params,
-        )
-        .map_err(bad)?;
-        Ok(ServerStart {
-            ke2: start.message.serialize().to_vec(),
-            state: start.state,
-        })
+        let record = Some(room.record.clone());
+        let (ke2, state) = opaque::serve_start(&room.setup, record, ke1, &room.id, &context)?;
+        Ok(ServerStart { ke2, state })
     }
 
     /// Check the client's KE3: it proves the password, on this TLS session.
     pub fn finish(self, ke3: &[u8], room: &[u8], binding: &[u8; 32]) -> Result<(), CryptoError> {
-        let ke3 = CredentialFinalization::<Suite>::deserialize(ke3)
-            .map_err(|_| CryptoError::Malformed)?;
-        let context = context(room, binding);
-        let params = ServerLoginParameters {
-            context: Some(&context),
-            ..Default::default()
-        };
-        self.state
-            .finish(ke3, params)
-            .map(|_| ())
-            .map_err(|_| CryptoError::NotProven)
+        opaque::serve_finish(self.state, ke3, &context(room, binding))
     }
 }

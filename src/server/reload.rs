@@ -18,17 +18,6 @@ const LIVE: [&str; 6] = [
     "serve.key",
     "serve.create_rooms",
 ];
-/// Limits that are sized at start (the slots, the ring, the throttle).
-const AT_START: [&str; 7] = [
-    "limits.max_clients",
-    "limits.max_handshakes",
-    "limits.max_web_connections",
-    "limits.room_buffer",
-    "limits.auth_failures",
-    "limits.auth_block",
-    "limits.auth_failures_total",
-];
-
 /// What a reload brings: the new settings and what was read for them.
 pub(crate) struct Reload {
     pub settings: Settings,
@@ -75,7 +64,10 @@ impl ServerHandle {
             if was == now {
                 continue;
             }
-            let live = LIVE.iter().any(|p| key.starts_with(p)) && !AT_START.contains(&key.as_str());
+            let at_start = key
+                .strip_prefix("limits.")
+                .is_some_and(crate::config::Limits::sized_at_start);
+            let live = LIVE.iter().any(|p| key.starts_with(p)) && !at_start;
             let how = if live { "applied" } else { "needs a restart" };
             report.push(format!("{key}: {was} -> {now} ({how})"));
         }

@@ -7,7 +7,7 @@ use super::fingerprint;
 
 /// What a certificate says, for people (`check`).
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct CertInfo {
+pub(crate) struct CertInfo {
     pub subject: String,
     pub issuer: String,
     pub sans: Vec<String>,
@@ -21,7 +21,7 @@ pub struct CertInfo {
 
 impl CertInfo {
     /// True when `name` (a DNS name or IP address) is among the SANs.
-    pub fn covers(&self, name: &str) -> bool {
+    pub(crate) fn covers(&self, name: &str) -> bool {
         let name = name
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -44,7 +44,7 @@ impl CertInfo {
 
 /// The names a client certificate is for: its subject's common names and
 /// its DNS (and e-mail) alternative names. Empty when it does not parse.
-pub fn subject_names(der: &[u8]) -> Vec<String> {
+pub(crate) fn subject_names(der: &[u8]) -> Vec<String> {
     use x509_parser::extensions::GeneralName;
     let Ok((_, x)) = x509_parser::parse_x509_certificate(der) else {
         return Vec::new();
@@ -67,7 +67,7 @@ pub fn subject_names(der: &[u8]) -> Vec<String> {
 }
 
 /// Parse a DER certificate into [`CertInfo`].
-pub fn describe(der: &[u8]) -> Result<CertInfo> {
+pub(crate) fn describe(der: &[u8]) -> Result<CertInfo> {
     use x509_parser::extensions::GeneralName;
     let (_, x) = x509_parser::parse_x509_certificate(der)
         .context("the certificate does not parse as X.509")?;

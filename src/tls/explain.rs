@@ -4,7 +4,7 @@
 use rustls::pki_types::UnixTime;
 
 /// A TLS failure, for people: dates as dates, names listed, no Rust words.
-pub fn explain(e: &rustls::Error) -> String {
+pub(crate) fn explain(e: &rustls::Error) -> String {
     use rustls::AlertDescription as A;
     use rustls::CertificateError as E;
     let date = |t: &UnixTime| {
@@ -71,7 +71,7 @@ fn plain_name(n: &str) -> String {
 }
 
 /// A failed handshake as the server sees it (for its log).
-pub fn explain_server_side(e: &std::io::Error) -> String {
+pub(crate) fn explain_server_side(e: &std::io::Error) -> String {
     use rustls::AlertDescription as A;
     let tls = e
         .get_ref()
@@ -101,7 +101,7 @@ pub fn explain_server_side(e: &std::io::Error) -> String {
 }
 
 /// [`explain`] for an I/O error that carries a TLS error; else its text.
-pub fn explain_io(e: &std::io::Error) -> String {
+pub(crate) fn explain_io(e: &std::io::Error) -> String {
     match e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
@@ -113,7 +113,7 @@ pub fn explain_io(e: &std::io::Error) -> String {
 
 /// What went wrong in a client handshake, for choosing fallback and hints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HandshakeFailure {
+pub(crate) enum HandshakeFailure {
     /// The peer does not speak TLS (it sent something else, or hung up).
     NotTls,
     /// The certificate was not trusted: never fall back from this.
@@ -122,7 +122,7 @@ pub enum HandshakeFailure {
     Other,
 }
 
-pub fn classify(err: &std::io::Error) -> HandshakeFailure {
+pub(crate) fn classify(err: &std::io::Error) -> HandshakeFailure {
     if let Some(e) = err
         .get_ref()
         .and_then(|e| e.downcast_ref::<rustls::Error>())

@@ -15,10 +15,10 @@ mod cert;
 mod explain;
 mod verify;
 
-pub use cert::{describe, subject_names, CertInfo};
-pub use explain::{classify, explain, explain_io, explain_server_side, HandshakeFailure};
-pub use verify::verify_chain;
-use verify::{FileVerifier, UncheckedChain};
+pub(crate) use cert::{describe, subject_names, CertInfo};
+pub(crate) use explain::{classify, explain, explain_io, explain_server_side, HandshakeFailure};
+pub(crate) use verify::verify_chain;
+use verify::{FileTrust, Trusts, Verifier};
 
 /// The one crypto provider of this build.
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -26,7 +26,7 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// Read every certificate in a PEM file.
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+pub(crate) fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_file_iter(path)
         .with_context(|| format!("cannot read certificate file {}", path.display()))?
         .collect::<Result<Vec<_>, _>>()
@@ -41,7 +41,7 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 }
 
 /// Read the private key in a PEM file (PKCS#8, PKCS#1 or SEC1).
-pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
+pub(crate) fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
     PrivateKeyDer::from_pem_file(path).with_context(|| {
         format!(
             "cannot read a private key from {} (expected a PEM PRIVATE KEY block; make a pair with `tcpplay gen-cert`)",
@@ -57,7 +57,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
 
 /// As [`server_config`], and when `client_ca` is given, require client
 /// certificates issued by that CA (mutual TLS).
-pub fn server_config_mtls(
+pub(crate) fn server_config_mtls(
     cert: &Path,
     key: &Path,
     client_ca: Option<&Path>,
@@ -68,7 +68,7 @@ pub fn server_config_mtls(
 /// As [`server_config_mtls`]; `tls13_only` for secure rooms, whose login is
 /// bound to the TLS exporter (safe as a channel binding in TLS 1.3; in TLS
 /// 1.2 only with Extended Master Secret, RFC 9266).
-pub fn server_config_with(
+pub(crate) fn server_config_with(
     cert: &Path,
     key: &Path,
     client_ca: Option<&Path>,
@@ -168,16 +168,17 @@ pub fn client_config_mtls(
         )),
         Trust::File(path) => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(FileVerifier::new(path)?)),
+            .with_custom_certificate_verifier(Arc::new(Verifier::new(Trusts::File(
+                FileTrust::new(path)?,
+            )))),
         Trust::Insecure => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(UncheckedChain(provider(), None))),
+            .with_custom_certificate_verifier(Arc::new(Verifier::new(Trusts::Unchecked(None)))),
         Trust::Pinned(pin) => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(UncheckedChain(
-                provider(),
-                Some(pin.clone()),
-            ))),
+            .with_custom_certificate_verifier(Arc::new(Verifier::new(Trusts::Unchecked(Some(
+                pin.clone(),
+            ))))),
     };
     let config = match client {
         None => builder.with_no_client_auth(),
@@ -224,7 +225,7 @@ pub fn fingerprint(cert: &[u8]) -> String {
 }
 
 /// "TLSv1.3" style name of a negotiated version.
-pub fn version_name(v: Option<rustls::ProtocolVersion>) -> String {
+pub(crate) fn version_name(v: Option<rustls::ProtocolVersion>) -> String {
     match v {
         Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".into(),
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".into(),

@@ -20,13 +20,13 @@ use super::{explain, fingerprint, load_certs, provider, roots_from, server_name,
 /// self-signed certificates with `CA:TRUE`, which WebPKI refuses as a
 /// server's own; the original's users all have such a `cert.pem`.
 #[derive(Debug)]
-pub(super) struct FileVerifier {
+pub(super) struct FileTrust {
     chain: Arc<rustls::client::WebPkiServerVerifier>,
     exact: Vec<CertificateDer<'static>>,
 }
 
-impl FileVerifier {
-    pub(super) fn new(path: &Path) -> Result<FileVerifier> {
+impl FileTrust {
+    pub(super) fn new(path: &Path) -> Result<FileTrust> {
         let exact = load_certs(path)?;
         let chain = rustls::client::WebPkiServerVerifier::builder_with_provider(
             Arc::new(roots_from(path)?),
@@ -34,7 +34,7 @@ impl FileVerifier {
         )
         .build()
         .map_err(|e| anyhow::anyhow!("cannot trust the certificates in {}: {e}", path.display()))?;
-        Ok(FileVerifier { chain, exact })
+        Ok(FileTrust { chain, exact })
     }
 }
 
@@ -69,7 +69,33 @@ fn check_leaf(
     rustls::client::verify_server_name(&parsed, name)
 }
 
-impl ServerCertVerifier for FileVerifier {
+/// Which certificate a [`Verifier`] trusts.
+#[derive(Debug)]
+pub(super) enum Trusts {
+    /// `--cert FILE`.
+    File(FileTrust),
+    /// `--tls-insecure` (no pin): any certificate; with a pin, only the
+    /// certificate with that fingerprint.
+    Unchecked(Option<String>),
+}
+
+/// A server's certificate judged as [`Trusts`] says, and the handshake's
+/// signature always checked, with the provider's algorithms — so even
+/// `--tls-insecure` needs a server that holds the certificate's key.
+#[derive(Debug)]
+pub(super) struct Verifier {
+    trust: Trusts,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl Verifier {
+    pub(super) fn new(trust: Trusts) -> Verifier {
+        let algorithms = provider().signature_verification_algorithms;
+        Verifier { trust, algorithms }
+    }
+}
+
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -78,70 +104,31 @@ impl ServerCertVerifier for FileVerifier {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .chain
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
-            Ok(v) => Ok(v),
-            Err(e) if self.exact.iter().any(|c| c.as_ref() == end_entity.as_ref()) => {
-                check_leaf(end_entity, server_name, now).map_err(|leaf| match leaf {
-                    // The chain's own verdict says more than a parse failure.
-                    rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding) => e,
-                    other => other,
-                })?;
-                Ok(ServerCertVerified::assertion())
-            }
-            Err(e) => Err(e),
-        }
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chain.verify_tls12_signature(message, cert, dss)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chain.verify_tls13_signature(message, cert, dss)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.chain.supported_verify_schemes()
-    }
-}
-
-/// `--tls-insecure` (no pin): accepts any certificate; with a pin, only the
-/// certificate with that fingerprint. Handshake signatures are always checked,
-/// so the server must hold the certificate's key.
-#[derive(Debug)]
-pub(super) struct UncheckedChain(
-    pub(super) Arc<rustls::crypto::CryptoProvider>,
-    pub(super) Option<String>,
-);
-
-impl ServerCertVerifier for UncheckedChain {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match &self.1 {
-            Some(pin) if !pin.eq_ignore_ascii_case(&fingerprint(end_entity)) => {
+        match &self.trust {
+            Trusts::File(f) => match f
+                .chain
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            {
+                Ok(v) => Ok(v),
+                // Not anchored in the file, but the file's very certificate.
+                Err(e) if f.exact.iter().any(|c| c.as_ref() == end_entity.as_ref()) => {
+                    check_leaf(end_entity, server_name, now).map_err(|leaf| match leaf {
+                        // The chain's own verdict says more than a parse failure.
+                        rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding) => e,
+                        other => other,
+                    })?;
+                    Ok(ServerCertVerified::assertion())
+                }
+                Err(e) => Err(e),
+            },
+            Trusts::Unchecked(Some(pin)) if !pin.eq_ignore_ascii_case(&fingerprint(end_entity)) => {
                 Err(rustls::Error::General(format!(
                     "the certificate is not the pinned one (SHA-256 {}, pinned {pin} in known_hosts or by a link's fp=): \
                      someone may be impersonating the server; ask its operator for the current fingerprint",
                     fingerprint(end_entity)
                 )))
             }
-            _ => Ok(ServerCertVerified::assertion()),
+            Trusts::Unchecked(_) => Ok(ServerCertVerified::assertion()),
         }
     }
     fn verify_tls12_signature(
@@ -150,8 +137,7 @@ impl ServerCertVerifier for UncheckedChain {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = &self.0.signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, algs)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
     fn verify_tls13_signature(
         &self,
@@ -159,17 +145,16 @@ impl ServerCertVerifier for UncheckedChain {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = &self.0.signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 
 /// Verify a presented chain with the given trust, as a client would; the
 /// reason when it does not verify.
-pub fn verify_chain(
+pub(crate) fn verify_chain(
     trust: &Trust,
     chain: &[CertificateDer<'static>],
     host: &str,
@@ -188,8 +173,8 @@ pub fn verify_chain(
             RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned())
         }
         Trust::File(p) => {
-            let v = FileVerifier::new(p).map_err(|e| format!("{e:#}"))?;
-            return verify_with(&v, chain, host);
+            let v = FileTrust::new(p).map_err(|e| format!("{e:#}"))?;
+            return verify_with(&Verifier::new(Trusts::File(v)), chain, host);
         }
     };
     let verifier =

@@ -2,71 +2,15 @@
 //! sockets: the real `serve` and `join` binaries, and raw protocol peers
 //! where a legacy client or a measurement needs one.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
 use tempfile::TempDir;
 
+// The account helpers live in util.rs; other files still reach them here.
+pub(crate) use crate::util::accounts::{client_pki, gen_account, join, serve};
 use crate::util::{make_cert, tcpplay, CertFiles, Peer, Proc, Server};
-
-/// A TLS server with accounts in `dir/accounts.sqlite3`, the settings in
-/// `config` (TOML) and these flags.
-pub(crate) fn serve(cert: &CertFiles, dir: &Path, config: &str, extra: &[&str]) -> Server {
-    let cfg = dir.join("tcpplay.toml");
-    std::fs::write(&cfg, config).unwrap();
-    let db = dir.join("accounts.sqlite3");
-    let mut args = vec![
-        "--tls",
-        "--cert",
-        cert.cert.to_str().unwrap(),
-        "--key",
-        cert.key.to_str().unwrap(),
-        "--accounts",
-        db.to_str().unwrap(),
-        "--no-history",
-    ];
-    args.extend_from_slice(extra);
-    let home = Arc::new(TempDir::new().unwrap());
-    let cfg_env = cfg.to_str().unwrap().to_string();
-    Server::start_with(&args, &[("TCPPLAY_CONFIG", &cfg_env)], home)
-}
-
-/// `tcpplay join` to `server` as `name`, with the account password `pw`
-/// (in the environment, as a script gives it) and extra flags.
-pub(crate) fn join(
-    server: &Server,
-    cert: &CertFiles,
-    name: &str,
-    pw: Option<&str>,
-    extra: &[&str],
-) -> Proc {
-    let mut cmd = tcpplay(server.home.path());
-    cmd.args(["join", "--host", "localhost", "--port", &server.port()])
-        .args(["--cert", cert.cert.to_str().unwrap(), "--name", name])
-        .args(extra);
-    cmd.env_remove("TCPPLAY_ACCOUNT_PASSWORD");
-    if let Some(pw) = pw {
-        cmd.env("TCPPLAY_ACCOUNT_PASSWORD", pw);
-    }
-    Proc::spawn(cmd)
-}
-
-/// `tcpplay gen-account NAME` into `db`, with `pw`.
-pub(crate) fn gen_account(dir: &Path, db: &Path, name: &str, pw: &str) {
-    let out = tcpplay(dir)
-        .args(["gen-account", name, "--accounts", db.to_str().unwrap()])
-        .env("TCPPLAY_ACCOUNT_PASSWORD", pw)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("made the account"));
-}
 
 /// The first `auth_result` a raw peer gets for `auth` over TLS.
 fn raw_auth(server: &Server, cert: &CertFiles, auth: serde_json::Value) -> serde_json::Value {
@@ -233,24 +177,6 @@ fn accounts_need_tls() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// A CA, and client certificates for `names`, made by `gen-cert`.
-pub(crate) fn client_pki(dir: &Path, names: &[&str]) -> PathBuf {
-    let gen = |args: &[&str]| {
-        let o = tcpplay(dir)
-            .current_dir(dir)
-            .arg("gen-cert")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    };
-    gen(&["--ca"]);
-    for n in names {
-        gen(&["--client", n]);
-    }
-    dir.join("ca.pem")
 }
 
 #[test]

@@ -125,7 +125,7 @@ fn path_with_binary() -> std::ffi::OsString {
 }
 
 /// Run `cmd` in `dir` (bounded to a minute); its status and output.
-fn run(cmd: &str, dir: &Path) -> (i32, String) {
+fn run_script(cmd: &str, dir: &Path) -> (i32, String) {
     let out = Command::new("timeout")
         .args(["60", "sh", "-c", &format!("exec 2>&1; {cmd}")])
         .env_clear()
@@ -293,7 +293,7 @@ fn the_readme_and_docs_examples_print_what_they_show() {
                 Some(p) => step.cmd.replace("12345", p),
                 None => step.cmd.clone(),
             };
-            let (status, mut output) = run(&cmd, dir.path());
+            let (status, mut output) = run_script(&cmd, dir.path());
             if let Some(p) = &port {
                 output = output.replace(p.as_str(), "12345");
             }

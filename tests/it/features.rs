@@ -165,7 +165,7 @@ fn a_client_can_leave_with_a_reason() {
 }
 
 /// Send `n` numbered lines as `name` and wait until they are back.
-fn say(p: &mut Peer, prefix: &str, n: usize) {
+fn say_numbered(p: &mut Peer, prefix: &str, n: usize) {
     for i in 0..n {
         p.send(json!({"type": "chat", "text": format!("{prefix} {i}")}));
     }
@@ -192,7 +192,7 @@ fn history_survives_a_restart_and_older_pages_can_be_fetched() {
     let burst = [("TCPPLAY_LIMITS__MESSAGE_BURST", "100")];
     let mut server = Server::start_with(&[], &burst, home.clone());
     let (mut a, _) = Peer::join_v1(server.addr, "alice");
-    say(&mut a, "before restart", 30);
+    say_numbered(&mut a, "before restart", 30);
     a.send(json!({"type": "chat", "text": "/me-like", "action": true}));
     assert_eq!(a.recv_chat("/me-like")["action"], true);
     server.proc.signal(libc::SIGTERM);
@@ -246,7 +246,7 @@ fn history_survives_a_restart_and_older_pages_can_be_fetched() {
 fn legacy_clients_get_no_history_packets_and_direct_messages_as_chat() {
     let server = Server::start(&[]);
     let (mut a, _) = Peer::join_v1(server.addr, "alice");
-    say(&mut a, "earlier", 3);
+    say_numbered(&mut a, "earlier", 3);
     // The Python client's auth (no `proto`): only packet types it knows.
     let (mut legacy, _) = Peer::join(server.addr, "Legacy");
     a.send(json!({"type": "nick", "name": "alicia"}));
@@ -414,7 +414,7 @@ fn history_can_be_turned_off() {
     let home = Arc::new(tempfile::TempDir::new().unwrap());
     let server = Server::start_with(&["--no-history"], &[], home.clone());
     let (mut a, _) = Peer::join_v1(server.addr, "alice");
-    say(&mut a, "not kept", 3);
+    say_numbered(&mut a, "not kept", 3);
     let (mut b, _) = Peer::join_v1(server.addr, "bob");
     b.send(json!({"type": "fetch_history"}));
     loop {

@@ -67,7 +67,7 @@ fn connections_per_address_are_capped() {
 /// A member on its own thread: joins, sends `share` lines (each after the echo
 /// of its previous one, as a person or a polite bot would), and reads until it
 /// has seen `expect` chat lines. Returns the round numbers it saw, in order.
-fn member(
+fn paced_member(
     addr: std::net::SocketAddr,
     id: usize,
     share: Vec<usize>,
@@ -149,7 +149,7 @@ fn a_reader_that_never_reads_is_dropped_and_the_others_get_everything() {
     let all_in = Arc::new(std::sync::Barrier::new(M));
     let members: Vec<_> = (0..M)
         .map(|i| {
-            member(
+            paced_member(
                 s.addr,
                 i,
                 (0..N).filter(|r| r % M == i).collect(),

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::accounts::{gen_account, join, serve};
+use crate::util::accounts::{gen_account, join, serve};
 use crate::util::{make_cert, CertFiles, Peer, Proc, Server};
 
 const CLASS: &str =

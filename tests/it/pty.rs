@@ -301,8 +301,8 @@ fn a_registered_name_is_asked_its_password_on_a_terminal() {
     let cert = make_cert();
     let dir = tempfile::TempDir::new().unwrap();
     let db = dir.path().join("accounts.sqlite3");
-    crate::accounts::gen_account(dir.path(), &db, "alice", "alices-secret");
-    let server = crate::accounts::serve(&cert, dir.path(), "", &[]);
+    crate::util::accounts::gen_account(dir.path(), &db, "alice", "alices-secret");
+    let server = crate::util::accounts::serve(&cert, dir.path(), "", &[]);
     let mut cmd = tcpplay(server.home.path());
     cmd.args(["join", &format!("localhost:{}", server.port())])
         .args(["--cert", cert.cert.to_str().unwrap(), "--name", "alice"]);

@@ -1,6 +1,8 @@
 //! Settings precedence through the binary: defaults < file < environment <
 //! flags, and errors that name the value's source.
 
+use std::collections::BTreeSet;
+
 use crate::util::{home, tcpplay, Peer, Proc, Server};
 
 #[test]
@@ -182,25 +184,7 @@ fn a_bad_rate_is_refused_as_a_rate_not_as_seconds() {
 /// misspelt key anywhere in src/ fails here.
 #[test]
 fn every_setting_key_the_code_names_is_a_setting() {
-    use std::collections::BTreeSet;
-    // The defaults leave optional settings out; the example (every key
-    // uncommented) has them all.
-    let (_, full) = example_settings();
-    let mut keys = BTreeSet::new();
-    let mut sections = BTreeSet::new();
-    for settings in [
-        serde_json::to_value(tcpplay::config::Settings::default()).unwrap(),
-        serde_json::to_value(full).unwrap(),
-    ] {
-        for (section, fields) in settings.as_object().unwrap() {
-            sections.insert(section.clone());
-            if let Some(o) = fields.as_object() {
-                for f in o.keys() {
-                    keys.insert(format!("{section}.{f}"));
-                }
-            }
-        }
-    }
+    let (sections, keys) = settings_keys();
     let mut named = Vec::new();
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut stack = vec![src];
@@ -238,6 +222,83 @@ fn every_setting_key_the_code_names_is_a_setting() {
     assert!(
         wrong.is_empty(),
         "keys that are no setting:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// The settings' sections and their `section.key`s, from `Settings` itself
+/// (the one source of the keys the file, the environment and the docs know).
+fn settings_keys() -> (BTreeSet<String>, BTreeSet<String>) {
+    // The defaults leave optional settings out; the example (every key
+    // uncommented) has them all, and cannot hold one that is no setting.
+    let (_, full) = example_settings();
+    let mut keys = BTreeSet::new();
+    let mut sections = BTreeSet::new();
+    for settings in [
+        serde_json::to_value(tcpplay::config::Settings::default()).unwrap(),
+        serde_json::to_value(full).unwrap(),
+    ] {
+        for (section, fields) in settings.as_object().unwrap() {
+            sections.insert(section.clone());
+            if let Some(o) = fields.as_object() {
+                for f in o.keys() {
+                    keys.insert(format!("{section}.{f}"));
+                }
+            }
+        }
+    }
+    (sections, keys)
+}
+
+/// Every `TCPPLAY_SECTION__KEY` the README, the docs and the example config
+/// name is a setting, and the example names each key's variable in the
+/// key's own section: a renamed or removed setting cannot stay in the docs.
+#[test]
+fn every_environment_variable_the_docs_name_is_a_setting() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (_, keys) = settings_keys();
+    let mut files = vec![root.join("README.md"), root.join("examples/tcpplay.toml")];
+    for e in std::fs::read_dir(root.join("docs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            files.push(p);
+        }
+    }
+    let mut named = 0;
+    let mut wrong = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let mut section = String::new();
+        for line in text.lines() {
+            if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = s.to_string();
+            }
+            for var in line.split("TCPPLAY_").skip(1) {
+                let word: String = var
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                let Some((s, k)) = word.split_once("__") else {
+                    continue;
+                };
+                let key = format!("{}.{}", s.to_lowercase(), k.to_lowercase());
+                // `TCPPLAY_<SECTION>__<KEY>`, `TCPPLAY_SECTION__KEY` and the
+                // README's misspelt example are no settings on purpose.
+                if k.is_empty() || ["SECTION", "SEVRE"].contains(&s) {
+                    continue;
+                }
+                named += 1;
+                let here = f.ends_with("tcpplay.toml") && !key.starts_with(&format!("{section}."));
+                if !keys.contains(&key) || here {
+                    wrong.push(format!("{}: TCPPLAY_{word}", f.display()));
+                }
+            }
+        }
+    }
+    assert!(named > 40, "the docs were read ({named} variables)");
+    assert!(
+        wrong.is_empty(),
+        "variables that are no setting (or not in their section):\n{}",
         wrong.join("\n")
     );
 }

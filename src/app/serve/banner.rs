@@ -124,6 +124,34 @@ pub(super) fn irc_lines(local: SocketAddr, cert: Option<&Path>, secure: bool) ->
     }
 }
 
+/// Where a browser opens the page served on `local`: each of this machine's
+/// IPv4 LAN addresses when it listens on all of them (127.0.0.1 when it has
+/// none), else the address it listens on.
+pub(super) fn page_addresses(local: SocketAddr, tls: bool, lan: Vec<IpAddr>) -> Vec<String> {
+    let scheme = if tls { "https" } else { "http" };
+    let hosts: Vec<String> = if local.ip().is_unspecified() {
+        let v4: Vec<String> = lan
+            .iter()
+            .filter(|a| a.is_ipv4())
+            .map(|a| a.to_string())
+            .collect();
+        if v4.is_empty() {
+            vec!["127.0.0.1".into()]
+        } else {
+            v4
+        }
+    } else {
+        vec![local.ip().to_string()]
+    };
+    hosts
+        .into_iter()
+        .map(|host| {
+            let at = crate::hostport::HostPort::new(&host, local.port());
+            format!("{scheme}://{at}/")
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +220,21 @@ mod tests {
         );
         let back = JoinTarget::parse(&link).unwrap();
         assert!(back.secure && back.fingerprint.as_deref() == Some(fp.as_str()));
+    }
+
+    #[test]
+    fn the_page_is_announced_on_each_lan_address_or_where_it_listens() {
+        let lan: Vec<IpAddr> = vec!["192.168.1.5".parse().unwrap(), "fe80::1".parse().unwrap()];
+        let all: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        assert_eq!(
+            page_addresses(all, false, lan.clone()),
+            ["http://192.168.1.5:8080/"]
+        );
+        assert_eq!(
+            page_addresses(all, true, Vec::new()),
+            ["https://127.0.0.1:8080/"]
+        );
+        let one: SocketAddr = "[::1]:8443".parse().unwrap();
+        assert_eq!(page_addresses(one, true, lan), ["https://[::1]:8443/"]);
     }
 }

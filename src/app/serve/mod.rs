@@ -64,26 +64,7 @@ pub(crate) async fn serve(
     for line in banner::lines(&serving(&loaded, addr), crate::lan::addresses()) {
         output::out(line);
     }
-    let mut pages = Vec::new();
-    if let Some(addr) = loaded.settings.web.addr.clone() {
-        let local = serve_web(&addr, &loaded, &server.handle()).await?;
-        pages = page_addresses(local, server.handle().is_tls());
-        for page in &pages {
-            output::out(format!("open in a browser: {page}"));
-        }
-    }
-    if let Some(addr) = loaded.settings.irc.addr.clone() {
-        let local = serve_irc(&addr, &loaded, &server.handle()).await?;
-        // Under TLS a client trusts the certificate file, as `join --cert` does.
-        let cert = server
-            .handle()
-            .is_tls()
-            .then(|| loaded.settings.serve.cert.clone())
-            .flatten();
-        for line in banner::irc_lines(local, cert.as_deref(), loaded.settings.serve.secure) {
-            output::out(line);
-        }
-    }
+    let pages = serve_front_ends(&loaded, &server.handle()).await?;
     if let Some(m) = metrics_addr {
         output::out(format!(
             "metrics on http://{m}/metrics (and /healthz, /readyz)"
@@ -114,32 +95,30 @@ pub(crate) async fn serve(
     Ok(0)
 }
 
-/// The page's addresses to print (and for the console's sign-in links):
-/// the web listener's, or this machine's LAN addresses when it listens on
-/// all of them.
-fn page_addresses(local: std::net::SocketAddr, tls: bool) -> Vec<String> {
-    let scheme = if tls { "https" } else { "http" };
-    let hosts: Vec<String> = if local.ip().is_unspecified() {
-        let v4: Vec<String> = crate::lan::addresses()
-            .iter()
-            .filter(|a| a.is_ipv4())
-            .map(|a| a.to_string())
-            .collect();
-        if v4.is_empty() {
-            vec!["127.0.0.1".into()]
-        } else {
-            v4
+/// The browser page and the IRC listener, each started and announced when
+/// the settings ask for it; the page's addresses (for the console's sign-in
+/// links), none without `--web`.
+async fn serve_front_ends(loaded: &Loaded, handle: &server::ServerHandle) -> Result<Vec<String>> {
+    let mut pages = Vec::new();
+    if let Some(addr) = loaded.settings.web.addr.clone() {
+        let local = serve_web(&addr, loaded, handle).await?;
+        pages = banner::page_addresses(local, handle.is_tls(), crate::lan::addresses());
+        for page in &pages {
+            output::out(format!("open in a browser: {page}"));
         }
-    } else {
-        vec![local.ip().to_string()]
-    };
-    hosts
-        .iter()
-        .map(|host| {
-            let at = crate::hostport::HostPort::new(host, local.port());
-            format!("{scheme}://{at}/")
-        })
-        .collect()
+    }
+    if let Some(addr) = loaded.settings.irc.addr.clone() {
+        let local = serve_irc(&addr, loaded, handle).await?;
+        // Under TLS a client trusts the certificate file, as `join --cert` does.
+        let cert = handle
+            .is_tls()
+            .then(|| loaded.settings.serve.cert.clone())
+            .flatten();
+        for line in banner::irc_lines(local, cert.as_deref(), loaded.settings.serve.secure) {
+            output::out(line);
+        }
+    }
+    Ok(pages)
 }
 
 /// How the server serves, for the lines that say where to join.

@@ -38,7 +38,7 @@ const NEEDS_TCPPLAY: [&str; 26] = [
 ];
 
 /// Commands that need a server with rooms (protocol 3).
-pub const NEEDS_ROOMS: [&str; 5] = ["join", "part", "switch", "rooms", "topic"];
+pub(crate) const NEEDS_ROOMS: [&str; 5] = ["join", "part", "switch", "rooms", "topic"];
 
 /// What a line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,16 +88,6 @@ pub enum Action {
     /// Nothing is sent: say this to the user (a usage error, an unknown
     /// command, a command the server does not know).
     Refuse(String),
-}
-
-impl Action {
-    /// Sent to the server, and so paced and rate-limited there.
-    pub fn is_sent(&self) -> bool {
-        !matches!(
-            self,
-            Action::Help | Action::Quit(_) | Action::Refuse(_) | Action::Switch(_)
-        )
-    }
 }
 
 /// Parse one line. `names` resolves `/msg` recipients whose names have

@@ -13,11 +13,11 @@ use super::Input;
 
 /// Longest input line read into memory; the rest of a longer one is skipped
 /// (no server takes a line this long).
-pub const MAX_INPUT_LINE: usize = 1 << 20;
+pub(crate) const MAX_INPUT_LINE: usize = 1 << 20;
 
 /// What the end of stdin means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AtEnd {
+pub(crate) enum AtEnd {
     /// Leave once what was read is sent.
     Leave,
     /// Stay and keep printing what arrives (`join --listen`).
@@ -26,7 +26,7 @@ pub enum AtEnd {
 
 /// Feed stdin's lines into `tx` on a thread; `Quit` at the end of input,
 /// unless told to stay.
-pub fn spawn_stdin_lines(tx: mpsc::Sender<Input>, tally: Arc<Tally>, at_end: AtEnd) {
+pub(crate) fn spawn_stdin_lines(tx: mpsc::Sender<Input>, tally: Arc<Tally>, at_end: AtEnd) {
     std::thread::spawn(move || {
         let stdin = std::io::stdin();
         read_lines(stdin.lock(), &tx, &tally);

@@ -34,7 +34,7 @@ impl Tally {
         self.refused.fetch_add(1, Ordering::Relaxed);
     }
     /// Lines that were still waiting, or unconfirmed, when the session ended.
-    pub fn unsent(&self, n: u64) {
+    pub(crate) fn unsent(&self, n: u64) {
         self.unsent.fetch_add(n, Ordering::Relaxed);
     }
     pub fn failed(&self) -> u64 {
@@ -70,7 +70,7 @@ const RATE_SHARE: f64 = 0.9;
 
 /// A token bucket a little inside the server's, so it never refuses us.
 #[derive(Debug, Clone)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     rate: f64,
     burst: f64,
     tokens: f64,
@@ -79,7 +79,7 @@ pub struct Pacer {
 
 impl Pacer {
     /// `None` when the server sets no rate (or is the Python original).
-    pub fn for_server(limits: Option<&HelloLimits>) -> Option<Pacer> {
+    pub(crate) fn for_server(limits: Option<&HelloLimits>) -> Option<Pacer> {
         let l = limits.filter(|l| l.messages_per_second > 0.0)?;
         let burst = (l.message_burst.max(1) as f64 / 2.0).ceil();
         Some(Pacer {
@@ -112,7 +112,7 @@ impl Pacer {
 
     /// When the next line may go, from `now` (for the fuzz harness).
     #[doc(hidden)]
-    pub fn due_at(&mut self, now: Instant) -> Instant {
+    pub(crate) fn due_at(&mut self, now: Instant) -> Instant {
         self.ready_at(now)
     }
 
@@ -130,7 +130,7 @@ struct Sent {
 }
 
 /// Most lines queued before input is no longer read (backpressure).
-pub const MAX_QUEUED: usize = 256;
+pub(crate) const MAX_QUEUED: usize = 256;
 
 #[derive(Debug, Default)]
 pub struct Outbox {
@@ -143,7 +143,7 @@ pub struct Outbox {
 
 impl Outbox {
     /// Pace by this server's limits (a new connection starts a new bucket).
-    pub fn pace_for(&mut self, limits: Option<&HelloLimits>) {
+    pub(crate) fn pace_for(&mut self, limits: Option<&HelloLimits>) {
         self.pacer = Pacer::for_server(limits);
     }
 
@@ -155,12 +155,12 @@ impl Outbox {
         self.queue.len()
     }
 
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.says.len() + self.directs.len()
     }
 
     /// When the next queued line may go (`None`: nothing is queued).
-    pub fn due(&mut self) -> Option<Instant> {
+    pub(crate) fn due(&mut self) -> Option<Instant> {
         if self.queue.is_empty() {
             return None;
         }
@@ -201,12 +201,12 @@ impl Outbox {
     }
 
     /// Our own chat line came back: the oldest in flight arrived.
-    pub fn confirm_say(&mut self) {
+    pub(crate) fn confirm_say(&mut self) {
         self.says.pop_front();
     }
 
     /// Our own direct message came back.
-    pub fn confirm_direct(&mut self) {
+    pub(crate) fn confirm_direct(&mut self) {
         self.directs.pop_front();
     }
 
@@ -222,7 +222,7 @@ impl Outbox {
 
     /// Send `item` again before anything else, after a pause (it was refused
     /// for rate).
-    pub fn retry_first(&mut self, item: Item) {
+    pub(crate) fn retry_first(&mut self, item: Item) {
         if let Some(p) = &mut self.pacer {
             p.drain();
         }
@@ -231,7 +231,7 @@ impl Outbox {
 
     /// The connection is gone: what was in flight goes out again first, in
     /// the order it was sent. How many lines that is.
-    pub fn resend_in_flight(&mut self) -> usize {
+    pub(crate) fn resend_in_flight(&mut self) -> usize {
         let mut sent: Vec<Sent> = self.says.drain(..).chain(self.directs.drain(..)).collect();
         sent.sort_by_key(|s| s.seq);
         let n = sent.len();
@@ -242,7 +242,7 @@ impl Outbox {
     }
 
     /// Give up: every line still queued or in flight, which are not sent.
-    pub fn abandon(&mut self) -> u64 {
+    pub(crate) fn abandon(&mut self) -> u64 {
         let n = self.queue.iter().filter(|i| !i.quiet).count() + self.in_flight();
         self.queue.clear();
         self.says.clear();

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use super::outbox::Item;
-use super::{remember, render, Ending, Talk, MAX_KNOWN_ROOMS, MAX_NAMES, NAMES_REFRESH};
+use super::talk::Talk;
+use super::{remember, render, Ending, MAX_KNOWN_ROOMS, MAX_NAMES, NAMES_REFRESH};
 use crate::client::secure::Seal;
 use crate::client::ClientError;
 use crate::names::{sanitize, validate_name};
@@ -38,38 +39,9 @@ impl Talk<'_> {
                 }
             }
             Packet::Dm(d) if d.from.as_deref() == Some(&self.me) => self.c.outbox.confirm_direct(),
-            Packet::Error(e) => {
-                if let Some(item) = e.seq.and_then(|s| self.c.outbox.refused(s)) {
-                    return self.refused(item, e).map(|()| None);
-                }
-                // A registration (or new password) the server refused: it
-                // failed, and a script's exit status says so.
-                if self.registering.is_some() && e.seq.is_none() && refuses_registration(&e.code) {
-                    self.registering = None;
-                    self.c.tally.refused();
-                }
-                // Our quiet request for our name back: still taken.
-                if self.renick_pending && e.code == codes::NAME_TAKEN {
-                    self.renick_pending = false;
-                    return Ok(None);
-                }
-            }
-            Packet::Users(u) => {
-                *self.names() = u
-                    .users
-                    .iter()
-                    .filter(|u| validate_name(&u.name).is_ok())
-                    .take(MAX_NAMES)
-                    .map(|u| u.name.clone())
-                    .collect();
-                if self.welcome_until.is_some() {
-                    self.welcomed()?;
-                }
-                if self.silent_users > 0 {
-                    self.silent_users -= 1;
-                    return Ok(None);
-                }
-            }
+            // Taken care of (a refusal said, a quiet answer): not shown.
+            Packet::Error(e) if self.error_taken(e)? => return Ok(None),
+            Packet::Users(u) if self.users_taken(u)? => return Ok(None),
             Packet::System(sys) => {
                 if self.rename_seen_before(sys) {
                     // Followed and shown when another room reported it.
@@ -108,6 +80,47 @@ impl Talk<'_> {
             },
             _ => Ok(None),
         }
+    }
+
+    /// An `error`: the refusal of a line we sent (said with its reason), of
+    /// a registration, or of our quiet request for our name back. True when
+    /// it is taken care of and not to be shown.
+    fn error_taken(&mut self, e: &protocol::ErrorPacket) -> Result<bool, ClientError> {
+        if let Some(item) = e.seq.and_then(|s| self.c.outbox.refused(s)) {
+            return self.refused(item, e).map(|()| true);
+        }
+        // A registration (or new password) the server refused: it
+        // failed, and a script's exit status says so.
+        if self.registering.is_some() && e.seq.is_none() && refuses_registration(&e.code) {
+            self.registering = None;
+            self.c.tally.refused();
+        }
+        // Our quiet request for our name back: still taken.
+        if self.renick_pending && e.code == codes::NAME_TAKEN {
+            self.renick_pending = false;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// A `users` answer: the names kept for Tab, the welcome over; true when
+    /// it was one we asked for quietly (not shown).
+    fn users_taken(&mut self, u: &protocol::Users) -> Result<bool, ClientError> {
+        *self.names() = u
+            .users
+            .iter()
+            .filter(|u| validate_name(&u.name).is_ok())
+            .take(MAX_NAMES)
+            .map(|u| u.name.clone())
+            .collect();
+        if self.welcome_until.is_some() {
+            self.welcomed()?;
+        }
+        if self.silent_users > 0 {
+            self.silent_users -= 1;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Keep the rooms we are in, where typed lines go, and the rooms the

@@ -24,7 +24,7 @@ pub struct View {
 /// How a line from the server itself begins. No member's line can: a chat
 /// line begins with a name, an action with `* ` and a name, and names may
 /// not begin with `*`, `[` or `!` (see `names::MARKS`).
-pub const SYSTEM_MARK: &str = "*** ";
+pub(crate) const SYSTEM_MARK: &str = "*** ";
 
 const UNDECRYPTABLE: &str =
     "[a sealed message that does not open here: altered, replayed, or not from whom it says]";
@@ -98,7 +98,7 @@ impl Paint {
 
 /// The room a packet belongs to: `Some(its room field)` for what happens in
 /// a room (`Some(None)`: the default room), `None` for the rest.
-pub fn room_of(packet: &Packet) -> Option<Option<&str>> {
+pub(crate) fn room_of(packet: &Packet) -> Option<Option<&str>> {
     match packet {
         Packet::Chat(c) | Packet::History(c) => Some(c.room.as_deref()),
         Packet::System(s) if s.event.as_deref() == Some("rename") => None,
@@ -301,7 +301,7 @@ fn rooms_lines(r: &protocol::Rooms) -> String {
 /// the room it happened in, when the server has rooms; `sealed`: a member's
 /// line that a secure room's key vouched for (its `ts` is then the sealed
 /// time). A line without `sealed: true` is only the server's word.
-pub fn render_json(
+pub(crate) fn render_json(
     packet: &Packet,
     room: Option<&str>,
     sealed: bool,
@@ -359,7 +359,7 @@ pub fn render_json(
 /// JSON text that is also safe on a terminal: serde_json leaves C1 controls,
 /// DEL, bidi overrides and line separators raw; escape them as `\\uXXXX`
 /// (still the same JSON value).
-pub fn json_safe(json: &str) -> String {
+pub(crate) fn json_safe(json: &str) -> String {
     if !json.chars().any(needs_json_escape) {
         return json.to_string();
     }

@@ -4,7 +4,7 @@
 
 use super::commands::{self, Action};
 use super::outbox::Item;
-use super::Talk;
+use super::talk::Talk;
 use crate::client::ClientError;
 use crate::names::sanitize;
 use crate::protocol::{
@@ -138,9 +138,44 @@ impl Talk<'_> {
         let Some((seq, item)) = self.c.outbox.pop() else {
             return Ok(());
         };
+        if matches!(item.action, Action::Register) {
+            self.c.outbox.forget(seq);
+            let Some(pw) = self.c.account_password.clone() else {
+                let why = format!(
+                    "/register takes the new password from --account-password-file or {}; or quit and run \
+                     `tcpplay join --register`, which asks for it without echo",
+                    crate::config::ENV_ACCOUNT_PASSWORD
+                );
+                return Ok(self.c.not_sent(&item.label(), &why)?);
+            };
+            return self.start_registering(AccountOp::Register, &pw).await;
+        }
+        let packets = self.packets(seq, &item);
+        if packets.is_empty() {
+            return Ok(());
+        }
+        let mut line = Vec::new();
+        for p in packets {
+            line.extend_from_slice(&p.to_line());
+        }
+        if let Some(max) = self.limits.map(|l| l.max_frame_bytes) {
+            if line.len() > max {
+                self.c.outbox.forget(seq);
+                let why = format!(
+                    "encoded it is {} bytes, over this server's limit of {max} (limits.max_frame_bytes)",
+                    line.len()
+                );
+                return Ok(self.c.not_sent(&item.label(), &why)?);
+            }
+        }
+        Ok(self.conn.conn.write_bytes(&line).await?)
+    }
+
+    /// The packets that carry a queued line (none for what is done here).
+    fn packets(&mut self, seq: u64, item: &Item) -> Vec<Packet> {
         let room = item.room.as_deref();
         let this_room = |r: &Option<String>| r.clone().or(item.room.clone()).unwrap_or_default();
-        let packets = match &item.action {
+        match &item.action {
             Action::Say { text, action } => vec![self.conn.chat(text, *action, room, Some(seq))],
             Action::Direct { to, text } => vec![self.conn.dm(&self.spelled(to), text, Some(seq))],
             Action::Nick(name) => vec![Packet::Nick(Nick { name: name.clone() })],
@@ -191,17 +226,6 @@ impl Talk<'_> {
                 room: this_room(r),
                 text: text.clone(),
             })],
-            Action::Register => {
-                self.c.outbox.forget(seq);
-                let Some(pw) = self.c.account_password.clone() else {
-                    let why = format!(
-                        "/register takes the new password from --account-password-file or {}; or quit and run                          `tcpplay join --register`, which asks for it without echo",
-                        crate::config::ENV_ACCOUNT_PASSWORD
-                    );
-                    return Ok(self.c.not_sent(&item.label(), &why)?);
-                };
-                return self.start_registering(AccountOp::Register, &pw).await;
-            }
             Action::Account(op, fp) => {
                 let mut m = AccountMsg::new(*op);
                 m.fp = fp.clone();
@@ -212,22 +236,11 @@ impl Talk<'_> {
                 m.room = self.conn.wire_room(room).map(str::to_string);
                 vec![Packet::Moderate(m)]
             }
-            Action::Help | Action::Quit(_) | Action::Refuse(_) | Action::Switch(_) => return Ok(()),
-        };
-        let mut line = Vec::new();
-        for p in packets {
-            line.extend_from_slice(&p.to_line());
+            Action::Register
+            | Action::Help
+            | Action::Quit(_)
+            | Action::Refuse(_)
+            | Action::Switch(_) => Vec::new(),
         }
-        if let Some(max) = self.limits.map(|l| l.max_frame_bytes) {
-            if line.len() > max {
-                self.c.outbox.forget(seq);
-                let why = format!(
-                    "encoded it is {} bytes, over this server's limit of {max} (limits.max_frame_bytes)",
-                    line.len()
-                );
-                return Ok(self.c.not_sent(&item.label(), &why)?);
-            }
-        }
-        Ok(self.conn.conn.write_bytes(&line).await?)
     }
 }

@@ -54,7 +54,7 @@ pub fn complete(
     (start, c)
 }
 
-pub struct EditorOutput<P: ExternalPrinter + Send>(P);
+pub(crate) struct EditorOutput<P: ExternalPrinter + Send>(P);
 
 impl<P: ExternalPrinter + Send> Output for EditorOutput<P> {
     fn line(&mut self, text: String) -> std::io::Result<()> {

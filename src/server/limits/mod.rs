@@ -9,76 +9,53 @@ use tokio::time::Instant;
 
 use crate::config::Limits;
 
-/// A limit that fired: the name of its setting (docs/LIMITS.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Limit {
-    MaxClients,
-    MaxHandshakes,
-    MaxClientsPerAddress,
-    NewConnectionsPerMinute,
-    MessagesPerSecond,
-    /// Sustained flooding past `messages_per_second`: disconnected.
-    Flooding,
-    MaxFrameBytes,
-    MaxTextChars,
-    /// Too slow: `send_queue_bytes`, `room_buffer` or `write_timeout`.
-    TooSlow,
-    AuthFailures,
-    /// An address refused after too many failed logins (`auth_block`).
-    AuthBlocked,
-    HandshakeTimeout,
-    /// `serve.timeout`: silent for two periods.
-    Idle,
-    MaxRooms,
-    MaxRoomsPerMember,
-    MaxRoomMembers,
-    MaxWebConnections,
+/// Declares [`Limit`] from one table — variant, then the name of its setting
+/// in logs, metrics and docs/LIMITS.md — so that the enum, [`Limit::ALL`]
+/// and [`Limit::name`] cannot drift apart (a new limit is one row).
+macro_rules! limits {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// A limit that fired: the name of its setting (docs/LIMITS.md).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum Limit {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Limit {
+            /// Every limit, in the order the summary lists them.
+            pub(crate) const ALL: [Limit; [$(Limit::$variant),*].len()] = [$(Limit::$variant),*];
+
+            /// The name in logs, the shutdown summary and docs/LIMITS.md.
+            pub(crate) fn name(self) -> &'static str {
+                match self {
+                    $(Limit::$variant => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl Limit {
-    /// Every limit, in the order the summary lists them.
-    pub(crate) const ALL: [Limit; 17] = [
-        Limit::MaxClients,
-        Limit::MaxHandshakes,
-        Limit::MaxClientsPerAddress,
-        Limit::NewConnectionsPerMinute,
-        Limit::MessagesPerSecond,
-        Limit::Flooding,
-        Limit::MaxFrameBytes,
-        Limit::MaxTextChars,
-        Limit::TooSlow,
-        Limit::AuthFailures,
-        Limit::AuthBlocked,
-        Limit::HandshakeTimeout,
-        Limit::Idle,
-        Limit::MaxRooms,
-        Limit::MaxRoomsPerMember,
-        Limit::MaxRoomMembers,
-        Limit::MaxWebConnections,
-    ];
-
-    /// The name in logs, the shutdown summary and docs/LIMITS.md.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Limit::MaxClients => "max_clients",
-            Limit::MaxHandshakes => "max_handshakes",
-            Limit::MaxClientsPerAddress => "max_clients_per_address",
-            Limit::NewConnectionsPerMinute => "new_connections_per_minute",
-            Limit::MessagesPerSecond => "messages_per_second",
-            Limit::Flooding => "flooding",
-            Limit::MaxFrameBytes => "max_frame_bytes",
-            Limit::MaxTextChars => "max_text_chars",
-            Limit::TooSlow => "too_slow",
-            Limit::AuthFailures => "auth_failures",
-            Limit::AuthBlocked => "auth_blocked",
-            Limit::HandshakeTimeout => "handshake_timeout",
-            Limit::Idle => "idle_timeout",
-            Limit::MaxRooms => "max_rooms",
-            Limit::MaxRoomsPerMember => "max_rooms_per_member",
-            Limit::MaxRoomMembers => "max_room_members",
-            Limit::MaxWebConnections => "max_web_connections",
-        }
-    }
+limits! {
+    MaxClients => "max_clients",
+    MaxHandshakes => "max_handshakes",
+    MaxClientsPerAddress => "max_clients_per_address",
+    NewConnectionsPerMinute => "new_connections_per_minute",
+    MessagesPerSecond => "messages_per_second",
+    /// Sustained flooding past `messages_per_second`: disconnected.
+    Flooding => "flooding",
+    MaxFrameBytes => "max_frame_bytes",
+    MaxTextChars => "max_text_chars",
+    /// Too slow: `send_queue_bytes`, `room_buffer` or `write_timeout`.
+    TooSlow => "too_slow",
+    AuthFailures => "auth_failures",
+    /// An address refused after too many failed logins (`auth_block`).
+    AuthBlocked => "auth_blocked",
+    HandshakeTimeout => "handshake_timeout",
+    /// `serve.timeout`: silent for two periods.
+    Idle => "idle_timeout",
+    MaxRooms => "max_rooms",
+    MaxRoomsPerMember => "max_rooms_per_member",
+    MaxRoomMembers => "max_room_members",
+    MaxWebConnections => "max_web_connections",
 }
 
 /// Messages per second with a burst. `rate <= 0` means no limit. Tokio's
@@ -168,6 +145,45 @@ mod tests {
             ..Limits::default()
         };
         assert!((0..1000).all(|_| b.take(&unlimited) == Verdict::Pass));
+    }
+
+    /// docs/LIMITS.md's table of settings lists every `[limits]` key and
+    /// nothing else (but `serve.timeout`), and names every limit that fires.
+    #[test]
+    fn the_limits_table_in_the_docs_is_the_settings_and_names_every_limit() {
+        let doc = include_str!("../../../docs/LIMITS.md");
+        let table: Vec<&str> = doc
+            .split("| setting |")
+            .nth(1)
+            .expect("docs/LIMITS.md has a table of settings")
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        let mut listed = Vec::new();
+        for row in &table {
+            let first = row.split('|').nth(1).unwrap_or("");
+            listed.extend(first.split('`').skip(1).step_by(2));
+        }
+        for key in crate::config::Limits::KEYS {
+            assert!(
+                listed.contains(&key),
+                "docs/LIMITS.md's table lacks `{key}`"
+            );
+        }
+        for name in &listed {
+            assert!(
+                crate::config::Limits::KEYS.contains(name) || *name == "serve.timeout",
+                "docs/LIMITS.md's table lists `{name}`, which is no setting of [limits]"
+            );
+        }
+        for l in Limit::ALL {
+            assert!(
+                doc.contains(&format!("`{}`", l.name())),
+                "docs/LIMITS.md does not name the limit `{}`",
+                l.name()
+            );
+        }
     }
 
     #[test]
