@@ -467,3 +467,50 @@ fn a_key_of_the_wrong_type_in_redis_refuses_that_rooms_lines_to_their_sender_and
         told = v["type"] == "error" && v["message"].as_str().unwrap_or("").contains("WRONGTYPE");
     }
 }
+
+/// A node declared dead while its lines were in flight goes on as a new
+/// run; the new run's members are heard. Seed 32 of the refusing
+/// schedules found this: the publisher started the new run's sequence
+/// numbers at 0 again while the reader still read back the old run's
+/// entries (numbered up to here 400 and more), so every entry of the new
+/// run below that number counted as "already landed" and was dropped —
+/// the new member's joins and lines reached nobody, and nobody was told.
+#[test]
+fn a_node_declared_dead_with_lines_in_flight_is_heard_again_as_a_new_run() {
+    let mut redis = Redis::start();
+    let metrics = [("TCPPLAY_SERVE__METRICS", "127.0.0.1:0")];
+    let mut n1 = Node::start_env(&redis, "n1", &metrics);
+    let n2 = Node::start(&redis, "n2");
+    let m = n1.server.as_mut().unwrap().metrics_addr();
+    let (mut a, _) = member(n1.at(), "a", &[]);
+    let (mut b, _) = member(n2.at(), "b", &[]);
+    // Many lines: this run's sequence numbers are high.
+    for i in 0..400 {
+        a.send(json!({"type": "chat", "text": format!("w{i}")}));
+    }
+    b.recv_chat("w399");
+    // Redis paused past n1's timeouts with a's lines on their way, then n1
+    // frozen: the lines land while it cannot read them.
+    redis.pause();
+    for i in 0..5 {
+        a.send(json!({"type": "chat", "text": format!("x{i}")}));
+    }
+    metric_until(&m, "tcpplay_cluster_link_up", 0.0);
+    n1.pause();
+    redis.resume();
+    // The first batch (x0 at least) lands and n2 shows it.
+    b.recv_chat("x0");
+    // n1's heartbeat expires: n2 lets a go; a types on meanwhile.
+    b.recv_system("a disconnected.");
+    for i in 0..5 {
+        a.send(json!({"type": "chat", "text": format!("y{i}")}));
+    }
+    n1.resume();
+    assert_eq!(a.recv_type("bye")["code"], "cluster_lost");
+    // The new run's member is heard on the other node, and by itself.
+    let mut c = member_when_settled(n1.at(), "c", &[]);
+    c.send(json!({"type": "chat", "text": "from the new run"}));
+    c.recv_chat("from the new run");
+    b.recv_chat("from the new run");
+    users_become(&mut b, "#lobby", &["b", "c"], Duration::from_secs(5));
+}

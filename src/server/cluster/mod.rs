@@ -154,10 +154,12 @@ pub(crate) struct Cluster {
     /// Redis's clock at the last heartbeat, and when that was here: a
     /// script that must not act late is given a deadline on that clock.
     redis_clock: Mutex<(u64, tokio::time::Instant)>,
-    /// This run's entries below this sequence number were read back from
+    /// This node's entries below this sequence number were read back from
     /// the streams here: they landed, whatever Redis forgot since (its
     /// landing marks are lost when it restarts empty), and are not sent
-    /// again.
+    /// again. The numbers rise across the node's runs (a new run does not
+    /// start from 0), so an earlier run's entry read back late never
+    /// covers a later run's.
     landed: std::sync::atomic::AtomicU64,
     /// For each room and writing run, the highest sequence number
     /// delivered here: a run's entries land in a room in that order, so

@@ -74,6 +74,8 @@ impl Cluster {
     pub(super) async fn publisher(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Out>) {
         let mut con = self.con();
         let mut queue: VecDeque<Pending> = VecDeque::new();
+        // Rises for as long as the node runs, across its runs (see
+        // `Cluster::landed`).
         let mut next_seq = 0u64;
         let mut got = Vec::new();
         let mut pause = Duration::from_millis(50);
@@ -121,8 +123,10 @@ impl Cluster {
                         self.resolved(&p.out);
                     }
                     self.lost_place(&run).await;
-                    next_seq = 0;
-                    self.landed.store(0, Ordering::Release);
+                    // The sequence numbers go on rising in the new run (never
+                    // from 0 again): an entry of this run that the reader
+                    // reads back late then never counts as one of the new
+                    // run's landing (seed 32 of the refusing schedules).
                 }
                 Ok(Outcome::Landed(refused)) => {
                     pause = Duration::from_millis(50);
