@@ -28,7 +28,8 @@
 //! from here. By job:
 //! - `entry`: the wire — room events and inbox entries encoded, and every
 //!   entry decoded and checked (`keys`: key names; `reply`: replies)
-//! - `publish`: the node's queue onto the rooms' streams
+//! - `publish`: the node's queue onto the rooms' streams (`doubt`: what
+//!   may have landed when Redis lost its data, written off and told)
 //! - `read`: one `XREAD` over the rooms' streams and the inbox
 //! - `link`: the link's state and its notices (`con`: the connection,
 //!   made anew when it cannot heal itself)
@@ -61,6 +62,7 @@ pub(crate) mod accounts;
 mod beat;
 mod claims;
 mod con;
+mod doubt;
 pub(crate) mod entry;
 mod heal;
 mod history;
@@ -171,6 +173,9 @@ pub(crate) struct Cluster {
     /// The other nodes' members here are to be checked against Redis
     /// (it lost its data): see `heal`.
     heal_due: AtomicBool,
+    /// Redis lost this node's keys: the publisher asks whether it forgot
+    /// lines still waiting for their echo (`doubt`).
+    forgot: tokio::sync::Notify,
 }
 
 fn key_err(e: impl std::fmt::Display) -> String {
@@ -236,6 +241,7 @@ impl Cluster {
             delivered_seq: Mutex::new(HashMap::new()),
             refusing: Mutex::new(None),
             heal_due: AtomicBool::new(false),
+            forgot: tokio::sync::Notify::new(),
         });
         c.m.link_up.set(1);
         for script in [&*scripts::APPEND, &*scripts::BEAT, &*scripts::CLAIM] {
@@ -246,7 +252,17 @@ impl Cluster {
                 .await
                 .map_err(key_err)?;
         }
-        tokio::spawn(c.clone().publisher(rx));
+        // The run's mark, made now: its first batch, too, is never sent
+        // twice across a Redis that lost its data (`doubt`).
+        let marked = redis::cmd("SET")
+            .arg(c.keys.seq(&c.run()))
+            .arg(-1)
+            .arg("PX")
+            .arg(scripts::MARK_TTL_MS)
+            .query_async::<()>(&mut c.con())
+            .await
+            .is_ok();
+        tokio::spawn(c.clone().publisher(rx, marked));
         tokio::spawn(c.clone().heartbeat());
         Ok(c)
     }
