@@ -10,8 +10,9 @@
 //! its room.
 //!
 //! How the node knows Redis forgot: the run's landing mark
-//! (`{prefix}:seq:{run}`, written by every append) is gone. An append that
-//! expects it (any but the run's first, or the first after a loss) is
+//! (`{prefix}:seq:{run}`, made when the node starts and written by every
+//! append) is gone. An append that expects it (all but a new run's first
+//! after the node was declared dead, and the first after a loss) is
 //! answered "forgotten" (`-2`) without appending anything; the publisher
 //! then writes off what it was unsure of, and the next call makes the mark
 //! again. While the publisher is idle, the heartbeat that finds Redis lost
