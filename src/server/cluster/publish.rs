@@ -1,12 +1,14 @@
 //! Publishing: what happens in a room here goes into the node's one queue
 //! and from there, a batch per script call, onto the rooms' streams; every node, this one
-//! too, delivers it from there — never here first. Each entry carries this
-//! run's next sequence number, and the append script lands a (run,
+//! too, delivers it from there — never here first. Each entry carries the
+//! node's next sequence number (rising across its runs), and the append script lands a (run,
 //! sequence) once: when a batch's outcome is unknown (a timeout, a
 //! Redis paused or restarted) the same entries are sent again, in the same
 //! order, until Redis answers, and the ones that landed before are not
-//! added twice. So a member's lines keep their order, on this node too,
-//! and none is doubled. While Redis is unreachable lines wait in the queue
+//! added twice — unless Redis lost its data (and that mark) meanwhile:
+//! then they are not sent again but written off and told (`doubt`). So a
+//! member's lines keep their order, on this node too, and none is doubled.
+//! While Redis is unreachable lines wait in the queue
 //! (at most `HOLD` chat lines: more are refused to their sender).
 
 use std::collections::VecDeque;

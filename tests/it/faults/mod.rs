@@ -11,7 +11,10 @@
 //! is printed and replays the same schedule with
 //! `FAULT_SEED=N cargo test --test it faults::replay -- --ignored`;
 //! `FAULT_SEEDS=N cargo test --release --test it faults::many -- --ignored`
-//! runs N more seeds (benches/cluster_faults.sh).
+//! runs N more seeds (benches/cluster_faults.sh). A failing run writes
+//! every history and the nodes' logs to `target/tmp/faults/seed-N.log`
+//! (`FAULT_KEEP_LOG=1`: a clean run's too; `FAULT_NODE_LOG=debug`: the
+//! nodes log more).
 
 mod check;
 pub mod client;
