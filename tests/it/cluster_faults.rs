@@ -5,7 +5,7 @@
 //! fix; docs/CLUSTER.md "Guarantees" names them. The randomized schedules
 //! (`faults`) mix these faults; these pin each one down.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -465,5 +465,167 @@ fn a_key_of_the_wrong_type_in_redis_refuses_that_rooms_lines_to_their_sender_and
     while !told {
         let v = a.recv();
         told = v["type"] == "error" && v["message"].as_str().unwrap_or("").contains("WRONGTYPE");
+    }
+}
+
+/// A node declared dead while its lines were in flight goes on as a new
+/// run; the new run's members are heard. Seed 32 of the refusing
+/// schedules found this: the publisher started the new run's sequence
+/// numbers at 0 again while the reader still read back the old run's
+/// entries (numbered up to here 400 and more), so every entry of the new
+/// run below that number counted as "already landed" and was dropped —
+/// the new member's joins and lines reached nobody, and nobody was told.
+#[test]
+fn a_node_declared_dead_with_lines_in_flight_is_heard_again_as_a_new_run() {
+    let mut redis = Redis::start();
+    let metrics = [("TCPPLAY_SERVE__METRICS", "127.0.0.1:0")];
+    let mut n1 = Node::start_env(&redis, "n1", &metrics);
+    let n2 = Node::start(&redis, "n2");
+    let m = n1.server.as_mut().unwrap().metrics_addr();
+    let (mut a, _) = member(n1.at(), "a", &[]);
+    let (mut b, _) = member(n2.at(), "b", &[]);
+    // Many lines: this run's sequence numbers are high.
+    for i in 0..400 {
+        a.send(json!({"type": "chat", "text": format!("w{i}")}));
+    }
+    b.recv_chat("w399");
+    // Redis paused past n1's timeouts with a's lines on their way, then n1
+    // frozen: the lines land while it cannot read them.
+    redis.pause();
+    for i in 0..5 {
+        a.send(json!({"type": "chat", "text": format!("x{i}")}));
+    }
+    metric_until(&m, "tcpplay_cluster_link_up", 0.0);
+    n1.pause();
+    redis.resume();
+    // The first batch (x0 at least) lands and n2 shows it.
+    b.recv_chat("x0");
+    // n1's heartbeat expires: n2 lets a go; a types on meanwhile.
+    b.recv_system("a disconnected.");
+    for i in 0..5 {
+        a.send(json!({"type": "chat", "text": format!("y{i}")}));
+    }
+    n1.resume();
+    assert_eq!(a.recv_type("bye")["code"], "cluster_lost");
+    // The new run's member is heard on the other node, and by itself.
+    let mut c = member_when_settled(n1.at(), "c", &[]);
+    c.send(json!({"type": "chat", "text": "from the new run"}));
+    c.recv_chat("from the new run");
+    b.recv_chat("from the new run");
+    users_become(&mut b, "#lobby", &["b", "c"], Duration::from_secs(5));
+}
+
+/// Issue 48 item 1: a batch in flight to a paused Redis lands when Redis
+/// resumes and the other node shows it live — but its own node is frozen
+/// and never hears so; Redis then restarts empty. The node must not append
+/// it again (a second copy, with other ids, after what was said since):
+/// each line that may have landed is refused to its sender instead, and
+/// its node's members are told from which id lines may be missing.
+#[test]
+fn a_batch_that_landed_while_its_node_was_frozen_is_not_appended_again_after_an_empty_restart() {
+    let mut redis = Redis::start();
+    let metrics = [("TCPPLAY_SERVE__METRICS", "127.0.0.1:0")];
+    let mut n1 = Node::start_env(&redis, "n1", &metrics);
+    let n2 = Node::start(&redis, "n2");
+    let m = n1.server.as_mut().unwrap().metrics_addr();
+    let (mut a, _) = member(n1.at(), "a", &[]);
+    let (mut b, _) = member(n2.at(), "b", &[]);
+    a.send(json!({"type": "chat", "text": "warm"}));
+    b.recv_chat("warm");
+    let warm = a.recv_chat("warm")["id"].as_u64().unwrap();
+    // Redis paused with a's lines on their way; n1 gives up waiting (the
+    // link is down), then freezes before Redis answers.
+    redis.pause();
+    let xs = ["x1", "x2", "x3"];
+    for (i, x) in xs.iter().enumerate() {
+        a.send(json!({"type": "chat", "text": x, "seq": i + 1}));
+    }
+    metric_until(&m, "tcpplay_cluster_link_up", 0.0);
+    n1.pause();
+    // Redis resumes: what n1 sent lands (x1 at least: it went out first),
+    // n2 shows it live; b speaks after it.
+    redis.resume();
+    b.send(json!({"type": "chat", "text": "y"}));
+    let mut landed = BTreeMap::new();
+    loop {
+        let v = b.recv();
+        let t = v["text"].as_str().unwrap_or("").to_string();
+        if v["type"] == "chat" && t == "y" {
+            break;
+        }
+        if v["type"] == "chat" && xs.contains(&t.as_str()) {
+            landed.insert(t, v["id"].as_u64().unwrap());
+        }
+    }
+    assert!(landed.contains_key("x1"), "{landed:?}");
+    // Redis restarts empty; n1 wakes.
+    redis.restart(false);
+    n1.resume();
+    a.send(json!({"type": "chat", "text": "done", "seq": 9}));
+    let (mut shown, mut refused, mut missing_after) = (BTreeMap::new(), BTreeSet::new(), None);
+    loop {
+        let v = a.recv();
+        let t = v["text"].as_str().unwrap_or("").to_string();
+        match v["type"].as_str() {
+            // "done" too may be refused: sent on the link Redis dropped, it
+            // is not known not to have landed.
+            Some("chat") if t == "done" => break,
+            Some("error") if v["seq"] == 9 => break,
+            Some("chat") if xs.contains(&t.as_str()) => {
+                shown.insert(t, v["id"].as_u64().unwrap());
+            }
+            Some("error") if v["code"] == "not_sent" => {
+                refused.insert(v["seq"].as_u64().unwrap());
+            }
+            Some("system") if t.contains("are not sent again") => {
+                let n = t
+                    .split("after id ")
+                    .nth(1)
+                    .and_then(|s| s.split(' ').next());
+                missing_after = n.and_then(|n| n.parse::<u64>().ok());
+            }
+            _ => {}
+        }
+    }
+    // Each of a's lines is shown once or refused, never both, never
+    // neither; one that landed before Redis lost it is shown with the id
+    // it landed with (n1 read it back in time) or refused — never appended
+    // again with another id.
+    for (i, x) in xs.iter().enumerate() {
+        let told = refused.contains(&(i as u64 + 1));
+        assert!(
+            shown.contains_key(*x) != told,
+            "{x}: shown {shown:?}, refused {refused:?}, landed {landed:?}"
+        );
+        if let (Some(id), Some(first)) = (shown.get(*x), landed.get(*x)) {
+            assert_eq!(id, first, "{x} was appended again: {shown:?} {landed:?}");
+        }
+    }
+    // A refusal comes with a's room told from where lines may be missing:
+    // below what landed.
+    if let Some(first) = xs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| refused.contains(&(*i as u64 + 1)))
+        .find_map(|(_, x)| landed.get(*x))
+    {
+        let after = missing_after.expect("a notice that lines may be missing");
+        assert!(after >= warm && after < *first, "{after} {landed:?}");
+    }
+    // Nothing is in doubt any more: a's next line goes out.
+    a.send(json!({"type": "chat", "text": "after", "seq": 10}));
+    a.recv_chat("after");
+    // b never sees a line it saw again (with another id); nor does the
+    // stream hold one.
+    b.send(json!({"type": "chat", "text": "end"}));
+    let seen = texts_until(&mut b, "end");
+    assert!(seen.contains(&"after".to_string()), "{seen:?}");
+    assert!(!seen.iter().any(|t| landed.contains_key(t)), "{seen:?}");
+    let keys = redis_cli(&redis, &["--scan", "--pattern", "tcpplay:room:*:log"]);
+    for key in keys.lines() {
+        let stream = redis_cli(&redis, &["XRANGE", key, "-", "+"]);
+        for x in landed.keys() {
+            assert!(!stream.lines().any(|l| l == x), "{x} in {key}: {stream}");
+        }
     }
 }

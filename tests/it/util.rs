@@ -113,6 +113,14 @@ impl Lines {
     pub fn seen(&self) -> &[String] {
         &self.seen
     }
+
+    /// Every line so far: those already read and those waiting (no wait).
+    pub fn drain(&mut self) -> Vec<String> {
+        while let Ok(line) = self.rx.try_recv() {
+            self.seen.push(line);
+        }
+        self.seen.clone()
+    }
 }
 
 /// A running child process, killed on drop.

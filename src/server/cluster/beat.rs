@@ -87,6 +87,7 @@ impl Cluster {
                     *self.repaired_at.lock().unwrap_or_else(|e| e.into_inner()) = now;
                     tracing::warn!(node = %self.cfg.node, "cluster: Redis lost this node's keys (restarted without its data, or paused past their expiry); announcing its members again");
                     self.tell_maybe_lost();
+                    self.forgot.notify_one();
                     self.announce();
                     self.heal_due
                         .store(true, std::sync::atomic::Ordering::Release);

@@ -28,7 +28,8 @@
 //! from here. By job:
 //! - `entry`: the wire — room events and inbox entries encoded, and every
 //!   entry decoded and checked (`keys`: key names; `reply`: replies)
-//! - `publish`: the node's queue onto the rooms' streams
+//! - `publish`: the node's queue onto the rooms' streams (`doubt`: what
+//!   may have landed when Redis lost its data, written off and told)
 //! - `read`: one `XREAD` over the rooms' streams and the inbox
 //! - `link`: the link's state and its notices (`con`: the connection,
 //!   made anew when it cannot heal itself)
@@ -62,6 +63,7 @@ pub(crate) mod accounts;
 mod beat;
 mod claims;
 mod con;
+mod doubt;
 pub(crate) mod entry;
 mod heal;
 mod history;
@@ -157,10 +159,12 @@ pub(crate) struct Cluster {
     /// Redis's clock at the last heartbeat, and when that was here: a
     /// script that must not act late is given a deadline on that clock.
     redis_clock: Mutex<(u64, tokio::time::Instant)>,
-    /// This run's entries below this sequence number were read back from
+    /// This node's entries below this sequence number were read back from
     /// the streams here: they landed, whatever Redis forgot since (its
     /// landing marks are lost when it restarts empty), and are not sent
-    /// again.
+    /// again. The numbers rise across the node's runs (a new run does not
+    /// start from 0), so an earlier run's entry read back late never
+    /// covers a later run's.
     landed: std::sync::atomic::AtomicU64,
     /// For each room and writing run, the highest sequence number
     /// delivered here: a run's entries land in a room in that order, so
@@ -172,6 +176,9 @@ pub(crate) struct Cluster {
     /// The other nodes' members here are to be checked against Redis
     /// (it lost its data): see `heal`.
     heal_due: AtomicBool,
+    /// Redis lost this node's keys: the publisher asks whether it forgot
+    /// lines still waiting for their echo (`doubt`).
+    forgot: tokio::sync::Notify,
 }
 
 fn key_err(e: impl std::fmt::Display) -> String {
@@ -237,6 +244,7 @@ impl Cluster {
             delivered_seq: Mutex::new(HashMap::new()),
             refusing: Mutex::new(None),
             heal_due: AtomicBool::new(false),
+            forgot: tokio::sync::Notify::new(),
         });
         c.m.link_up.set(1);
         for script in [&*scripts::APPEND, &*scripts::BEAT, &*scripts::CLAIM] {
@@ -247,7 +255,17 @@ impl Cluster {
                 .await
                 .map_err(key_err)?;
         }
-        tokio::spawn(c.clone().publisher(rx));
+        // The run's mark, made now: its first batch, too, is never sent
+        // twice across a Redis that lost its data (`doubt`).
+        let marked = redis::cmd("SET")
+            .arg(c.keys.seq(&c.run()))
+            .arg(-1)
+            .arg("PX")
+            .arg(scripts::MARK_TTL_MS)
+            .query_async::<()>(&mut c.con())
+            .await
+            .is_ok();
+        tokio::spawn(c.clone().publisher(rx, marked));
         tokio::spawn(c.clone().heartbeat());
         Ok(c)
     }

@@ -1,12 +1,14 @@
 //! Publishing: what happens in a room here goes into the node's one queue
 //! and from there, a batch per script call, onto the rooms' streams; every node, this one
-//! too, delivers it from there — never here first. Each entry carries this
-//! run's next sequence number, and the append script lands a (run,
+//! too, delivers it from there — never here first. Each entry carries the
+//! node's next sequence number (rising across its runs), and the append script lands a (run,
 //! sequence) once: when a batch's outcome is unknown (a timeout, a
 //! Redis paused or restarted) the same entries are sent again, in the same
 //! order, until Redis answers, and the ones that landed before are not
-//! added twice. So a member's lines keep their order, on this node too,
-//! and none is doubled. While Redis is unreachable lines wait in the queue
+//! added twice — unless Redis lost its data (and that mark) meanwhile:
+//! then they are not sent again but written off and told (`doubt`). So a
+//! member's lines keep their order, on this node too, and none is doubled.
+//! While Redis is unreachable lines wait in the queue
 //! (at most `HOLD` chat lines: more are refused to their sender).
 
 use std::collections::VecDeque;
@@ -18,6 +20,7 @@ use redis::aio::ConnectionManager;
 use redis::Value;
 use tokio::sync::mpsc;
 
+use super::doubt::{id_of, Doubt};
 use super::scripts::{APPEND, MARK_TTL_MS};
 use super::{entry, Cluster, Out, Relay, Room, RoomEvent};
 use crate::server::room::NotSent;
@@ -53,10 +56,13 @@ impl Relay for Cluster {
     }
 }
 
-/// An entry in the queue: its sequence number in this run.
-struct Pending {
-    seq: u64,
-    out: Out,
+/// An entry in the queue: its sequence number in this node.
+pub(super) struct Pending {
+    pub(super) seq: u64,
+    /// The last line id delivered here in its room when it was said: the
+    /// entry's id is above it.
+    pub(super) after: u64,
+    pub(super) out: Out,
 }
 
 /// What Redis said about a batch.
@@ -66,81 +72,81 @@ enum Outcome {
     Landed(Vec<(usize, String)>),
     /// This run was declared dead: nothing of it is appended any more.
     Dead,
+    /// Redis forgot this run (it lost its data): nothing was appended.
+    Forgotten,
 }
 
 impl Cluster {
     /// Append what happens here, in order, a batch per script call, until
-    /// each entry is known to be in its stream.
-    pub(super) async fn publisher(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Out>) {
+    /// each entry is known to be in its stream (or, when Redis lost its
+    /// data, written off: `doubt`).
+    /// `marked`: Redis holds the run's mark already.
+    pub(super) async fn publisher(
+        self: Arc<Self>,
+        mut rx: mpsc::UnboundedReceiver<Out>,
+        marked: bool,
+    ) {
         let mut con = self.con();
         let mut queue: VecDeque<Pending> = VecDeque::new();
+        // Rises for as long as the node runs, across its runs (see
+        // `Cluster::landed`).
         let mut next_seq = 0u64;
         let mut got = Vec::new();
         let mut pause = Duration::from_millis(50);
+        let mut doubt = Doubt::default();
+        if marked {
+            doubt.answered(&self.run(), false, false);
+        }
         loop {
-            if queue.is_empty() && rx.recv_many(&mut got, BATCH).await == 0 {
-                return;
-            }
-            while got.len() < BATCH * 4 {
-                match rx.try_recv() {
-                    Ok(o) => got.push(o),
-                    Err(_) => break,
+            if queue.is_empty() && !doubt.ask_due() {
+                tokio::select! {
+                    n = rx.recv_many(&mut got, BATCH) => if n == 0 { return },
+                    () = self.forgot.notified() => doubt.ask = true,
                 }
             }
-            for out in got.drain(..) {
-                queue.push_back(Pending { seq: next_seq, out });
-                next_seq += 1;
-            }
-            // What a run declared dead had waiting goes nowhere: its members
-            // are being told and disconnected (no ghost lines afterwards).
-            let run = self.run();
-            queue.retain(|p| {
-                let current = Arc::ptr_eq(&p.out.run, &run);
-                if !current {
-                    self.resolved(&p.out);
-                }
-                current
-            });
-            // Read back from the streams already: landed (a batch lands
-            // whole and in order, so every entry below the highest seen did).
-            let landed = self.landed.load(Ordering::Acquire);
-            while queue.front().is_some_and(|p| p.seq < landed) {
-                if let Some(p) = queue.pop_front() {
-                    self.resolved(&p.out);
-                }
-            }
-            self.m.queued.set(queue.len() as i64);
-            if queue.is_empty() {
+            let run = self.take(&mut rx, &mut got, &mut queue, &mut next_seq, &mut doubt);
+            if queue.is_empty() && !doubt.ask_due() {
                 continue;
             }
             let n = queue.len().min(BATCH);
-            match self.append(&mut con, &run, queue.range(..n)).await {
+            let fresh = doubt.fresh(&run);
+            match self.append(&mut con, &run, fresh, queue.range(..n)).await {
                 Ok(Outcome::Dead) => {
                     // Its members are dropped; what they said goes nowhere.
                     for p in queue.drain(..) {
                         self.resolved(&p.out);
                     }
+                    doubt.new_run();
                     self.lost_place(&run).await;
-                    next_seq = 0;
-                    self.landed.store(0, Ordering::Release);
+                    // The sequence numbers go on rising in the new run (never
+                    // from 0 again): an entry of this run that the reader
+                    // reads back late then never counts as one of the new
+                    // run's landing (seed 32 of the refusing schedules).
                 }
+                Ok(Outcome::Forgotten) => self.forgotten(&mut queue, &mut doubt),
                 Ok(Outcome::Landed(refused)) => {
                     pause = Duration::from_millis(50);
                     self.link_up();
                     if refused.is_empty() {
                         self.set_refusing(None);
                     }
+                    doubt.answered(&run, fresh, n > 0 && refused.len() >= n);
                     for (i, p) in queue.drain(..n).enumerate() {
-                        if let Some((_, why)) = refused.iter().find(|(r, _)| *r == i) {
-                            self.refused_by_redis(&p.out, why);
-                        }
                         self.resolved(&p.out);
+                        match refused.iter().find(|(r, _)| *r == i) {
+                            Some((_, why)) => self.refused_by_redis(&p.out, why),
+                            None => doubt.taken(p),
+                        }
                     }
                     self.m.queued.set(queue.len() as i64);
                 }
                 Err(e) => {
                     // Unknown outcome: sent again, as they are, once Redis
-                    // answers (what landed is not added twice).
+                    // answers (what landed is not added twice) — unless
+                    // Redis lost its data meanwhile (`doubt`).
+                    if n > 0 && may_have_landed(&e) {
+                        doubt.unanswered(queue[n - 1].seq + 1);
+                    }
                     self.link_down(&e);
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(1));
@@ -150,8 +156,57 @@ impl Cluster {
         }
     }
 
+    /// Into the queue what waits in `rx` (numbered), then out of it what a
+    /// dead run had and what was read back already; the run as it is now.
+    fn take(
+        &self,
+        rx: &mut mpsc::UnboundedReceiver<Out>,
+        got: &mut Vec<Out>,
+        queue: &mut VecDeque<Pending>,
+        next_seq: &mut u64,
+        doubt: &mut Doubt,
+    ) -> Arc<str> {
+        while got.len() < BATCH * 4 {
+            match rx.try_recv() {
+                Ok(o) => got.push(o),
+                Err(_) => break,
+            }
+        }
+        for out in got.drain(..) {
+            let after = id_of(&out.room.cluster_last());
+            queue.push_back(Pending {
+                seq: *next_seq,
+                after,
+                out,
+            });
+            *next_seq += 1;
+        }
+        // What a run declared dead had waiting goes nowhere: its members
+        // are being told and disconnected (no ghost lines afterwards). The
+        // run is read after the queue is filled: no entry is of a newer one.
+        let run = self.run();
+        queue.retain(|p| {
+            let current = Arc::ptr_eq(&p.out.run, &run);
+            if !current {
+                self.resolved(&p.out);
+            }
+            current
+        });
+        // Read back from the streams already: landed (a batch lands
+        // whole and in order, so every entry below the highest seen did).
+        let landed = self.landed.load(Ordering::Acquire);
+        while queue.front().is_some_and(|p| p.seq < landed) {
+            if let Some(p) = queue.pop_front() {
+                self.resolved(&p.out);
+            }
+        }
+        doubt.read_back(landed);
+        self.m.queued.set(queue.len() as i64);
+        run
+    }
+
     /// One entry is done with: a chat line no longer counts as held.
-    fn resolved(&self, out: &Out) {
+    pub(super) fn resolved(&self, out: &Out) {
         if matches!(out.event, RoomEvent::Said(_)) {
             self.held.fetch_sub(1, Ordering::AcqRel);
         }
@@ -162,6 +217,7 @@ impl Cluster {
         &self,
         con: &mut ConnectionManager,
         run: &str,
+        fresh: bool,
         entries: impl ExactSizeIterator<Item = &'a Pending>,
     ) -> redis::RedisResult<Outcome> {
         let mut call = APPEND.prepare_invoke();
@@ -173,7 +229,8 @@ impl Cluster {
             .arg(self.cfg.max_messages.max(1))
             .arg(EMPTY_ROOM_TTL_MS)
             .arg(MARK_TTL_MS)
-            .arg(entries.len());
+            .arg(entries.len())
+            .arg(if fresh { "0" } else { "1" });
         for p in entries {
             let room = &p.out.room;
             let key = room.key();
@@ -206,10 +263,23 @@ impl Cluster {
         }
         match call.invoke_async::<Value>(con).await? {
             Value::Int(-1) => Ok(Outcome::Dead),
+            Value::Int(-2) => Ok(Outcome::Forgotten),
             Value::Array(refused) => Ok(Outcome::Landed(super::refusal::refused_entries(&refused))),
             _ => Ok(Outcome::Landed(Vec::new())),
         }
     }
+}
+
+/// An error after which the call may have run in Redis without its answer
+/// reaching here: no answer in time (Redis paused or stalled, this node
+/// frozen), or the connection reset or cut under it. Not a connection
+/// refused, nor one found closed (redis-rs's "broken pipe": Redis was gone
+/// before it could run the call, or gone before it answered anyone).
+fn may_have_landed(e: &redis::RedisError) -> bool {
+    // `is_connection_dropped` counts "broken pipe" too; redis-rs shows its
+    // I/O error's kind only in its words.
+    e.is_timeout()
+        || (e.is_connection_dropped() && !e.to_string().to_lowercase().contains("broken pipe"))
 }
 
 /// The lowest id a new entry of a room may take is above `last` (the last
@@ -222,7 +292,18 @@ fn floor(last: &str) -> (u64, u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::floor;
+    use super::{floor, may_have_landed};
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn a_call_may_have_landed_after_a_timeout_or_a_reset_not_on_a_closed_link() {
+        let e = |k: ErrorKind| redis::RedisError::from(Error::from(k));
+        assert!(may_have_landed(&e(ErrorKind::TimedOut)));
+        assert!(may_have_landed(&e(ErrorKind::ConnectionReset)));
+        assert!(may_have_landed(&e(ErrorKind::UnexpectedEof)));
+        assert!(!may_have_landed(&e(ErrorKind::BrokenPipe)));
+        assert!(!may_have_landed(&e(ErrorKind::ConnectionRefused)));
+    }
 
     #[test]
     fn the_floor_is_the_last_id_read_or_nothing() {

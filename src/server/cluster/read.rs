@@ -135,14 +135,17 @@ impl Cluster {
                 }
                 Ok(entry) => {
                     if let Some(q) = entry.seq {
+                        // Read back before the check: an entry written off
+                        // meanwhile (`doubt`) is either not written off or
+                        // skipped here, never both shown and refused.
+                        if entry.origin == run {
+                            self.landed
+                                .fetch_max(q + 1, std::sync::atomic::Ordering::AcqRel);
+                        }
                         if !self.first_copy(key, &entry.origin, q) {
                             tracing::debug!(room = %key, "cluster: a second copy of an entry skipped");
                             room.skip_entry(&e.id);
                             continue;
-                        }
-                        if entry.origin == run {
-                            self.landed
-                                .fetch_max(q + 1, std::sync::atomic::Ordering::AcqRel);
                         }
                     }
                     room.deliver_event(entry, run)

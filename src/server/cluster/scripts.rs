@@ -42,8 +42,11 @@ end
 /// A batch of entries, in order, from one run (one call per pipeline of
 /// the node's queue: one check of the run, one sequence update).
 /// KEYS: seq, dead, rooms, makers, then per entry: log, members, topic.
-/// ARGV: run, maxlen, empty_ttl, mark_ttl, count, then per entry: seq, op,
-/// a, b, room, display, keep, floor_ms, floor_seq, field count, fields.
+/// ARGV: run, maxlen, empty_ttl, mark_ttl, count, expect, then per entry:
+/// seq, op, a, b, room, display, keep, floor_ms, floor_seq, field count,
+/// fields. `expect` "1": the run's mark must be there — when it is not,
+/// Redis lost its data, and -2 is returned with nothing appended (see
+/// `doubt.rs`); "0": the call makes it.
 /// Returns -1 when the run is dead; else, for each entry Redis refused
 /// (out of memory, a key of the wrong type …), its 1-based number and
 /// Redis's words: the others landed, now or in an earlier try.
@@ -54,10 +57,11 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 local run, maxlen, ttl = ARGV[1], ARGV[2], ARGV[3]
 local got = redis.pcall('GET', KEYS[1])
 local last = (type(got) == 'string' and tonumber(got)) or -1
+if ARGV[6] == '1' and got == false then return -2 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local refused = {{}}
-local p = 6
+local p = 7
 for i = 1, tonumber(ARGV[5]) do
   local seq, op, a, b = tonumber(ARGV[p]), ARGV[p + 1], ARGV[p + 2], ARGV[p + 3]
   local room, display, keep = ARGV[p + 4], ARGV[p + 5], ARGV[p + 6]
@@ -102,11 +106,9 @@ for i = 1, tonumber(ARGV[5]) do
   p = p + 10 + nf
 end
 -- The run's mark, best effort: a Redis that refuses writes (out of
--- memory) refused the entries too, and says so above.
-if not pcall(redis.call, 'SET', KEYS[1], last, 'PX', ARGV[4]) then
-  pcall(redis.call, 'DEL', KEYS[1])
-  pcall(redis.call, 'SET', KEYS[1], last, 'PX', ARGV[4])
-end
+-- memory) refused the entries too, and says so above; the mark it had
+-- stays (it is what tells a Redis that lost its data).
+pcall(redis.call, 'SET', KEYS[1], last, 'PX', ARGV[4])
 return refused
 "#
     ))

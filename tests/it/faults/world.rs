@@ -138,6 +138,11 @@ impl Node {
             ("TCPPLAY_LIMITS__MAX_ROOMS_PER_MEMBER", "0"),
         ];
         all.extend_from_slice(env);
+        // `FAULT_NODE_LOG=debug`: the nodes log more, for reading a failure.
+        let level = std::env::var("FAULT_NODE_LOG").unwrap_or_default();
+        if !level.is_empty() {
+            all.push(("TCPPLAY_LOG", level.as_str()));
+        }
         let mut n = Node {
             name: name.to_string(),
             server: None,
@@ -173,6 +178,23 @@ impl Node {
     /// The address of a node that is up.
     pub fn at(&self) -> SocketAddr {
         self.addr().expect("the node is up")
+    }
+
+    /// What the running node wrote so far (its log on stderr, its stdout),
+    /// for reading a failure.
+    pub fn log(&mut self) -> String {
+        let Some(s) = self.server.as_mut() else {
+            return format!("== node {} is down\n", self.name);
+        };
+        let mut out = format!("== node {} stdout\n", self.name);
+        for l in s.proc.stdout.drain() {
+            out += &format!("  {l}\n");
+        }
+        out += &format!("== node {} stderr\n", self.name);
+        for l in s.proc.stderr.drain() {
+            out += &format!("  {l}\n");
+        }
+        out
     }
 
     /// SIGKILL, and not started again.
