@@ -70,6 +70,12 @@ impl HistoryDb {
         let mut db = self;
         db.log.prune(retention, true);
         let _ = prune(&db.conn, retention, None, &mut rooms, &|r| db.log.total(r));
+        let rows_below = db
+            .conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_or(u64::MAX, |m| m as u64 + 1);
         let metrics = HistoryMetrics::default();
         let failing = Arc::new(AtomicBool::new(false));
         let (m, f, w) = (metrics.clone(), failing.clone(), waiting.clone());
@@ -84,6 +90,7 @@ impl HistoryDb {
                     metrics: m,
                     failing: f,
                     rooms,
+                    rows_below,
                     inserted: 0,
                     busy: false,
                 }
@@ -221,6 +228,9 @@ struct Writer {
     rooms: Rooms,
     /// Rows inserted since the start (age pruning every PRUNE_EVERY).
     inserted: u64,
+    /// Every row's id is below this: a line at or above it needs no look
+    /// for its id among the rows (no SQLite on the plain lines' path).
+    rows_below: u64,
     /// While busy, the writer looks at the list every TICK instead of
     /// blocking on the channel, so that the rooms (on the chat path) wake
     /// it only with the first line after it took the list.
@@ -305,7 +315,9 @@ impl Writer {
         let db = &mut self.db;
         let mut refused = 0;
         for (room, mut chats) in by_room(batch) {
-            refused += not_taken(&db.conn, &mut chats).map_err(|e| e.to_string())?;
+            if chats.first().and_then(|c| c.id) < Some(self.rows_below) {
+                refused += not_taken(&db.conn, &mut chats).map_err(|e| e.to_string())?;
+            }
             db.log
                 .append(room, &chats)
                 .map_err(|e| format!("{}: {e}", super::segments::dir_of(&db.path).display()))?;
@@ -321,6 +333,8 @@ impl Writer {
                     tx.commit().map(|_| refused)
                 })
                 .map_err(|e| e.to_string())?;
+            let top = rows.iter().filter_map(|r| r.chat.id).max().unwrap_or(0);
+            self.rows_below = self.rows_below.max(top.saturating_add(1));
             for run in rows.chunk_by(|a, b| a.chat.room == b.chat.room) {
                 self.rooms.added(&run[0].chat.room, run.len() as u64, true);
             }
