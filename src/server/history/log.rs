@@ -38,6 +38,31 @@ struct Room {
     total: u64,
 }
 
+impl Room {
+    /// Drop the oldest lines past `max` (0: no limit) and the records
+    /// whose newest line is older than `cutoff`; the segment of each record
+    /// that went is pushed to `gone`.
+    fn trim(&mut self, max: u64, cutoff: Option<u64>, gone: &mut Vec<u32>) {
+        while let Some(e) = self.entries.front_mut() {
+            let kept = u64::from(e.n.saturating_sub(e.skip));
+            let aged = cutoff.is_some_and(|c| e.ts < c);
+            let excess = match max {
+                0 => 0,
+                max => self.total.saturating_sub(max),
+            };
+            if aged || excess >= kept {
+                self.total -= kept;
+                gone.push(e.place.seg);
+                self.entries.pop_front();
+            } else {
+                e.skip += excess as u32;
+                self.total -= excess;
+                break;
+            }
+        }
+    }
+}
+
 /// The log and its index.
 pub(super) struct Log {
     segs: Segments,
@@ -133,35 +158,31 @@ impl Log {
         Ok(())
     }
 
-    /// Drop what is past `r`: each room's oldest lines past
-    /// `max_messages` (whole records, then skipped lines of the one the
-    /// limit cuts through), records whose newest line is older than
-    /// `max_age` (when `age`), and segments left with no record.
-    pub(super) fn prune(&mut self, r: Retention, age: bool) {
+    /// Drop what is past `r`: in `room` (every room when `None`) its oldest
+    /// lines past `max_messages` (whole records, then skipped lines of the
+    /// one the limit cuts through), records whose newest line is older
+    /// than `max_age` (when `age`), and segments left with no record.
+    pub(super) fn prune(&mut self, r: Retention, age: bool, room: Option<&Option<String>>) {
         self.max_age = r.max_age;
         let cutoff = r
             .max_age
             .filter(|_| age)
             .map(|a| now_ms().saturating_sub(a.as_millis() as u64));
         let mut gone: Vec<u32> = Vec::new();
-        for room in self.rooms.values_mut() {
-            while let Some(e) = room.entries.front_mut() {
-                let kept = u64::from(e.n - e.skip);
-                let aged = cutoff.is_some_and(|c| e.ts < c);
-                let excess = match r.max_messages {
-                    0 => 0,
-                    max => room.total.saturating_sub(max),
-                };
-                if aged || excess >= kept {
-                    room.total -= kept;
-                    gone.push(e.place.seg);
-                    room.entries.pop_front();
-                } else {
-                    e.skip += excess as u32;
-                    room.total -= excess;
-                    break;
+        match room {
+            Some(key) => {
+                if let Some(room) = self.rooms.get_mut(key) {
+                    room.trim(r.max_messages, cutoff, &mut gone);
                 }
             }
+            None => {
+                for room in self.rooms.values_mut() {
+                    room.trim(r.max_messages, cutoff, &mut gone);
+                }
+            }
+        }
+        if gone.is_empty() {
+            return;
         }
         self.rooms.retain(|_, r| !r.entries.is_empty());
         for seg in gone {
@@ -342,7 +363,7 @@ mod tests {
             max_age: None,
             store_direct: false,
         };
-        log.prune(r, true);
+        log.prune(r, true, None);
         let default: Vec<u64> = walk(&log, None, 10);
         assert_eq!(default.len(), 101);
         let all: Vec<u64> = (0..30u64)
@@ -356,7 +377,7 @@ mod tests {
         // Opened again: the same lines once retention is applied.
         drop(log);
         let mut log = Log::open(&db).unwrap();
-        log.prune(r, true);
+        log.prune(r, true, None);
         assert_eq!(walk(&log, None, 10), all[..101]);
     }
 
@@ -380,7 +401,7 @@ mod tests {
             max_age: Some(Duration::from_secs(3 * 86_400)),
             store_direct: false,
         };
-        log.prune(r, true);
+        log.prune(r, true, None);
         assert_eq!(walk(&log, None, 4), (16..=30).rev().collect::<Vec<_>>());
         assert_eq!(log.rooms[&None].entries.len(), 2, "the old record went");
     }

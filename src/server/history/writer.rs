@@ -68,7 +68,7 @@ impl HistoryDb {
         // it deletes.
         let mut rooms = Rooms::default();
         let mut db = self;
-        db.log.prune(retention, true);
+        db.log.prune(retention, true, None);
         let _ = prune(&db.conn, retention, None, &mut rooms, &|r| db.log.total(r));
         let rows_below = db
             .conn
@@ -321,8 +321,11 @@ impl Writer {
             db.log
                 .append(room, &chats)
                 .map_err(|e| format!("{}: {e}", super::segments::dir_of(&db.path).display()))?;
-            self.rooms
-                .added(&room.map(str::to_string), chats.len() as u64, false);
+            // The log's index is in memory: its count limit holds after
+            // every write.
+            let room = room.map(str::to_string);
+            db.log.prune(self.retention, false, Some(&room));
+            self.rooms.added(&room, chats.len() as u64, false);
         }
         let rows: Vec<&Record> = batch.iter().filter(|r| !batched(r)).collect();
         if !rows.is_empty() {
@@ -381,9 +384,9 @@ impl Writer {
     /// PRUNE_EVERY, added since their last pruning), and by age when
     /// `age_due`.
     fn prune_due(&mut self, age_due: bool) {
-        // The log's index is in memory: its count limit is kept after every
-        // write.
-        self.db.log.prune(self.retention, age_due);
+        if age_due {
+            self.db.log.prune(self.retention, true, None);
+        }
         let step = PRUNE_EVERY.max(self.retention.max_messages / 4);
         let due = self.rooms.due(step);
         if !age_due && due.is_empty() {
