@@ -61,7 +61,7 @@ echo "bench room password" > "$WORK/pw"; chmod 600 "$WORK/pw"
 start_tcpplay() { # mode [extra serve args...] -> sets SERVER_PID and PORT
   local mode=$1; shift
   # History on (the default), in a fresh file per start: never the user's own.
-  rm -f "$WORK"/history.sqlite3*
+  rm -rf "$WORK"/history.sqlite3*
   # /metrics on a port of its own: after the run, the history's dropped
   # lines (a run whose history fell behind is excluded).
   METRICS_PORT=$(free_port)

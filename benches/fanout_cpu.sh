@@ -24,7 +24,7 @@ ulimit -n "$(ulimit -Hn)" || true
 trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$WORK"' EXIT
 one() { # bin clients -> prints "cpu_us kernel_us deliveries_per_s lost history_dropped"
   local bin=$1 n=$2 hist=(--history "$WORK/h.sqlite3")
-  rm -f "$WORK"/h.sqlite3* "$WORK/out"
+  rm -rf "$WORK"/h.sqlite3* "$WORK/out"
   local mport; mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   [ -n "${NOHIST:-}" ] && hist=(--no-history)
   TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS=0 TCPPLAY_LIMITS__MAX_ROOMS=10000 TCPPLAY_LIMITS__NEW_CONNECTIONS_PER_MINUTE=0 \

@@ -13,7 +13,7 @@ W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 for round in ${ROUNDS:-1 2}; do
   for c in ${CLIENTS:-50 100}; do
     for mode in on off; do
-      rm -f "$W"/h.sqlite3*
+      rm -rf "$W"/h.sqlite3*
       if [ "$mode" = on ]; then H=(--history "$W/h.sqlite3"); else H=(--no-history); fi
       HOME=$W TCPPLAY_LIMITS__MAX_CLIENTS=20000 TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS=0 \
       TCPPLAY_LIMITS__NEW_CONNECTIONS_PER_MINUTE=0 TCPPLAY_LIMITS__MESSAGES_PER_SECOND=0 \

@@ -45,7 +45,7 @@ ulimit -n "$(ulimit -Hn)" || true
 trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$WORK"' EXIT
 
 start() { # -> PID, TCP_PORT, WEB_PORT
-  rm -f "$WORK"/h.sqlite3* "$WORK/out"
+  rm -rf "$WORK"/h.sqlite3* "$WORK/out"
   TCPPLAY_LIMITS__MAX_CLIENTS=30000 TCPPLAY_LIMITS__MAX_WEB_CONNECTIONS=30000 TCPPLAY_LIMITS__MAX_CLIENTS_PER_ADDRESS=0 \
   TCPPLAY_LIMITS__NEW_CONNECTIONS_PER_MINUTE=0 TCPPLAY_LIMITS__MESSAGES_PER_SECOND=0 HOME=$WORK \
     "$BIN" serve --bind 127.0.0.1 --port 0 --web 127.0.0.1:0 --quiet --history "$WORK/h.sqlite3" \

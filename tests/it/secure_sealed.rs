@@ -54,11 +54,20 @@ fn history_is_stored_as_ciphertext_and_the_same_password_reads_it_after_a_restar
     assert_eq!(alice.wait(), 0);
     server.proc.signal(libc::SIGTERM);
     assert_eq!(server.proc.wait(), 0);
-    // The database (and its write-ahead log) holds no plaintext of the message.
+    // The database (and its write-ahead log, and the folder of the log of
+    // plain lines beside it) holds no plaintext of the message.
     let dir = home.path().join(".local/share/tcpplay/history");
     let mut files = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    while let Some(path) = paths.pop() {
+        if path.is_dir() {
+            paths.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
         files += 1;
         let hay = String::from_utf8_lossy(&bytes);
         assert!(

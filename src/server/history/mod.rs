@@ -12,7 +12,9 @@
 //!   seeds the room with ([`HistorySetup`])
 //! - [`writer`]: the writer thread, its queue, and the SQL
 
+mod log;
 mod prune;
+mod segments;
 mod sql;
 mod writer;
 
@@ -38,6 +40,8 @@ pub(crate) struct Retention {
 /// The database, before its writer thread starts.
 pub(crate) struct HistoryDb {
     conn: Connection,
+    /// Plain room lines, beside the database (`PATH-log/`).
+    log: log::Log,
     path: PathBuf,
     /// Secure rooms store payloads, plaintext rooms text: each sees only its own.
     secure: bool,
@@ -279,8 +283,15 @@ impl HistoryDb {
              CREATE INDEX IF NOT EXISTS batches_room ON batches (room, first_id);",
         )
         .map_err(err)?;
+        let log = log::Log::open(path).map_err(|e| {
+            HistoryError::new(
+                path,
+                format!("cannot open {}: {e}", segments::dir_of(path).display()),
+            )
+        })?;
         Ok(HistoryDb {
             conn,
+            log,
             path: path.to_path_buf(),
             secure,
             _lock: lock,
@@ -339,9 +350,38 @@ impl HistoryDb {
                 |r| r.get::<_, i64>(0),
             )
             .map_err(err)? as u64;
-        let (mut rows, _) = sql::fetch(&self.conn, self.secure, None, None, n).map_err(err)?;
+        let (mut rows, _) = self
+            .page(None, None, n)
+            .map_err(|e| HistoryError::new(&self.path, e))?;
         rows.reverse();
-        Ok((rows, last))
+        Ok((rows, last.max(self.log.last_id())))
+    }
+
+    /// Newest first: up to `limit` messages of `room` (`None`: the default
+    /// room) below `before`, from the rows, the batches of older versions
+    /// and the log, and whether more exist.
+    fn page(
+        &self,
+        room: Option<&str>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<Chat>, bool), String> {
+        let before = before.unwrap_or(u64::MAX);
+        let mut out =
+            sql::fetch(&self.conn, self.secure, room, before, limit).map_err(|e| e.to_string())?;
+        if !self.secure {
+            let logged = self
+                .log
+                .fetch(room, before, limit)
+                .map_err(|e| format!("{}: {e}", segments::dir_of(&self.path).display()))?;
+            out.extend(logged);
+        }
+        out.sort_unstable_by_key(|c| std::cmp::Reverse(c.id));
+        // An id twice: only a file changed by another program holds one.
+        out.dedup_by_key(|c| c.id);
+        let more = out.len() > limit;
+        out.truncate(limit);
+        Ok((out, more))
     }
 }
 
@@ -402,17 +442,22 @@ mod tests {
         let (page, _) = store.fetch(None, Some(1191), 3).await.unwrap();
         assert_eq!(page[0].text.as_deref(), Some("m1188"));
         store.close();
-        // Reopened: pruned to about the limit (pruning runs every 1000
-        // inserts), ids go on from the last one.
+        // Reopened: exactly the newest 50 (the log's count limit holds
+        // after every write), ids go on from the last one.
         let db = HistoryDb::open(&path, false).unwrap();
         let (recent, last) = db.recent(5).unwrap();
         assert_eq!(last, 1200);
         assert_eq!(recent.last().unwrap().text.as_deref(), Some("m1200"));
-        let n: i64 = db
-            .conn
-            .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
-            .unwrap();
-        assert!(n <= 250, "pruned: {n}");
+        let store = db.spawn(Retention {
+            max_messages: 50,
+            max_age: None,
+            store_direct: false,
+        });
+        let (page, more) = store.fetch(None, None, 1000).await.unwrap();
+        assert!(!more);
+        let ids: Vec<u64> = page.iter().map(|c| c.id.unwrap()).collect();
+        assert_eq!(ids, (1151..=1200).collect::<Vec<_>>());
+        store.close();
     }
 
     #[test]
@@ -445,6 +490,54 @@ mod tests {
             })
             .unwrap();
         assert_eq!((min, max, n), (101, 300, 200));
+    }
+
+    /// A file of the versions before the log (plain lines in `batches`
+    /// rows) is read on: pages walk back across its rows and the log, each
+    /// line once, and the count limit keeps the newest lines of both.
+    #[tokio::test]
+    async fn a_history_from_before_the_log_is_read_with_it_and_pruned_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite3");
+        let db = HistoryDb::open(&path, false).unwrap();
+        let old: Vec<sql::Record> = (1..=300)
+            .map(|i| sql::Record {
+                chat: chat(i, &format!("m{i}")),
+                to: None,
+            })
+            .collect();
+        for part in old.chunks(70) {
+            assert_eq!(sql::insert(&db.conn, part).unwrap(), 0);
+        }
+        let keep = Retention {
+            max_messages: 400,
+            max_age: None,
+            store_direct: false,
+        };
+        let store = db.spawn(keep);
+        for i in 301..=500 {
+            store.record(chat(i, &format!("m{i}")));
+        }
+        let walk = |page: &[Chat]| page.iter().map(|c| c.id.unwrap()).collect::<Vec<_>>();
+        let mut all = Vec::new();
+        let mut before = None;
+        loop {
+            let (page, more) = store.fetch(None, before, 33).await.unwrap();
+            all.splice(0..0, walk(&page));
+            before = page.first().and_then(|c| c.id);
+            if !more {
+                break;
+            }
+        }
+        assert_eq!(all, (1..=500).collect::<Vec<_>>());
+        store.close();
+        // Opened again, pruned at start: the newest 400 of both.
+        let store = HistoryDb::open(&path, false).unwrap().spawn(keep);
+        let (page, more) = store.fetch(None, None, 1000).await.unwrap();
+        assert!(!more);
+        assert_eq!(walk(&page), (101..=500).collect::<Vec<_>>());
+        assert_eq!(page[0].text.as_deref(), Some("m101"));
+        store.close();
     }
 
     #[test]

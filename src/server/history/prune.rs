@@ -35,7 +35,9 @@ impl Rooms {
         self.0.get_mut(room).expect("just inserted")
     }
 
-    /// `n` rows written to `room` (`stored`: the insert succeeded).
+    /// `n` lines written to `room`: in its rows (`stored`: the insert
+    /// succeeded) or in the log (not `stored`: the rows it has are not
+    /// more, but as the log grows fewer of them are kept).
     pub(super) fn added(&mut self, room: &Option<String>, n: u64, stored: bool) {
         let r = self.get(room);
         r.since_pruned += n;
@@ -97,13 +99,15 @@ impl Rooms {
 
 /// Drop rows past the retention: older than `max_age` (a range of the
 /// primary key), and in each room (`rooms`, or every room when `None`) its
-/// oldest rows past `max_messages` (walking just those, by the room's row
-/// count in `rooms`).
+/// oldest rows past `max_messages` less the (newer) lines `logged` holds
+/// for it in the log (walking just those, by the room's row count in
+/// `rooms`).
 pub(super) fn prune(
     conn: &Connection,
     r: Retention,
     rooms: Option<&[Option<String>]>,
     known: &mut Rooms,
+    logged: &dyn Fn(&Option<String>) -> u64,
 ) -> rusqlite::Result<()> {
     if let Some(age) = r.max_age {
         let cutoff = now_ms().saturating_sub(age.as_millis() as u64) as i64;
@@ -132,8 +136,9 @@ pub(super) fn prune(
                 "room IS NULL AND ?1 IS NULL"
             };
             let n = known.total(conn, room, which)?;
-            if n > r.max_messages {
-                let deleted = drop_oldest(conn, which, room, n - r.max_messages)?;
+            let max = r.max_messages.saturating_sub(logged(room));
+            if n > max {
+                let deleted = drop_oldest(conn, which, room, n - max)?;
                 known.removed(room, deleted);
             }
         }

@@ -7,7 +7,6 @@ use rusqlite::{params, Connection};
 
 use std::sync::Arc;
 
-use crate::protocol::fast::{write_chat_line, Form};
 use crate::protocol::{now_ms, Chat, Packet};
 
 /// One stored line and, for a direct message, its recipient.
@@ -28,51 +27,74 @@ pub(super) fn is_plain(r: &Record) -> bool {
     r.chat.payload.is_none() && r.to.is_none() && r.chat.sent.is_none()
 }
 
-/// A line kept in a `batches` row: a plain room line with its id.
-fn batched(r: &Record) -> bool {
+/// A line kept in the log (in a `batches` row, before): a plain room line
+/// with its id.
+pub(super) fn batched(r: &Record) -> bool {
     is_plain(r) && r.chat.id.is_some()
 }
 
-/// Store the batched lines of `batch`, one `batches` row per room (its
-/// lines in id order); how many lines were refused (a row whose first id
-/// is already in the file).
-fn insert_batches(tx: &rusqlite::Transaction<'_>, batch: &[Record]) -> rusqlite::Result<usize> {
+/// The batched lines of `batch` per room (rooms in order of their first
+/// line), each room's in id order.
+pub(super) fn by_room(batch: &[Record]) -> Vec<(Option<&str>, Vec<&Chat>)> {
     let mut rooms: Vec<(Option<&str>, Vec<&Chat>)> = Vec::new();
-    let mut index = std::collections::HashMap::new();
     for r in batch.iter().filter(|r| batched(r)) {
         let room = r.chat.room.as_deref();
-        let at = *index.entry(room).or_insert_with(|| {
-            rooms.push((room, Vec::new()));
-            rooms.len() - 1
-        });
+        // A batch is mostly one room's: the last room first.
+        let at = match rooms.iter().rposition(|(k, _)| *k == room) {
+            Some(at) => at,
+            None => {
+                rooms.push((room, Vec::new()));
+                rooms.len() - 1
+            }
+        };
         rooms[at].1.push(&r.chat);
     }
+    for (_, chats) in &mut rooms {
+        // Published in id order; queued in that order too since lines are
+        // queued under the room's lock (sorted in case).
+        if !chats.is_sorted_by_key(|c| c.id) {
+            chats.sort_by_key(|c| c.id);
+        }
+    }
+    rooms
+}
+
+/// Leave out of `chats` (in id order) those whose id a row already holds;
+/// how many were left out. Ids are the server's own and rise: only a file
+/// changed behind its back (or written by another version) holds one.
+pub(super) fn not_taken(conn: &Connection, chats: &mut Vec<&Chat>) -> rusqlite::Result<usize> {
+    let (Some(first), Some(last)) = (chats.first(), chats.last()) else {
+        return Ok(0);
+    };
+    let id = |c: &Chat| c.id.unwrap_or_default() as i64;
+    let mut taken = conn.prepare_cached("SELECT id FROM messages WHERE id BETWEEN ?1 AND ?2")?;
+    let ids: Vec<i64> = taken
+        .query_map(params![id(first), id(last)], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let before = chats.len();
+    chats.retain(|c| ids.binary_search(&id(c)).is_err());
+    Ok(before - chats.len())
+}
+
+/// How versions before the log stored the batched lines of `batch`: one
+/// `batches` row per room; how many lines were refused. Kept to make the
+/// files those versions left, which are still read and pruned.
+#[cfg(test)]
+fn insert_batches(tx: &rusqlite::Transaction<'_>, batch: &[Record]) -> rusqlite::Result<usize> {
+    use crate::protocol::fast::{write_chat_line, Form};
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO batches (first_id, last_id, room, ts, n, lines)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    // Ids are the server's own and rise: only a file changed behind its
-    // back (or written by another version) holds one already.
-    let mut taken = tx.prepare_cached("SELECT id FROM messages WHERE id BETWEEN ?1 AND ?2")?;
     let mut refused = 0;
     let mut lines = Vec::new();
-    for (room, mut chats) in rooms {
-        // Published in id order; queued in nearly that order (two members
-        // of a room may queue theirs in either order).
-        chats.sort_by_key(|c| c.id);
-        let id = |c: &&Chat| c.id.unwrap_or_default() as i64;
-        let ids: Vec<i64> = taken
-            .query_map(params![id(&chats[0]), id(&chats[chats.len() - 1])], |r| {
-                r.get(0)
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        if !ids.is_empty() {
-            let before = chats.len();
-            chats.retain(|c| ids.binary_search(&id(c)).is_err());
-            refused += before - chats.len();
-            if chats.is_empty() {
-                continue;
-            }
+    for (room, mut chats) in by_room(batch) {
+        refused += not_taken(tx, &mut chats)?;
+        if chats.is_empty() {
+            continue;
         }
         lines.clear();
         for c in &chats {
@@ -84,7 +106,8 @@ fn insert_batches(tx: &rusqlite::Transaction<'_>, batch: &[Record]) -> rusqlite:
             .max()
             .unwrap_or_else(now_ms);
         let n = chats.len();
-        let (first, last) = (id(&chats[0]), id(&chats[n - 1]));
+        let id = |c: &Chat| c.id.unwrap_or_default() as i64;
+        let (first, last) = (id(chats[0]), id(chats[n - 1]));
         if stmt.execute(params![first, last, room, ts as i64, n as i64, &lines[..]])? == 0 {
             refused += n;
         }
@@ -141,13 +164,29 @@ pub(super) fn bind(
     Ok(at)
 }
 
-/// Store a batch in one transaction; how many lines were refused for an id
+/// A batch the way versions before the log stored it (the lines as
+/// `batches` rows), in one transaction: test files of those versions.
+#[cfg(test)]
+pub(super) fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<usize> {
+    let tx = conn.unchecked_transaction()?;
+    let mut refused = insert_batches(&tx, batch)?;
+    let kept: Vec<&Record> = batch.iter().filter(|r| !batched(r)).collect();
+    refused += insert_rows(&tx, &kept)?;
+    tx.commit()?;
+    Ok(refused)
+}
+
+/// Store `kept` (sealed lines, direct messages) as rows in `tx`; how many
+/// were refused for an id
 /// already stored (`OR IGNORE`: a statement that cannot abort half-way needs
 /// no statement journal, measured 20% less writer CPU; see BENCHMARKS.md).
 /// Rows go in groups of `ROWS_PER_INSERT` per statement, the remainder one
 /// by one; each statement is prepared once per batch (handing one back to
 /// the cache unbinds all its parameters).
-pub(super) fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<usize> {
+pub(super) fn insert_rows(
+    tx: &rusqlite::Transaction<'_>,
+    kept: &[&Record],
+) -> rusqlite::Result<usize> {
     static SQL: std::sync::LazyLock<[String; 4]> = std::sync::LazyLock::new(|| {
         let sql = |columns: &str, rows: usize| {
             let n = columns.split(',').count();
@@ -164,11 +203,9 @@ pub(super) fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<us
             sql(FULL, 1),
         ]
     });
-    let tx = conn.unchecked_transaction()?;
-    let mut refused = insert_batches(&tx, batch)?;
+    let mut refused = 0;
     let mut stmts: [Option<rusqlite::CachedStatement<'_>>; 4] = Default::default();
-    let kept: Vec<&Record> = batch.iter().filter(|r| !batched(r)).collect();
-    let mut rest = &kept[..];
+    let mut rest = kept;
     while let Some(first) = rest.first() {
         // A run of rows of one kind (in practice, the whole batch).
         let plain = is_plain(first);
@@ -196,21 +233,20 @@ pub(super) fn insert(conn: &Connection, batch: &[Record]) -> rusqlite::Result<us
             }
         }
     }
-    drop(stmts);
-    tx.commit()?;
     Ok(refused)
 }
 
-/// Newest first: up to `limit` messages of `room` (`None`: the default
-/// room) below `before`, and whether more exist.
+/// Newest first: up to `limit + 1` messages of `room` (`None`: the
+/// default room) below `before` in the rows and the `batches` rows (the
+/// caller adds the log's, sorts and cuts the page).
 pub(super) fn fetch(
     conn: &Connection,
     secure: bool,
     room: Option<&str>,
-    before: Option<u64>,
+    before: u64,
     limit: usize,
-) -> rusqlite::Result<(Vec<Chat>, bool)> {
-    let before = before.map(|b| b as i64).unwrap_or(i64::MAX);
+) -> rusqlite::Result<Vec<Chat>> {
+    let before = i64::try_from(before).unwrap_or(i64::MAX);
     let column = if secure { "payload" } else { "text" };
     // `room = ?3` uses the index of other rooms' rows; the default
     // room's are walked by id.
@@ -243,13 +279,8 @@ pub(super) fn fetch(
     let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     if !secure {
         out.extend(fetch_batches(conn, room, before, limit)?);
-        out.sort_unstable_by_key(|c| std::cmp::Reverse(c.id));
-        // An id twice: only a file changed by another program holds one.
-        out.dedup_by_key(|c| c.id);
     }
-    let more = out.len() > limit;
-    out.truncate(limit);
-    Ok((out, more))
+    Ok(out)
 }
 
 /// Newest first: up to `limit + 1` batched lines of `room` below `before`

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::prune::{prune, Rooms};
-use super::sql::{fetch, insert, Record};
+use super::sql::{batched, by_room, insert_rows, not_taken, Record};
 use super::{HistoryDb, Retention};
 use crate::protocol::Chat;
 use crate::server::metrics::HistoryMetrics;
@@ -67,7 +67,15 @@ impl HistoryDb {
         // What the writer knows of each room: pruning walks only the rows
         // it deletes.
         let mut rooms = Rooms::default();
-        let _ = prune(&self.conn, retention, None, &mut rooms);
+        let mut db = self;
+        db.log.prune(retention, true, None);
+        let _ = prune(&db.conn, retention, None, &mut rooms, &|r| db.log.total(r));
+        let rows_below = db
+            .conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_or(u64::MAX, |m| m as u64 + 1);
         let metrics = HistoryMetrics::default();
         let failing = Arc::new(AtomicBool::new(false));
         let (m, f, w) = (metrics.clone(), failing.clone(), waiting.clone());
@@ -75,13 +83,14 @@ impl HistoryDb {
             .name("history".into())
             .spawn(move || {
                 Writer {
-                    db: self,
+                    db,
                     rx,
                     waiting: w,
                     retention,
                     metrics: m,
                     failing: f,
                     rooms,
+                    rows_below,
                     inserted: 0,
                     busy: false,
                 }
@@ -219,6 +228,9 @@ struct Writer {
     rooms: Rooms,
     /// Rows inserted since the start (age pruning every PRUNE_EVERY).
     inserted: u64,
+    /// Every row's id is below this: a line at or above it needs no look
+    /// for its id among the rows (no SQLite on the plain lines' path).
+    rows_below: u64,
     /// While busy, the writer looks at the list every TICK instead of
     /// blocking on the channel, so that the rooms (on the chat path) wake
     /// it only with the first line after it took the list.
@@ -284,7 +296,8 @@ impl Writer {
         before: Option<u64>,
         limit: usize,
     ) -> Result<(Vec<Chat>, bool), String> {
-        fetch(&self.db.conn, self.db.secure, room, before, limit)
+        self.db
+            .page(room, before, limit)
             .map(|(mut rows, more)| {
                 rows.reverse();
                 (rows, more)
@@ -295,30 +308,60 @@ impl Writer {
             })
     }
 
-    /// `batch` in one transaction; then prune what is due.
+    /// `batch`'s plain lines appended to the log, one record per room, the
+    /// rest as rows in one transaction; how many lines were refused (an id
+    /// a row already holds).
+    fn store(&mut self, batch: &[Record]) -> Result<usize, String> {
+        let db = &mut self.db;
+        let mut refused = 0;
+        for (room, mut chats) in by_room(batch) {
+            if chats.first().and_then(|c| c.id) < Some(self.rows_below) {
+                refused += not_taken(&db.conn, &mut chats).map_err(|e| e.to_string())?;
+            }
+            db.log
+                .append(room, &chats)
+                .map_err(|e| format!("{}: {e}", super::segments::dir_of(&db.path).display()))?;
+            // The log's index is in memory: its count limit holds after
+            // every write.
+            let room = room.map(str::to_string);
+            db.log.prune(self.retention, false, Some(&room));
+            self.rooms.added(&room, chats.len() as u64, false);
+        }
+        let rows: Vec<&Record> = batch.iter().filter(|r| !batched(r)).collect();
+        if !rows.is_empty() {
+            let tx = db.conn.unchecked_transaction();
+            refused += tx
+                .and_then(|tx| {
+                    let refused = insert_rows(&tx, &rows)?;
+                    tx.commit().map(|_| refused)
+                })
+                .map_err(|e| e.to_string())?;
+            let top = rows.iter().filter_map(|r| r.chat.id).max().unwrap_or(0);
+            self.rows_below = self.rows_below.max(top.saturating_add(1));
+            for run in rows.chunk_by(|a, b| a.chat.room == b.chat.room) {
+                self.rooms.added(&run[0].chat.room, run.len() as u64, true);
+            }
+        }
+        Ok(refused)
+    }
+
+    /// Store `batch`; then prune what is due.
     fn insert_batch(&mut self, batch: &[Record]) {
         let started = std::time::Instant::now();
-        let written = insert(&self.db.conn, batch);
+        let written = self.store(batch);
         self.metrics
             .write_seconds
             .observe(started.elapsed().as_secs_f64());
         self.metrics.queued.dec_by(batch.len() as i64);
         self.said(written);
-        let stored = !self.failing.load(Ordering::Relaxed);
         let before = self.inserted / PRUNE_EVERY;
         self.inserted += batch.len() as u64;
-        // Counted per run of one room's lines (a batch is mostly one room's):
-        // one map lookup per run, not per line.
-        for run in batch.chunk_by(|a, b| a.chat.room == b.chat.room) {
-            self.rooms
-                .added(&run[0].chat.room, run.len() as u64, stored);
-        }
         self.prune_due(self.inserted / PRUNE_EVERY != before);
     }
 
     /// Say what a write did, once per change (failing, writing again, rows
     /// refused).
-    fn said(&mut self, written: rusqlite::Result<usize>) {
+    fn said(&mut self, written: Result<usize, String>) {
         let path = self.db.path.display();
         let was_failing = self.failing.swap(written.is_err(), Ordering::Relaxed);
         if let Ok(refused @ 1..) = written {
@@ -341,6 +384,9 @@ impl Writer {
     /// PRUNE_EVERY, added since their last pruning), and by age when
     /// `age_due`.
     fn prune_due(&mut self, age_due: bool) {
+        if age_due {
+            self.db.log.prune(self.retention, true, None);
+        }
         let step = PRUNE_EVERY.max(self.retention.max_messages / 4);
         let due = self.rooms.due(step);
         if !age_due && due.is_empty() {
@@ -350,7 +396,10 @@ impl Writer {
             max_age: self.retention.max_age.filter(|_| age_due),
             ..self.retention
         };
-        if let Err(e) = prune(&self.db.conn, r, Some(&due), &mut self.rooms) {
+        let log = &self.db.log;
+        if let Err(e) = prune(&self.db.conn, r, Some(&due), &mut self.rooms, &|r| {
+            log.total(r)
+        }) {
             tracing::warn!(path = %self.db.path.display(), "history: cannot prune: {e}");
         }
     }
@@ -466,8 +515,7 @@ mod tests {
             let mut got = Vec::new();
             let mut before = None;
             loop {
-                let (page, more) =
-                    crate::server::history::sql::fetch(&db.conn, false, room, before, 100).unwrap();
+                let (page, more) = db.page(room, before, 100).unwrap();
                 for c in &page {
                     assert_eq!(c.room.as_deref(), room);
                     assert_eq!(c.text, Some(format!("line {}", c.id.unwrap())));
@@ -485,8 +533,7 @@ mod tests {
             assert_eq!(got, want, "room {room:?}");
         }
         let ids = |room: Option<&str>| {
-            let (page, _) =
-                crate::server::history::sql::fetch(&db.conn, false, room, None, 100_000).unwrap();
+            let (page, _) = db.page(room, None, 100_000).unwrap();
             page.iter().map(|c| c.id.unwrap()).collect::<Vec<_>>()
         };
         let (all, all_a) = (ids(None), ids(Some("#a")));
@@ -498,7 +545,7 @@ mod tests {
             max_age: None,
             store_direct: false,
         };
-        prune(&db.conn, r, None, &mut known).unwrap();
+        prune(&db.conn, r, None, &mut known, &|_| 0).unwrap();
         let kept = ids(None);
         assert_eq!(kept.len(), 500);
         assert_eq!(kept[..], all[..kept.len()], "the newest are kept");
@@ -510,7 +557,7 @@ mod tests {
             max_age: Some(Duration::from_secs(3 * 86_400)),
             store_direct: false,
         };
-        prune(&db.conn, aged, None, &mut known).unwrap();
+        prune(&db.conn, aged, None, &mut known, &|_| 0).unwrap();
         let young_a = ids(Some("#a"));
         assert!(young_a.len() < all_a.len());
         assert!(
@@ -552,8 +599,7 @@ mod tests {
                 [b"{\"type\":\"chat\",\"from\":\"b\",\"text\":\"twice\",\"id\":4}\n".as_slice()],
             )
             .unwrap();
-        let (page, more) =
-            crate::server::history::sql::fetch(&db.conn, false, None, None, 100).unwrap();
+        let (page, more) = db.page(None, None, 100).unwrap();
         let shown: Vec<(u64, Option<&str>, Option<&str>)> = page
             .iter()
             .map(|c| (c.id.unwrap(), c.text.as_deref(), c.room.as_deref()))
@@ -576,12 +622,8 @@ mod tests {
             max_age: None,
             store_direct: false,
         };
-        prune(&db.conn, by_count, None, &mut known).unwrap();
-        let fetch_all = || {
-            crate::server::history::sql::fetch(&db.conn, false, None, None, 100)
-                .unwrap()
-                .0
-        };
+        prune(&db.conn, by_count, None, &mut known, &|_| 0).unwrap();
+        let fetch_all = || db.page(None, None, 100).unwrap().0;
         assert_eq!(
             fetch_all().len(),
             4,
@@ -591,7 +633,7 @@ mod tests {
             max_age: Some(Duration::from_secs(86_400)),
             ..by_count
         };
-        prune(&db.conn, by_age, None, &mut known).unwrap();
+        prune(&db.conn, by_age, None, &mut known, &|_| 0).unwrap();
         assert!(
             fetch_all().is_empty(),
             "ts 1 is older than a day: the rest went"
@@ -627,15 +669,16 @@ mod tests {
         );
         assert_eq!(store.metrics().dropped.get(), 0);
         store.close();
-        let conn = Connection::open(&path).unwrap();
-        let stored: i64 = conn
-            .query_row(
-                "SELECT (SELECT count(*) FROM messages) + (SELECT COALESCE(SUM(n), 0) FROM batches)",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(stored, n as i64);
+        // Read back from the files: every line of every room, once.
+        let db = HistoryDb::open(&path, false).unwrap();
+        let mut stored = 0;
+        for room in 0..100 {
+            let (page, more) = db.page(Some(&format!("#r{room}")), None, 1000).unwrap();
+            assert!(!more);
+            assert!(page.iter().all(|c| c.id.unwrap() % 100 == room));
+            stored += page.len();
+        }
+        assert_eq!(stored, n as usize);
     }
 
     /// Plain lines and lines with a payload, a recipient or a sender's clock
@@ -712,8 +755,7 @@ mod tests {
         let rows_of: Vec<&Record> = batch.iter().filter(|r| !is_plain(r)).collect();
         assert_eq!(rows.len(), rows_of.len());
         for room in [None, Some("ops")] {
-            let (page, more) =
-                crate::server::history::sql::fetch(&db.conn, false, room, None, 1000).unwrap();
+            let (page, more) = db.page(room, None, 1000).unwrap();
             let want: Vec<Chat> = batch
                 .iter()
                 .rev()
@@ -773,7 +815,7 @@ mod tests {
             max_age: None,
             ..r
         };
-        prune(c, counting, Some(&rooms), &mut known).unwrap();
+        prune(c, counting, Some(&rooms), &mut known, &|_| 0).unwrap();
         assert_eq!(
             total(&known, None),
             Some(3000),
@@ -788,6 +830,7 @@ mod tests {
             },
             None,
             &mut known,
+            &|_| 0,
         )
         .unwrap();
         assert_eq!(
@@ -797,14 +840,14 @@ mod tests {
         // 500 more in the default room: its 500 oldest go, #a keeps its own.
         add(c, 12_301..=12_800, None, now);
         known.added(&None, 500, true);
-        prune(c, r, Some(&rooms), &mut known).unwrap();
+        prune(c, r, Some(&rooms), &mut known, &|_| 0).unwrap();
         assert_eq!(ids(c, None), (10_501, 12_800, 2000));
         assert_eq!(ids(c, Some("#a")), (12_001, 12_300, 300));
         assert_eq!(total(&known, None), Some(2000));
         // A room over its limit loses exactly its oldest rows.
         add(c, 12_801..=14_900, Some("#a"), now);
         known.added(&Some("#a".into()), 2100, true);
-        prune(c, r, Some(&rooms), &mut known).unwrap();
+        prune(c, r, Some(&rooms), &mut known, &|_| 0).unwrap();
         assert_eq!(ids(c, Some("#a")), (12_901, 14_900, 2000));
         assert_eq!(ids(c, None), (10_501, 12_800, 2000));
     }
