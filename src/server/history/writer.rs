@@ -58,6 +58,15 @@ enum Job {
     Barrier(std::sync::mpsc::Sender<()>),
 }
 
+/// One above the highest id a row holds (every id when it cannot be read,
+/// so that each is looked for).
+fn rows_below(conn: &rusqlite::Connection) -> u64 {
+    conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_or(u64::MAX, |m| m as u64 + 1)
+}
+
 impl HistoryDb {
     /// Start the writer thread; the database is its own from now on.
     pub(crate) fn spawn(self, retention: Retention) -> HistoryStore {
@@ -70,12 +79,7 @@ impl HistoryDb {
         let mut db = self;
         db.log.prune(retention, true, None);
         let _ = prune(&db.conn, retention, None, &mut rooms, &|r| db.log.total(r));
-        let rows_below = db
-            .conn
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map_or(u64::MAX, |m| m as u64 + 1);
+        let rows_below = rows_below(&db.conn);
         let metrics = HistoryMetrics::default();
         let failing = Arc::new(AtomicBool::new(false));
         let (m, f, w) = (metrics.clone(), failing.clone(), waiting.clone());
@@ -228,8 +232,8 @@ struct Writer {
     rooms: Rooms,
     /// Rows inserted since the start (age pruning every PRUNE_EVERY).
     inserted: u64,
-    /// Every row's id is below this: a line at or above it needs no look
-    /// for its id among the rows (no SQLite on the plain lines' path).
+    /// Every row's id is below this (read again at each take): a line at or
+    /// above it needs no look for its id among the rows.
     rows_below: u64,
     /// While busy, the writer looks at the list every TICK instead of
     /// blocking on the channel, so that the rooms (on the chat path) wake
@@ -314,8 +318,11 @@ impl Writer {
     fn store(&mut self, batch: &[Record]) -> Result<usize, String> {
         let db = &mut self.db;
         let mut refused = 0;
+        // Once a take, not once a room: another program may have added rows
+        // since (one indexed MAX, not a look for each id).
+        self.rows_below = rows_below(&db.conn);
         for (room, mut chats) in by_room(batch) {
-            if chats.first().and_then(|c| c.id) < Some(self.rows_below) {
+            if chats.iter().filter_map(|c| c.id).min() < Some(self.rows_below) {
                 refused += not_taken(&db.conn, &mut chats).map_err(|e| e.to_string())?;
             }
             db.log
