@@ -21,9 +21,18 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use super::publish::Pending;
-use super::{line_id, Cluster, RoomEvent};
+use super::{line_id, Cluster, Out, RoomEvent};
 use crate::protocol::{codes, Packet};
+
+/// An entry in the publisher's queue: its sequence number in this node
+/// (kept here, below the publisher, as the doubt about it is).
+pub(super) struct Pending {
+    pub(super) seq: u64,
+    /// The last line id delivered here in its room when it was said: the
+    /// entry's id is above it.
+    pub(super) after: u64,
+    pub(super) out: Out,
+}
 
 /// Entries kept waiting for their echo at most (the oldest go first).
 const UNECHOED_MAX: usize = 10_000;

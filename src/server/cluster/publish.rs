@@ -20,7 +20,7 @@ use redis::aio::ConnectionManager;
 use redis::Value;
 use tokio::sync::mpsc;
 
-use super::doubt::{id_of, Doubt};
+use super::doubt::{id_of, Doubt, Pending};
 use super::scripts::{APPEND, MARK_TTL_MS};
 use super::{entry, Cluster, Out, Relay, Room, RoomEvent};
 use crate::server::room::NotSent;
@@ -54,15 +54,6 @@ impl Relay for Cluster {
             .send(out)
             .map_err(|_| NotSent("not sent: this server is shutting down its cluster link".into()))
     }
-}
-
-/// An entry in the queue: its sequence number in this node.
-pub(super) struct Pending {
-    pub(super) seq: u64,
-    /// The last line id delivered here in its room when it was said: the
-    /// entry's id is above it.
-    pub(super) after: u64,
-    pub(super) out: Out,
 }
 
 /// What Redis said about a batch.
