@@ -750,3 +750,52 @@ fn sasl_external_logs_in_to_the_account_a_client_certificate_is_bound_to_and_onl
     assert!(!ls.last().unwrap().contains("sasl"), "{ls:?}");
     tls_until(&mut irc, " 904 * :SASL authentication failed");
 }
+
+/// Lines of `p` up to (and with) the first containing `pat`.
+fn lines_until(p: &mut crate::util::Lines, pat: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while let Some(l) = p.next_until(deadline) {
+        let done = l.contains(pat);
+        seen.push(l);
+        if done {
+            return seen;
+        }
+    }
+    panic!("no line containing {pat:?} within 15s; saw {seen:#?}");
+}
+
+/// Issue 44's cluster finding: a join on another node into a room other
+/// than the default one is shown (a notice, then one count: the count came
+/// twice for every join or leave on another node) to a `tcpplay join`
+/// member and an IRC member, and again after the member comes back.
+#[test]
+fn a_join_on_another_cluster_node_is_shown_in_a_room_other_than_the_default_one() {
+    let redis = crate::cluster::Redis::start();
+    let mut n1 = crate::cluster::node(&redis, "n1", &["--irc", "127.0.0.1:0"]);
+    let n2 = crate::cluster::node(&redis, "n2", &[]);
+    let line = n1.proc.stdout.expect("irssi:   /connect");
+    let port: u16 = line.split_whitespace().last().unwrap().parse().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut irc = Raw::register(addr, "ircy", "");
+    irc.line("JOIN #both");
+    irc.lines.expect(":ircy!u@tcpplay JOIN #both");
+    let mut ann = n1.join(&["--name", "Ann", "--no-tls"]);
+    ann.stdout.expect("Ann joined");
+    ann.send_line("/join #both");
+    ann.stdout.expect("you joined #both");
+    irc.lines.expect(":Ann!u@tcpplay JOIN #both");
+    for round in 0..2 {
+        let mut tom = n2.join(&["--name", "Tom", "--no-tls", "--room", "#both"]);
+        tom.stdout.expect("you joined #both");
+        ann.stdout.expect("[#both] *** Tom joined");
+        irc.lines.expect(":Tom!u@tcpplay JOIN #both");
+        tom.send_line(&format!("here {round}"));
+        let between = lines_until(&mut ann.stdout, &format!("Tom: here {round}"));
+        let counts: Vec<&String> = between.iter().filter(|l| l.contains("connected")).collect();
+        assert_eq!(counts, ["[#both] *** 3 connected"], "{between:#?}");
+        drop(tom);
+        ann.stdout.expect("[#both] *** Tom disconnected");
+        irc.lines.expect(":Tom!u@tcpplay QUIT");
+    }
+}
