@@ -6,7 +6,7 @@
 //! loads, `server::web::page`).
 
 /// Every command: its usage (the words a user types) and what it does.
-pub const COMMANDS: [(&str, &str); 29] = [
+pub const COMMANDS: [(&str, &str); 30] = [
     ("/help", "this list"),
     (
         "/users [#ROOM]",
@@ -29,6 +29,10 @@ pub const COMMANDS: [(&str, &str); 29] = [
         "a direct message (only NAME sees it; quote names with spaces)",
     ),
     ("/me ACTION", "an action: /me waves"),
+    (
+        "/away [TEXT]",
+        "say you are away, and why (your rooms see it; whoever writes to you is told); /away alone: back",
+    ),
     ("/history [N]", "fetch N older messages (default 20)"),
     ("/quit [REASON]", "leave, saying why"),
     (

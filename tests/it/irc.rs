@@ -53,7 +53,22 @@ struct Raw {
 
 impl Raw {
     fn connect(addr: SocketAddr) -> Raw {
-        let s = TcpStream::connect(addr).unwrap();
+        Raw::connect_from(addr, None)
+    }
+
+    /// From a chosen loopback source address (e.g. 127.0.0.7).
+    fn connect_from(addr: SocketAddr, from: Option<std::net::IpAddr>) -> Raw {
+        let s = match from {
+            None => TcpStream::connect(addr).unwrap(),
+            Some(ip) => {
+                let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                    .unwrap();
+                sock.bind(&SocketAddr::new(ip, 0).into())
+                    .expect("bind source address");
+                sock.connect(&addr.into()).expect("connect");
+                sock.into()
+            }
+        };
         let lines = Lines::spawn(BufReader::new(s.try_clone().unwrap()), "irc");
         Raw { s, lines }
     }
@@ -67,7 +82,16 @@ impl Raw {
     }
 
     fn register(addr: SocketAddr, nick: &str, caps: &str) -> Raw {
-        let mut r = Raw::connect(addr);
+        Raw::register_from(addr, nick, caps, None)
+    }
+
+    fn register_from(
+        addr: SocketAddr,
+        nick: &str,
+        caps: &str,
+        from: Option<std::net::IpAddr>,
+    ) -> Raw {
+        let mut r = Raw::connect_from(addr, from);
         if !caps.is_empty() {
             r.line("CAP LS 302");
             r.line(&format!("CAP REQ :{caps}"));
@@ -75,7 +99,7 @@ impl Raw {
         r.line(&format!("NICK {nick}"));
         r.line(&format!("USER {nick} 0 * :{nick}"));
         if !caps.is_empty() {
-            r.lines.expect(" ACK :");
+            r.lines.expect(" ACK ");
             r.line("CAP END");
         }
         r.lines.expect(" 001 ");
@@ -798,4 +822,63 @@ fn a_join_on_another_cluster_node_is_shown_in_a_room_other_than_the_default_one(
         ann.stdout.expect("[#both] *** Tom disconnected");
         irc.lines.expect(":Tom!u@tcpplay QUIT");
     }
+}
+
+/// `/away` end to end: a `tcpplay join` member and an IRC member (AWAY,
+/// 305/306, 301 on a direct message and in WHOIS, `G` in WHO, AWAY lines
+/// with `away-notify`) each see the other's; a muted member cannot say why
+/// it is away (its words would reach the room) but can come back.
+#[test]
+fn away_is_said_to_the_rooms_listed_and_told_to_whoever_writes_both_ways() {
+    let (server, addr) = irc_server(&["--no-history"]);
+    let mut tom = server.join(&["--name", "Tom", "--no-tls", "--room", "#quiet"]);
+    tom.stdout.expect("you joined #quiet");
+    // From another address: a mute of a guest holds the guests from its address.
+    let mut irc = Raw::register_from(addr, "ircy", "away-notify", Some([127, 0, 0, 7].into()));
+    irc.line("JOIN #quiet");
+    irc.lines.expect(":ircy!u@tcpplay JOIN #quiet");
+    tom.stdout.expect("ircy joined");
+    // Tom is away: the room sees it, the IRC client as AWAY.
+    tom.send_line("/away at lunch");
+    tom.stdout.expect("Tom is away: at lunch");
+    irc.lines.expect(":Tom!u@tcpplay AWAY :at lunch");
+    irc.line("PRIVMSG Tom :are you there");
+    irc.lines.expect(" 301 ircy Tom :at lunch");
+    tom.stdout.expect("are you there");
+    irc.line("WHOIS Tom");
+    irc.lines.expect(" 301 ircy Tom :at lunch");
+    irc.line("WHO #quiet");
+    irc.lines
+        .expect(" 352 ircy #quiet u tcpplay tcpplay Tom G@ :0 Tom");
+    tom.send_line("/users");
+    tom.stdout.expect("(away: at lunch)");
+    tom.send_line("/away");
+    tom.stdout.expect("Tom is back");
+    let back = irc.lines.expect(":Tom!u@tcpplay AWAY");
+    assert_eq!(
+        back, ":Tom!u@tcpplay AWAY",
+        "back is AWAY without a message"
+    );
+    // The IRC member is away: 306, and Tom is told when he writes to it.
+    irc.line("AWAY :brb");
+    irc.lines
+        .expect(" 306 ircy :You have been marked as being away");
+    tom.stdout.expect("ircy is away: brb");
+    tom.send_line("/msg ircy ping me");
+    irc.lines.expect("PRIVMSG ircy :ping me");
+    tom.stdout.expect("ircy is away: brb");
+    irc.line("AWAY");
+    irc.lines
+        .expect(" 305 ircy :You are no longer marked as being away");
+    tom.stdout.expect("ircy is back");
+    // Muted: no away message reaches the room, coming back does.
+    tom.send_line("/mute ircy 10m");
+    tom.stdout.expect("muted ircy");
+    irc.line("AWAY :buy cheap pills");
+    irc.lines.expect(" 404 ircy ");
+    irc.line("AWAY");
+    irc.lines.expect(" 305 ircy ");
+    tom.send_line("now then");
+    let seen = lines_until(&mut tom.stdout, "Tom: now then");
+    assert!(!seen.iter().any(|l| l.contains("pills")), "{seen:#?}");
 }

@@ -241,7 +241,8 @@ fn names_reply(st: &mut State, u: Users, asked: Asked) {
         let nick = st.nicks.nick_of(&info.name);
         let op = if info.op { "@" } else { "" };
         if asked == Asked::Who {
-            let flags = format!("H{op}");
+            let here = if info.away.is_some() { "G" } else { "H" };
+            let flags = format!("{here}{op}");
             st.numeric(
                 "352",
                 &[

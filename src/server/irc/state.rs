@@ -27,15 +27,17 @@ pub(super) enum Cap {
     EchoMessage,
     MultiPrefix,
     Batch,
+    AwayNotify,
 }
 
 impl Cap {
-    pub(super) const ALL: [Cap; 5] = [
+    pub(super) const ALL: [Cap; 6] = [
         Cap::ServerTime,
         Cap::MessageTags,
         Cap::EchoMessage,
         Cap::MultiPrefix,
         Cap::Batch,
+        Cap::AwayNotify,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -45,6 +47,7 @@ impl Cap {
             Cap::EchoMessage => "echo-message",
             Cap::MultiPrefix => "multi-prefix",
             Cap::Batch => "batch",
+            Cap::AwayNotify => "away-notify",
         }
     }
 
@@ -52,7 +55,7 @@ impl Cap {
         Cap::ALL.into_iter().find(|c| c.name() == s)
     }
 
-    fn bit(self) -> u8 {
+    fn bit(self) -> u16 {
         1 << (self as u8)
     }
 }
@@ -80,7 +83,7 @@ pub(super) struct Registration {
 /// One connection's translator state.
 pub(super) struct State {
     pub ctx: Arc<Ctx>,
-    caps: u8,
+    caps: u16,
     pub reg: Registration,
     /// The member's name (and nick) once registered.
     pub me: Option<String>,
@@ -100,6 +103,10 @@ pub(super) struct State {
     pub last_rename: Option<(String, String)>,
     /// Names whose QUIT was shown (a leave comes from each shared room).
     pub quit: Vec<String>,
+    /// AWAY sent, its 305/306 not yet (the first room's notice answers).
+    pub away_asked: bool,
+    /// The last away change shown (it comes once from each shared room).
+    pub last_away: Option<(String, Option<String>)>,
     /// Commands sent after NICK and USER, before the session's answer:
     /// handled once registered (at most [`HELD`]).
     pub held: Vec<Message>,
@@ -131,6 +138,8 @@ impl State {
             batches: 0,
             last_rename: None,
             quit: Vec::new(),
+            away_asked: false,
+            last_away: None,
             held: Vec::new(),
             cert_account: None,
             sasl: Sasl::Idle,

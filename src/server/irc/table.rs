@@ -4,8 +4,8 @@
 //! Ergo's command table does. Unknown commands get 421.
 
 use super::commands::{
-    invite, join, kick, list, names, nick, part, pass, ping, pong, privmsg, quit, topic, user, who,
-    whois,
+    away, invite, join, kick, list, names, nick, part, pass, ping, pong, privmsg, quit, topic,
+    user, who, whois,
 };
 use super::state::State;
 use crate::protocol::irc::Message;
@@ -56,17 +56,14 @@ const COMMANDS: &[Command] = &[
     cmd("MODE", false, 1, super::modes::mode),
     cmd("KICK", false, 2, kick),
     cmd("INVITE", false, 2, invite),
+    cmd("AWAY", false, 0, away),
 ];
 
 /// Handle one message from the client.
 pub(super) fn dispatch(st: &mut State, m: &Message) {
     let Some(c) = COMMANDS.iter().find(|c| c.name == m.command) else {
-        let why = match m.command.as_str() {
-            "AWAY" => "Unknown command: tcpplay has no away status",
-            _ => "Unknown command",
-        };
         if st.me.is_some() || !m.command.chars().all(|c| c.is_ascii_digit()) {
-            st.numeric("421", &[&m.command, why]);
+            st.numeric("421", &[&m.command, "Unknown command"]);
         }
         return;
     };

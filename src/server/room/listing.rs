@@ -40,6 +40,7 @@ impl Hub {
                     since,
                     account: m.identity.account.clone(),
                     op: self.operates(&st, id, room),
+                    away: m.away.clone(),
                 })
             })
             .take(MAX_USERS_LISTED)

@@ -217,9 +217,10 @@ impl Hub {
         ))
     }
 
-    /// Why member `id` may not rename: muted in one of its rooms (its new
-    /// name would be shown there), if so.
-    pub(crate) fn muted_anywhere(&self, id: MemberId) -> Option<String> {
+    /// Why member `id` may not rename or say why it is away: muted in one
+    /// of its rooms (its words would be shown there), if so; `stays` says
+    /// what is kept instead.
+    pub(crate) fn muted_anywhere(&self, id: MemberId, stays: &str) -> Option<String> {
         let st = self.lock();
         let m = st.members.get(&id)?;
         let (mut w, key) = m.who();
@@ -228,10 +229,9 @@ impl Hub {
             let md = room.moderation();
             let hold = md.rules.mute_of(&w, now_ms())?;
             Some(format!(
-                "you are muted in {} {}: your name stays {} until then",
+                "you are muted in {} {}: {stays}",
                 room.name(),
                 hold.describe(),
-                m.name
             ))
         })
     }
