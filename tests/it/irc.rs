@@ -668,7 +668,11 @@ fn weechat_over_tls_trusts_the_servers_certificate_file_and_chats() {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let wee = WeeChat::start(addr, "wtls", Some(&cert.cert));
     wee.log_has("irc.server.tcpplay", "certificate is trusted");
-    wee.log_has("irc.tcpplay.#lobby", "wtls (u@tcpplay) has joined #lobby");
+    // WeeChat asks for extended-join: the realname (the name) is shown too.
+    wee.log_has(
+        "irc.tcpplay.#lobby",
+        "wtls (wtls) (u@tcpplay) has joined #lobby",
+    );
     let mut tom = server.join(&["--name", "Tom", "--cert", cert.cert.to_str().unwrap()]);
     tom.stdout.expect("Tom joined");
     wee.say("irc.tcpplay.#lobby", "sealed in transit");
@@ -745,6 +749,15 @@ fn sasl_external_logs_in_to_the_account_a_client_certificate_is_bound_to_and_onl
         .expect("now logs in to the account teach without a password");
     teach.close_stdin();
     assert_eq!(teach.wait(), 0);
+    // A guest watching with extended-join and account-tag (Bob's
+    // certificate names him and is bound to no account).
+    let bob = (p("client-bob.pem"), p("client-bob-key.pem"));
+    let mut obs = irc_mtls(port, &ca, (&bob.0, &bob.1));
+    tls_send(
+        &mut obs,
+        "CAP LS 302\r\nCAP REQ :extended-join account-tag\r\nNICK bob\r\nUSER b 0 * :b\r\nCAP END\r\n",
+    );
+    tls_until(&mut obs, ":bob!u@tcpplay JOIN #lobby * bob");
     // Alice's certificate: EXTERNAL is offered, and logs in to teach.
     let alice = (p("client-alice.pem"), p("client-alice-key.pem"));
     let mut irc = irc_mtls(port, &ca, (&alice.0, &alice.1));
@@ -766,8 +779,18 @@ fn sasl_external_logs_in_to_the_account_a_client_certificate_is_bound_to_and_onl
     // A guest can never hold teach: its 001 is the account's login.
     let seen = tls_until(&mut irc, " 001 teach ");
     assert!(!seen.iter().any(|l| l.contains(" 433 ")), "{seen:?}");
+    // Only an account that really logged in is named: in its JOIN, its
+    // lines' account tag and WHOIS (330); the guest's are `*` and none.
+    tls_until(&mut obs, ":teach!u@tcpplay JOIN #lobby teach teach");
+    tls_send(&mut irc, "PRIVMSG #lobby :from the account\r\n");
+    tls_until(
+        &mut obs,
+        "@account=teach :teach!u@tcpplay PRIVMSG #lobby :from the account",
+    );
+    tls_send(&mut obs, "WHOIS teach\r\nPRIVMSG #lobby :from a guest\r\n");
+    tls_until(&mut obs, " 330 bob teach teach :is logged in as");
+    tls_until(&mut irc, ":bob!u@tcpplay PRIVMSG #lobby :from a guest");
     // Bob's certificate is bound to nothing: no mechanism is offered.
-    let bob = (p("client-bob.pem"), p("client-bob-key.pem"));
     let mut irc = irc_mtls(port, &ca, (&bob.0, &bob.1));
     tls_send(&mut irc, "CAP LS 302\r\nAUTHENTICATE EXTERNAL\r\n");
     let ls = tls_until(&mut irc, " LS ");
@@ -881,4 +904,64 @@ fn away_is_said_to_the_rooms_listed_and_told_to_whoever_writes_both_ways() {
     tom.send_line("now then");
     let seen = lines_until(&mut tom.stdout, "Tom: now then");
     assert!(!seen.iter().any(|l| l.contains("pills")), "{seen:#?}");
+}
+
+/// MODE is the room's real rules: 324 says `+i`/`+t` as they are, `b`
+/// lists the bans to an operator (367/368; to others 368 saying why),
+/// `-v`/`+v` mute and lift (tcpplay's mute is devoice in a moderated room),
+/// `+m` is refused (no room-wide moderation), masks name accounts and
+/// addresses as the ban does.
+#[test]
+fn irc_modes_are_the_rooms_real_rules_and_voice_is_tcpplays_mute() {
+    let (_server, addr) = irc_server(&["--no-history"]);
+    let mut op = Raw::register(addr, "opal", "");
+    op.line("JOIN #ops");
+    op.lines.expect(" 353 opal = #ops @opal");
+    op.line("MODE #ops");
+    op.lines.expect(" 324 opal #ops +");
+    op.line("MODE #ops +t");
+    op.lines.expect("NOTICE #ops");
+    op.line("MODE #ops +i");
+    op.lines.expect("NOTICE #ops");
+    op.line("MODE #ops");
+    let modes = op.lines.expect(" 324 opal #ops ");
+    assert!(modes.ends_with(" 324 opal #ops +it"), "{modes}");
+    op.line("MODE #ops -i");
+    op.lines.expect("NOTICE #ops");
+    // From another address: a mute of a guest holds the guests from its address.
+    let mut mal = Raw::register_from(addr, "mal", "", Some([127, 0, 0, 8].into()));
+    mal.line("JOIN #ops");
+    op.lines.expect(":mal!u@tcpplay JOIN #ops");
+    op.line("MODE #ops -v mal");
+    op.lines.expect("NOTICE #ops :opal muted mal in #ops");
+    mal.line("PRIVMSG #ops :let me speak");
+    mal.lines.expect(" 404 mal #ops :you are muted in #ops");
+    op.line("MODE #ops +v mal");
+    op.lines.expect("NOTICE #ops");
+    mal.line("PRIVMSG #ops :thank you");
+    op.lines.expect(":mal!u@tcpplay PRIVMSG #ops :thank you");
+    op.line("MODE #ops +m");
+    op.lines
+        .expect(" 472 opal m :tcpplay has no room-wide moderation");
+    // Bans: an account's and an address's, listed to the operator only.
+    op.line("MODE #ops +b $a:carol");
+    op.lines.expect("NOTICE #ops");
+    op.line("MODE #ops +b *!*@192.0.2.7");
+    op.lines.expect("NOTICE #ops");
+    op.line("MODE #ops b");
+    let listed = lines_until(&mut op.lines, " 368 opal #ops ");
+    let masks: Vec<&str> = listed
+        .iter()
+        .filter(|l| l.contains(" 367 "))
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(masks, ["$a:carol", "*!*@192.0.2.7"], "{listed:#?}");
+    mal.line("MODE #ops b");
+    let end = mal.lines.expect(" 368 mal #ops ");
+    assert!(end.contains("operators only"), "{end}");
+    op.line("MODE #ops -b $a:carol");
+    op.lines.expect("NOTICE #ops");
+    op.line("MODE #ops b");
+    let listed = lines_until(&mut op.lines, " 368 opal #ops ");
+    assert!(!listed.iter().any(|l| l.contains("carol")), "{listed:#?}");
 }

@@ -294,6 +294,9 @@ pub(super) fn whois(st: &mut State, m: &Message) {
     if let Some((_, why)) = st.ctx.hub.away_of(&name) {
         st.numeric("301", &[&shown, &why]);
     }
+    if let Some(account) = st.account_of(&name) {
+        st.numeric("330", &[&shown, &account, "is logged in as"]);
+    }
     st.numeric("318", &[&shown, "End of /WHOIS list"]);
 }
 

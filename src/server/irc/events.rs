@@ -15,8 +15,9 @@ pub(super) fn system(st: &mut State, s: System) {
     match (s.event.as_deref(), s.name.is_some()) {
         (Some("join"), true) if name != me => {
             st.quit.retain(|n| n != &name);
+            let join = st.join_line(&name, &room);
+            st.send(join);
             let prefix = st.prefix_of(&name);
-            st.send(Message::new(Some(&prefix), "JOIN", vec![room]));
             // away-notify: an away member's JOIN is followed by its AWAY.
             if let Some((_, why)) = st
                 .ctx

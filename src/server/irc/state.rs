@@ -28,16 +28,20 @@ pub(super) enum Cap {
     MultiPrefix,
     Batch,
     AwayNotify,
+    AccountTag,
+    ExtendedJoin,
 }
 
 impl Cap {
-    pub(super) const ALL: [Cap; 6] = [
+    pub(super) const ALL: [Cap; 8] = [
         Cap::ServerTime,
         Cap::MessageTags,
         Cap::EchoMessage,
         Cap::MultiPrefix,
         Cap::Batch,
         Cap::AwayNotify,
+        Cap::AccountTag,
+        Cap::ExtendedJoin,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -48,6 +52,8 @@ impl Cap {
             Cap::MultiPrefix => "multi-prefix",
             Cap::Batch => "batch",
             Cap::AwayNotify => "away-notify",
+            Cap::AccountTag => "account-tag",
+            Cap::ExtendedJoin => "extended-join",
         }
     }
 
@@ -193,6 +199,28 @@ impl State {
             "NOTICE",
             vec![to, text.to_string()],
         ));
+    }
+
+    /// `name`'s JOIN of `room`: with `extended-join`, its account (`*`: a
+    /// guest, or a member of another node whose account this one does
+    /// not know) and its name as realname.
+    pub(super) fn join_line(&mut self, name: &str, room: &str) -> Message {
+        let prefix = self.prefix_of(name);
+        let mut params = vec![room.to_string()];
+        if self.has(Cap::ExtendedJoin) {
+            let account = self.account_of(name);
+            params.push(account.unwrap_or_else(|| "*".into()));
+            params.push(name.to_string());
+        }
+        Message::new(Some(&prefix), "JOIN", params)
+    }
+
+    /// The account the member of this server called `name` logged in to,
+    /// as IRC names it (accounts are names: by its nick, so one with a
+    /// space is one word); `None` for a guest or a member of another node.
+    pub(super) fn account_of(&mut self, name: &str) -> Option<String> {
+        let account = self.ctx.hub.account_of(name)?;
+        Some(self.nicks.nick_of(&account))
     }
 
     /// The prefix of `name`'s lines: `nick!u@tcpplay`.
