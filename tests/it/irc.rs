@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::util::{Lines, Proc, Server};
 
 /// A server with `--irc` on 127.0.0.1 (`extra` appended), and the IRC address.
-fn irc_server(extra: &[&str]) -> (Server, SocketAddr) {
+pub(crate) fn irc_server(extra: &[&str]) -> (Server, SocketAddr) {
     let mut args = vec!["--irc", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     let mut server = Server::start(&args);

@@ -2,6 +2,7 @@
 //! on 127.0.0.1, with real TLS. One test binary; modules by subject.
 
 mod irc;
+mod irc_irssi;
 mod util;
 mod web;
 mod web_abuse;
