@@ -46,18 +46,18 @@ fn python_client(addr: SocketAddr, nick: &str) -> Proc {
 }
 
 /// A raw IRC connection: lines out, lines in (with a reader thread).
-struct Raw {
+pub(crate) struct Raw {
     s: TcpStream,
-    lines: Lines,
+    pub(crate) lines: Lines,
 }
 
 impl Raw {
-    fn connect(addr: SocketAddr) -> Raw {
+    pub(crate) fn connect(addr: SocketAddr) -> Raw {
         Raw::connect_from(addr, None)
     }
 
     /// From a chosen loopback source address (e.g. 127.0.0.7).
-    fn connect_from(addr: SocketAddr, from: Option<std::net::IpAddr>) -> Raw {
+    pub(crate) fn connect_from(addr: SocketAddr, from: Option<std::net::IpAddr>) -> Raw {
         let s = match from {
             None => TcpStream::connect(addr).unwrap(),
             Some(ip) => {
@@ -73,19 +73,19 @@ impl Raw {
         Raw { s, lines }
     }
 
-    fn send(&mut self, bytes: &[u8]) {
+    pub(crate) fn send(&mut self, bytes: &[u8]) {
         self.s.write_all(bytes).unwrap();
     }
 
-    fn line(&mut self, l: &str) {
+    pub(crate) fn line(&mut self, l: &str) {
         self.send(format!("{l}\r\n").as_bytes());
     }
 
-    fn register(addr: SocketAddr, nick: &str, caps: &str) -> Raw {
+    pub(crate) fn register(addr: SocketAddr, nick: &str, caps: &str) -> Raw {
         Raw::register_from(addr, nick, caps, None)
     }
 
-    fn register_from(
+    pub(crate) fn register_from(
         addr: SocketAddr,
         nick: &str,
         caps: &str,
