@@ -149,7 +149,9 @@ pub fn load(explicit_file: Option<&Path>, flags: FlagLayer) -> Result<Loaded, Co
     if let Some(f) = &file {
         figment = figment.merge(Toml::file_exact(f));
     }
-    const ENV_SECTIONS: [&str; 5] = ["serve", "join", "limits", "history", "cluster"];
+    const ENV_SECTIONS: [&str; 7] = [
+        "serve", "join", "limits", "history", "cluster", "web", "irc",
+    ];
     let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
     if let Some(e) = super::explain::unknown_env_section(names, &ENV_SECTIONS) {
         return Err(ConfigError::new(e));

@@ -579,10 +579,10 @@ fn weechat_headless_chats_acts_renames_sets_topics_dms_and_reads_history_with_tc
     wee.log_has("irc.tcpplay.#lobby", "Tom is now known as Thomas");
 }
 
-type TlsLines = BufReader<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>;
+pub(crate) type TlsLines = BufReader<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>;
 
 /// IRC over TLS to 127.0.0.1:`port`, trusting `cert`.
-fn irc_tls(port: u16, cert: &std::path::Path) -> TlsLines {
+pub(crate) fn irc_tls(port: u16, cert: &std::path::Path) -> TlsLines {
     let cfg = tcpplay::tls::client_config(&tcpplay::tls::Trust::File(cert.to_path_buf())).unwrap();
     let name = tcpplay::tls::server_name("localhost").unwrap();
     let conn = rustls::ClientConnection::new(cfg, name).unwrap();
@@ -592,13 +592,13 @@ fn irc_tls(port: u16, cert: &std::path::Path) -> TlsLines {
     BufReader::new(rustls::StreamOwned::new(conn, sock))
 }
 
-fn tls_send(r: &mut TlsLines, lines: &str) {
+pub(crate) fn tls_send(r: &mut TlsLines, lines: &str) {
     r.get_mut().write_all(lines.as_bytes()).unwrap();
     r.get_mut().flush().unwrap();
 }
 
 /// Lines until one holding `pat` (that one last).
-fn tls_until(r: &mut TlsLines, pat: &str) -> Vec<String> {
+pub(crate) fn tls_until(r: &mut TlsLines, pat: &str) -> Vec<String> {
     let mut seen = Vec::new();
     loop {
         let mut line = String::new();

@@ -3,6 +3,7 @@
 
 mod irc;
 mod irc_irssi;
+mod irc_sasl;
 mod util;
 mod web;
 mod web_abuse;

@@ -102,6 +102,9 @@ pub(crate) async fn serve(
         for line in banner::irc_lines(local, cert.as_deref(), loaded.settings.serve.secure) {
             output::out(line);
         }
+        if loaded.settings.irc.sasl_plain {
+            output::out(banner::sasl_plain_line(server.handle().is_tls()));
+        }
     }
     if let Some(m) = metrics_addr {
         output::out(format!(

@@ -78,9 +78,11 @@ pub(super) fn try_register(st: &mut State) {
         return;
     }
     st.reg.auth_sent = true;
+    let signin = st.signin.take().map(Box::new);
     st.stage(&Packet::Auth(Auth {
         name,
         proto: Some(crate::protocol::PROTO_VERSION),
+        signin,
         ..Default::default()
     }));
 }

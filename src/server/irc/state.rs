@@ -119,7 +119,12 @@ pub(super) struct State {
     /// The account this connection's client certificate is bound to: the
     /// only one SASL EXTERNAL is offered for.
     pub cert_account: Option<String>,
+    /// SASL PLAIN is offered (`[irc] sasl_plain`, over TLS, with accounts).
+    pub sasl_plain: bool,
     pub sasl: Sasl,
+    /// PLAIN verified: the one-time sign-in token the session's `auth`
+    /// logs in to the account with (never shown, never logged).
+    pub signin: Option<String>,
     /// Packets for the session.
     pub staged: BytesMut,
     /// Lines for the client.
@@ -148,7 +153,9 @@ impl State {
             last_away: None,
             held: Vec::new(),
             cert_account: None,
+            sasl_plain: false,
             sasl: Sasl::Idle,
+            signin: None,
             staged: BytesMut::new(),
             out: BytesMut::new(),
             ended: false,
@@ -259,12 +266,16 @@ impl State {
 }
 
 /// Where a SASL exchange is (`sasl.rs` runs it).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+// No Debug: a PLAIN message under way holds a password.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub(super) enum Sasl {
     #[default]
     Idle,
     /// `AUTHENTICATE EXTERNAL` answered with `+`: the client's turn.
     Asked,
+    /// `AUTHENTICATE PLAIN` answered with `+`: the client's credentials,
+    /// base64, in 400-byte pieces (what came so far).
+    AskedPlain(zeroize::Zeroizing<String>),
     /// Logged in: the account's name is the name asked for.
     Done(String),
 }
