@@ -904,6 +904,15 @@ fn away_is_said_to_the_rooms_listed_and_told_to_whoever_writes_both_ways() {
     tom.send_line("now then");
     let seen = lines_until(&mut tom.stdout, "Tom: now then");
     assert!(!seen.iter().any(|l| l.contains("pills")), "{seen:#?}");
+    // HELP is the one table of commands, in its words, with IRC's names;
+    // a tcpplay command IRC has none for is named as one.
+    irc.line("HELP");
+    irc.lines
+        .expect(" 705 ircy * :AWAY (/away [TEXT]): say you are away");
+    irc.lines.expect(" 706 ircy * ");
+    irc.line("BANS");
+    irc.lines
+        .expect(" 421 ircy BANS :Unknown command: /bans (this room's operators, modes, bans and mutes) is a command of tcpplay join");
 }
 
 /// MODE is the room's real rules: 324 says `+i`/`+t` as they are, `b`
