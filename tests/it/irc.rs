@@ -974,3 +974,25 @@ fn irc_modes_are_the_rooms_real_rules_and_voice_is_tcpplays_mute() {
     let listed = lines_until(&mut op.lines, " 368 opal #ops ");
     assert!(!listed.iter().any(|l| l.contains("carol")), "{listed:#?}");
 }
+
+/// A mute of a guest holds the guests from its address, not the room's
+/// operator beside them who made it (found by the /away test: a guest
+/// operator's /mute of an IRC member on 127.0.0.1 silenced the operator).
+#[test]
+fn a_mute_of_a_guest_on_the_operators_own_address_leaves_the_operator_heard() {
+    let (server, addr) = irc_server(&["--no-history"]);
+    let mut tom = server.join(&["--name", "Tom", "--no-tls", "--room", "#quiet"]);
+    tom.stdout.expect("you joined #quiet");
+    let mut irc = Raw::register(addr, "ircy", "");
+    irc.line("JOIN #quiet");
+    irc.lines.expect(":ircy!u@tcpplay JOIN #quiet");
+    tom.send_line("/mute ircy 10m");
+    tom.stdout.expect("muted ircy");
+    irc.line("PRIVMSG #quiet :not heard");
+    irc.lines.expect(" 404 ircy #quiet ");
+    tom.send_line("still heard");
+    irc.lines
+        .expect(":Tom!u@tcpplay PRIVMSG #quiet :still heard");
+    tom.send_line("/nick Thomas");
+    tom.stdout.expect("Tom is now Thomas");
+}
