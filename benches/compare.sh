@@ -3,7 +3,8 @@
 # tcpplay (history on, the default, and --no-history; TLS; secure),
 # `ncat --chat`, and the IRC servers ngircd and InspIRCd (Debian's packages,
 # configs in benches/irc/ with every flood limit lifted; the load generator
-# speaks IRC to them: NICK/USER, JOIN, PRIVMSG, no self-echo), same
+# speaks IRC to them: NICK/USER, JOIN, PRIVMSG, no self-echo) beside
+# tcpplay's own IRC listener (`serve --irc`, history on: the same bytes), same
 # parameters and flow control, in one sitting. The fair
 # figure is server CPU per delivery (utime+stime of the server process over
 # the send phase / deliveries); deliveries/s, syscalls per delivery and bytes
@@ -71,6 +72,7 @@ start_tcpplay() { # mode [extra serve args...] -> sets SERVER_PID and PORT
     *) args+=(--history "$WORK/history.sqlite3") ;;
   esac
   case "$mode" in
+    irc) args+=(--irc 127.0.0.1:0) ;;
     tls) args+=(--tls --cert "$WORK/cert.pem" --key "$WORK/key.pem") ;;
     secure) args+=(--secure --password-file "$WORK/pw" --cert "$WORK/cert.pem" --key "$WORK/key.pem") ;;
   esac
@@ -83,6 +85,10 @@ start_tcpplay() { # mode [extra serve args...] -> sets SERVER_PID and PORT
   SERVER_PID=$!
   for _ in $(seq 200); do grep -q "listening on" "$WORK/server.out" 2>/dev/null && break; sleep 0.05; done
   PORT=$(grep -o '127.0.0.1:[0-9]*' "$WORK/server.out" | head -1 | cut -d: -f2)
+  if [ "$mode" = irc ]; then # the IRC address, from the line serve prints for irssi
+    for _ in $(seq 200); do grep -q "irssi: " "$WORK/server.out" 2>/dev/null && break; sleep 0.05; done
+    PORT=$(grep "irssi: " "$WORK/server.out" | head -1 | awk '{print $NF}')
+  fi
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_port() {
@@ -176,6 +182,7 @@ for c in 10 50 100; do
     run "fan-out $c: ncat --chat" ncat -- lines fanout --clients "$c" --messages "$m" --window "$WINDOW"
     run "fan-out $c: ngircd" ngircd -- irc fanout --clients "$c" --messages "$m" --window "$WINDOW"
     run "fan-out $c: InspIRCd" inspircd -- irc fanout --clients "$c" --messages "$m" --window "$WINDOW"
+    run "fan-out $c: tcpplay --irc" irc -- irc fanout --clients "$c" --messages "$m" --window "$WINDOW"
     run "fan-out $c: Python TCP-Playground" python -- plain fanout --clients "$c" --messages 100 --window "$WINDOW"
   done
 done
@@ -195,9 +202,10 @@ done
 ROOMS=${ROOMS:-100}
 [ -n "${QUICK:-}" ] && ROOMS=10
 for _ in $(seq "$RUNS"); do
-  for peer in plain ngircd inspircd; do
+  for peer in plain ngircd inspircd irc; do
     lmode=irc; label=$peer; [ "$peer" = plain ] && { lmode=plain; label=tcpplay; }
     [ "$peer" = inspircd ] && label=InspIRCd
+    [ "$peer" = irc ] && label="tcpplay --irc"
     run "rooms $ROOMS x 10: $label" "$peer" -- "$lmode" fanout --clients "$((ROOMS * 10))" --rooms "$ROOMS" --messages "${MSGS:-1000}" --window "$WINDOW"
   done
 done

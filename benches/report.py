@@ -143,6 +143,26 @@ rooms = sorted({l.split(":")[0] for l in groups if l.startswith("rooms ")})
 for r in rooms:
     issue33_row(r.replace("rooms ", "") + " rooms × members", lambda peer, r=r: f"{r}: {peer}", "≤ 0.8×", "–")
 w("")
+w("")
+w("### Targets (issue 44): tcpplay's IRC listener (`serve --irc`, history on) vs the IRC servers, same bytes")
+w("")
+w("| load | tcpplay --irc | ngircd | InspIRCd | vs the cheaper IRC server | target |")
+w("|---|---:|---:|---:|---:|---:|")
+
+
+def issue44_row(name, label_of):
+    t = cpu_of(label_of("tcpplay --irc"))
+    ng, ins = cpu_of(label_of("ngircd")), cpu_of(label_of("InspIRCd"))
+    irc = min([v for v in (ng, ins) if v] or [None]) if (ng or ins) else None
+    vs_irc = f"{t / irc:.2f}×" if t and irc else "–"
+    w(f"| {name} | {fmt(t, '.3f')} | {fmt(ng, '.3f')} | {fmt(ins, '.3f')} | {vs_irc} | ≤ 0.5× |")
+
+
+for c in (10, 50, 100):
+    issue44_row(f"{c} members, one room", lambda peer, c=c: f"fan-out {c}: {peer}")
+for r in rooms:
+    issue44_row(r.replace("rooms ", "") + " rooms × members", lambda peer, r=r: f"{r}: {peer}")
+w("")
 w("Bytes per delivery (fan-out table above): tcpplay's JSON chat line against IRC's `:nick!user@host PRIVMSG`")
 w("line and ncat's raw one; tcpplay also echoes each line to its sender and stores it, the peers do not.")
 w("")

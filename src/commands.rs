@@ -3,10 +3,11 @@
 //! front end lists the same commands in the same words. Data only: each
 //! front end's parser turns a typed line into packets (`client::ui::commands`
 //! for `join`; the page's script, which gets this table in the script it
-//! loads, `server::web::page`).
+//! loads, `server::web::page`). The IRC listener's `HELP` and 421 read it
+//! too, with [`IRC`]: which of these an IRC client has, under which command.
 
 /// Every command: its usage (the words a user types) and what it does.
-pub const COMMANDS: [(&str, &str); 29] = [
+pub const COMMANDS: [(&str, &str); 30] = [
     ("/help", "this list"),
     (
         "/users [#ROOM]",
@@ -29,6 +30,10 @@ pub const COMMANDS: [(&str, &str); 29] = [
         "a direct message (only NAME sees it; quote names with spaces)",
     ),
     ("/me ACTION", "an action: /me waves"),
+    (
+        "/away [TEXT]",
+        "say you are away, and why (your rooms see it; whoever writes to you is told); /away alone: back",
+    ),
     ("/history [N]", "fetch N older messages (default 20)"),
     ("/quit [REASON]", "leave, saying why"),
     (
@@ -61,3 +66,29 @@ pub const COMMANDS: [(&str, &str); 29] = [
     ("/password", "change your account's password: run join --change-password"),
     ("//text", "send a line that starts with /"),
 ];
+
+/// The commands an IRC client has too: the word a member types here and
+/// the IRC command that does the same (`server::irc`'s table answers each;
+/// its `HELP` lists them in these words).
+pub const IRC: [(&str, &str); 14] = [
+    ("users", "NAMES"),
+    ("join", "JOIN"),
+    ("part", "PART"),
+    ("rooms", "LIST"),
+    ("topic", "TOPIC"),
+    ("nick", "NICK"),
+    ("msg", "PRIVMSG"),
+    ("me", "PRIVMSG"),
+    ("away", "AWAY"),
+    ("quit", "QUIT"),
+    ("kick", "KICK"),
+    ("ban", "MODE"),
+    ("invite", "INVITE"),
+    ("op", "MODE"),
+];
+
+/// The word of a command's usage: `away` for `/away [TEXT]`.
+pub fn word(usage: &str) -> &str {
+    let u = usage.trim_start_matches('/');
+    u.split(' ').next().unwrap_or(u)
+}

@@ -31,7 +31,8 @@ pub enum Mode {
     /// tcpplay's protocol over a WebSocket (`serve --web`): `--addr` is
     /// the web address.
     Ws,
-    /// IRC (ngircd, InspIRCd): `NICK`/`USER`, `JOIN`, `PRIVMSG`.
+    /// IRC (ngircd, InspIRCd, `tcpplay serve --irc`): `NICK`/`USER`,
+    /// `JOIN`, `PRIVMSG`.
     Irc,
 }
 
@@ -60,10 +61,13 @@ async fn irc(host: &str, port: u16, name: &str, room: Option<&str>) -> Result<Co
     let hello = format!("NICK {name}\r\nUSER {name} 0 * :loadgen\r\n");
     s.write_all(hello.as_bytes()).await?;
     let mut seen = Vec::new();
-    // Until the welcome (001), then until the end of the channel's names (366).
+    // Until the welcome (001), then until the end of this channel's names
+    // (366 NICK #CHANNEL: tcpplay's listener also puts every member in its
+    // default room, whose names come first).
+    let names_end = format!(" 366 {name} {} ", channel(room));
     for (numeric, then) in [
         (" 001 ", Some(format!("JOIN {}\r\n", channel(room)))),
-        (" 366 ", None),
+        (names_end.as_str(), None),
     ] {
         loop {
             let found = memchr::memmem::find(&seen, numeric.as_bytes())
@@ -402,11 +406,13 @@ pub fn identify(
     match mode {
         // Already demultiplexed (ncat's prefixes removed, chunks reassembled).
         Mode::Lines => parse_text(line, bytes),
-        // ":nick!user@host PRIVMSG #chan :TEXT\r"
+        // ":nick!user@host PRIVMSG #chan :TEXT\r" (the `:` may be left
+        // out of a one-word text, as tcpplay's listener does)
         Mode::Irc => {
-            let at = memchr::memmem::find(line, b" PRIVMSG ")?;
-            let text = at + memchr::memmem::find(&line[at..], b" :")? + 2;
-            let t = &line[text..];
+            let at = memchr::memmem::find(line, b" PRIVMSG ")? + b" PRIVMSG ".len();
+            let target_end = at + memchr::memchr(b' ', &line[at..])? + 1;
+            let t = &line[target_end..];
+            let t = t.strip_prefix(b":").unwrap_or(t);
             parse_text(t.strip_suffix(b"\r").unwrap_or(t), bytes)
         }
         Mode::Secure => {

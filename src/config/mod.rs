@@ -89,6 +89,12 @@ pub struct IrcSettings {
     /// has TLS.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub addr: Option<String>,
+    /// Offer SASL PLAIN over TLS: an IRC client logs in to an account by
+    /// sending its password to the server (which checks it against the
+    /// OPAQUE record by running both sides) — what OPAQUE exists to avoid.
+    /// Off by default; never offered without TLS.
+    #[serde(skip_serializing_if = "crate::protocol::is_false")]
+    pub sasl_plain: bool,
 }
 
 /// Cluster mode (`serve --cluster`): rooms shared by the servers on one Redis.

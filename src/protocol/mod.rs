@@ -88,6 +88,8 @@ pub enum Packet {
     Account(AccountMsg),
     /// Client to server: a room operator's action.
     Moderate(Moderate),
+    /// Client to server: I am away (`text`: why), or back (no text).
+    Away(Away),
     /// A packet type this build does not know: skipped, never an error.
     #[serde(other)]
     Unknown,
@@ -159,6 +161,18 @@ pub struct Nick {
     pub name: String,
 }
 
+/// `away`: away with `text` (trimmed, one line, at most
+/// [`MAX_AWAY_CHARS`]), or back when it is absent or empty.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct Away {
+    pub text: Option<String>,
+}
+
+/// Longest away message kept (longer ones are cut).
+pub const MAX_AWAY_CHARS: usize = 200;
+
 /// One member in a `users` answer.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -172,6 +186,8 @@ pub struct UserInfo {
     /// An operator of the room asked about.
     #[serde(default, skip_serializing_if = "is_false")]
     pub op: bool,
+    /// Away, saying this (absent: here).
+    pub away: Option<String>,
 }
 
 #[serde_with::skip_serializing_none]
@@ -296,6 +312,7 @@ impl Packet {
                 | Packet::Topic(_)
                 | Packet::Account(_)
                 | Packet::Moderate(_)
+                | Packet::Away(_)
         )
     }
 

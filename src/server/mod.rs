@@ -292,11 +292,14 @@ impl ServerHandle {
     }
 
     /// Serve IRC clients on `listener` until shutdown (see [`irc`]).
+    /// IRC clients on `listener`; `sasl_plain`: `[irc] sasl_plain`
+    /// (offered over TLS only, to a server with accounts).
     pub(crate) fn serve_irc(
         &self,
         listener: tokio::net::TcpListener,
+        sasl_plain: bool,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        irc::serve(listener, self.ctx.clone())
+        irc::serve(listener, self.ctx.clone(), sasl_plain)
     }
 
     pub(crate) fn hub(&self) -> Arc<Hub> {

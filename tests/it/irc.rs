@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::util::{Lines, Proc, Server};
 
 /// A server with `--irc` on 127.0.0.1 (`extra` appended), and the IRC address.
-fn irc_server(extra: &[&str]) -> (Server, SocketAddr) {
+pub(crate) fn irc_server(extra: &[&str]) -> (Server, SocketAddr) {
     let mut args = vec!["--irc", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     let mut server = Server::start(&args);
@@ -46,28 +46,52 @@ fn python_client(addr: SocketAddr, nick: &str) -> Proc {
 }
 
 /// A raw IRC connection: lines out, lines in (with a reader thread).
-struct Raw {
+pub(crate) struct Raw {
     s: TcpStream,
-    lines: Lines,
+    pub(crate) lines: Lines,
 }
 
 impl Raw {
-    fn connect(addr: SocketAddr) -> Raw {
-        let s = TcpStream::connect(addr).unwrap();
+    pub(crate) fn connect(addr: SocketAddr) -> Raw {
+        Raw::connect_from(addr, None)
+    }
+
+    /// From a chosen loopback source address (e.g. 127.0.0.7).
+    pub(crate) fn connect_from(addr: SocketAddr, from: Option<std::net::IpAddr>) -> Raw {
+        let s = match from {
+            None => TcpStream::connect(addr).unwrap(),
+            Some(ip) => {
+                let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                    .unwrap();
+                sock.bind(&SocketAddr::new(ip, 0).into())
+                    .expect("bind source address");
+                sock.connect(&addr.into()).expect("connect");
+                sock.into()
+            }
+        };
         let lines = Lines::spawn(BufReader::new(s.try_clone().unwrap()), "irc");
         Raw { s, lines }
     }
 
-    fn send(&mut self, bytes: &[u8]) {
+    pub(crate) fn send(&mut self, bytes: &[u8]) {
         self.s.write_all(bytes).unwrap();
     }
 
-    fn line(&mut self, l: &str) {
+    pub(crate) fn line(&mut self, l: &str) {
         self.send(format!("{l}\r\n").as_bytes());
     }
 
-    fn register(addr: SocketAddr, nick: &str, caps: &str) -> Raw {
-        let mut r = Raw::connect(addr);
+    pub(crate) fn register(addr: SocketAddr, nick: &str, caps: &str) -> Raw {
+        Raw::register_from(addr, nick, caps, None)
+    }
+
+    pub(crate) fn register_from(
+        addr: SocketAddr,
+        nick: &str,
+        caps: &str,
+        from: Option<std::net::IpAddr>,
+    ) -> Raw {
+        let mut r = Raw::connect_from(addr, from);
         if !caps.is_empty() {
             r.line("CAP LS 302");
             r.line(&format!("CAP REQ :{caps}"));
@@ -75,7 +99,7 @@ impl Raw {
         r.line(&format!("NICK {nick}"));
         r.line(&format!("USER {nick} 0 * :{nick}"));
         if !caps.is_empty() {
-            r.lines.expect(" ACK :");
+            r.lines.expect(" ACK ");
             r.line("CAP END");
         }
         r.lines.expect(" 001 ");
@@ -555,10 +579,10 @@ fn weechat_headless_chats_acts_renames_sets_topics_dms_and_reads_history_with_tc
     wee.log_has("irc.tcpplay.#lobby", "Tom is now known as Thomas");
 }
 
-type TlsLines = BufReader<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>;
+pub(crate) type TlsLines = BufReader<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>;
 
 /// IRC over TLS to 127.0.0.1:`port`, trusting `cert`.
-fn irc_tls(port: u16, cert: &std::path::Path) -> TlsLines {
+pub(crate) fn irc_tls(port: u16, cert: &std::path::Path) -> TlsLines {
     let cfg = tcpplay::tls::client_config(&tcpplay::tls::Trust::File(cert.to_path_buf())).unwrap();
     let name = tcpplay::tls::server_name("localhost").unwrap();
     let conn = rustls::ClientConnection::new(cfg, name).unwrap();
@@ -568,13 +592,13 @@ fn irc_tls(port: u16, cert: &std::path::Path) -> TlsLines {
     BufReader::new(rustls::StreamOwned::new(conn, sock))
 }
 
-fn tls_send(r: &mut TlsLines, lines: &str) {
+pub(crate) fn tls_send(r: &mut TlsLines, lines: &str) {
     r.get_mut().write_all(lines.as_bytes()).unwrap();
     r.get_mut().flush().unwrap();
 }
 
 /// Lines until one holding `pat` (that one last).
-fn tls_until(r: &mut TlsLines, pat: &str) -> Vec<String> {
+pub(crate) fn tls_until(r: &mut TlsLines, pat: &str) -> Vec<String> {
     let mut seen = Vec::new();
     loop {
         let mut line = String::new();
@@ -644,7 +668,11 @@ fn weechat_over_tls_trusts_the_servers_certificate_file_and_chats() {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let wee = WeeChat::start(addr, "wtls", Some(&cert.cert));
     wee.log_has("irc.server.tcpplay", "certificate is trusted");
-    wee.log_has("irc.tcpplay.#lobby", "wtls (u@tcpplay) has joined #lobby");
+    // WeeChat asks for extended-join: the realname (the name) is shown too.
+    wee.log_has(
+        "irc.tcpplay.#lobby",
+        "wtls (wtls) (u@tcpplay) has joined #lobby",
+    );
     let mut tom = server.join(&["--name", "Tom", "--cert", cert.cert.to_str().unwrap()]);
     tom.stdout.expect("Tom joined");
     wee.say("irc.tcpplay.#lobby", "sealed in transit");
@@ -721,6 +749,15 @@ fn sasl_external_logs_in_to_the_account_a_client_certificate_is_bound_to_and_onl
         .expect("now logs in to the account teach without a password");
     teach.close_stdin();
     assert_eq!(teach.wait(), 0);
+    // A guest watching with extended-join and account-tag (Bob's
+    // certificate names him and is bound to no account).
+    let bob = (p("client-bob.pem"), p("client-bob-key.pem"));
+    let mut obs = irc_mtls(port, &ca, (&bob.0, &bob.1));
+    tls_send(
+        &mut obs,
+        "CAP LS 302\r\nCAP REQ :extended-join account-tag\r\nNICK bob\r\nUSER b 0 * :b\r\nCAP END\r\n",
+    );
+    tls_until(&mut obs, ":bob!u@tcpplay JOIN #lobby * bob");
     // Alice's certificate: EXTERNAL is offered, and logs in to teach.
     let alice = (p("client-alice.pem"), p("client-alice-key.pem"));
     let mut irc = irc_mtls(port, &ca, (&alice.0, &alice.1));
@@ -742,11 +779,220 @@ fn sasl_external_logs_in_to_the_account_a_client_certificate_is_bound_to_and_onl
     // A guest can never hold teach: its 001 is the account's login.
     let seen = tls_until(&mut irc, " 001 teach ");
     assert!(!seen.iter().any(|l| l.contains(" 433 ")), "{seen:?}");
+    // Only an account that really logged in is named: in its JOIN, its
+    // lines' account tag and WHOIS (330); the guest's are `*` and none.
+    tls_until(&mut obs, ":teach!u@tcpplay JOIN #lobby teach teach");
+    tls_send(&mut irc, "PRIVMSG #lobby :from the account\r\n");
+    tls_until(
+        &mut obs,
+        "@account=teach :teach!u@tcpplay PRIVMSG #lobby :from the account",
+    );
+    tls_send(&mut obs, "WHOIS teach\r\nPRIVMSG #lobby :from a guest\r\n");
+    tls_until(&mut obs, " 330 bob teach teach :is logged in as");
+    tls_until(&mut irc, ":bob!u@tcpplay PRIVMSG #lobby :from a guest");
     // Bob's certificate is bound to nothing: no mechanism is offered.
-    let bob = (p("client-bob.pem"), p("client-bob-key.pem"));
     let mut irc = irc_mtls(port, &ca, (&bob.0, &bob.1));
     tls_send(&mut irc, "CAP LS 302\r\nAUTHENTICATE EXTERNAL\r\n");
     let ls = tls_until(&mut irc, " LS ");
     assert!(!ls.last().unwrap().contains("sasl"), "{ls:?}");
     tls_until(&mut irc, " 904 * :SASL authentication failed");
+}
+
+/// Lines of `p` up to (and with) the first containing `pat`.
+fn lines_until(p: &mut crate::util::Lines, pat: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while let Some(l) = p.next_until(deadline) {
+        let done = l.contains(pat);
+        seen.push(l);
+        if done {
+            return seen;
+        }
+    }
+    panic!("no line containing {pat:?} within 15s; saw {seen:#?}");
+}
+
+/// Issue 44's cluster finding: a join on another node into a room other
+/// than the default one is shown (a notice, then one count: the count came
+/// twice for every join or leave on another node) to a `tcpplay join`
+/// member and an IRC member, and again after the member comes back.
+#[test]
+fn a_join_on_another_cluster_node_is_shown_in_a_room_other_than_the_default_one() {
+    let redis = crate::cluster::Redis::start();
+    let mut n1 = crate::cluster::node(&redis, "n1", &["--irc", "127.0.0.1:0"]);
+    let n2 = crate::cluster::node(&redis, "n2", &[]);
+    let line = n1.proc.stdout.expect("irssi:   /connect");
+    let port: u16 = line.split_whitespace().last().unwrap().parse().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut irc = Raw::register(addr, "ircy", "");
+    irc.line("JOIN #both");
+    irc.lines.expect(":ircy!u@tcpplay JOIN #both");
+    let mut ann = n1.join(&["--name", "Ann", "--no-tls"]);
+    ann.stdout.expect("Ann joined");
+    ann.send_line("/join #both");
+    ann.stdout.expect("you joined #both");
+    irc.lines.expect(":Ann!u@tcpplay JOIN #both");
+    for round in 0..2 {
+        let mut tom = n2.join(&["--name", "Tom", "--no-tls", "--room", "#both"]);
+        tom.stdout.expect("you joined #both");
+        ann.stdout.expect("[#both] *** Tom joined");
+        irc.lines.expect(":Tom!u@tcpplay JOIN #both");
+        tom.send_line(&format!("here {round}"));
+        let between = lines_until(&mut ann.stdout, &format!("Tom: here {round}"));
+        let counts: Vec<&String> = between.iter().filter(|l| l.contains("connected")).collect();
+        assert_eq!(counts, ["[#both] *** 3 connected"], "{between:#?}");
+        drop(tom);
+        ann.stdout.expect("[#both] *** Tom disconnected");
+        irc.lines.expect(":Tom!u@tcpplay QUIT");
+    }
+}
+
+/// `/away` end to end: a `tcpplay join` member and an IRC member (AWAY,
+/// 305/306, 301 on a direct message and in WHOIS, `G` in WHO, AWAY lines
+/// with `away-notify`) each see the other's; a muted member cannot say why
+/// it is away (its words would reach the room) but can come back.
+#[test]
+fn away_is_said_to_the_rooms_listed_and_told_to_whoever_writes_both_ways() {
+    let (server, addr) = irc_server(&["--no-history"]);
+    let mut tom = server.join(&["--name", "Tom", "--no-tls", "--room", "#quiet"]);
+    tom.stdout.expect("you joined #quiet");
+    // From another address: a mute of a guest holds the guests from its address.
+    let mut irc = Raw::register_from(addr, "ircy", "away-notify", Some([127, 0, 0, 7].into()));
+    irc.line("JOIN #quiet");
+    irc.lines.expect(":ircy!u@tcpplay JOIN #quiet");
+    tom.stdout.expect("ircy joined");
+    // Tom is away: the room sees it, the IRC client as AWAY.
+    tom.send_line("/away at lunch");
+    tom.stdout.expect("Tom is away: at lunch");
+    irc.lines.expect(":Tom!u@tcpplay AWAY :at lunch");
+    irc.line("PRIVMSG Tom :are you there");
+    irc.lines.expect(" 301 ircy Tom :at lunch");
+    tom.stdout.expect("are you there");
+    irc.line("WHOIS Tom");
+    irc.lines.expect(" 301 ircy Tom :at lunch");
+    irc.line("WHO #quiet");
+    irc.lines
+        .expect(" 352 ircy #quiet u tcpplay tcpplay Tom G@ :0 Tom");
+    tom.send_line("/users");
+    tom.stdout.expect("(away: at lunch)");
+    tom.send_line("/away");
+    tom.stdout.expect("Tom is back");
+    let back = irc.lines.expect(":Tom!u@tcpplay AWAY");
+    assert_eq!(
+        back, ":Tom!u@tcpplay AWAY",
+        "back is AWAY without a message"
+    );
+    // The IRC member is away: 306, and Tom is told when he writes to it.
+    irc.line("AWAY :brb");
+    irc.lines
+        .expect(" 306 ircy :You have been marked as being away");
+    tom.stdout.expect("ircy is away: brb");
+    tom.send_line("/msg ircy ping me");
+    irc.lines.expect("PRIVMSG ircy :ping me");
+    tom.stdout.expect("ircy is away: brb");
+    irc.line("AWAY");
+    irc.lines
+        .expect(" 305 ircy :You are no longer marked as being away");
+    tom.stdout.expect("ircy is back");
+    // Muted: no away message reaches the room, coming back does.
+    tom.send_line("/mute ircy 10m");
+    tom.stdout.expect("muted ircy");
+    irc.line("AWAY :buy cheap pills");
+    irc.lines.expect(" 404 ircy ");
+    irc.line("AWAY");
+    irc.lines.expect(" 305 ircy ");
+    tom.send_line("now then");
+    let seen = lines_until(&mut tom.stdout, "Tom: now then");
+    assert!(!seen.iter().any(|l| l.contains("pills")), "{seen:#?}");
+    // HELP is the one table of commands, in its words, with IRC's names;
+    // a tcpplay command IRC has none for is named as one.
+    irc.line("HELP");
+    irc.lines
+        .expect(" 705 ircy * :AWAY (/away [TEXT]): say you are away");
+    irc.lines.expect(" 706 ircy * ");
+    irc.line("BANS");
+    irc.lines
+        .expect(" 421 ircy BANS :Unknown command: /bans (this room's operators, modes, bans and mutes) is a command of tcpplay join");
+}
+
+/// MODE is the room's real rules: 324 says `+i`/`+t` as they are, `b`
+/// lists the bans to an operator (367/368; to others 368 saying why),
+/// `-v`/`+v` mute and lift (tcpplay's mute is devoice in a moderated room),
+/// `+m` is refused (no room-wide moderation), masks name accounts and
+/// addresses as the ban does.
+#[test]
+fn irc_modes_are_the_rooms_real_rules_and_voice_is_tcpplays_mute() {
+    let (_server, addr) = irc_server(&["--no-history"]);
+    let mut op = Raw::register(addr, "opal", "");
+    op.line("JOIN #ops");
+    op.lines.expect(" 353 opal = #ops @opal");
+    op.line("MODE #ops");
+    op.lines.expect(" 324 opal #ops +");
+    op.line("MODE #ops +t");
+    op.lines.expect("NOTICE #ops");
+    op.line("MODE #ops +i");
+    op.lines.expect("NOTICE #ops");
+    op.line("MODE #ops");
+    let modes = op.lines.expect(" 324 opal #ops ");
+    assert!(modes.ends_with(" 324 opal #ops +it"), "{modes}");
+    op.line("MODE #ops -i");
+    op.lines.expect("NOTICE #ops");
+    // From another address: a mute of a guest holds the guests from its address.
+    let mut mal = Raw::register_from(addr, "mal", "", Some([127, 0, 0, 8].into()));
+    mal.line("JOIN #ops");
+    op.lines.expect(":mal!u@tcpplay JOIN #ops");
+    op.line("MODE #ops -v mal");
+    op.lines.expect("NOTICE #ops :opal muted mal in #ops");
+    mal.line("PRIVMSG #ops :let me speak");
+    mal.lines.expect(" 404 mal #ops :you are muted in #ops");
+    op.line("MODE #ops +v mal");
+    op.lines.expect("NOTICE #ops");
+    mal.line("PRIVMSG #ops :thank you");
+    op.lines.expect(":mal!u@tcpplay PRIVMSG #ops :thank you");
+    op.line("MODE #ops +m");
+    op.lines
+        .expect(" 472 opal m :tcpplay has no room-wide moderation");
+    // Bans: an account's and an address's, listed to the operator only.
+    op.line("MODE #ops +b $a:carol");
+    op.lines.expect("NOTICE #ops");
+    op.line("MODE #ops +b *!*@192.0.2.7");
+    op.lines.expect("NOTICE #ops");
+    op.line("MODE #ops b");
+    let listed = lines_until(&mut op.lines, " 368 opal #ops ");
+    let masks: Vec<&str> = listed
+        .iter()
+        .filter(|l| l.contains(" 367 "))
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(masks, ["$a:carol", "*!*@192.0.2.7"], "{listed:#?}");
+    mal.line("MODE #ops b");
+    let end = mal.lines.expect(" 368 mal #ops ");
+    assert!(end.contains("operators only"), "{end}");
+    op.line("MODE #ops -b $a:carol");
+    op.lines.expect("NOTICE #ops");
+    op.line("MODE #ops b");
+    let listed = lines_until(&mut op.lines, " 368 opal #ops ");
+    assert!(!listed.iter().any(|l| l.contains("carol")), "{listed:#?}");
+}
+
+/// A mute of a guest holds the guests from its address, not the room's
+/// operator beside them who made it (found by the /away test: a guest
+/// operator's /mute of an IRC member on 127.0.0.1 silenced the operator).
+#[test]
+fn a_mute_of_a_guest_on_the_operators_own_address_leaves_the_operator_heard() {
+    let (server, addr) = irc_server(&["--no-history"]);
+    let mut tom = server.join(&["--name", "Tom", "--no-tls", "--room", "#quiet"]);
+    tom.stdout.expect("you joined #quiet");
+    let mut irc = Raw::register(addr, "ircy", "");
+    irc.line("JOIN #quiet");
+    irc.lines.expect(":ircy!u@tcpplay JOIN #quiet");
+    tom.send_line("/mute ircy 10m");
+    tom.stdout.expect("muted ircy");
+    irc.line("PRIVMSG #quiet :not heard");
+    irc.lines.expect(" 404 ircy #quiet ");
+    tom.send_line("still heard");
+    irc.lines
+        .expect(":Tom!u@tcpplay PRIVMSG #quiet :still heard");
+    tom.send_line("/nick Thomas");
+    tom.stdout.expect("Tom is now Thomas");
 }

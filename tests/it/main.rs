@@ -2,6 +2,8 @@
 //! on 127.0.0.1, with real TLS. One test binary; modules by subject.
 
 mod irc;
+mod irc_irssi;
+mod irc_sasl;
 mod util;
 mod web;
 mod web_abuse;

@@ -152,6 +152,14 @@ pub(super) fn page_addresses(local: SocketAddr, tls: bool, lan: Vec<IpAddr>) -> 
         .collect()
 }
 
+/// What `[irc] sasl_plain` means on this server, said plainly.
+pub(super) fn sasl_plain_line(tls: bool) -> String {
+    match tls {
+        true => "IRC: SASL PLAIN is on ([irc] sasl_plain): IRC clients that use it send their account's password to this server (checked against its OPAQUE record, never kept), which tcpplay join and the page never do".into(),
+        false => "IRC: [irc] sasl_plain is set but PLAIN is not offered: it is offered over TLS only (--tls)".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,6 +117,9 @@ async fn serve_front_ends(loaded: &Loaded, handle: &server::ServerHandle) -> Res
         for line in banner::irc_lines(local, cert.as_deref(), loaded.settings.serve.secure) {
             output::out(line);
         }
+        if loaded.settings.irc.sasl_plain {
+            output::out(banner::sasl_plain_line(handle.is_tls()));
+        }
     }
     Ok(pages)
 }

@@ -100,7 +100,7 @@ pub(super) async fn serve_irc(
 ) -> Result<std::net::SocketAddr> {
     let listener = listen_on(addr, "irc.addr", "listen for IRC clients", loaded).await?;
     let local = listener.local_addr()?;
-    tokio::spawn(handle.serve_irc(listener));
+    tokio::spawn(handle.serve_irc(listener, loaded.settings.irc.sasl_plain));
     Ok(local)
 }
 

@@ -8,8 +8,9 @@ use crate::protocol::{AccountOp, ModAction, Moderate, MAX_HISTORY_FETCH};
 pub use crate::commands::COMMANDS;
 
 /// Commands that only a tcpplay server understands.
-const NEEDS_TCPPLAY: [&str; 26] = [
+const NEEDS_TCPPLAY: [&str; 27] = [
     "users",
+    "away",
     "nick",
     "msg",
     "me",
@@ -54,6 +55,8 @@ pub enum Action {
         text: String,
     },
     Nick(String),
+    /// Away saying why, or (`None`) back.
+    Away(Option<String>),
     /// Who is in this room (`None`) or another.
     Users(Option<String>),
     Join(Vec<String>),
@@ -121,6 +124,7 @@ pub fn parse(line: &str, names: &[String], tcpplay: bool) -> Action {
         "topic" => topic(args),
         "nick" if args.is_empty() => usage("/nick NEW"),
         "nick" => Action::Nick(args.to_string()),
+        "away" => Action::Away((!args.is_empty()).then(|| args.to_string())),
         "msg" => {
             let (to, text) = split_name(args, names);
             if to.is_empty() || text.trim().is_empty() {
@@ -328,6 +332,8 @@ mod tests {
             }
         );
         assert_eq!(p("/nick  bob "), Action::Nick("bob".into()));
+        assert_eq!(p("/away  at lunch "), Action::Away(Some("at lunch".into())));
+        assert_eq!(p("/away"), Action::Away(None));
         assert_eq!(p("/history"), Action::History(20));
         assert_eq!(p("/history 500"), Action::History(MAX_HISTORY_FETCH));
         assert_eq!(p("/quit gone home"), Action::Quit(Some("gone home".into())));

@@ -265,10 +265,14 @@ fn users_line(u: &protocol::Users) -> String {
                 (false, Some(_)) => "+",
                 _ => "",
             };
+            let away = match &x.away {
+                Some(why) => format!(" (away: {})", sanitize(why)),
+                None => String::new(),
+            };
             // A member of another node of a cluster: its join time is unknown (0).
             match x.since {
-                0 => format!("{mark}{}", sanitize(&x.name)),
-                since => format!("{mark}{} ({})", sanitize(&x.name), ago(since)),
+                0 => format!("{mark}{}{away}", sanitize(&x.name)),
+                since => format!("{mark}{} ({}){away}", sanitize(&x.name), ago(since)),
             }
         })
         .collect();

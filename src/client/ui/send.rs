@@ -8,7 +8,7 @@ use super::talk::Talk;
 use crate::client::ClientError;
 use crate::names::sanitize;
 use crate::protocol::{
-    AccountMsg, AccountOp, FetchHistory, Nick, Packet, RoomRequest, Rooms, Topic, Users,
+    AccountMsg, AccountOp, Away, FetchHistory, Nick, Packet, RoomRequest, Rooms, Topic, Users,
 };
 
 impl Talk<'_> {
@@ -179,6 +179,7 @@ impl Talk<'_> {
             Action::Say { text, action } => vec![self.conn.chat(text, *action, room, Some(seq))],
             Action::Direct { to, text } => vec![self.conn.dm(&self.spelled(to), text, Some(seq))],
             Action::Nick(name) => vec![Packet::Nick(Nick { name: name.clone() })],
+            Action::Away(text) => vec![Packet::Away(Away { text: text.clone() })],
             Action::Users(r) => vec![Packet::Users(Users {
                 room: self
                     .conn

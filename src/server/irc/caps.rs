@@ -1,7 +1,8 @@
 //! IRCv3 capability negotiation (`CAP LS 302`, `REQ`, `LIST`, `END`):
 //! only the capabilities of [`Cap::ALL`] are offered, each one the
-//! listener honours; `sasl` (EXTERNAL only) only to a connection whose
-//! client certificate is bound to an account (`sasl`).
+//! listener honours; `sasl` only with a mechanism to offer: EXTERNAL to a
+//! connection whose client certificate is bound to an account, PLAIN
+//! where the operator turned it on, over TLS (`sasl`).
 
 use super::commands::{caps_enabled, try_register};
 use super::state::{Cap, State, SERVER};
@@ -22,12 +23,12 @@ pub(super) fn cap(st: &mut State, m: &Message) {
             if st.me.is_none() {
                 st.reg.cap_hold = true;
             }
-            let mut all: Vec<&str> = Cap::ALL.iter().map(|c| c.name()).collect();
-            if st.cert_account.is_some() {
-                all.push(if m.param(1).is_some() {
-                    "sasl=EXTERNAL"
-                } else {
-                    "sasl"
+            let mut all: Vec<String> = Cap::ALL.iter().map(|c| c.name().to_string()).collect();
+            let mechs = super::sasl::mechanisms(st);
+            if !mechs.is_empty() {
+                all.push(match m.param(1) {
+                    Some(_) => format!("sasl={}", mechs.join(",")),
+                    None => "sasl".into(),
                 });
             }
             reply(st, "LS", all.join(" "));
@@ -43,7 +44,7 @@ pub(super) fn cap(st: &mut State, m: &Message) {
             let asked = m.param(1).unwrap_or_default().to_string();
             let wanted: Option<Vec<(Cap, bool)>> = asked
                 .split_whitespace()
-                .filter(|w| !(*w == "sasl" && st.cert_account.is_some()))
+                .filter(|w| *w != "sasl" || super::sasl::mechanisms(st).is_empty())
                 .map(|w| match w.strip_prefix('-') {
                     Some(off) => Cap::named(off).map(|c| (c, false)),
                     None => Cap::named(w).map(|c| (c, true)),

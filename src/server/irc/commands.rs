@@ -9,7 +9,8 @@ use super::nick::is_nick;
 use super::state::{Asked, Cap, State, SERVER};
 use crate::protocol::irc::Message;
 use crate::protocol::{
-    Auth, Bye, Chat, Dm, ModAction, Moderate, Nick, Packet, Ping, RoomRequest, Rooms, Topic, Users,
+    Auth, Away, Bye, Chat, Dm, ModAction, Moderate, Nick, Packet, Ping, RoomRequest, Rooms, Topic,
+    Users,
 };
 
 pub(super) fn nick(st: &mut State, m: &Message) {
@@ -77,9 +78,11 @@ pub(super) fn try_register(st: &mut State) {
         return;
     }
     st.reg.auth_sent = true;
+    let signin = st.signin.take().map(Box::new);
     st.stage(&Packet::Auth(Auth {
         name,
         proto: Some(crate::protocol::PROTO_VERSION),
+        signin,
         ..Default::default()
     }));
 }
@@ -290,7 +293,21 @@ pub(super) fn whois(st: &mut State, m: &Message) {
     let shown = st.nicks.nick_of(&name);
     st.numeric("311", &[&shown, "u", "tcpplay", "*", &name]);
     st.numeric("312", &[&shown, SERVER, "tcpplay chat server"]);
+    if let Some((_, why)) = st.ctx.hub.away_of(&name) {
+        st.numeric("301", &[&shown, &why]);
+    }
+    if let Some(account) = st.account_of(&name) {
+        st.numeric("330", &[&shown, &account, "is logged in as"]);
+    }
     st.numeric("318", &[&shown, "End of /WHOIS list"]);
+}
+
+/// AWAY with a message: away; without (or empty): back. 306/305 answer
+/// once the session has said it (a muted member's away is refused).
+pub(super) fn away(st: &mut State, m: &Message) {
+    let text = m.param(0).filter(|t| !t.is_empty()).map(str::to_string);
+    st.away_asked = true;
+    st.stage(&Packet::Away(Away { text }));
 }
 
 pub(super) fn list(st: &mut State, _m: &Message) {

@@ -4,7 +4,7 @@
 //! by the operator KICK; what IRC has no line for (a room's message, a
 //! moderation, a coalesced burst of joins) is a NOTICE in the channel.
 
-use super::state::{State, SERVER};
+use super::state::{Cap, State, SERVER};
 use crate::protocol::irc::Message;
 use crate::protocol::System;
 
@@ -15,8 +15,18 @@ pub(super) fn system(st: &mut State, s: System) {
     match (s.event.as_deref(), s.name.is_some()) {
         (Some("join"), true) if name != me => {
             st.quit.retain(|n| n != &name);
+            let join = st.join_line(&name, &room);
+            st.send(join);
             let prefix = st.prefix_of(&name);
-            st.send(Message::new(Some(&prefix), "JOIN", vec![room]));
+            // away-notify: an away member's JOIN is followed by its AWAY.
+            if let Some((_, why)) = st
+                .ctx
+                .hub
+                .away_of(&name)
+                .filter(|_| st.has(Cap::AwayNotify))
+            {
+                st.send(Message::new(Some(&prefix), "AWAY", vec![why]));
+            }
         }
         (Some("join"), true) => {}
         (Some("leave"), true) => leave(st, &room, &name, &s.text),
@@ -29,6 +39,7 @@ pub(super) fn system(st: &mut State, s: System) {
             st.send(Message::new(Some(SERVER), "KICK", vec![room, nick, s.text]));
         }
         (Some("rename"), true) => rename(st, &name, s.new_name.as_deref().unwrap_or_default()),
+        (Some(e @ ("away" | "back" | "away_reply")), true) => away(st, e, &name, &s.text),
         (Some("topic"), true) => {
             let topic = s
                 .text
@@ -87,6 +98,40 @@ fn leave(st: &mut State, room: &str, name: &str, text: &str) {
         ));
     }
     st.nicks.forget(name);
+}
+
+/// Away and back: the member's own as 306/305 (answering its AWAY), another's
+/// as AWAY to a client with `away-notify` (once, however many rooms say it);
+/// the answer to a direct message to an away member as 301.
+fn away(st: &mut State, event: &str, name: &str, text: &str) {
+    let why = text
+        .strip_prefix(&format!("{name} is away: "))
+        .map(str::to_string);
+    let nick = st.nicks.nick_of(name);
+    if event == "away_reply" {
+        st.numeric("301", &[&nick, why.as_deref().unwrap_or_default()]);
+        return;
+    }
+    if st.me.as_deref() == Some(name) {
+        if std::mem::take(&mut st.away_asked) {
+            match why {
+                Some(_) => st.numeric("306", &["You have been marked as being away"]),
+                None => st.numeric("305", &["You are no longer marked as being away"]),
+            }
+        }
+        return;
+    }
+    let change = (name.to_string(), why);
+    if !st.has(Cap::AwayNotify) || st.last_away.as_ref() == Some(&change) {
+        return;
+    }
+    let prefix = st.prefix_of(name);
+    st.send(Message::new(
+        Some(&prefix),
+        "AWAY",
+        change.1.iter().cloned().collect(),
+    ));
+    st.last_away = Some(change);
 }
 
 fn rename(st: &mut State, old: &str, new: &str) {

@@ -45,7 +45,9 @@ use state::State;
 /// let in by the one admission path ([`crate::server::admission`]), with
 /// the chat port's and the web's: one set of limits (per address,
 /// handshakes, members) counted once across all of them.
-pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>) {
+pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>, sasl_plain: bool) {
+    // PLAIN only over TLS, and only to a server with accounts to log in to.
+    let plain = sasl_plain && ctx.is_tls() && ctx.accounts.is_some();
     while let Some((stream, peer)) = next_connection(&listener, &ctx.shutdown).await {
         ctx.metrics.accepted.inc();
         let ctx = ctx.clone();
@@ -56,7 +58,7 @@ pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>) {
                 Err(refusal) => return refuse(stream, &ctx, &refusal.to_string()).await,
             };
             ctx.metrics.open.inc();
-            connection(stream, peer, ctx.clone(), admission).await;
+            connection(stream, peer, ctx.clone(), admission, plain).await;
             ctx.metrics.open.dec();
         });
     }
@@ -72,7 +74,13 @@ async fn refuse(mut stream: TcpStream, ctx: &Ctx, why: &str) {
 
 /// One IRC client, from TLS (if any) to the session's end. Registration
 /// must end within `limits.handshake_timeout`, as a TCP member's auth must.
-async fn connection(stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>, admission: Admission) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Ctx>,
+    admission: Admission,
+    plain: bool,
+) {
     let deadline = Instant::now() + ctx.handshake_timeout();
     let Some(acceptor) = ctx.tls() else {
         let io = IrcIo::new(stream, State::new(ctx.clone()));
@@ -88,6 +96,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>, admissio
                 .cert
                 .as_ref()
                 .and_then(|c| ctx.accounts.as_ref()?.cert_account(&c.fp));
+            st.sasl_plain = plain;
             let io = IrcIo::new(tls, st);
             let bound = Some(bound);
             Box::pin(Session::new(io, peer, ctx, bound).run(deadline, admission)).await;

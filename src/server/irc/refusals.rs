@@ -25,6 +25,10 @@ fn numeric_of(code: &str) -> Option<(&'static str, bool)> {
 }
 
 pub(super) fn error(st: &mut State, e: ErrorPacket) {
+    if e.code == "muted" {
+        // An AWAY refused (or a line): no 306 is owed.
+        st.away_asked = false;
+    }
     let target = st.target_of(e.seq);
     let Some((code, in_room)) = numeric_of(&e.code) else {
         match e.code.as_str() {

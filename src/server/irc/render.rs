@@ -140,9 +140,23 @@ pub(super) fn privmsg(
     }
 }
 
-/// The tags of a line with `id` and `ts`, as far as the client asked.
-fn tags_for(st: &State, id: Option<u64>, ts: Option<u64>) -> Vec<(String, Option<String>)> {
+/// The tags of a line with `id` and `ts`, as far as the client asked;
+/// `live_from`: the sender of a live line, whose account (if it logged in
+/// to one on this server) `account-tag` names.
+fn tags_for(
+    st: &mut State,
+    id: Option<u64>,
+    ts: Option<u64>,
+    live_from: Option<&str>,
+) -> Vec<(String, Option<String>)> {
     let mut tags = Vec::new();
+    let account = match live_from {
+        Some(n) if st.has(Cap::AccountTag) => st.account_of(n),
+        _ => None,
+    };
+    if let Some(a) = account {
+        tags.push(("account".to_string(), Some(a)));
+    }
     if let Some(b) = &st.batch {
         tags.push(("batch".to_string(), Some(b.0.clone())));
     }
@@ -172,7 +186,7 @@ fn said(st: &mut State, c: Chat, history: bool) {
         ));
         st.batch = Some((id, room.clone()));
     }
-    let tags = tags_for(st, c.id, c.ts);
+    let tags = tags_for(st, c.id, c.ts, (!history).then_some(from.as_str()));
     let prefix = st.prefix_of(&from);
     let text = c.text.unwrap_or_default();
     privmsg(st, &prefix, &room, &text, c.action, tags);
@@ -187,7 +201,7 @@ fn end_batch(st: &mut State) {
 fn dm(st: &mut State, d: Dm) {
     let me = st.me.clone().unwrap_or_default();
     let from = d.from.unwrap_or_default();
-    let tags = tags_for(st, None, d.ts);
+    let tags = tags_for(st, None, d.ts, Some(from.as_str()));
     let text = d.text.unwrap_or_default();
     if from == me {
         if st.has(Cap::EchoMessage) {
@@ -204,9 +218,9 @@ fn dm(st: &mut State, d: Dm) {
 
 fn joined(st: &mut State, r: RoomInfo) {
     let me = st.me.clone().unwrap_or_default();
-    let prefix = st.prefix_of(&me);
     st.channels.insert(r.room.clone(), r.topic.clone());
-    st.send(Message::new(Some(&prefix), "JOIN", vec![r.room.clone()]));
+    let join = st.join_line(&me, &r.room);
+    st.send(join);
     if let Some(t) = r.topic {
         st.numeric("332", &[&r.room, &t]);
     }
@@ -241,7 +255,8 @@ fn names_reply(st: &mut State, u: Users, asked: Asked) {
         let nick = st.nicks.nick_of(&info.name);
         let op = if info.op { "@" } else { "" };
         if asked == Asked::Who {
-            let flags = format!("H{op}");
+            let here = if info.away.is_some() { "G" } else { "H" };
+            let flags = format!("{here}{op}");
             st.numeric(
                 "352",
                 &[

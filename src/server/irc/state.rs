@@ -27,15 +27,21 @@ pub(super) enum Cap {
     EchoMessage,
     MultiPrefix,
     Batch,
+    AwayNotify,
+    AccountTag,
+    ExtendedJoin,
 }
 
 impl Cap {
-    pub(super) const ALL: [Cap; 5] = [
+    pub(super) const ALL: [Cap; 8] = [
         Cap::ServerTime,
         Cap::MessageTags,
         Cap::EchoMessage,
         Cap::MultiPrefix,
         Cap::Batch,
+        Cap::AwayNotify,
+        Cap::AccountTag,
+        Cap::ExtendedJoin,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -45,6 +51,9 @@ impl Cap {
             Cap::EchoMessage => "echo-message",
             Cap::MultiPrefix => "multi-prefix",
             Cap::Batch => "batch",
+            Cap::AwayNotify => "away-notify",
+            Cap::AccountTag => "account-tag",
+            Cap::ExtendedJoin => "extended-join",
         }
     }
 
@@ -52,7 +61,7 @@ impl Cap {
         Cap::ALL.into_iter().find(|c| c.name() == s)
     }
 
-    fn bit(self) -> u8 {
+    fn bit(self) -> u16 {
         1 << (self as u8)
     }
 }
@@ -80,7 +89,7 @@ pub(super) struct Registration {
 /// One connection's translator state.
 pub(super) struct State {
     pub ctx: Arc<Ctx>,
-    caps: u8,
+    caps: u16,
     pub reg: Registration,
     /// The member's name (and nick) once registered.
     pub me: Option<String>,
@@ -100,13 +109,22 @@ pub(super) struct State {
     pub last_rename: Option<(String, String)>,
     /// Names whose QUIT was shown (a leave comes from each shared room).
     pub quit: Vec<String>,
+    /// AWAY sent, its 305/306 not yet (the first room's notice answers).
+    pub away_asked: bool,
+    /// The last away change shown (it comes once from each shared room).
+    pub last_away: Option<(String, Option<String>)>,
     /// Commands sent after NICK and USER, before the session's answer:
     /// handled once registered (at most [`HELD`]).
     pub held: Vec<Message>,
     /// The account this connection's client certificate is bound to: the
     /// only one SASL EXTERNAL is offered for.
     pub cert_account: Option<String>,
+    /// SASL PLAIN is offered (`[irc] sasl_plain`, over TLS, with accounts).
+    pub sasl_plain: bool,
     pub sasl: Sasl,
+    /// PLAIN verified: the one-time sign-in token the session's `auth`
+    /// logs in to the account with (never shown, never logged).
+    pub signin: Option<String>,
     /// Packets for the session.
     pub staged: BytesMut,
     /// Lines for the client.
@@ -131,9 +149,13 @@ impl State {
             batches: 0,
             last_rename: None,
             quit: Vec::new(),
+            away_asked: false,
+            last_away: None,
             held: Vec::new(),
             cert_account: None,
+            sasl_plain: false,
             sasl: Sasl::Idle,
+            signin: None,
             staged: BytesMut::new(),
             out: BytesMut::new(),
             ended: false,
@@ -186,6 +208,28 @@ impl State {
         ));
     }
 
+    /// `name`'s JOIN of `room`: with `extended-join`, its account (`*`: a
+    /// guest, or a member of another node whose account this one does
+    /// not know) and its name as realname.
+    pub(super) fn join_line(&mut self, name: &str, room: &str) -> Message {
+        let prefix = self.prefix_of(name);
+        let mut params = vec![room.to_string()];
+        if self.has(Cap::ExtendedJoin) {
+            let account = self.account_of(name);
+            params.push(account.unwrap_or_else(|| "*".into()));
+            params.push(name.to_string());
+        }
+        Message::new(Some(&prefix), "JOIN", params)
+    }
+
+    /// The account the member of this server called `name` logged in to,
+    /// as IRC names it (accounts are names: by its nick, so one with a
+    /// space is one word); `None` for a guest or a member of another node.
+    pub(super) fn account_of(&mut self, name: &str) -> Option<String> {
+        let account = self.ctx.hub.account_of(name)?;
+        Some(self.nicks.nick_of(&account))
+    }
+
     /// The prefix of `name`'s lines: `nick!u@tcpplay`.
     pub(super) fn prefix_of(&mut self, name: &str) -> String {
         format!("{}!u@tcpplay", self.nicks.nick_of(name))
@@ -222,12 +266,16 @@ impl State {
 }
 
 /// Where a SASL exchange is (`sasl.rs` runs it).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+// No Debug: a PLAIN message under way holds a password.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub(super) enum Sasl {
     #[default]
     Idle,
     /// `AUTHENTICATE EXTERNAL` answered with `+`: the client's turn.
     Asked,
+    /// `AUTHENTICATE PLAIN` answered with `+`: the client's credentials,
+    /// base64, in 400-byte pieces (what came so far).
+    AskedPlain(zeroize::Zeroizing<String>),
     /// Logged in: the account's name is the name asked for.
     Done(String),
 }

@@ -33,7 +33,7 @@ pub(super) fn welcome(st: &mut State, name: &str) {
         "003",
         &["This server speaks tcpplay's rooms as IRC channels"],
     );
-    st.numeric("004", &[SERVER, SERVER_SOFTWARE, "o", "biot", "bo"]);
+    st.numeric("004", &[SERVER, SERVER_SOFTWARE, "o", "biotv", "bov"]);
     let limits = st.ctx.limits();
     let tokens = [
         "CHANTYPES=#".to_string(),

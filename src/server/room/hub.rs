@@ -81,6 +81,8 @@ pub(crate) struct Member {
     /// The rooms they are in, in the order they joined them.
     pub rooms: Vec<Arc<Room>>,
     pub identity: Identity,
+    /// Away, saying this (`/away`; `None`: here).
+    pub away: Option<String>,
 }
 
 impl Member {
@@ -287,6 +289,7 @@ impl Hub {
                 legacy,
                 rooms: Vec::new(),
                 identity,
+                away: None,
             },
         );
         Membership {

@@ -20,6 +20,14 @@ impl Hub {
         v.into_iter().map(|(_, m)| m).collect()
     }
 
+    /// The account the member of this server called `name` logged in to
+    /// (`None`: a guest, or not on this server).
+    pub(crate) fn account_of(&self, name: &str) -> Option<String> {
+        let st = self.lock();
+        let m = st.members.get(&st.by_name.get(name)?)?;
+        m.identity.account.clone()
+    }
+
     /// Who is in `room`, oldest there first (at most [`MAX_USERS_LISTED`]),
     /// and how many.
     pub(crate) fn users(&self, room: &Room) -> (Vec<UserInfo>, u64) {
@@ -40,6 +48,7 @@ impl Hub {
                     since,
                     account: m.identity.account.clone(),
                     op: self.operates(&st, id, room),
+                    away: m.away.clone(),
                 })
             })
             .take(MAX_USERS_LISTED)

@@ -33,6 +33,7 @@ use super::history::{HistorySetup, HistoryStore};
 use super::limits::Limit;
 use crate::protocol::{now_ms, Chat, Packet, RoomInfo};
 
+mod away;
 mod declare;
 mod direct;
 mod event;

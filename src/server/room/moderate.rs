@@ -202,10 +202,16 @@ impl Hub {
         Ok(())
     }
 
-    /// Why member `id` may not speak in `room` (muted), if so.
+    /// Why member `id` may not speak in `room` (muted), if so. A room's
+    /// operators are never held by its mutes (they may lift them): a mute
+    /// of a guest holds the guests from its address, not the operator
+    /// beside them who made it.
     pub(crate) fn muted(&self, id: MemberId, room: &Room) -> Option<String> {
         let st = self.lock();
         let m = st.members.get(&id)?;
+        if self.operates(&st, id, room) {
+            return None;
+        }
         let (mut w, key) = m.who();
         w.account = key.as_deref();
         let md = room.moderation();
@@ -217,21 +223,24 @@ impl Hub {
         ))
     }
 
-    /// Why member `id` may not rename: muted in one of its rooms (its new
-    /// name would be shown there), if so.
-    pub(crate) fn muted_anywhere(&self, id: MemberId) -> Option<String> {
+    /// Why member `id` may not rename or say why it is away: muted in one
+    /// of its rooms (its words would be shown there), if so; `stays` says
+    /// what is kept instead.
+    pub(crate) fn muted_anywhere(&self, id: MemberId, stays: &str) -> Option<String> {
         let st = self.lock();
         let m = st.members.get(&id)?;
         let (mut w, key) = m.who();
         w.account = key.as_deref();
         m.rooms.iter().find_map(|room| {
+            if self.operates(&st, id, room) {
+                return None;
+            }
             let md = room.moderation();
             let hold = md.rules.mute_of(&w, now_ms())?;
             Some(format!(
-                "you are muted in {} {}: your name stays {} until then",
+                "you are muted in {} {}: {stays}",
                 room.name(),
                 hold.describe(),
-                m.name
             ))
         })
     }

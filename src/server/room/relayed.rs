@@ -137,9 +137,8 @@ impl Room {
             }
             RoomEvent::Topic { .. } => return,
         }
+        // The notice and one count (a second count here doubled it).
         self.flush_presence(&mut reg);
-        let count = self.count_line(&reg);
-        self.publish_locked(&mut reg, count, false);
     }
 
     /// Cluster mode: an entry that was skipped (malformed): read on past it.

@@ -11,7 +11,8 @@ use super::inbound::{clean_reason, room_of};
 use super::{End, Session};
 use crate::names::{self, sanitize, validate_name};
 use crate::protocol::{
-    codes, FetchHistory, Nick, Packet, RoomRequest, Rooms, Topic, Users, MAX_HISTORY_FETCH,
+    codes, Away, FetchHistory, Nick, Packet, RoomRequest, Rooms, Topic, Users, MAX_AWAY_CHARS,
+    MAX_HISTORY_FETCH,
 };
 use crate::server::archive::Unavailable;
 use crate::server::room::{Departure, Membership, RenameError};
@@ -69,6 +70,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             Packet::Topic(t) => Ok(self.topic(t, joined)),
             Packet::Account(m) => Ok(Some(self.account(m, joined).await)),
             Packet::Moderate(m) => Ok(self.moderate(m, joined).await),
+            Packet::Away(a) => Ok(self.away(a, joined)),
             other => {
                 tracing::debug!(peer = %self.peer, "ignored a packet a client does not send: {other:?}");
                 Ok(None)
@@ -92,7 +94,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         if let Some(e) = self.may_take(&new, joined) {
             return Ok(Some(e));
         }
-        if let Some(why) = self.ctx.hub.muted_anywhere(joined.id) {
+        let stays = format!("your name stays {} until then", joined.name);
+        if let Some(why) = self.ctx.hub.muted_anywhere(joined.id, &stays) {
             return Ok(Some(Packet::error(codes::MUTED, why)));
         }
         let taken = |name: &str| {
@@ -283,6 +286,28 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         }
         room.set_topic(Some(text.to_string()), &joined.name);
         None
+    }
+
+    /// `away`: away saying why (cleaned as a reason is, within
+    /// [`MAX_AWAY_CHARS`]), or back. A muted member's words reach no room
+    /// through it: it may come back, not say why it is away.
+    fn away(&mut self, a: Away, joined: &Membership) -> Option<Packet> {
+        let text = a
+            .text
+            .map(|t| {
+                clean_reason(&t)
+                    .chars()
+                    .take(MAX_AWAY_CHARS)
+                    .collect::<String>()
+            })
+            .filter(|t| !t.is_empty());
+        if text.is_some() {
+            let stays = "no away message is shown until then (/away alone says you are back)";
+            if let Some(why) = self.ctx.hub.muted_anywhere(joined.id, stays) {
+                return Some(Packet::error(codes::MUTED, why));
+            }
+        }
+        self.ctx.hub.set_away(joined.id, text)
     }
 
     /// A topic is one line of text within the text limit.

@@ -14,14 +14,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         let hub = self.ctx.hub.clone();
         let remote = dm.clone();
         let refusal = match hub.direct(from, dm) {
-            // The sender's copy: the same line the recipient got.
+            // The sender's copy: the same line the recipient got; then,
+            // if the recipient is away, that it is and why.
             Ok(line) => {
-                return self
-                    .conn
-                    .write_bytes(&line)
-                    .await
-                    .map(|()| None)
-                    .map_err(End::Io)
+                self.conn.write_bytes(&line).await.map_err(End::Io)?;
+                return Ok(hub.away_reply(&to));
             }
             Err(DirectError::NoSuchUser) => match self.ctx.cluster.clone() {
                 Some(c) => {

@@ -14,6 +14,7 @@
 //! docs/web-phone.png) and prints the time from page load to first line.
 
 mod driver;
+mod irc;
 mod phone;
 mod relay;
 mod signin;

@@ -94,6 +94,7 @@ function memberRow(c, m, op) {
   const tags = [];
   if (m.op) tags.push(el("span", { class: "tag op" }, "operator"));
   if (m.account) tags.push(el("span", { class: "tag acct", title: `account ${visible(m.account)}` }, "account"));
+  if (m.away) tags.push(el("span", { class: "tag away", title: `away: ${visible(m.away)}` }, "away"));
   const me = fold(m.name) === fold(S.me);
   const since = m.since ? `here since ${clock.format(new Date(m.since))}` : "";
   const open = el("button", { type: "button", class: "member", title: since || false, "aria-label": me ? `${who} (you)` : `Message ${who}` },

@@ -129,7 +129,10 @@ const HANDLE = {
     put(c, chatLine(p));
   },
   system(p) {
-    const c = (p.room || p.event !== "rename" ? S.convs.get(roomKey(p.room)) : null) || here();
+    // Away without a room: the answer to a direct message, shown beside it.
+    const dmAway = p.event === "away_reply";
+    const c = (dmAway ? S.convs.get(dmKey(p.name)) : null)
+      || (p.room || p.event !== "rename" ? S.convs.get(roomKey(p.room)) : null) || here();
     if (!c) return;
     if (p.event === "rename" && fold(p.name) === fold(S.me)) { S.me = p.new_name; drawMe(); }
     if (p.event === "rename") renameDm(p.name, p.new_name);
@@ -139,7 +142,7 @@ const HANDLE = {
       if (c.key === S.current) drawHead();
     }
     note(c, p.text);
-    if (["join", "leave", "rename", "kick"].includes(p.event)) refreshMembers(c);
+    if (["join", "leave", "rename", "kick", "away", "back"].includes(p.event)) refreshMembers(c);
   },
   users(p) {
     const key = roomKey(p.room);

@@ -105,6 +105,7 @@ const COMMAND = {
     if (r) send({ type: "topic", room: r.name, text: text === "-" ? "" : text });
   },
   nick(args) { if (!args) return usage("nick"); send({ type: "nick", name: args }); },
+  away(args) { send(args ? { type: "away", text: args } : { type: "away" }); },
   msg(args) {
     const [to, text] = splitName(args);
     if (!to || !text.trim()) return usage("msg");
