@@ -150,7 +150,7 @@ fn plain(st: &mut State, b64: &str) {
         return fail(st, "no such account, or a wrong password");
     };
     accounts.succeeded(&account);
-    st.signin = Some(accounts.signins.issue(&name));
+    st.signin = Some(accounts.signins.issue(&name, None));
     logged_in(st, name);
 }
 
