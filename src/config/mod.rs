@@ -93,7 +93,6 @@ pub struct IrcSettings {
     /// sending its password to the server (which checks it against the
     /// OPAQUE record by running both sides) — what OPAQUE exists to avoid.
     /// Off by default; never offered without TLS.
-    #[serde(skip_serializing_if = "crate::protocol::is_false")]
     pub sasl_plain: bool,
 }
 
