@@ -64,9 +64,14 @@ impl Doubt {
         self.ask && !self.unechoed.is_empty()
     }
 
-    /// A call's answer never came; its entries were below `end`.
-    pub(super) fn unanswered(&mut self, end: u64) {
+    /// A call of `run` whose answer never came; its entries were below
+    /// `end`. A call that was to make the mark may have made it: the next
+    /// one expects it, so that a Redis that lost its data meanwhile is
+    /// found out (and what was sent written off) rather than the entries
+    /// appended a second time under a new mark.
+    pub(super) fn unanswered(&mut self, run: &Arc<str>, end: u64) {
         self.uncertain_below = self.uncertain_below.max(end);
+        self.marked = Some(run.clone());
     }
 
     /// Redis answered a call of `run`: its mark is there — unless the call

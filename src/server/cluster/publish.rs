@@ -136,7 +136,7 @@ impl Cluster {
                     // answers (what landed is not added twice) — unless
                     // Redis lost its data meanwhile (`doubt`).
                     if n > 0 && may_have_landed(&e) {
-                        doubt.unanswered(queue[n - 1].seq + 1);
+                        doubt.unanswered(&run, queue[n - 1].seq + 1);
                     }
                     self.link_down(&e);
                     tokio::time::sleep(pause).await;
