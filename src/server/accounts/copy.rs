@@ -7,7 +7,6 @@
 //! back (`server::cluster::kept`).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -25,25 +24,7 @@ fn say(path: &Path, e: impl std::fmt::Display) -> String {
 impl Copy {
     /// Open (creating the file, owner-only, and its tables).
     pub(crate) fn open(path: &Path) -> Result<Copy, String> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.is_dir() {
-                crate::files::private_dir(dir).map_err(|e| {
-                    say(
-                        path,
-                        format!("cannot create its folder {} ({e})", dir.display()),
-                    )
-                })?;
-            }
-        }
-        let mut o = std::fs::OpenOptions::new();
-        o.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-        o.open(path).map_err(|e| say(path, e))?;
-        crate::secret::warn_if_readable_by_others(path);
-        let conn = Connection::open(path).map_err(|e| say(path, e))?;
-        conn.busy_timeout(Duration::from_secs(2))
-            .map_err(|e| say(path, e))?;
+        let conn = super::store::open_private(path, say)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              CREATE TABLE IF NOT EXISTS setup (id INTEGER PRIMARY KEY CHECK (id = 1), setup BLOB NOT NULL);

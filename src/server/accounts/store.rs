@@ -25,29 +25,40 @@ fn say(path: &Path, e: impl std::fmt::Display) -> String {
     format!("accounts database {}: {e}", path.display())
 }
 
+/// A SQLite file of the user's, opened owner-only (its folder made
+/// private when missing, a warning when others can read it); `say` puts
+/// an error in the words of what the file is.
+pub(super) fn open_private(
+    path: &Path,
+    say: fn(&Path, String) -> String,
+) -> Result<Connection, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            crate::files::private_dir(dir).map_err(|e| {
+                say(
+                    path,
+                    format!("cannot create its folder {} ({e})", dir.display()),
+                )
+            })?;
+        }
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path).map_err(|e| say(path, e.to_string()))?;
+    crate::secret::warn_if_readable_by_others(path);
+    let conn = Connection::open(path).map_err(|e| say(path, e.to_string()))?;
+    conn.busy_timeout(Duration::from_secs(2))
+        .map_err(|e| say(path, e.to_string()))?;
+    Ok(conn)
+}
+
 impl Store {
     /// Open (creating the file, owner-only, and its tables); a new file
     /// gets a new OPAQUE setup.
     pub(crate) fn open(path: &Path) -> Result<(Store, AccountSetup), String> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.is_dir() {
-                crate::files::private_dir(dir).map_err(|e| {
-                    say(
-                        path,
-                        format!("cannot create its folder {} ({e})", dir.display()),
-                    )
-                })?;
-            }
-        }
-        let mut o = std::fs::OpenOptions::new();
-        o.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-        o.open(path).map_err(|e| say(path, e))?;
-        crate::secret::warn_if_readable_by_others(path);
-        let conn = Connection::open(path).map_err(|e| say(path, e))?;
-        conn.busy_timeout(Duration::from_secs(2))
-            .map_err(|e| say(path, e))?;
+        let conn = open_private(path, say)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              CREATE TABLE IF NOT EXISTS setup (id INTEGER PRIMARY KEY CHECK (id = 1), setup BLOB NOT NULL);
